@@ -1,0 +1,163 @@
+//! The TOML file's shape, with the documented defaults. Unknown keys are errors.
+
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// The whole file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    /// Where Cairn keeps its state. Default: `$XDG_DATA_HOME/cairn` or `~/.local/share/cairn`.
+    pub data_dir: String,
+    /// Tenant used by the CLI when none is given. Default: `default`.
+    pub tenant: String,
+    pub store: StoreSection,
+    pub models: ModelsSection,
+    pub ingest: IngestSection,
+    pub chunking: ChunkingSection,
+}
+
+/// `[store]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// `sqlite` (embedded, default). `postgres` is reserved for the scale-out build.
+    pub backend: String,
+    /// SQLite file. Default: `<data_dir>/cairn.db`.
+    pub path: String,
+}
+
+/// `[models]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsSection {
+    /// Model cache. Default: `$CAIRN_MODELS_DIR` or `~/.cache/cairn/models`.
+    pub dir: String,
+    /// Embedding model (a directory name under `dir`, or a path). Its tokenizer counts
+    /// chunk tokens. Default: `all-minilm-l6-v2`.
+    pub embedder: String,
+}
+
+/// `[ingest]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSection {
+    /// Worker threads processing ingest jobs. Default: number of CPUs.
+    pub workers: usize,
+    /// Files larger than this are refused with `too_large`. Default: 50 MiB.
+    pub max_file_bytes: u64,
+    /// Attempts before a job is dead-lettered. Default: 3.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt. Default: 500 ms.
+    pub backoff_base_ms: u64,
+    /// Cap on the retry delay. Default: 60 s.
+    pub backoff_max_ms: u64,
+    /// Job lease; a worker that stops heart-beating loses its job after this. Default: 120 s.
+    pub lease_ms: u64,
+    /// Descend into hidden files and directories. Default: false.
+    pub include_hidden: bool,
+    pub quality: QualitySection,
+}
+
+/// `[ingest.quality]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QualitySection {
+    /// Below this many body characters a page is "near-empty". Default: 200.
+    pub min_chars: usize,
+    /// Above this share of link text a page is "mostly links". Default: 0.6.
+    pub link_ratio_threshold: f32,
+    /// SimHash distance (bits of 64) at or below which pages are near-duplicates. Default: 3.
+    pub near_dup_max_distance: u32,
+    /// Store near-empty pages without chunks. Default: true.
+    pub skip_near_empty: bool,
+    /// Store mostly-link pages without chunks. Default: true.
+    pub skip_mostly_links: bool,
+    /// Store exact duplicates without chunks. Default: true.
+    pub skip_duplicates: bool,
+}
+
+/// `[chunking]`: the default for new collections.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChunkingSection {
+    /// `recursive` | `sliding` | `structure` | `parent_child`. Default: `recursive`.
+    pub strategy: String,
+    /// Default: 512 tokens of the embedding model's tokenizer.
+    pub max_tokens: usize,
+    /// Default: 64.
+    pub overlap_tokens: usize,
+    /// Child size for `parent_child`. Default: 128.
+    pub child_tokens: usize,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: String::new(),
+            tenant: "default".into(),
+            store: StoreSection::default(),
+            models: ModelsSection::default(),
+            ingest: IngestSection::default(),
+            chunking: ChunkingSection::default(),
+        }
+    }
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self { backend: "sqlite".into(), path: String::new() }
+    }
+}
+
+impl Default for ModelsSection {
+    fn default() -> Self {
+        Self { dir: String::new(), embedder: "all-minilm-l6-v2".into() }
+    }
+}
+
+impl Default for IngestSection {
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism().map_or(2, usize::from),
+            max_file_bytes: 50 * 1024 * 1024,
+            max_attempts: 3,
+            backoff_base_ms: 500,
+            backoff_max_ms: 60_000,
+            lease_ms: 120_000,
+            include_hidden: false,
+            quality: QualitySection::default(),
+        }
+    }
+}
+
+impl Default for QualitySection {
+    fn default() -> Self {
+        Self {
+            min_chars: 200,
+            link_ratio_threshold: 0.6,
+            near_dup_max_distance: 3,
+            skip_near_empty: true,
+            skip_mostly_links: true,
+            skip_duplicates: true,
+        }
+    }
+}
+
+impl Default for ChunkingSection {
+    fn default() -> Self {
+        Self { strategy: "recursive".into(), max_tokens: 512, overlap_tokens: 64, child_tokens: 128 }
+    }
+}
+
+impl RawConfig {
+    /// Deserializes a TOML table, reporting the dotted key of any type error or unknown key.
+    pub fn from_table(table: toml::Table) -> Result<Self> {
+        let value = toml::Value::Table(table);
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let key = if path == "." || path.is_empty() { "<root>".to_owned() } else { path };
+            Error::Invalid { key, message: e.into_inner().to_string() }
+        })
+    }
+}

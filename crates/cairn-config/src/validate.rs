@@ -1,0 +1,175 @@
+//! Validation of [`RawConfig`] into the runtime [`Config`]. Every error names its key.
+
+use crate::{Error, RawConfig, Result};
+use cairn_types::{ChunkerKind, ChunkingSpec, TenantId};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Which state store to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreBackend {
+    Sqlite,
+}
+
+/// Validated ingest settings.
+#[derive(Clone, Debug, Serialize)]
+pub struct IngestSettings {
+    pub workers: usize,
+    pub max_file_bytes: u64,
+    pub max_attempts: u32,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    pub lease_ms: u64,
+    pub include_hidden: bool,
+    pub quality: QualitySettings,
+}
+
+/// Validated quality policy.
+#[derive(Clone, Debug, Serialize)]
+pub struct QualitySettings {
+    pub min_chars: usize,
+    pub link_ratio_threshold: f32,
+    pub near_dup_max_distance: u32,
+    pub skip_near_empty: bool,
+    pub skip_mostly_links: bool,
+    pub skip_duplicates: bool,
+}
+
+/// The effective, validated configuration.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub tenant: TenantId,
+    pub store_backend: StoreBackend,
+    pub store_path: PathBuf,
+    pub models_dir: PathBuf,
+    pub embedder: String,
+    pub ingest: IngestSettings,
+    pub chunking: ChunkingSpec,
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> Error {
+    Error::Invalid { key: key.to_owned(), message: message.into() }
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
+/// Expands a leading `~/`.
+fn expand(p: &str) -> PathBuf {
+    match p.strip_prefix("~/") {
+        Some(rest) => home().join(rest),
+        None => PathBuf::from(p),
+    }
+}
+
+impl RawConfig {
+    /// Checks every value and resolves paths.
+    pub fn validate(self) -> Result<Config> {
+        let data_dir = if self.data_dir.is_empty() {
+            std::env::var_os("XDG_DATA_HOME")
+                .map_or_else(|| home().join(".local/share"), PathBuf::from)
+                .join("cairn")
+        } else {
+            expand(&self.data_dir)
+        };
+        cairn_types::validate_slug(&self.tenant).map_err(|m| invalid("tenant", m))?;
+        let store_backend = match self.store.backend.as_str() {
+            "sqlite" => StoreBackend::Sqlite,
+            "postgres" => {
+                return Err(invalid("store.backend", "`postgres` is not available in this build yet; use `sqlite`"));
+            }
+            other => return Err(invalid("store.backend", format!("unknown backend `{other}` (expected `sqlite`)"))),
+        };
+        let store_path =
+            if self.store.path.is_empty() { data_dir.join("cairn.db") } else { expand(&self.store.path) };
+        let models_dir = if !self.models.dir.is_empty() {
+            expand(&self.models.dir)
+        } else if let Some(d) = std::env::var_os("CAIRN_MODELS_DIR") {
+            PathBuf::from(d)
+        } else {
+            home().join(".cache/cairn/models")
+        };
+        if self.models.embedder.trim().is_empty() {
+            return Err(invalid("models.embedder", "must name a model"));
+        }
+        let i = &self.ingest;
+        if i.workers == 0 || i.workers > 256 {
+            return Err(invalid("ingest.workers", format!("must be between 1 and 256 (got {})", i.workers)));
+        }
+        if i.max_file_bytes == 0 {
+            return Err(invalid("ingest.max_file_bytes", "must be greater than 0"));
+        }
+        if i.max_attempts == 0 {
+            return Err(invalid("ingest.max_attempts", "must be at least 1"));
+        }
+        if i.backoff_max_ms < i.backoff_base_ms {
+            return Err(invalid("ingest.backoff_max_ms", "must be at least ingest.backoff_base_ms"));
+        }
+        if i.lease_ms < 1_000 {
+            return Err(invalid("ingest.lease_ms", format!("must be at least 1000 (got {})", i.lease_ms)));
+        }
+        let q = &i.quality;
+        if !(0.0..=1.0).contains(&q.link_ratio_threshold) {
+            return Err(invalid("ingest.quality.link_ratio_threshold", "must be between 0 and 1"));
+        }
+        if q.near_dup_max_distance > 32 {
+            return Err(invalid("ingest.quality.near_dup_max_distance", "must be at most 32 (bits of a 64-bit SimHash)"));
+        }
+        let c = &self.chunking;
+        let kind = ChunkerKind::parse(&c.strategy).ok_or_else(|| {
+            invalid("chunking.strategy", format!("unknown strategy `{}` (expected recursive, sliding, structure or parent_child)", c.strategy))
+        })?;
+        if c.max_tokens < 16 {
+            return Err(invalid("chunking.max_tokens", format!("must be at least 16 (got {})", c.max_tokens)));
+        }
+        if c.overlap_tokens >= c.max_tokens {
+            return Err(invalid("chunking.overlap_tokens", "must be smaller than chunking.max_tokens"));
+        }
+        if c.child_tokens < 8 || c.child_tokens > c.max_tokens {
+            return Err(invalid("chunking.child_tokens", "must be between 8 and chunking.max_tokens"));
+        }
+        Ok(Config {
+            data_dir,
+            tenant: TenantId::new(self.tenant.clone()),
+            store_backend,
+            store_path,
+            models_dir,
+            embedder: self.models.embedder.clone(),
+            ingest: IngestSettings {
+                workers: i.workers,
+                max_file_bytes: i.max_file_bytes,
+                max_attempts: i.max_attempts,
+                backoff_base_ms: i.backoff_base_ms,
+                backoff_max_ms: i.backoff_max_ms,
+                lease_ms: i.lease_ms,
+                include_hidden: i.include_hidden,
+                quality: QualitySettings {
+                    min_chars: q.min_chars,
+                    link_ratio_threshold: q.link_ratio_threshold,
+                    near_dup_max_distance: q.near_dup_max_distance,
+                    skip_near_empty: q.skip_near_empty,
+                    skip_mostly_links: q.skip_mostly_links,
+                    skip_duplicates: q.skip_duplicates,
+                },
+            },
+            chunking: ChunkingSpec {
+                kind,
+                max_tokens: c.max_tokens,
+                overlap_tokens: c.overlap_tokens,
+                child_tokens: c.child_tokens,
+            },
+        })
+    }
+}
+
+impl Config {
+    /// The embedding model's directory: `embedder` as a path if it is one, else under
+    /// `models_dir`.
+    pub fn embedder_dir(&self) -> PathBuf {
+        let p = expand(&self.embedder);
+        if p.is_absolute() || self.embedder.contains('/') { p } else { self.models_dir.join(&self.embedder) }
+    }
+}

@@ -1,0 +1,101 @@
+//! [`Engine`]: configuration, store and tokenizer, opened once and shared.
+
+use crate::{Error, Result};
+use cairn_config::{Config, StoreBackend};
+use cairn_models::HfTokenCounter;
+use cairn_store::{SqliteStore, Store};
+use cairn_types::{
+    ChunkingSpec, Collection, CollectionId, ErrorCode, TenantId, TokenCounter, validate_slug,
+};
+use std::sync::{Arc, OnceLock};
+
+/// The engine. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct Engine {
+    pub(crate) config: Config,
+    pub(crate) store: Arc<dyn Store>,
+    tokenizer: OnceLock<Arc<dyn TokenCounter>>,
+}
+
+/// Current time in Unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Engine {
+    /// Opens the configured store (creating it and applying migrations if needed).
+    pub fn open(config: Config) -> Result<Self> {
+        let store: Arc<dyn Store> = match config.store_backend {
+            StoreBackend::Sqlite => Arc::new(SqliteStore::open(&config.store_path)?),
+        };
+        Ok(Self::with_store(config, store))
+    }
+
+    /// An engine over an already opened store.
+    pub fn with_store(config: Config, store: Arc<dyn Store>) -> Self {
+        Self { config, store, tokenizer: OnceLock::new() }
+    }
+
+    /// Replaces the token counter (tests and embedders that bring their own).
+    pub fn set_token_counter(&self, counter: Arc<dyn TokenCounter>) -> bool {
+        self.tokenizer.set(counter).is_ok()
+    }
+
+    /// The effective configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// The embedding model's tokenizer, loaded on first use.
+    pub fn token_counter(&self) -> Result<Arc<dyn TokenCounter>> {
+        if let Some(t) = self.tokenizer.get() {
+            return Ok(t.clone());
+        }
+        let loaded: Arc<dyn TokenCounter> =
+            Arc::new(HfTokenCounter::from_model_dir(&self.config.embedder_dir())?);
+        Ok(self.tokenizer.get_or_init(|| loaded).clone())
+    }
+
+    /// Makes sure the tenant row exists.
+    pub fn ensure_tenant(&self, tenant: &TenantId) -> Result<()> {
+        validate_slug(tenant.as_str()).map_err(|m| Error::new(ErrorCode::InvalidInput, m))?;
+        self.store.ensure_tenant(tenant, tenant.as_str(), now_ms())?;
+        Ok(())
+    }
+
+    /// Creates a collection. `chunking = None` uses the configured default.
+    pub fn create_collection(
+        &self,
+        tenant: &TenantId,
+        id: &CollectionId,
+        description: &str,
+        chunking: Option<ChunkingSpec>,
+    ) -> Result<Collection> {
+        validate_slug(id.as_str()).map_err(|m| Error::new(ErrorCode::InvalidInput, m))?;
+        self.ensure_tenant(tenant)?;
+        let spec = chunking.unwrap_or_else(|| self.config.chunking.clone());
+        Ok(self.store.create_collection(tenant, id, description, &spec, now_ms())?)
+    }
+
+    /// Returns the collection, creating it with the default chunking if it is missing.
+    pub fn ensure_collection(&self, tenant: &TenantId, id: &CollectionId) -> Result<Collection> {
+        self.ensure_tenant(tenant)?;
+        match self.store.get_collection(tenant, id) {
+            Ok(c) => Ok(c),
+            Err(cairn_store::Error::NotFound { .. }) => {
+                match self.create_collection(tenant, id, "", None) {
+                    // Another process created it meanwhile.
+                    Err(e) if e.code == ErrorCode::Conflict => Ok(self.store.get_collection(tenant, id)?),
+                    other => other,
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Cairn's state store: tenants, collections, documents, chunks, jobs and idempotency keys.
+//!
+//! Callers program against the repository traits in [`repo`] (bundled as [`Store`]); the
+//! embedded implementation is [`SqliteStore`] (WAL mode, versioned migrations). A
+//! PostgreSQL implementation can satisfy the same traits later without changing callers.
+//!
+//! Invariants:
+//! - Every row has a tenant column and every read or write names the tenant; a query
+//!   never returns another tenant's row, whatever ids it is given.
+//! - [`repo::DocumentRepo::commit_document`] is the only way chunks are written, and it
+//!   replaces a document's chunks and completes its job in one transaction, so a crash at
+//!   any moment leaves either the old chunk set or the new one, never a mix.
+//! - SQL lives in this crate only.
+
+mod error;
+pub mod repo;
+mod sqlite;
+
+pub use error::{Error, Result};
+pub use repo::{
+    CollectionRepo, DocumentCommit, DocumentRepo, DocumentSummary, IdempotencyRecord,
+    IdempotencyRepo, JobFilter, JobRepo, NewJob, Store, TenantRepo,
+};
+pub use sqlite::SqliteStore;

@@ -1,0 +1,196 @@
+//! Repository traits. Every method that reads or writes tenant data takes the tenant.
+//! Times are Unix milliseconds supplied by the caller, so tests control the clock.
+
+use crate::Result;
+use cairn_types::{
+    Chunk, ChunkingSpec, Collection, CollectionId, Document, DocumentId, ErrorCode, Job, JobId,
+    JobKind, JobState, Tenant, TenantId,
+};
+
+/// Tenants.
+pub trait TenantRepo {
+    /// Creates the tenant if missing; returns it either way.
+    fn ensure_tenant(&self, id: &TenantId, name: &str, now: i64) -> Result<Tenant>;
+    fn get_tenant(&self, id: &TenantId) -> Result<Tenant>;
+    fn list_tenants(&self) -> Result<Vec<Tenant>>;
+}
+
+/// Collections.
+pub trait CollectionRepo {
+    /// Fails with `Conflict` if the collection exists.
+    fn create_collection(
+        &self,
+        tenant: &TenantId,
+        id: &CollectionId,
+        description: &str,
+        chunking: &ChunkingSpec,
+        now: i64,
+    ) -> Result<Collection>;
+    fn get_collection(&self, tenant: &TenantId, id: &CollectionId) -> Result<Collection>;
+    fn list_collections(&self, tenant: &TenantId) -> Result<Vec<Collection>>;
+    /// Deletes the collection with its documents, chunks and jobs.
+    fn delete_collection(&self, tenant: &TenantId, id: &CollectionId) -> Result<()>;
+}
+
+/// What change detection needs to know about a stored document without loading it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DocumentSummary {
+    pub id: DocumentId,
+    pub source: String,
+    pub content_hash: String,
+    pub mtime: i64,
+    pub size_bytes: u64,
+    pub simhash: u64,
+}
+
+/// A document with its complete new chunk set, written atomically.
+#[derive(Clone, Debug)]
+pub struct DocumentCommit {
+    /// Inserted, or replacing the row with the same (tenant, collection, source); on
+    /// replace the stored id and `created_at` are kept and `doc.id` is ignored.
+    pub doc: Document,
+    /// The complete chunk set (ids derived from the final document id by the store:
+    /// `ChunkId::for_position(doc_id, ordinal)`; `parent` given as the parent's ordinal
+    /// through `Chunk::parent = Some(ChunkId::for_position(doc.id, parent_ordinal))`
+    /// using `doc.id`, which the store rewrites to the final id).
+    pub chunks: Vec<Chunk>,
+    /// The job that produced it: marked `succeeded` in the same transaction.
+    pub job: Option<JobId>,
+    /// An upload's idempotency key: recorded in the same transaction.
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+/// Documents and their chunks.
+pub trait DocumentRepo {
+    /// Atomically upserts the document, replaces all its chunks, completes the job and
+    /// records the idempotency key. Returns the stored document (with its final id).
+    fn commit_document(&self, tenant: &TenantId, commit: DocumentCommit, now: i64)
+        -> Result<Document>;
+    /// Records a new mtime for an unchanged document and completes the job, atomically.
+    fn touch_document(
+        &self,
+        tenant: &TenantId,
+        id: &DocumentId,
+        mtime: i64,
+        job: Option<&JobId>,
+        now: i64,
+    ) -> Result<()>;
+    fn get_document(&self, tenant: &TenantId, id: &DocumentId) -> Result<Document>;
+    fn find_by_source(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionId,
+        source: &str,
+    ) -> Result<Option<Document>>;
+    /// Another indexed document in the collection with this content hash, if any.
+    fn find_by_hash(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionId,
+        content_hash: &str,
+        excluding_source: &str,
+    ) -> Result<Option<DocumentSummary>>;
+    /// All documents of a collection (for change detection, sync and near-dup checks).
+    fn document_summaries(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionId,
+    ) -> Result<Vec<DocumentSummary>>;
+    /// Documents ordered by source; `collection = None` lists the whole tenant.
+    fn list_documents(
+        &self,
+        tenant: &TenantId,
+        collection: Option<&CollectionId>,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<Document>>;
+    /// Deletes the document and its chunks. `NotFound` if absent in this tenant.
+    fn delete_document(&self, tenant: &TenantId, id: &DocumentId) -> Result<()>;
+    /// The document's chunks in ordinal order.
+    fn list_chunks(&self, tenant: &TenantId, document: &DocumentId) -> Result<Vec<Chunk>>;
+    /// Number of chunks in a collection (or the whole tenant).
+    fn count_chunks(&self, tenant: &TenantId, collection: Option<&CollectionId>) -> Result<usize>;
+}
+
+/// A job to enqueue.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    pub collection: CollectionId,
+    pub batch: String,
+    pub kind: JobKind,
+    pub max_attempts: u32,
+}
+
+/// Which jobs to list.
+#[derive(Clone, Debug, Default)]
+pub struct JobFilter {
+    pub state: Option<JobState>,
+    pub batch: Option<String>,
+    pub collection: Option<CollectionId>,
+    pub limit: usize,
+}
+
+/// Durable jobs. A job is leased by one worker at a time; a lease that expires or whose
+/// owner died is reclaimed and the job runs again.
+pub trait JobRepo {
+    /// Enqueues jobs, skipping any whose (collection, kind) equals an already queued or
+    /// running job's. Returns the ids of the jobs actually enqueued.
+    fn enqueue(&self, tenant: &TenantId, jobs: &[NewJob], now: i64) -> Result<Vec<JobId>>;
+    /// Atomically leases the oldest runnable job (queued, `run_after <= now`) of any
+    /// tenant, restricted to `batch` if given: sets it running, owner, lease expiry, and
+    /// increments `attempts`.
+    fn claim(&self, owner: &str, lease_ms: i64, batch: Option<&str>, now: i64)
+        -> Result<Option<Job>>;
+    /// Extends the lease of a running job held by `owner`.
+    fn heartbeat(&self, tenant: &TenantId, id: &JobId, owner: &str, lease_ms: i64, now: i64)
+        -> Result<()>;
+    /// Records a failure: back to `queued` with `run_after = retry_at`, or `dead` when
+    /// `retry_at` is `None` or the attempts are used up.
+    fn fail_job(
+        &self,
+        tenant: &TenantId,
+        id: &JobId,
+        code: ErrorCode,
+        message: &str,
+        retry_at: Option<i64>,
+        now: i64,
+    ) -> Result<JobState>;
+    /// Marks a job succeeded without a document (e.g. a file skipped by policy).
+    fn complete_job(&self, tenant: &TenantId, id: &JobId, now: i64) -> Result<()>;
+    fn get_job(&self, tenant: &TenantId, id: &JobId) -> Result<Job>;
+    fn list_jobs(&self, tenant: &TenantId, filter: &JobFilter) -> Result<Vec<Job>>;
+    /// Re-queues a dead job with fresh attempts. `Conflict` if it is not dead.
+    fn retry_job(&self, tenant: &TenantId, id: &JobId, now: i64) -> Result<()>;
+    /// Owners of currently running jobs (to check which are still alive).
+    fn running_owners(&self) -> Result<Vec<String>>;
+    /// Re-queues running jobs whose lease expired before `now` or whose owner is listed
+    /// in `dead_owners`. Returns how many.
+    fn reclaim(&self, dead_owners: &[String], now: i64) -> Result<usize>;
+    /// Counts per state for a batch.
+    fn batch_counts(&self, tenant: &TenantId, batch: &str) -> Result<Vec<(JobState, usize)>>;
+}
+
+/// A stored idempotency key: the hash of the request it first guarded and its outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdempotencyRecord {
+    pub key: String,
+    /// Hash of the request body the key was first used with.
+    pub request_hash: String,
+    pub document: DocumentId,
+}
+
+/// Idempotency keys for uploads.
+pub trait IdempotencyRepo {
+    fn get_idempotency(&self, tenant: &TenantId, key: &str) -> Result<Option<IdempotencyRecord>>;
+}
+
+/// Everything the engine needs from a state store.
+pub trait Store:
+    TenantRepo + CollectionRepo + DocumentRepo + JobRepo + IdempotencyRepo + Send + Sync
+{
+}
+
+impl<T> Store for T where
+    T: TenantRepo + CollectionRepo + DocumentRepo + JobRepo + IdempotencyRepo + Send + Sync
+{
+}

@@ -1,0 +1,79 @@
+//! The one table of stable error codes. Every user-facing error carries one of these;
+//! the HTTP layer maps them to statuses, the CLI prints them.
+
+use serde::{Deserialize, Serialize};
+
+/// Stable, snake_case error codes. Never rename a variant's string: clients match on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// A configuration key is missing or invalid.
+    InvalidConfig,
+    /// A request or argument is malformed.
+    InvalidInput,
+    /// The named thing does not exist (in this tenant).
+    NotFound,
+    /// The thing already exists, or an idempotency key was reused with other content.
+    Conflict,
+    /// The file's format is not one Cairn ingests.
+    UnsupportedFormat,
+    /// The file claims a supported format but cannot be parsed.
+    CorruptFile,
+    /// The input exceeds a configured size limit.
+    TooLarge,
+    /// The file parsed but holds no text.
+    EmptyDocument,
+    /// A storage backend failed.
+    StoreError,
+    /// A model could not be loaded or run.
+    ModelError,
+    /// A failure that may succeed on retry (busy database, transient IO).
+    Transient,
+    /// An unexpected internal failure.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The stable string form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidConfig => "invalid_config",
+            Self::InvalidInput => "invalid_input",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::UnsupportedFormat => "unsupported_format",
+            Self::CorruptFile => "corrupt_file",
+            Self::TooLarge => "too_large",
+            Self::EmptyDocument => "empty_document",
+            Self::StoreError => "store_error",
+            Self::ModelError => "model_error",
+            Self::Transient => "transient",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status a server should answer with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::InvalidConfig | Self::InvalidInput => 400,
+            Self::NotFound => 404,
+            Self::Conflict => 409,
+            Self::TooLarge => 413,
+            Self::UnsupportedFormat => 415,
+            Self::CorruptFile | Self::EmptyDocument => 422,
+            Self::Transient => 503,
+            Self::StoreError | Self::ModelError | Self::Internal => 500,
+        }
+    }
+
+    /// Whether a job failing with this code should be retried with backoff.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Transient | Self::StoreError)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,25 @@
+//! Plain data shared by every Cairn crate.
+//!
+//! This crate does no IO and knows nothing about SQL, HTTP or models. It holds the
+//! vocabulary the rest of the system speaks: tenant-scoped ids, the structured text a
+//! parser produces ([`Block`]), the chunks a chunker produces ([`ChunkDraft`]), stored
+//! rows ([`Document`], [`Chunk`], [`Job`]) and the table of stable error codes
+//! ([`ErrorCode`]).
+//!
+//! Invariant: every stored row type carries a [`TenantId`]. There is no constructor for
+//! a document, chunk or job without one.
+
+mod block;
+mod code;
+mod ids;
+mod rows;
+mod tokens;
+
+pub use block::{Block, BlockKind, ChunkDraft, ChunkRole, ParsedDoc};
+pub use code::ErrorCode;
+pub use tokens::TokenCounter;
+pub use ids::{validate_slug, ChunkId, CollectionId, DocumentId, JobId, TenantId};
+pub use rows::{
+    Acl, ChunkerKind, ChunkingSpec, Chunk, Collection, DocStatus, Document, Job, JobKind,
+    JobState, QualityFlags, Tenant,
+};

@@ -1,0 +1,124 @@
+//! `cairn ingest PATH --collection C`
+
+use super::{Context, eng};
+use crate::progress::Bar;
+use cairn_engine::{IngestOptions, IngestReport};
+use cairn_types::{Acl, CollectionId};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// File or directory to ingest.
+    path: PathBuf,
+    /// Target collection (created with the default chunking if missing).
+    #[arg(long, short)]
+    collection: String,
+    /// Remove documents whose files under PATH are gone.
+    #[arg(long)]
+    sync: bool,
+    /// Re-process files even if size and mtime are unchanged.
+    #[arg(long)]
+    force: bool,
+    /// Worker threads (default: ingest.workers).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// User allowed to read these documents (repeatable). No --acl-* means everyone.
+    #[arg(long = "acl-user")]
+    acl_users: Vec<String>,
+    /// Group allowed to read these documents (repeatable).
+    #[arg(long = "acl-group")]
+    acl_groups: Vec<String>,
+    /// Metadata KEY=VALUE stored on every document (repeatable).
+    #[arg(long = "meta", value_parser = parse_kv)]
+    meta: Vec<(String, String)>,
+    /// List every finding instead of the first few.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected KEY=VALUE, got `{s}`"))
+}
+
+pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
+    let engine = ctx.engine()?;
+    let opts = IngestOptions {
+        sync: a.sync,
+        force: a.force,
+        workers: a.workers,
+        acl: Acl { users: a.acl_users, groups: a.acl_groups },
+        metadata: a.meta.into_iter().map(|(k, v)| (k, v.into())).collect(),
+    };
+    let bar = Bar::new(ctx.json || !std::io::stderr().is_terminal());
+    let collection = CollectionId::new(a.collection);
+    let report = engine.ingest_path(&ctx.tenant, &collection, &a.path, &opts, &bar).map_err(eng);
+    bar.finish();
+    let report = report?;
+    if ctx.json {
+        ctx.print_json(&report)?;
+    } else {
+        print_report(&a.path, &report, a.verbose);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(path: &std::path::Path, r: &IngestReport, verbose: bool) {
+    let secs = r.elapsed_ms as f64 / 1000.0;
+    println!("Ingested {} into `{}` in {secs:.1}s (batch {})", path.display(), r.collection, r.batch);
+    println!(
+        "  files      {} seen, {} unchanged, {} queued{}{}",
+        r.files_seen,
+        r.unchanged,
+        r.queued,
+        if r.resumed > 0 { format!(", {} resumed from an interrupted run", r.resumed) } else { String::new() },
+        if r.reclaimed > 0 { format!(", {} reclaimed from dead workers", r.reclaimed) } else { String::new() },
+    );
+    println!(
+        "  documents  {} added, {} updated, {} unchanged content, {} skipped, {} failed, {} removed",
+        r.added,
+        r.updated,
+        r.touched,
+        r.skipped.len(),
+        r.failed.len(),
+        r.removed.len()
+    );
+    println!(
+        "  chunks     {} written · {:.1} docs/s · {:.2} MB/s",
+        r.chunks_written,
+        r.docs_per_second(),
+        if secs > 0.0 { r.bytes_processed as f64 / 1e6 / secs } else { 0.0 }
+    );
+    println!(
+        "  quality    {} near-empty, {} mostly links, {} exact duplicates, {} near-duplicates",
+        r.near_empty.len(),
+        r.mostly_links.len(),
+        r.duplicates.len(),
+        r.near_duplicates.len()
+    );
+    let limit = if verbose { usize::MAX } else { 5 };
+    let section = |title: &str, items: Vec<String>| {
+        if items.is_empty() {
+            return;
+        }
+        println!("  {title}:");
+        for i in items.iter().take(limit) {
+            println!("    {i}");
+        }
+        if items.len() > limit {
+            println!("    … and {} more (--verbose lists all)", items.len() - limit);
+        }
+    };
+    section("failed", r.failed.iter().map(|f| format!("{}  {}", f.source, f.detail)).collect());
+    section("skipped", r.skipped.iter().map(|f| format!("{}  ({})", f.source, f.detail)).collect());
+    section("near-empty", r.near_empty.clone());
+    section("mostly links", r.mostly_links.clone());
+    section("exact duplicates", r.duplicates.iter().map(|f| format!("{}  = {}", f.source, f.detail)).collect());
+    section("near-duplicates", r.near_duplicates.iter().map(|f| format!("{}  ≈ {}", f.source, f.detail)).collect());
+    section("removed", r.removed.clone());
+    section("unreadable", r.scan_problems.iter().map(|f| format!("{}  {}", f.source, f.detail)).collect());
+}

@@ -1,0 +1,83 @@
+//! One module per subcommand, plus the shared [`Context`].
+
+pub mod collections;
+pub mod config;
+pub mod docs;
+pub mod ingest;
+pub mod jobs;
+pub mod models;
+
+use anyhow::Context as _;
+use cairn_config::Loaded;
+use cairn_engine::Engine;
+use cairn_types::TenantId;
+use std::path::Path;
+
+/// What every command needs: the loaded config, the tenant, the output mode.
+pub struct Context {
+    pub loaded: Loaded,
+    pub tenant: TenantId,
+    pub json: bool,
+}
+
+impl Context {
+    pub fn new(config: Option<&Path>, tenant: Option<&str>, json: bool) -> anyhow::Result<Self> {
+        let loaded = cairn_config::load(config).context("invalid configuration")?;
+        let tenant = tenant.map_or_else(|| loaded.config.tenant.clone(), TenantId::new);
+        cairn_types::validate_slug(tenant.as_str()).map_err(anyhow::Error::msg).context("--tenant")?;
+        Ok(Self { loaded, tenant, json })
+    }
+
+    /// Opens the engine (store created on first use).
+    pub fn engine(&self) -> anyhow::Result<Engine> {
+        Engine::open(self.loaded.config.clone()).map_err(|e| anyhow::anyhow!("[{}] {}", e.code, e.message))
+    }
+
+    /// Prints a value as pretty JSON.
+    pub fn print_json<T: serde::Serialize>(&self, value: &T) -> anyhow::Result<()> {
+        println!("{}", serde_json::to_string_pretty(value)?);
+        Ok(())
+    }
+}
+
+/// Formats an engine or store error with its stable code.
+pub fn fail(code: cairn_types::ErrorCode, message: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("[{code}] {message}")
+}
+
+/// Converts engine errors for `?`.
+pub fn eng(e: cairn_engine::Error) -> anyhow::Error {
+    fail(e.code, e.message)
+}
+
+/// Converts store errors for `?`.
+pub fn st(e: cairn_store::Error) -> anyhow::Error {
+    fail(e.code(), e)
+}
+
+/// Formats Unix milliseconds as `YYYY-MM-DD HH:MM:SS` UTC.
+pub fn time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc_times() {
+        assert_eq!(super::time(0), "1970-01-01 00:00:00");
+        assert_eq!(super::time(1_795_392_000_000), "2026-11-23 00:00:00");
+    }
+}

@@ -1,0 +1,32 @@
+//! `cairn models list`
+
+use super::Context;
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand)]
+pub enum ModelsCmd {
+    /// List installed models with their size and source.
+    List,
+}
+
+pub fn run(ctx: &Context, c: ModelsCmd) -> anyhow::Result<ExitCode> {
+    match c {
+        ModelsCmd::List => {
+            let dir = &ctx.loaded.config.models_dir;
+            let models = cairn_models::installed_models(dir);
+            if ctx.json {
+                return ctx.print_json(&models).map(|()| ExitCode::SUCCESS);
+            }
+            println!("# models in {}", dir.display());
+            println!("{:<28} {:>10}  {:<44} SHA256", "NAME", "SIZE", "SOURCE");
+            for m in &models {
+                let sha = m.sha256.get(..12).unwrap_or(&m.sha256);
+                println!("{:<28} {:>8.1}MB  {:<44} {sha}…", m.name, m.size_bytes as f64 / 1e6, m.source);
+            }
+            if models.is_empty() {
+                println!("(none: run scripts/fetch-models.sh)");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,79 @@
+//! `cairn`: the command-line binary. Thin glue: it parses arguments, loads the config,
+//! opens the [`cairn_engine::Engine`] and renders results and progress. All behaviour
+//! lives in the engine.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod cmd;
+mod progress;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Cairn: grounded, cited answers over your documents, in one binary.
+#[derive(Parser)]
+#[command(name = "cairn", version, about, propagate_version = true)]
+struct Cli {
+    /// Config file (default: $CAIRN_CONFIG, then ./cairn.toml, then built-in defaults).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Tenant to act in (default: the config's `tenant`).
+    #[arg(long, global = true)]
+    tenant: Option<String>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest a file or directory into a collection.
+    Ingest(cmd::ingest::Args),
+    /// List, show and remove documents.
+    #[command(subcommand)]
+    Docs(cmd::docs::DocsCmd),
+    /// List and retry ingest jobs.
+    #[command(subcommand)]
+    Jobs(cmd::jobs::JobsCmd),
+    /// Create, list, show and remove collections.
+    #[command(subcommand)]
+    Collections(cmd::collections::CollectionsCmd),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(cmd::config::ConfigCmd),
+    /// Local models.
+    #[command(subcommand)]
+    Models(cmd::models::ModelsCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = cmd::Context::new(cli.config.as_deref(), cli.tenant.as_deref(), cli.json)?;
+    match cli.command {
+        Command::Ingest(a) => cmd::ingest::run(&ctx, a),
+        Command::Docs(c) => cmd::docs::run(&ctx, c),
+        Command::Jobs(c) => cmd::jobs::run(&ctx, c),
+        Command::Collections(c) => cmd::collections::run(&ctx, c),
+        Command::Config(c) => cmd::config::run(&ctx, c),
+        Command::Models(c) => cmd::models::run(&ctx, c),
+    }
+}
