@@ -44,6 +44,8 @@ impl Engine {
     ) -> Result<IngestReport> {
         let started = Instant::now();
         let root = canonical_root(path)?;
+        // Fail fast on a missing tokenizer rather than dead-lettering every file.
+        self.token_counter()?;
         self.ensure_collection(tenant, collection)?;
         let batch = JobId::generate().0;
         let state = RunState {

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 /// A regular file found by the scan.
 #[derive(Clone, Debug)]
 pub(crate) struct FileEntry {
-    pub path: PathBuf,
     /// The canonical path as a string: the document's `source`.
     pub source: String,
     pub mtime: i64,
@@ -59,7 +58,6 @@ pub(crate) fn scan(root: &Path, include_hidden: bool) -> (Vec<FileEntry>, ScanPr
         }
         match entry.metadata() {
             Ok(meta) => files.push(FileEntry {
-                path: entry.path().to_path_buf(),
                 source: entry.path().to_string_lossy().into_owned(),
                 mtime: mtime_ms(&meta),
                 size: meta.len(),

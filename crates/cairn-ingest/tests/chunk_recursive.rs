@@ -1,0 +1,206 @@
+//! Recursive chunker: exact boundaries on a crafted document, overlap, token fallback,
+//! empty input, and the invariants with the real MiniLM tokenizer.
+
+mod chunk_support;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use cairn_ingest::chunk::{Chunker, RecursiveChunker, chunker_for};
+use cairn_types::{BlockKind, ChunkRole, ChunkerKind, ChunkingSpec};
+use chunk_support::*;
+
+fn guide() -> cairn_types::ParsedDoc {
+    doc(vec![
+        heading(1, "Guide", &["Guide"]),
+        para(
+            "Alpha beta gamma delta. Epsilon zeta eta theta. Iota kappa lambda mu.",
+            &["Guide"],
+        ),
+        heading(2, "Install", &["Guide", "Install"]),
+        para("One two three four five six seven eight nine ten.", &["Guide", "Install"]),
+    ])
+}
+
+#[test]
+fn exact_boundaries_without_overlap() {
+    let d = guide();
+    let chunks = RecursiveChunker::new(words(), 12, 0).chunk(&d);
+    assert_eq!(
+        texts(&chunks),
+        [
+            "Guide\n\nAlpha beta gamma delta. Epsilon zeta eta theta.",
+            "Iota kappa lambda mu.\n\nInstall",
+            "One two three four five six seven eight nine ten.",
+        ]
+    );
+    assert_eq!(chunks[0].heading_path, ["Guide"]);
+    assert_eq!(chunks[1].heading_path, ["Guide"]);
+    assert_eq!(chunks[2].heading_path, ["Guide", "Install"]);
+    assert_eq!(chunks.iter().map(|c| c.token_count).collect::<Vec<_>>(), [11, 6, 11]);
+    assert!(chunks.iter().all(|c| c.role == ChunkRole::Leaf && c.parent.is_none()));
+    check_invariants(&d, &chunks, &WordCounter, 12);
+}
+
+#[test]
+fn exact_boundaries_with_overlap() {
+    let d = guide();
+    let chunks = RecursiveChunker::new(words(), 12, 4).chunk(&d);
+    assert_eq!(
+        texts(&chunks),
+        [
+            "Guide\n\nAlpha beta gamma delta. Epsilon zeta eta theta.",
+            // Four tokens of overlap, starting on a word boundary.
+            "zeta eta theta. Iota kappa lambda mu.\n\nInstall",
+            // Only one token of room is left next to the 11-token paragraph: the overlap
+            // shrinks to the heading rather than push the chunk over the limit.
+            "Install\n\nOne two three four five six seven eight nine ten.",
+        ]
+    );
+    assert_eq!(chunks[2].heading_path, ["Guide", "Install"]);
+    check_invariants(&d, &chunks, &WordCounter, 12);
+}
+
+#[test]
+fn paragraphs_stay_whole_when_they_fit() {
+    let d = doc(vec![
+        para("a b c d e f", &[]),
+        para("g h i j k l", &[]),
+        para("m n o p q r", &[]),
+    ]);
+    let chunks = RecursiveChunker::new(words(), 12, 0).chunk(&d);
+    assert_eq!(texts(&chunks), ["a b c d e f\n\ng h i j k l", "m n o p q r"]);
+}
+
+#[test]
+fn lines_then_words_then_tokens() {
+    // No blank lines: split on line breaks; a line too long for one chunk goes to words;
+    // a "word" longer than a chunk is cut on token boundaries.
+    let d = doc(vec![para(
+        "l1 a b\nl2 c d\nl3 e f g h i j k l m n\nx-y-z-w-v-u-t",
+        &[],
+    )]);
+    let chunks = RecursiveChunker::new(words(), 6, 0).chunk(&d);
+    assert_eq!(
+        texts(&chunks),
+        ["l1 a b\nl2 c d", "l3 e f g h i", "j k l m n", "x-y-z-", "w-v-u-", "t"]
+    );
+    check_invariants(&d, &chunks, &WordCounter, 6);
+}
+
+#[test]
+fn empty_and_blank_documents_give_no_chunks() {
+    let c = RecursiveChunker::new(words(), 16, 4);
+    assert!(c.chunk(&doc(vec![])).is_empty());
+    assert!(c.chunk(&doc(vec![para("  \n ", &[]), para("", &[])])).is_empty());
+}
+
+#[test]
+fn chunker_for_picks_the_spec_kind() {
+    for (kind, name) in [
+        (ChunkerKind::Recursive, "recursive"),
+        (ChunkerKind::Sliding, "sliding"),
+        (ChunkerKind::Structure, "structure"),
+        (ChunkerKind::ParentChild, "parent_child"),
+    ] {
+        let spec = ChunkingSpec { kind, ..ChunkingSpec::default() };
+        assert_eq!(chunker_for(&spec, words()).name(), name);
+    }
+}
+
+#[test]
+fn overlap_is_bounded_and_present_on_long_prose() {
+    let blocks = prose(7, 40).iter().map(|p| para(p, &["Doc"])).collect();
+    let d = doc(blocks);
+    let chunks = RecursiveChunker::new(words(), 80, 10).chunk(&d);
+    assert!(chunks.len() > 10);
+    check_invariants(&d, &chunks, &WordCounter, 80);
+    let mut with_overlap = 0;
+    for pair in chunks.windows(2) {
+        let shared = overlap(&pair[0].text, &pair[1].text);
+        assert!(WordCounter.count_str(shared) <= 10, "overlap too long: {shared:?}");
+        with_overlap += usize::from(!shared.is_empty());
+    }
+    assert!(with_overlap * 10 >= (chunks.len() - 1) * 9, "{with_overlap} of {}", chunks.len());
+}
+
+trait CountStr {
+    fn count_str(&self, s: &str) -> usize;
+}
+impl CountStr for WordCounter {
+    fn count_str(&self, s: &str) -> usize {
+        cairn_types::TokenCounter::count(self, s)
+    }
+}
+
+fn realistic_doc(seed: u64, sections: usize) -> cairn_types::ParsedDoc {
+    let mut blocks = Vec::new();
+    for s in 0..sections {
+        let title = format!("Section {s}");
+        blocks.push(heading(2, &title, &["Manual", &title]));
+        for p in prose(seed + s as u64, 6) {
+            blocks.push(para(&p, &["Manual", &title]));
+        }
+        if s % 3 == 0 {
+            blocks.push(block(
+                BlockKind::Table,
+                "name | value | unit\nshared_buffers | 128 | MB\nwork_mem | 4 | MB",
+                &["Manual", &title],
+            ));
+        }
+    }
+    doc(blocks)
+}
+
+#[test]
+fn real_tokenizer_limits_overlap_and_headings() {
+    let Some(tok) = minilm() else { return };
+    let d = realistic_doc(11, 12);
+    for (max, ov) in [(512, 64), (64, 8), (20, 5)] {
+        let chunks = RecursiveChunker::new(Arc::clone(&tok), max, ov).chunk(&d);
+        check_invariants(&d, &chunks, tok.as_ref(), max);
+        let body = d.full_text();
+        let mut from = 0;
+        for c in &chunks {
+            let at = body[from..].find(&c.text).unwrap() + from;
+            from = at;
+            let blk = d.blocks.iter().scan(0usize, |pos, b| {
+                let start = *pos;
+                *pos += b.text.len() + 2;
+                Some((start, b))
+            });
+            let (_, owner) = blk.take_while(|(s, _)| *s <= at).last().unwrap();
+            assert_eq!(c.heading_path, owner.heading_path);
+        }
+        for pair in chunks.windows(2) {
+            let shared = overlap(&pair[0].text, &pair[1].text);
+            assert!(tok.count(shared) <= ov, "overlap {} > {ov}: {shared:?}", tok.count(shared));
+        }
+        let overlapping =
+            chunks.windows(2).filter(|p| !overlap(&p[0].text, &p[1].text).is_empty()).count();
+        assert!(overlapping * 10 >= (chunks.len() - 1) * 8, "max {max}: {overlapping}/{}", chunks.len());
+    }
+}
+
+#[test]
+fn real_tokenizer_throughput() {
+    let Some(tok) = minilm() else { return };
+    let d = realistic_doc(3, 400);
+    let body = d.full_text();
+    let bytes = body.len();
+    let start = Instant::now();
+    let tokens = tok.count(&body);
+    let once = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let chunks = RecursiveChunker::new(Arc::clone(&tok), 512, 64).chunk(&d);
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "recursive 512/64 over {:.2} MB ({tokens} tokens; one tokenizer pass {once:.2} s): \
+         {} chunks in {secs:.2} s ({:.2} MB/s, {})",
+        bytes as f64 / 1e6,
+        chunks.len(),
+        bytes as f64 / 1e6 / secs,
+        if cfg!(debug_assertions) { "debug build" } else { "release build" },
+    );
+    assert!(chunks.iter().all(|c| c.token_count <= 512));
+}
