@@ -6,20 +6,34 @@ use crate::{Error, Result};
 
 const PREFIX: &str = "CAIRN_";
 /// Variables with the prefix that are not configuration keys.
-const NOT_KEYS: &[&str] = &["CAIRN_CONFIG", "CAIRN_MODELS_DIR", "CAIRN_FIXTURES_DIR", "CAIRN_WHEEL_CACHE", "CAIRN_LOG"];
+const NOT_KEYS: &[&str] = &[
+    "CAIRN_CONFIG",
+    "CAIRN_MODELS_DIR",
+    "CAIRN_FIXTURES_DIR",
+    "CAIRN_WHEEL_CACHE",
+    "CAIRN_LOG",
+];
 
-pub(crate) fn apply_overrides(table: &mut toml::Table, vars: &[(String, String)]) -> Result<Vec<String>> {
+pub(crate) fn apply_overrides(
+    table: &mut toml::Table,
+    vars: &[(String, String)],
+) -> Result<Vec<String>> {
     let mut applied = Vec::new();
     let mut sorted: Vec<&(String, String)> = vars.iter().collect();
     sorted.sort();
     for (name, value) in sorted {
-        let Some(rest) = name.strip_prefix(PREFIX) else { continue };
+        let Some(rest) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
         if NOT_KEYS.contains(&name.as_str()) || name.starts_with("CAIRN_TEST") {
             continue;
         }
         let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
         if path.iter().any(String::is_empty) {
-            return Err(Error::Invalid { key: name.clone(), message: "empty key segment in environment variable name".into() });
+            return Err(Error::Invalid {
+                key: name.clone(),
+                message: "empty key segment in environment variable name".into(),
+            });
         }
         set_path(table, &path, literal(value), name)?;
         applied.push(name.clone());
@@ -30,7 +44,9 @@ pub(crate) fn apply_overrides(table: &mut toml::Table, vars: &[(String, String)]
 fn literal(value: &str) -> toml::Value {
     let doc = format!("v = {value}");
     match doc.parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(value.to_owned())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(value.to_owned())),
         Err(_) => toml::Value::String(value.to_owned()),
     }
 }
@@ -42,7 +58,9 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value, var: &
     };
     let mut cur = table;
     for (i, seg) in parents.iter().enumerate() {
-        let entry = cur.entry(seg.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = cur
+            .entry(seg.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         cur = match entry {
             toml::Value::Table(t) => t,
             _ => {

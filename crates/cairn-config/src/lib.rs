@@ -25,7 +25,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
     #[error("{key}: {message}")]
@@ -65,12 +68,21 @@ pub fn load(path: Option<&Path>) -> Result<Loaded> {
         None => Some(PathBuf::from("cairn.toml")).filter(|p| p.is_file()),
     };
     let text = match &file {
-        Some(p) => std::fs::read_to_string(p).map_err(|source| Error::Read { path: p.clone(), source })?,
+        Some(p) => std::fs::read_to_string(p).map_err(|source| Error::Read {
+            path: p.clone(),
+            source,
+        })?,
         None => String::new(),
     };
-    let label = file.as_ref().map_or_else(|| "<defaults>".to_owned(), |p| p.display().to_string());
+    let label = file
+        .as_ref()
+        .map_or_else(|| "<defaults>".to_owned(), |p| p.display().to_string());
     let (config, env_overrides) = load_from_str(&text, &label, &vars)?;
-    Ok(Loaded { config, file, env_overrides })
+    Ok(Loaded {
+        config,
+        file,
+        env_overrides,
+    })
 }
 
 /// Parses `text` (TOML), applies overrides from `vars`, and validates. Returns the config
@@ -80,9 +92,10 @@ pub fn load_from_str(
     label: &str,
     vars: &[(String, String)],
 ) -> Result<(Config, Vec<String>)> {
-    let mut table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| Error::Parse { path: label.to_owned(), message: e.to_string() })?;
+    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::Parse {
+        path: label.to_owned(),
+        message: e.to_string(),
+    })?;
     let applied = env::apply_overrides(&mut table, vars)?;
     let raw = RawConfig::from_table(table)?;
     Ok((raw.validate()?, applied))

@@ -65,9 +65,9 @@ pub struct IngestSection {
 pub struct QualitySection {
     /// Below this many body characters a page is "near-empty". Default: 200.
     pub min_chars: usize,
-    /// Above this share of link text a page is "mostly links". Default: 0.6.
+    /// Above this share of link text a page is "mostly links". Default: 0.5 (the PostgreSQL manual's index and acronym pages measure 0.56 and 0.78; its next highest page 0.34).
     pub link_ratio_threshold: f32,
-    /// SimHash distance (bits of 64) at or below which pages are near-duplicates. Default: 3.
+    /// SimHash distance (bits of 64) at or below which pages are near-duplicates. Default: 10 (few-sentence edits of ~2,000-word pages measure 2-11 bits; unrelated pages of the PostgreSQL manual 17+).
     pub near_dup_max_distance: u32,
     /// Store near-empty pages without chunks. Default: true.
     pub skip_near_empty: bool,
@@ -106,13 +106,19 @@ impl Default for RawConfig {
 
 impl Default for StoreSection {
     fn default() -> Self {
-        Self { backend: "sqlite".into(), path: String::new() }
+        Self {
+            backend: "sqlite".into(),
+            path: String::new(),
+        }
     }
 }
 
 impl Default for ModelsSection {
     fn default() -> Self {
-        Self { dir: String::new(), embedder: "all-minilm-l6-v2".into() }
+        Self {
+            dir: String::new(),
+            embedder: "all-minilm-l6-v2".into(),
+        }
     }
 }
 
@@ -135,8 +141,8 @@ impl Default for QualitySection {
     fn default() -> Self {
         Self {
             min_chars: 200,
-            link_ratio_threshold: 0.6,
-            near_dup_max_distance: 3,
+            link_ratio_threshold: 0.5,
+            near_dup_max_distance: 10,
             skip_near_empty: true,
             skip_mostly_links: true,
             skip_duplicates: true,
@@ -146,7 +152,12 @@ impl Default for QualitySection {
 
 impl Default for ChunkingSection {
     fn default() -> Self {
-        Self { strategy: "recursive".into(), max_tokens: 512, overlap_tokens: 64, child_tokens: 128 }
+        Self {
+            strategy: "recursive".into(),
+            max_tokens: 512,
+            overlap_tokens: 64,
+            child_tokens: 128,
+        }
     }
 }
 
@@ -156,8 +167,15 @@ impl RawConfig {
         let value = toml::Value::Table(table);
         serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            let key = if path == "." || path.is_empty() { "<root>".to_owned() } else { path };
-            Error::Invalid { key, message: e.into_inner().to_string() }
+            let key = if path == "." || path.is_empty() {
+                "<root>".to_owned()
+            } else {
+                path
+            };
+            Error::Invalid {
+                key,
+                message: e.into_inner().to_string(),
+            }
         })
     }
 }

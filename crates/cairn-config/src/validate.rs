@@ -50,7 +50,10 @@ pub struct Config {
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> Error {
-    Error::Invalid { key: key.to_owned(), message: message.into() }
+    Error::Invalid {
+        key: key.to_owned(),
+        message: message.into(),
+    }
 }
 
 fn home() -> PathBuf {
@@ -79,12 +82,23 @@ impl RawConfig {
         let store_backend = match self.store.backend.as_str() {
             "sqlite" => StoreBackend::Sqlite,
             "postgres" => {
-                return Err(invalid("store.backend", "`postgres` is not available in this build yet; use `sqlite`"));
+                return Err(invalid(
+                    "store.backend",
+                    "`postgres` is not available in this build yet; use `sqlite`",
+                ));
             }
-            other => return Err(invalid("store.backend", format!("unknown backend `{other}` (expected `sqlite`)"))),
+            other => {
+                return Err(invalid(
+                    "store.backend",
+                    format!("unknown backend `{other}` (expected `sqlite`)"),
+                ));
+            }
         };
-        let store_path =
-            if self.store.path.is_empty() { data_dir.join("cairn.db") } else { expand(&self.store.path) };
+        let store_path = if self.store.path.is_empty() {
+            data_dir.join("cairn.db")
+        } else {
+            expand(&self.store.path)
+        };
         let models_dir = if !self.models.dir.is_empty() {
             expand(&self.models.dir)
         } else if let Some(d) = std::env::var_os("CAIRN_MODELS_DIR") {
@@ -97,7 +111,10 @@ impl RawConfig {
         }
         let i = &self.ingest;
         if i.workers == 0 || i.workers > 256 {
-            return Err(invalid("ingest.workers", format!("must be between 1 and 256 (got {})", i.workers)));
+            return Err(invalid(
+                "ingest.workers",
+                format!("must be between 1 and 256 (got {})", i.workers),
+            ));
         }
         if i.max_file_bytes == 0 {
             return Err(invalid("ingest.max_file_bytes", "must be greater than 0"));
@@ -106,30 +123,51 @@ impl RawConfig {
             return Err(invalid("ingest.max_attempts", "must be at least 1"));
         }
         if i.backoff_max_ms < i.backoff_base_ms {
-            return Err(invalid("ingest.backoff_max_ms", "must be at least ingest.backoff_base_ms"));
+            return Err(invalid(
+                "ingest.backoff_max_ms",
+                "must be at least ingest.backoff_base_ms",
+            ));
         }
         if i.lease_ms < 1_000 {
-            return Err(invalid("ingest.lease_ms", format!("must be at least 1000 (got {})", i.lease_ms)));
+            return Err(invalid(
+                "ingest.lease_ms",
+                format!("must be at least 1000 (got {})", i.lease_ms),
+            ));
         }
         let q = &i.quality;
         if !(0.0..=1.0).contains(&q.link_ratio_threshold) {
-            return Err(invalid("ingest.quality.link_ratio_threshold", "must be between 0 and 1"));
+            return Err(invalid(
+                "ingest.quality.link_ratio_threshold",
+                "must be between 0 and 1",
+            ));
         }
         if q.near_dup_max_distance > 32 {
-            return Err(invalid("ingest.quality.near_dup_max_distance", "must be at most 32 (bits of a 64-bit SimHash)"));
+            return Err(invalid(
+                "ingest.quality.near_dup_max_distance",
+                "must be at most 32 (bits of a 64-bit SimHash)",
+            ));
         }
         let c = &self.chunking;
         let kind = ChunkerKind::parse(&c.strategy).ok_or_else(|| {
             invalid("chunking.strategy", format!("unknown strategy `{}` (expected recursive, sliding, structure or parent_child)", c.strategy))
         })?;
         if c.max_tokens < 16 {
-            return Err(invalid("chunking.max_tokens", format!("must be at least 16 (got {})", c.max_tokens)));
+            return Err(invalid(
+                "chunking.max_tokens",
+                format!("must be at least 16 (got {})", c.max_tokens),
+            ));
         }
         if c.overlap_tokens >= c.max_tokens {
-            return Err(invalid("chunking.overlap_tokens", "must be smaller than chunking.max_tokens"));
+            return Err(invalid(
+                "chunking.overlap_tokens",
+                "must be smaller than chunking.max_tokens",
+            ));
         }
         if c.child_tokens < 8 || c.child_tokens > c.max_tokens {
-            return Err(invalid("chunking.child_tokens", "must be between 8 and chunking.max_tokens"));
+            return Err(invalid(
+                "chunking.child_tokens",
+                "must be between 8 and chunking.max_tokens",
+            ));
         }
         Ok(Config {
             data_dir,
@@ -170,6 +208,10 @@ impl Config {
     /// `models_dir`.
     pub fn embedder_dir(&self) -> PathBuf {
         let p = expand(&self.embedder);
-        if p.is_absolute() || self.embedder.contains('/') { p } else { self.models_dir.join(&self.embedder) }
+        if p.is_absolute() || self.embedder.contains('/') {
+            p
+        } else {
+            self.models_dir.join(&self.embedder)
+        }
     }
 }

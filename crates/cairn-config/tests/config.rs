@@ -1,7 +1,10 @@
-use cairn_config::{load_from_str, Error};
+use cairn_config::{Error, load_from_str};
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
 }
 
 fn invalid_key(r: Result<impl std::fmt::Debug, Error>) -> String {
@@ -18,7 +21,10 @@ fn defaults_are_documented_values() {
     assert_eq!(c.chunking.max_tokens, 512);
     assert_eq!(c.chunking.overlap_tokens, 64);
     assert_eq!(c.ingest.max_attempts, 3);
-    assert_eq!(c.store_path, std::path::PathBuf::from("/tmp/cairn-x/cairn.db"));
+    assert_eq!(
+        c.store_path,
+        std::path::PathBuf::from("/tmp/cairn-x/cairn.db")
+    );
     assert_eq!(c.tenant.as_str(), "default");
 }
 
@@ -43,17 +49,42 @@ fn env_overrides_file_values() {
 
 #[test]
 fn validation_errors_name_the_key() {
-    assert_eq!(invalid_key(load_from_str("[ingest]\nworkers = 0", "t", &[])), "ingest.workers");
-    assert_eq!(invalid_key(load_from_str("[chunking]\noverlap_tokens = 600", "t", &[])), "chunking.overlap_tokens");
-    assert_eq!(invalid_key(load_from_str("[chunking]\nstrategy = \"magic\"", "t", &[])), "chunking.strategy");
-    assert_eq!(invalid_key(load_from_str("[ingest.quality]\nlink_ratio_threshold = 2.0", "t", &[])), "ingest.quality.link_ratio_threshold");
-    assert_eq!(invalid_key(load_from_str("tenant = \"Bad Tenant\"", "t", &[])), "tenant");
+    assert_eq!(
+        invalid_key(load_from_str("[ingest]\nworkers = 0", "t", &[])),
+        "ingest.workers"
+    );
+    assert_eq!(
+        invalid_key(load_from_str("[chunking]\noverlap_tokens = 600", "t", &[])),
+        "chunking.overlap_tokens"
+    );
+    assert_eq!(
+        invalid_key(load_from_str("[chunking]\nstrategy = \"magic\"", "t", &[])),
+        "chunking.strategy"
+    );
+    assert_eq!(
+        invalid_key(load_from_str(
+            "[ingest.quality]\nlink_ratio_threshold = 2.0",
+            "t",
+            &[]
+        )),
+        "ingest.quality.link_ratio_threshold"
+    );
+    assert_eq!(
+        invalid_key(load_from_str("tenant = \"Bad Tenant\"", "t", &[])),
+        "tenant"
+    );
     // Type errors and unknown keys name their path too.
-    assert_eq!(invalid_key(load_from_str("[ingest]\nworkers = \"many\"", "t", &[])), "ingest.workers");
+    assert_eq!(
+        invalid_key(load_from_str("[ingest]\nworkers = \"many\"", "t", &[])),
+        "ingest.workers"
+    );
     let key = invalid_key(load_from_str("[ingest]\nwrokers = 2", "t", &[]));
     assert!(key.starts_with("ingest"), "{key}");
     let env = vars(&[("CAIRN_INGEST__MAX_ATTEMPTS", "0")]);
-    assert_eq!(invalid_key(load_from_str("", "t", &env)), "ingest.max_attempts");
+    assert_eq!(
+        invalid_key(load_from_str("", "t", &env)),
+        "ingest.max_attempts"
+    );
 }
 
 #[test]

@@ -34,7 +34,11 @@ impl Engine {
 
     /// An engine over an already opened store.
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Self {
-        Self { config, store, tokenizer: OnceLock::new() }
+        Self {
+            config,
+            store,
+            tokenizer: OnceLock::new(),
+        }
     }
 
     /// Replaces the token counter (tests and embedders that bring their own).
@@ -65,7 +69,8 @@ impl Engine {
     /// Makes sure the tenant row exists.
     pub fn ensure_tenant(&self, tenant: &TenantId) -> Result<()> {
         validate_slug(tenant.as_str()).map_err(|m| Error::new(ErrorCode::InvalidInput, m))?;
-        self.store.ensure_tenant(tenant, tenant.as_str(), now_ms())?;
+        self.store
+            .ensure_tenant(tenant, tenant.as_str(), now_ms())?;
         Ok(())
     }
 
@@ -80,7 +85,9 @@ impl Engine {
         validate_slug(id.as_str()).map_err(|m| Error::new(ErrorCode::InvalidInput, m))?;
         self.ensure_tenant(tenant)?;
         let spec = chunking.unwrap_or_else(|| self.config.chunking.clone());
-        Ok(self.store.create_collection(tenant, id, description, &spec, now_ms())?)
+        Ok(self
+            .store
+            .create_collection(tenant, id, description, &spec, now_ms())?)
     }
 
     /// Returns the collection, creating it with the default chunking if it is missing.
@@ -91,7 +98,9 @@ impl Engine {
             Err(cairn_store::Error::NotFound { .. }) => {
                 match self.create_collection(tenant, id, "", None) {
                     // Another process created it meanwhile.
-                    Err(e) if e.code == ErrorCode::Conflict => Ok(self.store.get_collection(tenant, id)?),
+                    Err(e) if e.code == ErrorCode::Conflict => {
+                        Ok(self.store.get_collection(tenant, id)?)
+                    }
                     other => other,
                 }
             }

@@ -30,8 +30,22 @@ pub fn write(dir: &Path, name: &str, content: &str) -> std::path::PathBuf {
 /// A paragraph of distinct prose, so documents are not near-duplicates of each other.
 pub fn prose(topic: &str, n: usize) -> String {
     let words = [
-        "replication", "vacuum", "index", "planner", "checkpoint", "lock", "tuple", "buffer",
-        "wal", "snapshot", "trigger", "schema", "cursor", "sequence", "partition", "role",
+        "replication",
+        "vacuum",
+        "index",
+        "planner",
+        "checkpoint",
+        "lock",
+        "tuple",
+        "buffer",
+        "wal",
+        "snapshot",
+        "trigger",
+        "schema",
+        "cursor",
+        "sequence",
+        "partition",
+        "role",
     ];
     let mut out = String::new();
     for i in 0..n {

@@ -31,43 +31,128 @@ fn html_page(title: &str, body: &str) -> String {
 fn mixed_batch_indexes_good_files_and_dead_letters_bad_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
-    write(&src, "guide.md", &format!("# Guide\n\n## Install\n\n{}\n\n## Use\n\n{}", prose("install", 20), prose("usage", 20)));
-    write(&src, "page.html", &html_page("Vacuum basics", &prose("vacuum", 15)));
+    write(
+        &src,
+        "guide.md",
+        &format!(
+            "# Guide\n\n## Install\n\n{}\n\n## Use\n\n{}",
+            prose("install", 20),
+            prose("usage", 20)
+        ),
+    );
+    write(
+        &src,
+        "page.html",
+        &html_page("Vacuum basics", &prose("vacuum", 15)),
+    );
     write(&src, "notes.txt", &prose("notes", 12));
-    write(&src, "table.csv", "name,role\nalice,admin\nbob,viewer\ncarol,editor\n");
-    write(&src, "broken.pdf", "%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage without xref");
-    std::fs::write(src.join("image.bin"), [0u8, 159, 146, 150, 255, 0, 1, 2, 3, 250]).unwrap();
+    write(
+        &src,
+        "table.csv",
+        "name,role\nalice,admin\nbob,viewer\ncarol,editor\n",
+    );
+    write(
+        &src,
+        "broken.pdf",
+        "%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage without xref",
+    );
+    std::fs::write(
+        src.join("image.bin"),
+        [0u8, 159, 146, 150, 255, 0, 1, 2, 3, 250],
+    )
+    .unwrap();
     let e = engine(tmp.path(), "");
-    let r = e.ingest_path(&t(), &c(), &src, &IngestOptions::default(), &NoProgress).unwrap();
+    let r = e
+        .ingest_path(&t(), &c(), &src, &IngestOptions::default(), &NoProgress)
+        .unwrap();
 
     assert_eq!(r.files_seen, 6);
     assert_eq!(r.queued, 6);
     assert_eq!(r.added + r.skipped.len(), 4, "{r:#?}");
     assert_eq!(r.failed.len(), 2, "{r:#?}");
-    let failed: Vec<_> = r.failed.iter().map(|f| (f.source.rsplit('/').next().unwrap().to_owned(), f.detail.clone())).collect();
-    assert!(failed.iter().any(|(s, d)| s == "broken.pdf" && d.starts_with("corrupt_file")), "{failed:?}");
-    assert!(failed.iter().any(|(s, d)| s == "image.bin" && d.starts_with("unsupported_format")), "{failed:?}");
+    let failed: Vec<_> = r
+        .failed
+        .iter()
+        .map(|f| {
+            (
+                f.source.rsplit('/').next().unwrap().to_owned(),
+                f.detail.clone(),
+            )
+        })
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .any(|(s, d)| s == "broken.pdf" && d.starts_with("corrupt_file")),
+        "{failed:?}"
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|(s, d)| s == "image.bin" && d.starts_with("unsupported_format")),
+        "{failed:?}"
+    );
 
     // Dead jobs carry code and reason.
-    let dead = e.store().list_jobs(&t(), &JobFilter { state: Some(JobState::Dead), limit: 10, ..Default::default() }).unwrap();
+    let dead = e
+        .store()
+        .list_jobs(
+            &t(),
+            &JobFilter {
+                state: Some(JobState::Dead),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert_eq!(dead.len(), 2);
-    assert!(dead.iter().all(|j| j.last_error.as_deref().is_some_and(|m| !m.is_empty()) && j.error_code.is_some()));
-    assert!(dead.iter().all(|j| j.attempts == 1), "permanent errors are not retried");
+    assert!(
+        dead.iter()
+            .all(|j| j.last_error.as_deref().is_some_and(|m| !m.is_empty())
+                && j.error_code.is_some())
+    );
+    assert!(
+        dead.iter().all(|j| j.attempts == 1),
+        "permanent errors are not retried"
+    );
 
     // The markdown guide is chunked with heading paths; the HTML page has no navigation text.
     let docs = e.store().list_documents(&t(), Some(&c()), 100, 0).unwrap();
-    let guide = docs.iter().find(|d| d.source.ends_with("guide.md")).unwrap();
+    let guide = docs
+        .iter()
+        .find(|d| d.source.ends_with("guide.md"))
+        .unwrap();
     assert_eq!(guide.title, "Guide");
     assert_eq!(guide.status, DocStatus::Indexed);
     let chunks = e.store().list_chunks(&t(), &guide.id).unwrap();
     assert!(!chunks.is_empty());
-    assert!(chunks.iter().all(|ch| ch.token_count <= 512 && ch.token_count > 0));
-    assert!(chunks.iter().any(|ch| ch.heading_path.first().map(String::as_str) == Some("Guide")));
-    let page = docs.iter().find(|d| d.source.ends_with("page.html")).unwrap();
+    assert!(
+        chunks
+            .iter()
+            .all(|ch| ch.token_count <= 512 && ch.token_count > 0)
+    );
+    assert!(
+        chunks
+            .iter()
+            .any(|ch| ch.heading_path.first().map(String::as_str) == Some("Guide"))
+    );
+    let page = docs
+        .iter()
+        .find(|d| d.source.ends_with("page.html"))
+        .unwrap();
     assert_eq!(page.title, "Vacuum basics");
-    let text: String = e.store().list_chunks(&t(), &page.id).unwrap().iter().map(|c| c.text.clone()).collect();
+    let text: String = e
+        .store()
+        .list_chunks(&t(), &page.id)
+        .unwrap()
+        .iter()
+        .map(|c| c.text.clone())
+        .collect();
     assert!(text.contains("vacuum section 3"), "{text}");
-    assert!(!text.contains("Prev") && !text.contains("Next"), "navigation leaked: {text}");
+    assert!(
+        !text.contains("Prev") && !text.contains("Next"),
+        "navigation leaked: {text}"
+    );
 }
 
 #[test]
@@ -85,16 +170,28 @@ fn change_detection_skips_unchanged_replaces_changed_and_syncs_deletes() {
 
     // Unchanged: no jobs at all.
     let r2 = e.ingest_path(&t(), &c(), &src, &opts, &NoProgress).unwrap();
-    assert_eq!((r2.unchanged, r2.queued, r2.chunks_written), (3, 0, 0), "{r2:#?}");
+    assert_eq!(
+        (r2.unchanged, r2.queued, r2.chunks_written),
+        (3, 0, 0),
+        "{r2:#?}"
+    );
 
     // Same bytes, new mtime: the hash check makes it a touch, not a re-chunk.
     tick();
     std::fs::write(&a, std::fs::read(&a).unwrap()).unwrap();
     let r3 = e.ingest_path(&t(), &c(), &src, &opts, &NoProgress).unwrap();
-    assert_eq!((r3.queued, r3.touched, r3.updated, r3.chunks_written), (1, 1, 0, 0), "{r3:#?}");
+    assert_eq!(
+        (r3.queued, r3.touched, r3.updated, r3.chunks_written),
+        (1, 1, 0, 0),
+        "{r3:#?}"
+    );
 
     // Changed content: chunks replaced, the old text is gone, the document id is kept.
-    let doc_a = e.store().find_by_source(&t(), &c(), a.canonicalize().unwrap().to_str().unwrap()).unwrap().unwrap();
+    let doc_a = e
+        .store()
+        .find_by_source(&t(), &c(), a.canonicalize().unwrap().to_str().unwrap())
+        .unwrap()
+        .unwrap();
     tick();
     write(&src, "a.md", &format!("# A\n\n{}", prose("omega", 10)));
     let r4 = e.ingest_path(&t(), &c(), &src, &opts, &NoProgress).unwrap();
@@ -102,17 +199,29 @@ fn change_detection_skips_unchanged_replaces_changed_and_syncs_deletes() {
     let new_chunks = e.store().list_chunks(&t(), &doc_a.id).unwrap();
     let all: String = new_chunks.iter().map(|c| c.text.as_str()).collect();
     assert!(all.contains("omega") && !all.contains("alpha"), "{all}");
-    assert_eq!(e.store().get_document(&t(), &doc_a.id).unwrap().chunk_count, new_chunks.len());
+    assert_eq!(
+        e.store().get_document(&t(), &doc_a.id).unwrap().chunk_count,
+        new_chunks.len()
+    );
 
     // Deleted file: kept without --sync, removed with it.
     std::fs::remove_file(&gone).unwrap();
     let r5 = e.ingest_path(&t(), &c(), &src, &opts, &NoProgress).unwrap();
     assert!(r5.removed.is_empty());
-    let sync = IngestOptions { sync: true, ..IngestOptions::default() };
+    let sync = IngestOptions {
+        sync: true,
+        ..IngestOptions::default()
+    };
     let r6 = e.ingest_path(&t(), &c(), &src, &sync, &NoProgress).unwrap();
     assert_eq!(r6.removed.len(), 1, "{r6:#?}");
     assert!(r6.removed[0].ends_with("sub/c.md"));
-    assert_eq!(e.store().list_documents(&t(), Some(&c()), 10, 0).unwrap().len(), 2);
+    assert_eq!(
+        e.store()
+            .list_documents(&t(), Some(&c()), 10, 0)
+            .unwrap()
+            .len(),
+        2
+    );
     assert!(e.store().count_chunks(&t(), Some(&c())).unwrap() < chunks_before);
 }
 
@@ -125,11 +234,16 @@ fn exact_duplicates_are_stored_without_chunks() {
     write(&src, "two.md", &body);
     let e = engine(tmp.path(), "");
     // One worker so the order is deterministic.
-    let opts = IngestOptions { workers: Some(1), ..IngestOptions::default() };
+    let opts = IngestOptions {
+        workers: Some(1),
+        ..IngestOptions::default()
+    };
     let r = e.ingest_path(&t(), &c(), &src, &opts, &NoProgress).unwrap();
     assert_eq!(r.added, 1);
     assert_eq!(r.duplicates.len(), 1, "{r:#?}");
-    assert!(r.duplicates[0].source.ends_with("two.md") && r.duplicates[0].detail.ends_with("one.md"));
+    assert!(
+        r.duplicates[0].source.ends_with("two.md") && r.duplicates[0].detail.ends_with("one.md")
+    );
     assert_eq!(r.skipped.len(), 1);
     let docs = e.store().list_documents(&t(), Some(&c()), 10, 0).unwrap();
     let two = docs.iter().find(|d| d.source.ends_with("two.md")).unwrap();
@@ -145,7 +259,10 @@ fn upload_idempotency_key_guards_against_duplicates_and_conflicts() {
         name: "handbook.txt",
         bytes: body.as_bytes(),
         idempotency_key: Some("key-1"),
-        acl: Acl { users: vec!["ann".into()], groups: vec![] },
+        acl: Acl {
+            users: vec!["ann".into()],
+            groups: vec![],
+        },
         metadata: serde_json::Map::new(),
     };
     let d1 = e.ingest_bytes(&t(), &c(), &req).unwrap();
@@ -156,15 +273,36 @@ fn upload_idempotency_key_guards_against_duplicates_and_conflicts() {
     assert!(chunks > 0);
 
     let other = prose("different", 5);
-    let err = e.ingest_bytes(&t(), &c(), &UploadRequest { bytes: other.as_bytes(), ..req.clone() }).unwrap_err();
+    let err = e
+        .ingest_bytes(
+            &t(),
+            &c(),
+            &UploadRequest {
+                bytes: other.as_bytes(),
+                ..req.clone()
+            },
+        )
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::Conflict);
     // Nothing stored changed.
     assert_eq!(e.store().count_chunks(&t(), Some(&c())).unwrap(), chunks);
-    assert_eq!(e.store().get_document(&t(), &d1.id).unwrap().content_hash, d1.content_hash);
+    assert_eq!(
+        e.store().get_document(&t(), &d1.id).unwrap().content_hash,
+        d1.content_hash
+    );
 
     // Oversized uploads are refused with too_large.
     let small = engine(&tmp.path().join("small"), "max_file_bytes = 100");
-    let err = small.ingest_bytes(&t(), &c(), &UploadRequest { idempotency_key: None, ..req }).unwrap_err();
+    let err = small
+        .ingest_bytes(
+            &t(),
+            &c(),
+            &UploadRequest {
+                idempotency_key: None,
+                ..req
+            },
+        )
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::TooLarge);
 }
 
@@ -174,12 +312,30 @@ fn dead_jobs_can_be_retried_after_the_file_is_fixed() {
     let src = tmp.path().join("src");
     let bad = write(&src, "data.json", "{\"name\": \"cairn\", \"broken\": ");
     let e = engine(tmp.path(), "");
-    let r = e.ingest_path(&t(), &c(), &src, &IngestOptions::default(), &NoProgress).unwrap();
+    let r = e
+        .ingest_path(&t(), &c(), &src, &IngestOptions::default(), &NoProgress)
+        .unwrap();
     assert_eq!(r.failed.len(), 1);
-    assert!(r.failed[0].detail.starts_with("corrupt_file"), "{:?}", r.failed);
-    let dead = e.store().list_jobs(&t(), &JobFilter { state: Some(JobState::Dead), limit: 10, ..Default::default() }).unwrap();
+    assert!(
+        r.failed[0].detail.starts_with("corrupt_file"),
+        "{:?}",
+        r.failed
+    );
+    let dead = e
+        .store()
+        .list_jobs(
+            &t(),
+            &JobFilter {
+                state: Some(JobState::Dead),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     std::fs::write(&bad, "[{\"name\": \"cairn\", \"kind\": \"platform\"}, {\"name\": \"tantivy\", \"kind\": \"index\"}]").unwrap();
-    let r2 = e.retry_jobs(&t(), &[dead[0].id.clone()], &NoProgress).unwrap();
+    let r2 = e
+        .retry_jobs(&t(), &[dead[0].id.clone()], &NoProgress)
+        .unwrap();
     assert_eq!(r2.failed.len(), 0, "{r2:#?}");
     let job = e.store().get_job(&t(), &dead[0].id).unwrap();
     assert_eq!(job.state, JobState::Succeeded);
@@ -192,16 +348,31 @@ fn dead_jobs_can_be_retried_after_the_file_is_fixed() {
 fn tenants_do_not_see_each_other() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
-    write(&src, "secret.md", &format!("# Secret\n\n{}", prose("secret", 20)));
+    write(
+        &src,
+        "secret.md",
+        &format!("# Secret\n\n{}", prose("secret", 20)),
+    );
     let e = engine(tmp.path(), "");
-    e.ingest_path(&t(), &c(), &src, &IngestOptions::default(), &NoProgress).unwrap();
+    e.ingest_path(&t(), &c(), &src, &IngestOptions::default(), &NoProgress)
+        .unwrap();
     let other = TenantId::new("umbrella");
     e.ensure_tenant(&other).unwrap();
     let docs = e.store().list_documents(&t(), None, 10, 0).unwrap();
     assert_eq!(docs.len(), 1);
-    assert!(e.store().list_documents(&other, None, 10, 0).unwrap().is_empty());
+    assert!(
+        e.store()
+            .list_documents(&other, None, 10, 0)
+            .unwrap()
+            .is_empty()
+    );
     assert!(e.store().get_document(&other, &docs[0].id).is_err());
-    assert!(e.store().list_chunks(&other, &docs[0].id).unwrap().is_empty());
+    assert!(
+        e.store()
+            .list_chunks(&other, &docs[0].id)
+            .unwrap()
+            .is_empty()
+    );
     assert!(e.store().delete_document(&other, &docs[0].id).is_err());
     assert_eq!(e.store().count_chunks(&other, None).unwrap(), 0);
     // The owner still has everything.

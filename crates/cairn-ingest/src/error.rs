@@ -12,7 +12,10 @@ pub struct Error {
 
 impl Error {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
     pub fn corrupt(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::CorruptFile, message)

@@ -59,14 +59,18 @@ impl Format {
                 Some(false) => Err(Error::unsupported(format!(
                     "{name}: a ZIP archive without word/document.xml (not a DOCX document)"
                 ))),
-                None => Err(Error::unsupported(format!("{name}: an unreadable ZIP archive"))),
+                None => Err(Error::unsupported(format!(
+                    "{name}: an unreadable ZIP archive"
+                ))),
             };
         }
         if looks_like_html(head) {
             return Ok(Format::Html);
         }
         if let Some(kind) = binary_kind(head) {
-            return Err(Error::unsupported(format!("{name}: {kind}, not a supported document")));
+            return Err(Error::unsupported(format!(
+                "{name}: {kind}, not a supported document"
+            )));
         }
         match by_ext {
             // Binary formats without their magic: the parser reports what is wrong.
@@ -149,20 +153,25 @@ fn looks_like_html(head: &[u8]) -> bool {
 /// Names well-known binary formats by their magic bytes.
 fn binary_kind(head: &[u8]) -> Option<&'static str> {
     const MAGIC: &[(&[u8], &str)] = &[
-        (b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", "a legacy Office (OLE2) file such as .doc or .xls"),
+        (
+            b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1",
+            "a legacy Office (OLE2) file such as .doc or .xls",
+        ),
         (b"\x89PNG\r\n\x1a\n", "a PNG image"),
         (b"\xFF\xD8\xFF", "a JPEG image"),
         (b"GIF87a", "a GIF image"),
         (b"GIF89a", "a GIF image"),
         (b"\x1F\x8B", "gzip-compressed data"),
         (b"\x7FELF", "an ELF executable"),
-        (b"MZ", "a Windows executable"),
         (b"{\\rtf", "an RTF document"),
         (b"7z\xBC\xAF\x27\x1C", "a 7-Zip archive"),
         (b"Rar!", "a RAR archive"),
         (b"SQLite format 3\0", "an SQLite database"),
     ];
-    MAGIC.iter().find(|(m, _)| head.starts_with(m)).map(|(_, k)| *k)
+    MAGIC
+        .iter()
+        .find(|(m, _)| head.starts_with(m))
+        .map(|(_, k)| *k)
 }
 
 /// Binary rather than text: NUL bytes (without a UTF-16 BOM) or many control characters.
@@ -186,31 +195,59 @@ mod tests {
 
     #[test]
     fn extensions() {
-        assert_eq!(Format::from_extension(Path::new("a/B.MD")), Some(Format::Markdown));
-        assert_eq!(Format::from_extension(Path::new("x.ndjson")), Some(Format::Json));
-        assert_eq!(Format::from_extension(Path::new("x.tsv")), Some(Format::Csv));
+        assert_eq!(
+            Format::from_extension(Path::new("a/B.MD")),
+            Some(Format::Markdown)
+        );
+        assert_eq!(
+            Format::from_extension(Path::new("x.ndjson")),
+            Some(Format::Json)
+        );
+        assert_eq!(
+            Format::from_extension(Path::new("x.tsv")),
+            Some(Format::Csv)
+        );
         assert_eq!(Format::from_extension(Path::new("x.exe")), None);
         assert_eq!(Format::from_extension(Path::new("README")), None);
     }
 
     #[test]
     fn magic_beats_extension() {
-        assert_eq!(Format::sniff("r.txt", b"%PDF-1.7\n...").ok(), Some(Format::Pdf));
+        assert_eq!(
+            Format::sniff("r.txt", b"%PDF-1.7\n...").ok(),
+            Some(Format::Pdf)
+        );
         let xhtml = b"<?xml version=\"1.0\"?>\n<!DOCTYPE html PUBLIC \"x\"><html></html>";
         assert_eq!(Format::sniff("page", xhtml).ok(), Some(Format::Html));
-        assert_eq!(Format::sniff("n.md", b"<!-- c -->\n<HTML>").ok(), Some(Format::Html));
-        assert_eq!(Format::sniff("n.md", b"# Title").ok(), Some(Format::Markdown));
-        assert_eq!(Format::sniff("LICENSE", b"MIT License").ok(), Some(Format::Text));
+        assert_eq!(
+            Format::sniff("n.md", b"<!-- c -->\n<HTML>").ok(),
+            Some(Format::Html)
+        );
+        assert_eq!(
+            Format::sniff("n.md", b"# Title").ok(),
+            Some(Format::Markdown)
+        );
+        assert_eq!(
+            Format::sniff("LICENSE", b"MIT License").ok(),
+            Some(Format::Text)
+        );
     }
 
     #[test]
     fn refusals_name_the_file() {
         let err = Format::sniff("photo.txt", b"\x89PNG\r\n\x1a\n\0\0").err();
         let err = err.map(|e| (e.code, e.message));
-        assert!(matches!(&err, Some((cairn_types::ErrorCode::UnsupportedFormat, m)) if m.contains("photo.txt") && m.contains("PNG")));
-        let err = Format::sniff("x.bin", b"hello").err().map(|e| e.message).unwrap_or_default();
+        assert!(
+            matches!(&err, Some((cairn_types::ErrorCode::UnsupportedFormat, m)) if m.contains("photo.txt") && m.contains("PNG"))
+        );
+        let err = Format::sniff("x.bin", b"hello")
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
         assert!(err.contains("x.bin") && err.contains(".bin"), "{err}");
-        let err = Format::sniff("d.csv", b"a,b\0\0\x01\x02").err().map(|e| e.message);
+        let err = Format::sniff("d.csv", b"a,b\0\0\x01\x02")
+            .err()
+            .map(|e| e.message);
         assert!(err.is_some_and(|m| m.contains("binary")));
     }
 }

@@ -28,7 +28,11 @@ fn map_char(c: char) -> Mapped {
         '\u{000B}' | '\u{000C}' | '\u{2028}' => Mapped::Newline,
         '\u{2029}' => Mapped::Str("\n\n"),
         // No-break, narrow no-break, figure, ideographic and the other Unicode spaces.
-        '\u{00A0}' | '\u{1680}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}'
+        '\u{00A0}'
+        | '\u{1680}'
+        | '\u{2000}'..='\u{200A}'
+        | '\u{202F}'
+        | '\u{205F}'
         | '\u{3000}' => Mapped::Space,
         // Zero-width space/non-joiner/joiner, word joiner, BOM, soft hyphen.
         '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' => Mapped::Drop,
@@ -77,7 +81,12 @@ pub fn normalize(text: &str) -> String {
         match map_char(c) {
             Mapped::Keep(c) => {
                 let mut buf = [0u8; 4];
-                push(&mut out, c.encode_utf8(&mut buf), &mut pending_space, &mut pending_newlines);
+                push(
+                    &mut out,
+                    c.encode_utf8(&mut buf),
+                    &mut pending_space,
+                    &mut pending_newlines,
+                );
             }
             Mapped::Str(s) if s.starts_with('\n') => {
                 pending_newlines += 2;
@@ -111,8 +120,14 @@ pub fn normalize_preformatted(text: &str) -> String {
         }
     }
     let lines: Vec<&str> = cleaned.lines().map(str::trim_end).collect();
-    let start = lines.iter().position(|l| !l.is_empty()).unwrap_or(lines.len());
-    let end = lines.iter().rposition(|l| !l.is_empty()).map_or(start, |i| i + 1);
+    let start = lines
+        .iter()
+        .position(|l| !l.is_empty())
+        .unwrap_or(lines.len());
+    let end = lines
+        .iter()
+        .rposition(|l| !l.is_empty())
+        .map_or(start, |i| i + 1);
     let mut out = String::with_capacity(cleaned.len());
     let mut blank_run = 0;
     for line in &lines[start..end] {
@@ -139,7 +154,10 @@ mod tests {
     #[test]
     fn spaces_and_invisibles() {
         assert_eq!(normalize("a\u{00A0}b\u{202F}c\u{2007}d"), "a b c d");
-        assert_eq!(normalize("zero\u{200B}width\u{FEFF} soft\u{00AD}hyphen"), "zerowidth softhyphen");
+        assert_eq!(
+            normalize("zero\u{200B}width\u{FEFF} soft\u{00AD}hyphen"),
+            "zerowidth softhyphen"
+        );
         assert_eq!(normalize("  a \t\t b  \n  c  "), "a b\nc");
     }
 
@@ -147,7 +165,10 @@ mod tests {
     fn nfc_not_nfkc_and_ligatures() {
         assert_eq!(normalize("e\u{0301}"), "\u{00E9}");
         assert_eq!(normalize("x² and 2⁸"), "x² and 2⁸");
-        assert_eq!(normalize("\u{FB01}nd the \u{FB02}ow, e\u{FB03}cient"), "find the flow, efficient");
+        assert_eq!(
+            normalize("\u{FB01}nd the \u{FB02}ow, e\u{FB03}cient"),
+            "find the flow, efficient"
+        );
     }
 
     #[test]
@@ -162,7 +183,10 @@ mod tests {
     #[test]
     fn preformatted_keeps_indentation() {
         let code = "\n\ndef f(x):\r\n    return  x\u{00A0}+ 1   \n\n\n\n    pass\n\n";
-        assert_eq!(normalize_preformatted(code), "def f(x):\n    return  x + 1\n\n    pass");
+        assert_eq!(
+            normalize_preformatted(code),
+            "def f(x):\n    return  x + 1\n\n    pass"
+        );
         assert_eq!(normalize_preformatted("\t\tx"), "\t\tx");
         assert_eq!(normalize_preformatted("  \n "), "");
     }

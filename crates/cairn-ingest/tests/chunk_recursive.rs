@@ -18,7 +18,10 @@ fn guide() -> cairn_types::ParsedDoc {
             &["Guide"],
         ),
         heading(2, "Install", &["Guide", "Install"]),
-        para("One two three four five six seven eight nine ten.", &["Guide", "Install"]),
+        para(
+            "One two three four five six seven eight nine ten.",
+            &["Guide", "Install"],
+        ),
     ])
 }
 
@@ -37,8 +40,15 @@ fn exact_boundaries_without_overlap() {
     assert_eq!(chunks[0].heading_path, ["Guide"]);
     assert_eq!(chunks[1].heading_path, ["Guide"]);
     assert_eq!(chunks[2].heading_path, ["Guide", "Install"]);
-    assert_eq!(chunks.iter().map(|c| c.token_count).collect::<Vec<_>>(), [11, 6, 11]);
-    assert!(chunks.iter().all(|c| c.role == ChunkRole::Leaf && c.parent.is_none()));
+    assert_eq!(
+        chunks.iter().map(|c| c.token_count).collect::<Vec<_>>(),
+        [11, 6, 11]
+    );
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c.role == ChunkRole::Leaf && c.parent.is_none())
+    );
     check_invariants(&d, &chunks, &WordCounter, 12);
 }
 
@@ -69,7 +79,10 @@ fn paragraphs_stay_whole_when_they_fit() {
         para("m n o p q r", &[]),
     ]);
     let chunks = RecursiveChunker::new(words(), 12, 0).chunk(&d);
-    assert_eq!(texts(&chunks), ["a b c d e f\n\ng h i j k l", "m n o p q r"]);
+    assert_eq!(
+        texts(&chunks),
+        ["a b c d e f\n\ng h i j k l", "m n o p q r"]
+    );
 }
 
 #[test]
@@ -83,7 +96,14 @@ fn lines_then_words_then_tokens() {
     let chunks = RecursiveChunker::new(words(), 6, 0).chunk(&d);
     assert_eq!(
         texts(&chunks),
-        ["l1 a b\nl2 c d", "l3 e f g h i", "j k l m n", "x-y-z-", "w-v-u-", "t"]
+        [
+            "l1 a b\nl2 c d",
+            "l3 e f g h i",
+            "j k l m n",
+            "x-y-z-",
+            "w-v-u-",
+            "t"
+        ]
     );
     check_invariants(&d, &chunks, &WordCounter, 6);
 }
@@ -92,7 +112,10 @@ fn lines_then_words_then_tokens() {
 fn empty_and_blank_documents_give_no_chunks() {
     let c = RecursiveChunker::new(words(), 16, 4);
     assert!(c.chunk(&doc(vec![])).is_empty());
-    assert!(c.chunk(&doc(vec![para("  \n ", &[]), para("", &[])])).is_empty());
+    assert!(
+        c.chunk(&doc(vec![para("  \n ", &[]), para("", &[])]))
+            .is_empty()
+    );
 }
 
 #[test]
@@ -103,7 +126,10 @@ fn chunker_for_picks_the_spec_kind() {
         (ChunkerKind::Structure, "structure"),
         (ChunkerKind::ParentChild, "parent_child"),
     ] {
-        let spec = ChunkingSpec { kind, ..ChunkingSpec::default() };
+        let spec = ChunkingSpec {
+            kind,
+            ..ChunkingSpec::default()
+        };
         assert_eq!(chunker_for(&spec, words()).name(), name);
     }
 }
@@ -118,10 +144,17 @@ fn overlap_is_bounded_and_present_on_long_prose() {
     let mut with_overlap = 0;
     for pair in chunks.windows(2) {
         let shared = overlap(&pair[0].text, &pair[1].text);
-        assert!(WordCounter.count_str(shared) <= 10, "overlap too long: {shared:?}");
+        assert!(
+            WordCounter.count_str(shared) <= 10,
+            "overlap too long: {shared:?}"
+        );
         with_overlap += usize::from(!shared.is_empty());
     }
-    assert!(with_overlap * 10 >= (chunks.len() - 1) * 9, "{with_overlap} of {}", chunks.len());
+    assert!(
+        with_overlap * 10 >= (chunks.len() - 1) * 9,
+        "{with_overlap} of {}",
+        chunks.len()
+    );
 }
 
 trait CountStr {
@@ -174,33 +207,132 @@ fn real_tokenizer_limits_overlap_and_headings() {
         }
         for pair in chunks.windows(2) {
             let shared = overlap(&pair[0].text, &pair[1].text);
-            assert!(tok.count(shared) <= ov, "overlap {} > {ov}: {shared:?}", tok.count(shared));
+            assert!(
+                tok.count(shared) <= ov,
+                "overlap {} > {ov}: {shared:?}",
+                tok.count(shared)
+            );
         }
-        let overlapping =
-            chunks.windows(2).filter(|p| !overlap(&p[0].text, &p[1].text).is_empty()).count();
-        assert!(overlapping * 10 >= (chunks.len() - 1) * 8, "max {max}: {overlapping}/{}", chunks.len());
+        let overlapping = chunks
+            .windows(2)
+            .filter(|p| !overlap(&p[0].text, &p[1].text).is_empty())
+            .count();
+        assert!(
+            overlapping * 10 >= (chunks.len() - 1) * 8,
+            "max {max}: {overlapping}/{}",
+            chunks.len()
+        );
     }
 }
 
 #[test]
 fn real_tokenizer_throughput() {
     let Some(tok) = minilm() else { return };
-    let d = realistic_doc(3, 400);
+    let d = realistic_doc(3, 280);
     let body = d.full_text();
     let bytes = body.len();
     let start = Instant::now();
     let tokens = tok.count(&body);
     let once = start.elapsed().as_secs_f64();
-    let start = Instant::now();
-    let chunks = RecursiveChunker::new(Arc::clone(&tok), 512, 64).chunk(&d);
-    let secs = start.elapsed().as_secs_f64();
-    eprintln!(
-        "recursive 512/64 over {:.2} MB ({tokens} tokens; one tokenizer pass {once:.2} s): \
-         {} chunks in {secs:.2} s ({:.2} MB/s, {})",
-        bytes as f64 / 1e6,
-        chunks.len(),
-        bytes as f64 / 1e6 / secs,
-        if cfg!(debug_assertions) { "debug build" } else { "release build" },
+    let build = if cfg!(debug_assertions) {
+        "debug build"
+    } else {
+        "release build"
+    };
+    let mb = bytes as f64 / 1e6;
+    eprintln!("{mb:.2} MB, {tokens} tokens; one tokenizer pass over it: {once:.2} s ({build})");
+    for (name, spec) in [
+        ("recursive 512/64", ChunkingSpec::default()),
+        (
+            "sliding 512/64",
+            ChunkingSpec {
+                kind: ChunkerKind::Sliding,
+                ..ChunkingSpec::default()
+            },
+        ),
+        (
+            "structure 512",
+            ChunkingSpec {
+                kind: ChunkerKind::Structure,
+                ..ChunkingSpec::default()
+            },
+        ),
+        (
+            "parent_child 512/128",
+            ChunkingSpec {
+                kind: ChunkerKind::ParentChild,
+                ..ChunkingSpec::default()
+            },
+        ),
+    ] {
+        let chunker = chunker_for(&spec, Arc::clone(&tok));
+        let start = Instant::now();
+        let chunks = chunker.chunk(&d);
+        let secs = start.elapsed().as_secs_f64();
+        let mean = chunks.iter().map(|c| c.token_count).sum::<usize>() / chunks.len().max(1);
+        eprintln!(
+            "  {name}: {} chunks (mean {mean} tokens) in {secs:.2} s = {:.2} MB/s",
+            chunks.len(),
+            mb / secs
+        );
+        assert!(chunks.iter().all(|c| c.token_count <= 512));
+    }
+}
+
+fn replication() -> cairn_types::ParsedDoc {
+    doc(vec![
+        heading(1, "Replication", &["Replication"]),
+        para(
+            "Streaming replication ships WAL records to a standby. The standby replays them \
+             continuously. Failover promotes the standby to primary.",
+            &["Replication"],
+        ),
+        heading(2, "Slots", &["Replication", "Slots"]),
+        para(
+            "Replication slots keep WAL until every consumer has received it.",
+            &["Replication", "Slots"],
+        ),
+    ])
+}
+
+#[test]
+fn real_tokenizer_exact_boundaries() {
+    let Some(tok) = minilm() else { return };
+    let d = replication();
+    // MiniLM counts: heading 1, the three sentences 10 + 8 + 9, heading 1, last para 11.
+    let counts: Vec<usize> = d.blocks.iter().map(|b| tok.count(&b.text)).collect();
+    assert_eq!(counts, [1, 27, 1, 11]);
+
+    let chunks = RecursiveChunker::new(Arc::clone(&tok), 16, 0).chunk(&d);
+    assert_eq!(
+        texts(&chunks),
+        [
+            "Replication\n\nStreaming replication ships WAL records to a standby.",
+            "The standby replays them continuously.",
+            "Failover promotes the standby to primary.\n\nSlots",
+            "Replication slots keep WAL until every consumer has received it.",
+        ]
     );
-    assert!(chunks.iter().all(|c| c.token_count <= 512));
+    let counts: Vec<usize> = chunks.iter().map(|c| c.token_count).collect();
+    assert_eq!(counts, [11, 8, 10, 11]);
+    assert_eq!(chunks[2].heading_path, ["Replication"]);
+    assert_eq!(chunks[3].heading_path, ["Replication", "Slots"]);
+
+    // With overlap: each chunk starts on a word boundary at most 4 tokens back.
+    let chunks = RecursiveChunker::new(Arc::clone(&tok), 16, 4).chunk(&d);
+    assert_eq!(
+        texts(&chunks),
+        [
+            "Replication\n\nStreaming replication ships WAL records to a standby.",
+            "a standby. The standby replays them continuously.",
+            "them continuously. Failover promotes the standby to primary.\n\nSlots",
+            "to primary.\n\nSlots\n\nReplication slots keep WAL until every consumer has received it.",
+        ]
+    );
+    let overlaps: Vec<usize> = chunks
+        .windows(2)
+        .map(|p| tok.count(overlap(&p[0].text, &p[1].text)))
+        .collect();
+    assert_eq!(overlaps, [4, 3, 4]);
+    check_invariants(&d, &chunks, tok.as_ref(), 16);
 }

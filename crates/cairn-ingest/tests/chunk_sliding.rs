@@ -9,7 +9,10 @@ use cairn_ingest::chunk::{Chunker, SlidingChunker};
 use chunk_support::*;
 
 fn numbered(n: usize) -> String {
-    (0..n).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ")
+    (0..n)
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[test]
@@ -22,14 +25,17 @@ fn windows_have_fixed_size_and_stride() {
     for (k, c) in chunks.iter().enumerate() {
         let first = k * 7;
         let last = (first + 10).min(100);
-        let want = (first..last).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+        let want = (first..last)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         assert_eq!(c.text, want, "window {k}");
         assert_eq!(c.token_count, last - first);
         assert_eq!(c.heading_path, ["Top"]);
     }
     // The last window is short: tokens 91..100.
     assert_eq!(chunks[13].token_count, 9);
-    check_invariants(&d, &chunks, &WordCounter, 10);
+    check_ranges(&d, &chunks, &WordCounter, 10);
 }
 
 #[test]
@@ -55,13 +61,21 @@ fn overlap_at_least_window_still_advances() {
     let chunks = SlidingChunker::new(words(), 4, 9).chunk(&d);
     // Overlap capped at 3: stride 1.
     assert_eq!(chunks.len(), 9);
-    check_invariants(&d, &chunks, &WordCounter, 4);
+    check_ranges(&d, &chunks, &WordCounter, 4);
 }
 
 #[test]
 fn empty_document_gives_no_windows() {
-    assert!(SlidingChunker::new(words(), 8, 2).chunk(&doc(vec![])).is_empty());
-    assert!(SlidingChunker::new(words(), 8, 2).chunk(&doc(vec![para(" \n", &[])])).is_empty());
+    assert!(
+        SlidingChunker::new(words(), 8, 2)
+            .chunk(&doc(vec![]))
+            .is_empty()
+    );
+    assert!(
+        SlidingChunker::new(words(), 8, 2)
+            .chunk(&doc(vec![para(" \n", &[])]))
+            .is_empty()
+    );
 }
 
 #[test]
@@ -71,12 +85,19 @@ fn real_tokenizer_windows() {
     let d = doc(blocks);
     let (max, ov) = (128, 32);
     let chunks = SlidingChunker::new(Arc::clone(&tok), max, ov).chunk(&d);
-    check_invariants(&d, &chunks, tok.as_ref(), max);
+    check_ranges(&d, &chunks, tok.as_ref(), max);
     let total = tok.count(&d.full_text());
     assert_eq!(chunks.len(), (total - ov).div_ceil(max - ov));
     // Full windows, except where a word cut at a window edge re-tokenizes differently.
-    let full = chunks[..chunks.len() - 1].iter().filter(|c| c.token_count == max).count();
-    assert!(full * 10 >= (chunks.len() - 1) * 9, "{full} full of {}", chunks.len());
+    let full = chunks[..chunks.len() - 1]
+        .iter()
+        .filter(|c| c.token_count == max)
+        .count();
+    assert!(
+        full * 10 >= (chunks.len() - 1) * 9,
+        "{full} full of {}",
+        chunks.len()
+    );
     for pair in chunks.windows(2) {
         let shared = overlap(&pair[0].text, &pair[1].text);
         assert!(tok.count(shared) <= ov + 1, "{shared:?}");

@@ -16,12 +16,23 @@ pub use tokenizer::HfTokenCounter;
 /// A model loading failure.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("model `{name}` is not installed in {dir} (run `scripts/fetch-models.sh {name}` or `cairn models pull`)")]
-    NotInstalled { name: String, dir: std::path::PathBuf },
+    #[error(
+        "model `{name}` is not installed in {dir} (run `scripts/fetch-models.sh {name}` or `cairn models pull`)"
+    )]
+    NotInstalled {
+        name: String,
+        dir: std::path::PathBuf,
+    },
     #[error("cannot load tokenizer {path}: {message}")]
-    Tokenizer { path: std::path::PathBuf, message: String },
+    Tokenizer {
+        path: std::path::PathBuf,
+        message: String,
+    },
     #[error("bad manifest {path}: {message}")]
-    Manifest { path: std::path::PathBuf, message: String },
+    Manifest {
+        path: std::path::PathBuf,
+        message: String,
+    },
 }
 
 impl Error {

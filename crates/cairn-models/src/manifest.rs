@@ -23,9 +23,14 @@ impl ModelManifest {
     /// Reads `<dir>/manifest.json`.
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join("manifest.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::Manifest { path: path.clone(), message: e.to_string() })?;
-        let mut m: Self =
-            serde_json::from_str(&text).map_err(|e| Error::Manifest { path: path.clone(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::Manifest {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let mut m: Self = serde_json::from_str(&text).map_err(|e| Error::Manifest {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         m.dir = dir.to_path_buf();
         Ok(m)
     }
@@ -33,9 +38,13 @@ impl ModelManifest {
 
 /// Every model in `models_dir` that has a readable manifest, sorted by name.
 pub fn installed_models(models_dir: &Path) -> Vec<ModelManifest> {
-    let Ok(entries) = std::fs::read_dir(models_dir) else { return Vec::new() };
-    let mut out: Vec<ModelManifest> =
-        entries.filter_map(|e| e.ok()).filter_map(|e| ModelManifest::read(&e.path()).ok()).collect();
+    let Ok(entries) = std::fs::read_dir(models_dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<ModelManifest> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| ModelManifest::read(&e.path()).ok())
+        .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }

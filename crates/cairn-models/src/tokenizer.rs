@@ -18,8 +18,12 @@ impl HfTokenCounter {
     pub fn from_model_dir(model_dir: &Path) -> Result<Self> {
         let path = model_dir.join("tokenizer.json");
         if !path.is_file() {
-            let name = model_dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-            let dir = model_dir.parent().map_or_else(|| model_dir.to_path_buf(), Path::to_path_buf);
+            let name = model_dir
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let dir = model_dir
+                .parent()
+                .map_or_else(|| model_dir.to_path_buf(), Path::to_path_buf);
             return Err(Error::NotInstalled { name, dir });
         }
         Self::from_file(&path)
@@ -27,16 +31,21 @@ impl HfTokenCounter {
 
     /// Loads a `tokenizer.json` file.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let mut tokenizer =
-            Tokenizer::from_file(path).map_err(|e| Error::Tokenizer { path: path.to_path_buf(), message: e.to_string() })?;
+        let mut tokenizer = Tokenizer::from_file(path).map_err(|e| Error::Tokenizer {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         tokenizer
             .with_truncation(None)
-            .map_err(|e| Error::Tokenizer { path: path.to_path_buf(), message: e.to_string() })?;
+            .map_err(|e| Error::Tokenizer {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
         tokenizer.with_padding(None);
-        let name = path
-            .parent()
-            .and_then(|p| p.file_name())
-            .map_or_else(|| "tokenizer".to_owned(), |n| n.to_string_lossy().into_owned());
+        let name = path.parent().and_then(|p| p.file_name()).map_or_else(
+            || "tokenizer".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         Ok(Self { tokenizer, name })
     }
 }
@@ -61,7 +70,9 @@ impl TokenCounter for HfTokenCounter {
     }
 
     fn count(&self, text: &str) -> usize {
-        self.tokenizer.encode(text, false).map_or_else(|_| whitespace_spans(text).len(), |e| e.len())
+        self.tokenizer
+            .encode(text, false)
+            .map_or_else(|_| whitespace_spans(text).len(), |e| e.len())
     }
 
     fn name(&self) -> &str {
@@ -95,7 +106,9 @@ mod tests {
     fn minilm() -> Option<HfTokenCounter> {
         let dir = std::env::var_os("CAIRN_MODELS_DIR")
             .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/cairn/models"))
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/cairn/models")
+            })
             .join("all-minilm-l6-v2");
         match HfTokenCounter::from_model_dir(&dir) {
             Ok(t) => Some(t),
@@ -121,7 +134,9 @@ mod tests {
 
     #[test]
     fn missing_model_names_the_fetch_command() {
-        let err = HfTokenCounter::from_model_dir(Path::new("/nonexistent/models/foo")).err().unwrap();
+        let err = HfTokenCounter::from_model_dir(Path::new("/nonexistent/models/foo"))
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("fetch-models.sh foo"), "{err}");
     }
 }

@@ -37,7 +37,12 @@ pub struct Block {
 impl Block {
     /// A block with no page number.
     pub fn new(kind: BlockKind, text: impl Into<String>, heading_path: Vec<String>) -> Self {
-        Self { kind, text: text.into(), heading_path, page: None }
+        Self {
+            kind,
+            text: text.into(),
+            heading_path,
+            page: None,
+        }
     }
 }
 

@@ -17,9 +17,9 @@ mod tokens;
 
 pub use block::{Block, BlockKind, ChunkDraft, ChunkRole, ParsedDoc};
 pub use code::ErrorCode;
-pub use tokens::TokenCounter;
-pub use ids::{validate_slug, ChunkId, CollectionId, DocumentId, JobId, TenantId};
+pub use ids::{ChunkId, CollectionId, DocumentId, JobId, TenantId, validate_slug};
 pub use rows::{
-    Acl, ChunkerKind, ChunkingSpec, Chunk, Collection, DocStatus, Document, Job, JobKind,
-    JobState, QualityFlags, Tenant,
+    Acl, Chunk, ChunkerKind, ChunkingSpec, Collection, DocStatus, Document, Job, JobKind, JobState,
+    QualityFlags, Tenant,
 };
+pub use tokens::TokenCounter;

@@ -64,7 +64,12 @@ pub struct ChunkingSpec {
 
 impl Default for ChunkingSpec {
     fn default() -> Self {
-        Self { kind: ChunkerKind::Recursive, max_tokens: 512, overlap_tokens: 64, child_tokens: 128 }
+        Self {
+            kind: ChunkerKind::Recursive,
+            max_tokens: 512,
+            overlap_tokens: 64,
+            child_tokens: 128,
+        }
     }
 }
 

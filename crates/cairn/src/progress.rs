@@ -13,14 +13,22 @@ pub struct Bar {
 
 impl Bar {
     pub fn new(hidden: bool) -> Self {
-        let bar = if hidden { ProgressBar::hidden() } else { ProgressBar::new(0) };
+        let bar = if hidden {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(0)
+        };
         let style = ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} files · {msg} · {per_sec} · ETA {eta}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style.progress_chars("=> "));
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
-        Self { bar, chunks: AtomicUsize::new(0), failed: AtomicUsize::new(0) }
+        Self {
+            bar,
+            chunks: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+        }
     }
 
     pub fn finish(&self) {
@@ -30,14 +38,17 @@ impl Bar {
     fn update_msg(&self) {
         let chunks = self.chunks.load(Ordering::Relaxed);
         let failed = self.failed.load(Ordering::Relaxed);
-        self.bar.set_message(format!("{chunks} chunks · {failed} failed"));
+        self.bar
+            .set_message(format!("{chunks} chunks · {failed} failed"));
     }
 }
 
 impl ProgressSink for Bar {
     fn event(&self, event: &ProgressEvent) {
         match event {
-            ProgressEvent::Planned { queued, resumed, .. } => {
+            ProgressEvent::Planned {
+                queued, resumed, ..
+            } => {
                 self.bar.set_length((queued + resumed) as u64);
                 self.update_msg();
             }
@@ -46,9 +57,15 @@ impl ProgressSink for Bar {
                 self.bar.inc(1);
                 self.update_msg();
             }
-            ProgressEvent::Failed { source, code, message, will_retry } => {
+            ProgressEvent::Failed {
+                source,
+                code,
+                message,
+                will_retry,
+            } => {
                 if *will_retry {
-                    self.bar.println(format!("retrying {source}: [{code}] {message}"));
+                    self.bar
+                        .println(format!("retrying {source}: [{code}] {message}"));
                 } else {
                     self.failed.fetch_add(1, Ordering::Relaxed);
                     self.bar.inc(1);

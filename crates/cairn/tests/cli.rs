@@ -34,25 +34,47 @@ fn ingest_list_show_and_remove_through_the_cli() {
     let out = cairn(tmp.path(), &["ingest", docs, "--collection", "cairn-docs"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("documents") && text.contains("chunks"), "{text}");
+    assert!(
+        text.contains("documents") && text.contains("chunks"),
+        "{text}"
+    );
 
-    let again = json(&cairn(tmp.path(), &["--json", "ingest", docs, "--collection", "cairn-docs"]));
+    let again = json(&cairn(
+        tmp.path(),
+        &["--json", "ingest", docs, "--collection", "cairn-docs"],
+    ));
     assert_eq!(again["queued"], 0, "unchanged docs must do no work");
     assert!(again["unchanged"].as_u64().unwrap() >= 5);
 
-    let list = json(&cairn(tmp.path(), &["--json", "docs", "list", "--collection", "cairn-docs"]));
+    let list = json(&cairn(
+        tmp.path(),
+        &["--json", "docs", "list", "--collection", "cairn-docs"],
+    ));
     let list = list.as_array().unwrap();
     assert!(list.len() >= 5);
-    let ingestion = list.iter().find(|d| d["source"].as_str().unwrap().ends_with("ingestion.md")).unwrap();
+    let ingestion = list
+        .iter()
+        .find(|d| d["source"].as_str().unwrap().ends_with("ingestion.md"))
+        .unwrap();
     assert_eq!(ingestion["title"], "Ingestion");
     let id = ingestion["id"].as_str().unwrap();
 
-    let shown = json(&cairn(tmp.path(), &["--json", "docs", "show", id, "--chunks"]));
+    let shown = json(&cairn(
+        tmp.path(),
+        &["--json", "docs", "show", id, "--chunks"],
+    ));
     let chunks = shown["chunks"].as_array().unwrap();
     assert!(!chunks.is_empty());
-    assert!(chunks.iter().any(|c| c["text"].as_str().unwrap().contains("SimHash")));
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["text"].as_str().unwrap().contains("SimHash"))
+    );
 
-    let coll = json(&cairn(tmp.path(), &["--json", "collections", "show", "cairn-docs"]));
+    let coll = json(&cairn(
+        tmp.path(),
+        &["--json", "collections", "show", "cairn-docs"],
+    ));
     assert_eq!(coll["documents"].as_u64().unwrap() as usize, list.len());
 
     assert!(cairn(tmp.path(), &["docs", "rm", id]).status.success());
@@ -61,7 +83,10 @@ fn ingest_list_show_and_remove_through_the_cli() {
     assert!(String::from_utf8_lossy(&gone.stderr).contains("[not_found]"));
 
     // Another tenant sees nothing of it.
-    let other = json(&cairn(tmp.path(), &["--json", "--tenant", "other", "docs", "list"]));
+    let other = json(&cairn(
+        tmp.path(),
+        &["--json", "--tenant", "other", "docs", "list"],
+    ));
     assert_eq!(other.as_array().unwrap().len(), 0);
 }
 
@@ -73,7 +98,11 @@ fn config_check_prints_effective_values_and_names_bad_keys() {
     let text = String::from_utf8_lossy(&ok.stdout);
     assert!(text.contains("chunking.max_tokens = 512"), "{text}");
 
-    std::fs::write(tmp.path().join("cairn.toml"), "[chunking]\nmax_tokens = 4\n").unwrap();
+    std::fs::write(
+        tmp.path().join("cairn.toml"),
+        "[chunking]\nmax_tokens = 4\n",
+    )
+    .unwrap();
     let bad = cairn(tmp.path(), &["config", "check"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("chunking.max_tokens"));
@@ -86,9 +115,15 @@ fn jobs_list_shows_dead_letters_with_reasons() {
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("fine.md"), "# Fine\n\nA perfectly good document about write-ahead logging and checkpoints, long enough to pass the near-empty check of two hundred characters without any trouble at all.").unwrap();
     std::fs::write(src.join("bad.docx"), b"PK\x03\x04 this is not really a zip").unwrap();
-    let out = cairn(tmp.path(), &["ingest", src.to_str().unwrap(), "-c", "mixed"]);
+    let out = cairn(
+        tmp.path(),
+        &["ingest", src.to_str().unwrap(), "-c", "mixed"],
+    );
     assert!(out.status.success(), "one bad file must not fail the batch");
-    let jobs = json(&cairn(tmp.path(), &["--json", "jobs", "list", "--state", "dead"]));
+    let jobs = json(&cairn(
+        tmp.path(),
+        &["--json", "jobs", "list", "--state", "dead"],
+    ));
     let jobs = jobs.as_array().unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0]["error_code"], "corrupt_file");

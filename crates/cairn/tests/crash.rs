@@ -31,7 +31,9 @@ fn corpus(dir: &Path) {
 
 fn cairn(data: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    cmd.env("CAIRN_DATA_DIR", data).env_remove("CAIRN_CONFIG").current_dir(data.parent().unwrap());
+    cmd.env("CAIRN_DATA_DIR", data)
+        .env_remove("CAIRN_CONFIG")
+        .current_dir(data.parent().unwrap());
     cmd
 }
 
@@ -52,16 +54,26 @@ fn ingest(data: &Path, src: &Path) -> std::process::Output {
 }
 
 fn succeeded(data: &Path) -> usize {
-    let Ok(store) = SqliteStore::open(&data.join("cairn.db")) else { return 0 };
-    let f = JobFilter { state: Some(JobState::Succeeded), limit: 100_000, ..JobFilter::default() };
-    store.list_jobs(&TenantId::default_tenant(), &f).map_or(0, |j| j.len())
+    let Ok(store) = SqliteStore::open(&data.join("cairn.db")) else {
+        return 0;
+    };
+    let f = JobFilter {
+        state: Some(JobState::Succeeded),
+        limit: 100_000,
+        ..JobFilter::default()
+    };
+    store
+        .list_jobs(&TenantId::default_tenant(), &f)
+        .map_or(0, |j| j.len())
 }
 
 /// Every chunk as (source, ordinal, text, heading path), plus the number of chunk rows.
 fn chunk_set(data: &Path) -> (BTreeSet<(String, usize, String, Vec<String>)>, usize) {
     let store = SqliteStore::open(&data.join("cairn.db")).unwrap();
     let t = TenantId::default_tenant();
-    let docs = store.list_documents(&t, Some(&CollectionId::new("crash")), 100_000, 0).unwrap();
+    let docs = store
+        .list_documents(&t, Some(&CollectionId::new("crash")), 100_000, 0)
+        .unwrap();
     let mut set = BTreeSet::new();
     let mut rows = 0;
     for d in docs {
@@ -85,7 +97,11 @@ fn kill_9_mid_ingest_then_rerun_equals_a_clean_ingest() {
     ingest(&clean, &src);
     let (want, want_rows) = chunk_set(&clean);
     assert_eq!(want.len(), want_rows, "clean ingest has duplicate chunks");
-    assert!(want.len() >= FILES * 2, "corpus too small to be meaningful: {} chunks", want.len());
+    assert!(
+        want.len() >= FILES * 2,
+        "corpus too small to be meaningful: {} chunks",
+        want.len()
+    );
 
     // Crashy: kill -9 at several points of progress, then let a final run finish.
     let crashy = tmp.path().join("crashy");
@@ -118,7 +134,10 @@ fn kill_9_mid_ingest_then_rerun_equals_a_clean_ingest() {
             kills_mid_work += 1;
         }
     }
-    assert!(kills_mid_work >= 2, "the kills did not land mid-ingest ({kills_mid_work})");
+    assert!(
+        kills_mid_work >= 2,
+        "the kills did not land mid-ingest ({kills_mid_work})"
+    );
 
     let out = ingest(&crashy, &src);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -126,16 +145,33 @@ fn kill_9_mid_ingest_then_rerun_equals_a_clean_ingest() {
     assert_eq!(report["failed"].as_array().map(Vec::len), Some(0));
 
     let (got, got_rows) = chunk_set(&crashy);
-    assert_eq!(got_rows, got.len(), "duplicated chunks after crash recovery");
+    assert_eq!(
+        got_rows,
+        got.len(),
+        "duplicated chunks after crash recovery"
+    );
     let missing: Vec<_> = want.difference(&got).take(3).collect();
     let extra: Vec<_> = got.difference(&want).take(3).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}\nextra {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}\nextra {extra:?}"
+    );
     assert_eq!(got_rows, want_rows);
 
     // Nothing left in flight.
     let store = SqliteStore::open(&crashy.join("cairn.db")).unwrap();
     for state in [JobState::Queued, JobState::Running, JobState::Dead] {
-        let f = JobFilter { state: Some(state), limit: 10, ..JobFilter::default() };
-        assert!(store.list_jobs(&TenantId::default_tenant(), &f).unwrap().is_empty(), "{state:?} jobs remain");
+        let f = JobFilter {
+            state: Some(state),
+            limit: 10,
+            ..JobFilter::default()
+        };
+        assert!(
+            store
+                .list_jobs(&TenantId::default_tenant(), &f)
+                .unwrap()
+                .is_empty(),
+            "{state:?} jobs remain"
+        );
     }
 }

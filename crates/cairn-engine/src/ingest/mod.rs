@@ -49,11 +49,27 @@ pub enum DocOutcome {
 pub enum ProgressEvent {
     /// The scan finished: `queued` files will be processed (plus `resumed` jobs left by
     /// an interrupted run); `unchanged` were skipped by size and mtime.
-    Planned { files: usize, queued: usize, unchanged: usize, resumed: usize, reclaimed: usize },
+    Planned {
+        files: usize,
+        queued: usize,
+        unchanged: usize,
+        resumed: usize,
+        reclaimed: usize,
+    },
     /// A document finished.
-    Done { source: String, outcome: DocOutcome, chunks: usize, bytes: u64 },
+    Done {
+        source: String,
+        outcome: DocOutcome,
+        chunks: usize,
+        bytes: u64,
+    },
     /// A job failed; `will_retry` says whether it goes back to the queue.
-    Failed { source: String, code: ErrorCode, message: String, will_retry: bool },
+    Failed {
+        source: String,
+        code: ErrorCode,
+        message: String,
+        will_retry: bool,
+    },
     /// `--sync` removed a document whose file is gone.
     Removed { source: String },
 }

@@ -23,7 +23,11 @@ fn start_time(pid: u32) -> Option<String> {
 /// This process's owner id.
 pub(crate) fn current() -> String {
     let pid = std::process::id();
-    format!("{}:{pid}:{}", hostname(), start_time(pid).unwrap_or_default())
+    format!(
+        "{}:{pid}:{}",
+        hostname(),
+        start_time(pid).unwrap_or_default()
+    )
 }
 
 /// Whether the owner is known to be dead: on this host, and its process is gone or is a
@@ -36,7 +40,9 @@ pub(crate) fn is_dead(owner: &str) -> bool {
     if host != hostname() {
         return false;
     }
-    let Ok(pid) = pid.parse::<u32>() else { return false };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
     start_time(pid).as_deref() != Some(start)
 }
 

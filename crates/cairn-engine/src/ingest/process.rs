@@ -5,7 +5,7 @@
 use super::{DocOutcome, IngestOptions};
 use crate::engine::now_ms;
 use crate::{Engine, Error, Result};
-use cairn_ingest::{chunk::chunker_for, parse::parse, quality, Format};
+use cairn_ingest::{Format, chunk::chunker_for, parse::parse, quality};
 use cairn_store::DocumentCommit;
 use cairn_types::{
     Chunk, ChunkId, Collection, DocStatus, Document, DocumentId, ErrorCode, QualityFlags, TenantId,
@@ -25,7 +25,10 @@ pub(crate) enum Prepared {
     /// Same content hash as the stored document: only the mtime needs recording.
     Unchanged(DocumentId),
     /// A new or changed document with its complete chunk set.
-    Commit { commit: Box<DocumentCommit>, outcome: DocOutcome },
+    Commit {
+        commit: Box<DocumentCommit>,
+        outcome: DocOutcome,
+    },
 }
 
 impl Engine {
@@ -42,11 +45,17 @@ impl Engine {
         if bytes.len() as u64 > limit {
             return Err(Error::new(
                 ErrorCode::TooLarge,
-                format!("{}: {} bytes exceeds ingest.max_file_bytes ({limit})", info.source, bytes.len()),
+                format!(
+                    "{}: {} bytes exceeds ingest.max_file_bytes ({limit})",
+                    info.source,
+                    bytes.len()
+                ),
             ));
         }
         let hash = cairn_ingest::content_hash(bytes);
-        let existing = self.store.find_by_source(tenant, &collection.id, info.source)?;
+        let existing = self
+            .store
+            .find_by_source(tenant, &collection.id, info.source)?;
         if let Some(doc) = &existing {
             if doc.content_hash == hash && !force {
                 return Ok(Prepared::Unchanged(doc.id.clone()));
@@ -61,12 +70,16 @@ impl Engine {
             near_dup_max_distance: q.near_dup_max_distance,
         };
         let mut flags = quality::assess(&parsed, &policy);
-        flags.duplicate_of =
-            self.store.find_by_hash(tenant, &collection.id, &hash, info.source)?.map(|d| d.id);
+        flags.duplicate_of = self
+            .store
+            .find_by_hash(tenant, &collection.id, &hash, info.source)?
+            .map(|d| d.id);
         if flags.duplicate_of.is_none() && !flags.near_empty {
             let others = self.store.document_summaries(tenant, &collection.id)?;
-            let candidates =
-                others.iter().filter(|o| o.source != info.source).map(|o| (&o.id, o.simhash));
+            let candidates = others
+                .iter()
+                .filter(|o| o.source != info.source)
+                .map(|o| (&o.id, o.simhash));
             flags.near_duplicate_of =
                 quality::find_near_duplicate(flags.simhash, candidates, q.near_dup_max_distance);
         }
@@ -79,7 +92,9 @@ impl Engine {
             chunker_for(&collection.chunking, self.token_counter()?).chunk(&parsed)
         };
         let now = now_ms();
-        let id = existing.as_ref().map_or_else(DocumentId::generate, |d| d.id.clone());
+        let id = existing
+            .as_ref()
+            .map_or_else(DocumentId::generate, |d| d.id.clone());
         let mut metadata = serde_json::Map::new();
         if let Some(p) = parsed.pages {
             metadata.insert("pages".into(), p.into());
@@ -127,14 +142,26 @@ impl Engine {
             size_bytes: bytes.len() as u64,
             metadata: serde_json::Value::Object(metadata),
             acl: opts.acl.clone(),
-            status: if skip { DocStatus::Skipped } else { DocStatus::Indexed },
+            status: if skip {
+                DocStatus::Skipped
+            } else {
+                DocStatus::Indexed
+            },
             quality: flags,
             chunk_count: chunks.len(),
             created_at: existing.as_ref().map_or(now, |d| d.created_at),
             updated_at: now,
         };
-        let commit = DocumentCommit { doc, chunks, job: None, idempotency: None };
-        Ok(Prepared::Commit { commit: Box::new(commit), outcome })
+        let commit = DocumentCommit {
+            doc,
+            chunks,
+            job: None,
+            idempotency: None,
+        };
+        Ok(Prepared::Commit {
+            commit: Box::new(commit),
+            outcome,
+        })
     }
 }
 

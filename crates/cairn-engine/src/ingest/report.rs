@@ -51,6 +51,10 @@ impl IngestReport {
     /// Documents processed per second (added, updated, touched or skipped).
     pub fn docs_per_second(&self) -> f64 {
         let n = self.added + self.updated + self.touched + self.skipped.len();
-        if self.elapsed_ms == 0 { 0.0 } else { n as f64 * 1000.0 / self.elapsed_ms as f64 }
+        if self.elapsed_ms == 0 {
+            0.0
+        } else {
+            n as f64 * 1000.0 / self.elapsed_ms as f64
+        }
     }
 }

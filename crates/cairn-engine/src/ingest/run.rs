@@ -26,7 +26,9 @@ impl RunState<'_> {
         self.report.lock().unwrap_or_else(PoisonError::into_inner)
     }
     fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<(TenantId, JobId)>> {
-        self.in_flight.lock().unwrap_or_else(PoisonError::into_inner)
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -70,7 +72,9 @@ impl Engine {
         let mut unchanged = 0;
         for f in &files {
             match known.get(&f.source) {
-                Some(s) if !opts.force && s.mtime == f.mtime && s.size_bytes == f.size => unchanged += 1,
+                Some(s) if !opts.force && s.mtime == f.mtime && s.size_bytes == f.size => {
+                    unchanged += 1
+                }
                 _ => jobs.push(NewJob {
                     collection: collection.clone(),
                     batch: batch.clone(),
@@ -94,31 +98,48 @@ impl Engine {
             r.queued = queued;
             r.resumed = resumed;
             r.reclaimed = reclaimed;
-            r.scan_problems =
-                problems.into_iter().map(|(source, detail)| Finding { source, detail }).collect();
+            r.scan_problems = problems
+                .into_iter()
+                .map(|(source, detail)| Finding { source, detail })
+                .collect();
         }
-        sink.event(&ProgressEvent::Planned { files: files.len(), queued, unchanged, resumed, reclaimed });
+        sink.event(&ProgressEvent::Planned {
+            files: files.len(),
+            queued,
+            unchanged,
+            resumed,
+            reclaimed,
+        });
         if opts.sync {
             let present: HashSet<&str> = files.iter().map(|f| f.source.as_str()).collect();
             for s in known.values() {
                 if is_under(&s.source, &root) && !present.contains(s.source.as_str()) {
                     self.store.delete_document(tenant, &s.id)?;
                     state.report().removed.push(s.source.clone());
-                    sink.event(&ProgressEvent::Removed { source: s.source.clone() });
+                    sink.event(&ProgressEvent::Removed {
+                        source: s.source.clone(),
+                    });
                 }
             }
         }
         let workers = opts.workers.unwrap_or(self.config.ingest.workers).max(1);
         self.run_workers(&state, tenant, std::slice::from_ref(collection), workers);
-        let mut report = state.report.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let mut report = state
+            .report
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
         report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         Ok(report)
     }
 
     /// Puts the running jobs of dead local workers back in the queue.
     fn reclaim_dead_jobs(&self) -> Result<usize> {
-        let dead: Vec<String> =
-            self.store.running_owners()?.into_iter().filter(|o| owner::is_dead(o)).collect();
+        let dead: Vec<String> = self
+            .store
+            .running_owners()?
+            .into_iter()
+            .filter(|o| owner::is_dead(o))
+            .collect();
         Ok(self.store.reclaim(&dead, now_ms())?)
     }
 
@@ -131,7 +152,12 @@ impl Engine {
     }
 
     /// Re-queues dead jobs and runs them (with every other runnable job) to completion.
-    pub fn retry_jobs(&self, tenant: &TenantId, ids: &[JobId], sink: &dyn ProgressSink) -> Result<IngestReport> {
+    pub fn retry_jobs(
+        &self,
+        tenant: &TenantId,
+        ids: &[JobId],
+        sink: &dyn ProgressSink,
+    ) -> Result<IngestReport> {
         let started = Instant::now();
         let mut collections: Vec<CollectionId> = Vec::new();
         for id in ids {
@@ -144,12 +170,24 @@ impl Engine {
         let state = RunState {
             owner: owner::current(),
             sink,
-            report: Mutex::new(IngestReport { queued: ids.len(), ..IngestReport::default() }),
+            report: Mutex::new(IngestReport {
+                queued: ids.len(),
+                ..IngestReport::default()
+            }),
             in_flight: Mutex::new(HashSet::new()),
         };
-        sink.event(&ProgressEvent::Planned { files: ids.len(), queued: ids.len(), unchanged: 0, resumed: 0, reclaimed: 0 });
+        sink.event(&ProgressEvent::Planned {
+            files: ids.len(),
+            queued: ids.len(),
+            unchanged: 0,
+            resumed: 0,
+            reclaimed: 0,
+        });
         self.run_workers(&state, tenant, &collections, self.config.ingest.workers);
-        let mut report = state.report.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let mut report = state
+            .report
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
         report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         Ok(report)
     }
@@ -168,7 +206,13 @@ impl Engine {
         Ok(n)
     }
 
-    fn run_workers(&self, state: &RunState<'_>, tenant: &TenantId, collections: &[CollectionId], workers: usize) {
+    fn run_workers(
+        &self,
+        state: &RunState<'_>,
+        tenant: &TenantId,
+        collections: &[CollectionId],
+        workers: usize,
+    ) {
         let done = AtomicBool::new(false);
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..workers)
@@ -223,7 +267,9 @@ impl Engine {
                         return;
                     }
                 },
-                Err(e) if e.code() == ErrorCode::Transient => std::thread::sleep(Duration::from_millis(100)),
+                Err(e) if e.code() == ErrorCode::Transient => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot claim jobs; worker stops");
                     return;
@@ -233,16 +279,39 @@ impl Engine {
     }
 
     fn run_job(&self, state: &RunState<'_>, job: &Job) {
-        let JobKind::IngestFile { path, acl, metadata, force } = &job.kind;
-        let opts = IngestOptions { acl: acl.clone(), metadata: metadata.clone(), force: *force, ..IngestOptions::default() };
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.ingest_file_job(state, job, path, &opts)))
-            .unwrap_or_else(|_| Err(Error::new(ErrorCode::Internal, format!("{path}: internal panic while ingesting"))));
+        let JobKind::IngestFile {
+            path,
+            acl,
+            metadata,
+            force,
+        } = &job.kind;
+        let opts = IngestOptions {
+            acl: acl.clone(),
+            metadata: metadata.clone(),
+            force: *force,
+            ..IngestOptions::default()
+        };
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.ingest_file_job(state, job, path, &opts)
+        }))
+        .unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorCode::Internal,
+                format!("{path}: internal panic while ingesting"),
+            ))
+        });
         if let Err(e) = result {
             self.record_failure(state, job, path, &e);
         }
     }
 
-    fn ingest_file_job(&self, state: &RunState<'_>, job: &Job, path: &str, opts: &IngestOptions) -> Result<()> {
+    fn ingest_file_job(
+        &self,
+        state: &RunState<'_>,
+        job: &Job,
+        path: &str,
+        opts: &IngestOptions,
+    ) -> Result<()> {
         let tenant = &job.tenant;
         let collection = self.store.get_collection(tenant, &job.collection)?;
         let file = Path::new(path);
@@ -250,20 +319,39 @@ impl Engine {
         if meta.len() > self.config.ingest.max_file_bytes {
             return Err(Error::new(
                 ErrorCode::TooLarge,
-                format!("{path}: {} bytes exceeds ingest.max_file_bytes ({})", meta.len(), self.config.ingest.max_file_bytes),
+                format!(
+                    "{path}: {} bytes exceeds ingest.max_file_bytes ({})",
+                    meta.len(),
+                    self.config.ingest.max_file_bytes
+                ),
             ));
         }
         let bytes = std::fs::read(file).map_err(|e| io_error(path, &e))?;
-        let file_name = file.file_name().map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned());
-        let info = SourceInfo { source: path, file_name: &file_name, mtime: mtime_ms(&meta) };
+        let file_name = file
+            .file_name()
+            .map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned());
+        let info = SourceInfo {
+            source: path,
+            file_name: &file_name,
+            mtime: mtime_ms(&meta),
+        };
         let size = bytes.len() as u64;
         match self.prepare_document(tenant, &collection, &info, &bytes, opts)? {
             Prepared::Unchanged(id) => {
-                self.store.touch_document(tenant, &id, info.mtime, Some(&job.id), now_ms())?;
+                self.store
+                    .touch_document(tenant, &id, info.mtime, Some(&job.id), now_ms())?;
                 state.report().touched += 1;
-                state.sink.event(&ProgressEvent::Done { source: path.to_owned(), outcome: DocOutcome::Unchanged, chunks: 0, bytes: size });
+                state.sink.event(&ProgressEvent::Done {
+                    source: path.to_owned(),
+                    outcome: DocOutcome::Unchanged,
+                    chunks: 0,
+                    bytes: size,
+                });
             }
-            Prepared::Commit { mut commit, outcome } => {
+            Prepared::Commit {
+                mut commit,
+                outcome,
+            } => {
                 commit.job = Some(job.id.clone());
                 let chunks = commit.chunks.len();
                 let doc = self.store.commit_document(tenant, *commit, now_ms())?;
@@ -273,9 +361,18 @@ impl Engine {
         Ok(())
     }
 
-    fn record_success(&self, state: &RunState<'_>, doc: &cairn_types::Document, outcome: DocOutcome, chunks: usize, bytes: u64) {
+    fn record_success(
+        &self,
+        state: &RunState<'_>,
+        doc: &cairn_types::Document,
+        outcome: DocOutcome,
+        chunks: usize,
+        bytes: u64,
+    ) {
         let source_of = |id: &cairn_types::DocumentId| {
-            self.store.get_document(&doc.tenant, id).map_or_else(|_| id.to_string(), |d| d.source)
+            self.store
+                .get_document(&doc.tenant, id)
+                .map_or_else(|_| id.to_string(), |d| d.source)
         };
         {
             let mut r = state.report();
@@ -301,19 +398,38 @@ impl Engine {
         let q = &doc.quality;
         if let Some(of) = &q.duplicate_of {
             let detail = source_of(of);
-            state.report().duplicates.push(Finding { source: doc.source.clone(), detail });
+            state.report().duplicates.push(Finding {
+                source: doc.source.clone(),
+                detail,
+            });
         }
         if let Some(of) = &q.near_duplicate_of {
             let detail = source_of(of);
-            state.report().near_duplicates.push(Finding { source: doc.source.clone(), detail });
+            state.report().near_duplicates.push(Finding {
+                source: doc.source.clone(),
+                detail,
+            });
         }
-        state.sink.event(&ProgressEvent::Done { source: doc.source.clone(), outcome, chunks, bytes });
+        state.sink.event(&ProgressEvent::Done {
+            source: doc.source.clone(),
+            outcome,
+            chunks,
+            bytes,
+        });
     }
 
     fn record_failure(&self, state: &RunState<'_>, job: &Job, path: &str, e: &Error) {
-        let retry_at = (e.code.is_retryable() && job.attempts < job.max_attempts).then(|| now_ms() + self.backoff_ms(job.attempts));
+        let retry_at = (e.code.is_retryable() && job.attempts < job.max_attempts)
+            .then(|| now_ms() + self.backoff_ms(job.attempts));
         let message = e.message.clone();
-        let new_state = match self.store.fail_job(&job.tenant, &job.id, e.code, &message, retry_at, now_ms()) {
+        let new_state = match self.store.fail_job(
+            &job.tenant,
+            &job.id,
+            e.code,
+            &message,
+            retry_at,
+            now_ms(),
+        ) {
             Ok(s) => s,
             Err(err) => {
                 tracing::error!(job = %job.id, error = %err, "cannot record job failure; the lease will expire and it will run again");
@@ -322,9 +438,17 @@ impl Engine {
         };
         let will_retry = new_state == JobState::Queued;
         if new_state == JobState::Dead {
-            state.report().failed.push(Finding { source: path.to_owned(), detail: format!("{}: {message}", e.code) });
+            state.report().failed.push(Finding {
+                source: path.to_owned(),
+                detail: format!("{}: {message}", e.code),
+            });
         }
-        state.sink.event(&ProgressEvent::Failed { source: path.to_owned(), code: e.code, message, will_retry });
+        state.sink.event(&ProgressEvent::Failed {
+            source: path.to_owned(),
+            code: e.code,
+            message,
+            will_retry,
+        });
     }
 
     /// Exponential backoff with jitter: base · 2^(attempt-1), capped, plus up to 25 %.
@@ -332,7 +456,9 @@ impl Engine {
         let base = self.config.ingest.backoff_base_ms;
         let exp = base.saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
         let capped = exp.min(self.config.ingest.backoff_max_ms);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
         let jitter = (u64::from(nanos) % (capped / 2 + 1)).saturating_sub(capped / 4);
         i64::try_from(capped + jitter).unwrap_or(i64::MAX)
     }

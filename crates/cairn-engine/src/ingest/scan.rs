@@ -18,7 +18,8 @@ pub(crate) struct FileEntry {
 pub(crate) type ScanProblems = Vec<(String, String)>;
 
 fn is_hidden(name: &std::ffi::OsStr) -> bool {
-    name.to_str().is_some_and(|s| s.starts_with('.') && s != "." && s != "..")
+    name.to_str()
+        .is_some_and(|s| s.starts_with('.') && s != "." && s != "..")
 }
 
 /// Modification time in Unix milliseconds.
@@ -32,7 +33,10 @@ pub(crate) fn mtime_ms(meta: &std::fs::Metadata) -> i64 {
 /// The canonical root, so sources are stable however the path was spelled.
 pub(crate) fn canonical_root(root: &Path) -> Result<PathBuf> {
     root.canonicalize().map_err(|e| {
-        Error::new(ErrorCode::InvalidInput, format!("cannot read {}: {e}", root.display()))
+        Error::new(
+            ErrorCode::InvalidInput,
+            format!("cannot read {}: {e}", root.display()),
+        )
     })
 }
 
@@ -40,7 +44,9 @@ pub(crate) fn canonical_root(root: &Path) -> Result<PathBuf> {
 pub(crate) fn scan(root: &Path, include_hidden: bool) -> (Vec<FileEntry>, ScanProblems) {
     let mut files = Vec::new();
     let mut problems = Vec::new();
-    let walker = walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name();
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name();
     let entries = walker
         .into_iter()
         .filter_entry(|e| e.depth() == 0 || include_hidden || !is_hidden(e.file_name()));
@@ -48,7 +54,9 @@ pub(crate) fn scan(root: &Path, include_hidden: bool) -> (Vec<FileEntry>, ScanPr
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                let at = e.path().map_or_else(|| root.display().to_string(), |p| p.display().to_string());
+                let at = e
+                    .path()
+                    .map_or_else(|| root.display().to_string(), |p| p.display().to_string());
                 problems.push((at, e.to_string()));
                 continue;
             }
@@ -71,5 +79,8 @@ pub(crate) fn scan(root: &Path, include_hidden: bool) -> (Vec<FileEntry>, ScanPr
 /// Whether a stored source lies under the scanned root (for `--sync`).
 pub(crate) fn is_under(source: &str, root: &Path) -> bool {
     let root = root.to_string_lossy();
-    source == root || source.strip_prefix(root.as_ref()).is_some_and(|rest| rest.starts_with('/'))
+    source == root
+        || source
+            .strip_prefix(root.as_ref())
+            .is_some_and(|rest| rest.starts_with('/'))
 }

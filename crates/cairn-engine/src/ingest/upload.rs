@@ -33,7 +33,10 @@ impl Engine {
         req: &UploadRequest<'_>,
     ) -> Result<Document> {
         if req.name.trim().is_empty() || req.name.contains('/') {
-            return Err(Error::new(ErrorCode::InvalidInput, "upload name must be a plain, non-empty file name"));
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                "upload name must be a plain, non-empty file name",
+            ));
         }
         let coll = self.ensure_collection(tenant, collection)?;
         let request_hash = request_hash(collection, req);
@@ -49,8 +52,16 @@ impl Engine {
             }
         }
         let source = format!("upload:{}", req.name);
-        let info = SourceInfo { source: &source, file_name: req.name, mtime: 0 };
-        let opts = IngestOptions { acl: req.acl.clone(), metadata: req.metadata.clone(), ..IngestOptions::default() };
+        let info = SourceInfo {
+            source: &source,
+            file_name: req.name,
+            mtime: 0,
+        };
+        let opts = IngestOptions {
+            acl: req.acl.clone(),
+            metadata: req.metadata.clone(),
+            ..IngestOptions::default()
+        };
         match self.prepare_document(tenant, &coll, &info, req.bytes, &opts)? {
             Prepared::Unchanged(id) => Ok(self.store.get_document(tenant, &id)?),
             Prepared::Commit { mut commit, .. } => {
@@ -72,9 +83,17 @@ fn request_hash(collection: &CollectionId, req: &UploadRequest<'_>) -> String {
         buf.extend_from_slice(part.as_bytes());
         buf.push(0);
     }
-    buf.extend_from_slice(serde_json::to_string(&req.acl).unwrap_or_default().as_bytes());
+    buf.extend_from_slice(
+        serde_json::to_string(&req.acl)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
     buf.push(0);
-    buf.extend_from_slice(serde_json::to_string(&req.metadata).unwrap_or_default().as_bytes());
+    buf.extend_from_slice(
+        serde_json::to_string(&req.metadata)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
     buf.push(0);
     buf.extend_from_slice(req.bytes);
     cairn_ingest::content_hash(&buf)

@@ -61,17 +61,25 @@ pub trait Chunker: Send + Sync {
 /// The chunker a collection's spec asks for, counting tokens with `counter`.
 pub fn chunker_for(spec: &ChunkingSpec, counter: Arc<dyn TokenCounter>) -> Box<dyn Chunker> {
     match spec.kind {
-        ChunkerKind::Recursive => {
-            Box::new(RecursiveChunker::new(counter, spec.max_tokens, spec.overlap_tokens))
-        }
-        ChunkerKind::Sliding => {
-            Box::new(SlidingChunker::new(counter, spec.max_tokens, spec.overlap_tokens))
-        }
-        ChunkerKind::Structure => {
-            Box::new(StructureChunker::new(counter, spec.max_tokens, spec.overlap_tokens))
-        }
-        ChunkerKind::ParentChild => {
-            Box::new(ParentChildChunker::new(counter, spec.max_tokens, spec.child_tokens))
-        }
+        ChunkerKind::Recursive => Box::new(RecursiveChunker::new(
+            counter,
+            spec.max_tokens,
+            spec.overlap_tokens,
+        )),
+        ChunkerKind::Sliding => Box::new(SlidingChunker::new(
+            counter,
+            spec.max_tokens,
+            spec.overlap_tokens,
+        )),
+        ChunkerKind::Structure => Box::new(StructureChunker::new(
+            counter,
+            spec.max_tokens,
+            spec.overlap_tokens,
+        )),
+        ChunkerKind::ParentChild => Box::new(ParentChildChunker::new(
+            counter,
+            spec.max_tokens,
+            spec.child_tokens,
+        )),
     }
 }

@@ -33,7 +33,11 @@ impl ParentChildChunker {
     pub fn new(counter: Arc<dyn TokenCounter>, max_tokens: usize, child_tokens: usize) -> Self {
         let parent = Limits::new(max_tokens, 0);
         let child_max = child_tokens.clamp(1, parent.max);
-        Self { counter, parent, child: Limits::new(child_max, child_max / 8) }
+        Self {
+            counter,
+            parent,
+            child: Limits::new(child_max, child_max / 8),
+        }
     }
 }
 

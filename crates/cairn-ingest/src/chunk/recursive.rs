@@ -35,7 +35,10 @@ impl Limits {
     /// chunk so that every chunk mostly carries new text.
     pub(crate) fn new(max: usize, overlap: usize) -> Self {
         let max = max.max(1);
-        Self { max, overlap: overlap.min(max / 2) }
+        Self {
+            max,
+            overlap: overlap.min(max / 2),
+        }
     }
 }
 
@@ -95,7 +98,11 @@ impl Body<'_> {
         while s < end {
             let ahead = &cuts[cuts.partition_point(|&c| c <= s)..];
             let fit = ahead.partition_point(|&c| c <= end && self.count(s, c) <= limits.max);
-            let mut e = if fit > 0 { ahead[fit - 1] } else { self.end_after(s, limits.max, end) };
+            let mut e = if fit > 0 {
+                ahead[fit - 1]
+            } else {
+                self.end_after(s, limits.max, end)
+            };
             if e <= s {
                 e = end;
             }
@@ -123,21 +130,29 @@ impl Body<'_> {
         if limits.overlap == 0 {
             return e;
         }
-        let next_cut = cuts.get(cuts.partition_point(|&c| c <= e)).map_or(end, |&c| c.min(end));
-        let budget = limits.overlap.min(limits.max.saturating_sub(self.count(e, next_cut)));
+        let next_cut = cuts
+            .get(cuts.partition_point(|&c| c <= e))
+            .map_or(end, |&c| c.min(end));
+        let budget = limits
+            .overlap
+            .min(limits.max.saturating_sub(self.count(e, next_cut)));
         if budget == 0 {
             return e;
         }
         let window = self.start_before(e, budget).unwrap_or(s).max(s);
-        let allowed =
-            |p: usize| p > s && p < e && !protected.iter().any(|&(a, b)| a < p && p < b);
+        let allowed = |p: usize| p > s && p < e && !protected.iter().any(|&(a, b)| a < p && p < b);
         let candidates = self.bounds_in(window.saturating_sub(1), e);
         for level in Strength::ALL {
-            let first = candidates.iter().find(|&&(p, st)| st <= level && allowed(p));
-            if let Some(&(p, _)) = first {
-                if level == Strength::Word || self.count(p, e) * 2 >= budget {
-                    return p;
-                }
+            // The earliest allowed cut of this strength gives the most overlap; take it if
+            // it keeps at least half the budget (any word boundary will do at the end).
+            let first = candidates
+                .iter()
+                .find(|&&(p, st)| st <= level && allowed(p));
+            let useful = first
+                .map(|&(p, _)| p)
+                .filter(|&p| level == Strength::Word || self.count(p, e) * 2 >= budget);
+            if let Some(p) = useful {
+                return p;
             }
         }
         if allowed(window) { window } else { e }
@@ -161,7 +176,10 @@ pub struct RecursiveChunker {
 impl RecursiveChunker {
     /// A recursive chunker; `overlap_tokens` is capped at half of `max_tokens`.
     pub fn new(counter: Arc<dyn TokenCounter>, max_tokens: usize, overlap_tokens: usize) -> Self {
-        Self { counter, limits: Limits::new(max_tokens, overlap_tokens) }
+        Self {
+            counter,
+            limits: Limits::new(max_tokens, overlap_tokens),
+        }
     }
 }
 

@@ -27,7 +27,11 @@ impl SlidingChunker {
     /// windows always advance.
     pub fn new(counter: Arc<dyn TokenCounter>, max_tokens: usize, overlap_tokens: usize) -> Self {
         let max_tokens = max_tokens.max(1);
-        Self { counter, max_tokens, overlap_tokens: overlap_tokens.min(max_tokens - 1) }
+        Self {
+            counter,
+            max_tokens,
+            overlap_tokens: overlap_tokens.min(max_tokens - 1),
+        }
     }
 
     /// Tokens between the starts of consecutive windows.
@@ -55,7 +59,8 @@ impl Chunker for SlidingChunker {
         loop {
             let mut last = (first + self.max_tokens).min(n);
             let piece = loop {
-                let (start, end) = body.trim(spans[first].0, spans[last - 1].1);
+                let start = spans[first].0;
+                let (start, end) = body.trim(start, spans[last - 1].1.max(start));
                 let tokens = self.counter.count(&body.text[start..end]);
                 if tokens <= self.max_tokens || last == first + 1 {
                     break Piece { start, end, tokens };

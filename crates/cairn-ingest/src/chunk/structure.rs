@@ -44,7 +44,11 @@ impl Body<'_> {
                     sec.last = i;
                     sec.has_body |= !block.text.trim().is_empty();
                 }
-                _ => raw.push(Section { first: i, last: i, has_body: !heading }),
+                _ => raw.push(Section {
+                    first: i,
+                    last: i,
+                    has_body: !heading,
+                }),
             }
         }
         let tiny = |sec: Section| {
@@ -89,7 +93,11 @@ impl Body<'_> {
             if self.count(start, end) <= limits.max {
                 let tokens = self.counter.count(&self.text[ts..te]);
                 if tokens <= limits.max {
-                    out.push(Piece { start: ts, end: te, tokens });
+                    out.push(Piece {
+                        start: ts,
+                        end: te,
+                        tokens,
+                    });
                     continue;
                 }
             }
@@ -105,7 +113,11 @@ impl Body<'_> {
         let mut protected = Vec::new();
         for i in sec.first..=sec.last {
             let piece_start = self.ranges[i].0;
-            let piece_end = if i < sec.last { self.ranges[i + 1].0 } else { end };
+            let piece_end = if i < sec.last {
+                self.ranges[i + 1].0
+            } else {
+                end
+            };
             let level = match self.doc.blocks[i].kind {
                 BlockKind::Table | BlockKind::Code => {
                     if self.count(piece_start, piece_end) <= limits.max {
@@ -131,7 +143,10 @@ impl StructureChunker {
     /// A structure chunker. `overlap_tokens` only applies between the parts of a section
     /// that had to be split (capped at half of `max_tokens`).
     pub fn new(counter: Arc<dyn TokenCounter>, max_tokens: usize, overlap_tokens: usize) -> Self {
-        Self { counter, limits: Limits::new(max_tokens, overlap_tokens) }
+        Self {
+            counter,
+            limits: Limits::new(max_tokens, overlap_tokens),
+        }
     }
 }
 

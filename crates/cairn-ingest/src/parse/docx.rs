@@ -17,9 +17,8 @@ use std::io::Cursor;
 
 use cairn_types::{Block, BlockKind, ParsedDoc};
 use docx_rs::{
-    DocumentChild, Docx, InsertChild, MoveToChild, Paragraph, ParagraphChild, ReadDocxOptions,
-    Run, RunChild, StructuredDataTagChild, Style, Table, TableCellContent, TableChild,
-    TableRowChild,
+    DocumentChild, Docx, InsertChild, MoveToChild, Paragraph, ParagraphChild, ReadDocxOptions, Run,
+    RunChild, StructuredDataTagChild, Style, Table, TableCellContent, TableChild, TableRowChild,
 };
 
 use super::{HeadingStack, catch_quietly, docx_xml, render_table};
@@ -28,7 +27,9 @@ use crate::{Error, Result};
 
 pub(crate) fn parse(bytes: &[u8], name: &str) -> Result<ParsedDoc> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
-        Error::corrupt(format!("{name}: not a valid DOCX (damaged or truncated ZIP archive: {e})"))
+        Error::corrupt(format!(
+            "{name}: not a valid DOCX (damaged or truncated ZIP archive: {e})"
+        ))
     })?;
     if archive.index_for_name("word/document.xml").is_none() {
         return Err(Error::corrupt(format!(
@@ -149,25 +150,29 @@ impl Emitter {
                     self.title_paragraph = Some(text.clone());
                 }
                 let path = self.headings.enter(depth, &text);
-                self.blocks.push(Block::new(BlockKind::Heading { level }, text, path));
+                self.blocks
+                    .push(Block::new(BlockKind::Heading { level }, text, path));
                 return;
             }
             ParaStyle::ListItem => (BlockKind::ListItem, text),
             ParaStyle::Body => (BlockKind::Paragraph, text),
         };
-        self.blocks.push(Block::new(kind, text, self.headings.path()));
+        self.blocks
+            .push(Block::new(kind, text, self.headings.path()));
     }
 
     pub(crate) fn table(&mut self, rows: &[Vec<String>]) {
         let text = render_table(rows);
         if !text.is_empty() {
-            self.blocks.push(Block::new(BlockKind::Table, text, self.headings.path()));
+            self.blocks
+                .push(Block::new(BlockKind::Table, text, self.headings.path()));
         }
     }
 
     fn document(&mut self, docx: &Docx) {
         for style in &docx.styles.styles {
-            self.styles.insert(style.style_id.clone(), style_info(style));
+            self.styles
+                .insert(style.style_id.clone(), style_info(style));
         }
         for child in &docx.document.children {
             match child {
@@ -214,56 +219,62 @@ impl Emitter {
         let prop = &p.property;
         let id = prop.style.as_ref().map(|s| s.val.as_str());
         let info = id.and_then(|id| self.styles.get(id));
-        let numbered = prop.numbering_property.as_ref().is_some_and(|n| n.id.as_ref().is_none_or(|i| i.id != 0));
-        let outline = prop.outline_lvl.as_ref().map(|o| o.v).or(info.and_then(|i| i.1));
+        let numbered = prop
+            .numbering_property
+            .as_ref()
+            .is_some_and(|n| n.id.as_ref().is_none_or(|i| i.id != 0));
+        let outline = prop
+            .outline_lvl
+            .as_ref()
+            .map(|o| o.v)
+            .or(info.and_then(|i| i.1));
         let style = ParaStyle::from_names(id, info.map(|i| i.0.as_str()), outline, numbered);
         if style != ParaStyle::Toc {
             self.link_chars += links;
         }
         self.paragraph(&text, style);
     }
-
 }
 
 /// Appends the text of paragraph content to `out`, counting link characters in `links`.
 fn paragraph_text(children: &[ParagraphChild], out: &mut String, links: &mut usize, link: bool) {
-        for child in children {
-            let start = out.len();
-            match child {
-                ParagraphChild::Run(r) => run_text(r, out),
-                ParagraphChild::Insert(ins) => {
-                    for c in &ins.children {
-                        if let InsertChild::Run(r) = c {
-                            run_text(r, out);
-                        }
+    for child in children {
+        let start = out.len();
+        match child {
+            ParagraphChild::Run(r) => run_text(r, out),
+            ParagraphChild::Insert(ins) => {
+                for c in &ins.children {
+                    if let InsertChild::Run(r) = c {
+                        run_text(r, out);
                     }
                 }
-                ParagraphChild::MoveTo(m) => {
-                    for c in &m.children {
-                        if let MoveToChild::Run(r) = c {
-                            run_text(r, out);
-                        }
-                    }
-                }
-                ParagraphChild::Hyperlink(h) => paragraph_text(&h.children, out, links, true),
-                ParagraphChild::StructuredDataTag(sdt) => {
-                    for c in &sdt.children {
-                        match c {
-                            StructuredDataTagChild::Run(r) => run_text(r, out),
-                            StructuredDataTagChild::Paragraph(p) => {
-                                paragraph_text(&p.children, out, links, link)
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                _ => {}
             }
-            if link && !matches!(child, ParagraphChild::Hyperlink(_)) {
-                *links += out[start..].chars().count();
+            ParagraphChild::MoveTo(m) => {
+                for c in &m.children {
+                    if let MoveToChild::Run(r) = c {
+                        run_text(r, out);
+                    }
+                }
             }
+            ParagraphChild::Hyperlink(h) => paragraph_text(&h.children, out, links, true),
+            ParagraphChild::StructuredDataTag(sdt) => {
+                for c in &sdt.children {
+                    match c {
+                        StructuredDataTagChild::Run(r) => run_text(r, out),
+                        StructuredDataTagChild::Paragraph(p) => {
+                            paragraph_text(&p.children, out, links, link)
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        if link && !matches!(child, ParagraphChild::Hyperlink(_)) {
+            *links += out[start..].chars().count();
         }
     }
+}
 
 impl Emitter {
     fn table_rows(&mut self, table: &Table) -> Vec<Vec<String>> {
@@ -301,7 +312,10 @@ fn style_info(style: &Style) -> (String, Option<usize>) {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
-    (name, style.paragraph_property.outline_lvl.as_ref().map(|o| o.v))
+    (
+        name,
+        style.paragraph_property.outline_lvl.as_ref().map(|o| o.v),
+    )
 }
 
 fn run_text(run: &Run, out: &mut String) {
@@ -321,13 +335,37 @@ mod tests {
 
     #[test]
     fn styles() {
-        assert_eq!(ParaStyle::from_names(Some("Heading2"), None, None, false), ParaStyle::Heading(2));
-        assert_eq!(ParaStyle::from_names(Some("berschrift1"), Some("heading 1"), None, false), ParaStyle::Heading(1));
-        assert_eq!(ParaStyle::from_names(Some("Title"), Some("Title"), None, false), ParaStyle::Title);
-        assert_eq!(ParaStyle::from_names(Some("TOC1"), Some("toc 1"), None, false), ParaStyle::Toc);
-        assert_eq!(ParaStyle::from_names(None, None, Some(0), false), ParaStyle::Heading(1));
-        assert_eq!(ParaStyle::from_names(Some("ListBullet"), None, None, false), ParaStyle::ListItem);
-        assert_eq!(ParaStyle::from_names(None, None, None, true), ParaStyle::ListItem);
-        assert_eq!(ParaStyle::from_names(Some("Normal"), Some("Normal"), None, false), ParaStyle::Body);
+        assert_eq!(
+            ParaStyle::from_names(Some("Heading2"), None, None, false),
+            ParaStyle::Heading(2)
+        );
+        assert_eq!(
+            ParaStyle::from_names(Some("berschrift1"), Some("heading 1"), None, false),
+            ParaStyle::Heading(1)
+        );
+        assert_eq!(
+            ParaStyle::from_names(Some("Title"), Some("Title"), None, false),
+            ParaStyle::Title
+        );
+        assert_eq!(
+            ParaStyle::from_names(Some("TOC1"), Some("toc 1"), None, false),
+            ParaStyle::Toc
+        );
+        assert_eq!(
+            ParaStyle::from_names(None, None, Some(0), false),
+            ParaStyle::Heading(1)
+        );
+        assert_eq!(
+            ParaStyle::from_names(Some("ListBullet"), None, None, false),
+            ParaStyle::ListItem
+        );
+        assert_eq!(
+            ParaStyle::from_names(None, None, None, true),
+            ParaStyle::ListItem
+        );
+        assert_eq!(
+            ParaStyle::from_names(Some("Normal"), Some("Normal"), None, false),
+            ParaStyle::Body
+        );
     }
 }

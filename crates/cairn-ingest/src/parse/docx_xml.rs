@@ -16,7 +16,9 @@ pub(crate) type Archive<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
 
 /// The text of one archive member, if present (lossy UTF-8).
 pub(crate) fn read_part(archive: &mut Archive<'_>, path: &str) -> Result<Option<String>> {
-    let Ok(mut file) = archive.by_name(path) else { return Ok(None) };
+    let Ok(mut file) = archive.by_name(path) else {
+        return Ok(None);
+    };
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)
         .map_err(|e| Error::corrupt(format!("cannot decompress {path}: {e}")))?;
@@ -46,10 +48,10 @@ fn push_event_text(event: &Event<'_>, out: &mut String) {
         Event::GeneralRef(r) => {
             if let Ok(Some(c)) = r.resolve_char_ref() {
                 out.push(c);
-            } else if let Ok(name) = r.decode() {
-                if let Some(s) = quick_xml::escape::resolve_predefined_entity(&name) {
-                    out.push_str(s);
-                }
+            } else if let Ok(name) = r.decode()
+                && let Some(s) = quick_xml::escape::resolve_predefined_entity(&name)
+            {
+                out.push_str(s);
             }
         }
         _ => {}
@@ -78,7 +80,9 @@ pub(crate) fn core_title(archive: &mut Archive<'_>) -> Option<String> {
 /// Style id → style name, from `word/styles.xml`.
 pub(crate) fn style_names(archive: &mut Archive<'_>) -> HashMap<String, String> {
     let mut names = HashMap::new();
-    let Ok(Some(xml)) = read_part(archive, "word/styles.xml") else { return names };
+    let Ok(Some(xml)) = read_part(archive, "word/styles.xml") else {
+        return names;
+    };
     let mut reader = Reader::from_str(&xml);
     let mut current: Option<String> = None;
     loop {
@@ -189,7 +193,10 @@ pub(crate) fn extract(archive: &mut Archive<'_>, name: &str, out: &mut Emitter) 
                 b"hyperlink" => in_link = in_link.saturating_sub(1),
                 b"p" => {
                     let Some(p) = paras.pop() else { continue };
-                    let cell = tables.last_mut().and_then(|t| t.last_mut()).and_then(|r| r.last_mut());
+                    let cell = tables
+                        .last_mut()
+                        .and_then(|t| t.last_mut())
+                        .and_then(|r| r.last_mut());
                     match cell {
                         Some(cell) => {
                             cell.push(' ');
@@ -199,7 +206,10 @@ pub(crate) fn extract(archive: &mut Archive<'_>, name: &str, out: &mut Emitter) 
                         None => {
                             let style = ParaStyle::from_names(
                                 p.style.as_deref(),
-                                p.style.as_ref().and_then(|s| styles.get(s)).map(String::as_str),
+                                p.style
+                                    .as_ref()
+                                    .and_then(|s| styles.get(s))
+                                    .map(String::as_str),
                                 p.outline,
                                 p.numbered,
                             );
@@ -212,7 +222,11 @@ pub(crate) fn extract(archive: &mut Archive<'_>, name: &str, out: &mut Emitter) 
                 }
                 b"tbl" => {
                     let Some(rows) = tables.pop() else { continue };
-                    match tables.last_mut().and_then(|t| t.last_mut()).and_then(|r| r.last_mut()) {
+                    match tables
+                        .last_mut()
+                        .and_then(|t| t.last_mut())
+                        .and_then(|r| r.last_mut())
+                    {
                         // A nested table: its text joins the enclosing cell.
                         Some(cell) => {
                             for row in rows {

@@ -14,21 +14,32 @@
 use cairn_types::{Block, BlockKind};
 use scraper::{ElementRef, Node};
 
-use super::html::{element_text, is_boilerplate, is_link_dense};
+use ego_tree::NodeId;
+use ego_tree::iter::Edge;
+
+use super::html_clean::Cleaner;
 use super::{HeadingStack, push_block, render_table};
-use crate::normalize::normalize_preformatted;
+use crate::normalize::{normalize, normalize_preformatted};
 
 /// Elements whose content flows inline with the surrounding text.
+#[rustfmt::skip]
 const INLINE_TAGS: &[&str] = &[
-    "a", "abbr", "acronym", "b", "bdi", "bdo", "big", "cite", "code", "data", "del", "dfn",
-    "em", "font", "i", "ins", "kbd", "label", "mark", "q", "s", "samp", "small", "span",
-    "strike", "strong", "time", "tt", "u", "var", "wbr", "nobr", "img", "math", "mi", "mo",
-    "mn", "ms", "mtext", "mrow", "msup", "msub", "msubsup", "mfrac", "msqrt", "mroot",
-    "semantics", "mstyle", "mspace", "ruby", "rt", "rp", "output", "meter", "progress",
+    "a", "abbr", "acronym", "b", "bdi", "bdo", "big", "cite", "code", "data", "del", "dfn", "em",
+    "font", "i", "ins", "kbd", "label", "mark", "q", "s", "samp", "small", "span", "strike",
+    "strong", "time", "tt", "u", "var", "wbr", "nobr", "img", "math", "mi", "mo", "mn", "ms",
+    "mtext", "mrow", "msup", "msub", "msubsup", "mfrac", "msqrt", "mroot", "semantics", "mstyle",
+    "mspace", "ruby", "rt", "rp", "output", "meter", "progress",
 ];
 
 /// Class tokens of admonition boxes.
-const ADMONITIONS: &[&str] = &["note", "tip", "warning", "caution", "important", "admonition"];
+const ADMONITIONS: &[&str] = &[
+    "note",
+    "tip",
+    "warning",
+    "caution",
+    "important",
+    "admonition",
+];
 
 /// Text being accumulated, with HTML whitespace collapsing and link accounting.
 #[derive(Default)]
@@ -67,43 +78,38 @@ impl Inline {
     }
 }
 
-/// The text of a subtree on one line (block elements become spaces), with the number of
-/// characters that sat in links.
-pub(crate) fn flat_text(el: ElementRef<'_>) -> (String, usize) {
-    let mut out = Inline::default();
-    flat_into(el, &mut out);
-    (out.text, out.link_chars)
-}
-
-fn flat_into(el: ElementRef<'_>, out: &mut Inline) {
-    for child in el.children() {
-        match child.value() {
-            Node::Text(t) => out.push_text(t),
-            Node::Element(_) => {
-                let Some(child) = ElementRef::wrap(child) else { continue };
-                if is_boilerplate(child) {
-                    continue;
+/// The text of a subtree on one line (block elements become spaces), appended to `out`.
+/// Iterative, so a pathologically deep tree cannot exhaust the stack.
+fn flat_into(el: ElementRef<'_>, cleaner: &Cleaner, out: &mut Inline) {
+    let mut skip: Option<NodeId> = None;
+    for edge in el.traverse() {
+        match edge {
+            Edge::Open(node) if skip.is_none() && node.id() != el.id() => match node.value() {
+                Node::Text(t) => out.push_text(t),
+                Node::Element(e) => {
+                    if ElementRef::wrap(node).is_some_and(|c| cleaner.removed(c)) {
+                        skip = Some(node.id());
+                        continue;
+                    }
+                    match e.name() {
+                        "br" => out.push_text(" "),
+                        "sup" => out.push_mark('^'),
+                        "sub" => out.push_mark('_'),
+                        "a" => out.link_depth += 1,
+                        tag if INLINE_TAGS.contains(&tag) => {}
+                        _ => out.push_text(" "),
+                    }
                 }
-                match child.value().name() {
-                    "br" => out.push_text(" "),
-                    "sup" => {
-                        out.push_mark('^');
-                        flat_into(child, out);
-                    }
-                    "sub" => {
-                        out.push_mark('_');
-                        flat_into(child, out);
-                    }
-                    "a" => {
-                        out.link_depth += 1;
-                        flat_into(child, out);
-                        out.link_depth -= 1;
-                    }
-                    tag if INLINE_TAGS.contains(&tag) => flat_into(child, out),
-                    _ => {
-                        out.push_text(" ");
-                        flat_into(child, out);
-                        out.push_text(" ");
+                _ => {}
+            },
+            Edge::Close(node) if skip == Some(node.id()) => skip = None,
+            Edge::Close(node) if skip.is_none() && node.id() != el.id() => {
+                if let Node::Element(e) = node.value() {
+                    match e.name() {
+                        "a" => out.link_depth = out.link_depth.saturating_sub(1),
+                        tag if INLINE_TAGS.contains(&tag)
+                            || matches!(tag, "br" | "sup" | "sub") => {}
+                        _ => out.push_text(" "),
                     }
                 }
             }
@@ -112,25 +118,34 @@ fn flat_into(el: ElementRef<'_>, out: &mut Inline) {
     }
 }
 
-/// Text of a `pre` element with its whitespace intact.
-fn raw_text(el: ElementRef<'_>, out: &mut String) {
-    for child in el.children() {
-        match child.value() {
-            Node::Text(t) => out.push_str(t),
-            Node::Element(e) if e.name() == "br" => out.push('\n'),
-            Node::Element(_) => {
-                if let Some(child) = ElementRef::wrap(child) {
-                    if !is_boilerplate(child) {
-                        raw_text(child, out);
-                    }
+/// Text of a `pre` element with its whitespace intact (iterative).
+fn raw_text(el: ElementRef<'_>, cleaner: &Cleaner) -> String {
+    let mut out = String::new();
+    let mut skip: Option<NodeId> = None;
+    for edge in el.traverse() {
+        match edge {
+            Edge::Open(node) if skip.is_none() => match node.value() {
+                Node::Text(t) => out.push_str(t),
+                Node::Element(e) if e.name() == "br" => out.push('\n'),
+                Node::Element(_)
+                    if node.id() != el.id()
+                        && ElementRef::wrap(node).is_some_and(|c| cleaner.removed(c)) =>
+                {
+                    skip = Some(node.id());
                 }
-            }
+                _ => {}
+            },
+            Edge::Close(node) if skip == Some(node.id()) => skip = None,
             _ => {}
         }
     }
+    out
 }
 
-pub(crate) struct Walker {
+/// Below this many nested elements the walk stops recursing and takes the text flat.
+const MAX_DEPTH: usize = 256;
+
+pub(crate) struct Walker<'c> {
     pub blocks: Vec<Block>,
     pub first_h1: Option<String>,
     pub link_chars: usize,
@@ -140,11 +155,12 @@ pub(crate) struct Walker {
     lists: Vec<Option<i64>>,
     list_depth: usize,
     admonition_depth: usize,
-    prune_link_dense: bool,
+    depth: usize,
+    cleaner: &'c Cleaner,
 }
 
-impl Walker {
-    pub(crate) fn new(prune_link_dense: bool) -> Self {
+impl<'c> Walker<'c> {
+    pub(crate) fn new(cleaner: &'c Cleaner) -> Self {
         Self {
             blocks: Vec::new(),
             first_h1: None,
@@ -154,11 +170,17 @@ impl Walker {
             lists: Vec::new(),
             list_depth: 0,
             admonition_depth: 0,
-            prune_link_dense,
+            depth: 0,
+            cleaner,
         }
     }
 
     pub(crate) fn walk(&mut self, el: ElementRef<'_>) {
+        if self.depth >= MAX_DEPTH {
+            flat_into(el, self.cleaner, &mut self.buf);
+            return;
+        }
+        self.depth += 1;
         for child in el.children() {
             match child.value() {
                 Node::Text(t) => self.buf.push_text(t),
@@ -170,13 +192,32 @@ impl Walker {
                 _ => {}
             }
         }
+        self.depth -= 1;
+    }
+
+    /// Normalized one-line text of an element; its link characters are counted.
+    fn flat(&mut self, el: ElementRef<'_>) -> String {
+        let mut inline = Inline::default();
+        flat_into(el, self.cleaner, &mut inline);
+        self.link_chars += inline.link_chars;
+        normalize(&inline.text).replace('\n', " ")
     }
 
     /// Emits the accumulated text as a paragraph (or list item inside `li`).
     pub(crate) fn flush(&mut self) {
         let link_depth = self.buf.link_depth;
-        let buf = std::mem::replace(&mut self.buf, Inline { link_depth, ..Inline::default() });
-        let kind = if self.list_depth > 0 { BlockKind::ListItem } else { BlockKind::Paragraph };
+        let buf = std::mem::replace(
+            &mut self.buf,
+            Inline {
+                link_depth,
+                ..Inline::default()
+            },
+        );
+        let kind = if self.list_depth > 0 {
+            BlockKind::ListItem
+        } else {
+            BlockKind::Paragraph
+        };
         let before = self.blocks.len();
         push_block(&mut self.blocks, kind, &buf.text, self.headings.path());
         if self.blocks.len() > before {
@@ -185,7 +226,7 @@ impl Walker {
     }
 
     fn element(&mut self, el: ElementRef<'_>) {
-        if is_boilerplate(el) || (self.prune_link_dense && is_link_dense(el)) {
+        if self.cleaner.removed(el) {
             return;
         }
         let tag = el.value().name();
@@ -193,11 +234,10 @@ impl Walker {
             "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => self.heading(el, tag),
             "pre" | "listing" | "xmp" | "plaintext" => {
                 self.flush();
-                let mut raw = String::new();
-                raw_text(el, &mut raw);
-                let code = normalize_preformatted(&raw);
+                let code = normalize_preformatted(&raw_text(el, self.cleaner));
                 if !code.is_empty() {
-                    self.blocks.push(Block::new(BlockKind::Code, code, self.headings.path()));
+                    self.blocks
+                        .push(Block::new(BlockKind::Code, code, self.headings.path()));
                 }
             }
             "table" if !is_layout_table(el) => self.table(el),
@@ -248,15 +288,14 @@ impl Walker {
 
     fn heading(&mut self, el: ElementRef<'_>, tag: &str) {
         self.flush();
-        let (title, links) = element_text(el);
-        let title = title.replace('\n', " ");
+        let title = self.flat(el);
         if title.is_empty() {
             return;
         }
-        self.link_chars += links;
         if self.admonition_depth > 0 {
             let path = self.headings.path();
-            self.blocks.push(Block::new(BlockKind::Paragraph, title, path));
+            self.blocks
+                .push(Block::new(BlockKind::Paragraph, title, path));
             return;
         }
         let level = tag.as_bytes().get(1).map_or(1, |d| d.saturating_sub(b'0'));
@@ -264,7 +303,8 @@ impl Walker {
             self.first_h1 = Some(title.clone());
         }
         let path = self.headings.enter(level, &title);
-        self.blocks.push(Block::new(BlockKind::Heading { level }, title, path));
+        self.blocks
+            .push(Block::new(BlockKind::Heading { level }, title, path));
     }
 
     fn table(&mut self, el: ElementRef<'_>) {
@@ -273,9 +313,13 @@ impl Walker {
         for part in el.child_elements() {
             match part.value().name() {
                 "caption" => {
-                    let (caption, links) = element_text(part);
-                    self.link_chars += links;
-                    push_block(&mut self.blocks, BlockKind::Paragraph, &caption, self.headings.path());
+                    let caption = self.flat(part);
+                    push_block(
+                        &mut self.blocks,
+                        BlockKind::Paragraph,
+                        &caption,
+                        self.headings.path(),
+                    );
                 }
                 "thead" | "tbody" | "tfoot" => {
                     for row in part.child_elements().filter(|r| r.value().name() == "tr") {
@@ -288,19 +332,20 @@ impl Walker {
         }
         let text = render_table(&rows);
         if !text.is_empty() {
-            self.blocks.push(Block::new(BlockKind::Table, text, self.headings.path()));
+            self.blocks
+                .push(Block::new(BlockKind::Table, text, self.headings.path()));
         }
     }
 
     fn row(&mut self, tr: ElementRef<'_>) -> Vec<String> {
         let mut cells = Vec::new();
-        for cell in tr.child_elements().filter(|c| matches!(c.value().name(), "td" | "th")) {
-            if is_boilerplate(cell) {
-                continue;
+        for cell in tr
+            .child_elements()
+            .filter(|c| matches!(c.value().name(), "td" | "th"))
+        {
+            if !self.cleaner.removed(cell) {
+                cells.push(self.flat(cell));
             }
-            let (text, links) = flat_text(cell);
-            self.link_chars += links;
-            cells.push(text);
         }
         cells
     }
@@ -312,6 +357,9 @@ fn is_layout_table(el: ElementRef<'_>) -> bool {
         return true;
     }
     el.descendent_elements().skip(1).any(|d| {
-        matches!(d.value().name(), "table" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6")
+        matches!(
+            d.value().name(),
+            "table" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
+        )
     })
 }

@@ -123,18 +123,21 @@ impl State {
                     self.first_h1 = Some(title.clone());
                 }
                 let path = self.headings.enter(level, &title);
-                self.blocks.push(Block::new(BlockKind::Heading { level }, title, path));
+                self.blocks
+                    .push(Block::new(BlockKind::Heading { level }, title, path));
             }
             TagEnd::CodeBlock => {
                 let code = normalize_preformatted(&self.code.take().unwrap_or_default());
                 if !code.is_empty() {
-                    self.blocks.push(Block::new(BlockKind::Code, code, self.headings.path()));
+                    self.blocks
+                        .push(Block::new(BlockKind::Code, code, self.headings.path()));
                 }
             }
             TagEnd::Table => {
                 let table = render_table(&self.table.take().unwrap_or_default());
                 if !table.is_empty() {
-                    self.blocks.push(Block::new(BlockKind::Table, table, self.headings.path()));
+                    self.blocks
+                        .push(Block::new(BlockKind::Table, table, self.headings.path()));
                 }
             }
             TagEnd::Link => self.link_depth = self.link_depth.saturating_sub(1),
@@ -152,8 +155,11 @@ impl State {
         }
         let sink = if let Some(code) = &mut self.code {
             code
-        } else if let Some(cell) =
-            self.table.as_mut().and_then(|rows| rows.last_mut()).and_then(|row| row.last_mut())
+        } else if let Some(cell) = self
+            .table
+            .as_mut()
+            .and_then(|rows| rows.last_mut())
+            .and_then(|row| row.last_mut())
         {
             cell
         } else if let Some(heading) = &mut self.heading {
@@ -168,7 +174,11 @@ impl State {
         if self.heading.is_some() || self.code.is_some() || self.table.is_some() {
             return;
         }
-        let kind = if self.item_depth > 0 { BlockKind::ListItem } else { BlockKind::Paragraph };
+        let kind = if self.item_depth > 0 {
+            BlockKind::ListItem
+        } else {
+            BlockKind::Paragraph
+        };
         let text = std::mem::take(&mut self.text);
         push_block(&mut self.blocks, kind, &text, self.headings.path());
     }
@@ -195,13 +205,13 @@ fn split_front_matter(source: &str) -> (Option<String>, &str) {
         if trimmed == fence || (fence == "---" && trimmed == "...") {
             return (title, &source[offset.min(source.len())..]);
         }
-        if let Some((key, value)) = trimmed.split_once(sep) {
-            if key.trim().eq_ignore_ascii_case("title") && title.is_none() {
-                let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
-                let value = normalize(value);
-                if !value.is_empty() {
-                    title = Some(value);
-                }
+        if let Some((key, value)) = trimmed.split_once(sep)
+            && key.trim().eq_ignore_ascii_case("title")
+            && title.is_none()
+        {
+            let value = normalize(value.trim().trim_matches(|c| c == '"' || c == '\''));
+            if !value.is_empty() {
+                title = Some(value);
             }
         }
     }
@@ -228,8 +238,11 @@ mod tests {
     fn nested_lists_and_links() {
         let md = b"- one [link text](http://x)\n  - nested\n- two\n\npara\n";
         let doc = parse(md, "a.md").unwrap();
-        let got: Vec<(BlockKind, &str)> =
-            doc.blocks.iter().map(|b| (b.kind, b.text.as_str())).collect();
+        let got: Vec<(BlockKind, &str)> = doc
+            .blocks
+            .iter()
+            .map(|b| (b.kind, b.text.as_str()))
+            .collect();
         assert_eq!(
             got,
             [

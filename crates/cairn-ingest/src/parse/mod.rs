@@ -13,6 +13,7 @@
 mod docx;
 mod docx_xml;
 mod html;
+mod html_clean;
 mod html_walk;
 mod markdown;
 mod pdf;
@@ -54,12 +55,12 @@ pub fn parse_with_timeout(
     let (tx, rx) = mpsc::sync_channel(1);
     let owned = bytes.to_vec();
     let owned_name = name.to_owned();
-    let spawned =
-        thread::Builder::new().name("cairn-parse".into()).stack_size(WORKER_STACK).spawn(
-            move || {
-                let _ = tx.send(guarded(format, &owned, &owned_name));
-            },
-        );
+    let spawned = thread::Builder::new()
+        .name("cairn-parse".into())
+        .stack_size(WORKER_STACK)
+        .spawn(move || {
+            let _ = tx.send(guarded(format, &owned, &owned_name));
+        });
     if spawned.is_err() {
         // No thread to be had: parse here, still guarded against panics.
         return guarded(format, bytes, name);
@@ -70,9 +71,9 @@ pub fn parse_with_timeout(
             "{name}: the {format} parser timed out after {} s",
             timeout.as_secs()
         ))),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            Err(Error::corrupt(format!("{name}: the {format} parser stopped without a result")))
-        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::corrupt(format!(
+            "{name}: the {format} parser stopped without a result"
+        ))),
     }
 }
 
@@ -87,8 +88,9 @@ fn install_quiet_panic_hook() {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
             if QUIET_PANICS.with(Cell::get) {
-                let location =
-                    info.location().map(|l| format!(" at {}:{}", l.file(), l.line()));
+                let location = info
+                    .location()
+                    .map(|l| format!(" at {}:{}", l.file(), l.line()));
                 let message = payload_text(info.payload());
                 LAST_PANIC.with(|p| {
                     *p.borrow_mut() = Some(format!("{message}{}", location.unwrap_or_default()))
@@ -116,7 +118,9 @@ pub(crate) fn catch_quietly<T>(f: impl FnOnce() -> T) -> std::result::Result<T, 
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     QUIET_PANICS.with(|q| q.set(was_quiet));
     result.map_err(|payload| {
-        LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| payload_text(&*payload))
+        LAST_PANIC
+            .with(|p| p.borrow_mut().take())
+            .unwrap_or_else(|| payload_text(&*payload))
     })
 }
 
@@ -142,7 +146,10 @@ fn dispatch(format: Format, bytes: &[u8], name: &str) -> Result<ParsedDoc> {
     }?;
     doc.blocks.retain(|b| !b.text.is_empty());
     if doc.blocks.is_empty() {
-        return Err(Error::new(ErrorCode::EmptyDocument, format!("{name}: no text found")));
+        return Err(Error::new(
+            ErrorCode::EmptyDocument,
+            format!("{name}: no text found"),
+        ));
     }
     doc.link_chars = doc.link_chars.min(doc.text_chars());
     Ok(doc)
@@ -154,7 +161,10 @@ pub(crate) fn decode_text(bytes: &[u8], name: &str, warnings: &mut Vec<String>) 
     if let Some((encoding, bom_len)) = encoding_rs::Encoding::for_bom(bytes) {
         let (text, had_errors) = encoding.decode_without_bom_handling(&bytes[bom_len..]);
         if had_errors {
-            warnings.push(format!("{name}: invalid {} sequences replaced", encoding.name()));
+            warnings.push(format!(
+                "{name}: invalid {} sequences replaced",
+                encoding.name()
+            ));
         }
         return text.into_owned();
     }
@@ -206,8 +216,10 @@ pub(crate) fn push_block(
 pub(crate) fn render_table(rows: &[Vec<String>]) -> String {
     let mut lines = Vec::new();
     for row in rows {
-        let cells: Vec<String> =
-            row.iter().map(|c| crate::normalize::normalize(c).replace('\n', " ")).collect();
+        let cells: Vec<String> = row
+            .iter()
+            .map(|c| crate::normalize::normalize(c).replace('\n', " "))
+            .collect();
         if cells.iter().any(|c| !c.is_empty()) {
             lines.push(cells.join(" | "));
         }

@@ -20,7 +20,9 @@ use crate::{Error, Result};
 
 pub(crate) fn parse(bytes: &[u8], name: &str) -> Result<ParsedDoc> {
     if crate::format::find(&bytes[..bytes.len().min(1024)], b"%PDF-").is_none() {
-        return Err(Error::corrupt(format!("{name}: not a PDF file (no %PDF- header)")));
+        return Err(Error::corrupt(format!(
+            "{name}: not a PDF file (no %PDF- header)"
+        )));
     }
     let doc = Document::load_mem(bytes)
         .map_err(|e| Error::corrupt(format!("{name}: unreadable PDF: {e}")))?;
@@ -75,7 +77,8 @@ pub(crate) fn parse(bytes: &[u8], name: &str) -> Result<ParsedDoc> {
             format!("{name}: no text layer: scanned PDF? OCR is not supported"),
         ));
     }
-    out.warnings.extend(failures.into_iter().map(|f| format!("{name}: {f}")));
+    out.warnings
+        .extend(failures.into_iter().map(|f| format!("{name}: {f}")));
     if !empty_pages.is_empty() {
         out.warnings.push(format!(
             "{name}: no text layer on page(s) {} (scanned? OCR is not supported)",
@@ -104,7 +107,10 @@ fn info_title(doc: &Document) -> Option<String> {
 /// Splits a page's text into normalized paragraphs (blank lines separate them).
 pub(crate) fn paragraphs(page: &str) -> Vec<String> {
     let page = normalize(page);
-    page.split("\n\n").map(join_lines).filter(|p| !p.is_empty()).collect()
+    page.split("\n\n")
+        .map(join_lines)
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// Joins the lines of one paragraph, undoing end-of-line hyphenation.
@@ -137,6 +143,9 @@ mod tests {
     #[test]
     fn joins_and_dehyphenates() {
         let page = "An exam-\nple of text\nwrapped.\n\n\nSecond Well-\nKnown para-\n graph";
-        assert_eq!(paragraphs(page), ["An example of text wrapped.", "Second Well-Known paragraph"]);
+        assert_eq!(
+            paragraphs(page),
+            ["An example of text wrapped.", "Second Well-Known paragraph"]
+        );
     }
 }

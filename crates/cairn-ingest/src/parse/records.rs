@@ -34,7 +34,10 @@ pub(crate) fn parse_csv(bytes: &[u8], name: &str) -> Result<ParsedDoc> {
         .collect();
     for (index, row) in reader.records().enumerate() {
         let row = row.map_err(|e| {
-            Error::corrupt(format!("{name}: unreadable CSV at record {}: {e}", index + 1))
+            Error::corrupt(format!(
+                "{name}: unreadable CSV at record {}: {e}",
+                index + 1
+            ))
         })?;
         let mut lines = Vec::new();
         for (i, value) in row.iter().enumerate() {
@@ -116,12 +119,20 @@ fn scalar(value: &Value) -> Option<String> {
 }
 
 fn line(key: &str, value: String) -> String {
-    if key.is_empty() { value } else { format!("{key}: {value}") }
+    if key.is_empty() {
+        value
+    } else {
+        format!("{key}: {value}")
+    }
 }
 
 fn flatten(prefix: &str, value: &Value, out: &mut Vec<String>) {
     let join = |key: &str| {
-        if prefix.is_empty() { key.to_owned() } else { format!("{prefix}.{key}") }
+        if prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{prefix}.{key}")
+        }
     };
     match value {
         Value::Object(map) => {
@@ -154,9 +165,11 @@ mod tests {
 
     #[test]
     fn flatten_nested() {
-        let v: Value = serde_json::json!({"a": {"b": 1, "c": null}, "t": ["x", "y"], "o": [{"k": true}]});
+        let v: Value =
+            serde_json::json!({"a": {"b": 1, "c": null}, "t": ["x", "y"], "o": [{"k": true}]});
         let mut out = Vec::new();
         flatten("", &v, &mut out);
+        out.sort();
         assert_eq!(out, ["a.b: 1", "o.0.k: true", "t: x, y"]);
     }
 

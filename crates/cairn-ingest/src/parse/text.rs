@@ -12,14 +12,24 @@ pub(crate) fn parse(bytes: &[u8], name: &str) -> Result<ParsedDoc> {
     let mut paragraph = String::new();
     for line in text.split('\n') {
         if line.trim().is_empty() {
-            push_block(&mut doc.blocks, BlockKind::Paragraph, &paragraph, Vec::new());
+            push_block(
+                &mut doc.blocks,
+                BlockKind::Paragraph,
+                &paragraph,
+                Vec::new(),
+            );
             paragraph.clear();
         } else {
             paragraph.push_str(line);
             paragraph.push('\n');
         }
     }
-    push_block(&mut doc.blocks, BlockKind::Paragraph, &paragraph, Vec::new());
+    push_block(
+        &mut doc.blocks,
+        BlockKind::Paragraph,
+        &paragraph,
+        Vec::new(),
+    );
     Ok(doc)
 }
 

@@ -1,7 +1,8 @@
 //! Shared helpers for the chunker tests: a deterministic word counter, the real MiniLM
 //! tokenizer as a counter, document builders and invariant checks that every chunker
 //! must pass.
-#![allow(dead_code)]
+// Test-only helpers: failing loudly (unwrap, panic) and noting skips on stderr is the point.
+#![allow(dead_code, clippy::unwrap_used, clippy::print_stderr)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,13 +66,18 @@ impl TokenCounter for MiniLm {
 /// The real tokenizer, or `None` (with a note) when it is not downloaded and `CI` is
 /// unset. Under `CI` a missing tokenizer fails the test.
 pub fn minilm() -> Option<Arc<dyn TokenCounter>> {
-    let dir = std::env::var_os("CAIRN_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/cairn/models")
-    });
+    let dir = std::env::var_os("CAIRN_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/cairn/models")
+        });
     let path = dir.join("all-minilm-l6-v2").join("tokenizer.json");
     if !path.is_file() {
         if std::env::var_os("CI").is_some() {
-            panic!("{} is missing (run scripts/fetch-models.sh)", path.display());
+            panic!(
+                "{} is missing (run scripts/fetch-models.sh)",
+                path.display()
+            );
         }
         eprintln!("skipping: {} is missing", path.display());
         return None;
@@ -95,7 +101,10 @@ pub fn block(kind: BlockKind, text: &str, path: &[&str]) -> Block {
 }
 
 pub fn doc(blocks: Vec<Block>) -> ParsedDoc {
-    ParsedDoc { blocks, ..ParsedDoc::default() }
+    ParsedDoc {
+        blocks,
+        ..ParsedDoc::default()
+    }
 }
 
 pub fn texts(chunks: &[ChunkDraft]) -> Vec<&str> {
@@ -107,7 +116,10 @@ pub struct Lcg(pub u64);
 
 impl Lcg {
     pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         self.0 >> 33
     }
 
@@ -117,14 +129,76 @@ impl Lcg {
 }
 
 const VOCAB: &[&str] = &[
-    "the", "of", "and", "to", "a", "in", "is", "that", "for", "it", "with", "as", "on", "be",
-    "by", "this", "are", "or", "from", "at", "an", "which", "can", "not", "when", "each",
-    "server", "query", "index", "replication", "backup", "cluster", "configuration", "table",
-    "transaction", "lock", "checkpoint", "vacuum", "statistics", "planner", "memory", "disk",
-    "connection", "timeout", "parameter", "extension", "pg_stat_statements", "WAL", "autovacuum",
-    "shared_buffers", "work_mem", "latency", "throughput", "résumé", "naïve", "Zürich",
-    "ISO-8601", "https://example.org/docs/v16/index.html", "3.14159", "e.g.", "O(n log n)",
-    "failover", "standby", "primary", "snapshot", "tuple", "heap", "B-tree", "GiST", "JSONB",
+    "the",
+    "of",
+    "and",
+    "to",
+    "a",
+    "in",
+    "is",
+    "that",
+    "for",
+    "it",
+    "with",
+    "as",
+    "on",
+    "be",
+    "by",
+    "this",
+    "are",
+    "or",
+    "from",
+    "at",
+    "an",
+    "which",
+    "can",
+    "not",
+    "when",
+    "each",
+    "server",
+    "query",
+    "index",
+    "replication",
+    "backup",
+    "cluster",
+    "configuration",
+    "table",
+    "transaction",
+    "lock",
+    "checkpoint",
+    "vacuum",
+    "statistics",
+    "planner",
+    "memory",
+    "disk",
+    "connection",
+    "timeout",
+    "parameter",
+    "extension",
+    "pg_stat_statements",
+    "WAL",
+    "autovacuum",
+    "shared_buffers",
+    "work_mem",
+    "latency",
+    "throughput",
+    "résumé",
+    "naïve",
+    "Zürich",
+    "ISO-8601",
+    "https://example.org/docs/v16/index.html",
+    "3.14159",
+    "e.g.",
+    "O(n log n)",
+    "failover",
+    "standby",
+    "primary",
+    "snapshot",
+    "tuple",
+    "heap",
+    "B-tree",
+    "GiST",
+    "JSONB",
 ];
 
 /// Technical prose: sentences of 6-30 words drawn from a small vocabulary that includes
@@ -164,28 +238,108 @@ pub fn prose(seed: u64, paragraphs: usize) -> Vec<String> {
 
 /// Checks what every chunker guarantees: trimmed, non-empty texts that are ranges of the
 /// body in order; recorded counts equal to the counter's and within `max`; and every
-/// non-whitespace byte of the body inside some chunk. Roles are not checked here.
-pub fn check_invariants(doc: &ParsedDoc, chunks: &[ChunkDraft], counter: &dyn TokenCounter, max: usize) {
+/// non-whitespace byte of the body inside some chunk; and words kept whole
+/// ([`check_words`]). Roles are not checked here.
+pub fn check_invariants(
+    doc: &ParsedDoc,
+    chunks: &[ChunkDraft],
+    counter: &dyn TokenCounter,
+    max: usize,
+) {
+    check_ranges(doc, chunks, counter, max);
+    check_words(doc, chunks, counter, max);
+}
+
+/// [`check_invariants`] without the whole-word check.
+pub fn check_ranges(
+    doc: &ParsedDoc,
+    chunks: &[ChunkDraft],
+    counter: &dyn TokenCounter,
+    max: usize,
+) {
     let body = doc.full_text();
     let mut covered = vec![false; body.len()];
-    let mut from = 0;
+    // Chunks must be ranges of the body, in order, each starting no later than the first
+    // text after the end of the previous one (so together they cover the body). Repeated
+    // text makes positions ambiguous, so track every feasible position of each chunk.
+    let next_text = |from: usize| {
+        body[from..]
+            .find(|ch: char| !ch.is_whitespace())
+            .map_or(body.len(), |p| p + from)
+    };
+    // Feasible (start, end) pairs of the previous chunk; the virtual chunk 0..0 first.
+    let mut feasible: Vec<(usize, usize)> = vec![(0, 0)];
     for (i, c) in chunks.iter().enumerate() {
         assert!(!c.text.is_empty(), "chunk {i} empty");
         assert_eq!(c.text, c.text.trim(), "chunk {i} not trimmed");
         let real = counter.count(&c.text);
         assert_eq!(c.token_count, real, "chunk {i} token_count");
-        assert!(real <= max, "chunk {i} has {real} tokens > {max}: {:?}", c.text);
-        let at = body[from..].find(&c.text).map(|p| p + from);
-        let at = at.unwrap_or_else(|| panic!("chunk {i} is not a range of the body after byte {from}"));
-        covered[at..at + c.text.len()].iter_mut().for_each(|b| *b = true);
-        from = at;
+        assert!(
+            real <= max,
+            "chunk {i} has {real} tokens > {max}: {:?}",
+            c.text
+        );
+        let lo = feasible[0].0;
+        let hi = feasible
+            .iter()
+            .map(|&(_, e)| next_text(e))
+            .max()
+            .unwrap_or(0);
+        let mut next = Vec::new();
+        let mut pos = lo;
+        let mut limit = (hi + c.text.len()).min(body.len());
+        while !body.is_char_boundary(limit) {
+            limit += 1;
+        }
+        while let Some(p) = body.get(pos..limit).and_then(|rest| rest.find(&c.text)) {
+            let at = pos + p;
+            if at > hi {
+                break;
+            }
+            // The latest previous start not after `at` has the latest end.
+            let k = feasible.partition_point(|&(s, _)| s <= at);
+            if k > 0 && at <= next_text(feasible[k - 1].1) {
+                next.push((at, at + c.text.len()));
+            }
+            pos = at + body[at..].chars().next().map_or(1, char::len_utf8);
+        }
+        assert!(
+            !next.is_empty(),
+            "chunk {i} is not the next range of the body: {:?}",
+            c.text
+        );
+        for &(s, e) in &next {
+            covered[s..e].iter_mut().for_each(|b| *b = true);
+        }
+        feasible = next;
     }
+    let end = feasible.iter().map(|&(_, e)| e).max().unwrap_or(0);
+    assert_eq!(
+        next_text(end),
+        body.len(),
+        "text after the last chunk is lost"
+    );
     for (i, ch) in body.char_indices() {
-        assert!(ch.is_whitespace() || covered[i], "byte {i} ({ch:?}) lost: {:?}", &body[i.saturating_sub(40)..(i + 40).min(body.len())]);
+        assert!(ch.is_whitespace() || covered[i], "byte {i} ({ch:?}) lost");
     }
-    // Every word that fits a chunk is found whole in some chunk.
-    for word in body.split_whitespace().filter(|w| counter.count(w) <= max) {
-        assert!(chunks.iter().any(|c| c.text.contains(word)), "word {word:?} lost");
+}
+
+/// Every whitespace-separated word of the body that fits a chunk is found whole in some
+/// chunk (not true for sliding windows, which cut on token boundaries).
+pub fn check_words(doc: &ParsedDoc, chunks: &[ChunkDraft], counter: &dyn TokenCounter, max: usize) {
+    let body = doc.full_text();
+    let whole: std::collections::HashSet<&str> = chunks
+        .iter()
+        .flat_map(|c| c.text.split_whitespace())
+        .collect();
+    for word in body.split_whitespace() {
+        if whole.contains(word) || counter.count(word) > max {
+            continue;
+        }
+        assert!(
+            chunks.iter().any(|c| c.text.contains(word)),
+            "word {word:?} lost"
+        );
     }
 }
 

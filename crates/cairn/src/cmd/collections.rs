@@ -39,7 +39,10 @@ pub fn run(ctx: &Context, c: CollectionsCmd) -> anyhow::Result<ExitCode> {
             if ctx.json {
                 return ctx.print_json(&list).map(|()| ExitCode::SUCCESS);
             }
-            println!("{:<20} {:<13} {:>6} {:>7}  CREATED (UTC)", "NAME", "CHUNKER", "TOKENS", "OVERLAP");
+            println!(
+                "{:<20} {:<13} {:>6} {:>7}  CREATED (UTC)",
+                "NAME", "CHUNKER", "TOKENS", "OVERLAP"
+            );
             for c in &list {
                 println!(
                     "{:<20} {:<13} {:>6} {:>7}  {}",
@@ -51,11 +54,23 @@ pub fn run(ctx: &Context, c: CollectionsCmd) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        CollectionsCmd::Create { name, description, chunker, max_tokens, overlap_tokens, child_tokens } => {
+        CollectionsCmd::Create {
+            name,
+            description,
+            chunker,
+            max_tokens,
+            overlap_tokens,
+            child_tokens,
+        } => {
             let d = &ctx.loaded.config.chunking;
             let kind = match chunker {
                 Some(k) => ChunkerKind::parse(&k).ok_or_else(|| {
-                    fail(ErrorCode::InvalidInput, format!("unknown chunker `{k}` (recursive, sliding, structure, parent_child)"))
+                    fail(
+                        ErrorCode::InvalidInput,
+                        format!(
+                            "unknown chunker `{k}` (recursive, sliding, structure, parent_child)"
+                        ),
+                    )
                 })?,
                 None => d.kind,
             };
@@ -66,13 +81,23 @@ pub fn run(ctx: &Context, c: CollectionsCmd) -> anyhow::Result<ExitCode> {
                 child_tokens: child_tokens.unwrap_or(d.child_tokens),
             };
             if spec.overlap_tokens >= spec.max_tokens || spec.max_tokens < 16 {
-                return Err(fail(ErrorCode::InvalidInput, "need max_tokens >= 16 and overlap_tokens < max_tokens"));
+                return Err(fail(
+                    ErrorCode::InvalidInput,
+                    "need max_tokens >= 16 and overlap_tokens < max_tokens",
+                ));
             }
-            let c = engine.create_collection(t, &CollectionId::new(name), &description, Some(spec)).map_err(eng)?;
+            let c = engine
+                .create_collection(t, &CollectionId::new(name), &description, Some(spec))
+                .map_err(eng)?;
             if ctx.json {
                 return ctx.print_json(&c).map(|()| ExitCode::SUCCESS);
             }
-            println!("created collection `{}` ({} chunker, {} tokens)", c.id, c.chunking.kind.as_str(), c.chunking.max_tokens);
+            println!(
+                "created collection `{}` ({} chunker, {} tokens)",
+                c.id,
+                c.chunking.kind.as_str(),
+                c.chunking.max_tokens
+            );
         }
         CollectionsCmd::Show { name } => {
             let id = CollectionId::new(name);
@@ -91,7 +116,9 @@ pub fn run(ctx: &Context, c: CollectionsCmd) -> anyhow::Result<ExitCode> {
             println!("created      {} UTC", time(c.created_at));
         }
         CollectionsCmd::Rm { name } => {
-            store.delete_collection(t, &CollectionId::new(name.clone())).map_err(st)?;
+            store
+                .delete_collection(t, &CollectionId::new(name.clone()))
+                .map_err(st)?;
             if !ctx.json {
                 println!("removed collection `{name}`");
             }

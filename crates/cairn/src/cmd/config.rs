@@ -19,7 +19,10 @@ pub fn run(ctx: &Context, c: ConfigCmd) -> anyhow::Result<ExitCode> {
                 });
                 return ctx.print_json(&v).map(|()| ExitCode::SUCCESS);
             }
-            let file = l.file.as_ref().map_or_else(|| "none (built-in defaults)".to_owned(), |p| p.display().to_string());
+            let file = l.file.as_ref().map_or_else(
+                || "none (built-in defaults)".to_owned(),
+                |p| p.display().to_string(),
+            );
             println!("# config file: {file}");
             if !l.env_overrides.is_empty() {
                 println!("# environment overrides: {}", l.env_overrides.join(", "));
@@ -36,7 +39,11 @@ fn print_flat(prefix: &str, v: &serde_json::Value) {
     match v {
         serde_json::Value::Object(m) => {
             for (k, v) in m {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 print_flat(&key, v);
             }
         }

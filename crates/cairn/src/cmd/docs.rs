@@ -30,17 +30,31 @@ pub fn run(ctx: &Context, c: DocsCmd) -> anyhow::Result<ExitCode> {
     let store = engine.store();
     let t = &ctx.tenant;
     match c {
-        DocsCmd::List { collection, limit, offset } => {
+        DocsCmd::List {
+            collection,
+            limit,
+            offset,
+        } => {
             let coll = collection.map(CollectionId::new);
-            let docs = store.list_documents(t, coll.as_ref(), limit, offset).map_err(st)?;
+            let docs = store
+                .list_documents(t, coll.as_ref(), limit, offset)
+                .map_err(st)?;
             if ctx.json {
                 return ctx.print_json(&docs).map(|()| ExitCode::SUCCESS);
             }
-            println!("{:<36}  {:<12} {:<8} {:>6}  {:<8}  SOURCE", "ID", "COLLECTION", "FORMAT", "CHUNKS", "STATUS");
+            println!(
+                "{:<36}  {:<12} {:<8} {:>6}  {:<8}  SOURCE",
+                "ID", "COLLECTION", "FORMAT", "CHUNKS", "STATUS"
+            );
             for d in &docs {
                 println!(
                     "{:<36}  {:<12} {:<8} {:>6}  {:<8}  {}",
-                    d.id, d.collection, d.format, d.chunk_count, d.status.as_str(), d.source
+                    d.id,
+                    d.collection,
+                    d.format,
+                    d.chunk_count,
+                    d.status.as_str(),
+                    d.source
                 );
             }
             println!("{} document(s)", docs.len());
@@ -48,7 +62,11 @@ pub fn run(ctx: &Context, c: DocsCmd) -> anyhow::Result<ExitCode> {
         DocsCmd::Show { id, chunks } => {
             let id = DocumentId::new(id);
             let doc = store.get_document(t, &id).map_err(st)?;
-            let list = if chunks { store.list_chunks(t, &id).map_err(st)? } else { Vec::new() };
+            let list = if chunks {
+                store.list_chunks(t, &id).map_err(st)?
+            } else {
+                Vec::new()
+            };
             if ctx.json {
                 let v = serde_json::json!({ "document": doc, "chunks": list });
                 return ctx.print_json(&v).map(|()| ExitCode::SUCCESS);
@@ -57,19 +75,37 @@ pub fn run(ctx: &Context, c: DocsCmd) -> anyhow::Result<ExitCode> {
             println!("title       {}", doc.title);
             println!("collection  {}", doc.collection);
             println!("source      {}", doc.source);
-            println!("format      {}  ({} bytes, sha256 {})", doc.format, doc.size_bytes, doc.content_hash);
-            println!("status      {}  ({} chunks)", doc.status.as_str(), doc.chunk_count);
+            println!(
+                "format      {}  ({} bytes, sha256 {})",
+                doc.format, doc.size_bytes, doc.content_hash
+            );
+            println!(
+                "status      {}  ({} chunks)",
+                doc.status.as_str(),
+                doc.chunk_count
+            );
             println!("updated     {} UTC", time(doc.updated_at));
-            println!("acl         users {:?} groups {:?}", doc.acl.users, doc.acl.groups);
+            println!(
+                "acl         users {:?} groups {:?}",
+                doc.acl.users, doc.acl.groups
+            );
             println!("quality     {}", serde_json::to_string(&doc.quality)?);
             println!("metadata    {}", doc.metadata);
             for c in &list {
-                println!("\n--- chunk {} [{}] {} tokens · {}", c.ordinal, c.id, c.token_count, c.heading_path.join(" › "));
+                println!(
+                    "\n--- chunk {} [{}] {} tokens · {}",
+                    c.ordinal,
+                    c.id,
+                    c.token_count,
+                    c.heading_path.join(" › ")
+                );
                 println!("{}", c.text);
             }
         }
         DocsCmd::Rm { id } => {
-            store.delete_document(t, &DocumentId::new(id.clone())).map_err(st)?;
+            store
+                .delete_document(t, &DocumentId::new(id.clone()))
+                .map_err(st)?;
             if !ctx.json {
                 println!("removed {id}");
             }

@@ -51,12 +51,17 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         sync: a.sync,
         force: a.force,
         workers: a.workers,
-        acl: Acl { users: a.acl_users, groups: a.acl_groups },
+        acl: Acl {
+            users: a.acl_users,
+            groups: a.acl_groups,
+        },
         metadata: a.meta.into_iter().map(|(k, v)| (k, v.into())).collect(),
     };
     let bar = Bar::new(ctx.json || !std::io::stderr().is_terminal());
     let collection = CollectionId::new(a.collection);
-    let report = engine.ingest_path(&ctx.tenant, &collection, &a.path, &opts, &bar).map_err(eng);
+    let report = engine
+        .ingest_path(&ctx.tenant, &collection, &a.path, &opts, &bar)
+        .map_err(eng);
     bar.finish();
     let report = report?;
     if ctx.json {
@@ -69,14 +74,27 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
 
 fn print_report(path: &std::path::Path, r: &IngestReport, verbose: bool) {
     let secs = r.elapsed_ms as f64 / 1000.0;
-    println!("Ingested {} into `{}` in {secs:.1}s (batch {})", path.display(), r.collection, r.batch);
+    println!(
+        "Ingested {} into `{}` in {secs:.1}s (batch {})",
+        path.display(),
+        r.collection,
+        r.batch
+    );
     println!(
         "  files      {} seen, {} unchanged, {} queued{}{}",
         r.files_seen,
         r.unchanged,
         r.queued,
-        if r.resumed > 0 { format!(", {} resumed from an interrupted run", r.resumed) } else { String::new() },
-        if r.reclaimed > 0 { format!(", {} reclaimed from dead workers", r.reclaimed) } else { String::new() },
+        if r.resumed > 0 {
+            format!(", {} resumed from an interrupted run", r.resumed)
+        } else {
+            String::new()
+        },
+        if r.reclaimed > 0 {
+            format!(", {} reclaimed from dead workers", r.reclaimed)
+        } else {
+            String::new()
+        },
     );
     println!(
         "  documents  {} added, {} updated, {} unchanged content, {} skipped, {} failed, {} removed",
@@ -91,7 +109,11 @@ fn print_report(path: &std::path::Path, r: &IngestReport, verbose: bool) {
         "  chunks     {} written · {:.1} docs/s · {:.2} MB/s",
         r.chunks_written,
         r.docs_per_second(),
-        if secs > 0.0 { r.bytes_processed as f64 / 1e6 / secs } else { 0.0 }
+        if secs > 0.0 {
+            r.bytes_processed as f64 / 1e6 / secs
+        } else {
+            0.0
+        }
     );
     println!(
         "  quality    {} near-empty, {} mostly links, {} exact duplicates, {} near-duplicates",
@@ -110,15 +132,48 @@ fn print_report(path: &std::path::Path, r: &IngestReport, verbose: bool) {
             println!("    {i}");
         }
         if items.len() > limit {
-            println!("    … and {} more (--verbose lists all)", items.len() - limit);
+            println!(
+                "    … and {} more (--verbose lists all)",
+                items.len() - limit
+            );
         }
     };
-    section("failed", r.failed.iter().map(|f| format!("{}  {}", f.source, f.detail)).collect());
-    section("skipped", r.skipped.iter().map(|f| format!("{}  ({})", f.source, f.detail)).collect());
+    section(
+        "failed",
+        r.failed
+            .iter()
+            .map(|f| format!("{}  {}", f.source, f.detail))
+            .collect(),
+    );
+    section(
+        "skipped",
+        r.skipped
+            .iter()
+            .map(|f| format!("{}  ({})", f.source, f.detail))
+            .collect(),
+    );
     section("near-empty", r.near_empty.clone());
     section("mostly links", r.mostly_links.clone());
-    section("exact duplicates", r.duplicates.iter().map(|f| format!("{}  = {}", f.source, f.detail)).collect());
-    section("near-duplicates", r.near_duplicates.iter().map(|f| format!("{}  ≈ {}", f.source, f.detail)).collect());
+    section(
+        "exact duplicates",
+        r.duplicates
+            .iter()
+            .map(|f| format!("{}  = {}", f.source, f.detail))
+            .collect(),
+    );
+    section(
+        "near-duplicates",
+        r.near_duplicates
+            .iter()
+            .map(|f| format!("{}  ≈ {}", f.source, f.detail))
+            .collect(),
+    );
     section("removed", r.removed.clone());
-    section("unreadable", r.scan_problems.iter().map(|f| format!("{}  {}", f.source, f.detail)).collect());
+    section(
+        "unreadable",
+        r.scan_problems
+            .iter()
+            .map(|f| format!("{}  {}", f.source, f.detail))
+            .collect(),
+    );
 }

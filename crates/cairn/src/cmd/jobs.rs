@@ -33,19 +33,35 @@ pub fn run(ctx: &Context, c: JobsCmd) -> anyhow::Result<ExitCode> {
     let store = engine.store();
     let t = &ctx.tenant;
     match c {
-        JobsCmd::List { state, collection, batch, limit } => {
+        JobsCmd::List {
+            state,
+            collection,
+            batch,
+            limit,
+        } => {
             let state = match state {
                 Some(s) => Some(JobState::parse(&s).ok_or_else(|| {
-                    fail(ErrorCode::InvalidInput, format!("unknown state `{s}` (queued, running, succeeded, dead)"))
+                    fail(
+                        ErrorCode::InvalidInput,
+                        format!("unknown state `{s}` (queued, running, succeeded, dead)"),
+                    )
                 })?),
                 None => None,
             };
-            let filter = JobFilter { state, batch, collection: collection.map(CollectionId::new), limit };
+            let filter = JobFilter {
+                state,
+                batch,
+                collection: collection.map(CollectionId::new),
+                limit,
+            };
             let jobs = store.list_jobs(t, &filter).map_err(st)?;
             if ctx.json {
                 return ctx.print_json(&jobs).map(|()| ExitCode::SUCCESS);
             }
-            println!("{:<36}  {:<9} {:>3}  {:<19}  {:<12} TARGET / ERROR", "ID", "STATE", "TRY", "UPDATED (UTC)", "COLLECTION");
+            println!(
+                "{:<36}  {:<9} {:>3}  {:<19}  {:<12} TARGET / ERROR",
+                "ID", "STATE", "TRY", "UPDATED (UTC)", "COLLECTION"
+            );
             for j in &jobs {
                 let JobKind::IngestFile { path, .. } = &j.kind;
                 println!(
@@ -66,15 +82,29 @@ pub fn run(ctx: &Context, c: JobsCmd) -> anyhow::Result<ExitCode> {
         }
         JobsCmd::Retry { ids, all_dead } => {
             let ids: Vec<JobId> = if all_dead {
-                let f = JobFilter { state: Some(JobState::Dead), limit: usize::MAX >> 1, ..JobFilter::default() };
-                store.list_jobs(t, &f).map_err(st)?.into_iter().map(|j| j.id).collect()
+                let f = JobFilter {
+                    state: Some(JobState::Dead),
+                    limit: usize::MAX >> 1,
+                    ..JobFilter::default()
+                };
+                store
+                    .list_jobs(t, &f)
+                    .map_err(st)?
+                    .into_iter()
+                    .map(|j| j.id)
+                    .collect()
             } else {
                 ids.into_iter().map(JobId::new).collect()
             };
             if ids.is_empty() {
-                return Err(fail(ErrorCode::InvalidInput, "name job ids or pass --all-dead"));
+                return Err(fail(
+                    ErrorCode::InvalidInput,
+                    "name job ids or pass --all-dead",
+                ));
             }
-            let report = engine.retry_jobs(t, &ids, &cairn_engine::ingest::NoProgress).map_err(eng)?;
+            let report = engine
+                .retry_jobs(t, &ids, &cairn_engine::ingest::NoProgress)
+                .map_err(eng)?;
             if ctx.json {
                 return ctx.print_json(&report).map(|()| ExitCode::SUCCESS);
             }

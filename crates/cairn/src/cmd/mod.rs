@@ -24,13 +24,20 @@ impl Context {
     pub fn new(config: Option<&Path>, tenant: Option<&str>, json: bool) -> anyhow::Result<Self> {
         let loaded = cairn_config::load(config).context("invalid configuration")?;
         let tenant = tenant.map_or_else(|| loaded.config.tenant.clone(), TenantId::new);
-        cairn_types::validate_slug(tenant.as_str()).map_err(anyhow::Error::msg).context("--tenant")?;
-        Ok(Self { loaded, tenant, json })
+        cairn_types::validate_slug(tenant.as_str())
+            .map_err(anyhow::Error::msg)
+            .context("--tenant")?;
+        Ok(Self {
+            loaded,
+            tenant,
+            json,
+        })
     }
 
     /// Opens the engine (store created on first use).
     pub fn engine(&self) -> anyhow::Result<Engine> {
-        Engine::open(self.loaded.config.clone()).map_err(|e| anyhow::anyhow!("[{}] {}", e.code, e.message))
+        Engine::open(self.loaded.config.clone())
+            .map_err(|e| anyhow::anyhow!("[{}] {}", e.code, e.message))
     }
 
     /// Prints a value as pretty JSON.
@@ -70,7 +77,12 @@ pub fn time(ms: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

@@ -21,7 +21,12 @@ pub fn run(ctx: &Context, c: ModelsCmd) -> anyhow::Result<ExitCode> {
             println!("{:<28} {:>10}  {:<44} SHA256", "NAME", "SIZE", "SOURCE");
             for m in &models {
                 let sha = m.sha256.get(..12).unwrap_or(&m.sha256);
-                println!("{:<28} {:>8.1}MB  {:<44} {sha}…", m.name, m.size_bytes as f64 / 1e6, m.source);
+                println!(
+                    "{:<28} {:>8.1}MB  {:<44} {sha}…",
+                    m.name,
+                    m.size_bytes as f64 / 1e6,
+                    m.source
+                );
             }
             if models.is_empty() {
                 println!("(none: run scripts/fetch-models.sh)");
