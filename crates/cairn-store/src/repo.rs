@@ -56,7 +56,9 @@ pub struct DocumentCommit {
     pub chunks: Vec<Chunk>,
     /// The job that produced it: marked `succeeded` in the same transaction.
     pub job: Option<JobId>,
-    /// An upload's idempotency key: recorded in the same transaction.
+    /// An upload's idempotency key: recorded in the same transaction, pointing at the
+    /// final document id (`IdempotencyRecord::document` is ignored). A key already stored
+    /// with another `request_hash` fails the whole commit with `Conflict`.
     pub idempotency: Option<IdempotencyRecord>,
 }
 
@@ -64,8 +66,12 @@ pub struct DocumentCommit {
 pub trait DocumentRepo {
     /// Atomically upserts the document, replaces all its chunks, completes the job and
     /// records the idempotency key. Returns the stored document (with its final id).
-    fn commit_document(&self, tenant: &TenantId, commit: DocumentCommit, now: i64)
-        -> Result<Document>;
+    fn commit_document(
+        &self,
+        tenant: &TenantId,
+        commit: DocumentCommit,
+        now: i64,
+    ) -> Result<Document>;
     /// Records a new mtime for an unchanged document and completes the job, atomically.
     fn touch_document(
         &self,
@@ -96,7 +102,8 @@ pub trait DocumentRepo {
         tenant: &TenantId,
         collection: &CollectionId,
     ) -> Result<Vec<DocumentSummary>>;
-    /// Documents ordered by source; `collection = None` lists the whole tenant.
+    /// Documents ordered by source; `collection = None` lists the whole tenant, ordered by
+    /// collection, then source.
     fn list_documents(
         &self,
         tenant: &TenantId,
@@ -127,6 +134,7 @@ pub struct JobFilter {
     pub state: Option<JobState>,
     pub batch: Option<String>,
     pub collection: Option<CollectionId>,
+    /// At most this many, newest first; 0 means no limit.
     pub limit: usize,
 }
 
@@ -139,13 +147,25 @@ pub trait JobRepo {
     /// Atomically leases the oldest runnable job (queued, `run_after <= now`) of any
     /// tenant, restricted to `batch` if given: sets it running, owner, lease expiry, and
     /// increments `attempts`.
-    fn claim(&self, owner: &str, lease_ms: i64, batch: Option<&str>, now: i64)
-        -> Result<Option<Job>>;
-    /// Extends the lease of a running job held by `owner`.
-    fn heartbeat(&self, tenant: &TenantId, id: &JobId, owner: &str, lease_ms: i64, now: i64)
-        -> Result<()>;
+    fn claim(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        batch: Option<&str>,
+        now: i64,
+    ) -> Result<Option<Job>>;
+    /// Extends the lease of a running job held by `owner`; `Conflict` if it no longer is.
+    fn heartbeat(
+        &self,
+        tenant: &TenantId,
+        id: &JobId,
+        owner: &str,
+        lease_ms: i64,
+        now: i64,
+    ) -> Result<()>;
     /// Records a failure: back to `queued` with `run_after = retry_at`, or `dead` when
-    /// `retry_at` is `None` or the attempts are used up.
+    /// `retry_at` is `None` or the attempts are used up. A job that already succeeded or
+    /// is dead is left as it is. Returns the job's state afterwards.
     fn fail_job(
         &self,
         tenant: &TenantId,
@@ -156,6 +176,7 @@ pub trait JobRepo {
         now: i64,
     ) -> Result<JobState>;
     /// Marks a job succeeded without a document (e.g. a file skipped by policy).
+    /// `succeeded` is final: a job already succeeded or dead is left as it is.
     fn complete_job(&self, tenant: &TenantId, id: &JobId, now: i64) -> Result<()>;
     fn get_job(&self, tenant: &TenantId, id: &JobId) -> Result<Job>;
     fn list_jobs(&self, tenant: &TenantId, filter: &JobFilter) -> Result<Vec<Job>>;
@@ -164,7 +185,9 @@ pub trait JobRepo {
     /// Owners of currently running jobs (to check which are still alive).
     fn running_owners(&self) -> Result<Vec<String>>;
     /// Re-queues running jobs whose lease expired before `now` or whose owner is listed
-    /// in `dead_owners`. Returns how many.
+    /// in `dead_owners`; a job that has used all its attempts goes to the dead letter
+    /// instead (code `internal`), so a file that kills its worker cannot loop forever.
+    /// Returns how many jobs were reclaimed either way.
     fn reclaim(&self, dead_owners: &[String], now: i64) -> Result<usize>;
     /// Counts per state for a batch.
     fn batch_counts(&self, tenant: &TenantId, batch: &str) -> Result<Vec<(JobState, usize)>>;

@@ -1,27 +1,46 @@
 //! Versioned schema migrations, applied in order, each in its own transaction and
-//! recorded in `schema_migrations`. Never edit a shipped migration: add a new one.
+//! recorded in `schema_migrations(version, applied_at)`. Opening a database applies only
+//! the migrations it lacks; a database migrated by a newer binary is refused.
+//!
+//! Never edit a migration once a release has shipped it: add a new one.
+//!
+//! Schema rules: every table carries `tenant_id` and every primary and unique key starts
+//! with it, so no key can collide across tenants and every lookup can be tenant-scoped.
+//! Tables are `STRICT` (SQLite rejects a value of the wrong type instead of storing it).
+//! JSON columns hold serde_json text; `simhash` is a `u64` bit-cast to SQLite's `i64`.
 
 use super::db;
 use crate::{Error, Result};
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
-/// (version, SQL). Every table has `tenant_id` in its key.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+/// One schema step.
+pub(crate) struct Migration {
+    pub version: i64,
+    pub sql: &'static str,
+}
+
+/// Every migration this binary knows, by increasing version.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: V1_INITIAL,
+}];
+
+const V1_INITIAL: &str = r"
 CREATE TABLE tenants (
-    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL PRIMARY KEY,
     name TEXT NOT NULL,
     created_at INTEGER NOT NULL
-);
+) STRICT;
+
 CREATE TABLE collections (
-    tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
     id TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL,
     chunking TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, id)
-);
+) STRICT;
+
 CREATE TABLE documents (
     tenant_id TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -35,7 +54,7 @@ CREATE TABLE documents (
     metadata TEXT NOT NULL,
     acl_users TEXT NOT NULL,
     acl_groups TEXT NOT NULL,
-    status TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('indexed', 'skipped')),
     quality TEXT NOT NULL,
     simhash INTEGER NOT NULL,
     chunk_count INTEGER NOT NULL,
@@ -43,9 +62,11 @@ CREATE TABLE documents (
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, id),
     UNIQUE (tenant_id, collection_id, source),
-    FOREIGN KEY (tenant_id, collection_id) REFERENCES collections(tenant_id, id) ON DELETE CASCADE
-);
-CREATE INDEX documents_by_hash ON documents(tenant_id, collection_id, content_hash);
+    FOREIGN KEY (tenant_id, collection_id)
+        REFERENCES collections(tenant_id, id) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX documents_by_hash ON documents(tenant_id, collection_id, content_hash, source);
+
 CREATE TABLE chunks (
     tenant_id TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -55,14 +76,16 @@ CREATE TABLE chunks (
     text TEXT NOT NULL,
     heading_path TEXT NOT NULL,
     token_count INTEGER NOT NULL,
-    role TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('leaf', 'parent', 'child')),
     parent_id TEXT,
     page INTEGER,
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, document_id) REFERENCES documents(tenant_id, id) ON DELETE CASCADE
-);
-CREATE INDEX chunks_by_document ON chunks(tenant_id, document_id, ordinal);
+    FOREIGN KEY (tenant_id, document_id)
+        REFERENCES documents(tenant_id, id) ON DELETE CASCADE
+) STRICT;
+CREATE UNIQUE INDEX chunks_by_document ON chunks(tenant_id, document_id, ordinal);
 CREATE INDEX chunks_by_collection ON chunks(tenant_id, collection_id);
+
 CREATE TABLE jobs (
     tenant_id TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -70,8 +93,8 @@ CREATE TABLE jobs (
     batch TEXT NOT NULL,
     kind TEXT NOT NULL,
     dedup_key TEXT NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'dead')),
+    attempts INTEGER NOT NULL,
     max_attempts INTEGER NOT NULL,
     run_after INTEGER NOT NULL,
     lease_owner TEXT,
@@ -79,25 +102,32 @@ CREATE TABLE jobs (
     last_error TEXT,
     error_code TEXT,
     document_id TEXT,
-    chunks INTEGER NOT NULL DEFAULT 0,
+    chunks INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, collection_id) REFERENCES collections(tenant_id, id) ON DELETE CASCADE
-);
-CREATE INDEX jobs_runnable ON jobs(state, run_after);
+    FOREIGN KEY (tenant_id, collection_id)
+        REFERENCES collections(tenant_id, id) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX jobs_runnable ON jobs(state, run_after, created_at, id);
 CREATE INDEX jobs_by_batch ON jobs(tenant_id, batch);
-CREATE INDEX jobs_by_dedup ON jobs(tenant_id, dedup_key, state);
+CREATE INDEX jobs_by_time ON jobs(tenant_id, created_at, id);
+CREATE INDEX jobs_by_collection ON jobs(tenant_id, collection_id, state, created_at, id);
+CREATE INDEX jobs_active_by_dedup ON jobs(tenant_id, dedup_key)
+    WHERE state IN ('queued', 'running');
+
 CREATE TABLE idempotency_keys (
     tenant_id TEXT NOT NULL,
     key TEXT NOT NULL,
     request_hash TEXT NOT NULL,
     document_id TEXT NOT NULL,
     created_at INTEGER NOT NULL,
-    PRIMARY KEY (tenant_id, key)
-);
-"#,
-)];
+    PRIMARY KEY (tenant_id, key),
+    FOREIGN KEY (tenant_id, document_id)
+        REFERENCES documents(tenant_id, id) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX idempotency_by_document ON idempotency_keys(tenant_id, document_id);
+";
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -105,34 +135,140 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// The newest migration recorded in the database (0 for a fresh one).
 pub(crate) fn current_version(conn: &Connection) -> Result<i64> {
-    conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))
-        .map_err(db)
+    conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(db)
 }
 
-/// Applies the migrations this database does not have yet.
-pub(crate) fn apply(conn: &mut Connection) -> Result<()> {
+fn is_applied(conn: &Connection, version: i64) -> Result<bool> {
+    conn.query_row(
+        "SELECT 1 FROM schema_migrations WHERE version = ?1",
+        [version],
+        |_| Ok(()),
+    )
+    .map(|()| true)
+    .or_else(|e| match e {
+        rusqlite::Error::QueryReturnedNoRows => Ok(false),
+        other => Err(db(other)),
+    })
+}
+
+/// Applies the migrations of `known` that the database does not have yet, in order.
+/// Safe against another process opening the same database at the same time: each step
+/// re-checks inside its write transaction.
+pub(crate) fn apply(conn: &mut Connection, known: &[Migration]) -> Result<()> {
     conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER NOT NULL PRIMARY KEY,
+            applied_at INTEGER NOT NULL
+        ) STRICT",
     )
     .map_err(db)?;
+    let newest = known.iter().map(|m| m.version).max().unwrap_or(0);
     let have = current_version(conn)?;
-    let newest = MIGRATIONS.last().map_or(0, |m| m.0);
     if have > newest {
         return Err(Error::Database(format!(
-            "database schema version {have} is newer than this binary supports ({newest}); upgrade cairn"
+            "the database is at schema version {have}, newer than the {newest} this binary \
+             supports; it was written by a newer Cairn: upgrade cairn to use it"
         )));
     }
-    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > have) {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
-        // Another process may have migrated while we waited for the lock.
-        if current_version(&tx)? >= *version {
+    for m in known {
+        if is_applied(conn, m.version)? {
             continue;
         }
-        tx.execute_batch(sql).map_err(db)?;
-        tx.execute("INSERT INTO schema_migrations(version, applied_at) VALUES (?1, ?2)", (version, now_ms()))
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
+        // Another process may have applied it while we waited for the write lock.
+        if is_applied(&tx, m.version)? {
+            continue;
+        }
+        tx.execute_batch(m.sql)
+            .map_err(|e| Error::Database(format!("schema migration {} failed: {e}", m.version)))?;
+        tx.execute(
+            "INSERT INTO schema_migrations(version, applied_at) VALUES (?1, ?2)",
+            (m.version, now_ms()),
+        )
+        .map_err(db)?;
         tx.commit().map_err(db)?;
+        tracing::debug!(version = m.version, "applied schema migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STEPS: &[Migration] = &[
+        Migration {
+            version: 1,
+            sql: "CREATE TABLE a (x INTEGER) STRICT;",
+        },
+        Migration {
+            version: 2,
+            sql: "CREATE TABLE b (y INTEGER) STRICT;",
+        },
+    ];
+
+    fn versions(conn: &Connection) -> Vec<i64> {
+        let mut st = conn
+            .prepare("SELECT version FROM schema_migrations ORDER BY version")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn shipped_migrations_are_strictly_increasing() {
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
+        assert!(MIGRATIONS.first().is_some_and(|m| m.version == 1));
+    }
+
+    #[test]
+    fn applies_only_missing_steps_and_refuses_newer_databases() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply(&mut conn, &STEPS[..1]).unwrap();
+        assert_eq!(versions(&conn), [1]);
+        // A newer binary adds step 2; step 1 is not re-run (it would fail: table exists).
+        apply(&mut conn, STEPS).unwrap();
+        apply(&mut conn, STEPS).unwrap();
+        assert_eq!(versions(&conn), [1, 2]);
+        conn.execute("INSERT INTO b(y) VALUES (1)", []).unwrap();
+        // The older binary refuses the newer database.
+        let err = apply(&mut conn, &STEPS[..1]).unwrap_err();
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn a_failing_step_leaves_nothing_behind() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let bad = [
+            Migration {
+                version: 1,
+                sql: "CREATE TABLE a (x INTEGER) STRICT;",
+            },
+            Migration {
+                version: 2,
+                sql: "CREATE TABLE c (z INTEGER); SELECT nonsense FROM;",
+            },
+        ];
+        assert!(apply(&mut conn, &bad).is_err());
+        assert_eq!(versions(&conn), [1]);
+        let c: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'c'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(c, 0, "the failed step's table was rolled back");
+    }
 }

@@ -1,0 +1,221 @@
+//! The write path of a document: upsert the row, replace the whole chunk set, complete
+//! the job and record the idempotency key, all inside the caller's transaction, so a
+//! crash or an error at any point leaves the previous version untouched.
+
+use super::documents::{doc_not_found, load};
+use super::idempotency::{lookup as lookup_idempotency, record as record_idempotency};
+use super::jobs::complete_job_tx;
+use super::rows::{CHUNK_COLS, role_str, to_json};
+use super::{db, insert_err, to_i64};
+use crate::repo::DocumentCommit;
+use crate::{Error, Result};
+use cairn_types::{Chunk, ChunkId, Document, DocumentId, TenantId};
+use rusqlite::{OptionalExtension, Transaction};
+
+/// Commits a document with its chunk set (see [`crate::repo::DocumentRepo::commit_document`]).
+pub(crate) fn commit_tx(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    commit: DocumentCommit,
+    now: i64,
+) -> Result<Document> {
+    let DocumentCommit {
+        doc,
+        chunks,
+        job,
+        idempotency,
+    } = commit;
+    // Checked first so a reused key costs no writes; the rollback would undo them anyway.
+    let new_key = match &idempotency {
+        Some(rec) => match lookup_idempotency(tx, tenant, &rec.key)? {
+            Some(prior) if prior.request_hash != rec.request_hash => {
+                return Err(Error::Conflict(format!(
+                    "idempotency key `{}` was already used with a different request in tenant \
+                     `{tenant}`",
+                    rec.key
+                )));
+            }
+            Some(_) => None,
+            None => Some(rec),
+        },
+        None => None,
+    };
+    let id = upsert_document(tx, tenant, &doc, chunks.len(), now)?;
+    replace_chunks(tx, tenant, &doc, &id, &chunks)?;
+    if let Some(job) = &job {
+        complete_job_tx(tx, tenant, job, Some(&id), chunks.len(), now)?;
+    }
+    if let Some(rec) = new_key {
+        record_idempotency(tx, tenant, rec, &id, now)?;
+    }
+    load(tx, tenant, &id)?.ok_or_else(|| doc_not_found(tenant, &id))
+}
+
+/// Rewrites a parent id built from the draft document id (`<draft>:<ordinal>`) to the
+/// final document id. Ids of any other shape are kept as given.
+fn final_parent(parent: &ChunkId, draft: &DocumentId, doc: &DocumentId) -> ChunkId {
+    parent
+        .as_str()
+        .strip_prefix(draft.as_str())
+        .and_then(|rest| rest.strip_prefix(':'))
+        .and_then(|ordinal| ordinal.parse::<usize>().ok())
+        .map_or_else(
+            || parent.clone(),
+            |ordinal| ChunkId::for_position(doc, ordinal),
+        )
+}
+
+/// Inserts the document row, or updates the one already stored for its source.
+/// Returns the final id.
+fn upsert_document(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    d: &Document,
+    chunk_count: usize,
+    now: i64,
+) -> Result<DocumentId> {
+    let existing: Option<String> = tx
+        .query_row(
+            "SELECT id FROM documents WHERE tenant_id = ?1 AND collection_id = ?2 AND source = ?3",
+            (tenant.as_str(), d.collection.as_str(), d.source.as_str()),
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?;
+    let (metadata, users, groups) = (
+        to_json(&d.metadata)?,
+        to_json(&d.acl.users)?,
+        to_json(&d.acl.groups)?,
+    );
+    let quality = to_json(&d.quality)?;
+    let simhash = d.quality.simhash.cast_signed();
+    if let Some(id) = existing {
+        tx.execute(
+            "UPDATE documents SET title = ?3, format = ?4, content_hash = ?5, mtime = ?6,
+                size_bytes = ?7, metadata = ?8, acl_users = ?9, acl_groups = ?10, status = ?11,
+                quality = ?12, simhash = ?13, chunk_count = ?14, updated_at = ?15
+             WHERE tenant_id = ?1 AND id = ?2",
+            rusqlite::params![
+                tenant.as_str(),
+                id,
+                d.title,
+                d.format,
+                d.content_hash,
+                d.mtime,
+                to_i64(d.size_bytes),
+                metadata,
+                users,
+                groups,
+                d.status.as_str(),
+                quality,
+                simhash,
+                to_i64(chunk_count),
+                now,
+            ],
+        )
+        .map_err(db)?;
+        return Ok(DocumentId::new(id));
+    }
+    tx.execute(
+        "INSERT INTO documents(tenant_id, id, collection_id, source, title, format, content_hash,
+            mtime, size_bytes, metadata, acl_users, acl_groups, status, quality, simhash,
+            chunk_count, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        rusqlite::params![
+            tenant.as_str(),
+            d.id.as_str(),
+            d.collection.as_str(),
+            d.source,
+            d.title,
+            d.format,
+            d.content_hash,
+            d.mtime,
+            to_i64(d.size_bytes),
+            metadata,
+            users,
+            groups,
+            d.status.as_str(),
+            quality,
+            simhash,
+            to_i64(chunk_count),
+            d.created_at,
+            now,
+        ],
+    )
+    .map_err(|e| {
+        insert_err(
+            e,
+            || {
+                format!(
+                    "document id `{}` is already taken in tenant `{tenant}`",
+                    d.id
+                )
+            },
+            || format!("collection `{}` in tenant `{tenant}`", d.collection),
+        )
+    })?;
+    Ok(d.id.clone())
+}
+
+/// Replaces the document's chunks with `chunks`, ids derived from the final id.
+fn replace_chunks(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    d: &Document,
+    id: &DocumentId,
+    chunks: &[Chunk],
+) -> Result<()> {
+    tx.execute(
+        "DELETE FROM chunks WHERE tenant_id = ?1 AND document_id = ?2",
+        (tenant.as_str(), id.as_str()),
+    )
+    .map_err(db)?;
+    let mut st = tx
+        .prepare_cached(&format!(
+            "INSERT INTO chunks({CHUNK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ))
+        .map_err(db)?;
+    for c in chunks {
+        let parent = c.parent.as_ref().map(|p| final_parent(p, &d.id, id));
+        st.execute(rusqlite::params![
+            tenant.as_str(),
+            ChunkId::for_position(id, c.ordinal).as_str(),
+            id.as_str(),
+            d.collection.as_str(),
+            to_i64(c.ordinal),
+            c.text,
+            to_json(&c.heading_path)?,
+            to_i64(c.token_count),
+            role_str(c.role),
+            parent.as_ref().map(ChunkId::as_str),
+            c.page,
+        ])
+        .map_err(|e| {
+            insert_err(
+                e,
+                || format!("document `{id}` has two chunks with ordinal {}", c.ordinal),
+                || format!("document `{id}` in tenant `{tenant}`"),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_ids_follow_the_final_document_id() {
+        let (draft, fin) = (DocumentId::new("draft"), DocumentId::new("final"));
+        let p = ChunkId::for_position(&draft, 3);
+        assert_eq!(
+            final_parent(&p, &draft, &fin),
+            ChunkId::for_position(&fin, 3)
+        );
+        // Not built from the draft id: kept.
+        let other = ChunkId::new("draftish:3");
+        assert_eq!(final_parent(&other, &draft, &fin), other);
+        assert_eq!(final_parent(&p, &draft, &draft), p);
+    }
+}

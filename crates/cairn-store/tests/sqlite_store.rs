@@ -1,0 +1,17 @@
+//! The repository contract, exercised on real SQLite files in a temporary directory:
+//! schema and migrations, documents and chunks, tenant isolation, and the job queue
+//! (including concurrent claimers on several threads and connections).
+
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "sqlite_store/documents.rs"]
+mod documents;
+#[path = "sqlite_store/isolation.rs"]
+mod isolation;
+#[path = "sqlite_store/jobs.rs"]
+mod jobs;
+#[path = "sqlite_store/schema.rs"]
+mod schema;
+#[path = "sqlite_store/support.rs"]
+mod support;
