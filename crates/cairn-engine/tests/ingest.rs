@@ -61,15 +61,16 @@ fn mixed_batch_indexes_good_files_and_dead_letters_bad_ones() {
         [0u8, 159, 146, 150, 255, 0, 1, 2, 3, 250],
     )
     .unwrap();
+    write(&src, "records.json", "[{\"name\": \"truncated");
     let e = engine(tmp.path(), "");
     let r = e
         .ingest_path(&t(), &c(), &src, &IngestOptions::default(), &NoProgress)
         .unwrap();
 
-    assert_eq!(r.files_seen, 6);
-    assert_eq!(r.queued, 6);
+    assert_eq!(r.files_seen, 7);
+    assert_eq!(r.queued, 7);
     assert_eq!(r.added + r.skipped.len(), 4, "{r:#?}");
-    assert_eq!(r.failed.len(), 2, "{r:#?}");
+    assert_eq!(r.failed.len(), 3, "{r:#?}");
     let failed: Vec<_> = r
         .failed
         .iter()
@@ -105,7 +106,7 @@ fn mixed_batch_indexes_good_files_and_dead_letters_bad_ones() {
             },
         )
         .unwrap();
-    assert_eq!(dead.len(), 2);
+    assert_eq!(dead.len(), 3);
     assert!(
         dead.iter()
             .all(|j| j.last_error.as_deref().is_some_and(|m| !m.is_empty())
@@ -152,6 +153,27 @@ fn mixed_batch_indexes_good_files_and_dead_letters_bad_ones() {
     assert!(
         !text.contains("Prev") && !text.contains("Next"),
         "navigation leaked: {text}"
+    );
+
+    // An unchanged corpus does no work, failed files included; a fixed file runs again.
+    let again = e
+        .ingest_path(&t(), &c(), &src, &IngestOptions::default(), &NoProgress)
+        .unwrap();
+    assert_eq!(
+        (again.queued, again.unchanged, again.previously_failed),
+        (0, 4, 3),
+        "{again:#?}"
+    );
+    common::tick();
+    let record = serde_json::json!([{ "name": "fixed", "notes": prose("record", 5) }]);
+    write(&src, "records.json", &record.to_string());
+    let fixed = e
+        .ingest_path(&t(), &c(), &src, &IngestOptions::default(), &NoProgress)
+        .unwrap();
+    assert_eq!(
+        (fixed.queued, fixed.previously_failed, fixed.added),
+        (1, 2, 1),
+        "{fixed:#?}"
     );
 }
 

@@ -2,6 +2,7 @@
 //! report. The per-document work itself is in [`process`].
 
 mod owner;
+mod plan;
 mod process;
 mod report;
 mod run;

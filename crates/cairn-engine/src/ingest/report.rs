@@ -19,6 +19,8 @@ pub struct IngestReport {
     pub files_seen: usize,
     /// Files skipped before any work because size and mtime matched the store.
     pub unchanged: usize,
+    /// Files skipped because their last job died after the file was last modified.
+    pub previously_failed: usize,
     /// Jobs enqueued by this run.
     pub queued: usize,
     /// Jobs left by an interrupted run, finished by this one.

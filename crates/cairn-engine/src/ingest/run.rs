@@ -5,9 +5,9 @@ use super::scan::{canonical_root, is_under, mtime_ms, scan};
 use super::{DocOutcome, Finding, IngestOptions, IngestReport, ProgressEvent, ProgressSink, owner};
 use crate::engine::now_ms;
 use crate::{Engine, Error, Result};
-use cairn_store::{JobFilter, NewJob};
+use cairn_store::JobFilter;
 use cairn_types::{CollectionId, ErrorCode, Job, JobId, JobKind, JobState, TenantId};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -62,39 +62,16 @@ impl Engine {
         };
         let reclaimed = self.reclaim_dead_jobs()?;
         let (files, problems) = scan(&root, self.config.ingest.include_hidden);
-        let known: HashMap<String, cairn_store::DocumentSummary> = self
-            .store
-            .document_summaries(tenant, collection)?
-            .into_iter()
-            .map(|s| (s.source.clone(), s))
-            .collect();
-        let mut jobs = Vec::new();
-        let mut unchanged = 0;
-        for f in &files {
-            match known.get(&f.source) {
-                Some(s) if !opts.force && s.mtime == f.mtime && s.size_bytes == f.size => {
-                    unchanged += 1
-                }
-                _ => jobs.push(NewJob {
-                    collection: collection.clone(),
-                    batch: batch.clone(),
-                    kind: JobKind::IngestFile {
-                        path: f.source.clone(),
-                        acl: opts.acl.clone(),
-                        metadata: opts.metadata.clone(),
-                        force: opts.force,
-                    },
-                    max_attempts: self.config.ingest.max_attempts,
-                }),
-            }
-        }
-        let queued = self.store.enqueue(tenant, &jobs, now_ms())?.len();
+        let plan = self.plan(tenant, collection, &batch, &files, opts)?;
+        let unchanged = plan.unchanged;
+        let queued = self.store.enqueue(tenant, &plan.jobs, now_ms())?.len();
         let pending = self.pending_jobs(tenant, collection)?;
         let resumed = pending.saturating_sub(queued);
         {
             let mut r = state.report();
             r.files_seen = files.len();
             r.unchanged = unchanged;
+            r.previously_failed = plan.previously_failed;
             r.queued = queued;
             r.resumed = resumed;
             r.reclaimed = reclaimed;
@@ -112,7 +89,7 @@ impl Engine {
         });
         if opts.sync {
             let present: HashSet<&str> = files.iter().map(|f| f.source.as_str()).collect();
-            for s in known.values() {
+            for s in plan.known.values() {
                 if is_under(&s.source, &root) && !present.contains(s.source.as_str()) {
                     self.store.delete_document(tenant, &s.id)?;
                     state.report().removed.push(s.source.clone());

@@ -81,10 +81,18 @@ fn print_report(path: &std::path::Path, r: &IngestReport, verbose: bool) {
         r.batch
     );
     println!(
-        "  files      {} seen, {} unchanged, {} queued{}{}",
+        "  files      {} seen, {} unchanged, {} queued{}{}{}",
         r.files_seen,
         r.unchanged,
         r.queued,
+        if r.previously_failed > 0 {
+            format!(
+                ", {} unchanged since they failed (`cairn jobs retry --all-dead` re-runs them)",
+                r.previously_failed
+            )
+        } else {
+            String::new()
+        },
         if r.resumed > 0 {
             format!(", {} resumed from an interrupted run", r.resumed)
         } else {
