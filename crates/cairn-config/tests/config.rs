@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // tests fail loudly and explain themselves
 use cairn_config::{Error, load_from_str};
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -1,5 +1,6 @@
 //! Shared fixtures for the engine tests: an engine over a real SQLite file in a temp dir,
 //! with the real MiniLM tokenizer.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // tests fail loudly and explain themselves
 #![allow(dead_code)]
 
 use cairn_engine::Engine;

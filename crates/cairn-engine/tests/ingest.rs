@@ -1,4 +1,5 @@
 //! End-to-end ingestion through the engine: real files, real SQLite, real tokenizer.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // tests fail loudly and explain themselves
 
 mod common;
 

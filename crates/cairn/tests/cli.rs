@@ -1,4 +1,5 @@
 //! The CLI as a user drives it: ingest, list, show, remove, config errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // tests fail loudly and explain themselves
 
 use std::path::Path;
 use std::process::{Command, Output};

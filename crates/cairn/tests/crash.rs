@@ -1,5 +1,6 @@
 //! Kill -9 in the middle of an ingest, re-run, and compare with a clean ingest: no chunk
 //! lost, none duplicated. Drives the real `cairn` binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // tests fail loudly and explain themselves
 
 use cairn_store::{DocumentRepo, JobFilter, JobRepo, SqliteStore};
 use cairn_types::{CollectionId, JobState, TenantId};
@@ -68,7 +69,10 @@ fn succeeded(data: &Path) -> usize {
 }
 
 /// Every chunk as (source, ordinal, text, heading path), plus the number of chunk rows.
-fn chunk_set(data: &Path) -> (BTreeSet<(String, usize, String, Vec<String>)>, usize) {
+/// (source, ordinal, text, heading path)
+type ChunkKey = (String, usize, String, Vec<String>);
+
+fn chunk_set(data: &Path) -> (BTreeSet<ChunkKey>, usize) {
     let store = SqliteStore::open(&data.join("cairn.db")).unwrap();
     let t = TenantId::default_tenant();
     let docs = store

@@ -56,10 +56,11 @@ impl Engine {
         let existing = self
             .store
             .find_by_source(tenant, &collection.id, info.source)?;
-        if let Some(doc) = &existing {
-            if doc.content_hash == hash && !force {
-                return Ok(Prepared::Unchanged(doc.id.clone()));
-            }
+        if let Some(doc) = existing
+            .as_ref()
+            .filter(|d| d.content_hash == hash && !force)
+        {
+            return Ok(Prepared::Unchanged(doc.id.clone()));
         }
         let format = Format::sniff(info.file_name, bytes)?;
         let parsed = parse(format, bytes, info.file_name)?;

@@ -40,16 +40,21 @@ impl Engine {
         }
         let coll = self.ensure_collection(tenant, collection)?;
         let request_hash = request_hash(collection, req);
-        if let Some(key) = req.idempotency_key {
-            if let Some(rec) = self.store.get_idempotency(tenant, key)? {
-                if rec.request_hash != request_hash {
-                    return Err(Error::new(
-                        ErrorCode::Conflict,
-                        format!("idempotency key `{key}` was already used with a different upload"),
-                    ));
-                }
-                return Ok(self.store.get_document(tenant, &rec.document)?);
+        let prior = match req.idempotency_key {
+            Some(key) => self
+                .store
+                .get_idempotency(tenant, key)?
+                .map(|rec| (key, rec)),
+            None => None,
+        };
+        if let Some((key, rec)) = prior {
+            if rec.request_hash != request_hash {
+                return Err(Error::new(
+                    ErrorCode::Conflict,
+                    format!("idempotency key `{key}` was already used with a different upload"),
+                ));
             }
+            return Ok(self.store.get_document(tenant, &rec.document)?);
         }
         let source = format!("upload:{}", req.name);
         let info = SourceInfo {
