@@ -202,7 +202,7 @@ fn hamming_counts_differing_bits() {
 fn assess_fills_measurements_and_flags() {
     let policy = QualityPolicy::default();
     assert_eq!(policy.min_chars, 200);
-    assert!((policy.link_ratio_threshold - 0.6).abs() < f32::EPSILON);
+    assert!((policy.link_ratio_threshold - 0.5).abs() < f32::EPSILON);
 
     let text = join(&page(1, 100));
     let flags = assess(&doc_of(&text, 0), &policy);
