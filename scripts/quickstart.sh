@@ -17,3 +17,5 @@ CAIRN="$CARGO_TARGET_DIR/release/cairn"
 "$CAIRN" ingest docs --collection cairn-docs --sync
 echo
 "$CAIRN" collections show cairn-docs
+echo
+"$CAIRN" docs list --collection cairn-docs
