@@ -8,6 +8,7 @@ mod report;
 mod run;
 mod scan;
 mod upload;
+mod worker;
 
 pub use report::{Finding, IngestReport};
 pub use upload::UploadRequest;

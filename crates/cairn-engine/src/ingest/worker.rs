@@ -1,0 +1,318 @@
+//! The worker side of a run: threads that lease jobs, run them, renew their leases, and
+//! record success, retry with backoff, or the dead letter.
+
+use super::process::{Prepared, SourceInfo, skip_reason};
+use super::scan::mtime_ms;
+use super::{DocOutcome, Finding, IngestOptions, IngestReport, ProgressEvent, ProgressSink};
+use crate::engine::now_ms;
+use crate::{Engine, Error, Result};
+use cairn_types::{CollectionId, ErrorCode, Job, JobId, JobKind, JobState, TenantId};
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// State shared by the worker threads of one run.
+pub(super) struct RunState<'a> {
+    pub(super) owner: String,
+    pub(super) sink: &'a dyn ProgressSink,
+    pub(super) report: Mutex<IngestReport>,
+    pub(super) in_flight: Mutex<HashSet<(TenantId, JobId)>>,
+}
+
+impl RunState<'_> {
+    pub(super) fn report(&self) -> std::sync::MutexGuard<'_, IngestReport> {
+        self.report.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<(TenantId, JobId)>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<'a> RunState<'a> {
+    pub(super) fn new(sink: &'a dyn ProgressSink, report: IngestReport) -> Self {
+        Self {
+            owner: super::owner::current(),
+            sink,
+            report: Mutex::new(report),
+            in_flight: Mutex::new(HashSet::new()),
+        }
+    }
+
+    pub(super) fn into_report(self) -> IngestReport {
+        self.report
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Engine {
+    pub(super) fn run_workers(
+        &self,
+        state: &RunState<'_>,
+        tenant: &TenantId,
+        collections: &[CollectionId],
+        workers: usize,
+    ) {
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| s.spawn(|| self.worker_loop(state, tenant, collections)))
+                .collect();
+            s.spawn(|| self.heartbeat_loop(state, &done));
+            for h in handles {
+                if h.join().is_err() {
+                    tracing::error!("an ingest worker thread panicked");
+                }
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+    }
+
+    /// Renews the leases of in-flight jobs until the run is done.
+    fn heartbeat_loop(&self, state: &RunState<'_>, done: &AtomicBool) {
+        let lease = i64::try_from(self.config.ingest.lease_ms).unwrap_or(i64::MAX);
+        let every = Duration::from_millis(self.config.ingest.lease_ms / 4);
+        let mut last = Instant::now();
+        while !done.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50));
+            if last.elapsed() < every {
+                continue;
+            }
+            last = Instant::now();
+            let held: Vec<_> = state.in_flight().iter().cloned().collect();
+            for (t, id) in held {
+                if let Err(e) = self.store.heartbeat(&t, &id, &state.owner, lease, now_ms()) {
+                    tracing::warn!(job = %id, error = %e, "lease renewal failed");
+                }
+            }
+        }
+    }
+
+    /// Claims and runs jobs until none of these collections' are queued or running.
+    fn worker_loop(&self, state: &RunState<'_>, tenant: &TenantId, collections: &[CollectionId]) {
+        let lease = i64::try_from(self.config.ingest.lease_ms).unwrap_or(i64::MAX);
+        loop {
+            match self.store.claim(&state.owner, lease, None, now_ms()) {
+                Ok(Some(job)) => {
+                    let key = (job.tenant.clone(), job.id.clone());
+                    state.in_flight().insert(key.clone());
+                    self.run_job(state, &job);
+                    state.in_flight().remove(&key);
+                }
+                Ok(None) => match self.pending_in(tenant, collections) {
+                    Ok(0) => return,
+                    Ok(_) => std::thread::sleep(Duration::from_millis(100)),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the job queue; worker stops");
+                        return;
+                    }
+                },
+                Err(e) if e.code() == ErrorCode::Transient => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot claim jobs; worker stops");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn run_job(&self, state: &RunState<'_>, job: &Job) {
+        let JobKind::IngestFile {
+            path,
+            acl,
+            metadata,
+            force,
+        } = &job.kind;
+        let opts = IngestOptions {
+            acl: acl.clone(),
+            metadata: metadata.clone(),
+            force: *force,
+            ..IngestOptions::default()
+        };
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.ingest_file_job(state, job, path, &opts)
+        }))
+        .unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorCode::Internal,
+                format!("{path}: internal panic while ingesting"),
+            ))
+        });
+        if let Err(e) = result {
+            self.record_failure(state, job, path, &e);
+        }
+    }
+
+    fn ingest_file_job(
+        &self,
+        state: &RunState<'_>,
+        job: &Job,
+        path: &str,
+        opts: &IngestOptions,
+    ) -> Result<()> {
+        let tenant = &job.tenant;
+        let collection = self.store.get_collection(tenant, &job.collection)?;
+        let file = Path::new(path);
+        let meta = std::fs::metadata(file).map_err(|e| io_error(path, &e))?;
+        if meta.len() > self.config.ingest.max_file_bytes {
+            return Err(Error::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "{path}: {} bytes exceeds ingest.max_file_bytes ({})",
+                    meta.len(),
+                    self.config.ingest.max_file_bytes
+                ),
+            ));
+        }
+        let bytes = std::fs::read(file).map_err(|e| io_error(path, &e))?;
+        let file_name = file
+            .file_name()
+            .map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned());
+        let info = SourceInfo {
+            source: path,
+            file_name: &file_name,
+            mtime: mtime_ms(&meta),
+        };
+        let size = bytes.len() as u64;
+        match self.prepare_document(tenant, &collection, &info, &bytes, opts)? {
+            Prepared::Unchanged(id) => {
+                self.store
+                    .touch_document(tenant, &id, info.mtime, Some(&job.id), now_ms())?;
+                state.report().touched += 1;
+                state.sink.event(&ProgressEvent::Done {
+                    source: path.to_owned(),
+                    outcome: DocOutcome::Unchanged,
+                    chunks: 0,
+                    bytes: size,
+                });
+            }
+            Prepared::Commit {
+                mut commit,
+                outcome,
+            } => {
+                commit.job = Some(job.id.clone());
+                let chunks = commit.chunks.len();
+                let doc = self.store.commit_document(tenant, *commit, now_ms())?;
+                self.record_success(state, &doc, outcome, chunks, size);
+            }
+        }
+        Ok(())
+    }
+
+    fn record_success(
+        &self,
+        state: &RunState<'_>,
+        doc: &cairn_types::Document,
+        outcome: DocOutcome,
+        chunks: usize,
+        bytes: u64,
+    ) {
+        let source_of = |id: &cairn_types::DocumentId| {
+            self.store
+                .get_document(&doc.tenant, id)
+                .map_or_else(|_| id.to_string(), |d| d.source)
+        };
+        {
+            let mut r = state.report();
+            r.chunks_written += chunks;
+            r.bytes_processed += bytes;
+            match outcome {
+                DocOutcome::Added => r.added += 1,
+                DocOutcome::Updated => r.updated += 1,
+                DocOutcome::Unchanged => r.touched += 1,
+                DocOutcome::Skipped => r.skipped.push(Finding {
+                    source: doc.source.clone(),
+                    detail: skip_reason(&doc.quality).to_owned(),
+                }),
+            }
+            let q = &doc.quality;
+            if q.near_empty {
+                r.near_empty.push(doc.source.clone());
+            }
+            if q.mostly_links {
+                r.mostly_links.push(doc.source.clone());
+            }
+        }
+        let q = &doc.quality;
+        if let Some(of) = &q.duplicate_of {
+            let detail = source_of(of);
+            state.report().duplicates.push(Finding {
+                source: doc.source.clone(),
+                detail,
+            });
+        }
+        if let Some(of) = &q.near_duplicate_of {
+            let detail = source_of(of);
+            state.report().near_duplicates.push(Finding {
+                source: doc.source.clone(),
+                detail,
+            });
+        }
+        state.sink.event(&ProgressEvent::Done {
+            source: doc.source.clone(),
+            outcome,
+            chunks,
+            bytes,
+        });
+    }
+
+    fn record_failure(&self, state: &RunState<'_>, job: &Job, path: &str, e: &Error) {
+        let retry_at = (e.code.is_retryable() && job.attempts < job.max_attempts)
+            .then(|| now_ms() + self.backoff_ms(job.attempts));
+        let message = e.message.clone();
+        let new_state = match self.store.fail_job(
+            &job.tenant,
+            &job.id,
+            e.code,
+            &message,
+            retry_at,
+            now_ms(),
+        ) {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::error!(job = %job.id, error = %err, "cannot record job failure; the lease will expire and it will run again");
+                JobState::Running
+            }
+        };
+        let will_retry = new_state == JobState::Queued;
+        if new_state == JobState::Dead {
+            state.report().failed.push(Finding {
+                source: path.to_owned(),
+                detail: format!("{}: {message}", e.code),
+            });
+        }
+        state.sink.event(&ProgressEvent::Failed {
+            source: path.to_owned(),
+            code: e.code,
+            message,
+            will_retry,
+        });
+    }
+
+    /// Exponential backoff with jitter: base · 2^(attempt-1), capped, plus up to 25 %.
+    fn backoff_ms(&self, attempt: u32) -> i64 {
+        let base = self.config.ingest.backoff_base_ms;
+        let exp = base.saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
+        let capped = exp.min(self.config.ingest.backoff_max_ms);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let jitter = (u64::from(nanos) % (capped / 2 + 1)).saturating_sub(capped / 4);
+        i64::try_from(capped + jitter).unwrap_or(i64::MAX)
+    }
+}
+
+fn io_error(path: &str, e: &std::io::Error) -> Error {
+    let code = match e.kind() {
+        std::io::ErrorKind::NotFound => ErrorCode::NotFound,
+        std::io::ErrorKind::PermissionDenied => ErrorCode::InvalidInput,
+        _ => ErrorCode::Transient,
+    };
+    Error::new(code, format!("{path}: {e}"))
+}
