@@ -2,29 +2,11 @@
 //! (navigation, table of contents, breadcrumbs and footer removed; headings, tables, code
 //! and lists kept), inline spacing, sup/sub, link accounting and pathological input.
 
-use cairn_ingest::{Format, parse::parse};
-use cairn_types::{BlockKind, ErrorCode, ParsedDoc};
+use cairn_ingest::Format;
+use cairn_types::{BlockKind, ErrorCode};
 
-fn parse_ok(format: Format, bytes: &[u8], name: &str) -> ParsedDoc {
-    match parse(format, bytes, name) {
-        Ok(doc) => doc,
-        Err(e) => panic!("{name}: {e}"),
-    }
-}
-
-fn err_code(format: Format, bytes: &[u8], name: &str) -> (ErrorCode, String) {
-    match parse(format, bytes, name) {
-        Ok(doc) => panic!("{name}: expected an error, got {doc:?}"),
-        Err(e) => (e.code, e.message),
-    }
-}
-
-fn block<'a>(doc: &'a ParsedDoc, needle: &str) -> &'a cairn_types::Block {
-    doc.blocks
-        .iter()
-        .find(|b| b.text.contains(needle))
-        .unwrap_or_else(|| panic!("no block contains {needle:?} in {:#?}", doc.blocks))
-}
+mod parse_support;
+use parse_support::{block, err_code, parse_ok};
 
 const PG_PAGE: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 <!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd"><html xmlns="http://www.w3.org/1999/xhtml"><head><meta http-equiv="Content-Type" content="text/html; charset=UTF-8" /><title>8.1. Numeric Types</title><link rel="stylesheet" type="text/css" href="stylesheet.css" /><script>var tracking = "SCRIPTTEXT";</script></head><body id="docContent" class="container-fluid col-10"><div class="navheader"><table width="100%" summary="Navigation header"><tr><th colspan="5" align="center">8.1. Numeric Types</th></tr><tr><td width="10%" align="left"><a accesskey="p" href="datatype.html" title="Chapter 8. Data Types">Prev</a> </td><td width="10%" align="left"><a accesskey="u" href="datatype.html" title="Chapter 8. Data Types">Up</a></td><th width="60%" align="center">Chapter 8. Data Types</th><td width="20%" align="right"> <a accesskey="h" href="index.html" title="PostgreSQL 15.4 Documentation">Home</a> </td><td width="10%" align="right"> <a accesskey="n" href="datatype-money.html" title="8.2. Monetary Types">Next</a></td></tr></table><hr /></div><div class="sect1" id="DATATYPE-NUMERIC"><div class="titlepage"><div><div><h2 class="title" style="clear: both">8.1. Numeric&nbsp;Types</h2></div></div></div><div class="toc"><dl class="toc"><dt><span class="sect2"><a href="datatype-numeric.html#DATATYPE-INT">8.1.1. Integer Types</a></span></dt><dt><span class="sect2"><a href="datatype-numeric.html#DATATYPE-NUMERIC-DECIMAL">8.1.2. Arbitrary Precision Numbers</a></span></dt><dt><span class="sect2"><a href="datatype-numeric.html#DATATYPE-FLOAT">8.1.3. Floating-Point Types</a></span></dt></dl></div><p>Numeric types consist of two-, four-, and eight-byte integers, four- and eight-byte floating-point numbers, and selectable-precision decimals. See <a class="xref" href="datatype.html#DATATYPE-TABLE" title="Table 8.1. Data Types">Table&nbsp;8.1</a> for a list.</p><div class="table" id="DATATYPE-NUMERIC-TABLE"><p class="title"><strong>Table 8.2. Numeric Types</strong></p><div class="table-contents"><table class="table" summary="Numeric Types" border="1"><colgroup><col /><col /></colgroup><thead><tr><th>Name</th><th>Storage Size</th><th>Range</th></tr></thead><tbody><tr><td><code class="type">smallint</code></td><td>2 bytes</td><td>-32768 to +32767</td></tr><tr><td><code class="type">integer</code></td><td>4 bytes</td><td>-2<sup>31</sup> to 2<sup>31</sup>-1</td></tr></tbody></table></div></div><br class="table-break" /><div class="sect2" id="DATATYPE-INT"><div class="titlepage"><div><div><h3 class="title">8.1.1. Integer Types</h3></div></div></div><p>The type <code class="type">integer</code> is the common choice, as it offers the best balance between range, storage size, and performance. A table can hold at most 2<sup>30</sup> rows per partition, and H<sub>2</sub>O is water.</p><div class="note"><h3 class="title">Note</h3><p>Using <span class="type">bigint</span> costs more<br />storage than <em>integer</em>.</p></div><pre class="programlisting">CREATE TABLE t (

@@ -4,29 +4,11 @@
 
 use std::io::Write;
 
-use cairn_ingest::{Format, parse::parse};
+use cairn_ingest::Format;
 use cairn_types::{BlockKind, ErrorCode, ParsedDoc};
 
-fn parse_ok(format: Format, bytes: &[u8], name: &str) -> ParsedDoc {
-    match parse(format, bytes, name) {
-        Ok(doc) => doc,
-        Err(e) => panic!("{name}: {e}"),
-    }
-}
-
-fn err_code(format: Format, bytes: &[u8], name: &str) -> (ErrorCode, String) {
-    match parse(format, bytes, name) {
-        Ok(doc) => panic!("{name}: expected an error, got {doc:?}"),
-        Err(e) => (e.code, e.message),
-    }
-}
-
-fn block<'a>(doc: &'a ParsedDoc, needle: &str) -> &'a cairn_types::Block {
-    doc.blocks
-        .iter()
-        .find(|b| b.text.contains(needle))
-        .unwrap_or_else(|| panic!("no block contains {needle:?} in {:#?}", doc.blocks))
-}
+mod parse_support;
+use parse_support::{block, err_code, parse_ok};
 
 /// A minimal PDF with one page per entry of `pages` (each a list of text lines drawn
 /// top-down), a Helvetica font and an Info title; the xref offsets are computed.
