@@ -297,15 +297,21 @@ impl Engine {
 
     /// Exponential backoff with jitter: base · 2^(attempt-1), capped, plus up to 25 %.
     fn backoff_ms(&self, attempt: u32) -> i64 {
-        let base = self.config.ingest.backoff_base_ms;
-        let exp = base.saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
-        let capped = exp.min(self.config.ingest.backoff_max_ms);
-        let nanos = std::time::SystemTime::now()
+        let entropy = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let jitter = (u64::from(nanos) % (capped / 2 + 1)).saturating_sub(capped / 4);
-        i64::try_from(capped + jitter).unwrap_or(i64::MAX)
+        let i = &self.config.ingest;
+        let delay = backoff_delay_ms(i.backoff_base_ms, i.backoff_max_ms, attempt, entropy);
+        i64::try_from(delay).unwrap_or(i64::MAX)
     }
+}
+
+/// base · 2^(attempt-1), capped at `max`, plus a jitter of up to a quarter of that taken
+/// from `entropy`, so workers that failed together do not retry together.
+fn backoff_delay_ms(base: u64, max: u64, attempt: u32, entropy: u32) -> u64 {
+    let exp = base.saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
+    let capped = exp.min(max);
+    capped + u64::from(entropy) % (capped / 4 + 1)
 }
 
 fn io_error(path: &str, e: &std::io::Error) -> Error {
@@ -315,4 +321,25 @@ fn io_error(path: &str, e: &std::io::Error) -> Error {
         _ => ErrorCode::Transient,
     };
     Error::new(code, format!("{path}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_delay_ms;
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters_within_a_quarter() {
+        assert_eq!(backoff_delay_ms(500, 60_000, 1, 0), 500);
+        assert_eq!(backoff_delay_ms(500, 60_000, 2, 0), 1_000);
+        assert_eq!(backoff_delay_ms(500, 60_000, 4, 0), 4_000);
+        assert_eq!(backoff_delay_ms(500, 60_000, 30, 0), 60_000);
+        for entropy in [1, 77, 999, u32::MAX] {
+            let d = backoff_delay_ms(500, 60_000, 3, entropy);
+            assert!((2_000..=2_500).contains(&d), "{d}");
+        }
+        assert_ne!(
+            backoff_delay_ms(500, 60_000, 3, 7),
+            backoff_delay_ms(500, 60_000, 3, 8)
+        );
+    }
 }
