@@ -3,6 +3,21 @@
 //! lives in the engine.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+/// `println!` that ends the process quietly when stdout is closed (`cairn docs list | head`)
+/// instead of panicking on the broken pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 mod cmd;
 mod progress;
 

@@ -39,12 +39,15 @@ pub fn run(ctx: &Context, c: CollectionsCmd) -> anyhow::Result<ExitCode> {
             if ctx.json {
                 return ctx.print_json(&list).map(|()| ExitCode::SUCCESS);
             }
-            println!(
+            outln!(
                 "{:<20} {:<13} {:>6} {:>7}  CREATED (UTC)",
-                "NAME", "CHUNKER", "TOKENS", "OVERLAP"
+                "NAME",
+                "CHUNKER",
+                "TOKENS",
+                "OVERLAP"
             );
             for c in &list {
-                println!(
+                outln!(
                     "{:<20} {:<13} {:>6} {:>7}  {}",
                     c.id,
                     c.chunking.kind.as_str(),
@@ -92,7 +95,7 @@ pub fn run(ctx: &Context, c: CollectionsCmd) -> anyhow::Result<ExitCode> {
             if ctx.json {
                 return ctx.print_json(&c).map(|()| ExitCode::SUCCESS);
             }
-            println!(
+            outln!(
                 "created collection `{}` ({} chunker, {} tokens)",
                 c.id,
                 c.chunking.kind.as_str(),
@@ -108,19 +111,19 @@ pub fn run(ctx: &Context, c: CollectionsCmd) -> anyhow::Result<ExitCode> {
                 let v = serde_json::json!({ "collection": c, "documents": docs, "chunks": chunks });
                 return ctx.print_json(&v).map(|()| ExitCode::SUCCESS);
             }
-            println!("name         {}", c.id);
-            println!("description  {}", c.description);
-            println!("chunking     {}", serde_json::to_string(&c.chunking)?);
-            println!("documents    {docs}");
-            println!("chunks       {chunks}");
-            println!("created      {} UTC", time(c.created_at));
+            outln!("name         {}", c.id);
+            outln!("description  {}", c.description);
+            outln!("chunking     {}", serde_json::to_string(&c.chunking)?);
+            outln!("documents    {docs}");
+            outln!("chunks       {chunks}");
+            outln!("created      {} UTC", time(c.created_at));
         }
         CollectionsCmd::Rm { name } => {
             store
                 .delete_collection(t, &CollectionId::new(name.clone()))
                 .map_err(st)?;
             if !ctx.json {
-                println!("removed collection `{name}`");
+                outln!("removed collection `{name}`");
             }
         }
     }

@@ -23,11 +23,11 @@ pub fn run(ctx: &Context, c: ConfigCmd) -> anyhow::Result<ExitCode> {
                 || "none (built-in defaults)".to_owned(),
                 |p| p.display().to_string(),
             );
-            println!("# config file: {file}");
+            outln!("# config file: {file}");
             if !l.env_overrides.is_empty() {
-                println!("# environment overrides: {}", l.env_overrides.join(", "));
+                outln!("# environment overrides: {}", l.env_overrides.join(", "));
             }
-            println!("# configuration is valid; effective values:");
+            outln!("# configuration is valid; effective values:");
             let v = serde_json::to_value(&l.config)?;
             print_flat("", &v);
         }
@@ -47,6 +47,6 @@ fn print_flat(prefix: &str, v: &serde_json::Value) {
                 print_flat(&key, v);
             }
         }
-        other => println!("{prefix} = {other}"),
+        other => outln!("{prefix} = {other}"),
     }
 }

@@ -42,12 +42,16 @@ pub fn run(ctx: &Context, c: DocsCmd) -> anyhow::Result<ExitCode> {
             if ctx.json {
                 return ctx.print_json(&docs).map(|()| ExitCode::SUCCESS);
             }
-            println!(
+            outln!(
                 "{:<36}  {:<12} {:<8} {:>6}  {:<8}  SOURCE",
-                "ID", "COLLECTION", "FORMAT", "CHUNKS", "STATUS"
+                "ID",
+                "COLLECTION",
+                "FORMAT",
+                "CHUNKS",
+                "STATUS"
             );
             for d in &docs {
-                println!(
+                outln!(
                     "{:<36}  {:<12} {:<8} {:>6}  {:<8}  {}",
                     d.id,
                     d.collection,
@@ -57,7 +61,7 @@ pub fn run(ctx: &Context, c: DocsCmd) -> anyhow::Result<ExitCode> {
                     d.source
                 );
             }
-            println!("{} document(s)", docs.len());
+            outln!("{} document(s)", docs.len());
         }
         DocsCmd::Show { id, chunks } => {
             let id = DocumentId::new(id);
@@ -71,35 +75,38 @@ pub fn run(ctx: &Context, c: DocsCmd) -> anyhow::Result<ExitCode> {
                 let v = serde_json::json!({ "document": doc, "chunks": list });
                 return ctx.print_json(&v).map(|()| ExitCode::SUCCESS);
             }
-            println!("id          {}", doc.id);
-            println!("title       {}", doc.title);
-            println!("collection  {}", doc.collection);
-            println!("source      {}", doc.source);
-            println!(
+            outln!("id          {}", doc.id);
+            outln!("title       {}", doc.title);
+            outln!("collection  {}", doc.collection);
+            outln!("source      {}", doc.source);
+            outln!(
                 "format      {}  ({} bytes, sha256 {})",
-                doc.format, doc.size_bytes, doc.content_hash
+                doc.format,
+                doc.size_bytes,
+                doc.content_hash
             );
-            println!(
+            outln!(
                 "status      {}  ({} chunks)",
                 doc.status.as_str(),
                 doc.chunk_count
             );
-            println!("updated     {} UTC", time(doc.updated_at));
-            println!(
+            outln!("updated     {} UTC", time(doc.updated_at));
+            outln!(
                 "acl         users {:?} groups {:?}",
-                doc.acl.users, doc.acl.groups
+                doc.acl.users,
+                doc.acl.groups
             );
-            println!("quality     {}", serde_json::to_string(&doc.quality)?);
-            println!("metadata    {}", doc.metadata);
+            outln!("quality     {}", serde_json::to_string(&doc.quality)?);
+            outln!("metadata    {}", doc.metadata);
             for c in &list {
-                println!(
+                outln!(
                     "\n--- chunk {} [{}] {} tokens · {}",
                     c.ordinal,
                     c.id,
                     c.token_count,
                     c.heading_path.join(" › ")
                 );
-                println!("{}", c.text);
+                outln!("{}", c.text);
             }
         }
         DocsCmd::Rm { id } => {
@@ -107,7 +114,7 @@ pub fn run(ctx: &Context, c: DocsCmd) -> anyhow::Result<ExitCode> {
                 .delete_document(t, &DocumentId::new(id.clone()))
                 .map_err(st)?;
             if !ctx.json {
-                println!("removed {id}");
+                outln!("removed {id}");
             }
         }
     }

@@ -74,13 +74,13 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
 
 fn print_report(path: &std::path::Path, r: &IngestReport, verbose: bool) {
     let secs = r.elapsed_ms as f64 / 1000.0;
-    println!(
+    outln!(
         "Ingested {} into `{}` in {secs:.1}s (batch {})",
         path.display(),
         r.collection,
         r.batch
     );
-    println!(
+    outln!(
         "  files      {} seen, {} unchanged, {} queued{}{}{}",
         r.files_seen,
         r.unchanged,
@@ -104,7 +104,7 @@ fn print_report(path: &std::path::Path, r: &IngestReport, verbose: bool) {
             String::new()
         },
     );
-    println!(
+    outln!(
         "  documents  {} added, {} updated, {} unchanged content, {} skipped, {} failed, {} removed",
         r.added,
         r.updated,
@@ -113,7 +113,7 @@ fn print_report(path: &std::path::Path, r: &IngestReport, verbose: bool) {
         r.failed.len(),
         r.removed.len()
     );
-    println!(
+    outln!(
         "  chunks     {} written · {:.1} docs/s · {:.2} MB/s",
         r.chunks_written,
         r.docs_per_second(),
@@ -123,7 +123,7 @@ fn print_report(path: &std::path::Path, r: &IngestReport, verbose: bool) {
             0.0
         }
     );
-    println!(
+    outln!(
         "  quality    {} near-empty, {} mostly links, {} exact duplicates, {} near-duplicates",
         r.near_empty.len(),
         r.mostly_links.len(),
@@ -135,12 +135,12 @@ fn print_report(path: &std::path::Path, r: &IngestReport, verbose: bool) {
         if items.is_empty() {
             return;
         }
-        println!("  {title}:");
+        outln!("  {title}:");
         for i in items.iter().take(limit) {
-            println!("    {i}");
+            outln!("    {i}");
         }
         if items.len() > limit {
-            println!(
+            outln!(
                 "    … and {} more (--verbose lists all)",
                 items.len() - limit
             );

@@ -58,13 +58,17 @@ pub fn run(ctx: &Context, c: JobsCmd) -> anyhow::Result<ExitCode> {
             if ctx.json {
                 return ctx.print_json(&jobs).map(|()| ExitCode::SUCCESS);
             }
-            println!(
+            outln!(
                 "{:<36}  {:<9} {:>3}  {:<19}  {:<12} TARGET / ERROR",
-                "ID", "STATE", "TRY", "UPDATED (UTC)", "COLLECTION"
+                "ID",
+                "STATE",
+                "TRY",
+                "UPDATED (UTC)",
+                "COLLECTION"
             );
             for j in &jobs {
                 let JobKind::IngestFile { path, .. } = &j.kind;
-                println!(
+                outln!(
                     "{:<36}  {:<9} {:>3}  {:<19}  {:<12} {}",
                     j.id,
                     j.state.as_str(),
@@ -75,10 +79,10 @@ pub fn run(ctx: &Context, c: JobsCmd) -> anyhow::Result<ExitCode> {
                 );
                 if let Some(e) = &j.last_error {
                     let code = j.error_code.map_or("", |c| c.as_str());
-                    println!("{:>86}[{code}] {e}", "");
+                    outln!("{:>86}[{code}] {e}", "");
                 }
             }
-            println!("{} job(s)", jobs.len());
+            outln!("{} job(s)", jobs.len());
         }
         JobsCmd::Retry { ids, all_dead } => {
             let ids: Vec<JobId> = if all_dead {
@@ -108,14 +112,14 @@ pub fn run(ctx: &Context, c: JobsCmd) -> anyhow::Result<ExitCode> {
             if ctx.json {
                 return ctx.print_json(&report).map(|()| ExitCode::SUCCESS);
             }
-            println!(
+            outln!(
                 "retried {} job(s): {} succeeded, {} failed again",
                 ids.len(),
                 report.added + report.updated + report.touched + report.skipped.len(),
                 report.failed.len()
             );
             for f in &report.failed {
-                println!("  {}  {}", f.source, f.detail);
+                outln!("  {}  {}", f.source, f.detail);
             }
         }
     }

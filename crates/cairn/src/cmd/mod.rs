@@ -42,7 +42,7 @@ impl Context {
 
     /// Prints a value as pretty JSON.
     pub fn print_json<T: serde::Serialize>(&self, value: &T) -> anyhow::Result<()> {
-        println!("{}", serde_json::to_string_pretty(value)?);
+        outln!("{}", serde_json::to_string_pretty(value)?);
         Ok(())
     }
 }

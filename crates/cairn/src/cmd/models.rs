@@ -17,11 +17,11 @@ pub fn run(ctx: &Context, c: ModelsCmd) -> anyhow::Result<ExitCode> {
             if ctx.json {
                 return ctx.print_json(&models).map(|()| ExitCode::SUCCESS);
             }
-            println!("# models in {}", dir.display());
-            println!("{:<28} {:>10}  {:<44} SHA256", "NAME", "SIZE", "SOURCE");
+            outln!("# models in {}", dir.display());
+            outln!("{:<28} {:>10}  {:<44} SHA256", "NAME", "SIZE", "SOURCE");
             for m in &models {
                 let sha = m.sha256.get(..12).unwrap_or(&m.sha256);
-                println!(
+                outln!(
                     "{:<28} {:>8.1}MB  {:<44} {sha}…",
                     m.name,
                     m.size_bytes as f64 / 1e6,
@@ -29,7 +29,7 @@ pub fn run(ctx: &Context, c: ModelsCmd) -> anyhow::Result<ExitCode> {
                 );
             }
             if models.is_empty() {
-                println!("(none: run scripts/fetch-models.sh)");
+                outln!("(none: run scripts/fetch-models.sh)");
             }
         }
     }
