@@ -17,6 +17,14 @@ fn c() -> CollectionId {
     CollectionId::new("docs")
 }
 
+fn dead_jobs(e: &cairn_engine::Engine) -> Vec<cairn_types::Job> {
+    let filter = JobFilter {
+        state: Some(JobState::Dead),
+        ..Default::default()
+    };
+    e.store().list_jobs(&t(), &filter).unwrap()
+}
+
 fn html_page(title: &str, body: &str) -> String {
     format!(
         "<html><head><title>{title}</title></head><body>\
@@ -96,17 +104,7 @@ fn mixed_batch_indexes_good_files_and_dead_letters_bad_ones() {
     );
 
     // Dead jobs carry code and reason.
-    let dead = e
-        .store()
-        .list_jobs(
-            &t(),
-            &JobFilter {
-                state: Some(JobState::Dead),
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let dead = dead_jobs(&e);
     assert_eq!(dead.len(), 3);
     assert!(
         dead.iter()
@@ -344,17 +342,7 @@ fn dead_jobs_can_be_retried_after_the_file_is_fixed() {
         "{:?}",
         r.failed
     );
-    let dead = e
-        .store()
-        .list_jobs(
-            &t(),
-            &JobFilter {
-                state: Some(JobState::Dead),
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let dead = dead_jobs(&e);
     std::fs::write(&bad, "[{\"name\": \"cairn\", \"kind\": \"platform\"}, {\"name\": \"tantivy\", \"kind\": \"index\"}]").unwrap();
     let r2 = e
         .retry_jobs(&t(), &[dead[0].id.clone()], &NoProgress)
