@@ -1,19 +1,36 @@
-//! A progress bar for long ingests: files done of total, chunks written, rate and ETA.
-//! Hidden automatically when stderr is not a terminal.
+//! Progress of long ingests: files done of total, chunks written, failures, rate and ETA.
+//! On a terminal it is a live bar; otherwise (CI logs, `nohup`) a plain line goes to
+//! stderr every few seconds; with `--json` it is silent.
 
 use cairn_engine::{ProgressEvent, ProgressSink};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How progress is shown.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Bar,
+    Lines,
+    Quiet,
+}
+
+/// Seconds between two plain progress lines.
+const LINE_EVERY: Duration = Duration::from_secs(5);
 
 pub struct Bar {
     bar: ProgressBar,
+    mode: Mode,
     chunks: AtomicUsize,
     failed: AtomicUsize,
+    started: Instant,
+    last_line: Mutex<Instant>,
 }
 
 impl Bar {
-    pub fn new(hidden: bool) -> Self {
-        let bar = if hidden {
+    pub fn new(mode: Mode) -> Self {
+        let bar = if mode != Mode::Bar {
             ProgressBar::hidden()
         } else {
             ProgressBar::new(0)
@@ -26,9 +43,49 @@ impl Bar {
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         Self {
             bar,
+            mode,
             chunks: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
+            started: Instant::now(),
+            last_line: Mutex::new(Instant::now()),
         }
+    }
+
+    /// A one-off message above the bar, or on its own line.
+    fn note(&self, msg: &str) {
+        match self.mode {
+            Mode::Bar => self.bar.println(msg),
+            Mode::Lines => eprintln!("[ingest] {msg}"),
+            Mode::Quiet => {}
+        }
+    }
+
+    /// In line mode, prints a status line if the last one is old enough.
+    fn maybe_line(&self) {
+        if self.mode != Mode::Lines {
+            return;
+        }
+        let mut last = self
+            .last_line
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if last.elapsed() < LINE_EVERY {
+            return;
+        }
+        *last = Instant::now();
+        let (done, total) = (self.bar.position(), self.bar.length().unwrap_or(0));
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        let rate = done as f64 / secs;
+        let eta = if rate > 0.0 {
+            (total.saturating_sub(done)) as f64 / rate
+        } else {
+            0.0
+        };
+        eprintln!(
+            "[ingest] {done}/{total} files · {} chunks · {} failed · {rate:.1} files/s · ETA {eta:.0}s",
+            self.chunks.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        );
     }
 
     pub fn finish(&self) {
@@ -56,6 +113,7 @@ impl ProgressSink for Bar {
                 self.chunks.fetch_add(*chunks, Ordering::Relaxed);
                 self.bar.inc(1);
                 self.update_msg();
+                self.maybe_line();
             }
             ProgressEvent::Failed {
                 source,
@@ -70,9 +128,10 @@ impl ProgressSink for Bar {
                     self.failed.fetch_add(1, Ordering::Relaxed);
                     self.bar.inc(1);
                     self.update_msg();
+                    self.maybe_line();
                 }
             }
-            ProgressEvent::Removed { source } => self.bar.println(format!("removed {source}")),
+            ProgressEvent::Removed { source } => self.note(&format!("removed {source}")),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `cairn ingest PATH --collection C`
 
 use super::{Context, eng};
-use crate::progress::Bar;
+use crate::progress::{Bar, Mode};
 use cairn_engine::{IngestOptions, IngestReport};
 use cairn_types::{Acl, CollectionId};
 use std::io::IsTerminal;
@@ -57,7 +57,14 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         },
         metadata: a.meta.into_iter().map(|(k, v)| (k, v.into())).collect(),
     };
-    let bar = Bar::new(ctx.json || !std::io::stderr().is_terminal());
+    let mode = if ctx.json {
+        Mode::Quiet
+    } else if std::io::stderr().is_terminal() {
+        Mode::Bar
+    } else {
+        Mode::Lines
+    };
+    let bar = Bar::new(mode);
     let collection = CollectionId::new(a.collection);
     let report = engine
         .ingest_path(&ctx.tenant, &collection, &a.path, &opts, &bar)
