@@ -36,7 +36,7 @@ impl Bar {
             ProgressBar::new(0)
         };
         let style = ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} files · {msg} · {per_sec} · ETA {eta}",
+            "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} files · {msg} · ETA {eta}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style.progress_chars("=> "));
@@ -95,8 +95,10 @@ impl Bar {
     fn update_msg(&self) {
         let chunks = self.chunks.load(Ordering::Relaxed);
         let failed = self.failed.load(Ordering::Relaxed);
-        self.bar
-            .set_message(format!("{chunks} chunks · {failed} failed"));
+        let rate = self.bar.position() as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+        self.bar.set_message(format!(
+            "{chunks} chunks · {failed} failed · {rate:.1} files/s"
+        ));
     }
 }
 

@@ -138,13 +138,23 @@ fn print_report(path: &std::path::Path, r: &IngestReport, verbose: bool) {
         r.near_duplicates.len()
     );
     let limit = if verbose { usize::MAX } else { 5 };
+    // Paths under the ingested directory are shown relative to it.
+    let prefix = path
+        .canonicalize()
+        .ok()
+        .filter(|p| p.is_dir())
+        .map(|p| format!("{}/", p.display()));
+    let rel = |s: &str| match &prefix {
+        Some(p) => s.replace(p.as_str(), ""),
+        None => s.to_owned(),
+    };
     let section = |title: &str, items: Vec<String>| {
         if items.is_empty() {
             return;
         }
         outln!("  {title}:");
         for i in items.iter().take(limit) {
-            outln!("    {i}");
+            outln!("    {}", rel(i));
         }
         if items.len() > limit {
             outln!(
