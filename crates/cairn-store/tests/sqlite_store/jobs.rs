@@ -305,16 +305,15 @@ fn drain(s: &SqliteStore, owner: &str) -> Vec<JobId> {
     }
 }
 
-#[test]
-fn concurrent_claims_never_hand_out_a_job_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Arc::new(setup(dir.path()));
+/// Enqueues 200 jobs through `stores[0]`, lets 4 threads (round-robin over `stores`)
+/// drain the queue, and asserts every job was claimed exactly once and is now running.
+fn claim_race(stores: &[Arc<SqliteStore>]) {
     let jobs: Vec<NewJob> = (0..200).map(|i| new_job(&format!("/f{i}"))).collect();
-    let mut enqueued = s.enqueue(&t("a"), &jobs, 1).unwrap();
+    let mut enqueued = stores[0].enqueue(&t("a"), &jobs, 1).unwrap();
     assert_eq!(enqueued.len(), 200);
     let handles: Vec<_> = (0..4)
         .map(|w| {
-            let s = Arc::clone(&s);
+            let s = Arc::clone(&stores[w % stores.len()]);
             std::thread::spawn(move || drain(&s, &format!("w{w}")))
         })
         .collect();
@@ -325,6 +324,17 @@ fn concurrent_claims_never_hand_out_a_job_twice() {
     all.sort();
     enqueued.sort();
     assert_eq!(all, enqueued, "each job claimed exactly once");
+    let running = JobFilter {
+        state: Some(JobState::Running),
+        ..JobFilter::default()
+    };
+    assert_eq!(stores[0].list_jobs(&t("a"), &running).unwrap().len(), 200);
+}
+
+#[test]
+fn concurrent_claims_never_hand_out_a_job_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    claim_race(&[Arc::new(setup(dir.path()))]);
 }
 
 #[test]
@@ -332,29 +342,7 @@ fn concurrent_claims_across_connections_never_hand_out_a_job_twice() {
     let dir = tempfile::tempdir().unwrap();
     let first = Arc::new(setup(dir.path()));
     let second = Arc::new(SqliteStore::open(&db_path(dir.path())).unwrap());
-    let jobs: Vec<NewJob> = (0..200).map(|i| new_job(&format!("/f{i}"))).collect();
-    let mut enqueued = first.enqueue(&t("a"), &jobs, 1).unwrap();
-    let handles: Vec<_> = (0..4)
-        .map(|w| {
-            let s = Arc::clone(if w % 2 == 0 { &first } else { &second });
-            std::thread::spawn(move || drain(&s, &format!("w{w}")))
-        })
-        .collect();
-    let mut all: Vec<_> = handles
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
-    all.sort();
-    enqueued.sort();
-    assert_eq!(all, enqueued, "each job claimed exactly once");
-    let running = first.list_jobs(
-        &t("a"),
-        &JobFilter {
-            state: Some(JobState::Running),
-            ..JobFilter::default()
-        },
-    );
-    assert_eq!(running.unwrap().len(), 200);
+    claim_race(&[first, second]);
 }
 
 #[test]
