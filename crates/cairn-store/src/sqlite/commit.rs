@@ -10,7 +10,7 @@ use super::{db, insert_err, to_i64};
 use crate::repo::DocumentCommit;
 use crate::{Error, Result};
 use cairn_types::{Chunk, ChunkId, Document, DocumentId, TenantId};
-use rusqlite::{OptionalExtension, Transaction};
+use rusqlite::Transaction;
 
 /// Commits a document with its chunk set (see [`crate::repo::DocumentRepo::commit_document`]).
 pub(crate) fn commit_tx(
@@ -65,8 +65,8 @@ fn final_parent(parent: &ChunkId, draft: &DocumentId, doc: &DocumentId) -> Chunk
         )
 }
 
-/// Inserts the document row, or updates the one already stored for its source.
-/// Returns the final id.
+/// Inserts the document row, or updates the one already stored for its source (keeping
+/// its id and `created_at`). Returns the final id.
 fn upsert_document(
     tx: &Transaction<'_>,
     tenant: &TenantId,
@@ -74,87 +74,55 @@ fn upsert_document(
     chunk_count: usize,
     now: i64,
 ) -> Result<DocumentId> {
-    let existing: Option<String> = tx
+    let id: String = tx
         .query_row(
-            "SELECT id FROM documents WHERE tenant_id = ?1 AND collection_id = ?2 AND source = ?3",
-            (tenant.as_str(), d.collection.as_str(), d.source.as_str()),
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(db)?;
-    let (metadata, users, groups) = (
-        to_json(&d.metadata)?,
-        to_json(&d.acl.users)?,
-        to_json(&d.acl.groups)?,
-    );
-    let quality = to_json(&d.quality)?;
-    let simhash = d.quality.simhash.cast_signed();
-    if let Some(id) = existing {
-        tx.execute(
-            "UPDATE documents SET title = ?3, format = ?4, content_hash = ?5, mtime = ?6,
-                size_bytes = ?7, metadata = ?8, acl_users = ?9, acl_groups = ?10, status = ?11,
-                quality = ?12, simhash = ?13, chunk_count = ?14, updated_at = ?15
-             WHERE tenant_id = ?1 AND id = ?2",
+            "INSERT INTO documents(tenant_id, id, collection_id, source, title, format, content_hash,
+                mtime, size_bytes, metadata, acl_users, acl_groups, status, quality, simhash,
+                chunk_count, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+             ON CONFLICT(tenant_id, collection_id, source) DO UPDATE SET title = excluded.title,
+                format = excluded.format, content_hash = excluded.content_hash,
+                mtime = excluded.mtime, size_bytes = excluded.size_bytes,
+                metadata = excluded.metadata, acl_users = excluded.acl_users,
+                acl_groups = excluded.acl_groups, status = excluded.status,
+                quality = excluded.quality, simhash = excluded.simhash,
+                chunk_count = excluded.chunk_count, updated_at = excluded.updated_at
+             RETURNING id",
             rusqlite::params![
                 tenant.as_str(),
-                id,
+                d.id.as_str(),
+                d.collection.as_str(),
+                d.source,
                 d.title,
                 d.format,
                 d.content_hash,
                 d.mtime,
                 to_i64(d.size_bytes),
-                metadata,
-                users,
-                groups,
+                to_json(&d.metadata)?,
+                to_json(&d.acl.users)?,
+                to_json(&d.acl.groups)?,
                 d.status.as_str(),
-                quality,
-                simhash,
+                to_json(&d.quality)?,
+                d.quality.simhash.cast_signed(),
                 to_i64(chunk_count),
+                d.created_at,
                 now,
             ],
+            |r| r.get(0),
         )
-        .map_err(db)?;
-        return Ok(DocumentId::new(id));
-    }
-    tx.execute(
-        "INSERT INTO documents(tenant_id, id, collection_id, source, title, format, content_hash,
-            mtime, size_bytes, metadata, acl_users, acl_groups, status, quality, simhash,
-            chunk_count, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-        rusqlite::params![
-            tenant.as_str(),
-            d.id.as_str(),
-            d.collection.as_str(),
-            d.source,
-            d.title,
-            d.format,
-            d.content_hash,
-            d.mtime,
-            to_i64(d.size_bytes),
-            metadata,
-            users,
-            groups,
-            d.status.as_str(),
-            quality,
-            simhash,
-            to_i64(chunk_count),
-            d.created_at,
-            now,
-        ],
-    )
-    .map_err(|e| {
-        insert_err(
-            e,
-            || {
-                format!(
-                    "document id `{}` is already taken in tenant `{tenant}`",
-                    d.id
-                )
-            },
-            || format!("collection `{}` in tenant `{tenant}`", d.collection),
-        )
-    })?;
-    Ok(d.id.clone())
+        .map_err(|e| {
+            insert_err(
+                e,
+                || {
+                    format!(
+                        "document id `{}` is already taken in tenant `{tenant}`",
+                        d.id
+                    )
+                },
+                || format!("collection `{}` in tenant `{tenant}`", d.collection),
+            )
+        })?;
+    Ok(DocumentId::new(id))
 }
 
 /// Replaces the document's chunks with `chunks`, ids derived from the final id.
