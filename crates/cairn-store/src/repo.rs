@@ -189,6 +189,8 @@ pub trait JobRepo {
     /// instead (code `internal`), so a file that kills its worker cannot loop forever.
     /// Returns how many jobs were reclaimed either way.
     fn reclaim(&self, dead_owners: &[String], now: i64) -> Result<usize>;
+    /// Jobs of a collection still queued or running (how workers know a run is done).
+    fn pending_count(&self, tenant: &TenantId, collection: &CollectionId) -> Result<usize>;
     /// Counts per state for a batch.
     fn batch_counts(&self, tenant: &TenantId, batch: &str) -> Result<Vec<(JobState, usize)>>;
 }

@@ -5,8 +5,7 @@ use super::worker::RunState;
 use super::{Finding, IngestOptions, IngestReport, ProgressEvent, ProgressSink, owner};
 use crate::engine::now_ms;
 use crate::{Engine, Result};
-use cairn_store::JobFilter;
-use cairn_types::{CollectionId, JobId, JobState, TenantId};
+use cairn_types::{CollectionId, JobId, TenantId};
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
@@ -40,7 +39,7 @@ impl Engine {
         let plan = self.plan(tenant, collection, &batch, &files, opts)?;
         let unchanged = plan.unchanged;
         let queued = self.store.enqueue(tenant, &plan.jobs, now_ms())?.len();
-        let pending = self.pending_jobs(tenant, collection)?;
+        let pending = self.store.pending_count(tenant, collection)?;
         let resumed = pending.saturating_sub(queued);
         {
             let mut r = state.report();
@@ -99,7 +98,7 @@ impl Engine {
     ) -> Result<usize> {
         let mut n = 0;
         for c in collections {
-            n += self.pending_jobs(tenant, c)?;
+            n += self.store.pending_count(tenant, c)?;
         }
         Ok(n)
     }
@@ -136,19 +135,5 @@ impl Engine {
         let mut report = state.into_report();
         report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         Ok(report)
-    }
-
-    fn pending_jobs(&self, tenant: &TenantId, collection: &CollectionId) -> Result<usize> {
-        let mut n = 0;
-        for state in [JobState::Queued, JobState::Running] {
-            let filter = JobFilter {
-                state: Some(state),
-                collection: Some(collection.clone()),
-                limit: usize::MAX >> 1,
-                ..JobFilter::default()
-            };
-            n += self.store.list_jobs(tenant, &filter)?.len();
-        }
-        Ok(n)
     }
 }

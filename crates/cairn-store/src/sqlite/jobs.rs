@@ -10,7 +10,7 @@ use super::rows::{JOB_COLS, job, to_json};
 use super::{Durability, SqliteStore, db, insert_err, not_found, to_i64};
 use crate::repo::{JobFilter, JobRepo, NewJob};
 use crate::{Error, Result};
-use cairn_types::{DocumentId, ErrorCode, Job, JobId, JobState, TenantId};
+use cairn_types::{CollectionId, DocumentId, ErrorCode, Job, JobId, JobState, TenantId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, params_from_iter};
 
@@ -337,6 +337,23 @@ impl JobRepo for SqliteStore {
             }
             Ok(n)
         })
+    }
+
+    fn pending_count(&self, tenant: &TenantId, collection: &CollectionId) -> Result<usize> {
+        self.read(
+            &format!("counting pending jobs of `{collection}`"),
+            |conn| {
+                let n: i64 = conn
+                    .query_row(
+                        "SELECT COUNT(*) FROM jobs WHERE tenant_id = ?1 AND collection_id = ?2
+                     AND state IN ('queued', 'running')",
+                        (tenant.as_str(), collection.as_str()),
+                        |r| r.get(0),
+                    )
+                    .map_err(db)?;
+                usize::try_from(n).map_err(|e| Error::Corrupt(format!("job count {n}: {e}")))
+            },
+        )
     }
 
     fn batch_counts(&self, tenant: &TenantId, batch: &str) -> Result<Vec<(JobState, usize)>> {

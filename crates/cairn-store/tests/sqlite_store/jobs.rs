@@ -363,3 +363,26 @@ fn reclaim_dead_letters_a_job_whose_worker_died_on_every_attempt() {
     assert!(j.last_error.unwrap().contains("worker died"));
     assert!(s.claim("w", 10_000, None, 2).unwrap().is_none());
 }
+
+#[test]
+fn pending_count_covers_queued_and_running_of_one_collection_and_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    let a = t("a");
+    let ids = s
+        .enqueue(&a, &[new_job("/1"), new_job("/2"), new_job("/3")], 0)
+        .unwrap();
+    assert_eq!(s.pending_count(&a, &c("c")).unwrap(), 3);
+    let j = s.claim("w", 1_000, None, 0).unwrap().unwrap();
+    assert_eq!(s.pending_count(&a, &c("c")).unwrap(), 3, "running counts");
+    s.complete_job(&a, &j.id, 1).unwrap();
+    s.fail_job(&a, &ids[1], ErrorCode::CorruptFile, "bad", None, 2)
+        .unwrap();
+    assert_eq!(s.pending_count(&a, &c("c")).unwrap(), 1);
+    assert_eq!(
+        s.pending_count(&t("b"), &c("c")).unwrap(),
+        0,
+        "other tenant"
+    );
+    assert_eq!(s.pending_count(&a, &c("other")).unwrap(), 0);
+}
