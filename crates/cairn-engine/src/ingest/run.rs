@@ -1,12 +1,11 @@
 //! `ingest_path`: scan, plan, enqueue, run workers over the durable queue, report.
 
-use super::scan::{canonical_root, is_under, scan};
+use super::scan::{canonical_root, scan};
 use super::worker::RunState;
 use super::{Finding, IngestOptions, IngestReport, ProgressEvent, ProgressSink, owner};
 use crate::engine::now_ms;
 use crate::{Engine, Result};
 use cairn_types::{CollectionId, JobId, TenantId};
-use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
 
@@ -36,6 +35,7 @@ impl Engine {
         let state = RunState::new(sink, report);
         let reclaimed = self.reclaim_dead_jobs()?;
         let (files, problems) = scan(&root, self.config.ingest.include_hidden);
+        let unreadable: Vec<String> = problems.iter().map(|(p, _)| p.clone()).collect();
         let plan = self.plan(tenant, collection, &batch, &files, opts)?;
         let unchanged = plan.unchanged;
         let queued = self.store.enqueue(tenant, &plan.jobs, now_ms())?.len();
@@ -62,15 +62,12 @@ impl Engine {
             reclaimed,
         });
         if opts.sync {
-            let present: HashSet<&str> = files.iter().map(|f| f.source.as_str()).collect();
-            for s in plan.known.values() {
-                if is_under(&s.source, &root) && !present.contains(s.source.as_str()) {
-                    self.store.delete_document(tenant, &s.id)?;
-                    state.report().removed.push(s.source.clone());
-                    sink.event(&ProgressEvent::Removed {
-                        source: s.source.clone(),
-                    });
-                }
+            for s in plan.gone(&files, &root, &unreadable) {
+                self.store.delete_document(tenant, &s.id)?;
+                state.report().removed.push(s.source.clone());
+                sink.event(&ProgressEvent::Removed {
+                    source: s.source.clone(),
+                });
             }
         }
         let workers = opts.workers.unwrap_or(self.config.ingest.workers).max(1);
