@@ -389,3 +389,26 @@ fn tenants_do_not_see_each_other() {
     // The owner still has everything.
     assert!(e.store().count_chunks(&t(), None).unwrap() > 0);
 }
+
+#[test]
+fn oversized_files_are_dead_lettered_as_too_large_without_stopping_the_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write(&src, "big.md", &format!("# Big\n\n{}", prose("big", 40)));
+    write(&src, "small.txt", "Tiny but fine.");
+    let e = engine(tmp.path(), "max_file_bytes = 1000");
+    let r = e
+        .ingest_path(&t(), &c(), &src, &IngestOptions::default(), &NoProgress)
+        .unwrap();
+    assert_eq!(r.failed.len(), 1, "{r:#?}");
+    assert!(r.failed[0].source.ends_with("big.md"));
+    assert!(
+        r.failed[0].detail.starts_with("too_large"),
+        "{:?}",
+        r.failed
+    );
+    assert_eq!(r.added + r.skipped.len(), 1);
+    let dead = dead_jobs(&e);
+    assert_eq!(dead[0].error_code, Some(ErrorCode::TooLarge));
+    assert_eq!(dead[0].attempts, 1, "a size limit is not retried");
+}

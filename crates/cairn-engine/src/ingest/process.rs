@@ -32,6 +32,18 @@ pub(crate) enum Prepared {
 }
 
 impl Engine {
+    /// Refuses a source larger than `ingest.max_file_bytes` with `too_large`.
+    pub(crate) fn check_size(&self, source: &str, len: u64) -> Result<()> {
+        let limit = self.config.ingest.max_file_bytes;
+        if len > limit {
+            return Err(Error::new(
+                ErrorCode::TooLarge,
+                format!("{source}: {len} bytes exceeds ingest.max_file_bytes ({limit})"),
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) fn prepare_document(
         &self,
         tenant: &TenantId,
@@ -41,17 +53,7 @@ impl Engine {
         opts: &IngestOptions,
     ) -> Result<Prepared> {
         let force = opts.force;
-        let limit = self.config.ingest.max_file_bytes;
-        if bytes.len() as u64 > limit {
-            return Err(Error::new(
-                ErrorCode::TooLarge,
-                format!(
-                    "{}: {} bytes exceeds ingest.max_file_bytes ({limit})",
-                    info.source,
-                    bytes.len()
-                ),
-            ));
-        }
+        self.check_size(info.source, bytes.len() as u64)?;
         let hash = cairn_ingest::content_hash(bytes);
         let existing = self
             .store

@@ -160,16 +160,8 @@ impl Engine {
         let collection = self.store.get_collection(tenant, &job.collection)?;
         let file = Path::new(path);
         let meta = std::fs::metadata(file).map_err(|e| io_error(path, &e))?;
-        if meta.len() > self.config.ingest.max_file_bytes {
-            return Err(Error::new(
-                ErrorCode::TooLarge,
-                format!(
-                    "{path}: {} bytes exceeds ingest.max_file_bytes ({})",
-                    meta.len(),
-                    self.config.ingest.max_file_bytes
-                ),
-            ));
-        }
+        // Checked before reading, so an oversized file is never loaded.
+        self.check_size(path, meta.len())?;
         let bytes = std::fs::read(file).map_err(|e| io_error(path, &e))?;
         let file_name = file
             .file_name()
