@@ -151,24 +151,15 @@ impl RawConfig {
         let kind = ChunkerKind::parse(&c.strategy).ok_or_else(|| {
             invalid("chunking.strategy", format!("unknown strategy `{}` (expected recursive, sliding, structure or parent_child)", c.strategy))
         })?;
-        if c.max_tokens < 16 {
-            return Err(invalid(
-                "chunking.max_tokens",
-                format!("must be at least 16 (got {})", c.max_tokens),
-            ));
-        }
-        if c.overlap_tokens >= c.max_tokens {
-            return Err(invalid(
-                "chunking.overlap_tokens",
-                "must be smaller than chunking.max_tokens",
-            ));
-        }
-        if c.child_tokens < 8 || c.child_tokens > c.max_tokens {
-            return Err(invalid(
-                "chunking.child_tokens",
-                "must be between 8 and chunking.max_tokens",
-            ));
-        }
+        let chunking = ChunkingSpec {
+            kind,
+            max_tokens: c.max_tokens,
+            overlap_tokens: c.overlap_tokens,
+            child_tokens: c.child_tokens,
+        };
+        chunking
+            .validate()
+            .map_err(|(field, message)| invalid(&format!("chunking.{field}"), message))?;
         Ok(Config {
             data_dir,
             tenant: TenantId::new(self.tenant.clone()),
@@ -193,12 +184,7 @@ impl RawConfig {
                     skip_duplicates: q.skip_duplicates,
                 },
             },
-            chunking: ChunkingSpec {
-                kind,
-                max_tokens: c.max_tokens,
-                overlap_tokens: c.overlap_tokens,
-                child_tokens: c.child_tokens,
-            },
+            chunking,
         })
     }
 }

@@ -85,6 +85,12 @@ impl Engine {
         validate_slug(id.as_str()).map_err(|m| Error::new(ErrorCode::InvalidInput, m))?;
         self.ensure_tenant(tenant)?;
         let spec = chunking.unwrap_or_else(|| self.config.chunking.clone());
+        spec.validate().map_err(|(field, message)| {
+            Error::new(
+                ErrorCode::InvalidInput,
+                format!("chunking {field}: {message}"),
+            )
+        })?;
         Ok(self
             .store
             .create_collection(tenant, id, description, &spec, now_ms())?)

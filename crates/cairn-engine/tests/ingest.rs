@@ -412,3 +412,17 @@ fn oversized_files_are_dead_lettered_as_too_large_without_stopping_the_batch() {
     assert_eq!(dead[0].error_code, Some(ErrorCode::TooLarge));
     assert_eq!(dead[0].attempts, 1, "a size limit is not retried");
 }
+
+#[test]
+fn collections_with_invalid_chunking_are_refused_and_not_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = engine(tmp.path(), "");
+    let bad = cairn_types::ChunkingSpec {
+        overlap_tokens: 600,
+        ..cairn_types::ChunkingSpec::default()
+    };
+    let err = e.create_collection(&t(), &c(), "", Some(bad)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidInput);
+    assert!(err.message.contains("overlap_tokens"), "{}", err.message);
+    assert!(e.store().list_collections(&t()).unwrap().is_empty());
+}

@@ -62,6 +62,38 @@ pub struct ChunkingSpec {
     pub child_tokens: usize,
 }
 
+impl ChunkingSpec {
+    /// Checks the sizes. On error returns the offending field (`max_tokens`,
+    /// `overlap_tokens` or `child_tokens`) and what is wrong with it.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.max_tokens < 16 {
+            return Err((
+                "max_tokens",
+                format!("must be at least 16 (got {})", self.max_tokens),
+            ));
+        }
+        if self.overlap_tokens >= self.max_tokens {
+            return Err((
+                "overlap_tokens",
+                format!(
+                    "must be smaller than max_tokens ({} >= {})",
+                    self.overlap_tokens, self.max_tokens
+                ),
+            ));
+        }
+        if self.child_tokens < 8 || self.child_tokens > self.max_tokens {
+            return Err((
+                "child_tokens",
+                format!(
+                    "must be between 8 and max_tokens (got {})",
+                    self.child_tokens
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for ChunkingSpec {
     fn default() -> Self {
         Self {

@@ -83,12 +83,6 @@ pub fn run(ctx: &Context, c: CollectionsCmd) -> anyhow::Result<ExitCode> {
                 overlap_tokens: overlap_tokens.unwrap_or(d.overlap_tokens),
                 child_tokens: child_tokens.unwrap_or(d.child_tokens),
             };
-            if spec.overlap_tokens >= spec.max_tokens || spec.max_tokens < 16 {
-                return Err(fail(
-                    ErrorCode::InvalidInput,
-                    "need max_tokens >= 16 and overlap_tokens < max_tokens",
-                ));
-            }
             let c = engine
                 .create_collection(t, &CollectionId::new(name), &description, Some(spec))
                 .map_err(eng)?;
