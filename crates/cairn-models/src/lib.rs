@@ -8,12 +8,25 @@
 //!
 //! Invariant: this is the only crate that depends on `tokenizers` (and, later, candle).
 
+mod constrain;
+pub mod embed;
 mod fetch;
+pub mod generate;
+pub mod gguf;
+pub mod hub;
+mod local;
 pub mod manifest;
+pub mod remote;
 mod tokenizer;
 
+pub use embed::{BertEmbedder, Embedder, EmbedderOptions, Embeddings, Truncation};
 pub use fetch::{KNOWN_MODELS, pull};
-pub use manifest::{ModelManifest, installed_models};
+pub use generate::{
+    ChatMessage, Completion, FinishReason, GenerateRequest, Generator, OutputConstraint, Prompt,
+    Role, SamplingParams, StreamEvent, TokenDelta, TokenStream, Usage,
+};
+pub use local::{LocalGenerator, LocalOptions};
+pub use manifest::{ModelManifest, default_models_dir, installed_models};
 pub use tokenizer::HfTokenCounter;
 
 /// A model loading failure.
@@ -33,6 +46,33 @@ pub enum Error {
     },
     #[error("cannot fetch models: {0}")]
     Fetch(String),
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot load model {path}: {message}")]
+    Load {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    #[error("inference failed: {0}")]
+    Inference(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error(
+        "the prompt has {prompt_tokens} tokens and {max_tokens} more were requested, but the context window is {context_length} tokens"
+    )]
+    ContextLength {
+        prompt_tokens: usize,
+        max_tokens: usize,
+        context_length: usize,
+    },
+    #[error("remote provider error{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
+    Upstream {
+        status: Option<u16>,
+        message: String,
+    },
     #[error("bad manifest {path}: {message}")]
     Manifest {
         path: std::path::PathBuf,
@@ -43,7 +83,22 @@ pub enum Error {
 impl Error {
     /// The stable error code.
     pub fn code(&self) -> cairn_types::ErrorCode {
-        cairn_types::ErrorCode::ModelError
+        use cairn_types::ErrorCode;
+        match self {
+            Self::InvalidRequest(_) => ErrorCode::InvalidInput,
+            Self::ContextLength { .. } => ErrorCode::ContextLengthExceeded,
+            Self::Upstream { .. } => ErrorCode::UpstreamError,
+            Self::NotInstalled { .. } => ErrorCode::NotFound,
+            _ => ErrorCode::ModelError,
+        }
+    }
+
+    /// A load failure of `path` with any displayable cause.
+    pub fn load(path: &std::path::Path, message: impl std::fmt::Display) -> Self {
+        Self::Load {
+            path: path.to_path_buf(),
+            message: message.to_string(),
+        }
     }
 }
 

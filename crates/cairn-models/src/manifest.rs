@@ -48,3 +48,12 @@ pub fn installed_models(models_dir: &Path) -> Vec<ModelManifest> {
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
+
+/// The model cache: `$CAIRN_MODELS_DIR`, else `~/.cache/cairn/models`.
+pub fn default_models_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CAIRN_MODELS_DIR") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".cache/cairn/models")
+}

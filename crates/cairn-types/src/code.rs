@@ -27,6 +27,10 @@ pub enum ErrorCode {
     StoreError,
     /// A model could not be loaded or run.
     ModelError,
+    /// The prompt plus the requested tokens do not fit the model's context window.
+    ContextLengthExceeded,
+    /// A remote model provider answered with an error or could not be reached.
+    UpstreamError,
     /// A failure that may succeed on retry (busy database, transient IO).
     Transient,
     /// An unexpected internal failure.
@@ -47,6 +51,8 @@ impl ErrorCode {
             Self::EmptyDocument => "empty_document",
             Self::StoreError => "store_error",
             Self::ModelError => "model_error",
+            Self::ContextLengthExceeded => "context_length_exceeded",
+            Self::UpstreamError => "upstream_error",
             Self::Transient => "transient",
             Self::Internal => "internal",
         }
@@ -55,7 +61,8 @@ impl ErrorCode {
     /// The HTTP status a server should answer with.
     pub fn http_status(self) -> u16 {
         match self {
-            Self::InvalidConfig | Self::InvalidInput => 400,
+            Self::InvalidConfig | Self::InvalidInput | Self::ContextLengthExceeded => 400,
+            Self::UpstreamError => 502,
             Self::NotFound => 404,
             Self::Conflict => 409,
             Self::TooLarge => 413,

@@ -1,0 +1,197 @@
+//! The token iterator of one local generation: prefill (reusing a cached prefix), then
+//! one forward pass per token, each step masked by the constraint, sampled, decoded to
+//! UTF-8 and checked against the stop sequences. Work happens inside `next()`, so
+//! dropping the stream stops it.
+
+use super::Inner;
+use super::utf8::Utf8Stream;
+use crate::Result;
+use crate::constrain::ActiveConstraint;
+use crate::generate::{
+    Finish, FinishReason, GenerateRequest, Sampler, StopBuffer, StreamEvent, TokenDelta,
+    TopLogprob, Usage,
+};
+use crate::gguf::KvCache;
+use std::sync::Arc;
+
+enum State {
+    Prefill,
+    Decoding(Vec<f32>),
+    Finishing(Finish),
+    Done,
+}
+
+pub(super) struct LocalStream {
+    inner: Arc<Inner>,
+    state: State,
+    cache: KvCache,
+    history: Vec<u32>,
+    prompt_len: usize,
+    cached: usize,
+    generated: usize,
+    max_tokens: usize,
+    sampler: Sampler,
+    top_n: Option<usize>,
+    stop: StopBuffer,
+    utf8: Utf8Stream,
+    constraint: Option<ActiveConstraint>,
+}
+
+impl LocalStream {
+    pub(super) fn new(
+        inner: Arc<Inner>,
+        prompt: Vec<u32>,
+        request: GenerateRequest,
+        max_tokens: usize,
+        constraint: Option<ActiveConstraint>,
+    ) -> Self {
+        let cache = inner.transformer.new_cache();
+        Self {
+            stop: StopBuffer::new(&request.sampling.stop),
+            sampler: Sampler::new(request.sampling),
+            top_n: request.logprobs,
+            inner,
+            state: State::Prefill,
+            cache,
+            prompt_len: prompt.len(),
+            history: prompt,
+            cached: 0,
+            generated: 0,
+            max_tokens,
+            utf8: Utf8Stream::default(),
+            constraint,
+        }
+    }
+
+    fn prefill(&mut self) -> Result<Vec<f32>> {
+        let reused = match self.inner.prefix.lock() {
+            Ok(mut prefix) => prefix.lookup(&self.history)?,
+            Err(_) => None,
+        };
+        if let Some((shared, cache)) = reused {
+            self.cache = cache;
+            self.cached = shared;
+        }
+        let mut logits = Vec::new();
+        let rest = &self.history[self.cache.len()..];
+        for chunk in rest.chunks(self.inner.prefill_chunk) {
+            logits = self.inner.transformer.forward(chunk, &mut self.cache)?;
+        }
+        Ok(logits)
+    }
+
+    fn finish(&mut self, reason: FinishReason) -> Finish {
+        if let Ok(mut prefix) = self.inner.prefix.lock() {
+            let held = self.history[..self.cache.len()].to_vec();
+            prefix.insert(held, self.cache.clone());
+        }
+        Finish {
+            reason,
+            usage: Usage {
+                prompt_tokens: self.prompt_len,
+                completion_tokens: self.generated,
+                cached_prompt_tokens: self.cached,
+            },
+            seed: Some(self.sampler.seed()),
+        }
+    }
+
+    /// One decoding step: returns the delta and, when generation ends with it, the
+    /// finish.
+    fn step(&mut self, mut logits: Vec<f32>) -> Result<(TokenDelta, Option<Finish>)> {
+        let tokenizer = self.inner.tokenizer.clone();
+        let mask = match &mut self.constraint {
+            Some(c) => Some(c.mask()?),
+            None => None,
+        };
+        let allowed = mask.as_ref().map(|m| move |id: u32| m.is_allowed(id));
+        let choice = self.sampler.sample(
+            &mut logits,
+            &self.history,
+            allowed.as_ref().map(|f| f as &dyn Fn(u32) -> bool),
+            self.top_n.unwrap_or(0),
+        )?;
+        let token = choice.token;
+        let top_logprobs = choice
+            .top
+            .iter()
+            .map(|(id, lp)| TopLogprob {
+                token_id: Some(*id),
+                token: tokenizer.token_text(*id),
+                logprob: *lp,
+            })
+            .collect();
+        let mut delta = TokenDelta {
+            text: String::new(),
+            token_id: Some(token),
+            logprob: self.top_n.map(|_| choice.logprob),
+            top_logprobs,
+        };
+        self.generated += 1;
+        if tokenizer.end_tokens().contains(&token) {
+            delta.text = self.flush();
+            return Ok((delta, Some(self.finish(FinishReason::Stop))));
+        }
+        if let Some(c) = &mut self.constraint {
+            c.consume(token)?;
+        }
+        self.history.push(token);
+        let text = self.utf8.push(tokenizer.token_bytes(token));
+        delta.text = self.stop.push(&text);
+        if self.stop.stopped() {
+            return Ok((delta, Some(self.finish(FinishReason::Stop))));
+        }
+        if self
+            .constraint
+            .as_ref()
+            .is_some_and(ActiveConstraint::is_stopped)
+        {
+            delta.text.push_str(&self.flush());
+            return Ok((delta, Some(self.finish(FinishReason::Stop))));
+        }
+        if self.generated >= self.max_tokens {
+            delta.text.push_str(&self.flush());
+            return Ok((delta, Some(self.finish(FinishReason::Length))));
+        }
+        let next = self.inner.transformer.forward(&[token], &mut self.cache)?;
+        self.state = State::Decoding(next);
+        Ok((delta, None))
+    }
+
+    fn flush(&mut self) -> String {
+        let tail = self.utf8.finish();
+        let mut text = self.stop.push(&tail);
+        if !self.stop.stopped() {
+            text.push_str(&self.stop.flush());
+        }
+        text
+    }
+}
+
+impl Iterator for LocalStream {
+    type Item = Result<StreamEvent>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let logits = match std::mem::replace(&mut self.state, State::Done) {
+            State::Done => return None,
+            State::Finishing(finish) => return Some(Ok(StreamEvent::Done(finish))),
+            State::Prefill => match self.prefill() {
+                Ok(logits) => logits,
+                Err(e) => return Some(Err(e)),
+            },
+            State::Decoding(logits) => logits,
+        };
+        match self.step(logits) {
+            Ok((delta, finish)) => {
+                if let Some(finish) = finish {
+                    self.state = State::Finishing(finish);
+                }
+                Some(Ok(StreamEvent::Token(delta)))
+            }
+            Err(e) => {
+                self.state = State::Done;
+                Some(Err(e))
+            }
+        }
+    }
+}
