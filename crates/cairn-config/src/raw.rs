@@ -36,6 +36,11 @@ pub struct ModelsSection {
     /// Embedding model (a directory name under `dir`, or a path). Its tokenizer counts
     /// chunk tokens. Default: `all-minilm-l6-v2`.
     pub embedder: String,
+    /// Chat model (a directory name under `dir`, or a path to a `.gguf`). Default:
+    /// `qwen2.5-coder-1.5b-instruct`.
+    pub generator: String,
+    /// Largest context window the local generator allocates for. Default: 8192.
+    pub max_context: usize,
 }
 
 /// `[ingest]`
@@ -118,6 +123,8 @@ impl Default for ModelsSection {
         Self {
             dir: String::new(),
             embedder: "all-minilm-l6-v2".into(),
+            generator: "qwen2.5-coder-1.5b-instruct".into(),
+            max_context: 8192,
         }
     }
 }

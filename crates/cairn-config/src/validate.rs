@@ -45,6 +45,8 @@ pub struct Config {
     pub store_path: PathBuf,
     pub models_dir: PathBuf,
     pub embedder: String,
+    pub generator: String,
+    pub max_context: usize,
     pub ingest: IngestSettings,
     pub chunking: ChunkingSpec,
 }
@@ -109,6 +111,18 @@ impl RawConfig {
         if self.models.embedder.trim().is_empty() {
             return Err(invalid("models.embedder", "must name a model"));
         }
+        if self.models.generator.trim().is_empty() {
+            return Err(invalid("models.generator", "must name a model"));
+        }
+        if !(256..=131_072).contains(&self.models.max_context) {
+            return Err(invalid(
+                "models.max_context",
+                &format!(
+                    "must be between 256 and 131072, got {}",
+                    self.models.max_context
+                ),
+            ));
+        }
         let i = &self.ingest;
         if i.workers == 0 || i.workers > 256 {
             return Err(invalid(
@@ -167,6 +181,8 @@ impl RawConfig {
             store_path,
             models_dir,
             embedder: self.models.embedder.clone(),
+            generator: self.models.generator.clone(),
+            max_context: self.models.max_context,
             ingest: IngestSettings {
                 workers: i.workers,
                 max_file_bytes: i.max_file_bytes,
@@ -193,11 +209,21 @@ impl Config {
     /// The embedding model's directory: `embedder` as a path if it is one, else under
     /// `models_dir`.
     pub fn embedder_dir(&self) -> PathBuf {
-        let p = expand(&self.embedder);
-        if p.is_absolute() || self.embedder.contains('/') {
+        self.model_path(&self.embedder)
+    }
+
+    /// The chat model's directory or file, resolved like [`Config::embedder_dir`].
+    pub fn generator_path(&self) -> PathBuf {
+        self.model_path(&self.generator)
+    }
+
+    /// A model named by `name`: a path if it looks like one, else under `models_dir`.
+    pub fn model_path(&self, name: &str) -> PathBuf {
+        let p = expand(name);
+        if p.is_absolute() || name.contains('/') {
             p
         } else {
-            self.models_dir.join(&self.embedder)
+            self.models_dir.join(name)
         }
     }
 }

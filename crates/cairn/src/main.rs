@@ -61,6 +61,10 @@ enum Command {
     /// Local models.
     #[command(subcommand)]
     Models(cmd::models::ModelsCmd),
+    /// Generate text with the chat model, streaming tokens to stdout.
+    Generate(cmd::generate::Args),
+    /// Embed texts with the embedding model.
+    Embed(cmd::embed::Args),
 }
 
 fn main() -> ExitCode {
@@ -90,5 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Collections(c) => cmd::collections::run(&ctx, c),
         Command::Config(c) => cmd::config::run(&ctx, c),
         Command::Models(c) => cmd::models::run(&ctx, c),
+        Command::Generate(a) => cmd::generate::run(&ctx, a),
+        Command::Embed(a) => cmd::embed::run(&ctx, a),
     }
 }

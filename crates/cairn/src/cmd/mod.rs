@@ -3,6 +3,8 @@
 pub mod collections;
 pub mod config;
 pub mod docs;
+pub mod embed;
+pub mod generate;
 pub mod ingest;
 pub mod jobs;
 pub mod models;

@@ -49,3 +49,17 @@ pub fn run(ctx: &Context, c: ModelsCmd) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Loads the chat model named by `model` (default: the config's `models.generator`).
+pub fn load_generator(
+    ctx: &Context,
+    model: Option<&str>,
+) -> anyhow::Result<cairn_models::LocalGenerator> {
+    let config = &ctx.loaded.config;
+    let path = model.map_or_else(|| config.generator_path(), |m| config.model_path(m));
+    let options = cairn_models::LocalOptions {
+        max_context: config.max_context,
+        ..cairn_models::LocalOptions::default()
+    };
+    cairn_models::LocalGenerator::load(&path, &options).map_err(|e| super::fail(e.code(), e))
+}
