@@ -65,6 +65,9 @@ enum Command {
     Generate(cmd::generate::Args),
     /// Embed texts with the embedding model.
     Embed(cmd::embed::Args),
+    /// Measure model throughput and memory (JSON lines).
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCmd),
 }
 
 fn main() -> ExitCode {
@@ -96,5 +99,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Models(c) => cmd::models::run(&ctx, c),
         Command::Generate(a) => cmd::generate::run(&ctx, a),
         Command::Embed(a) => cmd::embed::run(&ctx, a),
+        Command::Bench(c) => cmd::bench::run(&ctx, c),
     }
 }

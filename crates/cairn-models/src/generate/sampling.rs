@@ -33,6 +33,8 @@ pub struct SamplingParams {
     pub max_tokens: Option<usize>,
     /// Seed for the random draw (`None` = a fresh random seed, reported at the end).
     pub seed: Option<u64>,
+    /// Keep going past end-of-turn tokens until `max_tokens` (benchmarks).
+    pub ignore_eos: bool,
 }
 
 impl Default for SamplingParams {
@@ -47,6 +49,7 @@ impl Default for SamplingParams {
             stop: Vec::new(),
             max_tokens: Some(512),
             seed: None,
+            ignore_eos: false,
         }
     }
 }

@@ -209,7 +209,7 @@ impl Transformer {
         let embed_q = Arc::new(tensor("token_embd.weight")?);
         let vocab = embed_q.shape().dims2().map_err(infer)?.0;
         let output = match tensor("output.weight") {
-            Ok(t) => QMatMul::from_qtensor(t).map_err(infer)?,
+            Ok(t) => fast_matmul(t, &device).map_err(infer)?,
             Err(_) => QMatMul::from_arc(embed_q.clone()).map_err(infer)?,
         };
         let embed = QMatMul::from_arc(embed_q).map_err(infer)?;
@@ -218,7 +218,7 @@ impl Transformer {
         let mut layers = Vec::with_capacity(config.layers);
         for i in 0..config.layers {
             let mut mm = |n: &str| -> Result<QMatMul> {
-                QMatMul::from_qtensor(tensor(&format!("blk.{i}.{n}.weight"))?).map_err(infer)
+                fast_matmul(tensor(&format!("blk.{i}.{n}.weight"))?, &device).map_err(infer)
             };
             let (wq, wk, wv, wo) = (
                 mm("attn_q")?,
@@ -398,6 +398,29 @@ impl Transformer {
         match self.config.arch {
             Arch::Llama => candle_nn::rotary_emb::rope_i(x, cos, sin),
             Arch::Qwen2 => candle_nn::rotary_emb::rope(x, cos, sin),
+        }
+    }
+}
+
+/// candle has SIMD dot products for Q4_0, Q8_0 and the K-quants, but only scalar code
+/// for Q4_1, Q5_0 and Q5_1, which runs several times slower. Such weights are converted
+/// at load time (`CAIRN_REQUANT` = `q8_0` (default), `f16`, `f32` or `keep`).
+fn fast_matmul(qt: QTensor, device: &Device) -> candle_core::Result<QMatMul> {
+    use candle_core::quantized::GgmlDType;
+    if !matches!(
+        qt.dtype(),
+        GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1
+    ) {
+        return QMatMul::from_qtensor(qt);
+    }
+    let policy = std::env::var("CAIRN_REQUANT").unwrap_or_else(|_| "q8_0".into());
+    match policy.as_str() {
+        "keep" => QMatMul::from_qtensor(qt),
+        "f32" => Ok(QMatMul::Tensor(qt.dequantize(device)?)),
+        "f16" => Ok(QMatMul::TensorF16(qt.dequantize_f16(device)?)),
+        _ => {
+            let dense = qt.dequantize(device)?;
+            QMatMul::from_qtensor(QTensor::quantize(&dense, GgmlDType::Q8_0)?)
         }
     }
 }

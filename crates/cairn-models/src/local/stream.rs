@@ -128,7 +128,7 @@ impl LocalStream {
             top_logprobs,
         };
         self.generated += 1;
-        if tokenizer.end_tokens().contains(&token) {
+        if !self.sampler.params().ignore_eos && tokenizer.end_tokens().contains(&token) {
             delta.text = self.flush();
             return Ok((delta, Some(self.finish(FinishReason::Stop))));
         }

@@ -1,5 +1,6 @@
 //! One module per subcommand, plus the shared [`Context`].
 
+pub mod bench;
 pub mod collections;
 pub mod config;
 pub mod docs;

@@ -1,0 +1,212 @@
+//! `cairn bench embed|generate|memory`: throughput and memory of the local models, one
+//! JSON line per run so `bench/models.sh` can put them beside the reference
+//! implementations measured on the same machine.
+
+use super::Context;
+use cairn_models::{
+    ChatMessage, Embedder, GenerateRequest, Generator, SamplingParams, StreamEvent,
+};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Subcommand)]
+pub enum BenchCmd {
+    /// Embedding throughput over a file of texts (one per line).
+    Embed {
+        #[arg(long)]
+        texts: std::path::PathBuf,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+    /// Prompt-processing and decode tokens/s of the chat model.
+    Generate {
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, default_value_t = 512)]
+        prompt_tokens: usize,
+        #[arg(long, default_value_t = 128)]
+        gen_tokens: usize,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Also run this many generations at once and report the aggregate rate.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+    },
+    /// Peak resident memory with the embedder and the chat model loaded and used.
+    Memory {
+        #[arg(long)]
+        model: Option<String>,
+    },
+}
+
+pub fn run(ctx: &Context, c: BenchCmd) -> anyhow::Result<ExitCode> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let line = match c {
+        BenchCmd::Embed {
+            texts,
+            model,
+            batch,
+            repeat,
+        } => {
+            let text = std::fs::read_to_string(&texts)?;
+            let texts: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            let dir = model.as_deref().map_or_else(
+                || ctx.loaded.config.embedder_dir(),
+                |m| ctx.loaded.config.model_path(m),
+            );
+            let options = cairn_models::EmbedderOptions {
+                batch_size: batch,
+                ..Default::default()
+            };
+            let embedder = cairn_models::BertEmbedder::load(&dir, &options)
+                .map_err(|e| super::fail(e.code(), e))?;
+            embedder
+                .embed(&texts[..texts.len().min(batch)])
+                .map_err(|e| super::fail(e.code(), e))?;
+            let mut best = Duration::MAX;
+            let mut tokens = 0;
+            for _ in 0..repeat.max(1) {
+                let start = Instant::now();
+                let out = embedder
+                    .embed(&texts)
+                    .map_err(|e| super::fail(e.code(), e))?;
+                best = best.min(start.elapsed());
+                tokens = out.tokens();
+            }
+            serde_json::json!({
+                "impl": "cairn (candle)", "model": embedder.model_id(), "texts": texts.len(),
+                "tokens": tokens, "threads": threads, "batch": batch,
+                "seconds": best.as_secs_f64(),
+                "texts_per_s": texts.len() as f64 / best.as_secs_f64(),
+                "peak_rss_mb": peak_rss_mb(),
+            })
+        }
+        BenchCmd::Generate {
+            model,
+            prompt_tokens,
+            gen_tokens,
+            repeat,
+            concurrency,
+        } => {
+            let generator = super::models::load_generator(ctx, model.as_deref())?;
+            let prompt = exact_prompt(&generator, prompt_tokens)?;
+            let mut best_prefill = Duration::MAX;
+            let mut best_decode = 0.0f64;
+            for _ in 0..repeat.max(1) {
+                let start = Instant::now();
+                generator
+                    .logits(&prompt)
+                    .map_err(|e| super::fail(e.code(), e))?;
+                best_prefill = best_prefill.min(start.elapsed());
+                best_decode = best_decode.max(decode_rate(&generator, gen_tokens)?);
+            }
+            let aggregate = if concurrency > 1 {
+                let start = Instant::now();
+                let results: Vec<anyhow::Result<f64>> = std::thread::scope(|s| {
+                    let handles: Vec<_> = (0..concurrency)
+                        .map(|_| s.spawn(|| decode_rate(&generator, gen_tokens)))
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| {
+                            h.join()
+                                .unwrap_or_else(|_| Err(anyhow::anyhow!("thread panicked")))
+                        })
+                        .collect()
+                });
+                let elapsed = start.elapsed().as_secs_f64();
+                for r in results {
+                    r?;
+                }
+                Some((concurrency * gen_tokens) as f64 / elapsed)
+            } else {
+                None
+            };
+            serde_json::json!({
+                "impl": "cairn (candle)", "model": generator.model_id(), "threads": threads,
+                "prompt_tokens": prompt_tokens, "gen_tokens": gen_tokens,
+                "prompt_tokens_per_s": prompt_tokens as f64 / best_prefill.as_secs_f64(),
+                "decode_tokens_per_s": best_decode,
+                "concurrency": concurrency,
+                "aggregate_decode_tokens_per_s": aggregate,
+                "peak_rss_mb": peak_rss_mb(),
+            })
+        }
+        BenchCmd::Memory { model } => {
+            let embedder = super::embed::load_embedder(ctx, None)?;
+            embedder
+                .embed(&["warm the embedder up"])
+                .map_err(|e| super::fail(e.code(), e))?;
+            let generator = super::models::load_generator(ctx, model.as_deref())?;
+            let rate = decode_rate(&generator, 32)?;
+            serde_json::json!({
+                "embedder": embedder.model_id(), "generator": generator.model_id(),
+                "decode_tokens_per_s": rate, "peak_rss_mb": peak_rss_mb(),
+            })
+        }
+    };
+    outln!("{line}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Exactly `n` tokens of English prose.
+fn exact_prompt(generator: &cairn_models::LocalGenerator, n: usize) -> anyhow::Result<Vec<u32>> {
+    let paragraph = "PostgreSQL is a powerful, open source object-relational database system \
+        that uses and extends the SQL language combined with many features that safely store \
+        and scale the most complicated data workloads. ";
+    let mut text = String::new();
+    loop {
+        text.push_str(paragraph);
+        let ids = generator
+            .tokenizer()
+            .encode(&text)
+            .map_err(|e| super::fail(e.code(), e))?;
+        if ids.len() >= n {
+            return Ok(ids[..n].to_vec());
+        }
+    }
+}
+
+/// Tokens per second after the first token, over `n` tokens that ignore end-of-turn.
+fn decode_rate(generator: &cairn_models::LocalGenerator, n: usize) -> anyhow::Result<f64> {
+    let request = GenerateRequest {
+        sampling: SamplingParams {
+            ignore_eos: true,
+            ..SamplingParams::greedy(n)
+        },
+        ..GenerateRequest::chat(vec![ChatMessage::user(
+            "Write a long essay about databases.",
+        )])
+    };
+    let mut first = None;
+    let mut count = 0usize;
+    for event in generator
+        .generate(request)
+        .map_err(|e| super::fail(e.code(), e))?
+    {
+        if let StreamEvent::Token(_) = event.map_err(|e| super::fail(e.code(), e))? {
+            count += 1;
+            if first.is_none() {
+                first = Some(Instant::now());
+            }
+        }
+    }
+    let elapsed = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
+    Ok(if elapsed > 0.0 {
+        count.saturating_sub(1) as f64 / elapsed
+    } else {
+        0.0
+    })
+}
+
+/// Peak resident set size (VmHWM) in MB, from /proc (Linux).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
