@@ -41,6 +41,9 @@ pub struct ModelsSection {
     pub generator: String,
     /// Largest context window the local generator allocates for. Default: 8192.
     pub max_context: usize,
+    /// Weights in quantization types candle has no SIMD kernel for (Q4_1, Q5_0, Q5_1):
+    /// `q8_0` (re-quantize; default), `f16`, `f32` or `keep`.
+    pub requant: String,
 }
 
 /// `[ingest]`
@@ -125,6 +128,7 @@ impl Default for ModelsSection {
             embedder: "all-minilm-l6-v2".into(),
             generator: "qwen2.5-coder-1.5b-instruct".into(),
             max_context: 8192,
+            requant: "q8_0".into(),
         }
     }
 }

@@ -47,6 +47,7 @@ pub struct Config {
     pub embedder: String,
     pub generator: String,
     pub max_context: usize,
+    pub requant: String,
     pub ingest: IngestSettings,
     pub chunking: ChunkingSpec,
 }
@@ -123,6 +124,15 @@ impl RawConfig {
                 ),
             ));
         }
+        if !["q8_0", "f16", "f32", "keep"].contains(&self.models.requant.as_str()) {
+            return Err(invalid(
+                "models.requant",
+                format!(
+                    "must be q8_0, f16, f32 or keep, got `{}`",
+                    self.models.requant
+                ),
+            ));
+        }
         let i = &self.ingest;
         if i.workers == 0 || i.workers > 256 {
             return Err(invalid(
@@ -183,6 +193,7 @@ impl RawConfig {
             embedder: self.models.embedder.clone(),
             generator: self.models.generator.clone(),
             max_context: self.models.max_context,
+            requant: self.models.requant.clone(),
             ingest: IngestSettings {
                 workers: i.workers,
                 max_file_bytes: i.max_file_bytes,

@@ -25,6 +25,7 @@ pub use generate::{
     ChatMessage, Completion, FinishReason, GenerateRequest, Generator, OutputConstraint, Prompt,
     Role, SamplingParams, StreamEvent, TokenDelta, TokenStream, Usage,
 };
+pub use gguf::Requant;
 pub use local::{LocalGenerator, LocalOptions};
 pub use manifest::{ModelManifest, default_models_dir, installed_models};
 pub use tokenizer::HfTokenCounter;

@@ -9,7 +9,7 @@ mod transformer;
 
 pub use template::ChatTemplate;
 pub use tokenizer::GgufTokenizer;
-pub use transformer::{Arch, KvCache, ModelConfig, Transformer};
+pub use transformer::{Arch, KvCache, ModelConfig, Requant, Transformer};
 
 use crate::{Error, Result};
 use candle_core::quantized::gguf_file::{Content, Value};

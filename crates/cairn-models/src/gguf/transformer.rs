@@ -192,8 +192,8 @@ fn infer(e: candle_core::Error) -> Error {
 
 impl Transformer {
     /// Loads the weights of `file`. The RoPE tables cover `min(context_length,
-    /// max_context)` positions.
-    pub fn load(file: &GgufFile, max_context: usize) -> Result<Self> {
+    /// max_context)` positions; `requant` says what happens to slow quantization types.
+    pub fn load(file: &GgufFile, max_context: usize, requant: Requant) -> Result<Self> {
         let config = ModelConfig::read(file, max_context)?;
         let device = Device::Cpu;
         let path = file.path().to_path_buf();
@@ -209,7 +209,7 @@ impl Transformer {
         let embed_q = Arc::new(tensor("token_embd.weight")?);
         let vocab = embed_q.shape().dims2().map_err(infer)?.0;
         let output = match tensor("output.weight") {
-            Ok(t) => fast_matmul(t, &device).map_err(infer)?,
+            Ok(t) => fast_matmul(t, requant, &device).map_err(infer)?,
             Err(_) => QMatMul::from_arc(embed_q.clone()).map_err(infer)?,
         };
         let embed = QMatMul::from_arc(embed_q).map_err(infer)?;
@@ -218,7 +218,8 @@ impl Transformer {
         let mut layers = Vec::with_capacity(config.layers);
         for i in 0..config.layers {
             let mut mm = |n: &str| -> Result<QMatMul> {
-                fast_matmul(tensor(&format!("blk.{i}.{n}.weight"))?, &device).map_err(infer)
+                fast_matmul(tensor(&format!("blk.{i}.{n}.weight"))?, requant, &device)
+                    .map_err(infer)
             };
             let (wq, wk, wv, wo) = (
                 mm("attn_q")?,
@@ -402,10 +403,39 @@ impl Transformer {
     }
 }
 
-/// candle has SIMD dot products for Q4_0, Q8_0 and the K-quants, but only scalar code
-/// for Q4_1, Q5_0 and Q5_1, which runs several times slower. Such weights are converted
-/// at load time (`CAIRN_REQUANT` = `q8_0` (default), `f16`, `f32` or `keep`).
-fn fast_matmul(qt: QTensor, device: &Device) -> candle_core::Result<QMatMul> {
+/// What to do at load time with weights whose quantization candle only has scalar code
+/// for (Q4_1, Q5_0, Q5_1: several times slower than its SIMD Q4_0, Q8_0 and K-quant
+/// kernels).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Requant {
+    /// Re-quantize to Q8_0 (fastest decode; 8-bit rounding of the 4/5-bit values).
+    #[default]
+    Q8_0,
+    /// Dequantize to f16.
+    F16,
+    /// Dequantize to f32 (exact values, fastest prompt processing, 4 bytes/weight).
+    F32,
+    /// Keep the file's format (exact, slow).
+    Keep,
+}
+
+impl std::str::FromStr for Requant {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "q8_0" => Ok(Self::Q8_0),
+            "f16" => Ok(Self::F16),
+            "f32" => Ok(Self::F32),
+            "keep" => Ok(Self::Keep),
+            _ => Err(format!(
+                "unknown requant policy `{s}` (q8_0, f16, f32, keep)"
+            )),
+        }
+    }
+}
+
+fn fast_matmul(qt: QTensor, requant: Requant, device: &Device) -> candle_core::Result<QMatMul> {
     use candle_core::quantized::GgmlDType;
     if !matches!(
         qt.dtype(),
@@ -413,12 +443,11 @@ fn fast_matmul(qt: QTensor, device: &Device) -> candle_core::Result<QMatMul> {
     ) {
         return QMatMul::from_qtensor(qt);
     }
-    let policy = std::env::var("CAIRN_REQUANT").unwrap_or_else(|_| "q8_0".into());
-    match policy.as_str() {
-        "keep" => QMatMul::from_qtensor(qt),
-        "f32" => Ok(QMatMul::Tensor(qt.dequantize(device)?)),
-        "f16" => Ok(QMatMul::TensorF16(qt.dequantize_f16(device)?)),
-        _ => {
+    match requant {
+        Requant::Keep => QMatMul::from_qtensor(qt),
+        Requant::F32 => Ok(QMatMul::Tensor(qt.dequantize(device)?)),
+        Requant::F16 => Ok(QMatMul::TensorF16(qt.dequantize_f16(device)?)),
+        Requant::Q8_0 => {
             let dense = qt.dequantize(device)?;
             QMatMul::from_qtensor(QTensor::quantize(&dense, GgmlDType::Q8_0)?)
         }

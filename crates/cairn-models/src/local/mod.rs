@@ -13,7 +13,7 @@ use prefix_cache::PrefixCache;
 
 use crate::constrain::ConstraintCompiler;
 use crate::generate::{GenerateRequest, Generator, Prompt, TokenStream};
-use crate::gguf::{ChatTemplate, GgufFile, GgufTokenizer, Transformer};
+use crate::gguf::{ChatTemplate, GgufFile, GgufTokenizer, Requant, Transformer};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -28,6 +28,8 @@ pub struct LocalOptions {
     pub prefix_cache_bytes: usize,
     /// Prompt tokens per forward pass while prefilling (bounds attention memory).
     pub prefill_chunk: usize,
+    /// What to do with weight types candle has no SIMD kernel for.
+    pub requant: Requant,
 }
 
 impl Default for LocalOptions {
@@ -36,6 +38,7 @@ impl Default for LocalOptions {
             max_context: 8192,
             prefix_cache_bytes: 512 << 20,
             prefill_chunk: 512,
+            requant: Requant::default(),
         }
     }
 }
@@ -63,7 +66,7 @@ impl LocalGenerator {
         let file_path = resolve_gguf(path)?;
         let file = GgufFile::open(&file_path)?;
         let tokenizer = Arc::new(GgufTokenizer::from_gguf(&file)?);
-        let transformer = Transformer::load(&file, options.max_context)?;
+        let transformer = Transformer::load(&file, options.max_context, options.requant)?;
         let text = |id: Option<u32>| id.map(|i| tokenizer.token_text(i)).unwrap_or_default();
         let template = ChatTemplate::new(
             file.string("tokenizer.chat_template"),
@@ -233,9 +236,14 @@ fn resolve_gguf(path: &Path) -> Result<PathBuf> {
     }
 }
 
+/// A directory's name, or a file's name without `.gguf`.
 fn model_id(given: &Path, file: &Path) -> String {
-    let source = if given.is_dir() { given } else { file };
-    source
-        .file_stem()
-        .map_or_else(|| "local".into(), |s| s.to_string_lossy().into_owned())
+    let name = if given.is_dir() {
+        given.file_name()
+    } else {
+        file.file_name()
+    };
+    let name = name.map_or_else(|| "local".into(), |s| s.to_string_lossy().into_owned());
+    name.strip_suffix(".gguf")
+        .map_or(name.clone(), str::to_string)
 }

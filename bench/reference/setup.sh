@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Reference implementations for same-machine model benchmarks, in a venv outside the
+# clone: sentence-transformers (PyTorch CPU from PyPI) and llama-cpp-python built from
+# source (llama.cpp compiled here with cmake and native CPU flags, ~10 min on 2 cores).
+set -euo pipefail
+V=${CAIRN_BENCH_VENV:-$HOME/.cache/cairn/bench-venv}
+if ! command -v cmake >/dev/null; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get install -y -q cmake build-essential
+fi
+[ -x "$V/bin/python" ] || python3 -m venv "$V"
+"$V/bin/pip" install -q numpy
+"$V/bin/python" -c "import llama_cpp" 2>/dev/null ||
+  CMAKE_ARGS="-DGGML_NATIVE=ON" "$V/bin/pip" install --no-binary llama-cpp-python llama-cpp-python
+# PyPI's torch wheel carries CUDA libraries it does not need here; it still runs on CPU.
+"$V/bin/python" -c "import sentence_transformers" 2>/dev/null || "$V/bin/pip" install sentence-transformers
+echo "$V"
