@@ -24,9 +24,10 @@ unpack() {
   python3 - "$1" "$2" "$3" <<'PY'
 import sys, zipfile, os, shutil
 whl, prefix, dest = sys.argv[1:4]
+prefix = prefix.rstrip('/') + '/'  # a directory: `pkg/` must not match `pkg-1.0.dist-info/`
 with zipfile.ZipFile(whl) as z:
     for info in z.infolist():
-        if not info.filename.startswith(prefix) or info.is_dir():
+        if not info.filename.startswith(prefix) or info.is_dir() or info.filename.endswith('.py'):
             continue
         rel = info.filename[len(prefix):].lstrip('/')
         out = os.path.join(dest, rel)

@@ -8,7 +8,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 CAIRN_NEED_NPM=1 scripts/bootstrap.sh
-scripts/fetch-models.sh minilm
+scripts/fetch-models.sh minilm smollm2
 scripts/fetch-fixtures.sh
 
 cargo fmt --all -- --check
