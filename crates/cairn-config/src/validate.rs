@@ -118,7 +118,7 @@ impl RawConfig {
         if !(256..=131_072).contains(&self.models.max_context) {
             return Err(invalid(
                 "models.max_context",
-                &format!(
+                format!(
                     "must be between 256 and 131072, got {}",
                     self.models.max_context
                 ),

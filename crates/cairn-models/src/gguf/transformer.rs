@@ -163,13 +163,13 @@ impl KvCache {
             return Ok(());
         }
         for slot in &mut self.layers {
-            if let Some((k, v)) = slot.take() {
-                if len > 0 {
-                    *slot = Some((
-                        k.narrow(2, 0, len).map_err(infer)?,
-                        v.narrow(2, 0, len).map_err(infer)?,
-                    ));
-                }
+            if let Some((k, v)) = slot.take()
+                && len > 0
+            {
+                *slot = Some((
+                    k.narrow(2, 0, len).map_err(infer)?,
+                    v.narrow(2, 0, len).map_err(infer)?,
+                ));
             }
         }
         self.len = len;
