@@ -28,7 +28,7 @@ STEPS = 32
 
 def main() -> None:
     path, out_greedy, out_tokens = sys.argv[1:4]
-    llm = llama_cpp.Llama(model_path=path, n_ctx=2048, n_threads=2, logits_all=False,
+    llm = llama_cpp.Llama(model_path=path, n_ctx=512, n_threads=2, logits_all=True,
                           verbose=False, seed=0)
     prompts = []
     for q in QUESTIONS:
@@ -38,7 +38,7 @@ def main() -> None:
         llm.eval(tokens)
         out, top5 = [], []
         for _ in range(STEPS):
-            logits = np.array(llm.eval_logits[-1] if llm.eval_logits else llm.scores[llm.n_tokens - 1])
+            logits = np.array(llm.scores[llm.n_tokens - 1])
             best = np.argsort(-logits, kind="stable")[:5]
             top5.append([[int(i), float(logits[i])] for i in best])
             tok = int(best[0])
