@@ -136,7 +136,13 @@ impl LocalStream {
             c.consume(token)?;
         }
         self.history.push(token);
-        let text = self.utf8.push(tokenizer.token_bytes(token));
+        // Control tokens (`<|im_start|>`…) are not text; llama.cpp does not render them either.
+        let bytes = if tokenizer.is_special(token) {
+            &[][..]
+        } else {
+            tokenizer.token_bytes(token)
+        };
+        let text = self.utf8.push(bytes);
         delta.text = self.stop.push(&text);
         if self.stop.stopped() {
             return Ok((delta, Some(self.finish(FinishReason::Stop))));
