@@ -21,6 +21,11 @@ macro_rules! outln {
 mod cmd;
 mod progress;
 
+/// mimalloc keeps freed memory for reuse; with the system allocator, the large
+/// short-lived tensors of model inference are mapped and page-faulted afresh every time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -26,7 +26,7 @@ pub struct EmbedderOptions {
 impl Default for EmbedderOptions {
     fn default() -> Self {
         Self {
-            batch_size: 32,
+            batch_size: 16,
             max_tokens: None,
         }
     }

@@ -17,7 +17,7 @@ pub enum BenchCmd {
         texts: std::path::PathBuf,
         #[arg(long)]
         model: Option<String>,
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = 16)]
         batch: usize,
         #[arg(long, default_value_t = 3)]
         repeat: usize,
