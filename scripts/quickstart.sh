@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The main job on embedded defaults: fetch the models, build cairn (release), ingest the
-# project's own docs/ (the demo corpus) into the `cairn-docs` collection, and print the
-# ingest report. Safe to re-run: unchanged files do no work the second time.
+# The main job on embedded defaults: fetch the models (MiniLM embeddings, the default
+# chat model Qwen2.5-Coder-1.5B), build cairn (release), ingest the project's own docs/
+# (the demo corpus) into the `cairn-docs` collection, print the ingest report, and stream
+# an answer from the local chat model. Safe to re-run: unchanged files do no work the
+# second time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +11,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}
 export CAIRN_DATA_DIR=${CAIRN_DATA_DIR:-$HOME/.local/share/cairn}
 
 scripts/bootstrap.sh
-scripts/fetch-models.sh minilm
+scripts/fetch-models.sh minilm qwen-coder
 echo "[quickstart] building cairn (release; the first build takes a while)" >&2
 cargo build --release --locked -p cairn
 CAIRN="$CARGO_TARGET_DIR/release/cairn"
@@ -19,3 +21,7 @@ echo
 "$CAIRN" collections show cairn-docs
 echo
 "$CAIRN" docs list --collection cairn-docs
+echo
+echo "[quickstart] the local chat model (candle, CPU):" >&2
+"$CAIRN" generate --temperature 0 --max-tokens 96 \
+  "In two sentences, what is a write-ahead log in a database?"

@@ -94,3 +94,34 @@ fn malformed_toml_is_a_parse_error_naming_the_file() {
     assert!(matches!(err, Error::Parse { .. }));
     assert!(err.to_string().starts_with("my.toml:"), "{err}");
 }
+
+#[test]
+fn model_settings_have_defaults_paths_and_checks() {
+    let text = "[models]\ndir = \"/m\"\n";
+    let (c, _) = load_from_str(text, "t", &[]).unwrap();
+    assert_eq!(c.generator, "qwen2.5-coder-1.5b-instruct");
+    assert_eq!(c.max_context, 8192);
+    assert_eq!(c.requant, "q8_0");
+    assert_eq!(
+        c.generator_path(),
+        std::path::PathBuf::from("/m/qwen2.5-coder-1.5b-instruct")
+    );
+    assert_eq!(
+        c.model_path("/opt/x.gguf"),
+        std::path::PathBuf::from("/opt/x.gguf")
+    );
+    let env = vars(&[("CAIRN_MODELS__REQUANT", "f32")]);
+    assert_eq!(load_from_str(text, "t", &env).unwrap().0.requant, "f32");
+    assert_eq!(
+        invalid_key(load_from_str("[models]\nrequant = \"q2\"", "t", &[])),
+        "models.requant"
+    );
+    assert_eq!(
+        invalid_key(load_from_str("[models]\nmax_context = 10", "t", &[])),
+        "models.max_context"
+    );
+    assert_eq!(
+        invalid_key(load_from_str("[models]\ngenerator = \" \"", "t", &[])),
+        "models.generator"
+    );
+}
