@@ -66,11 +66,12 @@ fn every_schema_output_parses_and_validates() {
                 max_tokens: Some(200),
                 ..Default::default()
             },
+            // Hot, with min-p as the only filter (what min-p is for).
             SamplingParams {
                 temperature: 1.2,
                 top_k: 0,
                 top_p: 1.0,
-                min_p: 0.0,
+                min_p: 0.1,
                 seed: Some(2),
                 max_tokens: Some(200),
                 ..Default::default()

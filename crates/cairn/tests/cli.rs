@@ -1,30 +1,10 @@
 //! The CLI as a user drives it: ingest, list, show, remove, config errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // tests fail loudly and explain themselves
 
+mod common;
+
+use common::{cairn, json};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn cairn(home: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .env("CAIRN_DATA_DIR", home.join("data"))
-        .env_remove("CAIRN_CONFIG")
-        .current_dir(home)
-        .args(args)
-        .output()
-        .unwrap();
-    eprintln!(
-        "$ cairn {}\n--- stdout\n{}--- stderr\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 #[test]
 fn ingest_list_show_and_remove_through_the_cli() {

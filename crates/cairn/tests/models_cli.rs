@@ -2,25 +2,9 @@
 //! MiniLM).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn cairn(home: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .env("CAIRN_DATA_DIR", home.join("data"))
-        .env_remove("CAIRN_CONFIG")
-        .current_dir(home)
-        .args(args)
-        .output()
-        .unwrap();
-    eprintln!(
-        "$ cairn {}\n--- stdout\n{}--- stderr\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+use common::cairn;
 
 const SMOL: &str = "smollm2-135m-instruct";
 

@@ -14,6 +14,9 @@ use crate::generate::{
 use crate::gguf::KvCache;
 use std::sync::Arc;
 
+/// Identical tokens in a row that count as a degenerate loop under a constraint.
+const LOOP_RUN: usize = 12;
+
 enum State {
     Prefill,
     Decoding(Vec<f32>),
@@ -104,7 +107,16 @@ impl LocalStream {
             Some(c) => Some(c.mask()?),
             None => None,
         };
-        let allowed = mask.as_ref().map(|m| move |id: u32| m.is_allowed(id));
+        // Under a constraint, a run of one token (`1.0000000…` in a JSON number, which the
+        // grammar allows forever) is cut once it reaches LOOP_RUN, if anything else is allowed.
+        let banned = mask.as_ref().and_then(|m| {
+            let token = self.looping_token()?;
+            let others = (0..logits.len() as u32).any(|id| id != token && m.is_allowed(id));
+            others.then_some(token)
+        });
+        let allowed = mask
+            .as_ref()
+            .map(|m| move |id: u32| m.is_allowed(id) && Some(id) != banned);
         let choice = self.sampler.sample(
             &mut logits,
             &self.history,
@@ -162,6 +174,14 @@ impl LocalStream {
         let next = self.inner.transformer.forward(&[token], &mut self.cache)?;
         self.state = State::Decoding(next);
         Ok((delta, None))
+    }
+
+    /// The token the output has repeated LOOP_RUN times in a row, if any.
+    fn looping_token(&self) -> Option<u32> {
+        let generated = &self.history[self.prompt_len..];
+        let tail = generated.get(generated.len().checked_sub(LOOP_RUN)?..)?;
+        let first = *tail.first()?;
+        tail.iter().all(|t| *t == first).then_some(first)
     }
 
     fn flush(&mut self) -> String {

@@ -1,0 +1,30 @@
+//! Running the `cairn` binary in a scratch home, with its output echoed for failures.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `cairn ARGS` with its data under `home` and `home` as the working directory.
+pub fn cairn(home: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .env("CAIRN_DATA_DIR", home.join("data"))
+        .env_remove("CAIRN_CONFIG")
+        .current_dir(home)
+        .args(args)
+        .output()
+        .unwrap();
+    eprintln!(
+        "$ cairn {}\n--- stdout\n{}--- stderr\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The JSON a successful `--json` command printed.
+pub fn json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
