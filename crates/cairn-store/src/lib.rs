@@ -10,6 +10,8 @@
 //! - [`repo::DocumentRepo::commit_document`] is the only way chunks are written, and it
 //!   replaces a document's chunks and completes its job in one transaction, so a crash at
 //!   any moment leaves either the old chunk set or the new one, never a mix.
+//! - Every chunk write and document delete appends to the index change log
+//!   ([`repo::IndexFeedRepo`]) in the same transaction: search indexes catch up from it.
 //! - SQL lives in this crate only.
 
 mod error;
@@ -19,6 +21,7 @@ mod sqlite;
 pub use error::{Error, Result};
 pub use repo::{
     CollectionRepo, DocumentCommit, DocumentRepo, DocumentSummary, IdempotencyRecord,
-    IdempotencyRepo, JobFilter, JobRepo, NewJob, Store, TenantRepo,
+    IdempotencyRepo, IndexBatch, IndexChange, IndexFeedRepo, IndexedChunk, JobFilter, JobRepo,
+    NewJob, Store, TenantRepo,
 };
 pub use sqlite::SqliteStore;

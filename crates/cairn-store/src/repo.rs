@@ -3,8 +3,8 @@
 
 use crate::Result;
 use cairn_types::{
-    Chunk, ChunkingSpec, Collection, CollectionId, Document, DocumentId, ErrorCode, Job, JobId,
-    JobKind, JobState, Tenant, TenantId,
+    Chunk, ChunkId, ChunkingSpec, Collection, CollectionId, Document, DocumentId, ErrorCode, Job,
+    JobId, JobKind, JobState, Tenant, TenantId,
 };
 
 /// Tenants.
@@ -60,6 +60,9 @@ pub struct DocumentCommit {
     /// final document id (`IdempotencyRecord::document` is ignored). A key already stored
     /// with another `request_hash` fails the whole commit with `Conflict`.
     pub idempotency: Option<IdempotencyRecord>,
+    /// One embedding per chunk, in `chunks` order, or empty when none were computed.
+    /// Stored with the chunk so an index can be rebuilt without re-embedding.
+    pub embeddings: Vec<Vec<f32>>,
 }
 
 /// Documents and their chunks.
@@ -117,6 +120,66 @@ pub trait DocumentRepo {
     fn list_chunks(&self, tenant: &TenantId, document: &DocumentId) -> Result<Vec<Chunk>>;
     /// Number of chunks in a collection (or the whole tenant).
     fn count_chunks(&self, tenant: &TenantId, collection: Option<&CollectionId>) -> Result<usize>;
+}
+
+/// One entry of the index change log: the document changed (committed or deleted) at
+/// this sequence number.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexChange {
+    pub seq: i64,
+    pub document: DocumentId,
+}
+
+/// What an index needs to (re)index some documents: the documents that still exist and
+/// their chunks with stored embeddings. A requested document absent here was deleted.
+#[derive(Clone, Debug, Default)]
+pub struct IndexBatch {
+    pub documents: Vec<Document>,
+    pub chunks: Vec<IndexedChunk>,
+}
+
+/// A chunk with its stored embedding.
+#[derive(Clone, Debug)]
+pub struct IndexedChunk {
+    pub chunk: Chunk,
+    pub embedding: Option<Vec<f32>>,
+}
+
+/// The feed search indexes follow. Every chunk write and document delete appends to a
+/// change log in the same transaction, so an index that records the last sequence it
+/// applied can always catch up (or rebuild) from the store, which stays the truth.
+pub trait IndexFeedRepo {
+    /// The newest change sequence of a collection (0 when it has none).
+    fn index_head(&self, tenant: &TenantId, collection: &CollectionId) -> Result<i64>;
+    /// Changes after `after`, oldest first, at most `limit`.
+    fn index_changes(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<IndexChange>>;
+    /// Ids of the collection's indexed documents after `after` (by id), at most `limit`:
+    /// pages through a collection for a full rebuild.
+    fn index_documents(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionId,
+        after: Option<&DocumentId>,
+        limit: usize,
+    ) -> Result<Vec<DocumentId>>;
+    /// The given documents (those that still exist) with all their chunks, and the
+    /// chunks' embeddings when `with_embeddings`.
+    fn index_batch(
+        &self,
+        tenant: &TenantId,
+        documents: &[DocumentId],
+        with_embeddings: bool,
+    ) -> Result<IndexBatch>;
+    /// Chunks by id (missing ids are left out), in the order given.
+    fn get_chunks(&self, tenant: &TenantId, ids: &[ChunkId]) -> Result<Vec<Chunk>>;
+    /// Documents by id (missing ids are left out), in the order given.
+    fn get_documents(&self, tenant: &TenantId, ids: &[DocumentId]) -> Result<Vec<Document>>;
 }
 
 /// A job to enqueue.
@@ -211,11 +274,18 @@ pub trait IdempotencyRepo {
 
 /// Everything the engine needs from a state store.
 pub trait Store:
-    TenantRepo + CollectionRepo + DocumentRepo + JobRepo + IdempotencyRepo + Send + Sync
+    TenantRepo + CollectionRepo + DocumentRepo + JobRepo + IdempotencyRepo + IndexFeedRepo + Send + Sync
 {
 }
 
 impl<T> Store for T where
-    T: TenantRepo + CollectionRepo + DocumentRepo + JobRepo + IdempotencyRepo + Send + Sync
+    T: TenantRepo
+        + CollectionRepo
+        + DocumentRepo
+        + JobRepo
+        + IdempotencyRepo
+        + IndexFeedRepo
+        + Send
+        + Sync
 {
 }

@@ -160,6 +160,7 @@ impl Engine {
             chunks,
             job: None,
             idempotency: None,
+            embeddings: vec![],
         };
         Ok(Prepared::Commit {
             commit: Box::new(commit),

@@ -98,6 +98,12 @@ impl CollectionRepo for SqliteStore {
                 if n == 0 {
                     return Err(not_found(format!("collection `{id}` in tenant `{tenant}`")));
                 }
+                // The collection's index space is dropped with it.
+                tx.execute(
+                    "DELETE FROM index_changes WHERE tenant_id = ?1 AND collection_id = ?2",
+                    (tenant.as_str(), id.as_str()),
+                )
+                .map_err(db)?;
                 Ok(())
             },
         )

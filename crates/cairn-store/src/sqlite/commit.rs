@@ -9,7 +9,7 @@ use super::rows::{CHUNK_COLS, role_str, to_json};
 use super::{db, insert_err, to_i64};
 use crate::repo::DocumentCommit;
 use crate::{Error, Result};
-use cairn_types::{Chunk, ChunkId, Document, DocumentId, TenantId};
+use cairn_types::{Chunk, ChunkId, CollectionId, Document, DocumentId, TenantId};
 use rusqlite::Transaction;
 
 /// Commits a document with its chunk set (see [`crate::repo::DocumentRepo::commit_document`]).
@@ -24,7 +24,16 @@ pub(crate) fn commit_tx(
         chunks,
         job,
         idempotency,
+        embeddings,
     } = commit;
+    if !embeddings.is_empty() && embeddings.len() != chunks.len() {
+        return Err(Error::Database(format!(
+            "{} embeddings for {} chunks of `{}`",
+            embeddings.len(),
+            chunks.len(),
+            doc.source
+        )));
+    }
     // Checked first so a reused key costs no writes; the rollback would undo them anyway.
     let new_key = match &idempotency {
         Some(rec) => match lookup_idempotency(tx, tenant, &rec.key)? {
@@ -41,7 +50,8 @@ pub(crate) fn commit_tx(
         None => None,
     };
     let id = upsert_document(tx, tenant, &doc, chunks.len(), now)?;
-    replace_chunks(tx, tenant, &doc, &id, &chunks)?;
+    replace_chunks(tx, tenant, &doc, &id, &chunks, &embeddings)?;
+    log_change(tx, tenant, &doc.collection, &id)?;
     if let Some(job) = &job {
         complete_job_tx(tx, tenant, job, Some(&id), chunks.len(), now)?;
     }
@@ -132,6 +142,7 @@ fn replace_chunks(
     d: &Document,
     id: &DocumentId,
     chunks: &[Chunk],
+    embeddings: &[Vec<f32>],
 ) -> Result<()> {
     tx.execute(
         "DELETE FROM chunks WHERE tenant_id = ?1 AND document_id = ?2",
@@ -140,10 +151,12 @@ fn replace_chunks(
     .map_err(db)?;
     let mut st = tx
         .prepare_cached(&format!(
-            "INSERT INTO chunks({CHUNK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            "INSERT INTO chunks({CHUNK_COLS}, embedding)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
         ))
         .map_err(db)?;
-    for c in chunks {
+    for (i, c) in chunks.iter().enumerate() {
+        let blob = embeddings.get(i).map(|v| vector_blob(v));
         let parent = c.parent.as_ref().map(|p| final_parent(p, &d.id, id));
         st.execute(rusqlite::params![
             tenant.as_str(),
@@ -157,6 +170,7 @@ fn replace_chunks(
             role_str(c.role),
             parent.as_ref().map(ChunkId::as_str),
             c.page,
+            blob,
         ])
         .map_err(|e| {
             insert_err(
@@ -167,6 +181,26 @@ fn replace_chunks(
         })?;
     }
     Ok(())
+}
+
+/// Appends to the index change log (inside the caller's transaction).
+pub(crate) fn log_change(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    collection: &CollectionId,
+    document: &DocumentId,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO index_changes(tenant_id, collection_id, document_id) VALUES (?1, ?2, ?3)",
+    )
+    .and_then(|mut st| st.execute((tenant.as_str(), collection.as_str(), document.as_str())))
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Little-endian f32 bytes.
+pub(crate) fn vector_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Documents and their chunks: reads, touch and delete. The one writer of chunks is
 //! [`commit_tx`] (in `commit.rs`), run by `commit_document` in a single transaction.
 
-use super::commit::commit_tx;
+use super::commit::{commit_tx, log_change};
 use super::jobs::complete_job_tx;
 use super::rows::{CHUNK_COLS, DOC_COLS, SUMMARY_COLS, chunk, document};
 use super::{SqliteStore, db, not_found, to_i64};
@@ -194,16 +194,19 @@ impl DocumentRepo for SqliteStore {
         self.write(
             &format!("deleting document `{id}` in tenant `{tenant}`"),
             |tx| {
-                let n = tx
-                    .execute(
-                        "DELETE FROM documents WHERE tenant_id = ?1 AND id = ?2",
+                let collection: Option<String> = tx
+                    .query_row(
+                        "DELETE FROM documents WHERE tenant_id = ?1 AND id = ?2
+                         RETURNING collection_id",
                         (tenant.as_str(), id.as_str()),
+                        |r| r.get(0),
                     )
+                    .optional()
                     .map_err(db)?;
-                if n == 0 {
+                let Some(collection) = collection else {
                     return Err(doc_not_found(tenant, id));
-                }
-                Ok(())
+                };
+                log_change(tx, tenant, &CollectionId::new(collection), id)
             },
         )
     }

@@ -20,10 +20,31 @@ pub(crate) struct Migration {
 }
 
 /// Every migration this binary knows, by increasing version.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: V1_INITIAL,
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: V1_INITIAL,
+    },
+    Migration {
+        version: 2,
+        sql: V2_INDEX_FEED,
+    },
+];
+
+/// Chunk embeddings (little-endian f32) and the index change log. `seq` is global and
+/// monotonic (AUTOINCREMENT never reuses a value); lookups go through the
+/// tenant-first index.
+const V2_INDEX_FEED: &str = r"
+ALTER TABLE chunks ADD COLUMN embedding BLOB;
+
+CREATE TABLE index_changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    document_id TEXT NOT NULL
+) STRICT;
+CREATE INDEX index_changes_by_collection ON index_changes(tenant_id, collection_id, seq);
+";
 
 const V1_INITIAL: &str = r"
 CREATE TABLE tenants (

@@ -22,6 +22,7 @@ mod collections;
 mod commit;
 mod documents;
 mod idempotency;
+mod index_feed;
 mod jobs;
 mod migrations;
 mod rows;

@@ -87,6 +87,7 @@ pub fn chunks(d: &Document, texts: &[&str]) -> Vec<Chunk> {
 pub fn plain(d: Document, texts: &[&str]) -> DocumentCommit {
     let chunks = chunks(&d, texts);
     DocumentCommit {
+        embeddings: vec![],
         doc: d,
         chunks,
         job: None,

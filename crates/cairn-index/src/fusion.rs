@@ -1,0 +1,105 @@
+//! Fusing ranked lists: reciprocal rank fusion and alpha-weighted normalized scores.
+
+use std::collections::HashMap;
+
+/// A fused hit: the key, its fused score and the per-list (rank, score) it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fused {
+    pub key: u64,
+    pub score: f32,
+    /// One entry per input list: `Some((rank from 1, raw score))` if the key was in it.
+    pub sources: Vec<Option<(usize, f32)>>,
+}
+
+fn collect(lists: &[&[(u64, f32)]]) -> Vec<Fused> {
+    let mut by_key: HashMap<u64, usize> = HashMap::new();
+    let mut out: Vec<Fused> = Vec::new();
+    for (li, list) in lists.iter().enumerate() {
+        for (rank, &(key, score)) in list.iter().enumerate() {
+            let i = *by_key.entry(key).or_insert_with(|| {
+                out.push(Fused {
+                    key,
+                    score: 0.0,
+                    sources: vec![None; lists.len()],
+                });
+                out.len() - 1
+            });
+            if out[i].sources[li].is_none() {
+                out[i].sources[li] = Some((rank + 1, score));
+            }
+        }
+    }
+    out
+}
+
+fn sorted(mut v: Vec<Fused>) -> Vec<Fused> {
+    v.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.key.cmp(&b.key)));
+    v
+}
+
+/// Reciprocal rank fusion: `Σ 1 / (k + rank)` over the lists a key appears in.
+pub fn rrf(lists: &[&[(u64, f32)]], k: f32) -> Vec<Fused> {
+    let mut v = collect(lists);
+    for f in &mut v {
+        f.score = f
+            .sources
+            .iter()
+            .flatten()
+            .map(|&(rank, _)| 1.0 / (k + rank as f32))
+            .sum();
+    }
+    sorted(v)
+}
+
+/// `alpha · dense + (1 − alpha) · lexical` over min-max normalized scores; a key missing
+/// from a list scores 0 there. `lists` is `[lexical, dense]`.
+pub fn weighted(lexical: &[(u64, f32)], dense: &[(u64, f32)], alpha: f32) -> Vec<Fused> {
+    let norm = |list: &[(u64, f32)]| -> (f32, f32) {
+        let lo = list.iter().map(|x| x.1).fold(f32::INFINITY, f32::min);
+        let hi = list.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
+        (lo, hi)
+    };
+    let ranges = [norm(lexical), norm(dense)];
+    let weights = [1.0 - alpha, alpha];
+    let mut v = collect(&[lexical, dense]);
+    for f in &mut v {
+        f.score = f
+            .sources
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.map(|(_, raw)| (i, raw)))
+            .map(|(i, raw)| {
+                let (lo, hi) = ranges[i];
+                let n = if hi > lo { (raw - lo) / (hi - lo) } else { 1.0 };
+                weights[i] * n
+            })
+            .sum();
+    }
+    sorted(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rrf_rewards_agreement() {
+        let lex = [(1, 9.0), (2, 5.0), (3, 1.0)];
+        let dense = [(2, 0.9), (3, 0.8), (4, 0.1)];
+        let f = rrf(&[&lex, &dense], 60.0);
+        assert_eq!(f[0].key, 2, "{f:?}");
+        assert_eq!(f[0].sources, vec![Some((2, 5.0)), Some((1, 0.9))]);
+        assert!((f[0].score - (1.0 / 62.0 + 1.0 / 61.0)).abs() < 1e-6);
+        assert_eq!(f.len(), 4);
+    }
+
+    #[test]
+    fn weighted_mixes_normalized_scores() {
+        let lex = [(1, 10.0), (2, 0.0)];
+        let dense = [(2, 0.9), (1, 0.5)];
+        assert_eq!(weighted(&lex, &dense, 0.0)[0].key, 1);
+        assert_eq!(weighted(&lex, &dense, 1.0)[0].key, 2);
+        let half = weighted(&lex, &dense, 0.5);
+        assert!((half[0].score - 0.5).abs() < 1e-6);
+    }
+}
