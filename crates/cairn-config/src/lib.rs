@@ -15,7 +15,8 @@ mod raw;
 mod validate;
 
 pub use raw::{
-    ChunkingSection, IngestSection, ModelsSection, QualitySection, RawConfig, StoreSection,
+    ChunkingSection, IngestSection, ModelsSection, QualitySection, RawConfig, RetrievalSection,
+    StoreSection,
 };
 pub use validate::{Config, IngestSettings, QualitySettings, StoreBackend};
 

@@ -15,6 +15,49 @@ pub struct RawConfig {
     pub models: ModelsSection,
     pub ingest: IngestSection,
     pub chunking: ChunkingSection,
+    pub retrieval: RetrievalSection,
+}
+
+/// `[retrieval]`: search defaults (each can be overridden per request).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetrievalSection {
+    /// `lexical`, `dense` or `hybrid`.
+    pub mode: String,
+    /// `rrf` or `weighted`.
+    pub fusion: String,
+    pub rrf_k: f32,
+    /// Weight of the dense side in weighted fusion.
+    pub alpha: f32,
+    /// Candidates taken from each side (and handed to the reranker).
+    pub candidates: usize,
+    /// Hits returned.
+    pub top_k: usize,
+    /// `none`, `maxsim`, `llm` or `cross-encoder`.
+    pub rerank: String,
+    /// Directory of a BERT cross-encoder (for `rerank = "cross-encoder"`).
+    pub cross_encoder: String,
+    pub hnsw_m: usize,
+    pub hnsw_ef_construction: usize,
+    pub hnsw_ef_search: usize,
+}
+
+impl Default for RetrievalSection {
+    fn default() -> Self {
+        Self {
+            mode: "hybrid".into(),
+            fusion: "rrf".into(),
+            rrf_k: 60.0,
+            alpha: 0.5,
+            candidates: 50,
+            top_k: 10,
+            rerank: "none".into(),
+            cross_encoder: String::new(),
+            hnsw_m: 16,
+            hnsw_ef_construction: 128,
+            hnsw_ef_search: 96,
+        }
+    }
 }
 
 /// `[store]`
@@ -108,6 +151,7 @@ impl Default for RawConfig {
             models: ModelsSection::default(),
             ingest: IngestSection::default(),
             chunking: ChunkingSection::default(),
+            retrieval: RetrievalSection::default(),
         }
     }
 }

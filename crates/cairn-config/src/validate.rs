@@ -50,6 +50,7 @@ pub struct Config {
     pub requant: String,
     pub ingest: IngestSettings,
     pub chunking: ChunkingSpec,
+    pub retrieval: crate::RetrievalSection,
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> Error {
@@ -184,7 +185,51 @@ impl RawConfig {
         chunking
             .validate()
             .map_err(|(field, message)| invalid(&format!("chunking.{field}"), message))?;
+        let r = &self.retrieval;
+        let one_of = |key: &str, v: &str, allowed: &[&str]| -> Result<()> {
+            if allowed.contains(&v) {
+                Ok(())
+            } else {
+                Err(invalid(
+                    key,
+                    format!("must be one of {}, got `{v}`", allowed.join(", ")),
+                ))
+            }
+        };
+        one_of("retrieval.mode", &r.mode, &["lexical", "dense", "hybrid"])?;
+        one_of("retrieval.fusion", &r.fusion, &["rrf", "weighted"])?;
+        one_of(
+            "retrieval.rerank",
+            &r.rerank,
+            &["none", "maxsim", "llm", "cross-encoder"],
+        )?;
+        if !(r.rrf_k > 0.0) {
+            return Err(invalid("retrieval.rrf_k", "must be positive"));
+        }
+        if !(0.0..=1.0).contains(&r.alpha) {
+            return Err(invalid("retrieval.alpha", "must be between 0 and 1"));
+        }
+        if r.top_k == 0 || r.candidates < r.top_k || r.candidates > 1_000 {
+            return Err(invalid(
+                "retrieval.candidates",
+                "need 1 <= top_k <= candidates <= 1000",
+            ));
+        }
+        if r.hnsw_m < 4 || r.hnsw_ef_construction < 8 || r.hnsw_ef_search < 8 {
+            return Err(invalid(
+                "retrieval.hnsw_m",
+                "need hnsw_m >= 4 and ef values >= 8",
+            ));
+        }
+        if r.rerank == "cross-encoder" && r.cross_encoder.trim().is_empty() {
+            return Err(invalid(
+                "retrieval.cross_encoder",
+                "rerank = \"cross-encoder\" needs the model directory",
+            ));
+        }
+        let retrieval = self.retrieval.clone();
         Ok(Config {
+            retrieval,
             data_dir,
             tenant: TenantId::new(self.tenant.clone()),
             store_backend,

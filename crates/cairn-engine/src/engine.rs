@@ -14,6 +14,8 @@ pub struct Engine {
     pub(crate) config: Config,
     pub(crate) store: Arc<dyn Store>,
     tokenizer: OnceLock<Arc<dyn TokenCounter>>,
+    pub(crate) models: crate::models::Models,
+    pub(crate) spaces: crate::index::Spaces,
 }
 
 /// Current time in Unix milliseconds.
@@ -38,6 +40,8 @@ impl Engine {
             config,
             store,
             tokenizer: OnceLock::new(),
+            models: crate::models::Models::default(),
+            spaces: crate::index::Spaces::default(),
         }
     }
 
@@ -112,5 +116,11 @@ impl Engine {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Deletes a collection with its documents, jobs and search index.
+    pub fn delete_collection(&self, tenant: &TenantId, id: &CollectionId) -> Result<()> {
+        self.store.delete_collection(tenant, id)?;
+        self.drop_index(tenant, id)
     }
 }

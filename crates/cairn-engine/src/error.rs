@@ -45,3 +45,13 @@ impl From<cairn_config::Error> for Error {
         Self::new(e.code(), e.to_string())
     }
 }
+
+impl From<cairn_index::Error> for Error {
+    fn from(e: cairn_index::Error) -> Self {
+        let code = match e {
+            cairn_index::Error::Invalid(_) => ErrorCode::InvalidInput,
+            _ => ErrorCode::IndexError,
+        };
+        Self::new(code, e.to_string())
+    }
+}

@@ -20,8 +20,13 @@
 
 mod engine;
 mod error;
+mod index;
 pub mod ingest;
+mod models;
+pub mod search;
 
 pub use engine::Engine;
 pub use error::{Error, Result};
+pub use index::SyncReport;
 pub use ingest::{IngestOptions, IngestReport, ProgressEvent, ProgressSink, UploadRequest};
+pub use search::{SearchRequest, SearchResponse};

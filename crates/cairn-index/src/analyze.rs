@@ -7,8 +7,8 @@
 
 use tantivy::Index;
 use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter,
-    TextAnalyzer, Token, TokenStream, Tokenizer,
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+    Token, TokenStream, Tokenizer,
 };
 
 pub(crate) const EN: &str = "cairn_en";
@@ -100,7 +100,10 @@ fn ident_tokens(text: &str) -> Vec<Token> {
         });
     };
     let mut start = None;
-    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
         match (start, ident_char(c) && i < text.len()) {
             (None, true) => start = Some(i),
             (Some(s), false) => {
@@ -158,8 +161,14 @@ mod tests {
             ident("Set max_connections, then pg_stat_statements."),
             ["set", "max_connections", "then", "pg_stat_statements"]
         );
-        assert_eq!(ident("SQLSTATE 40P01 (deadlock)"), ["sqlstate", "40p01", "deadlock"]);
-        assert_eq!(ident("use \\gexec here"), ["use", "\\gexec", "gexec", "here"]);
+        assert_eq!(
+            ident("SQLSTATE 40P01 (deadlock)"),
+            ["sqlstate", "40p01", "deadlock"]
+        );
+        assert_eq!(
+            ident("use \\gexec here"),
+            ["use", "\\gexec", "gexec", "here"]
+        );
         assert_eq!(
             ident("pg_catalog.pg_class."),
             ["pg_catalog.pg_class", "pg_catalog", "pg_class"]

@@ -40,7 +40,9 @@ impl DenseIndex {
     /// An empty index.
     pub fn new(dim: usize, params: DenseParams) -> Result<Self> {
         if dim == 0 {
-            return Err(Error::Invalid("embedding dimension must be positive".into()));
+            return Err(Error::Invalid(
+                "embedding dimension must be positive".into(),
+            ));
         }
         let options = IndexOptions {
             dimensions: dim,
@@ -169,6 +171,15 @@ impl DenseIndex {
             .zip(m.distances)
             .map(|(k, d)| (k, 1.0 - d))
             .collect())
+    }
+
+    /// The vector stored under `key`.
+    pub fn vector(&self, key: u64) -> Option<Vec<f32>> {
+        let mut buf = vec![0f32; self.dim];
+        match self.index.get(key, &mut buf) {
+            Ok(n) if n > 0 => Some(buf),
+            _ => None,
+        }
     }
 
     /// Exact top-`k` among `keys` (used when a filter admits few chunks).

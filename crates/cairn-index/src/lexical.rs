@@ -106,14 +106,14 @@ impl LexicalIndex {
         })
     }
 
-    /// The change-log sequence of the last commit (0 for a new index).
+    /// The change-log sequence of the last commit (-1 for a new or cleared index).
     pub fn applied_seq(&self) -> Result<i64> {
         let metas = self.index.load_metas()?;
         Ok(metas
             .payload
             .as_deref()
             .and_then(|p| p.parse().ok())
-            .unwrap_or(0))
+            .unwrap_or(-1))
     }
 
     /// Number of indexed chunks (as of the last reload).
@@ -180,12 +180,12 @@ impl LexicalIndex {
         Ok(self.reader.reload()?)
     }
 
-    /// Removes everything (before a rebuild), committing with payload 0.
+    /// Removes everything (before a rebuild), committing with payload -1.
     pub fn clear(&self) -> Result<()> {
         let mut writer: IndexWriter<TantivyDocument> = self.writer()?;
         writer.delete_all_documents()?;
         let mut prepared = writer.prepare_commit()?;
-        prepared.set_payload("0");
+        prepared.set_payload("-1");
         prepared.commit()?;
         self.reader.reload()?;
         Ok(())
@@ -240,7 +240,10 @@ impl LexicalIndex {
     fn text_query(&self, query: &str) -> Option<Box<dyn Query>> {
         let f = self.fields;
         let en = {
-            let mut a = self.en.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut a = self
+                .en
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             analyze::terms(&mut a, query)
         };
         let ident = {
@@ -258,7 +261,10 @@ impl LexicalIndex {
                     Term::from_field_text(field, w),
                     IndexRecordOption::WithFreqs,
                 );
-                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(tq), boost))));
+                clauses.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(tq), boost)),
+                ));
             }
         };
         add(f.title, &en, TITLE_BOOST);
@@ -301,7 +307,10 @@ impl LexicalIndex {
             };
             must.push((
                 Occur::Must,
-                Box::new(RangeQuery::new(bound(filter.date_from), bound(filter.date_to))),
+                Box::new(RangeQuery::new(
+                    bound(filter.date_from),
+                    bound(filter.date_to),
+                )),
             ));
         }
         if must.is_empty() {

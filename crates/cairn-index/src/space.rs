@@ -92,7 +92,8 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 impl IndexSpace {
     /// Opens (or creates) the space in `dir`. If what is on disk was built for another
     /// model, dimension, HNSW shape or incarnation of the collection (`epoch`), or cannot
-    /// be read, the space starts empty at sequence 0 and the caller rebuilds it.
+    /// be read, the space starts empty at sequence -1 ("never built") and the caller
+    /// rebuilds it.
     /// `Corrupt` only when the lexical index itself cannot be opened (wipe `dir`).
     pub fn open(
         dir: &Path,
@@ -114,7 +115,12 @@ impl IndexSpace {
         };
         let stored = read_meta(&dir.join("meta.json"));
         let loaded = match &stored {
-            Some(m) if Meta { seq: 0, ..m.clone() } == wanted => {
+            Some(m)
+                if Meta {
+                    seq: 0,
+                    ..m.clone()
+                } == wanted =>
+            {
                 let index = DenseIndex::load(&dir.join("dense.usearch"), dim, params);
                 let catalog = std::fs::read(dir.join("catalog.json"))
                     .ok()
@@ -145,7 +151,7 @@ impl IndexSpace {
                 DenseState {
                     index: DenseIndex::new(dim, params)?,
                     catalog: Catalog::default(),
-                    seq: 0,
+                    seq: -1,
                     dirty: true,
                 }
             }
@@ -269,6 +275,12 @@ impl IndexSpace {
     /// Where a key points, if it is indexed.
     pub fn resolve(&self, key: u64) -> Option<ChunkRef> {
         self.dense_read().catalog.get(key).cloned()
+    }
+
+    /// The stored vectors of `keys` (`None` where a key has none).
+    pub fn vectors(&self, keys: &[u64]) -> Vec<Option<Vec<f32>>> {
+        let dense = self.dense_read();
+        keys.iter().map(|&k| dense.index.vector(k)).collect()
     }
 
     /// BM25 top-`k` among the chunks `filter` admits.

@@ -60,9 +60,10 @@ pub struct DocumentCommit {
     /// final document id (`IdempotencyRecord::document` is ignored). A key already stored
     /// with another `request_hash` fails the whole commit with `Conflict`.
     pub idempotency: Option<IdempotencyRecord>,
-    /// One embedding per chunk, in `chunks` order, or empty when none were computed.
-    /// Stored with the chunk so an index can be rebuilt without re-embedding.
-    pub embeddings: Vec<Vec<f32>>,
+    /// One embedding per chunk, in `chunks` order (`None` for chunks that are not
+    /// search targets, e.g. parent sections), or empty when none were computed. Stored
+    /// with the chunk so an index can be rebuilt without re-embedding.
+    pub embeddings: Vec<Option<Vec<f32>>>,
 }
 
 /// Documents and their chunks.

@@ -25,6 +25,8 @@ pub enum ErrorCode {
     EmptyDocument,
     /// A storage backend failed.
     StoreError,
+    /// A search index failed (I/O, lock); the store is unaffected.
+    IndexError,
     /// A model could not be loaded or run.
     ModelError,
     /// The prompt plus the requested tokens do not fit the model's context window.
@@ -50,6 +52,7 @@ impl ErrorCode {
             Self::TooLarge => "too_large",
             Self::EmptyDocument => "empty_document",
             Self::StoreError => "store_error",
+            Self::IndexError => "index_error",
             Self::ModelError => "model_error",
             Self::ContextLengthExceeded => "context_length_exceeded",
             Self::UpstreamError => "upstream_error",
@@ -69,7 +72,7 @@ impl ErrorCode {
             Self::UnsupportedFormat => 415,
             Self::CorruptFile | Self::EmptyDocument => 422,
             Self::Transient => 503,
-            Self::StoreError | Self::ModelError | Self::Internal => 500,
+            Self::StoreError | Self::IndexError | Self::ModelError | Self::Internal => 500,
         }
     }
 

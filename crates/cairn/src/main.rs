@@ -70,6 +70,8 @@ enum Command {
     Generate(cmd::generate::Args),
     /// Embed texts with the embedding model.
     Embed(cmd::embed::Args),
+    /// Hybrid search over a collection.
+    Search(cmd::search::Args),
     /// Measure model throughput and memory (JSON lines).
     #[command(subcommand)]
     Bench(cmd::bench::BenchCmd),
@@ -105,5 +107,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(a) => cmd::generate::run(&ctx, a),
         Command::Embed(a) => cmd::embed::run(&ctx, a),
         Command::Bench(c) => cmd::bench::run(&ctx, c),
+        Command::Search(a) => cmd::search::run(&ctx, a),
     }
 }

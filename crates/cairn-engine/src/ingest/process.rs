@@ -6,9 +6,11 @@ use super::{DocOutcome, IngestOptions};
 use crate::engine::now_ms;
 use crate::{Engine, Error, Result};
 use cairn_ingest::{Format, chunk::chunker_for, parse::parse, quality};
+use cairn_models::Embedder;
 use cairn_store::DocumentCommit;
 use cairn_types::{
-    Chunk, ChunkId, Collection, DocStatus, Document, DocumentId, ErrorCode, QualityFlags, TenantId,
+    Chunk, ChunkId, ChunkRole, Collection, DocStatus, Document, DocumentId, ErrorCode,
+    QualityFlags, TenantId,
 };
 
 /// Where the bytes came from.
@@ -155,17 +157,45 @@ impl Engine {
             created_at: existing.as_ref().map_or(now, |d| d.created_at),
             updated_at: now,
         };
+        let embeddings = if skip {
+            Vec::new()
+        } else {
+            self.embed_chunks(&chunks)?
+        };
         let commit = DocumentCommit {
             doc,
             chunks,
             job: None,
             idempotency: None,
-            embeddings: vec![],
+            embeddings,
         };
         Ok(Prepared::Commit {
             commit: Box::new(commit),
             outcome,
         })
+    }
+}
+
+impl Engine {
+    /// Embeddings of the search targets among `chunks` (leaves and children; parents are
+    /// context only), computed before the commit so they are stored atomically with it.
+    fn embed_chunks(&self, chunks: &[Chunk]) -> Result<Vec<Option<Vec<f32>>>> {
+        let targets: Vec<(usize, String)> = chunks
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.role != ChunkRole::Parent)
+            .map(|(i, c)| (i, crate::index::embedding_text(&c.heading_path, &c.text)))
+            .collect();
+        let mut out = vec![None; chunks.len()];
+        if targets.is_empty() {
+            return Ok(out);
+        }
+        let texts: Vec<&str> = targets.iter().map(|(_, t)| t.as_str()).collect();
+        let vectors = self.embedder()?.embed(&texts)?.vectors;
+        for ((i, _), v) in targets.iter().zip(vectors) {
+            out[*i] = Some(v);
+        }
+        Ok(out)
     }
 }
 

@@ -46,6 +46,11 @@ pub struct IngestReport {
     pub near_duplicates: Vec<Finding>,
     /// Directories or files the scan could not read.
     pub scan_problems: Vec<Finding>,
+    /// The search index after the run (synced from the store when the run finished).
+    pub index: Option<crate::SyncReport>,
+    /// Why the index could not be synced (the documents are stored; the next search or
+    /// ingest retries).
+    pub index_error: Option<String>,
     pub elapsed_ms: u64,
 }
 

@@ -73,8 +73,26 @@ impl Engine {
         let workers = opts.workers.unwrap_or(self.config.ingest.workers).max(1);
         self.run_workers(&state, tenant, std::slice::from_ref(collection), workers);
         let mut report = state.into_report();
+        self.sync_after_ingest(tenant, collection, &mut report);
         report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         Ok(report)
+    }
+
+    /// Brings the collection's index up to date; a failure is reported, not fatal (the
+    /// store holds everything and the next sync catches up).
+    fn sync_after_ingest(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionId,
+        report: &mut IngestReport,
+    ) {
+        match self.sync_index(tenant, collection) {
+            Ok(r) => report.index = Some(r),
+            Err(e) => {
+                tracing::warn!(%collection, error = %e, "index sync after ingest failed");
+                report.index_error = Some(format!("{}: {}", e.code, e.message));
+            }
+        }
     }
 
     /// Puts the running jobs of dead local workers back in the queue.
@@ -130,6 +148,9 @@ impl Engine {
         });
         self.run_workers(&state, tenant, &collections, self.config.ingest.workers);
         let mut report = state.into_report();
+        for c in &collections {
+            self.sync_after_ingest(tenant, c, &mut report);
+        }
         report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         Ok(report)
     }

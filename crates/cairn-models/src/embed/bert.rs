@@ -136,7 +136,36 @@ impl BertEmbedder {
         ))
     }
 
-    fn forward_batch(&self, batch: &[&Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+    /// Per-token output vectors, L2-normalized, padding left out (`[CLS]` and `[SEP]`
+    /// kept): the document side of late-interaction (MaxSim) scoring.
+    pub fn token_vectors(&self, texts: &[&str]) -> Result<Vec<Vec<Vec<f32>>>> {
+        let encoded: Vec<Vec<u32>> = texts
+            .par_iter()
+            .map(|t| self.encode(t).map(|(ids, _)| ids))
+            .collect::<Result<_>>()?;
+        let mut out = Vec::with_capacity(encoded.len());
+        for batch in encoded.chunks(self.batch_size) {
+            let refs: Vec<&Vec<u32>> = batch.iter().collect();
+            let (hidden, _) = self.hidden(&refs)?;
+            let run = || -> candle_core::Result<Vec<Vec<Vec<f32>>>> {
+                let normed = hidden.broadcast_div(&hidden.sqr()?.sum_keepdim(2)?.sqrt()?)?;
+                let rows = normed.to_vec3::<f32>()?;
+                Ok(rows
+                    .into_iter()
+                    .zip(batch)
+                    .map(|(mut r, ids)| {
+                        r.truncate(ids.len());
+                        r
+                    })
+                    .collect())
+            };
+            out.extend(run().map_err(|e| Error::Inference(format!("token vectors: {e}")))?);
+        }
+        Ok(out)
+    }
+
+    /// Encoder output `(batch, width, dim)` and the attention mask for padded ids.
+    fn hidden(&self, batch: &[&Vec<u32>]) -> Result<(Tensor, Tensor)> {
         let width = batch.iter().map(|ids| ids.len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(batch.len() * width);
         let mut mask = Vec::with_capacity(batch.len() * width);
@@ -146,12 +175,19 @@ impl BertEmbedder {
             mask.extend(std::iter::repeat_n(1u32, row.len()));
             mask.extend(std::iter::repeat_n(0u32, width - row.len()));
         }
-        let run = || -> candle_core::Result<Vec<Vec<f32>>> {
+        let run = || -> candle_core::Result<(Tensor, Tensor)> {
             let shape = (batch.len(), width);
             let ids = Tensor::from_vec(ids, shape, &self.device)?;
             let mask = Tensor::from_vec(mask, shape, &self.device)?;
             let types = ids.zeros_like()?;
-            let hidden = self.model.forward(&ids, &types, Some(&mask))?;
+            Ok((self.model.forward(&ids, &types, Some(&mask))?, mask))
+        };
+        run().map_err(|e| Error::Inference(format!("embedder forward: {e}")))
+    }
+
+    fn forward_batch(&self, batch: &[&Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        let (hidden, mask) = self.hidden(batch)?;
+        let run = || -> candle_core::Result<Vec<Vec<f32>>> {
             l2_normalize(&masked_mean(&hidden, &mask)?)?.to_vec2::<f32>()
         };
         run().map_err(|e| Error::Inference(format!("embedder forward: {e}")))

@@ -142,7 +142,7 @@ fn replace_chunks(
     d: &Document,
     id: &DocumentId,
     chunks: &[Chunk],
-    embeddings: &[Vec<f32>],
+    embeddings: &[Option<Vec<f32>>],
 ) -> Result<()> {
     tx.execute(
         "DELETE FROM chunks WHERE tenant_id = ?1 AND document_id = ?2",
@@ -156,7 +156,10 @@ fn replace_chunks(
         ))
         .map_err(db)?;
     for (i, c) in chunks.iter().enumerate() {
-        let blob = embeddings.get(i).map(|v| vector_blob(v));
+        let blob = embeddings
+            .get(i)
+            .and_then(Option::as_deref)
+            .map(vector_blob);
         let parent = c.parent.as_ref().map(|p| final_parent(p, &d.id, id));
         st.execute(rusqlite::params![
             tenant.as_str(),

@@ -113,9 +113,9 @@ pub fn run(ctx: &Context, c: CollectionsCmd) -> anyhow::Result<ExitCode> {
             outln!("created      {} UTC", time(c.created_at));
         }
         CollectionsCmd::Rm { name } => {
-            store
+            ctx.engine()?
                 .delete_collection(t, &CollectionId::new(name.clone()))
-                .map_err(st)?;
+                .map_err(super::eng)?;
             if !ctx.json {
                 outln!("removed collection `{name}`");
             }

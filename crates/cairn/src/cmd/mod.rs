@@ -9,6 +9,7 @@ pub mod generate;
 pub mod ingest;
 pub mod jobs;
 pub mod models;
+pub mod search;
 
 use anyhow::Context as _;
 use cairn_config::Loaded;

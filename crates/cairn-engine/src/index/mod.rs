@@ -1,0 +1,259 @@
+//! Keeping each collection's index space in step with the store.
+//!
+//! [`Engine::sync_index`] reads the store's change log from the sequence the space last
+//! applied, re-indexes the changed documents (deleted ones are dropped) and saves the
+//! space. A space that was never built, or was reset because its files were unreadable or
+//! built for another embedder, is rebuilt from every document. Searches sync first, so a
+//! chunk is searchable exactly when it is committed in the store and applied to the
+//! index; ingest runs sync when they finish. A file lock serializes syncs across
+//! processes sharing a data directory.
+
+mod inputs;
+
+pub(crate) use inputs::embedding_text;
+pub use inputs::parse_date;
+
+use crate::{Engine, Error, Result};
+use cairn_index::{DenseParams, IndexSpace};
+use cairn_models::Embedder;
+use cairn_types::{CollectionId, DocumentId, ErrorCode, TenantId};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Documents per batch while catching up or rebuilding.
+const BATCH_DOCS: usize = 64;
+
+/// Open index spaces by (tenant, collection).
+#[derive(Default)]
+pub(crate) struct Spaces {
+    open: Mutex<HashMap<(String, String), Arc<Space>>>,
+}
+
+/// A space and the lock that serializes its syncs within this process.
+pub(crate) struct Space {
+    pub index: IndexSpace,
+    sync: Mutex<()>,
+}
+
+/// What a sync did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct SyncReport {
+    /// Whether the space was rebuilt from every document.
+    pub rebuilt: bool,
+    pub documents_indexed: usize,
+    pub documents_removed: usize,
+    pub chunks_embedded: usize,
+    pub applied_seq: i64,
+}
+
+impl Engine {
+    fn space_dir(&self, tenant: &TenantId, collection: &CollectionId) -> PathBuf {
+        self.config
+            .data_dir
+            .join("index")
+            .join(tenant.as_str())
+            .join(collection.as_str())
+    }
+
+    fn dense_params(&self) -> DenseParams {
+        let r = &self.config.retrieval;
+        DenseParams {
+            connectivity: r.hnsw_m,
+            expansion_add: r.hnsw_ef_construction,
+            expansion_search: r.hnsw_ef_search,
+        }
+    }
+
+    /// The open space of a collection (opened on first use; an unreadable one is wiped
+    /// and recreated empty, to be rebuilt by the next sync).
+    pub(crate) fn space(&self, tenant: &TenantId, collection: &CollectionId) -> Result<Arc<Space>> {
+        let coll = self.store.get_collection(tenant, collection)?;
+        let key = (tenant.as_str().to_owned(), collection.as_str().to_owned());
+        let mut open = self
+            .spaces
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = open.get(&key) {
+            return Ok(s.clone());
+        }
+        let embedder = self.embedder()?;
+        let dir = self.space_dir(tenant, collection);
+        let params = self.dense_params();
+        let opener = || {
+            IndexSpace::open(
+                &dir,
+                tenant.as_str(),
+                collection.as_str(),
+                embedder.model_id(),
+                embedder.dim(),
+                params,
+                coll.created_at,
+            )
+        };
+        let index = match opener() {
+            Ok(s) => s,
+            Err(cairn_index::Error::Corrupt(why)) => {
+                tracing::warn!(dir = %dir.display(), %why, "index space unreadable; rebuilding");
+                std::fs::remove_dir_all(&dir).map_err(|e| {
+                    Error::new(
+                        ErrorCode::IndexError,
+                        format!("removing {}: {e}", dir.display()),
+                    )
+                })?;
+                opener()?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let space = Arc::new(Space {
+            index,
+            sync: Mutex::new(()),
+        });
+        open.insert(key, space.clone());
+        Ok(space)
+    }
+
+    /// Forgets and deletes a collection's index space (after the collection is deleted).
+    pub fn drop_index(&self, tenant: &TenantId, collection: &CollectionId) -> Result<()> {
+        let key = (tenant.as_str().to_owned(), collection.as_str().to_owned());
+        self.spaces
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&key);
+        let dir = self.space_dir(tenant, collection);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::new(
+                ErrorCode::IndexError,
+                format!("removing {}: {e}", dir.display()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Brings the collection's index up to the store's newest change.
+    pub fn sync_index(&self, tenant: &TenantId, collection: &CollectionId) -> Result<SyncReport> {
+        let space = self.space(tenant, collection)?;
+        let _local = space.sync.lock().unwrap_or_else(PoisonError::into_inner);
+        let _cross = self.lock_space(tenant, collection)?;
+        let head = self.store.index_head(tenant, collection)?;
+        let applied = space.index.applied_seq()?;
+        let mut report = SyncReport {
+            applied_seq: applied,
+            ..SyncReport::default()
+        };
+        if applied < 0 {
+            self.rebuild(&space.index, tenant, collection, head, &mut report)?;
+        } else if applied < head {
+            self.catch_up(&space.index, tenant, collection, applied, &mut report)?;
+        } else {
+            return Ok(report);
+        }
+        space.index.persist()?;
+        report.applied_seq = space.index.applied_seq()?;
+        Ok(report)
+    }
+
+    /// A file lock on the space, held while it syncs.
+    fn lock_space(&self, tenant: &TenantId, collection: &CollectionId) -> Result<std::fs::File> {
+        let dir = self.space_dir(tenant, collection);
+        let path = dir.with_extension("lock");
+        let io = |e: std::io::Error| {
+            Error::new(
+                ErrorCode::IndexError,
+                format!("locking {}: {e}", path.display()),
+            )
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(file)
+    }
+
+    fn rebuild(
+        &self,
+        space: &IndexSpace,
+        tenant: &TenantId,
+        collection: &CollectionId,
+        head: i64,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        report.rebuilt = true;
+        let mut after: Option<DocumentId> = None;
+        loop {
+            let ids = self
+                .store
+                .index_documents(tenant, collection, after.as_ref(), BATCH_DOCS)?;
+            let Some(last) = ids.last().cloned() else {
+                break;
+            };
+            // Intermediate pages keep the space marked unbuilt: a crash restarts the rebuild.
+            self.index_documents(space, tenant, &ids, -1, report)?;
+            after = Some(last);
+        }
+        space.advance(head)?;
+        Ok(())
+    }
+
+    fn catch_up(
+        &self,
+        space: &IndexSpace,
+        tenant: &TenantId,
+        collection: &CollectionId,
+        mut applied: i64,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        loop {
+            let changes = self
+                .store
+                .index_changes(tenant, collection, applied, BATCH_DOCS * 4)?;
+            let Some(last) = changes.last().map(|c| c.seq) else {
+                return Ok(());
+            };
+            let mut ids: Vec<DocumentId> = Vec::new();
+            for c in changes {
+                if !ids.contains(&c.document) {
+                    ids.push(c.document);
+                }
+            }
+            for (i, part) in ids.chunks(BATCH_DOCS).enumerate() {
+                let last_part = (i + 1) * BATCH_DOCS >= ids.len();
+                let seq = if last_part { last } else { applied };
+                self.index_documents(space, tenant, part, seq, report)?;
+            }
+            applied = last;
+        }
+    }
+
+    /// Re-indexes `ids` (dropping those no longer stored) and records `seq`.
+    fn index_documents(
+        &self,
+        space: &IndexSpace,
+        tenant: &TenantId,
+        ids: &[DocumentId],
+        seq: i64,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let batch = self.store.index_batch(tenant, ids, true)?;
+        let present: std::collections::HashSet<&str> =
+            batch.documents.iter().map(|d| d.id.as_str()).collect();
+        let mut removed: Vec<String> = ids
+            .iter()
+            .filter(|id| !present.contains(id.as_str()))
+            .map(|id| id.as_str().to_owned())
+            .collect();
+        let embedder = self.embedder()?;
+        let (docs, skipped, embedded) = inputs::doc_inputs(batch, embedder.as_ref())?;
+        removed.extend(skipped);
+        report.documents_indexed += docs.len();
+        report.documents_removed += removed.len();
+        report.chunks_embedded += embedded;
+        space.apply(&removed, &docs, seq)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,60 @@
+//! The engine's models, loaded on first use and shared: the embedder (ingest and dense
+//! search) and the local generator (query transforms, LLM reranking).
+
+use crate::{Engine, Error, Result};
+use cairn_models::{BertEmbedder, EmbedderOptions, LocalGenerator, LocalOptions};
+use cairn_types::ErrorCode;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Lazily loaded models. A failed load is not cached, so installing the model and
+/// retrying works without a restart.
+#[derive(Default)]
+pub(crate) struct Models {
+    embedder: Mutex<Option<Arc<BertEmbedder>>>,
+    generator: Mutex<Option<Arc<LocalGenerator>>>,
+}
+
+fn get_or_load<T>(
+    slot: &Mutex<Option<Arc<T>>>,
+    load: impl FnOnce() -> Result<T>,
+) -> Result<Arc<T>> {
+    let mut guard = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(m) = guard.as_ref() {
+        return Ok(m.clone());
+    }
+    let m = Arc::new(load()?);
+    *guard = Some(m.clone());
+    Ok(m)
+}
+
+impl Engine {
+    /// The configured embedding model.
+    pub fn embedder(&self) -> Result<Arc<BertEmbedder>> {
+        get_or_load(&self.models.embedder, || {
+            Ok(BertEmbedder::load(
+                &self.config.embedder_dir(),
+                &EmbedderOptions::default(),
+            )?)
+        })
+    }
+
+    /// The configured local chat model.
+    pub fn generator(&self) -> Result<Arc<LocalGenerator>> {
+        get_or_load(&self.models.generator, || {
+            let requant = self
+                .config
+                .requant
+                .parse()
+                .map_err(|e: String| Error::new(ErrorCode::InvalidConfig, e))?;
+            let options = LocalOptions {
+                max_context: self.config.max_context,
+                requant,
+                ..LocalOptions::default()
+            };
+            Ok(LocalGenerator::load(
+                &self.config.generator_path(),
+                &options,
+            )?)
+        })
+    }
+}

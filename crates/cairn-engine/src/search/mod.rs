@@ -1,0 +1,269 @@
+//! Hybrid search: optional query transforms → BM25 and HNSW candidates (filters inside
+//! both) → fusion → hydration from the store → optional reranking → context helpers.
+
+mod context;
+mod rerank;
+mod transform;
+mod types;
+
+pub use crate::index::parse_date;
+pub use types::{
+    ContextOptions, Fusion, HitScores, Order, RankScore, RerankKind, SearchHit, SearchMode,
+    SearchRequest, SearchResponse, Timings, Transform, TransformTrace,
+};
+
+use crate::{Engine, Error, Result};
+use cairn_index::{Fused, IndexSpace, rrf, weighted};
+use cairn_models::Embedder;
+use cairn_types::{ChunkId, DocumentId, ErrorCode, TenantId};
+use std::collections::HashMap;
+use std::time::Instant;
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// The options of a request resolved against the configuration.
+pub(crate) struct Resolved {
+    pub mode: SearchMode,
+    pub fusion: Fusion,
+    pub top_k: usize,
+    pub candidates: usize,
+    pub rerank: RerankKind,
+}
+
+/// The queries to run: (text for BM25, text for the embedder).
+struct Probe {
+    lexical: String,
+    dense: String,
+}
+
+impl Engine {
+    fn resolve(&self, req: &SearchRequest) -> Result<Resolved> {
+        let r = &self.config.retrieval;
+        let bad = |m: String| Error::new(ErrorCode::InvalidInput, m);
+        let mode = match req.mode {
+            Some(m) => m,
+            None => SearchMode::parse(&r.mode)
+                .ok_or_else(|| bad(format!("retrieval.mode `{}`", r.mode)))?,
+        };
+        let fusion = req.fusion.unwrap_or(if r.fusion == "weighted" {
+            Fusion::Weighted { alpha: r.alpha }
+        } else {
+            Fusion::Rrf { k: r.rrf_k }
+        });
+        match fusion {
+            Fusion::Rrf { k } if k.is_nan() || k <= 0.0 => {
+                return Err(bad(format!("rrf k must be positive, got {k}")));
+            }
+            Fusion::Weighted { alpha } if !(0.0..=1.0).contains(&alpha) => {
+                return Err(bad(format!("alpha must be between 0 and 1, got {alpha}")));
+            }
+            _ => {}
+        }
+        let top_k = req.top_k.unwrap_or(r.top_k);
+        let candidates = req.candidates.unwrap_or(r.candidates).max(top_k);
+        if top_k == 0 || candidates > 1_000 {
+            return Err(bad(format!(
+                "need 1 <= top_k <= candidates <= 1000 (top_k {top_k}, candidates {candidates})"
+            )));
+        }
+        let rerank = match req.rerank {
+            Some(k) => k,
+            None => RerankKind::parse(&r.rerank)
+                .ok_or_else(|| bad(format!("retrieval.rerank `{}`", r.rerank)))?,
+        };
+        if req.query.trim().is_empty() {
+            return Err(bad("the query is empty".into()));
+        }
+        if req.query.len() > 8_192 {
+            return Err(bad(format!(
+                "the query is {} bytes; the limit is 8192",
+                req.query.len()
+            )));
+        }
+        Ok(Resolved {
+            mode,
+            fusion,
+            top_k,
+            candidates,
+            rerank,
+        })
+    }
+
+    /// Runs one search in `tenant`.
+    pub fn search(&self, tenant: &TenantId, req: &SearchRequest) -> Result<SearchResponse> {
+        let start = Instant::now();
+        let opts = self.resolve(req)?;
+        let mut timings = Timings::default();
+        let t = Instant::now();
+        self.sync_index(tenant, &req.collection)?;
+        let space = self.space(tenant, &req.collection)?;
+        space
+            .index
+            .check(tenant.as_str(), req.collection.as_str())?;
+        timings.sync_ms = ms(t);
+
+        let t = Instant::now();
+        let (probes, traces) = self.transform_query(&req.query, &req.transforms)?;
+        timings.transform_ms = ms(t);
+
+        let mut lists: Vec<Vec<(u64, f32)>> = Vec::new();
+        let (mut lex0, mut dense0) = (None, None);
+        for (i, p) in probes.iter().enumerate() {
+            if opts.mode != SearchMode::Dense {
+                let t = Instant::now();
+                let l = space
+                    .index
+                    .search_lexical(&p.lexical, &req.filter, opts.candidates)?;
+                timings.lexical_ms += ms(t);
+                if i == 0 {
+                    lex0 = Some(lists.len());
+                }
+                lists.push(l);
+            }
+            if opts.mode != SearchMode::Lexical {
+                let t = Instant::now();
+                let v = self.embed_query(&p.dense)?;
+                timings.embed_ms += ms(t);
+                let t = Instant::now();
+                let d =
+                    space
+                        .index
+                        .search_dense(&v, &req.filter, opts.candidates, req.ef_search)?;
+                timings.dense_ms += ms(t);
+                if i == 0 {
+                    dense0 = Some(lists.len());
+                }
+                lists.push(d);
+            }
+        }
+
+        let t = Instant::now();
+        let fused = fuse(&lists, opts.fusion, opts.mode);
+        timings.fuse_ms = ms(t);
+
+        let t = Instant::now();
+        let mut hits = self.hydrate(
+            tenant,
+            &space.index,
+            fused.into_iter().take(opts.candidates),
+            lex0,
+            dense0,
+        )?;
+        timings.hydrate_ms = ms(t);
+
+        let t = Instant::now();
+        if opts.rerank != RerankKind::None && !hits.is_empty() {
+            self.rerank(&req.query, opts.rerank, &mut hits)?;
+        }
+        timings.rerank_ms = ms(t);
+
+        let t = Instant::now();
+        let hits = self.apply_context(tenant, &space.index, hits, &req.context, opts.top_k)?;
+        timings.context_ms = ms(t);
+        timings.total_ms = ms(start);
+        Ok(SearchResponse {
+            query: req.query.clone(),
+            mode: opts.mode,
+            rerank: opts.rerank,
+            hits,
+            transforms: traces,
+            timings,
+        })
+    }
+
+    /// The normalized embedding of a query.
+    pub(crate) fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+        let embedder = self.embedder()?;
+        embedder
+            .embed(&[text])?
+            .vectors
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::new(ErrorCode::ModelError, "the embedder returned nothing"))
+    }
+
+    /// Chunks and documents for fused keys, in order; keys the store no longer has are
+    /// dropped (a hit is only returned when the store and the index both have it).
+    fn hydrate(
+        &self,
+        tenant: &TenantId,
+        space: &IndexSpace,
+        fused: impl Iterator<Item = Fused>,
+        lex0: Option<usize>,
+        dense0: Option<usize>,
+    ) -> Result<Vec<SearchHit>> {
+        let fused: Vec<(Fused, String)> = fused
+            .filter_map(|f| space.resolve(f.key).map(|r| (f, r.chunk_id())))
+            .collect();
+        let ids: Vec<ChunkId> = fused
+            .iter()
+            .map(|(_, id)| ChunkId::new(id.clone()))
+            .collect();
+        let chunks: HashMap<String, cairn_types::Chunk> = self
+            .store
+            .get_chunks(tenant, &ids)?
+            .into_iter()
+            .map(|c| (c.id.as_str().to_owned(), c))
+            .collect();
+        let mut doc_ids: Vec<DocumentId> = chunks.values().map(|c| c.document.clone()).collect();
+        doc_ids.sort();
+        doc_ids.dedup();
+        let docs: HashMap<String, cairn_types::Document> = self
+            .store
+            .get_documents(tenant, &doc_ids)?
+            .into_iter()
+            .map(|d| (d.id.as_str().to_owned(), d))
+            .collect();
+        let pick = |f: &Fused, i: Option<usize>| {
+            i.and_then(|i| f.sources.get(i).copied().flatten())
+                .map(|(rank, score)| RankScore { rank, score })
+        };
+        Ok(fused
+            .into_iter()
+            .filter_map(|(f, id)| {
+                let c = chunks.get(&id)?;
+                let d = docs.get(c.document.as_str())?;
+                Some(SearchHit {
+                    chunk_id: id,
+                    document_id: d.id.as_str().to_owned(),
+                    title: d.title.clone(),
+                    source: d.source.clone(),
+                    heading_path: c.heading_path.clone(),
+                    text: c.text.clone(),
+                    page: c.page,
+                    score: f.score,
+                    scores: HitScores {
+                        lexical: pick(&f, lex0),
+                        dense: pick(&f, dense0),
+                        fused: f.score,
+                        rerank: None,
+                    },
+                    expanded_from: None,
+                })
+            })
+            .collect())
+    }
+}
+
+/// Merges the candidate lists. A single list keeps its raw scores; several are fused.
+/// Weighted fusion applies to one lexical and one dense list; with more lists (query
+/// transforms) RRF is used.
+fn fuse(lists: &[Vec<(u64, f32)>], fusion: Fusion, mode: SearchMode) -> Vec<Fused> {
+    let refs: Vec<&[(u64, f32)]> = lists.iter().map(Vec::as_slice).collect();
+    match (refs.len(), fusion) {
+        (1, _) => rrf(&refs, 1.0)
+            .into_iter()
+            .map(|mut f| {
+                f.score = f.sources[0].map_or(0.0, |s| s.1);
+                f
+            })
+            .collect(),
+        (2, Fusion::Weighted { alpha }) if mode == SearchMode::Hybrid => {
+            weighted(refs[0], refs[1], alpha)
+        }
+        (_, Fusion::Rrf { k }) => rrf(&refs, k),
+        (_, Fusion::Weighted { .. }) => rrf(&refs, 60.0),
+    }
+}

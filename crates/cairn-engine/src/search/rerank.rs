@@ -1,0 +1,149 @@
+//! The reranking stage over hydrated candidates.
+//!
+//! - `maxsim`: late interaction over the embedder's token vectors (query tokens each take
+//!   their best-matching passage token; the mean is the score). Needs no extra model.
+//! - `llm`: pointwise relevance by the local generator: the probability of "yes" versus
+//!   "no" after a judging prompt. Costs one prompt prefill per candidate, so only the
+//!   first [`LLM_RERANK_DEPTH`] candidates are judged; the rest keep their order below.
+//! - `cross-encoder`: a BERT cross-encoder supplied by the user (not bundled: none can be
+//!   downloaded here).
+
+use super::{RerankKind, SearchHit};
+use crate::{Engine, Error, Result};
+use cairn_models::generate::{ChatMessage, Prompt, Role};
+use cairn_types::ErrorCode;
+
+/// Candidates the LLM reranker judges.
+pub const LLM_RERANK_DEPTH: usize = 10;
+/// Characters of a passage the LLM judge reads.
+const LLM_PASSAGE_CHARS: usize = 1_200;
+
+/// The passage text a reranker scores: heading path, then the chunk.
+fn passage(h: &SearchHit) -> String {
+    if h.heading_path.is_empty() {
+        format!("{}\n{}", h.title, h.text)
+    } else {
+        format!("{} > {}\n{}", h.title, h.heading_path.join(" > "), h.text)
+    }
+}
+
+fn maxsim(query: &[Vec<f32>], doc: &[Vec<f32>]) -> f32 {
+    if query.is_empty() || doc.is_empty() {
+        return 0.0;
+    }
+    let total: f32 = query
+        .iter()
+        .map(|q| {
+            doc.iter()
+                .map(|d| q.iter().zip(d).map(|(a, b)| a * b).sum::<f32>())
+                .fold(f32::NEG_INFINITY, f32::max)
+        })
+        .sum();
+    total / query.len() as f32
+}
+
+impl Engine {
+    /// Scores `hits` with `kind` and sorts them by that score (ties keep their order).
+    pub(crate) fn rerank(
+        &self,
+        query: &str,
+        kind: RerankKind,
+        hits: &mut Vec<SearchHit>,
+    ) -> Result<()> {
+        let depth = match kind {
+            RerankKind::Llm => LLM_RERANK_DEPTH.min(hits.len()),
+            _ => hits.len(),
+        };
+        let scores = match kind {
+            RerankKind::None => return Ok(()),
+            RerankKind::Maxsim => self.maxsim_scores(query, &hits[..depth])?,
+            RerankKind::Llm => self.llm_scores(query, &hits[..depth])?,
+            RerankKind::CrossEncoder => {
+                return Err(Error::new(
+                    ErrorCode::InvalidConfig,
+                    "rerank `cross-encoder` needs retrieval.cross_encoder: a BERT \
+                     sequence-classification model directory (none is bundled)",
+                ));
+            }
+        };
+        for (h, s) in hits.iter_mut().zip(scores) {
+            h.scores.rerank = Some(s);
+            h.score = s;
+        }
+        let (head, _) = hits.split_at_mut(depth);
+        head.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(())
+    }
+
+    fn maxsim_scores(&self, query: &str, hits: &[SearchHit]) -> Result<Vec<f32>> {
+        let embedder = self.embedder()?;
+        let q = embedder.token_vectors(&[query])?;
+        let texts: Vec<String> = hits.iter().map(passage).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let docs = embedder.token_vectors(&refs)?;
+        let q = q.first().map(Vec::as_slice).unwrap_or_default();
+        Ok(docs.iter().map(|d| maxsim(q, d)).collect())
+    }
+
+    fn llm_scores(&self, query: &str, hits: &[SearchHit]) -> Result<Vec<f32>> {
+        let generator = self.generator()?;
+        let tok = generator.tokenizer();
+        let ids = |words: &[&str]| -> Vec<u32> {
+            words
+                .iter()
+                .filter_map(|w| tok.encode(w).ok().and_then(|v| v.first().copied()))
+                .collect()
+        };
+        let yes = ids(&["yes", "Yes", " yes", " Yes"]);
+        let no = ids(&["no", "No", " no", " No"]);
+        let mut out = Vec::with_capacity(hits.len());
+        for h in hits {
+            let mut text = passage(h);
+            if text.len() > LLM_PASSAGE_CHARS {
+                let cut = (0..=LLM_PASSAGE_CHARS)
+                    .rev()
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(0);
+                text.truncate(cut);
+            }
+            // The question comes first so every candidate shares the cached prefix.
+            let prompt = Prompt::Chat(vec![
+                ChatMessage::new(
+                    Role::System,
+                    "You judge search results. Answer with one word: yes or no.",
+                ),
+                ChatMessage::new(
+                    Role::User,
+                    format!(
+                        "Question: {query}\n\nPassage:\n{text}\n\nDoes the passage help \
+                         answer the question? Answer yes or no."
+                    ),
+                ),
+            ]);
+            let tokens = generator.prompt_tokens(&prompt)?;
+            let logits = generator.logits(&tokens)?;
+            let best = |set: &[u32]| {
+                set.iter()
+                    .filter_map(|&i| logits.get(i as usize).copied())
+                    .fold(f32::NEG_INFINITY, f32::max)
+            };
+            let (y, n) = (best(&yes), best(&no));
+            // P(yes | yes or no).
+            out.push(1.0 / (1.0 + (n - y).exp()));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::maxsim;
+
+    #[test]
+    fn maxsim_takes_each_query_tokens_best_match() {
+        let q = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
+        let d = vec![vec![1.0, 0.0], vec![0.6, 0.8]];
+        assert!((maxsim(&q, &d) - 0.9).abs() < 1e-6);
+        assert_eq!(maxsim(&q, &[]), 0.0);
+    }
+}
