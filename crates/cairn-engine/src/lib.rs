@@ -20,6 +20,7 @@
 
 mod engine;
 mod error;
+pub mod eval;
 mod index;
 pub mod ingest;
 mod models;

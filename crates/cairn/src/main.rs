@@ -72,6 +72,9 @@ enum Command {
     Embed(cmd::embed::Args),
     /// Hybrid search over a collection.
     Search(cmd::search::Args),
+    /// Evaluate retrieval quality on a dev set.
+    #[command(subcommand)]
+    Eval(cmd::eval::EvalCmd),
     /// Measure model throughput and memory (JSON lines).
     #[command(subcommand)]
     Bench(cmd::bench::BenchCmd),
@@ -108,5 +111,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Embed(a) => cmd::embed::run(&ctx, a),
         Command::Bench(c) => cmd::bench::run(&ctx, c),
         Command::Search(a) => cmd::search::run(&ctx, a),
+        Command::Eval(c) => cmd::eval::run(&ctx, c),
     }
 }

@@ -5,6 +5,7 @@ pub mod collections;
 pub mod config;
 pub mod docs;
 pub mod embed;
+pub mod eval;
 pub mod generate;
 pub mod ingest;
 pub mod jobs;

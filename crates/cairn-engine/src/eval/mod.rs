@@ -1,0 +1,3 @@
+//! Offline evaluation.
+
+pub mod retrieval;

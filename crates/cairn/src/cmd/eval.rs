@@ -1,0 +1,214 @@
+//! `cairn eval retrieval DATASET --collection C`: recall@1/5/10, MRR@10 and nDCG@10 per
+//! question kind for lexical, dense, hybrid and hybrid+rerank.
+
+use super::Context;
+use cairn_engine::eval::retrieval::{Outcome, parse_dataset, score, summarize};
+use cairn_engine::search::{RerankKind, SearchMode, SearchRequest, Transform};
+use cairn_types::{CollectionId, ErrorCode};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand)]
+pub enum EvalCmd {
+    /// Retrieval quality on a JSONL dev set ({id, kind, question, pages}).
+    Retrieval(RetrievalArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RetrievalArgs {
+    /// The dev set (JSON lines).
+    pub dataset: PathBuf,
+    /// Collection holding the corpus.
+    #[arg(long, short)]
+    pub collection: String,
+    /// Configurations to run: lexical, dense, hybrid, hybrid+rerank, or
+    /// `<mode>+<reranker>` (e.g. `hybrid+llm`); `+<transform>` adds a query transform.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "lexical,dense,hybrid,hybrid+rerank"
+    )]
+    pub configs: Vec<String>,
+    /// The reranker `+rerank` means (default: retrieval.rerank, or maxsim if none).
+    #[arg(long)]
+    pub rerank: Option<String>,
+    /// Only the first N questions.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Candidates per retriever (default: retrieval.candidates).
+    #[arg(long)]
+    pub candidates: Option<usize>,
+    /// Also print every question's outcome.
+    #[arg(long)]
+    pub per_question: bool,
+}
+
+fn bad(m: impl std::fmt::Display) -> anyhow::Error {
+    super::fail(ErrorCode::InvalidInput, m)
+}
+
+struct Setup {
+    name: String,
+    mode: SearchMode,
+    rerank: RerankKind,
+    transforms: Vec<Transform>,
+}
+
+fn setup(name: &str, default_rerank: RerankKind) -> anyhow::Result<Setup> {
+    let mut parts = name.split('+');
+    let mode_s = parts.next().unwrap_or_default();
+    let mode = SearchMode::parse(mode_s)
+        .ok_or_else(|| bad(format!("config `{name}`: unknown mode `{mode_s}`")))?;
+    let mut s = Setup {
+        name: name.to_owned(),
+        mode,
+        rerank: RerankKind::None,
+        transforms: Vec::new(),
+    };
+    for p in parts {
+        if p == "rerank" {
+            s.rerank = default_rerank;
+        } else if let Some(r) = RerankKind::parse(p) {
+            s.rerank = r;
+        } else if let Some(t) = Transform::parse(p) {
+            s.transforms.push(t);
+        } else {
+            return Err(bad(format!("config `{name}`: unknown part `{p}`")));
+        }
+    }
+    if name.ends_with("+rerank") {
+        s.name = format!("{}+{}", mode.as_str(), default_rerank.as_str());
+    }
+    Ok(s)
+}
+
+pub fn run(ctx: &Context, cmd: EvalCmd) -> anyhow::Result<ExitCode> {
+    let EvalCmd::Retrieval(a) = cmd;
+    let text = std::fs::read_to_string(&a.dataset)
+        .map_err(|e| bad(format!("{}: {e}", a.dataset.display())))?;
+    let mut questions =
+        parse_dataset(&text).map_err(|e| bad(format!("{}: {e}", a.dataset.display())))?;
+    questions.retain(|q| !q.pages.is_empty());
+    if let Some(n) = a.limit {
+        questions.truncate(n);
+    }
+    let configured =
+        RerankKind::parse(&ctx.loaded.config.retrieval.rerank).unwrap_or(RerankKind::None);
+    let default_rerank = match a.rerank.as_deref() {
+        Some(r) => RerankKind::parse(r).ok_or_else(|| bad(format!("unknown reranker `{r}`")))?,
+        None if configured != RerankKind::None => configured,
+        None => RerankKind::Maxsim,
+    };
+    let setups: Vec<Setup> = a
+        .configs
+        .iter()
+        .map(|c| setup(c, default_rerank))
+        .collect::<anyhow::Result<_>>()?;
+    let engine = ctx.engine()?;
+    let collection = CollectionId::new(a.collection.clone());
+    // Sync once up front so the first question's latency is not the index build.
+    engine
+        .sync_index(&ctx.tenant, &collection)
+        .map_err(super::eng)?;
+
+    let total = (setups.len() * questions.len()) as u64;
+    let bar = if std::io::stderr().is_terminal() && !ctx.json {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} · ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut outcomes = Vec::new();
+    for s in &setups {
+        bar.set_message(s.name.clone());
+        for q in &questions {
+            let mut req = SearchRequest::new(collection.clone(), q.question.clone());
+            req.mode = Some(s.mode);
+            req.rerank = Some(s.rerank);
+            req.transforms = s.transforms.clone();
+            req.top_k = Some(10);
+            req.candidates = a.candidates;
+            let resp = engine.search(&ctx.tenant, &req).map_err(super::eng)?;
+            let sources: Vec<String> = resp.hits.iter().map(|h| h.source.clone()).collect();
+            outcomes.push(Outcome {
+                config: s.name.clone(),
+                id: q.id.clone(),
+                kind: q.kind.clone(),
+                metrics: score(&q.pages, &sources),
+                ms: resp.timings.total_ms - resp.timings.sync_ms,
+                top: sources
+                    .iter()
+                    .take(5)
+                    .map(|s| cairn_engine::eval::retrieval::page_of(s).to_owned())
+                    .collect(),
+            });
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    let summary = summarize(&outcomes);
+    if ctx.json {
+        let mut v = serde_json::json!({"dataset": a.dataset, "questions": questions.len(), "summary": summary});
+        if a.per_question {
+            v["outcomes"] = serde_json::to_value(&outcomes)?;
+        }
+        ctx.print_json(&v)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.per_question {
+        for o in &outcomes {
+            outln!(
+                "{:<18} {:<6} {:<11} r@10 {:.2} mrr {:.2}  {}",
+                o.config,
+                o.id,
+                o.kind,
+                o.metrics.recall_10,
+                o.metrics.mrr_10,
+                o.top.join(" ")
+            );
+        }
+        outln!();
+    }
+    outln!(
+        "{:<11} {:<18} {:>4} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>8}",
+        "kind",
+        "config",
+        "n",
+        "R@1",
+        "R@5",
+        "R@10",
+        "MRR@10",
+        "nDCG@10",
+        "p50 ms",
+        "p95 ms"
+    );
+    let mut last_kind = String::new();
+    for s in &summary {
+        if s.kind != last_kind && !last_kind.is_empty() {
+            outln!();
+        }
+        last_kind.clone_from(&s.kind);
+        let m = &s.metrics;
+        outln!(
+            "{:<11} {:<18} {:>4} {:>6.3} {:>6.3} {:>6.3} {:>7.3} {:>7.3} {:>8.1} {:>8.1}",
+            s.kind,
+            s.config,
+            s.questions,
+            m.recall_1,
+            m.recall_5,
+            m.recall_10,
+            m.mrr_10,
+            m.ndcg_10,
+            s.p50_ms,
+            s.p95_ms
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
