@@ -41,11 +41,66 @@ pub enum BenchCmd {
         #[arg(long)]
         model: Option<String>,
     },
+    /// HNSW recall@10 and queries/s against exact search on synthetic clustered vectors.
+    Ann {
+        #[arg(long, default_value_t = 100_000)]
+        n: usize,
+        #[arg(long, default_value_t = 384)]
+        dim: usize,
+        #[arg(long, default_value_t = 1_000)]
+        queries: usize,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// ef values to try (search-time expansion).
+        #[arg(long, value_delimiter = ',', default_value = "32,64,96,128")]
+        ef: Vec<usize>,
+        #[arg(long, default_value_t = 16)]
+        m: usize,
+        #[arg(long, default_value_t = 128)]
+        ef_construction: usize,
+        /// Also write vectors.f32 and queries.f32 here (for the numpy reference).
+        #[arg(long)]
+        dump: Option<std::path::PathBuf>,
+    },
+    /// Lexical (BM25) queries/s on a collection.
+    Bm25 {
+        #[arg(long, short)]
+        collection: String,
+        /// Queries, one per line.
+        #[arg(long)]
+        queries: std::path::PathBuf,
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// Write the collection's chunks as JSONL (for bm25s).
+        #[arg(long)]
+        dump_chunks: Option<std::path::PathBuf>,
+    },
+    /// Build time, peak RSS and query latency of one index space over N synthetic chunks.
+    Scale {
+        #[arg(long, default_value_t = 1_000_000)]
+        n: usize,
+        #[arg(long, default_value_t = 384)]
+        dim: usize,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// Where to build it (default: a temporary directory, replaced).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 pub fn run(ctx: &Context, c: BenchCmd) -> anyhow::Result<ExitCode> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let line = match c {
+        BenchCmd::Ann { n, dim, queries, k, ef, m, ef_construction, dump } => {
+            super::bench_index::ann(n, dim, queries, k, &ef, m, ef_construction, dump)?
+        }
+        BenchCmd::Bm25 { collection, queries, repeat, k, dump_chunks } => {
+            super::bench_index::bm25(ctx, &collection, queries, repeat, k, dump_chunks)?
+        }
+        BenchCmd::Scale { n, dim, queries, dir } => super::bench_index::scale(n, dim, queries, dir)?,
         BenchCmd::Embed {
             texts,
             model,

@@ -1,6 +1,7 @@
 //! One module per subcommand, plus the shared [`Context`].
 
 pub mod bench;
+pub mod bench_index;
 pub mod collections;
 pub mod config;
 pub mod docs;
