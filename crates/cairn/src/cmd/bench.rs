@@ -94,13 +94,29 @@ pub enum BenchCmd {
 pub fn run(ctx: &Context, c: BenchCmd) -> anyhow::Result<ExitCode> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let line = match c {
-        BenchCmd::Ann { n, dim, queries, k, ef, m, ef_construction, dump } => {
-            super::bench_index::ann(n, dim, queries, k, &ef, m, ef_construction, dump)?
-        }
-        BenchCmd::Bm25 { collection, queries, repeat, k, dump_chunks } => {
-            super::bench_index::bm25(ctx, &collection, queries, repeat, k, dump_chunks)?
-        }
-        BenchCmd::Scale { n, dim, queries, dir } => super::bench_index::scale(n, dim, queries, dir)?,
+        BenchCmd::Ann {
+            n,
+            dim,
+            queries,
+            k,
+            ef,
+            m,
+            ef_construction,
+            dump,
+        } => super::bench_index::ann(n, dim, queries, k, &ef, m, ef_construction, dump)?,
+        BenchCmd::Bm25 {
+            collection,
+            queries,
+            repeat,
+            k,
+            dump_chunks,
+        } => super::bench_index::bm25(ctx, &collection, queries, repeat, k, dump_chunks)?,
+        BenchCmd::Scale {
+            n,
+            dim,
+            queries,
+            dir,
+        } => super::bench_index::scale(n, dim, queries, dir)?,
         BenchCmd::Embed {
             texts,
             model,

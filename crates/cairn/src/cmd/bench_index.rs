@@ -43,7 +43,13 @@ fn normalize(v: &mut [f32]) {
 /// Clustered unit vectors: `clusters` random centres, each point a centre plus noise, so
 /// neighbourhoods have structure as real embeddings do (uniform random vectors in 384-d
 /// have almost none and are a worst case no embedder produces).
-pub(crate) fn clustered(n: usize, dim: usize, clusters: usize, noise: f32, seed: u64) -> Vec<Vec<f32>> {
+pub(crate) fn clustered(
+    n: usize,
+    dim: usize,
+    clusters: usize,
+    noise: f32,
+    seed: u64,
+) -> Vec<Vec<f32>> {
     let mut rng = Rng(seed);
     let mut centres_rng = Rng(0xC0FFEE);
     let centres: Vec<Vec<f32>> = (0..clusters.max(1))
@@ -56,7 +62,10 @@ pub(crate) fn clustered(n: usize, dim: usize, clusters: usize, noise: f32, seed:
     (0..n)
         .map(|_| {
             let c = &centres[(rng.next_u64() % centres.len() as u64) as usize];
-            let mut v: Vec<f32> = c.iter().map(|x| x + noise * rng.normal() / (dim as f32).sqrt()).collect();
+            let mut v: Vec<f32> = c
+                .iter()
+                .map(|x| x + noise * rng.normal() / (dim as f32).sqrt())
+                .collect();
             normalize(&mut v);
             v
         })
@@ -77,12 +86,22 @@ fn exact_top(data: &[Vec<f32>], q: &[f32], k: usize) -> Vec<u64> {
 }
 
 /// Runs `f` over `items` on `threads` threads; returns the results in order and the wall time.
-fn parallel<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> (Vec<R>, f64) {
+fn parallel<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> (Vec<R>, f64) {
     let start = Instant::now();
     let per = items.len().div_ceil(threads.max(1)).max(1);
     let out: Vec<R> = std::thread::scope(|s| {
-        let handles: Vec<_> = items.chunks(per).map(|part| s.spawn(|| part.iter().map(&f).collect::<Vec<R>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        let handles: Vec<_> = items
+            .chunks(per)
+            .map(|part| s.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
     });
     (out, start.elapsed().as_secs_f64())
 }
@@ -95,7 +114,16 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn ann(n: usize, dim: usize, queries: usize, k: usize, efs: &[usize], m: usize, ef_construction: usize, out: Option<PathBuf>) -> anyhow::Result<serde_json::Value> {
+pub fn ann(
+    n: usize,
+    dim: usize,
+    queries: usize,
+    k: usize,
+    efs: &[usize],
+    m: usize,
+    ef_construction: usize,
+    out: Option<PathBuf>,
+) -> anyhow::Result<serde_json::Value> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let data = clustered(n, dim, (n / 100).max(1), 1.0, 7);
     let qs = clustered(queries, dim, (n / 100).max(1), 1.0, 99);
@@ -113,20 +141,41 @@ pub fn ann(n: usize, dim: usize, queries: usize, k: usize, efs: &[usize], m: usi
         dump("vectors.f32", &data)?;
         dump("queries.f32", &qs)?;
     }
-    let params = DenseParams { connectivity: m, expansion_add: ef_construction, expansion_search: efs.first().copied().unwrap_or(64) };
+    let params = DenseParams {
+        connectivity: m,
+        expansion_add: ef_construction,
+        expansion_search: efs.first().copied().unwrap_or(64),
+    };
     let index = DenseIndex::new(dim, params).map_err(anyhow::Error::msg)?;
     index.reserve(n).map_err(anyhow::Error::msg)?;
     let start = Instant::now();
-    let keyed: Vec<(u64, &Vec<f32>)> = data.iter().enumerate().map(|(i, v)| (i as u64, v)).collect();
-    let (adds, _) = parallel(&keyed, threads, |(key, v)| index.upsert(*key, v).map_err(|e| e.to_string()));
-    adds.into_iter().collect::<Result<Vec<()>, String>>().map_err(anyhow::Error::msg)?;
+    let keyed: Vec<(u64, &Vec<f32>)> = data
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i as u64, v))
+        .collect();
+    let (adds, _) = parallel(&keyed, threads, |(key, v)| {
+        index.upsert(*key, v).map_err(|e| e.to_string())
+    });
+    adds.into_iter()
+        .collect::<Result<Vec<()>, String>>()
+        .map_err(anyhow::Error::msg)?;
     let build_s = start.elapsed().as_secs_f64();
     let (truth, exact_s) = parallel(&qs, threads, |q| exact_top(&data, q, k));
     let mut runs = Vec::new();
     for &ef in efs {
         index.set_expansion_search(ef);
-        let (found, secs) = parallel(&qs, threads, |q| index.search(q, k, None).map(|h| h.into_iter().map(|x| x.0).collect::<Vec<u64>>()).unwrap_or_default());
-        let hits: usize = found.iter().zip(&truth).map(|(f, t)| f.iter().filter(|x| t.contains(x)).count()).sum();
+        let (found, secs) = parallel(&qs, threads, |q| {
+            index
+                .search(q, k, None)
+                .map(|h| h.into_iter().map(|x| x.0).collect::<Vec<u64>>())
+                .unwrap_or_default()
+        });
+        let hits: usize = found
+            .iter()
+            .zip(&truth)
+            .map(|(f, t)| f.iter().filter(|x| t.contains(x)).count())
+            .sum();
         runs.push(serde_json::json!({
             "ef": ef,
             "recall_at_10": hits as f64 / (queries * k) as f64,
@@ -142,7 +191,14 @@ pub fn ann(n: usize, dim: usize, queries: usize, k: usize, efs: &[usize], m: usi
 }
 
 /// Lexical queries per second on a collection (single thread, one query at a time).
-pub fn bm25(ctx: &Context, collection: &str, queries: PathBuf, repeat: usize, k: usize, dump: Option<PathBuf>) -> anyhow::Result<serde_json::Value> {
+pub fn bm25(
+    ctx: &Context,
+    collection: &str,
+    queries: PathBuf,
+    repeat: usize,
+    k: usize,
+    dump: Option<PathBuf>,
+) -> anyhow::Result<serde_json::Value> {
     use cairn_engine::search::{SearchMode, SearchRequest};
     let engine = ctx.engine()?;
     let coll = cairn_types::CollectionId::new(collection);
@@ -152,18 +208,31 @@ pub fn bm25(ctx: &Context, collection: &str, queries: PathBuf, repeat: usize, k:
         let mut n = 0;
         let mut offset = 0;
         loop {
-            let docs = engine.store().list_documents(&ctx.tenant, Some(&coll), 500, offset).map_err(super::st)?;
+            let docs = engine
+                .store()
+                .list_documents(&ctx.tenant, Some(&coll), 500, offset)
+                .map_err(super::st)?;
             if docs.is_empty() {
                 break;
             }
             offset += docs.len();
             for d in docs {
-                for c in engine.store().list_chunks(&ctx.tenant, &d.id).map_err(super::st)? {
-                    if c.role == cairn_types::ChunkRole::Parent || d.status != cairn_types::DocStatus::Indexed {
+                for c in engine
+                    .store()
+                    .list_chunks(&ctx.tenant, &d.id)
+                    .map_err(super::st)?
+                {
+                    if c.role == cairn_types::ChunkRole::Parent
+                        || d.status != cairn_types::DocStatus::Indexed
+                    {
                         continue;
                     }
                     let text = format!("{} {} {}", d.title, c.heading_path.join(" "), c.text);
-                    writeln!(f, "{}", serde_json::json!({"id": c.id.as_str(), "text": text}))?;
+                    writeln!(
+                        f,
+                        "{}",
+                        serde_json::json!({"id": c.id.as_str(), "text": text})
+                    )?;
                     n += 1;
                 }
             }
@@ -200,14 +269,32 @@ pub fn bm25(ctx: &Context, collection: &str, queries: PathBuf, repeat: usize, k:
 fn rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// A whole space over `n` synthetic chunks.
-pub fn scale(n: usize, dim: usize, queries: usize, dir: Option<PathBuf>) -> anyhow::Result<serde_json::Value> {
+pub fn scale(
+    n: usize,
+    dim: usize,
+    queries: usize,
+    dir: Option<PathBuf>,
+) -> anyhow::Result<serde_json::Value> {
     let tmp = tempfile_dir(dir)?;
-    let space = IndexSpace::open(&tmp, "bench", "scale", "synthetic", dim, DenseParams::default(), 0).map_err(anyhow::Error::msg)?;
+    let space = IndexSpace::open(
+        &tmp,
+        "bench",
+        "scale",
+        "synthetic",
+        dim,
+        DenseParams::default(),
+        0,
+    )
+    .map_err(anyhow::Error::msg)?;
     let vocab: Vec<String> = (0..50_000).map(|i| format!("w{i}")).collect();
     let mut rng = Rng(42);
     let per_doc = 10;
@@ -234,11 +321,21 @@ pub fn scale(n: usize, dim: usize, queries: usize, dir: Option<PathBuf>) -> anyh
                             vocab[((u * u) * vocab.len() as f32) as usize % vocab.len()].as_str()
                         })
                         .collect();
-                    ChunkInput { ordinal: o as u32, heading: String::new(), text: text.join(" "), vector: Some(v) }
+                    ChunkInput {
+                        ordinal: o as u32,
+                        heading: String::new(),
+                        text: text.join(" "),
+                        vector: Some(v),
+                    }
                 })
                 .collect();
             batch.push(DocInput {
-                attrs: DocAttrs { document: format!("d{doc_no}"), source: format!("doc{doc_no}.txt"), kind: "text".into(), ..DocAttrs::default() },
+                attrs: DocAttrs {
+                    document: format!("d{doc_no}"),
+                    source: format!("doc{doc_no}.txt"),
+                    kind: "text".into(),
+                    ..DocAttrs::default()
+                },
                 title: format!("document {doc_no}"),
                 chunks,
             });
@@ -247,7 +344,10 @@ pub fn scale(n: usize, dim: usize, queries: usize, dir: Option<PathBuf>) -> anyh
         }
         space.apply(&[], &batch, -1).map_err(anyhow::Error::msg)?;
         if last_report.elapsed().as_secs() >= 10 {
-            eprintln!("# {made}/{n} chunks indexed ({:.0} s)", start.elapsed().as_secs_f64());
+            eprintln!(
+                "# {made}/{n} chunks indexed ({:.0} s)",
+                start.elapsed().as_secs_f64()
+            );
             last_report = Instant::now();
         }
     }
@@ -259,12 +359,18 @@ pub fn scale(n: usize, dim: usize, queries: usize, dir: Option<PathBuf>) -> anyh
     let mut lex = Vec::new();
     let mut dense = Vec::new();
     for q in &qs {
-        let words: Vec<&str> = (0..4).map(|_| vocab[(rng.next_u64() % 2_000) as usize].as_str()).collect();
+        let words: Vec<&str> = (0..4)
+            .map(|_| vocab[(rng.next_u64() % 2_000) as usize].as_str())
+            .collect();
         let t = Instant::now();
-        space.search_lexical(&words.join(" "), &filter, 50).map_err(anyhow::Error::msg)?;
+        space
+            .search_lexical(&words.join(" "), &filter, 50)
+            .map_err(anyhow::Error::msg)?;
         lex.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
-        space.search_dense(q, &filter, 50, None).map_err(anyhow::Error::msg)?;
+        space
+            .search_dense(q, &filter, 50, None)
+            .map_err(anyhow::Error::msg)?;
         dense.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let both: Vec<f64> = {
@@ -286,7 +392,9 @@ pub fn scale(n: usize, dim: usize, queries: usize, dir: Option<PathBuf>) -> anyh
 }
 
 fn tempfile_dir(dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let d = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("cairn-scale-{}", std::process::id())));
+    let d = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("cairn-scale-{}", std::process::id()))
+    });
     if d.exists() {
         std::fs::remove_dir_all(&d)?;
     }

@@ -1,0 +1,138 @@
+//! `cairn search` and `cairn eval retrieval` end to end on the repository's own docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod common;
+
+use common::{cairn, json};
+use std::path::Path;
+
+fn docs_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs")
+}
+
+fn ingest(home: &Path) {
+    let docs = docs_dir();
+    let out = cairn(home, &["ingest", docs.to_str().unwrap(), "-c", "docs"]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn search_explains_every_stage_and_filters() {
+    let home = tempfile::tempdir().unwrap();
+    ingest(home.path());
+    let out = cairn(
+        home.path(),
+        &[
+            "--json",
+            "search",
+            "which chunker keeps tables whole",
+            "-c",
+            "docs",
+            "-k",
+            "3",
+        ],
+    );
+    let v = json(&out);
+    let hits = v["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 3);
+    assert!(
+        hits[0]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("ingestion.md"),
+        "{v}"
+    );
+    assert!(hits[0]["scores"]["lexical"]["rank"].as_u64().is_some());
+    assert!(hits[0]["scores"]["dense"]["rank"].as_u64().is_some());
+    assert_eq!(v["mode"], "hybrid");
+
+    let text = cairn(
+        home.path(),
+        &[
+            "search",
+            "which chunker keeps tables whole",
+            "-c",
+            "docs",
+            "--explain",
+            "--rerank",
+            "maxsim",
+            "-k",
+            "2",
+        ],
+    );
+    assert!(text.status.success());
+    let s = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        s.contains("lexical #") && s.contains("dense #") && s.contains("rerank 0."),
+        "{s}"
+    );
+
+    // A source filter confines the hits, in every mode.
+    for mode in ["lexical", "dense", "hybrid"] {
+        let v = json(&cairn(
+            home.path(),
+            &[
+                "--json", "search", "chunking", "-c", "docs", "--mode", mode, "--source", "cli.md",
+            ],
+        ));
+        let hits = v["hits"].as_array().unwrap();
+        assert!(!hits.is_empty());
+        assert!(
+            hits.iter()
+                .all(|h| h["source"].as_str().unwrap().ends_with("cli.md")),
+            "{mode}: {v}"
+        );
+    }
+    // Clear errors with stable codes.
+    let bad = cairn(
+        home.path(),
+        &["search", "x", "-c", "docs", "--mode", "fuzzy"],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("[invalid_input]"));
+    let missing = cairn(home.path(), &["search", "x", "-c", "nope"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("[not_found]"));
+}
+
+#[test]
+fn eval_reports_metrics_per_kind_and_config() {
+    let home = tempfile::tempdir().unwrap();
+    ingest(home.path());
+    let set = home.path().join("dev.jsonl");
+    std::fs::write(
+        &set,
+        concat!(
+            r#"{"id":"a","kind":"close","question":"How do I see the effective configuration and where each value came from?","pages":["configuration.md","cli.md"]}"#, "\n",
+            r#"{"id":"b","kind":"identifier","question":"max_file_bytes","pages":["configuration.md"]}"#, "\n",
+            r#"{"id":"c","kind":"paraphrase","question":"what happens to pages that are only navigation links","pages":["ingestion.md"]}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let v = json(&cairn(
+        home.path(),
+        &[
+            "--json",
+            "eval",
+            "retrieval",
+            set.to_str().unwrap(),
+            "-c",
+            "docs",
+            "--configs",
+            "lexical,dense,hybrid",
+        ],
+    ));
+    assert_eq!(v["questions"], 3);
+    let summary = v["summary"].as_array().unwrap();
+    let all: Vec<_> = summary.iter().filter(|s| s["kind"] == "all").collect();
+    assert_eq!(all.len(), 3);
+    for s in &all {
+        let r10 = s["metrics"]["recall_10"].as_f64().unwrap();
+        assert!(r10 > 0.5, "{s}");
+        assert!(s["p95_ms"].as_f64().unwrap() > 0.0);
+    }
+    let bad = cairn(
+        home.path(),
+        &["eval", "retrieval", "/nonexistent.jsonl", "-c", "docs"],
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("[invalid_input]"));
+}
