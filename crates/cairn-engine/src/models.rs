@@ -1,8 +1,9 @@
 //! The engine's models, loaded on first use and shared: the embedder (ingest and dense
-//! search) and the local generator (query transforms, LLM reranking).
+//! search), the local generator (query transforms, LLM reranking) and a user-supplied
+//! cross-encoder.
 
 use crate::{Engine, Error, Result};
-use cairn_models::{BertEmbedder, EmbedderOptions, LocalGenerator, LocalOptions};
+use cairn_models::{BertEmbedder, CrossEncoder, EmbedderOptions, LocalGenerator, LocalOptions};
 use cairn_types::ErrorCode;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub(crate) struct Models {
     embedder: Mutex<Option<Arc<BertEmbedder>>>,
     generator: Mutex<Option<Arc<LocalGenerator>>>,
+    cross_encoder: Mutex<Option<Arc<CrossEncoder>>>,
 }
 
 fn get_or_load<T>(
@@ -55,6 +57,21 @@ impl Engine {
                 &self.config.generator_path(),
                 &options,
             )?)
+        })
+    }
+
+    /// The user-supplied cross-encoder named by `retrieval.cross_encoder`.
+    pub fn cross_encoder(&self) -> Result<Arc<CrossEncoder>> {
+        get_or_load(&self.models.cross_encoder, || {
+            let dir = self.config.retrieval.cross_encoder.trim();
+            if dir.is_empty() {
+                return Err(Error::new(
+                    ErrorCode::InvalidConfig,
+                    "rerank `cross-encoder` needs retrieval.cross_encoder: a BERT \
+                     sequence-classification model directory (none is bundled)",
+                ));
+            }
+            Ok(CrossEncoder::load(&self.config.model_path(dir))?)
         })
     }
 }

@@ -9,6 +9,7 @@
 //! Invariant: this is the only crate that depends on `tokenizers` (and, later, candle).
 
 mod constrain;
+mod cross_encoder;
 pub mod embed;
 mod fetch;
 pub mod generate;
@@ -19,6 +20,7 @@ pub mod manifest;
 pub mod remote;
 mod tokenizer;
 
+pub use cross_encoder::CrossEncoder;
 pub use embed::{BertEmbedder, Embedder, EmbedderOptions, Embeddings, Truncation};
 pub use fetch::{KNOWN_MODELS, pull};
 pub use generate::{

@@ -9,9 +9,8 @@
 //!   downloaded here).
 
 use super::{RerankKind, SearchHit};
-use crate::{Engine, Error, Result};
+use crate::{Engine, Result};
 use cairn_models::generate::{ChatMessage, Prompt, Role};
-use cairn_types::ErrorCode;
 
 /// Candidates the LLM reranker judges.
 pub const LLM_RERANK_DEPTH: usize = 10;
@@ -59,11 +58,10 @@ impl Engine {
             RerankKind::Maxsim => self.maxsim_scores(query, &hits[..depth])?,
             RerankKind::Llm => self.llm_scores(query, &hits[..depth])?,
             RerankKind::CrossEncoder => {
-                return Err(Error::new(
-                    ErrorCode::InvalidConfig,
-                    "rerank `cross-encoder` needs retrieval.cross_encoder: a BERT \
-                     sequence-classification model directory (none is bundled)",
-                ));
+                let model = self.cross_encoder()?;
+                let texts: Vec<String> = hits.iter().map(passage).collect();
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                model.score(query, &refs)?
             }
         };
         for (h, s) in hits.iter_mut().zip(scores) {

@@ -234,7 +234,7 @@ fn dir_name(dir: &Path) -> String {
         .map_or_else(|| "embedder".into(), |n| n.to_string_lossy().into_owned())
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
         source: e,
@@ -242,7 +242,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     serde_json::from_str(&text).map_err(|e| Error::load(path, e))
 }
 
-fn json_usize(path: &Path, key: &str) -> Result<Option<usize>> {
+pub(crate) fn json_usize(path: &Path, key: &str) -> Result<Option<usize>> {
     let value: serde_json::Value = read_json(path)?;
     Ok(value
         .get(key)

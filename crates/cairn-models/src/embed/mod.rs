@@ -2,7 +2,7 @@
 //! was truncated. Implemented by the local BERT-family embedder ([`BertEmbedder`]) and the
 //! OpenAI-compatible remote provider.
 
-mod bert;
+pub(crate) mod bert;
 mod pooling;
 
 pub use bert::{BertEmbedder, EmbedderOptions};
