@@ -2,7 +2,7 @@
 # The main job on embedded defaults: fetch the models (MiniLM embeddings, the default
 # chat model Qwen2.5-Coder-1.5B), build cairn (release), ingest the project's own docs/
 # (the demo corpus) into the `cairn-docs` collection, print the ingest report, and stream
-# an answer from the local chat model. Safe to re-run: unchanged files do no work the
+# a hybrid search and an answer from the local chat model. Safe to re-run: unchanged files do no work the
 # second time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,9 @@ echo
 "$CAIRN" collections show cairn-docs
 echo
 "$CAIRN" docs list --collection cairn-docs
+echo
+echo "[quickstart] hybrid search (BM25 + HNSW, fused):" >&2
+"$CAIRN" search "how are unchanged files detected?" --collection cairn-docs -k 3 --explain
 echo
 echo "[quickstart] the local chat model (candle, CPU):" >&2
 "$CAIRN" generate --temperature 0 --max-tokens 96 \

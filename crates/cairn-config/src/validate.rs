@@ -203,7 +203,7 @@ impl RawConfig {
             &r.rerank,
             &["none", "maxsim", "llm", "cross-encoder"],
         )?;
-        if !(r.rrf_k > 0.0) {
+        if r.rrf_k.is_nan() || r.rrf_k <= 0.0 {
             return Err(invalid("retrieval.rrf_k", "must be positive"));
         }
         if !(0.0..=1.0).contains(&r.alpha) {

@@ -163,7 +163,7 @@ impl DenseIndex {
         }
         let m = match filter {
             None => self.index.search(query, k),
-            Some(f) => self.index.filtered_search(query, k, |key| f(key)),
+            Some(f) => self.index.filtered_search(query, k, f),
         }
         .map_err(|e| err("searching the HNSW index", e))?;
         Ok(m.keys

@@ -47,7 +47,7 @@ impl Engine {
         &self,
         query: &str,
         kind: RerankKind,
-        hits: &mut Vec<SearchHit>,
+        hits: &mut [SearchHit],
     ) -> Result<()> {
         let depth = match kind {
             RerankKind::Llm => LLM_RERANK_DEPTH.min(hits.len()),

@@ -20,7 +20,7 @@ fn placeholders(n: usize, first: usize) -> String {
 
 /// Decodes a little-endian f32 blob.
 fn vector(bytes: &[u8]) -> Result<Vec<f32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(Error::Corrupt(format!(
             "embedding blob of {} bytes is not a whole number of f32",
             bytes.len()
