@@ -37,6 +37,9 @@ pub struct RetrievalArgs {
     /// Only the first N questions.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Only the first N questions of each kind (for slow configurations).
+    #[arg(long)]
+    pub per_kind: Option<usize>,
     /// Candidates per retriever (default: retrieval.candidates).
     #[arg(long)]
     pub candidates: Option<usize>,
@@ -91,6 +94,14 @@ pub fn run(ctx: &Context, cmd: EvalCmd) -> anyhow::Result<ExitCode> {
     let mut questions =
         parse_dataset(&text).map_err(|e| bad(format!("{}: {e}", a.dataset.display())))?;
     questions.retain(|q| !q.pages.is_empty());
+    if let Some(n) = a.per_kind {
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        questions.retain(|q| {
+            let c = seen.entry(q.kind.clone()).or_default();
+            *c += 1;
+            *c <= n
+        });
+    }
     if let Some(n) = a.limit {
         questions.truncate(n);
     }
