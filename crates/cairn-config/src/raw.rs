@@ -35,6 +35,8 @@ pub struct RetrievalSection {
     pub top_k: usize,
     /// `none`, `maxsim`, `llm` or `cross-encoder`.
     pub rerank: String,
+    /// Fused candidates the reranker scores (the LLM judge takes at most 10).
+    pub rerank_depth: usize,
     /// Directory of a BERT cross-encoder (for `rerank = "cross-encoder"`).
     pub cross_encoder: String,
     pub hnsw_m: usize,
@@ -52,6 +54,7 @@ impl Default for RetrievalSection {
             candidates: 50,
             top_k: 10,
             rerank: "none".into(),
+            rerank_depth: 20,
             cross_encoder: String::new(),
             hnsw_m: 16,
             hnsw_ef_construction: 128,

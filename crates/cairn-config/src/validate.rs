@@ -215,6 +215,9 @@ impl RawConfig {
                 "need 1 <= top_k <= candidates <= 1000",
             ));
         }
+        if r.rerank_depth == 0 || r.rerank_depth > 1_000 {
+            return Err(invalid("retrieval.rerank_depth", "must be between 1 and 1000"));
+        }
         if r.hnsw_m < 4 || r.hnsw_ef_construction < 8 || r.hnsw_ef_search < 8 {
             return Err(invalid(
                 "retrieval.hnsw_m",

@@ -23,7 +23,17 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 pub const TITLE_BOOST: f32 = 2.0;
 pub const HEADING_BOOST: f32 = 1.5;
 pub const BODY_BOOST: f32 = 1.0;
-pub const IDENT_BOOST: f32 = 1.0;
+/// Identifier-shaped query terms (a digit, `_`, `.`, `\\` or `$` inside) matched whole:
+/// a query naming `40P01` or `max_connections` wants the page that defines it.
+pub const IDENT_BOOST: f32 = 3.0;
+/// Other query words in the identifier field: an unstemmed exact-form match.
+pub const WORD_BOOST: f32 = 1.0;
+
+/// Whether a term looks like an identifier rather than a word.
+fn identifier_like(term: &str) -> bool {
+    term.chars()
+        .any(|c| c.is_ascii_digit() || matches!(c, '_' | '.' | '\\' | '$'))
+}
 
 /// Memory for one indexing run.
 const WRITER_BUDGET: usize = 64 * 1024 * 1024;
@@ -270,7 +280,10 @@ impl LexicalIndex {
         add(f.title, &en, TITLE_BOOST);
         add(f.heading, &en, HEADING_BOOST);
         add(f.body, &en, BODY_BOOST);
-        add(f.ident, &ident, IDENT_BOOST);
+        let (names, words): (Vec<String>, Vec<String>) =
+            ident.into_iter().partition(|t| identifier_like(t));
+        add(f.ident, &words, WORD_BOOST);
+        add(f.ident, &names, IDENT_BOOST);
         if clauses.is_empty() {
             None
         } else {

@@ -3,8 +3,11 @@
 //! - `maxsim`: late interaction over the embedder's token vectors (query tokens each take
 //!   their best-matching passage token; the mean is the score). Needs no extra model.
 //! - `llm`: pointwise relevance by the local generator: the probability of "yes" versus
-//!   "no" after a judging prompt. Costs one prompt prefill per candidate, so only the
-//!   first [`LLM_RERANK_DEPTH`] candidates are judged; the rest keep their order below.
+//!   "no" after a judging prompt. Costs one prompt prefill per candidate, so at most
+//!   [`LLM_RERANK_DEPTH`] candidates are judged.
+//!
+//! Only the first `retrieval.rerank_depth` fused candidates are rescored; the rest keep
+//! their fused order below them.
 //! - `cross-encoder`: a BERT cross-encoder supplied by the user (not bundled: none can be
 //!   downloaded here).
 
@@ -49,9 +52,10 @@ impl Engine {
         kind: RerankKind,
         hits: &mut [SearchHit],
     ) -> Result<()> {
+        let configured = self.config.retrieval.rerank_depth;
         let depth = match kind {
-            RerankKind::Llm => LLM_RERANK_DEPTH.min(hits.len()),
-            _ => hits.len(),
+            RerankKind::Llm => LLM_RERANK_DEPTH.min(configured).min(hits.len()),
+            _ => configured.min(hits.len()),
         };
         let scores = match kind {
             RerankKind::None => return Ok(()),
@@ -64,7 +68,7 @@ impl Engine {
                 model.score(query, &refs)?
             }
         };
-        for (h, s) in hits.iter_mut().zip(scores) {
+        for (h, s) in hits[..depth].iter_mut().zip(scores) {
             h.scores.rerank = Some(s);
             h.score = s;
         }
