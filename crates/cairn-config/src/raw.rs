@@ -37,6 +37,9 @@ pub struct RetrievalSection {
     pub rerank: String,
     /// Fused candidates the reranker scores (the LLM judge takes at most 10).
     pub rerank_depth: usize,
+    /// `replace`: order by the reranker's score; `rrf`: fuse its order with the
+    /// retrieval order.
+    pub rerank_blend: String,
     /// Directory of a BERT cross-encoder (for `rerank = "cross-encoder"`).
     pub cross_encoder: String,
     pub hnsw_m: usize,
@@ -55,6 +58,7 @@ impl Default for RetrievalSection {
             top_k: 10,
             rerank: "none".into(),
             rerank_depth: 20,
+            rerank_blend: "rrf".into(),
             cross_encoder: String::new(),
             hnsw_m: 16,
             hnsw_ef_construction: 128,

@@ -198,6 +198,7 @@ impl RawConfig {
         };
         one_of("retrieval.mode", &r.mode, &["lexical", "dense", "hybrid"])?;
         one_of("retrieval.fusion", &r.fusion, &["rrf", "weighted"])?;
+        one_of("retrieval.rerank_blend", &r.rerank_blend, &["rrf", "replace"])?;
         one_of(
             "retrieval.rerank",
             &r.rerank,

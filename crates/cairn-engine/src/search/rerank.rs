@@ -15,6 +15,9 @@ use super::{RerankKind, SearchHit};
 use crate::{Engine, Result};
 use cairn_models::generate::{ChatMessage, Prompt, Role};
 
+/// RRF constant when the reranker's order is blended with the retrieval order.
+const RERANK_RRF_K: f32 = 60.0;
+
 /// Candidates the LLM reranker judges.
 pub const LLM_RERANK_DEPTH: usize = 10;
 /// Characters of a passage the LLM judge reads.
@@ -63,14 +66,27 @@ impl Engine {
             RerankKind::Llm => self.llm_scores(query, &hits[..depth])?,
             RerankKind::CrossEncoder => {
                 let model = self.cross_encoder()?;
-                let texts: Vec<String> = hits.iter().map(passage).collect();
+                let texts: Vec<String> = hits[..depth].iter().map(passage).collect();
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
                 model.score(query, &refs)?
             }
         };
-        for (h, s) in hits[..depth].iter_mut().zip(scores) {
+        // Rank of each candidate by the reranker (1 = best).
+        let mut order: Vec<usize> = (0..scores.len()).collect();
+        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+        let mut rerank_rank = vec![0usize; scores.len()];
+        for (rank, &i) in order.iter().enumerate() {
+            rerank_rank[i] = rank + 1;
+        }
+        let blend = self.config.retrieval.rerank_blend == "rrf";
+        for (i, (h, s)) in hits[..depth].iter_mut().zip(scores).enumerate() {
             h.scores.rerank = Some(s);
-            h.score = s;
+            h.score = if blend {
+                // Reciprocal rank fusion of the retrieval order and the reranker's.
+                1.0 / (RERANK_RRF_K + (i + 1) as f32) + 1.0 / (RERANK_RRF_K + rerank_rank[i] as f32)
+            } else {
+                s
+            };
         }
         let (head, _) = hits.split_at_mut(depth);
         head.sort_by(|a, b| b.score.total_cmp(&a.score));
