@@ -198,7 +198,11 @@ impl RawConfig {
         };
         one_of("retrieval.mode", &r.mode, &["lexical", "dense", "hybrid"])?;
         one_of("retrieval.fusion", &r.fusion, &["rrf", "weighted"])?;
-        one_of("retrieval.rerank_blend", &r.rerank_blend, &["rrf", "replace"])?;
+        one_of(
+            "retrieval.rerank_blend",
+            &r.rerank_blend,
+            &["rrf", "replace"],
+        )?;
         one_of(
             "retrieval.rerank",
             &r.rerank,
@@ -217,7 +221,10 @@ impl RawConfig {
             ));
         }
         if r.rerank_depth == 0 || r.rerank_depth > 1_000 {
-            return Err(invalid("retrieval.rerank_depth", "must be between 1 and 1000"));
+            return Err(invalid(
+                "retrieval.rerank_depth",
+                "must be between 1 and 1000",
+            ));
         }
         if r.hnsw_m < 4 || r.hnsw_ef_construction < 8 || r.hnsw_ef_search < 8 {
             return Err(invalid(

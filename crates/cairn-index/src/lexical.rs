@@ -86,6 +86,31 @@ fn schema() -> (Schema, Fields) {
     (b.build(), fields)
 }
 
+/// The chunk keys of scored hits (the key column opened once per segment).
+fn keys_of(
+    searcher: &tantivy::Searcher,
+    top: Vec<(f32, tantivy::DocAddress)>,
+) -> Result<Vec<(u64, f32)>> {
+    let mut columns: std::collections::HashMap<u32, tantivy::columnar::Column<u64>> =
+        std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(top.len());
+    for (score, addr) in top {
+        let col = match columns.entry(addr.segment_ord) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(
+                searcher
+                    .segment_reader(addr.segment_ord)
+                    .fast_fields()
+                    .u64("key")?,
+            ),
+        };
+        if let Some(key) = col.first(addr.doc_id) {
+            out.push((key, score));
+        }
+    }
+    Ok(out)
+}
+
 /// A tantivy index in one directory.
 pub struct LexicalIndex {
     index: Index,
@@ -233,17 +258,34 @@ impl LexicalIndex {
         };
         let searcher = self.reader.searcher();
         let top = searcher.search(&q, &TopDocs::with_limit(k.max(1)))?;
-        let mut out = Vec::with_capacity(top.len());
-        for (score, addr) in top {
-            let col = searcher
-                .segment_reader(addr.segment_ord)
-                .fast_fields()
-                .u64("key")?;
-            if let Some(key) = col.first(addr.doc_id) {
-                out.push((key, score));
-            }
-        }
-        Ok(out)
+        keys_of(&searcher, top)
+    }
+
+    /// Plain BM25 over the body field alone (no boosts, no filters): the like-for-like
+    /// baseline for benchmarks against single-field BM25 engines.
+    pub fn search_body(&self, query: &str, k: usize) -> Result<Vec<(u64, f32)>> {
+        let words = {
+            let mut a = self
+                .en
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            analyze::terms(&mut a, query)
+        };
+        let mut seen = std::collections::HashSet::new();
+        let clauses: Vec<(Occur, Box<dyn Query>)> = words
+            .iter()
+            .filter(|w| seen.insert(w.as_str()))
+            .map(|w| {
+                let q: Box<dyn Query> = Box::new(TermQuery::new(
+                    Term::from_field_text(self.fields.body, w),
+                    IndexRecordOption::WithFreqs,
+                ));
+                (Occur::Should, q)
+            })
+            .collect();
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&BooleanQuery::new(clauses), &TopDocs::with_limit(k.max(1)))?;
+        keys_of(&searcher, top)
     }
 
     /// The scored part: query terms over the four text fields, boosted.

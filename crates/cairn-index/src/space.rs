@@ -298,6 +298,11 @@ impl IndexSpace {
             .collect())
     }
 
+    /// Plain single-field BM25 (benchmarks only; no filters).
+    pub fn search_body(&self, query: &str, k: usize) -> Result<Vec<(u64, f32)>> {
+        self.lexical.search_body(query, k)
+    }
+
     /// Nearest chunks to `vector` among those `filter` admits, as (key, cosine).
     pub fn search_dense(
         &self,

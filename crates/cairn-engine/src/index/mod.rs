@@ -114,6 +114,21 @@ impl Engine {
         Ok(space)
     }
 
+    /// Plain single-field BM25 on a collection's index (benchmarks: the like-for-like
+    /// baseline against single-field engines; no filters, so not exposed to callers).
+    pub fn bench_body_bm25(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionId,
+        query: &str,
+        k: usize,
+    ) -> Result<Vec<(u64, f32)>> {
+        Ok(self
+            .space(tenant, collection)?
+            .index
+            .search_body(query, k)?)
+    }
+
     /// Forgets and deletes a collection's index space (after the collection is deleted).
     pub fn drop_index(&self, tenant: &TenantId, collection: &CollectionId) -> Result<()> {
         let key = (tenant.as_str().to_owned(), collection.as_str().to_owned());
