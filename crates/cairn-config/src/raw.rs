@@ -62,7 +62,7 @@ impl Default for RetrievalSection {
             cross_encoder: String::new(),
             hnsw_m: 16,
             hnsw_ef_construction: 128,
-            hnsw_ef_search: 96,
+            hnsw_ef_search: 64,
         }
     }
 }

@@ -21,7 +21,7 @@ impl Default for DenseParams {
         Self {
             connectivity: 16,
             expansion_add: 128,
-            expansion_search: 96,
+            expansion_search: 64,
         }
     }
 }

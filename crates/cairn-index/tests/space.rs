@@ -9,7 +9,7 @@ use cairn_index::{
 const DIM: usize = 8;
 
 fn unit(i: usize) -> Vec<f32> {
-    let mut v = vec![0.05; DIM];
+    let mut v = [0.05; DIM];
     v[i % DIM] = 1.0;
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     v.iter().map(|x| x / n).collect()

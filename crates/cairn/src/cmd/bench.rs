@@ -58,6 +58,10 @@ pub enum BenchCmd {
         m: usize,
         #[arg(long, default_value_t = 128)]
         ef_construction: usize,
+        /// Spread of points around their cluster centre (relative to the centre's norm):
+        /// higher is harder. 1.5 puts a point's cosine to its centre near 0.55; 3.0 near 0.3.
+        #[arg(long, default_value_t = 1.5)]
+        noise: f32,
         /// Also write vectors.f32 and queries.f32 here (for the numpy reference).
         #[arg(long)]
         dump: Option<std::path::PathBuf>,
@@ -102,8 +106,9 @@ pub fn run(ctx: &Context, c: BenchCmd) -> anyhow::Result<ExitCode> {
             ef,
             m,
             ef_construction,
+            noise,
             dump,
-        } => super::bench_index::ann(n, dim, queries, k, &ef, m, ef_construction, dump)?,
+        } => super::bench_index::ann(n, dim, queries, k, &ef, m, ef_construction, noise, dump)?,
         BenchCmd::Bm25 {
             collection,
             queries,

@@ -122,11 +122,12 @@ pub fn ann(
     efs: &[usize],
     m: usize,
     ef_construction: usize,
+    noise: f32,
     out: Option<PathBuf>,
 ) -> anyhow::Result<serde_json::Value> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let data = clustered(n, dim, (n / 100).max(1), 1.0, 7);
-    let qs = clustered(queries, dim, (n / 100).max(1), 1.0, 99);
+    let data = clustered(n, dim, (n / 100).max(1), noise, 7);
+    let qs = clustered(queries, dim, (n / 100).max(1), noise, 99);
     if let Some(dir) = out {
         std::fs::create_dir_all(&dir)?;
         let dump = |name: &str, rows: &[Vec<f32>]| -> anyhow::Result<()> {
@@ -183,7 +184,7 @@ pub fn ann(
         }));
     }
     Ok(serde_json::json!({
-        "bench": "ann", "n": n, "dim": dim, "queries": queries, "k": k, "m": m,
+        "bench": "ann", "n": n, "dim": dim, "noise": noise, "queries": queries, "k": k, "m": m,
         "ef_construction": ef_construction, "threads": threads, "build_s": build_s,
         "exact_qps": queries as f64 / exact_s, "memory_mb": index.memory_usage() as f64 / 1e6,
         "runs": runs,
