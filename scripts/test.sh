@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# Incremental state is ~10 GB for this workspace and buys nothing on a one-shot run.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 CAIRN_NEED_NPM=1 scripts/bootstrap.sh
 scripts/fetch-models.sh minilm smollm2

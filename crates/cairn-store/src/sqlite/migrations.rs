@@ -19,6 +19,9 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
+/// The schema version this binary migrates a database to.
+pub const SCHEMA_VERSION: i64 = 2;
+
 /// Every migration this binary knows, by increasing version.
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -251,6 +254,7 @@ mod tests {
     fn shipped_migrations_are_strictly_increasing() {
         assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
         assert!(MIGRATIONS.first().is_some_and(|m| m.version == 1));
+        assert!(MIGRATIONS.last().is_some_and(|m| m.version == SCHEMA_VERSION));
     }
 
     #[test]

@@ -25,6 +25,7 @@ mod idempotency;
 mod index_feed;
 mod jobs;
 mod migrations;
+pub use migrations::SCHEMA_VERSION;
 mod rows;
 mod tenants;
 

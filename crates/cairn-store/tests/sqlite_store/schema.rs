@@ -3,7 +3,7 @@
 use crate::support::{c, commit, db_path, doc, new_job, plain, setup, t};
 use cairn_store::{
     CollectionRepo, DocumentRepo, Error, IdempotencyRecord, IdempotencyRepo, JobFilter, JobRepo,
-    SqliteStore, TenantRepo,
+    SqliteStore, TenantRepo, SCHEMA_VERSION,
 };
 use cairn_types::{ChunkerKind, ChunkingSpec, ErrorCode};
 use std::sync::Arc;
@@ -27,7 +27,7 @@ fn open_creates_directories_and_uses_wal_with_foreign_keys() {
     let dir = tempfile::tempdir().unwrap();
     let s = setup(dir.path());
     assert!(db_path(dir.path()).is_file());
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
     let mode: String = raw(dir.path())
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -39,12 +39,13 @@ fn migrations_are_recorded_once_and_reopen_applies_nothing() {
     let dir = tempfile::tempdir().unwrap();
     drop(setup(dir.path()));
     let first = recorded(&raw(dir.path()));
-    assert_eq!(first.len(), 1);
-    assert_eq!(first[0].0, 1);
+    assert_eq!(first.len(), SCHEMA_VERSION as usize);
+    let versions: Vec<i64> = first.iter().map(|m| m.0).collect();
+    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
     assert!(first[0].1 > 0, "applied_at is a wall-clock time");
     for _ in 0..2 {
         let s = SqliteStore::open(&db_path(dir.path())).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 1);
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
     }
     assert_eq!(
         recorded(&raw(dir.path())),
@@ -101,7 +102,7 @@ fn in_memory_store_is_complete_and_shareable() {
         .join()
         .unwrap();
     assert_eq!(n, 2);
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
 }
 
 #[test]
