@@ -24,4 +24,4 @@ pub use repo::{
     IdempotencyRepo, IndexBatch, IndexChange, IndexFeedRepo, IndexedChunk, JobFilter, JobRepo,
     NewJob, Store, TenantRepo,
 };
-pub use sqlite::{SqliteStore, SCHEMA_VERSION};
+pub use sqlite::{SCHEMA_VERSION, SqliteStore};

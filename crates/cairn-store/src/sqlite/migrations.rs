@@ -254,7 +254,11 @@ mod tests {
     fn shipped_migrations_are_strictly_increasing() {
         assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
         assert!(MIGRATIONS.first().is_some_and(|m| m.version == 1));
-        assert!(MIGRATIONS.last().is_some_and(|m| m.version == SCHEMA_VERSION));
+        assert!(
+            MIGRATIONS
+                .last()
+                .is_some_and(|m| m.version == SCHEMA_VERSION)
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use crate::support::{c, commit, db_path, doc, new_job, plain, setup, t};
 use cairn_store::{
     CollectionRepo, DocumentRepo, Error, IdempotencyRecord, IdempotencyRepo, JobFilter, JobRepo,
-    SqliteStore, TenantRepo, SCHEMA_VERSION,
+    SCHEMA_VERSION, SqliteStore, TenantRepo,
 };
 use cairn_types::{ChunkerKind, ChunkingSpec, ErrorCode};
 use std::sync::Arc;
