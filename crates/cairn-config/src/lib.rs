@@ -12,12 +12,14 @@
 
 mod env;
 mod raw;
+mod raw_serve;
 mod validate;
 
 pub use raw::{
     ChunkingSection, IngestSection, ModelsSection, QualitySection, RawConfig, RetrievalSection,
     StoreSection,
 };
+pub use raw_serve::{AnswerSection, ServerSection};
 pub use validate::{Config, IngestSettings, QualitySettings, StoreBackend};
 
 use std::path::{Path, PathBuf};

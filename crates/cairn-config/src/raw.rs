@@ -16,6 +16,8 @@ pub struct RawConfig {
     pub ingest: IngestSection,
     pub chunking: ChunkingSection,
     pub retrieval: RetrievalSection,
+    pub answer: crate::AnswerSection,
+    pub server: crate::ServerSection,
 }
 
 /// `[retrieval]`: search defaults (each can be overridden per request).
@@ -159,6 +161,8 @@ impl Default for RawConfig {
             ingest: IngestSection::default(),
             chunking: ChunkingSection::default(),
             retrieval: RetrievalSection::default(),
+            answer: crate::AnswerSection::default(),
+            server: crate::ServerSection::default(),
         }
     }
 }

@@ -51,6 +51,8 @@ pub struct Config {
     pub ingest: IngestSettings,
     pub chunking: ChunkingSpec,
     pub retrieval: crate::RetrievalSection,
+    pub answer: crate::AnswerSection,
+    pub server: crate::ServerSection,
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> Error {
@@ -239,8 +241,45 @@ impl RawConfig {
             ));
         }
         let retrieval = self.retrieval.clone();
+        let a = &self.answer;
+        if a.top_k == 0 || a.top_k > 50 {
+            return Err(invalid("answer.top_k", "must be between 1 and 50"));
+        }
+        if a.max_answer_tokens < 16 || a.max_context_tokens < 128 {
+            return Err(invalid(
+                "answer.max_answer_tokens",
+                "need max_answer_tokens >= 16 and max_context_tokens >= 128",
+            ));
+        }
+        if !(0.0..=2.0).contains(&a.temperature) {
+            return Err(invalid("answer.temperature", "must be between 0 and 2"));
+        }
+        for (key, v) in [
+            ("answer.min_similarity", a.min_similarity),
+            ("answer.support_threshold", a.support_threshold),
+            ("answer.min_grounded", a.min_grounded),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(invalid(key, "must be between 0 and 1"));
+            }
+        }
+        let s = &self.server;
+        if s.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "server.listen",
+                format!("`{}` is not an address like 127.0.0.1:8080", s.listen),
+            ));
+        }
+        if s.max_body_bytes < 1024 || s.request_timeout_secs == 0 {
+            return Err(invalid(
+                "server.max_body_bytes",
+                "need max_body_bytes >= 1024 and request_timeout_secs >= 1",
+            ));
+        }
         Ok(Config {
             retrieval,
+            answer: self.answer.clone(),
+            server: self.server.clone(),
             data_dir,
             tenant: TenantId::new(self.tenant.clone()),
             store_backend,

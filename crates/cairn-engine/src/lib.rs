@@ -18,6 +18,7 @@
 //!   are only written by `commit_document`, and jobs of dead workers are reclaimed.
 //! - No HTTP, no SQL, no terminal output: progress is reported through [`ProgressSink`].
 
+pub mod answer;
 mod engine;
 mod error;
 pub mod eval;
@@ -26,6 +27,7 @@ pub mod ingest;
 mod models;
 pub mod search;
 
+pub use answer::{Answer, AnswerEvent, AskRequest};
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use index::SyncReport;

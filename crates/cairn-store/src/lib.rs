@@ -20,8 +20,8 @@ mod sqlite;
 
 pub use error::{Error, Result};
 pub use repo::{
-    CollectionRepo, DocumentCommit, DocumentRepo, DocumentSummary, IdempotencyRecord,
-    IdempotencyRepo, IndexBatch, IndexChange, IndexFeedRepo, IndexedChunk, JobFilter, JobRepo,
-    NewJob, Store, TenantRepo,
+    AnswerRepo, CollectionRepo, ConversationRepo, DocumentCommit, DocumentRepo, DocumentSummary,
+    IdempotencyRecord, IdempotencyRepo, IndexBatch, IndexChange, IndexFeedRepo, IndexedChunk,
+    JobFilter, JobRepo, NewJob, Store, TenantRepo,
 };
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};

@@ -3,8 +3,9 @@
 
 use crate::Result;
 use cairn_types::{
-    Chunk, ChunkId, ChunkingSpec, Collection, CollectionId, Document, DocumentId, ErrorCode, Job,
-    JobId, JobKind, JobState, Tenant, TenantId,
+    AnswerId, Chunk, ChunkId, ChunkingSpec, Collection, CollectionId, Conversation, ConversationId,
+    Document, DocumentId, ErrorCode, Feedback, Job, JobId, JobKind, JobState, Message, MessageRole,
+    StoredAnswer, Tenant, TenantId,
 };
 
 /// Tenants.
@@ -273,9 +274,58 @@ pub trait IdempotencyRepo {
     fn get_idempotency(&self, tenant: &TenantId, key: &str) -> Result<Option<IdempotencyRecord>>;
 }
 
+/// Conversations and their messages. Every method is tenant-scoped: another tenant's
+/// conversation id is `NotFound`.
+pub trait ConversationRepo {
+    fn create_conversation(&self, conversation: &Conversation) -> Result<()>;
+    fn get_conversation(&self, tenant: &TenantId, id: &ConversationId) -> Result<Conversation>;
+    /// Most recently updated first.
+    fn list_conversations(&self, tenant: &TenantId, limit: usize) -> Result<Vec<Conversation>>;
+    /// Deletes the conversation and its messages; its recorded answers stay, unlinked.
+    fn delete_conversation(&self, tenant: &TenantId, id: &ConversationId) -> Result<()>;
+    /// Appends messages in one transaction; returns them with their sequence numbers.
+    fn append_messages(
+        &self,
+        tenant: &TenantId,
+        id: &ConversationId,
+        messages: &[(MessageRole, String, Option<AnswerId>)],
+        now: i64,
+    ) -> Result<Vec<Message>>;
+    fn list_messages(&self, tenant: &TenantId, id: &ConversationId) -> Result<Vec<Message>>;
+    /// Stores the running summary of the messages up to `through`.
+    fn set_summary(
+        &self,
+        tenant: &TenantId,
+        id: &ConversationId,
+        summary: &str,
+        through: i64,
+        now: i64,
+    ) -> Result<()>;
+}
+
+/// Recorded answers and feedback on them.
+pub trait AnswerRepo {
+    /// Records an answer; if it belongs to a conversation, the question and the answer
+    /// are appended to it in the same transaction.
+    fn record_answer(&self, answer: &StoredAnswer) -> Result<()>;
+    fn get_answer(&self, tenant: &TenantId, id: &AnswerId) -> Result<StoredAnswer>;
+    /// `NotFound` if the answer is not this tenant's.
+    fn add_feedback(&self, feedback: &Feedback) -> Result<()>;
+    fn list_feedback(&self, tenant: &TenantId, answer: &AnswerId) -> Result<Vec<Feedback>>;
+}
+
 /// Everything the engine needs from a state store.
 pub trait Store:
-    TenantRepo + CollectionRepo + DocumentRepo + JobRepo + IdempotencyRepo + IndexFeedRepo + Send + Sync
+    TenantRepo
+    + CollectionRepo
+    + DocumentRepo
+    + JobRepo
+    + IdempotencyRepo
+    + IndexFeedRepo
+    + ConversationRepo
+    + AnswerRepo
+    + Send
+    + Sync
 {
 }
 
@@ -286,6 +336,8 @@ impl<T> Store for T where
         + JobRepo
         + IdempotencyRepo
         + IndexFeedRepo
+        + ConversationRepo
+        + AnswerRepo
         + Send
         + Sync
 {

@@ -5,6 +5,8 @@
 // Test helpers outside `#[test]` functions unwrap too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "sqlite_store/conversations.rs"]
+mod conversations;
 #[path = "sqlite_store/documents.rs"]
 mod documents;
 #[path = "sqlite_store/isolation.rs"]

@@ -37,6 +37,18 @@ pub enum ErrorCode {
     Transient,
     /// An unexpected internal failure.
     Internal,
+    /// The request body's content type is not one the endpoint accepts.
+    UnsupportedMediaType,
+    /// The requested model is neither a configured model nor a `cairn-rag:` assistant.
+    ModelNotFound,
+    /// The request took longer than the configured limit.
+    Timeout,
+    /// The server is starting or shutting down.
+    Unavailable,
+    /// The HTTP method is not allowed on this path.
+    MethodNotAllowed,
+    /// The client went away (or asked to stop) before the work finished.
+    Cancelled,
 }
 
 impl ErrorCode {
@@ -58,6 +70,12 @@ impl ErrorCode {
             Self::UpstreamError => "upstream_error",
             Self::Transient => "transient",
             Self::Internal => "internal",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::ModelNotFound => "model_not_found",
+            Self::Timeout => "timeout",
+            Self::Unavailable => "unavailable",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Cancelled => "cancelled",
         }
     }
 
@@ -66,7 +84,13 @@ impl ErrorCode {
         match self {
             Self::InvalidConfig | Self::InvalidInput | Self::ContextLengthExceeded => 400,
             Self::UpstreamError => 502,
-            Self::NotFound => 404,
+            Self::NotFound | Self::ModelNotFound => 404,
+            Self::MethodNotAllowed => 405,
+            // nginx's "client closed request": never seen by a client that left.
+            Self::Cancelled => 499,
+            Self::UnsupportedMediaType => 415,
+            Self::Timeout => 504,
+            Self::Unavailable => 503,
             Self::Conflict => 409,
             Self::TooLarge => 413,
             Self::UnsupportedFormat => 415,

@@ -10,12 +10,17 @@
 //! a document, chunk or job without one.
 
 mod block;
+mod chat;
 mod code;
 mod ids;
 mod rows;
 mod tokens;
 
 pub use block::{Block, BlockKind, ChunkDraft, ChunkRole, ParsedDoc};
+pub use chat::{
+    AnswerId, Conversation, ConversationId, Feedback, FeedbackId, Message, MessageRole,
+    StoredAnswer,
+};
 pub use code::ErrorCode;
 pub use ids::{ChunkId, CollectionId, DocumentId, JobId, TenantId, validate_slug};
 pub use rows::{

@@ -72,6 +72,12 @@ enum Command {
     Embed(cmd::embed::Args),
     /// Hybrid search over a collection.
     Search(cmd::search::Args),
+    /// Answer a question from a collection, with citations and a grounding check.
+    Ask(cmd::ask::Args),
+    /// Chat with a collection (a conversation with memory).
+    Chat(cmd::chat::Args),
+    /// Serve the HTTP API (OpenAI-compatible /v1 and the native /api/v1).
+    Serve(cmd::serve::Args),
     /// Evaluate retrieval quality on a dev set.
     #[command(subcommand)]
     Eval(cmd::eval::EvalCmd),
@@ -111,6 +117,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Embed(a) => cmd::embed::run(&ctx, a),
         Command::Bench(c) => cmd::bench::run(&ctx, c),
         Command::Search(a) => cmd::search::run(&ctx, a),
+        Command::Ask(a) => cmd::ask::run(&ctx, a),
+        Command::Chat(a) => cmd::chat::run(&ctx, a),
+        Command::Serve(a) => cmd::serve::run(&ctx, a),
         Command::Eval(c) => cmd::eval::run(&ctx, c),
     }
 }

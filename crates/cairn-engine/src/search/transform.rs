@@ -31,7 +31,7 @@ fn list_schema(min: usize, max: usize) -> serde_json::Value {
 }
 
 impl Engine {
-    fn ask_generator(
+    pub(crate) fn ask_generator(
         &self,
         system: &str,
         question: &str,

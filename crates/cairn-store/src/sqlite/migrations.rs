@@ -20,7 +20,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary migrates a database to.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Every migration this binary knows, by increasing version.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -32,7 +32,66 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: V2_INDEX_FEED,
     },
+    Migration {
+        version: 3,
+        sql: V3_CONVERSATIONS,
+    },
 ];
+
+/// Conversations and their messages, recorded answers, and feedback on answers.
+/// Deleting a conversation keeps its answers (and their feedback) but unlinks them.
+const V3_CONVERSATIONS: &str = r"
+CREATE TABLE conversations (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    collection_id TEXT,
+    title TEXT NOT NULL,
+    summary TEXT NOT NULL DEFAULT '',
+    summarized_through INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) STRICT;
+CREATE INDEX conversations_by_update ON conversations(tenant_id, updated_at);
+
+CREATE TABLE messages (
+    tenant_id TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    answer_id TEXT,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, conversation_id, seq),
+    FOREIGN KEY (tenant_id, conversation_id) REFERENCES conversations(tenant_id, id)
+        ON DELETE CASCADE
+) STRICT;
+
+CREATE TABLE answers (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    conversation_id TEXT,
+    collection_id TEXT,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    prompt_version TEXT NOT NULL,
+    record TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) STRICT;
+
+CREATE TABLE feedback (
+    tenant_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    answer_id TEXT NOT NULL,
+    rating INTEGER NOT NULL CHECK (rating IN (-1, 1)),
+    comment TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, answer_id) REFERENCES answers(tenant_id, id) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX feedback_by_answer ON feedback(tenant_id, answer_id);
+";
 
 /// Chunk embeddings (little-endian f32) and the index change log. `seq` is global and
 /// monotonic (AUTOINCREMENT never reuses a value); lookups go through the

@@ -20,6 +20,7 @@
 
 mod collections;
 mod commit;
+mod conversations;
 mod documents;
 mod idempotency;
 mod index_feed;

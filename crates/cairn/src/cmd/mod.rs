@@ -1,7 +1,9 @@
 //! One module per subcommand, plus the shared [`Context`].
 
+pub mod ask;
 pub mod bench;
 pub mod bench_index;
+pub mod chat;
 pub mod collections;
 pub mod config;
 pub mod docs;
@@ -12,6 +14,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod models;
 pub mod search;
+pub mod serve;
 
 use anyhow::Context as _;
 use cairn_config::Loaded;

@@ -1,0 +1,76 @@
+//! `[answer]` and `[server]`: the answer pipeline's and the HTTP server's settings.
+
+use serde::{Deserialize, Serialize};
+
+/// `[answer]`: grounded answering.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnswerSection {
+    /// Chunks retrieved for the context (before the token budget trims them).
+    pub top_k: usize,
+    /// Tokens the answer may use; the context gets what the window leaves.
+    pub max_answer_tokens: usize,
+    /// Upper bound of prompt tokens for the retrieved context.
+    pub max_context_tokens: usize,
+    /// Sampling temperature of answers (0 = greedy, reproducible).
+    pub temperature: f32,
+    /// Abstain when the best hit's cosine similarity is below this and no hit matched
+    /// lexically with `min_lexical_score`.
+    pub min_similarity: f32,
+    /// BM25 score from which a lexical match alone counts as evidence.
+    pub min_lexical_score: f32,
+    /// A sentence counts as supported when its support score reaches this.
+    pub support_threshold: f32,
+    /// Abstain after generation when the grounded share of sentences is below this.
+    pub min_grounded: f32,
+    /// Conversation messages kept verbatim; older ones are summarized.
+    pub history_messages: usize,
+}
+
+impl Default for AnswerSection {
+    fn default() -> Self {
+        Self {
+            top_k: 5,
+            max_answer_tokens: 384,
+            max_context_tokens: 3_000,
+            temperature: 0.0,
+            min_similarity: 0.30,
+            min_lexical_score: 8.0,
+            support_threshold: 0.5,
+            min_grounded: 0.0,
+            history_messages: 6,
+        }
+    }
+}
+
+/// `[server]`: `cairn serve`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Listen address. Default: `127.0.0.1:8080`.
+    pub listen: String,
+    /// Largest JSON request body in bytes.
+    pub max_body_bytes: usize,
+    /// Largest upload in bytes (multipart).
+    pub max_upload_bytes: usize,
+    /// Non-streaming requests fail with `timeout` after this many seconds.
+    pub request_timeout_secs: u64,
+    /// On shutdown, in-flight requests and streams get this long to finish.
+    pub shutdown_grace_secs: u64,
+    /// Model names `/v1/models` lists besides the `cairn-rag:<collection>` assistants:
+    /// the local generator (always) and the embedder.
+    pub expose_embedder: bool,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 2 * 1024 * 1024,
+            max_upload_bytes: 50 * 1024 * 1024,
+            request_timeout_secs: 300,
+            shutdown_grace_secs: 30,
+            expose_embedder: true,
+        }
+    }
+}

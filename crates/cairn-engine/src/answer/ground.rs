@@ -1,0 +1,271 @@
+//! The grounding check and citation mapping.
+//!
+//! Every sentence of the answer is scored against the sources: the share of its content
+//! words found in a source (lexical support) and the cosine similarity of its embedding
+//! to the source's (semantic support), combined as `0.6 · lexical + 0.4 · semantic'`
+//! where `semantic'` rescales cosine from [0.25, 0.70] to [0, 1]. A sentence is
+//! supported when the best source reaches the threshold. The weights and the threshold
+//! were chosen on HaluEval QA (`cairn eval grounding`, see `bench/RESULTS.md`).
+
+use super::text::{
+    citation_numbers, content_terms, lexical_support, sentence_spans, strip_citations,
+};
+use super::{Citation, ClaimCheck, Source};
+use std::collections::{HashMap, HashSet};
+
+/// Weight of lexical support in the combined score.
+const LEXICAL_WEIGHT: f32 = 0.6;
+/// Cosine at or below which semantic support is 0.
+const COSINE_FLOOR: f32 = 0.25;
+/// Cosine at or above which semantic support is 1.
+const COSINE_CEIL: f32 = 0.70;
+
+/// Combined support from the two signals.
+pub fn support_score(lexical: f32, cosine: f32) -> f32 {
+    let semantic = ((cosine - COSINE_FLOOR) / (COSINE_CEIL - COSINE_FLOOR)).clamp(0.0, 1.0);
+    LEXICAL_WEIGHT * lexical + (1.0 - LEXICAL_WEIGHT) * semantic
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    // Both sides are L2-normalized by the embedder.
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The sentences of an answer to check: (span, text without markers, cited numbers).
+pub(crate) fn claims_of(answer: &str) -> Vec<((usize, usize), String, Vec<usize>)> {
+    sentence_spans(answer)
+        .into_iter()
+        .map(|(a, b)| {
+            let raw = &answer[a..b];
+            (
+                (a, b),
+                strip_citations(raw).trim().to_owned(),
+                citation_numbers(raw),
+            )
+        })
+        .filter(|(_, text, _)| text.chars().any(char::is_alphanumeric))
+        .collect()
+}
+
+/// The outcome of the check.
+pub(crate) struct Grounding {
+    pub claims: Vec<ClaimCheck>,
+    pub citations: Vec<Citation>,
+}
+
+/// Checks `answer` against `sources`. `claim_vectors[i]` embeds the i-th claim of
+/// [`claims_of`]; `source_vectors[j]` embeds `sources[j]` (`None`: lexical only).
+pub(crate) fn check(
+    answer: &str,
+    sources: &[Source],
+    claim_vectors: &[Vec<f32>],
+    source_vectors: &[Option<Vec<f32>>],
+    threshold: f32,
+) -> Grounding {
+    let source_terms: Vec<HashSet<String>> = sources
+        .iter()
+        .map(|s| {
+            content_terms(&format!(
+                "{} {} {}",
+                s.title,
+                s.heading_path.join(" "),
+                s.text
+            ))
+            .into_iter()
+            .collect()
+        })
+        .collect();
+    let by_n: HashMap<usize, usize> = sources.iter().enumerate().map(|(i, s)| (s.n, i)).collect();
+    let mut claims = Vec::new();
+    // Citation number → terms of the claims citing it (for the quote), and inferred flag.
+    let mut cited: Vec<(usize, Vec<String>, bool)> = Vec::new();
+    for (ci, ((start, end), text, cites)) in claims_of(answer).into_iter().enumerate() {
+        let terms = content_terms(&text);
+        let mut best: Option<(usize, f32, f32, f32)> = None;
+        for (j, s_terms) in source_terms.iter().enumerate() {
+            let lexical = lexical_support(&terms, s_terms);
+            let cos = match (
+                claim_vectors.get(ci),
+                source_vectors.get(j).and_then(Option::as_ref),
+            ) {
+                (Some(a), Some(b)) => cosine(a, b),
+                _ => 0.0,
+            };
+            let score = if source_vectors.get(j).and_then(Option::as_ref).is_some() {
+                support_score(lexical, cos)
+            } else {
+                lexical
+            };
+            // Ties go to a source the sentence cites.
+            let better = match best {
+                None => true,
+                Some(b) => {
+                    score > b.3 + 1e-6
+                        || ((score - b.3).abs() <= 1e-6
+                            && cites.contains(&sources[j].n)
+                            && !cites.contains(&sources[b.0].n))
+                }
+            };
+            if better {
+                best = Some((j, lexical, cos, score));
+            }
+        }
+        let (best_source, lexical, semantic, support) = best
+            .map_or((None, 0.0, 0.0, 0.0), |(j, l, c, s)| {
+                (Some(sources[j].n), l, c, s.min(1.0))
+            });
+        let supported = support >= threshold;
+        let valid_cites: Vec<usize> = cites
+            .iter()
+            .copied()
+            .filter(|n| by_n.contains_key(n))
+            .collect();
+        for &n in &valid_cites {
+            match cited.iter_mut().find(|c| c.0 == n) {
+                Some(c) => c.1.extend(terms.iter().cloned()),
+                None => cited.push((n, terms.clone(), false)),
+            }
+        }
+        if let (true, Some(n)) = (valid_cites.is_empty() && supported, best_source) {
+            match cited.iter_mut().find(|c| c.0 == n) {
+                Some(c) => c.1.extend(terms.iter().cloned()),
+                None => cited.push((n, terms.clone(), true)),
+            }
+        }
+        claims.push(ClaimCheck {
+            text,
+            start,
+            end,
+            cites: valid_cites,
+            best_source,
+            lexical,
+            semantic,
+            support,
+            supported,
+        });
+    }
+    let citations = cited
+        .into_iter()
+        .filter_map(|(n, terms, inferred)| {
+            let s = &sources[*by_n.get(&n)?];
+            let (qs, qe) = best_quote(&s.text, &terms);
+            Some(Citation {
+                n,
+                chunk_id: s.chunk_id.clone(),
+                document_id: s.document_id.clone(),
+                title: s.title.clone(),
+                heading_path: s.heading_path.clone(),
+                source: s.source.clone(),
+                page: s.page,
+                quote: s.text[qs..qe].to_owned(),
+                quote_start: qs,
+                quote_end: qe,
+                inferred,
+            })
+        })
+        .collect();
+    Grounding { claims, citations }
+}
+
+/// The sentence of `text` sharing the most terms with `terms` (first one on ties).
+fn best_quote(text: &str, terms: &[String]) -> (usize, usize) {
+    let wanted: HashSet<&String> = terms.iter().collect();
+    let mut best = (0, text.len().min(300), -1.0_f32);
+    for (a, b) in sentence_spans(text) {
+        let got: HashSet<String> = content_terms(&text[a..b]).into_iter().collect();
+        let score = wanted.iter().filter(|t| got.contains(**t)).count() as f32
+            - 0.001 * (b - a) as f32 / 100.0;
+        if score > best.2 {
+            best = (a, b, score);
+        }
+    }
+    let (a, mut b, _) = best;
+    while !text.is_char_boundary(b) {
+        b -= 1;
+    }
+    (a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(n: usize, text: &str) -> Source {
+        Source {
+            n,
+            chunk_id: format!("c{n}"),
+            document_id: format!("d{n}"),
+            title: "VACUUM".into(),
+            heading_path: vec![],
+            source: "sql-vacuum.html".into(),
+            page: None,
+            score: 1.0,
+            similarity: Some(0.6),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn supported_and_unsupported_sentences_are_told_apart() {
+        let sources = [
+            src(
+                1,
+                "VACUUM reclaims storage occupied by dead tuples. It can run in parallel.",
+            ),
+            src(
+                2,
+                "VACUUM FULL rewrites the entire table into a new disk file. It requires an ACCESS EXCLUSIVE lock on the table.",
+            ),
+        ];
+        let answer = "VACUUM FULL rewrites the table into a new file and requires an ACCESS EXCLUSIVE lock [2]. \
+                      Oracle invented it in 1979 on mainframes [1].";
+        let g = check(answer, &sources, &[], &[None, None], 0.5);
+        assert_eq!(g.claims.len(), 2);
+        assert!(g.claims[0].supported, "{:?}", g.claims[0]);
+        assert_eq!(g.claims[0].best_source, Some(2));
+        assert!(!g.claims[1].supported, "{:?}", g.claims[1]);
+        assert_eq!(g.citations.len(), 2);
+        let c2 = &g.citations[0];
+        assert_eq!(c2.n, 2);
+        assert_eq!(
+            c2.quote,
+            "VACUUM FULL rewrites the entire table into a new disk file."
+        );
+        assert_eq!(&sources[1].text[c2.quote_start..c2.quote_end], c2.quote);
+        assert!(!c2.inferred);
+    }
+
+    #[test]
+    fn a_supported_sentence_without_a_marker_gets_an_inferred_citation() {
+        let sources = [
+            src(1, "The default port is 5432."),
+            src(2, "pg_dump writes archives."),
+        ];
+        let g = check(
+            "pg_dump writes archives of a database.",
+            &sources,
+            &[],
+            &[None, None],
+            0.5,
+        );
+        assert_eq!(g.citations.len(), 1);
+        assert_eq!(g.citations[0].n, 2);
+        assert!(g.citations[0].inferred);
+    }
+
+    #[test]
+    fn markers_for_sources_that_do_not_exist_are_ignored() {
+        let sources = [src(1, "The default port is 5432.")];
+        let g = check("The default port is 5432 [7].", &sources, &[], &[None], 0.5);
+        assert!(g.claims[0].cites.is_empty());
+        assert_eq!(g.citations.len(), 1);
+        assert!(g.citations[0].inferred);
+    }
+
+    #[test]
+    fn semantic_support_lifts_a_paraphrase() {
+        assert!(support_score(0.3, 0.75) > 0.5);
+        assert!(support_score(0.3, 0.2) < 0.5);
+        assert!((support_score(1.0, 1.0) - 1.0).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,358 @@
+//! Grounded answers: question → (follow-up rewrite) → hybrid retrieval (+ rerank,
+//! transforms) → abstention check → context assembly within the token budget →
+//! generation (streamed) → citation mapping → grounding check → confidence → record.
+//!
+//! The CLI and the HTTP server both call [`Engine::ask_streaming`].
+
+mod ground;
+mod memory;
+mod prompt;
+mod text;
+mod types;
+
+pub use ground::support_score;
+pub use prompt::{ABSTAIN_TEXT, PROMPT_VERSION};
+pub use types::{
+    AbstainReason, Answer, AnswerEvent, AnswerTimings, AnswerUsage, AskRequest, Citation,
+    ClaimCheck, Source, Turn,
+};
+
+use crate::engine::now_ms;
+use crate::search::{SearchHit, SearchRequest};
+use crate::{Engine, Error, Result};
+use cairn_index::chunk_key;
+use cairn_models::{Embedder, GenerateRequest, Generator, SamplingParams, StreamEvent};
+use cairn_types::{AnswerId, ErrorCode, StoredAnswer, TenantId};
+use std::time::Instant;
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+fn source_of(n: usize, h: &SearchHit) -> Source {
+    Source {
+        n,
+        chunk_id: h.chunk_id.clone(),
+        document_id: h.document_id.clone(),
+        title: h.title.clone(),
+        heading_path: h.heading_path.clone(),
+        source: h.source.clone(),
+        page: h.page,
+        score: h.score,
+        similarity: h.scores.dense.map(|d| d.score),
+        text: h.text.clone(),
+    }
+}
+
+/// Whether the model said it cannot answer from the sources.
+fn declined(answer: &str) -> bool {
+    let a = answer.to_lowercase();
+    a.trim().is_empty()
+        || a.contains("i don't know based on")
+        || a.contains("i do not know based on")
+        || a.contains("sources do not contain")
+        || a.contains("sources don't contain")
+}
+
+impl Engine {
+    /// Answers without streaming.
+    pub fn ask(&self, tenant: &TenantId, req: &AskRequest) -> Result<Answer> {
+        self.ask_streaming(tenant, req, &mut |_| true)
+    }
+
+    /// Answers, reporting the sources and each piece of text as it is generated.
+    /// `on_event` returning `false` (the client went away) stops generation at once and
+    /// fails with `cancelled`; nothing is recorded then.
+    pub fn ask_streaming(
+        &self,
+        tenant: &TenantId,
+        req: &AskRequest,
+        on_event: &mut dyn FnMut(AnswerEvent) -> bool,
+    ) -> Result<Answer> {
+        let start = Instant::now();
+        let cfg = self.config.answer.clone();
+        let question = req.question.trim();
+        if question.is_empty() {
+            return Err(Error::new(ErrorCode::InvalidInput, "the question is empty"));
+        }
+        if question.len() > 8_192 {
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "the question is {} bytes; the limit is 8192",
+                    question.len()
+                ),
+            ));
+        }
+        let max_tokens = req.max_tokens.unwrap_or(cfg.max_answer_tokens);
+        if max_tokens == 0 || max_tokens > 8_192 {
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!("max_tokens must be between 1 and 8192, got {max_tokens}"),
+            ));
+        }
+        let mut timings = AnswerTimings::default();
+
+        let t = Instant::now();
+        let history = self.history_for(tenant, req)?;
+        let standalone = self.condense(&history, question)?;
+        timings.condense_ms = ms(t);
+
+        let t = Instant::now();
+        let mut search = SearchRequest::new(req.collection.clone(), standalone.clone());
+        search.mode = req.mode;
+        search.rerank = req.rerank;
+        search.transforms = req.transforms.clone();
+        search.top_k = Some(req.top_k.unwrap_or(cfg.top_k));
+        search.filter = req.filter.clone();
+        let found = self.search(tenant, &search)?;
+        timings.retrieval_ms = ms(t);
+        timings.search = found.timings.clone();
+        let sources: Vec<Source> = found
+            .hits
+            .iter()
+            .enumerate()
+            .map(|(i, h)| source_of(i + 1, h))
+            .collect();
+
+        let best_similarity = sources
+            .iter()
+            .filter_map(|s| s.similarity)
+            .fold(None, |m: Option<f32>, s| Some(m.map_or(s, |m| m.max(s))));
+        let best_lexical = found
+            .hits
+            .iter()
+            .filter_map(|h| h.scores.lexical.map(|l| l.score))
+            .fold(0.0_f32, f32::max);
+        let weak = match best_similarity {
+            Some(sim) => sim < cfg.min_similarity,
+            // Lexical-only retrieval: no similarity to judge by.
+            None => best_lexical < cfg.min_lexical_score,
+        };
+        let mut answer = Answer {
+            id: AnswerId::generate(),
+            conversation: req.conversation.clone(),
+            question: question.to_owned(),
+            standalone_query: standalone,
+            answer: String::new(),
+            citations: Vec::new(),
+            claims: Vec::new(),
+            unsupported: Vec::new(),
+            confidence: 0.0,
+            abstained: false,
+            abstain_reason: None,
+            draft: None,
+            sources: Vec::new(),
+            prompt_version: PROMPT_VERSION.to_owned(),
+            model: String::new(),
+            usage: AnswerUsage::default(),
+            finish_reason: None,
+            timings,
+        };
+        let retrieval_strength = best_similarity.map_or(if weak { 0.0 } else { 0.5 }, |s| {
+            ((s - cfg.min_similarity) / (0.75 - cfg.min_similarity)).clamp(0.0, 1.0)
+        });
+
+        if sources.is_empty() || weak {
+            answer.abstained = true;
+            answer.abstain_reason = Some(if sources.is_empty() {
+                AbstainReason::NoEvidence
+            } else {
+                AbstainReason::WeakEvidence
+            });
+            answer.answer = ABSTAIN_TEXT.to_owned();
+            answer.sources = sources.into_iter().take(3).collect();
+            if !on_event(AnswerEvent::Sources(answer.sources.clone()))
+                || !on_event(AnswerEvent::Delta(answer.answer.clone()))
+            {
+                return Err(cancelled());
+            }
+            return self.finish(tenant, req, answer, start);
+        }
+
+        let generator = self.generator()?;
+        answer.model = generator.model_id().to_owned();
+        let window = generator.context_length().min(self.config.max_context);
+        let tokenizer = generator.tokenizer();
+        let count = |t: &str| tokenizer.encode(t).map_or(t.len() / 3, |v| v.len());
+        let bare = prompt::messages(&history.summary, &history.recent, &[], question);
+        let overhead: usize = bare.iter().map(|m| count(&m.content) + 8).sum();
+        let budget = window
+            .saturating_sub(max_tokens + overhead + 32)
+            .min(cfg.max_context_tokens);
+        let sources = prompt::fit_sources(sources, budget, &count);
+        if sources.is_empty() {
+            return Err(Error::new(
+                ErrorCode::ContextLengthExceeded,
+                format!(
+                    "no room for sources: the model's window is {window} tokens, the question \
+                     and history take {overhead} and the answer may take {max_tokens}"
+                ),
+            ));
+        }
+        answer.sources = sources.clone();
+        if !on_event(AnswerEvent::Sources(sources.clone())) {
+            return Err(cancelled());
+        }
+
+        let t = Instant::now();
+        let mut gen_req = GenerateRequest::chat(prompt::messages(
+            &history.summary,
+            &history.recent,
+            &sources,
+            question,
+        ));
+        gen_req.sampling = SamplingParams {
+            temperature: req.temperature.unwrap_or(cfg.temperature),
+            max_tokens: Some(max_tokens),
+            seed: req.seed,
+            ..SamplingParams::default()
+        };
+        let mut text = String::new();
+        for event in generator.generate(gen_req)? {
+            match event? {
+                StreamEvent::Token(delta) => {
+                    if delta.text.is_empty() {
+                        continue;
+                    }
+                    if answer.timings.first_token_ms.is_none() {
+                        answer.timings.first_token_ms = Some(ms(start));
+                    }
+                    text.push_str(&delta.text);
+                    if !on_event(AnswerEvent::Delta(delta.text)) {
+                        // Dropping the stream stops the generation.
+                        return Err(cancelled());
+                    }
+                }
+                StreamEvent::Done(finish) => {
+                    answer.usage = AnswerUsage {
+                        prompt_tokens: finish.usage.prompt_tokens,
+                        completion_tokens: finish.usage.completion_tokens,
+                    };
+                    answer.finish_reason = Some(
+                        match finish.reason {
+                            cairn_models::FinishReason::Stop => "stop",
+                            cairn_models::FinishReason::Length => "length",
+                        }
+                        .to_owned(),
+                    );
+                }
+            }
+        }
+        answer.timings.generation_ms = ms(t);
+        answer.answer = text.trim().to_owned();
+
+        let t = Instant::now();
+        if declined(&answer.answer) {
+            answer.abstained = true;
+            answer.abstain_reason = Some(AbstainReason::ModelDeclined);
+        } else {
+            let g = self.ground(tenant, req, &answer.answer, &sources)?;
+            let supported = g.claims.iter().filter(|c| c.supported).count();
+            let share = if g.claims.is_empty() {
+                0.0
+            } else {
+                supported as f32 / g.claims.len() as f32
+            };
+            let mean_support = if g.claims.is_empty() {
+                0.0
+            } else {
+                g.claims.iter().map(|c| c.support).sum::<f32>() / g.claims.len() as f32
+            };
+            answer.unsupported = g
+                .claims
+                .iter()
+                .filter(|c| !c.supported)
+                .map(|c| c.text.clone())
+                .collect();
+            answer.claims = g.claims;
+            answer.citations = g.citations;
+            answer.confidence =
+                (0.4 * retrieval_strength + 0.3 * share + 0.3 * mean_support).clamp(0.0, 1.0);
+            if share < cfg.min_grounded {
+                answer.abstained = true;
+                answer.abstain_reason = Some(AbstainReason::Ungrounded);
+                answer.draft = Some(std::mem::replace(
+                    &mut answer.answer,
+                    ABSTAIN_TEXT.to_owned(),
+                ));
+            }
+        }
+        if answer.abstained {
+            answer.confidence = 0.0;
+        }
+        answer.timings.grounding_ms = ms(t);
+        self.finish(tenant, req, answer, start)
+    }
+
+    /// Embeds the answer's sentences (and takes the sources' vectors from the index)
+    /// and runs the grounding check.
+    fn ground(
+        &self,
+        tenant: &TenantId,
+        req: &AskRequest,
+        answer: &str,
+        sources: &[Source],
+    ) -> Result<ground::Grounding> {
+        let claims = ground::claims_of(answer);
+        let texts: Vec<&str> = claims.iter().map(|c| c.1.as_str()).collect();
+        let claim_vectors = if texts.is_empty() {
+            Vec::new()
+        } else {
+            self.embedder()?.embed(&texts)?.vectors
+        };
+        let space = self.space(tenant, &req.collection)?;
+        let keys: Vec<u64> = sources.iter().map(|s| chunk_key(&s.chunk_id)).collect();
+        let mut source_vectors = space.index.vectors(&keys);
+        // A source cut to fit the budget no longer matches its stored vector.
+        for (v, s) in source_vectors.iter_mut().zip(sources) {
+            if s.text.ends_with(" …") {
+                *v = None;
+            }
+        }
+        Ok(ground::check(
+            answer,
+            sources,
+            &claim_vectors,
+            &source_vectors,
+            self.config.answer.support_threshold,
+        ))
+    }
+
+    fn finish(
+        &self,
+        tenant: &TenantId,
+        req: &AskRequest,
+        mut answer: Answer,
+        start: Instant,
+    ) -> Result<Answer> {
+        answer.timings.total_ms = ms(start);
+        if req.record || req.conversation.is_some() {
+            let record = serde_json::to_value(&answer).map_err(|e| {
+                Error::new(
+                    ErrorCode::Internal,
+                    format!("cannot encode the answer: {e}"),
+                )
+            })?;
+            self.store.record_answer(&StoredAnswer {
+                tenant: tenant.clone(),
+                id: answer.id.clone(),
+                conversation: req.conversation.clone(),
+                collection: Some(req.collection.clone()),
+                question: answer.question.clone(),
+                answer: answer.answer.clone(),
+                prompt_version: answer.prompt_version.clone(),
+                record,
+                created_at: now_ms(),
+            })?;
+        }
+        Ok(answer)
+    }
+}
+
+fn cancelled() -> Error {
+    Error::new(
+        ErrorCode::Cancelled,
+        "the client went away; generation stopped",
+    )
+}

@@ -1,0 +1,229 @@
+//! The answer pipeline end to end with real models (MiniLM embedder, SmolLM2-135M
+//! generator): sources, citations resolving to real spans, the grounding report,
+//! abstention without generation, conversations with memory, cancellation, feedback,
+//! and tenant scoping of everything recorded.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod common;
+
+use cairn_engine::answer::{ABSTAIN_TEXT, AbstainReason, AnswerEvent, PROMPT_VERSION};
+use cairn_engine::{AskRequest, Engine, UploadRequest};
+use cairn_types::{Acl, CollectionId, ErrorCode, MessageRole, TenantId};
+
+const CONFIG: &str = "[ingest.quality]\nmin_chars = 10\n[models]\ngenerator = \"smollm2-135m-instruct\"\n[answer]\nmax_answer_tokens = 48\n";
+
+const DEADLOCK: &str = "# Deadlock errors\n\nWhen two transactions wait on each other's locks, \
+PostgreSQL aborts one of them with SQLSTATE 40P01 deadlock_detected. Retry the aborted \
+transaction. The deadlock_timeout setting controls how long the server waits on a lock \
+before checking for a deadlock; the default is one second.";
+
+const VACUUM: &str = "# VACUUM\n\nVACUUM reclaims storage occupied by dead tuples. VACUUM FULL \
+rewrites the entire table into a new disk file and needs an ACCESS EXCLUSIVE lock on the \
+table while it runs.";
+
+fn setup(dir: &std::path::Path) -> Engine {
+    let e = common::engine(dir, CONFIG);
+    for (name, text) in [("deadlocks.md", DEADLOCK), ("vacuum.md", VACUUM)] {
+        let req = UploadRequest {
+            name,
+            bytes: text.as_bytes(),
+            idempotency_key: None,
+            acl: Acl::default(),
+            metadata: serde_json::Map::new(),
+        };
+        e.ingest_bytes(&TenantId::new("a"), &CollectionId::new("kb"), &req)
+            .unwrap();
+    }
+    e
+}
+
+fn ask(q: &str) -> AskRequest {
+    let mut r = AskRequest::new(CollectionId::new("kb"), q);
+    r.top_k = Some(2);
+    r
+}
+
+#[test]
+fn an_answer_streams_and_cites_real_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = setup(dir.path());
+    let a = TenantId::new("a");
+    let mut events = Vec::new();
+    let answer = e
+        .ask_streaming(
+            &a,
+            &ask("Which SQLSTATE code does a deadlock abort with?"),
+            &mut |ev| {
+                events.push(ev);
+                true
+            },
+        )
+        .unwrap();
+    eprintln!("answer: {}", answer.answer);
+
+    // Sources come first, then the text, and the text is the answer.
+    let AnswerEvent::Sources(sources) = &events[0] else {
+        panic!("first event: {:?}", events[0])
+    };
+    assert_eq!(sources[0].source, "deadlocks.md");
+    assert_eq!(sources[0].n, 1);
+    let streamed: String = events[1..]
+        .iter()
+        .map(|ev| match ev {
+            AnswerEvent::Delta(t) => t.as_str(),
+            AnswerEvent::Sources(_) => panic!("sources twice"),
+        })
+        .collect();
+    assert_eq!(streamed.trim(), answer.answer.trim());
+    assert_eq!(answer.prompt_version, PROMPT_VERSION);
+    assert_eq!(answer.model, "smollm2-135m-instruct");
+    assert!(answer.usage.prompt_tokens > 50 && answer.usage.completion_tokens > 0);
+    assert!(answer.timings.first_token_ms.is_some());
+    assert!((0.0..=1.0).contains(&answer.confidence));
+
+    // Every citation resolves to its source's chunk and quotes a real span of it.
+    for c in &answer.citations {
+        let s = answer.sources.iter().find(|s| s.n == c.n).unwrap();
+        assert_eq!(c.chunk_id, s.chunk_id);
+        assert_eq!(&s.text[c.quote_start..c.quote_end], c.quote);
+        assert!(!c.quote.is_empty());
+    }
+    // The claims partition the answer's sentences, and flagged ones are listed.
+    if !answer.abstained {
+        assert!(!answer.claims.is_empty());
+        for c in &answer.claims {
+            assert!(c.end <= answer.answer.len() && c.start < c.end);
+            assert!((0.0..=1.0).contains(&c.support));
+            assert_eq!(c.supported, c.support >= 0.5);
+        }
+        let flagged = answer.claims.iter().filter(|c| !c.supported).count();
+        assert_eq!(answer.unsupported.len(), flagged);
+    }
+
+    // The answer is recorded with its prompt version; feedback attaches to it.
+    let stored = e.recorded_answer(&a, &answer.id).unwrap();
+    assert_eq!(stored.prompt_version, PROMPT_VERSION);
+    assert_eq!(
+        stored.record["citations"].as_array().unwrap().len(),
+        answer.citations.len()
+    );
+    e.add_feedback(&a, &answer.id, -1, "wrong page").unwrap();
+    assert_eq!(e.feedback(&a, &answer.id).unwrap()[0].comment, "wrong page");
+    let bad = e.add_feedback(&a, &answer.id, 5, "").unwrap_err();
+    assert_eq!(bad.code, ErrorCode::InvalidInput);
+
+    // Another tenant can neither read it nor comment on it.
+    let b = TenantId::new("b");
+    assert_eq!(
+        e.recorded_answer(&b, &answer.id).unwrap_err().code,
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        e.add_feedback(&b, &answer.id, 1, "x").unwrap_err().code,
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        e.ask(&b, &ask("deadlock SQLSTATE?")).unwrap_err().code,
+        ErrorCode::NotFound
+    );
+}
+
+#[test]
+fn an_off_topic_question_abstains_without_generating() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = setup(dir.path());
+    let answer = e
+        .ask(
+            &TenantId::new("a"),
+            &ask("What is the best temperature to bake sourdough bread?"),
+        )
+        .unwrap();
+    assert!(answer.abstained, "{answer:?}");
+    assert_eq!(answer.abstain_reason, Some(AbstainReason::WeakEvidence));
+    assert_eq!(answer.answer, ABSTAIN_TEXT);
+    assert_eq!(answer.confidence, 0.0);
+    assert!(answer.citations.is_empty());
+    assert_eq!(answer.usage.completion_tokens, 0, "nothing was generated");
+    assert!(!answer.sources.is_empty(), "the closest sources are shown");
+}
+
+#[test]
+fn a_conversation_remembers_and_rewrites_follow_ups() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = setup(dir.path());
+    let a = TenantId::new("a");
+    let conv = e
+        .create_conversation(&a, Some(&CollectionId::new("kb")), "locks")
+        .unwrap();
+    let mut first = ask("What does VACUUM FULL need?");
+    first.conversation = Some(conv.id.clone());
+    let one = e.ask(&a, &first).unwrap();
+    assert_eq!(one.standalone_query, "What does VACUUM FULL need?");
+    let mut second = ask("And how long does it hold it?");
+    second.conversation = Some(conv.id.clone());
+    let two = e.ask(&a, &second).unwrap();
+    assert!(!two.standalone_query.is_empty());
+    eprintln!("standalone: {}", two.standalone_query);
+
+    let (_, messages) = e.conversation(&a, &conv.id).unwrap();
+    let roles: Vec<MessageRole> = messages.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [
+            MessageRole::User,
+            MessageRole::Assistant,
+            MessageRole::User,
+            MessageRole::Assistant
+        ]
+    );
+    assert_eq!(messages[1].answer.as_ref(), Some(&one.id));
+    assert_eq!(messages[3].answer.as_ref(), Some(&two.id));
+    // Another tenant cannot continue or read it.
+    let b = TenantId::new("b");
+    assert_eq!(
+        e.conversation(&b, &conv.id).unwrap_err().code,
+        ErrorCode::NotFound
+    );
+}
+
+#[test]
+fn a_client_that_goes_away_stops_generation_and_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = setup(dir.path());
+    let a = TenantId::new("a");
+    let conv = e.create_conversation(&a, None, "").unwrap();
+    let mut req = ask("Which SQLSTATE code does a deadlock abort with?");
+    req.conversation = Some(conv.id.clone());
+    let mut deltas = 0;
+    let err = e
+        .ask_streaming(&a, &req, &mut |ev| match ev {
+            AnswerEvent::Sources(_) => true,
+            AnswerEvent::Delta(_) => {
+                deltas += 1;
+                false
+            }
+        })
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::Cancelled);
+    assert_eq!(deltas, 1, "generation stopped at the first refused delta");
+    assert!(e.conversation(&a, &conv.id).unwrap().1.is_empty());
+}
+
+#[test]
+fn bad_questions_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = setup(dir.path());
+    let a = TenantId::new("a");
+    for q in ["", "   ", &"x".repeat(9_000)] {
+        assert_eq!(
+            e.ask(&a, &ask(q)).unwrap_err().code,
+            ErrorCode::InvalidInput
+        );
+    }
+    let mut r = ask("deadlock?");
+    r.max_tokens = Some(0);
+    assert_eq!(e.ask(&a, &r).unwrap_err().code, ErrorCode::InvalidInput);
+    let mut r = ask("deadlock?");
+    r.conversation = Some(cairn_types::ConversationId::generate());
+    assert_eq!(e.ask(&a, &r).unwrap_err().code, ErrorCode::NotFound);
+}

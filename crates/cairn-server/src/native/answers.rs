@@ -1,0 +1,230 @@
+//! Search, ask (JSON or SSE), conversations and feedback.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::request_id::RequestId;
+use crate::state::{AppState, blocking};
+use axum::Extension;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cairn_engine::answer::{AnswerEvent, AskRequest};
+use cairn_engine::search::SearchRequest;
+use cairn_types::{AnswerId, CollectionId, ConversationId, ErrorCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+/// Hybrid search (the engine's `SearchRequest`: collection, query, mode, fusion, top_k,
+/// candidates, rerank, filter, transforms, context, ef_search).
+#[utoipa::path(post, path = "/api/v1/search", tag = "answers",
+    request_body(content = Object, description = "SearchRequest"),
+    responses((status = 200, description = "Hits with per-stage scores, transform traces and timings", body = Object),
+              (status = 400, body = Object), (status = 404, body = Object)))]
+pub async fn search(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<SearchRequest>,
+) -> ApiResult<Json<Value>> {
+    let tenant = state.tenant.clone();
+    blocking(&state, move |e, _| {
+        Ok(Json(json!(e.search(&tenant, &req)?)))
+    })
+    .await
+}
+
+/// `POST /api/v1/ask`: the engine's `AskRequest` plus `stream`.
+#[derive(Debug, Deserialize)]
+pub struct AskBody {
+    #[serde(flatten)]
+    pub ask: AskRequest,
+    #[serde(default)]
+    pub stream: bool,
+}
+
+fn wants_sse(headers: &HeaderMap) -> bool {
+    headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"))
+}
+
+/// Answers a question with citations, grounding flags, confidence and the answer id
+/// (its trace id). With `"stream": true` (or `Accept: text/event-stream`) the answer
+/// streams as SSE: `sources`, then `delta` events (`{"text": ...}`), then `answer` (the
+/// full answer), or `error`.
+#[utoipa::path(post, path = "/api/v1/ask", tag = "answers",
+    request_body(content = Object, description = "AskRequest: collection, question, conversation, history, mode, rerank, transforms, top_k, filter, max_tokens, temperature, seed, record, stream"),
+    responses((status = 200, description = "Answer (JSON) or an SSE stream", body = Object),
+              (status = 400, body = Object), (status = 404, body = Object)))]
+pub async fn ask(
+    State(state): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<AskBody>,
+) -> Response {
+    let tenant = state.tenant.clone();
+    let req = body.ask;
+    if body.stream || wants_sse(&headers) {
+        return crate::sse::stream(&state, rid.0, false, move |e, em| {
+            let answer = e.ask_streaming(&tenant, &req, &mut |ev| match ev {
+                AnswerEvent::Sources(s) => em.send(Some("sources"), &json!(s)),
+                AnswerEvent::Delta(t) => em.send(Some("delta"), &json!({ "text": t })),
+            })?;
+            em.send(Some("answer"), &json!(answer));
+            Ok(())
+        })
+        .await;
+    }
+    match blocking(&state, move |e, cancel| {
+        Ok(e.ask_streaming(&tenant, &req, &mut |_| !cancel.is_cancelled())?)
+    })
+    .await
+    {
+        Ok(a) => Json(json!(a)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /api/v1/conversations`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewConversation {
+    #[serde(default)]
+    pub collection: Option<String>,
+    #[serde(default)]
+    pub title: String,
+}
+
+/// Starts a conversation; pass its id as `conversation` to `ask`.
+#[utoipa::path(post, path = "/api/v1/conversations", tag = "conversations", request_body = NewConversation,
+    responses((status = 201, body = Object), (status = 404, description = "Unknown collection", body = Object)))]
+pub async fn create_conversation(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<NewConversation>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let tenant = state.tenant.clone();
+    let c = blocking(&state, move |e, _| {
+        let coll = req.collection.map(CollectionId::new);
+        Ok(e.create_conversation(&tenant, coll.as_ref(), &req.title)?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!(c))))
+}
+
+/// Listing size.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct Limit {
+    pub limit: Option<usize>,
+}
+
+/// Lists conversations, most recently updated first.
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(Limit),
+    responses((status = 200, body = Object)))]
+pub async fn list_conversations(
+    State(state): State<AppState>,
+    Query(q): Query<Limit>,
+) -> ApiResult<Json<Value>> {
+    let tenant = state.tenant.clone();
+    blocking(&state, move |e, _| {
+        Ok(Json(
+            json!({ "data": e.conversations(&tenant, q.limit.unwrap_or(50))? }),
+        ))
+    })
+    .await
+}
+
+/// A conversation with its messages.
+#[utoipa::path(get, path = "/api/v1/conversations/{conversation}", tag = "conversations",
+    params(("conversation" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Object)))]
+pub async fn get_conversation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = state.tenant.clone();
+    blocking(&state, move |e, _| {
+        let (c, messages) = e.conversation(&tenant, &ConversationId::new(id))?;
+        let mut v = json!(c);
+        v["messages"] = json!(messages);
+        Ok(Json(v))
+    })
+    .await
+}
+
+/// Deletes a conversation and its messages (recorded answers and feedback stay).
+#[utoipa::path(delete, path = "/api/v1/conversations/{conversation}", tag = "conversations",
+    params(("conversation" = String, Path)),
+    responses((status = 204), (status = 404, body = Object)))]
+pub async fn delete_conversation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let tenant = state.tenant.clone();
+    blocking(&state, move |e, _| {
+        e.delete_conversation(&tenant, &ConversationId::new(id))?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// A recorded answer (its full record) with its feedback.
+#[utoipa::path(get, path = "/api/v1/answers/{answer}", tag = "answers",
+    params(("answer" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Object)))]
+pub async fn get_answer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = state.tenant.clone();
+    blocking(&state, move |e, _| {
+        let id = AnswerId::new(id);
+        let a = e.recorded_answer(&tenant, &id)?;
+        let fb = e.feedback(&tenant, &id)?;
+        let mut v = json!(a);
+        v["feedback"] = json!(fb);
+        Ok(Json(v))
+    })
+    .await
+}
+
+/// `POST /api/v1/answers/{answer}/feedback`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewFeedback {
+    /// `1` (thumbs up) or `-1` (thumbs down); `"up"` / `"down"` are accepted too.
+    #[schema(value_type = Object)]
+    pub rating: Value,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// Records thumbs up/down and a comment on an answer.
+#[utoipa::path(post, path = "/api/v1/answers/{answer}/feedback", tag = "answers",
+    params(("answer" = String, Path)), request_body = NewFeedback,
+    responses((status = 201, body = Object), (status = 400, body = Object), (status = 404, body = Object)))]
+pub async fn add_feedback(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<NewFeedback>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let rating: i8 = match &req.rating {
+        Value::String(s) if s == "up" => 1,
+        Value::String(s) if s == "down" => -1,
+        Value::Number(n) if n.as_i64() == Some(1) => 1,
+        Value::Number(n) if n.as_i64() == Some(-1) => -1,
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidInput,
+                format!("rating must be 1, -1, \"up\" or \"down\", got {other}"),
+            )
+            .with_param("rating"));
+        }
+    };
+    let tenant = state.tenant.clone();
+    let fb = blocking(&state, move |e, _| {
+        Ok(e.add_feedback(&tenant, &AnswerId::new(id), rating, &req.comment)?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!(fb))))
+}

@@ -1,0 +1,312 @@
+//! Collections, documents (multipart upload with an idempotency key, list, get,
+//! delete) and jobs with progress.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::state::{AppState, blocking};
+use axum::Json;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use cairn_engine::UploadRequest;
+use cairn_store::JobFilter;
+use cairn_types::{Acl, ChunkingSpec, CollectionId, DocumentId, ErrorCode, JobId, JobState};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+/// `POST /api/v1/collections`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCollection {
+    /// A slug: lowercase letters, digits, `-` and `_`.
+    pub id: String,
+    #[serde(default)]
+    pub description: String,
+    /// Chunking settings (default: the configured `[chunking]`).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub chunking: Option<ChunkingSpec>,
+}
+
+/// Creates a collection.
+#[utoipa::path(post, path = "/api/v1/collections", tag = "collections", request_body = NewCollection,
+    responses((status = 201, body = Object), (status = 400, body = Object), (status = 409, description = "Exists", body = Object)))]
+pub async fn create_collection(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<NewCollection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let tenant = state.tenant.clone();
+    let c = blocking(&state, move |e, _| {
+        Ok(e.create_collection(
+            &tenant,
+            &CollectionId::new(req.id),
+            &req.description,
+            req.chunking,
+        )?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!(c))))
+}
+
+/// Lists collections.
+#[utoipa::path(get, path = "/api/v1/collections", tag = "collections",
+    responses((status = 200, description = "`{\"data\": [collection...]}`", body = Object)))]
+pub async fn list_collections(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let tenant = state.tenant.clone();
+    let list = blocking(&state, move |e, _| {
+        Ok(e.store().list_collections(&tenant)?)
+    })
+    .await?;
+    Ok(Json(json!({ "data": list })))
+}
+
+/// One collection with its document and chunk counts.
+#[utoipa::path(get, path = "/api/v1/collections/{collection}", tag = "collections",
+    params(("collection" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Object)))]
+pub async fn get_collection(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = state.tenant.clone();
+    blocking(&state, move |e, _| {
+        let id = CollectionId::new(id);
+        let c = e.store().get_collection(&tenant, &id)?;
+        let chunks = e.store().count_chunks(&tenant, Some(&id))?;
+        let mut v = json!(c);
+        v["chunk_count"] = json!(chunks);
+        Ok(Json(v))
+    })
+    .await
+}
+
+/// Deletes a collection, its documents, jobs and index.
+#[utoipa::path(delete, path = "/api/v1/collections/{collection}", tag = "collections",
+    params(("collection" = String, Path)),
+    responses((status = 204), (status = 404, body = Object)))]
+pub async fn delete_collection(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let tenant = state.tenant.clone();
+    blocking(&state, move |e, _| {
+        e.delete_collection(&tenant, &CollectionId::new(id))?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// Uploads one document (multipart field `file`; optional fields `acl` and `metadata`
+/// holding JSON). An `Idempotency-Key` header makes retries safe: the same key with the
+/// same upload returns the stored document, with another upload `409`.
+#[utoipa::path(post, path = "/api/v1/collections/{collection}/documents", tag = "documents",
+    params(("collection" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body(content_type = "multipart/form-data", content = Object),
+    responses((status = 201, body = Object), (status = 409, body = Object), (status = 413, body = Object),
+              (status = 415, body = Object), (status = 422, description = "Corrupt or empty file", body = Object)))]
+pub async fn upload(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("expected a multipart/form-data upload: {}", e.body_text()),
+        )
+    })?;
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str()
+                .map(str::to_owned)
+                .map_err(|_| ApiError::invalid("Idempotency-Key must be ASCII"))
+        })
+        .transpose()?;
+    if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 255) {
+        return Err(ApiError::invalid(
+            "Idempotency-Key must be 1-255 characters",
+        ));
+    }
+    let mut file: Option<(String, Vec<u8>)> = None;
+    let mut acl = Acl::default();
+    let mut metadata = serde_json::Map::new();
+    let too_large = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ErrorCode::TooLarge,
+                "the upload exceeds server.max_upload_bytes",
+            )
+        } else {
+            ApiError::invalid(format!("malformed multipart body: {}", e.body_text()))
+        }
+    };
+    while let Some(field) = multipart.next_field().await.map_err(too_large)? {
+        match field.name().unwrap_or("") {
+            "file" => {
+                let name = field
+                    .file_name()
+                    .map(str::to_owned)
+                    .ok_or_else(|| ApiError::invalid("the `file` field needs a file name"))?;
+                let bytes = field.bytes().await.map_err(too_large)?;
+                file = Some((name, bytes.to_vec()));
+            }
+            "acl" => {
+                let text = field.text().await.map_err(too_large)?;
+                acl = serde_json::from_str(&text).map_err(|e| {
+                    ApiError::invalid(format!("`acl` is not valid JSON: {e}")).with_param("acl")
+                })?;
+            }
+            "metadata" => {
+                let text = field.text().await.map_err(too_large)?;
+                metadata = serde_json::from_str(&text).map_err(|e| {
+                    ApiError::invalid(format!("`metadata` must be a JSON object: {e}"))
+                        .with_param("metadata")
+                })?;
+            }
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "unknown multipart field `{other}` (expected file, acl, metadata)"
+                )));
+            }
+        }
+    }
+    let (name, bytes) = file.ok_or_else(|| ApiError::invalid("the upload has no `file` field"))?;
+    let tenant = state.tenant.clone();
+    let doc = blocking(&state, move |e, _| {
+        let req = UploadRequest {
+            name: &name,
+            bytes: &bytes,
+            idempotency_key: key.as_deref(),
+            acl,
+            metadata,
+        };
+        Ok(e.ingest_bytes(&tenant, &CollectionId::new(collection), &req)?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!(doc))))
+}
+
+/// Paging of listings.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct Page {
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
+}
+
+/// Lists a collection's documents.
+#[utoipa::path(get, path = "/api/v1/collections/{collection}/documents", tag = "documents",
+    params(("collection" = String, Path), Page),
+    responses((status = 200, body = Object), (status = 404, body = Object)))]
+pub async fn list_documents(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    Query(page): Query<Page>,
+) -> ApiResult<Json<Value>> {
+    let tenant = state.tenant.clone();
+    blocking(&state, move |e, _| {
+        let id = CollectionId::new(collection);
+        e.store().get_collection(&tenant, &id)?;
+        let docs = e.store().list_documents(
+            &tenant,
+            Some(&id),
+            page.limit.unwrap_or(100).clamp(1, 1_000),
+            page.offset.unwrap_or(0),
+        )?;
+        Ok(Json(json!({ "data": docs })))
+    })
+    .await
+}
+
+/// One document.
+#[utoipa::path(get, path = "/api/v1/documents/{document}", tag = "documents",
+    params(("document" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Object)))]
+pub async fn get_document(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = state.tenant.clone();
+    blocking(&state, move |e, _| {
+        Ok(Json(json!(
+            e.store().get_document(&tenant, &DocumentId::new(id))?
+        )))
+    })
+    .await
+}
+
+/// Deletes a document and its chunks (the index follows on the next search).
+#[utoipa::path(delete, path = "/api/v1/documents/{document}", tag = "documents",
+    params(("document" = String, Path)),
+    responses((status = 204), (status = 404, body = Object)))]
+pub async fn delete_document(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let tenant = state.tenant.clone();
+    blocking(&state, move |e, _| {
+        e.store().delete_document(&tenant, &DocumentId::new(id))?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// Job listing filters.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct JobQuery {
+    pub collection: Option<String>,
+    /// `queued`, `running`, `succeeded` or `dead`.
+    pub state: Option<String>,
+    /// Jobs of one `cairn ingest` run.
+    pub batch: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// Lists ingest jobs, newest first, with progress counts per state.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobQuery),
+    responses((status = 200, description = "`{\"data\": [job...], \"progress\": {state: count}}`", body = Object)))]
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    Query(q): Query<JobQuery>,
+) -> ApiResult<Json<Value>> {
+    let job_state = match q.state.as_deref() {
+        None => None,
+        Some(s) => Some(JobState::parse(s).ok_or_else(|| {
+            ApiError::invalid(format!("unknown job state `{s}`")).with_param("state")
+        })?),
+    };
+    let tenant = state.tenant.clone();
+    blocking(&state, move |e, _| {
+        let filter = JobFilter {
+            state: job_state,
+            batch: q.batch.clone(),
+            collection: q.collection.map(CollectionId::new),
+            limit: q.limit.unwrap_or(100).clamp(1, 1_000),
+        };
+        let jobs = e.store().list_jobs(&tenant, &filter)?;
+        let mut progress = serde_json::Map::new();
+        if let Some(batch) = &q.batch {
+            for (s, n) in e.store().batch_counts(&tenant, batch)? {
+                progress.insert(s.as_str().to_owned(), json!(n));
+            }
+        }
+        Ok(Json(json!({ "data": jobs, "progress": progress })))
+    })
+    .await
+}
+
+/// One job: state, attempts, last error, the document it produced.
+#[utoipa::path(get, path = "/api/v1/jobs/{job}", tag = "jobs", params(("job" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Object)))]
+pub async fn get_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = state.tenant.clone();
+    blocking(&state, move |e, _| {
+        Ok(Json(json!(e.store().get_job(&tenant, &JobId::new(id))?)))
+    })
+    .await
+}

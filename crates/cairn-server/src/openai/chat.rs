@@ -1,0 +1,348 @@
+//! `POST /v1/chat/completions` on a plain model: messages through the model's chat
+//! template, sampling parameters, stop sequences, seeds, log-probabilities,
+//! `response_format` and tools enforced by the constrained decoder, usage, and SSE
+//! streaming in OpenAI's chunk format ending in `[DONE]`.
+
+use super::tools::{self, Choice, Output};
+use super::types::{ChatRequest, Stop, Usage};
+use super::{completion_id, unix_now};
+use crate::error::{ApiError, ApiResult};
+use crate::sse::Emitter;
+use crate::state::Cancel;
+use cairn_engine::Engine;
+use cairn_models::{
+    ChatMessage, FinishReason, GenerateRequest, Generator, OutputConstraint, Role, SamplingParams,
+    StreamEvent, TokenDelta,
+};
+use cairn_types::ErrorCode;
+use serde_json::{Value, json};
+
+/// A validated plain-model request.
+pub struct Plan {
+    pub model: String,
+    pub request: GenerateRequest,
+    pub tools: Option<Choice>,
+    pub include_usage: bool,
+}
+
+/// Validates the request and builds the generation request.
+pub fn plan(req: &ChatRequest, model: &str) -> ApiResult<Plan> {
+    let declared = req.tools.clone().unwrap_or_default();
+    tools::validate(&declared)?;
+    let choice = tools::parse_choice(req.tool_choice.as_ref(), &declared)?;
+    let use_tools = !declared.is_empty() && choice != Choice::None;
+
+    let mut messages = Vec::with_capacity(req.messages.len() + 1);
+    for (i, m) in req.messages.iter().enumerate() {
+        let param = || format!("messages[{i}]");
+        let text = match &m.content {
+            Some(c) => c
+                .text()
+                .map_err(|e| ApiError::invalid(e).with_param(param()))?,
+            None => String::new(),
+        };
+        let (role, content) = match m.role.as_str() {
+            "system" | "developer" => (Role::System, text),
+            "user" => (Role::User, text),
+            "assistant" => match &m.tool_calls {
+                Some(calls) if !calls.is_empty() => (Role::Assistant, tools::render_calls(calls)),
+                _ => (Role::Assistant, text),
+            },
+            "tool" => {
+                let id = m.tool_call_id.as_deref().unwrap_or("");
+                (Role::Tool, format!("Result of tool call {id}: {text}"))
+            }
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "role `{other}` is not one of system, developer, user, assistant, tool"
+                ))
+                .with_param(format!("{}.role", param())));
+            }
+        };
+        messages.push(ChatMessage::new(role, content));
+    }
+    if use_tools {
+        let prompt = tools::system_prompt(&declared, &choice);
+        match messages.first_mut() {
+            Some(first) if first.role == Role::System => {
+                first.content = format!("{}\n\n{prompt}", first.content);
+            }
+            _ => messages.insert(0, ChatMessage::new(Role::System, prompt)),
+        }
+    }
+
+    let mut sampling = SamplingParams::default();
+    if let Some(t) = req.temperature {
+        sampling.temperature = t;
+    }
+    if let Some(p) = req.top_p {
+        sampling.top_p = p;
+    }
+    if let Some(n) = req.max_completion_tokens.or(req.max_tokens) {
+        if n == 0 {
+            return Err(ApiError::invalid("max_tokens must be at least 1").with_param("max_tokens"));
+        }
+        sampling.max_tokens = Some(n);
+    }
+    sampling.seed = req.seed;
+    sampling.stop = match &req.stop {
+        None => Vec::new(),
+        Some(Stop::One(s)) => vec![s.clone()],
+        Some(Stop::Many(v)) => v.clone(),
+    };
+
+    let constraint = if use_tools {
+        Some(OutputConstraint::JsonSchema(tools::output_schema(
+            &declared, &choice,
+        )))
+    } else {
+        match &req.response_format {
+            None => None,
+            Some(f) => match f.kind.as_str() {
+                "text" => None,
+                "json_object" => Some(OutputConstraint::JsonObject),
+                "json_schema" => {
+                    let schema = f
+                        .json_schema
+                        .as_ref()
+                        .and_then(|s| s.schema.clone())
+                        .ok_or_else(|| {
+                            ApiError::invalid(
+                                "response_format json_schema needs json_schema.schema",
+                            )
+                            .with_param("response_format")
+                        })?;
+                    Some(OutputConstraint::JsonSchema(schema))
+                }
+                other => {
+                    return Err(ApiError::invalid(format!(
+                        "response_format type `{other}` is not one of text, json_object, json_schema"
+                    ))
+                    .with_param("response_format"));
+                }
+            },
+        }
+    };
+    let logprobs = match (req.logprobs, req.top_logprobs) {
+        (Some(true), k) => Some(k.unwrap_or(0).min(20)),
+        (_, Some(_)) => {
+            return Err(ApiError::invalid("top_logprobs requires logprobs: true")
+                .with_param("top_logprobs"));
+        }
+        _ => None,
+    };
+    Ok(Plan {
+        model: model.to_owned(),
+        request: GenerateRequest {
+            prompt: cairn_models::Prompt::Chat(messages),
+            sampling,
+            constraint,
+            logprobs,
+        },
+        tools: use_tools.then_some(choice),
+        include_usage: req.stream_options.as_ref().is_some_and(|o| o.include_usage),
+    })
+}
+
+fn finish_reason(r: FinishReason) -> &'static str {
+    match r {
+        FinishReason::Stop => "stop",
+        FinishReason::Length => "length",
+    }
+}
+
+fn logprob_entry(d: &TokenDelta) -> Value {
+    json!({
+        "token": d.text,
+        "logprob": d.logprob.unwrap_or(0.0),
+        "bytes": d.text.as_bytes(),
+        "top_logprobs": d.top_logprobs.iter().map(|t| json!({
+            "token": t.token, "logprob": t.logprob, "bytes": t.token.as_bytes()
+        })).collect::<Vec<_>>()
+    })
+}
+
+/// The generated text, steps and finish of one run; `on_text` sees each piece.
+struct Run {
+    text: String,
+    steps: Vec<TokenDelta>,
+    reason: FinishReason,
+    usage: Usage,
+}
+
+fn run(
+    engine: &Engine,
+    request: GenerateRequest,
+    mut on_step: impl FnMut(&TokenDelta) -> bool,
+) -> ApiResult<Run> {
+    let generator = engine.generator()?;
+    let mut out = Run {
+        text: String::new(),
+        steps: Vec::new(),
+        reason: FinishReason::Stop,
+        usage: Usage::default(),
+    };
+    let want_steps = request.logprobs.is_some();
+    for event in generator.generate(request)? {
+        match event? {
+            StreamEvent::Token(d) => {
+                if !on_step(&d) {
+                    return Err(ApiError::new(ErrorCode::Cancelled, "the client went away"));
+                }
+                out.text.push_str(&d.text);
+                if want_steps {
+                    out.steps.push(d);
+                }
+            }
+            StreamEvent::Done(f) => {
+                out.reason = f.reason;
+                out.usage = Usage::new(f.usage.prompt_tokens, f.usage.completion_tokens);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The non-streaming response.
+pub fn complete(engine: &Engine, plan: Plan, cancel: &Cancel) -> ApiResult<Value> {
+    let want_logprobs = plan.request.logprobs.is_some();
+    let r = run(engine, plan.request, |_| !cancel.is_cancelled())?;
+    let (message, reason) = match &plan.tools {
+        Some(_) => match tools::parse_output(&r.text)? {
+            Output::Calls(calls) => (
+                json!({"role": "assistant", "content": null, "tool_calls": calls, "refusal": null}),
+                "tool_calls",
+            ),
+            Output::Content(c) => (
+                json!({"role": "assistant", "content": c, "refusal": null}),
+                finish_reason(r.reason),
+            ),
+        },
+        None => (
+            json!({"role": "assistant", "content": r.text, "refusal": null}),
+            finish_reason(r.reason),
+        ),
+    };
+    let logprobs = if want_logprobs {
+        json!({"content": r.steps.iter().map(logprob_entry).collect::<Vec<_>>()})
+    } else {
+        Value::Null
+    };
+    Ok(json!({
+        "id": completion_id(),
+        "object": "chat.completion",
+        "created": unix_now(),
+        "model": plan.model,
+        "system_fingerprint": null,
+        "choices": [{"index": 0, "message": message, "logprobs": logprobs, "finish_reason": reason}],
+        "usage": r.usage,
+    }))
+}
+
+/// The streaming response: OpenAI chunks.
+pub fn stream(engine: &Engine, plan: Plan, em: &mut Emitter) -> ApiResult<()> {
+    let id = completion_id();
+    let created = unix_now();
+    let model = plan.model.clone();
+    let chunk = |delta: Value, logprobs: Value, finish: Option<&str>| {
+        json!({
+            "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "system_fingerprint": null,
+            "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}]
+        })
+    };
+    let include_usage = plan.include_usage;
+    let want_logprobs = plan.request.logprobs.is_some();
+    let tool_mode = plan.tools.is_some();
+    // Validation errors come before the first chunk, so they surface as an HTTP error.
+    let mut sent_role = false;
+    let mut gone = false;
+    let r = run(engine, plan.request, |d| {
+        if tool_mode {
+            // Tool output is parsed whole, then sent.
+            return em.connected();
+        }
+        if !sent_role {
+            sent_role = true;
+            if !em.send(
+                None,
+                &chunk(
+                    json!({"role": "assistant", "content": ""}),
+                    Value::Null,
+                    None,
+                ),
+            ) {
+                gone = true;
+                return false;
+            }
+        }
+        if d.text.is_empty() && !want_logprobs {
+            return true;
+        }
+        let lp = if want_logprobs {
+            json!({"content": [logprob_entry(d)]})
+        } else {
+            Value::Null
+        };
+        let ok = em.send(None, &chunk(json!({"content": d.text}), lp, None));
+        gone = !ok;
+        ok
+    })?;
+    if gone {
+        return Err(ApiError::new(ErrorCode::Cancelled, "the client went away"));
+    }
+    let reason = if tool_mode {
+        match tools::parse_output(&r.text)? {
+            Output::Calls(calls) => {
+                let indexed: Vec<Value> = calls
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| json!({"index": i, "id": c.id, "type": "function", "function": c.function}))
+                    .collect();
+                em.send(
+                    None,
+                    &chunk(
+                        json!({"role": "assistant", "content": null, "tool_calls": indexed}),
+                        Value::Null,
+                        None,
+                    ),
+                );
+                "tool_calls"
+            }
+            Output::Content(c) => {
+                em.send(
+                    None,
+                    &chunk(
+                        json!({"role": "assistant", "content": c}),
+                        Value::Null,
+                        None,
+                    ),
+                );
+                finish_reason(r.reason)
+            }
+        }
+    } else {
+        if !sent_role {
+            em.send(
+                None,
+                &chunk(
+                    json!({"role": "assistant", "content": ""}),
+                    Value::Null,
+                    None,
+                ),
+            );
+        }
+        finish_reason(r.reason)
+    };
+    em.send(None, &chunk(json!({}), Value::Null, Some(reason)));
+    if include_usage {
+        em.send(
+            None,
+            &json!({
+                "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                "system_fingerprint": null, "choices": [], "usage": r.usage
+            }),
+        );
+    }
+    Ok(())
+}

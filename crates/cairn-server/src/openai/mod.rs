@@ -1,0 +1,222 @@
+//! The OpenAI-compatible API under `/v1`: chat completions (plain models and
+//! `cairn-rag:<collection>` assistants), models and embeddings.
+
+mod chat;
+mod rag;
+mod tools;
+pub mod types;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::request_id::RequestId;
+use crate::state::{AppState, blocking};
+use axum::Extension;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use cairn_models::Embedder;
+use cairn_types::ErrorCode;
+use serde_json::{Value, json};
+use types::{ChatRequest, EmbeddingInput, EmbeddingsRequest, Usage};
+
+/// Prefix of the RAG assistants' model names.
+pub const RAG_PREFIX: &str = "cairn-rag:";
+
+pub(crate) fn completion_id() -> String {
+    format!("chatcmpl-{}", uuid::Uuid::now_v7().simple())
+}
+
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn unknown_model(model: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::ModelNotFound,
+        format!("model `{model}` does not exist; GET /v1/models lists the models this server has"),
+    )
+    .with_param("model")
+}
+
+/// Creates a chat completion.
+#[utoipa::path(
+    post, path = "/v1/chat/completions", tag = "openai",
+    request_body = ChatRequest,
+    responses(
+        (status = 200, description = "A chat.completion object, or with `stream: true` an SSE stream of chat.completion.chunk objects ending in `data: [DONE]`", body = Object),
+        (status = 400, description = "Invalid request (error envelope)", body = Object),
+        (status = 404, description = "Unknown model", body = Object),
+    )
+)]
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    ApiJson(req): ApiJson<ChatRequest>,
+) -> Response {
+    match chat_inner(state, rid, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn chat_inner(state: AppState, rid: RequestId, req: ChatRequest) -> ApiResult<Response> {
+    if req.messages.is_empty() {
+        return Err(ApiError::invalid("messages must not be empty").with_param("messages"));
+    }
+    if req.n.is_some_and(|n| n != 1) {
+        return Err(ApiError::invalid("only n = 1 is supported").with_param("n"));
+    }
+    let config = state.engine.config();
+    if let Some(collection) = req.model.strip_prefix(RAG_PREFIX) {
+        let ask = rag::plan(&req, collection)?;
+        let tenant = state.tenant.clone();
+        let model = req.model.clone();
+        if req.stream {
+            let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
+            return Ok(crate::sse::stream(&state, rid.0, true, move |engine, em| {
+                rag::stream(engine, &tenant, &model, &ask, include_usage, em)
+            })
+            .await);
+        }
+        let body = blocking(&state, move |engine, cancel| {
+            rag::complete(engine, &tenant, &model, &ask, cancel)
+        })
+        .await?;
+        return Ok(Json(body).into_response());
+    }
+    if req.model != config.generator {
+        return Err(unknown_model(&req.model));
+    }
+    let plan = chat::plan(&req, &req.model)?;
+    if req.stream {
+        return Ok(crate::sse::stream(&state, rid.0, true, move |engine, em| {
+            chat::stream(engine, plan, em)
+        })
+        .await);
+    }
+    let body = blocking(&state, move |engine, cancel| {
+        chat::complete(engine, plan, cancel)
+    })
+    .await?;
+    Ok(Json(body).into_response())
+}
+
+fn model_entry(id: &str, owned_by: &str) -> Value {
+    json!({"id": id, "object": "model", "created": 0, "owned_by": owned_by})
+}
+
+fn model_list(state: &AppState) -> ApiResult<Vec<Value>> {
+    let config = state.engine.config();
+    let mut data = vec![model_entry(&config.generator, "cairn")];
+    if config.server.expose_embedder {
+        data.push(model_entry(&config.embedder, "cairn"));
+    }
+    for c in state.engine.store().list_collections(&state.tenant)? {
+        data.push(model_entry(&format!("{RAG_PREFIX}{}", c.id), "cairn-rag"));
+    }
+    Ok(data)
+}
+
+/// Lists the models: the local generator, the embedder and one RAG assistant per
+/// collection.
+#[utoipa::path(get, path = "/v1/models", tag = "openai",
+    responses((status = 200, description = "`{\"object\": \"list\", \"data\": [model...]}`", body = Object)))]
+pub async fn list_models(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let data = blocking(&state.clone(), move |_, _| model_list(&state)).await?;
+    Ok(Json(json!({"object": "list", "data": data})))
+}
+
+/// One model.
+#[utoipa::path(get, path = "/v1/models/{model}", tag = "openai",
+    params(("model" = String, Path, description = "Model id")),
+    responses((status = 200, body = Object), (status = 404, description = "Unknown model", body = Object)))]
+pub async fn get_model(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let s = state.clone();
+    let data = blocking(&state, move |_, _| model_list(&s)).await?;
+    data.into_iter()
+        .find(|m| m["id"] == model.as_str())
+        .map(Json)
+        .ok_or_else(|| unknown_model(&model))
+}
+
+/// Creates embeddings with the local embedder.
+#[utoipa::path(post, path = "/v1/embeddings", tag = "openai",
+    request_body = EmbeddingsRequest,
+    responses((status = 200, description = "`{\"object\": \"list\", \"data\": [{\"object\": \"embedding\", \"index\", \"embedding\"}], \"usage\"}`", body = Object),
+              (status = 400, body = Object), (status = 404, body = Object)))]
+pub async fn embeddings(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<EmbeddingsRequest>,
+) -> ApiResult<Json<Value>> {
+    let config = state.engine.config();
+    if req.model != config.embedder {
+        return Err(unknown_model(&req.model));
+    }
+    let inputs = match req.input {
+        EmbeddingInput::One(s) => vec![s],
+        EmbeddingInput::Many(v) => v,
+        EmbeddingInput::Tokens(_) => {
+            return Err(
+                ApiError::invalid("token-id input is not supported; send text").with_param("input"),
+            );
+        }
+    };
+    if inputs.is_empty() || inputs.len() > 2_048 {
+        return Err(ApiError::invalid("input must hold 1 to 2048 texts").with_param("input"));
+    }
+    if inputs.iter().any(String::is_empty) {
+        return Err(ApiError::invalid("input texts must not be empty").with_param("input"));
+    }
+    let base64 = match req.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "encoding_format `{other}` is not float or base64"
+            ))
+            .with_param("encoding_format"));
+        }
+    };
+    let dimensions = req.dimensions;
+    let model = req.model.clone();
+    let out = blocking(&state, move |engine, _| {
+        let embedder = engine.embedder()?;
+        if let Some(d) = dimensions.filter(|&d| d != embedder.dim()) {
+            return Err(ApiError::invalid(format!(
+                "`{model}` has {} dimensions and cannot be shortened to {d}",
+                embedder.dim()
+            ))
+            .with_param("dimensions"));
+        }
+        let texts: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        Ok(embedder.embed(&texts)?)
+    })
+    .await?;
+    let tokens = out.tokens();
+    let data: Vec<Value> = out
+        .vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let embedding = if base64 {
+                let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(v)
+            };
+            json!({"object": "embedding", "index": i, "embedding": embedding})
+        })
+        .collect();
+    Ok(Json(json!({
+        "object": "list",
+        "data": data,
+        "model": req.model,
+        "usage": Usage::new(tokens, 0),
+    })))
+}

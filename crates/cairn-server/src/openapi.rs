@@ -1,0 +1,132 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations, served at
+//! `/openapi.json`, and a self-contained docs page at `/docs` rendered from it (no
+//! scripts from a CDN: Cairn runs offline).
+
+use crate::{health, native, openai};
+use axum::Json;
+use axum::response::Html;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Cairn API",
+        description = "Grounded, cited answers over your documents. \
+        OpenAI-compatible endpoints under /v1, the native API under /api/v1. Errors use one \
+        envelope: {\"error\": {\"code\", \"message\", \"type\", \"param\", \"request_id\"}}."
+    ),
+    paths(
+        openai::chat_completions,
+        openai::list_models,
+        openai::get_model,
+        openai::embeddings,
+        native::library::create_collection,
+        native::library::list_collections,
+        native::library::get_collection,
+        native::library::delete_collection,
+        native::library::upload,
+        native::library::list_documents,
+        native::library::get_document,
+        native::library::delete_document,
+        native::library::list_jobs,
+        native::library::get_job,
+        native::answers::search,
+        native::answers::ask,
+        native::answers::create_conversation,
+        native::answers::list_conversations,
+        native::answers::get_conversation,
+        native::answers::delete_conversation,
+        native::answers::get_answer,
+        native::answers::add_feedback,
+        health::healthz,
+        health::readyz,
+    ),
+    components(schemas(
+        openai::types::ChatRequest,
+        openai::types::EmbeddingsRequest,
+        native::library::NewCollection,
+        native::answers::NewConversation,
+        native::answers::NewFeedback,
+    ))
+)]
+pub struct ApiDoc;
+
+/// The spec as JSON.
+pub fn spec() -> serde_json::Value {
+    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
+}
+
+pub async fn openapi_json() -> Json<serde_json::Value> {
+    Json(spec())
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The docs page: every operation with its summary, parameters and responses.
+pub async fn docs() -> Html<String> {
+    let spec = spec();
+    let mut body = String::new();
+    let title = spec["info"]["title"].as_str().unwrap_or("API");
+    body.push_str(&format!(
+        "<h1>{}</h1><p>{}</p><p><a href=\"/openapi.json\">openapi.json</a></p>",
+        escape(title),
+        escape(spec["info"]["description"].as_str().unwrap_or(""))
+    ));
+    if let Some(paths) = spec["paths"].as_object() {
+        for (path, ops) in paths {
+            let Some(ops) = ops.as_object() else { continue };
+            for (method, op) in ops {
+                body.push_str(&format!(
+                    "<section><h2><span class=\"m\">{}</span> <code>{}</code></h2>",
+                    escape(&method.to_uppercase()),
+                    escape(path)
+                ));
+                for key in ["summary", "description"] {
+                    if let Some(t) = op[key].as_str() {
+                        body.push_str(&format!("<p>{}</p>", escape(t)));
+                    }
+                }
+                if let Some(params) = op["parameters"].as_array() {
+                    body.push_str("<h3>Parameters</h3><ul>");
+                    for p in params {
+                        body.push_str(&format!(
+                            "<li><code>{}</code> ({}){}</li>",
+                            escape(p["name"].as_str().unwrap_or("")),
+                            escape(p["in"].as_str().unwrap_or("")),
+                            p["description"]
+                                .as_str()
+                                .map(|d| format!(": {}", escape(d)))
+                                .unwrap_or_default()
+                        ));
+                    }
+                    body.push_str("</ul>");
+                }
+                if let Some(responses) = op["responses"].as_object() {
+                    body.push_str("<h3>Responses</h3><ul>");
+                    for (code, r) in responses {
+                        body.push_str(&format!(
+                            "<li><b>{}</b> {}</li>",
+                            escape(code),
+                            escape(r["description"].as_str().unwrap_or(""))
+                        ));
+                    }
+                    body.push_str("</ul>");
+                }
+                body.push_str("</section>");
+            }
+        }
+    }
+    Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{} docs</title><style>\
+         body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}\
+         section{{border-top:1px solid #ddd;padding:.5rem 0}} .m{{background:#234;color:#fff;\
+         padding:0 .4rem;border-radius:3px;font-size:.8em}} code{{font-size:1em}}</style></head>\
+         <body>{body}</body></html>",
+        escape(title)
+    ))
+}

@@ -1,0 +1,56 @@
+//! Request ids: taken from `x-request-id` when the client sends a sane one, else a fresh
+//! UUIDv7; echoed in the response header, in every error envelope and in the logs.
+
+use crate::error::ApiError;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use cairn_types::ErrorCode;
+
+/// The id of the request being served.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+pub const HEADER: &str = "x-request-id";
+
+fn sane(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Assigns the id, logs the request, and rewrites error responses into the envelope
+/// (including axum's own rejections such as unknown routes and wrong methods).
+pub async fn middleware(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| sane(v))
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let mut res = next.run(req).await;
+    if let Some(err) = res.extensions_mut().remove::<ApiError>() {
+        res = (err.status(), axum::Json(err.body(&id))).into_response();
+    } else if res.status() == StatusCode::METHOD_NOT_ALLOWED {
+        let err = ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{method} is not allowed on {path}"),
+        );
+        res = (err.status(), axum::Json(err.body(&id))).into_response();
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(HEADER, v);
+    }
+    tracing::info!(
+        request_id = %id,
+        %method,
+        %path,
+        status = res.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "request"
+    );
+    res
+}

@@ -1,0 +1,169 @@
+//! Conversations, recorded answers and feedback: ordering, atomic turns, tenant scoping.
+
+use crate::support::{c, setup, t};
+use cairn_store::{AnswerRepo, ConversationRepo, Error};
+use cairn_types::{
+    AnswerId, Conversation, ConversationId, Feedback, FeedbackId, MessageRole, StoredAnswer,
+};
+
+fn conv(tenant: &str) -> Conversation {
+    Conversation {
+        tenant: t(tenant),
+        id: ConversationId::generate(),
+        collection: Some(c("c")),
+        title: "vacuum questions".into(),
+        summary: String::new(),
+        summarized_through: 0,
+        created_at: 10,
+        updated_at: 10,
+    }
+}
+
+fn answer(tenant: &str, conversation: Option<&ConversationId>, q: &str) -> StoredAnswer {
+    StoredAnswer {
+        tenant: t(tenant),
+        id: AnswerId::generate(),
+        conversation: conversation.cloned(),
+        collection: Some(c("c")),
+        question: q.into(),
+        answer: format!("answer to {q} [1]"),
+        prompt_version: "rag-v1".into(),
+        record: serde_json::json!({"citations": [{"n": 1}]}),
+        created_at: 20,
+    }
+}
+
+#[test]
+fn a_recorded_answer_appends_its_turn_to_the_conversation() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    let cv = conv("a");
+    s.create_conversation(&cv).unwrap();
+    let a1 = answer("a", Some(&cv.id), "what is vacuum?");
+    let a2 = answer("a", Some(&cv.id), "and full?");
+    s.record_answer(&a1).unwrap();
+    s.record_answer(&a2).unwrap();
+
+    let msgs = s.list_messages(&t("a"), &cv.id).unwrap();
+    let seqs: Vec<i64> = msgs.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert_eq!(msgs[0].role, MessageRole::User);
+    assert_eq!(msgs[0].content, "what is vacuum?");
+    assert_eq!(msgs[1].role, MessageRole::Assistant);
+    assert_eq!(msgs[1].answer.as_ref(), Some(&a1.id));
+    assert_eq!(msgs[3].content, "answer to and full? [1]");
+
+    let back = s.get_answer(&t("a"), &a2.id).unwrap();
+    assert_eq!(back, a2);
+    assert_eq!(s.get_conversation(&t("a"), &cv.id).unwrap().updated_at, 20);
+}
+
+#[test]
+fn an_answer_into_a_missing_conversation_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    let ghost = ConversationId::generate();
+    let a = answer("a", Some(&ghost), "q");
+    assert!(matches!(s.record_answer(&a), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        s.get_answer(&t("a"), &a.id),
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[test]
+fn summaries_and_listing_follow_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    let mut first = conv("a");
+    first.updated_at = 5;
+    let second = conv("a");
+    s.create_conversation(&first).unwrap();
+    s.create_conversation(&second).unwrap();
+    s.set_summary(&t("a"), &first.id, "talked about vacuum", 4, 99)
+        .unwrap();
+    let list = s.list_conversations(&t("a"), 10).unwrap();
+    assert_eq!(list[0].id, first.id);
+    assert_eq!(list[0].summary, "talked about vacuum");
+    assert_eq!(list[0].summarized_through, 4);
+    assert_eq!(s.list_conversations(&t("a"), 1).unwrap().len(), 1);
+}
+
+#[test]
+fn another_tenant_sees_none_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    let cv = conv("a");
+    s.create_conversation(&cv).unwrap();
+    let a = answer("a", Some(&cv.id), "secret question");
+    s.record_answer(&a).unwrap();
+
+    let b = t("b");
+    assert!(matches!(
+        s.get_conversation(&b, &cv.id),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.list_messages(&b, &cv.id),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(s.list_conversations(&b, 10).unwrap().is_empty());
+    assert!(matches!(
+        s.get_answer(&b, &a.id),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.append_messages(&b, &cv.id, &[(MessageRole::User, "x".into(), None)], 30),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.delete_conversation(&b, &cv.id),
+        Err(Error::NotFound { .. })
+    ));
+    let fb = Feedback {
+        tenant: b.clone(),
+        id: FeedbackId::generate(),
+        answer: a.id.clone(),
+        rating: -1,
+        comment: "guessing ids".into(),
+        created_at: 40,
+    };
+    assert!(matches!(s.add_feedback(&fb), Err(Error::NotFound { .. })));
+    // Tenant a's data is intact.
+    assert_eq!(s.list_messages(&t("a"), &cv.id).unwrap().len(), 2);
+    assert!(s.list_feedback(&t("a"), &a.id).unwrap().is_empty());
+}
+
+#[test]
+fn feedback_is_tied_to_its_answer_and_survives_the_conversation() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    let cv = conv("a");
+    s.create_conversation(&cv).unwrap();
+    let a = answer("a", Some(&cv.id), "q");
+    s.record_answer(&a).unwrap();
+    let fb = Feedback {
+        tenant: t("a"),
+        id: FeedbackId::generate(),
+        answer: a.id.clone(),
+        rating: 1,
+        comment: "cited the right page".into(),
+        created_at: 30,
+    };
+    s.add_feedback(&fb).unwrap();
+    let bad = Feedback {
+        rating: 3,
+        id: FeedbackId::generate(),
+        ..fb.clone()
+    };
+    assert!(s.add_feedback(&bad).is_err(), "rating must be -1 or 1");
+
+    s.delete_conversation(&t("a"), &cv.id).unwrap();
+    assert!(matches!(
+        s.list_messages(&t("a"), &cv.id),
+        Err(Error::NotFound { .. })
+    ));
+    let kept = s.get_answer(&t("a"), &a.id).unwrap();
+    assert_eq!(kept.conversation, None);
+    assert_eq!(s.list_feedback(&t("a"), &a.id).unwrap(), vec![fb]);
+}
