@@ -65,7 +65,7 @@ fn an_answer_streams_and_cites_real_spans() {
     let AnswerEvent::Sources(sources) = &events[0] else {
         panic!("first event: {:?}", events[0])
     };
-    assert_eq!(sources[0].source, "deadlocks.md");
+    assert_eq!(sources[0].source, "upload:deadlocks.md");
     assert_eq!(sources[0].n, 1);
     let streamed: String = events[1..]
         .iter()

@@ -65,7 +65,7 @@ fn push_span(text: &str, start: usize, end: usize, spans: &mut Vec<(usize, usize
     let s = &text[start..end];
     let lead = s.len() - s.trim_start().len();
     let trail = s.len() - s.trim_end().len();
-    if s.trim().chars().any(char::is_alphanumeric) {
+    if strip_citations(s).chars().any(char::is_alphanumeric) {
         spans.push((start + lead, end - trail));
     }
 }
