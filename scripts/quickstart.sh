@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The main job on embedded defaults: fetch the models (MiniLM embeddings, the default
 # chat model Qwen2.5-Coder-1.5B), build cairn (release), ingest the project's own docs/
-# (the demo corpus) into the `cairn-docs` collection, print the ingest report, and stream
-# a hybrid search and an answer from the local chat model. Safe to re-run: unchanged files do no work the
-# second time.
+# (the demo corpus) into the `cairn-docs` collection, print the ingest report and a hybrid
+# search, then start `cairn serve` and print a grounded answer with citations from it
+# (`cairn ask --url`). Safe to re-run: unchanged files do no work the second time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +25,25 @@ echo
 echo "[quickstart] hybrid search (BM25 + HNSW, fused):" >&2
 "$CAIRN" search "how are unchanged files detected?" --collection cairn-docs -k 3 --explain
 echo
-echo "[quickstart] the local chat model (candle, CPU):" >&2
-"$CAIRN" generate --temperature 0 --max-tokens 96 \
-  "In two sentences, what is a write-ahead log in a database?"
+# The server with the demo corpus: start `cairn serve` (models loaded first, any free
+# port), ask it a question over HTTP, print the cited answer, stop it with SIGTERM.
+LOG=$(mktemp)
+"$CAIRN" serve --listen "${CAIRN_LISTEN:-127.0.0.1:0}" --warm >"$LOG" &
+SERVER=$!
+trap 'kill "$SERVER" 2>/dev/null || true; rm -f "$LOG"' EXIT
+echo "[quickstart] starting cairn serve (loading the models)" >&2
+for _ in $(seq 1 600); do
+  grep -q "listening on" "$LOG" && break
+  kill -0 "$SERVER" 2>/dev/null || { echo "[quickstart] cairn serve exited" >&2; exit 1; }
+  sleep 0.5
+done
+URL=$(sed -n 's/^cairn: listening on \(http:[^ ]*\).*/\1/p' "$LOG" | head -n 1)
+[ -n "$URL" ] || { echo "[quickstart] cairn serve did not start" >&2; exit 1; }
+cat "$LOG"
+echo "[quickstart] asking the server ($URL/api/v1/ask, streamed):" >&2
+"$CAIRN" ask --url "$URL" --collection cairn-docs \
+  "How does Cairn detect that a file has not changed since the last ingest?"
+kill -TERM "$SERVER"
+wait "$SERVER" || true
+trap - EXIT
+rm -f "$LOG"

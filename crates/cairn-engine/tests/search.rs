@@ -435,7 +435,12 @@ fn rerankers_and_transforms_are_traced() {
     let dir = tempfile::tempdir().unwrap();
     let e = common::engine(
         dir.path(),
-        &format!("{SHORT_OK}[models]\ngenerator = \"smollm2-135m-instruct\"\n"),
+        // `replace` so the final order is the reranker's own (the default `rrf` blends it
+        // with the retrieval order, and then rerank scores need not be monotone).
+        &format!(
+            "{SHORT_OK}[models]\ngenerator = \"smollm2-135m-instruct\"\n\
+             [retrieval]\nrerank_blend = \"replace\"\n"
+        ),
     );
     public(&e, "t", "docs", "deadlocks.md", DEADLOCK);
     public(
@@ -463,6 +468,7 @@ fn rerankers_and_transforms_are_traced() {
             scores.windows(2).all(|w| w[0] >= w[1]),
             "{kind:?} not sorted: {scores:?}"
         );
+        assert!(r.hits.iter().all(|h| h.score == h.scores.rerank.unwrap()));
         if kind == RerankKind::Llm {
             assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)), "{scores:?}");
         }

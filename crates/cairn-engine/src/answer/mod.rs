@@ -4,7 +4,7 @@
 //!
 //! The CLI and the HTTP server both call [`Engine::ask_streaming`].
 
-mod ground;
+pub(crate) mod ground;
 mod memory;
 mod prompt;
 mod text;

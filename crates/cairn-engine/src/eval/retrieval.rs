@@ -13,6 +13,9 @@ pub struct Question {
     pub question: String,
     /// File names of the answering pages (a hit matches by its source's file name).
     pub pages: Vec<String>,
+    /// Terms a correct answer contains (answer evaluation).
+    #[serde(default)]
+    pub keywords: Vec<String>,
 }
 
 /// Parses a JSONL dev set; the error names the line.
@@ -103,7 +106,7 @@ pub struct Outcome {
     pub top: Vec<String>,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -104,16 +104,6 @@ impl Engine {
     }
 
     fn llm_scores(&self, query: &str, hits: &[SearchHit]) -> Result<Vec<f32>> {
-        let generator = self.generator()?;
-        let tok = generator.tokenizer();
-        let ids = |words: &[&str]| -> Vec<u32> {
-            words
-                .iter()
-                .filter_map(|w| tok.encode(w).ok().and_then(|v| v.first().copied()))
-                .collect()
-        };
-        let yes = ids(&["yes", "Yes", " yes", " Yes"]);
-        let no = ids(&["no", "No", " no", " No"]);
         let mut out = Vec::with_capacity(hits.len());
         for h in hits {
             let mut text = passage(h);
@@ -125,31 +115,43 @@ impl Engine {
                 text.truncate(cut);
             }
             // The question comes first so every candidate shares the cached prefix.
-            let prompt = Prompt::Chat(vec![
-                ChatMessage::new(
-                    Role::System,
-                    "You judge search results. Answer with one word: yes or no.",
+            out.push(self.judge_yes(
+                "You judge search results. Answer with one word: yes or no.",
+                &format!(
+                    "Question: {query}\n\nPassage:\n{text}\n\nDoes the passage help \
+                     answer the question? Answer yes or no."
                 ),
-                ChatMessage::new(
-                    Role::User,
-                    format!(
-                        "Question: {query}\n\nPassage:\n{text}\n\nDoes the passage help \
-                         answer the question? Answer yes or no."
-                    ),
-                ),
-            ]);
-            let tokens = generator.prompt_tokens(&prompt)?;
-            let logits = generator.logits(&tokens)?;
-            let best = |set: &[u32]| {
-                set.iter()
-                    .filter_map(|&i| logits.get(i as usize).copied())
-                    .fold(f32::NEG_INFINITY, f32::max)
-            };
-            let (y, n) = (best(&yes), best(&no));
-            // P(yes | yes or no).
-            out.push(1.0 / (1.0 + (n - y).exp()));
+            )?);
         }
         Ok(out)
+    }
+
+    /// P(yes | yes or no) for the generator's next token after a yes/no question: one
+    /// prompt prefill, no decoding.
+    pub(crate) fn judge_yes(&self, system: &str, user: &str) -> Result<f32> {
+        let generator = self.generator()?;
+        let tok = generator.tokenizer();
+        let ids = |words: &[&str]| -> Vec<u32> {
+            words
+                .iter()
+                .filter_map(|w| tok.encode(w).ok().and_then(|v| v.first().copied()))
+                .collect()
+        };
+        let yes = ids(&["yes", "Yes", " yes", " Yes"]);
+        let no = ids(&["no", "No", " no", " No"]);
+        let prompt = Prompt::Chat(vec![
+            ChatMessage::new(Role::System, system),
+            ChatMessage::new(Role::User, user),
+        ]);
+        let tokens = generator.prompt_tokens(&prompt)?;
+        let logits = generator.logits(&tokens)?;
+        let best = |set: &[u32]| {
+            set.iter()
+                .filter_map(|&i| logits.get(i as usize).copied())
+                .fold(f32::NEG_INFINITY, f32::max)
+        };
+        let (y, n) = (best(&yes), best(&no));
+        Ok(1.0 / (1.0 + (n - y).exp()))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Sampling: turning one step's logits into a token.
 //!
 //! Order of operations (the same as llama.cpp's default chain, so numbers compare):
-//! repetition penalty → constraint mask → log-probabilities (reported) → temperature →
+//! repetition penalty → OpenAI presence/frequency penalties → constraint mask → log-probabilities (reported) → temperature →
 //! top-k → softmax → top-p → min-p → draw. Temperature 0 is greedy (argmax, ties to the
 //! lowest id). The draw uses ChaCha8 seeded from the request, so a seed reproduces a run
 //! bit for bit on the same build and thread count.
@@ -27,6 +27,12 @@ pub struct SamplingParams {
     pub repetition_penalty: f32,
     /// How many recent tokens the repetition penalty looks at.
     pub repeat_last_n: usize,
+    /// OpenAI's presence penalty: subtracted once from the logit of every token the
+    /// output already holds. Range -2..=2, 0 = off.
+    pub presence_penalty: f32,
+    /// OpenAI's frequency penalty: subtracted per occurrence in the output so far.
+    /// Range -2..=2, 0 = off.
+    pub frequency_penalty: f32,
     /// Stop when any of these strings appears; it is not included in the output.
     pub stop: Vec<String>,
     /// At most this many new tokens (`None` = until the context is full).
@@ -46,6 +52,8 @@ impl Default for SamplingParams {
             min_p: 0.05,
             repetition_penalty: 1.0,
             repeat_last_n: 64,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
             stop: Vec::new(),
             max_tokens: Some(512),
             seed: None,
@@ -88,6 +96,14 @@ impl SamplingParams {
                 self.repetition_penalty
             ));
         }
+        for (name, v) in [
+            ("presence_penalty", self.presence_penalty),
+            ("frequency_penalty", self.frequency_penalty),
+        ] {
+            if !(-2.0..=2.0).contains(&v) {
+                return bad(format!("{name} must be between -2 and 2, got {v}"));
+            }
+        }
         if self.max_tokens == Some(0) {
             return bad("max_tokens must be at least 1".into());
         }
@@ -120,6 +136,8 @@ pub struct Sampler {
     params: SamplingParams,
     rng: ChaCha8Rng,
     seed: u64,
+    /// Where the output starts in the history (presence/frequency count only output).
+    prompt_len: usize,
 }
 
 impl Sampler {
@@ -130,7 +148,15 @@ impl Sampler {
             rng: ChaCha8Rng::seed_from_u64(seed),
             params,
             seed,
+            prompt_len: 0,
         }
+    }
+
+    /// Tells the sampler how many history tokens are the prompt.
+    #[must_use]
+    pub fn with_prompt_len(mut self, prompt_len: usize) -> Self {
+        self.prompt_len = prompt_len;
+        self
     }
 
     /// The seed in use.
@@ -188,6 +214,18 @@ impl Sampler {
     }
 
     fn penalize(&self, logits: &mut [f32], history: &[u32]) {
+        let (presence, frequency) = (self.params.presence_penalty, self.params.frequency_penalty);
+        if presence != 0.0 || frequency != 0.0 {
+            let mut counts: std::collections::HashMap<u32, f32> = std::collections::HashMap::new();
+            for &id in &history[self.prompt_len.min(history.len())..] {
+                *counts.entry(id).or_default() += 1.0;
+            }
+            for (id, n) in counts {
+                if let Some(logit) = logits.get_mut(id as usize) {
+                    *logit -= presence + frequency * n;
+                }
+            }
+        }
         let penalty = self.params.repetition_penalty;
         if (penalty - 1.0).abs() < f32::EPSILON || self.params.repeat_last_n == 0 {
             return;
@@ -433,5 +471,28 @@ mod tests {
             assert!(err.contains(field), "{err}");
         }
         SamplingParams::default().validate().unwrap();
+    }
+
+    #[test]
+    fn presence_and_frequency_penalties_count_only_the_output() {
+        // Token 4 leads by 1.0; it appears twice in the output and once in the prompt.
+        let mut l = vec![0.0, 0.0, 0.0, 3.5, 4.5];
+        let params = SamplingParams {
+            frequency_penalty: 0.4,
+            presence_penalty: 0.3,
+            ..SamplingParams::greedy(4)
+        };
+        let mut s = Sampler::new(params.clone()).with_prompt_len(1);
+        // 4.5 - 0.3 - 2 * 0.4 = 3.4 < 3.5: token 3 wins.
+        assert_eq!(s.sample(&mut l, &[4, 4, 4], None, 0).unwrap().token, 3);
+        // With the prompt holding all three, nothing is penalized.
+        let mut l = vec![0.0, 0.0, 0.0, 3.5, 4.5];
+        let mut s = Sampler::new(params.clone()).with_prompt_len(3);
+        assert_eq!(s.sample(&mut l, &[4, 4, 4], None, 0).unwrap().token, 4);
+        let bad = SamplingParams {
+            presence_penalty: 2.5,
+            ..params
+        };
+        assert!(bad.validate().is_err());
     }
 }

@@ -51,7 +51,7 @@ impl LocalStream {
         let cache = inner.transformer.new_cache();
         Self {
             stop: StopBuffer::new(&request.sampling.stop),
-            sampler: Sampler::new(request.sampling),
+            sampler: Sampler::new(request.sampling).with_prompt_len(prompt.len()),
             top_n: request.logprobs,
             inner,
             state: State::Prefill,

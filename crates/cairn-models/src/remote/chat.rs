@@ -93,6 +93,12 @@ fn add_sampling(body: &mut Value, s: &SamplingParams) {
     if (s.repetition_penalty - 1.0).abs() > f32::EPSILON {
         body["repetition_penalty"] = json!(s.repetition_penalty);
     }
+    if s.presence_penalty != 0.0 {
+        body["presence_penalty"] = json!(s.presence_penalty);
+    }
+    if s.frequency_penalty != 0.0 {
+        body["frequency_penalty"] = json!(s.frequency_penalty);
+    }
     if s.ignore_eos {
         body["ignore_eos"] = json!(true);
     }

@@ -85,6 +85,11 @@ pub fn plan(req: &ChatRequest, model: &str) -> ApiResult<Plan> {
         sampling.max_tokens = Some(n);
     }
     sampling.seed = req.seed;
+    sampling.presence_penalty = req.presence_penalty.unwrap_or(0.0);
+    sampling.frequency_penalty = req.frequency_penalty.unwrap_or(0.0);
+    if let Some(r) = req.repetition_penalty {
+        sampling.repetition_penalty = r;
+    }
     sampling.stop = match &req.stop {
         None => Vec::new(),
         Some(Stop::One(s)) => vec![s.clone()],
@@ -93,7 +98,9 @@ pub fn plan(req: &ChatRequest, model: &str) -> ApiResult<Plan> {
 
     let constraint = if use_tools {
         Some(OutputConstraint::JsonSchema(tools::output_schema(
-            &declared, &choice,
+            &declared,
+            &choice,
+            req.parallel_tool_calls.unwrap_or(true),
         )))
     } else {
         match &req.response_format {
@@ -208,7 +215,7 @@ pub fn complete(engine: &Engine, plan: Plan, cancel: &Cancel) -> ApiResult<Value
     let want_logprobs = plan.request.logprobs.is_some();
     let r = run(engine, plan.request, |_| !cancel.is_cancelled())?;
     let (message, reason) = match &plan.tools {
-        Some(_) => match tools::parse_output(&r.text)? {
+        Some(_) => match tools::parse_output(&r.text, r.reason == FinishReason::Length)? {
             Output::Calls(calls) => (
                 json!({"role": "assistant", "content": null, "tool_calls": calls, "refusal": null}),
                 "tool_calls",
@@ -292,7 +299,7 @@ pub fn stream(engine: &Engine, plan: Plan, em: &mut Emitter) -> ApiResult<()> {
         return Err(ApiError::new(ErrorCode::Cancelled, "the client went away"));
     }
     let reason = if tool_mode {
-        match tools::parse_output(&r.text)? {
+        match tools::parse_output(&r.text, r.reason == FinishReason::Length)? {
             Output::Calls(calls) => {
                 let indexed: Vec<Value> = calls
                     .iter()

@@ -99,8 +99,43 @@ fn params(t: &Tool) -> Value {
         .unwrap_or_else(|| json!({"type": "object", "properties": {}}))
 }
 
-/// The output schema for this choice.
-pub fn output_schema(tools: &[Tool], choice: &Choice) -> Value {
+/// Objects that list `properties` and say nothing of `additionalProperties` are closed
+/// (as OpenAI's strict mode does): small models otherwise invent extra arguments.
+fn close_objects(schema: &mut Value) {
+    let Value::Object(o) = schema else { return };
+    if o.contains_key("properties") && !o.contains_key("additionalProperties") {
+        o.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    for (key, v) in o.iter_mut() {
+        match key.as_str() {
+            // Maps of name → schema.
+            "properties" | "patternProperties" | "$defs" | "definitions" => {
+                if let Value::Object(m) = v {
+                    m.values_mut().for_each(close_objects);
+                }
+            }
+            // One schema.
+            "items" | "additionalProperties" | "not" | "if" | "then" | "else" => close_objects(v),
+            // Lists of schemas.
+            "anyOf" | "allOf" | "oneOf" | "prefixItems" => {
+                if let Value::Array(list) = v {
+                    list.iter_mut().for_each(close_objects);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn closed_params(t: &Tool) -> Value {
+    let mut p = params(t);
+    close_objects(&mut p);
+    p
+}
+
+/// The output schema for this choice; `parallel` allows several calls in one turn
+/// (a named function is called once, as OpenAI does).
+pub fn output_schema(tools: &[Tool], choice: &Choice, parallel: bool) -> Value {
     let allowed: Vec<&Tool> = match choice {
         Choice::Named(name) => tools.iter().filter(|t| &t.function.name == name).collect(),
         _ => tools.iter().collect(),
@@ -112,7 +147,7 @@ pub fn output_schema(tools: &[Tool], choice: &Choice) -> Value {
                 "type": "object",
                 "properties": {
                     "name": {"const": t.function.name},
-                    "arguments": params(t)
+                    "arguments": closed_params(t)
                 },
                 "required": ["name", "arguments"],
                 "additionalProperties": false
@@ -126,7 +161,7 @@ pub fn output_schema(tools: &[Tool], choice: &Choice) -> Value {
                 "type": "array",
                 "items": {"anyOf": calls},
                 "minItems": 1,
-                "maxItems": 4
+                "maxItems": if parallel && !matches!(choice, Choice::Named(_)) { 4 } else { 1 }
             }
         },
         "required": ["tool_calls"],
@@ -181,13 +216,19 @@ pub enum Output {
 }
 
 /// Turns the constrained output into tool calls (with fresh ids) or content.
-pub fn parse_output(text: &str) -> ApiResult<Output> {
-    let v: Value = serde_json::from_str(text.trim()).map_err(|e| {
-        ApiError::new(
-            cairn_types::ErrorCode::ModelError,
-            format!("the model's tool output is not JSON ({e}); it may have hit max_tokens"),
-        )
-    })?;
+/// Output that `max_tokens` cut short (`truncated`) comes back as it is, as content, so
+/// the response can say `finish_reason: "length"` the way OpenAI's does.
+pub fn parse_output(text: &str, truncated: bool) -> ApiResult<Output> {
+    let v: Value = match serde_json::from_str(text.trim()) {
+        Ok(v) => v,
+        Err(_) if truncated => return Ok(Output::Content(text.to_owned())),
+        Err(e) => {
+            return Err(ApiError::new(
+                cairn_types::ErrorCode::ModelError,
+                format!("the model's constrained tool output is not JSON ({e})"),
+            ));
+        }
+    };
     if let Some(calls) = v.get("tool_calls").and_then(Value::as_array) {
         let out = calls
             .iter()
@@ -242,9 +283,10 @@ mod tests {
             function: FunctionDef {
                 name: "get_weather".into(),
                 description: Some("Weather in a city".into()),
-                parameters: Some(
-                    json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
-                ),
+                parameters: Some(json!({"type": "object", "properties": {
+                        "city": {"type": "string"},
+                        "properties": {"type": "object", "properties": {"x": {"type": "integer"}}}
+                    }, "required": ["city"]})),
             },
         }
     }
@@ -278,19 +320,24 @@ mod tests {
 
     #[test]
     fn outputs_become_openai_tool_calls() {
-        let Output::Calls(calls) =
-            parse_output(r#"{"tool_calls":[{"name":"get_weather","arguments":{"city":"Oslo"}}]}"#)
-                .unwrap()
-        else {
+        let Output::Calls(calls) = parse_output(
+            r#"{"tool_calls":[{"name":"get_weather","arguments":{"city":"Oslo"}}]}"#,
+            false,
+        )
+        .unwrap() else {
             panic!("expected calls")
         };
         assert_eq!(calls[0].function.name, "get_weather");
         assert_eq!(calls[0].function.arguments, r#"{"city":"Oslo"}"#);
         assert!(calls[0].id.starts_with("call_"));
         assert!(
-            matches!(parse_output(r#"{"content":"hi"}"#).unwrap(), Output::Content(c) if c == "hi")
+            matches!(parse_output(r#"{"content":"hi"}"#, false).unwrap(), Output::Content(c) if c == "hi")
         );
-        assert!(parse_output("{\"tool_calls\": [").is_err());
+        assert!(parse_output("{\"tool_calls\": [", false).is_err());
+        // Cut short by max_tokens: returned as it is, for a `length` finish.
+        assert!(
+            matches!(parse_output("{\"tool_calls\": [", true).unwrap(), Output::Content(c) if c == "{\"tool_calls\": [")
+        );
         let back: Value = serde_json::from_str(&render_calls(&calls)).unwrap();
         assert_eq!(
             back,
@@ -300,7 +347,7 @@ mod tests {
 
     #[test]
     fn the_schema_pins_names_and_arguments() {
-        let s = output_schema(&[weather()], &Choice::Required);
+        let s = output_schema(&[weather()], &Choice::Required, true);
         assert_eq!(
             s["properties"]["tool_calls"]["items"]["anyOf"][0]["properties"]["name"]["const"],
             "get_weather"
@@ -310,6 +357,21 @@ mod tests {
                 [0],
             "city"
         );
-        assert!(output_schema(&[weather()], &Choice::Auto)["anyOf"].is_array());
+        let args = &s["properties"]["tool_calls"]["items"]["anyOf"][0]["properties"]["arguments"];
+        assert_eq!(args["additionalProperties"], false, "{args}");
+        // Nested objects are closed; a property that happens to be called `properties`
+        // stays a property.
+        let nested = &args["properties"]["properties"];
+        assert_eq!(nested["additionalProperties"], false, "{args}");
+        assert!(
+            args["properties"].get("additionalProperties").is_none(),
+            "{args}"
+        );
+        assert_eq!(s["properties"]["tool_calls"]["maxItems"], 4);
+        let single = output_schema(&[weather()], &Choice::Required, false);
+        assert_eq!(single["properties"]["tool_calls"]["maxItems"], 1);
+        let named = output_schema(&[weather()], &Choice::Named("get_weather".into()), true);
+        assert_eq!(named["properties"]["tool_calls"]["maxItems"], 1);
+        assert!(output_schema(&[weather()], &Choice::Auto, true)["anyOf"].is_array());
     }
 }

@@ -154,6 +154,10 @@ pub struct ChatRequest {
     pub frequency_penalty: Option<f32>,
     #[serde(default)]
     pub presence_penalty: Option<f32>,
+    /// Extension (as in vLLM and llama.cpp's server, `extra_body` in the SDK): llama.cpp's
+    /// multiplicative penalty on recently seen tokens, 1 = off.
+    #[serde(default)]
+    pub repetition_penalty: Option<f32>,
     #[serde(default)]
     pub logprobs: Option<bool>,
     #[serde(default)]
@@ -164,6 +168,9 @@ pub struct ChatRequest {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub tool_choice: Option<serde_json::Value>,
+    /// `false`: at most one tool call per turn.
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
     #[serde(default)]
     pub response_format: Option<ResponseFormat>,
     #[serde(default)]

@@ -1,8 +1,9 @@
 //! `cairn eval retrieval DATASET --collection C`: recall@1/5/10, MRR@10 and nDCG@10 per
-//! question kind for lexical, dense, hybrid and hybrid+rerank.
+//! question kind for lexical, dense, hybrid and hybrid+rerank. `eval answers` and
+//! `eval grounding` live in their own modules.
 
 use super::Context;
-use cairn_engine::eval::retrieval::{Outcome, parse_dataset, score, summarize};
+use cairn_engine::eval::retrieval::{Outcome, Question, parse_dataset, score, summarize};
 use cairn_engine::search::{RerankKind, SearchMode, SearchRequest, Transform};
 use cairn_types::{CollectionId, ErrorCode};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -14,6 +15,48 @@ use std::process::ExitCode;
 pub enum EvalCmd {
     /// Retrieval quality on a JSONL dev set ({id, kind, question, pages}).
     Retrieval(RetrievalArgs),
+    /// Answer quality: citation recall@5, keyword accuracy, abstention, TTFT and total
+    /// latency, on dev sets ({id, kind, question, pages, keywords}).
+    Answers(super::eval_answers::Args),
+    /// Hallucination detection on HaluEval-QA style cases ({_id, knowledge, question,
+    /// right_answer, hallucinated_answer}).
+    Grounding(super::eval_grounding::Args),
+}
+
+/// A progress bar on stderr when it is a terminal (hidden for `--json` and pipes).
+pub fn progress(ctx: &Context, total: u64) -> ProgressBar {
+    let bar = if std::io::stderr().is_terminal() && !ctx.json {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} · ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Keeps the first `n` questions of each kind.
+pub fn keep_per_kind(questions: &mut Vec<Question>, n: usize) {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    questions.retain(|q| {
+        let c = seen.entry(q.kind.clone()).or_default();
+        *c += 1;
+        *c <= n
+    });
+}
+
+/// Reads a JSONL file with `parse`; errors name the file and line.
+pub fn read_jsonl<T>(
+    path: &std::path::Path,
+    parse: fn(&str) -> Result<Vec<T>, String>,
+) -> anyhow::Result<Vec<T>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    parse(&text).map_err(|e| bad(format!("{}: {e}", path.display())))
 }
 
 #[derive(clap::Args)]
@@ -48,7 +91,7 @@ pub struct RetrievalArgs {
     pub per_question: bool,
 }
 
-fn bad(m: impl std::fmt::Display) -> anyhow::Error {
+pub fn bad(m: impl std::fmt::Display) -> anyhow::Error {
     super::fail(ErrorCode::InvalidInput, m)
 }
 
@@ -88,19 +131,18 @@ fn setup(name: &str, default_rerank: RerankKind) -> anyhow::Result<Setup> {
 }
 
 pub fn run(ctx: &Context, cmd: EvalCmd) -> anyhow::Result<ExitCode> {
-    let EvalCmd::Retrieval(a) = cmd;
-    let text = std::fs::read_to_string(&a.dataset)
-        .map_err(|e| bad(format!("{}: {e}", a.dataset.display())))?;
-    let mut questions =
-        parse_dataset(&text).map_err(|e| bad(format!("{}: {e}", a.dataset.display())))?;
+    match cmd {
+        EvalCmd::Retrieval(a) => retrieval(ctx, a),
+        EvalCmd::Answers(a) => super::eval_answers::run(ctx, a),
+        EvalCmd::Grounding(a) => super::eval_grounding::run(ctx, a),
+    }
+}
+
+fn retrieval(ctx: &Context, a: RetrievalArgs) -> anyhow::Result<ExitCode> {
+    let mut questions = read_jsonl(&a.dataset, parse_dataset)?;
     questions.retain(|q| !q.pages.is_empty());
     if let Some(n) = a.per_kind {
-        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-        questions.retain(|q| {
-            let c = seen.entry(q.kind.clone()).or_default();
-            *c += 1;
-            *c <= n
-        });
+        keep_per_kind(&mut questions, n);
     }
     if let Some(n) = a.limit {
         questions.truncate(n);
@@ -124,18 +166,7 @@ pub fn run(ctx: &Context, cmd: EvalCmd) -> anyhow::Result<ExitCode> {
         .sync_index(&ctx.tenant, &collection)
         .map_err(super::eng)?;
 
-    let total = (setups.len() * questions.len()) as u64;
-    let bar = if std::io::stderr().is_terminal() && !ctx.json {
-        ProgressBar::new(total)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} · ETA {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress(ctx, (setups.len() * questions.len()) as u64);
     let mut outcomes = Vec::new();
     for s in &setups {
         bar.set_message(s.name.clone());

@@ -9,6 +9,8 @@ pub mod config;
 pub mod docs;
 pub mod embed;
 pub mod eval;
+pub mod eval_answers;
+pub mod eval_grounding;
 pub mod generate;
 pub mod ingest;
 pub mod jobs;

@@ -1,0 +1,159 @@
+//! `cairn eval answers` and `cairn eval grounding` end to end with the small real models.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod common;
+
+use common::{cairn, json};
+use std::path::Path;
+
+fn home_with_kb() -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("cairn.toml"),
+        "[models]\ngenerator = \"smollm2-135m-instruct\"\n\n[ingest.quality]\nmin_chars = 10\n\n\
+         [answer]\nmax_answer_tokens = 48\n",
+    )
+    .unwrap();
+    let kb = home.path().join("kb");
+    std::fs::create_dir(&kb).unwrap();
+    std::fs::write(
+        kb.join("harbor.md"),
+        "# Harbor Lights\n\nThe Harbor Lights festival takes place every year on the first \
+         Saturday of March in the town of Vardøhavn. Boats carry lanterns past the old \
+         lighthouse at dusk.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        kb.join("roasting.md"),
+        "# Coffee roasting\n\nDark roasts develop bitter, smoky notes because the sugars \
+         caramelize longer. A roast is dropped from the drum after the first or second crack.\n",
+    )
+    .unwrap();
+    assert!(
+        cairn(home.path(), &["ingest", "kb", "-c", "kb"])
+            .status
+            .success()
+    );
+    home
+}
+
+fn write(dir: &Path, name: &str, lines: &[serde_json::Value]) -> String {
+    let path = dir.join(name);
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn eval_answers_reports_citations_keywords_abstention_and_latency() {
+    let home = home_with_kb();
+    let set = write(
+        home.path(),
+        "dev.jsonl",
+        &[
+            serde_json::json!({"id": "a1", "kind": "close", "question": "When does the Harbor Lights festival take place?", "pages": ["harbor.md"], "keywords": ["March"]}),
+            serde_json::json!({"id": "a2", "kind": "paraphrase", "question": "Why do dark roasts taste bitter?", "pages": ["roasting.md"], "keywords": ["caramel"]}),
+        ],
+    );
+    let unanswerable = write(
+        home.path(),
+        "unanswerable.jsonl",
+        &[
+            serde_json::json!({"id": "u1", "kind": "unanswerable", "question": "How do I set innodb_buffer_pool_size in my.cnf?", "pages": [], "keywords": []}),
+        ],
+    );
+    let v = json(&cairn(
+        home.path(),
+        &[
+            "--json",
+            "eval",
+            "answers",
+            &set,
+            &unanswerable,
+            "-c",
+            "kb",
+            "--per-question",
+        ],
+    ));
+    assert_eq!(v["questions"], 3);
+    let rows = v["summary"].as_array().unwrap();
+    let row = |k: &str| rows.iter().find(|r| r["kind"] == k).unwrap().clone();
+    assert_eq!(row("unanswerable")["abstention_rate"], 1.0);
+    assert!(row("unanswerable")["citation_recall_5"].is_null());
+    let answerable = row("answerable");
+    assert_eq!(answerable["questions"], 2);
+    assert!(answerable["citation_recall_5"].as_f64().is_some());
+    assert!(answerable["keyword_accuracy"].as_f64().is_some());
+    let all = row("all");
+    assert_eq!(all["questions"], 3);
+    let (ttft, total) = (
+        all["first_token_p95_ms"].as_f64().unwrap(),
+        all["total_p95_ms"].as_f64().unwrap(),
+    );
+    assert!(ttft > 0.0 && total >= ttft, "{all}");
+    let wanted = |id: &str| {
+        if id == "a1" {
+            "harbor.md"
+        } else {
+            "roasting.md"
+        }
+    };
+    for o in v["outcomes"].as_array().unwrap() {
+        assert!(!o["answer"].as_str().unwrap().is_empty(), "{o}");
+        let cited: Vec<&str> = o["cited"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        assert!(
+            cited
+                .iter()
+                .all(|c| *c == "harbor.md" || *c == "roasting.md"),
+            "{o}"
+        );
+        if o["kind"] == "unanswerable" {
+            assert!(cited.is_empty() && o["abstained"] == true, "{o}");
+        } else {
+            // The metric follows the real citations of the real answer.
+            let hit = cited
+                .iter()
+                .take(5)
+                .any(|c| *c == wanted(o["id"].as_str().unwrap()));
+            let expect = if hit { 1.0 } else { 0.0 };
+            assert_eq!(o["citation_recall_5"].as_f64().unwrap(), expect, "{o}");
+        }
+    }
+}
+
+#[test]
+fn eval_grounding_separates_supported_from_invented_answers() {
+    let home = tempfile::tempdir().unwrap();
+    let cases = write(
+        home.path(),
+        "cases.jsonl",
+        &[
+            serde_json::json!({"_id": "c1", "knowledge": "The Eiffel Tower in Paris was completed in 1889 for the World's Fair.", "question": "When was the Eiffel Tower completed?", "right_answer": "The Eiffel Tower was completed in 1889.", "hallucinated_answer": "It was built by Krupp steelworks in Essen during 1923."}),
+            serde_json::json!({"_id": "c2", "knowledge": "PostgreSQL raises SQLSTATE 40P01 when it detects a deadlock and aborts one transaction.", "question": "Which error code signals a deadlock?", "right_answer": "A deadlock raises SQLSTATE 40P01.", "hallucinated_answer": "Oracle reports ORA-00060 and restarts the listener."}),
+            serde_json::json!({"_id": "c3", "knowledge": "Marie Curie won Nobel Prizes in physics (1903) and chemistry (1911).", "question": "In which fields did Marie Curie win Nobel Prizes?", "right_answer": "Physics and chemistry.", "hallucinated_answer": "Literature and economics, in 1950."}),
+        ],
+    );
+    let v = json(&cairn(
+        home.path(),
+        &["--json", "eval", "grounding", &cases, "--method", "support"],
+    ));
+    let r = &v["results"][0];
+    assert_eq!(r["method"], "support");
+    assert_eq!(r["cases"], 3);
+    assert_eq!(r["auc"], 1.0, "{r}");
+    assert_eq!(r["at_threshold"]["tpr"], 1.0, "{r}");
+    assert_eq!(r["at_threshold"]["fpr"], 0.0, "{r}");
+    assert!(r["ms_per_check"].as_f64().unwrap() > 0.0);
+
+    let bad = cairn(
+        home.path(),
+        &["eval", "grounding", &cases, "--method", "vibes"],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("[invalid_input]"));
+}

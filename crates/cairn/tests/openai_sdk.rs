@@ -1,0 +1,219 @@
+//! A real `cairn serve` process driven by the official `openai` Python SDK
+//! (tests/python/openai_sdk.py: chat, streaming, tool calls, JSON Schema output,
+//! embeddings, the `cairn-rag:` assistant, typed errors), and graceful shutdown that
+//! finishes an in-flight stream.
+//!
+//! The interpreter is `$CAIRN_TEST_PYTHON`, else the venv `scripts/python-env.sh` makes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const GENERATOR: &str = "smollm2-135m-instruct";
+/// The default embedder.
+const EMBEDDER: &str = "all-minilm-l6-v2";
+
+const HARBOR: &str = "# Harbor Lights\n\n\
+The Harbor Lights festival takes place every year on the first Saturday of March in the \
+town of Vardøhavn. Fishing boats are decorated with lanterns and sail past the old \
+lighthouse at dusk.\n\n\
+## Tickets\n\n\
+Entry to the harbor is free. Seats on the lighthouse terrace cost 12 euros and are sold \
+at the tourist office from the first of February.\n";
+
+const ROASTING: &str = "# Coffee roasting\n\n\
+Light roasts keep more of the bean's acidity. Dark roasts develop bitter, smoky notes \
+because the sugars caramelize longer. A roast is dropped from the drum after the first \
+or second crack.\n";
+
+/// A scratch home with `cairn.toml` (the small generator, short documents allowed) and
+/// the `kb` collection ingested.
+fn home_with_kb() -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("cairn.toml"),
+        format!(
+            "[models]\ngenerator = \"{GENERATOR}\"\n\n[ingest.quality]\nmin_chars = 10\n\n\
+             [server]\nshutdown_grace_secs = 120\n"
+        ),
+    )
+    .unwrap();
+    let kb = home.path().join("kb");
+    std::fs::create_dir(&kb).unwrap();
+    std::fs::write(kb.join("harbor.md"), HARBOR).unwrap();
+    std::fs::write(kb.join("roasting.md"), ROASTING).unwrap();
+    let out = common::cairn(home.path(), &["ingest", "kb", "-c", "kb"]);
+    assert!(out.status.success());
+    home
+}
+
+/// A running `cairn serve`; killed if the test fails before it stops it.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(home: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .env("CAIRN_DATA_DIR", home.join("data"))
+            .env_remove("CAIRN_CONFIG")
+            .current_dir(home)
+            .args(["serve", "--listen", "127.0.0.1:0", "--warm"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("[serve] {line}");
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(300))
+            .expect("cairn serve printed no address");
+        let url = line
+            .strip_prefix("cairn: listening on ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_owned();
+        Server { child, url }
+    }
+
+    fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    /// Sends SIGTERM.
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, at most `limit`.
+    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(start.elapsed() < limit, "cairn serve did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("CAIRN_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let venv = home.join(".cache/cairn/pyenv/bin/python");
+    assert!(
+        venv.is_file(),
+        "no Python with the openai SDK: run scripts/python-env.sh (or set CAIRN_TEST_PYTHON)"
+    );
+    venv
+}
+
+#[test]
+fn the_openai_python_sdk_drives_a_real_server() {
+    let home = home_with_kb();
+    let server = Server::start(home.path());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/openai_sdk.py");
+    let out = Command::new(python())
+        .arg(&script)
+        .env("CAIRN_TEST_URL", &server.url)
+        .env("CAIRN_TEST_GENERATOR", GENERATOR)
+        .env("CAIRN_TEST_EMBEDDER", EMBEDDER)
+        .output()
+        .unwrap();
+    eprintln!(
+        "--- python stdout\n{}--- python stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the SDK checks failed");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("checks passed"));
+}
+
+/// Reads what is left of a `Connection: close` response.
+fn read_all(stream: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[test]
+fn sigterm_finishes_the_in_flight_stream_then_exits() {
+    let home = home_with_kb();
+    let mut server = Server::start(home.path());
+    let body = serde_json::json!({
+        "model": GENERATOR,
+        "messages": [{"role": "user", "content": "Write a short story about a lighthouse keeper."}],
+        "temperature": 0,
+        "max_tokens": 48,
+        "stream": true,
+    })
+    .to_string();
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(300)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        server.addr(),
+        body.len()
+    )
+    .unwrap();
+    // Wait for the first content chunk, so the stream is in flight when the signal lands.
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&seen).contains("\"content\":\"") {
+        let n = stream.read(&mut byte).unwrap();
+        assert!(
+            n == 1,
+            "the stream ended early: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.push(byte[0]);
+    }
+    server.terminate();
+    let rest = read_all(&mut stream);
+    let all = format!("{}{rest}", String::from_utf8_lossy(&seen));
+    assert!(all.starts_with("HTTP/1.1 200"), "{all}");
+    assert!(all.contains("data: [DONE]"), "the stream was cut: {all}");
+    let chunks = all.matches("\"object\":\"chat.completion.chunk\"").count();
+    assert!(chunks > 3, "{all}");
+    assert!(
+        all.contains("\"finish_reason\":\"length\"") || all.contains("\"finish_reason\":\"stop\"")
+    );
+    let status = server.wait(Duration::from_secs(60));
+    assert!(status.success(), "{status:?}");
+    // Nothing listens any more.
+    assert!(TcpStream::connect(server.addr()).is_err());
+}
