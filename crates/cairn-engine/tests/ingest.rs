@@ -426,3 +426,58 @@ fn collections_with_invalid_chunking_are_refused_and_not_stored() {
     assert!(err.message.contains("overlap_tokens"), "{}", err.message);
     assert!(e.store().list_collections(&t()).unwrap().is_empty());
 }
+
+#[test]
+fn a_job_stranded_by_a_vanished_worker_is_taken_over_during_the_run() {
+    // A worker on another host claimed b.md and vanished. The next ingest must take the
+    // job over once the lease expires instead of waiting on it forever.
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write(&src, "a.md", &format!("# A\n\n{}", prose("alpha", 40)));
+    let b = write(&src, "b.md", &format!("# B\n\n{}", prose("beta", 40)));
+    let e = std::sync::Arc::new(engine(tmp.path(), ""));
+    e.ensure_tenant(&t()).unwrap();
+    e.ensure_collection(&t(), &c()).unwrap();
+    let job = cairn_store::NewJob {
+        collection: c(),
+        batch: "old".into(),
+        kind: cairn_types::JobKind::IngestFile {
+            path: b.canonicalize().unwrap().display().to_string(),
+            acl: Acl::default(),
+            metadata: serde_json::Map::new(),
+            force: false,
+        },
+        max_attempts: 3,
+    };
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    e.store().enqueue(&t(), &[job], now).unwrap();
+    // The lease outlives the run's start-up reclaim and expires while it waits.
+    let claimed = e
+        .store()
+        .claim("elsewhere:1:1", 2_000, None, now)
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.state, JobState::Running);
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let engine = e.clone();
+    std::thread::spawn(move || {
+        let r = engine.ingest_path(&t(), &c(), &src, &IngestOptions::default(), &NoProgress);
+        let _ = tx.send(r.map(|r| r.failed.len()));
+    });
+    let failed = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the ingest waited on the stranded job")
+        .unwrap();
+    assert_eq!(failed, 0);
+    let job = e.store().get_job(&t(), &claimed.id).unwrap();
+    assert_eq!(job.state, JobState::Succeeded, "{job:?}");
+    let docs = e.store().list_documents(&t(), Some(&c()), 10, 0).unwrap();
+    assert_eq!(docs.len(), 2);
+}

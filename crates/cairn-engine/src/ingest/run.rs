@@ -95,8 +95,9 @@ impl Engine {
         }
     }
 
-    /// Puts the running jobs of dead local workers back in the queue.
-    fn reclaim_dead_jobs(&self) -> Result<usize> {
+    /// Puts back in the queue the running jobs of dead local workers and those whose
+    /// lease expired.
+    pub(super) fn reclaim_dead_jobs(&self) -> Result<usize> {
         let dead: Vec<String> = self
             .store
             .running_owners()?

@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+/// How often an idle worker looks for jobs whose worker died or whose lease expired.
+const RECLAIM_EVERY: Duration = Duration::from_secs(1);
+
 /// State shared by the worker threads of one run.
 pub(super) struct RunState<'a> {
     pub(super) owner: String,
@@ -93,8 +96,11 @@ impl Engine {
     }
 
     /// Claims and runs jobs until none of these collections' are queued or running.
+    /// While it waits on jobs other workers hold, it puts back those whose worker died or
+    /// whose lease expired (a worker killed just as this run started, or on another host).
     fn worker_loop(&self, state: &RunState<'_>, tenant: &TenantId, collections: &[CollectionId]) {
         let lease = i64::try_from(self.config.ingest.lease_ms).unwrap_or(i64::MAX);
+        let mut last_reclaim = Instant::now();
         loop {
             match self.store.claim(&state.owner, lease, None, now_ms()) {
                 Ok(Some(job)) => {
@@ -105,7 +111,17 @@ impl Engine {
                 }
                 Ok(None) => match self.pending_in(tenant, collections) {
                     Ok(0) => return,
-                    Ok(_) => std::thread::sleep(Duration::from_millis(100)),
+                    Ok(_) => {
+                        if last_reclaim.elapsed() >= RECLAIM_EVERY {
+                            last_reclaim = Instant::now();
+                            match self.reclaim_dead_jobs() {
+                                Ok(0) => {}
+                                Ok(n) => tracing::info!(jobs = n, "reclaimed stale job leases"),
+                                Err(e) => tracing::warn!(error = %e, "cannot reclaim job leases"),
+                            }
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "cannot read the job queue; worker stops");
                         return;
