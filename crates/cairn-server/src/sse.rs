@@ -35,10 +35,12 @@ impl Emitter {
     /// Sends `data` (optionally as a named event); `false` when the client is gone.
     pub fn send(&mut self, event: Option<&str>, data: &serde_json::Value) -> bool {
         self.start();
-        let mut ev = Event::default().data(data.to_string());
+        // The name goes first (clients dispatch at the blank line, but many read in order).
+        let mut ev = Event::default();
         if let Some(name) = event {
             ev = ev.event(name);
         }
+        let ev = ev.data(data.to_string());
         self.tx.blocking_send(ev).is_ok()
     }
 
@@ -64,8 +66,12 @@ impl Emitter {
                         tracing::warn!(request_id = %self.request_id, error = %e, "stream failed");
                     }
                     let body = e.body(&self.request_id);
-                    let ev = Event::default().data(body.to_string());
-                    let ev = if self.openai { ev } else { ev.event("error") };
+                    let ev = if self.openai {
+                        Event::default()
+                    } else {
+                        Event::default().event("error")
+                    };
+                    let ev = ev.data(body.to_string());
                     let _ = self.tx.blocking_send(ev);
                 }
             },

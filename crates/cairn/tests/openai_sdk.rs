@@ -157,6 +157,23 @@ fn the_openai_python_sdk_drives_a_real_server() {
     );
     assert!(out.status.success(), "the SDK checks failed");
     assert!(String::from_utf8_lossy(&out.stdout).contains("checks passed"));
+
+    // `cairn ask --url` reads the native SSE stream of the same server.
+    let out = common::cairn(
+        home.path(),
+        &[
+            "ask",
+            "--url",
+            &server.url,
+            "-c",
+            "kb",
+            "When does the Harbor Lights festival take place?",
+        ],
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("confidence "), "{text}");
+    assert!(text.contains("harbor.md"), "the sources are listed: {text}");
 }
 
 /// Reads what is left of a `Connection: close` response.

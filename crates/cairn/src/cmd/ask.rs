@@ -160,36 +160,54 @@ pub fn ask_remote(
         anyhow::bail!("[{code}] {msg}");
     }
     let reader = BufReader::new(response.into_body().into_reader());
-    let mut event = String::new();
+    // Server-sent events: fields in any order, `data` lines joined by newlines, the event
+    // dispatched at the blank line that ends it.
+    let (mut event, mut data) = (String::new(), Vec::<String>::new());
     for line in reader.lines() {
         let line = line.context("reading the answer stream")?;
-        if let Some(name) = line.strip_prefix("event:") {
-            event = name.trim().to_owned();
-        } else if let Some(data) = line.strip_prefix("data:") {
-            let data = data.trim_start();
-            match event.as_str() {
-                "delta" => {
-                    let v: serde_json::Value = serde_json::from_str(data)?;
-                    on_delta(v["text"].as_str().unwrap_or(""));
-                }
-                "answer" => return Ok(serde_json::from_str(data)?),
-                "error" => {
-                    let v: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
-                    anyhow::bail!(
-                        "[{}] {}",
-                        v.pointer("/error/code")
-                            .and_then(|c| c.as_str())
-                            .unwrap_or("internal"),
-                        v.pointer("/error/message")
-                            .and_then(|c| c.as_str())
-                            .unwrap_or(data)
-                    );
-                }
-                _ => {}
+        if line.is_empty() {
+            let body = data.join("\n");
+            if let Some(answer) = dispatch(&event, &body, on_delta)? {
+                return Ok(answer);
             }
+            event.clear();
+            data.clear();
+        } else if let Some(name) = line.strip_prefix("event:") {
+            event = name.trim().to_owned();
+        } else if let Some(d) = line.strip_prefix("data:") {
+            data.push(d.strip_prefix(' ').unwrap_or(d).to_owned());
         }
     }
     anyhow::bail!("the server closed the stream before the answer")
+}
+
+/// Handles one server-sent event of `/api/v1/ask`; the answer ends the stream.
+fn dispatch(
+    event: &str,
+    data: &str,
+    on_delta: &mut dyn FnMut(&str),
+) -> anyhow::Result<Option<Answer>> {
+    match event {
+        "delta" => {
+            let v: serde_json::Value = serde_json::from_str(data)?;
+            on_delta(v["text"].as_str().unwrap_or(""));
+            Ok(None)
+        }
+        "answer" => Ok(Some(serde_json::from_str(data)?)),
+        "error" => {
+            let v: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+            anyhow::bail!(
+                "[{}] {}",
+                v.pointer("/error/code")
+                    .and_then(|c| c.as_str())
+                    .unwrap_or("internal"),
+                v.pointer("/error/message")
+                    .and_then(|c| c.as_str())
+                    .unwrap_or(data)
+            );
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Answers `req` in-process or remotely, streaming text to stdout (unless JSON output).
