@@ -8,7 +8,7 @@
 //!   (wanted) and on answerable ones (a miss);
 //! - grounded share of sentences, confidence, time to first token and total time.
 
-use super::retrieval::{Question, page_of, percentile};
+use super::retrieval::{Question, p50_p95, page_of};
 use crate::answer::{Answer, AnswerEvent, AskRequest};
 use crate::{Engine, Result};
 use cairn_types::{CollectionId, TenantId};
@@ -155,13 +155,8 @@ fn summary(kind: &str, os: &[&AnswerOutcome]) -> AnswerSummary {
         let v: Vec<f64> = os.iter().filter_map(|o| f(o)).collect();
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     };
-    let sorted = |f: fn(&AnswerOutcome) -> f64| {
-        let mut v: Vec<f64> = os.iter().map(|o| f(o)).collect();
-        v.sort_by(f64::total_cmp);
-        v
-    };
-    let ttft = sorted(|o| o.first_token_ms);
-    let total = sorted(|o| o.total_ms);
+    let (ttft_p50, ttft_p95) = p50_p95(os.iter().map(|o| o.first_token_ms).collect());
+    let (total_p50, total_p95) = p50_p95(os.iter().map(|o| o.total_ms).collect());
     AnswerSummary {
         kind: kind.to_owned(),
         questions: os.len(),
@@ -170,10 +165,10 @@ fn summary(kind: &str, os: &[&AnswerOutcome]) -> AnswerSummary {
         abstention_rate: os.iter().filter(|o| o.abstained).count() as f64 / n,
         grounded_share: os.iter().map(|o| o.grounded_share).sum::<f64>() / n,
         confidence: os.iter().map(|o| o.confidence).sum::<f64>() / n,
-        first_token_p50_ms: percentile(&ttft, 0.5),
-        first_token_p95_ms: percentile(&ttft, 0.95),
-        total_p50_ms: percentile(&total, 0.5),
-        total_p95_ms: percentile(&total, 0.95),
+        first_token_p50_ms: ttft_p50,
+        first_token_p95_ms: ttft_p95,
+        total_p50_ms: total_p50,
+        total_p95_ms: total_p95,
     }
 }
 

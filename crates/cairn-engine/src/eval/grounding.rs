@@ -125,19 +125,16 @@ pub fn auc(pairs: &[ScoredPair]) -> f64 {
 }
 
 impl Engine {
-    /// The support score the answer pipeline would give `claim` against `evidence`:
-    /// the weakest of its sentences.
-    pub fn support_of(&self, evidence: &str, claim: &str) -> Result<f32> {
-        let claims = ground::claims_of(claim);
-        if claims.is_empty() {
-            return Ok(0.0);
-        }
-        let embedder = self.embedder()?;
-        let mut texts: Vec<&str> = claims.iter().map(|c| c.1.as_str()).collect();
+    /// The support score the answer pipeline would give each of `claims` against
+    /// `evidence` (each the weakest of its sentences). One embedding batch: the evidence
+    /// is embedded once for all claims.
+    pub fn support_of(&self, evidence: &str, claims: &[&str]) -> Result<Vec<f32>> {
+        let sentences: Vec<_> = claims.iter().map(|c| ground::claims_of(c)).collect();
+        let mut texts: Vec<&str> = sentences.iter().flatten().map(|c| c.1.as_str()).collect();
         texts.push(evidence);
-        let mut vectors = embedder.embed(&texts)?.vectors;
-        let evidence_vector = vectors.pop();
-        let source = Source {
+        let mut vectors = self.embedder()?.embed(&texts)?.vectors;
+        let evidence_vector = [vectors.pop()];
+        let source = [Source {
             n: 1,
             chunk_id: String::new(),
             document_id: String::new(),
@@ -148,14 +145,29 @@ impl Engine {
             score: 0.0,
             similarity: None,
             text: evidence.to_owned(),
-        };
+        }];
         let threshold = self.config.answer.support_threshold;
-        let g = ground::check(claim, &[source], &vectors, &[evidence_vector], threshold);
-        Ok(g.claims
-            .iter()
-            .map(|c| c.support)
-            .fold(f32::INFINITY, f32::min)
-            .min(1.0))
+        let mut offset = 0;
+        let mut out = Vec::with_capacity(claims.len());
+        for (claim, parts) in claims.iter().zip(&sentences) {
+            let own = vectors
+                .get(offset..offset + parts.len())
+                .unwrap_or_default();
+            offset += parts.len();
+            let g = ground::check(claim, &source, own, &evidence_vector, threshold);
+            let weakest = g
+                .claims
+                .iter()
+                .map(|c| c.support)
+                .fold(f32::INFINITY, f32::min);
+            // No sentence at all is no support.
+            out.push(if g.claims.is_empty() {
+                0.0
+            } else {
+                weakest.min(1.0)
+            });
+        }
+        Ok(out)
     }
 
     /// The generator's P(yes) that `claim` answers `question` as `evidence` says.
@@ -180,13 +192,22 @@ impl Engine {
         case: &GroundingCase,
         method: GroundingMethod,
     ) -> Result<ScoredPair> {
-        let score = |answer: &str| match method {
-            GroundingMethod::Support => self.support_of(&case.knowledge, answer),
-            GroundingMethod::Llm => self.entailment_of(&case.knowledge, &case.question, answer),
+        let (right, hallucinated) = match method {
+            GroundingMethod::Support => {
+                let s = self.support_of(
+                    &case.knowledge,
+                    &[&case.right_answer, &case.hallucinated_answer],
+                )?;
+                (s[0], s[1])
+            }
+            GroundingMethod::Llm => (
+                self.entailment_of(&case.knowledge, &case.question, &case.right_answer)?,
+                self.entailment_of(&case.knowledge, &case.question, &case.hallucinated_answer)?,
+            ),
         };
         Ok(ScoredPair {
-            right: score(&case.right_answer)?,
-            hallucinated: score(&case.hallucinated_answer)?,
+            right,
+            hallucinated,
         })
     }
 }

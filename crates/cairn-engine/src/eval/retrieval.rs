@@ -106,12 +106,18 @@ pub struct Outcome {
     pub top: Vec<String>,
 }
 
-pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
+fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
+}
+
+/// The median and 95th percentile of `values` (0 for none).
+pub(crate) fn p50_p95(mut values: Vec<f64>) -> (f64, f64) {
+    values.sort_by(f64::total_cmp);
+    (percentile(&values, 0.5), percentile(&values, 0.95))
 }
 
 /// Groups outcomes by configuration and kind (plus an `all` row per configuration).
@@ -138,8 +144,7 @@ pub fn summarize(outcomes: &[Outcome]) -> Vec<Summary> {
         .map(|((config, kind), os)| {
             let n = os.len() as f64;
             let mean = |f: fn(&Metrics) -> f64| os.iter().map(|o| f(&o.metrics)).sum::<f64>() / n;
-            let mut ms: Vec<f64> = os.iter().map(|o| o.ms).collect();
-            ms.sort_by(f64::total_cmp);
+            let (p50_ms, p95_ms) = p50_p95(os.iter().map(|o| o.ms).collect());
             Summary {
                 config,
                 kind,
@@ -151,8 +156,8 @@ pub fn summarize(outcomes: &[Outcome]) -> Vec<Summary> {
                     mrr_10: mean(|m| m.mrr_10),
                     ndcg_10: mean(|m| m.ndcg_10),
                 },
-                p50_ms: percentile(&ms, 0.5),
-                p95_ms: percentile(&ms, 0.95),
+                p50_ms,
+                p95_ms,
             }
         })
         .collect();

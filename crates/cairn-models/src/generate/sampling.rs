@@ -1,8 +1,8 @@
 //! Sampling: turning one step's logits into a token.
 //!
 //! Order of operations (the same as llama.cpp's default chain, so numbers compare):
-//! repetition penalty → OpenAI presence/frequency penalties → constraint mask → log-probabilities (reported) → temperature →
-//! top-k → softmax → top-p → min-p → draw. Temperature 0 is greedy (argmax, ties to the
+//! repetition penalty → OpenAI presence/frequency penalties → constraint mask →
+//! log-probabilities (reported) → temperature → top-k → softmax → top-p → min-p → draw. Temperature 0 is greedy (argmax, ties to the
 //! lowest id). The draw uses ChaCha8 seeded from the request, so a seed reproduces a run
 //! bit for bit on the same build and thread count.
 

@@ -148,16 +148,7 @@ pub fn ask_remote(
         .with_context(|| format!("cannot reach {endpoint}"))?;
     if !response.status().is_success() {
         let text = response.body_mut().read_to_string().unwrap_or_default();
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        let code = v
-            .pointer("/error/code")
-            .and_then(|c| c.as_str())
-            .unwrap_or("upstream_error");
-        let msg = v
-            .pointer("/error/message")
-            .and_then(|c| c.as_str())
-            .unwrap_or(&text);
-        anyhow::bail!("[{code}] {msg}");
+        return Err(envelope_error(&text, "upstream_error"));
     }
     let reader = BufReader::new(response.into_body().into_reader());
     // Server-sent events: fields in any order, `data` lines joined by newlines, the event
@@ -194,20 +185,23 @@ fn dispatch(
             Ok(None)
         }
         "answer" => Ok(Some(serde_json::from_str(data)?)),
-        "error" => {
-            let v: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
-            anyhow::bail!(
-                "[{}] {}",
-                v.pointer("/error/code")
-                    .and_then(|c| c.as_str())
-                    .unwrap_or("internal"),
-                v.pointer("/error/message")
-                    .and_then(|c| c.as_str())
-                    .unwrap_or(data)
-            );
-        }
+        "error" => Err(envelope_error(data, "internal")),
         _ => Ok(None),
     }
+}
+
+/// `[code] message` from the server's error envelope (the raw text when it is not one).
+fn envelope_error(text: &str, default_code: &str) -> anyhow::Error {
+    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    let field = |name: &str| {
+        v.pointer(&format!("/error/{name}"))
+            .and_then(|c| c.as_str())
+    };
+    anyhow::anyhow!(
+        "[{}] {}",
+        field("code").unwrap_or(default_code),
+        field("message").unwrap_or(text)
+    )
 }
 
 /// Answers `req` in-process or remotely, streaming text to stdout (unless JSON output).
