@@ -26,7 +26,12 @@ echo "[quickstart] hybrid search (BM25 + HNSW, fused):" >&2
 "$CAIRN" search "how are unchanged files detected?" --collection cairn-docs -k 3 --explain
 echo
 # The server with the demo corpus: start `cairn serve` (models loaded first, any free
-# port), ask it a question over HTTP, print the cited answer, stop it with SIGTERM.
+# port), ask it a question over HTTP with an API key, print the cited answer, stop it.
+# Every API route needs a key or a JWT; this one is a member key of the default
+# tenant, created for this run and revoked at the end.
+KEY_JSON=$("$CAIRN" --json keys create --name quickstart --role member)
+KEY=$(printf '%s' "$KEY_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+KEY_ID=$(printf '%s' "$KEY_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"]["id"])')
 LOG=$(mktemp)
 "$CAIRN" serve --listen "${CAIRN_LISTEN:-127.0.0.1:0}" --warm >"$LOG" &
 SERVER=$!
@@ -41,9 +46,10 @@ URL=$(sed -n 's/^cairn: listening on \(http:[^ ]*\).*/\1/p' "$LOG" | head -n 1)
 [ -n "$URL" ] || { echo "[quickstart] cairn serve did not start" >&2; exit 1; }
 cat "$LOG"
 echo "[quickstart] asking the server ($URL/api/v1/ask, streamed):" >&2
-"$CAIRN" ask --url "$URL" --collection cairn-docs \
+CAIRN_API_KEY="$KEY" "$CAIRN" ask --url "$URL" --collection cairn-docs \
   "How does Cairn detect that a file has not changed since the last ingest?"
 kill -TERM "$SERVER"
+"$CAIRN" keys revoke "$KEY_ID" >/dev/null
 wait "$SERVER" || true
 trap - EXIT
 rm -f "$LOG"

@@ -12,6 +12,9 @@ const NOT_KEYS: &[&str] = &[
     "CAIRN_FIXTURES_DIR",
     "CAIRN_WHEEL_CACHE",
     "CAIRN_LOG",
+    "CAIRN_MASTER_KEY",
+    "CAIRN_API_KEY",
+    "CAIRN_BIN",
 ];
 
 pub(crate) fn apply_overrides(

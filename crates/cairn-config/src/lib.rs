@@ -12,6 +12,7 @@
 
 mod env;
 mod raw;
+mod raw_security;
 mod raw_serve;
 mod validate;
 
@@ -19,6 +20,7 @@ pub use raw::{
     ChunkingSection, IngestSection, ModelsSection, QualitySection, RawConfig, RetrievalSection,
     StoreSection,
 };
+pub use raw_security::{AuthSection, JwtSection, LimitsSection};
 pub use raw_serve::{AnswerSection, ServerSection};
 pub use validate::{Config, IngestSettings, QualitySettings, StoreBackend};
 

@@ -18,6 +18,10 @@ pub struct RawConfig {
     pub retrieval: RetrievalSection,
     pub answer: crate::AnswerSection,
     pub server: crate::ServerSection,
+    pub auth: crate::AuthSection,
+    pub limits: crate::LimitsSection,
+    /// Guardrail policy (see `cairn_guard::Policy`); checked when the server starts.
+    pub guard: toml::Table,
 }
 
 /// `[retrieval]`: search defaults (each can be overridden per request).
@@ -163,6 +167,9 @@ impl Default for RawConfig {
             retrieval: RetrievalSection::default(),
             answer: crate::AnswerSection::default(),
             server: crate::ServerSection::default(),
+            auth: crate::AuthSection::default(),
+            limits: crate::LimitsSection::default(),
+            guard: toml::Table::new(),
         }
     }
 }

@@ -53,6 +53,10 @@ pub struct Config {
     pub retrieval: crate::RetrievalSection,
     pub answer: crate::AnswerSection,
     pub server: crate::ServerSection,
+    pub auth: crate::AuthSection,
+    pub limits: crate::LimitsSection,
+    /// The `[guard]` table as JSON, for `cairn_guard::Policy`.
+    pub guard: serde_json::Value,
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> Error {
@@ -276,10 +280,39 @@ impl RawConfig {
                 "need max_body_bytes >= 1024 and request_timeout_secs >= 1",
             ));
         }
+        let auth = &self.auth;
+        if !matches!(auth.mode.as_str(), "required" | "off") {
+            return Err(invalid(
+                "auth.mode",
+                format!("`{}`: expected `required` or `off`", auth.mode),
+            ));
+        }
+        let l = &self.limits;
+        for (key, v) in [
+            ("limits.key_rpm", l.key_rpm),
+            ("limits.key_tpm", l.key_tpm),
+            ("limits.tenant_rpm", l.tenant_rpm),
+            ("limits.tenant_tpm", l.tenant_tpm),
+            ("limits.daily_cost_usd", l.daily_cost_usd),
+            ("limits.monthly_cost_usd", l.monthly_cost_usd),
+            ("limits.usd_per_1k_tokens", l.usd_per_1k_tokens),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(invalid(key, "must be a number >= 0 (0 = no limit)"));
+            }
+        }
+        if !l.burst.is_finite() || l.burst <= 0.0 {
+            return Err(invalid("limits.burst", "must be > 0"));
+        }
+        let guard = serde_json::to_value(&self.guard)
+            .map_err(|e| invalid("guard", format!("cannot read the table: {e}")))?;
         Ok(Config {
             retrieval,
             answer: self.answer.clone(),
             server: self.server.clone(),
+            auth: self.auth.clone(),
+            limits: self.limits.clone(),
+            guard,
             data_dir,
             tenant: TenantId::new(self.tenant.clone()),
             store_backend,

@@ -26,6 +26,7 @@ mod index;
 pub mod ingest;
 mod models;
 pub mod search;
+pub mod security;
 
 pub use answer::{Answer, AnswerEvent, AskRequest};
 pub use engine::Engine;

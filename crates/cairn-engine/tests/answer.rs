@@ -30,6 +30,7 @@ fn setup(dir: &std::path::Path) -> Engine {
             idempotency_key: None,
             acl: Acl::default(),
             metadata: serde_json::Map::new(),
+            owner: None,
         };
         e.ingest_bytes(&TenantId::new("a"), &CollectionId::new("kb"), &req)
             .unwrap();
@@ -101,25 +102,25 @@ fn an_answer_streams_and_cites_real_spans() {
     }
 
     // The answer is recorded with its prompt version; feedback attaches to it.
-    let stored = e.recorded_answer(&a, &answer.id).unwrap();
+    let stored = e.recorded_answer(&a, None, &answer.id).unwrap();
     assert_eq!(stored.prompt_version, PROMPT_VERSION);
     assert_eq!(
         stored.record["citations"].as_array().unwrap().len(),
         answer.citations.len()
     );
-    e.add_feedback(&a, &answer.id, -1, "wrong page").unwrap();
-    assert_eq!(e.feedback(&a, &answer.id).unwrap()[0].comment, "wrong page");
-    let bad = e.add_feedback(&a, &answer.id, 5, "").unwrap_err();
+    e.add_feedback(&a, None, &answer.id, -1, "wrong page").unwrap();
+    assert_eq!(e.feedback(&a, None, &answer.id).unwrap()[0].comment, "wrong page");
+    let bad = e.add_feedback(&a, None, &answer.id, 5, "").unwrap_err();
     assert_eq!(bad.code, ErrorCode::InvalidInput);
 
     // Another tenant can neither read it nor comment on it.
     let b = TenantId::new("b");
     assert_eq!(
-        e.recorded_answer(&b, &answer.id).unwrap_err().code,
+        e.recorded_answer(&b, None, &answer.id).unwrap_err().code,
         ErrorCode::NotFound
     );
     assert_eq!(
-        e.add_feedback(&b, &answer.id, 1, "x").unwrap_err().code,
+        e.add_feedback(&b, None, &answer.id, 1, "x").unwrap_err().code,
         ErrorCode::NotFound
     );
     assert_eq!(
@@ -153,7 +154,7 @@ fn a_conversation_remembers_and_rewrites_follow_ups() {
     let e = setup(dir.path());
     let a = TenantId::new("a");
     let conv = e
-        .create_conversation(&a, Some(&CollectionId::new("kb")), "locks")
+        .create_conversation(&a, None, Some(&CollectionId::new("kb")), "locks")
         .unwrap();
     let mut first = ask("What does VACUUM FULL need?");
     first.conversation = Some(conv.id.clone());
@@ -165,7 +166,7 @@ fn a_conversation_remembers_and_rewrites_follow_ups() {
     assert!(!two.standalone_query.is_empty());
     eprintln!("standalone: {}", two.standalone_query);
 
-    let (_, messages) = e.conversation(&a, &conv.id).unwrap();
+    let (_, messages) = e.conversation(&a, None, &conv.id).unwrap();
     let roles: Vec<MessageRole> = messages.iter().map(|m| m.role).collect();
     assert_eq!(
         roles,
@@ -181,7 +182,7 @@ fn a_conversation_remembers_and_rewrites_follow_ups() {
     // Another tenant cannot continue or read it.
     let b = TenantId::new("b");
     assert_eq!(
-        e.conversation(&b, &conv.id).unwrap_err().code,
+        e.conversation(&b, None, &conv.id).unwrap_err().code,
         ErrorCode::NotFound
     );
 }
@@ -191,7 +192,7 @@ fn a_client_that_goes_away_stops_generation_and_records_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let e = setup(dir.path());
     let a = TenantId::new("a");
-    let conv = e.create_conversation(&a, None, "").unwrap();
+    let conv = e.create_conversation(&a, None, None, "").unwrap();
     let mut req = ask("Which SQLSTATE code does a deadlock abort with?");
     req.conversation = Some(conv.id.clone());
     let mut deltas = 0;
@@ -206,7 +207,7 @@ fn a_client_that_goes_away_stops_generation_and_records_nothing() {
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::Cancelled);
     assert_eq!(deltas, 1, "generation stopped at the first refused delta");
-    assert!(e.conversation(&a, &conv.id).unwrap().1.is_empty());
+    assert!(e.conversation(&a, None, &conv.id).unwrap().1.is_empty());
 }
 
 #[test]

@@ -30,6 +30,7 @@ fn upload(
         idempotency_key: None,
         acl,
         metadata: meta.as_object().cloned().unwrap_or_default(),
+        owner: None,
     };
     e.ingest_bytes(&TenantId::new(tenant), &CollectionId::new(coll), &req)
         .unwrap()

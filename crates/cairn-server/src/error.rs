@@ -20,6 +20,8 @@ pub struct ApiError {
     pub message: String,
     /// The request field at fault, when known.
     pub param: Option<String>,
+    /// Seconds after which a retry may succeed (429, 503): sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -28,7 +30,13 @@ impl ApiError {
             code,
             message: message.into(),
             param: None,
+            retry_after: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {

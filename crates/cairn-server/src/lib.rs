@@ -7,24 +7,34 @@
 //! request id ([`request_id`]). Bodies are size-limited (413), JSON endpoints demand
 //! JSON (415), and a client that disconnects cancels its generation.
 //!
+//! Every route but the configured public ones passes the [`gate`]: authentication (API
+//! key or JWT → [`auth::Identity`]), rate limits and quotas. Handlers name the
+//! permission they need in their signature ([`auth::Can`]).
+//!
 //! Invariants:
-//! - Every engine call names the request's tenant (today the configured tenant; API keys
-//!   and JWT bring per-request identity).
+//! - Every engine call names the caller's tenant and principal: retrieval, documents,
+//!   jobs, conversations and answers are filtered by tenant, ACL and owner, and what a
+//!   caller may not see answers `404 not_found`, exactly like an id that does not exist.
 //! - Nothing stored changes when a request is rejected.
 
+pub mod auth;
 pub mod error;
 mod extract;
+pub mod gate;
+mod guardrails;
 mod health;
+pub mod limits;
 mod native;
 pub mod openai;
 pub mod openapi;
 mod request_id;
+pub mod settings;
 mod sse;
 pub mod state;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use cairn_engine::Engine;
 use cairn_types::ErrorCode;
 use error::ApiError;
@@ -77,6 +87,33 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/answers/{answer}/feedback",
             post(native::answers::add_feedback),
         )
+        .route("/api/v1/me", get(native::identity::me))
+        .route(
+            "/api/v1/keys",
+            post(native::identity::create_key).get(native::identity::list_keys),
+        )
+        .route("/api/v1/keys/{key}", delete(native::identity::revoke_key))
+        .route("/api/v1/keys/{key}/rotate", post(native::identity::rotate_key))
+        .route(
+            "/api/v1/users",
+            post(native::identity::put_user).get(native::identity::list_users),
+        )
+        .route(
+            "/api/v1/users/{user}",
+            get(native::identity::get_user).delete(native::identity::erase_user),
+        )
+        .route("/api/v1/users/{user}/export", get(native::identity::export_user))
+        .route("/api/v1/audit", get(native::tenant::audit))
+        .route(
+            "/api/v1/tenant/settings",
+            get(native::tenant::get_settings).put(native::tenant::put_settings),
+        )
+        .route("/api/v1/tenant/usage", get(native::tenant::usage))
+        .route("/api/v1/secrets", get(native::tenant::list_secrets))
+        .route(
+            "/api/v1/secrets/{name}",
+            put(native::tenant::put_secret).delete(native::tenant::delete_secret),
+        )
         .layer(DefaultBodyLimit::max(server.max_body_bytes));
     Router::new()
         .merge(upload)
@@ -86,6 +123,10 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gate::middleware,
+        ))
         .with_state(state)
         .layer(axum::middleware::from_fn(request_id::middleware))
 }
@@ -104,7 +145,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState::new(engine);
+    let state = AppState::new(engine).map_err(|e| std::io::Error::other(e.to_string()))?;
     let grace = Duration::from_secs(state.engine.config().server.shutdown_grace_secs);
     let draining = state.draining.clone();
     let app = router(state);

@@ -13,7 +13,11 @@ use utoipa::OpenApi;
         title = "Cairn API",
         description = "Grounded, cited answers over your documents. \
         OpenAI-compatible endpoints under /v1, the native API under /api/v1. Errors use one \
-        envelope: {\"error\": {\"code\", \"message\", \"type\", \"param\", \"request_id\"}}."
+        envelope: {\"error\": {\"code\", \"message\", \"type\", \"param\", \"request_id\"}}. \
+        Every route but /healthz, /readyz, /openapi.json and /docs needs \
+        `Authorization: Bearer <API key or JWT>`: 401 unauthorized without valid credentials, \
+        403 forbidden when the role or the key's scopes do not allow the action, 429 with \
+        Retry-After on rate limits and quotas."
     ),
     paths(
         openai::chat_completions,
@@ -38,6 +42,23 @@ use utoipa::OpenApi;
         native::answers::delete_conversation,
         native::answers::get_answer,
         native::answers::add_feedback,
+        native::identity::me,
+        native::identity::create_key,
+        native::identity::list_keys,
+        native::identity::revoke_key,
+        native::identity::rotate_key,
+        native::identity::put_user,
+        native::identity::list_users,
+        native::identity::get_user,
+        native::identity::export_user,
+        native::identity::erase_user,
+        native::tenant::audit,
+        native::tenant::get_settings,
+        native::tenant::put_settings,
+        native::tenant::usage,
+        native::tenant::list_secrets,
+        native::tenant::put_secret,
+        native::tenant::delete_secret,
         health::healthz,
         health::readyz,
     ),
@@ -47,6 +68,9 @@ use utoipa::OpenApi;
         native::library::NewCollection,
         native::answers::NewConversation,
         native::answers::NewFeedback,
+        native::identity::NewKey,
+        native::identity::PutUser,
+        native::tenant::SecretValue,
     ))
 )]
 pub struct ApiDoc;

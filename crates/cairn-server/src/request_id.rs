@@ -34,6 +34,16 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     if let Some(err) = res.extensions_mut().remove::<ApiError>() {
         res = (err.status(), axum::Json(err.body(&id))).into_response();
+        if let Some(secs) = err.retry_after {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if err.code == ErrorCode::Unauthorized {
+            res.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"cairn\""),
+            );
+        }
     } else if res.status() == StatusCode::METHOD_NOT_ALLOWED {
         let err = ApiError::new(
             ErrorCode::MethodNotAllowed,

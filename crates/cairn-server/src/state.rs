@@ -1,8 +1,11 @@
 //! Shared server state and the bridge from async handlers to the blocking engine.
 
+use crate::auth::{Authenticator, Identity};
 use crate::error::{ApiError, ApiResult};
+use crate::settings::{SettingsCache, TenantSettings};
+use cairn_auth::{MemoryLimiter, RateLimiter};
 use cairn_engine::Engine;
-use cairn_types::{ErrorCode, TenantId};
+use cairn_types::ErrorCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -11,22 +14,61 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
-    /// Until identity lands (API keys, JWT), every request acts in the configured tenant.
-    pub tenant: TenantId,
+    /// Turns a request's credentials into its caller.
+    pub auth: Arc<Authenticator>,
+    /// Token buckets (requests and tokens per minute).
+    pub limiter: Arc<dyn RateLimiter>,
+    /// Per-tenant limits and guardrail policies.
+    pub settings: Arc<SettingsCache>,
     pub request_timeout: Duration,
     /// Set when shutdown begins: `/readyz` turns 503 so load balancers drain.
     pub draining: Arc<AtomicBool>,
 }
 
 impl AppState {
-    pub fn new(engine: Arc<Engine>) -> Self {
+    /// State over an engine, with the configured authentication (`[auth]`) and the
+    /// in-memory rate limiter. Fails on an unusable `[auth]` or `[guard]`.
+    pub fn new(engine: Arc<Engine>) -> ApiResult<Self> {
         let config = engine.config();
-        Self {
-            tenant: config.tenant.clone(),
+        let auth = Arc::new(Authenticator::new(config)?);
+        crate::settings::effective(config, None)?;
+        Ok(Self {
+            auth,
+            limiter: Arc::new(MemoryLimiter::new()),
+            settings: Arc::new(SettingsCache::default()),
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
             engine,
             draining: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Charges a finished request's model tokens to its caller's buckets and quotas.
+    pub fn meter(&self, id: &Identity, settings: &Arc<TenantSettings>) -> Meter {
+        Meter {
+            state: self.clone(),
+            id: id.clone(),
+            settings: settings.clone(),
         }
+    }
+}
+
+/// Records the tokens one request used (from the blocking work, once it knows).
+pub struct Meter {
+    state: AppState,
+    id: Identity,
+    settings: Arc<TenantSettings>,
+}
+
+impl Meter {
+    pub fn record(&self, tokens: u64) {
+        crate::limits::record(
+            self.state.limiter.as_ref(),
+            self.state.engine.store(),
+            &self.id,
+            &self.settings,
+            tokens,
+            crate::gate::now_ms(),
+        );
     }
 }
 

@@ -16,12 +16,15 @@ use tower::ServiceExt;
 fn app(dir: &std::path::Path, extra: &str) -> (Router, Arc<Engine>) {
     let toml = format!(
         "data_dir = \"{}\"\n[ingest.quality]\nmin_chars = 10\n[models]\ngenerator = \"smollm2-135m-instruct\"\n\
-         [answer]\nmax_answer_tokens = 32\n{extra}",
-        dir.join("data").display()
+         [answer]\nmax_answer_tokens = 32\n{extra}\n{auth}",
+        dir.join("data").display(),
+        // These tests are about the API's own behaviour; authentication has its own
+        // tests below and end to end in crates/cairn/tests/security.rs.
+        auth = if extra.contains("[auth]") { "" } else { "[auth]\nmode = \"off\"" },
     );
     let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
     let engine = Arc::new(Engine::open(config).unwrap());
-    (router(AppState::new(engine.clone())), engine)
+    (router(AppState::new(engine.clone()).unwrap()), engine)
 }
 
 async fn send(app: &Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
@@ -508,4 +511,45 @@ async fn models_embeddings_health_and_the_openapi_document() {
     let (s, _, b) = send(&app, get("/docs")).await;
     assert_eq!(s, StatusCode::OK);
     assert!(String::from_utf8_lossy(&b).contains("/v1/chat/completions"));
+}
+
+#[tokio::test]
+async fn without_credentials_every_route_but_the_public_ones_is_401() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, engine) = app(dir.path(), "[auth]\nmode = \"required\"");
+    for uri in ["/v1/models", "/api/v1/collections", "/api/v1/me", "/nowhere"] {
+        let (status, headers, body) = send(&app, get(uri)).await;
+        envelope(status, &headers, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+        assert!(headers.get(header::WWW_AUTHENTICATE).is_some());
+    }
+    let bad = Request::builder()
+        .uri("/api/v1/me")
+        .header(header::AUTHORIZATION, "Basic dXNlcjpwYXNz")
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, body) = send(&app, bad).await;
+    let e = envelope(status, &headers, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(e["message"].as_str().unwrap().contains("Bearer"));
+    for uri in ["/healthz", "/openapi.json", "/docs"] {
+        let (status, _, _) = send(&app, get(uri)).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+    }
+    // A viewer key: 403 (not 401) for what its role does not allow.
+    let t = cairn_types::TenantId::new("default");
+    let spec = cairn_engine::security::KeySpec {
+        name: "v".into(),
+        role: Some(cairn_auth::Role::Viewer),
+        ..Default::default()
+    };
+    let k = engine.create_key(&t, &spec, None).unwrap();
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/collections")
+        .header(header::AUTHORIZATION, format!("Bearer {}", k.token))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(r#"{"id": "x"}"#))
+        .unwrap();
+    let (status, headers, body) = send(&app, req).await;
+    envelope(status, &headers, &body, StatusCode::FORBIDDEN, "forbidden");
+    assert!(engine.store().list_collections(&t).unwrap().is_empty());
 }

@@ -16,12 +16,17 @@
 
 mod error;
 pub mod repo;
+pub mod security;
 mod sqlite;
 
 pub use error::{Error, Result};
 pub use repo::{
-    AnswerRepo, CollectionRepo, ConversationRepo, DocumentCommit, DocumentRepo, DocumentSummary,
+    AclViewer, AnswerRepo, CollectionRepo, ConversationRepo, DocumentCommit, DocumentRepo, DocumentSummary,
     IdempotencyRecord, IdempotencyRepo, IndexBatch, IndexChange, IndexFeedRepo, IndexedChunk,
     JobFilter, JobRepo, NewJob, Store, TenantRepo,
+};
+pub use security::{
+    AuditDraft, AuditRecord, AuditRepo, AuditSealer, ErasureReport, IdentityRepo, PrivacyRepo,
+    TenantDataRepo, Usage, UserExport,
 };
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};

@@ -116,6 +116,17 @@ pub trait DocumentRepo {
         limit: usize,
         offset: usize,
     ) -> Result<Vec<Document>>;
+    /// [`Self::list_documents`] restricted to what `viewer`'s ACL identity may read
+    /// (documents with an empty ACL, or naming the user or one of the groups), filtered
+    /// in SQL so paging stays exact.
+    fn list_documents_for(
+        &self,
+        tenant: &TenantId,
+        collection: Option<&CollectionId>,
+        viewer: &AclViewer,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<Document>>;
     /// Deletes the document and its chunks. `NotFound` if absent in this tenant.
     fn delete_document(&self, tenant: &TenantId, id: &DocumentId) -> Result<()>;
     /// The document's chunks in ordinal order.
@@ -193,6 +204,13 @@ pub struct NewJob {
     pub max_attempts: u32,
 }
 
+/// The ACL identity a listing is filtered for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AclViewer {
+    pub user: Option<String>,
+    pub groups: Vec<String>,
+}
+
 /// Which jobs to list.
 #[derive(Clone, Debug, Default)]
 pub struct JobFilter {
@@ -245,6 +263,13 @@ pub trait JobRepo {
     fn complete_job(&self, tenant: &TenantId, id: &JobId, now: i64) -> Result<()>;
     fn get_job(&self, tenant: &TenantId, id: &JobId) -> Result<Job>;
     fn list_jobs(&self, tenant: &TenantId, filter: &JobFilter) -> Result<Vec<Job>>;
+    /// [`Self::list_jobs`] restricted to jobs whose ingest ACL admits `viewer`.
+    fn list_jobs_for(
+        &self,
+        tenant: &TenantId,
+        filter: &JobFilter,
+        viewer: &AclViewer,
+    ) -> Result<Vec<Job>>;
     /// Re-queues a dead job with fresh attempts. `Conflict` if it is not dead.
     fn retry_job(&self, tenant: &TenantId, id: &JobId, now: i64) -> Result<()>;
     /// Owners of currently running jobs (to check which are still alive).
@@ -279,8 +304,13 @@ pub trait IdempotencyRepo {
 pub trait ConversationRepo {
     fn create_conversation(&self, conversation: &Conversation) -> Result<()>;
     fn get_conversation(&self, tenant: &TenantId, id: &ConversationId) -> Result<Conversation>;
-    /// Most recently updated first.
-    fn list_conversations(&self, tenant: &TenantId, limit: usize) -> Result<Vec<Conversation>>;
+    /// Most recently updated first; `owner` restricts to one owner's (None: all).
+    fn list_conversations(
+        &self,
+        tenant: &TenantId,
+        owner: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>>;
     /// Deletes the conversation and its messages; its recorded answers stay, unlinked.
     fn delete_conversation(&self, tenant: &TenantId, id: &ConversationId) -> Result<()>;
     /// Appends messages in one transaction; returns them with their sequence numbers.
@@ -324,6 +354,10 @@ pub trait Store:
     + IndexFeedRepo
     + ConversationRepo
     + AnswerRepo
+    + crate::security::IdentityRepo
+    + crate::security::AuditRepo
+    + crate::security::TenantDataRepo
+    + crate::security::PrivacyRepo
     + Send
     + Sync
 {
@@ -338,6 +372,10 @@ impl<T> Store for T where
         + IndexFeedRepo
         + ConversationRepo
         + AnswerRepo
+        + crate::security::IdentityRepo
+        + crate::security::AuditRepo
+        + crate::security::TenantDataRepo
+        + crate::security::PrivacyRepo
         + Send
         + Sync
 {

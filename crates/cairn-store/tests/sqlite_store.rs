@@ -1,6 +1,7 @@
 //! The repository contract, exercised on real SQLite files in a temporary directory:
 //! schema and migrations, documents and chunks, tenant isolation, and the job queue
-//! (including concurrent claimers on several threads and connections).
+//! (including concurrent claimers on several threads and connections), and the security
+//! repositories (keys, audit chain, usage, settings, secrets, ACL listings, erasure).
 
 // Test helpers outside `#[test]` functions unwrap too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -15,5 +16,7 @@ mod isolation;
 mod jobs;
 #[path = "sqlite_store/schema.rs"]
 mod schema;
+#[path = "sqlite_store/security.rs"]
+mod security;
 #[path = "sqlite_store/support.rs"]
 mod support;

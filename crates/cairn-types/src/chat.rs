@@ -57,6 +57,10 @@ pub struct Conversation {
     /// Summary of the messages with `seq <= summarized_through`.
     pub summary: String,
     pub summarized_through: i64,
+    /// Who created it (a user id, or `key:<id>` for a service key); `None` for the
+    /// local operator (CLI). Only its owner reads it back over the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -109,6 +113,10 @@ pub struct StoredAnswer {
     pub answer: String,
     pub prompt_version: String,
     pub record: serde_json::Value,
+    /// Who created it (a user id, or `key:<id>` for a service key); `None` for the
+    /// local operator (CLI). Only its owner reads it back over the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     pub created_at: i64,
 }
 
@@ -121,5 +129,9 @@ pub struct Feedback {
     /// +1 (thumbs up) or -1 (thumbs down).
     pub rating: i8,
     pub comment: String,
+    /// Who created it (a user id, or `key:<id>` for a service key); `None` for the
+    /// local operator (CLI). Only its owner reads it back over the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     pub created_at: i64,
 }

@@ -49,6 +49,16 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The client went away (or asked to stop) before the work finished.
     Cancelled,
+    /// No credentials, or credentials that are not valid (unknown, expired, revoked).
+    Unauthorized,
+    /// Valid credentials whose role or scopes do not allow the action.
+    Forbidden,
+    /// A request or token rate limit was hit; retry after the `Retry-After` seconds.
+    RateLimited,
+    /// The tenant's daily or monthly token or cost quota is used up.
+    QuotaExceeded,
+    /// A guardrail blocked the input or the output; the reason says which.
+    GuardrailBlocked,
 }
 
 impl ErrorCode {
@@ -76,6 +86,11 @@ impl ErrorCode {
             Self::Unavailable => "unavailable",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Cancelled => "cancelled",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::RateLimited => "rate_limited",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::GuardrailBlocked => "guardrail_blocked",
         }
     }
 
@@ -88,6 +103,10 @@ impl ErrorCode {
             Self::MethodNotAllowed => 405,
             // nginx's "client closed request": never seen by a client that left.
             Self::Cancelled => 499,
+            Self::Unauthorized => 401,
+            Self::Forbidden => 403,
+            Self::RateLimited | Self::QuotaExceeded => 429,
+            Self::GuardrailBlocked => 400,
             Self::UnsupportedMediaType => 415,
             Self::Timeout => 504,
             Self::Unavailable => 503,

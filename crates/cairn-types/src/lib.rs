@@ -12,6 +12,7 @@
 mod block;
 mod chat;
 mod code;
+mod identity;
 mod ids;
 mod rows;
 mod tokens;
@@ -22,6 +23,7 @@ pub use chat::{
     StoredAnswer,
 };
 pub use code::ErrorCode;
+pub use identity::{ApiKey, Principal, User};
 pub use ids::{ChunkId, CollectionId, DocumentId, JobId, TenantId, validate_slug};
 pub use rows::{
     Acl, Chunk, ChunkerKind, ChunkingSpec, Collection, DocStatus, Document, Job, JobKind, JobState,

@@ -200,6 +200,10 @@ pub struct Document {
     pub status: DocStatus,
     pub quality: QualityFlags,
     pub chunk_count: usize,
+    /// Who uploaded it over the API (a user id or `key:<id>`); `None` for files
+    /// ingested by the operator. GDPR export and erasure find uploads by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -78,6 +78,18 @@ enum Command {
     Chat(cmd::chat::Args),
     /// Serve the HTTP API (OpenAI-compatible /v1 and the native /api/v1).
     Serve(cmd::serve::Args),
+    /// API keys for the server (created, listed, revoked, rotated).
+    #[command(subcommand)]
+    Keys(cmd::keys::KeysCmd),
+    /// Users of a tenant; GDPR export and erasure.
+    #[command(subcommand)]
+    Users(cmd::users::UsersCmd),
+    /// Verify and read the hash-chained audit log.
+    #[command(subcommand)]
+    Audit(cmd::audit::AuditCmd),
+    /// Secrets sealed at rest (AES-256-GCM under the master key).
+    #[command(subcommand)]
+    Secrets(cmd::secrets::SecretsCmd),
     /// Evaluate retrieval quality on a dev set.
     #[command(subcommand)]
     Eval(cmd::eval::EvalCmd),
@@ -120,6 +132,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ask(a) => cmd::ask::run(&ctx, a),
         Command::Chat(a) => cmd::chat::run(&ctx, a),
         Command::Serve(a) => cmd::serve::run(&ctx, a),
+        Command::Keys(c) => cmd::keys::run(&ctx, c),
+        Command::Users(c) => cmd::users::run(&ctx, c),
+        Command::Audit(c) => cmd::audit::run(&ctx, c),
+        Command::Secrets(c) => cmd::secrets::run(&ctx, c),
         Command::Eval(c) => cmd::eval::run(&ctx, c),
     }
 }

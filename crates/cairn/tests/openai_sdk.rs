@@ -8,11 +8,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use common::server::Server;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 const GENERATOR: &str = "smollm2-135m-instruct";
@@ -53,76 +54,6 @@ fn home_with_kb() -> tempfile::TempDir {
     home
 }
 
-/// A running `cairn serve`; killed if the test fails before it stops it.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(home: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .env("CAIRN_DATA_DIR", home.join("data"))
-            .env_remove("CAIRN_CONFIG")
-            .current_dir(home)
-            .args(["serve", "--listen", "127.0.0.1:0", "--warm"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                eprintln!("[serve] {line}");
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(300))
-            .expect("cairn serve printed no address");
-        let url = line
-            .strip_prefix("cairn: listening on ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            .to_owned();
-        Server { child, url }
-    }
-
-    fn addr(&self) -> &str {
-        self.url.trim_start_matches("http://")
-    }
-
-    /// Sends SIGTERM.
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit, at most `limit`.
-    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let start = std::time::Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(start.elapsed() < limit, "cairn serve did not exit");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("CAIRN_TEST_PYTHON") {
         return PathBuf::from(p);
@@ -141,11 +72,13 @@ fn python() -> PathBuf {
 #[test]
 fn the_openai_python_sdk_drives_a_real_server() {
     let home = home_with_kb();
+    let key = common::new_key(home.path(), "default", "owner", None);
     let server = Server::start(home.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/openai_sdk.py");
     let out = Command::new(python())
         .arg(&script)
         .env("CAIRN_TEST_URL", &server.url)
+        .env("CAIRN_TEST_KEY", &key)
         .env("CAIRN_TEST_GENERATOR", GENERATOR)
         .env("CAIRN_TEST_EMBEDDER", EMBEDDER)
         .output()
@@ -165,6 +98,8 @@ fn the_openai_python_sdk_drives_a_real_server() {
             "ask",
             "--url",
             &server.url,
+            "--api-key",
+            &key,
             "-c",
             "kb",
             "When does the Harbor Lights festival take place?",
@@ -186,6 +121,7 @@ fn read_all(stream: &mut TcpStream) -> String {
 #[test]
 fn sigterm_finishes_the_in_flight_stream_then_exits() {
     let home = home_with_kb();
+    let key = common::new_key(home.path(), "default", "member", None);
     let mut server = Server::start(home.path());
     let body = serde_json::json!({
         "model": GENERATOR,
@@ -202,7 +138,7 @@ fn sigterm_finishes_the_in_flight_stream_then_exits() {
     write!(
         stream,
         "POST /v1/chat/completions HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+         Authorization: Bearer {key}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         server.addr(),
         body.len()
     )

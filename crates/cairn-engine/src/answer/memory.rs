@@ -37,7 +37,8 @@ impl Engine {
     pub(crate) fn history_for(&self, tenant: &TenantId, req: &AskRequest) -> Result<History> {
         let keep = self.config.answer.history_messages;
         if let Some(id) = &req.conversation {
-            let conv = self.store.get_conversation(tenant, id)?;
+            let owner = req.principal.as_ref().map(|p| p.owner.as_deref());
+            let conv = self.owned_conversation(tenant, owner, id)?;
             let messages = self.store.list_messages(tenant, id)?;
             let split = messages.len().saturating_sub(keep);
             let (old, recent) = messages.split_at(split);
@@ -105,10 +106,11 @@ impl Engine {
         })
     }
 
-    /// Starts a conversation.
+    /// Starts a conversation owned by `owner` (`None`: the operator).
     pub fn create_conversation(
         &self,
         tenant: &TenantId,
+        owner: Option<&str>,
         collection: Option<&CollectionId>,
         title: &str,
     ) -> Result<Conversation> {
@@ -130,6 +132,7 @@ impl Engine {
             title: title.trim().to_owned(),
             summary: String::new(),
             summarized_through: 0,
+            owner: owner.map(str::to_owned),
             created_at: now,
             updated_at: now,
         };
@@ -137,43 +140,87 @@ impl Engine {
         Ok(conv)
     }
 
-    /// A conversation and its messages.
+    /// The conversation if `viewer` may read it: `None` is the operator (every
+    /// conversation), `Some(owner)` only that owner's. Someone else's reads as
+    /// `not_found`, exactly like an id that does not exist.
+    pub(crate) fn owned_conversation(
+        &self,
+        tenant: &TenantId,
+        viewer: Option<Option<&str>>,
+        id: &ConversationId,
+    ) -> Result<Conversation> {
+        let conv = self.store.get_conversation(tenant, id)?;
+        match viewer {
+            Some(owner) if conv.owner.as_deref() != owner => Err(Error::new(
+                ErrorCode::NotFound,
+                format!("conversation `{id}` not found"),
+            )),
+            _ => Ok(conv),
+        }
+    }
+
+    /// A conversation and its messages (`owner` as in [`Self::conversations`]).
     pub fn conversation(
         &self,
         tenant: &TenantId,
+        owner: Option<&str>,
         id: &ConversationId,
     ) -> Result<(Conversation, Vec<Message>)> {
-        Ok((
-            self.store.get_conversation(tenant, id)?,
-            self.store.list_messages(tenant, id)?,
-        ))
+        let conv = self.owned_conversation(tenant, owner.map(Some), id)?;
+        Ok((conv, self.store.list_messages(tenant, id)?))
     }
 
-    /// Recent conversations, most recently updated first.
-    pub fn conversations(&self, tenant: &TenantId, limit: usize) -> Result<Vec<Conversation>> {
+    /// Recent conversations, most recently updated first: `owner`'s only, or every
+    /// conversation of the tenant for `None` (the operator).
+    pub fn conversations(
+        &self,
+        tenant: &TenantId,
+        owner: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>> {
         Ok(self
             .store
-            .list_conversations(tenant, limit.clamp(1, 1_000))?)
+            .list_conversations(tenant, owner, limit.clamp(1, 1_000))?)
     }
 
     /// Deletes a conversation and its messages (recorded answers stay).
-    pub fn delete_conversation(&self, tenant: &TenantId, id: &ConversationId) -> Result<()> {
+    pub fn delete_conversation(
+        &self,
+        tenant: &TenantId,
+        owner: Option<&str>,
+        id: &ConversationId,
+    ) -> Result<()> {
+        self.owned_conversation(tenant, owner.map(Some), id)?;
         Ok(self.store.delete_conversation(tenant, id)?)
     }
 
-    /// A recorded answer.
-    pub fn recorded_answer(&self, tenant: &TenantId, id: &AnswerId) -> Result<StoredAnswer> {
-        Ok(self.store.get_answer(tenant, id)?)
+    /// A recorded answer, if `owner` (`None`: the operator) may read it.
+    pub fn recorded_answer(
+        &self,
+        tenant: &TenantId,
+        owner: Option<&str>,
+        id: &AnswerId,
+    ) -> Result<StoredAnswer> {
+        let a = self.store.get_answer(tenant, id)?;
+        if owner.is_some() && a.owner.as_deref() != owner {
+            return Err(Error::new(
+                ErrorCode::NotFound,
+                format!("answer `{id}` not found"),
+            ));
+        }
+        Ok(a)
     }
 
     /// Thumbs up (`rating = 1`) or down (`-1`) on a recorded answer, with a comment.
     pub fn add_feedback(
         &self,
         tenant: &TenantId,
+        owner: Option<&str>,
         answer: &AnswerId,
         rating: i8,
         comment: &str,
     ) -> Result<Feedback> {
+        self.recorded_answer(tenant, owner, answer)?;
         if rating != 1 && rating != -1 {
             return Err(Error::new(
                 ErrorCode::InvalidInput,
@@ -192,6 +239,7 @@ impl Engine {
             answer: answer.clone(),
             rating,
             comment: comment.to_owned(),
+            owner: owner.map(str::to_owned),
             created_at: now_ms(),
         };
         self.store.add_feedback(&fb)?;
@@ -199,8 +247,13 @@ impl Engine {
     }
 
     /// Feedback recorded on an answer.
-    pub fn feedback(&self, tenant: &TenantId, answer: &AnswerId) -> Result<Vec<Feedback>> {
-        self.store.get_answer(tenant, answer)?;
+    pub fn feedback(
+        &self,
+        tenant: &TenantId,
+        owner: Option<&str>,
+        answer: &AnswerId,
+    ) -> Result<Vec<Feedback>> {
+        self.recorded_answer(tenant, owner, answer)?;
         Ok(self.store.list_feedback(tenant, answer)?)
     }
 }

@@ -5,6 +5,7 @@
 //! The CLI and the HTTP server both call [`Engine::ask_streaming`].
 
 pub(crate) mod ground;
+mod guarded;
 mod memory;
 mod prompt;
 mod text;
@@ -105,6 +106,7 @@ impl Engine {
         search.transforms = req.transforms.clone();
         search.top_k = Some(req.top_k.unwrap_or(cfg.top_k));
         search.filter = req.filter.clone();
+        search.principal = req.principal.clone();
         let found = self.search(tenant, &search)?;
         timings.retrieval_ms = ms(t);
         timings.search = found.timings.clone();
@@ -114,6 +116,10 @@ impl Engine {
             .enumerate()
             .map(|(i, h)| source_of(i + 1, h))
             .collect();
+        let (sources, guardrails) = match &req.guard {
+            Some(g) => guarded::screen_sources(g, sources),
+            None => (sources, Vec::new()),
+        };
 
         let best_similarity = sources
             .iter()
@@ -147,6 +153,7 @@ impl Engine {
             model: String::new(),
             usage: AnswerUsage::default(),
             finish_reason: None,
+            guardrails,
             timings,
         };
         let retrieval_strength = best_similarity.map_or(if weak { 0.0 } else { 0.5 }, |s| {
@@ -196,12 +203,12 @@ impl Engine {
         }
 
         let t = Instant::now();
-        let mut gen_req = GenerateRequest::chat(prompt::messages(
-            &history.summary,
-            &history.recent,
-            &sources,
-            question,
-        ));
+        let mut messages = prompt::messages(&history.summary, &history.recent, &sources, question);
+        let canary = req
+            .guard
+            .as_ref()
+            .and_then(|g| guarded::plant_canary(g, &mut messages));
+        let mut gen_req = GenerateRequest::chat(messages);
         gen_req.sampling = SamplingParams {
             temperature: req.temperature.unwrap_or(cfg.temperature),
             max_tokens: Some(max_tokens),
@@ -241,6 +248,19 @@ impl Engine {
         }
         answer.timings.generation_ms = ms(t);
         answer.answer = text.trim().to_owned();
+        if let Some(g) = &req.guard {
+            let check = g.check_output(&answer.answer, canary.as_deref());
+            answer.guardrails.extend(check.decisions);
+            if check.blocked {
+                answer.abstained = true;
+                answer.abstain_reason = Some(AbstainReason::Guardrail);
+                answer.answer = "The answer was withheld by a guardrail (see `guardrails`).".into();
+                answer.confidence = 0.0;
+                answer.timings.total_ms = ms(start);
+                return self.finish(tenant, req, answer, start);
+            }
+            answer.answer = check.text;
+        }
 
         let t = Instant::now();
         if declined(&answer.answer) {
@@ -343,6 +363,7 @@ impl Engine {
                 answer: answer.answer.clone(),
                 prompt_version: answer.prompt_version.clone(),
                 record,
+                owner: req.principal.as_ref().and_then(|p| p.owner.clone()),
                 created_at: now_ms(),
             })?;
         }

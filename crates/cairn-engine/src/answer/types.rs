@@ -2,7 +2,7 @@
 
 use crate::search::{RerankKind, SearchMode, Timings as SearchTimings, Transform};
 use cairn_index::SearchFilter;
-use cairn_types::{AnswerId, CollectionId, ConversationId};
+use cairn_types::{AnswerId, CollectionId, ConversationId, Principal};
 use serde::{Deserialize, Serialize};
 
 /// An earlier chat turn supplied by the caller (stateless clients such as the
@@ -46,6 +46,15 @@ pub struct AskRequest {
     /// Record the answer in the store (so feedback can refer to it). Default true.
     #[serde(default = "yes")]
     pub record: bool,
+    /// Who is asking (set by the server, never from the body): replaces
+    /// `filter.access`, owns the recorded answer, and must own `conversation`.
+    #[serde(skip)]
+    pub principal: Option<Principal>,
+    /// The tenant's guardrails (set by the server): retrieved chunks are screened for
+    /// indirect injection, a canary goes into the system prompt, and the answer is
+    /// checked for canary and PII leaks. `None` (the CLI): no screening.
+    #[serde(skip)]
+    pub guard: Option<std::sync::Arc<cairn_guard::Guard>>,
 }
 
 fn yes() -> bool {
@@ -69,6 +78,8 @@ impl AskRequest {
             temperature: None,
             seed: None,
             record: true,
+            principal: None,
+            guard: None,
         }
     }
 }
@@ -143,6 +154,8 @@ pub enum AbstainReason {
     ModelDeclined,
     /// Too little of the draft answer is supported by the sources.
     Ungrounded,
+    /// A guardrail withheld the answer (see `guardrails`).
+    Guardrail,
 }
 
 /// Milliseconds per stage.
@@ -162,6 +175,13 @@ pub struct AnswerTimings {
 pub struct AnswerUsage {
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
+}
+
+impl AnswerUsage {
+    /// Prompt plus completion tokens.
+    pub fn total(&self) -> u64 {
+        (self.prompt_tokens + self.completion_tokens) as u64
+    }
 }
 
 /// A grounded answer.
@@ -190,6 +210,9 @@ pub struct Answer {
     pub model: String,
     pub usage: AnswerUsage,
     pub finish_reason: Option<String>,
+    /// Guardrail decisions on the sources and the answer, each with its reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<cairn_guard::Decision>,
     pub timings: AnswerTimings,
 }
 

@@ -29,6 +29,8 @@ pub struct IngestOptions {
     pub acl: Acl,
     /// Metadata merged into every document of this ingest (tags, type, ...).
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Owner stamped on the documents (the uploading user); `None` for the operator.
+    pub owner: Option<String>,
 }
 
 /// What happened to one document.

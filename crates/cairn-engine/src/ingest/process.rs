@@ -154,6 +154,7 @@ impl Engine {
             },
             quality: flags,
             chunk_count: chunks.len(),
+            owner: opts.owner.clone(),
             created_at: existing.as_ref().map_or(now, |d| d.created_at),
             updated_at: now,
         };

@@ -21,6 +21,8 @@ pub struct UploadRequest<'a> {
     pub idempotency_key: Option<&'a str>,
     pub acl: Acl,
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The uploading user (`Principal::owner`), stamped on the document.
+    pub owner: Option<String>,
 }
 
 impl Engine {
@@ -65,6 +67,7 @@ impl Engine {
         let opts = IngestOptions {
             acl: req.acl.clone(),
             metadata: req.metadata.clone(),
+            owner: req.owner.clone(),
             ..IngestOptions::default()
         };
         match self.prepare_document(tenant, &coll, &info, req.bytes, &opts)? {
@@ -99,6 +102,9 @@ fn request_hash(collection: &CollectionId, req: &UploadRequest<'_>) -> String {
             .unwrap_or_default()
             .as_bytes(),
     );
+    buf.push(0);
+    // Another user's retry with the same key must not return this user's document.
+    buf.extend_from_slice(req.owner.as_deref().unwrap_or("").as_bytes());
     buf.push(0);
     buf.extend_from_slice(req.bytes);
     cairn_ingest::content_hash(&buf)

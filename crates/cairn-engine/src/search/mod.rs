@@ -13,9 +13,9 @@ pub use types::{
 };
 
 use crate::{Engine, Error, Result};
-use cairn_index::{Fused, IndexSpace, rrf, weighted};
+use cairn_index::{Access, Fused, IndexSpace, SearchFilter, rrf, weighted};
 use cairn_models::Embedder;
-use cairn_types::{ChunkId, DocumentId, ErrorCode, TenantId};
+use cairn_types::{ChunkId, DocumentId, ErrorCode, Principal, TenantId};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -94,6 +94,20 @@ impl Engine {
     /// Runs one search in `tenant`.
     pub fn search(&self, tenant: &TenantId, req: &SearchRequest) -> Result<SearchResponse> {
         let start = Instant::now();
+        let scoped;
+        let req = match &req.principal {
+            Some(p) => {
+                scoped = SearchRequest {
+                    filter: SearchFilter {
+                        access: access_of(p),
+                        ..req.filter.clone()
+                    },
+                    ..req.clone()
+                };
+                &scoped
+            }
+            None => req,
+        };
         let opts = self.resolve(req)?;
         let mut timings = Timings::default();
         let t = Instant::now();
@@ -265,5 +279,17 @@ fn fuse(lists: &[Vec<(u64, f32)>], fusion: Fusion, mode: SearchMode) -> Vec<Fuse
         }
         (_, Fusion::Rrf { k }) => rrf(&refs, k),
         (_, Fusion::Weighted { .. }) => rrf(&refs, 60.0),
+    }
+}
+
+/// The index-side view of a principal: every document, or those whose ACL names them.
+pub fn access_of(p: &Principal) -> Access {
+    if p.all_documents {
+        Access::All
+    } else {
+        Access::Principal {
+            user: p.user.clone(),
+            groups: p.groups.clone(),
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Search requests and responses.
 
 use cairn_index::SearchFilter;
-use cairn_types::CollectionId;
+use cairn_types::{CollectionId, Principal};
 use serde::{Deserialize, Serialize};
 
 /// Which retrievers run.
@@ -151,6 +151,11 @@ pub struct SearchRequest {
     /// HNSW ef for this search.
     #[serde(default)]
     pub ef_search: Option<usize>,
+    /// Who is searching. Set by the server from the request's credentials, never from
+    /// the body: when present, it replaces `filter.access` (a client cannot widen its
+    /// own view). `None` is the local operator.
+    #[serde(skip)]
+    pub principal: Option<Principal>,
 }
 
 impl SearchRequest {
@@ -168,6 +173,7 @@ impl SearchRequest {
             transforms: Vec::new(),
             context: ContextOptions::default(),
             ef_search: None,
+            principal: None,
         }
     }
 }

@@ -1,9 +1,12 @@
 //! Search, ask (JSON or SSE), conversations and feedback.
 
+use crate::auth::{Can, perm};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::request_id::RequestId;
+use crate::settings::TenantSettings;
 use crate::state::{AppState, blocking};
+use std::sync::Arc;
 use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -24,9 +27,11 @@ use utoipa::{IntoParams, ToSchema};
               (status = 400, body = Object), (status = 404, body = Object)))]
 pub async fn search(
     State(state): State<AppState>,
-    ApiJson(req): ApiJson<SearchRequest>,
+    caller: Can<perm::Search>,
+    ApiJson(mut req): ApiJson<SearchRequest>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = state.tenant.clone();
+    let tenant = caller.tenant.clone();
+    req.principal = Some(caller.principal.clone());
     blocking(&state, move |e, _| {
         Ok(Json(json!(e.search(&tenant, &req)?)))
     })
@@ -59,25 +64,46 @@ fn wants_sse(headers: &HeaderMap) -> bool {
               (status = 400, body = Object), (status = 404, body = Object)))]
 pub async fn ask(
     State(state): State<AppState>,
+    caller: Can<perm::Ask>,
+    Extension(settings): Extension<Arc<TenantSettings>>,
     Extension(rid): Extension<RequestId>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<AskBody>,
 ) -> Response {
-    let tenant = state.tenant.clone();
-    let req = body.ask;
+    let who = caller.0;
+    let tenant = who.tenant.clone();
+    let mut req = body.ask;
+    if let Err(e) = crate::guardrails::screen_input(&state, &who, &settings, &req.question) {
+        return e.into_response();
+    }
+    if let Some(c) = &req.conversation
+        && !who.can(cairn_auth::Action::Converse)
+    {
+        let _ = c;
+        return crate::auth::forbidden(&who, cairn_auth::Action::Converse).into_response();
+    }
+    req.principal = Some(who.principal.clone());
+    req.guard = Some(settings.guard.clone());
+    let meter = state.meter(&who, &settings);
+    let audit_to = who.clone();
     if body.stream || wants_sse(&headers) {
         return crate::sse::stream(&state, rid.0, false, move |e, em| {
             let answer = e.ask_streaming(&tenant, &req, &mut |ev| match ev {
                 AnswerEvent::Sources(s) => em.send(Some("sources"), &json!(s)),
                 AnswerEvent::Delta(t) => em.send(Some("delta"), &json!({ "text": t })),
             })?;
+            meter.record(answer.usage.total());
+            crate::guardrails::audit_decisions(e, &audit_to, &answer.guardrails);
             em.send(Some("answer"), &json!(answer));
             Ok(())
         })
         .await;
     }
     match blocking(&state, move |e, cancel| {
-        Ok(e.ask_streaming(&tenant, &req, &mut |_| !cancel.is_cancelled())?)
+        let a = e.ask_streaming(&tenant, &req, &mut |_| !cancel.is_cancelled())?;
+        meter.record(a.usage.total());
+        crate::guardrails::audit_decisions(e, &audit_to, &a.guardrails);
+        Ok(a)
     })
     .await
     {
@@ -101,12 +127,13 @@ pub struct NewConversation {
     responses((status = 201, body = Object), (status = 404, description = "Unknown collection", body = Object)))]
 pub async fn create_conversation(
     State(state): State<AppState>,
+    caller: Can<perm::Converse>,
     ApiJson(req): ApiJson<NewConversation>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let tenant = state.tenant.clone();
+    let who = caller.0;
     let c = blocking(&state, move |e, _| {
         let coll = req.collection.map(CollectionId::new);
-        Ok(e.create_conversation(&tenant, coll.as_ref(), &req.title)?)
+        Ok(e.create_conversation(&who.tenant, who.owner(), coll.as_ref(), &req.title)?)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(json!(c))))
@@ -123,13 +150,14 @@ pub struct Limit {
     responses((status = 200, body = Object)))]
 pub async fn list_conversations(
     State(state): State<AppState>,
+    caller: Can<perm::Converse>,
     Query(q): Query<Limit>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = state.tenant.clone();
+    let who = caller.0;
     blocking(&state, move |e, _| {
-        Ok(Json(
-            json!({ "data": e.conversations(&tenant, q.limit.unwrap_or(50))? }),
-        ))
+        Ok(Json(json!({
+            "data": e.conversations(&who.tenant, who.owner(), q.limit.unwrap_or(50))?
+        })))
     })
     .await
 }
@@ -140,11 +168,13 @@ pub async fn list_conversations(
     responses((status = 200, body = Object), (status = 404, body = Object)))]
 pub async fn get_conversation(
     State(state): State<AppState>,
+    caller: Can<perm::Converse>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = state.tenant.clone();
+    let who = caller.0;
     blocking(&state, move |e, _| {
-        let (c, messages) = e.conversation(&tenant, &ConversationId::new(id))?;
+        let (c, messages) =
+            e.conversation(&who.tenant, who.owner(), &ConversationId::new(id))?;
         let mut v = json!(c);
         v["messages"] = json!(messages);
         Ok(Json(v))
@@ -158,11 +188,12 @@ pub async fn get_conversation(
     responses((status = 204), (status = 404, body = Object)))]
 pub async fn delete_conversation(
     State(state): State<AppState>,
+    caller: Can<perm::Converse>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let tenant = state.tenant.clone();
+    let who = caller.0;
     blocking(&state, move |e, _| {
-        e.delete_conversation(&tenant, &ConversationId::new(id))?;
+        e.delete_conversation(&who.tenant, who.owner(), &ConversationId::new(id))?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await
@@ -174,13 +205,14 @@ pub async fn delete_conversation(
     responses((status = 200, body = Object), (status = 404, body = Object)))]
 pub async fn get_answer(
     State(state): State<AppState>,
+    caller: Can<perm::Converse>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = state.tenant.clone();
+    let who = caller.0;
     blocking(&state, move |e, _| {
         let id = AnswerId::new(id);
-        let a = e.recorded_answer(&tenant, &id)?;
-        let fb = e.feedback(&tenant, &id)?;
+        let a = e.recorded_answer(&who.tenant, who.owner(), &id)?;
+        let fb = e.feedback(&who.tenant, who.owner(), &id)?;
         let mut v = json!(a);
         v["feedback"] = json!(fb);
         Ok(Json(v))
@@ -205,6 +237,7 @@ pub struct NewFeedback {
     responses((status = 201, body = Object), (status = 400, body = Object), (status = 404, body = Object)))]
 pub async fn add_feedback(
     State(state): State<AppState>,
+    caller: Can<perm::Converse>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<NewFeedback>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -221,9 +254,15 @@ pub async fn add_feedback(
             .with_param("rating"));
         }
     };
-    let tenant = state.tenant.clone();
+    let who = caller.0;
     let fb = blocking(&state, move |e, _| {
-        Ok(e.add_feedback(&tenant, &AnswerId::new(id), rating, &req.comment)?)
+        Ok(e.add_feedback(
+            &who.tenant,
+            who.owner(),
+            &AnswerId::new(id),
+            rating,
+            &req.comment,
+        )?)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(json!(fb))))

@@ -1,15 +1,20 @@
 //! Collections, documents (multipart upload with an idempotency key, list, get,
 //! delete) and jobs with progress.
 
+use crate::auth::{Can, Identity, perm};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::{AppState, blocking};
+use cairn_engine::security::AuditEvent;
+use cairn_store::AclViewer;
 use axum::Json;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use cairn_engine::UploadRequest;
 use cairn_store::JobFilter;
-use cairn_types::{Acl, ChunkingSpec, CollectionId, DocumentId, ErrorCode, JobId, JobState};
+use cairn_types::{
+    Acl, ChunkingSpec, CollectionId, Document, DocumentId, ErrorCode, Job, JobId, JobKind, JobState,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -33,16 +38,19 @@ pub struct NewCollection {
     responses((status = 201, body = Object), (status = 400, body = Object), (status = 409, description = "Exists", body = Object)))]
 pub async fn create_collection(
     State(state): State<AppState>,
+    caller: Can<perm::ManageCollections>,
     ApiJson(req): ApiJson<NewCollection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let tenant = state.tenant.clone();
+    let id = caller.0;
     let c = blocking(&state, move |e, _| {
-        Ok(e.create_collection(
-            &tenant,
+        let c = e.create_collection(
+            &id.tenant,
             &CollectionId::new(req.id),
             &req.description,
             req.chunking,
-        )?)
+        )?;
+        audit(e, &id, "collections.create", c.id.as_str(), json!({}));
+        Ok(c)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(json!(c))))
@@ -51,8 +59,11 @@ pub async fn create_collection(
 /// Lists collections.
 #[utoipa::path(get, path = "/api/v1/collections", tag = "collections",
     responses((status = 200, description = "`{\"data\": [collection...]}`", body = Object)))]
-pub async fn list_collections(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let tenant = state.tenant.clone();
+pub async fn list_collections(
+    State(state): State<AppState>,
+    caller: Can<perm::ReadDocuments>,
+) -> ApiResult<Json<Value>> {
+    let tenant = caller.tenant.clone();
     let list = blocking(&state, move |e, _| {
         Ok(e.store().list_collections(&tenant)?)
     })
@@ -66,15 +77,18 @@ pub async fn list_collections(State(state): State<AppState>) -> ApiResult<Json<V
     responses((status = 200, body = Object), (status = 404, body = Object)))]
 pub async fn get_collection(
     State(state): State<AppState>,
+    caller: Can<perm::ReadDocuments>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = state.tenant.clone();
+    let who = caller.0;
     blocking(&state, move |e, _| {
         let id = CollectionId::new(id);
-        let c = e.store().get_collection(&tenant, &id)?;
-        let chunks = e.store().count_chunks(&tenant, Some(&id))?;
+        let c = e.store().get_collection(&who.tenant, &id)?;
         let mut v = json!(c);
-        v["chunk_count"] = json!(chunks);
+        // Counts would tell a restricted caller how much it cannot see.
+        if who.principal.all_documents {
+            v["chunk_count"] = json!(e.store().count_chunks(&who.tenant, Some(&id))?);
+        }
         Ok(Json(v))
     })
     .await
@@ -86,11 +100,20 @@ pub async fn get_collection(
     responses((status = 204), (status = 404, body = Object)))]
 pub async fn delete_collection(
     State(state): State<AppState>,
+    caller: Can<perm::ManageCollections>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let tenant = state.tenant.clone();
+    let who = caller.0;
+    if !who.principal.all_documents {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "deleting a collection removes documents outside your ACL view; it needs a role \
+             that sees every document (admin or owner)",
+        ));
+    }
     blocking(&state, move |e, _| {
-        e.delete_collection(&tenant, &CollectionId::new(id))?;
+        e.delete_collection(&who.tenant, &CollectionId::new(id.clone()))?;
+        audit(e, &who, "collections.delete", &id, json!({}));
         Ok(StatusCode::NO_CONTENT)
     })
     .await
@@ -106,6 +129,7 @@ pub async fn delete_collection(
               (status = 415, body = Object), (status = 422, description = "Corrupt or empty file", body = Object)))]
 pub async fn upload(
     State(state): State<AppState>,
+    caller: Can<perm::WriteDocuments>,
     Path(collection): Path<String>,
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
@@ -173,16 +197,38 @@ pub async fn upload(
         }
     }
     let (name, bytes) = file.ok_or_else(|| ApiError::invalid("the upload has no `file` field"))?;
-    let tenant = state.tenant.clone();
+    let who = caller.0;
     let doc = blocking(&state, move |e, _| {
+        let coll = CollectionId::new(collection);
+        // Re-uploading a name replaces that document: only for someone who can see it.
+        if let Some(existing) = e
+            .store()
+            .find_by_source(&who.tenant, &coll, &format!("upload:{name}"))?
+            && !who.principal.can_read(&existing.acl)
+        {
+            audit(e, &who, "documents.upload", &name, json!({"refused": "not visible"}));
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("an upload named `{name}` already exists in this collection; choose another name"),
+            ));
+        }
         let req = UploadRequest {
             name: &name,
             bytes: &bytes,
             idempotency_key: key.as_deref(),
             acl,
             metadata,
+            owner: who.principal.owner.clone(),
         };
-        Ok(e.ingest_bytes(&tenant, &CollectionId::new(collection), &req)?)
+        let doc = e.ingest_bytes(&who.tenant, &coll, &req)?;
+        audit(
+            e,
+            &who,
+            "documents.upload",
+            doc.id.as_str(),
+            json!({"collection": coll.as_str(), "source": doc.source, "bytes": doc.size_bytes}),
+        );
+        Ok(doc)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(json!(doc))))
@@ -202,19 +248,25 @@ pub struct Page {
     responses((status = 200, body = Object), (status = 404, body = Object)))]
 pub async fn list_documents(
     State(state): State<AppState>,
+    caller: Can<perm::ReadDocuments>,
     Path(collection): Path<String>,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = state.tenant.clone();
+    let who = caller.0;
     blocking(&state, move |e, _| {
         let id = CollectionId::new(collection);
-        e.store().get_collection(&tenant, &id)?;
-        let docs = e.store().list_documents(
-            &tenant,
-            Some(&id),
+        let tenant = &who.tenant;
+        e.store().get_collection(tenant, &id)?;
+        let (limit, offset) = (
             page.limit.unwrap_or(100).clamp(1, 1_000),
             page.offset.unwrap_or(0),
-        )?;
+        );
+        let docs = match viewer(&who) {
+            None => e.store().list_documents(tenant, Some(&id), limit, offset)?,
+            Some(v) => e
+                .store()
+                .list_documents_for(tenant, Some(&id), &v, limit, offset)?,
+        };
         Ok(Json(json!({ "data": docs })))
     })
     .await
@@ -226,13 +278,14 @@ pub async fn list_documents(
     responses((status = 200, body = Object), (status = 404, body = Object)))]
 pub async fn get_document(
     State(state): State<AppState>,
+    caller: Can<perm::ReadDocuments>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = state.tenant.clone();
+    let who = caller.0;
     blocking(&state, move |e, _| {
-        Ok(Json(json!(
-            e.store().get_document(&tenant, &DocumentId::new(id))?
-        )))
+        let doc = visible_document(e, &who, &id)?;
+        audit(e, &who, "documents.read", doc.id.as_str(), json!({}));
+        Ok(Json(json!(doc)))
     })
     .await
 }
@@ -243,11 +296,20 @@ pub async fn get_document(
     responses((status = 204), (status = 404, body = Object)))]
 pub async fn delete_document(
     State(state): State<AppState>,
+    caller: Can<perm::DeleteDocuments>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let tenant = state.tenant.clone();
+    let who = caller.0;
     blocking(&state, move |e, _| {
-        e.store().delete_document(&tenant, &DocumentId::new(id))?;
+        let doc = visible_document(e, &who, &id)?;
+        e.store().delete_document(&who.tenant, &doc.id)?;
+        audit(
+            e,
+            &who,
+            "documents.delete",
+            doc.id.as_str(),
+            json!({"collection": doc.collection.as_str(), "source": doc.source}),
+        );
         Ok(StatusCode::NO_CONTENT)
     })
     .await
@@ -269,6 +331,7 @@ pub struct JobQuery {
     responses((status = 200, description = "`{\"data\": [job...], \"progress\": {state: count}}`", body = Object)))]
 pub async fn list_jobs(
     State(state): State<AppState>,
+    caller: Can<perm::ReadJobs>,
     Query(q): Query<JobQuery>,
 ) -> ApiResult<Json<Value>> {
     let job_state = match q.state.as_deref() {
@@ -277,21 +340,36 @@ pub async fn list_jobs(
             ApiError::invalid(format!("unknown job state `{s}`")).with_param("state")
         })?),
     };
-    let tenant = state.tenant.clone();
+    let who = caller.0;
     blocking(&state, move |e, _| {
+        let tenant = &who.tenant;
         let filter = JobFilter {
             state: job_state,
             batch: q.batch.clone(),
             collection: q.collection.map(CollectionId::new),
             limit: q.limit.unwrap_or(100).clamp(1, 1_000),
         };
-        let jobs = e.store().list_jobs(&tenant, &filter)?;
         let mut progress = serde_json::Map::new();
-        if let Some(batch) = &q.batch {
-            for (s, n) in e.store().batch_counts(&tenant, batch)? {
-                progress.insert(s.as_str().to_owned(), json!(n));
+        let jobs = match viewer(&who) {
+            None => {
+                if let Some(batch) = &q.batch {
+                    for (s, n) in e.store().batch_counts(tenant, batch)? {
+                        progress.insert(s.as_str().to_owned(), json!(n));
+                    }
+                }
+                e.store().list_jobs(tenant, &filter)?
             }
-        }
+            Some(v) => {
+                let jobs = e.store().list_jobs_for(tenant, &filter, &v)?;
+                if q.batch.is_some() {
+                    for j in &jobs {
+                        let n = progress.entry(j.state.as_str()).or_insert(json!(0));
+                        *n = json!(n.as_u64().unwrap_or(0) + 1);
+                    }
+                }
+                jobs
+            }
+        };
         Ok(Json(json!({ "data": jobs, "progress": progress })))
     })
     .await
@@ -302,11 +380,61 @@ pub async fn list_jobs(
     responses((status = 200, body = Object), (status = 404, body = Object)))]
 pub async fn get_job(
     State(state): State<AppState>,
+    caller: Can<perm::ReadJobs>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = state.tenant.clone();
+    let who = caller.0;
     blocking(&state, move |e, _| {
-        Ok(Json(json!(e.store().get_job(&tenant, &JobId::new(id))?)))
+        let job = e.store().get_job(&who.tenant, &JobId::new(id.clone()))?;
+        if !job_visible(&who, &job) {
+            return Err(ApiError::new(ErrorCode::NotFound, format!("job `{id}` not found")));
+        }
+        Ok(Json(json!(job)))
     })
     .await
+}
+
+/// The ACL filter for a caller's listings (`None`: sees everything).
+fn viewer(who: &Identity) -> Option<AclViewer> {
+    (!who.principal.all_documents).then(|| AclViewer {
+        user: who.principal.user.clone(),
+        groups: who.principal.groups.clone(),
+    })
+}
+
+/// The document, if the caller's ACL view includes it; `not_found` otherwise, exactly
+/// as for an id that does not exist.
+fn visible_document(e: &cairn_engine::Engine, who: &Identity, id: &str) -> ApiResult<Document> {
+    match e.store().get_document(&who.tenant, &DocumentId::new(id)) {
+        Ok(d) if who.principal.can_read(&d.acl) => Ok(d),
+        Ok(_) | Err(cairn_store::Error::NotFound { .. }) => Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("document `{id}` not found"),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn job_visible(who: &Identity, job: &Job) -> bool {
+    match &job.kind {
+        JobKind::IngestFile { acl, .. } => who.principal.can_read(acl),
+    }
+}
+
+/// Audits an action of the caller's.
+pub(crate) fn audit(
+    e: &cairn_engine::Engine,
+    who: &Identity,
+    action: &str,
+    target: &str,
+    detail: Value,
+) {
+    e.audit_or_log(AuditEvent {
+        tenant: &who.tenant,
+        actor: &who.actor,
+        action,
+        target,
+        outcome: "ok",
+        detail,
+    });
 }

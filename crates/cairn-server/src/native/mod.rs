@@ -1,4 +1,6 @@
 //! The native API under `/api/v1`.
 
 pub mod answers;
+pub mod identity;
 pub mod library;
+pub mod tenant;

@@ -247,7 +247,7 @@ pub fn complete(engine: &Engine, plan: Plan, cancel: &Cancel) -> ApiResult<Value
 }
 
 /// The streaming response: OpenAI chunks.
-pub fn stream(engine: &Engine, plan: Plan, em: &mut Emitter) -> ApiResult<()> {
+pub fn stream(engine: &Engine, plan: Plan, em: &mut Emitter) -> ApiResult<Usage> {
     let id = completion_id();
     let created = unix_now();
     let model = plan.model.clone();
@@ -351,5 +351,5 @@ pub fn stream(engine: &Engine, plan: Plan, em: &mut Emitter) -> ApiResult<()> {
             }),
         );
     }
-    Ok(())
+    Ok(r.usage)
 }

@@ -6,8 +6,11 @@ mod rag;
 mod tools;
 pub mod types;
 
+use crate::auth::{Can, Identity, perm};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::settings::TenantSettings;
+use std::sync::Arc;
 use crate::request_id::RequestId;
 use crate::state::{AppState, blocking};
 use axum::Extension;
@@ -16,7 +19,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use cairn_models::Embedder;
-use cairn_types::ErrorCode;
+use cairn_types::{ErrorCode, TenantId};
 use serde_json::{Value, json};
 use types::{ChatRequest, EmbeddingInput, EmbeddingsRequest, Usage};
 
@@ -53,16 +56,48 @@ fn unknown_model(model: &str) -> ApiError {
 )]
 pub async fn chat_completions(
     State(state): State<AppState>,
+    caller: Can<perm::Ask>,
+    Extension(settings): Extension<Arc<TenantSettings>>,
     Extension(rid): Extension<RequestId>,
     ApiJson(req): ApiJson<ChatRequest>,
 ) -> Response {
-    match chat_inner(state, rid, req).await {
+    match chat_inner(state, caller.0, settings, rid, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn chat_inner(state: AppState, rid: RequestId, req: ChatRequest) -> ApiResult<Response> {
+/// Screens every user-authored message with the tenant's input guardrails.
+fn screen_messages(
+    state: &AppState,
+    who: &Identity,
+    settings: &TenantSettings,
+    req: &ChatRequest,
+) -> ApiResult<()> {
+    for (i, m) in req.messages.iter().enumerate() {
+        if m.role != "user" {
+            continue;
+        }
+        if let Some(c) = &m.content {
+            let text = c
+                .text()
+                .map_err(|e| ApiError::invalid(e).with_param(format!("messages[{i}]")))?;
+            crate::guardrails::screen_input(state, who, settings, &text)
+                .map_err(|e| e.with_param(format!("messages[{i}].content")))?;
+        }
+    }
+    Ok(())
+}
+
+async fn chat_inner(
+    state: AppState,
+    who: Identity,
+    settings: Arc<TenantSettings>,
+    rid: RequestId,
+    req: ChatRequest,
+) -> ApiResult<Response> {
+    screen_messages(&state, &who, &settings, &req)?;
+    let meter = state.meter(&who, &settings);
     if req.messages.is_empty() {
         return Err(ApiError::invalid("messages must not be empty").with_param("messages"));
     }
@@ -71,18 +106,24 @@ async fn chat_inner(state: AppState, rid: RequestId, req: ChatRequest) -> ApiRes
     }
     let config = state.engine.config();
     if let Some(collection) = req.model.strip_prefix(RAG_PREFIX) {
-        let ask = rag::plan(&req, collection)?;
-        let tenant = state.tenant.clone();
+        let mut ask = rag::plan(&req, collection)?;
+        ask.principal = Some(who.principal.clone());
+        ask.guard = Some(settings.guard.clone());
+        let tenant = who.tenant.clone();
         let model = req.model.clone();
         if req.stream {
             let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
             return Ok(crate::sse::stream(&state, rid.0, true, move |engine, em| {
-                rag::stream(engine, &tenant, &model, &ask, include_usage, em)
+                let usage = rag::stream(engine, &tenant, &model, &ask, include_usage, em)?;
+                meter.record(usage.total_tokens as u64);
+                Ok(())
             })
             .await);
         }
         let body = blocking(&state, move |engine, cancel| {
-            rag::complete(engine, &tenant, &model, &ask, cancel)
+            let body = rag::complete(engine, &tenant, &model, &ask, cancel)?;
+            meter.record(body["usage"]["total_tokens"].as_u64().unwrap_or(0));
+            Ok(body)
         })
         .await?;
         return Ok(Json(body).into_response());
@@ -93,12 +134,16 @@ async fn chat_inner(state: AppState, rid: RequestId, req: ChatRequest) -> ApiRes
     let plan = chat::plan(&req, &req.model)?;
     if req.stream {
         return Ok(crate::sse::stream(&state, rid.0, true, move |engine, em| {
-            chat::stream(engine, plan, em)
+            let usage = chat::stream(engine, plan, em)?;
+            meter.record(usage.total_tokens as u64);
+            Ok(())
         })
         .await);
     }
     let body = blocking(&state, move |engine, cancel| {
-        chat::complete(engine, plan, cancel)
+        let body = chat::complete(engine, plan, cancel)?;
+        meter.record(body["usage"]["total_tokens"].as_u64().unwrap_or(0));
+        Ok(body)
     })
     .await?;
     Ok(Json(body).into_response())
@@ -108,13 +153,13 @@ fn model_entry(id: &str, owned_by: &str) -> Value {
     json!({"id": id, "object": "model", "created": 0, "owned_by": owned_by})
 }
 
-fn model_list(state: &AppState) -> ApiResult<Vec<Value>> {
+fn model_list(state: &AppState, tenant: &TenantId) -> ApiResult<Vec<Value>> {
     let config = state.engine.config();
     let mut data = vec![model_entry(&config.generator, "cairn")];
     if config.server.expose_embedder {
         data.push(model_entry(&config.embedder, "cairn"));
     }
-    for c in state.engine.store().list_collections(&state.tenant)? {
+    for c in state.engine.store().list_collections(tenant)? {
         data.push(model_entry(&format!("{RAG_PREFIX}{}", c.id), "cairn-rag"));
     }
     Ok(data)
@@ -124,8 +169,12 @@ fn model_list(state: &AppState) -> ApiResult<Vec<Value>> {
 /// collection.
 #[utoipa::path(get, path = "/v1/models", tag = "openai",
     responses((status = 200, description = "`{\"object\": \"list\", \"data\": [model...]}`", body = Object)))]
-pub async fn list_models(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let data = blocking(&state.clone(), move |_, _| model_list(&state)).await?;
+pub async fn list_models(
+    State(state): State<AppState>,
+    caller: Can<perm::Search>,
+) -> ApiResult<Json<Value>> {
+    let tenant = caller.tenant.clone();
+    let data = blocking(&state.clone(), move |_, _| model_list(&state, &tenant)).await?;
     Ok(Json(json!({"object": "list", "data": data})))
 }
 
@@ -135,10 +184,12 @@ pub async fn list_models(State(state): State<AppState>) -> ApiResult<Json<Value>
     responses((status = 200, body = Object), (status = 404, description = "Unknown model", body = Object)))]
 pub async fn get_model(
     State(state): State<AppState>,
+    caller: Can<perm::Search>,
     Path(model): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let s = state.clone();
-    let data = blocking(&state, move |_, _| model_list(&s)).await?;
+    let tenant = caller.tenant.clone();
+    let data = blocking(&state, move |_, _| model_list(&s, &tenant)).await?;
     data.into_iter()
         .find(|m| m["id"] == model.as_str())
         .map(Json)
@@ -152,8 +203,11 @@ pub async fn get_model(
               (status = 400, body = Object), (status = 404, body = Object)))]
 pub async fn embeddings(
     State(state): State<AppState>,
+    caller: Can<perm::Ask>,
+    Extension(settings): Extension<Arc<TenantSettings>>,
     ApiJson(req): ApiJson<EmbeddingsRequest>,
 ) -> ApiResult<Json<Value>> {
+    let meter = state.meter(&caller, &settings);
     let config = state.engine.config();
     if req.model != config.embedder {
         return Err(unknown_model(&req.model));
@@ -195,7 +249,9 @@ pub async fn embeddings(
             .with_param("dimensions"));
         }
         let texts: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        Ok(embedder.embed(&texts)?)
+        let out = embedder.embed(&texts)?;
+        meter.record(out.tokens() as u64);
+        Ok(out)
     })
     .await?;
     let tokens = out.tokens();

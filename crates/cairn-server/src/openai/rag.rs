@@ -124,7 +124,7 @@ pub fn stream(
     ask: &AskRequest,
     include_usage: bool,
     em: &mut Emitter,
-) -> ApiResult<()> {
+) -> ApiResult<Usage> {
     let id = completion_id();
     let created = unix_now();
     let chunk = |delta: Value, finish: Option<&str>| {
@@ -155,5 +155,5 @@ pub fn stream(
             }),
         );
     }
-    Ok(())
+    Ok(Usage::new(a.usage.prompt_tokens, a.usage.completion_tokens))
 }

@@ -88,15 +88,16 @@ fn upsert_document(
         .query_row(
             "INSERT INTO documents(tenant_id, id, collection_id, source, title, format, content_hash,
                 mtime, size_bytes, metadata, acl_users, acl_groups, status, quality, simhash,
-                chunk_count, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+                chunk_count, created_at, updated_at, owner)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
              ON CONFLICT(tenant_id, collection_id, source) DO UPDATE SET title = excluded.title,
                 format = excluded.format, content_hash = excluded.content_hash,
                 mtime = excluded.mtime, size_bytes = excluded.size_bytes,
                 metadata = excluded.metadata, acl_users = excluded.acl_users,
                 acl_groups = excluded.acl_groups, status = excluded.status,
                 quality = excluded.quality, simhash = excluded.simhash,
-                chunk_count = excluded.chunk_count, updated_at = excluded.updated_at
+                chunk_count = excluded.chunk_count, updated_at = excluded.updated_at,
+                owner = COALESCE(excluded.owner, documents.owner)
              RETURNING id",
             rusqlite::params![
                 tenant.as_str(),
@@ -117,6 +118,7 @@ fn upsert_document(
                 to_i64(chunk_count),
                 d.created_at,
                 now,
+                d.owner,
             ],
             |r| r.get(0),
         )

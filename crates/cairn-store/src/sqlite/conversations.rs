@@ -11,13 +11,13 @@ use cairn_types::{
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 
-const CONV_COLS: &str =
-    "tenant_id, id, collection_id, title, summary, summarized_through, created_at, updated_at";
-const ANSWER_COLS: &str = "tenant_id, id, conversation_id, collection_id, question, answer, \
-     prompt_version, record, created_at";
-const FEEDBACK_COLS: &str = "tenant_id, id, answer_id, rating, comment, created_at";
+pub(crate) const CONV_COLS: &str = "tenant_id, id, collection_id, title, summary, summarized_through, \
+     created_at, updated_at, owner";
+pub(crate) const ANSWER_COLS: &str = "tenant_id, id, conversation_id, collection_id, question, answer, \
+     prompt_version, record, created_at, owner";
+pub(crate) const FEEDBACK_COLS: &str = "tenant_id, id, answer_id, rating, comment, created_at, owner";
 
-fn conversation(r: &Row<'_>) -> rusqlite::Result<Conversation> {
+pub(crate) fn conversation(r: &Row<'_>) -> rusqlite::Result<Conversation> {
     Ok(Conversation {
         tenant: TenantId::new(r.get::<_, String>(0)?),
         id: ConversationId::new(r.get::<_, String>(1)?),
@@ -27,10 +27,11 @@ fn conversation(r: &Row<'_>) -> rusqlite::Result<Conversation> {
         summarized_through: r.get(5)?,
         created_at: r.get(6)?,
         updated_at: r.get(7)?,
+        owner: r.get(8)?,
     })
 }
 
-fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
+pub(crate) fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
     let role: String = r.get(1)?;
     Ok(Message {
         seq: r.get(0)?,
@@ -47,7 +48,7 @@ fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
     })
 }
 
-fn answer(r: &Row<'_>) -> rusqlite::Result<StoredAnswer> {
+pub(crate) fn answer(r: &Row<'_>) -> rusqlite::Result<StoredAnswer> {
     let record: String = r.get(7)?;
     Ok(StoredAnswer {
         tenant: TenantId::new(r.get::<_, String>(0)?),
@@ -60,10 +61,11 @@ fn answer(r: &Row<'_>) -> rusqlite::Result<StoredAnswer> {
         record: serde_json::from_str(&record)
             .map_err(|e| rusqlite::Error::FromSqlConversionFailure(7, Type::Text, Box::new(e)))?,
         created_at: r.get(8)?,
+        owner: r.get(9)?,
     })
 }
 
-fn feedback(r: &Row<'_>) -> rusqlite::Result<Feedback> {
+pub(crate) fn feedback(r: &Row<'_>) -> rusqlite::Result<Feedback> {
     Ok(Feedback {
         tenant: TenantId::new(r.get::<_, String>(0)?),
         id: FeedbackId::new(r.get::<_, String>(1)?),
@@ -71,6 +73,7 @@ fn feedback(r: &Row<'_>) -> rusqlite::Result<Feedback> {
         rating: r.get(3)?,
         comment: r.get(4)?,
         created_at: r.get(5)?,
+        owner: r.get(6)?,
     })
 }
 
@@ -143,7 +146,7 @@ impl ConversationRepo for SqliteStore {
         self.write(&format!("creating conversation `{}`", c.id), |tx| {
             tx.execute(
                 &format!(
-                    "INSERT INTO conversations({CONV_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                    "INSERT INTO conversations({CONV_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
                 (
                     c.tenant.as_str(),
@@ -154,6 +157,7 @@ impl ConversationRepo for SqliteStore {
                     c.summarized_through,
                     c.created_at,
                     c.updated_at,
+                    c.owner.as_deref(),
                 ),
             )
             .map_err(db)?;
@@ -167,17 +171,27 @@ impl ConversationRepo for SqliteStore {
         })
     }
 
-    fn list_conversations(&self, tenant: &TenantId, limit: usize) -> Result<Vec<Conversation>> {
+    fn list_conversations(
+        &self,
+        tenant: &TenantId,
+        owner: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>> {
         self.read("listing conversations", |conn| {
             let mut st = conn
                 .prepare_cached(&format!(
-                    "SELECT {CONV_COLS} FROM conversations WHERE tenant_id = ?1
+                    "SELECT {CONV_COLS} FROM conversations
+                     WHERE tenant_id = ?1 AND (?3 IS NULL OR owner = ?3)
                      ORDER BY updated_at DESC, id DESC LIMIT ?2"
                 ))
                 .map_err(db)?;
             let rows = st
                 .query_map(
-                    (tenant.as_str(), i64::try_from(limit).unwrap_or(i64::MAX)),
+                    (
+                        tenant.as_str(),
+                        i64::try_from(limit).unwrap_or(i64::MAX),
+                        owner,
+                    ),
                     conversation,
                 )
                 .map_err(db)?;
@@ -263,7 +277,7 @@ impl AnswerRepo for SqliteStore {
         self.write(&format!("recording answer `{}`", a.id), |tx| {
             tx.execute(
                 &format!(
-                    "INSERT INTO answers({ANSWER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    "INSERT INTO answers({ANSWER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
                 ),
                 (
                     a.tenant.as_str(),
@@ -275,6 +289,7 @@ impl AnswerRepo for SqliteStore {
                     a.prompt_version.as_str(),
                     record.as_str(),
                     a.created_at,
+                    a.owner.as_deref(),
                 ),
             )
             .map_err(db)?;
@@ -324,7 +339,7 @@ impl AnswerRepo for SqliteStore {
                 }
                 tx.execute(
                     &format!(
-                        "INSERT INTO feedback({FEEDBACK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                        "INSERT INTO feedback({FEEDBACK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
                     ),
                     (
                         f.tenant.as_str(),
@@ -333,6 +348,7 @@ impl AnswerRepo for SqliteStore {
                         f.rating,
                         f.comment.as_str(),
                         f.created_at,
+                        f.owner.as_deref(),
                     ),
                 )
                 .map_err(db)?;

@@ -5,7 +5,7 @@ use super::commit::{commit_tx, log_change};
 use super::jobs::complete_job_tx;
 use super::rows::{CHUNK_COLS, DOC_COLS, SUMMARY_COLS, chunk, document};
 use super::{SqliteStore, db, not_found, to_i64};
-use crate::repo::{DocumentCommit, DocumentRepo, DocumentSummary};
+use crate::repo::{AclViewer, DocumentCommit, DocumentRepo, DocumentSummary};
 use crate::{Error, Result};
 use cairn_types::{Chunk, CollectionId, Document, DocumentId, JobId, TenantId};
 use rusqlite::{Connection, OptionalExtension};
@@ -189,6 +189,41 @@ impl DocumentRepo for SqliteStore {
         })
     }
 
+    fn list_documents_for(
+        &self,
+        tenant: &TenantId,
+        collection: Option<&CollectionId>,
+        viewer: &AclViewer,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<Document>> {
+        let (clause, user, groups) = acl_clause("acl_users", "acl_groups", viewer)?;
+        self.read(&format!("listing documents of tenant `{tenant}`"), |conn| {
+            let sql = format!(
+                "SELECT {DOC_COLS} FROM documents WHERE tenant_id = ?
+                   AND (? IS NULL OR collection_id = ?) AND {clause}
+                 ORDER BY collection_id, source LIMIT ? OFFSET ?"
+            );
+            let coll = collection.map(CollectionId::as_str);
+            let mut st = conn.prepare_cached(&sql).map_err(db)?;
+            let rows = st
+                .query_map(
+                    rusqlite::params![
+                        tenant.as_str(),
+                        coll,
+                        coll,
+                        user,
+                        groups,
+                        to_i64(limit),
+                        to_i64(offset)
+                    ],
+                    document,
+                )
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+    }
+
     fn delete_document(&self, tenant: &TenantId, id: &DocumentId) -> Result<()> {
         // Foreign keys cascade to the chunks and idempotency keys.
         self.write(
@@ -247,4 +282,23 @@ impl DocumentRepo for SqliteStore {
             usize::try_from(n).map_err(|e| Error::Corrupt(format!("chunk count {n}: {e}")))
         })
     }
+}
+
+/// The SQL predicate "the ACL stored as JSON arrays in `users_col` / `groups_col` admits
+/// the viewer" (empty or absent lists on both sides admit everyone), and its two
+/// parameters in order: the user id and the viewer's groups as a JSON array.
+pub(crate) fn acl_clause(
+    users_col: &str,
+    groups_col: &str,
+    viewer: &AclViewer,
+) -> Result<(String, Option<String>, String)> {
+    let groups = super::rows::to_json(&viewer.groups)?;
+    let clause = format!(
+        "((COALESCE(json_array_length({users_col}), 0) = 0
+             AND COALESCE(json_array_length({groups_col}), 0) = 0)
+          OR EXISTS (SELECT 1 FROM json_each(COALESCE({users_col}, '[]')) WHERE value = ?)
+          OR EXISTS (SELECT 1 FROM json_each(COALESCE({groups_col}, '[]'))
+                     WHERE value IN (SELECT value FROM json_each(?))))"
+    );
+    Ok((clause, viewer.user.clone(), groups))
 }

@@ -8,7 +8,7 @@
 
 use super::rows::{JOB_COLS, job, to_json};
 use super::{Durability, SqliteStore, db, insert_err, not_found, to_i64};
-use crate::repo::{JobFilter, JobRepo, NewJob};
+use crate::repo::{AclViewer, JobFilter, JobRepo, NewJob};
 use crate::{Error, Result};
 use cairn_types::{CollectionId, DocumentId, ErrorCode, Job, JobId, JobState, TenantId};
 use rusqlite::types::Value;
@@ -246,32 +246,16 @@ impl JobRepo for SqliteStore {
     }
 
     fn list_jobs(&self, tenant: &TenantId, f: &JobFilter) -> Result<Vec<Job>> {
-        // Only the filters given appear in the SQL, so the indexes on (tenant, collection,
-        // state) and (tenant, batch) serve the query; workers poll this while idle.
-        let mut sql = format!("SELECT {JOB_COLS} FROM jobs WHERE tenant_id = ?");
-        let mut params = vec![Value::from(tenant.to_string())];
-        let filters = [
-            ("state", f.state.map(|s| s.as_str().to_owned())),
-            ("batch", f.batch.clone()),
-            (
-                "collection_id",
-                f.collection.as_ref().map(ToString::to_string),
-            ),
-        ];
-        for (column, value) in filters {
-            if let Some(v) = value {
-                sql.push_str(&format!(" AND {column} = ?"));
-                params.push(Value::from(v));
-            }
-        }
-        // 0 means no limit (what `JobFilter::default()` asks for).
-        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
-        params.push(Value::from(if f.limit == 0 { -1 } else { to_i64(f.limit) }));
-        self.read(&format!("listing jobs of tenant `{tenant}`"), |conn| {
-            let mut st = conn.prepare_cached(&sql).map_err(db)?;
-            let rows = st.query_map(params_from_iter(params), job).map_err(db)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(db)
-        })
+        self.jobs_matching(tenant, f, None)
+    }
+
+    fn list_jobs_for(
+        &self,
+        tenant: &TenantId,
+        f: &JobFilter,
+        viewer: &AclViewer,
+    ) -> Result<Vec<Job>> {
+        self.jobs_matching(tenant, f, Some(viewer))
     }
 
     fn retry_job(&self, tenant: &TenantId, id: &JobId, now: i64) -> Result<()> {
@@ -379,6 +363,52 @@ impl JobRepo for SqliteStore {
                 out.push((state, n));
             }
             Ok(out)
+        })
+    }
+}
+
+impl SqliteStore {
+    fn jobs_matching(
+        &self,
+        tenant: &TenantId,
+        f: &JobFilter,
+        viewer: Option<&AclViewer>,
+    ) -> Result<Vec<Job>> {
+        // Only the filters given appear in the SQL, so the indexes on (tenant, collection,
+        // state) and (tenant, batch) serve the query; workers poll this while idle.
+        let mut sql = format!("SELECT {JOB_COLS} FROM jobs WHERE tenant_id = ?");
+        let mut params = vec![Value::from(tenant.to_string())];
+        let filters = [
+            ("state", f.state.map(|s| s.as_str().to_owned())),
+            ("batch", f.batch.clone()),
+            (
+                "collection_id",
+                f.collection.as_ref().map(ToString::to_string),
+            ),
+        ];
+        for (column, value) in filters {
+            if let Some(v) = value {
+                sql.push_str(&format!(" AND {column} = ?"));
+                params.push(Value::from(v));
+            }
+        }
+        if let Some(v) = viewer {
+            let (clause, user, groups) = super::documents::acl_clause(
+                "json_extract(kind, '$.acl.users')",
+                "json_extract(kind, '$.acl.groups')",
+                v,
+            )?;
+            sql.push_str(&format!(" AND {clause}"));
+            params.push(Value::from(user));
+            params.push(Value::from(groups));
+        }
+        // 0 means no limit (what `JobFilter::default()` asks for).
+        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
+        params.push(Value::from(if f.limit == 0 { -1 } else { to_i64(f.limit) }));
+        self.read(&format!("listing jobs of tenant `{tenant}`"), |conn| {
+            let mut st = conn.prepare_cached(&sql).map_err(db)?;
+            let rows = st.query_map(params_from_iter(params), job).map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
         })
     }
 }

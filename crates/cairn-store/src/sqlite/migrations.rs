@@ -20,7 +20,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary migrates a database to.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Every migration this binary knows, by increasing version.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -36,7 +36,113 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: V3_CONVERSATIONS,
     },
+    Migration {
+        version: 4,
+        sql: V4_SECURITY,
+    },
 ];
+
+/// Identity (users, API keys), the hash-chained audit log, usage counters for quotas,
+/// per-tenant settings, encrypted secrets, and owners on what users create.
+///
+/// Two deliberate exceptions to the tenant-first key rule: `api_keys.lookup` is unique
+/// across tenants (a presented key finds its tenant through it), and `audit_log` is one
+/// chain for the whole database (`seq` is global; each row names its tenant). The audit
+/// log has no foreign key to `tenants`, so it outlives what it records, and triggers
+/// refuse UPDATE and DELETE on it; `audit_head` holds the last sequence and hash so a
+/// truncated tail is detected too.
+const V4_SECURITY: &str = r"
+CREATE TABLE users (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    email TEXT NOT NULL,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'editor', 'member', 'viewer')),
+    groups TEXT NOT NULL,
+    disabled INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) STRICT;
+
+CREATE TABLE api_keys (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    lookup TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    name TEXT NOT NULL,
+    user_id TEXT,
+    role TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'editor', 'member', 'viewer')),
+    scopes TEXT NOT NULL,
+    rpm REAL,
+    tpm REAL,
+    expires_at INTEGER,
+    revoked_at INTEGER,
+    rotated_from TEXT,
+    last_used_at INTEGER,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) STRICT;
+CREATE UNIQUE INDEX api_keys_by_lookup ON api_keys(lookup);
+CREATE INDEX api_keys_by_user ON api_keys(tenant_id, user_id);
+
+CREATE TABLE audit_log (
+    seq INTEGER NOT NULL PRIMARY KEY,
+    at INTEGER NOT NULL,
+    tenant_id TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_by_tenant ON audit_log(tenant_id, seq);
+CREATE TABLE audit_head (
+    id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL
+) STRICT;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+CREATE TABLE usage (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    period TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
+    cost_micros INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, period)
+) STRICT;
+
+CREATE TABLE tenant_settings (
+    tenant_id TEXT NOT NULL PRIMARY KEY REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    settings TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE secrets (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    sealed TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+) STRICT;
+
+ALTER TABLE conversations ADD COLUMN owner TEXT;
+ALTER TABLE answers ADD COLUMN owner TEXT;
+ALTER TABLE feedback ADD COLUMN owner TEXT;
+ALTER TABLE documents ADD COLUMN owner TEXT;
+CREATE INDEX conversations_by_owner ON conversations(tenant_id, owner, updated_at);
+CREATE INDEX answers_by_owner ON answers(tenant_id, owner);
+CREATE INDEX feedback_by_owner ON feedback(tenant_id, owner);
+CREATE INDEX documents_by_owner ON documents(tenant_id, owner);
+";
 
 /// Conversations and their messages, recorded answers, and feedback on answers.
 /// Deleting a conversation keeps its answers (and their feedback) but unlinks them.

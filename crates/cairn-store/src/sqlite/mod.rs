@@ -18,14 +18,18 @@
 //! reclaim) commits with `NORMAL` ([`Durability::Relaxed`]): losing it to a power cut
 //! only makes a job run again, and it halves the syncs per ingested document.
 
+mod audit;
 mod collections;
 mod commit;
 mod conversations;
 mod documents;
 mod idempotency;
+mod identity;
 mod index_feed;
 mod jobs;
 mod migrations;
+mod privacy;
+mod tenant_data;
 pub use migrations::SCHEMA_VERSION;
 mod rows;
 mod tenants;

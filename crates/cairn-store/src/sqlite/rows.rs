@@ -16,7 +16,7 @@ pub(crate) const COLLECTION_COLS: &str = "tenant_id, id, description, chunking, 
 
 pub(crate) const DOC_COLS: &str = "tenant_id, id, collection_id, source, title, format, \
      content_hash, mtime, size_bytes, metadata, acl_users, acl_groups, status, quality, \
-     chunk_count, created_at, updated_at";
+     chunk_count, created_at, updated_at, owner";
 
 pub(crate) const SUMMARY_COLS: &str = "id, source, content_hash, mtime, size_bytes, simhash";
 
@@ -26,11 +26,11 @@ pub(crate) const CHUNK_COLS: &str = "tenant_id, id, document_id, collection_id, 
 pub(crate) const JOB_COLS: &str = "tenant_id, id, collection_id, batch, kind, state, attempts, \
      max_attempts, run_after, last_error, error_code, document_id, chunks, created_at, updated_at";
 
-fn corrupt(idx: usize, what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
+pub(crate) fn corrupt(idx: usize, what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, format!("{what}: {e}").into())
 }
 
-fn json<T: serde::de::DeserializeOwned>(
+pub(crate) fn json<T: serde::de::DeserializeOwned>(
     row: &Row<'_>,
     idx: usize,
     what: &str,
@@ -99,6 +99,7 @@ pub(crate) fn document(row: &Row<'_>) -> rusqlite::Result<Document> {
         chunk_count: count(row, 14)?,
         created_at: row.get(15)?,
         updated_at: row.get(16)?,
+        owner: row.get(17)?,
     })
 }
 

@@ -14,6 +14,7 @@ fn conv(tenant: &str) -> Conversation {
         title: "vacuum questions".into(),
         summary: String::new(),
         summarized_through: 0,
+        owner: None,
         created_at: 10,
         updated_at: 10,
     }
@@ -29,6 +30,7 @@ fn answer(tenant: &str, conversation: Option<&ConversationId>, q: &str) -> Store
         answer: format!("answer to {q} [1]"),
         prompt_version: "rag-v1".into(),
         record: serde_json::json!({"citations": [{"n": 1}]}),
+        owner: None,
         created_at: 20,
     }
 }
@@ -82,11 +84,11 @@ fn summaries_and_listing_follow_updates() {
     s.create_conversation(&second).unwrap();
     s.set_summary(&t("a"), &first.id, "talked about vacuum", 4, 99)
         .unwrap();
-    let list = s.list_conversations(&t("a"), 10).unwrap();
+    let list = s.list_conversations(&t("a"), None, 10).unwrap();
     assert_eq!(list[0].id, first.id);
     assert_eq!(list[0].summary, "talked about vacuum");
     assert_eq!(list[0].summarized_through, 4);
-    assert_eq!(s.list_conversations(&t("a"), 1).unwrap().len(), 1);
+    assert_eq!(s.list_conversations(&t("a"), None, 1).unwrap().len(), 1);
 }
 
 #[test]
@@ -107,7 +109,7 @@ fn another_tenant_sees_none_of_it() {
         s.list_messages(&b, &cv.id),
         Err(Error::NotFound { .. })
     ));
-    assert!(s.list_conversations(&b, 10).unwrap().is_empty());
+    assert!(s.list_conversations(&b, None, 10).unwrap().is_empty());
     assert!(matches!(
         s.get_answer(&b, &a.id),
         Err(Error::NotFound { .. })
@@ -126,6 +128,7 @@ fn another_tenant_sees_none_of_it() {
         answer: a.id.clone(),
         rating: -1,
         comment: "guessing ids".into(),
+        owner: None,
         created_at: 40,
     };
     assert!(matches!(s.add_feedback(&fb), Err(Error::NotFound { .. })));
@@ -148,6 +151,7 @@ fn feedback_is_tied_to_its_answer_and_survives_the_conversation() {
         answer: a.id.clone(),
         rating: 1,
         comment: "cited the right page".into(),
+        owner: None,
         created_at: 30,
     };
     s.add_feedback(&fb).unwrap();

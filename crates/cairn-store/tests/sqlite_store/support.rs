@@ -48,6 +48,7 @@ pub fn doc(tenant: &str, source: &str, hash: &str) -> Document {
             groups: vec!["g".into()],
         },
         status: DocStatus::Indexed,
+        owner: None,
         quality: QualityFlags {
             simhash: u64::MAX - 7,
             ..QualityFlags::default()

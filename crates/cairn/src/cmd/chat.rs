@@ -21,7 +21,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let engine = ctx.engine()?;
     let collection = CollectionId::new(args.collection.clone());
     let mut conv = engine
-        .create_conversation(&ctx.tenant, Some(&collection), "cairn chat")
+        .create_conversation(&ctx.tenant, None, Some(&collection), "cairn chat")
         .map_err(super::eng)?;
     drop(engine);
     eprintln!(
@@ -43,7 +43,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             "/new" => {
                 conv = ctx
                     .engine()?
-                    .create_conversation(&ctx.tenant, Some(&collection), "cairn chat")
+                    .create_conversation(&ctx.tenant, None, Some(&collection), "cairn chat")
                     .map_err(super::eng)?;
                 eprintln!("(new conversation)");
                 continue;
@@ -59,8 +59,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             top_k: args.top_k,
             max_tokens: None,
             url: None,
+            api_key: None,
         };
-        match answer(ctx, None, &request(&ask)?) {
+        match answer(ctx, None, None, &request(&ask)?) {
             Ok(a) => print_report(&a),
             Err(e) => eprintln!("error: {e:#}"),
         }

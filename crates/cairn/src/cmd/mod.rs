@@ -1,7 +1,9 @@
 //! One module per subcommand, plus the shared [`Context`].
 
 pub mod ask;
+pub mod audit;
 pub mod bench;
+pub mod bench_guard;
 pub mod bench_index;
 pub mod chat;
 pub mod collections;
@@ -14,9 +16,12 @@ pub mod eval_grounding;
 pub mod generate;
 pub mod ingest;
 pub mod jobs;
+pub mod keys;
 pub mod models;
 pub mod search;
+pub mod secrets;
 pub mod serve;
+pub mod users;
 
 use anyhow::Context as _;
 use cairn_config::Loaded;

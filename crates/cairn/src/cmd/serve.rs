@@ -25,6 +25,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let listen = args
         .listen
         .unwrap_or_else(|| ctx.loaded.config.server.listen.clone());
+    if ctx.loaded.config.auth.mode == "off"
+        && !listen
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| a.ip().is_loopback())
+    {
+        return Err(super::fail(
+            cairn_types::ErrorCode::InvalidConfig,
+            format!("auth.mode = \"off\" serves without credentials: only on a loopback address, not {listen}"),
+        ));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -27,4 +29,16 @@ pub fn cairn(home: &Path, args: &[&str]) -> Output {
 pub fn json(out: &Output) -> serde_json::Value {
     assert!(out.status.success());
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Creates an API key in `tenant` with `cairn keys create` and returns its token.
+pub fn new_key(home: &Path, tenant: &str, role: &str, user: Option<&str>) -> String {
+    let mut args = vec![
+        "--json", "--tenant", tenant, "keys", "create", "--name", "test", "--role", role,
+    ];
+    if let Some(u) = user {
+        args.extend(["--user", u]);
+    }
+    let v = json(&cairn(home, &args));
+    v["token"].as_str().unwrap().to_owned()
 }

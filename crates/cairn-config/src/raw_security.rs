@@ -1,0 +1,117 @@
+//! `[auth]`, `[limits]` and `[guard]`: identity, rate limits and quotas, guardrails.
+
+use serde::{Deserialize, Serialize};
+
+/// `[auth]`: who may call the server.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// `required` (default): every route but `public_routes` needs an API key or a JWT.
+    /// `off`: every request acts as the local operator; refused unless `server.listen`
+    /// is a loopback address.
+    pub mode: String,
+    /// Exact paths served without credentials.
+    pub public_routes: Vec<String>,
+    /// File holding the 32-byte master key (base64 or hex) that seals secrets at rest
+    /// with AES-256-GCM. `CAIRN_MASTER_KEY` takes precedence. Default:
+    /// `<data_dir>/master.key` when it exists.
+    pub master_key_file: String,
+    /// OIDC-style bearer tokens (enabled when `jwks_file` or `jwks_url` is set).
+    pub jwt: JwtSection,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        Self {
+            mode: "required".into(),
+            public_routes: ["/healthz", "/readyz", "/openapi.json", "/docs"]
+                .map(String::from)
+                .to_vec(),
+            master_key_file: String::new(),
+            jwt: JwtSection::default(),
+        }
+    }
+}
+
+/// `[auth.jwt]`: RS256/ES256 tokens verified against a JWKS.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JwtSection {
+    pub jwks_file: String,
+    pub jwks_url: String,
+    /// Required `iss`.
+    pub issuer: String,
+    /// Required `aud`.
+    pub audience: String,
+    /// Allowed algorithms (subset of `RS256`, `ES256`; empty = both).
+    pub algorithms: Vec<String>,
+    /// Claim paths (dotted for nested claims).
+    pub tenant_claim: String,
+    pub user_claim: String,
+    pub groups_claim: String,
+    pub role_claim: String,
+    /// Role of tokens without a role claim.
+    pub default_role: String,
+    /// Tenant of tokens without a tenant claim (empty: such tokens are refused).
+    pub default_tenant: String,
+    pub leeway_secs: u64,
+}
+
+impl Default for JwtSection {
+    fn default() -> Self {
+        Self {
+            jwks_file: String::new(),
+            jwks_url: String::new(),
+            issuer: String::new(),
+            audience: String::new(),
+            algorithms: Vec::new(),
+            tenant_claim: "tenant".into(),
+            user_claim: "sub".into(),
+            groups_claim: "groups".into(),
+            role_claim: "role".into(),
+            default_role: "member".into(),
+            default_tenant: String::new(),
+            leeway_secs: 60,
+        }
+    }
+}
+
+/// `[limits]`: token buckets per API key (or JWT user) and per tenant, and quotas per
+/// tenant. A tenant's settings (`PUT /api/v1/tenant/settings`) override these. 0 turns
+/// a limit off.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Requests per minute per key.
+    pub key_rpm: f64,
+    /// Model tokens (prompt + completion) per minute per key.
+    pub key_tpm: f64,
+    pub tenant_rpm: f64,
+    pub tenant_tpm: f64,
+    /// Bucket size as a multiple of the per-minute rate (1 = a minute's worth).
+    pub burst: f64,
+    /// Quotas per tenant per UTC day and calendar month (tokens; USD).
+    pub daily_tokens: u64,
+    pub monthly_tokens: u64,
+    pub daily_cost_usd: f64,
+    pub monthly_cost_usd: f64,
+    /// What a thousand model tokens cost, for the cost quotas (local models: 0).
+    pub usd_per_1k_tokens: f64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self {
+            key_rpm: 600.0,
+            key_tpm: 200_000.0,
+            tenant_rpm: 3_000.0,
+            tenant_tpm: 1_000_000.0,
+            burst: 1.0,
+            daily_tokens: 0,
+            monthly_tokens: 0,
+            daily_cost_usd: 0.0,
+            monthly_cost_usd: 0.0,
+            usd_per_1k_tokens: 0.0,
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! GDPR: export everything of one user, or erase it.
+
+use super::AuditEvent;
+use crate::{Engine, Result};
+use cairn_store::{ErasureReport, UserExport};
+use cairn_types::TenantId;
+
+impl Engine {
+    /// Everything stored of `user` in `tenant`: user row, keys (without hashes),
+    /// conversations with messages, answers, feedback, and uploads with their text.
+    pub fn export_user(&self, tenant: &TenantId, user: &str, actor: &str) -> Result<UserExport> {
+        let export = self.store.export_owner(tenant, user)?;
+        self.audit_or_log(AuditEvent {
+            tenant,
+            actor,
+            action: "users.export",
+            target: user,
+            outcome: "ok",
+            detail: serde_json::json!({
+                "conversations": export.conversations.len(),
+                "answers": export.answers.len(),
+                "documents": export.documents.len(),
+            }),
+        });
+        Ok(export)
+    }
+
+    /// Erases everything of `user` in `tenant` in one transaction, then brings the
+    /// search indexes of the affected collections up to date so none of their chunks
+    /// can be found any more. The audit log keeps the fact of the erasure (counts only).
+    pub fn erase_user(&self, tenant: &TenantId, user: &str, actor: &str) -> Result<ErasureReport> {
+        let collections: Vec<_> = self
+            .store
+            .export_owner(tenant, user)?
+            .documents
+            .into_iter()
+            .map(|(d, _)| d.collection)
+            .collect();
+        let report = self.store.erase_owner(tenant, user)?;
+        let mut seen = std::collections::BTreeSet::new();
+        for c in collections {
+            if seen.insert(c.clone()) {
+                self.sync_index(tenant, &c)?;
+            }
+        }
+        self.audit_or_log(AuditEvent {
+            tenant,
+            actor,
+            action: "users.erase",
+            target: user,
+            outcome: "ok",
+            detail: serde_json::to_value(&report).unwrap_or_default(),
+        });
+        Ok(report)
+    }
+}

@@ -1,0 +1,3 @@
+pub mod injection;
+mod lexicon;
+pub mod normalize;

@@ -1,0 +1,352 @@
+//! Authentication: every request but the configured public routes must present an API
+//! key or a JWT (`Authorization: Bearer …`, or `x-api-key: …`), which becomes the
+//! request's [`Identity`]. Authorization happens in the handlers' signatures
+//! ([`Can`]). Failures are `401 unauthorized` (no or bad credentials) or `403
+//! forbidden` (valid credentials, not allowed), never a hint about other tenants.
+//!
+//! API keys are checked against their argon2id hash once, then remembered by the
+//! token's SHA-256 for a few minutes; the key row is still read on every request, so a
+//! revocation or expiry takes effect at once.
+
+mod identity;
+mod policy;
+
+pub use identity::{Identity, Via};
+pub use policy::{Authenticated, Can, Permission, forbidden, perm};
+
+use crate::error::ApiError;
+use axum::http::HeaderMap;
+use cairn_auth::{Action, JwtSettings, JwtVerifier, Role, apikey};
+use cairn_config::Config;
+use cairn_store::Store;
+use cairn_types::{ApiKey, ErrorCode, Principal, TenantId, User};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a verified key's hash check is remembered.
+const VERIFIED_TTL: Duration = Duration::from_secs(300);
+/// `last_used_at` is written at most this often per key.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+/// A failed authentication, with what the audit log should say about it.
+pub struct AuthFailure {
+    pub error: ApiError,
+    /// The tenant the credential claimed, when it got that far.
+    pub tenant: Option<TenantId>,
+    pub actor: String,
+}
+
+fn fail(message: impl Into<String>, tenant: Option<TenantId>, actor: String) -> AuthFailure {
+    AuthFailure {
+        error: ApiError::new(ErrorCode::Unauthorized, message),
+        tenant,
+        actor,
+    }
+}
+
+/// Decides who a request is.
+pub struct Authenticator {
+    off: bool,
+    operator_tenant: TenantId,
+    public: HashSet<String>,
+    jwt: Option<JwtVerifier>,
+    verified: Mutex<HashMap<[u8; 32], Instant>>,
+    touched: Mutex<HashMap<String, Instant>>,
+}
+
+impl Authenticator {
+    /// From `[auth]`. `auth.mode = "off"` is refused unless the server listens on a
+    /// loopback address only.
+    pub fn new(config: &Config) -> Result<Self, ApiError> {
+        let off = config.auth.mode == "off";
+        if off {
+            let loopback = config
+                .server
+                .listen
+                .parse::<std::net::SocketAddr>()
+                .is_ok_and(|a| a.ip().is_loopback());
+            if !loopback {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidConfig,
+                    format!(
+                        "auth.mode = \"off\" is only allowed on a loopback address, not {}",
+                        config.server.listen
+                    ),
+                ));
+            }
+        }
+        let j = &config.auth.jwt;
+        let jwt = if j.jwks_file.is_empty() && j.jwks_url.is_empty() {
+            None
+        } else {
+            let default_role = Role::parse(&j.default_role).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidConfig,
+                    format!("auth.jwt.default_role: unknown role `{}`", j.default_role),
+                )
+            })?;
+            let settings = JwtSettings {
+                jwks_file: (!j.jwks_file.is_empty()).then(|| j.jwks_file.clone().into()),
+                jwks_url: (!j.jwks_url.is_empty()).then(|| j.jwks_url.clone()),
+                issuer: j.issuer.clone(),
+                audience: j.audience.clone(),
+                algorithms: j.algorithms.clone(),
+                tenant_claim: j.tenant_claim.clone(),
+                user_claim: j.user_claim.clone(),
+                groups_claim: j.groups_claim.clone(),
+                role_claim: j.role_claim.clone(),
+                default_role: Some(default_role),
+                default_tenant: (!j.default_tenant.is_empty()).then(|| j.default_tenant.clone()),
+                leeway_secs: j.leeway_secs,
+                ..JwtSettings::default()
+            };
+            Some(JwtVerifier::new(settings).map_err(|e| {
+                ApiError::new(ErrorCode::InvalidConfig, format!("auth.jwt: {}", e.message()))
+            })?)
+        };
+        Ok(Self {
+            off,
+            operator_tenant: config.tenant.clone(),
+            public: config.auth.public_routes.iter().cloned().collect(),
+            jwt,
+            verified: Mutex::new(HashMap::new()),
+            touched: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Whether `path` is served without credentials.
+    pub fn is_public(&self, path: &str) -> bool {
+        self.public.contains(path)
+    }
+
+    /// Who presented these headers.
+    pub fn authenticate(
+        &self,
+        store: &dyn Store,
+        headers: &HeaderMap,
+        now_ms: i64,
+    ) -> Result<Identity, AuthFailure> {
+        if self.off {
+            return Ok(Identity::operator(self.operator_tenant.clone()));
+        }
+        let token = credential(headers).map_err(|m| fail(m, None, "anonymous".into()))?;
+        if token.starts_with(apikey::TOKEN_PREFIX) {
+            self.api_key(store, token, now_ms)
+        } else if cairn_auth::jwt::looks_like_jwt(token) {
+            self.bearer_jwt(store, token, now_ms)
+        } else {
+            Err(fail(
+                "the credential is neither a Cairn API key (cairn_…) nor a JWT",
+                None,
+                "anonymous".into(),
+            ))
+        }
+    }
+
+    fn api_key(&self, store: &dyn Store, token: &str, now: i64) -> Result<Identity, AuthFailure> {
+        let anon = || "anonymous".to_owned();
+        let Some((lookup, secret)) = apikey::split(token) else {
+            return Err(fail("malformed API key", None, anon()));
+        };
+        let row = store
+            .find_key_by_lookup(lookup)
+            .map_err(|e| AuthFailure {
+                error: e.into(),
+                tenant: None,
+                actor: anon(),
+            })?;
+        let Some(key) = row else {
+            // Same work as a real check, so timing does not tell which keys exist.
+            let _ = apikey::dummy_verify(secret);
+            return Err(fail("invalid API key", None, anon()));
+        };
+        let actor = format!("key:{}", key.id);
+        let tenant = Some(key.tenant.clone());
+        let fp = apikey::fingerprint(token);
+        let fresh = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&fp).copied())
+            .is_some_and(|t| t.elapsed() < VERIFIED_TTL);
+        if !fresh {
+            if !apikey::verify_secret(secret, &key.hash) {
+                return Err(fail("invalid API key", tenant, actor));
+            }
+            if let Ok(mut m) = self.verified.lock() {
+                if m.len() > 10_000 {
+                    m.retain(|_, t| t.elapsed() < VERIFIED_TTL);
+                }
+                m.insert(fp, Instant::now());
+            }
+        }
+        if let Some(at) = key.revoked_at {
+            return Err(fail(
+                format!("API key `{}` was revoked (at {at} ms)", key.id),
+                tenant,
+                actor,
+            ));
+        }
+        if key.expires_at.is_some_and(|e| now >= e) {
+            return Err(fail(
+                format!("API key `{}` has expired", key.id),
+                tenant,
+                actor,
+            ));
+        }
+        self.touch(store, &key, now);
+        identity_for_key(store, &key).map_err(|m| fail(m, tenant, actor))
+    }
+
+    fn touch(&self, store: &dyn Store, key: &ApiKey, now: i64) {
+        let due = self.touched.lock().ok().is_some_and(|mut m| {
+            let due = m.get(&key.id).is_none_or(|t| t.elapsed() >= TOUCH_EVERY);
+            if due {
+                m.insert(key.id.clone(), Instant::now());
+            }
+            due
+        });
+        if due && let Err(e) = store.touch_key(&key.tenant, &key.id, now) {
+            tracing::warn!(key = %key.id, error = %e, "could not record the key's last use");
+        }
+    }
+
+    fn bearer_jwt(&self, store: &dyn Store, token: &str, now: i64) -> Result<Identity, AuthFailure> {
+        let Some(verifier) = &self.jwt else {
+            return Err(fail(
+                "JWT bearer tokens are not enabled on this server (auth.jwt)",
+                None,
+                "anonymous".into(),
+            ));
+        };
+        let t = verifier.verify(token).map_err(|e| {
+            fail(format!("JWT rejected: {}", e.message()), None, "jwt".into())
+        })?;
+        let actor = format!("user:{}", t.user);
+        if cairn_types::validate_slug(&t.tenant).is_err() {
+            return Err(fail(
+                format!("the token's tenant `{}` is not a valid tenant id", t.tenant),
+                None,
+                actor,
+            ));
+        }
+        let tenant = TenantId::new(t.tenant.clone());
+        match store.get_user(&tenant, &t.user) {
+            Ok(u) if u.disabled => {
+                return Err(fail(
+                    format!("user `{}` is disabled", t.user),
+                    Some(tenant),
+                    actor,
+                ));
+            }
+            Ok(_) => {}
+            Err(cairn_store::Error::NotFound { .. }) => {
+                // First sight of an SSO user: remember them (export, erase, keys).
+                let _ = store.ensure_tenant(&tenant, tenant.as_str(), now);
+                let _ = store.upsert_user(&User {
+                    tenant: tenant.clone(),
+                    id: t.user.clone(),
+                    email: String::new(),
+                    name: String::new(),
+                    role: t.role.as_str().to_owned(),
+                    groups: t.groups.clone(),
+                    disabled: false,
+                    created_at: now,
+                    updated_at: now,
+                });
+            }
+            Err(e) => {
+                return Err(AuthFailure {
+                    error: e.into(),
+                    tenant: Some(tenant),
+                    actor,
+                });
+            }
+        }
+        Ok(Identity {
+            bucket: format!("user:{tenant}/{}", t.user),
+            principal: Principal {
+                owner: Some(t.user.clone()),
+                user: Some(t.user.clone()),
+                groups: t.groups.clone(),
+                all_documents: t.role.allows(Action::BypassAcl),
+            },
+            tenant,
+            role: t.role,
+            scopes: Vec::new(),
+            via: Via::Jwt { issuer: t.issuer },
+            actor,
+            rpm: None,
+            tpm: None,
+        })
+    }
+}
+
+/// The identity a valid, active key grants: its role (capped by its user's), its
+/// scopes, and its user's ACL identity.
+fn identity_for_key(store: &dyn Store, key: &ApiKey) -> Result<Identity, String> {
+    let mut role = Role::parse(&key.role).ok_or_else(|| format!("key role `{}`", key.role))?;
+    let scopes = key.scopes.iter().filter_map(|s| Action::parse(s)).collect();
+    let (owner, user, groups) = match &key.user {
+        Some(u) => {
+            let row = store.get_user(&key.tenant, u).map_err(|e| match e {
+                cairn_store::Error::NotFound { .. } => {
+                    format!("the key's user `{u}` no longer exists")
+                }
+                other => other.to_string(),
+            })?;
+            if row.disabled {
+                return Err(format!("user `{u}` is disabled"));
+            }
+            if let Some(user_role) = Role::parse(&row.role) {
+                role = role.min(user_role);
+            }
+            (u.clone(), Some(u.clone()), row.groups)
+        }
+        None => (format!("key:{}", key.id), None, Vec::new()),
+    };
+    Ok(Identity {
+        tenant: key.tenant.clone(),
+        principal: Principal {
+            owner: Some(owner),
+            user,
+            groups,
+            all_documents: role.allows(Action::BypassAcl),
+        },
+        role,
+        scopes,
+        via: Via::ApiKey { id: key.id.clone() },
+        actor: format!("key:{}", key.id),
+        bucket: format!("key:{}", key.id),
+        rpm: key.rpm,
+        tpm: key.tpm,
+    })
+}
+
+/// The presented credential: `Authorization: Bearer X` or `x-api-key: X`.
+fn credential(headers: &HeaderMap) -> Result<&str, String> {
+    if let Some(v) = headers.get(axum::http::header::AUTHORIZATION) {
+        let v = v
+            .to_str()
+            .map_err(|_| "the Authorization header is not ASCII".to_owned())?;
+        let (scheme, token) = v.split_once(' ').unwrap_or((v, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(format!(
+                "unsupported Authorization scheme `{scheme}`; use `Bearer <API key or JWT>`"
+            ));
+        }
+        let token = token.trim();
+        if token.is_empty() {
+            return Err("the Bearer credential is empty".into());
+        }
+        return Ok(token);
+    }
+    if let Some(v) = headers.get("x-api-key") {
+        return v
+            .to_str()
+            .map(str::trim)
+            .map_err(|_| "the x-api-key header is not ASCII".to_owned());
+    }
+    Err("missing credentials: send `Authorization: Bearer <API key or JWT>`".into())
+}

@@ -1,0 +1,70 @@
+//! The gate every request passes: public routes straight through; everything else is
+//! authenticated (401), rate limited and quota checked (429) before any handler runs.
+//! The caller's [`Identity`] and its tenant's settings ride in the request's
+//! extensions from here on. Failed authentications are audited.
+
+use crate::auth::{AuthFailure, Identity};
+use crate::error::ApiError;
+use crate::settings::TenantSettings;
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use cairn_engine::security::AuditEvent;
+use cairn_types::{ErrorCode, TenantId};
+use std::sync::Arc;
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn admit(state: &AppState, headers: &axum::http::HeaderMap, path: &str) -> Result<(Identity, Arc<TenantSettings>), ApiError> {
+    let engine = &state.engine;
+    let store = engine.store();
+    let now = now_ms();
+    let id = match state.auth.authenticate(store, headers, now) {
+        Ok(id) => id,
+        Err(AuthFailure { error, tenant, actor }) => {
+            if error.code == ErrorCode::Unauthorized {
+                let tenant = tenant.unwrap_or_else(|| TenantId::new(""));
+                engine.audit_or_log(AuditEvent {
+                    tenant: &tenant,
+                    actor: &actor,
+                    action: "auth.failure",
+                    target: path,
+                    outcome: "denied",
+                    detail: serde_json::json!({ "reason": error.message }),
+                });
+            }
+            return Err(error);
+        }
+    };
+    let settings = state.settings.get(engine.config(), store, &id.tenant)?;
+    crate::limits::admit(state.limiter.as_ref(), store, &id, &settings, now)?;
+    Ok((id, settings))
+}
+
+/// The middleware.
+pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if state.auth.is_public(&path) {
+        return next.run(req).await;
+    }
+    let headers = req.headers().clone();
+    let st = state.clone();
+    // Hash checks and store reads are blocking work.
+    let admitted = tokio::task::spawn_blocking(move || admit(&st, &headers, &path)).await;
+    match admitted {
+        Ok(Ok((id, settings))) => {
+            req.extensions_mut().insert(id);
+            req.extensions_mut().insert(settings);
+            next.run(req).await
+        }
+        Ok(Err(e)) => e.into_response(),
+        Err(join) => ApiError::new(ErrorCode::Internal, format!("authentication failed: {join}"))
+            .into_response(),
+    }
+}

@@ -1,0 +1,176 @@
+//! Rate limits and quotas. Two token buckets per caller (requests per minute, model
+//! tokens per minute) and two per tenant, taken all-or-nothing behind the
+//! [`RateLimiter`] trait (in memory today; a Redis implementation can follow), and
+//! token/cost quotas per tenant per UTC day and month, counted in the store so they
+//! survive restarts and are shared by every server process on the database.
+//!
+//! Token buckets admit a request when they are not in debt and are charged with the
+//! tokens actually used when it ends, so a burst can overshoot by at most one request
+//! per concurrent caller, then waits for the refill.
+
+use crate::auth::Identity;
+use crate::error::ApiError;
+use crate::settings::TenantSettings;
+use cairn_auth::{Ask, Rate, RateLimiter, Verdict};
+use cairn_config::LimitsSection;
+use cairn_store::{Store, Usage};
+use cairn_types::ErrorCode;
+
+/// The civil (UTC) date of a Unix-ms instant: (year, month, day).
+pub fn civil(ms: i64) -> (i64, u32, u32) {
+    // Howard Hinnant's days-from-civil inverse.
+    let z = ms.div_euclid(86_400_000) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// The usage periods an instant counts toward: `d:YYYY-MM-DD` and `m:YYYY-MM`.
+pub fn periods(ms: i64) -> (String, String) {
+    let (y, m, d) = civil(ms);
+    (format!("d:{y:04}-{m:02}-{d:02}"), format!("m:{y:04}-{m:02}"))
+}
+
+/// Seconds from `ms` to the next UTC midnight (for a quota's `Retry-After`).
+fn secs_to_midnight(ms: i64) -> u64 {
+    u64::try_from(86_400 - ms.rem_euclid(86_400_000) / 1_000).unwrap_or(60)
+}
+
+fn rate(per_minute: f64, burst: f64) -> Option<Rate> {
+    (per_minute > 0.0).then(|| Rate::per_minute(per_minute).with_burst(per_minute * burst))
+}
+
+/// The buckets a caller's request takes from: (key, rate, cost).
+fn asks(id: &Identity, l: &LimitsSection, requests: f64) -> Vec<Ask> {
+    let mut out = Vec::new();
+    let tenant = id.tenant.as_str();
+    let pairs = [
+        (format!("{}:rpm", id.bucket), id.rpm.unwrap_or(l.key_rpm), requests),
+        (format!("{}:tpm", id.bucket), id.tpm.unwrap_or(l.key_tpm), 0.0),
+        (format!("tenant:{tenant}:rpm"), l.tenant_rpm, requests),
+        (format!("tenant:{tenant}:tpm"), l.tenant_tpm, 0.0),
+    ];
+    for (key, per_minute, cost) in pairs {
+        if let Some(r) = rate(per_minute, l.burst) {
+            out.push(Ask::new(key, r, cost));
+        }
+    }
+    out
+}
+
+/// Admits one request or answers `429` with `Retry-After`.
+pub fn admit(
+    limiter: &dyn RateLimiter,
+    store: &dyn Store,
+    id: &Identity,
+    settings: &TenantSettings,
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    let l = &settings.limits;
+    if let Verdict::Limited { retry_after, key } = limiter.acquire(&asks(id, l, 1.0)) {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        let what = if key.ends_with(":tpm") { "tokens" } else { "requests" };
+        let whose = if key.starts_with("tenant:") {
+            "this tenant's"
+        } else {
+            "this key's"
+        };
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            format!("{whose} {what}-per-minute limit is reached; retry in {secs} s"),
+        )
+        .with_retry_after(secs.max(1)));
+    }
+    quota(store, id, l, now_ms)
+}
+
+/// Refuses once a daily or monthly token or cost quota is used up.
+fn quota(store: &dyn Store, id: &Identity, l: &LimitsSection, now: i64) -> Result<(), ApiError> {
+    let quotas_on = l.daily_tokens > 0
+        || l.monthly_tokens > 0
+        || l.daily_cost_usd > 0.0
+        || l.monthly_cost_usd > 0.0;
+    if !quotas_on {
+        return Ok(());
+    }
+    let (day, month) = periods(now);
+    let checks = [
+        (&day, "daily", l.daily_tokens, l.daily_cost_usd),
+        (&month, "monthly", l.monthly_tokens, l.monthly_cost_usd),
+    ];
+    for (period, label, tokens, usd) in checks {
+        if tokens == 0 && usd <= 0.0 {
+            continue;
+        }
+        let used = store.usage(&id.tenant, period)?;
+        let over_tokens = tokens > 0 && used.tokens >= i64::try_from(tokens).unwrap_or(i64::MAX);
+        let used_usd = used.cost_micros as f64 / 1e6;
+        let over_cost = usd > 0.0 && used_usd >= usd;
+        if over_tokens || over_cost {
+            let detail = if over_tokens {
+                format!("{} of {tokens} tokens", used.tokens)
+            } else {
+                format!("${used_usd:.4} of ${usd:.4}")
+            };
+            let retry = if label == "daily" {
+                secs_to_midnight(now)
+            } else {
+                secs_to_midnight(now).max(3_600)
+            };
+            return Err(ApiError::new(
+                ErrorCode::QuotaExceeded,
+                format!("tenant `{}` used its {label} quota ({detail})", id.tenant),
+            )
+            .with_retry_after(retry));
+        }
+    }
+    Ok(())
+}
+
+/// Charges the tokens a finished request used to the token buckets and the quota
+/// counters. Never fails the request: the work is done.
+pub fn record(
+    limiter: &dyn RateLimiter,
+    store: &dyn Store,
+    id: &Identity,
+    settings: &TenantSettings,
+    tokens: u64,
+    now_ms: i64,
+) {
+    let l = &settings.limits;
+    let cost = tokens as f64;
+    for ask in asks(id, l, 0.0).into_iter().filter(|a| a.key.ends_with(":tpm")) {
+        limiter.charge(&ask.key, ask.rate, cost);
+    }
+    let (day, month) = periods(now_ms);
+    let usage = Usage {
+        requests: 1,
+        tokens: i64::try_from(tokens).unwrap_or(i64::MAX),
+        cost_micros: (cost / 1_000.0 * l.usd_per_1k_tokens * 1e6).round() as i64,
+    };
+    if let Err(e) = store.add_usage(&id.tenant, &[&day, &month], &usage) {
+        tracing::warn!(tenant = %id.tenant, error = %e, "could not record usage");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil(0), (1970, 1, 1));
+        // 2026-12-02T04:41:12Z
+        assert_eq!(civil(1_796_186_472_000), (2026, 12, 2));
+        // 2024-02-29 (leap day) 12:00Z
+        assert_eq!(civil(1_709_208_000_000), (2024, 2, 29));
+        assert_eq!(periods(0), ("d:1970-01-01".into(), "m:1970-01".into()));
+        assert_eq!(secs_to_midnight(86_400_000 - 5_000), 5);
+    }
+}

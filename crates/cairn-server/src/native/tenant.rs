@@ -1,0 +1,165 @@
+//! Tenant administration: the audit log, settings (limits, guardrail policy), usage
+//! against quotas, and secrets sealed at rest.
+
+use super::library::audit as audit_action;
+use crate::auth::{Can, perm};
+use crate::error::ApiResult;
+use crate::extract::ApiJson;
+use crate::state::{AppState, blocking};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+/// Listing size.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AuditQuery {
+    pub limit: Option<usize>,
+}
+
+/// The tenant's audit log, newest first.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "tenant", params(AuditQuery),
+    responses((status = 200, body = Object), (status = 403, body = Object)))]
+pub async fn audit(
+    State(state): State<AppState>,
+    caller: Can<perm::ReadAudit>,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Value>> {
+    let tenant = caller.tenant.clone();
+    blocking(&state, move |e, _| {
+        Ok(Json(json!({ "data": e.tenant_audit(&tenant, q.limit.unwrap_or(100))? })))
+    })
+    .await
+}
+
+/// The tenant's stored overrides and the effective settings.
+#[utoipa::path(get, path = "/api/v1/tenant/settings", tag = "tenant",
+    responses((status = 200, body = Object)))]
+pub async fn get_settings(
+    State(state): State<AppState>,
+    caller: Can<perm::ManageTenant>,
+) -> ApiResult<Json<Value>> {
+    let tenant = caller.tenant.clone();
+    blocking(&state, move |e, _| {
+        let stored = e.store().tenant_settings(&tenant)?;
+        let eff = crate::settings::effective(e.config(), stored.as_ref())?;
+        Ok(Json(json!({
+            "stored": stored.unwrap_or_else(|| json!({})),
+            "effective": {"limits": eff.limits, "guard": eff.guard.policy()},
+        })))
+    })
+    .await
+}
+
+/// Replaces the tenant's overrides: `{"limits": {...}, "guard": {...}}` over the
+/// configured `[limits]` and `[guard]`. Validated before anything is stored.
+#[utoipa::path(put, path = "/api/v1/tenant/settings", tag = "tenant",
+    request_body(content = Object, description = "{\"limits\": LimitsSection, \"guard\": Policy}, each partial"),
+    responses((status = 200, body = Object), (status = 400, body = Object)))]
+pub async fn put_settings(
+    State(state): State<AppState>,
+    caller: Can<perm::ManageTenant>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let who = caller.0;
+    let cache = state.settings.clone();
+    blocking(&state, move |e, _| {
+        let eff = crate::settings::effective(e.config(), Some(&body))?;
+        e.ensure_tenant(&who.tenant)?;
+        e.store()
+            .set_tenant_settings(&who.tenant, &body, crate::gate::now_ms())?;
+        cache.invalidate(&who.tenant);
+        audit_action(e, &who, "tenant.settings", who.tenant.as_str(), body.clone());
+        Ok(Json(json!({
+            "stored": body,
+            "effective": {"limits": eff.limits, "guard": eff.guard.policy()},
+        })))
+    })
+    .await
+}
+
+/// Tokens, cost and requests counted today and this month (UTC) against the quotas.
+#[utoipa::path(get, path = "/api/v1/tenant/usage", tag = "tenant",
+    responses((status = 200, body = Object)))]
+pub async fn usage(
+    State(state): State<AppState>,
+    caller: Can<perm::ReadAudit>,
+) -> ApiResult<Json<Value>> {
+    let tenant = caller.tenant.clone();
+    blocking(&state, move |e, _| {
+        let (day, month) = crate::limits::periods(crate::gate::now_ms());
+        let d = e.store().usage(&tenant, &day)?;
+        let m = e.store().usage(&tenant, &month)?;
+        Ok(Json(json!({
+            "day": {"period": day, "requests": d.requests, "tokens": d.tokens, "cost_usd": d.cost_micros as f64 / 1e6},
+            "month": {"period": month, "requests": m.requests, "tokens": m.tokens, "cost_usd": m.cost_micros as f64 / 1e6},
+        })))
+    })
+    .await
+}
+
+/// Secret names with the master key that sealed them (values are never returned).
+#[utoipa::path(get, path = "/api/v1/secrets", tag = "tenant",
+    responses((status = 200, body = Object)))]
+pub async fn list_secrets(
+    State(state): State<AppState>,
+    caller: Can<perm::ManageTenant>,
+) -> ApiResult<Json<Value>> {
+    let tenant = caller.tenant.clone();
+    blocking(&state, move |e, _| {
+        let list: Vec<Value> = e
+            .store()
+            .list_secrets(&tenant)?
+            .into_iter()
+            .map(|(name, key_id, at)| json!({"name": name, "key_id": key_id, "updated_at": at}))
+            .collect();
+        Ok(Json(json!({ "data": list })))
+    })
+    .await
+}
+
+/// `PUT /api/v1/secrets/{name}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretValue {
+    pub value: String,
+}
+
+/// Seals (AES-256-GCM) and stores a secret.
+#[utoipa::path(put, path = "/api/v1/secrets/{name}", tag = "tenant",
+    params(("name" = String, Path)), request_body = SecretValue,
+    responses((status = 204), (status = 400, body = Object)))]
+pub async fn put_secret(
+    State(state): State<AppState>,
+    caller: Can<perm::ManageTenant>,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<SecretValue>,
+) -> ApiResult<StatusCode> {
+    let who = caller.0;
+    blocking(&state, move |e, _| {
+        e.put_secret(&who.tenant, &name, &req.value)?;
+        audit_action(e, &who, "secrets.put", &name, json!({}));
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// Deletes a secret.
+#[utoipa::path(delete, path = "/api/v1/secrets/{name}", tag = "tenant",
+    params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = Object)))]
+pub async fn delete_secret(
+    State(state): State<AppState>,
+    caller: Can<perm::ManageTenant>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    let who = caller.0;
+    blocking(&state, move |e, _| {
+        e.store().delete_secret(&who.tenant, &name)?;
+        audit_action(e, &who, "secrets.delete", &name, json!({}));
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}

@@ -1,0 +1,126 @@
+//! Per-tenant settings: the configured `[limits]` and `[guard]`, overlaid with what a
+//! tenant's owner stored (`PUT /api/v1/tenant/settings`). Cached for a few seconds so
+//! the per-request path does not read the store; a write clears the tenant's entry.
+
+use crate::error::ApiError;
+use cairn_config::{Config, LimitsSection};
+use cairn_guard::Guard;
+use cairn_store::Store;
+use cairn_types::{ErrorCode, TenantId};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const TTL: Duration = Duration::from_secs(5);
+
+/// The effective settings of one tenant.
+pub struct TenantSettings {
+    pub limits: LimitsSection,
+    pub guard: Arc<Guard>,
+}
+
+/// Overlays `over` onto `base`, object keys recursively.
+fn overlay(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                overlay(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+/// Builds the effective settings from the config and a tenant's stored overrides
+/// (`{"limits": {...}, "guard": {...}}`), with errors naming the key at fault.
+pub fn effective(config: &Config, stored: Option<&Value>) -> Result<TenantSettings, ApiError> {
+    let mut limits = serde_json::to_value(&config.limits).unwrap_or_default();
+    let mut guard = config.guard.clone();
+    if guard.is_null() {
+        guard = Value::Object(serde_json::Map::new());
+    }
+    if let Some(s) = stored {
+        let obj = s.as_object().ok_or_else(|| {
+            ApiError::invalid("tenant settings must be an object {\"limits\": …, \"guard\": …}")
+        })?;
+        for k in obj.keys() {
+            if k != "limits" && k != "guard" {
+                return Err(ApiError::invalid(format!(
+                    "unknown tenant setting `{k}` (expected limits, guard)"
+                ))
+                .with_param(k.clone()));
+            }
+        }
+        if let Some(l) = obj.get("limits") {
+            overlay(&mut limits, l);
+        }
+        if let Some(g) = obj.get("guard") {
+            overlay(&mut guard, g);
+        }
+    }
+    let limits: LimitsSection = serde_json::from_value(limits)
+        .map_err(|e| ApiError::invalid(format!("limits: {e}")).with_param("limits"))?;
+    for (k, v) in [
+        ("key_rpm", limits.key_rpm),
+        ("key_tpm", limits.key_tpm),
+        ("tenant_rpm", limits.tenant_rpm),
+        ("tenant_tpm", limits.tenant_tpm),
+        ("burst", limits.burst),
+        ("daily_cost_usd", limits.daily_cost_usd),
+        ("monthly_cost_usd", limits.monthly_cost_usd),
+        ("usd_per_1k_tokens", limits.usd_per_1k_tokens),
+    ] {
+        if !v.is_finite() || v < 0.0 {
+            return Err(ApiError::invalid(format!("limits.{k} must be a number >= 0"))
+                .with_param(format!("limits.{k}")));
+        }
+    }
+    let policy: cairn_guard::Policy = serde_json::from_value(guard)
+        .map_err(|e| ApiError::invalid(format!("guard: {e}")).with_param("guard"))?;
+    Ok(TenantSettings {
+        limits,
+        guard: Arc::new(Guard::new(policy)),
+    })
+}
+
+/// The cache.
+#[derive(Default)]
+pub struct SettingsCache {
+    entries: Mutex<HashMap<TenantId, (Instant, Arc<TenantSettings>)>>,
+}
+
+impl SettingsCache {
+    /// The tenant's effective settings.
+    pub fn get(
+        &self,
+        config: &Config,
+        store: &dyn Store,
+        tenant: &TenantId,
+    ) -> Result<Arc<TenantSettings>, ApiError> {
+        if let Ok(m) = self.entries.lock()
+            && let Some((at, s)) = m.get(tenant)
+            && at.elapsed() < TTL
+        {
+            return Ok(s.clone());
+        }
+        let stored = store.tenant_settings(tenant)?;
+        let s = Arc::new(effective(config, stored.as_ref()).map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidConfig,
+                format!("tenant `{tenant}` has unusable settings: {}", e.message),
+            )
+        })?);
+        if let Ok(mut m) = self.entries.lock() {
+            m.insert(tenant.clone(), (Instant::now(), s.clone()));
+        }
+        Ok(s)
+    }
+
+    /// Forgets a tenant's entry (after its settings changed).
+    pub fn invalidate(&self, tenant: &TenantId) {
+        if let Ok(mut m) = self.entries.lock() {
+            m.remove(tenant);
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Repositories of the security layer: identity (users, API keys), the append-only
+//! audit log, usage counters for quotas, per-tenant settings, encrypted secrets, and
+//! GDPR export/erasure of one user's data.
+//!
+//! The store knows no cryptography: API keys arrive hashed, secrets arrive sealed, and
+//! the audit chain's hash function is passed in by the caller (`cairn-auth` owns it).
+
+use crate::Result;
+use cairn_types::{ApiKey, Conversation, Document, Feedback, Message, StoredAnswer, TenantId, User};
+use serde::Serialize;
+
+/// Users and API keys.
+pub trait IdentityRepo {
+    /// Inserts or replaces a user (keeps `created_at` of an existing row).
+    fn upsert_user(&self, user: &User) -> Result<User>;
+    fn get_user(&self, tenant: &TenantId, id: &str) -> Result<User>;
+    fn list_users(&self, tenant: &TenantId) -> Result<Vec<User>>;
+    fn insert_key(&self, key: &ApiKey) -> Result<()>;
+    /// The key whose public lookup part this is, in whichever tenant holds it.
+    fn find_key_by_lookup(&self, lookup: &str) -> Result<Option<ApiKey>>;
+    fn get_key(&self, tenant: &TenantId, id: &str) -> Result<ApiKey>;
+    fn list_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>>;
+    /// Marks a key revoked at `now` (idempotent); `NotFound` outside its tenant.
+    fn revoke_key(&self, tenant: &TenantId, id: &str, now: i64) -> Result<ApiKey>;
+    /// Inserts `new` and revokes `old_id` (at `now`) in one transaction.
+    fn rotate_key(&self, tenant: &TenantId, old_id: &str, new: &ApiKey, now: i64) -> Result<()>;
+    /// Best-effort bookkeeping; never fails a request.
+    fn touch_key(&self, tenant: &TenantId, id: &str, now: i64) -> Result<()>;
+}
+
+/// One audit event before it is chained.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditDraft {
+    pub at: i64,
+    pub tenant: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub detail: serde_json::Value,
+}
+
+/// A stored audit row.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub at: i64,
+    pub tenant: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub detail: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Computes a row's hash from its sequence number, the previous row's hash and the
+/// draft.
+pub type AuditSealer<'a> = &'a dyn Fn(i64, &str, &AuditDraft) -> String;
+
+/// The append-only, hash-chained audit log.
+pub trait AuditRepo {
+    /// Appends one event after the current head, in one transaction with the head
+    /// update; returns the stored row. `genesis` is the previous hash of the first row.
+    fn append_audit(
+        &self,
+        draft: &AuditDraft,
+        genesis: &str,
+        seal: AuditSealer<'_>,
+    ) -> Result<AuditRecord>;
+    /// Rows with `seq > after`, in order, at most `limit` (0 = all).
+    fn audit_rows(&self, after: i64, limit: usize) -> Result<Vec<AuditRecord>>;
+    /// One tenant's rows, newest first.
+    fn tenant_audit(&self, tenant: &TenantId, limit: usize) -> Result<Vec<AuditRecord>>;
+    /// The last appended (seq, hash), kept apart from the rows.
+    fn audit_head(&self) -> Result<Option<(i64, String)>>;
+}
+
+/// Request, token and cost counters of one period (`d:YYYY-MM-DD` or `m:YYYY-MM`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub requests: i64,
+    pub tokens: i64,
+    pub cost_micros: i64,
+}
+
+/// Usage counters, tenant settings and sealed secrets.
+pub trait TenantDataRepo {
+    /// Adds to the counters of every listed period in one transaction.
+    fn add_usage(&self, tenant: &TenantId, periods: &[&str], delta: &Usage) -> Result<()>;
+    fn usage(&self, tenant: &TenantId, period: &str) -> Result<Usage>;
+    fn tenant_settings(&self, tenant: &TenantId) -> Result<Option<serde_json::Value>>;
+    fn set_tenant_settings(&self, tenant: &TenantId, settings: &serde_json::Value, now: i64)
+    -> Result<()>;
+    fn put_secret(&self, tenant: &TenantId, name: &str, sealed: &str, key_id: &str, now: i64)
+    -> Result<()>;
+    /// (sealed value, key id).
+    fn get_secret(&self, tenant: &TenantId, name: &str) -> Result<Option<(String, String)>>;
+    /// (name, key id, updated_at) without the values.
+    fn list_secrets(&self, tenant: &TenantId) -> Result<Vec<(String, String, i64)>>;
+    fn delete_secret(&self, tenant: &TenantId, name: &str) -> Result<()>;
+}
+
+/// Everything stored of one user (GDPR access request).
+#[derive(Clone, Debug, Serialize)]
+pub struct UserExport {
+    pub tenant: TenantId,
+    pub user: Option<User>,
+    pub api_keys: Vec<ApiKey>,
+    pub conversations: Vec<(Conversation, Vec<Message>)>,
+    pub answers: Vec<StoredAnswer>,
+    pub feedback: Vec<Feedback>,
+    /// Documents they uploaded, with their chunk texts.
+    pub documents: Vec<(Document, Vec<String>)>,
+}
+
+/// What an erasure removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ErasureReport {
+    pub users: usize,
+    pub api_keys: usize,
+    pub conversations: usize,
+    pub messages: usize,
+    pub answers: usize,
+    pub feedback: usize,
+    pub documents: usize,
+    pub chunks: usize,
+}
+
+/// GDPR access and erasure by owner key.
+pub trait PrivacyRepo {
+    /// Everything owned by `owner` (a user id) in `tenant`, plus their user row and keys.
+    fn export_owner(&self, tenant: &TenantId, owner: &str) -> Result<UserExport>;
+    /// Deletes all of it in one transaction (documents leave the index change log a
+    /// delete each, so indexes drop their chunks); the audit log is kept.
+    fn erase_owner(&self, tenant: &TenantId, owner: &str) -> Result<ErasureReport>;
+}

@@ -1,0 +1,148 @@
+//! Usage counters (quotas), per-tenant settings and sealed secrets.
+
+use super::rows::to_json;
+use super::{SqliteStore, db, insert_err, not_found};
+use crate::Result;
+use crate::security::{TenantDataRepo, Usage};
+use cairn_types::TenantId;
+use rusqlite::OptionalExtension;
+
+impl TenantDataRepo for SqliteStore {
+    fn add_usage(&self, tenant: &TenantId, periods: &[&str], d: &Usage) -> Result<()> {
+        self.write("recording usage", |tx| {
+            for p in periods {
+                tx.execute(
+                    "INSERT INTO usage(tenant_id, period, requests, tokens, cost_micros)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(tenant_id, period) DO UPDATE SET
+                        requests = requests + excluded.requests,
+                        tokens = tokens + excluded.tokens,
+                        cost_micros = cost_micros + excluded.cost_micros",
+                    (tenant.as_str(), *p, d.requests, d.tokens, d.cost_micros),
+                )
+                .map_err(|e| insert_err(e, String::new, || format!("tenant `{tenant}`")))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn usage(&self, tenant: &TenantId, period: &str) -> Result<Usage> {
+        self.read("reading usage", |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT requests, tokens, cost_micros FROM usage
+                     WHERE tenant_id = ?1 AND period = ?2",
+                    (tenant.as_str(), period),
+                    |r| {
+                        Ok(Usage {
+                            requests: r.get(0)?,
+                            tokens: r.get(1)?,
+                            cost_micros: r.get(2)?,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(db)?
+                .unwrap_or_default())
+        })
+    }
+
+    fn tenant_settings(&self, tenant: &TenantId) -> Result<Option<serde_json::Value>> {
+        self.read("reading tenant settings", |conn| {
+            let text: Option<String> = conn
+                .query_row(
+                    "SELECT settings FROM tenant_settings WHERE tenant_id = ?1",
+                    [tenant.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            text.map(|t| {
+                serde_json::from_str(&t)
+                    .map_err(|e| crate::Error::Corrupt(format!("tenant settings: {e}")))
+            })
+            .transpose()
+        })
+    }
+
+    fn set_tenant_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &serde_json::Value,
+        now: i64,
+    ) -> Result<()> {
+        let text = to_json(settings)?;
+        self.write("saving tenant settings", |tx| {
+            tx.execute(
+                "INSERT INTO tenant_settings(tenant_id, settings, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(tenant_id) DO UPDATE SET settings = excluded.settings,
+                    updated_at = excluded.updated_at",
+                (tenant.as_str(), text.as_str(), now),
+            )
+            .map_err(|e| insert_err(e, String::new, || format!("tenant `{tenant}`")))?;
+            Ok(())
+        })
+    }
+
+    fn put_secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        sealed: &str,
+        key_id: &str,
+        now: i64,
+    ) -> Result<()> {
+        self.write(&format!("storing secret `{name}`"), |tx| {
+            tx.execute(
+                "INSERT INTO secrets(tenant_id, name, sealed, key_id, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 ON CONFLICT(tenant_id, name) DO UPDATE SET sealed = excluded.sealed,
+                    key_id = excluded.key_id, updated_at = excluded.updated_at",
+                (tenant.as_str(), name, sealed, key_id, now),
+            )
+            .map_err(|e| insert_err(e, String::new, || format!("tenant `{tenant}`")))?;
+            Ok(())
+        })
+    }
+
+    fn get_secret(&self, tenant: &TenantId, name: &str) -> Result<Option<(String, String)>> {
+        self.read(&format!("reading secret `{name}`"), |conn| {
+            conn.query_row(
+                "SELECT sealed, key_id FROM secrets WHERE tenant_id = ?1 AND name = ?2",
+                (tenant.as_str(), name),
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db)
+        })
+    }
+
+    fn list_secrets(&self, tenant: &TenantId) -> Result<Vec<(String, String, i64)>> {
+        self.read("listing secrets", |conn| {
+            let mut st = conn
+                .prepare_cached(
+                    "SELECT name, key_id, updated_at FROM secrets WHERE tenant_id = ?1 ORDER BY name",
+                )
+                .map_err(db)?;
+            let rows = st
+                .query_map([tenant.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+    }
+
+    fn delete_secret(&self, tenant: &TenantId, name: &str) -> Result<()> {
+        self.write(&format!("deleting secret `{name}`"), |tx| {
+            let n = tx
+                .execute(
+                    "DELETE FROM secrets WHERE tenant_id = ?1 AND name = ?2",
+                    (tenant.as_str(), name),
+                )
+                .map_err(db)?;
+            if n == 0 {
+                return Err(not_found(format!("secret `{name}`")));
+            }
+            Ok(())
+        })
+    }
+}

