@@ -43,7 +43,7 @@ fn admit(state: &AppState, headers: &axum::http::HeaderMap, path: &str) -> Resul
         }
     };
     let settings = state.settings.get(engine.config(), store, &id.tenant)?;
-    crate::limits::admit(state.limiter.as_ref(), store, &id, &settings, now)?;
+    crate::limits::admit(state.limiter.as_ref(), store, &id, &settings, now, path)?;
     Ok((id, settings))
 }
 

@@ -64,6 +64,15 @@ fn asks(id: &Identity, l: &LimitsSection, requests: f64) -> Vec<Ask> {
     out
 }
 
+/// The routes that spend model tokens: quotas refuse these, and only these, once used
+/// up (a tenant over its quota can still read its usage, settings and documents).
+pub fn metered(path: &str) -> bool {
+    matches!(
+        path,
+        "/v1/chat/completions" | "/v1/embeddings" | "/api/v1/ask"
+    )
+}
+
 /// Admits one request or answers `429` with `Retry-After`.
 pub fn admit(
     limiter: &dyn RateLimiter,
@@ -71,6 +80,7 @@ pub fn admit(
     id: &Identity,
     settings: &TenantSettings,
     now_ms: i64,
+    path: &str,
 ) -> Result<(), ApiError> {
     let l = &settings.limits;
     if let Verdict::Limited { retry_after, key } = limiter.acquire(&asks(id, l, 1.0)) {
@@ -87,7 +97,10 @@ pub fn admit(
         )
         .with_retry_after(secs.max(1)));
     }
-    quota(store, id, l, now_ms)
+    if metered(path) {
+        quota(store, id, l, now_ms)?;
+    }
+    Ok(())
 }
 
 /// Refuses once a daily or monthly token or cost quota is used up.

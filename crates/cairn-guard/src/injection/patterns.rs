@@ -181,8 +181,9 @@ pub(crate) static FEATURES: &[Feature] = &[
         weight: 2.5,
         patterns: &[
             r"\b(?:you\s+are|you're)\s+(?:now\s+)?in\s+(?:developer|dev|god|admin|debug|unrestricted|jailbreak|sudo|maintenance|evil)\s+mode\b",
-            r"\b(?:developer|dev|god|jailbreak|unrestricted|sudo|evil|debug|debugging)\s+mode\s+(?:enabled|activated|is\s+on|on|engaged)\b",
-            r"\b(?:enable|activate|enter|switch\s+to|turn\s+on|simulate)\s+(?:developer|dev|god|jailbreak|unrestricted|sudo|evil)\s+mode\b",
+            r"\b(?:developer|dev|god|jailbreak|unrestricted|sudo|evil|debug|debugging)\s+mode\s+(?:enabled|activated|is\s+on|engaged)\b",
+            r"\b(?:enable|activate|enter|switch\s+to|turn\s+on)\s+(?:god|jailbreak|unrestricted|sudo|evil|dan)\s+mode\b",
+            r"\bsimulate\s+(?:developer|dev|god|jailbreak|unrestricted|sudo|evil|dan)\s+mode\b",
             r"\bin\s+(?:developer|god|jailbreak|unrestricted)\s+mode,?\s+you\b",
             r"\b(?:modo|mode|modus|modalita)\s+(?:de\s+|di\s+)?(?:desarrollador|developpeur|sviluppatore|entwickler|desenvolvedor)\b",
             r"\bentwicklermodus\b",
@@ -353,7 +354,7 @@ pub(crate) static FEATURES: &[Feature] = &[
         weight: 2.0,
         patterns: &[
             concat!(
-                r"\b(?:dump|leak|exfiltrat\w*|send|email|e-mail|forward|reveal|expose|collect|export|disclose|upload|transmit|hand\s+over|envo\w*|rassembl\w*|sende\w*|schick\w*|envi\w*|invi\w*|manda\w*)",
+                r"\b(?:dump|leak|exfiltrat\w*|send|email|e-mail|forward|reveal|expose|collect|gather|harvest|extract|scrape|export|disclose|upload|transmit|hand\s+over|envo\w*|rassembl\w*|sende\w*|schick\w*|envi\w*|invi\w*|manda\w*)",
                 gap!(6),
                 r"(?:\S+\s+)?",
                 sensitive!(),

@@ -222,5 +222,15 @@ pub(crate) fn context_before(text: &str, start: usize, window: usize, words: &[&
     words.iter().any(|w| before.contains(w))
 }
 
+/// Whether one of `words` occurs (case-insensitively) in the `window` bytes after `end`.
+pub(crate) fn context_after(text: &str, end: usize, window: usize, words: &[&str]) -> bool {
+    let mut to = (end + window).min(text.len());
+    while !text.is_char_boundary(to) {
+        to += 1;
+    }
+    let after = text[end..to].to_lowercase();
+    words.iter().any(|w| after.contains(w))
+}
+
 #[cfg(test)]
 mod tests;

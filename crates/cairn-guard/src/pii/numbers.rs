@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::checks::{card_issuer_plausible, iban_length, iban_valid, isbn_valid, luhn_valid, ssn_valid};
-use super::{Candidate, PiiKind, char_at, char_before, context_before};
+use super::{Candidate, PiiKind, char_at, char_before, context_after, context_before};
 
 #[allow(clippy::expect_used)] // literal patterns, covered by tests
 fn re(pattern: &str) -> Regex {
@@ -20,7 +20,7 @@ fn re(pattern: &str) -> Regex {
 static CARD: LazyLock<Regex> = LazyLock::new(|| re(r"\d(?:[ -]?\d){11,18}"));
 static IBAN: LazyLock<Regex> = LazyLock::new(|| re(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){10,32}"));
 static SSN: LazyLock<Regex> = LazyLock::new(|| re(r"\d{3}[- ]?\d{2}[- ]?\d{4}"));
-static PHONE: LazyLock<Regex> = LazyLock::new(|| {
+static PHONE_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?:\+|\b00)?\(?\d[\d ().\-]{4,24}\d(?: ?(?:x|ext\.?|extension|#) ?\d{1,6})?")
 });
 
@@ -119,7 +119,7 @@ pub(crate) fn find_ibans(text: &str, out: &mut Vec<Candidate>) {
     }
 }
 
-const SSN_CONTEXT: &[&str] = &["ssn", "social security", "ss#", "taxpayer", "tin ", "tax id", "seguridad social", "sécurité sociale", "sozialversicherung"];
+const SSN_CONTEXT: &[&str] = &["ssn", "social security", "my social", "social is", "ss#", "taxpayer", "tin ", "tax id", "seguridad social", "sécurité sociale", "sozialversicherung"];
 
 /// US SSNs: `ddd-dd-dddd` (or spaced, or bare with context) passing the SSA rules.
 pub(crate) fn find_ssns(text: &str, out: &mut Vec<Candidate>) {
@@ -138,7 +138,7 @@ pub(crate) fn find_ssns(text: &str, out: &mut Vec<Candidate>) {
         if !ssn_valid(area, group, serial) {
             continue;
         }
-        let context = context_before(text, m.start(), 48, SSN_CONTEXT);
+        let context = context_before(text, m.start(), 48, SSN_CONTEXT) || context_after(text, m.end(), 48, SSN_CONTEXT);
         let score = match seps.as_slice() {
             ['-', '-'] => 0.9,
             [' ', ' '] => {
@@ -157,7 +157,7 @@ const PHONE_CONTEXT: &[&str] = &[
 
 /// Phone numbers: E.164 (`+` or `00`) and national formats with 7-15 digits.
 pub(crate) fn find_phones(text: &str, out: &mut Vec<Candidate>) {
-    for m in PHONE.find_iter(text) {
+    for m in PHONE_RE.find_iter(text) {
         let mut start = m.start();
         let mut s = m.as_str();
         // A leading "(" only belongs to the number if it closes inside it.
@@ -217,7 +217,11 @@ fn phone_score(text: &str, start: usize, s: &str) -> Option<f32> {
         && sizes[1] <= 2
         && (1900..=2099).contains(&groups[0].parse::<u32>().unwrap_or(0))
         && (1..=12).contains(&groups[1].parse::<u32>().unwrap_or(0));
-    if year_first || looks_like_date(&groups) || isbn_valid(main) || sizes == [3, 2, 4] {
+    // ISBN-shaped (10 digits in 4 groups, or 978/979 + 10) with a valid check digit.
+    let isbn_shape = (digits.len() == 10 && groups.len() == 4)
+        || (digits.len() == 13 && (digits.starts_with("978") || digits.starts_with("979")));
+    let isbn = (isbn_shape && isbn_valid(main)) || context_before(text, start, 16, &["isbn"]);
+    if year_first || looks_like_date(&groups) || isbn || sizes == [3, 2, 4] {
         return None;
     }
     if main.contains('.') {
@@ -227,12 +231,14 @@ fn phone_score(text: &str, start: usize, s: &str) -> Option<f32> {
             return None;
         }
     }
-    if sizes.iter().any(|&g| g > 8) || groups.len() > 7 {
+    let longest = if international { 12 } else { 8 };
+    if sizes.iter().any(|&g| g > longest) || groups.len() > 7 {
         return None;
     }
     // Two groups of digits alone ("1990-2000", "3 4500") are rarely phones without context.
     if groups.len() == 2 && !international && !main.contains('(') && !context {
-        return (sizes[0] >= 4 && sizes[1] >= 6).then_some(0.55);
+        let phone_like = digits.len() >= 10 || (sizes[0] >= 4 && sizes[1] >= 6);
+        return phone_like.then_some(0.55);
     }
     let score = if international { 0.85 } else { 0.75 };
     Some(if context { score + 0.1 } else { score })

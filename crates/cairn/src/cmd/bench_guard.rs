@@ -86,7 +86,7 @@ pub fn guard(
                 cases.push(serde_json::from_value(v)?);
             }
         }
-        let kinds = PiiKind::all();
+        let kinds = &PiiKind::ALL;
         let m = pii_metrics(&cases, kinds);
         let (p50, p99) = latency(&cases, |c| {
             cairn_guard::pii::detect(&c.text, kinds);
@@ -145,14 +145,28 @@ pub fn gate(ctx: &Context, requests: usize) -> anyhow::Result<Value> {
         let _ = auth.authenticate(engine.store(), &headers, now);
     });
     let (lim50, lim99) = latency(&idx, |_| {
-        let _ = cairn_server::limits::admit(&limiter, engine.store(), &id, &settings, now);
+        let _ = cairn_server::limits::admit(
+            &limiter,
+            engine.store(),
+            &id,
+            &settings,
+            now,
+            "/api/v1/ask",
+        );
     });
     let (g50, g99) = latency(&idx, |_| {
         guard.check_input(question);
     });
     let (all50, all99) = latency(&idx, |_| {
         let _ = auth.authenticate(engine.store(), &headers, now);
-        let _ = cairn_server::limits::admit(&limiter, engine.store(), &id, &settings, now);
+        let _ = cairn_server::limits::admit(
+            &limiter,
+            engine.store(),
+            &id,
+            &settings,
+            now,
+            "/api/v1/ask",
+        );
         guard.check_input(question);
     });
     let line = json!({

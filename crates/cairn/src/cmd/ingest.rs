@@ -56,6 +56,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             groups: a.acl_groups,
         },
         metadata: a.meta.into_iter().map(|(k, v)| (k, v.into())).collect(),
+        owner: None,
     };
     let mode = if ctx.json {
         Mode::Quiet
