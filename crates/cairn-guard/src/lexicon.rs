@@ -69,6 +69,28 @@ pub(crate) fn is_common_word(folded: &str) -> bool {
     COMMON.contains(folded)
 }
 
+/// [`is_common_word`], also for regular inflections of a common word ("emitting",
+/// "combined", "parsers", "quickly").
+pub(crate) fn is_word(folded: &str) -> bool {
+    if COMMON.contains(folded) {
+        return true;
+    }
+    let stem_known = |stem: &str| {
+        stem.len() >= 3
+            && (COMMON.contains(stem)
+                || COMMON.contains(format!("{stem}e").as_str())
+                || stem
+                    .char_indices()
+                    .next_back()
+                    .is_some_and(|(i, c)| stem[..i].ends_with(c) && COMMON.contains(&stem[..i])))
+    };
+    [
+        "ing", "ed", "es", "s", "ly", "er", "ers", "ation", "ations", "ized", "ised",
+    ]
+    .iter()
+    .any(|suffix| folded.strip_suffix(suffix).is_some_and(stem_known))
+}
+
 /// Share of a text's alphabetic words that are common English words (0 when it has none).
 pub(crate) fn english_ratio(text: &str) -> f32 {
     let (mut words, mut known) = (0usize, 0usize);
@@ -81,7 +103,11 @@ pub(crate) fn english_ratio(text: &str) -> f32 {
             known += 1;
         }
     }
-    if words == 0 { 0.0 } else { known as f32 / words as f32 }
+    if words == 0 {
+        0.0
+    } else {
+        known as f32 / words as f32
+    }
 }
 
 #[cfg(test)]

@@ -109,7 +109,10 @@ impl Policy {
     /// Problems that make the policy unusable (bad topic regexes, a threshold outside 0..1).
     pub fn validate(&self) -> Result<(), String> {
         if !(0.0..=1.0).contains(&self.injection_threshold) {
-            return Err(format!("injection_threshold {} is outside 0..1", self.injection_threshold));
+            return Err(format!(
+                "injection_threshold {} is outside 0..1",
+                self.injection_threshold
+            ));
         }
         for topic in &self.denied_topics {
             if let Some(pattern) = regex_topic(topic)
@@ -136,7 +139,9 @@ mod tests {
 
     #[test]
     fn defaults_and_partial_files() {
-        let p: Policy = serde_json::from_str(r#"{"injection": "flag", "pii_kinds": ["email", "ssn"]}"#).unwrap();
+        let p: Policy =
+            serde_json::from_str(r#"{"injection": "flag", "pii_kinds": ["email", "ssn"]}"#)
+                .unwrap();
         assert_eq!(p.injection, Verdict::Flag);
         assert_eq!(p.pii_kinds, vec![PiiKind::Email, PiiKind::Ssn]);
         assert_eq!(p.pii_remote, Verdict::Redact);
@@ -144,7 +149,11 @@ mod tests {
         assert!(p.canary);
         assert!(serde_json::from_str::<Policy>(r#"{"injektion": "flag"}"#).is_err());
         assert_eq!(serde_json::to_value(Verdict::Redact).unwrap(), "redact");
-        assert!(Verdict::Block > Verdict::Redact && Verdict::Redact > Verdict::Flag && Verdict::Flag > Verdict::Allow);
+        assert!(
+            Verdict::Block > Verdict::Redact
+                && Verdict::Redact > Verdict::Flag
+                && Verdict::Flag > Verdict::Allow
+        );
     }
 
     #[test]

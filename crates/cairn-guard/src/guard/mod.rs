@@ -51,8 +51,19 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn new(stage: Stage, category: impl Into<String>, verdict: Verdict, reason: impl Into<String>) -> Self {
-        Decision { stage, category: category.into(), verdict, reason: reason.into(), score: None }
+    fn new(
+        stage: Stage,
+        category: impl Into<String>,
+        verdict: Verdict,
+        reason: impl Into<String>,
+    ) -> Self {
+        Decision {
+            stage,
+            category: category.into(),
+            verdict,
+            reason: reason.into(),
+            score: None,
+        }
     }
 
     fn scored(mut self, score: f32) -> Self {
@@ -104,7 +115,9 @@ pub struct Guard {
 
 impl std::fmt::Debug for Guard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Guard").field("policy", &self.policy).finish_non_exhaustive()
+        f.debug_struct("Guard")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
     }
 }
 
@@ -115,8 +128,16 @@ impl Guard {
 
     /// A guard with a custom-weighted injection detector.
     pub fn with_detector(policy: Policy, detector: InjectionDetector) -> Self {
-        let topics = policy.denied_topics.iter().filter_map(|t| compile_topic(t)).collect();
-        Guard { policy, detector, topics }
+        let topics = policy
+            .denied_topics
+            .iter()
+            .filter_map(|t| compile_topic(t))
+            .collect();
+        Guard {
+            policy,
+            detector,
+            topics,
+        }
     }
 
     pub fn policy(&self) -> &Policy {
@@ -141,7 +162,10 @@ impl Guard {
                 Stage::Input,
                 "length",
                 Verdict::Block,
-                format!("input is {chars} characters; the limit is {}", p.max_input_chars),
+                format!(
+                    "input is {chars} characters; the limit is {}",
+                    p.max_input_chars
+                ),
             ));
             check.blocked = true;
             return check;
@@ -152,7 +176,12 @@ impl Guard {
                 .obfuscation
                 .iter()
                 .copied()
-                .filter(|t| matches!(*t, "invisible_chars" | "bidi_controls" | "control_chars" | "unicode_tags"))
+                .filter(|t| {
+                    matches!(
+                        *t,
+                        "invisible_chars" | "bidi_controls" | "control_chars" | "unicode_tags"
+                    )
+                })
                 .collect();
             if !hidden.is_empty() {
                 check.decisions.push(Decision::new(
@@ -171,7 +200,13 @@ impl Guard {
         }
         if p.pii_input != Verdict::Allow {
             let matches = pii::detect(text, &p.pii_kinds);
-            pii_decisions(Stage::Input, &matches, p.pii_input, "in the input", &mut check.decisions);
+            pii_decisions(
+                Stage::Input,
+                &matches,
+                p.pii_input,
+                "in the input",
+                &mut check.decisions,
+            );
             if p.pii_input == Verdict::Redact && !matches.is_empty() {
                 check.redacted = Some(redact(text, &matches, &mut check.vault));
             }
@@ -191,8 +226,18 @@ impl Guard {
             return (text.to_owned(), decisions);
         }
         let matches = pii::detect(text, &self.policy.pii_kinds);
-        pii_decisions(Stage::Input, &matches, verdict, "before a remote model call", &mut decisions);
-        let out = if verdict == Verdict::Redact { redact(text, &matches, vault) } else { text.to_owned() };
+        pii_decisions(
+            Stage::Input,
+            &matches,
+            verdict,
+            "before a remote model call",
+            &mut decisions,
+        );
+        let out = if verdict == Verdict::Redact {
+            redact(text, &matches, vault)
+        } else {
+            text.to_owned()
+        };
         (out, decisions)
     }
 
@@ -207,8 +252,11 @@ impl Guard {
             }
         }
         check.drop = check.decisions.iter().any(|d| d.verdict == Verdict::Block);
-        check.quarantined =
-            !check.drop && check.decisions.iter().any(|d| matches!(d.verdict, Verdict::Flag | Verdict::Redact));
+        check.quarantined = !check.drop
+            && check
+                .decisions
+                .iter()
+                .any(|d| matches!(d.verdict, Verdict::Flag | Verdict::Redact));
         check
     }
 
@@ -221,7 +269,13 @@ impl Guard {
             return (text.to_owned(), decisions);
         }
         let matches = pii::detect(text, &self.policy.pii_kinds);
-        pii_decisions(Stage::Ingest, &matches, verdict, "in the document", &mut decisions);
+        pii_decisions(
+            Stage::Ingest,
+            &matches,
+            verdict,
+            "in the document",
+            &mut decisions,
+        );
         let out = if verdict == Verdict::Redact {
             redact(text, &matches, &mut Vault::new())
         } else {
@@ -233,7 +287,10 @@ impl Guard {
     /// Checks a model answer: a leaked canary blocks it; PII is handled per `pii_output`.
     pub fn check_output(&self, text: &str, canary: Option<&str>) -> OutputCheck {
         let p = &self.policy;
-        let mut check = OutputCheck { text: text.to_owned(), ..OutputCheck::default() };
+        let mut check = OutputCheck {
+            text: text.to_owned(),
+            ..OutputCheck::default()
+        };
         if p.canary
             && let Some(c) = canary
             && canary::leaked(text, c)
@@ -247,7 +304,13 @@ impl Guard {
         }
         if p.pii_output != Verdict::Allow {
             let matches = pii::detect(text, &p.pii_kinds);
-            pii_decisions(Stage::Output, &matches, p.pii_output, "in the answer", &mut check.decisions);
+            pii_decisions(
+                Stage::Output,
+                &matches,
+                p.pii_output,
+                "in the answer",
+                &mut check.decisions,
+            );
             if p.pii_output == Verdict::Redact && !matches.is_empty() {
                 check.text = redact(text, &matches, &mut Vault::new());
             }
@@ -258,31 +321,53 @@ impl Guard {
 
     /// Minimal structural JSON check (see [`schema`]); `None` when the output fits.
     pub fn check_schema(&self, text: &str, schema: &serde_json::Value) -> Option<Decision> {
-        schema::problem(text, schema).map(|reason| Decision::new(Stage::Output, "schema", Verdict::Block, reason))
+        schema::problem(text, schema)
+            .map(|reason| Decision::new(Stage::Output, "schema", Verdict::Block, reason))
     }
 
-    fn injection_decision(&self, stage: Stage, normalized: &Normalized, verdict: Verdict) -> Option<Decision> {
+    fn injection_decision(
+        &self,
+        stage: Stage,
+        normalized: &Normalized,
+        verdict: Verdict,
+    ) -> Option<Decision> {
         let score = self.detector.score_normalized(normalized);
         if !score.is_injection(self.policy.injection_threshold) {
             return None;
         }
-        let what = if stage == Stage::Retrieved { "retrieved text looks like an injected instruction" } else { "prompt injection" };
+        let what = if stage == Stage::Retrieved {
+            "retrieved text looks like an injected instruction"
+        } else {
+            "prompt injection"
+        };
         Some(
-            Decision::new(stage, "injection", verdict, format!("{what} ({})", score.summary()))
-                .scored(score.score),
+            Decision::new(
+                stage,
+                "injection",
+                verdict,
+                format!("{what} ({})", score.summary()),
+            )
+            .scored(score.score),
         )
     }
 
-    fn topic_decisions(&self, stage: Stage, text: &str, normalized: &Normalized, out: &mut Vec<Decision>) {
+    fn topic_decisions(
+        &self,
+        stage: Stage,
+        text: &str,
+        normalized: &Normalized,
+        out: &mut Vec<Decision>,
+    ) {
         if self.policy.topic_verdict == Verdict::Allow {
             return;
         }
         for topic in &self.topics {
             let (label, hit) = match topic {
                 Topic::Phrase { label, regex } => (label, regex.is_match(&normalized.lower)),
-                Topic::Pattern { label, regex } => {
-                    (label, regex.is_match(text) || regex.is_match(&normalized.lower))
-                }
+                Topic::Pattern { label, regex } => (
+                    label,
+                    regex.is_match(text) || regex.is_match(&normalized.lower),
+                ),
             };
             if hit {
                 out.push(Decision::new(
@@ -312,14 +397,29 @@ fn compile_topic(topic: &str) -> Option<Topic> {
     let phrase = normalize(&label).lower;
     let words: Vec<String> = phrase.split_whitespace().map(regex::escape).collect();
     let body = words.join(r"\s+");
-    let word_edge = |c: Option<char>| if c.is_some_and(char::is_alphanumeric) { r"\b" } else { "" };
-    let (open, close) = (word_edge(phrase.chars().next()), word_edge(phrase.chars().next_back()));
+    let word_edge = |c: Option<char>| {
+        if c.is_some_and(char::is_alphanumeric) {
+            r"\b"
+        } else {
+            ""
+        }
+    };
+    let (open, close) = (
+        word_edge(phrase.chars().next()),
+        word_edge(phrase.chars().next_back()),
+    );
     let regex = Regex::new(&format!("{open}{body}{close}")).ok()?;
     Some(Topic::Phrase { label, regex })
 }
 
 /// One decision per PII kind found: "2 email addresses in the input".
-fn pii_decisions(stage: Stage, matches: &[PiiMatch], verdict: Verdict, where_: &str, out: &mut Vec<Decision>) {
+fn pii_decisions(
+    stage: Stage,
+    matches: &[PiiMatch],
+    verdict: Verdict,
+    where_: &str,
+    out: &mut Vec<Decision>,
+) {
     let mut by_kind: BTreeMap<pii::PiiKind, (usize, f32)> = BTreeMap::new();
     for m in matches {
         let e = by_kind.entry(m.kind).or_insert((0, 0.0));

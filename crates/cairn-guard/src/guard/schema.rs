@@ -17,9 +17,15 @@ pub(crate) fn problem(text: &str, schema: &Value) -> Option<String> {
     if let Some(t) = schema.get("type")
         && !type_matches(&value, t)
     {
-        return Some(format!("output is {}, schema wants {}", type_name(&value), show_type(t)));
+        return Some(format!(
+            "output is {}, schema wants {}",
+            type_name(&value),
+            show_type(t)
+        ));
     }
-    let Value::Object(obj) = &value else { return None };
+    let Value::Object(obj) = &value else {
+        return None;
+    };
     if let Some(Value::Array(required)) = schema.get("required") {
         let missing: Vec<&str> = required
             .iter()
@@ -36,7 +42,11 @@ pub(crate) fn problem(text: &str, schema: &Value) -> Option<String> {
             if let Some(t) = sub.get("type")
                 && !type_matches(v, t)
             {
-                return Some(format!("key {key:?} is {}, schema wants {}", type_name(v), show_type(t)));
+                return Some(format!(
+                    "key {key:?} is {}, schema wants {}",
+                    type_name(v),
+                    show_type(t)
+                ));
             }
             if let Some(Value::Array(options)) = sub.get("enum")
                 && !options.contains(v)
@@ -44,10 +54,10 @@ pub(crate) fn problem(text: &str, schema: &Value) -> Option<String> {
                 return Some(format!("key {key:?} is {v}, not one of the allowed values"));
             }
         }
-        if schema.get("additionalProperties") == Some(&Value::Bool(false)) {
-            if let Some(extra) = obj.keys().find(|k| !props.contains_key(*k)) {
-                return Some(format!("unexpected key {extra:?}"));
-            }
+        if schema.get("additionalProperties") == Some(&Value::Bool(false))
+            && let Some(extra) = obj.keys().find(|k| !props.contains_key(*k))
+        {
+            return Some(format!("unexpected key {extra:?}"));
         }
     }
     None
@@ -55,7 +65,9 @@ pub(crate) fn problem(text: &str, schema: &Value) -> Option<String> {
 
 fn strip_fence(text: &str) -> &str {
     let t = text.trim();
-    let Some(rest) = t.strip_prefix("```") else { return t };
+    let Some(rest) = t.strip_prefix("```") else {
+        return t;
+    };
     let rest = rest.trim_start_matches(|c: char| c.is_ascii_alphanumeric());
     rest.strip_suffix("```").unwrap_or(rest).trim()
 }
@@ -63,7 +75,10 @@ fn strip_fence(text: &str) -> &str {
 fn type_matches(v: &Value, t: &Value) -> bool {
     match t {
         Value::String(name) => is_type(v, name),
-        Value::Array(names) => names.iter().filter_map(Value::as_str).any(|n| is_type(v, n)),
+        Value::Array(names) => names
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|n| is_type(v, n)),
         _ => true,
     }
 }
@@ -115,12 +130,43 @@ mod tests {
                 "label": {"enum": ["yes", "no"]}
             }
         });
-        assert_eq!(problem(r#"{"answer": "x", "confidence": 0.5}"#, &schema), None);
-        assert_eq!(problem("```json\n{\"answer\": \"x\", \"confidence\": 1}\n```", &schema), None);
-        assert!(problem("not json", &schema).unwrap_or_default().contains("not valid JSON"));
-        assert!(problem("[1]", &schema).unwrap_or_default().contains("schema wants object"));
-        assert!(problem(r#"{"answer": "x"}"#, &schema).unwrap_or_default().contains("confidence"));
-        assert!(problem(r#"{"answer": 3, "confidence": 1}"#, &schema).unwrap_or_default().contains("\"answer\""));
-        assert!(problem(r#"{"answer": "x", "confidence": 1, "label": "maybe"}"#, &schema).is_some());
+        assert_eq!(
+            problem(r#"{"answer": "x", "confidence": 0.5}"#, &schema),
+            None
+        );
+        assert_eq!(
+            problem(
+                "```json\n{\"answer\": \"x\", \"confidence\": 1}\n```",
+                &schema
+            ),
+            None
+        );
+        assert!(
+            problem("not json", &schema)
+                .unwrap_or_default()
+                .contains("not valid JSON")
+        );
+        assert!(
+            problem("[1]", &schema)
+                .unwrap_or_default()
+                .contains("schema wants object")
+        );
+        assert!(
+            problem(r#"{"answer": "x"}"#, &schema)
+                .unwrap_or_default()
+                .contains("confidence")
+        );
+        assert!(
+            problem(r#"{"answer": 3, "confidence": 1}"#, &schema)
+                .unwrap_or_default()
+                .contains("\"answer\"")
+        );
+        assert!(
+            problem(
+                r#"{"answer": "x", "confidence": 1, "label": "maybe"}"#,
+                &schema
+            )
+            .is_some()
+        );
     }
 }

@@ -32,8 +32,14 @@ pub const DEFAULT_THRESHOLD: f32 = 0.5;
 const EXCERPT_CHARS: usize = 120;
 
 /// Obfuscation tricks that say something about intent (unlike NFKC of a ligature).
-const SUSPICIOUS_TRICKS: &[&str] =
-    &["invisible_chars", "bidi_controls", "unicode_tags", "homoglyphs", "spaced_letters", "combining_marks"];
+const SUSPICIOUS_TRICKS: &[&str] = &[
+    "invisible_chars",
+    "bidi_controls",
+    "unicode_tags",
+    "homoglyphs",
+    "spaced_letters",
+    "combining_marks",
+];
 const OBFUSCATION_WEIGHT: f32 = 0.5;
 
 struct CompiledFeature {
@@ -61,7 +67,11 @@ static COMPILED: LazyLock<Vec<CompiledFeature>> = LazyLock::new(|| {
                 .join("|");
             #[allow(clippy::expect_used)] // the table is static and covered by tests
             let regex = Regex::new(&joined).expect("injection pattern compiles");
-            CompiledFeature { name: f.name, cased, regex }
+            CompiledFeature {
+                name: f.name,
+                cased,
+                regex,
+            }
         })
         .collect()
 });
@@ -146,7 +156,9 @@ impl InjectionDetector {
             "encoded_payload" => Some(self.encoded_payload),
             "exfiltration" => Some(self.exfil_combo),
             "tool_exfiltration" => Some(self.tool_target_combo),
-            _ => all_features().position(|(f, _)| f.name == name).map(|i| self.weights[i]),
+            _ => all_features()
+                .position(|(f, _)| f.name == name)
+                .map(|i| self.weights[i]),
         }
     }
 
@@ -187,8 +199,11 @@ impl InjectionDetector {
                 }
                 if let Some(m) = feature.regex.find(text) {
                     let excerpt = excerpt(m.as_str());
-                    let excerpt =
-                        if origin == "text" { excerpt } else { format!("[{origin}] {excerpt}") };
+                    let excerpt = if origin == "text" {
+                        excerpt
+                    } else {
+                        format!("[{origin}] {excerpt}")
+                    };
                     if hits[i].is_none() || !decoded {
                         hits[i] = Some((excerpt, decoded));
                     }
@@ -200,17 +215,26 @@ impl InjectionDetector {
         let mut signals = Vec::new();
         let mut only_decoded = false;
         let fired = |name: &str| {
-            compiled.iter().position(|f| f.name == name).is_some_and(|i| hits[i].is_some())
+            compiled
+                .iter()
+                .position(|f| f.name == name)
+                .is_some_and(|i| hits[i].is_some())
         };
         for (i, hit) in hits.iter().enumerate() {
-            let Some((excerpt, decoded)) = hit else { continue };
+            let Some((excerpt, decoded)) = hit else {
+                continue;
+            };
             let weight = self.weights[i];
             if weight == 0.0 {
                 continue;
             }
             logit += weight;
             only_decoded |= *decoded && weight > 0.0;
-            signals.push(Signal { name: compiled[i].name, weight, excerpt: excerpt.clone() });
+            signals.push(Signal {
+                name: compiled[i].name,
+                weight,
+                excerpt: excerpt.clone(),
+            });
         }
         let positive = signals.iter().any(|s| s.weight > 0.0);
         if only_decoded {
@@ -258,7 +282,10 @@ impl InjectionDetector {
             });
         }
         signals.sort_by(|a, b| b.weight.total_cmp(&a.weight));
-        InjectionScore { score: sigmoid(logit), signals }
+        InjectionScore {
+            score: sigmoid(logit),
+            signals,
+        }
     }
 }
 

@@ -77,6 +77,11 @@ macro_rules! send_verb {
         r"(?:send|sent|sending|email|e-mail|mail|forward|post|upload|transmit|exfiltrat\w*|leak|copy|share|deliver|envo\w*|sende\w*|schick\w*|envi\w*|invi\w*|inoltr\w*|manda\w*)"
     };
 }
+macro_rules! exfil_value {
+    () => {
+        r"(?:\{|\$\{|\$[a-z_]|<|\[|%7b|[a-z0-9_]*(?:data|summary|secret|conversation|history|context|prompt|password|passwd|token|apikey|api_key|credential|email|userinfo|memory|transcript)[a-z0-9_]*(?:[&#)\s'\x22]|$))"
+    };
+}
 macro_rules! ai_reader {
     () => {
         r"(?:ai|a\.i\.|bot|assistant|llm|model|language\s+model|agent|chatbot|gpt|chatgpt|claude|copilot|gemini|ai\s+system)"
@@ -94,11 +99,46 @@ pub(crate) static FEATURES: &[Feature] = &[
         weight: 4.0,
         patterns: &[
             // ignore (all) (your) (previous) instructions
-            concat!(r"\b", override_verb!(), determiners!(), r"(?:\s+", qualifier!(), r"(?:\s*(?:and|or|&|,|/)?\s*", qualifier!(), r")*)?\s+", rule_noun!(), r"\b"),
-            concat!(r"\b", override_verb!(), determiners!(), r"\s+", qualifier!(), r"(?:\s*(?:and|or|&|,|/)?\s*", qualifier!(), r")*\s+(?:inputs?|conversation|context)\b"),
-            concat!(r"\b", override_verb!(), determiners!(), r"\s+", strict_qualifier!(), r"(?:\s*(?:and|or|&|,|/)?\s*", strict_qualifier!(), r")*\s+", weak_noun!(), r"\b"),
+            concat!(
+                r"\b",
+                override_verb!(),
+                determiners!(),
+                r"(?:\s+",
+                qualifier!(),
+                r"(?:\s*(?:and|or|&|,|/)?\s*",
+                qualifier!(),
+                r")*)?\s+",
+                rule_noun!(),
+                r"\b"
+            ),
+            concat!(
+                r"\b",
+                override_verb!(),
+                determiners!(),
+                r"\s+",
+                qualifier!(),
+                r"(?:\s*(?:and|or|&|,|/)?\s*",
+                qualifier!(),
+                r")*\s+(?:inputs?|conversation|context)\b"
+            ),
+            concat!(
+                r"\b",
+                override_verb!(),
+                determiners!(),
+                r"\s+",
+                strict_qualifier!(),
+                r"(?:\s*(?:and|or|&|,|/)?\s*",
+                strict_qualifier!(),
+                r")*\s+",
+                weak_noun!(),
+                r"\b"
+            ),
             // disregard everything above / forget everything you were told
-            concat!(r"\b", override_verb!(), r"\s+(?:everything|all|anything)(?:\s+(?:else|that))?\s+(?:above|before|prior|previously|so\s+far|up\s+to\s+now|until\s+now|that\s+came\s+before|(?:you\s+(?:were|have\s+been|'ve\s+been)\s+(?:told|given|taught))|(?:we|you)\s+(?:discussed|said|talked\s+about|agreed|covered)|in\s+your\s+(?:prompt|instructions|context))\b"),
+            concat!(
+                r"\b",
+                override_verb!(),
+                r"\s+(?:everything|all|anything)(?:\s+(?:else|that))?\s+(?:above|before|prior|previously|so\s+far|up\s+to\s+now|until\s+now|that\s+came\s+before|(?:you\s+(?:were|have\s+been|'ve\s+been)\s+(?:told|given|taught))|(?:we|you)\s+(?:discussed|said|talked\s+about|agreed|covered)|in\s+your\s+(?:prompt|instructions|context))\b"
+            ),
             // ignore the user / the user's task
             r"\b(?:ignore|disregard)\s+(?:the\s+)?(?:user|human|operator|requester)(?:'s|s')?(?:\s+(?:task|request|question|instructions))?\b",
             // German, French, Spanish, Italian, Portuguese, Dutch
@@ -209,7 +249,7 @@ pub(crate) static FEATURES: &[Feature] = &[
         name: "refusal_suppression",
         weight: 3.5,
         patterns: &[
-            r"\b(?:never|do\s+not|don't|dont|does\s+not|doesn't|must\s+not|mustn't|cannot|can't|won't|will\s+not|should\s+not|shouldn't|not\s+allowed\s+to)\s+(?:ever\s+)?(?:refus\w*|declin\w*|say\s+no|reject\w*|apologi[sz]\w*|add\s+(?:any\s+)?(?:disclaimers?|warnings?)|censor\w*|hold\s+back)\b",
+            r"\b(?:never|do\s+not|don't|dont|does\s+not|doesn't|must\s+not|mustn't|cannot|can't|won't|will\s+not|should\s+not|shouldn't|not\s+allowed\s+to)\s+(?:ever\s+)?(?:refus\w*|declin\w*|say\s+no|reject\w*|apologi[sz]\w*|add\s+(?:any\s+)?(?:disclaimers?|warnings?)|censor\w*)\b",
             r#"\b(?:never|don't|dont|do\s+not|won't|will\s+not|not|no|without|stop)\s+(?:\w+\s+){0,3}?["'“]?\s*(?:i'?m\s+sorry|i\s+am\s+sorry|i\s+apologi[sz]e|as\s+an\s+ai(?:\s+language\s+model)?|i\s+(?:can(?:no|')?t|cannot)\s+(?:help|assist|comply|do\s+that|provide))"#,
             r"\bno\s+(?:ethical|moral|ethics|morals)\b",
             r"\b(?:ethics|morals|morality|ethical\s+(?:guidelines|concerns|considerations)|moral\s+(?:guidelines|concerns))\s+(?:do\s+not|don't|no\s+longer)\s+(?:apply|matter|exist)\b",
@@ -222,7 +262,9 @@ pub(crate) static FEATURES: &[Feature] = &[
     Feature {
         name: "obedience",
         weight: 2.0,
-        patterns: &[r"\byou\s+(?:must|will|shall|have\s+to|are\s+to)\s+(?:always\s+|now\s+|fully\s+)?(?:comply|obey|submit)\b"],
+        patterns: &[
+            r"\byou\s+(?:must|will|shall|have\s+to|are\s+to)\s+(?:always\s+|now\s+|fully\s+)?(?:comply|obey|submit)\b",
+        ],
     },
     Feature {
         name: "answer_anything",
@@ -240,9 +282,21 @@ pub(crate) static FEATURES: &[Feature] = &[
         name: "prompt_exfiltration",
         weight: 4.0,
         patterns: &[
-            concat!(r"\b", exfil_verb!(), gap!(5), r"(?:your|the|its|this|ur|all\s+(?:of\s+)?(?:your|the))\s+(?:\S+\s+)?", prompt_object!(), r"\b"),
+            concat!(
+                r"\b",
+                exfil_verb!(),
+                gap!(5),
+                r"(?:your|the|its|this|ur|all\s+(?:of\s+)?(?:your|the))\s+(?:\S+\s+)?",
+                prompt_object!(),
+                r"\b"
+            ),
             r"\bwhat\s+(?:is|are|was|were)\s+your\s+(?:\w+\s+)?(?:system\s+prompt|instructions|initial\s+instructions|original\s+instructions|hidden\s+prompt|prompt)\b",
-            concat!(r"\b", exfil_verb!(), gap!(3), r"(?:words|text|sentences?|lines?|content|everything|message|messages|instructions)\s+(?:above|before\s+this|preceding|prior\s+to\s+this)\b"),
+            concat!(
+                r"\b",
+                exfil_verb!(),
+                gap!(3),
+                r"(?:words|text|sentences?|lines?|content|everything|message|messages|instructions)\s+(?:above|before\s+this|preceding|prior\s+to\s+this)\b"
+            ),
             r"\bwhat\s+(?:was|is)\s+written\s+(?:above|before)\b",
             r#"\bstarting\s+with\s+["'“]?you\s+are\b"#,
             r"\b(?:zeig\w*|verrat\w*|gib|nenn\w*|offenbar\w*|revele[zr]?|revel\w*|montre[zr]?|affiche[zr]?|donne[zr]?|muestra\w*|ensena\w*|dime|dame|mostra\w*|rivel\w*|dimmi|dammi|mostre)\S*(?:\s+\S+){0,4}?\s+(?:system-?prompts?|systemanweisung\w*|systeminstruktion\w*|(?:prompt|instructions?|consignes)\s+(?:du\s+)?systeme|(?:prompt|instrucciones|indicaciones)\s+del?\s+sistema|(?:prompt|istruzioni)\s+di\s+sistema|(?:prompt|instrucoes)\s+do\s+sistema)\b",
@@ -251,12 +305,16 @@ pub(crate) static FEATURES: &[Feature] = &[
     Feature {
         name: "system_prompt_mention",
         weight: 1.0,
-        patterns: &[r"\b(?:system\s+prompt|system\s+message|initial\s+instructions|hidden\s+prompt|pre-?prompt)\b"],
+        patterns: &[
+            r"\b(?:system\s+prompt|system\s+message|initial\s+instructions|hidden\s+prompt|pre-?prompt)\b",
+        ],
     },
     Feature {
         name: "verbatim",
         weight: 1.0,
-        patterns: &[r"\b(?:verbatim|word\s+for\s+word|word-for-word|wortwortlich|mot\s+pour\s+mot|palabra\s+por\s+palabra|parola\s+per\s+parola|palavra\s+por\s+palavra)\b"],
+        patterns: &[
+            r"\b(?:verbatim|word\s+for\s+word|word-for-word|wortwortlich|mot\s+pour\s+mot|palabra\s+por\s+palabra|parola\s+per\s+parola|palavra\s+por\s+palavra)\b",
+        ],
     },
     Feature {
         name: "delimiter_injection",
@@ -318,12 +376,16 @@ pub(crate) static FEATURES: &[Feature] = &[
     Feature {
         name: "encoding_mention",
         weight: 0.5,
-        patterns: &[r"\b(?:base64|base32|base-64|rot13|rot-13|hex(?:adecimal)?|binary|morse|ascii85|base85|cipher|encoded|obfuscated)\b"],
+        patterns: &[
+            r"\b(?:base64|base32|base-64|rot13|rot-13|hex(?:adecimal)?|binary|morse|ascii85|base85|cipher|encoded|obfuscated)\b",
+        ],
     },
     Feature {
         name: "tool_invocation",
         weight: 2.0,
-        patterns: &[r"\b(?:call|invoke|use|run|execute|trigger|fire)\s+(?:the\s+)?`?[a-z][a-z0-9]*_[a-z0-9_]+`?(?:\s*\(\))?"],
+        patterns: &[
+            r"\b(?:call|invoke|use|run|execute|trigger|fire)\s+(?:the\s+)?`?[a-z][a-z0-9]*_[a-z0-9_]+`?(?:\s*\(\))?",
+        ],
     },
     Feature {
         name: "external_target",
@@ -333,7 +395,9 @@ pub(crate) static FEATURES: &[Feature] = &[
     Feature {
         name: "preemptive_action",
         weight: 1.0,
-        patterns: &[r"\bbefore\s+(?:you\s+)?(?:respond|responding|reply|replying|answer|answering|continuing|proceeding|continue|proceed)\b"],
+        patterns: &[
+            r"\bbefore\s+(?:you\s+)?(?:respond|responding|reply|replying|answer|answering|continuing|proceeding|continue|proceed)\b",
+        ],
     },
     Feature {
         name: "destructive_action",
@@ -367,7 +431,11 @@ pub(crate) static FEATURES: &[Feature] = &[
         name: "send_external",
         weight: 2.0,
         patterns: &[
-            concat!(r"\b", send_verb!(), r"\S*(?:\s+\S+){0,12}?\s+(?:to\s+|a\s+|an\s+)?(?:[\w.+-]+@[\w-]+\.[\w.]+|https?://|(?:the\s+)?(?:external|attacker|remote|outside|third-party)\b|(?:the\s+)?(?:\w+\s+)?webhook\b|l'adresse\s+externe|externe\s+adresse)"),
+            concat!(
+                r"\b",
+                send_verb!(),
+                r"\S*(?:\s+\S+){0,12}?\s+(?:to\s+|a\s+|an\s+)?(?:[\w.+-]+@[\w-]+\.[\w.]+|https?://|(?:the\s+)?(?:external|attacker|remote|outside|third-party)\b|(?:the\s+)?(?:\w+\s+)?webhook\b|l'adresse\s+externe|externe\s+adresse)"
+            ),
             r"\b(?:externally|to\s+an?\s+external|outside\s+(?:the\s+)?(?:company|organization|organisation|org))\b",
         ],
     },
@@ -375,8 +443,16 @@ pub(crate) static FEATURES: &[Feature] = &[
         name: "markdown_exfil",
         weight: 4.0,
         patterns: &[
-            r"!\[[^\]]{0,200}\]\(\s*https?://[^)\s]+\?[^)\s]*=",
-            r#"<img\s[^>]*src\s*=\s*["']?https?://[^"'>\s]+\?[^"'>\s]*="#,
+            // An image URL whose query carries a template or names conversation data (badges
+            // with ?branch=main&style=flat are everywhere and harmless).
+            concat!(
+                r"!\[[^\]]{0,200}\]\(\s*https?://[^)\s]+[?&][\w-]+=",
+                exfil_value!()
+            ),
+            concat!(
+                r#"<img\s[^>]*src\s*=\s*["']?https?://[^"'>\s]+[?&][\w-]+="#,
+                exfil_value!()
+            ),
         ],
     },
     Feature {
@@ -388,9 +464,17 @@ pub(crate) static FEATURES: &[Feature] = &[
         name: "addresses_ai",
         weight: 2.5,
         patterns: &[
-            concat!(r"\b(?:note|message|notice|instructions?|attention|important|reminder|memo|directive|warning)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+|an?\s+)?", ai_reader!(), r"s?\b"),
-            concat!(r"\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|large\s+language\s+model|language\s+model|ai\s+assistant|assistant|agent|bot|chatbot)\b"),
-            concat!(r"\b", ai_reader!(), r"s?\s+(?:\w+\s+){0,2}?(?:reading|processing|reviewing|integrating|summari[sz]ing|parsing|analy[sz]ing|seeing|viewing)\s+this\b"),
+            concat!(
+                r"\b(?:note|message|notice|instructions?|attention|important|reminder|memo|directive|warning)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+|an?\s+)?",
+                ai_reader!(),
+                r"s?\b"
+            ),
+            r"\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|large\s+language\s+model|language\s+model|ai\s+assistant|assistant|agent|bot|chatbot)\b",
+            concat!(
+                r"\b",
+                ai_reader!(),
+                r"s?\s+(?:\w+\s+){0,2}?(?:reading|processing|reviewing|integrating|summari[sz]ing|parsing|analy[sz]ing|seeing|viewing)\s+this\b"
+            ),
             r"\b(?:to|for)\s+(?:any|all|every)\s+(?:ai|llm|automated)\s+(?:\w+\s+)?(?:systems?|agents?|assistants?|models?|readers?)\b",
             r"\bfor\s+(?:ai|llm)\s+(?:\w+\s+)?agents?\b",
             r"\b(?:ai|llm)\s+agents?\s+(?:\w+\s+){0,3}?(?:should|must|need\s+to|are\s+required)\b",
@@ -408,11 +492,31 @@ pub(crate) static FEATURES: &[Feature] = &[
         name: "output_directive",
         weight: 1.5,
         patterns: &[
-            concat!(r"\b(?:to|at)\s+the\s+end\s+of\s+(?:your|every|each|any|all|the)\s+(?:\w+\s+)?", output_noun!(), r"\b"),
-            concat!(r"\b(?:append|add|include|insert|attach)\b(?:\s+\S+){0,4}?\s+(?:to|in|into)\s+(?:my|your|the|every|each|all|any)\s+(?:future\s+|subsequent\s+)?(?:\w+\s+)?", output_noun!(), r"\b"),
-            concat!(r"\bin\s+(?:every|each|all|any)\s+(?:future\s+|subsequent\s+)?", output_noun!(), r"\b"),
-            concat!(r"\balways\s+(?:start|begin|end|prefix|open)\s+(?:your|each|every|all)\s+(?:\w+\s+)?", output_noun!(), r"\s+with\b"),
-            concat!(r"\bto\s+the\s+(?:start|beginning)\s+of\s+(?:your|each|every|all)\s+(?:\w+\s+)?", output_noun!(), r"\b"),
+            concat!(
+                r"\b(?:to|at)\s+the\s+end\s+of\s+(?:your|every|each|any|all|the)\s+(?:\w+\s+)?",
+                output_noun!(),
+                r"\b"
+            ),
+            concat!(
+                r"\b(?:append|add|include|insert|attach)\b(?:\s+\S+){0,4}?\s+(?:to|in|into)\s+(?:my|your|the|every|each|all|any)\s+(?:future\s+|subsequent\s+)?(?:\w+\s+)?",
+                output_noun!(),
+                r"\b"
+            ),
+            concat!(
+                r"\bin\s+(?:every|each|all|any)\s+(?:future\s+|subsequent\s+)?",
+                output_noun!(),
+                r"\b"
+            ),
+            concat!(
+                r"\balways\s+(?:start|begin|end|prefix|open)\s+(?:your|each|every|all)\s+(?:\w+\s+)?",
+                output_noun!(),
+                r"\s+with\b"
+            ),
+            concat!(
+                r"\bto\s+the\s+(?:start|beginning)\s+of\s+(?:your|each|every|all)\s+(?:\w+\s+)?",
+                output_noun!(),
+                r"\b"
+            ),
             r"\b(?:am\s+ende\s+jeder\s+antwort|a\s+la\s+fin\s+de\s+(?:toute|chaque)\s+reponse|al\s+final\s+de\s+(?:cualquier|cada)\s+respuesta|alla\s+fine\s+di\s+ogni\s+risposta|no\s+final\s+de\s+cada\s+resposta)\b",
         ],
     },
@@ -528,6 +632,7 @@ pub(crate) static FEATURES: &[Feature] = &[
             r"\b(?:detect|prevent|mitigat|defend\s+against|protect\s+against|guard\s+against|classif|recogni[sz])\w*\s+(?:\w+\s+){0,3}?(?:prompts?|injections?|jailbreaks?|attacks?|malicious)\b",
             r"\bhow\s+(?:do|does|can|could|would|should|to)\s+(?:i\s+|we\s+|you\s+|attackers?\s+|someone\s+|an?\s+attacker\s+)?(?:detect|prevent|protect|defend|mitigate|block|stop|guard|test|evaluate)\b",
             r"\b(?:examples?)\s+of\s+(?:a\s+)?(?:prompt|injection|jailbreak|attack)",
+            r"\b(?:the|this|a|our)\s+(?:paper|study|research|article|blog\s+post|talk|thesis|survey|advisory)\b",
             r#"\b(?:phrases?|strings?|inputs?|messages?)\s+(?:like|such\s+as)\s+["'“]"#,
         ],
     },

@@ -19,26 +19,33 @@ pub fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Whether a digit string (no separators) starts like a card of a known issuer with a
 /// length that issuer uses.
 pub(crate) fn card_issuer_plausible(digits: &str) -> bool {
     let n = digits.len();
-    let p = |len: usize| digits.get(..len).and_then(|s| s.parse::<u32>().ok()).unwrap_or(0);
+    let p = |len: usize| {
+        digits
+            .get(..len)
+            .and_then(|s| s.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
     let (p1, p2, p3, p4) = (p(1), p(2), p(3), p(4));
     match p1 {
-        4 => matches!(n, 13 | 16 | 19),                                     // Visa
-        5 if (51..=55).contains(&p2) => n == 16,                            // Mastercard
-        2 if (2221..=2720).contains(&p4) => n == 16,                        // Mastercard 2-series
-        2 if p4 == 2131 => n == 15,                                         // JCB (old)
-        1 if p4 == 1800 => n == 15,                                         // JCB (old)
-        3 if p2 == 34 || p2 == 37 => n == 15,                               // Amex
-        3 if (300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39 => (14..=19).contains(&n), // Diners
-        3 if (3528..=3589).contains(&p4) => (16..=19).contains(&n),         // JCB
+        4 => matches!(n, 13 | 16 | 19),              // Visa
+        5 if (51..=55).contains(&p2) => n == 16,     // Mastercard
+        2 if (2221..=2720).contains(&p4) => n == 16, // Mastercard 2-series
+        2 if p4 == 2131 => n == 15,                  // JCB (old)
+        1 if p4 == 1800 => n == 15,                  // JCB (old)
+        3 if p2 == 34 || p2 == 37 => n == 15,        // Amex
+        3 if (300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39 => {
+            (14..=19).contains(&n)
+        } // Diners
+        3 if (3528..=3589).contains(&p4) => (16..=19).contains(&n), // JCB
         6 if p4 == 6011 || p2 == 65 || (644..=649).contains(&p3) => (16..=19).contains(&n), // Discover
-        6 if p2 == 62 => (16..=19).contains(&n),                            // UnionPay
+        6 if p2 == 62 => (16..=19).contains(&n), // UnionPay
         5 | 6 if p2 == 50 || (56..=69).contains(&p2) => (12..=19).contains(&n), // Maestro
         _ => false,
     }
@@ -77,7 +84,8 @@ pub fn iban_valid(iban: &str) -> bool {
         return false;
     }
     let (country, check) = (&compact[..2], &compact[2..4]);
-    if !country.chars().all(|c| c.is_ascii_alphabetic()) || !check.chars().all(|c| c.is_ascii_digit())
+    if !country.chars().all(|c| c.is_ascii_alphabetic())
+        || !check.chars().all(|c| c.is_ascii_digit())
     {
         return false;
     }
@@ -91,19 +99,33 @@ pub fn iban_valid(iban: &str) -> bool {
             Some(v) => v,
             None => return false,
         };
-        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
     }
     rem == 1
 }
 
 /// US SSN rules: area not 000, 666 or 900-999; group not 00; serial not 0000.
 pub fn ssn_valid(area: u32, group: u32, serial: u32) -> bool {
-    area != 0 && area != 666 && area < 900 && group != 0 && serial != 0 && area < 1000 && group < 100 && serial < 10_000
+    area != 0
+        && area != 666
+        && area < 900
+        && group != 0
+        && serial != 0
+        && area < 1000
+        && group < 100
+        && serial < 10_000
 }
 
 /// ISBN-10 or ISBN-13 check digit over the digits (and a final `X` for ISBN-10).
 pub(crate) fn isbn_valid(s: &str) -> bool {
-    let chars: Vec<char> = s.chars().filter(|c| c.is_ascii_digit() || *c == 'X' || *c == 'x').collect();
+    let chars: Vec<char> = s
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == 'X' || *c == 'x')
+        .collect();
     match chars.len() {
         10 => {
             let mut sum = 0;
@@ -117,13 +139,17 @@ pub(crate) fn isbn_valid(s: &str) -> bool {
                 };
                 sum += v * (10 - i as u32);
             }
-            sum % 11 == 0
+            sum.is_multiple_of(11)
         }
         13 => {
             let ds: Option<Vec<u32>> = chars.iter().map(|c| c.to_digit(10)).collect();
             let Some(ds) = ds else { return false };
-            let sum: u32 = ds.iter().enumerate().map(|(i, d)| if i % 2 == 0 { *d } else { d * 3 }).sum();
-            sum % 10 == 0 && (ds[..3] == [9, 7, 8] || ds[..3] == [9, 7, 9])
+            let sum: u32 = ds
+                .iter()
+                .enumerate()
+                .map(|(i, d)| if i % 2 == 0 { *d } else { d * 3 })
+                .sum();
+            sum.is_multiple_of(10) && (ds[..3] == [9, 7, 8] || ds[..3] == [9, 7, 9])
         }
         _ => false,
     }

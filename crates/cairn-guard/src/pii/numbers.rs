@@ -9,7 +9,9 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::checks::{card_issuer_plausible, iban_length, iban_valid, isbn_valid, luhn_valid, ssn_valid};
+use super::checks::{
+    card_issuer_plausible, iban_length, iban_valid, isbn_valid, luhn_valid, ssn_valid,
+};
 use super::{Candidate, PiiKind, char_at, char_before, context_after, context_before};
 
 #[allow(clippy::expect_used)] // literal patterns, covered by tests
@@ -74,7 +76,12 @@ pub(crate) fn find_cards(text: &str, out: &mut Vec<Candidate>) {
             continue;
         }
         let score = if issuer { 0.95 } else { 0.6 };
-        out.push(Candidate { kind: PiiKind::CreditCard, start: m.start(), end: m.end(), score });
+        out.push(Candidate {
+            kind: PiiKind::CreditCard,
+            start: m.start(),
+            end: m.end(),
+            score,
+        });
     }
 }
 
@@ -91,7 +98,9 @@ fn plausible_card_grouping(s: &str) -> bool {
 pub(crate) fn find_ibans(text: &str, out: &mut Vec<Candidate>) {
     for m in IBAN.find_iter(text) {
         let s = m.as_str();
-        let Some(len) = iban_length(&s[..2]) else { continue };
+        let Some(len) = iban_length(&s[..2]) else {
+            continue;
+        };
         // Take exactly `len` alphanumerics (single spaces allowed between groups).
         let mut count = 0;
         let mut end = m.start();
@@ -114,12 +123,29 @@ pub(crate) fn find_ibans(text: &str, out: &mut Vec<Candidate>) {
             continue;
         }
         if iban_valid(&text[m.start()..end]) {
-            out.push(Candidate { kind: PiiKind::Iban, start: m.start(), end, score: 0.97 });
+            out.push(Candidate {
+                kind: PiiKind::Iban,
+                start: m.start(),
+                end,
+                score: 0.97,
+            });
         }
     }
 }
 
-const SSN_CONTEXT: &[&str] = &["ssn", "social security", "my social", "social is", "ss#", "taxpayer", "tin ", "tax id", "seguridad social", "sécurité sociale", "sozialversicherung"];
+const SSN_CONTEXT: &[&str] = &[
+    "ssn",
+    "social security",
+    "my social",
+    "social is",
+    "ss#",
+    "taxpayer",
+    "tin ",
+    "tax id",
+    "seguridad social",
+    "sécurité sociale",
+    "sozialversicherung",
+];
 
 /// US SSNs: `ddd-dd-dddd` (or spaced, or bare with context) passing the SSA rules.
 pub(crate) fn find_ssns(text: &str, out: &mut Vec<Candidate>) {
@@ -130,29 +156,58 @@ pub(crate) fn find_ssns(text: &str, out: &mut Vec<Candidate>) {
         }
         let seps: Vec<char> = s.chars().filter(|c| !c.is_ascii_digit()).collect();
         let digits = digits_of(s);
-        let (Ok(area), Ok(group), Ok(serial)) =
-            (digits[..3].parse(), digits[3..5].parse(), digits[5..].parse())
-        else {
+        let (Ok(area), Ok(group), Ok(serial)) = (
+            digits[..3].parse(),
+            digits[3..5].parse(),
+            digits[5..].parse(),
+        ) else {
             continue;
         };
         if !ssn_valid(area, group, serial) {
             continue;
         }
-        let context = context_before(text, m.start(), 48, SSN_CONTEXT) || context_after(text, m.end(), 48, SSN_CONTEXT);
+        let context = context_before(text, m.start(), 48, SSN_CONTEXT)
+            || context_after(text, m.end(), 48, SSN_CONTEXT);
         let score = match seps.as_slice() {
             ['-', '-'] => 0.9,
             [' ', ' '] => {
-                if context { 0.85 } else { 0.55 }
+                if context {
+                    0.85
+                } else {
+                    0.55
+                }
             }
             [] if context => 0.8,
             _ => continue,
         };
-        out.push(Candidate { kind: PiiKind::Ssn, start: m.start(), end: m.end(), score });
+        out.push(Candidate {
+            kind: PiiKind::Ssn,
+            start: m.start(),
+            end: m.end(),
+            score,
+        });
     }
 }
 
 const PHONE_CONTEXT: &[&str] = &[
-    "phone", "tel", "call", "mobile", "cell", "fax", "contact", "reach", "whatsapp", "sms", "text me", "office", "ring", "dial", "téléphone", "telefon", "teléfono", "telefono",
+    "phone",
+    "tel",
+    "call",
+    "mobile",
+    "cell",
+    "fax",
+    "contact",
+    "reach",
+    "whatsapp",
+    "sms",
+    "text me",
+    "office",
+    "ring",
+    "dial",
+    "téléphone",
+    "telefon",
+    "teléfono",
+    "telefono",
 ];
 
 /// Phone numbers: E.164 (`+` or `00`) and national formats with 7-15 digits.
@@ -171,7 +226,12 @@ pub(crate) fn find_phones(text: &str, out: &mut Vec<Candidate>) {
             continue;
         }
         if let Some(score) = phone_score(text, start, s) {
-            out.push(Candidate { kind: PiiKind::Phone, start, end, score });
+            out.push(Candidate {
+                kind: PiiKind::Phone,
+                start,
+                end,
+                score,
+            });
         }
     }
 }
@@ -182,7 +242,11 @@ fn phone_score(text: &str, start: usize, s: &str) -> Option<f32> {
     let main = lower
         .split(['x', '#'])
         .next()
-        .map(|m| m.trim_end_matches("ext").trim_end_matches("ext.").trim_end())
+        .map(|m| {
+            m.trim_end_matches("ext")
+                .trim_end_matches("ext.")
+                .trim_end()
+        })
         .unwrap_or(&lower);
     let main = main.strip_suffix("extension").unwrap_or(main).trim_end();
     let digits = digits_of(main);
@@ -205,7 +269,16 @@ fn phone_score(text: &str, start: usize, s: &str) -> Option<f32> {
         return if international && digits.len() >= 8 {
             Some(0.85)
         } else if (10..=11).contains(&digits.len()) {
-            Some(if context { 0.75 } else { 0.55 })
+            // National numbers start with 0 (trunk prefix) or 2-9; a bare run starting with 1
+            // is far more often a Unix timestamp or an id, and "0123456789" is a placeholder.
+            let ascending = digits.as_bytes().windows(2).all(|w| w[1] == w[0] + 1);
+            if context {
+                Some(0.75)
+            } else if digits.starts_with('1') || ascending {
+                None
+            } else {
+                Some(0.55)
+            }
         } else if context && digits.len() >= 7 {
             Some(0.6)
         } else {
@@ -263,23 +336,49 @@ mod tests {
     fn found(text: &str, f: fn(&str, &mut Vec<Candidate>)) -> Vec<String> {
         let mut out = Vec::new();
         f(text, &mut out);
-        out.into_iter().map(|c| text[c.start..c.end].to_owned()).collect()
+        out.into_iter()
+            .map(|c| text[c.start..c.end].to_owned())
+            .collect()
     }
 
     #[test]
     fn cards() {
-        assert_eq!(found("pay with 4111 1111 1111 1111 today", find_cards), ["4111 1111 1111 1111"]);
-        assert_eq!(found("card 4111-1111-1111-1111.", find_cards), ["4111-1111-1111-1111"]);
-        assert_eq!(found("amex 378282246310005", find_cards), ["378282246310005"]);
-        assert!(found("4111 1111 1111 1112", find_cards).is_empty(), "Luhn fails");
-        assert!(found("order 4111111111111111x", find_cards).is_empty(), "glued to a letter");
+        assert_eq!(
+            found("pay with 4111 1111 1111 1111 today", find_cards),
+            ["4111 1111 1111 1111"]
+        );
+        assert_eq!(
+            found("card 4111-1111-1111-1111.", find_cards),
+            ["4111-1111-1111-1111"]
+        );
+        assert_eq!(
+            found("amex 378282246310005", find_cards),
+            ["378282246310005"]
+        );
+        assert!(
+            found("4111 1111 1111 1112", find_cards).is_empty(),
+            "Luhn fails"
+        );
+        assert!(
+            found("order 4111111111111111x", find_cards).is_empty(),
+            "glued to a letter"
+        );
     }
 
     #[test]
     fn ibans() {
-        assert_eq!(found("IBAN GB82 WEST 1234 5698 7654 32 please", find_ibans), ["GB82 WEST 1234 5698 7654 32"]);
-        assert_eq!(found("to DE89370400440532013000.", find_ibans), ["DE89370400440532013000"]);
-        assert!(found("DE89370400440532013001", find_ibans).is_empty(), "bad checksum");
+        assert_eq!(
+            found("IBAN GB82 WEST 1234 5698 7654 32 please", find_ibans),
+            ["GB82 WEST 1234 5698 7654 32"]
+        );
+        assert_eq!(
+            found("to DE89370400440532013000.", find_ibans),
+            ["DE89370400440532013000"]
+        );
+        assert!(
+            found("DE89370400440532013001", find_ibans).is_empty(),
+            "bad checksum"
+        );
     }
 
     #[test]
@@ -291,17 +390,42 @@ mod tests {
         assert!(found("id 923-12-3456", find_ssns).is_empty());
         assert!(found("id 123-00-3456", find_ssns).is_empty());
         assert!(found("id 123-45-0000", find_ssns).is_empty());
-        assert!(found("order 123456789", find_ssns).is_empty(), "bare digits need context");
+        assert!(
+            found("order 123456789", find_ssns).is_empty(),
+            "bare digits need context"
+        );
     }
 
     #[test]
     fn phones() {
-        for p in ["+1-202-555-0143", "(202) 555-0143", "202.555.0143", "+44 20 7946 0958", "+33 3 73 77 08 65", "555-0143 x12", "07700 900123", "+41 (0)48 705 68 56", "606-530-7450x5444"] {
+        for p in [
+            "+1-202-555-0143",
+            "(202) 555-0143",
+            "202.555.0143",
+            "+44 20 7946 0958",
+            "+33 3 73 77 08 65",
+            "555-0143 x12",
+            "07700 900123",
+            "+41 (0)48 705 68 56",
+            "606-530-7450x5444",
+        ] {
             let text = format!("call me at {p} please");
             assert_eq!(found(&text, find_phones), [p], "{p}");
         }
-        for not in ["on 2024-12-07 at", "build 10.0.19045.3803", "ISBN 0-306-40615-2", "INV-2018-92225", "1990-2000", "v1.2.3", "price 1,234,567"] {
-            assert!(found(not, find_phones).is_empty(), "{not}: {:?}", found(not, find_phones));
+        for not in [
+            "on 2024-12-07 at",
+            "build 10.0.19045.3803",
+            "ISBN 0-306-40615-2",
+            "INV-2018-92225",
+            "1990-2000",
+            "v1.2.3",
+            "price 1,234,567",
+        ] {
+            assert!(
+                found(not, find_phones).is_empty(),
+                "{not}: {:?}",
+                found(not, find_phones)
+            );
         }
     }
 }
