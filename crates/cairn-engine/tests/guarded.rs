@@ -63,12 +63,20 @@ fn poisoned_chunks_are_dropped_or_quarantined_per_policy() {
     let q = "When do boats leave Vardo harbour and where are tide tables printed?";
     // Without guardrails the poisoned chunk is a source.
     let plain = e.ask(&a, &ask(q, None)).unwrap();
-    assert!(plain.sources.iter().any(|s| s.text.contains("ignore all previous")));
+    assert!(
+        plain
+            .sources
+            .iter()
+            .any(|s| s.text.contains("ignore all previous"))
+    );
     assert!(plain.guardrails.is_empty());
     // Default policy: dropped before the prompt, the decision says why.
     let guarded = e.ask(&a, &ask(q, Some(Policy::default()))).unwrap();
     assert!(
-        guarded.sources.iter().all(|s| !s.text.contains("ignore all previous")),
+        guarded
+            .sources
+            .iter()
+            .all(|s| !s.text.contains("ignore all previous")),
         "{:?}",
         guarded.sources
     );
@@ -89,7 +97,12 @@ fn poisoned_chunks_are_dropped_or_quarantined_per_policy() {
         ..Policy::default()
     };
     let flagged = e.ask(&a, &ask(q, Some(flag))).unwrap();
-    assert!(flagged.sources.iter().any(|s| s.text.contains("ignore all previous")));
+    assert!(
+        flagged
+            .sources
+            .iter()
+            .any(|s| s.text.contains("ignore all previous"))
+    );
     assert!(
         flagged
             .guardrails
@@ -121,7 +134,11 @@ fn a_principal_sees_only_its_acl_and_its_own_conversations() {
     // A body that asks for everything does not widen the view.
     r.filter.access = cairn_index::Access::All;
     let out = e.ask(&a, &r).unwrap();
-    assert!(out.sources.iter().all(|s| !s.text.contains("41 kroner")), "{:?}", out.sources);
+    assert!(
+        out.sources.iter().all(|s| !s.text.contains("41 kroner")),
+        "{:?}",
+        out.sources
+    );
     let mut r = ask(q, None);
     r.principal = Some(member.clone());
     let inside = e.ask(&a, &r).unwrap();
@@ -137,20 +154,34 @@ fn a_principal_sees_only_its_acl_and_its_own_conversations() {
     r.principal = Some(outsider.clone());
     r.conversation = Some(conv.id.clone());
     assert_eq!(e.ask(&a, &r).unwrap_err().code, ErrorCode::NotFound);
-    assert!(e.conversation(&a, Some("bo"), &conv.id).unwrap().1.is_empty(), "nothing appended");
+    assert!(
+        e.conversation(&a, Some("bo"), &conv.id)
+            .unwrap()
+            .1
+            .is_empty(),
+        "nothing appended"
+    );
     assert_eq!(
         e.conversation(&a, Some("olga"), &conv.id).unwrap_err().code,
         ErrorCode::NotFound
     );
     assert!(e.conversations(&a, Some("olga"), 10).unwrap().is_empty());
-    assert_eq!(e.conversations(&a, None, 10).unwrap().len(), 1, "the operator sees all");
+    assert_eq!(
+        e.conversations(&a, None, 10).unwrap().len(),
+        1,
+        "the operator sees all"
+    );
     let missing = ConversationId::new("not-a-conversation");
     assert_eq!(
-        e.delete_conversation(&a, Some("olga"), &conv.id).unwrap_err().code,
+        e.delete_conversation(&a, Some("olga"), &conv.id)
+            .unwrap_err()
+            .code,
         ErrorCode::NotFound
     );
     assert_eq!(
-        e.delete_conversation(&a, Some("bo"), &missing).unwrap_err().code,
+        e.delete_conversation(&a, Some("bo"), &missing)
+            .unwrap_err()
+            .code,
         ErrorCode::NotFound
     );
 }

@@ -1,8 +1,9 @@
 //! Quality gates against the evaluation sets built by `eval/guard/build.py`.
 //!
-//! The data is generated from pinned PyPI packages and kept out of git, so these tests
-//! look for it in `$CAIRN_GUARD_DATA` or `~/.cache/cairn/guard-data` and pass vacuously
-//! (with a note on stderr) when it is absent. `GUARD_SHOW=1` prints every miss.
+//! The data is generated from pinned PyPI packages and kept out of git; `scripts/test.sh`
+//! builds it (cached) before the tests, which read it from `$CAIRN_GUARD_DATA` or
+//! `~/.cache/cairn/guard-data` and fail, saying how to build it, when it is absent.
+//! `GUARD_SHOW=1` prints every miss.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
@@ -18,14 +19,16 @@ fn data_file(name: &str) -> Option<String> {
         .or_else(|| {
             std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cairn/guard-data"))
         })?;
-    let text = std::fs::read_to_string(dir.join(name)).ok();
-    if text.is_none() {
-        eprintln!(
-            "skipping: {name} not found in {} (run eval/guard/build.py)",
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text),
+        Err(e) => panic!(
+            "{}: {e}; build the evaluation sets with `python3 eval/guard/build.py {}` \
+             (scripts/test.sh does)",
+            path.display(),
             dir.display()
-        );
+        ),
     }
-    text
 }
 
 fn show() -> bool {
@@ -160,18 +163,4 @@ fn pii_negatives_precision() {
         "{} false positives",
         m.overall.fp
     );
-}
-
-/// Any other labelled set: `GUARD_JSONL=/path/set.jsonl` (lines `{"text", "label"}`).
-#[test]
-fn custom_injection_set() {
-    let Some(path) = std::env::var_os("GUARD_JSONL") else {
-        return;
-    };
-    let data = std::fs::read_to_string(path).unwrap();
-    let cases = eval::injection_cases_from_jsonl(&data).unwrap();
-    let detector = InjectionDetector::new();
-    let m = eval::injection_metrics(&cases, &detector, DEFAULT_THRESHOLD);
-    eprintln!("custom: {}", serde_json::to_string(&m).unwrap());
-    show_misses(&cases, &detector);
 }

@@ -21,13 +21,21 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-fn admit(state: &AppState, headers: &axum::http::HeaderMap, path: &str) -> Result<(Identity, Arc<TenantSettings>), ApiError> {
+fn admit(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    path: &str,
+) -> Result<(Identity, Arc<TenantSettings>), ApiError> {
     let engine = &state.engine;
     let store = engine.store();
     let now = now_ms();
     let id = match state.auth.authenticate(store, headers, now) {
         Ok(id) => id,
-        Err(AuthFailure { error, tenant, actor }) => {
+        Err(AuthFailure {
+            error,
+            tenant,
+            actor,
+        }) => {
             if error.code == ErrorCode::Unauthorized {
                 let tenant = tenant.unwrap_or_else(|| TenantId::new(""));
                 engine.audit_or_log(AuditEvent {
@@ -64,7 +72,10 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
             next.run(req).await
         }
         Ok(Err(e)) => e.into_response(),
-        Err(join) => ApiError::new(ErrorCode::Internal, format!("authentication failed: {join}"))
-            .into_response(),
+        Err(join) => ApiError::new(
+            ErrorCode::Internal,
+            format!("authentication failed: {join}"),
+        )
+        .into_response(),
     }
 }

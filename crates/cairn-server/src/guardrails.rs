@@ -29,7 +29,10 @@ pub fn screen_input(
             .collect();
         return Err(ApiError::new(
             ErrorCode::GuardrailBlocked,
-            format!("the input was blocked by a guardrail ({})", reasons.join("; ")),
+            format!(
+                "the input was blocked by a guardrail ({})",
+                reasons.join("; ")
+            ),
         ));
     }
     Ok(check.decisions)
@@ -52,7 +55,11 @@ pub fn audit_decisions(engine: &Engine, who: &Identity, decisions: &[Decision]) 
             actor: &who.actor,
             action,
             target: &d.category,
-            outcome: if d.verdict == Verdict::Block { "blocked" } else { "ok" },
+            outcome: if d.verdict == Verdict::Block {
+                "blocked"
+            } else {
+                "ok"
+            },
             detail: serde_json::to_value(d).unwrap_or_default(),
         });
     }

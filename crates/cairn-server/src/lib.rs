@@ -93,7 +93,10 @@ pub fn router(state: AppState) -> Router {
             post(native::identity::create_key).get(native::identity::list_keys),
         )
         .route("/api/v1/keys/{key}", delete(native::identity::revoke_key))
-        .route("/api/v1/keys/{key}/rotate", post(native::identity::rotate_key))
+        .route(
+            "/api/v1/keys/{key}/rotate",
+            post(native::identity::rotate_key),
+        )
         .route(
             "/api/v1/users",
             post(native::identity::put_user).get(native::identity::list_users),
@@ -102,7 +105,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/users/{user}",
             get(native::identity::get_user).delete(native::identity::erase_user),
         )
-        .route("/api/v1/users/{user}/export", get(native::identity::export_user))
+        .route(
+            "/api/v1/users/{user}/export",
+            get(native::identity::export_user),
+        )
         .route("/api/v1/audit", get(native::tenant::audit))
         .route(
             "/api/v1/tenant/settings",

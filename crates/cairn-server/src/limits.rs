@@ -34,7 +34,10 @@ pub fn civil(ms: i64) -> (i64, u32, u32) {
 /// The usage periods an instant counts toward: `d:YYYY-MM-DD` and `m:YYYY-MM`.
 pub fn periods(ms: i64) -> (String, String) {
     let (y, m, d) = civil(ms);
-    (format!("d:{y:04}-{m:02}-{d:02}"), format!("m:{y:04}-{m:02}"))
+    (
+        format!("d:{y:04}-{m:02}-{d:02}"),
+        format!("m:{y:04}-{m:02}"),
+    )
 }
 
 /// Seconds from `ms` to the next UTC midnight (for a quota's `Retry-After`).
@@ -51,8 +54,16 @@ fn asks(id: &Identity, l: &LimitsSection, requests: f64) -> Vec<Ask> {
     let mut out = Vec::new();
     let tenant = id.tenant.as_str();
     let pairs = [
-        (format!("{}:rpm", id.bucket), id.rpm.unwrap_or(l.key_rpm), requests),
-        (format!("{}:tpm", id.bucket), id.tpm.unwrap_or(l.key_tpm), 0.0),
+        (
+            format!("{}:rpm", id.bucket),
+            id.rpm.unwrap_or(l.key_rpm),
+            requests,
+        ),
+        (
+            format!("{}:tpm", id.bucket),
+            id.tpm.unwrap_or(l.key_tpm),
+            0.0,
+        ),
         (format!("tenant:{tenant}:rpm"), l.tenant_rpm, requests),
         (format!("tenant:{tenant}:tpm"), l.tenant_tpm, 0.0),
     ];
@@ -85,7 +96,11 @@ pub fn admit(
     let l = &settings.limits;
     if let Verdict::Limited { retry_after, key } = limiter.acquire(&asks(id, l, 1.0)) {
         let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-        let what = if key.ends_with(":tpm") { "tokens" } else { "requests" };
+        let what = if key.ends_with(":tpm") {
+            "tokens"
+        } else {
+            "requests"
+        };
         let whose = if key.starts_with("tenant:") {
             "this tenant's"
         } else {
@@ -158,7 +173,10 @@ pub fn record(
 ) {
     let l = &settings.limits;
     let cost = tokens as f64;
-    for ask in asks(id, l, 0.0).into_iter().filter(|a| a.key.ends_with(":tpm")) {
+    for ask in asks(id, l, 0.0)
+        .into_iter()
+        .filter(|a| a.key.ends_with(":tpm"))
+    {
         limiter.charge(&ask.key, ask.rate, cost);
     }
     let (day, month) = periods(now_ms);

@@ -72,8 +72,10 @@ pub fn effective(config: &Config, stored: Option<&Value>) -> Result<TenantSettin
         ("usd_per_1k_tokens", limits.usd_per_1k_tokens),
     ] {
         if !v.is_finite() || v < 0.0 {
-            return Err(ApiError::invalid(format!("limits.{k} must be a number >= 0"))
-                .with_param(format!("limits.{k}")));
+            return Err(
+                ApiError::invalid(format!("limits.{k} must be a number >= 0"))
+                    .with_param(format!("limits.{k}")),
+            );
         }
     }
     let policy: cairn_guard::Policy = serde_json::from_value(guard)

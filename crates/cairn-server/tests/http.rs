@@ -20,7 +20,11 @@ fn app(dir: &std::path::Path, extra: &str) -> (Router, Arc<Engine>) {
         dir.join("data").display(),
         // These tests are about the API's own behaviour; authentication has its own
         // tests below and end to end in crates/cairn/tests/security.rs.
-        auth = if extra.contains("[auth]") { "" } else { "[auth]\nmode = \"off\"" },
+        auth = if extra.contains("[auth]") {
+            ""
+        } else {
+            "[auth]\nmode = \"off\""
+        },
     );
     let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
     let engine = Arc::new(Engine::open(config).unwrap());
@@ -517,9 +521,20 @@ async fn models_embeddings_health_and_the_openapi_document() {
 async fn without_credentials_every_route_but_the_public_ones_is_401() {
     let dir = tempfile::tempdir().unwrap();
     let (app, engine) = app(dir.path(), "[auth]\nmode = \"required\"");
-    for uri in ["/v1/models", "/api/v1/collections", "/api/v1/me", "/nowhere"] {
+    for uri in [
+        "/v1/models",
+        "/api/v1/collections",
+        "/api/v1/me",
+        "/nowhere",
+    ] {
         let (status, headers, body) = send(&app, get(uri)).await;
-        envelope(status, &headers, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+        envelope(
+            status,
+            &headers,
+            &body,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        );
         assert!(headers.get(header::WWW_AUTHENTICATE).is_some());
     }
     let bad = Request::builder()
@@ -528,7 +543,13 @@ async fn without_credentials_every_route_but_the_public_ones_is_401() {
         .body(Body::empty())
         .unwrap();
     let (status, headers, body) = send(&app, bad).await;
-    let e = envelope(status, &headers, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    let e = envelope(
+        status,
+        &headers,
+        &body,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
     assert!(e["message"].as_str().unwrap().contains("Bearer"));
     for uri in ["/healthz", "/openapi.json", "/docs"] {
         let (status, _, _) = send(&app, get(uri)).await;

@@ -21,9 +21,9 @@ mod sqlite;
 
 pub use error::{Error, Result};
 pub use repo::{
-    AclViewer, AnswerRepo, CollectionRepo, ConversationRepo, DocumentCommit, DocumentRepo, DocumentSummary,
-    IdempotencyRecord, IdempotencyRepo, IndexBatch, IndexChange, IndexFeedRepo, IndexedChunk,
-    JobFilter, JobRepo, NewJob, Store, TenantRepo,
+    AclViewer, AnswerRepo, CollectionRepo, ConversationRepo, DocumentCommit, DocumentRepo,
+    DocumentSummary, IdempotencyRecord, IdempotencyRepo, IndexBatch, IndexChange, IndexFeedRepo,
+    IndexedChunk, JobFilter, JobRepo, NewJob, Store, TenantRepo,
 };
 pub use security::{
     AuditDraft, AuditRecord, AuditRepo, AuditSealer, ErasureReport, IdentityRepo, PrivacyRepo,

@@ -6,7 +6,9 @@
 //! the audit chain's hash function is passed in by the caller (`cairn-auth` owns it).
 
 use crate::Result;
-use cairn_types::{ApiKey, Conversation, Document, Feedback, Message, StoredAnswer, TenantId, User};
+use cairn_types::{
+    ApiKey, Conversation, Document, Feedback, Message, StoredAnswer, TenantId, User,
+};
 use serde::Serialize;
 
 /// Users and API keys.
@@ -91,10 +93,20 @@ pub trait TenantDataRepo {
     fn add_usage(&self, tenant: &TenantId, periods: &[&str], delta: &Usage) -> Result<()>;
     fn usage(&self, tenant: &TenantId, period: &str) -> Result<Usage>;
     fn tenant_settings(&self, tenant: &TenantId) -> Result<Option<serde_json::Value>>;
-    fn set_tenant_settings(&self, tenant: &TenantId, settings: &serde_json::Value, now: i64)
-    -> Result<()>;
-    fn put_secret(&self, tenant: &TenantId, name: &str, sealed: &str, key_id: &str, now: i64)
-    -> Result<()>;
+    fn set_tenant_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &serde_json::Value,
+        now: i64,
+    ) -> Result<()>;
+    fn put_secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        sealed: &str,
+        key_id: &str,
+        now: i64,
+    ) -> Result<()>;
     /// (sealed value, key id).
     fn get_secret(&self, tenant: &TenantId, name: &str) -> Result<Option<(String, String)>>;
     /// (name, key id, updated_at) without the values.

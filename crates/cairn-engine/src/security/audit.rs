@@ -51,8 +51,7 @@ impl Engine {
         };
         let seal = |seq: i64, prev: &str, d: &AuditDraft| {
             entry_hash(
-                prev, seq, d.at, &d.tenant, &d.actor, &d.action, &d.target, &d.outcome,
-                &d.detail,
+                prev, seq, d.at, &d.tenant, &d.actor, &d.action, &d.target, &d.outcome, &d.detail,
             )
         };
         Ok(self.store.append_audit(&draft, GENESIS_HASH, &seal)?)

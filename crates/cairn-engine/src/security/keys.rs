@@ -81,11 +81,7 @@ impl Engine {
         {
             return Err(Error::new(
                 ErrorCode::Forbidden,
-                format!(
-                    "a `{}` cannot create a `{}` key",
-                    c.as_str(),
-                    role.as_str()
-                ),
+                format!("a `{}` cannot create a `{}` key", c.as_str(), role.as_str()),
             ));
         }
         for s in &spec.scopes {

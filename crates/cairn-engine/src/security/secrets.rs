@@ -67,9 +67,10 @@ impl Engine {
 
     /// Opens a stored secret (for the server's own use: provider calls, webhooks).
     pub fn secret(&self, tenant: &TenantId, name: &str) -> Result<String> {
-        let (sealed, key_id) = self.store.get_secret(tenant, name)?.ok_or_else(|| {
-            Error::new(ErrorCode::NotFound, format!("secret `{name}` not found"))
-        })?;
+        let (sealed, key_id) = self
+            .store
+            .get_secret(tenant, name)?
+            .ok_or_else(|| Error::new(ErrorCode::NotFound, format!("secret `{name}` not found")))?;
         let sb = sealer(&self.config)?;
         if sb.key_id() != key_id {
             return Err(Error::new(

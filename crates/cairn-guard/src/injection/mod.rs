@@ -62,7 +62,10 @@ static COMPILED: LazyLock<Vec<CompiledFeature>> = LazyLock::new(|| {
             let joined = f
                 .patterns
                 .iter()
-                .map(|p| format!("(?:{p})"))
+                // ASCII word boundaries keep the regex engine on its fast DFA path even
+                // when the text has non-ASCII characters (a Unicode `\b` forces the slow
+                // NFA); the views are lowercase ASCII-folded anyway.
+                .map(|p| format!("(?:{})", p.replace(r"\b", r"(?-u:\b)")))
                 .collect::<Vec<_>>()
                 .join("|");
             #[allow(clippy::expect_used)] // the table is static and covered by tests

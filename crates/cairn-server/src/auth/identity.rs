@@ -10,8 +10,12 @@ use serde::Serialize;
 pub enum Via {
     /// `auth.mode = "off"` on a loopback listener: the local operator.
     Operator,
-    ApiKey { id: String },
-    Jwt { issuer: String },
+    ApiKey {
+        id: String,
+    },
+    Jwt {
+        issuer: String,
+    },
 }
 
 /// Who is calling: tenant, data-access principal, role and scopes, and the keys its

@@ -102,7 +102,10 @@ impl Authenticator {
                 ..JwtSettings::default()
             };
             Some(JwtVerifier::new(settings).map_err(|e| {
-                ApiError::new(ErrorCode::InvalidConfig, format!("auth.jwt: {}", e.message()))
+                ApiError::new(
+                    ErrorCode::InvalidConfig,
+                    format!("auth.jwt: {}", e.message()),
+                )
             })?)
         };
         Ok(Self {
@@ -149,13 +152,11 @@ impl Authenticator {
         let Some((lookup, secret)) = apikey::split(token) else {
             return Err(fail("malformed API key", None, anon()));
         };
-        let row = store
-            .find_key_by_lookup(lookup)
-            .map_err(|e| AuthFailure {
-                error: e.into(),
-                tenant: None,
-                actor: anon(),
-            })?;
+        let row = store.find_key_by_lookup(lookup).map_err(|e| AuthFailure {
+            error: e.into(),
+            tenant: None,
+            actor: anon(),
+        })?;
         let Some(key) = row else {
             // Same work as a real check, so timing does not tell which keys exist.
             let _ = apikey::dummy_verify(secret);
@@ -212,7 +213,12 @@ impl Authenticator {
         }
     }
 
-    fn bearer_jwt(&self, store: &dyn Store, token: &str, now: i64) -> Result<Identity, AuthFailure> {
+    fn bearer_jwt(
+        &self,
+        store: &dyn Store,
+        token: &str,
+        now: i64,
+    ) -> Result<Identity, AuthFailure> {
         let Some(verifier) = &self.jwt else {
             return Err(fail(
                 "JWT bearer tokens are not enabled on this server (auth.jwt)",
@@ -220,9 +226,9 @@ impl Authenticator {
                 "anonymous".into(),
             ));
         };
-        let t = verifier.verify(token).map_err(|e| {
-            fail(format!("JWT rejected: {}", e.message()), None, "jwt".into())
-        })?;
+        let t = verifier
+            .verify(token)
+            .map_err(|e| fail(format!("JWT rejected: {}", e.message()), None, "jwt".into()))?;
         let actor = format!("user:{}", t.user);
         if cairn_types::validate_slug(&t.tenant).is_err() {
             return Err(fail(

@@ -6,7 +6,6 @@ use crate::extract::ApiJson;
 use crate::request_id::RequestId;
 use crate::settings::TenantSettings;
 use crate::state::{AppState, blocking};
-use std::sync::Arc;
 use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -17,6 +16,7 @@ use cairn_engine::search::SearchRequest;
 use cairn_types::{AnswerId, CollectionId, ConversationId, ErrorCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 /// Hybrid search (the engine's `SearchRequest`: collection, query, mode, fusion, top_k,
@@ -173,8 +173,7 @@ pub async fn get_conversation(
 ) -> ApiResult<Json<Value>> {
     let who = caller.0;
     blocking(&state, move |e, _| {
-        let (c, messages) =
-            e.conversation(&who.tenant, who.owner(), &ConversationId::new(id))?;
+        let (c, messages) = e.conversation(&who.tenant, who.owner(), &ConversationId::new(id))?;
         let mut v = json!(c);
         v["messages"] = json!(messages);
         Ok(Json(v))

@@ -193,8 +193,21 @@ pub async fn put_user(
         ));
     }
     let u = blocking(&state, move |e, _| {
-        let u = e.put_user(&who.tenant, &req.id, role, req.groups, &req.email, &req.name)?;
-        audit(e, &who, "users.put", &u.id, json!({"role": u.role, "groups": u.groups}));
+        let u = e.put_user(
+            &who.tenant,
+            &req.id,
+            role,
+            req.groups,
+            &req.email,
+            &req.name,
+        )?;
+        audit(
+            e,
+            &who,
+            "users.put",
+            &u.id,
+            json!({"role": u.role, "groups": u.groups}),
+        );
         Ok(u)
     })
     .await?;

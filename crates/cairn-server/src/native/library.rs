@@ -5,12 +5,12 @@ use crate::auth::{Can, Identity, perm};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::{AppState, blocking};
-use cairn_engine::security::AuditEvent;
-use cairn_store::AclViewer;
 use axum::Json;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use cairn_engine::UploadRequest;
+use cairn_engine::security::AuditEvent;
+use cairn_store::AclViewer;
 use cairn_store::JobFilter;
 use cairn_types::{
     Acl, ChunkingSpec, CollectionId, Document, DocumentId, ErrorCode, Job, JobId, JobKind, JobState,
@@ -387,7 +387,10 @@ pub async fn get_job(
     blocking(&state, move |e, _| {
         let job = e.store().get_job(&who.tenant, &JobId::new(id.clone()))?;
         if !job_visible(&who, &job) {
-            return Err(ApiError::new(ErrorCode::NotFound, format!("job `{id}` not found")));
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("job `{id}` not found"),
+            ));
         }
         Ok(Json(json!(job)))
     })

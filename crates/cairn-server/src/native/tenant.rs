@@ -29,7 +29,9 @@ pub async fn audit(
 ) -> ApiResult<Json<Value>> {
     let tenant = caller.tenant.clone();
     blocking(&state, move |e, _| {
-        Ok(Json(json!({ "data": e.tenant_audit(&tenant, q.limit.unwrap_or(100))? })))
+        Ok(Json(
+            json!({ "data": e.tenant_audit(&tenant, q.limit.unwrap_or(100))? }),
+        ))
     })
     .await
 }
@@ -71,7 +73,13 @@ pub async fn put_settings(
         e.store()
             .set_tenant_settings(&who.tenant, &body, crate::gate::now_ms())?;
         cache.invalidate(&who.tenant);
-        audit_action(e, &who, "tenant.settings", who.tenant.as_str(), body.clone());
+        audit_action(
+            e,
+            &who,
+            "tenant.settings",
+            who.tenant.as_str(),
+            body.clone(),
+        );
         Ok(Json(json!({
             "stored": body,
             "effective": {"limits": eff.limits, "guard": eff.guard.policy()},

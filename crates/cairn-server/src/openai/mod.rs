@@ -9,9 +9,8 @@ pub mod types;
 use crate::auth::{Can, Identity, perm};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
-use crate::settings::TenantSettings;
-use std::sync::Arc;
 use crate::request_id::RequestId;
+use crate::settings::TenantSettings;
 use crate::state::{AppState, blocking};
 use axum::Extension;
 use axum::Json;
@@ -21,6 +20,7 @@ use base64::Engine as _;
 use cairn_models::Embedder;
 use cairn_types::{ErrorCode, TenantId};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use types::{ChatRequest, EmbeddingInput, EmbeddingsRequest, Usage};
 
 /// Prefix of the RAG assistants' model names.

@@ -8,7 +8,8 @@ use crate::security::{AuditDraft, AuditRecord, AuditRepo, AuditSealer};
 use cairn_types::TenantId;
 use rusqlite::{OptionalExtension, Row};
 
-const AUDIT_COLS: &str = "seq, at, tenant_id, actor, action, target, outcome, detail, prev_hash, hash";
+const AUDIT_COLS: &str =
+    "seq, at, tenant_id, actor, action, target, outcome, detail, prev_hash, hash";
 
 fn record(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
     Ok(AuditRecord {
@@ -101,9 +102,7 @@ impl AuditRepo for SqliteStore {
                 ))
                 .map_err(db)?;
             let lim = if limit == 0 { -1 } else { to_i64(limit) };
-            let rows = st
-                .query_map((tenant.as_str(), lim), record)
-                .map_err(db)?;
+            let rows = st.query_map((tenant.as_str(), lim), record).map_err(db)?;
             rows.collect::<rusqlite::Result<_>>().map_err(db)
         })
     }

@@ -15,7 +15,8 @@ pub(crate) const CONV_COLS: &str = "tenant_id, id, collection_id, title, summary
      created_at, updated_at, owner";
 pub(crate) const ANSWER_COLS: &str = "tenant_id, id, conversation_id, collection_id, question, answer, \
      prompt_version, record, created_at, owner";
-pub(crate) const FEEDBACK_COLS: &str = "tenant_id, id, answer_id, rating, comment, created_at, owner";
+pub(crate) const FEEDBACK_COLS: &str =
+    "tenant_id, id, answer_id, rating, comment, created_at, owner";
 
 pub(crate) fn conversation(r: &Row<'_>) -> rusqlite::Result<Conversation> {
     Ok(Conversation {

@@ -7,7 +7,8 @@ use crate::security::IdentityRepo;
 use cairn_types::{ApiKey, TenantId, User};
 use rusqlite::{OptionalExtension, Row, Transaction};
 
-const USER_COLS: &str = "tenant_id, id, email, name, role, groups, disabled, created_at, updated_at";
+const USER_COLS: &str =
+    "tenant_id, id, email, name, role, groups, disabled, created_at, updated_at";
 const KEY_COLS: &str = "tenant_id, id, lookup, hash, name, user_id, role, scopes, rpm, tpm, \
      expires_at, revoked_at, rotated_from, last_used_at, created_at";
 

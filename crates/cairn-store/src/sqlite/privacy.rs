@@ -1,9 +1,7 @@
 //! GDPR access (export) and erasure of everything one owner created in a tenant.
 
 use super::commit::log_change;
-use super::conversations::{
-    ANSWER_COLS, CONV_COLS, FEEDBACK_COLS, answer, conversation, feedback,
-};
+use super::conversations::{ANSWER_COLS, CONV_COLS, FEEDBACK_COLS, answer, conversation, feedback};
 use super::rows::{DOC_COLS, document};
 use super::{SqliteStore, db};
 use crate::Result;

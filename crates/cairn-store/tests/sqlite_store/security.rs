@@ -47,19 +47,35 @@ fn keys_are_found_by_lookup_and_stay_in_their_tenant() {
     let s = setup(dir.path());
     s.insert_key(&key("a", "k1", "LOOKUP1", None)).unwrap();
     let found = s.find_key_by_lookup("LOOKUP1").unwrap().unwrap();
-    assert_eq!((found.tenant.as_str(), found.scopes.clone()), ("a", vec!["search".to_owned()]));
+    assert_eq!(
+        (found.tenant.as_str(), found.scopes.clone()),
+        ("a", vec!["search".to_owned()])
+    );
     assert_eq!(found.rpm, Some(5.0));
     assert!(s.find_key_by_lookup("nope").unwrap().is_none());
     // The same lookup cannot exist twice, in any tenant.
-    assert!(matches!(s.insert_key(&key("b", "k9", "LOOKUP1", None)), Err(Error::Conflict(_))));
+    assert!(matches!(
+        s.insert_key(&key("b", "k9", "LOOKUP1", None)),
+        Err(Error::Conflict(_))
+    ));
     // Another tenant cannot see, revoke or rotate it.
     assert!(s.list_keys(&t("b")).unwrap().is_empty());
-    assert!(matches!(s.revoke_key(&t("b"), "k1", 5), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        s.revoke_key(&t("b"), "k1", 5),
+        Err(Error::NotFound { .. })
+    ));
     let new = key("b", "k2", "LOOKUP2", None);
-    assert!(matches!(s.rotate_key(&t("b"), "k1", &new, 5), Err(Error::NotFound { .. })));
-    assert!(s.find_key_by_lookup("LOOKUP2").unwrap().is_none(), "nothing half-done");
+    assert!(matches!(
+        s.rotate_key(&t("b"), "k1", &new, 5),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(
+        s.find_key_by_lookup("LOOKUP2").unwrap().is_none(),
+        "nothing half-done"
+    );
     // Rotation revokes the old key and inserts the new one together.
-    s.rotate_key(&t("a"), "k1", &key("a", "k2", "LOOKUP2", None), 7).unwrap();
+    s.rotate_key(&t("a"), "k1", &key("a", "k2", "LOOKUP2", None), 7)
+        .unwrap();
     assert_eq!(s.get_key(&t("a"), "k1").unwrap().revoked_at, Some(7));
     assert!(s.get_key(&t("a"), "k2").unwrap().revoked_at.is_none());
     // Revoking twice keeps the first time.
@@ -81,10 +97,16 @@ fn users_upsert_and_are_per_tenant() {
     u.created_at = 99;
     let back = s.upsert_user(&u).unwrap();
     assert_eq!((back.role.as_str(), back.created_at), ("admin", 1));
-    assert!(matches!(s.get_user(&t("b"), "alice"), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        s.get_user(&t("b"), "alice"),
+        Err(Error::NotFound { .. })
+    ));
     let mut bad = user("a", "x");
     bad.role = "god".into();
-    assert!(s.upsert_user(&bad).is_err(), "roles are checked by the schema");
+    assert!(
+        s.upsert_user(&bad).is_err(),
+        "roles are checked by the schema"
+    );
 }
 
 fn draft(tenant: &str, action: &str) -> AuditDraft {
@@ -104,8 +126,12 @@ fn the_audit_log_chains_and_refuses_edits() {
     let dir = tempfile::tempdir().unwrap();
     let s = setup(dir.path());
     let seal = |seq: i64, prev: &str, d: &AuditDraft| format!("{prev}>{seq}:{}", d.action);
-    let a = s.append_audit(&draft("a", "keys.create"), "G", &seal).unwrap();
-    let b = s.append_audit(&draft("b", "documents.read"), "G", &seal).unwrap();
+    let a = s
+        .append_audit(&draft("a", "keys.create"), "G", &seal)
+        .unwrap();
+    let b = s
+        .append_audit(&draft("b", "documents.read"), "G", &seal)
+        .unwrap();
     assert_eq!((a.seq, a.prev_hash.as_str()), (1, "G"));
     assert_eq!((b.seq, b.prev_hash.as_str()), (2, a.hash.as_str()));
     assert_eq!(s.audit_head().unwrap(), Some((2, b.hash.clone())));
@@ -115,7 +141,10 @@ fn the_audit_log_chains_and_refuses_edits() {
     assert_eq!(only_a.len(), 1);
     assert_eq!(only_a[0].action, "keys.create");
     let conn = rusqlite::Connection::open(super::support::db_path(dir.path())).unwrap();
-    assert!(conn.execute("UPDATE audit_log SET outcome = 'x'", []).is_err());
+    assert!(
+        conn.execute("UPDATE audit_log SET outcome = 'x'", [])
+            .is_err()
+    );
     assert!(conn.execute("DELETE FROM audit_log", []).is_err());
     assert_eq!(s.audit_rows(0, 0).unwrap().len(), 2);
 }
@@ -129,8 +158,10 @@ fn usage_settings_and_secrets() {
         tokens: 40,
         cost_micros: 3,
     };
-    s.add_usage(&t("a"), &["d:2026-12-02", "m:2026-12"], &d).unwrap();
-    s.add_usage(&t("a"), &["d:2026-12-02", "m:2026-12"], &d).unwrap();
+    s.add_usage(&t("a"), &["d:2026-12-02", "m:2026-12"], &d)
+        .unwrap();
+    s.add_usage(&t("a"), &["d:2026-12-02", "m:2026-12"], &d)
+        .unwrap();
     assert_eq!(s.usage(&t("a"), "m:2026-12").unwrap().tokens, 80);
     assert_eq!(s.usage(&t("b"), "m:2026-12").unwrap(), Usage::default());
     assert!(s.tenant_settings(&t("a")).unwrap().is_none());
@@ -138,14 +169,18 @@ fn usage_settings_and_secrets() {
     s.set_tenant_settings(&t("a"), &v, 3).unwrap();
     assert_eq!(s.tenant_settings(&t("a")).unwrap(), Some(v));
     assert!(s.tenant_settings(&t("b")).unwrap().is_none());
-    s.put_secret(&t("a"), "openai", "v1:sealed", "abcd1234", 4).unwrap();
+    s.put_secret(&t("a"), "openai", "v1:sealed", "abcd1234", 4)
+        .unwrap();
     assert_eq!(
         s.get_secret(&t("a"), "openai").unwrap(),
         Some(("v1:sealed".into(), "abcd1234".into()))
     );
     assert!(s.get_secret(&t("b"), "openai").unwrap().is_none());
     assert_eq!(s.list_secrets(&t("a")).unwrap().len(), 1);
-    assert!(matches!(s.delete_secret(&t("b"), "openai"), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        s.delete_secret(&t("b"), "openai"),
+        Err(Error::NotFound { .. })
+    ));
     s.delete_secret(&t("a"), "openai").unwrap();
     assert!(s.get_secret(&t("a"), "openai").unwrap().is_none());
 }
@@ -182,7 +217,10 @@ fn acl_filtered_listings_page_exactly() {
             .map(|d| d.source)
             .collect()
     };
-    assert_eq!(names(&v(Some("alice"), &["eng"]), 10, 0), ["alice", "eng", "open"]);
+    assert_eq!(
+        names(&v(Some("alice"), &["eng"]), 10, 0),
+        ["alice", "eng", "open"]
+    );
     assert_eq!(names(&v(Some("alice"), &["eng"]), 1, 1), ["eng"]);
     assert_eq!(names(&v(None, &[]), 10, 0), ["open"]);
     assert_eq!(names(&v(Some("carol"), &["hr"]), 10, 0), ["hr", "open"]);
@@ -203,13 +241,20 @@ fn acl_filtered_listings_page_exactly() {
         },
         max_attempts: 1,
     };
-    s.enqueue(&t("a"), &[job("/open", acl(&[], &[])), job("/hr", acl(&["bob"], &[]))], 1)
-        .unwrap();
+    s.enqueue(
+        &t("a"),
+        &[job("/open", acl(&[], &[])), job("/hr", acl(&["bob"], &[]))],
+        1,
+    )
+    .unwrap();
     let seen = s
         .list_jobs_for(&t("a"), &JobFilter::default(), &v(Some("alice"), &["eng"]))
         .unwrap();
     assert_eq!(seen.len(), 1);
-    assert_eq!(s.list_jobs(&t("a"), &JobFilter::default()).unwrap().len(), 2);
+    assert_eq!(
+        s.list_jobs(&t("a"), &JobFilter::default()).unwrap().len(),
+        2
+    );
 }
 
 #[test]
@@ -243,11 +288,20 @@ fn erasing_an_owner_removes_their_rows_and_tells_the_index() {
     assert_eq!(export.documents[0].1, ["dear diary", "more"]);
     assert_eq!(export.api_keys.len(), 1);
     let r = s.erase_owner(&t("a"), "alice").unwrap();
-    assert_eq!((r.users, r.api_keys, r.conversations, r.documents, r.chunks), (1, 1, 1, 1, 2));
-    assert!(matches!(s.get_document(&t("a"), &d.id), Err(Error::NotFound { .. })));
+    assert_eq!(
+        (r.users, r.api_keys, r.conversations, r.documents, r.chunks),
+        (1, 1, 1, 1, 2)
+    );
+    assert!(matches!(
+        s.get_document(&t("a"), &d.id),
+        Err(Error::NotFound { .. })
+    ));
     assert!(s.get_document(&t("a"), &kept.id).is_ok());
     assert!(s.get_conversation(&t("a"), &cb.id).is_ok());
-    assert!(s.index_head(&t("a"), &c("c")).unwrap() > head, "a delete for the index");
+    assert!(
+        s.index_head(&t("a"), &c("c")).unwrap() > head,
+        "a delete for the index"
+    );
     let after = s.export_owner(&t("a"), "alice").unwrap();
     assert!(after.user.is_none() && after.documents.is_empty() && after.api_keys.is_empty());
 }

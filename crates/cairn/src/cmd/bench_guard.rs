@@ -111,16 +111,25 @@ pub fn gate(ctx: &Context, requests: usize) -> anyhow::Result<Value> {
     let engine = cairn_engine::Engine::open(config.clone()).map_err(super::eng)?;
     let tenant = cairn_types::TenantId::new("bench");
     engine
-        .put_user(&tenant, "u1", cairn_auth::Role::Member, vec!["eng".into()], "", "")
+        .put_user(
+            &tenant,
+            "u1",
+            cairn_auth::Role::Member,
+            vec!["eng".into()],
+            "",
+            "",
+        )
         .map_err(super::eng)?;
     let spec = cairn_engine::security::KeySpec {
         name: "bench".into(),
         user: Some("u1".into()),
         ..Default::default()
     };
-    let key = engine.create_key(&tenant, &spec, None).map_err(super::eng)?;
-    let auth = cairn_server::auth::Authenticator::new(&config)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let key = engine
+        .create_key(&tenant, &spec, None)
+        .map_err(super::eng)?;
+    let auth =
+        cairn_server::auth::Authenticator::new(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut headers = axum::http::HeaderMap::new();
     headers.insert(
         axum::http::header::AUTHORIZATION,
@@ -131,8 +140,8 @@ pub fn gate(ctx: &Context, requests: usize) -> anyhow::Result<Value> {
     auth.authenticate(engine.store(), &headers, now)
         .map_err(|f| anyhow::anyhow!("{}", f.error))?;
     let first_verify_ms = t.elapsed().as_secs_f64() * 1e3;
-    let settings = cairn_server::settings::effective(&config, None)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let settings =
+        cairn_server::settings::effective(&config, None).map_err(|e| anyhow::anyhow!("{e}"))?;
     let limiter = cairn_auth::MemoryLimiter::new();
     let guard = Guard::new(Policy::default());
     let question = "How do I configure autovacuum thresholds for a large, frequently \

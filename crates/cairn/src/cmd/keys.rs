@@ -89,14 +89,17 @@ pub fn run(ctx: &Context, c: KeysCmd) -> anyhow::Result<ExitCode> {
                 role: Some(parse_role(&role)?),
                 user,
                 scopes,
-                expires_at: expires_in_days.map(|d| {
-                    cairn_server::gate::now_ms() + i64::from(d) * 86_400_000
-                }),
+                expires_at: expires_in_days
+                    .map(|d| cairn_server::gate::now_ms() + i64::from(d) * 86_400_000),
                 rpm,
                 tpm,
             };
             let k = engine.create_key(t, &spec, None).map_err(eng)?;
-            audit("keys.create", &k.key.id, serde_json::json!({"role": k.key.role}));
+            audit(
+                "keys.create",
+                &k.key.id,
+                serde_json::json!({"role": k.key.role}),
+            );
             show_new(ctx, &k)?;
         }
         KeysCmd::List => {

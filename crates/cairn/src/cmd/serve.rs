@@ -32,7 +32,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     {
         return Err(super::fail(
             cairn_types::ErrorCode::InvalidConfig,
-            format!("auth.mode = \"off\" serves without credentials: only on a loopback address, not {listen}"),
+            format!(
+                "auth.mode = \"off\" serves without credentials: only on a loopback address, not {listen}"
+            ),
         ));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

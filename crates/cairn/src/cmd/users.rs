@@ -52,9 +52,8 @@ pub fn run(ctx: &Context, c: UsersCmd) -> anyhow::Result<ExitCode> {
             email,
             name,
         } => {
-            let role = Role::parse(&role).ok_or_else(|| {
-                fail(ErrorCode::InvalidInput, format!("unknown role `{role}`"))
-            })?;
+            let role = Role::parse(&role)
+                .ok_or_else(|| fail(ErrorCode::InvalidInput, format!("unknown role `{role}`")))?;
             let u = engine
                 .put_user(t, &id, role, groups, &email, &name)
                 .map_err(eng)?;

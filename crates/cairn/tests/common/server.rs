@@ -85,12 +85,7 @@ pub struct Reply {
 }
 
 /// Sends one request; `key` goes in `Authorization: Bearer`.
-pub fn call(
-    method: &str,
-    url: &str,
-    key: Option<&str>,
-    body: Option<&serde_json::Value>,
-) -> Reply {
+pub fn call(method: &str, url: &str, key: Option<&str>, body: Option<&serde_json::Value>) -> Reply {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(600)))
