@@ -31,6 +31,7 @@ fn setup(dir: &std::path::Path) -> Engine {
             acl: Acl::default(),
             metadata: serde_json::Map::new(),
             owner: None,
+            guard: None,
         };
         e.ingest_bytes(&TenantId::new("a"), &CollectionId::new("kb"), &req)
             .unwrap();

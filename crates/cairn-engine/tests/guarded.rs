@@ -31,6 +31,7 @@ fn put(e: &Engine, name: &str, text: &str, acl: Acl) {
         acl,
         metadata: serde_json::Map::new(),
         owner: None,
+        guard: None,
     };
     e.ingest_bytes(&TenantId::new("a"), &CollectionId::new("kb"), &req)
         .unwrap();

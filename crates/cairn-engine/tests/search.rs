@@ -31,6 +31,7 @@ fn upload(
         acl,
         metadata: meta.as_object().cloned().unwrap_or_default(),
         owner: None,
+        guard: None,
     };
     e.ingest_bytes(&TenantId::new(tenant), &CollectionId::new(coll), &req)
         .unwrap()

@@ -31,6 +31,9 @@ pub struct IngestOptions {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// Owner stamped on the documents (the uploading user); `None` for the operator.
     pub owner: Option<String>,
+    /// Guardrails whose `pii_ingest` policy applies to the parsed text before chunking
+    /// (`redact` replaces PII by placeholders for good; `flag` only records it).
+    pub guard: Option<std::sync::Arc<cairn_guard::Guard>>,
 }
 
 /// What happened to one document.

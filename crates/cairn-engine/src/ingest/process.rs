@@ -67,7 +67,8 @@ impl Engine {
             return Ok(Prepared::Unchanged(doc.id.clone()));
         }
         let format = Format::sniff(info.file_name, bytes)?;
-        let parsed = parse(format, bytes, info.file_name)?;
+        let mut parsed = parse(format, bytes, info.file_name)?;
+        let pii = opts.guard.as_ref().map(|g| redact_pii(g, &mut parsed));
         let q = &self.config.ingest.quality;
         let policy = quality::QualityPolicy {
             min_chars: q.min_chars,
@@ -108,6 +109,10 @@ impl Engine {
             metadata.insert("warnings".into(), parsed.warnings.clone().into());
         }
         metadata.extend(opts.metadata.clone());
+        if let Some(found) = pii.filter(|f| !f.is_empty()) {
+            // What the ingest guardrail found (kinds and counts; never the values).
+            metadata.insert("pii".into(), serde_json::json!(found));
+        }
         let chunks: Vec<Chunk> = drafts
             .into_iter()
             .enumerate()
@@ -217,4 +222,27 @@ fn file_stem(name: &str) -> String {
     std::path::Path::new(name)
         .file_stem()
         .map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into_owned())
+}
+
+/// Applies the ingest PII policy to the title and every block; returns the count of
+/// findings per category (`pii:email`…), values left out.
+fn redact_pii(
+    guard: &cairn_guard::Guard,
+    parsed: &mut cairn_types::ParsedDoc,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut found = std::collections::BTreeMap::new();
+    let mut apply = |text: &mut String| {
+        let (out, decisions) = guard.redact_ingest(text);
+        for d in decisions {
+            *found.entry(d.category).or_insert(0) += 1;
+        }
+        *text = out;
+    };
+    if let Some(t) = parsed.title.as_mut() {
+        apply(t);
+    }
+    for b in &mut parsed.blocks {
+        apply(&mut b.text);
+    }
+    found
 }

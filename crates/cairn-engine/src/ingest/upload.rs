@@ -23,6 +23,8 @@ pub struct UploadRequest<'a> {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// The uploading user (`Principal::owner`), stamped on the document.
     pub owner: Option<String>,
+    /// The tenant's guardrails: their `pii_ingest` policy applies to the text.
+    pub guard: Option<std::sync::Arc<cairn_guard::Guard>>,
 }
 
 impl Engine {
@@ -68,6 +70,7 @@ impl Engine {
             acl: req.acl.clone(),
             metadata: req.metadata.clone(),
             owner: req.owner.clone(),
+            guard: req.guard.clone(),
             ..IngestOptions::default()
         };
         match self.prepare_document(tenant, &coll, &info, req.bytes, &opts)? {

@@ -4,10 +4,11 @@
 use crate::auth::{Can, Identity, perm};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::settings::TenantSettings;
 use crate::state::{AppState, blocking};
-use axum::Json;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
 use cairn_engine::UploadRequest;
 use cairn_engine::security::AuditEvent;
 use cairn_store::AclViewer;
@@ -17,6 +18,7 @@ use cairn_types::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 /// `POST /api/v1/collections`.
@@ -130,6 +132,7 @@ pub async fn delete_collection(
 pub async fn upload(
     State(state): State<AppState>,
     caller: Can<perm::WriteDocuments>,
+    Extension(settings): Extension<Arc<TenantSettings>>,
     Path(collection): Path<String>,
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
@@ -219,6 +222,7 @@ pub async fn upload(
             acl,
             metadata,
             owner: who.principal.owner.clone(),
+            guard: Some(settings.guard.clone()),
         };
         let doc = e.ingest_bytes(&who.tenant, &coll, &req)?;
         audit(
