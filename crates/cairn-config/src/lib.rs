@@ -17,8 +17,8 @@ mod raw_serve;
 mod validate;
 
 pub use raw::{
-    ChunkingSection, IngestSection, ModelsSection, QualitySection, RawConfig, RetrievalSection,
-    StoreSection,
+    ChunkingSection, IngestSection, ModelsSection, QualitySection, RawConfig, RemoteModelSection,
+    RetrievalSection, StoreSection,
 };
 pub use raw_security::{AuthSection, JwtSection, LimitsSection};
 pub use raw_serve::{AnswerSection, ServerSection};

@@ -100,6 +100,27 @@ pub struct ModelsSection {
     /// Weights in quantization types candle has no SIMD kernel for (Q4_1, Q5_0, Q5_1):
     /// `q8_0` (re-quantize; default), `f16`, `f32` or `keep`.
     pub requant: String,
+    /// OpenAI-compatible remote chat models served under `/v1/chat/completions` by
+    /// `name` (`[[models.remote]]`). PII is redacted before every call (tenant policy
+    /// `pii_remote`) and restored in the answer.
+    pub remote: Vec<RemoteModelSection>,
+}
+
+/// `[[models.remote]]`: one remote chat model.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteModelSection {
+    /// The model name clients ask for.
+    pub name: String,
+    /// e.g. `https://api.openai.com/v1` or `http://127.0.0.1:8000/v1`.
+    pub base_url: String,
+    /// The provider's model name (default: `name`).
+    pub model: String,
+    /// The tenant secret holding the provider's API key (`cairn secrets set NAME`);
+    /// empty: no key is sent.
+    pub api_key_secret: String,
+    /// The model's context window.
+    pub context_length: usize,
 }
 
 /// `[ingest]`
@@ -191,6 +212,7 @@ impl Default for ModelsSection {
             generator: "qwen2.5-coder-1.5b-instruct".into(),
             max_context: 8192,
             requant: "q8_0".into(),
+            remote: Vec::new(),
         }
     }
 }

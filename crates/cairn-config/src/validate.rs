@@ -46,6 +46,8 @@ pub struct Config {
     pub models_dir: PathBuf,
     pub embedder: String,
     pub generator: String,
+    /// Remote chat models by name (validated: unique names, http(s) URLs).
+    pub remote_models: Vec<crate::RemoteModelSection>,
     pub max_context: usize,
     pub requant: String,
     pub ingest: IngestSettings,
@@ -304,6 +306,40 @@ impl RawConfig {
         if !l.burst.is_finite() || l.burst <= 0.0 {
             return Err(invalid("limits.burst", "must be > 0"));
         }
+        let mut remote_models = Vec::new();
+        for (i, r) in self.models.remote.iter().enumerate() {
+            let key = format!("models.remote[{i}]");
+            if r.name.trim().is_empty() || r.name.starts_with("cairn-rag:") {
+                return Err(invalid(
+                    &key,
+                    "needs a `name` (not starting with cairn-rag:)",
+                ));
+            }
+            if r.name == self.models.generator
+                || remote_models
+                    .iter()
+                    .any(|m: &crate::RemoteModelSection| m.name == r.name)
+            {
+                return Err(invalid(
+                    &key,
+                    format!("the name `{}` is already taken", r.name),
+                ));
+            }
+            if !(r.base_url.starts_with("http://") || r.base_url.starts_with("https://")) {
+                return Err(invalid(
+                    &key,
+                    format!("base_url `{}` is not http(s)://…", r.base_url),
+                ));
+            }
+            let mut r = r.clone();
+            if r.model.is_empty() {
+                r.model = r.name.clone();
+            }
+            if r.context_length == 0 {
+                r.context_length = 8192;
+            }
+            remote_models.push(r);
+        }
         let guard = serde_json::to_value(&self.guard)
             .map_err(|e| invalid("guard", format!("cannot read the table: {e}")))?;
         Ok(Config {
@@ -320,6 +356,7 @@ impl RawConfig {
             models_dir,
             embedder: self.models.embedder.clone(),
             generator: self.models.generator.clone(),
+            remote_models,
             max_context: self.models.max_context,
             requant: self.models.requant.clone(),
             ingest: IngestSettings {

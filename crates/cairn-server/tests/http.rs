@@ -582,7 +582,12 @@ async fn ingest_redacts_pii_when_the_policy_says_so() {
     let text = b"# Contacts\n\nWrite to jane.roe@example.com or pay with card 4111 1111 1111 1111 \
 before Friday; the office is at the harbour.";
     let (status, _, body) = send(&app, upload_req("kb", "contacts.md", text, None)).await;
-    assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     let doc: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(doc["metadata"]["pii"]["pii:email"], 1, "{doc}");
     assert_eq!(doc["metadata"]["pii"]["pii:credit_card"], 1, "{doc}");
@@ -590,6 +595,12 @@ before Friday; the office is at the harbour.";
     let id = cairn_types::DocumentId::new(doc["id"].as_str().unwrap());
     let chunks = engine.store().list_chunks(&t, &id).unwrap();
     let all: String = chunks.iter().map(|c| c.text.as_str()).collect();
-    assert!(!all.contains("jane.roe@example.com") && !all.contains("4111"), "{all}");
-    assert!(all.contains("[EMAIL_1]") && all.contains("harbour"), "{all}");
+    assert!(
+        !all.contains("jane.roe@example.com") && !all.contains("4111"),
+        "{all}"
+    );
+    assert!(
+        all.contains("[EMAIL_1]") && all.contains("harbour"),
+        "{all}"
+    );
 }

@@ -6,8 +6,10 @@
 mod audit;
 mod keys;
 mod privacy;
+mod remote;
 mod secrets;
 
 pub use audit::AuditEvent;
 pub use keys::{KeySpec, NewKey};
+pub use remote::RedactingGenerator;
 pub use secrets::master_key;

@@ -9,7 +9,6 @@ use super::{completion_id, unix_now};
 use crate::error::{ApiError, ApiResult};
 use crate::sse::Emitter;
 use crate::state::Cancel;
-use cairn_engine::Engine;
 use cairn_models::{
     ChatMessage, FinishReason, GenerateRequest, Generator, OutputConstraint, Role, SamplingParams,
     StreamEvent, TokenDelta,
@@ -178,11 +177,10 @@ struct Run {
 }
 
 fn run(
-    engine: &Engine,
+    generator: &dyn Generator,
     request: GenerateRequest,
     mut on_step: impl FnMut(&TokenDelta) -> bool,
 ) -> ApiResult<Run> {
-    let generator = engine.generator()?;
     let mut out = Run {
         text: String::new(),
         steps: Vec::new(),
@@ -211,9 +209,9 @@ fn run(
 }
 
 /// The non-streaming response.
-pub fn complete(engine: &Engine, plan: Plan, cancel: &Cancel) -> ApiResult<Value> {
+pub fn complete(generator: &dyn Generator, plan: Plan, cancel: &Cancel) -> ApiResult<Value> {
     let want_logprobs = plan.request.logprobs.is_some();
-    let r = run(engine, plan.request, |_| !cancel.is_cancelled())?;
+    let r = run(generator, plan.request, |_| !cancel.is_cancelled())?;
     let (message, reason) = match &plan.tools {
         Some(_) => match tools::parse_output(&r.text, r.reason == FinishReason::Length)? {
             Output::Calls(calls) => (
@@ -247,7 +245,7 @@ pub fn complete(engine: &Engine, plan: Plan, cancel: &Cancel) -> ApiResult<Value
 }
 
 /// The streaming response: OpenAI chunks.
-pub fn stream(engine: &Engine, plan: Plan, em: &mut Emitter) -> ApiResult<Usage> {
+pub fn stream(generator: &dyn Generator, plan: Plan, em: &mut Emitter) -> ApiResult<Usage> {
     let id = completion_id();
     let created = unix_now();
     let model = plan.model.clone();
@@ -264,7 +262,7 @@ pub fn stream(engine: &Engine, plan: Plan, em: &mut Emitter) -> ApiResult<Usage>
     // Validation errors come before the first chunk, so they surface as an HTTP error.
     let mut sent_role = false;
     let mut gone = false;
-    let r = run(engine, plan.request, |d| {
+    let r = run(generator, plan.request, |d| {
         if tool_mode {
             // Tool output is parsed whole, then sent.
             return em.connected();

@@ -128,20 +128,81 @@ async fn chat_inner(
         .await?;
         return Ok(Json(body).into_response());
     }
+    if config.remote_models.iter().any(|m| m.name == req.model) {
+        return remote_chat(state, who, settings, rid, req).await;
+    }
     if req.model != config.generator {
         return Err(unknown_model(&req.model));
     }
     let plan = chat::plan(&req, &req.model)?;
     if req.stream {
         return Ok(crate::sse::stream(&state, rid.0, true, move |engine, em| {
-            let usage = chat::stream(engine, plan, em)?;
+            let usage = chat::stream(engine.generator()?.as_ref(), plan, em)?;
             meter.record(usage.total_tokens as u64);
             Ok(())
         })
         .await);
     }
     let body = blocking(&state, move |engine, cancel| {
-        let body = chat::complete(engine, plan, cancel)?;
+        let body = chat::complete(engine.generator()?.as_ref(), plan, cancel)?;
+        meter.record(body["usage"]["total_tokens"].as_u64().unwrap_or(0));
+        Ok(body)
+    })
+    .await?;
+    Ok(Json(body).into_response())
+}
+
+/// A `[[models.remote]]` model: the tenant's `pii_remote` policy redacts every message
+/// before the provider sees it; placeholders in the answer are restored.
+async fn remote_chat(
+    state: AppState,
+    who: Identity,
+    settings: Arc<TenantSettings>,
+    rid: RequestId,
+    req: ChatRequest,
+) -> ApiResult<Response> {
+    if req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
+        return Err(
+            ApiError::invalid("tools are served by the local generator only").with_param("tools"),
+        );
+    }
+    if req
+        .response_format
+        .as_ref()
+        .is_some_and(|f| f.kind != "text")
+    {
+        return Err(
+            ApiError::invalid("response_format is served by the local generator only")
+                .with_param("response_format"),
+        );
+    }
+    let plan = chat::plan(&req, &req.model)?;
+    let meter = state.meter(&who, &settings);
+    let (model, guard, tenant) = (
+        req.model.clone(),
+        settings.guard.clone(),
+        who.tenant.clone(),
+    );
+    let open = move |engine: &cairn_engine::Engine| -> ApiResult<_> {
+        engine
+            .remote_chat_model(&tenant, &model, guard)?
+            .ok_or_else(|| unknown_model(&model))
+    };
+    if req.stream {
+        return Ok(crate::sse::stream(&state, rid.0, true, move |engine, em| {
+            let g = open(engine)?;
+            let usage = chat::stream(&g, plan, em);
+            crate::guardrails::audit_decisions(engine, &who, &g.decisions());
+            meter.record(usage?.total_tokens as u64);
+            Ok(())
+        })
+        .await);
+    }
+    let body = blocking(&state, move |engine, cancel| {
+        let g = open(engine)?;
+        let body = chat::complete(&g, plan, cancel);
+        crate::guardrails::audit_decisions(engine, &who, &g.decisions());
+        let body = body?;
         meter.record(body["usage"]["total_tokens"].as_u64().unwrap_or(0));
         Ok(body)
     })
@@ -158,6 +219,9 @@ fn model_list(state: &AppState, tenant: &TenantId) -> ApiResult<Vec<Value>> {
     let mut data = vec![model_entry(&config.generator, "cairn")];
     if config.server.expose_embedder {
         data.push(model_entry(&config.embedder, "cairn"));
+    }
+    for m in &config.remote_models {
+        data.push(model_entry(&m.name, "remote"));
     }
     for c in state.engine.store().list_collections(tenant)? {
         data.push(model_entry(&format!("{RAG_PREFIX}{}", c.id), "cairn-rag"));

@@ -1,0 +1,157 @@
+//! Remote chat models (`[[models.remote]]`) behind reversible PII redaction: every
+//! message is redacted with the tenant's `pii_remote` policy before it leaves the
+//! machine, and the placeholders the provider echoes are restored in the streamed
+//! answer. The provider's API key is a tenant secret, opened only for the call.
+
+use crate::{Engine, Error, Result};
+use cairn_guard::{Decision, Guard, Vault};
+use cairn_models::{
+    GenerateRequest, Generator, Prompt, RemoteConfig, RemoteGenerator, StreamEvent, TokenDelta,
+    TokenStream,
+};
+use cairn_types::TenantId;
+use std::sync::{Arc, Mutex};
+
+/// A remote generator whose requests are redacted and whose output is restored.
+pub struct RedactingGenerator {
+    inner: RemoteGenerator,
+    guard: Arc<Guard>,
+    decisions: Mutex<Vec<Decision>>,
+}
+
+impl RedactingGenerator {
+    /// The guardrail decisions of the requests made so far (what was redacted, why).
+    pub fn decisions(&self) -> Vec<Decision> {
+        self.decisions.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+}
+
+impl Engine {
+    /// The remote chat model `name` for `tenant`, if one is configured.
+    pub fn remote_chat_model(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        guard: Arc<Guard>,
+    ) -> Result<Option<RedactingGenerator>> {
+        let Some(m) = self.config.remote_models.iter().find(|m| m.name == name) else {
+            return Ok(None);
+        };
+        let key = if m.api_key_secret.is_empty() {
+            None
+        } else {
+            Some(self.secret(tenant, &m.api_key_secret).map_err(|e| {
+                Error::new(
+                    e.code,
+                    format!("the API key of remote model `{name}`: {}", e.message),
+                )
+            })?)
+        };
+        let mut config = RemoteConfig::new(&m.base_url, &m.model, key)?;
+        config.context_length = m.context_length;
+        Ok(Some(RedactingGenerator {
+            inner: RemoteGenerator::new(config),
+            guard,
+            decisions: Mutex::new(Vec::new()),
+        }))
+    }
+}
+
+impl Generator for RedactingGenerator {
+    fn model_id(&self) -> &str {
+        self.inner.model_id()
+    }
+
+    fn context_length(&self) -> usize {
+        self.inner.context_length()
+    }
+
+    fn generate(&self, mut request: GenerateRequest) -> cairn_models::Result<TokenStream> {
+        let mut vault = Vault::new();
+        let mut found = Vec::new();
+        let mut redact = |text: &mut String| {
+            let (out, d) = self.guard.redact_for_remote(text, &mut vault);
+            found.extend(d);
+            *text = out;
+        };
+        match &mut request.prompt {
+            Prompt::Chat(messages) => messages.iter_mut().for_each(|m| redact(&mut m.content)),
+            Prompt::Text(t) => redact(t),
+        }
+        if let Ok(mut d) = self.decisions.lock() {
+            d.extend(found);
+        }
+        let stream = self.inner.generate(request)?;
+        Ok(Box::new(Restoring {
+            inner: stream,
+            vault,
+            pending: String::new(),
+            flushed: false,
+        }))
+    }
+}
+
+/// Longest placeholder tail held back waiting for its closing bracket.
+const HOLD: usize = 32;
+
+/// Restores placeholders in a token stream; a piece that may be the start of a
+/// placeholder (`[EMA`) waits for the next piece.
+struct Restoring {
+    inner: TokenStream,
+    vault: Vault,
+    pending: String,
+    flushed: bool,
+}
+
+impl Restoring {
+    /// The part of `pending` that can go out now.
+    fn take_ready(&mut self, all: bool) -> String {
+        let cut = match self.pending.rfind('[') {
+            Some(i)
+                if !all && !self.pending[i..].contains(']') && self.pending.len() - i < HOLD =>
+            {
+                i
+            }
+            _ => self.pending.len(),
+        };
+        let ready: String = self.pending.drain(..cut).collect();
+        self.vault.restore(&ready)
+    }
+}
+
+impl Iterator for Restoring {
+    type Item = cairn_models::Result<StreamEvent>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.flushed {
+            return None;
+        }
+        match self.inner.next() {
+            Some(Ok(StreamEvent::Token(mut d))) => {
+                self.pending.push_str(&d.text);
+                d.text = self.take_ready(false);
+                Some(Ok(StreamEvent::Token(d)))
+            }
+            Some(Ok(StreamEvent::Done(f))) => {
+                let rest = self.take_ready(true);
+                if rest.is_empty() {
+                    self.flushed = true;
+                    return Some(Ok(StreamEvent::Done(f)));
+                }
+                // Send what was held back, then the end (on the next call).
+                self.inner = Box::new(std::iter::once(Ok(StreamEvent::Done(f))));
+                Some(Ok(StreamEvent::Token(TokenDelta {
+                    text: rest,
+                    token_id: None,
+                    logprob: None,
+                    top_logprobs: Vec::new(),
+                })))
+            }
+            Some(Err(e)) => Some(Err(e)),
+            None => {
+                self.flushed = true;
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Remote models through the server: the provider (a loopback OpenAI-compatible upstream
+//! that records what it receives) never sees the caller's PII, only placeholders; the
+//! placeholders it answers with come back to the caller as the originals, split across
+//! stream pieces or not; its API key comes from a sealed tenant secret.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use cairn_engine::Engine;
+use cairn_server::{AppState, router};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use tower::ServiceExt;
+
+/// The upstream: records each request (headers, body) and streams back a reply that
+/// repeats the first placeholder of the prompt, cut in the middle.
+fn upstream() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let (mut len, mut auth) = (0, String::new());
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                let h = h.trim_end().to_owned();
+                if h.is_empty() {
+                    break;
+                }
+                let (k, v) = h.split_once(':').unwrap();
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap();
+                }
+                if k.eq_ignore_ascii_case("authorization") {
+                    auth = v.trim().to_owned();
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let body: Value = serde_json::from_slice(&body).unwrap();
+            let prompt = body["messages"].to_string();
+            let ph = prompt
+                .find("[EMAIL_")
+                .map(|i| prompt[i..].split(']').next().unwrap().to_owned() + "]")
+                .unwrap_or_else(|| "[none]".into());
+            log.lock().unwrap().push((auth, body));
+            let (a, b) = ph.split_at(4);
+            let delta = |s: &str| {
+                format!(
+                    "data: {}\n\n",
+                    json!({"choices": [{"index": 0, "delta": {"content": s}, "finish_reason": null}]})
+                )
+            };
+            let pieces = [
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+                    .to_owned(),
+                delta("I will write to "),
+                delta(a),
+                delta(b),
+                delta(" today."),
+                format!(
+                    "data: {}\n\n",
+                    json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                ),
+                format!(
+                    "data: {}\n\n",
+                    json!({"choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 6}})
+                ),
+                "data: [DONE]\n\n".to_owned(),
+            ];
+            for p in pieces {
+                if stream.write_all(p.as_bytes()).is_err() {
+                    break;
+                }
+                stream.flush().unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    });
+    (format!("http://{addr}/v1"), seen)
+}
+
+fn chat(stream: bool) -> Request<Body> {
+    let body = json!({
+        "model": "upstream-llm",
+        "stream": stream,
+        "messages": [{"role": "user", "content":
+            "Draft a note to jane.roe@example.com about card 4111 1111 1111 1111."}],
+    });
+    Request::builder()
+        .method("POST")
+        .uri("/v1/chat/completions")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_models_see_placeholders_and_callers_get_their_data_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, seen) = upstream();
+    let key_file = dir.path().join("master.key");
+    std::fs::write(&key_file, cairn_auth::SecretBox::generate_key_text()).unwrap();
+    let toml = format!(
+        "data_dir = \"{}\"\n[auth]\nmode = \"off\"\nmaster_key_file = \"{}\"\n\
+         [[models.remote]]\nname = \"upstream-llm\"\nbase_url = \"{base}\"\nmodel = \"served\"\n\
+         api_key_secret = \"upstream-key\"\n",
+        dir.path().join("data").display(),
+        key_file.display()
+    );
+    let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
+    let engine = Arc::new(Engine::open(config).unwrap());
+    let t = cairn_types::TenantId::new("default");
+    engine
+        .put_secret(&t, "upstream-key", "sk-provider-123")
+        .unwrap();
+    // The store holds only ciphertext.
+    let (sealed, _) = engine
+        .store()
+        .get_secret(&t, "upstream-key")
+        .unwrap()
+        .unwrap();
+    assert!(!sealed.contains("sk-provider-123"));
+    let app = router(AppState::new(engine.clone()).unwrap());
+
+    let res = app.clone().oneshot(chat(false)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = serde_json::from_slice(
+        &axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_eq!(
+        content, "I will write to jane.roe@example.com today.",
+        "{body}"
+    );
+
+    let res = app.clone().oneshot(chat(true)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = String::from_utf8(
+        axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    let streamed: String = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(
+        streamed, "I will write to jane.roe@example.com today.",
+        "{text}"
+    );
+
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    for (auth, body) in seen.iter() {
+        assert_eq!(auth, "Bearer sk-provider-123", "the sealed key is sent");
+        let sent = body["messages"].to_string();
+        assert!(
+            !sent.contains("jane.roe@example.com") && !sent.contains("4111"),
+            "{sent}"
+        );
+        assert!(
+            sent.contains("[EMAIL_1]") && sent.contains("[CARD_1]"),
+            "{sent}"
+        );
+        assert_eq!(body["model"], "served");
+    }
+    // The redactions are on the audit trail, without the values.
+    let audit = engine.tenant_audit(&t, 100).unwrap();
+    let redactions: Vec<_> = audit
+        .iter()
+        .filter(|r| r.action == "guardrail.redact")
+        .collect();
+    assert!(!redactions.is_empty());
+    assert!(
+        redactions
+            .iter()
+            .all(|r| !r.detail.to_string().contains("jane.roe"))
+    );
+}
