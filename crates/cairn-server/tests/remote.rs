@@ -16,7 +16,10 @@ use tower::ServiceExt;
 
 /// The upstream: records each request (headers, body) and streams back a reply that
 /// repeats the first placeholder of the prompt, cut in the middle.
-fn upstream() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
+/// What the upstream received: (Authorization header, JSON body) per request.
+type Seen = Arc<Mutex<Vec<(String, Value)>>>;
+
+fn upstream() -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
