@@ -16,24 +16,9 @@ use cairn_config::LimitsSection;
 use cairn_store::{Store, Usage};
 use cairn_types::ErrorCode;
 
-/// The civil (UTC) date of a Unix-ms instant: (year, month, day).
-pub fn civil(ms: i64) -> (i64, u32, u32) {
-    // Howard Hinnant's days-from-civil inverse.
-    let z = ms.div_euclid(86_400_000) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// The usage periods an instant counts toward: `d:YYYY-MM-DD` and `m:YYYY-MM`.
 pub fn periods(ms: i64) -> (String, String) {
-    let (y, m, d) = civil(ms);
+    let (y, m, d) = cairn_types::civil_from_ms(ms);
     (
         format!("d:{y:04}-{m:02}-{d:02}"),
         format!("m:{y:04}-{m:02}"),
@@ -195,12 +180,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn civil_dates() {
-        assert_eq!(civil(0), (1970, 1, 1));
-        // 2026-12-02T04:41:12Z
-        assert_eq!(civil(1_796_186_472_000), (2026, 12, 2));
-        // 2024-02-29 (leap day) 12:00Z
-        assert_eq!(civil(1_709_208_000_000), (2024, 2, 29));
+    fn periods_and_midnights() {
+        assert_eq!(
+            periods(1_796_186_472_000),
+            ("d:2026-12-02".into(), "m:2026-12".into())
+        );
         assert_eq!(periods(0), ("d:1970-01-01".into(), "m:1970-01".into()));
         assert_eq!(secs_to_midnight(86_400_000 - 5_000), 5);
     }

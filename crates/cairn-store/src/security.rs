@@ -42,20 +42,8 @@ pub struct AuditDraft {
     pub detail: serde_json::Value,
 }
 
-/// A stored audit row.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct AuditRecord {
-    pub seq: i64,
-    pub at: i64,
-    pub tenant: String,
-    pub actor: String,
-    pub action: String,
-    pub target: String,
-    pub outcome: String,
-    pub detail: serde_json::Value,
-    pub prev_hash: String,
-    pub hash: String,
-}
+/// A stored audit row: the chain's own entry type.
+pub use cairn_auth::audit::AuditEntry as AuditRecord;
 
 /// Computes a row's hash from its sequence number, the previous row's hash and the
 /// draft.

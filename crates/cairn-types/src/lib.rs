@@ -15,6 +15,7 @@ mod code;
 mod identity;
 mod ids;
 mod rows;
+mod time;
 mod tokens;
 
 pub use block::{Block, BlockKind, ChunkDraft, ChunkRole, ParsedDoc};
@@ -29,4 +30,5 @@ pub use rows::{
     Acl, Chunk, ChunkerKind, ChunkingSpec, Collection, DocStatus, Document, Job, JobKind, JobState,
     QualityFlags, Tenant,
 };
+pub use time::civil_from_ms;
 pub use tokens::TokenCounter;

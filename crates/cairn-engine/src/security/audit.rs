@@ -2,7 +2,7 @@
 
 use crate::engine::now_ms;
 use crate::{Engine, Result};
-use cairn_auth::audit::{AuditEntry, ChainReport, GENESIS_HASH, entry_hash, verify_chain};
+use cairn_auth::audit::{ChainReport, GENESIS_HASH, entry_hash, verify_chain};
 use cairn_store::{AuditDraft, AuditRecord};
 use cairn_types::TenantId;
 
@@ -21,21 +21,6 @@ pub struct AuditEvent<'a> {
 
 /// Rows read per page while verifying.
 const PAGE: usize = 5_000;
-
-fn entry(r: AuditRecord) -> AuditEntry {
-    AuditEntry {
-        seq: r.seq,
-        at: r.at,
-        tenant: r.tenant,
-        actor: r.actor,
-        action: r.action,
-        target: r.target,
-        outcome: r.outcome,
-        detail: r.detail,
-        prev_hash: r.prev_hash,
-        hash: r.hash,
-    }
-}
 
 impl Engine {
     /// Appends an event to the audit log.
@@ -77,7 +62,7 @@ impl Engine {
             let Some(last) = page.last() else { break };
             after = last.seq;
             let n = page.len();
-            rows.extend(page.into_iter().map(entry));
+            rows.extend(page);
             if n < PAGE {
                 break;
             }
