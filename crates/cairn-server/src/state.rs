@@ -32,6 +32,8 @@ impl AppState {
         let config = engine.config();
         let auth = Arc::new(Authenticator::new(config)?);
         crate::settings::effective(config, None)?;
+        // Build the guardrails' patterns and lexicons now, not on the first request.
+        cairn_guard::warm_up();
         Ok(Self {
             auth,
             limiter: Arc::new(MemoryLimiter::new()),

@@ -63,6 +63,8 @@ pub fn guard(
     pii_negatives: Option<PathBuf>,
     threshold: Option<f32>,
 ) -> anyhow::Result<Value> {
+    // Pattern sets and lexicons are built on first use; not part of any one check.
+    cairn_guard::warm_up();
     let detector = InjectionDetector::new();
     let threshold = threshold.unwrap_or(Policy::default().injection_threshold);
     let mut last = json!({});
@@ -153,6 +155,7 @@ pub fn gate(ctx: &Context, requests: usize) -> anyhow::Result<Value> {
     let settings =
         cairn_server::settings::effective(&config, None).map_err(|e| anyhow::anyhow!("{e}"))?;
     let limiter = cairn_auth::MemoryLimiter::new();
+    cairn_guard::warm_up();
     let guard = Guard::new(Policy::default());
     let question = "How do I configure autovacuum thresholds for a large, frequently \
                     updated table, and what does the cost limit do?";
