@@ -16,6 +16,10 @@ pub struct AuthSection {
     /// with AES-256-GCM. `CAIRN_MASTER_KEY` takes precedence. Default:
     /// `<data_dir>/master.key` when it exists.
     pub master_key_file: String,
+    /// Argon2id checks of API keys not verified recently, per minute for the whole
+    /// server (each costs ~20 ms of CPU). Past it, unrecognized keys get 429 at once;
+    /// recently verified keys are not affected.
+    pub key_checks_per_minute: f64,
     /// OIDC-style bearer tokens (enabled when `jwks_file` or `jwks_url` is set).
     pub jwt: JwtSection,
 }
@@ -28,6 +32,7 @@ impl Default for AuthSection {
                 .map(String::from)
                 .to_vec(),
             master_key_file: String::new(),
+            key_checks_per_minute: 600.0,
             jwt: JwtSection::default(),
         }
     }

@@ -289,6 +289,9 @@ impl RawConfig {
                 format!("`{}`: expected `required` or `off`", auth.mode),
             ));
         }
+        if !auth.key_checks_per_minute.is_finite() || auth.key_checks_per_minute < 1.0 {
+            return Err(invalid("auth.key_checks_per_minute", "must be at least 1"));
+        }
         let l = &self.limits;
         for (key, v) in [
             ("limits.key_rpm", l.key_rpm),

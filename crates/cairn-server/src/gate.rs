@@ -14,6 +14,9 @@ use cairn_engine::security::AuditEvent;
 use cairn_types::{ErrorCode, TenantId};
 use std::sync::Arc;
 
+/// Failed authentications written to the audit log per minute (the rest are logged).
+const AUDITED_FAILURES_PER_MINUTE: f64 = 300.0;
+
 /// Unix milliseconds now.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -36,7 +39,15 @@ fn admit(
             tenant,
             actor,
         }) => {
-            if error.code == ErrorCode::Unauthorized {
+            // Every failure is logged; the audit log takes at most its budget of them
+            // a minute, so a flood of bad credentials cannot flood it too.
+            tracing::info!(%path, %actor, reason = %error.message, "authentication failed");
+            let budget = cairn_auth::Rate::per_minute(AUDITED_FAILURES_PER_MINUTE);
+            let audited = state
+                .limiter
+                .acquire(&[cairn_auth::Ask::new("audit:auth-failures", budget, 1.0)])
+                .is_allowed();
+            if error.code == ErrorCode::Unauthorized && audited {
                 let tenant = tenant.unwrap_or_else(|| TenantId::new(""));
                 engine.audit_or_log(AuditEvent {
                     tenant: &tenant,

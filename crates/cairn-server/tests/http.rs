@@ -604,3 +604,52 @@ before Friday; the office is at the harbour.";
         "{all}"
     );
 }
+
+#[tokio::test]
+async fn a_flood_of_unknown_keys_is_refused_before_hashing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, engine) = app(
+        dir.path(),
+        "[auth]\nmode = \"required\"\nkey_checks_per_minute = 3",
+    );
+    let t = cairn_types::TenantId::new("default");
+    let spec = cairn_engine::security::KeySpec {
+        name: "ok".into(),
+        ..Default::default()
+    };
+    let good = engine.create_key(&t, &spec, None).unwrap();
+    let with = |token: &str| {
+        Request::builder()
+            .uri("/api/v1/me")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    // The real key is checked once (1 of the 3) and then served from the cache.
+    assert_eq!(send(&app, with(&good.token)).await.0, StatusCode::OK);
+    let fake = |i: usize| format!("cairn_{:0>12}_{}", i, "x".repeat(40));
+    for i in 0..2 {
+        let (status, headers, body) = send(&app, with(&fake(i))).await;
+        envelope(
+            status,
+            &headers,
+            &body,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        );
+    }
+    let (status, headers, body) = send(&app, with(&fake(9))).await;
+    envelope(
+        status,
+        &headers,
+        &body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    );
+    assert!(headers.get(header::RETRY_AFTER).is_some());
+    assert_eq!(
+        send(&app, with(&good.token)).await.0,
+        StatusCode::OK,
+        "cached keys still work"
+    );
+}

@@ -16,7 +16,9 @@ pub use policy::{Authenticated, Can, Permission, forbidden, perm};
 
 use crate::error::ApiError;
 use axum::http::HeaderMap;
-use cairn_auth::{Action, JwtSettings, JwtVerifier, Role, apikey};
+use cairn_auth::{
+    Action, Ask, JwtSettings, JwtVerifier, MemoryLimiter, Rate, RateLimiter, Role, Verdict, apikey,
+};
 use cairn_config::Config;
 use cairn_store::Store;
 use cairn_types::{ApiKey, ErrorCode, Principal, TenantId, User};
@@ -26,6 +28,7 @@ use std::time::{Duration, Instant};
 
 /// How long a verified key's hash check is remembered.
 const VERIFIED_TTL: Duration = Duration::from_secs(300);
+
 /// `last_used_at` is written at most this often per key.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
@@ -53,6 +56,10 @@ pub struct Authenticator {
     jwt: Option<JwtVerifier>,
     verified: Mutex<HashMap<[u8; 32], Instant>>,
     touched: Mutex<HashMap<String, Instant>>,
+    /// Budget of uncached hash checks (`auth.key_checks_per_minute`): random
+    /// well-formed tokens cost ~20 ms of CPU each, so past it they are refused at once.
+    hashing: MemoryLimiter,
+    checks_per_minute: f64,
 }
 
 impl Authenticator {
@@ -115,6 +122,8 @@ impl Authenticator {
             jwt,
             verified: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
+            hashing: MemoryLimiter::new(),
+            checks_per_minute: config.auth.key_checks_per_minute,
         })
     }
 
@@ -157,13 +166,6 @@ impl Authenticator {
             tenant: None,
             actor: anon(),
         })?;
-        let Some(key) = row else {
-            // Same work as a real check, so timing does not tell which keys exist.
-            let _ = apikey::dummy_verify(secret);
-            return Err(fail("invalid API key", None, anon()));
-        };
-        let actor = format!("key:{}", key.id);
-        let tenant = Some(key.tenant.clone());
         let fp = apikey::fingerprint(token);
         let fresh = self
             .verified
@@ -171,6 +173,16 @@ impl Authenticator {
             .ok()
             .and_then(|m| m.get(&fp).copied())
             .is_some_and(|t| t.elapsed() < VERIFIED_TTL);
+        if !fresh {
+            self.hashing_budget()?;
+        }
+        let Some(key) = row else {
+            // Same work as a real check, so timing does not tell which keys exist.
+            let _ = apikey::dummy_verify(secret);
+            return Err(fail("invalid API key", None, anon()));
+        };
+        let actor = format!("key:{}", key.id);
+        let tenant = Some(key.tenant.clone());
         if !fresh {
             if !apikey::verify_secret(secret, &key.hash) {
                 return Err(fail("invalid API key", tenant, actor));
@@ -198,6 +210,26 @@ impl Authenticator {
         }
         self.touch(store, &key, now);
         identity_for_key(store, &key).map_err(|m| fail(m, tenant, actor))
+    }
+
+    /// Takes one uncached hash check from the server-wide budget, or refuses.
+    fn hashing_budget(&self) -> Result<(), AuthFailure> {
+        let rate = Rate::per_minute(self.checks_per_minute);
+        match self.hashing.acquire(&[Ask::new("verify", rate, 1.0)]) {
+            Verdict::Allowed => Ok(()),
+            limited => {
+                let secs = limited.retry_after_secs().unwrap_or(1).max(1);
+                Err(AuthFailure {
+                    error: ApiError::new(
+                        ErrorCode::RateLimited,
+                        format!("too many unrecognized credentials; retry in {secs} s"),
+                    )
+                    .with_retry_after(secs),
+                    tenant: None,
+                    actor: "anonymous".into(),
+                })
+            }
+        }
     }
 
     fn touch(&self, store: &dyn Store, key: &ApiKey, now: i64) {
