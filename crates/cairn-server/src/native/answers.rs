@@ -76,10 +76,8 @@ pub async fn ask(
     if let Err(e) = crate::guardrails::screen_input(&state, &who, &settings, &req.question) {
         return e.into_response();
     }
-    if let Some(c) = &req.conversation
-        && !who.can(cairn_auth::Action::Converse)
-    {
-        let _ = c;
+    // Asking within a stored conversation reads and extends it.
+    if req.conversation.is_some() && !who.can(cairn_auth::Action::Converse) {
         return crate::auth::forbidden(&who, cairn_auth::Action::Converse).into_response();
     }
     req.principal = Some(who.principal.clone());
