@@ -82,6 +82,13 @@ fn write_out(text: &str) {
 /// Prints the citations and the grounding report after the streamed text.
 pub fn print_report(a: &Answer) {
     outln!();
+    for d in a
+        .guardrails
+        .iter()
+        .filter(|d| d.verdict != cairn_guard::Verdict::Allow)
+    {
+        eprintln!("guardrail {:?} {}: {}", d.verdict, d.category, d.reason);
+    }
     if a.abstained {
         if !a.sources.is_empty() {
             outln!("\nClosest sources:");
@@ -227,8 +234,14 @@ pub fn answer(
         Some(url) => ask_remote(url, api_key, req, &mut print),
         None => {
             let engine = ctx.engine()?;
+            // The configured `[guard]` policy screens retrieved chunks here too.
+            let policy: cairn_guard::Policy =
+                serde_json::from_value(ctx.loaded.config.guard.clone())
+                    .map_err(|e| super::fail(ErrorCode::InvalidConfig, format!("[guard]: {e}")))?;
+            let mut req = req.clone();
+            req.guard = Some(std::sync::Arc::new(cairn_guard::Guard::new(policy)));
             engine
-                .ask_streaming(&ctx.tenant, req, &mut |ev| {
+                .ask_streaming(&ctx.tenant, &req, &mut |ev| {
                     if let AnswerEvent::Delta(t) = ev {
                         print(&t);
                     }
