@@ -106,17 +106,16 @@ fn chat(stream: bool) -> Request<Body> {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn remote_models_see_placeholders_and_callers_get_their_data_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let (base, seen) = upstream();
-    let key_file = dir.path().join("master.key");
+/// A server with the remote model `upstream-llm` at `base`, its key sealed in the store,
+/// and `guard` as the `[guard]` policy.
+fn app(dir: &std::path::Path, base: &str, guard: &str) -> (axum::Router, Arc<Engine>) {
+    let key_file = dir.join("master.key");
     std::fs::write(&key_file, cairn_auth::SecretBox::generate_key_text()).unwrap();
     let toml = format!(
         "data_dir = \"{}\"\n[auth]\nmode = \"off\"\nmaster_key_file = \"{}\"\n\
          [[models.remote]]\nname = \"upstream-llm\"\nbase_url = \"{base}\"\nmodel = \"served\"\n\
-         api_key_secret = \"upstream-key\"\n",
-        dir.path().join("data").display(),
+         api_key_secret = \"upstream-key\"\n[guard]\n{guard}\n",
+        dir.join("data").display(),
         key_file.display()
     );
     let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
@@ -125,6 +124,39 @@ async fn remote_models_see_placeholders_and_callers_get_their_data_back() {
     engine
         .put_secret(&t, "upstream-key", "sk-provider-123")
         .unwrap();
+    (router(AppState::new(engine.clone()).unwrap()), engine)
+}
+
+/// The content of a whole (non-streamed) answer.
+async fn content(app: &axum::Router) -> String {
+    let res = app.clone().oneshot(chat(false)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    body["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_output_policy_of_redact_keeps_pii_out_of_answers_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, _) = upstream();
+    let (app, _) = app(dir.path(), &base, "pii_output = \"redact\"");
+    let text = content(&app).await;
+    assert!(!text.contains("jane.roe@example.com"), "{text}");
+    assert!(text.starts_with("I will write to [EMAIL"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_models_see_placeholders_and_callers_get_their_data_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, seen) = upstream();
+    let (app, engine) = app(dir.path(), &base, "");
+    let t = cairn_types::TenantId::new("default");
     // The store holds only ciphertext.
     let (sealed, _) = engine
         .store()
@@ -132,20 +164,10 @@ async fn remote_models_see_placeholders_and_callers_get_their_data_back() {
         .unwrap()
         .unwrap();
     assert!(!sealed.contains("sk-provider-123"));
-    let app = router(AppState::new(engine.clone()).unwrap());
 
-    let res = app.clone().oneshot(chat(false)).await.unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let body: Value = serde_json::from_slice(
-        &axum::body::to_bytes(res.into_body(), usize::MAX)
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
     assert_eq!(
-        content, "I will write to jane.roe@example.com today.",
-        "{body}"
+        content(&app).await,
+        "I will write to jane.roe@example.com today."
     );
 
     let res = app.clone().oneshot(chat(true)).await.unwrap();

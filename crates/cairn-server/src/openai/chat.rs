@@ -9,6 +9,7 @@ use super::{completion_id, unix_now};
 use crate::error::{ApiError, ApiResult};
 use crate::sse::Emitter;
 use crate::state::Cancel;
+use cairn_guard::Decision;
 use cairn_models::{
     ChatMessage, FinishReason, GenerateRequest, Generator, OutputConstraint, Role, SamplingParams,
     StreamEvent, TokenDelta,
@@ -22,6 +23,25 @@ pub struct Plan {
     pub request: GenerateRequest,
     pub tools: Option<Choice>,
     pub include_usage: bool,
+    /// The tenant's guardrails: plain answers are checked for PII leakage (`pii_output`).
+    pub guard: Option<std::sync::Arc<cairn_guard::Guard>>,
+}
+
+/// A plain answer after the output guardrails: its text (redacted if the policy says
+/// so), whether it was withheld, and the decisions.
+fn screen_output(plan: &Plan, text: &str) -> (String, bool, Vec<Decision>) {
+    match &plan.guard {
+        None => (text.to_owned(), false, Vec::new()),
+        Some(g) => {
+            let check = g.check_output(text, None);
+            let out = if check.blocked {
+                String::new()
+            } else {
+                check.text
+            };
+            (out, check.blocked, check.decisions)
+        }
+    }
 }
 
 /// Validates the request and builds the generation request.
@@ -147,6 +167,7 @@ pub fn plan(req: &ChatRequest, model: &str) -> ApiResult<Plan> {
         },
         tools: use_tools.then_some(choice),
         include_usage: req.stream_options.as_ref().is_some_and(|o| o.include_usage),
+        guard: None,
     })
 }
 
@@ -209,9 +230,14 @@ fn run(
 }
 
 /// The non-streaming response.
-pub fn complete(generator: &dyn Generator, plan: Plan, cancel: &Cancel) -> ApiResult<Value> {
+pub fn complete(
+    generator: &dyn Generator,
+    plan: Plan,
+    cancel: &Cancel,
+) -> ApiResult<(Value, Vec<Decision>)> {
     let want_logprobs = plan.request.logprobs.is_some();
-    let r = run(generator, plan.request, |_| !cancel.is_cancelled())?;
+    let r = run(generator, plan.request.clone(), |_| !cancel.is_cancelled())?;
+    let mut decisions = Vec::new();
     let (message, reason) = match &plan.tools {
         Some(_) => match tools::parse_output(&r.text, r.reason == FinishReason::Length)? {
             Output::Calls(calls) => (
@@ -223,17 +249,26 @@ pub fn complete(generator: &dyn Generator, plan: Plan, cancel: &Cancel) -> ApiRe
                 finish_reason(r.reason),
             ),
         },
-        None => (
-            json!({"role": "assistant", "content": r.text, "refusal": null}),
-            finish_reason(r.reason),
-        ),
+        None => {
+            let (text, withheld, d) = screen_output(&plan, &r.text);
+            decisions = d;
+            let reason = if withheld {
+                "content_filter"
+            } else {
+                finish_reason(r.reason)
+            };
+            (
+                json!({"role": "assistant", "content": text, "refusal": null}),
+                reason,
+            )
+        }
     };
     let logprobs = if want_logprobs {
         json!({"content": r.steps.iter().map(logprob_entry).collect::<Vec<_>>()})
     } else {
         Value::Null
     };
-    Ok(json!({
+    let body = json!({
         "id": completion_id(),
         "object": "chat.completion",
         "created": unix_now(),
@@ -241,11 +276,16 @@ pub fn complete(generator: &dyn Generator, plan: Plan, cancel: &Cancel) -> ApiRe
         "system_fingerprint": null,
         "choices": [{"index": 0, "message": message, "logprobs": logprobs, "finish_reason": reason}],
         "usage": r.usage,
-    }))
+    });
+    Ok((body, decisions))
 }
 
 /// The streaming response: OpenAI chunks.
-pub fn stream(generator: &dyn Generator, plan: Plan, em: &mut Emitter) -> ApiResult<Usage> {
+pub fn stream(
+    generator: &dyn Generator,
+    plan: Plan,
+    em: &mut Emitter,
+) -> ApiResult<(Usage, Vec<Decision>)> {
     let id = completion_id();
     let created = unix_now();
     let model = plan.model.clone();
@@ -259,10 +299,11 @@ pub fn stream(generator: &dyn Generator, plan: Plan, em: &mut Emitter) -> ApiRes
     let include_usage = plan.include_usage;
     let want_logprobs = plan.request.logprobs.is_some();
     let tool_mode = plan.tools.is_some();
+    let mut decisions = Vec::new();
     // Validation errors come before the first chunk, so they surface as an HTTP error.
     let mut sent_role = false;
     let mut gone = false;
-    let r = run(generator, plan.request, |d| {
+    let r = run(generator, plan.request.clone(), |d| {
         if tool_mode {
             // Tool output is parsed whole, then sent.
             return em.connected();
@@ -337,7 +378,14 @@ pub fn stream(generator: &dyn Generator, plan: Plan, em: &mut Emitter) -> ApiRes
                 ),
             );
         }
-        finish_reason(r.reason)
+        // Streamed text is already out; a withheld answer ends as `content_filter`.
+        let (_, withheld, d) = screen_output(&plan, &r.text);
+        decisions = d;
+        if withheld {
+            "content_filter"
+        } else {
+            finish_reason(r.reason)
+        }
     };
     em.send(None, &chunk(json!({}), Value::Null, Some(reason)));
     if include_usage {
@@ -349,5 +397,5 @@ pub fn stream(generator: &dyn Generator, plan: Plan, em: &mut Emitter) -> ApiRes
             }),
         );
     }
-    Ok(r.usage)
+    Ok((r.usage, decisions))
 }

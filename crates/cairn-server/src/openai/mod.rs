@@ -134,17 +134,20 @@ async fn chat_inner(
     if req.model != config.generator {
         return Err(unknown_model(&req.model));
     }
-    let plan = chat::plan(&req, &req.model)?;
+    let mut plan = chat::plan(&req, &req.model)?;
+    plan.guard = Some(settings.guard.clone());
     if req.stream {
         return Ok(crate::sse::stream(&state, rid.0, true, move |engine, em| {
-            let usage = chat::stream(engine.generator()?.as_ref(), plan, em)?;
+            let (usage, decisions) = chat::stream(engine.generator()?.as_ref(), plan, em)?;
+            crate::guardrails::audit_decisions(engine, &who, &decisions);
             meter.record(usage.total_tokens as u64);
             Ok(())
         })
         .await);
     }
     let body = blocking(&state, move |engine, cancel| {
-        let body = chat::complete(engine.generator()?.as_ref(), plan, cancel)?;
+        let (body, decisions) = chat::complete(engine.generator()?.as_ref(), plan, cancel)?;
+        crate::guardrails::audit_decisions(engine, &who, &decisions);
         meter.record(body["usage"]["total_tokens"].as_u64().unwrap_or(0));
         Ok(body)
     })
@@ -176,7 +179,8 @@ async fn remote_chat(
                 .with_param("response_format"),
         );
     }
-    let plan = chat::plan(&req, &req.model)?;
+    let mut plan = chat::plan(&req, &req.model)?;
+    plan.guard = Some(settings.guard.clone());
     let meter = state.meter(&who, &settings);
     let (model, guard, tenant) = (
         req.model.clone(),
@@ -191,18 +195,21 @@ async fn remote_chat(
     if req.stream {
         return Ok(crate::sse::stream(&state, rid.0, true, move |engine, em| {
             let g = open(engine)?;
-            let usage = chat::stream(&g, plan, em);
+            let out = chat::stream(&g, plan, em);
             crate::guardrails::audit_decisions(engine, &who, &g.decisions());
-            meter.record(usage?.total_tokens as u64);
+            let (usage, decisions) = out?;
+            crate::guardrails::audit_decisions(engine, &who, &decisions);
+            meter.record(usage.total_tokens as u64);
             Ok(())
         })
         .await);
     }
     let body = blocking(&state, move |engine, cancel| {
         let g = open(engine)?;
-        let body = chat::complete(&g, plan, cancel);
+        let out = chat::complete(&g, plan, cancel);
         crate::guardrails::audit_decisions(engine, &who, &g.decisions());
-        let body = body?;
+        let (body, decisions) = out?;
+        crate::guardrails::audit_decisions(engine, &who, &decisions);
         meter.record(body["usage"]["total_tokens"].as_u64().unwrap_or(0));
         Ok(body)
     })
