@@ -20,7 +20,7 @@ pub use raw::{
     ChunkingSection, IngestSection, ModelsSection, QualitySection, RawConfig, RemoteModelSection,
     RetrievalSection, StoreSection,
 };
-pub use raw_security::{AuthSection, JwtSection, LimitsSection};
+pub use raw_security::{AuthSection, LimitsSection};
 pub use raw_serve::{AnswerSection, ServerSection};
 pub use validate::{Config, IngestSettings, QualitySettings, StoreBackend};
 

@@ -20,8 +20,9 @@ pub struct AuthSection {
     /// server (each costs ~20 ms of CPU). Past it, unrecognized keys get 429 at once;
     /// recently verified keys are not affected.
     pub key_checks_per_minute: f64,
-    /// OIDC-style bearer tokens (enabled when `jwks_file` or `jwks_url` is set).
-    pub jwt: JwtSection,
+    /// OIDC-style bearer tokens (`[auth.jwt]`, enabled when `jwks_file` or `jwks_url`
+    /// is set); the verifier's own settings, with its documented defaults.
+    pub jwt: cairn_auth::JwtSettings,
 }
 
 impl Default for AuthSection {
@@ -33,50 +34,7 @@ impl Default for AuthSection {
                 .to_vec(),
             master_key_file: String::new(),
             key_checks_per_minute: 600.0,
-            jwt: JwtSection::default(),
-        }
-    }
-}
-
-/// `[auth.jwt]`: RS256/ES256 tokens verified against a JWKS.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct JwtSection {
-    pub jwks_file: String,
-    pub jwks_url: String,
-    /// Required `iss`.
-    pub issuer: String,
-    /// Required `aud`.
-    pub audience: String,
-    /// Allowed algorithms (subset of `RS256`, `ES256`; empty = both).
-    pub algorithms: Vec<String>,
-    /// Claim paths (dotted for nested claims).
-    pub tenant_claim: String,
-    pub user_claim: String,
-    pub groups_claim: String,
-    pub role_claim: String,
-    /// Role of tokens without a role claim.
-    pub default_role: String,
-    /// Tenant of tokens without a tenant claim (empty: such tokens are refused).
-    pub default_tenant: String,
-    pub leeway_secs: u64,
-}
-
-impl Default for JwtSection {
-    fn default() -> Self {
-        Self {
-            jwks_file: String::new(),
-            jwks_url: String::new(),
-            issuer: String::new(),
-            audience: String::new(),
-            algorithms: Vec::new(),
-            tenant_claim: "tenant".into(),
-            user_claim: "sub".into(),
-            groups_claim: "groups".into(),
-            role_claim: "role".into(),
-            default_role: "member".into(),
-            default_tenant: String::new(),
-            leeway_secs: 60,
+            jwt: cairn_auth::JwtSettings::default(),
         }
     }
 }
@@ -102,6 +60,33 @@ pub struct LimitsSection {
     pub monthly_cost_usd: f64,
     /// What a thousand model tokens cost, for the cost quotas (local models: 0).
     pub usd_per_1k_tokens: f64,
+}
+
+impl LimitsSection {
+    /// The first unusable value, as (dotted key, what is wrong). Checked when the file
+    /// loads and when a tenant stores its overrides.
+    pub fn check(&self) -> Result<(), (String, &'static str)> {
+        for (key, v) in [
+            ("key_rpm", self.key_rpm),
+            ("key_tpm", self.key_tpm),
+            ("tenant_rpm", self.tenant_rpm),
+            ("tenant_tpm", self.tenant_tpm),
+            ("daily_cost_usd", self.daily_cost_usd),
+            ("monthly_cost_usd", self.monthly_cost_usd),
+            ("usd_per_1k_tokens", self.usd_per_1k_tokens),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err((
+                    format!("limits.{key}"),
+                    "must be a number >= 0 (0 = no limit)",
+                ));
+            }
+        }
+        if !self.burst.is_finite() || self.burst <= 0.0 {
+            return Err(("limits.burst".into(), "must be > 0"));
+        }
+        Ok(())
+    }
 }
 
 impl Default for LimitsSection {

@@ -292,23 +292,9 @@ impl RawConfig {
         if !auth.key_checks_per_minute.is_finite() || auth.key_checks_per_minute < 1.0 {
             return Err(invalid("auth.key_checks_per_minute", "must be at least 1"));
         }
-        let l = &self.limits;
-        for (key, v) in [
-            ("limits.key_rpm", l.key_rpm),
-            ("limits.key_tpm", l.key_tpm),
-            ("limits.tenant_rpm", l.tenant_rpm),
-            ("limits.tenant_tpm", l.tenant_tpm),
-            ("limits.daily_cost_usd", l.daily_cost_usd),
-            ("limits.monthly_cost_usd", l.monthly_cost_usd),
-            ("limits.usd_per_1k_tokens", l.usd_per_1k_tokens),
-        ] {
-            if !v.is_finite() || v < 0.0 {
-                return Err(invalid(key, "must be a number >= 0 (0 = no limit)"));
-            }
-        }
-        if !l.burst.is_finite() || l.burst <= 0.0 {
-            return Err(invalid("limits.burst", "must be > 0"));
-        }
+        self.limits
+            .check()
+            .map_err(|(key, message)| invalid(&key, message))?;
         let mut remote_models = Vec::new();
         for (i, r) in self.models.remote.iter().enumerate() {
             let key = format!("models.remote[{i}]");

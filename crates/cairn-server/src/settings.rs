@@ -61,23 +61,9 @@ pub fn effective(config: &Config, stored: Option<&Value>) -> Result<TenantSettin
     }
     let limits: LimitsSection = serde_json::from_value(limits)
         .map_err(|e| ApiError::invalid(format!("limits: {e}")).with_param("limits"))?;
-    for (k, v) in [
-        ("key_rpm", limits.key_rpm),
-        ("key_tpm", limits.key_tpm),
-        ("tenant_rpm", limits.tenant_rpm),
-        ("tenant_tpm", limits.tenant_tpm),
-        ("burst", limits.burst),
-        ("daily_cost_usd", limits.daily_cost_usd),
-        ("monthly_cost_usd", limits.monthly_cost_usd),
-        ("usd_per_1k_tokens", limits.usd_per_1k_tokens),
-    ] {
-        if !v.is_finite() || v < 0.0 {
-            return Err(
-                ApiError::invalid(format!("limits.{k} must be a number >= 0"))
-                    .with_param(format!("limits.{k}")),
-            );
-        }
-    }
+    limits
+        .check()
+        .map_err(|(key, message)| ApiError::invalid(format!("{key} {message}")).with_param(key))?;
     let policy: cairn_guard::Policy = serde_json::from_value(guard)
         .map_err(|e| ApiError::invalid(format!("guard: {e}")).with_param("guard"))?;
     Ok(TenantSettings {

@@ -126,6 +126,8 @@ pub struct ErasureReport {
     pub feedback: usize,
     pub documents: usize,
     pub chunks: usize,
+    /// Collections that lost documents (their indexes need a sync).
+    pub collections: Vec<cairn_types::CollectionId>,
 }
 
 /// GDPR access and erasure by owner key.

@@ -35,11 +35,6 @@ impl Principal {
     pub fn can_read(&self, acl: &Acl) -> bool {
         self.all_documents || acl.allows(self.user.as_deref(), &self.groups)
     }
-
-    /// Whether this caller may read back a row stamped with `owner`.
-    pub fn owns(&self, owner: Option<&str>) -> bool {
-        self.owner.as_deref() == owner
-    }
 }
 
 /// A user of a tenant. Users come from `cairn users add`, the admin API, or the first
@@ -118,8 +113,5 @@ mod tests {
         assert!(!alice.can_read(&acl));
         assert!(alice.can_read(&Acl::default()));
         assert!(Principal::operator().can_read(&acl));
-        assert!(alice.owns(Some("alice")));
-        assert!(!alice.owns(None));
-        assert!(Principal::operator().owns(None));
     }
 }

@@ -26,7 +26,7 @@ pub const DEFAULT_JWKS_REFRESH_SECS: u64 = 300;
 /// must not be empty. Empty claim names mean the defaults; see
 /// [`JwtSettings::with_defaults`].
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct JwtSettings {
     /// A JWKS document on disk.
     pub jwks_file: Option<PathBuf>,

@@ -108,7 +108,7 @@ impl Engine {
         let generated = apikey::generate().map_err(|e| Error::new(e.code(), e.message()))?;
         let row = ApiKey {
             tenant: tenant.clone(),
-            id: uuid_like(&generated.lookup),
+            id: key_id(&generated.lookup),
             lookup: generated.lookup,
             hash: generated.hash,
             name: name.to_owned(),
@@ -160,6 +160,6 @@ impl Engine {
 
 /// Key ids are `k_` + the lookup part: public, stable, and unguessable enough not to
 /// matter (knowing one gives nothing without the secret).
-fn uuid_like(lookup: &str) -> String {
+fn key_id(lookup: &str) -> String {
     format!("k_{lookup}")
 }

@@ -29,19 +29,9 @@ impl Engine {
     /// search indexes of the affected collections up to date so none of their chunks
     /// can be found any more. The audit log keeps the fact of the erasure (counts only).
     pub fn erase_user(&self, tenant: &TenantId, user: &str, actor: &str) -> Result<ErasureReport> {
-        let collections: Vec<_> = self
-            .store
-            .export_owner(tenant, user)?
-            .documents
-            .into_iter()
-            .map(|(d, _)| d.collection)
-            .collect();
         let report = self.store.erase_owner(tenant, user)?;
-        let mut seen = std::collections::BTreeSet::new();
-        for c in collections {
-            if seen.insert(c.clone()) {
-                self.sync_index(tenant, &c)?;
-            }
+        for c in &report.collections {
+            self.sync_index(tenant, c)?;
         }
         self.audit_or_log(AuditEvent {
             tenant,

@@ -17,7 +17,7 @@ pub use policy::{Authenticated, Can, Permission, forbidden, perm};
 use crate::error::ApiError;
 use axum::http::HeaderMap;
 use cairn_auth::{
-    Action, Ask, JwtSettings, JwtVerifier, MemoryLimiter, Rate, RateLimiter, Role, Verdict, apikey,
+    Action, Ask, JwtVerifier, MemoryLimiter, Rate, RateLimiter, Role, Verdict, apikey,
 };
 use cairn_config::Config;
 use cairn_store::Store;
@@ -84,31 +84,10 @@ impl Authenticator {
             }
         }
         let j = &config.auth.jwt;
-        let jwt = if j.jwks_file.is_empty() && j.jwks_url.is_empty() {
+        let jwt = if j.jwks_file.is_none() && j.jwks_url.is_none() {
             None
         } else {
-            let default_role = Role::parse(&j.default_role).ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::InvalidConfig,
-                    format!("auth.jwt.default_role: unknown role `{}`", j.default_role),
-                )
-            })?;
-            let settings = JwtSettings {
-                jwks_file: (!j.jwks_file.is_empty()).then(|| j.jwks_file.clone().into()),
-                jwks_url: (!j.jwks_url.is_empty()).then(|| j.jwks_url.clone()),
-                issuer: j.issuer.clone(),
-                audience: j.audience.clone(),
-                algorithms: j.algorithms.clone(),
-                tenant_claim: j.tenant_claim.clone(),
-                user_claim: j.user_claim.clone(),
-                groups_claim: j.groups_claim.clone(),
-                role_claim: j.role_claim.clone(),
-                default_role: Some(default_role),
-                default_tenant: (!j.default_tenant.is_empty()).then(|| j.default_tenant.clone()),
-                leeway_secs: j.leeway_secs,
-                ..JwtSettings::default()
-            };
-            Some(JwtVerifier::new(settings).map_err(|e| {
+            Some(JwtVerifier::new(j.clone()).map_err(|e| {
                 ApiError::new(
                     ErrorCode::InvalidConfig,
                     format!("auth.jwt: {}", e.message()),
@@ -281,18 +260,26 @@ impl Authenticator {
             Ok(_) => {}
             Err(cairn_store::Error::NotFound { .. }) => {
                 // First sight of an SSO user: remember them (export, erase, keys).
-                let _ = store.ensure_tenant(&tenant, tenant.as_str(), now);
-                let _ = store.upsert_user(&User {
-                    tenant: tenant.clone(),
-                    id: t.user.clone(),
-                    email: String::new(),
-                    name: String::new(),
-                    role: t.role.as_str().to_owned(),
-                    groups: t.groups.clone(),
-                    disabled: false,
-                    created_at: now,
-                    updated_at: now,
-                });
+                // Best effort: the token is valid either way; a failure is logged.
+                let remembered =
+                    store
+                        .ensure_tenant(&tenant, tenant.as_str(), now)
+                        .and_then(|_| {
+                            store.upsert_user(&User {
+                                tenant: tenant.clone(),
+                                id: t.user.clone(),
+                                email: String::new(),
+                                name: String::new(),
+                                role: t.role.as_str().to_owned(),
+                                groups: t.groups.clone(),
+                                disabled: false,
+                                created_at: now,
+                                updated_at: now,
+                            })
+                        });
+                if let Err(e) = remembered {
+                    tracing::warn!(user = %t.user, error = %e, "could not record an SSO user");
+                }
             }
             Err(e) => {
                 return Err(AuthFailure {

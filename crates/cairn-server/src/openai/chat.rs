@@ -9,7 +9,7 @@ use super::{completion_id, unix_now};
 use crate::error::{ApiError, ApiResult};
 use crate::sse::Emitter;
 use crate::state::Cancel;
-use cairn_guard::Decision;
+use cairn_guard::{Decision, Guard};
 use cairn_models::{
     ChatMessage, FinishReason, GenerateRequest, Generator, OutputConstraint, Role, SamplingParams,
     StreamEvent, TokenDelta,
@@ -29,8 +29,8 @@ pub struct Plan {
 
 /// A plain answer after the output guardrails: its text (redacted if the policy says
 /// so), whether it was withheld, and the decisions.
-fn screen_output(plan: &Plan, text: &str) -> (String, bool, Vec<Decision>) {
-    match &plan.guard {
+fn screen_output(guard: Option<&Guard>, text: &str) -> (String, bool, Vec<Decision>) {
+    match guard {
         None => (text.to_owned(), false, Vec::new()),
         Some(g) => {
             let check = g.check_output(text, None);
@@ -236,9 +236,16 @@ pub fn complete(
     cancel: &Cancel,
 ) -> ApiResult<(Value, Vec<Decision>)> {
     let want_logprobs = plan.request.logprobs.is_some();
-    let r = run(generator, plan.request.clone(), |_| !cancel.is_cancelled())?;
+    let Plan {
+        model,
+        request,
+        tools,
+        guard,
+        ..
+    } = plan;
+    let r = run(generator, request, |_| !cancel.is_cancelled())?;
     let mut decisions = Vec::new();
-    let (message, reason) = match &plan.tools {
+    let (message, reason) = match &tools {
         Some(_) => match tools::parse_output(&r.text, r.reason == FinishReason::Length)? {
             Output::Calls(calls) => (
                 json!({"role": "assistant", "content": null, "tool_calls": calls, "refusal": null}),
@@ -250,7 +257,7 @@ pub fn complete(
             ),
         },
         None => {
-            let (text, withheld, d) = screen_output(&plan, &r.text);
+            let (text, withheld, d) = screen_output(guard.as_deref(), &r.text);
             decisions = d;
             let reason = if withheld {
                 "content_filter"
@@ -272,7 +279,7 @@ pub fn complete(
         "id": completion_id(),
         "object": "chat.completion",
         "created": unix_now(),
-        "model": plan.model,
+        "model": model,
         "system_fingerprint": null,
         "choices": [{"index": 0, "message": message, "logprobs": logprobs, "finish_reason": reason}],
         "usage": r.usage,
@@ -303,7 +310,8 @@ pub fn stream(
     // Validation errors come before the first chunk, so they surface as an HTTP error.
     let mut sent_role = false;
     let mut gone = false;
-    let r = run(generator, plan.request.clone(), |d| {
+    let guard = plan.guard;
+    let r = run(generator, plan.request, |d| {
         if tool_mode {
             // Tool output is parsed whole, then sent.
             return em.connected();
@@ -379,7 +387,7 @@ pub fn stream(
             );
         }
         // Streamed text is already out; a withheld answer ends as `content_filter`.
-        let (_, withheld, d) = screen_output(&plan, &r.text);
+        let (_, withheld, d) = screen_output(guard.as_deref(), &r.text);
         decisions = d;
         if withheld {
             "content_filter"

@@ -144,6 +144,13 @@ impl PrivacyRepo for SqliteStore {
                 )?;
             }
             r.documents = docs.len();
+            let mut collections: Vec<CollectionId> = docs
+                .into_iter()
+                .map(|(_, c)| CollectionId::new(c))
+                .collect();
+            collections.sort();
+            collections.dedup();
+            r.collections = collections;
             let exec = |sql: &str| -> Result<usize> {
                 tx.execute(sql, (tenant.as_str(), owner)).map_err(db)
             };

@@ -120,7 +120,8 @@ pub fn gate(ctx: &Context, requests: usize) -> anyhow::Result<Value> {
     ] {
         *rate = 1e12;
     }
-    let engine = cairn_engine::Engine::open(config.clone()).map_err(super::eng)?;
+    let engine =
+        std::sync::Arc::new(cairn_engine::Engine::open(config.clone()).map_err(super::eng)?);
     let tenant = cairn_types::TenantId::new("bench");
     engine
         .put_user(
@@ -185,7 +186,7 @@ pub fn gate(ctx: &Context, requests: usize) -> anyhow::Result<Value> {
         admit();
         guard.check_input(question);
     });
-    let http = http_overhead(&config, &key.token, requests.min(5_000))?;
+    let http = http_overhead(&engine, &config, &key.token, requests.min(5_000))?;
     let line = json!({
         "bench": "gate", "requests": requests,
         "http_us": http,
@@ -202,14 +203,13 @@ pub fn gate(ctx: &Context, requests: usize) -> anyhow::Result<Value> {
 /// `auth.mode = "off"` and with an API key, so the difference is what the gate costs
 /// a real request (hash cache hit, key and user reads, four buckets, the blocking hop).
 fn http_overhead(
+    engine: &std::sync::Arc<cairn_engine::Engine>,
     config: &cairn_config::Config,
     token: &str,
     requests: usize,
 ) -> anyhow::Result<Value> {
-    let shared =
-        std::sync::Arc::new(cairn_engine::Engine::open(config.clone()).map_err(super::eng)?);
     let required =
-        cairn_server::AppState::new(shared.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        cairn_server::AppState::new(engine.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut off_config = config.clone();
     off_config.auth.mode = "off".into();
     off_config.tenant = cairn_types::TenantId::new("bench");
