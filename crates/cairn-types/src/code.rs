@@ -59,6 +59,9 @@ pub enum ErrorCode {
     QuotaExceeded,
     /// A guardrail blocked the input or the output; the reason says which.
     GuardrailBlocked,
+    /// Too many requests are waiting for a model (or a connection slot); retry after the
+    /// `Retry-After` seconds.
+    Overloaded,
 }
 
 impl ErrorCode {
@@ -91,6 +94,7 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::QuotaExceeded => "quota_exceeded",
             Self::GuardrailBlocked => "guardrail_blocked",
+            Self::Overloaded => "overloaded",
         }
     }
 
@@ -109,7 +113,7 @@ impl ErrorCode {
             Self::GuardrailBlocked => 400,
             Self::UnsupportedMediaType => 415,
             Self::Timeout => 504,
-            Self::Unavailable => 503,
+            Self::Unavailable | Self::Overloaded => 503,
             Self::Conflict => 409,
             Self::TooLarge => 413,
             Self::UnsupportedFormat => 415,
