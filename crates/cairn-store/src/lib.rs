@@ -1,4 +1,5 @@
-//! Cairn's state store: tenants, collections, documents, chunks, jobs and idempotency keys.
+//! Cairn's state store: tenants, collections, documents, chunks, jobs and idempotency keys,
+//! plus the security and data-lifecycle repositories (retention, legal holds, offboarding).
 //!
 //! Callers program against the repository traits in [`repo`] (bundled as [`Store`]); the
 //! embedded implementation is [`SqliteStore`] (WAL mode, versioned migrations). A
@@ -15,11 +16,13 @@
 //! - SQL lives in this crate only.
 
 mod error;
+pub mod lifecycle;
 pub mod repo;
 pub mod security;
 mod sqlite;
 
 pub use error::{Error, Result};
+pub use lifecycle::{LegalHold, LifecycleRepo, RetentionCutoffs, SweepCounts, TenantPurge};
 pub use repo::{
     AclViewer, AnswerRepo, CollectionRepo, ConversationRepo, DocumentCommit, DocumentRepo,
     DocumentSummary, IdempotencyRecord, IdempotencyRepo, IndexBatch, IndexChange, IndexFeedRepo,

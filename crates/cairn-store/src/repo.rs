@@ -358,6 +358,7 @@ pub trait Store:
     + crate::security::AuditRepo
     + crate::security::TenantDataRepo
     + crate::security::PrivacyRepo
+    + crate::lifecycle::LifecycleRepo
     + Send
     + Sync
 {
@@ -376,6 +377,7 @@ impl<T> Store for T where
         + crate::security::AuditRepo
         + crate::security::TenantDataRepo
         + crate::security::PrivacyRepo
+        + crate::lifecycle::LifecycleRepo
         + Send
         + Sync
 {

@@ -135,6 +135,7 @@ pub trait PrivacyRepo {
     /// Everything owned by `owner` (a user id) in `tenant`, plus their user row and keys.
     fn export_owner(&self, tenant: &TenantId, owner: &str) -> Result<UserExport>;
     /// Deletes all of it in one transaction (documents leave the index change log a
-    /// delete each, so indexes drop their chunks); the audit log is kept.
+    /// delete each, so indexes drop their chunks); the audit log is kept. `Conflict` if
+    /// the tenant or the owner is under legal hold.
     fn erase_owner(&self, tenant: &TenantId, owner: &str) -> Result<ErasureReport>;
 }

@@ -1,7 +1,8 @@
 //! The repository contract, exercised on real SQLite files in a temporary directory:
 //! schema and migrations, documents and chunks, tenant isolation, and the job queue
 //! (including concurrent claimers on several threads and connections), and the security
-//! repositories (keys, audit chain, usage, settings, secrets, ACL listings, erasure).
+//! repositories (keys, audit chain, usage, settings, secrets, ACL listings, erasure), and
+//! the data lifecycle (retention sweeps, legal holds, offboarding).
 
 // Test helpers outside `#[test]` functions unwrap too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -14,6 +15,8 @@ mod documents;
 mod isolation;
 #[path = "sqlite_store/jobs.rs"]
 mod jobs;
+#[path = "sqlite_store/lifecycle.rs"]
+mod lifecycle;
 #[path = "sqlite_store/schema.rs"]
 mod schema;
 #[path = "sqlite_store/security.rs"]

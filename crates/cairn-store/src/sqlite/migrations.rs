@@ -20,7 +20,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary migrates a database to.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Every migration this binary knows, by increasing version.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -40,7 +40,30 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 4,
         sql: V4_SECURITY,
     },
+    Migration {
+        version: 5,
+        sql: V5_LIFECYCLE,
+    },
 ];
+
+/// Data lifecycle: legal holds (`subject` is a user id, or `''` for the whole tenant),
+/// and time indexes so retention sweeps find expired rows without scanning a tenant.
+const V5_LIFECYCLE: &str = r"
+CREATE TABLE legal_holds (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    subject TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    set_by TEXT NOT NULL,
+    set_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, subject)
+) STRICT;
+
+CREATE INDEX answers_by_time ON answers(tenant_id, created_at);
+CREATE INDEX feedback_by_time ON feedback(tenant_id, created_at);
+CREATE INDEX documents_by_update ON documents(tenant_id, updated_at);
+CREATE INDEX idempotency_by_time ON idempotency_keys(tenant_id, created_at);
+CREATE INDEX jobs_finished ON jobs(tenant_id, updated_at) WHERE state IN ('succeeded', 'dead');
+";
 
 /// Identity (users, API keys), the hash-chained audit log, usage counters for quotas,
 /// per-tenant settings, encrypted secrets, and owners on what users create.

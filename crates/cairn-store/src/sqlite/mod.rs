@@ -27,6 +27,7 @@ mod idempotency;
 mod identity;
 mod index_feed;
 mod jobs;
+mod lifecycle;
 mod migrations;
 mod privacy;
 mod tenant_data;

@@ -109,6 +109,9 @@ impl PrivacyRepo for SqliteStore {
 
     fn erase_owner(&self, tenant: &TenantId, owner: &str) -> Result<ErasureReport> {
         self.write(&format!("erasing `{owner}`"), |tx| {
+            if let Some(why) = super::lifecycle::erase_blocker(tx, tenant, owner)? {
+                return Err(crate::Error::Conflict(why));
+            }
             let mut r = ErasureReport {
                 messages: count(
                     tx,
