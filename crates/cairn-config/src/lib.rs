@@ -12,6 +12,7 @@
 
 mod env;
 mod raw;
+mod raw_lifecycle;
 mod raw_security;
 mod raw_serve;
 mod validate;
@@ -20,6 +21,7 @@ pub use raw::{
     ChunkingSection, IngestSection, ModelsSection, QualitySection, RawConfig, RemoteModelSection,
     RetrievalSection, StoreSection,
 };
+pub use raw_lifecycle::{RetentionPeriods, RetentionSection};
 pub use raw_security::{AuthSection, LimitsSection};
 pub use raw_serve::{AnswerSection, ServerSection};
 pub use validate::{Config, IngestSettings, QualitySettings, StoreBackend};

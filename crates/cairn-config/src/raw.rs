@@ -20,6 +20,7 @@ pub struct RawConfig {
     pub server: crate::ServerSection,
     pub auth: crate::AuthSection,
     pub limits: crate::LimitsSection,
+    pub retention: crate::RetentionSection,
     /// Guardrail policy (see `cairn_guard::Policy`); checked when the server starts.
     pub guard: toml::Table,
 }
@@ -205,6 +206,7 @@ impl Default for StoreSection {
 }
 
 impl Default for ModelsSection {
+            retention: crate::RetentionSection::default(),
     fn default() -> Self {
         Self {
             dir: String::new(),

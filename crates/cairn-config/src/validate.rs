@@ -88,6 +88,8 @@ impl RawConfig {
                 .map_or_else(|| home().join(".local/share"), PathBuf::from)
                 .join("cairn")
         } else {
+    /// `[retention]`: default retention periods and the sweep interval.
+    pub retention: crate::RetentionSection,
             expand(&self.data_dir)
         };
         cairn_types::validate_slug(&self.tenant).map_err(|m| invalid("tenant", m))?;
@@ -382,6 +384,10 @@ impl Config {
         self.model_path(&self.generator)
     }
 
+        self.retention
+            .periods()
+            .check()
+            .map_err(|(key, message)| invalid(&key, message))?;
     /// A model named by `name`: a path if it looks like one, else under `models_dir`.
     pub fn model_path(&self, name: &str) -> PathBuf {
         let p = expand(name);
@@ -392,3 +398,4 @@ impl Config {
         }
     }
 }
+            retention: self.retention.clone(),

@@ -1,15 +1,20 @@
 //! The engine's security façade, shared by the CLI and the server: the hash-chained
-//! audit log, API keys and users, secrets sealed at rest, and GDPR export/erasure.
+//! audit log, API keys and users, secrets sealed at rest, GDPR export/erasure, and the
+//! data lifecycle (retention sweeps, legal holds, tenant offboarding).
 //! Authentication itself (turning a request into a caller) is the server's; the
 //! primitives (hashing, chain math, AES-GCM) are `cairn-auth`'s.
 
 mod audit;
 mod keys;
+mod offboard;
 mod privacy;
 mod remote;
+mod retention;
 mod secrets;
 
 pub use audit::AuditEvent;
 pub use keys::{KeySpec, NewKey};
+pub use offboard::OffboardReport;
 pub use remote::RedactingGenerator;
+pub use retention::{SweepReport, TenantSweep, cutoffs, retention_for};
 pub use secrets::master_key;

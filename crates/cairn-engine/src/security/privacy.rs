@@ -28,8 +28,23 @@ impl Engine {
     /// Erases everything of `user` in `tenant` in one transaction, then brings the
     /// search indexes of the affected collections up to date so none of their chunks
     /// can be found any more. The audit log keeps the fact of the erasure (counts only).
+    /// `Conflict` (audited as denied) while the tenant or the user is under legal hold.
     pub fn erase_user(&self, tenant: &TenantId, user: &str, actor: &str) -> Result<ErasureReport> {
-        let report = self.store.erase_owner(tenant, user)?;
+        let report = match self.store.erase_owner(tenant, user) {
+            Ok(r) => r,
+            Err(cairn_store::Error::Conflict(why)) => {
+                self.audit_or_log(AuditEvent {
+                    tenant,
+                    actor,
+                    action: "users.erase",
+                    target: user,
+                    outcome: "denied",
+                    detail: serde_json::json!({"reason": why}),
+                });
+                return Err(cairn_store::Error::Conflict(why).into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         for c in &report.collections {
             self.sync_index(tenant, c)?;
         }
