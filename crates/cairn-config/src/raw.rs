@@ -191,6 +191,7 @@ impl Default for RawConfig {
             server: crate::ServerSection::default(),
             auth: crate::AuthSection::default(),
             limits: crate::LimitsSection::default(),
+            retention: crate::RetentionSection::default(),
             guard: toml::Table::new(),
         }
     }
@@ -206,7 +207,6 @@ impl Default for StoreSection {
 }
 
 impl Default for ModelsSection {
-            retention: crate::RetentionSection::default(),
     fn default() -> Self {
         Self {
             dir: String::new(),

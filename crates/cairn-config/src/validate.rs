@@ -57,6 +57,8 @@ pub struct Config {
     pub server: crate::ServerSection,
     pub auth: crate::AuthSection,
     pub limits: crate::LimitsSection,
+    /// `[retention]`: default retention periods and the sweep interval.
+    pub retention: crate::RetentionSection,
     /// The `[guard]` table as JSON, for `cairn_guard::Policy`.
     pub guard: serde_json::Value,
 }
@@ -88,8 +90,6 @@ impl RawConfig {
                 .map_or_else(|| home().join(".local/share"), PathBuf::from)
                 .join("cairn")
         } else {
-    /// `[retention]`: default retention periods and the sweep interval.
-    pub retention: crate::RetentionSection,
             expand(&self.data_dir)
         };
         cairn_types::validate_slug(&self.tenant).map_err(|m| invalid("tenant", m))?;
@@ -297,6 +297,10 @@ impl RawConfig {
         self.limits
             .check()
             .map_err(|(key, message)| invalid(&key, message))?;
+        self.retention
+            .periods()
+            .check()
+            .map_err(|(key, message)| invalid(&key, message))?;
         let mut remote_models = Vec::new();
         for (i, r) in self.models.remote.iter().enumerate() {
             let key = format!("models.remote[{i}]");
@@ -339,6 +343,7 @@ impl RawConfig {
             server: self.server.clone(),
             auth: self.auth.clone(),
             limits: self.limits.clone(),
+            retention: self.retention.clone(),
             guard,
             data_dir,
             tenant: TenantId::new(self.tenant.clone()),
@@ -384,10 +389,6 @@ impl Config {
         self.model_path(&self.generator)
     }
 
-        self.retention
-            .periods()
-            .check()
-            .map_err(|(key, message)| invalid(&key, message))?;
     /// A model named by `name`: a path if it looks like one, else under `models_dir`.
     pub fn model_path(&self, name: &str) -> PathBuf {
         let p = expand(name);
@@ -398,4 +399,3 @@ impl Config {
         }
     }
 }
-            retention: self.retention.clone(),
