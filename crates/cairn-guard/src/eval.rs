@@ -8,7 +8,9 @@
 //!   gold spans (found / missed); `fp` counts predicted spans that overlap no gold span of
 //!   their kind; precision is the share of predicted spans that do.
 //!
-//! Data loaders accept the JSON Lines written by `eval/guard/build.py`.
+//! Data loaders accept the JSON Lines written by `eval/guard/build.py`. Its rows carry a
+//! `split` (`dev` or `heldout`, fixed by a seeded hash there); [`injection_cases_in`] and
+//! [`pii_cases_in`] keep one part, so gates can be set on rows nobody tuned against.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +18,33 @@ use serde::{Deserialize, Serialize};
 
 use crate::injection::InjectionDetector;
 use crate::pii::{self, PiiKind};
+
+/// The part of an evaluation set a row belongs to (its `split` field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// Rows the detectors may be developed and tuned against.
+    Dev,
+    /// Rows kept out of development; what the quality gates measure.
+    Heldout,
+}
+
+impl Split {
+    pub const ALL: [Split; 2] = [Split::Dev, Split::Heldout];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Dev => "dev",
+            Split::Heldout => "heldout",
+        }
+    }
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Binary classification quality at one threshold.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -164,6 +193,8 @@ pub struct PiiMetrics {
 pub struct PiiCase {
     pub text: String,
     pub spans: Vec<(PiiKind, usize, usize)>,
+    /// The row's `split`, when it has one.
+    pub split: Option<Split>,
 }
 
 #[derive(Deserialize)]
@@ -171,6 +202,8 @@ struct RawCase {
     text: String,
     #[serde(default)]
     spans: Vec<RawSpan>,
+    #[serde(default)]
+    split: Option<Split>,
 }
 
 #[derive(Deserialize)]
@@ -189,6 +222,7 @@ impl From<RawCase> for PiiCase {
                 .into_iter()
                 .map(|s| (s.kind, s.start, s.end))
                 .collect(),
+            split: raw.split,
         }
     }
 }
@@ -266,25 +300,72 @@ fn prf(c: &Counts) -> Prf {
     }
 }
 
-/// Reads `{"text": ..., "label": 0|1}` lines (blank lines skipped).
-pub fn injection_cases_from_jsonl(data: &str) -> Result<Vec<(String, bool)>, serde_json::Error> {
-    #[derive(Deserialize)]
-    struct Row {
-        text: String,
-        label: u8,
-    }
+#[derive(Deserialize)]
+struct InjectionRow {
+    text: String,
+    label: u8,
+    #[serde(default)]
+    split: Option<Split>,
+}
+
+fn injection_rows(data: &str) -> Result<Vec<InjectionRow>, serde_json::Error> {
     data.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str::<Row>(l).map(|r| (r.text, r.label == 1)))
+        .map(serde_json::from_str)
         .collect()
 }
 
-/// Reads [`PiiCase`] lines (blank lines skipped).
+fn missing_split(line: usize) -> serde_json::Error {
+    <serde_json::Error as serde::de::Error>::custom(format!(
+        "row {line} has no `split` field (data built by an older eval/guard/build.py; \
+         rebuild it with `python3 eval/guard/build.py --force`)"
+    ))
+}
+
+/// Reads `{"text": ..., "label": 0|1}` lines (blank lines skipped), every split.
+pub fn injection_cases_from_jsonl(data: &str) -> Result<Vec<(String, bool)>, serde_json::Error> {
+    Ok(injection_rows(data)?
+        .into_iter()
+        .map(|r| (r.text, r.label == 1))
+        .collect())
+}
+
+/// The rows of one [`Split`]; a row without a `split` field is an error, so old data is
+/// never silently measured as if it were held out.
+pub fn injection_cases_in(
+    data: &str,
+    split: Split,
+) -> Result<Vec<(String, bool)>, serde_json::Error> {
+    let mut out = Vec::new();
+    for (i, r) in injection_rows(data)?.into_iter().enumerate() {
+        match r.split {
+            None => return Err(missing_split(i + 1)),
+            Some(s) if s == split => out.push((r.text, r.label == 1)),
+            Some(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Reads [`PiiCase`] lines (blank lines skipped), every split.
 pub fn pii_cases_from_jsonl(data: &str) -> Result<Vec<PiiCase>, serde_json::Error> {
     data.lines()
         .filter(|l| !l.trim().is_empty())
         .map(serde_json::from_str)
         .collect()
+}
+
+/// The [`PiiCase`]s of one [`Split`] (a row without `split` is an error).
+pub fn pii_cases_in(data: &str, split: Split) -> Result<Vec<PiiCase>, serde_json::Error> {
+    let mut out = Vec::new();
+    for (i, c) in pii_cases_from_jsonl(data)?.into_iter().enumerate() {
+        match c.split {
+            None => return Err(missing_split(i + 1)),
+            Some(s) if s == split => out.push(c),
+            Some(_) => {}
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -333,11 +414,35 @@ mod tests {
 "#;
         let cases = pii_cases_from_jsonl(data).unwrap();
         assert_eq!(cases[0].spans, vec![(PiiKind::Email, 5, 20)]);
+        assert_eq!(cases[0].split, None);
         let m = pii_metrics(&cases, &[PiiKind::Email, PiiKind::Phone]);
         assert_eq!(m.per_kind["email"].tp, 1);
         assert_eq!(m.per_kind["phone"].fp, 1);
         assert_eq!(m.overall.tp, 1);
         assert!((m.overall.recall - 1.0).abs() < 1e-9);
         assert!((m.overall.precision - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn splits_are_kept_apart_and_required() {
+        let data = r#"{"text": "a", "label": 1, "split": "dev"}
+{"text": "b", "label": 0, "split": "heldout"}
+{"text": "c", "label": 1, "split": "heldout"}
+"#;
+        assert_eq!(injection_cases_from_jsonl(data).unwrap().len(), 3);
+        let held = injection_cases_in(data, Split::Heldout).unwrap();
+        assert_eq!(held, vec![("b".into(), false), ("c".into(), true)]);
+        assert_eq!(injection_cases_in(data, Split::Dev).unwrap().len(), 1);
+        let old = "{\"text\": \"a\", \"label\": 1}\n";
+        let err = injection_cases_in(old, Split::Heldout).unwrap_err();
+        assert!(err.to_string().contains("no `split`"), "{err}");
+
+        let pii = r#"{"text": "x", "spans": [], "split": "heldout"}
+{"text": "y", "spans": [], "split": "dev"}
+"#;
+        let held = pii_cases_in(pii, Split::Heldout).unwrap();
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].text, "x");
+        assert!(pii_cases_in("{\"text\": \"x\"}", Split::Dev).is_err());
     }
 }
