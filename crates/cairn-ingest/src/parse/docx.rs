@@ -11,6 +11,9 @@
 //! content controls, text boxes). The plain extraction in `docx_xml` therefore also runs,
 //! and is used instead (with a warning) when docx-rs fails or yields less than half of
 //! its text.
+//!
+//! The archive passes `zip_guard` (entry count, inflated sizes, compression ratio) before
+//! either reader touches it, and `docx_xml` reads every part through a bounded reader.
 
 use std::collections::HashMap;
 use std::io::Cursor;
@@ -26,6 +29,8 @@ use crate::normalize::normalize;
 use crate::{Error, Result};
 
 pub(crate) fn parse(bytes: &[u8], name: &str) -> Result<ParsedDoc> {
+    // Before anything inflates a part: a decompression bomb is refused here.
+    super::zip_guard::check(bytes, name, "DOCX")?;
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
         Error::corrupt(format!(
             "{name}: not a valid DOCX (damaged or truncated ZIP archive: {e})"

@@ -1,7 +1,9 @@
 //! DOCX by streaming its XML with quick-xml: the document title from
 //! `docProps/core.xml`, style names from `word/styles.xml`, and a plain extraction of
 //! `word/document.xml` (`w:t` runs per `w:p`, tables by `w:tbl`/`w:tr`/`w:tc`) used when
-//! docx-rs cannot read a file, or reads less of it.
+//! docx-rs cannot read a file, or reads less of it. Every part is read through a reader
+//! bounded at `zip_guard::MAX_ENTRY_BYTES`, so this module stays bounded even where it is
+//! called without the guard having run.
 
 use std::collections::HashMap;
 use std::io::{Cursor, Read};
@@ -9,19 +11,35 @@ use std::io::{Cursor, Read};
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
+use cairn_types::ErrorCode;
+
 use super::docx::{Emitter, ParaStyle};
+use super::zip_guard::MAX_ENTRY_BYTES;
 use crate::{Error, Result};
 
 pub(crate) type Archive<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
 
-/// The text of one archive member, if present (lossy UTF-8).
+/// The text of one archive member, if present (lossy UTF-8), read through a reader
+/// bounded at `zip_guard`'s per-entry cap.
 pub(crate) fn read_part(archive: &mut Archive<'_>, path: &str) -> Result<Option<String>> {
-    let Ok(mut file) = archive.by_name(path) else {
+    read_part_within(archive, path, MAX_ENTRY_BYTES)
+}
+
+/// [`read_part`] that refuses (`too_large`) a member inflating past `limit` bytes.
+fn read_part_within(archive: &mut Archive<'_>, path: &str, limit: u64) -> Result<Option<String>> {
+    let Ok(file) = archive.by_name(path) else {
         return Ok(None);
     };
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
         .map_err(|e| Error::corrupt(format!("cannot decompress {path}: {e}")))?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::new(
+            ErrorCode::TooLarge,
+            format!("{path} inflates to more than {limit} bytes"),
+        ));
+    }
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
@@ -116,7 +134,7 @@ struct Para {
 /// Plain extraction of `word/document.xml` into `out`.
 pub(crate) fn extract(archive: &mut Archive<'_>, name: &str, out: &mut Emitter) -> Result<()> {
     let xml = read_part(archive, "word/document.xml")
-        .map_err(|e| Error::corrupt(format!("{name}: {}", e.message)))?
+        .map_err(|e| Error::new(e.code, format!("{name}: {}", e.message)))?
         .ok_or_else(|| Error::corrupt(format!("{name}: no word/document.xml")))?;
     let styles = style_names(archive);
     let mut reader = Reader::from_str(&xml);
@@ -259,5 +277,29 @@ pub(crate) fn extract(archive: &mut Archive<'_>, name: &str, out: &mut Emitter) 
 fn push_para(paras: &mut [Para], s: &str) {
     if let Some(p) = paras.last_mut() {
         p.text.push_str(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn part_reads_are_bounded() {
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        out.start_file(
+            "word/document.xml",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        out.write_all(&[b' '; 10_000]).unwrap();
+        let bytes = out.finish().unwrap().into_inner();
+        let mut archive = zip::ZipArchive::new(Cursor::new(bytes.as_slice())).unwrap();
+        let err = read_part_within(&mut archive, "word/document.xml", 9_999).unwrap_err();
+        assert_eq!(err.code, ErrorCode::TooLarge, "{err}");
+        let whole = read_part_within(&mut archive, "word/document.xml", 10_000).unwrap();
+        assert_eq!(whole.map(|s| s.len()), Some(10_000));
     }
 }

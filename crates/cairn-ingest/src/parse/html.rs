@@ -1,12 +1,16 @@
 //! HTML: decoding, title, and the walk over what boilerplate removal leaves.
 //!
 //! Which elements are boilerplate is decided in `html_clean`; the tree walk that turns
-//! the rest into blocks is in `html_walk`.
+//! the rest into blocks is in `html_walk`. Nesting is capped by `html_depth` before the
+//! page is parsed.
+
+use std::borrow::Cow;
 
 use cairn_types::ParsedDoc;
 use scraper::{Html, Selector};
 
 use super::html_clean::Cleaner;
+use super::html_depth::{MAX_HTML_DEPTH, cap_depth};
 use super::html_walk::Walker;
 use crate::Result;
 use crate::normalize::normalize;
@@ -14,6 +18,15 @@ use crate::normalize::normalize;
 pub(crate) fn parse(bytes: &[u8], name: &str) -> Result<ParsedDoc> {
     let mut doc = ParsedDoc::default();
     let source = decode_html(bytes, name, &mut doc.warnings);
+    let source = match cap_depth(&source) {
+        Cow::Borrowed(_) => Cow::Borrowed(source.as_str()),
+        Cow::Owned(capped) => {
+            doc.warnings.push(format!(
+                "{name}: elements nested deeper than {MAX_HTML_DEPTH} levels were flattened"
+            ));
+            Cow::Owned(capped)
+        }
+    };
     let html = Html::parse_document(&source);
     let root = html.root_element();
     let title = Selector::parse("title")

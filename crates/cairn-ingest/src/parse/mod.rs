@@ -14,11 +14,14 @@ mod docx;
 mod docx_xml;
 mod html;
 mod html_clean;
+mod html_depth;
 mod html_walk;
 mod markdown;
 mod pdf;
+mod pdf_guard;
 mod records;
 mod text;
+mod zip_guard;
 
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};

@@ -7,6 +7,10 @@
 //! (lopdf opens files encrypted with an empty user password by itself). No text on any
 //! page means a scanned PDF: `EmptyDocument`, since OCR is not supported.
 //!
+//! Bounds: `pdf_guard` measures every FlateDecode stream before lopdf loads the file
+//! (lopdf and pdf-extract inflate without limits; what is and is not bounded is listed
+//! there), and the extracted text is capped at `pdf_guard::MAX_TEXT_BYTES` (`too_large`).
+//!
 //! pdf-extract does not print; it reports oddities through the `log` crate, which stays
 //! silent unless the application installs a `log` bridge (filter target `pdf_extract` and
 //! `lopdf` there if that is noisy).
@@ -15,6 +19,7 @@ use cairn_types::{Block, BlockKind, ErrorCode, ParsedDoc};
 use pdf_extract::{Document, Object, PlainTextOutput, decode_text_string, output_doc_page};
 
 use super::catch_quietly;
+use super::pdf_guard::{CappedText, MAX_TEXT_BYTES};
 use crate::normalize::normalize;
 use crate::{Error, Result};
 
@@ -24,6 +29,8 @@ pub(crate) fn parse(bytes: &[u8], name: &str) -> Result<ParsedDoc> {
             "{name}: not a PDF file (no %PDF- header)"
         )));
     }
+    // lopdf inflates without limits: a decompression bomb is refused before it loads.
+    super::pdf_guard::check(bytes, name)?;
     let doc = Document::load_mem(bytes)
         .map_err(|e| Error::corrupt(format!("{name}: unreadable PDF: {e}")))?;
     if doc.is_encrypted() && doc.encryption_state.is_none() {
@@ -39,11 +46,29 @@ pub(crate) fn parse(bytes: &[u8], name: &str) -> Result<ParsedDoc> {
     };
     let mut empty_pages = Vec::new();
     let mut failures = Vec::new();
+    let mut text_bytes = 0;
     for &page in &pages {
+        let mut sink = CappedText {
+            text: Vec::new(),
+            before: text_bytes,
+            overflowed: false,
+        };
         let extracted = catch_quietly(|| {
-            let mut text = String::new();
-            output_doc_page(&doc, &mut PlainTextOutput::new(&mut text), page).map(|()| text)
+            let writer: &mut dyn std::io::Write = &mut sink;
+            output_doc_page(&doc, &mut PlainTextOutput::new(writer), page)
         });
+        if sink.overflowed {
+            return Err(Error::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "{name}: more than {MAX_TEXT_BYTES} bytes of text by page {page} \
+                     (split the document)"
+                ),
+            ));
+        }
+        text_bytes += sink.text.len();
+        let extracted =
+            extracted.map(|r| r.map(|()| String::from_utf8_lossy(&sink.text).into_owned()));
         let text = match extracted {
             Ok(Ok(text)) => text,
             Ok(Err(e)) => {

@@ -7,13 +7,72 @@
 //! that is not one value but parses line by line) one record per line. Nested keys are
 //! flattened with dots (`a.b: v`, array elements as `a.0.b: v`); arrays of scalars are
 //! joined with `, `.
+//!
+//! Limits (`too_large`): a CSV row of more than [`MAX_CSV_COLUMNS`] fields; JSON nested
+//! deeper than serde_json's recursion limit ([`JSON_MAX_DEPTH`]); and rendered text
+//! beyond [`RenderBudget`] (keys are repeated on every row, and a JSON key path on every
+//! leaf, so a small file could otherwise render to gigabytes). A single huge CSV field is
+//! only as large as the file.
 
 use cairn_types::{Block, BlockKind, ParsedDoc};
 use serde_json::Value;
 
+use cairn_types::ErrorCode;
+
 use super::decode_text;
 use crate::normalize::normalize;
 use crate::{Error, Result};
+
+/// Most fields in one CSV row: Excel's column limit.
+pub(crate) const MAX_CSV_COLUMNS: usize = 16_384;
+
+/// serde_json's recursion limit (fixed at 128 nested arrays/objects).
+pub(crate) const JSON_MAX_DEPTH: usize = 128;
+
+/// Rendered text may reach this many bytes whatever the input size ...
+const RENDER_FLOOR: usize = 64 * 1024 * 1024;
+/// ... and otherwise this many times the input: real files render to 1–3× (keys repeated
+/// per row, `items.0.name` paths per leaf).
+const RENDER_FACTOR: usize = 8;
+
+/// How many more bytes of record text (and JSON key paths built) may be produced.
+struct RenderBudget {
+    limit: usize,
+    left: usize,
+}
+
+impl RenderBudget {
+    fn for_input(len: usize) -> Self {
+        let limit = RENDER_FLOOR.max(len.saturating_mul(RENDER_FACTOR));
+        Self { limit, left: limit }
+    }
+
+    fn spend(&mut self, bytes: usize, name: &str) -> Result<()> {
+        match self.left.checked_sub(bytes) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => Err(Error::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "{name}: its records render to more than {} bytes of text \
+                     (keys repeated on every row or leaf); split the file",
+                    self.limit
+                ),
+            )),
+        }
+    }
+}
+
+fn too_many_columns(name: &str, record: usize, columns: usize) -> Error {
+    Error::new(
+        ErrorCode::TooLarge,
+        format!(
+            "{name}: record {record} has {columns} columns (at most {MAX_CSV_COLUMNS} accepted)"
+        ),
+    )
+}
 
 pub(crate) fn parse_csv(bytes: &[u8], name: &str) -> Result<ParsedDoc> {
     let mut doc = ParsedDoc::default();
@@ -32,6 +91,10 @@ pub(crate) fn parse_csv(bytes: &[u8], name: &str) -> Result<ParsedDoc> {
         .iter()
         .map(normalize)
         .collect();
+    if headers.len() > MAX_CSV_COLUMNS {
+        return Err(too_many_columns(name, 0, headers.len()));
+    }
+    let mut budget = RenderBudget::for_input(bytes.len());
     for (index, row) in reader.records().enumerate() {
         let row = row.map_err(|e| {
             Error::corrupt(format!(
@@ -39,6 +102,9 @@ pub(crate) fn parse_csv(bytes: &[u8], name: &str) -> Result<ParsedDoc> {
                 index + 1
             ))
         })?;
+        if row.len() > MAX_CSV_COLUMNS {
+            return Err(too_many_columns(name, index + 1, row.len()));
+        }
         let mut lines = Vec::new();
         for (i, value) in row.iter().enumerate() {
             let value = normalize(value);
@@ -49,6 +115,7 @@ pub(crate) fn parse_csv(bytes: &[u8], name: &str) -> Result<ParsedDoc> {
                 Some(h) if !h.is_empty() => h.clone(),
                 _ => format!("column {}", i + 1),
             };
+            budget.spend(key.len() + value.len() + 3, name)?;
             lines.push(format!("{key}: {value}"));
         }
         push_record(&mut doc.blocks, lines);
@@ -72,9 +139,10 @@ pub(crate) fn parse_json(bytes: &[u8], name: &str) -> Result<ParsedDoc> {
             },
         }
     };
+    let mut budget = RenderBudget::for_input(bytes.len());
     for value in &values {
         let mut lines = Vec::new();
-        flatten("", value, &mut lines);
+        flatten("", value, &mut lines, &mut budget, name)?;
         push_record(&mut doc.blocks, lines);
     }
     Ok(doc)
@@ -94,6 +162,17 @@ fn json_lines(text: &str, name: &str) -> Result<Vec<Value>> {
 
 /// `line_offset`: lines before the parsed text (for JSON Lines).
 fn json_error(name: &str, e: &serde_json::Error, line_offset: usize) -> Error {
+    if e.to_string().contains("recursion limit exceeded") {
+        return Error::new(
+            ErrorCode::TooLarge,
+            format!(
+                "{name}: JSON nested deeper than {JSON_MAX_DEPTH} levels at line {}, column {} \
+                 (the parser's limit)",
+                e.line() + line_offset,
+                e.column()
+            ),
+        );
+    }
     Error::corrupt(format!(
         "{name}: invalid JSON at line {}, column {}: {e}",
         e.line() + line_offset,
@@ -126,37 +205,55 @@ fn line(key: &str, value: String) -> String {
     }
 }
 
-fn flatten(prefix: &str, value: &Value, out: &mut Vec<String>) {
-    let join = |key: &str| {
-        if prefix.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{prefix}.{key}")
-        }
-    };
+/// `prefix.key` (or `key` at the top), charged to `budget`.
+fn join_path(prefix: &str, key: &str, budget: &mut RenderBudget, name: &str) -> Result<String> {
+    budget.spend(prefix.len() + key.len() + 1, name)?;
+    Ok(if prefix.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{prefix}.{key}")
+    })
+}
+
+/// Renders `value` as `key.path: value` lines. Recursion is bounded by serde_json's
+/// depth limit; every key path built and line rendered is charged to `budget`.
+fn flatten(
+    prefix: &str,
+    value: &Value,
+    out: &mut Vec<String>,
+    budget: &mut RenderBudget,
+    name: &str,
+) -> Result<()> {
     match value {
         Value::Object(map) => {
             for (key, v) in map {
-                flatten(&join(key), v, out);
+                let path = join_path(prefix, key, budget, name)?;
+                flatten(&path, v, out, budget, name)?;
             }
         }
         Value::Array(items) if items.iter().all(|v| !v.is_array() && !v.is_object()) => {
             let joined: Vec<String> = items.iter().filter_map(scalar).collect();
             if !joined.is_empty() {
-                out.push(line(prefix, joined.join(", ")));
+                let text = line(prefix, joined.join(", "));
+                budget.spend(text.len(), name)?;
+                out.push(text);
             }
         }
         Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
-                flatten(&join(&i.to_string()), v, out);
+                let path = join_path(prefix, &i.to_string(), budget, name)?;
+                flatten(&path, v, out, budget, name)?;
             }
         }
         other => {
             if let Some(s) = scalar(other) {
-                out.push(line(prefix, s));
+                let text = line(prefix, s);
+                budget.spend(text.len(), name)?;
+                out.push(text);
             }
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -168,7 +265,8 @@ mod tests {
         let v: Value =
             serde_json::json!({"a": {"b": 1, "c": null}, "t": ["x", "y"], "o": [{"k": true}]});
         let mut out = Vec::new();
-        flatten("", &v, &mut out);
+        let mut budget = RenderBudget::for_input(0);
+        flatten("", &v, &mut out, &mut budget, "t.json").unwrap();
         out.sort();
         assert_eq!(out, ["a.b: 1", "o.0.k: true", "t: x, y"]);
     }
@@ -177,5 +275,19 @@ mod tests {
     fn tsv_by_content() {
         let doc = parse_csv(b"name\tage\nAda\t36\n", "people.txt").unwrap();
         assert_eq!(doc.blocks[0].text, "name: Ada\nage: 36");
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn budget_refuses_past_its_limit() {
+        let mut budget = RenderBudget::for_input(0);
+        assert!(budget.spend(RENDER_FLOOR, "x").is_ok());
+        let err = budget.spend(1, "x").unwrap_err();
+        assert_eq!(err.code, ErrorCode::TooLarge);
+        assert_eq!(RenderBudget::for_input(100 << 20).limit, 800 << 20);
     }
 }
