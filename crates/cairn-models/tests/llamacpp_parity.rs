@@ -5,8 +5,8 @@
 //! llama.cpp's own top two logits are nearly tied (quantized-kernel rounding), which the
 //! test prints with the logit gap.
 //!
-//! SmolLM2 runs in CI. The default model (Qwen2.5-Coder-1.5B) runs when
-//! `CAIRN_TEST_DEFAULT_MODEL=1`.
+//! Both SmolLM2 (the small test model) and the default chat model (Qwen2.5-Coder-1.5B,
+//! `scripts/fetch-models.sh qwen-coder`) run unconditionally: a missing model fails.
 
 mod support;
 
@@ -128,23 +128,18 @@ fn smollm2_greedy_matches_llama_cpp_with_exact_weights() {
     check_greedy(&exact, "llamacpp_greedy_smollm2.json");
 }
 
-fn default_model() -> Option<LocalGenerator> {
-    if std::env::var_os("CAIRN_TEST_DEFAULT_MODEL").is_none() {
-        eprintln!("skipped: set CAIRN_TEST_DEFAULT_MODEL=1 to test Qwen2.5-Coder-1.5B");
-        return None;
-    }
-    Some(
-        LocalGenerator::load(
-            &support::model_dir("qwen2.5-coder-1.5b-instruct"),
-            &LocalOptions::default(),
-        )
-        .unwrap(),
+/// The default chat model; missing, the test fails with the fetch command.
+fn default_model() -> LocalGenerator {
+    LocalGenerator::load(
+        &support::model_dir("qwen2.5-coder-1.5b-instruct"),
+        &LocalOptions::default(),
     )
+    .unwrap()
 }
 
 #[test]
 fn default_model_matches_llama_cpp() {
-    let Some(model) = default_model() else { return };
+    let model = default_model();
     check_tokenizer(&model, "llamacpp_tokens_qwen.json");
     check_greedy(&model, "llamacpp_greedy_qwen.json");
     let out = model

@@ -6,12 +6,13 @@ use cairn_models::{BertEmbedder, EmbedderOptions, LocalGenerator, LocalOptions};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-/// `<models dir>/<name>`, or a panic that says how to install it.
+/// `<models dir>/<name>`, or a panic that says how to install it (`scripts/fetch-models.sh`
+/// takes the directory name as well as its short alias).
 pub fn model_dir(name: &str) -> PathBuf {
     let dir = cairn_models::default_models_dir().join(name);
     assert!(
         dir.join("manifest.json").is_file(),
-        "model {name} is not installed in {}; run scripts/fetch-models.sh",
+        "model {name} is not installed in {}; run scripts/fetch-models.sh {name}",
         dir.display()
     );
     dir
