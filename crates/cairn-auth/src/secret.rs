@@ -1,4 +1,4 @@
-//! Secrets at rest (provider API keys, webhook secrets) sealed with AES-256-GCM.
+//! Secrets at rest (remote providers' API keys) sealed with AES-256-GCM.
 //!
 //! A sealed value is text, so it fits any column: `v1:` followed by standard base64 of
 //! a fresh random 96-bit nonce, the ciphertext and the 128-bit tag. The caller passes

@@ -24,7 +24,9 @@ pub use raw::{
 pub use raw_lifecycle::{RetentionPeriods, RetentionSection};
 pub use raw_security::{AuthSection, LimitsSection};
 pub use raw_serve::{AnswerSection, ServerSection};
-pub use validate::{Config, IngestSettings, QualitySettings, StoreBackend};
+pub use validate::{
+    Config, IngestSettings, MIN_PARSE_MEMORY_MB, ParseIsolation, QualitySettings, StoreBackend,
+};
 
 use std::path::{Path, PathBuf};
 

@@ -101,6 +101,13 @@ pub struct ModelsSection {
     /// Weights in quantization types candle has no SIMD kernel for (Q4_1, Q5_0, Q5_1):
     /// `q8_0` (re-quantize; default), `f16`, `f32` or `keep`.
     pub requant: String,
+    /// Generations the server runs at once per local model (`/v1/chat/completions`,
+    /// `/api/v1/ask`, `cairn-rag:*`); the rest wait in a queue fair between tenants.
+    /// Default: 1 (one generation already uses every CPU core).
+    pub max_concurrent: usize,
+    /// Requests that may wait per local model; past it, `503 overloaded` with
+    /// `Retry-After`. Default: 16.
+    pub max_queued: usize,
     /// OpenAI-compatible remote chat models served under `/v1/chat/completions` by
     /// `name` (`[[models.remote]]`). PII is redacted before every call (tenant policy
     /// `pii_remote`) and restored in the answer.
@@ -142,6 +149,14 @@ pub struct IngestSection {
     pub lease_ms: u64,
     /// Descend into hidden files and directories. Default: false.
     pub include_hidden: bool,
+    /// Where documents are parsed: `process` (a child process per document, killed at
+    /// the time limit and held to `parse_memory_mb`) or `thread` (a thread of this process,
+    /// which a parser that never returns keeps busy). Default: `process`.
+    pub parse_isolation: String,
+    /// Time limit of one document's parse, in milliseconds. Default: 120000 (2 min).
+    pub parse_timeout_ms: u64,
+    /// Address-space cap (RLIMIT_AS) of a parse process, in MiB. Default: 2048.
+    pub parse_memory_mb: u64,
     pub quality: QualitySection,
 }
 
@@ -214,6 +229,8 @@ impl Default for ModelsSection {
             generator: "qwen2.5-coder-1.5b-instruct".into(),
             max_context: 8192,
             requant: "q8_0".into(),
+            max_concurrent: 1,
+            max_queued: 16,
             remote: Vec::new(),
         }
     }
@@ -229,6 +246,9 @@ impl Default for IngestSection {
             backoff_max_ms: 60_000,
             lease_ms: 120_000,
             include_hidden: false,
+            parse_isolation: "process".into(),
+            parse_timeout_ms: 120_000,
+            parse_memory_mb: 2048,
             quality: QualitySection::default(),
         }
     }

@@ -57,6 +57,21 @@ pub struct ServerSection {
     pub request_timeout_secs: u64,
     /// On shutdown, in-flight requests and streams get this long to finish.
     pub shutdown_grace_secs: u64,
+    /// Largest request head (request line and headers) in bytes; larger ones get
+    /// `431`. Default: 16 KiB (at least 8 KiB).
+    pub max_header_bytes: usize,
+    /// A client must send a request's headers within this many seconds; it is also how
+    /// long an idle keep-alive connection stays open. Default: 30.
+    pub header_timeout_secs: u64,
+    /// A request body must arrive within this many seconds in all, with no gap longer
+    /// than `header_timeout_secs` between its pieces; slower bodies fail with `timeout`
+    /// and the connection closes. Default: 120.
+    pub body_timeout_secs: u64,
+    /// Open connections at most; more wait in the listen backlog. Default: 1024.
+    pub max_connections: usize,
+    /// Concurrent SSE streams (ask, chat completions) per API key or user; more get
+    /// `429 rate_limited`. Default: 8.
+    pub max_streams_per_key: usize,
     /// Model names `/v1/models` lists besides the `cairn-rag:<collection>` assistants:
     /// the local generator (always) and the embedder.
     pub expose_embedder: bool,
@@ -70,6 +85,11 @@ impl Default for ServerSection {
             max_upload_bytes: 50 * 1024 * 1024,
             request_timeout_secs: 300,
             shutdown_grace_secs: 30,
+            max_header_bytes: 16 * 1024,
+            header_timeout_secs: 30,
+            body_timeout_secs: 120,
+            max_connections: 1024,
+            max_streams_per_key: 8,
             expose_embedder: true,
         }
     }

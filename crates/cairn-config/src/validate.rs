@@ -22,7 +22,34 @@ pub struct IngestSettings {
     pub backoff_max_ms: u64,
     pub lease_ms: u64,
     pub include_hidden: bool,
+    /// Where documents are parsed (`ingest.parse_isolation`).
+    pub parse_isolation: ParseIsolation,
+    /// Time limit of one document's parse, in milliseconds.
+    pub parse_timeout_ms: u64,
+    /// Address-space cap of a parse process, in MiB.
+    pub parse_memory_mb: u64,
     pub quality: QualitySettings,
+}
+
+/// Where documents are parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParseIsolation {
+    /// A child process per document, killed at the time limit, its memory capped.
+    Process,
+    /// A thread of the calling process: a parser that never returns keeps its thread.
+    Thread,
+}
+
+impl ParseIsolation {
+    /// The setting's value, or `None` for an unknown one.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "process" => Some(Self::Process),
+            "thread" => Some(Self::Thread),
+            _ => None,
+        }
+    }
 }
 
 /// Validated quality policy.
@@ -50,6 +77,10 @@ pub struct Config {
     pub remote_models: Vec<crate::RemoteModelSection>,
     pub max_context: usize,
     pub requant: String,
+    /// Concurrent generations per local model (`models.max_concurrent`, at least 1).
+    pub max_concurrent: usize,
+    /// Waiting requests per local model (`models.max_queued`).
+    pub max_queued: usize,
     pub ingest: IngestSettings,
     pub chunking: ChunkingSpec,
     pub retrieval: crate::RetrievalSection,
@@ -62,6 +93,10 @@ pub struct Config {
     /// The `[guard]` table as JSON, for `cairn_guard::Policy`.
     pub guard: serde_json::Value,
 }
+
+/// The smallest `ingest.parse_memory_mb`: the parse process maps the whole binary and a
+/// 64 MiB parser stack before it reads a byte.
+pub const MIN_PARSE_MEMORY_MB: u64 = 256;
 
 fn invalid(key: &str, message: impl Into<String>) -> Error {
     Error::Invalid {
@@ -135,6 +170,21 @@ impl RawConfig {
                 ),
             ));
         }
+        if !(1..=256).contains(&self.models.max_concurrent) {
+            return Err(invalid(
+                "models.max_concurrent",
+                format!(
+                    "must be between 1 and 256, got {}",
+                    self.models.max_concurrent
+                ),
+            ));
+        }
+        if self.models.max_queued > 100_000 {
+            return Err(invalid(
+                "models.max_queued",
+                format!("must be at most 100000, got {}", self.models.max_queued),
+            ));
+        }
         if !["q8_0", "f16", "f32", "keep"].contains(&self.models.requant.as_str()) {
             return Err(invalid(
                 "models.requant",
@@ -167,6 +217,28 @@ impl RawConfig {
             return Err(invalid(
                 "ingest.lease_ms",
                 format!("must be at least 1000 (got {})", i.lease_ms),
+            ));
+        }
+        let parse_isolation = ParseIsolation::parse(&i.parse_isolation).ok_or_else(|| {
+            invalid(
+                "ingest.parse_isolation",
+                format!("must be process or thread, got `{}`", i.parse_isolation),
+            )
+        })?;
+        if i.parse_timeout_ms < 100 {
+            return Err(invalid(
+                "ingest.parse_timeout_ms",
+                format!("must be at least 100 (got {})", i.parse_timeout_ms),
+            ));
+        }
+        if !(MIN_PARSE_MEMORY_MB..=1 << 30).contains(&i.parse_memory_mb) {
+            return Err(invalid(
+                "ingest.parse_memory_mb",
+                format!(
+                    "must be between {MIN_PARSE_MEMORY_MB} and {} (got {})",
+                    1u64 << 30,
+                    i.parse_memory_mb
+                ),
             ));
         }
         let q = &i.quality;
@@ -284,6 +356,21 @@ impl RawConfig {
                 "need max_body_bytes >= 1024 and request_timeout_secs >= 1",
             ));
         }
+        if s.max_header_bytes < 8 * 1024 {
+            return Err(invalid("server.max_header_bytes", "must be at least 8192"));
+        }
+        if s.header_timeout_secs == 0 || s.body_timeout_secs == 0 {
+            return Err(invalid(
+                "server.header_timeout_secs",
+                "header_timeout_secs and body_timeout_secs must be at least 1",
+            ));
+        }
+        if s.max_connections == 0 || s.max_streams_per_key == 0 {
+            return Err(invalid(
+                "server.max_connections",
+                "max_connections and max_streams_per_key must be at least 1",
+            ));
+        }
         let auth = &self.auth;
         if !matches!(auth.mode.as_str(), "required" | "off") {
             return Err(invalid(
@@ -355,6 +442,8 @@ impl RawConfig {
             remote_models,
             max_context: self.models.max_context,
             requant: self.models.requant.clone(),
+            max_concurrent: self.models.max_concurrent,
+            max_queued: self.models.max_queued,
             ingest: IngestSettings {
                 workers: i.workers,
                 max_file_bytes: i.max_file_bytes,
@@ -363,6 +452,9 @@ impl RawConfig {
                 backoff_max_ms: i.backoff_max_ms,
                 lease_ms: i.lease_ms,
                 include_hidden: i.include_hidden,
+                parse_isolation,
+                parse_timeout_ms: i.parse_timeout_ms,
+                parse_memory_mb: i.parse_memory_mb,
                 quality: QualitySettings {
                     min_chars: q.min_chars,
                     link_ratio_threshold: q.link_ratio_threshold,

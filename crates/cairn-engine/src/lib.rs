@@ -32,5 +32,7 @@ pub use answer::{Answer, AnswerEvent, AskRequest};
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use index::SyncReport;
-pub use ingest::{IngestOptions, IngestReport, ProgressEvent, ProgressSink, UploadRequest};
+pub use ingest::{
+    CommitGate, IngestOptions, IngestReport, ProgressEvent, ProgressSink, UploadRequest,
+};
 pub use search::{SearchRequest, SearchResponse};

@@ -1,7 +1,9 @@
 //! The answer pipeline end to end with real models (MiniLM embedder, SmolLM2-135M
 //! generator): sources, citations resolving to real spans, the grounding report,
 //! abstention without generation, conversations with memory, cancellation, feedback,
-//! and tenant scoping of everything recorded.
+//! and tenant scoping of everything recorded. One test runs the default chat model
+//! (Qwen2.5-Coder-1.5B, `scripts/fetch-models.sh qwen-coder`) through the same pipeline
+//! and holds it to a grounded, cited answer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod common;
@@ -32,6 +34,7 @@ fn setup(dir: &std::path::Path) -> Engine {
             metadata: serde_json::Map::new(),
             owner: None,
             guard: None,
+            ..Default::default()
         };
         e.ingest_bytes(&TenantId::new("a"), &CollectionId::new("kb"), &req)
             .unwrap();
@@ -234,4 +237,93 @@ fn bad_questions_are_refused_before_any_work() {
     let mut r = ask("deadlock?");
     r.conversation = Some(cairn_types::ConversationId::generate());
     assert_eq!(e.ask(&a, &r).unwrap_err().code, ErrorCode::NotFound);
+}
+
+/// A fact no model knows from pretraining, so a right answer must come from the source.
+const BACKUPS: &str = "# Backups\n\nThe nightly backup of the ledger database starts at \
+03:40 UTC and keeps 9 snapshots.";
+
+/// The default chat model (no `[models] generator` in the config), one short generation
+/// over a two-document corpus: the answer states the fact, cites `[n]` the source that
+/// holds it (written by the model, not inferred), and the grounding check marks that
+/// sentence supported.
+#[test]
+fn the_default_model_gives_a_grounded_cited_answer() {
+    let models = std::env::var_os("CAIRN_MODELS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/cairn/models")
+        });
+    let qwen = models.join("qwen2.5-coder-1.5b-instruct");
+    assert!(
+        qwen.join("manifest.json").is_file(),
+        "the default chat model is not installed in {}: run scripts/fetch-models.sh qwen-coder",
+        qwen.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let e = common::engine(
+        dir.path(),
+        "[ingest.quality]\nmin_chars = 10\n[answer]\nmax_answer_tokens = 40\n",
+    );
+    let a = TenantId::new("a");
+    for (name, text) in [("backups.md", BACKUPS), ("vacuum.md", VACUUM)] {
+        let req = UploadRequest {
+            name,
+            bytes: text.as_bytes(),
+            idempotency_key: None,
+            acl: Acl::default(),
+            metadata: serde_json::Map::new(),
+            owner: None,
+            guard: None,
+            ..Default::default()
+        };
+        e.ingest_bytes(&a, &CollectionId::new("kb"), &req).unwrap();
+    }
+    let answer = e
+        .ask(
+            &a,
+            &ask("At what time does the nightly ledger backup start?"),
+        )
+        .unwrap();
+    eprintln!(
+        "answer ({} prompt + {} completion tokens, generation {} ms): {}",
+        answer.usage.prompt_tokens,
+        answer.usage.completion_tokens,
+        answer.timings.generation_ms,
+        answer.answer
+    );
+    assert_eq!(answer.model, "qwen2.5-coder-1.5b-instruct");
+    assert!(!answer.abstained, "{answer:#?}");
+    assert!(answer.answer.contains("03:40"), "{answer:#?}");
+
+    // The sentence with the fact cites, by the model's own marker, the source holding it,
+    // and the grounding check finds that source supports it.
+    let holds = |n: usize| {
+        answer
+            .sources
+            .iter()
+            .any(|s| s.n == n && s.source == "upload:backups.md" && s.text.contains("03:40"))
+    };
+    let claim = answer
+        .claims
+        .iter()
+        .find(|c| c.text.contains("03:40"))
+        .unwrap_or_else(|| panic!("no claim states the fact: {answer:#?}"));
+    assert!(
+        claim.cites.iter().any(|&n| holds(n)),
+        "the claim does not cite the backups source: {answer:#?}"
+    );
+    assert!(claim.supported, "{claim:#?}");
+    assert!(claim.best_source.is_some_and(holds), "{claim:#?}");
+    let citation = answer
+        .citations
+        .iter()
+        .find(|c| holds(c.n))
+        .unwrap_or_else(|| panic!("no citation of the backups source: {answer:#?}"));
+    assert!(
+        !citation.inferred,
+        "the model wrote the marker: {citation:#?}"
+    );
+    assert!(citation.quote.contains("03:40"), "{citation:#?}");
+    assert!(answer.unsupported.is_empty(), "{answer:#?}");
 }

@@ -32,6 +32,7 @@ fn put(e: &Engine, name: &str, text: &str, acl: Acl) {
         metadata: serde_json::Map::new(),
         owner: None,
         guard: None,
+        ..Default::default()
     };
     e.ingest_bytes(&TenantId::new("a"), &CollectionId::new("kb"), &req)
         .unwrap();

@@ -287,6 +287,7 @@ fn upload_idempotency_key_guards_against_duplicates_and_conflicts() {
         metadata: serde_json::Map::new(),
         owner: None,
         guard: None,
+        ..Default::default()
     };
     let d1 = e.ingest_bytes(&t(), &c(), &req).unwrap();
     let d2 = e.ingest_bytes(&t(), &c(), &req).unwrap();

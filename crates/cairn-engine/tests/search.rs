@@ -32,6 +32,7 @@ fn upload(
         metadata: meta.as_object().cloned().unwrap_or_default(),
         owner: None,
         guard: None,
+        ..Default::default()
     };
     e.ingest_bytes(&TenantId::new(tenant), &CollectionId::new(coll), &req)
         .unwrap()

@@ -3,8 +3,8 @@
 //!
 //! The pages are generated from a Zipf-weighted English vocabulary (frequent function
 //! words, a long tail of content words) so that unrelated pages share their common words
-//! the way real pages do. The `#[ignore]`d test measures the same distances on the
-//! PostgreSQL manual when it is on disk (see `bench/pg-manual.sh`).
+//! the way real pages do. On real pages, `bench/pg-manual.sh` reports the near-duplicates
+//! the same checks find in the PostgreSQL manual.
 
 use cairn_ingest::quality::{QualityPolicy, assess, find_near_duplicate, hamming, simhash};
 use cairn_types::{Block, BlockKind, DocumentId, ParsedDoc};

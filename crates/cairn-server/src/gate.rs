@@ -7,11 +7,12 @@ use crate::auth::{AuthFailure, Identity};
 use crate::error::ApiError;
 use crate::settings::TenantSettings;
 use crate::state::AppState;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cairn_engine::security::AuditEvent;
 use cairn_types::{ErrorCode, TenantId};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// Failed authentications written to the audit log per minute (the rest are logged).
@@ -28,11 +29,12 @@ fn admit(
     state: &AppState,
     headers: &axum::http::HeaderMap,
     path: &str,
+    client: Option<IpAddr>,
 ) -> Result<(Identity, Arc<TenantSettings>), ApiError> {
     let engine = &state.engine;
     let store = engine.store();
     let now = now_ms();
-    let id = match state.auth.authenticate(store, headers, now) {
+    let id = match state.auth.authenticate_from(store, headers, now, client) {
         Ok(id) => id,
         Err(AuthFailure {
             error,
@@ -73,9 +75,13 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         return next.run(req).await;
     }
     let headers = req.headers().clone();
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     let st = state.clone();
     // Hash checks and store reads are blocking work.
-    let admitted = tokio::task::spawn_blocking(move || admit(&st, &headers, &path)).await;
+    let admitted = tokio::task::spawn_blocking(move || admit(&st, &headers, &path, client)).await;
     match admitted {
         Ok(Ok((id, settings))) => {
             req.extensions_mut().insert(id);

@@ -1,5 +1,6 @@
 //! `/healthz` (the process answers) and `/readyz` (the store answers, the models are
-//! installed, and the server is not draining).
+//! installed, and the server is not draining), with the generation queues' depth and
+//! recent waits.
 
 use crate::state::AppState;
 use axum::Json;
@@ -40,6 +41,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     })
     .await
     .unwrap_or_else(|e| json!({"store": format!("error: {e}")}));
+    let generation = state.admission.snapshot();
     let ok = !draining
         && checks
             .as_object()
@@ -53,7 +55,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         status,
         Json(json!({
             "status": if ok { "ready" } else if draining { "draining" } else { "not_ready" },
-            "checks": checks
+            "checks": checks,
+            "generation": generation
         })),
     )
 }

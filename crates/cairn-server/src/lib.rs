@@ -17,121 +17,57 @@
 //!   caller may not see answers `404 not_found`, exactly like an id that does not exist.
 //! - Nothing stored changes when a request is rejected.
 
+pub mod admission;
 pub mod auth;
+mod body_timeout;
 pub mod error;
 mod extract;
 pub mod gate;
 mod guardrails;
 mod health;
 pub mod limits;
+pub mod listen;
 mod native;
 pub mod openai;
 pub mod openapi;
 mod request_id;
+mod routes;
+mod schemas;
 pub mod settings;
 mod sse;
 pub mod state;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post, put};
 use cairn_engine::Engine;
 use cairn_types::ErrorCode;
 use error::ApiError;
 pub use state::AppState;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-/// The application's routes over `state`.
+/// The application's routes over `state`, built from the one route table
+/// ([`routes::table`]) that the OpenAPI document is checked against.
 pub fn router(state: AppState) -> Router {
     let server = state.engine.config().server.clone();
-    let upload = Router::new()
-        .route(
-            "/api/v1/collections/{collection}/documents",
-            post(native::library::upload).get(native::library::list_documents),
-        )
-        .layer(DefaultBodyLimit::max(server.max_upload_bytes));
-    let api = Router::new()
-        .route("/v1/chat/completions", post(openai::chat_completions))
-        .route("/v1/models", get(openai::list_models))
-        .route("/v1/models/{*model}", get(openai::get_model))
-        .route("/v1/embeddings", post(openai::embeddings))
-        .route(
-            "/api/v1/collections",
-            post(native::library::create_collection).get(native::library::list_collections),
-        )
-        .route(
-            "/api/v1/collections/{collection}",
-            get(native::library::get_collection).delete(native::library::delete_collection),
-        )
-        .route(
-            "/api/v1/documents/{document}",
-            get(native::library::get_document).delete(native::library::delete_document),
-        )
-        .route("/api/v1/jobs", get(native::library::list_jobs))
-        .route("/api/v1/jobs/{job}", get(native::library::get_job))
-        .route("/api/v1/search", post(native::answers::search))
-        .route("/api/v1/ask", post(native::answers::ask))
-        .route(
-            "/api/v1/conversations",
-            post(native::answers::create_conversation).get(native::answers::list_conversations),
-        )
-        .route(
-            "/api/v1/conversations/{conversation}",
-            get(native::answers::get_conversation).delete(native::answers::delete_conversation),
-        )
-        .route("/api/v1/answers/{answer}", get(native::answers::get_answer))
-        .route(
-            "/api/v1/answers/{answer}/feedback",
-            post(native::answers::add_feedback),
-        )
-        .route("/api/v1/me", get(native::identity::me))
-        .route(
-            "/api/v1/keys",
-            post(native::identity::create_key).get(native::identity::list_keys),
-        )
-        .route("/api/v1/keys/{key}", delete(native::identity::revoke_key))
-        .route(
-            "/api/v1/keys/{key}/rotate",
-            post(native::identity::rotate_key),
-        )
-        .route(
-            "/api/v1/users",
-            post(native::identity::put_user).get(native::identity::list_users),
-        )
-        .route(
-            "/api/v1/users/{user}",
-            get(native::identity::get_user).delete(native::identity::erase_user),
-        )
-        .route(
-            "/api/v1/users/{user}/export",
-            get(native::identity::export_user),
-        )
-        .route("/api/v1/audit", get(native::tenant::audit))
-        .route(
-            "/api/v1/tenant/settings",
-            get(native::tenant::get_settings).put(native::tenant::put_settings),
-        )
-        .route("/api/v1/tenant/usage", get(native::tenant::usage))
-        .route("/api/v1/secrets", get(native::tenant::list_secrets))
-        .route(
-            "/api/v1/secrets/{name}",
-            put(native::tenant::put_secret).delete(native::tenant::delete_secret),
-        )
-        .layer(DefaultBodyLimit::max(server.max_body_bytes));
-    Router::new()
-        .merge(upload)
-        .merge(api)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/openapi.json", get(openapi::openapi_json))
-        .route("/docs", get(openapi::docs))
+    let mut app = Router::new();
+    for (method, path, handler) in routes::table() {
+        let limit = if (method, path) == routes::UPLOAD {
+            server.max_upload_bytes
+        } else {
+            server.max_body_bytes
+        };
+        app = app.route(path, handler.layer(DefaultBodyLimit::max(limit)));
+    }
+    app
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gate::middleware,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            body_timeout::middleware,
         ))
         .with_state(state)
         .layer(axum::middleware::from_fn(request_id::middleware))
@@ -144,37 +80,16 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
     )
 }
 
-/// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests and
-/// streams finish for up to `server.shutdown_grace_secs`, and returns.
+/// Serves until `shutdown` resolves, then stops accepting, ends open streams, lets
+/// in-flight requests finish for up to `server.shutdown_grace_secs`, and returns. The
+/// connection limits are described in [`listen`].
 pub async fn serve(
     engine: Arc<Engine>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let state = AppState::new(engine).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let grace = Duration::from_secs(state.engine.config().server.shutdown_grace_secs);
-    let draining = state.draining.clone();
-    let app = router(state);
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let signal = async move {
-        shutdown.await;
-        draining.store(true, Ordering::Relaxed);
-        tracing::info!("shutting down: finishing in-flight requests");
-        let _ = stop_tx.send(true);
-    };
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
-    let mut stop = stop_rx;
-    let deadline = async move {
-        let _ = stop.wait_for(|s| *s).await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        r = server => r,
-        () = deadline => {
-            tracing::warn!(grace_secs = grace.as_secs(), "grace period over; dropping remaining connections");
-            Ok(())
-        }
-    }
+    listen::run(state, listener, shutdown).await
 }
 
 /// Binds `addr` (port 0 picks a free one) and returns the listener and its address.

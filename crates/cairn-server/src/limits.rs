@@ -30,6 +30,19 @@ fn secs_to_midnight(ms: i64) -> u64 {
     u64::try_from(86_400 - ms.rem_euclid(86_400_000) / 1_000).unwrap_or(60)
 }
 
+/// Seconds from `ms` to the start of the next UTC month (when a monthly quota resets).
+fn secs_to_next_month(ms: i64) -> u64 {
+    let (y, m, d) = cairn_types::civil_from_ms(ms);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in_month = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    u64::from(days_in_month - d) * 86_400 + secs_to_midnight(ms)
+}
+
 fn rate(per_minute: f64, burst: f64) -> Option<Rate> {
     (per_minute > 0.0).then(|| Rate::per_minute(per_minute).with_burst(per_minute * burst))
 }
@@ -134,7 +147,7 @@ fn quota(store: &dyn Store, id: &Identity, l: &LimitsSection, now: i64) -> Resul
             let retry = if label == "daily" {
                 secs_to_midnight(now)
             } else {
-                secs_to_midnight(now).max(3_600)
+                secs_to_next_month(now)
             };
             return Err(ApiError::new(
                 ErrorCode::QuotaExceeded,
@@ -187,5 +200,20 @@ mod tests {
         );
         assert_eq!(periods(0), ("d:1970-01-01".into(), "m:1970-01".into()));
         assert_eq!(secs_to_midnight(86_400_000 - 5_000), 5);
+    }
+
+    #[test]
+    fn monthly_quota_resets_at_the_start_of_next_month() {
+        // 2026-12-02T04:41:12Z: 29 days and 19 h 18 m 48 s to 2027-01-01T00:00Z.
+        assert_eq!(
+            secs_to_next_month(1_796_186_472_000),
+            29 * 86_400 + 69_528
+        );
+        // 2024-02-29T12:00Z (leap day): half a day to March.
+        assert_eq!(secs_to_next_month(1_709_208_000_000), 43_200);
+        // The last second of August.
+        let (y, m, d) = cairn_types::civil_from_ms(1_788_220_799_000);
+        assert_eq!((y, m, d), (2026, 8, 31));
+        assert_eq!(secs_to_next_month(1_788_220_799_000), 1);
     }
 }

@@ -2,9 +2,10 @@
 //! `/openapi.json`, and a self-contained docs page at `/docs` rendered from it (no
 //! scripts from a CDN: Cairn runs offline).
 
-use crate::{health, native, openai};
+use crate::{health, native, openai, schemas};
 use axum::Json;
 use axum::response::Html;
+use serde_json::json;
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
@@ -61,6 +62,8 @@ use utoipa::OpenApi;
         native::tenant::delete_secret,
         health::healthz,
         health::readyz,
+        openapi_json,
+        docs,
     ),
     components(schemas(
         openai::types::ChatRequest,
@@ -71,15 +74,80 @@ use utoipa::OpenApi;
         native::identity::NewKey,
         native::identity::PutUser,
         native::tenant::SecretValue,
+        schemas::ErrorEnvelope,
+        schemas::SearchBody,
+        schemas::AskBody,
+        schemas::TenantSettingsBody,
+        schemas::UploadForm,
     ))
 )]
 pub struct ApiDoc;
 
-/// The spec as JSON.
+/// Routes that need no credentials (the gate's default public paths).
+const PUBLIC: [&str; 4] = ["/healthz", "/readyz", "/openapi.json", "/docs"];
+
+/// Statuses every authenticated operation may answer besides its own: no or bad
+/// credentials, role or scope, rate limit or quota, an unexpected failure, overload.
+const COMMON_ERRORS: [(&str, &str); 5] = [
+    ("401", "Missing or invalid credentials"),
+    ("403", "The role or the key's scopes do not allow this"),
+    ("429", "Rate limit or quota; see Retry-After"),
+    ("500", "Internal error"),
+    ("503", "Overloaded or unavailable; see Retry-After"),
+];
+
+/// The spec as JSON: the handlers' annotations, plus the bearer security scheme on
+/// every non-public operation and the error envelope on every error response.
 pub fn spec() -> serde_json::Value {
-    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
+    let mut spec = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    spec["components"]["securitySchemes"] = json!({
+        "bearer": {"type": "http", "scheme": "bearer",
+                   "description": "An API key (`cairn_…`) or a JWT from the configured issuer"}
+    });
+    spec["security"] = json!([{"bearer": []}]);
+    let envelope =
+        json!({"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}});
+    if let Some(paths) = spec["paths"].as_object_mut() {
+        for (path, ops) in paths.iter_mut() {
+            let public = PUBLIC.contains(&path.as_str());
+            for (_, op) in ops.as_object_mut().into_iter().flatten() {
+                let Some(op) = op.as_object_mut() else {
+                    continue;
+                };
+                if public {
+                    op.insert("security".into(), json!([]));
+                }
+                let responses = op.entry("responses").or_insert_with(|| json!({}));
+                let Some(responses) = responses.as_object_mut() else {
+                    continue;
+                };
+                if !public {
+                    for (status, description) in COMMON_ERRORS {
+                        responses
+                            .entry(status)
+                            .or_insert_with(|| json!({"description": description}));
+                    }
+                }
+                for (status, r) in responses.iter_mut() {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        if r.get("description").is_none_or(|d| d == "") {
+                            r["description"] = json!("Error");
+                        }
+                        // /readyz's 503 is its own report, not an error envelope.
+                        if path != "/readyz" {
+                            r["content"] = envelope.clone();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    spec
 }
 
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3 document", body = Object)))]
 pub async fn openapi_json() -> Json<serde_json::Value> {
     Json(spec())
 }
@@ -92,6 +160,8 @@ fn escape(s: &str) -> String {
 }
 
 /// The docs page: every operation with its summary, parameters and responses.
+#[utoipa::path(get, path = "/docs", tag = "meta",
+    responses((status = 200, description = "HTML page", content_type = "text/html", body = String)))]
 pub async fn docs() -> Html<String> {
     let spec = spec();
     let mut body = String::new();

@@ -1,5 +1,6 @@
 //! Request ids: taken from `x-request-id` when the client sends a sane one, else a fresh
-//! UUIDv7; echoed in the response header, in every error envelope and in the logs.
+//! UUIDv7; echoed in the response header, in every error envelope and in the logs
+//! (one `info` line per request, target `cairn::request`).
 
 use crate::error::ApiError;
 use axum::extract::Request;
@@ -16,6 +17,13 @@ pub const HEADER: &str = "x-request-id";
 
 fn sane(v: &str) -> bool {
     !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn is_json(res: &Response) -> bool {
+    res.headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
 }
 
 /// Assigns the id, logs the request, and rewrites error responses into the envelope
@@ -50,11 +58,28 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
             format!("{method} is not allowed on {path}"),
         );
         res = (err.status(), axum::Json(err.body(&id))).into_response();
+    } else if res.status().is_client_error() && !is_json(&res) {
+        // An extractor's own rejection (a path or query string of the wrong type): its
+        // plain-text reason, in the envelope.
+        let status = res.status();
+        let reason = axum::body::to_bytes(res.into_body(), 4096)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let code = match status {
+            StatusCode::NOT_FOUND => ErrorCode::NotFound,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+            _ => ErrorCode::InvalidInput,
+        };
+        let err = ApiError::new(code, reason);
+        res = (err.status(), axum::Json(err.body(&id))).into_response();
     }
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HEADER, v);
     }
     tracing::info!(
+        target: "cairn::request",
         request_id = %id,
         %method,
         %path,

@@ -45,9 +45,10 @@ pub fn effective(config: &Config, stored: Option<&Value>) -> Result<TenantSettin
             ApiError::invalid("tenant settings must be an object {\"limits\": …, \"guard\": …}")
         })?;
         for k in obj.keys() {
-            if k != "limits" && k != "guard" {
+            // `retention` is the engine's (`cairn_engine::security::retention_for`).
+            if k != "limits" && k != "guard" && k != "retention" {
                 return Err(ApiError::invalid(format!(
-                    "unknown tenant setting `{k}` (expected limits, guard)"
+                    "unknown tenant setting `{k}` (expected limits, guard, retention)"
                 ))
                 .with_param(k.clone()));
             }

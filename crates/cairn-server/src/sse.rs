@@ -4,7 +4,9 @@
 //! before the first event become an ordinary enveloped HTTP error (bad parameters,
 //! unknown collection, prompt too long); errors after it are sent as a final `error`
 //! event. When the client disconnects, the channel closes, the next send fails and the
-//! work stops (generation is cancelled by dropping its token stream).
+//! work stops (generation is cancelled by dropping its token stream). When the server
+//! shuts down, every open stream ends with a final `unavailable` error event, and a
+//! caller holds at most `server.max_streams_per_key` streams at once.
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -12,8 +14,12 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use cairn_engine::Engine;
 use cairn_types::ErrorCode;
-use futures_util::StreamExt;
+use crate::state::StreamSlot;
+use futures_util::{Stream, StreamExt};
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use tokio::sync::{mpsc, oneshot};
 
 /// The work's handle on the stream.
@@ -79,14 +85,22 @@ impl Emitter {
     }
 }
 
-/// Runs `work` and answers with its events as SSE (or with its early error).
-pub async fn stream<F>(state: &AppState, request_id: String, openai: bool, work: F) -> Response
+/// Runs `work` and answers with its events as SSE (or with its early error). `slot` is
+/// the caller's place among its open streams, held until the stream ends.
+pub async fn stream<F>(
+    state: &AppState,
+    slot: StreamSlot,
+    request_id: String,
+    openai: bool,
+    work: F,
+) -> Response
 where
     F: FnOnce(&Engine, &mut Emitter) -> ApiResult<()> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel::<Event>(64);
     let (started_tx, started_rx) = oneshot::channel();
     let engine = state.engine.clone();
+    let farewell = farewell(&request_id, openai);
     tokio::task::spawn_blocking(move || {
         let mut em = Emitter {
             tx,
@@ -99,8 +113,17 @@ where
     });
     match started_rx.await {
         Ok(Ok(())) => {
-            let events = tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, Infallible>);
-            Sse::new(events)
+            let mut stopping = state.stopping.subscribe();
+            let stop = Box::pin(async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            });
+            let events = UntilShutdown {
+                events: tokio_stream::wrappers::ReceiverStream::new(rx),
+                stop,
+                farewell: Some(farewell),
+                _slot: slot,
+            };
+            Sse::new(events.map(Ok::<_, Infallible>))
                 .keep_alive(KeepAlive::default())
                 .into_response()
         }
@@ -110,5 +133,50 @@ where
             "the stream's worker stopped unexpectedly",
         )
         .into_response(),
+    }
+}
+
+/// The last event of a stream cut short by shutdown.
+fn farewell(request_id: &str, openai: bool) -> Event {
+    let e = ApiError::new(
+        ErrorCode::Unavailable,
+        "the server is shutting down; retry on another instance or shortly",
+    );
+    let ev = if openai {
+        Event::default()
+    } else {
+        Event::default().event("error")
+    };
+    ev.data(e.body(request_id).to_string())
+}
+
+/// A stream's events until the server starts shutting down; then one final
+/// `unavailable` event and the end (dropping the receiver stops the work).
+struct UntilShutdown {
+    events: tokio_stream::wrappers::ReceiverStream<Event>,
+    stop: Pin<Box<dyn Future<Output = ()> + Send>>,
+    farewell: Option<Event>,
+    _slot: StreamSlot,
+}
+
+impl Stream for UntilShutdown {
+    type Item = Event;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        let this = &mut *self;
+        let Some(_) = this.farewell.as_ref() else {
+            return Poll::Ready(None);
+        };
+        if this.stop.as_mut().poll(cx).is_ready() {
+            this.events.close();
+            return Poll::Ready(this.farewell.take());
+        }
+        match this.events.poll_next_unpin(cx) {
+            Poll::Ready(None) => {
+                this.farewell = None;
+                Poll::Ready(None)
+            }
+            other => other,
+        }
     }
 }

@@ -1,13 +1,15 @@
 //! Shared server state and the bridge from async handlers to the blocking engine.
 
+use crate::admission::{Admission, Permit};
 use crate::auth::{Authenticator, Identity};
 use crate::error::{ApiError, ApiResult};
 use crate::settings::{SettingsCache, TenantSettings};
 use cairn_auth::{MemoryLimiter, RateLimiter};
 use cairn_engine::Engine;
-use cairn_types::ErrorCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use cairn_types::{ErrorCode, TenantId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 /// What every handler can reach.
@@ -23,6 +25,12 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// Set when shutdown begins: `/readyz` turns 503 so load balancers drain.
     pub draining: Arc<AtomicBool>,
+    /// The queues in front of the local models.
+    pub admission: Arc<Admission>,
+    /// Open SSE streams per key or user (`server.max_streams_per_key`).
+    pub streams: Arc<StreamSlots>,
+    /// Flips to `true` when shutdown begins: open streams end with a final event.
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -39,9 +47,37 @@ impl AppState {
             limiter: Arc::new(MemoryLimiter::new()),
             settings: Arc::new(SettingsCache::default()),
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
+            admission: Arc::new(Admission::new(config.max_concurrent, config.max_queued)),
+            streams: Arc::new(StreamSlots::new(config.server.max_streams_per_key)),
+            stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             engine,
             draining: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Tells open streams that the server is stopping.
+    pub fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Waits for a generation slot on the local generator for `tenant` (fair between
+    /// tenants). Refused with `503 overloaded` when the queue is full, or when no slot
+    /// comes within the request timeout.
+    pub async fn admit_generation(&self, tenant: &TenantId) -> ApiResult<Permit> {
+        let model = &self.engine.config().generator;
+        match tokio::time::timeout(self.request_timeout, self.admission.admit(model, tenant)).await
+        {
+            Ok(r) => r,
+            Err(_) => Err(ApiError::new(
+                ErrorCode::Overloaded,
+                format!(
+                    "no generation slot for model `{model}` within {} s \
+                     (server.request_timeout_secs); retry later",
+                    self.request_timeout.as_secs()
+                ),
+            )
+            .with_retry_after(self.request_timeout.as_secs().clamp(1, 60))),
+        }
     }
 
     /// Charges a finished request's model tokens to its caller's buckets and quotas.
@@ -50,6 +86,65 @@ impl AppState {
             state: self.clone(),
             id: id.clone(),
             settings: settings.clone(),
+        }
+    }
+}
+
+/// Counts open SSE streams per caller bucket (API key or user).
+pub struct StreamSlots {
+    max: usize,
+    open: Mutex<HashMap<String, usize>>,
+}
+
+/// One open stream; frees its place when the stream ends.
+pub struct StreamSlot {
+    slots: Arc<StreamSlots>,
+    bucket: String,
+}
+
+impl StreamSlots {
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A place for one more stream of `bucket`, or `429 rate_limited`.
+    pub fn open(self: &Arc<Self>, bucket: &str) -> ApiResult<StreamSlot> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = open.entry(bucket.to_owned()).or_default();
+        if *n >= self.max {
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "{} streams are already open for this caller (server.max_streams_per_key); \
+                     close one or retry",
+                    self.max
+                ),
+            )
+            .with_retry_after(1));
+        }
+        *n += 1;
+        Ok(StreamSlot {
+            slots: self.clone(),
+            bucket: bucket.to_owned(),
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .slots
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.bucket) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.bucket);
+            }
         }
     }
 }
@@ -74,17 +169,47 @@ impl Meter {
     }
 }
 
-/// Set when the request that started a blocking task is gone (client disconnected or
-/// timed out); long work polls it and stops.
+/// What became of the request that started a blocking task.
+const RUNNING: u8 = 0;
+const COMMITTING: u8 = 1;
+const GONE: u8 = 2;
+
+/// Shared between a request and its blocking work. The request side marks it gone
+/// when the client disconnects or the time runs out (long work polls
+/// [`Cancel::is_cancelled`] and stops); the work side claims the right to commit with
+/// [`Cancel::begin_commit`] right before it stores anything. The two are exclusive:
+/// work that claimed the commit is waited for and its result answered even past the
+/// timeout, and work whose request is gone stores nothing. So a client never gets an
+/// error for work that then lands.
 #[derive(Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
+pub struct Cancel(Arc<AtomicU8>);
 
 impl Cancel {
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.load(Ordering::Acquire) == GONE
     }
-    fn cancel(&self) {
-        self.0.store(true, Ordering::Relaxed);
+
+    /// Claims the right to commit; `false` when the request is already gone (then
+    /// nothing may be stored).
+    pub fn begin_commit(&self) -> bool {
+        match self
+            .0
+            .compare_exchange(RUNNING, COMMITTING, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(state) => state == COMMITTING,
+        }
+    }
+
+    /// Marks the request gone; `false` when the work is already committing.
+    fn cancel(&self) -> bool {
+        match self
+            .0
+            .compare_exchange(RUNNING, GONE, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(state) => state == GONE,
+        }
     }
 }
 
@@ -98,7 +223,9 @@ impl Drop for CancelOnDrop {
 }
 
 /// Runs blocking engine work on the blocking pool, bounded by the request timeout. If
-/// the client disconnects or the time runs out, `cancel` is set for the work to see.
+/// the client disconnects or the time runs out before the work began committing,
+/// `cancel` is set for the work to see and the request fails with `timeout`; work that
+/// is committing is waited for (see [`Cancel`]).
 pub async fn blocking<T, F>(state: &AppState, f: F) -> ApiResult<T>
 where
     T: Send + 'static,
@@ -107,21 +234,48 @@ where
     let cancel = Cancel::default();
     let guard = CancelOnDrop(cancel.clone());
     let engine = state.engine.clone();
-    let task = tokio::task::spawn_blocking(move || f(&engine, &cancel));
-    let out = match tokio::time::timeout(state.request_timeout, task).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(join)) => Err(ApiError::new(
+    let work = cancel.clone();
+    let mut task = tokio::task::spawn_blocking(move || f(&engine, &work));
+    let joined = match tokio::time::timeout(state.request_timeout, &mut task).await {
+        Ok(joined) => Some(joined),
+        Err(_) if cancel.cancel() => None,
+        // Past the deadline but committing: the result is what happened.
+        Err(_) => Some(task.await),
+    };
+    let out = match joined {
+        Some(Ok(r)) => r,
+        Some(Err(join)) => Err(ApiError::new(
             ErrorCode::Internal,
             format!("the request's worker failed: {join}"),
         )),
-        Err(_) => Err(ApiError::new(
+        None => Err(ApiError::new(
             ErrorCode::Timeout,
             format!(
-                "the request took longer than {} s (server.request_timeout_secs)",
+                "the request took longer than {} s (server.request_timeout_secs); nothing was stored",
                 state.request_timeout.as_secs()
             ),
         )),
     };
     drop(guard);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cancel;
+
+    #[test]
+    fn commit_and_cancel_exclude_each_other() {
+        let c = Cancel::default();
+        assert!(c.begin_commit());
+        assert!(!c.cancel(), "committing work is not cancelled");
+        assert!(!c.is_cancelled());
+        assert!(c.begin_commit(), "claiming twice is fine");
+
+        let c = Cancel::default();
+        assert!(c.cancel());
+        assert!(c.is_cancelled());
+        assert!(!c.begin_commit(), "a gone request stores nothing");
+        assert!(c.cancel());
+    }
 }

@@ -605,51 +605,87 @@ before Friday; the office is at the harbour.";
     );
 }
 
+/// Every request body has a real schema (no bare `Object`), the upload is described as
+/// multipart/form-data with its fields, every error response is the envelope, and the
+/// bearer scheme covers every route but the public ones.
 #[tokio::test]
-async fn a_flood_of_unknown_keys_is_refused_before_hashing() {
+async fn the_openapi_document_describes_bodies_errors_and_bearer_auth() {
     let dir = tempfile::tempdir().unwrap();
-    let (app, engine) = app(
-        dir.path(),
-        "[auth]\nmode = \"required\"\nkey_checks_per_minute = 3",
-    );
-    let t = cairn_types::TenantId::new("default");
-    let spec = cairn_engine::security::KeySpec {
-        name: "ok".into(),
-        ..Default::default()
+    let (app, _) = app(dir.path(), "");
+    let (_, _, b) = send(&app, get("/openapi.json")).await;
+    let spec: Value = serde_json::from_slice(&b).unwrap();
+    let schemas = &spec["components"]["schemas"];
+    let resolve = |s: &Value| -> Value {
+        match s["$ref"].as_str() {
+            Some(r) => schemas[r.trim_start_matches("#/components/schemas/")].clone(),
+            None => s.clone(),
+        }
     };
-    let good = engine.create_key(&t, &spec, None).unwrap();
-    let with = |token: &str| {
-        Request::builder()
-            .uri("/api/v1/me")
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .body(Body::empty())
-            .unwrap()
-    };
-    // The real key is checked once (1 of the 3) and then served from the cache.
-    assert_eq!(send(&app, with(&good.token)).await.0, StatusCode::OK);
-    let fake = |i: usize| format!("cairn_{:0>12}_{}", i, "x".repeat(40));
-    for i in 0..2 {
-        let (status, headers, body) = send(&app, with(&fake(i))).await;
-        envelope(
-            status,
-            &headers,
-            &body,
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-        );
-    }
-    let (status, headers, body) = send(&app, with(&fake(9))).await;
-    envelope(
-        status,
-        &headers,
-        &body,
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-    );
-    assert!(headers.get(header::RETRY_AFTER).is_some());
     assert_eq!(
-        send(&app, with(&good.token)).await.0,
-        StatusCode::OK,
-        "cached keys still work"
+        spec["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
     );
+    assert_eq!(spec["security"], json!([{"bearer": []}]));
+    let mut bodies = 0;
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let public = ["/healthz", "/readyz", "/openapi.json", "/docs"].contains(&path.as_str());
+            assert_eq!(
+                op["security"] == json!([]),
+                public,
+                "{method} {path}: security"
+            );
+            if let Some(content) = op["requestBody"]["content"].as_object() {
+                for (ct, media) in content {
+                    let schema = resolve(&media["schema"]);
+                    assert!(
+                        schema["properties"].is_object(),
+                        "{method} {path}: the {ct} body has no real schema: {schema}"
+                    );
+                    bodies += 1;
+                }
+            }
+            for (status, r) in op["responses"].as_object().unwrap() {
+                if status.starts_with('4') || (status.starts_with('5') && path != "/readyz") {
+                    assert_eq!(
+                        r["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorEnvelope",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(bodies >= 14, "{bodies} request bodies");
+    let upload = &spec["paths"]["/api/v1/collections/{collection}/documents"]["post"];
+    let form = resolve(&upload["requestBody"]["content"]["multipart/form-data"]["schema"]);
+    assert_eq!(form["properties"]["file"]["format"], "binary", "{form}");
+    assert!(form["properties"]["acl"].is_object() && form["properties"]["metadata"].is_object());
+    assert_eq!(form["required"], json!(["file"]));
+    let search = resolve(
+        &spec["paths"]["/api/v1/search"]["post"]["requestBody"]["content"]["application/json"]["schema"],
+    );
+    assert_eq!(
+        search["required"],
+        json!(["collection", "query"]),
+        "{search}"
+    );
+}
+
+/// A path or query string of the wrong type is refused in the envelope (axum's own
+/// rejections are plain text).
+#[tokio::test]
+async fn query_and_path_rejections_use_the_envelope() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = app(dir.path(), "");
+    for uri in [
+        "/api/v1/audit?limit=abc",
+        "/api/v1/audit?limit=-1",
+        "/api/v1/conversations?limit=1e99",
+        "/api/v1/jobs?limit=x",
+        "/api/v1/collections/kb/documents?limit=-5",
+    ] {
+        let (s, h, b) = send(&app, get(uri)).await;
+        envelope(s, &h, &b, StatusCode::BAD_REQUEST, "invalid_input");
+    }
 }

@@ -19,6 +19,7 @@ macro_rules! outln {
 }
 
 mod cmd;
+mod logging;
 mod progress;
 
 /// mimalloc keeps freed memory for reuse; with the system allocator, the large
@@ -90,23 +91,23 @@ enum Command {
     /// Secrets sealed at rest (AES-256-GCM under the master key).
     #[command(subcommand)]
     Secrets(cmd::secrets::SecretsCmd),
+    /// Data lifecycle: offboard a tenant, legal holds, the retention sweep.
+    #[command(subcommand)]
+    Tenants(cmd::tenants::TenantsCmd),
     /// Evaluate retrieval quality on a dev set.
     #[command(subcommand)]
     Eval(cmd::eval::EvalCmd),
     /// Measure model throughput and memory (JSON lines).
     #[command(subcommand)]
     Bench(cmd::bench::BenchCmd),
+    /// Parse one document for the engine (internal: one process per parse).
+    #[command(hide = true)]
+    ParseWorker(cmd::parse_worker::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -117,8 +118,18 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let command = match cli.command {
+        // A parse process: no configuration, no engine.
+        Command::ParseWorker(a) => return Ok(cmd::parse_worker::run(a)),
+        other => other,
+    };
+    // The engine parses documents in child processes of this binary.
+    match std::env::current_exe() {
+        Ok(exe) => cairn_engine::ingest::isolate::register_parse_worker(exe),
+        Err(e) => tracing::warn!(error = %e, "cannot find this executable to parse in"),
+    }
     let ctx = cmd::Context::new(cli.config.as_deref(), cli.tenant.as_deref(), cli.json)?;
-    match cli.command {
+    match command {
         Command::Ingest(a) => cmd::ingest::run(&ctx, a),
         Command::Docs(c) => cmd::docs::run(&ctx, c),
         Command::Jobs(c) => cmd::jobs::run(&ctx, c),
@@ -136,6 +147,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Users(c) => cmd::users::run(&ctx, c),
         Command::Audit(c) => cmd::audit::run(&ctx, c),
         Command::Secrets(c) => cmd::secrets::run(&ctx, c),
+        Command::Tenants(c) => cmd::tenants::run(&ctx, c),
         Command::Eval(c) => cmd::eval::run(&ctx, c),
+        Command::ParseWorker(a) => Ok(cmd::parse_worker::run(a)),
     }
 }

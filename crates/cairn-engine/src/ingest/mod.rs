@@ -1,6 +1,7 @@
 //! Ingestion orchestration: scan → plan (change detection) → durable jobs → workers →
 //! report. The per-document work itself is in [`process`].
 
+pub mod isolate;
 mod owner;
 mod plan;
 mod process;
@@ -11,7 +12,7 @@ mod upload;
 mod worker;
 
 pub use report::{Finding, IngestReport};
-pub use upload::UploadRequest;
+pub use upload::{CommitGate, UploadRequest};
 
 use cairn_types::{Acl, ErrorCode};
 use serde::Serialize;
@@ -34,6 +35,9 @@ pub struct IngestOptions {
     /// Guardrails whose `pii_ingest` policy applies to the parsed text before chunking
     /// (`redact` replaces PII by placeholders for good; `flag` only records it).
     pub guard: Option<std::sync::Arc<cairn_guard::Guard>>,
+    /// The bytes' SHA-256 (hex) when the caller already computed it (an upload hashed
+    /// while it was received); `None` hashes them here.
+    pub content_hash: Option<String>,
 }
 
 /// What happened to one document.

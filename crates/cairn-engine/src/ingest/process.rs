@@ -1,11 +1,12 @@
 //! Turning one source's bytes into a document and its chunks: size check, content hash,
-//! format sniffing, parsing, quality assessment, duplicate checks, chunking. Shared by
-//! file jobs and uploads. Writes nothing: the caller commits the result atomically.
+//! format sniffing, parsing (in a child process, see [`super::isolate`]), quality
+//! assessment, duplicate checks, chunking. Shared by file jobs and uploads. Writes
+//! nothing: the caller commits the result atomically.
 
 use super::{DocOutcome, IngestOptions};
 use crate::engine::now_ms;
 use crate::{Engine, Error, Result};
-use cairn_ingest::{Format, chunk::chunker_for, parse::parse, quality};
+use cairn_ingest::{Format, chunk::chunker_for, quality};
 use cairn_models::Embedder;
 use cairn_store::DocumentCommit;
 use cairn_types::{
@@ -56,7 +57,10 @@ impl Engine {
     ) -> Result<Prepared> {
         let force = opts.force;
         self.check_size(info.source, bytes.len() as u64)?;
-        let hash = cairn_ingest::content_hash(bytes);
+        let hash = opts
+            .content_hash
+            .clone()
+            .unwrap_or_else(|| cairn_ingest::content_hash(bytes));
         let existing = self
             .store
             .find_by_source(tenant, &collection.id, info.source)?;
@@ -67,7 +71,8 @@ impl Engine {
             return Ok(Prepared::Unchanged(doc.id.clone()));
         }
         let format = Format::sniff(info.file_name, bytes)?;
-        let mut parsed = parse(format, bytes, info.file_name)?;
+        // In a child process killed at the time limit (`ingest.parse_isolation`).
+        let mut parsed = super::isolate::parse(&self.config.ingest, format, bytes, info.file_name)?;
         let pii = opts.guard.as_ref().map(|g| redact_pii(g, &mut parsed));
         let q = &self.config.ingest.quality;
         let policy = quality::QualityPolicy {

@@ -11,13 +11,30 @@ use crate::{Engine, Error, Result};
 use cairn_store::IdempotencyRecord;
 use cairn_types::{Acl, CollectionId, Document, ErrorCode, TenantId};
 
+/// Asked right before an upload is stored: `false` means the request that sent it is
+/// gone (timed out, disconnected), so nothing may be stored and the upload fails with
+/// `cancelled`.
+#[derive(Clone, Copy)]
+pub struct CommitGate<'a>(pub &'a (dyn Fn() -> bool + Sync));
+
+impl std::fmt::Debug for CommitGate<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitGate")
+    }
+}
+
 /// One uploaded file.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct UploadRequest<'a> {
     /// File name: used for format detection, the fallback title, and the source key
     /// (`upload:<name>`), so uploading the same name again replaces that document.
     pub name: &'a str,
     pub bytes: &'a [u8],
+    /// SHA-256 (hex) of `bytes` when the caller hashed them on the way in; `None`
+    /// hashes them here.
+    pub content_hash: Option<&'a str>,
+    /// Checked right before the commit; see [`CommitGate`].
+    pub commit_gate: Option<CommitGate<'a>>,
     pub idempotency_key: Option<&'a str>,
     pub acl: Acl,
     pub metadata: serde_json::Map<String, serde_json::Value>,
@@ -43,7 +60,10 @@ impl Engine {
             ));
         }
         let coll = self.ensure_collection(tenant, collection)?;
-        let request_hash = request_hash(collection, req);
+        let content_hash = req
+            .content_hash
+            .map_or_else(|| cairn_ingest::content_hash(req.bytes), str::to_owned);
+        let request_hash = request_hash(collection, req, &content_hash);
         let prior = match req.idempotency_key {
             Some(key) => self
                 .store
@@ -71,6 +91,7 @@ impl Engine {
             metadata: req.metadata.clone(),
             owner: req.owner.clone(),
             guard: req.guard.clone(),
+            content_hash: Some(content_hash),
             ..IngestOptions::default()
         };
         match self.prepare_document(tenant, &coll, &info, req.bytes, &opts)? {
@@ -81,34 +102,40 @@ impl Engine {
                     request_hash,
                     document: commit.doc.id.clone(),
                 });
+                if req.commit_gate.is_some_and(|gate| !(gate.0)()) {
+                    return Err(Error::new(
+                        ErrorCode::Cancelled,
+                        format!(
+                            "the request uploading `{}` ended before it was stored; nothing was stored",
+                            req.name
+                        ),
+                    ));
+                }
                 Ok(self.store.commit_document(tenant, *commit, now_ms())?)
             }
         }
     }
 }
 
-/// Hash of everything that defines an upload request.
-fn request_hash(collection: &CollectionId, req: &UploadRequest<'_>) -> String {
-    let mut buf = Vec::with_capacity(req.bytes.len() + 256);
-    for part in [collection.as_str(), req.name] {
+/// Hash of everything that defines an upload request: the collection, name, ACL,
+/// metadata and owner, and the content by its hash (the bytes are not copied).
+fn request_hash(collection: &CollectionId, req: &UploadRequest<'_>, content_hash: &str) -> String {
+    let acl = serde_json::to_string(&req.acl).unwrap_or_default();
+    let metadata = serde_json::to_string(&req.metadata).unwrap_or_default();
+    // Another user's retry with the same key must not return this user's document.
+    let owner = req.owner.as_deref().unwrap_or("");
+    let parts = [
+        collection.as_str(),
+        req.name,
+        &acl,
+        &metadata,
+        owner,
+        content_hash,
+    ];
+    let mut buf = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for part in parts {
         buf.extend_from_slice(part.as_bytes());
         buf.push(0);
     }
-    buf.extend_from_slice(
-        serde_json::to_string(&req.acl)
-            .unwrap_or_default()
-            .as_bytes(),
-    );
-    buf.push(0);
-    buf.extend_from_slice(
-        serde_json::to_string(&req.metadata)
-            .unwrap_or_default()
-            .as_bytes(),
-    );
-    buf.push(0);
-    // Another user's retry with the same key must not return this user's document.
-    buf.extend_from_slice(req.owner.as_deref().unwrap_or("").as_bytes());
-    buf.push(0);
-    buf.extend_from_slice(req.bytes);
     cairn_ingest::content_hash(&buf)
 }

@@ -1,4 +1,4 @@
-//! Secrets at rest (provider keys, webhook secrets): sealed with AES-256-GCM under the
+//! Secrets at rest (remote model providers' API keys): sealed with AES-256-GCM under the
 //! master key from `CAIRN_MASTER_KEY` or `auth.master_key_file`
 //! (default `<data_dir>/master.key`). The store only ever sees ciphertext; the tenant
 //! and the secret's name are the associated data, so a sealed value copied to another
@@ -65,7 +65,7 @@ impl Engine {
             .put_secret(tenant, name, &sealed, &sb.key_id(), now_ms())?)
     }
 
-    /// Opens a stored secret (for the server's own use: provider calls, webhooks).
+    /// Opens a stored secret (for the server's own use: remote provider calls).
     pub fn secret(&self, tenant: &TenantId, name: &str) -> Result<String> {
         let (sealed, key_id) = self
             .store

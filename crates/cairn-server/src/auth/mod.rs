@@ -23,11 +23,19 @@ use cairn_config::Config;
 use cairn_store::Store;
 use cairn_types::{ApiKey, ErrorCode, Principal, TenantId, User};
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long a verified key's hash check is remembered.
 const VERIFIED_TTL: Duration = Duration::from_secs(300);
+
+/// Uncached hash checks one known key may take a minute (wrong secrets included).
+const CHECKS_PER_KEY_PER_MINUTE: f64 = 30.0;
+
+/// Timing-only checks of unknown keys one client address may cause a minute; past it,
+/// unknown keys are refused with no hashing at all.
+const DUMMY_CHECKS_PER_CLIENT_PER_MINUTE: f64 = 30.0;
 
 /// `last_used_at` is written at most this often per key.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
@@ -111,19 +119,31 @@ impl Authenticator {
         self.public.contains(path)
     }
 
-    /// Who presented these headers.
+    /// Who presented these headers (no client address known).
     pub fn authenticate(
         &self,
         store: &dyn Store,
         headers: &HeaderMap,
         now_ms: i64,
     ) -> Result<Identity, AuthFailure> {
+        self.authenticate_from(store, headers, now_ms, None)
+    }
+
+    /// Who presented these headers, from `client` (the peer address, which budgets
+    /// the timing-only checks of unknown keys).
+    pub fn authenticate_from(
+        &self,
+        store: &dyn Store,
+        headers: &HeaderMap,
+        now_ms: i64,
+        client: Option<IpAddr>,
+    ) -> Result<Identity, AuthFailure> {
         if self.off {
             return Ok(Identity::operator(self.operator_tenant.clone()));
         }
         let token = credential(headers).map_err(|m| fail(m, None, "anonymous".into()))?;
         if token.starts_with(apikey::TOKEN_PREFIX) {
-            self.api_key(store, token, now_ms)
+            self.api_key(store, token, now_ms, client)
         } else if cairn_auth::jwt::looks_like_jwt(token) {
             self.bearer_jwt(store, token, now_ms)
         } else {
@@ -135,7 +155,13 @@ impl Authenticator {
         }
     }
 
-    fn api_key(&self, store: &dyn Store, token: &str, now: i64) -> Result<Identity, AuthFailure> {
+    fn api_key(
+        &self,
+        store: &dyn Store,
+        token: &str,
+        now: i64,
+        client: Option<IpAddr>,
+    ) -> Result<Identity, AuthFailure> {
         let anon = || "anonymous".to_owned();
         let Some((lookup, secret)) = apikey::split(token) else {
             return Err(fail("malformed API key", None, anon()));
@@ -145,6 +171,15 @@ impl Authenticator {
             tenant: None,
             actor: anon(),
         })?;
+        let Some(key) = row else {
+            // The lookup part is not secret, so a miss needs no hash check at all and
+            // never touches the budget meant for real keys. A dummy check keeps a miss
+            // as slow as a wrong secret, within a small per-client budget only.
+            if self.dummy_budget(client) {
+                let _ = apikey::dummy_verify(secret);
+            }
+            return Err(fail("invalid API key", None, anon()));
+        };
         let fp = apikey::fingerprint(token);
         let fresh = self
             .verified
@@ -153,13 +188,8 @@ impl Authenticator {
             .and_then(|m| m.get(&fp).copied())
             .is_some_and(|t| t.elapsed() < VERIFIED_TTL);
         if !fresh {
-            self.hashing_budget()?;
+            self.hashing_budget(lookup)?;
         }
-        let Some(key) = row else {
-            // Same work as a real check, so timing does not tell which keys exist.
-            let _ = apikey::dummy_verify(secret);
-            return Err(fail("invalid API key", None, anon()));
-        };
         let actor = format!("key:{}", key.id);
         let tenant = Some(key.tenant.clone());
         if !fresh {
@@ -191,17 +221,23 @@ impl Authenticator {
         identity_for_key(store, &key).map_err(|m| fail(m, tenant, actor))
     }
 
-    /// Takes one uncached hash check from the server-wide budget, or refuses.
-    fn hashing_budget(&self) -> Result<(), AuthFailure> {
+    /// Takes one uncached hash check of a known key from the server-wide budget and
+    /// from that key's own (so one leaked lookup cannot spend it all), or refuses.
+    fn hashing_budget(&self, lookup: &str) -> Result<(), AuthFailure> {
         let rate = Rate::per_minute(self.checks_per_minute);
-        match self.hashing.acquire(&[Ask::new("verify", rate, 1.0)]) {
+        let per_key = Rate::per_minute(CHECKS_PER_KEY_PER_MINUTE);
+        let asks = [
+            Ask::new("verify", rate, 1.0),
+            Ask::new(format!("verify:{lookup}"), per_key, 1.0),
+        ];
+        match self.hashing.acquire(&asks) {
             Verdict::Allowed => Ok(()),
             limited => {
                 let secs = limited.retry_after_secs().unwrap_or(1).max(1);
                 Err(AuthFailure {
                     error: ApiError::new(
                         ErrorCode::RateLimited,
-                        format!("too many unrecognized credentials; retry in {secs} s"),
+                        format!("too many unverified credentials; retry in {secs} s"),
                     )
                     .with_retry_after(secs),
                     tenant: None,
@@ -209,6 +245,15 @@ impl Authenticator {
                 })
             }
         }
+    }
+
+    /// Whether a timing-only dummy check may run for an unknown key from `client`.
+    fn dummy_budget(&self, client: Option<IpAddr>) -> bool {
+        let who = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        let rate = Rate::per_minute(DUMMY_CHECKS_PER_CLIENT_PER_MINUTE);
+        self.hashing
+            .acquire(&[Ask::new(format!("dummy:{who}"), rate, 1.0)])
+            .is_allowed()
     }
 
     fn touch(&self, store: &dyn Store, key: &ApiKey, now: i64) {

@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 /// Hybrid search (the engine's `SearchRequest`: collection, query, mode, fusion, top_k,
 /// candidates, rerank, filter, transforms, context, ef_search).
 #[utoipa::path(post, path = "/api/v1/search", tag = "answers",
-    request_body(content = Object, description = "SearchRequest"),
+    request_body = crate::schemas::SearchBody,
     responses((status = 200, description = "Hits with per-stage scores, transform traces and timings", body = Object),
               (status = 400, body = Object), (status = 404, body = Object)))]
 pub async fn search(
@@ -59,7 +59,7 @@ fn wants_sse(headers: &HeaderMap) -> bool {
 /// streams as SSE: `sources`, then `delta` events (`{"text": ...}`), then `answer` (the
 /// full answer), or `error`.
 #[utoipa::path(post, path = "/api/v1/ask", tag = "answers",
-    request_body(content = Object, description = "AskRequest: collection, question, conversation, history, mode, rerank, transforms, top_k, filter, max_tokens, temperature, seed, record, stream"),
+    request_body = crate::schemas::AskBody,
     responses((status = 200, description = "Answer (JSON) or an SSE stream", body = Object),
               (status = 400, body = Object), (status = 404, body = Object)))]
 pub async fn ask(
@@ -84,8 +84,21 @@ pub async fn ask(
     req.guard = Some(settings.guard.clone());
     let meter = state.meter(&who, &settings);
     let audit_to = who.clone();
-    if body.stream || wants_sse(&headers) {
-        return crate::sse::stream(&state, rid.0, false, move |e, em| {
+    let slot = if body.stream || wants_sse(&headers) {
+        match state.streams.open(&who.bucket) {
+            Ok(slot) => Some(slot),
+            Err(e) => return e.into_response(),
+        }
+    } else {
+        None
+    };
+    let permit = match state.admit_generation(&tenant).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(slot) = slot {
+        return crate::sse::stream(&state, slot, rid.0, false, move |e, em| {
+            let _permit = permit;
             let answer = e.ask_streaming(&tenant, &req, &mut |ev| match ev {
                 AnswerEvent::Sources(s) => em.send(Some("sources"), &json!(s)),
                 AnswerEvent::Delta(t) => em.send(Some("delta"), &json!({ "text": t })),
@@ -98,6 +111,7 @@ pub async fn ask(
         .await;
     }
     match blocking(&state, move |e, cancel| {
+        let _permit = permit;
         let a = e.ask_streaming(&tenant, &req, &mut |_| !cancel.is_cancelled())?;
         meter.record(a.usage.total());
         crate::guardrails::audit_decisions(e, &audit_to, &a.guardrails);

@@ -9,7 +9,7 @@ use crate::state::{AppState, blocking};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
-use cairn_engine::UploadRequest;
+use cairn_engine::{CommitGate, UploadRequest};
 use cairn_engine::security::AuditEvent;
 use cairn_store::AclViewer;
 use cairn_store::JobFilter;
@@ -126,7 +126,7 @@ pub async fn delete_collection(
 /// same upload returns the stored document, with another upload `409`.
 #[utoipa::path(post, path = "/api/v1/collections/{collection}/documents", tag = "documents",
     params(("collection" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
-    request_body(content_type = "multipart/form-data", content = Object),
+    request_body(content_type = "multipart/form-data", content = crate::schemas::UploadForm),
     responses((status = 201, body = Object), (status = 409, body = Object), (status = 413, body = Object),
               (status = 415, body = Object), (status = 422, description = "Corrupt or empty file", body = Object)))]
 pub async fn upload(
@@ -156,7 +156,8 @@ pub async fn upload(
             "Idempotency-Key must be 1-255 characters",
         ));
     }
-    let mut file: Option<(String, Vec<u8>)> = None;
+    let mut file: Option<(String, super::spool::Spooled)> = None;
+    let spool_dir = state.engine.config().data_dir.join("tmp");
     let mut acl = Acl::default();
     let mut metadata = serde_json::Map::new();
     let too_large = |e: axum::extract::multipart::MultipartError| {
@@ -176,8 +177,16 @@ pub async fn upload(
                     .file_name()
                     .map(str::to_owned)
                     .ok_or_else(|| ApiError::invalid("the `file` field needs a file name"))?;
-                let bytes = field.bytes().await.map_err(too_large)?;
-                file = Some((name, bytes.to_vec()));
+                let spooled = super::spool::spool(field, &spool_dir)
+                    .await
+                    .map_err(|e| match e {
+                        super::spool::SpoolError::Body(e) => too_large(e),
+                        super::spool::SpoolError::Disk(e) => ApiError::new(
+                            ErrorCode::Internal,
+                            format!("could not spool the upload to disk: {e}"),
+                        ),
+                    })?;
+                file = Some((name, spooled));
             }
             "acl" => {
                 let text = field.text().await.map_err(too_large)?;
@@ -199,9 +208,10 @@ pub async fn upload(
             }
         }
     }
-    let (name, bytes) = file.ok_or_else(|| ApiError::invalid("the upload has no `file` field"))?;
+    let (name, spooled) =
+        file.ok_or_else(|| ApiError::invalid("the upload has no `file` field"))?;
     let who = caller.0;
-    let doc = blocking(&state, move |e, _| {
+    let doc = blocking(&state, move |e, cancel| {
         let coll = CollectionId::new(collection);
         // Re-uploading a name replaces that document: only for someone who can see it.
         if let Some(existing) = e
@@ -215,9 +225,29 @@ pub async fn upload(
                 format!("an upload named `{name}` already exists in this collection; choose another name"),
             ));
         }
+        // Only a file the engine may take is read into memory (once).
+        if spooled.len > e.config().ingest.max_file_bytes {
+            return Err(ApiError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "upload:{name}: {} bytes exceeds ingest.max_file_bytes ({})",
+                    spooled.len,
+                    e.config().ingest.max_file_bytes
+                ),
+            ));
+        }
+        let bytes = spooled.read().map_err(|err| {
+            ApiError::new(
+                ErrorCode::Internal,
+                format!("could not read the spooled upload: {err}"),
+            )
+        })?;
+        let may_commit = || cancel.begin_commit();
         let req = UploadRequest {
             name: &name,
             bytes: &bytes,
+            content_hash: Some(&spooled.sha256),
+            commit_gate: Some(CommitGate(&may_commit)),
             idempotency_key: key.as_deref(),
             acl,
             metadata,

@@ -4,3 +4,4 @@ pub mod answers;
 pub mod identity;
 pub mod library;
 pub mod tenant;
+mod spool;

@@ -1,5 +1,6 @@
-//! Tenant administration: the audit log, settings (limits, guardrail policy), usage
-//! against quotas, and secrets sealed at rest.
+//! Tenant administration: the audit log, settings (limits, guardrail policy, retention
+//! periods; legal holds shown read-only), usage against quotas, and secrets sealed at
+//! rest.
 
 use super::library::audit as audit_action;
 use crate::auth::{Can, perm};
@@ -36,7 +37,8 @@ pub async fn audit(
     .await
 }
 
-/// The tenant's stored overrides and the effective settings.
+/// The tenant's stored overrides and the effective settings, with its legal holds
+/// (read-only here: only the operator sets or lifts them, `cairn tenants hold`).
 #[utoipa::path(get, path = "/api/v1/tenant/settings", tag = "tenant",
     responses((status = 200, body = Object)))]
 pub async fn get_settings(
@@ -47,18 +49,21 @@ pub async fn get_settings(
     blocking(&state, move |e, _| {
         let stored = e.store().tenant_settings(&tenant)?;
         let eff = crate::settings::effective(e.config(), stored.as_ref())?;
+        let retention = cairn_engine::security::retention_for(e.config(), stored.as_ref())?;
         Ok(Json(json!({
             "stored": stored.unwrap_or_else(|| json!({})),
-            "effective": {"limits": eff.limits, "guard": eff.guard.policy()},
+            "effective": {"limits": eff.limits, "guard": eff.guard.policy(), "retention": retention},
+            "legal_holds": e.legal_holds(&tenant)?,
         })))
     })
     .await
 }
 
-/// Replaces the tenant's overrides: `{"limits": {...}, "guard": {...}}` over the
-/// configured `[limits]` and `[guard]`. Validated before anything is stored.
+/// Replaces the tenant's overrides: `{"limits": {...}, "guard": {...}, "retention":
+/// {...}}` over the configured `[limits]`, `[guard]` and `[retention]` periods.
+/// Validated before anything is stored.
 #[utoipa::path(put, path = "/api/v1/tenant/settings", tag = "tenant",
-    request_body(content = Object, description = "{\"limits\": LimitsSection, \"guard\": Policy}, each partial"),
+    request_body = crate::schemas::TenantSettingsBody,
     responses((status = 200, body = Object), (status = 400, body = Object)))]
 pub async fn put_settings(
     State(state): State<AppState>,
@@ -69,6 +74,8 @@ pub async fn put_settings(
     let cache = state.settings.clone();
     blocking(&state, move |e, _| {
         let eff = crate::settings::effective(e.config(), Some(&body))?;
+        let retention = cairn_engine::security::retention_for(e.config(), Some(&body))
+            .map_err(|err| crate::error::ApiError::from(err).with_param("retention"))?;
         e.ensure_tenant(&who.tenant)?;
         e.store()
             .set_tenant_settings(&who.tenant, &body, crate::gate::now_ms())?;
@@ -82,7 +89,7 @@ pub async fn put_settings(
         );
         Ok(Json(json!({
             "stored": body,
-            "effective": {"limits": eff.limits, "guard": eff.guard.policy()},
+            "effective": {"limits": eff.limits, "guard": eff.guard.policy(), "retention": retention},
         })))
     })
     .await

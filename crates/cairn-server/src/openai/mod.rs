@@ -67,6 +67,17 @@ pub async fn chat_completions(
     }
 }
 
+/// The caller's place for one more SSE stream, when the request streams.
+fn stream_slot(
+    state: &AppState,
+    who: &Identity,
+    stream: bool,
+) -> ApiResult<Option<crate::state::StreamSlot>> {
+    stream
+        .then(|| state.streams.open(&who.bucket))
+        .transpose()
+}
+
 /// Screens every user-authored message with the tenant's input guardrails.
 fn screen_messages(
     state: &AppState,
@@ -111,9 +122,12 @@ async fn chat_inner(
         ask.guard = Some(settings.guard.clone());
         let tenant = who.tenant.clone();
         let model = req.model.clone();
-        if req.stream {
+        let slot = stream_slot(&state, &who, req.stream)?;
+        let permit = state.admit_generation(&tenant).await?;
+        if let Some(slot) = slot {
             let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
-            return Ok(crate::sse::stream(&state, rid.0, true, move |engine, em| {
+            return Ok(crate::sse::stream(&state, slot, rid.0, true, move |engine, em| {
+                let _permit = permit;
                 let usage = rag::stream(engine, &tenant, &model, &ask, include_usage, em)?;
                 meter.record(usage.total_tokens as u64);
                 Ok(())
@@ -121,6 +135,7 @@ async fn chat_inner(
             .await);
         }
         let body = blocking(&state, move |engine, cancel| {
+            let _permit = permit;
             let body = rag::complete(engine, &tenant, &model, &ask, cancel)?;
             meter.record(body["usage"]["total_tokens"].as_u64().unwrap_or(0));
             Ok(body)
@@ -136,8 +151,11 @@ async fn chat_inner(
     }
     let mut plan = chat::plan(&req, &req.model)?;
     plan.guard = Some(settings.guard.clone());
-    if req.stream {
-        return Ok(crate::sse::stream(&state, rid.0, true, move |engine, em| {
+    let slot = stream_slot(&state, &who, req.stream)?;
+    let permit = state.admit_generation(&who.tenant).await?;
+    if let Some(slot) = slot {
+        return Ok(crate::sse::stream(&state, slot, rid.0, true, move |engine, em| {
+            let _permit = permit;
             let (usage, decisions) = chat::stream(engine.generator()?.as_ref(), plan, em)?;
             crate::guardrails::audit_decisions(engine, &who, &decisions);
             meter.record(usage.total_tokens as u64);
@@ -146,6 +164,7 @@ async fn chat_inner(
         .await);
     }
     let body = blocking(&state, move |engine, cancel| {
+        let _permit = permit;
         let (body, decisions) = chat::complete(engine.generator()?.as_ref(), plan, cancel)?;
         crate::guardrails::audit_decisions(engine, &who, &decisions);
         meter.record(body["usage"]["total_tokens"].as_u64().unwrap_or(0));
@@ -192,8 +211,8 @@ async fn remote_chat(
             .remote_chat_model(&tenant, &model, guard)?
             .ok_or_else(|| unknown_model(&model))
     };
-    if req.stream {
-        return Ok(crate::sse::stream(&state, rid.0, true, move |engine, em| {
+    if let Some(slot) = stream_slot(&state, &who, req.stream)? {
+        return Ok(crate::sse::stream(&state, slot, rid.0, true, move |engine, em| {
             let g = open(engine)?;
             let out = chat::stream(&g, plan, em);
             crate::guardrails::audit_decisions(engine, &who, &g.decisions());

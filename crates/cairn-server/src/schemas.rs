@@ -1,0 +1,242 @@
+//! OpenAPI schemas of request bodies whose Rust types live in crates without utoipa
+//! (the engine's `SearchRequest` and `AskRequest`, the tenant settings overlay, the
+//! multipart upload) and of the error envelope. They only describe the wire format;
+//! tests keep them in step with the types the handlers really deserialize.
+
+#![allow(dead_code)]
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The one error envelope of every 4xx and 5xx response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+/// The error: a stable code, a message for people, the OpenAI error type, the request
+/// field at fault and the request id.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable error code (`invalid_input`, `not_found`, `forbidden`, `overloaded`, ...).
+    pub code: String,
+    pub message: String,
+    /// OpenAI's error type for the status (`invalid_request_error`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub param: Option<String>,
+    pub request_id: String,
+}
+
+/// Which retrievers run.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMode {
+    Lexical,
+    Dense,
+    Hybrid,
+}
+
+/// The reranking stage.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RerankKind {
+    None,
+    Maxsim,
+    Llm,
+    CrossEncoder,
+}
+
+/// A query transform run by the local generator before retrieval.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transform {
+    Rewrite,
+    Hyde,
+    MultiQuery,
+    Decompose,
+}
+
+/// How hybrid lists are merged.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[serde(tag = "kind")]
+pub enum Fusion {
+    /// Reciprocal rank fusion with constant `k`.
+    Rrf { k: f32 },
+    /// `alpha · dense + (1 − alpha) · lexical`.
+    Weighted { alpha: f32 },
+}
+
+/// A view of the collection. Ignored for API callers: the server always replaces it
+/// with the caller's own principal.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[serde(tag = "kind")]
+pub enum Access {
+    All,
+    Principal {
+        user: Option<String>,
+        groups: Vec<String>,
+    },
+}
+
+/// Restricts which documents are searched.
+#[derive(Serialize, ToSchema)]
+pub struct SearchFilter {
+    pub access: Option<Access>,
+    /// Full source or file name.
+    pub sources: Option<Vec<String>>,
+    /// `metadata.type` or the format label (`html`, `pdf`, ...).
+    pub kinds: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+    /// Inclusive bounds on the document date, Unix ms.
+    pub date_from: Option<i64>,
+    pub date_to: Option<i64>,
+}
+
+/// Where the strongest evidence goes in the returned list.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    Rank,
+    Edges,
+}
+
+/// Context helpers applied to the final hits.
+#[derive(Serialize, ToSchema)]
+pub struct ContextOptions {
+    pub expand_parents: Option<bool>,
+    pub dedup: Option<bool>,
+    /// Maximal marginal relevance with this λ (1 = relevance only).
+    pub mmr_lambda: Option<f32>,
+    pub order: Option<Order>,
+}
+
+/// `POST /api/v1/search`. Unset options take the `[retrieval]` configuration.
+#[derive(Serialize, ToSchema)]
+pub struct SearchBody {
+    /// The collection id (a slug).
+    pub collection: String,
+    pub query: String,
+    pub mode: Option<SearchMode>,
+    pub fusion: Option<Fusion>,
+    #[schema(minimum = 0)]
+    pub top_k: Option<u32>,
+    #[schema(minimum = 0)]
+    pub candidates: Option<u32>,
+    pub rerank: Option<RerankKind>,
+    pub filter: Option<SearchFilter>,
+    pub transforms: Option<Vec<Transform>>,
+    pub context: Option<ContextOptions>,
+    /// HNSW ef for this search.
+    #[schema(minimum = 0)]
+    pub ef_search: Option<u32>,
+}
+
+/// Who wrote an earlier turn.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TurnRole {
+    User,
+    Assistant,
+}
+
+/// An earlier chat turn supplied by the caller.
+#[derive(Serialize, ToSchema)]
+pub struct Turn {
+    pub role: TurnRole,
+    pub content: String,
+}
+
+/// `POST /api/v1/ask`.
+#[derive(Serialize, ToSchema)]
+pub struct AskBody {
+    /// The collection id (a slug).
+    pub collection: String,
+    pub question: String,
+    /// A stored conversation of the caller: its history is used and this turn appended.
+    pub conversation: Option<String>,
+    /// History sent by the caller (ignored when `conversation` is set).
+    pub history: Option<Vec<Turn>>,
+    pub mode: Option<SearchMode>,
+    pub rerank: Option<RerankKind>,
+    pub transforms: Option<Vec<Transform>>,
+    /// Chunks retrieved for the context (default `answer.top_k`).
+    #[schema(minimum = 0)]
+    pub top_k: Option<u32>,
+    pub filter: Option<SearchFilter>,
+    /// Most tokens the answer may use (default `answer.max_answer_tokens`).
+    #[schema(minimum = 0)]
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f32>,
+    #[schema(minimum = 0)]
+    pub seed: Option<u64>,
+    /// Record the answer (so feedback can refer to it). Default true.
+    pub record: Option<bool>,
+    /// Stream the answer as SSE (as does `Accept: text/event-stream`).
+    pub stream: Option<bool>,
+}
+
+/// `PUT /api/v1/tenant/settings`: overrides over the configured `[limits]` and
+/// `[guard]`, each partial; unknown keys are refused.
+#[derive(Serialize, ToSchema)]
+pub struct TenantSettingsBody {
+    /// Keys of the `[limits]` section (rpm, tpm, burst, quotas, ...).
+    #[schema(value_type = Option<Object>)]
+    pub limits: Option<serde_json::Value>,
+    /// Keys of the `[guard]` policy.
+    #[schema(value_type = Option<Object>)]
+    pub guard: Option<serde_json::Value>,
+}
+
+/// `POST /api/v1/collections/{collection}/documents` (multipart/form-data).
+#[derive(Serialize, ToSchema)]
+pub struct UploadForm {
+    /// The file, with its name in the part's `filename`.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+    /// JSON `{"users": [...], "groups": [...]}`: who may read it (default: everyone).
+    pub acl: Option<String>,
+    /// JSON object stored as the document's metadata.
+    pub metadata: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_engine::answer::AskRequest;
+    use cairn_engine::search::SearchRequest;
+    use cairn_types::CollectionId;
+    use std::collections::BTreeSet;
+
+    fn properties(schema: &str) -> BTreeSet<String> {
+        let spec = crate::openapi::spec();
+        spec["components"]["schemas"][schema]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no schema {schema} in the document"))
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn fields(v: serde_json::Value) -> BTreeSet<String> {
+        v.as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// The documented search body has exactly the fields the engine deserializes.
+    #[test]
+    fn search_and_ask_schemas_match_the_engine_types() {
+        let c = CollectionId::new("kb");
+        let search = serde_json::to_value(SearchRequest::new(c.clone(), "q")).unwrap();
+        assert_eq!(properties("SearchBody"), fields(search));
+        let mut ask = fields(serde_json::to_value(AskRequest::new(c, "q")).unwrap());
+        ask.insert("stream".into());
+        assert_eq!(properties("AskBody"), ask);
+        let filter = serde_json::to_value(cairn_index::SearchFilter::default()).unwrap();
+        assert_eq!(properties("SearchFilter"), fields(filter));
+    }
+}

@@ -1,0 +1,61 @@
+//! Logging to stderr, filtered by `CAIRN_LOG` (tracing's `EnvFilter` syntax, e.g.
+//! `CAIRN_LOG=info` or `CAIRN_LOG=warn,cairn_engine=debug`). Unset, it shows warnings
+//! and `cairn serve`'s one line per request (target `cairn::request`, level info).
+
+use tracing_subscriber::EnvFilter;
+
+/// The filter when `CAIRN_LOG` is unset.
+pub const DEFAULT_FILTER: &str = "warn,cairn::request=info";
+
+/// `CAIRN_LOG`, or [`DEFAULT_FILTER`] when it is unset or invalid.
+pub fn filter() -> EnvFilter {
+    EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
+}
+
+/// Installs the process's subscriber.
+pub fn init() {
+    tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn the_default_filter_shows_request_lines_and_warnings_only() {
+        let buf = Buffer::default();
+        let out = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::new(DEFAULT_FILTER))
+            .with_writer(move || out.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "cairn::request", status = 200, "request");
+            tracing::info!(target: "cairn_engine::ingest", "chatty detail");
+            tracing::warn!(target: "cairn_engine::ingest", "something is off");
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("status=200"), "{text}");
+        assert!(text.contains("something is off"), "{text}");
+        assert!(!text.contains("chatty detail"), "{text}");
+    }
+}
