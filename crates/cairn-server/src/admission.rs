@@ -259,6 +259,19 @@ impl FairQueue {
     }
 }
 
+/// The response header that tells a client how long its request waited for a
+/// generation slot, in milliseconds.
+pub const WAIT_HEADER: &str = "x-queue-wait-ms";
+
+/// Adds [`WAIT_HEADER`] to a generation's response.
+pub fn stamp_wait(mut res: axum::response::Response, waited: Duration) -> axum::response::Response {
+    let ms = waited.as_millis().to_string();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&ms) {
+        res.headers_mut().insert(WAIT_HEADER, v);
+    }
+    res
+}
+
 fn record_wait(st: &mut State, ms: u64) {
     if st.waits.len() == WAIT_SAMPLES {
         st.waits.pop_front();

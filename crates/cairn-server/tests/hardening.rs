@@ -226,7 +226,9 @@ async fn a_full_generation_queue_answers_503_overloaded_and_readyz_shows_it() {
         assert_eq!(r.status, 503, "{}", r.body);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(ok.is_some(), "the slot came back after the stream closed");
+    let ok = ok.expect("the slot came back after the stream closed");
+    let waited: u64 = ok.header("x-queue-wait-ms").unwrap().parse().unwrap();
+    assert!(waited < 120_000);
     server.stop().await;
 }
 

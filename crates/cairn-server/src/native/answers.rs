@@ -1,5 +1,6 @@
 //! Search, ask (JSON or SSE), conversations and feedback.
 
+use crate::admission::stamp_wait;
 use crate::auth::{Can, perm};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
@@ -96,8 +97,9 @@ pub async fn ask(
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    let waited = permit.waited;
     if let Some(slot) = slot {
-        return crate::sse::stream(&state, slot, rid.0, false, move |e, em| {
+        let res = crate::sse::stream(&state, slot, rid.0, false, move |e, em| {
             let _permit = permit;
             let answer = e.ask_streaming(&tenant, &req, &mut |ev| match ev {
                 AnswerEvent::Sources(s) => em.send(Some("sources"), &json!(s)),
@@ -109,6 +111,7 @@ pub async fn ask(
             Ok(())
         })
         .await;
+        return stamp_wait(res, waited);
     }
     match blocking(&state, move |e, cancel| {
         let _permit = permit;
@@ -119,7 +122,7 @@ pub async fn ask(
     })
     .await
     {
-        Ok(a) => Json(json!(a)).into_response(),
+        Ok(a) => stamp_wait(Json(json!(a)).into_response(), waited),
         Err(e) => e.into_response(),
     }
 }

@@ -6,6 +6,7 @@ mod rag;
 mod tools;
 pub mod types;
 
+use crate::admission::stamp_wait;
 use crate::auth::{Can, Identity, perm};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
@@ -124,15 +125,17 @@ async fn chat_inner(
         let model = req.model.clone();
         let slot = stream_slot(&state, &who, req.stream)?;
         let permit = state.admit_generation(&tenant).await?;
+        let waited = permit.waited;
         if let Some(slot) = slot {
             let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
-            return Ok(crate::sse::stream(&state, slot, rid.0, true, move |engine, em| {
+            let res = crate::sse::stream(&state, slot, rid.0, true, move |engine, em| {
                 let _permit = permit;
                 let usage = rag::stream(engine, &tenant, &model, &ask, include_usage, em)?;
                 meter.record(usage.total_tokens as u64);
                 Ok(())
             })
-            .await);
+            .await;
+            return Ok(stamp_wait(res, waited));
         }
         let body = blocking(&state, move |engine, cancel| {
             let _permit = permit;
@@ -141,7 +144,7 @@ async fn chat_inner(
             Ok(body)
         })
         .await?;
-        return Ok(Json(body).into_response());
+        return Ok(stamp_wait(Json(body).into_response(), waited));
     }
     if config.remote_models.iter().any(|m| m.name == req.model) {
         return remote_chat(state, who, settings, rid, req).await;
@@ -153,15 +156,17 @@ async fn chat_inner(
     plan.guard = Some(settings.guard.clone());
     let slot = stream_slot(&state, &who, req.stream)?;
     let permit = state.admit_generation(&who.tenant).await?;
+    let waited = permit.waited;
     if let Some(slot) = slot {
-        return Ok(crate::sse::stream(&state, slot, rid.0, true, move |engine, em| {
+        let res = crate::sse::stream(&state, slot, rid.0, true, move |engine, em| {
             let _permit = permit;
             let (usage, decisions) = chat::stream(engine.generator()?.as_ref(), plan, em)?;
             crate::guardrails::audit_decisions(engine, &who, &decisions);
             meter.record(usage.total_tokens as u64);
             Ok(())
         })
-        .await);
+        .await;
+        return Ok(stamp_wait(res, waited));
     }
     let body = blocking(&state, move |engine, cancel| {
         let _permit = permit;
@@ -171,7 +176,7 @@ async fn chat_inner(
         Ok(body)
     })
     .await?;
-    Ok(Json(body).into_response())
+    Ok(stamp_wait(Json(body).into_response(), waited))
 }
 
 /// A `[[models.remote]]` model: the tenant's `pii_remote` policy redacts every message

@@ -58,6 +58,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         metadata: a.meta.into_iter().map(|(k, v)| (k, v.into())).collect(),
         owner: None,
         guard: None,
+        content_hash: None,
     };
     let mode = if ctx.json {
         Mode::Quiet
