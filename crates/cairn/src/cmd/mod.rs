@@ -21,6 +21,7 @@ pub mod models;
 pub mod search;
 pub mod secrets;
 pub mod serve;
+pub mod tenants;
 pub mod users;
 
 use anyhow::Context as _;

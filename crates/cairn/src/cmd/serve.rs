@@ -1,4 +1,5 @@
-//! `cairn serve`: the HTTP API (OpenAI-compatible `/v1`, native `/api/v1`, `/docs`).
+//! `cairn serve`: the HTTP API (OpenAI-compatible `/v1`, native `/api/v1`, `/docs`), and
+//! the retention sweep every `retention.sweep_interval_secs` on its own thread.
 
 use super::Context;
 use anyhow::Context as _;
@@ -36,6 +37,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 "auth.mode = \"off\" serves without credentials: only on a loopback address, not {listen}"
             ),
         ));
+    }
+    let sweep = ctx.loaded.config.retention.sweep_interval_secs;
+    if sweep > 0 {
+        super::tenants::spawn_sweeper(engine.clone(), std::time::Duration::from_secs(sweep))
+            .context("cannot start the retention sweep")?;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
