@@ -187,7 +187,7 @@ fn realistic_doc(seed: u64, sections: usize) -> cairn_types::ParsedDoc {
 
 #[test]
 fn real_tokenizer_limits_overlap_and_headings() {
-    let Some(tok) = minilm() else { return };
+    let tok = minilm();
     let d = realistic_doc(11, 12);
     for (max, ov) in [(512, 64), (64, 8), (20, 5)] {
         let chunks = RecursiveChunker::new(Arc::clone(&tok), max, ov).chunk(&d);
@@ -227,7 +227,7 @@ fn real_tokenizer_limits_overlap_and_headings() {
 
 #[test]
 fn real_tokenizer_throughput() {
-    let Some(tok) = minilm() else { return };
+    let tok = minilm();
     let d = realistic_doc(3, 280);
     let body = d.full_text();
     let bytes = body.len();
@@ -297,7 +297,7 @@ fn replication() -> cairn_types::ParsedDoc {
 
 #[test]
 fn real_tokenizer_exact_boundaries() {
-    let Some(tok) = minilm() else { return };
+    let tok = minilm();
     let d = replication();
     // MiniLM counts: heading 1, the three sentences 10 + 8 + 9, heading 1, last para 11.
     let counts: Vec<usize> = d.blocks.iter().map(|b| tok.count(&b.text)).collect();
