@@ -63,6 +63,10 @@ fn check(text: String) -> Result<(), String> {
     Ok(())
 }
 
+#[allow(
+    clippy::print_stderr,
+    reason = "the run statistics are the output of a fuzz run"
+)]
 fn run(label: &str, cases: u32, strategy: impl Strategy<Value = String>) {
     let started = Instant::now();
     let mut runner = TestRunner::new(Config {

@@ -46,6 +46,11 @@ fn html_100k_nested_divs_keep_their_text() {
     for needle in ["before", "deep text", "after"] {
         assert!(text.contains(needle), "{needle} missing");
     }
+    assert!(
+        doc.warnings.iter().any(|w| w.contains("flattened")),
+        "the nesting cap did not apply: {:?}",
+        doc.warnings
+    );
 }
 
 #[test]

@@ -43,6 +43,49 @@ fn read_part_within(archive: &mut Archive<'_>, path: &str, limit: u64) -> Result
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
+/// The first XML part (`.xml`, `.rels`) of the archive that is not well-formed: a
+/// syntax error, mismatched or unclosed elements, or no root element.
+///
+/// docx-rs must not see such a part: several of its element readers loop forever when
+/// its XML reader keeps returning the end of the document inside an unclosed element
+/// (found by tests/parse_fuzz.rs).
+pub(crate) fn first_malformed_part(archive: &mut Archive<'_>) -> Option<String> {
+    let names: Vec<String> = archive
+        .file_names()
+        .filter(|n| n.ends_with(".xml") || n.ends_with(".rels"))
+        .map(str::to_owned)
+        .collect();
+    names
+        .into_iter()
+        .find(|name| match read_part(archive, name) {
+            Ok(Some(xml)) => !well_formed(&xml),
+            Ok(None) => false,
+            Err(_) => true,
+        })
+}
+
+/// Every element closed by its own name, exactly one root, no syntax error.
+fn well_formed(xml: &str) -> bool {
+    let mut reader = Reader::from_str(xml);
+    let (mut depth, mut roots) = (0usize, 0usize);
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(_)) => {
+                roots += usize::from(depth == 0);
+                depth += 1;
+            }
+            Ok(Event::Empty(_)) => roots += usize::from(depth == 0),
+            Ok(Event::End(_)) => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            Ok(Event::Eof) => return depth == 0 && roots == 1,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
 fn local(name: &[u8]) -> &[u8] {
     name.rsplit(|&b| b == b':').next().unwrap_or(name)
 }
@@ -285,6 +328,21 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+
+    #[test]
+    fn well_formedness() {
+        assert!(well_formed("<?xml version=\"1.0\"?><a><b/><c>t</c></a>"));
+        for bad in [
+            "<a><b></a>",
+            "<a>",
+            "<a></a><b/>",
+            "",
+            "text",
+            "<a></a></a>",
+        ] {
+            assert!(!well_formed(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn part_reads_are_bounded() {
