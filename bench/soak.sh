@@ -5,7 +5,7 @@
 #
 # The server runs the small chat model (SmolLM2-135M) with models.max_concurrent = 2 and
 # the demo corpus (docs/) ingested, on loopback, auth off. Each client loops until the
-# deadline: a streamed chat completion (4 in 5) or a streamed grounded answer (1 in 5),
+# deadline: a streamed chat completion (9 in 10) or a streamed grounded answer (1 in 10),
 # each bounded by max_tokens and a client timeout. Reported (bench/soak_client.py):
 # errors by kind, queue wait (the server's x-queue-wait-ms header) and time to first
 # token p50/p99, requests served; the server's RSS is sampled every 10 s, and the run

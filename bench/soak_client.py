@@ -1,7 +1,7 @@
 """Soak clients for bench/soak.sh: N concurrent streaming clients against `cairn serve`.
 
-Each client loops until the deadline, sending a streamed chat completion (4 in 5) or a
-streamed grounded answer (1 in 5) and reading the stream to its end. Measured per
+Each client loops until the deadline, sending a streamed chat completion (9 in 10) or a
+streamed grounded answer (1 in 10) and reading the stream to its end. Measured per
 request: the queue wait the server reports (`x-queue-wait-ms`), the time to the first
 token, and the outcome. The server's RSS is sampled every 10 s from /proc. Prints a JSON
 summary and exits 1 when RSS is not flat (mean of the last 10 minutes more than 5% off
@@ -48,7 +48,7 @@ def rss_kib(pid):
 
 
 async def one_request(http, url, collection, rng, stats):
-    chat = rng.random() < 0.8
+    chat = rng.random() < 0.9
     if chat:
         path = "/v1/chat/completions"
         body = {"model": "smollm2-135m-instruct", "stream": True, "max_tokens": 48,
