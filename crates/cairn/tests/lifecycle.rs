@@ -170,3 +170,81 @@ fn the_sweep_takes_expired_documents_out_of_search() {
     assert_eq!(hits(h, "acme", "autovacuum dead tuples"), 0);
     assert_eq!(hits(h, "other", "autovacuum dead tuples"), 1);
 }
+
+fn documents(h: &Path, tenant: &str) -> i64 {
+    let db = rusqlite::Connection::open(h.join("data/cairn.db")).unwrap();
+    db.query_row(
+        "SELECT COUNT(*) FROM documents WHERE tenant_id = ?1",
+        [tenant],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_server_sweeps_in_the_background_with_tenant_overrides() {
+    use common::server::{Server, call};
+    use serde_json::json;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let config = format!(
+        "{SHORT_OK}[models]\ngenerator = \"smollm2-135m-instruct\"\n\
+         [retention]\ndocuments_days = 7\nsweep_interval_secs = 1\n"
+    );
+    std::fs::write(h.join("cairn.toml"), config).unwrap();
+    ingest(h, "acme", "vacuum.md", TEXT);
+    ingest(h, "other", "vacuum.md", TEXT);
+    let owner = common::new_key(h, "other", "owner", None);
+    let s = Server::start(h);
+    let settings = format!("{}/api/v1/tenant/settings", s.url);
+
+    // Tenant `other` keeps its documents forever; bad overrides are refused.
+    for bad in [
+        json!({"retention": {"sweep_interval_secs": 5}}),
+        json!({"retention": {"documents_days": 40000}}),
+        json!({"retention": 7}),
+    ] {
+        let r = call("PUT", &settings, Some(&owner), Some(&bad));
+        assert_eq!(r.status, 400, "{bad}: {}", r.text);
+    }
+    let r = call(
+        "PUT",
+        &settings,
+        Some(&owner),
+        Some(&json!({"retention": {"documents_days": 0}})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["effective"]["retention"]["documents_days"], 0);
+    assert!(
+        cairn(h, &["tenants", "hold", "other", "--user", "carol"])
+            .status
+            .success()
+    );
+    let r = call("GET", &settings, Some(&owner), None);
+    assert_eq!(
+        r.body["effective"]["retention"]["documents_days"], 0,
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["legal_holds"][0]["user"], "carol", "{}", r.text);
+    // Requests still pass the settings cache with a retention override stored.
+    let me = call("GET", &format!("{}/api/v1/me", s.url), Some(&owner), None);
+    assert_eq!(me.status, 200, "{}", me.text);
+
+    // Both documents become eight days old; the background sweep takes acme's only.
+    let db = rusqlite::Connection::open(h.join("data/cairn.db")).unwrap();
+    db.execute(
+        "UPDATE documents SET updated_at = updated_at - 8 * 86400000",
+        [],
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    while documents(h, "acme") > 0 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the background sweep did not run"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(documents(h, "other"), 1);
+}
