@@ -5,6 +5,9 @@
 //! [`DEFAULT_TIMEOUT`]. A panic becomes a `CorruptFile` error naming the file and the
 //! panic message; a parser that never returns becomes a `CorruptFile` "timed out" error
 //! (its thread is left to finish in the background: Rust threads cannot be killed).
+//! That is why the engine runs [`parse`] in a child process (`cairn parse-worker`) that
+//! it kills at its time limit (`ingest.parse_isolation`); in-process calls are for
+//! trusted input and tests.
 //!
 //! Panics on worker threads are not printed: a process-wide panic hook is installed once
 //! and, on those threads only, records the message for the error instead of printing it;

@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod keys;
 pub mod models;
+pub mod parse_worker;
 pub mod search;
 pub mod secrets;
 pub mod serve;
