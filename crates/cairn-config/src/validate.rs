@@ -241,28 +241,6 @@ impl RawConfig {
                 ),
             ));
         }
-        let parse_isolation = ParseIsolation::parse(&i.parse_isolation).ok_or_else(|| {
-            invalid(
-                "ingest.parse_isolation",
-                format!("must be process or thread, got `{}`", i.parse_isolation),
-            )
-        })?;
-        if i.parse_timeout_ms < 100 {
-            return Err(invalid(
-                "ingest.parse_timeout_ms",
-                format!("must be at least 100 (got {})", i.parse_timeout_ms),
-            ));
-        }
-        if !(MIN_PARSE_MEMORY_MB..=1 << 30).contains(&i.parse_memory_mb) {
-            return Err(invalid(
-                "ingest.parse_memory_mb",
-                format!(
-                    "must be between {MIN_PARSE_MEMORY_MB} and {} (got {})",
-                    1u64 << 30,
-                    i.parse_memory_mb
-                ),
-            ));
-        }
         let q = &i.quality;
         if !(0.0..=1.0).contains(&q.link_ratio_threshold) {
             return Err(invalid(
