@@ -519,8 +519,11 @@ fn mutated_docx_never_break_the_parser() {
     run("mutated docx", cases(300), mutated(Format::Docx));
 }
 
-/// The entries of every DOCX seed that opens: `(name, inflated bytes)` per entry.
-static DOCX_PARTS: LazyLock<Vec<Vec<(String, Vec<u8>)>>> = LazyLock::new(|| {
+/// The entries of one DOCX: `(name, inflated bytes)`.
+type Parts = Vec<(String, Vec<u8>)>;
+
+/// The entries of every DOCX seed that opens.
+static DOCX_PARTS: LazyLock<Vec<Parts>> = LazyLock::new(|| {
     use std::io::Read;
     let mut out = Vec::new();
     for (format, bytes) in SEEDS.iter() {

@@ -41,15 +41,18 @@ fn deflated() -> SimpleFileOptions {
 /// A DOCX holding `document` as `word/document.xml`, then `extra` entries written by
 /// the callback.
 fn docx_with(document: &str, extra: impl FnOnce(&mut zip::ZipWriter<Cursor<Vec<u8>>>)) -> Vec<u8> {
-    let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    out.start_file("[Content_Types].xml", deflated()).unwrap();
-    out.write_all(CONTENT_TYPES.as_bytes()).unwrap();
-    out.start_file("_rels/.rels", deflated()).unwrap();
-    out.write_all(RELS.as_bytes()).unwrap();
-    out.start_file("word/document.xml", deflated()).unwrap();
-    out.write_all(document.as_bytes()).unwrap();
-    extra(&mut out);
-    out.finish().unwrap().into_inner()
+    let build = || -> zip::result::ZipResult<Vec<u8>> {
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        out.start_file("[Content_Types].xml", deflated())?;
+        out.write_all(CONTENT_TYPES.as_bytes())?;
+        out.start_file("_rels/.rels", deflated())?;
+        out.write_all(RELS.as_bytes())?;
+        out.start_file("word/document.xml", deflated())?;
+        out.write_all(document.as_bytes())?;
+        extra(&mut out);
+        Ok(out.finish()?.into_inner())
+    };
+    build().unwrap_or_else(|e| panic!("building the test DOCX: {e}"))
 }
 
 fn parse_docx(bytes: &[u8]) -> cairn_ingest::Result<cairn_types::ParsedDoc> {
