@@ -9,12 +9,16 @@ mod common;
 
 #[path = "security/audit.rs"]
 mod audit;
+#[path = "security/coverage.rs"]
+mod coverage;
 #[path = "security/gdpr.rs"]
 mod gdpr;
 #[path = "security/isolation.rs"]
 mod isolation;
 #[path = "security/limits.rs"]
 mod limits;
+#[path = "security/matrix.rs"]
+mod matrix;
 #[path = "security/sso.rs"]
 mod sso;
 #[path = "security/world.rs"]

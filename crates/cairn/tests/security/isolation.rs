@@ -2,6 +2,7 @@
 //! tenants, ACLs and owners (guessed and borrowed ids, forged filters, other tenants'
 //! keys, revoked and rotated keys). Everything it must not see reads as 404.
 
+use super::matrix;
 use super::world::*;
 use crate::common;
 use crate::common::server::{Server, call};
@@ -43,15 +44,33 @@ fn tenants_and_acls_cannot_be_crossed_through_any_endpoint() {
         hr_job,
         pub_job,
     };
+    // A master key, so the secrets routes can be attacked.
+    ok(common::cairn(h, &["secrets", "init-key"]));
+    let acme_owner = common::new_key(h, "acme", "owner", None);
+    let gx_owner = common::new_key(h, "globex", "owner", None);
+    let viewer = common::new_key(h, "acme", "viewer", Some("carol"));
     let s = Server::start(h);
     authentication(&w, &s, &ids);
     retrieval(&w, &s, &ids);
     documents(&w, &s, &ids);
     job_listings(&w, &s, &ids);
-    conversations_and_answers(&w, &s);
+    let (conv, answer) = conversations_and_answers(&w, &s);
     openai_surface(&w, &s, &ids);
     let (scoped_key, scoped_id) = roles_and_scopes(&w, &s);
     tenant_administration(&w, &s, &scoped_key, &scoped_id);
+    // Last: every route of /openapi.json, attacked by kind.
+    let targets = matrix::Targets {
+        hr_doc: ids.hr_doc,
+        eng_doc: ids.eng_doc,
+        hr_job: ids.hr_job,
+        pub_job: ids.pub_job,
+        conv,
+        answer,
+        acme_owner,
+        gx_owner,
+        viewer,
+    };
+    matrix::every_route(&w, &s, &targets);
 }
 
 /// Authentication: every non-public route needs valid credentials.
@@ -261,8 +280,9 @@ fn job_listings(w: &World, s: &Server, ids: &Ids) {
     );
 }
 
-/// Conversations and answers belong to their owner.
-fn conversations_and_answers(w: &World, s: &Server) {
+/// Conversations and answers belong to their owner. Returns alice's conversation and
+/// answer.
+fn conversations_and_answers(w: &World, s: &Server) -> (String, String) {
     let conv = post(
         s,
         "/api/v1/conversations",
@@ -313,6 +333,7 @@ fn conversations_and_answers(w: &World, s: &Server) {
     );
     let a = get(s, &format!("/api/v1/answers/{answer_id}"), &w.alice);
     assert_eq!(a.status, 200);
+    (conv_id, answer_id)
 }
 
 /// The OpenAI surface: models per tenant, cairn-rag answers filtered by ACL.

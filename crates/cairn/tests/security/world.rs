@@ -94,6 +94,10 @@ pub(crate) fn post(s: &Server, path: &str, key: &str, body: Value) -> Reply {
     call("POST", &format!("{}{path}", s.url), Some(key), Some(&body))
 }
 
+pub(crate) fn put(s: &Server, path: &str, key: &str, body: Value) -> Reply {
+    call("PUT", &format!("{}{path}", s.url), Some(key), Some(&body))
+}
+
 pub(crate) fn del(s: &Server, path: &str, key: &str) -> Reply {
     call("DELETE", &format!("{}{path}", s.url), Some(key), None)
 }
