@@ -118,6 +118,14 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 20_000)]
         requests: usize,
     },
+    /// Per-document cost of parsing in a child process over parsing on a thread.
+    Parse {
+        /// Documents to parse (any supported format).
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        #[arg(long, default_value_t = 20)]
+        repeat: usize,
+    },
 }
 
 pub fn run(ctx: &Context, c: BenchCmd) -> anyhow::Result<ExitCode> {
@@ -158,6 +166,7 @@ pub fn run(ctx: &Context, c: BenchCmd) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         BenchCmd::Gate { requests } => super::bench_guard::gate(ctx, requests)?,
+        BenchCmd::Parse { files, repeat } => super::bench_parse::parse(ctx, &files, repeat)?,
         BenchCmd::Embed {
             texts,
             model,

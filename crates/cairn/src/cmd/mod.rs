@@ -5,6 +5,7 @@ pub mod audit;
 pub mod bench;
 pub mod bench_guard;
 pub mod bench_index;
+pub mod bench_parse;
 pub mod chat;
 pub mod collections;
 pub mod config;
