@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test suite, as CI runs it: fetch the small real models and the parser fixtures,
+# The test suite, as CI runs it: fetch the real models (MiniLM, SmolLM2 and the default
+# Qwen2.5-Coder-1.5B, cached after the first run) and the parser fixtures,
 # check formatting and lints, run every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
