@@ -193,3 +193,41 @@ fn truncated_xml_parts_never_hang() {
     }
     assert!(hung.is_empty(), "parses that timed out, by cut: {hung:?}");
 }
+
+/// A relationship that points a "styles" part at the font table made docx-rs spin
+/// forever (found by parse_fuzz.rs, from a python-docx fixture whose `Target` attribute
+/// was duplicated). Such archives are read by the plain extraction alone.
+#[test]
+fn a_relationship_to_a_part_of_another_kind_does_not_hang() {
+    const DOC_RELS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">
+<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="fontTable.xml"/>
+<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/fontTable" Target="fontTable.xml"/>
+</Relationships>"#;
+    const DUPLICATE_TARGET: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">
+<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles/x" Target="fontTable.xml"/>
+<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/fontTable" Target="fontTable.xml"/>
+</Relationships>"#;
+    const FONTS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<w:fonts xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:font w:name="Calibri"><w:family w:val="swiss"/></w:font></w:fonts>"#;
+    for rels in [DOC_RELS, DUPLICATE_TARGET] {
+        let bytes = docx_with(&document_xml("Text that must survive."), |out| {
+            out.start_file("word/_rels/document.xml.rels", deflated())
+                .unwrap();
+            out.write_all(rels.as_bytes()).unwrap();
+            out.start_file("word/fontTable.xml", deflated()).unwrap();
+            out.write_all(FONTS.as_bytes()).unwrap();
+        });
+        let doc = parse_with_timeout(Format::Docx, &bytes, "rels.docx", Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(doc.full_text().contains("must survive"), "{doc:?}");
+        assert!(
+            doc.warnings
+                .iter()
+                .any(|w| w.contains("plain text extraction")),
+            "{:?}",
+            doc.warnings
+        );
+    }
+}

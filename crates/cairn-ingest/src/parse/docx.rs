@@ -10,8 +10,9 @@
 //! docx-rs fails or panics on some real files and silently skips some content (text in
 //! content controls, text boxes). The plain extraction in `docx_xml` therefore also runs,
 //! and is used instead (with a warning) when docx-rs fails or yields less than half of
-//! its text. docx-rs is not run at all when an XML part is not well-formed (some of its
-//! readers loop forever on unclosed elements); the plain extraction then stands alone.
+//! its text. docx-rs is not run at all when an XML part is not well-formed or a
+//! relationship points at a part of another kind (its readers loop forever on those:
+//! `docx_xml::docx_rs_hazard`); the plain extraction then stands alone.
 //!
 //! The archive passes `zip_guard` (entry count, inflated sizes, compression ratio) before
 //! either reader touches it, and `docx_xml` reads every part through a bounded reader.
@@ -46,9 +47,9 @@ pub(crate) fn parse(bytes: &[u8], name: &str) -> Result<ParsedDoc> {
     let mut plain = Emitter::default();
     let plain_result = docx_xml::extract(&mut archive, name, &mut plain);
     let options = ReadDocxOptions::default().with_image_previews(false);
-    let rich = match docx_xml::first_malformed_part(&mut archive) {
-        // docx-rs can loop forever on malformed XML: it is not run on such files.
-        Some(part) => Err(format!("{part} is not well-formed XML")),
+    let rich = match docx_xml::docx_rs_hazard(&mut archive) {
+        // docx-rs can loop forever on such files: it is not run on them.
+        Some(why) => Err(why),
         None => match catch_quietly(|| docx_rs::read_docx_with_options(bytes, options)) {
             Ok(Ok(docx)) => {
                 let mut emitter = Emitter::default();

@@ -43,45 +43,134 @@ fn read_part_within(archive: &mut Archive<'_>, path: &str, limit: u64) -> Result
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
-/// The first XML part (`.xml`, `.rels`) of the archive that is not well-formed: a
-/// syntax error, mismatched or unclosed elements, or no root element.
+/// Why docx-rs must not read this archive, if it must not: an XML part (`.xml`,
+/// `.rels`) that is not well-formed (a syntax error, a duplicate attribute, mismatched or
+/// unclosed elements, no single root), or a relationship whose target part has another
+/// root element than its type calls for (a "styles" relationship pointing at the font
+/// table).
 ///
-/// docx-rs must not see such a part: several of its element readers loop forever when
-/// its XML reader keeps returning the end of the document inside an unclosed element
+/// docx-rs's element readers loop until they see their own end tag, and its XML reader
+/// keeps returning "end of document" past the end: on such parts it spins forever
 /// (found by tests/parse_fuzz.rs).
-pub(crate) fn first_malformed_part(archive: &mut Archive<'_>) -> Option<String> {
+pub(crate) fn docx_rs_hazard(archive: &mut Archive<'_>) -> Option<String> {
     let names: Vec<String> = archive
         .file_names()
         .filter(|n| n.ends_with(".xml") || n.ends_with(".rels"))
         .map(str::to_owned)
         .collect();
-    names
-        .into_iter()
-        .find(|name| match read_part(archive, name) {
-            Ok(Some(xml)) => !well_formed(&xml),
-            Ok(None) => false,
-            Err(_) => true,
-        })
+    let mut roots = HashMap::new();
+    for name in names {
+        match read_part(archive, &name) {
+            Ok(Some(xml)) => match root_if_well_formed(&xml) {
+                Some(root) => {
+                    roots.insert(name, root);
+                }
+                None => return Some(format!("{name} is not well-formed XML")),
+            },
+            Ok(None) => {}
+            Err(e) => return Some(e.message),
+        }
+    }
+    for (rels, base) in [
+        ("_rels/.rels", ""),
+        ("word/_rels/document.xml.rels", "word/"),
+    ] {
+        let Ok(Some(xml)) = read_part(archive, rels) else {
+            continue;
+        };
+        for (kind, target) in relationships(&xml) {
+            let Some(expected) = expected_root(&kind) else {
+                continue;
+            };
+            let path = match target.strip_prefix('/') {
+                Some(absolute) => absolute.to_owned(),
+                None => format!("{base}{target}"),
+            };
+            if let Some(root) = roots.get(&path)
+                && root != expected
+            {
+                return Some(format!(
+                    "{path} is the target of a {kind} relationship but its root is <{root}>"
+                ));
+            }
+        }
+    }
+    None
 }
 
-/// Every element closed by its own name, exactly one root, no syntax error.
-fn well_formed(xml: &str) -> bool {
+/// The root element each relationship type that docx-rs follows calls for.
+fn expected_root(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "officeDocument" => "document",
+        "styles" | "stylesWithEffects" => "styles",
+        "numbering" => "numbering",
+        "settings" => "settings",
+        "comments" => "comments",
+        "commentsExtended" => "commentsEx",
+        "fontTable" => "fonts",
+        "webSettings" => "webSettings",
+        "theme" => "theme",
+        "header" => "hdr",
+        "footer" => "ftr",
+        "footnotes" => "footnotes",
+        "endnotes" => "endnotes",
+        "core-properties" => "coreProperties",
+        "extended-properties" | "custom-properties" => "Properties",
+        _ => return None,
+    })
+}
+
+/// `(type, target)` of every internal relationship; the type is the last segment of its
+/// URI (`styles`, `header`...).
+fn relationships(xml: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     let mut reader = Reader::from_str(xml);
-    let (mut depth, mut roots) = (0usize, 0usize);
     loop {
         match reader.read_event() {
-            Ok(Event::Start(_)) => {
-                roots += usize::from(depth == 0);
-                depth += 1;
+            Ok(Event::Start(e)) | Ok(Event::Empty(e))
+                if local(e.name().as_ref()) == b"Relationship" =>
+            {
+                if attr(&e, b"TargetMode").as_deref() == Some("External") {
+                    continue;
+                }
+                if let (Some(kind), Some(target)) = (attr(&e, b"Type"), attr(&e, b"Target")) {
+                    let kind = kind.rsplit('/').next().unwrap_or_default().to_owned();
+                    out.push((kind, target));
+                }
             }
-            Ok(Event::Empty(_)) => roots += usize::from(depth == 0),
-            Ok(Event::End(_)) => match depth.checked_sub(1) {
-                Some(d) => depth = d,
-                None => return false,
-            },
-            Ok(Event::Eof) => return depth == 0 && roots == 1,
+            Ok(Event::Eof) | Err(_) => break,
             Ok(_) => {}
-            Err(_) => return false,
+        }
+    }
+    out
+}
+
+/// The root element's local name if the XML is well-formed: every element closed by its
+/// own name, exactly one root, no syntax error, no duplicate or broken attribute.
+fn root_if_well_formed(xml: &str) -> Option<String> {
+    let mut reader = Reader::from_str(xml);
+    let mut depth = 0usize;
+    let mut root: Option<String> = None;
+    loop {
+        let event = reader.read_event().ok()?;
+        match &event {
+            Event::Start(e) | Event::Empty(e) => {
+                if e.attributes().any(|a| a.is_err()) {
+                    return None;
+                }
+                if depth == 0 {
+                    if root.is_some() {
+                        return None;
+                    }
+                    root = Some(String::from_utf8_lossy(local(e.name().as_ref())).into_owned());
+                }
+                if matches!(event, Event::Start(_)) {
+                    depth += 1;
+                }
+            }
+            Event::End(_) => depth = depth.checked_sub(1)?,
+            Event::Eof => return root.filter(|_| depth == 0),
+            _ => {}
         }
     }
 }
@@ -329,9 +418,14 @@ mod tests {
 
     use super::*;
 
+    fn well_formed(xml: &str) -> bool {
+        root_if_well_formed(xml).is_some()
+    }
+
     #[test]
     fn well_formedness() {
         assert!(well_formed("<?xml version=\"1.0\"?><a><b/><c>t</c></a>"));
+        assert!(!well_formed("<a x='1' x='2'/>"));
         for bad in [
             "<a><b></a>",
             "<a>",
