@@ -59,8 +59,7 @@ pub fn router(state: AppState) -> Router {
         };
         app = app.route(path, handler.layer(DefaultBodyLimit::max(limit)));
     }
-    app
-        .fallback(not_found)
+    app.fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gate::middleware,

@@ -205,10 +205,7 @@ mod tests {
     #[test]
     fn monthly_quota_resets_at_the_start_of_next_month() {
         // 2026-12-02T04:41:12Z: 29 days and 19 h 18 m 48 s to 2027-01-01T00:00Z.
-        assert_eq!(
-            secs_to_next_month(1_796_186_472_000),
-            29 * 86_400 + 69_528
-        );
+        assert_eq!(secs_to_next_month(1_796_186_472_000), 29 * 86_400 + 69_528);
         // 2024-02-29T12:00Z (leap day): half a day to March.
         assert_eq!(secs_to_next_month(1_709_208_000_000), 43_200);
         // The last second of August.

@@ -10,11 +10,11 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::state::StreamSlot;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use cairn_engine::Engine;
 use cairn_types::ErrorCode;
-use crate::state::StreamSlot;
 use futures_util::{Stream, StreamExt};
 use std::convert::Infallible;
 use std::future::Future;

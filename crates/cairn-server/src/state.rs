@@ -8,8 +8,8 @@ use cairn_auth::{MemoryLimiter, RateLimiter};
 use cairn_engine::Engine;
 use cairn_types::{ErrorCode, TenantId};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// What every handler can reach.

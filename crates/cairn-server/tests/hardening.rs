@@ -234,9 +234,10 @@ async fn a_full_generation_queue_answers_503_overloaded_and_readyz_shows_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_per_key_are_capped() {
-    let server =
-        Server::start("max_concurrent = 4\n[server]\nmax_streams_per_key = 1\nshutdown_grace_secs = 5")
-            .await;
+    let server = Server::start(
+        "max_concurrent = 4\n[server]\nmax_streams_per_key = 1\nshutdown_grace_secs = 5",
+    )
+    .await;
     let (held, _) = open_stream(server.addr, &[]).await;
     let r = send(
         server.addr,
@@ -280,8 +281,7 @@ async fn shutdown_ends_open_streams_with_a_final_unavailable_event() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_heads_get_431_and_slow_heads_are_cut_off() {
-    let server =
-        Server::start("[server]\nmax_header_bytes = 8192\nheader_timeout_secs = 1").await;
+    let server = Server::start("[server]\nmax_header_bytes = 8192\nheader_timeout_secs = 1").await;
     let big = "x".repeat(20_000);
     let r = send(
         server.addr,
@@ -291,7 +291,9 @@ async fn oversized_heads_get_431_and_slow_heads_are_cut_off() {
     assert_eq!(r.status, 431, "{}", r.head);
     // A slowloris client: half a request line, then nothing.
     let mut slow = TcpStream::connect(server.addr).await.unwrap();
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nhost: t").await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nhost: t")
+        .await
+        .unwrap();
     let mut buf = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(15), slow.read_to_end(&mut buf)).await;
     assert!(read.is_ok(), "the server closed the stalled connection");
@@ -315,10 +317,15 @@ async fn connections_past_the_cap_wait_until_one_closes() {
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     let second = tokio::spawn(send(
         server.addr,
-        "GET /healthz HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n".to_owned().leak(),
+        "GET /healthz HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+            .to_owned()
+            .leak(),
     ));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!second.is_finished(), "the second connection waits for a slot");
+    assert!(
+        !second.is_finished(),
+        "the second connection waits for a slot"
+    );
     drop(first);
     let r = tokio::time::timeout(Duration::from_secs(10), second)
         .await
@@ -401,7 +408,11 @@ async fn an_upload_whose_request_timed_out_stores_nothing() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let t = cairn_types::TenantId::new("default");
-    let docs = server.engine.store().list_documents(&t, None, 10, 0).unwrap();
+    let docs = server
+        .engine
+        .store()
+        .list_documents(&t, None, 10, 0)
+        .unwrap();
     assert!(docs.is_empty(), "a timed-out upload was stored: {docs:?}");
     server.stop().await;
 }

@@ -9,8 +9,8 @@ use crate::state::{AppState, blocking};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
-use cairn_engine::{CommitGate, UploadRequest};
 use cairn_engine::security::AuditEvent;
+use cairn_engine::{CommitGate, UploadRequest};
 use cairn_store::AclViewer;
 use cairn_store::JobFilter;
 use cairn_types::{
@@ -177,15 +177,16 @@ pub async fn upload(
                     .file_name()
                     .map(str::to_owned)
                     .ok_or_else(|| ApiError::invalid("the `file` field needs a file name"))?;
-                let spooled = super::spool::spool(field, &spool_dir)
-                    .await
-                    .map_err(|e| match e {
-                        super::spool::SpoolError::Body(e) => too_large(e),
-                        super::spool::SpoolError::Disk(e) => ApiError::new(
-                            ErrorCode::Internal,
-                            format!("could not spool the upload to disk: {e}"),
-                        ),
-                    })?;
+                let spooled =
+                    super::spool::spool(field, &spool_dir)
+                        .await
+                        .map_err(|e| match e {
+                            super::spool::SpoolError::Body(e) => too_large(e),
+                            super::spool::SpoolError::Disk(e) => ApiError::new(
+                                ErrorCode::Internal,
+                                format!("could not spool the upload to disk: {e}"),
+                            ),
+                        })?;
                 file = Some((name, spooled));
             }
             "acl" => {

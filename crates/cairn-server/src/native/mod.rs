@@ -3,5 +3,5 @@
 pub mod answers;
 pub mod identity;
 pub mod library;
-pub mod tenant;
 mod spool;
+pub mod tenant;

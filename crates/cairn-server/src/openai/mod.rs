@@ -74,9 +74,7 @@ fn stream_slot(
     who: &Identity,
     stream: bool,
 ) -> ApiResult<Option<crate::state::StreamSlot>> {
-    stream
-        .then(|| state.streams.open(&who.bucket))
-        .transpose()
+    stream.then(|| state.streams.open(&who.bucket)).transpose()
 }
 
 /// Screens every user-authored message with the tenant's input guardrails.
@@ -217,16 +215,18 @@ async fn remote_chat(
             .ok_or_else(|| unknown_model(&model))
     };
     if let Some(slot) = stream_slot(&state, &who, req.stream)? {
-        return Ok(crate::sse::stream(&state, slot, rid.0, true, move |engine, em| {
-            let g = open(engine)?;
-            let out = chat::stream(&g, plan, em);
-            crate::guardrails::audit_decisions(engine, &who, &g.decisions());
-            let (usage, decisions) = out?;
-            crate::guardrails::audit_decisions(engine, &who, &decisions);
-            meter.record(usage.total_tokens as u64);
-            Ok(())
-        })
-        .await);
+        return Ok(
+            crate::sse::stream(&state, slot, rid.0, true, move |engine, em| {
+                let g = open(engine)?;
+                let out = chat::stream(&g, plan, em);
+                crate::guardrails::audit_decisions(engine, &who, &g.decisions());
+                let (usage, decisions) = out?;
+                crate::guardrails::audit_decisions(engine, &who, &decisions);
+                meter.record(usage.total_tokens as u64);
+                Ok(())
+            })
+            .await,
+        );
     }
     let body = blocking(&state, move |engine, cancel| {
         let g = open(engine)?;
