@@ -79,8 +79,9 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
     )
 }
 
-/// Serves until `shutdown` resolves, then stops accepting, ends open streams, lets
-/// in-flight requests finish for up to `server.shutdown_grace_secs`, and returns. The
+/// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests and
+/// streams finish for up to `server.shutdown_grace_secs`, ends the streams still open
+/// with a final event, and returns. The
 /// connection limits are described in [`listen`].
 pub async fn serve(
     engine: Arc<Engine>,

@@ -7,9 +7,10 @@
 //!   `server.max_header_bytes` (`431` otherwise); the same timeout closes idle
 //!   keep-alive connections, so a slowloris client cannot hold a connection open.
 //! - A request body must arrive within `server.body_timeout_secs` ([`crate::body_timeout`]).
-//! - On shutdown the listener closes, `/readyz` turns 503, open SSE streams end with a
-//!   final `unavailable` event, in-flight requests get `server.shutdown_grace_secs` to
-//!   finish, and what is left is dropped.
+//! - On shutdown the listener closes, `/readyz` turns 503, and in-flight requests and
+//!   streams get `server.shutdown_grace_secs` to finish; then open SSE streams end with a
+//!   final `unavailable` event and a clean end of the response, and what is left after
+//!   that is dropped.
 
 use crate::state::AppState;
 use axum::extract::ConnectInfo;
@@ -22,6 +23,10 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
+
+/// How long connections get to deliver their streams' final event after the grace
+/// period.
+const FAREWELL: Duration = Duration::from_secs(2);
 
 /// Accepts connections on `listener` and serves `state`'s router until `shutdown`
 /// resolves, then drains as the module documentation says.
@@ -77,15 +82,27 @@ pub async fn run(
     }
     drop(listener);
     state.draining.store(true, Ordering::Relaxed);
-    state.begin_shutdown();
     tracing::info!(
         open = graceful.count(),
         "shutting down: finishing in-flight requests"
     );
+    let drained = graceful.shutdown();
+    tokio::pin!(drained);
     tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(grace) => {
-            tracing::warn!(grace_secs = grace.as_secs(), "grace period over; dropping remaining connections");
+        () = &mut drained => return Ok(()),
+        () = tokio::time::sleep(grace) => {}
+    }
+    // Grace is over: open streams end with a final `unavailable` event (a clean end of
+    // the response, not a cut connection); whatever is still open after that is dropped.
+    tracing::warn!(
+        grace_secs = grace.as_secs(),
+        "grace period over; ending open streams"
+    );
+    state.begin_shutdown();
+    tokio::select! {
+        () = &mut drained => {}
+        () = tokio::time::sleep(FAREWELL) => {
+            tracing::warn!("dropping connections still open after the streams were ended");
         }
     }
     Ok(())

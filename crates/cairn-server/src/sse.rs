@@ -5,7 +5,8 @@
 //! unknown collection, prompt too long); errors after it are sent as a final `error`
 //! event. When the client disconnects, the channel closes, the next send fails and the
 //! work stops (generation is cancelled by dropping its token stream). When the server
-//! shuts down, every open stream ends with a final `unavailable` error event, and a
+//! shuts down, a stream still open after the grace period ends with a final
+//! `unavailable` error event, and a
 //! caller holds at most `server.max_streams_per_key` streams at once.
 
 use crate::error::{ApiError, ApiResult};

@@ -1,8 +1,8 @@
 //! The server against greedy and slow clients, over real TCP (`cairn_server::serve` on a
 //! loopback port, real SQLite, MiniLM and SmolLM2): the generation queue refuses past
 //! `models.max_queued` with `503 overloaded`, streams per key are capped, oversized
-//! heads get 431, slow heads are cut off, connections are capped, shutdown ends open
-//! streams with a final event, unknown keys cannot lock out real ones, and an upload
+//! heads get 431, slow heads are cut off, connections are capped, shutdown ends the
+//! streams still open after the grace period with a final event, unknown keys cannot lock out real ones, and an upload
 //! whose request timed out stores nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
@@ -151,10 +151,22 @@ fn dechunk(mut body: &str) -> String {
 /// Opens a streaming chat completion and returns the connection once its first
 /// event arrived (the stream holds its generation slot while it is open).
 async fn open_stream(addr: SocketAddr, headers: &[(&str, &str)]) -> (TcpStream, String) {
+    open_long_stream(addr, headers, 400).await
+}
+
+/// [`open_stream`] for a generation that cannot end before `max_tokens`: the answer is
+/// constrained to a JSON array of at least as many integers.
+async fn open_long_stream(
+    addr: SocketAddr,
+    headers: &[(&str, &str)],
+    max_tokens: usize,
+) -> (TcpStream, String) {
     let body = json!({
         "model": "smollm2-135m-instruct",
-        "messages": [{"role": "user", "content": "Count from one to one hundred in words."}],
-        "max_tokens": 400, "stream": true, "temperature": 0
+        "messages": [{"role": "user", "content": "List numbers."}],
+        "max_tokens": max_tokens, "stream": true, "temperature": 0,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "numbers",
+            "schema": {"type": "array", "items": {"type": "integer"}, "minItems": max_tokens}}}
     })
     .to_string();
     let mut s = TcpStream::connect(addr).await.unwrap();
@@ -259,9 +271,9 @@ async fn streams_per_key_are_capped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_ends_open_streams_with_a_final_unavailable_event() {
-    let server = Server::start("[server]\nshutdown_grace_secs = 30").await;
-    let (mut held, mut seen) = open_stream(server.addr, &[]).await;
+async fn shutdown_ends_streams_still_open_after_the_grace_with_a_final_unavailable_event() {
+    let server = Server::start("[server]\nshutdown_grace_secs = 2").await;
+    let (mut held, mut seen) = open_long_stream(server.addr, &[], 4_000).await;
     let reader = tokio::spawn(async move {
         let mut buf = Vec::new();
         held.read_to_end(&mut buf).await.unwrap();
@@ -275,8 +287,8 @@ async fn shutdown_ends_open_streams_with_a_final_unavailable_event() {
         .expect("the stream ended")
         .unwrap();
     assert!(all.contains("\"code\":\"unavailable\""), "{all}");
-    // It did not wait out the 30 s grace for a generation of 400 tokens to finish.
-    assert!(started.elapsed() < Duration::from_secs(25));
+    // It ended after the 2 s grace, not after a generation of 4,000 tokens.
+    assert!(started.elapsed() < Duration::from_secs(15));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

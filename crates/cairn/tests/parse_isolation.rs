@@ -321,7 +321,7 @@ fn no_more_than_max_running_parse_processes_at_once() {
                         Format::Pdf,
                         Input::Bytes(&bytes),
                         "slow.pdf",
-                        &limits(Duration::from_secs(1), 1024, 1),
+                        &limits(Duration::from_secs(1), 2048, 1),
                     )
                 })
             })
