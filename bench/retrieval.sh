@@ -35,6 +35,10 @@ python3 -c "import json,sys; [print(json.loads(l)['question']) for l in open('ev
 if [ "$what" = quality ] || [ "$what" = all ]; then
   echo "== dev set (64 questions): lexical, dense, hybrid, hybrid+maxsim"
   "$CAIRN" eval retrieval eval/retrieval/pg-dev.jsonl -c pg --configs lexical,dense,hybrid,hybrid+maxsim
+  echo "== second dev set (64 questions from other pages): lexical, dense, hybrid"
+  "$CAIRN" eval retrieval eval/retrieval/pg-dev2.jsonl -c pg --configs lexical,dense,hybrid
+  echo "== repeated queries (query embedding cache): hybrid, first pass then repeat"
+  "$CAIRN" eval retrieval eval/retrieval/pg-dev.jsonl -c pg --configs hybrid --repeat
   echo "== LLM reranker (Qwen2.5-Coder-1.5B judges the top 10; slow on CPU)"
   "$CAIRN" eval retrieval eval/retrieval/pg-dev.jsonl -c pg --configs hybrid,hybrid+llm
 fi

@@ -36,6 +36,15 @@ pub struct RetrievalSection {
     pub rrf_k: f32,
     /// Weight of the dense side in weighted fusion.
     pub alpha: f32,
+    /// RRF weight of the lexical list when the query names an identifier (a setting,
+    /// function, error code or command: a digit, `_`, `.`, `\\` or `$` inside a word),
+    /// so an exact lexical match is not outvoted by near-miss vectors. 1 disables.
+    pub identifier_weight: f32,
+    /// RRF weight of the dense list (the lexical list weighs 1, or `identifier_weight`).
+    pub dense_weight: f32,
+    /// Query embeddings kept (LRU, per tenant) so a repeated query skips the embedder.
+    /// 0 disables.
+    pub query_cache_size: usize,
     /// Candidates taken from each side (and handed to the reranker).
     pub candidates: usize,
     /// Hits returned.
@@ -61,6 +70,9 @@ impl Default for RetrievalSection {
             fusion: "rrf".into(),
             rrf_k: 60.0,
             alpha: 0.5,
+            identifier_weight: 2.0,
+            dense_weight: 1.0,
+            query_cache_size: 1024,
             candidates: 50,
             top_k: 10,
             rerank: "none".into(),

@@ -12,6 +12,11 @@ pub struct AnswerSection {
     pub max_answer_tokens: usize,
     /// Upper bound of prompt tokens for the retrieved context.
     pub max_context_tokens: usize,
+    /// Put only the sentences of each source that bear on the question into the prompt
+    /// (query-focused extraction; citations still point into the whole chunk).
+    pub compress: bool,
+    /// With `compress`: tokens of each source the prompt keeps.
+    pub source_tokens: usize,
     /// Sampling temperature of answers (0 = greedy, reproducible).
     pub temperature: f32,
     /// Abstain when the best hit's cosine similarity is below this and no hit matched
@@ -23,6 +28,12 @@ pub struct AnswerSection {
     pub support_threshold: f32,
     /// Abstain after generation when the grounded share of sentences is below this.
     pub min_grounded: f32,
+    /// Abstain before generation when the question names something (a setting,
+    /// function, error code, command or product) that no retrieved source mentions.
+    pub require_named_terms: bool,
+    /// Withhold a draft with a sentence naming what no source names (a setting,
+    /// function, code), or whose first sentence states a number no source states.
+    pub withhold_unverified: bool,
     /// Conversation messages kept verbatim; older ones are summarized.
     pub history_messages: usize,
 }
@@ -33,11 +44,15 @@ impl Default for AnswerSection {
             top_k: 5,
             max_answer_tokens: 384,
             max_context_tokens: 3_000,
+            compress: true,
+            source_tokens: 150,
             temperature: 0.0,
             min_similarity: 0.30,
             min_lexical_score: 8.0,
             support_threshold: 0.5,
             min_grounded: 0.0,
+            require_named_terms: true,
+            withhold_unverified: true,
             history_messages: 6,
         }
     }

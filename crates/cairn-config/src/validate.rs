@@ -296,6 +296,15 @@ impl RawConfig {
         if !(0.0..=1.0).contains(&r.alpha) {
             return Err(invalid("retrieval.alpha", "must be between 0 and 1"));
         }
+        if !(0.1..=10.0).contains(&r.dense_weight) {
+            return Err(invalid("retrieval.dense_weight", "must be between 0.1 and 10"));
+        }
+        if !(1.0..=10.0).contains(&r.identifier_weight) {
+            return Err(invalid(
+                "retrieval.identifier_weight",
+                "must be between 1 and 10",
+            ));
+        }
         if r.top_k == 0 || r.candidates < r.top_k || r.candidates > 1_000 {
             return Err(invalid(
                 "retrieval.candidates",

@@ -16,6 +16,7 @@ pub struct Engine {
     tokenizer: OnceLock<Arc<dyn TokenCounter>>,
     pub(crate) models: crate::models::Models,
     pub(crate) spaces: crate::index::Spaces,
+    pub(crate) query_cache: crate::search::QueryCache,
 }
 
 /// Current time in Unix milliseconds.
@@ -36,12 +37,14 @@ impl Engine {
 
     /// An engine over an already opened store.
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Self {
+        let query_cache = crate::search::QueryCache::new(config.retrieval.query_cache_size);
         Self {
             config,
             store,
             tokenizer: OnceLock::new(),
             models: crate::models::Models::default(),
             spaces: crate::index::Spaces::default(),
+            query_cache,
         }
     }
 

@@ -9,8 +9,8 @@
 mod common;
 
 use cairn_engine::answer::{ABSTAIN_TEXT, AbstainReason, AnswerEvent, PROMPT_VERSION};
-use cairn_engine::{AskRequest, Engine, UploadRequest};
-use cairn_types::{Acl, CollectionId, ErrorCode, MessageRole, TenantId};
+use cairn_engine::{AskRequest, Engine};
+use cairn_types::{CollectionId, ErrorCode, MessageRole, TenantId};
 
 const CONFIG: &str = "[ingest.quality]\nmin_chars = 10\n[models]\ngenerator = \"smollm2-135m-instruct\"\n[answer]\nmax_answer_tokens = 48\n";
 
@@ -26,18 +26,7 @@ table while it runs.";
 fn setup(dir: &std::path::Path) -> Engine {
     let e = common::engine(dir, CONFIG);
     for (name, text) in [("deadlocks.md", DEADLOCK), ("vacuum.md", VACUUM)] {
-        let req = UploadRequest {
-            name,
-            bytes: text.as_bytes(),
-            idempotency_key: None,
-            acl: Acl::default(),
-            metadata: serde_json::Map::new(),
-            owner: None,
-            guard: None,
-            ..Default::default()
-        };
-        e.ingest_bytes(&TenantId::new("a"), &CollectionId::new("kb"), &req)
-            .unwrap();
+        common::upload(&e, "a", "kb", name, text);
     }
     e
 }
@@ -137,6 +126,39 @@ fn an_answer_streams_and_cites_real_spans() {
         e.ask(&b, &ask("deadlock SQLSTATE?")).unwrap_err().code,
         ErrorCode::NotFound
     );
+}
+
+#[test]
+fn a_question_naming_what_no_source_mentions_abstains_without_generating() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = setup(dir.path());
+    let a = TenantId::new("a");
+    // Close to the deadlock page in every word but the setting it names.
+    let answer = e
+        .ask(
+            &a,
+            &ask("What does the deadlock_retry_limit setting control when a deadlock aborts a transaction?"),
+        )
+        .unwrap();
+    assert!(answer.abstained, "{answer:?}");
+    assert_eq!(answer.abstain_reason, Some(AbstainReason::MissingTerms));
+    assert_eq!(answer.missing_terms, ["deadlock_retry_limit"]);
+    assert_eq!(answer.usage.completion_tokens, 0, "nothing was generated");
+    // The same question about a setting the page names goes on to generation.
+    let mut r = ask("What does the deadlock_timeout setting control?");
+    r.stop_before_generation = true;
+    let answer = e.ask(&a, &r).unwrap();
+    assert!(!answer.abstained, "{answer:?}");
+    assert!(answer.missing_terms.is_empty());
+    // The gate can be turned off.
+    drop(e);
+    let off = common::engine(
+        dir.path(),
+        &format!("{CONFIG}require_named_terms = false\n"),
+    );
+    let mut r = ask("What does the deadlock_retry_limit setting control?");
+    r.stop_before_generation = true;
+    assert!(!off.ask(&a, &r).unwrap().abstained);
 }
 
 #[test]
@@ -267,17 +289,7 @@ fn the_default_model_gives_a_grounded_cited_answer() {
     );
     let a = TenantId::new("a");
     for (name, text) in [("backups.md", BACKUPS), ("vacuum.md", VACUUM)] {
-        let req = UploadRequest {
-            name,
-            bytes: text.as_bytes(),
-            idempotency_key: None,
-            acl: Acl::default(),
-            metadata: serde_json::Map::new(),
-            owner: None,
-            guard: None,
-            ..Default::default()
-        };
-        e.ingest_bytes(&a, &CollectionId::new("kb"), &req).unwrap();
+        common::upload(&e, "a", "kb", name, text);
     }
     let answer = e
         .ask(

@@ -3,7 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // tests fail loudly and explain themselves
 #![allow(dead_code)]
 
-use cairn_engine::Engine;
+use cairn_engine::{Engine, UploadRequest};
+use cairn_types::{Acl, CollectionId, TenantId};
 use std::path::Path;
 
 pub fn engine(dir: &Path, extra_toml: &str) -> Engine {
@@ -63,4 +64,34 @@ pub fn prose(topic: &str, n: usize) -> String {
 /// Sleeps long enough that a rewritten file gets a different mtime.
 pub fn tick() {
     std::thread::sleep(std::time::Duration::from_millis(20));
+}
+
+/// Uploads `text` as `name` into `tenant`/`coll` with `acl` and `metadata` (a JSON object
+/// or null) and returns the document id.
+pub fn upload_with(
+    e: &Engine,
+    tenant: &str,
+    coll: &str,
+    name: &str,
+    text: &str,
+    acl: Acl,
+    metadata: serde_json::Value,
+) -> String {
+    let req = UploadRequest {
+        name,
+        bytes: text.as_bytes(),
+        acl,
+        metadata: metadata.as_object().cloned().unwrap_or_default(),
+        ..Default::default()
+    };
+    e.ingest_bytes(&TenantId::new(tenant), &CollectionId::new(coll), &req)
+        .unwrap()
+        .id
+        .as_str()
+        .to_owned()
+}
+
+/// Uploads `text` as `name`, readable by everyone in `tenant`; returns the document id.
+pub fn upload(e: &Engine, tenant: &str, coll: &str, name: &str, text: &str) -> String {
+    upload_with(e, tenant, coll, name, text, Acl::default(), serde_json::Value::Null)
 }

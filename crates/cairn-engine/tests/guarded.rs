@@ -6,7 +6,7 @@
 
 mod common;
 
-use cairn_engine::{AskRequest, Engine, UploadRequest};
+use cairn_engine::{AskRequest, Engine};
 use cairn_guard::{Guard, Policy, Stage, Verdict};
 use cairn_types::{Acl, CollectionId, ConversationId, ErrorCode, Principal, TenantId};
 use std::sync::Arc;
@@ -24,18 +24,7 @@ const PRIVATE: &str = "# Harbour fees\n\nThe harbour master's private fee schedu
 costs 41 kroner a night for members of the BOATCLUB group.";
 
 fn put(e: &Engine, name: &str, text: &str, acl: Acl) {
-    let req = UploadRequest {
-        name,
-        bytes: text.as_bytes(),
-        idempotency_key: None,
-        acl,
-        metadata: serde_json::Map::new(),
-        owner: None,
-        guard: None,
-        ..Default::default()
-    };
-    e.ingest_bytes(&TenantId::new("a"), &CollectionId::new("kb"), &req)
-        .unwrap();
+    common::upload_with(e, "a", "kb", name, text, acl, serde_json::Value::Null);
 }
 
 fn setup(dir: &std::path::Path) -> Engine {

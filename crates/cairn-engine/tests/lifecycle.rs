@@ -7,8 +7,8 @@
 mod common;
 
 use cairn_engine::search::{SearchMode, SearchRequest};
-use cairn_engine::{Engine, UploadRequest};
-use cairn_types::{Acl, CollectionId, ErrorCode, TenantId};
+use cairn_engine::Engine;
+use cairn_types::{CollectionId, ErrorCode, TenantId};
 
 const DAY: i64 = 86_400_000;
 const TEXT: &str = "# Deadlock errors\n\nWhen two transactions wait on each other's locks, \
@@ -27,18 +27,7 @@ fn t(s: &str) -> TenantId {
 }
 
 fn upload(e: &Engine, tenant: &str, coll: &str, name: &str) {
-    let req = UploadRequest {
-        name,
-        bytes: TEXT.as_bytes(),
-        idempotency_key: None,
-        acl: Acl::default(),
-        metadata: serde_json::Map::default(),
-        owner: None,
-        guard: None,
-        ..Default::default()
-    };
-    e.ingest_bytes(&t(tenant), &CollectionId::new(coll), &req)
-        .unwrap();
+    common::upload(e, tenant, coll, name, TEXT);
 }
 
 /// Sources found for "deadlock" in `mode`.

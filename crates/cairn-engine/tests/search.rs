@@ -6,7 +6,7 @@
 mod common;
 
 use cairn_engine::search::{RerankKind, SearchMode, SearchRequest, Transform};
-use cairn_engine::{Engine, UploadRequest};
+use cairn_engine::Engine;
 use cairn_index::{Access, SearchFilter};
 use cairn_types::{Acl, CollectionId, TenantId};
 
@@ -24,21 +24,7 @@ fn upload(
     acl: Acl,
     meta: serde_json::Value,
 ) -> String {
-    let req = UploadRequest {
-        name,
-        bytes: text.as_bytes(),
-        idempotency_key: None,
-        acl,
-        metadata: meta.as_object().cloned().unwrap_or_default(),
-        owner: None,
-        guard: None,
-        ..Default::default()
-    };
-    e.ingest_bytes(&TenantId::new(tenant), &CollectionId::new(coll), &req)
-        .unwrap()
-        .id
-        .as_str()
-        .to_owned()
+    common::upload_with(e, tenant, coll, name, text, acl, meta)
 }
 
 fn public(e: &Engine, tenant: &str, coll: &str, name: &str, text: &str) -> String {

@@ -39,13 +39,20 @@ fn sorted(mut v: Vec<Fused>) -> Vec<Fused> {
 
 /// Reciprocal rank fusion: `Σ 1 / (k + rank)` over the lists a key appears in.
 pub fn rrf(lists: &[&[(u64, f32)]], k: f32) -> Vec<Fused> {
+    rrf_weighted(lists, &[], k)
+}
+
+/// Weighted reciprocal rank fusion: `Σ w_i / (k + rank_i)`; a list without a weight
+/// in `weights` counts 1.
+pub fn rrf_weighted(lists: &[&[(u64, f32)]], weights: &[f32], k: f32) -> Vec<Fused> {
     let mut v = collect(lists);
     for f in &mut v {
         f.score = f
             .sources
             .iter()
-            .flatten()
-            .map(|&(rank, _)| 1.0 / (k + rank as f32))
+            .enumerate()
+            .filter_map(|(i, s)| s.map(|(rank, _)| (i, rank)))
+            .map(|(i, rank)| weights.get(i).copied().unwrap_or(1.0) / (k + rank as f32))
             .sum();
     }
     sorted(v)
@@ -81,6 +88,18 @@ pub fn weighted(lexical: &[(u64, f32)], dense: &[(u64, f32)], alpha: f32) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_heavier_list_wins_disagreements() {
+        let lex = [(1, 9.0), (2, 8.0)];
+        let dense = [(2, 0.9), (1, 0.8)];
+        assert_eq!(rrf(&[&lex, &dense], 60.0)[0].score, rrf(&[&lex, &dense], 60.0)[1].score);
+        let f = rrf_weighted(&[&lex, &dense], &[2.0, 1.0], 60.0);
+        assert_eq!(f[0].key, 1);
+        assert!((f[0].score - (2.0 / 61.0 + 1.0 / 62.0)).abs() < 1e-6);
+        let g = rrf_weighted(&[&lex, &dense], &[1.0, 2.0], 60.0);
+        assert_eq!(g[0].key, 2);
+    }
 
     #[test]
     fn rrf_rewards_agreement() {

@@ -30,6 +30,6 @@ pub use catalog::DocAttrs;
 pub use dense::DenseParams;
 pub use error::{Error, Result};
 pub use filter::{Access, SearchFilter};
-pub use fusion::{Fused, rrf, weighted};
+pub use fusion::{Fused, rrf, rrf_weighted, weighted};
 pub use key::chunk_key;
 pub use space::{ChunkInput, DocInput, IndexSpace, SpaceStatus};

@@ -25,6 +25,22 @@ pub enum Format {
 const SNIFF_LEN: usize = 8192;
 
 impl Format {
+    /// Every format, in a stable order.
+    pub const ALL: [Format; 7] = [
+        Format::Text,
+        Format::Markdown,
+        Format::Html,
+        Format::Pdf,
+        Format::Docx,
+        Format::Csv,
+        Format::Json,
+    ];
+
+    /// The format whose [`Format::as_str`] name is `name`, if any.
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+
     /// The format a file extension names (case-insensitive), if any.
     pub fn from_extension(path: &Path) -> Option<Format> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();

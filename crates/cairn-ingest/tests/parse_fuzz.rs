@@ -39,16 +39,6 @@ const LIMIT: Duration = Duration::from_secs(30);
 /// Fixture files larger than this are not used as seeds (each case parses one whole seed).
 const MAX_SEED_BYTES: u64 = 256 * 1024;
 
-const FORMATS: [Format; 7] = [
-    Format::Text,
-    Format::Markdown,
-    Format::Html,
-    Format::Pdf,
-    Format::Docx,
-    Format::Csv,
-    Format::Json,
-];
-
 fn cases(default: u32) -> u32 {
     std::env::var("CAIRN_FUZZ_CASES")
         .ok()
@@ -163,7 +153,7 @@ fn run(label: &str, cases: u32, strategy: impl Strategy<Value = (Format, Vec<u8>
 }
 
 fn any_format() -> impl Strategy<Value = Format> {
-    prop::sample::select(FORMATS.to_vec())
+    prop::sample::select(Format::ALL.to_vec())
 }
 
 #[test]

@@ -403,7 +403,7 @@ async fn ask_streams_sources_deltas_and_the_answer_then_takes_feedback() {
         })
         .collect();
     assert_eq!(streamed.trim(), answer["answer"].as_str().unwrap());
-    assert_eq!(answer["prompt_version"], "rag-v1");
+    assert_eq!(answer["prompt_version"], "rag-v2");
     let sources = &serde_json::from_str::<Value>(&events[0].1).unwrap();
     assert_eq!(sources[0]["source"], "upload:deadlocks.md");
 

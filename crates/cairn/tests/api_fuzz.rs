@@ -13,7 +13,7 @@ mod common;
 
 use common::server::{Server, call};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const GENERATOR: &str = "smollm2-135m-instruct";
@@ -23,24 +23,9 @@ const EMBEDDER: &str = "all-minilm-l6-v2";
 const NOTES: &str = "# Lighthouse\n\nThe Vardø lighthouse was lit in 1896 and is kept by a \
     volunteer crew. Tours start at noon on Saturdays.\n";
 
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("CAIRN_TEST_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let venv = home.join(".cache/cairn/pyenv/bin/python");
-    assert!(
-        venv.is_file(),
-        "no Python with schemathesis: run scripts/python-env.sh (or set CAIRN_TEST_PYTHON)"
-    );
-    venv
-}
-
 #[test]
 fn schemathesis_finds_no_server_errors_and_only_enveloped_client_errors() {
-    let py = python();
+    let py = common::python("schemathesis");
     let probe = Command::new(&py)
         .args(["-c", "import schemathesis"])
         .output()

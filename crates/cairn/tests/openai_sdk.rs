@@ -12,7 +12,7 @@ use common::server::Server;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -54,28 +54,13 @@ fn home_with_kb() -> tempfile::TempDir {
     home
 }
 
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("CAIRN_TEST_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let venv = home.join(".cache/cairn/pyenv/bin/python");
-    assert!(
-        venv.is_file(),
-        "no Python with the openai SDK: run scripts/python-env.sh (or set CAIRN_TEST_PYTHON)"
-    );
-    venv
-}
-
 #[test]
 fn the_openai_python_sdk_drives_a_real_server() {
     let home = home_with_kb();
     let key = common::new_key(home.path(), "default", "owner", None);
     let server = Server::start(home.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/openai_sdk.py");
-    let out = Command::new(python())
+    let out = Command::new(common::python("the openai SDK"))
         .arg(&script)
         .env("CAIRN_TEST_URL", &server.url)
         .env("CAIRN_TEST_KEY", &key)

@@ -16,6 +16,39 @@ fn ingest(home: &Path) {
     assert!(out.status.success());
 }
 
+/// The question `scripts/quickstart.sh` asks: its answer is the "Change detection"
+/// section of docs/ingestion.md, which must be the first source.
+#[test]
+fn the_quickstart_question_finds_the_change_detection_section() {
+    let home = tempfile::tempdir().unwrap();
+    ingest(home.path());
+    let out = cairn(
+        home.path(),
+        &[
+            "--json",
+            "search",
+            "How does Cairn detect that a file has not changed since the last ingest?",
+            "-c",
+            "docs",
+            "-k",
+            "5",
+        ],
+    );
+    let v = json(&out);
+    let top = &v["hits"][0];
+    assert!(
+        top["source"].as_str().unwrap().ends_with("ingestion.md"),
+        "{v}"
+    );
+    let heading = top["heading_path"].to_string();
+    let text = top["text"].as_str().unwrap();
+    assert!(
+        heading.contains("Change detection") || text.contains("Change detection"),
+        "{v}"
+    );
+    assert!(text.contains("SHA-256"), "{v}");
+}
+
 #[test]
 fn search_explains_every_stage_and_filters() {
     let home = tempfile::tempdir().unwrap();

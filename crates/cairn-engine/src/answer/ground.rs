@@ -13,6 +13,7 @@ use super::text::{
     citation_numbers, content_terms, lexical_support, sentence_spans, strip_citations,
 };
 use super::{Citation, ClaimCheck, Source};
+use crate::search::specific;
 use std::collections::{HashMap, HashSet};
 
 /// Weight of lexical support in the combined score.
@@ -28,7 +29,7 @@ pub fn support_score(lexical: f32, cosine: f32) -> f32 {
     LEXICAL_WEIGHT * lexical + (1.0 - LEXICAL_WEIGHT) * semantic
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f32 {
     // Both sides are L2-normalized by the embedder.
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -55,10 +56,44 @@ pub(crate) struct Grounding {
     pub citations: Vec<Citation>,
 }
 
+/// Everything the sources say, lowercased, for looking names up in.
+pub(crate) fn haystack<'a>(parts: impl Iterator<Item = (&'a str, &'a [String], &'a str, &'a str)>) -> String {
+    let mut out = String::new();
+    for (title, heading, text, source) in parts {
+        out.push_str(title);
+        out.push('\n');
+        out.push_str(&heading.join(" / "));
+        out.push('\n');
+        out.push_str(text);
+        out.push('\n');
+        out.push_str(source);
+        out.push('\n');
+    }
+    out.to_lowercase()
+}
+
+/// The names and numbers of `claim` found neither in the sources (`haystack`, and its
+/// numbers) nor in the question.
+fn unverified(claim: &str, question: &str, haystack: &str, numbers: &[String]) -> Vec<String> {
+    let asked = question.to_lowercase();
+    let asked_numbers = specific::numbers(question);
+    let mut out: Vec<String> = specific::names(claim)
+        .into_iter()
+        .filter(|n| !specific::name_occurs(n, haystack) && !specific::name_occurs(n, &asked))
+        .collect();
+    out.extend(specific::numbers(claim).into_iter().filter(|n| {
+        !specific::number_occurs(n, numbers) && !specific::number_occurs(n, &asked_numbers)
+    }));
+    out
+}
+
 /// Checks `answer` against `sources`. `claim_vectors[i]` embeds the i-th claim of
-/// [`claims_of`]; `source_vectors[j]` embeds `sources[j]` (`None`: lexical only).
+/// [`claims_of`]; `source_vectors[j]` embeds `sources[j]` (`None`: lexical only). A
+/// sentence stating a name or number that neither the sources nor `question` contain is
+/// unsupported whatever its scores.
 pub(crate) fn check(
     answer: &str,
+    question: &str,
     sources: &[Source],
     claim_vectors: &[Vec<f32>],
     source_vectors: &[Option<Vec<f32>>],
@@ -77,6 +112,15 @@ pub(crate) fn check(
             .collect()
         })
         .collect();
+    let all = haystack(sources.iter().map(|s| {
+        (
+            s.title.as_str(),
+            s.heading_path.as_slice(),
+            s.text.as_str(),
+            s.source.as_str(),
+        )
+    }));
+    let all_numbers = specific::numbers(&all);
     let by_n: HashMap<usize, usize> = sources.iter().enumerate().map(|(i, s)| (s.n, i)).collect();
     let mut claims = Vec::new();
     // Citation number → terms of the claims citing it (for the quote), and inferred flag.
@@ -116,7 +160,8 @@ pub(crate) fn check(
             .map_or((None, 0.0, 0.0, 0.0), |(j, l, c, s)| {
                 (Some(sources[j].n), l, c, s.min(1.0))
             });
-        let supported = support >= threshold;
+        let unverified = unverified(&text, question, &all, &all_numbers);
+        let supported = support >= threshold && unverified.is_empty();
         let valid_cites: Vec<usize> = cites
             .iter()
             .copied()
@@ -144,6 +189,7 @@ pub(crate) fn check(
             semantic,
             support,
             supported,
+            unverified,
         });
     }
     let citations = cited
@@ -204,6 +250,7 @@ mod tests {
             score: 1.0,
             similarity: Some(0.6),
             text: text.into(),
+            excerpt: None,
         }
     }
 
@@ -221,7 +268,7 @@ mod tests {
         ];
         let answer = "VACUUM FULL rewrites the table into a new file and requires an ACCESS EXCLUSIVE lock [2]. \
                       Oracle invented it in 1979 on mainframes [1].";
-        let g = check(answer, &sources, &[], &[None, None], 0.5);
+        let g = check(answer, "What does VACUUM FULL do?", &sources, &[], &[None, None], 0.5);
         assert_eq!(g.claims.len(), 2);
         assert!(g.claims[0].supported, "{:?}", g.claims[0]);
         assert_eq!(g.claims[0].best_source, Some(2));
@@ -245,6 +292,7 @@ mod tests {
         ];
         let g = check(
             "pg_dump writes archives of a database.",
+            "What does pg_dump write?",
             &sources,
             &[],
             &[None, None],
@@ -258,10 +306,46 @@ mod tests {
     #[test]
     fn markers_for_sources_that_do_not_exist_are_ignored() {
         let sources = [src(1, "The default port is 5432.")];
-        let g = check("The default port is 5432 [7].", &sources, &[], &[None], 0.5);
+        let g = check(
+            "The default port is 5432 [7].",
+            "Which port?",
+            &sources,
+            &[],
+            &[None],
+            0.5,
+        );
         assert!(g.claims[0].cites.is_empty());
         assert_eq!(g.citations.len(), 1);
         assert!(g.citations[0].inferred);
+    }
+
+    #[test]
+    fn a_sentence_stating_a_name_or_number_no_source_has_is_unsupported() {
+        let sources = [src(
+            1,
+            "The shared_buffers setting sets the memory for shared buffers; the default is 128 megabytes (128MB).",
+        )];
+        let answer = "The shared_buffers setting sets the memory for shared buffers [1]. \
+                      Its default is 128MB [1]. \
+                      It accepts values from 16 to 1073741823 [1]. \
+                      Use pg_buffer_tune() to change it at run time [1].";
+        let g = check(answer, "What does shared_buffers do?", &sources, &[], &[None], 0.5);
+        assert!(g.claims[0].supported && g.claims[0].unverified.is_empty());
+        assert!(g.claims[1].unverified.is_empty(), "{:?}", g.claims[1]);
+        assert_eq!(g.claims[2].unverified, ["16", "1073741823"]);
+        assert!(!g.claims[2].supported);
+        assert_eq!(g.claims[3].unverified, ["pg_buffer_tune"]);
+        assert!(!g.claims[3].supported);
+        // A name the question itself brought up is not made up.
+        let g = check(
+            "The sources do not describe pg_frob.",
+            "What does pg_frob do?",
+            &sources,
+            &[],
+            &[None],
+            0.5,
+        );
+        assert!(g.claims[0].unverified.is_empty());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //!
 //! The CLI and the HTTP server both call [`Engine::ask_streaming`].
 
+mod compress;
 pub(crate) mod ground;
 mod guarded;
 mod memory;
@@ -42,6 +43,7 @@ fn source_of(n: usize, h: &SearchHit) -> Source {
         score: h.score,
         similarity: h.scores.dense.map(|d| d.score),
         text: h.text.clone(),
+        excerpt: None,
     }
 }
 
@@ -148,6 +150,7 @@ impl Engine {
             abstained: false,
             abstain_reason: None,
             draft: None,
+            missing_terms: Vec::new(),
             sources: Vec::new(),
             prompt_version: PROMPT_VERSION.to_owned(),
             model: String::new(),
@@ -160,12 +163,17 @@ impl Engine {
             ((s - cfg.min_similarity) / (0.75 - cfg.min_similarity)).clamp(0.0, 1.0)
         });
 
-        if sources.is_empty() || weak {
+        if cfg.require_named_terms && !sources.is_empty() {
+            answer.missing_terms = missing_names(&answer.standalone_query, &sources);
+        }
+        if sources.is_empty() || weak || !answer.missing_terms.is_empty() {
             answer.abstained = true;
             answer.abstain_reason = Some(if sources.is_empty() {
                 AbstainReason::NoEvidence
-            } else {
+            } else if weak {
                 AbstainReason::WeakEvidence
+            } else {
+                AbstainReason::MissingTerms
             });
             answer.answer = ABSTAIN_TEXT.to_owned();
             answer.sources = sources.into_iter().take(3).collect();
@@ -175,6 +183,11 @@ impl Engine {
                 return Err(cancelled());
             }
             return self.finish(tenant, req, answer, start);
+        }
+        if req.stop_before_generation {
+            answer.sources = sources;
+            answer.timings.total_ms = ms(start);
+            return Ok(answer);
         }
 
         let generator = self.generator()?;
@@ -187,6 +200,21 @@ impl Engine {
         let budget = window
             .saturating_sub(max_tokens + overhead + 32)
             .min(cfg.max_context_tokens);
+        let mut sources = sources;
+        if cfg.compress {
+            let t = Instant::now();
+            let spans = compress::sentences(&sources);
+            let cosines = self.sentence_cosines(tenant, &answer.standalone_query, &sources, &spans)?;
+            compress::compress(
+                &mut sources,
+                &spans,
+                &cosines,
+                &answer.standalone_query,
+                cfg.source_tokens,
+                &count,
+            );
+            answer.timings.compress_ms = ms(t);
+        }
         let sources = prompt::fit_sources(sources, budget, &count);
         if sources.is_empty() {
             return Err(Error::new(
@@ -267,7 +295,7 @@ impl Engine {
             answer.abstained = true;
             answer.abstain_reason = Some(AbstainReason::ModelDeclined);
         } else {
-            let g = self.ground(tenant, req, &answer.answer, &sources)?;
+            let g = self.ground(tenant, req, &answer.answer, &answer.standalone_query, &sources)?;
             let supported = g.claims.iter().filter(|c| c.supported).count();
             let share = if g.claims.is_empty() {
                 0.0
@@ -289,9 +317,21 @@ impl Engine {
             answer.citations = g.citations;
             answer.confidence =
                 (0.4 * retrieval_strength + 0.3 * share + 0.3 * mean_support).clamp(0.0, 1.0);
-            if share < cfg.min_grounded {
+            // Withheld: a sentence naming what no source names, or the first sentence
+            // (the direct answer) stating a number no source states. A number later on
+            // only makes its sentence unsupported.
+            let made_up = answer.claims.iter().enumerate().any(|(i, c)| {
+                c.unverified
+                    .iter()
+                    .any(|u| i == 0 || u.chars().any(|ch| !ch.is_ascii_digit() && ch != '.'))
+            });
+            if share < cfg.min_grounded || (cfg.withhold_unverified && made_up) {
                 answer.abstained = true;
-                answer.abstain_reason = Some(AbstainReason::Ungrounded);
+                answer.abstain_reason = Some(if share < cfg.min_grounded {
+                    AbstainReason::Ungrounded
+                } else {
+                    AbstainReason::Unverified
+                });
                 answer.draft = Some(std::mem::replace(
                     &mut answer.answer,
                     ABSTAIN_TEXT.to_owned(),
@@ -305,6 +345,37 @@ impl Engine {
         self.finish(tenant, req, answer, start)
     }
 
+    /// The cosine of every sentence of `sources` (spans from [`compress::sentences`]) to
+    /// the question, in one embedding batch; the question's vector is usually cached by
+    /// the search that just ran.
+    fn sentence_cosines(
+        &self,
+        tenant: &TenantId,
+        question: &str,
+        sources: &[Source],
+        spans: &[Vec<(usize, usize)>],
+    ) -> Result<Vec<Vec<f32>>> {
+        let texts: Vec<&str> = sources
+            .iter()
+            .zip(spans)
+            .flat_map(|(s, sp)| sp.iter().map(|&(a, b)| &s.text[a..b]))
+            .collect();
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = self.embed_query(tenant, question)?;
+        let vectors = self.embedder()?.embed(&texts)?.vectors;
+        let mut it = vectors.iter();
+        Ok(spans
+            .iter()
+            .map(|sp| {
+                sp.iter()
+                    .map(|_| it.next().map_or(0.0, |v| ground::cosine(v, &q)))
+                    .collect()
+            })
+            .collect())
+    }
+
     /// Embeds the answer's sentences (and takes the sources' vectors from the index)
     /// and runs the grounding check.
     fn ground(
@@ -312,6 +383,7 @@ impl Engine {
         tenant: &TenantId,
         req: &AskRequest,
         answer: &str,
+        question: &str,
         sources: &[Source],
     ) -> Result<ground::Grounding> {
         let claims = ground::claims_of(answer);
@@ -323,15 +395,12 @@ impl Engine {
         };
         let space = self.space(tenant, &req.collection)?;
         let keys: Vec<u64> = sources.iter().map(|s| chunk_key(&s.chunk_id)).collect();
-        let mut source_vectors = space.index.vectors(&keys);
-        // A source cut to fit the budget no longer matches its stored vector.
-        for (v, s) in source_vectors.iter_mut().zip(sources) {
-            if s.text.ends_with(" …") {
-                *v = None;
-            }
-        }
+        // The stored text is whole (only the prompt's excerpt is cut), so the index's
+        // vectors still match it.
+        let source_vectors = space.index.vectors(&keys);
         Ok(ground::check(
             answer,
+            question,
             sources,
             &claim_vectors,
             &source_vectors,
@@ -369,6 +438,23 @@ impl Engine {
         }
         Ok(answer)
     }
+}
+
+/// The names `question` asks about (settings, functions, codes, products: see
+/// [`crate::search::specific`]) that none of `sources` mentions.
+fn missing_names(question: &str, sources: &[Source]) -> Vec<String> {
+    let hay = ground::haystack(sources.iter().map(|s| {
+        (
+            s.title.as_str(),
+            s.heading_path.as_slice(),
+            s.text.as_str(),
+            s.source.as_str(),
+        )
+    }));
+    crate::search::specific::names(question)
+        .into_iter()
+        .filter(|n| !crate::search::specific::name_occurs(n, &hay))
+        .collect()
 }
 
 fn cancelled() -> Error {

@@ -7,8 +7,9 @@ use super::{Source, Turn};
 use cairn_models::{ChatMessage, Role};
 use cairn_types::MessageRole;
 
-/// The version of the templates below.
-pub const PROMPT_VERSION: &str = "rag-v1";
+/// The version of the templates below. `rag-v2`: sources are query-focused excerpts of
+/// the retrieved chunks (`answer.compress`), not whole chunks.
+pub const PROMPT_VERSION: &str = "rag-v2";
 
 /// What the model must do with the sources.
 pub(crate) const SYSTEM: &str = "You are Cairn, an assistant that answers questions about an \
@@ -42,13 +43,18 @@ pub(crate) fn source_heading(s: &Source) -> String {
     line
 }
 
+/// What the prompt shows of a source: its excerpt, or all of its text.
+pub(crate) fn prompt_text(s: &Source) -> &str {
+    s.excerpt.as_deref().unwrap_or(&s.text)
+}
+
 /// The user message: the sources, then the question.
 pub(crate) fn user_message(sources: &[Source], question: &str) -> String {
     let mut out = String::from("Sources:\n\n");
     for s in sources {
         out.push_str(&source_heading(s));
         out.push('\n');
-        out.push_str(s.text.trim());
+        out.push_str(prompt_text(s).trim());
         out.push_str("\n\n");
     }
     out.push_str("Question: ");
@@ -102,9 +108,9 @@ pub(crate) fn transcript(summary: &str, history: &[Turn]) -> String {
     out
 }
 
-/// Keeps the best sources whose text fits `budget` tokens (counted by `count`). A
-/// source that alone exceeds what is left is cut at a line or word boundary to fit,
-/// so the strongest evidence is never dropped for being long.
+/// Keeps the best sources whose prompt text fits `budget` tokens (counted by `count`).
+/// A source that alone exceeds what is left has its excerpt cut at a line or word
+/// boundary to fit, so the strongest evidence is never dropped for being long.
 pub(crate) fn fit_sources(
     mut sources: Vec<Source>,
     budget: usize,
@@ -117,7 +123,8 @@ pub(crate) fn fit_sources(
         if left <= head + 16 {
             break;
         }
-        let need = count(&s.text);
+        let text = prompt_text(&s).to_owned();
+        let need = count(&text);
         if need + head <= left {
             left -= need + head;
             kept.push(s);
@@ -125,16 +132,15 @@ pub(crate) fn fit_sources(
         }
         // Cut to the share of characters that fits, then back to a boundary.
         let room = left - head;
-        let keep_chars = s.text.len() * room / need.max(1);
-        let mut cut = floor_boundary(&s.text, keep_chars);
-        while cut > 0 && count(&s.text[..cut]) > room {
-            cut = floor_boundary(&s.text, cut * 9 / 10);
+        let keep_chars = text.len() * room / need.max(1);
+        let mut cut = floor_boundary(&text, keep_chars);
+        while cut > 0 && count(&text[..cut]) > room {
+            cut = floor_boundary(&text, cut * 9 / 10);
         }
         if cut == 0 {
             break;
         }
-        s.text.truncate(cut);
-        s.text.push_str(" …");
+        s.excerpt = Some(format!("{} …", &text[..cut]));
         kept.push(s);
         break;
     }
@@ -173,6 +179,7 @@ mod tests {
             score: 1.0,
             similarity: None,
             text: text.into(),
+            excerpt: None,
         }
     }
 
@@ -201,10 +208,11 @@ mod tests {
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[0].n, 1);
         assert_eq!(kept[1].n, 2);
-        assert!(kept[1].text.ends_with(" …"));
+        assert!(prompt_text(&kept[1]).ends_with(" …"));
+        assert_eq!(kept[1].text, long, "the stored text stays whole");
         let total: usize = kept
             .iter()
-            .map(|s| words(&s.text) + words(&source_heading(s)) + 4)
+            .map(|s| words(prompt_text(s)) + words(&source_heading(s)) + 4)
             .sum();
         assert!(total <= 101, "{total}");
     }

@@ -55,6 +55,10 @@ pub struct AskRequest {
     /// checked for canary and PII leaks. `None` (the CLI): no screening.
     #[serde(skip)]
     pub guard: Option<std::sync::Arc<cairn_guard::Guard>>,
+    /// Stop after retrieval and the checks that run before generation (evaluating the
+    /// abstention gate without the model): the answer is empty unless it abstained.
+    #[serde(skip)]
+    pub stop_before_generation: bool,
 }
 
 fn yes() -> bool {
@@ -80,6 +84,7 @@ impl AskRequest {
             record: true,
             principal: None,
             guard: None,
+            stop_before_generation: false,
         }
     }
 }
@@ -99,7 +104,12 @@ pub struct Source {
     pub score: f32,
     /// Cosine similarity to the question, when the dense side found it.
     pub similarity: Option<f32>,
+    /// The chunk's text as stored (citations' byte ranges point into it).
     pub text: String,
+    /// What the prompt showed of `text` when it was compressed or cut to the budget
+    /// (`None`: all of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excerpt: Option<String>,
 }
 
 /// A source the answer cites, with the quoted span that supports it.
@@ -140,6 +150,10 @@ pub struct ClaimCheck {
     /// Combined support in [0, 1].
     pub support: f32,
     pub supported: bool,
+    /// Names and numbers the sentence states that neither the sources nor the question
+    /// contain: made up, whatever the scores say (the sentence is then unsupported).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unverified: Vec<String>,
 }
 
 /// Why Cairn declined to answer.
@@ -156,6 +170,12 @@ pub enum AbstainReason {
     Ungrounded,
     /// A guardrail withheld the answer (see `guardrails`).
     Guardrail,
+    /// The question names something (a setting, function, code or product) that no
+    /// retrieved source mentions (see `missing_terms`).
+    MissingTerms,
+    /// The draft states names or numbers that no source contains (see the claims'
+    /// `unverified`).
+    Unverified,
 }
 
 /// Milliseconds per stage.
@@ -163,6 +183,9 @@ pub enum AbstainReason {
 pub struct AnswerTimings {
     pub condense_ms: f64,
     pub retrieval_ms: f64,
+    /// Context compression (sentence scoring and selection).
+    #[serde(default)]
+    pub compress_ms: f64,
     pub first_token_ms: Option<f64>,
     pub generation_ms: f64,
     pub grounding_ms: f64,
@@ -204,6 +227,9 @@ pub struct Answer {
     pub abstain_reason: Option<AbstainReason>,
     /// The generated text when the grounding check replaced it by an abstention.
     pub draft: Option<String>,
+    /// Names in the question that no retrieved source mentions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_terms: Vec<String>,
     /// The sources placed in the prompt (the closest sources when abstaining).
     pub sources: Vec<Source>,
     pub prompt_version: String,

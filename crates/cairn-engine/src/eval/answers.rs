@@ -25,6 +25,12 @@ pub struct AnswerOutcome {
     pub id: String,
     pub kind: String,
     pub abstained: bool,
+    /// Why it abstained (`missing_terms`, `weak_evidence`, `unverified`, ...).
+    #[serde(default)]
+    pub abstain_reason: Option<String>,
+    /// Question names no source mentions, and draft names or numbers no source has.
+    #[serde(default)]
+    pub missing: Vec<String>,
     /// `None` for unanswerable questions.
     pub citation_recall_5: Option<f64>,
     pub keyword_accuracy: Option<f64>,
@@ -84,6 +90,16 @@ pub fn outcome(q: &Question, a: &Answer, first_token_ms: f64) -> AnswerOutcome {
         id: q.id.clone(),
         kind: q.kind.clone(),
         abstained: a.abstained,
+        abstain_reason: a
+            .abstain_reason
+            .and_then(|r| serde_json::to_value(r).ok())
+            .and_then(|v| v.as_str().map(str::to_owned)),
+        missing: a
+            .missing_terms
+            .iter()
+            .chain(a.claims.iter().flat_map(|c| c.unverified.iter()))
+            .cloned()
+            .collect(),
         citation_recall_5: answerable.then(|| citation_recall_5(&q.pages, &cited)),
         keyword_accuracy: answerable.then(|| {
             if a.abstained {
@@ -108,14 +124,17 @@ pub fn outcome(q: &Question, a: &Answer, first_token_ms: f64) -> AnswerOutcome {
 
 impl Engine {
     /// Answers `q` from `collection` without recording it, timing the first text.
+    /// `stop_before_generation`: only retrieval and the abstention gate run.
     pub fn eval_answer(
         &self,
         tenant: &TenantId,
         collection: &CollectionId,
         q: &Question,
+        stop_before_generation: bool,
     ) -> Result<AnswerOutcome> {
         let mut req = AskRequest::new(collection.clone(), q.question.clone());
         req.record = false;
+        req.stop_before_generation = stop_before_generation;
         let start = Instant::now();
         let mut first: Option<f64> = None;
         let answer = self.ask_streaming(tenant, &req, &mut |ev| {

@@ -126,7 +126,8 @@ pub fn auc(pairs: &[ScoredPair]) -> f64 {
 
 impl Engine {
     /// The support score the answer pipeline would give each of `claims` against
-    /// `evidence` (each the weakest of its sentences). One embedding batch: the evidence
+    /// `evidence` (each the weakest of its sentences; 0 for a sentence stating a name or
+    /// number the evidence lacks). One embedding batch: the evidence
     /// is embedded once for all claims.
     pub fn support_of(&self, evidence: &str, claims: &[&str]) -> Result<Vec<f32>> {
         let sentences: Vec<_> = claims.iter().map(|c| ground::claims_of(c)).collect();
@@ -145,6 +146,7 @@ impl Engine {
             score: 0.0,
             similarity: None,
             text: evidence.to_owned(),
+            excerpt: None,
         }];
         let threshold = self.config.answer.support_threshold;
         let mut offset = 0;
@@ -154,11 +156,12 @@ impl Engine {
                 .get(offset..offset + parts.len())
                 .unwrap_or_default();
             offset += parts.len();
-            let g = ground::check(claim, &source, own, &evidence_vector, threshold);
+            let g = ground::check(claim, "", &source, own, &evidence_vector, threshold);
+            // A sentence stating a name or number the passage lacks has no support.
             let weakest = g
                 .claims
                 .iter()
-                .map(|c| c.support)
+                .map(|c| if c.unverified.is_empty() { c.support } else { 0.0 })
                 .fold(f32::INFINITY, f32::min);
             // No sentence at all is no support.
             out.push(if g.claims.is_empty() {

@@ -36,7 +36,7 @@ pub(crate) enum Prepared {
 
 impl Engine {
     /// Refuses a source larger than `ingest.max_file_bytes` with `too_large`.
-    pub(crate) fn check_size(&self, source: &str, len: u64) -> Result<()> {
+    pub fn check_size(&self, source: &str, len: u64) -> Result<()> {
         let limit = self.config.ingest.max_file_bytes;
         if len > limit {
             return Err(Error::new(

@@ -2,9 +2,13 @@
 //! both) → fusion → hydration from the store → optional reranking → context helpers.
 
 mod context;
+mod query_cache;
 mod rerank;
+pub mod specific;
 mod transform;
 mod types;
+
+pub(crate) use query_cache::QueryCache;
 
 pub use crate::index::parse_date;
 pub use types::{
@@ -13,10 +17,11 @@ pub use types::{
 };
 
 use crate::{Engine, Error, Result};
-use cairn_index::{Access, Fused, IndexSpace, SearchFilter, rrf, weighted};
+use cairn_index::{Access, Fused, IndexSpace, SearchFilter, rrf_weighted, weighted};
 use cairn_models::Embedder;
 use cairn_types::{ChunkId, DocumentId, ErrorCode, Principal, TenantId};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 fn ms(t: Instant) -> f64 {
@@ -123,6 +128,7 @@ impl Engine {
         timings.transform_ms = ms(t);
 
         let mut lists: Vec<Vec<(u64, f32)>> = Vec::new();
+        let mut weights: Vec<f32> = Vec::new();
         let (mut lex0, mut dense0) = (None, None);
         for (i, p) in probes.iter().enumerate() {
             if opts.mode != SearchMode::Dense {
@@ -134,11 +140,18 @@ impl Engine {
                 if i == 0 {
                     lex0 = Some(lists.len());
                 }
+                // A query naming an identifier wants the page that defines it: BM25's
+                // exact match counts more than near-miss vectors.
+                weights.push(if !specific::identifiers(&p.lexical).is_empty() {
+                    self.config.retrieval.identifier_weight
+                } else {
+                    1.0
+                });
                 lists.push(l);
             }
             if opts.mode != SearchMode::Lexical {
                 let t = Instant::now();
-                let v = self.embed_query(&p.dense)?;
+                let v = self.embed_query(tenant, &p.dense)?;
                 timings.embed_ms += ms(t);
                 let t = Instant::now();
                 let d =
@@ -149,12 +162,13 @@ impl Engine {
                 if i == 0 {
                     dense0 = Some(lists.len());
                 }
+                weights.push(self.config.retrieval.dense_weight);
                 lists.push(d);
             }
         }
 
         let t = Instant::now();
-        let fused = fuse(&lists, opts.fusion, opts.mode);
+        let fused = fuse(&lists, &weights, opts.fusion, opts.mode);
         timings.fuse_ms = ms(t);
 
         let t = Instant::now();
@@ -173,6 +187,10 @@ impl Engine {
         }
         timings.rerank_ms = ms(t);
 
+        if opts.mode == SearchMode::Hybrid {
+            promote_exact(&mut hits, &specific::identifiers(&req.query));
+        }
+
         let t = Instant::now();
         let hits = self.apply_context(tenant, &space.index, hits, &req.context, opts.top_k)?;
         timings.context_ms = ms(t);
@@ -187,15 +205,30 @@ impl Engine {
         })
     }
 
-    /// The normalized embedding of a query.
-    pub(crate) fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+    /// Forgets every cached query embedding (benchmarks of first-time queries).
+    pub fn clear_query_cache(&self) {
+        self.query_cache.clear();
+    }
+
+    /// The normalized embedding of a query, from the tenant's query cache when it was
+    /// embedded recently.
+    pub(crate) fn embed_query(&self, tenant: &TenantId, text: &str) -> Result<Arc<Vec<f32>>> {
+        if let Some(v) = self.query_cache.get(tenant.as_str(), text) {
+            return Ok(v);
+        }
         let embedder = self.embedder()?;
-        embedder
-            .embed(&[text])?
-            .vectors
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::new(ErrorCode::ModelError, "the embedder returned nothing"))
+        let v = Arc::new(
+            embedder
+                .embed(&[text])?
+                .vectors
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    Error::new(ErrorCode::ModelError, "the embedder returned nothing")
+                })?,
+        );
+        self.query_cache.put(tenant.as_str(), text, v.clone());
+        Ok(v)
     }
 
     /// Chunks and documents for fused keys, in order; keys the store no longer has are
@@ -261,13 +294,18 @@ impl Engine {
     }
 }
 
-/// Merges the candidate lists. A single list keeps its raw scores; several are fused.
-/// Weighted fusion applies to one lexical and one dense list; with more lists (query
-/// transforms) RRF is used.
-fn fuse(lists: &[Vec<(u64, f32)>], fusion: Fusion, mode: SearchMode) -> Vec<Fused> {
+/// Merges the candidate lists. A single list keeps its raw scores; several are fused,
+/// RRF weighing each list by `weights`. Weighted fusion applies to one lexical and one
+/// dense list; with more lists (query transforms) RRF is used.
+fn fuse(
+    lists: &[Vec<(u64, f32)>],
+    weights: &[f32],
+    fusion: Fusion,
+    mode: SearchMode,
+) -> Vec<Fused> {
     let refs: Vec<&[(u64, f32)]> = lists.iter().map(Vec::as_slice).collect();
     match (refs.len(), fusion) {
-        (1, _) => rrf(&refs, 1.0)
+        (1, _) => rrf_weighted(&refs, &[], 1.0)
             .into_iter()
             .map(|mut f| {
                 f.score = f.sources[0].map_or(0.0, |s| s.1);
@@ -277,9 +315,25 @@ fn fuse(lists: &[Vec<(u64, f32)>], fusion: Fusion, mode: SearchMode) -> Vec<Fuse
         (2, Fusion::Weighted { alpha }) if mode == SearchMode::Hybrid => {
             weighted(refs[0], refs[1], alpha)
         }
-        (_, Fusion::Rrf { k }) => rrf(&refs, k),
-        (_, Fusion::Weighted { .. }) => rrf(&refs, 60.0),
+        (_, Fusion::Rrf { k }) => rrf_weighted(&refs, weights, k),
+        (_, Fusion::Weighted { .. }) => rrf_weighted(&refs, weights, 60.0),
     }
+}
+
+/// Moves the hits that contain one of the query's identifiers ahead of those that
+/// contain none, keeping the order within each group: a query naming `40P01` wants the
+/// page that lists `40P01`, not the pages that are merely about error codes, however
+/// well both retrievers agree on those.
+fn promote_exact(hits: &mut [SearchHit], identifiers: &[String]) {
+    if identifiers.is_empty() {
+        return;
+    }
+    let has = |h: &SearchHit| {
+        let hay = format!("{}\n{}\n{}", h.title, h.heading_path.join("\n"), h.text).to_lowercase();
+        identifiers.iter().any(|i| specific::name_occurs(i, &hay))
+    };
+    // A stable sort: `false < true`, so containing hits (key false) come first.
+    hits.sort_by_cached_key(|h| !has(h));
 }
 
 /// The index-side view of a principal: every document, or those whose ACL names them.
@@ -291,5 +345,46 @@ pub fn access_of(p: &Principal) -> Access {
             user: p.user.clone(),
             groups: p.groups.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(id: &str, text: &str) -> SearchHit {
+        SearchHit {
+            chunk_id: id.into(),
+            document_id: id.into(),
+            title: "Errors".into(),
+            source: format!("{id}.html"),
+            heading_path: vec![],
+            text: text.into(),
+            page: None,
+            score: 0.0,
+            scores: HitScores {
+                lexical: None,
+                dense: None,
+                fused: 0.0,
+                rerank: None,
+            },
+            expanded_from: None,
+        }
+    }
+
+    #[test]
+    fn hits_containing_a_named_identifier_come_first_in_their_order() {
+        let mut hits = vec![
+            hit("ecpg1", "SQLSTATE codes returned by ECPG"),
+            hit("ecpg2", "more SQLSTATE values"),
+            hit("codes", "40P01 deadlock_detected"),
+            hit("other", "Class 40 also lists 40P01"),
+        ];
+        promote_exact(&mut hits, &specific::identifiers("What does SQLSTATE 40P01 mean?"));
+        let order: Vec<&str> = hits.iter().map(|h| h.chunk_id.as_str()).collect();
+        assert_eq!(order, ["codes", "other", "ecpg1", "ecpg2"]);
+        // No identifier in the query: the order is left alone.
+        promote_exact(&mut hits, &specific::identifiers("how do errors work"));
+        assert_eq!(hits[0].chunk_id, "codes");
     }
 }

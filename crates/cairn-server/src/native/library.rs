@@ -227,16 +227,7 @@ pub async fn upload(
             ));
         }
         // Only a file the engine may take is read into memory (once).
-        if spooled.len > e.config().ingest.max_file_bytes {
-            return Err(ApiError::new(
-                ErrorCode::TooLarge,
-                format!(
-                    "upload:{name}: {} bytes exceeds ingest.max_file_bytes ({})",
-                    spooled.len,
-                    e.config().ingest.max_file_bytes
-                ),
-            ));
-        }
+        e.check_size(&format!("upload:{name}"), spooled.len)?;
         let bytes = spooled.read().map_err(|err| {
             ApiError::new(
                 ErrorCode::Internal,

@@ -80,6 +80,7 @@ fn extras(a: &Answer) -> Value {
         "abstained": a.abstained,
         "abstain_reason": a.abstain_reason,
         "unsupported": a.unsupported,
+        "missing_terms": a.missing_terms,
         "prompt_version": a.prompt_version,
         "standalone_query": a.standalone_query,
         "sources": a.sources.iter().map(|s| json!({

@@ -114,11 +114,25 @@ pub fn print_report(a: &Answer) {
             outln!("      \"{}\"", quote.replace('\n', " "));
         }
     }
+    if !a.missing_terms.is_empty() {
+        outln!(
+            "\nNo source mentions: {}",
+            a.missing_terms.join(", ")
+        );
+    }
     if !a.unsupported.is_empty() {
         outln!("\nNot supported by the sources:");
         for s in &a.unsupported {
             outln!("  - {s}");
         }
+    }
+    let made_up: Vec<&str> = a
+        .claims
+        .iter()
+        .flat_map(|c| c.unverified.iter().map(String::as_str))
+        .collect();
+    if !made_up.is_empty() {
+        outln!("In no source: {}", made_up.join(", "));
     }
     outln!(
         "\nconfidence {:.2}{} · answer {} · prompt {} · {:.1} s",

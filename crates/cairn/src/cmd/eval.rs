@@ -89,6 +89,11 @@ pub struct RetrievalArgs {
     /// Also print every question's outcome.
     #[arg(long)]
     pub per_question: bool,
+    /// Run each configuration a second time and report it as `CONFIG@repeat`: the
+    /// latency of a repeated query (its embedding cached). The first pass always starts
+    /// with an empty query cache.
+    #[arg(long)]
+    pub repeat: bool,
 }
 
 pub fn bad(m: impl std::fmt::Display) -> anyhow::Error {
@@ -166,10 +171,19 @@ fn retrieval(ctx: &Context, a: RetrievalArgs) -> anyhow::Result<ExitCode> {
         .sync_index(&ctx.tenant, &collection)
         .map_err(super::eng)?;
 
-    let bar = progress(ctx, (setups.len() * questions.len()) as u64);
+    let passes: &[&str] = if a.repeat { &["", "@repeat"] } else { &[""] };
+    let bar = progress(ctx, (passes.len() * setups.len() * questions.len()) as u64);
     let mut outcomes = Vec::new();
-    for s in &setups {
-        bar.set_message(s.name.clone());
+    for (s, pass) in setups
+        .iter()
+        .flat_map(|s| passes.iter().map(move |p| (s, *p)))
+    {
+        let config = format!("{}{pass}", s.name);
+        if pass.is_empty() {
+            // First-time queries: nothing from an earlier configuration is cached.
+            engine.clear_query_cache();
+        }
+        bar.set_message(config.clone());
         for q in &questions {
             let mut req = SearchRequest::new(collection.clone(), q.question.clone());
             req.mode = Some(s.mode);
@@ -180,7 +194,7 @@ fn retrieval(ctx: &Context, a: RetrievalArgs) -> anyhow::Result<ExitCode> {
             let resp = engine.search(&ctx.tenant, &req).map_err(super::eng)?;
             let sources: Vec<String> = resp.hits.iter().map(|h| h.source.clone()).collect();
             outcomes.push(Outcome {
-                config: s.name.clone(),
+                config: config.clone(),
                 id: q.id.clone(),
                 kind: q.kind.clone(),
                 metrics: score(&q.pages, &sources),

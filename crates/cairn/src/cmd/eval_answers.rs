@@ -24,6 +24,10 @@ pub struct Args {
     /// Also print every question's outcome.
     #[arg(long)]
     pub per_question: bool,
+    /// Run only retrieval and the checks before generation (no model): measures how
+    /// many questions the abstention gate stops, in seconds instead of minutes.
+    #[arg(long)]
+    pub gate_only: bool,
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -48,7 +52,9 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         .map_err(super::eng)?;
     // Load both models up front so the first question's latency is not a model load.
     engine.embedder().map_err(super::eng)?;
-    engine.generator().map_err(super::eng)?;
+    if !a.gate_only {
+        engine.generator().map_err(super::eng)?;
+    }
 
     let bar = progress(ctx, questions.len() as u64);
     let mut outcomes: Vec<AnswerOutcome> = Vec::new();
@@ -56,7 +62,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         bar.set_message(q.id.clone());
         outcomes.push(
             engine
-                .eval_answer(&ctx.tenant, &collection, q)
+                .eval_answer(&ctx.tenant, &collection, q, a.gate_only)
                 .map_err(super::eng)?,
         );
         bar.inc(1);
@@ -78,16 +84,22 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     if a.per_question {
         for o in &outcomes {
             outln!(
-                "{:<6} {:<13} {} cit@5 {} kw {} conf {:.2} ttft {:>6.0} ms total {:>6.0} ms  {}",
+                "{:<6} {:<13} {} {:<14} cit@5 {} kw {} conf {:.2} ttft {:>6.0} ms total {:>6.0} ms  {}{}",
                 o.id,
                 o.kind,
                 if o.abstained { "ABSTAIN" } else { "answer " },
+                o.abstain_reason.as_deref().unwrap_or(""),
                 opt(o.citation_recall_5),
                 opt(o.keyword_accuracy),
                 o.confidence,
                 o.first_token_ms,
                 o.total_ms,
-                o.cited.join(" ")
+                o.cited.join(" "),
+                if o.missing.is_empty() {
+                    String::new()
+                } else {
+                    format!(" missing: {}", o.missing.join(", "))
+                }
             );
         }
         outln!();

@@ -4,7 +4,7 @@
 
 pub mod server;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs `cairn ARGS` with its data under `home` and `home` as the working directory.
@@ -41,4 +41,21 @@ pub fn new_key(home: &Path, tenant: &str, role: &str, user: Option<&str>) -> Str
     }
     let v = json(&cairn(home, &args));
     v["token"].as_str().unwrap().to_owned()
+}
+
+/// The project's Python (`scripts/python-env.sh`, or `CAIRN_TEST_PYTHON`); fails with how
+/// to get it when it is missing. `needs` names what the test wants from it.
+pub fn python(needs: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os("CAIRN_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let venv = home.join(".cache/cairn/pyenv/bin/python");
+    assert!(
+        venv.is_file(),
+        "no Python with {needs}: run scripts/python-env.sh (or set CAIRN_TEST_PYTHON)"
+    );
+    venv
 }

@@ -321,7 +321,7 @@ def _():
     extra = r.model_extra
     assert "citations" in extra and "cairn" in extra, extra.keys()
     cairn = extra["cairn"]
-    assert cairn["prompt_version"] == "rag-v1", cairn
+    assert cairn["prompt_version"] == "rag-v2", cairn
     assert 0.0 <= cairn["confidence"] <= 1.0, cairn
     titles = [s["title"] for s in cairn["sources"]]
     assert titles and titles[0] == "Harbor Lights", titles

@@ -51,7 +51,7 @@ pub enum Reply {
 /// Serves one [`WorkerRequest`] in this process; returns the exit status. A parse error is
 /// a normal reply (status 0); only an unusable request or an unwritable reply is not.
 pub fn run_parse_worker(req: &WorkerRequest) -> u8 {
-    let Some(format) = format_named(&req.format) else {
+    let Some(format) = Format::from_name(&req.format) else {
         tracing::error!(format = %req.format, "parse-worker: unknown format");
         return EXIT_BAD_REQUEST;
     };
@@ -85,21 +85,6 @@ pub fn run_parse_worker(req: &WorkerRequest) -> u8 {
             EXIT_NO_REPLY
         }
     }
-}
-
-/// The format whose [`Format::as_str`] is `name`.
-pub fn format_named(name: &str) -> Option<Format> {
-    [
-        Format::Text,
-        Format::Markdown,
-        Format::Html,
-        Format::Pdf,
-        Format::Docx,
-        Format::Csv,
-        Format::Json,
-    ]
-    .into_iter()
-    .find(|f| f.as_str() == name)
 }
 
 fn read_input(req: &WorkerRequest) -> Result<Vec<u8>, Reply> {
@@ -168,9 +153,9 @@ mod tests {
     #[test]
     fn every_format_name_round_trips() {
         for name in ["text", "markdown", "html", "pdf", "docx", "csv", "json"] {
-            assert_eq!(format_named(name).map(Format::as_str), Some(name));
+            assert_eq!(Format::from_name(name).map(Format::as_str), Some(name));
         }
-        assert_eq!(format_named("exe"), None);
+        assert_eq!(Format::from_name("exe"), None);
     }
 
     #[test]
