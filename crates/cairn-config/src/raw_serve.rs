@@ -31,8 +31,9 @@ pub struct AnswerSection {
     /// Abstain before generation when the question names something (a setting,
     /// function, error code, command or product) that no retrieved source mentions.
     pub require_named_terms: bool,
-    /// Withhold a draft with a sentence naming what no source names (a setting,
-    /// function, code), or whose first sentence states a number no source states.
+    /// Withhold a draft whose first sentence (the direct answer) names or states what no
+    /// source does (a setting, function, code or number); later such sentences are
+    /// marked unsupported.
     pub withhold_unverified: bool,
     /// Conversation messages kept verbatim; older ones are summarized.
     pub history_messages: usize,
@@ -45,7 +46,7 @@ impl Default for AnswerSection {
             max_answer_tokens: 384,
             max_context_tokens: 3_000,
             compress: true,
-            source_tokens: 150,
+            source_tokens: 90,
             temperature: 0.0,
             min_similarity: 0.30,
             min_lexical_score: 8.0,

@@ -297,7 +297,10 @@ impl RawConfig {
             return Err(invalid("retrieval.alpha", "must be between 0 and 1"));
         }
         if !(0.1..=10.0).contains(&r.dense_weight) {
-            return Err(invalid("retrieval.dense_weight", "must be between 0.1 and 10"));
+            return Err(invalid(
+                "retrieval.dense_weight",
+                "must be between 0.1 and 10",
+            ));
         }
         if !(1.0..=10.0).contains(&r.identifier_weight) {
             return Err(invalid(

@@ -93,5 +93,13 @@ pub fn upload_with(
 
 /// Uploads `text` as `name`, readable by everyone in `tenant`; returns the document id.
 pub fn upload(e: &Engine, tenant: &str, coll: &str, name: &str, text: &str) -> String {
-    upload_with(e, tenant, coll, name, text, Acl::default(), serde_json::Value::Null)
+    upload_with(
+        e,
+        tenant,
+        coll,
+        name,
+        text,
+        Acl::default(),
+        serde_json::Value::Null,
+    )
 }

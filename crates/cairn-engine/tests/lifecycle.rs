@@ -6,8 +6,8 @@
 
 mod common;
 
-use cairn_engine::search::{SearchMode, SearchRequest};
 use cairn_engine::Engine;
+use cairn_engine::search::{SearchMode, SearchRequest};
 use cairn_types::{CollectionId, ErrorCode, TenantId};
 
 const DAY: i64 = 86_400_000;

@@ -5,8 +5,8 @@
 
 mod common;
 
-use cairn_engine::search::{RerankKind, SearchMode, SearchRequest, Transform};
 use cairn_engine::Engine;
+use cairn_engine::search::{RerankKind, SearchMode, SearchRequest, Transform};
 use cairn_index::{Access, SearchFilter};
 use cairn_types::{Acl, CollectionId, TenantId};
 

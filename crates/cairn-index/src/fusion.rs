@@ -93,7 +93,10 @@ mod tests {
     fn a_heavier_list_wins_disagreements() {
         let lex = [(1, 9.0), (2, 8.0)];
         let dense = [(2, 0.9), (1, 0.8)];
-        assert_eq!(rrf(&[&lex, &dense], 60.0)[0].score, rrf(&[&lex, &dense], 60.0)[1].score);
+        assert_eq!(
+            rrf(&[&lex, &dense], 60.0)[0].score,
+            rrf(&[&lex, &dense], 60.0)[1].score
+        );
         let f = rrf_weighted(&[&lex, &dense], &[2.0, 1.0], 60.0);
         assert_eq!(f[0].key, 1);
         assert!((f[0].score - (2.0 / 61.0 + 1.0 / 62.0)).abs() < 1e-6);

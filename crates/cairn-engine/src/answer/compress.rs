@@ -67,7 +67,11 @@ pub(crate) fn compress(
                     .iter()
                     .filter(|n| specific::name_occurs(n, &lower[a..b]))
                     .count() as f32;
-                let cosine = cosines.get(i).and_then(|c| c.get(j)).copied().unwrap_or(0.0);
+                let cosine = cosines
+                    .get(i)
+                    .and_then(|c| c.get(j))
+                    .copied()
+                    .unwrap_or(0.0);
                 lexical + NAME_WEIGHT * named + COSINE_WEIGHT * cosine
             })
             .collect();

@@ -57,7 +57,9 @@ pub(crate) struct Grounding {
 }
 
 /// Everything the sources say, lowercased, for looking names up in.
-pub(crate) fn haystack<'a>(parts: impl Iterator<Item = (&'a str, &'a [String], &'a str, &'a str)>) -> String {
+pub(crate) fn haystack<'a>(
+    parts: impl Iterator<Item = (&'a str, &'a [String], &'a str, &'a str)>,
+) -> String {
     let mut out = String::new();
     for (title, heading, text, source) in parts {
         out.push_str(title);
@@ -268,7 +270,14 @@ mod tests {
         ];
         let answer = "VACUUM FULL rewrites the table into a new file and requires an ACCESS EXCLUSIVE lock [2]. \
                       Oracle invented it in 1979 on mainframes [1].";
-        let g = check(answer, "What does VACUUM FULL do?", &sources, &[], &[None, None], 0.5);
+        let g = check(
+            answer,
+            "What does VACUUM FULL do?",
+            &sources,
+            &[],
+            &[None, None],
+            0.5,
+        );
         assert_eq!(g.claims.len(), 2);
         assert!(g.claims[0].supported, "{:?}", g.claims[0]);
         assert_eq!(g.claims[0].best_source, Some(2));
@@ -329,7 +338,14 @@ mod tests {
                       Its default is 128MB [1]. \
                       It accepts values from 16 to 1073741823 [1]. \
                       Use pg_buffer_tune() to change it at run time [1].";
-        let g = check(answer, "What does shared_buffers do?", &sources, &[], &[None], 0.5);
+        let g = check(
+            answer,
+            "What does shared_buffers do?",
+            &sources,
+            &[],
+            &[None],
+            0.5,
+        );
         assert!(g.claims[0].supported && g.claims[0].unverified.is_empty());
         assert!(g.claims[1].unverified.is_empty(), "{:?}", g.claims[1]);
         assert_eq!(g.claims[2].unverified, ["16", "1073741823"]);

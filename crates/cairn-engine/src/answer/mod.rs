@@ -204,7 +204,8 @@ impl Engine {
         if cfg.compress {
             let t = Instant::now();
             let spans = compress::sentences(&sources);
-            let cosines = self.sentence_cosines(tenant, &answer.standalone_query, &sources, &spans)?;
+            let cosines =
+                self.sentence_cosines(tenant, &answer.standalone_query, &sources, &spans)?;
             compress::compress(
                 &mut sources,
                 &spans,
@@ -295,7 +296,13 @@ impl Engine {
             answer.abstained = true;
             answer.abstain_reason = Some(AbstainReason::ModelDeclined);
         } else {
-            let g = self.ground(tenant, req, &answer.answer, &answer.standalone_query, &sources)?;
+            let g = self.ground(
+                tenant,
+                req,
+                &answer.answer,
+                &answer.standalone_query,
+                &sources,
+            )?;
             let supported = g.claims.iter().filter(|c| c.supported).count();
             let share = if g.claims.is_empty() {
                 0.0
@@ -317,14 +324,12 @@ impl Engine {
             answer.citations = g.citations;
             answer.confidence =
                 (0.4 * retrieval_strength + 0.3 * share + 0.3 * mean_support).clamp(0.0, 1.0);
-            // Withheld: a sentence naming what no source names, or the first sentence
-            // (the direct answer) stating a number no source states. A number later on
-            // only makes its sentence unsupported.
-            let made_up = answer.claims.iter().enumerate().any(|(i, c)| {
-                c.unverified
-                    .iter()
-                    .any(|u| i == 0 || u.chars().any(|ch| !ch.is_ascii_digit() && ch != '.'))
-            });
+            // Withheld: the first sentence (the direct answer) naming or stating what no
+            // source does. Later sentences with such specifics are marked unsupported.
+            let made_up = answer
+                .claims
+                .first()
+                .is_some_and(|c| !c.unverified.is_empty());
             if share < cfg.min_grounded || (cfg.withhold_unverified && made_up) {
                 answer.abstained = true;
                 answer.abstain_reason = Some(if share < cfg.min_grounded {
@@ -451,7 +456,7 @@ fn missing_names(question: &str, sources: &[Source]) -> Vec<String> {
             s.source.as_str(),
         )
     }));
-    crate::search::specific::names(question)
+    crate::search::specific::question_names(question)
         .into_iter()
         .filter(|n| !crate::search::specific::name_occurs(n, &hay))
         .collect()

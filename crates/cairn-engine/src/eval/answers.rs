@@ -248,6 +248,8 @@ mod tests {
             id: "q".into(),
             kind: kind.into(),
             abstained,
+            abstain_reason: None,
+            missing: Vec::new(),
             citation_recall_5: recall,
             keyword_accuracy: recall,
             grounded_share: 1.0,

@@ -161,7 +161,13 @@ impl Engine {
             let weakest = g
                 .claims
                 .iter()
-                .map(|c| if c.unverified.is_empty() { c.support } else { 0.0 })
+                .map(|c| {
+                    if c.unverified.is_empty() {
+                        c.support
+                    } else {
+                        0.0
+                    }
+                })
                 .fold(f32::INFINITY, f32::min);
             // No sentence at all is no support.
             out.push(if g.claims.is_empty() {

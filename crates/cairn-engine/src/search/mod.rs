@@ -380,7 +380,10 @@ mod tests {
             hit("codes", "40P01 deadlock_detected"),
             hit("other", "Class 40 also lists 40P01"),
         ];
-        promote_exact(&mut hits, &specific::identifiers("What does SQLSTATE 40P01 mean?"));
+        promote_exact(
+            &mut hits,
+            &specific::identifiers("What does SQLSTATE 40P01 mean?"),
+        );
         let order: Vec<&str> = hits.iter().map(|h| h.chunk_id.as_str()).collect();
         assert_eq!(order, ["codes", "other", "ecpg1", "ecpg2"]);
         // No identifier in the query: the order is left alone.

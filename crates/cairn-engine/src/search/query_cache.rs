@@ -98,7 +98,10 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert!(c.get("a", "q2").is_none(), "q2 was least recently used");
         assert_eq!(c.get("a", "q1").as_deref(), Some(&vec![1.0]));
-        assert!(c.get("b", "q1").is_none(), "another tenant never sees a's entry");
+        assert!(
+            c.get("b", "q1").is_none(),
+            "another tenant never sees a's entry"
+        );
     }
 
     #[test]

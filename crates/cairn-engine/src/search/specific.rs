@@ -18,8 +18,8 @@ fn name_char(c: char) -> bool {
 
 /// Unit suffixes that make `64MB` a number, not a name.
 const UNITS: &[&str] = &[
-    "b", "kb", "mb", "gb", "tb", "k", "m", "g", "ms", "s", "sec", "min", "h", "d", "us", "x",
-    "st", "nd", "rd", "th", "px", "bit", "bits",
+    "b", "kb", "mb", "gb", "tb", "k", "m", "g", "ms", "s", "sec", "min", "h", "d", "us", "x", "st",
+    "nd", "rd", "th", "px", "bit", "bits",
 ];
 
 /// How a word is shaped.
@@ -29,6 +29,10 @@ enum Shape {
     Identifier,
     /// An inner capital (`MongoDB`, `pgAdmin`): a product or type name.
     Camel,
+    /// Four or more capitals (`MAXDOP`, `DBCC`): a keyword or an acronym. Only
+    /// questions are checked for these ([`question_names`]): answers quote the sources'
+    /// SQL keywords freely.
+    Caps,
 }
 
 fn shape(word: &str) -> Option<Shape> {
@@ -69,6 +73,9 @@ fn shape(word: &str) -> Option<Shape> {
     {
         return Some(Shape::Camel);
     }
+    if chars.len() >= 4 && chars.iter().all(char::is_ascii_uppercase) {
+        return Some(Shape::Caps);
+    }
     None
 }
 
@@ -93,8 +100,14 @@ fn names_of(text: &str, keep: impl Fn(Shape) -> bool) -> Vec<String> {
     out
 }
 
-/// The names in `text`, lowercased, in order of first appearance.
+/// The names in `text` (identifiers and CamelCase names), lowercased, in order of first
+/// appearance.
 pub fn names(text: &str) -> Vec<String> {
+    names_of(text, |s| s != Shape::Caps)
+}
+
+/// The names a question asks about: [`names`] and words in capitals (`MAXDOP`).
+pub fn question_names(text: &str) -> Vec<String> {
     names_of(text, |_| true)
 }
 
@@ -175,7 +188,19 @@ pub fn name_occurs(name: &str, haystack: &str) -> bool {
     name.split('.')
         .map(|p| p.trim_start_matches('\\'))
         .filter(|p| !p.is_empty())
-        .all(|p| haystack.contains(p))
+        .all(|p| occurs_as_word(p, haystack))
+}
+
+/// Whether `part` occurs in `haystack` with no word character (letter, digit, `_`)
+/// glued on either side: `rs` does not occur in "errors", `max_connections` does in
+/// "max_connections.".
+fn occurs_as_word(part: &str, haystack: &str) -> bool {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    haystack.match_indices(part).any(|(at, m)| {
+        let before = haystack[..at].chars().next_back();
+        let after = haystack[at + m.len()..].chars().next();
+        !before.is_some_and(word) && !after.is_some_and(word)
+    })
 }
 
 /// Whether `number` (from [`numbers`]) occurs in `numbers_of_haystack`.
@@ -206,6 +231,11 @@ mod tests {
             ["40p01", "\\gexec", "pg_catalog.pg_class"]
         );
         assert_eq!(names("Which MongoDB stage joins collections?"), ["mongodb"]);
+        assert!(names("How often should I run DBCC CHECKDB?").is_empty());
+        assert_eq!(
+            question_names("How often should I run DBCC CHECKDB?"),
+            ["dbcc", "checkdb"]
+        );
         assert!(names("Set it to 64MB, e.g. for the 2nd server, in PostgreSQL 15.4.").len() == 1);
         assert!(names("How can I stop one runaway query?").is_empty());
         assert_eq!(identifiers("what does max_wal_size do"), ["max_wal_size"]);
@@ -230,5 +260,8 @@ mod tests {
         assert!(name_occurs("pg_class.relkind", page));
         assert!(!name_occurs("pg_class.relfoo", page));
         assert!(name_occurs("\\gexec", "use gexec to run each result"));
+        assert!(!name_occurs("rs.initiate", "errors initiate a rollback"));
+        assert!(name_occurs("max_connections", "see max_connections."));
+        assert!(!name_occurs("max_conn", "see max_connections."));
     }
 }

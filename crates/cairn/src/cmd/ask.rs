@@ -115,10 +115,7 @@ pub fn print_report(a: &Answer) {
         }
     }
     if !a.missing_terms.is_empty() {
-        outln!(
-            "\nNo source mentions: {}",
-            a.missing_terms.join(", ")
-        );
+        outln!("\nNo source mentions: {}", a.missing_terms.join(", "));
     }
     if !a.unsupported.is_empty() {
         outln!("\nNot supported by the sources:");
