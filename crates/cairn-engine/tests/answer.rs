@@ -68,7 +68,11 @@ fn an_answer_streams_and_cites_real_spans() {
             AnswerEvent::Sources(_) => panic!("sources twice"),
         })
         .collect();
-    assert_eq!(streamed.trim(), answer.answer.trim());
+    // What streamed is the answer, or the draft a grounding check withheld.
+    assert_eq!(
+        streamed.trim(),
+        answer.draft.as_deref().unwrap_or(&answer.answer).trim()
+    );
     assert_eq!(answer.prompt_version, PROMPT_VERSION);
     assert_eq!(answer.model, "smollm2-135m-instruct");
     assert!(answer.usage.prompt_tokens > 50 && answer.usage.completion_tokens > 0);
@@ -88,7 +92,7 @@ fn an_answer_streams_and_cites_real_spans() {
         for c in &answer.claims {
             assert!(c.end <= answer.answer.len() && c.start < c.end);
             assert!((0.0..=1.0).contains(&c.support));
-            assert_eq!(c.supported, c.support >= 0.5);
+            assert_eq!(c.supported, c.support >= 0.5 && c.unverified.is_empty());
         }
         let flagged = answer.claims.iter().filter(|c| !c.supported).count();
         assert_eq!(answer.unsupported.len(), flagged);

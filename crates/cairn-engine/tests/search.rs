@@ -15,17 +15,7 @@ const SHORT_OK: &str = "[ingest.quality]\nmin_chars = 10\n";
 
 const MODES: [SearchMode; 3] = [SearchMode::Lexical, SearchMode::Dense, SearchMode::Hybrid];
 
-fn upload(
-    e: &Engine,
-    tenant: &str,
-    coll: &str,
-    name: &str,
-    text: &str,
-    acl: Acl,
-    meta: serde_json::Value,
-) -> String {
-    common::upload_with(e, tenant, coll, name, text, acl, meta)
-}
+use common::upload_with as upload;
 
 fn public(e: &Engine, tenant: &str, coll: &str, name: &str, text: &str) -> String {
     upload(

@@ -16,25 +16,25 @@ fn ingest(home: &Path) {
     assert!(out.status.success());
 }
 
+/// `cairn --json search QUERY -c docs -k K`.
+fn search_json(home: &Path, query: &str, k: &str) -> serde_json::Value {
+    json(&cairn(
+        home,
+        &["--json", "search", query, "-c", "docs", "-k", k],
+    ))
+}
+
 /// The question `scripts/quickstart.sh` asks: its answer is the "Change detection"
 /// section of docs/ingestion.md, which must be the first source.
 #[test]
 fn the_quickstart_question_finds_the_change_detection_section() {
     let home = tempfile::tempdir().unwrap();
     ingest(home.path());
-    let out = cairn(
+    let v = search_json(
         home.path(),
-        &[
-            "--json",
-            "search",
-            "How does Cairn detect that a file has not changed since the last ingest?",
-            "-c",
-            "docs",
-            "-k",
-            "5",
-        ],
+        "How does Cairn detect that a file has not changed since the last ingest?",
+        "5",
     );
-    let v = json(&out);
     let top = &v["hits"][0];
     assert!(
         top["source"].as_str().unwrap().ends_with("ingestion.md"),
@@ -53,19 +53,7 @@ fn the_quickstart_question_finds_the_change_detection_section() {
 fn search_explains_every_stage_and_filters() {
     let home = tempfile::tempdir().unwrap();
     ingest(home.path());
-    let out = cairn(
-        home.path(),
-        &[
-            "--json",
-            "search",
-            "which chunker keeps tables whole",
-            "-c",
-            "docs",
-            "-k",
-            "3",
-        ],
-    );
-    let v = json(&out);
+    let v = search_json(home.path(), "which chunker keeps tables whole", "3");
     let hits = v["hits"].as_array().unwrap();
     assert_eq!(hits.len(), 3);
     assert!(

@@ -122,19 +122,7 @@ mod tests {
     use super::*;
 
     fn src(text: &str) -> Source {
-        Source {
-            n: 1,
-            chunk_id: "c".into(),
-            document_id: "d".into(),
-            title: "t".into(),
-            heading_path: vec![],
-            source: "s".into(),
-            page: None,
-            score: 1.0,
-            similarity: None,
-            text: text.into(),
-            excerpt: None,
-        }
+        super::super::test_source(1, text)
     }
 
     fn words(s: &str) -> usize {

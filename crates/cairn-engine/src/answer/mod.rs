@@ -462,6 +462,24 @@ fn missing_names(question: &str, sources: &[Source]) -> Vec<String> {
         .collect()
 }
 
+/// A source for unit tests: chunk `c{n}` of the VACUUM page, under "VACUUM › Notes".
+#[cfg(test)]
+pub(crate) fn test_source(n: usize, text: &str) -> Source {
+    Source {
+        n,
+        chunk_id: format!("c{n}"),
+        document_id: "d".into(),
+        title: "VACUUM".into(),
+        heading_path: vec!["VACUUM".into(), "Notes".into()],
+        source: "sql-vacuum.html".into(),
+        page: None,
+        score: 1.0,
+        similarity: None,
+        text: text.into(),
+        excerpt: None,
+    }
+}
+
 fn cancelled() -> Error {
     Error::new(
         ErrorCode::Cancelled,

@@ -167,21 +167,7 @@ fn floor_boundary(text: &str, at: usize) -> usize {
 mod tests {
     use super::*;
 
-    fn src(n: usize, text: &str) -> Source {
-        Source {
-            n,
-            chunk_id: format!("c{n}"),
-            document_id: "d".into(),
-            title: "VACUUM".into(),
-            heading_path: vec!["VACUUM".into(), "Notes".into()],
-            source: "sql-vacuum.html".into(),
-            page: None,
-            score: 1.0,
-            similarity: None,
-            text: text.into(),
-            excerpt: None,
-        }
-    }
+    use super::super::test_source as src;
 
     fn words(s: &str) -> usize {
         s.split_whitespace().count()
