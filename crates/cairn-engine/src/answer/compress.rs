@@ -22,11 +22,19 @@ const COSINE_WEIGHT: f32 = 2.0;
 /// Share of the previous sentence's score a sentence inherits.
 const CARRY: f32 = 0.3;
 
-/// The sentences of each source: byte spans into its text.
-pub(crate) fn sentences(sources: &[Source]) -> Vec<Vec<(usize, usize)>> {
+/// The sentences of each source longer than `budget` tokens: byte spans into its text
+/// (none for a source that already fits, so nothing is scored or embedded for it).
+pub(crate) fn sentences(
+    sources: &[Source],
+    budget: usize,
+    count: &dyn Fn(&str) -> usize,
+) -> Vec<Vec<(usize, usize)>> {
     sources
         .iter()
         .map(|s| {
+            if count(&s.text) <= budget {
+                return Vec::new();
+            }
             sentence_spans(&s.text)
                 .into_iter()
                 .filter(|&(a, b)| s.text[a..b].chars().any(char::is_alphanumeric))
@@ -37,7 +45,7 @@ pub(crate) fn sentences(sources: &[Source]) -> Vec<Vec<(usize, usize)>> {
 
 /// Sets each source's prompt excerpt to its best sentences within `budget` tokens.
 /// `spans` comes from [`sentences`]; `cosines[i][j]` is sentence j of source i against
-/// the question (empty: lexical scores only). A source that already fits is left whole.
+/// the question (empty: lexical scores only). A source without spans is left whole.
 pub(crate) fn compress(
     sources: &mut [Source],
     spans: &[Vec<(usize, usize)>],
@@ -49,9 +57,6 @@ pub(crate) fn compress(
     let names: HashSet<String> = specific::names(question).into_iter().collect();
     let words: HashSet<String> = content_terms(question).into_iter().collect();
     for (i, s) in sources.iter_mut().enumerate() {
-        if count(&s.text) <= budget {
-            continue;
-        }
         let spans = &spans[i];
         if spans.is_empty() {
             continue;
@@ -136,7 +141,7 @@ mod tests {
                     Autovacuum is a separate background process. Its workers vacuum tables \
                     in turn. Logging is configured elsewhere entirely.";
         let mut sources = vec![src(text)];
-        let spans = sentences(&sources);
+        let spans = sentences(&sources, 20, &words);
         compress(
             &mut sources,
             &spans,
@@ -156,7 +161,8 @@ mod tests {
     #[test]
     fn a_source_within_budget_is_left_whole() {
         let mut sources = vec![src("Short. Text.")];
-        let spans = sentences(&sources);
+        let spans = sentences(&sources, 50, &words);
+        assert!(spans[0].is_empty());
         compress(&mut sources, &spans, &[], "text?", 50, &words);
         assert!(sources[0].excerpt.is_none());
     }

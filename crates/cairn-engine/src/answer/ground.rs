@@ -74,18 +74,18 @@ pub(crate) fn haystack<'a>(
     out.to_lowercase()
 }
 
-/// The names and numbers of `claim` found neither in the sources (`haystack`, and its
-/// numbers) nor in the question.
-fn unverified(claim: &str, question: &str, haystack: &str, numbers: &[String]) -> Vec<String> {
-    let asked = question.to_lowercase();
-    let asked_numbers = specific::numbers(question);
+/// The names and numbers of `claim` that `known` (the sources and the question,
+/// lowercased) does not contain; `known_numbers` are the numbers of `known`.
+fn unverified(claim: &str, known: &str, known_numbers: &[String]) -> Vec<String> {
     let mut out: Vec<String> = specific::names(claim)
         .into_iter()
-        .filter(|n| !specific::name_occurs(n, haystack) && !specific::name_occurs(n, &asked))
+        .filter(|n| !specific::name_occurs(n, known))
         .collect();
-    out.extend(specific::numbers(claim).into_iter().filter(|n| {
-        !specific::number_occurs(n, numbers) && !specific::number_occurs(n, &asked_numbers)
-    }));
+    out.extend(
+        specific::numbers(claim)
+            .into_iter()
+            .filter(|n| !specific::number_occurs(n, known_numbers)),
+    );
     out
 }
 
@@ -114,7 +114,8 @@ pub(crate) fn check(
             .collect()
         })
         .collect();
-    let all = haystack(sources.iter().map(|s| {
+    // What the answer may state: anything the sources or the question say.
+    let mut known = haystack(sources.iter().map(|s| {
         (
             s.title.as_str(),
             s.heading_path.as_slice(),
@@ -122,7 +123,8 @@ pub(crate) fn check(
             s.source.as_str(),
         )
     }));
-    let all_numbers = specific::numbers(&all);
+    known.push_str(&question.to_lowercase());
+    let known_numbers = specific::numbers(&known);
     let by_n: HashMap<usize, usize> = sources.iter().enumerate().map(|(i, s)| (s.n, i)).collect();
     let mut claims = Vec::new();
     // Citation number → terms of the claims citing it (for the quote), and inferred flag.
@@ -162,7 +164,7 @@ pub(crate) fn check(
             .map_or((None, 0.0, 0.0, 0.0), |(j, l, c, s)| {
                 (Some(sources[j].n), l, c, s.min(1.0))
             });
-        let unverified = unverified(&text, question, &all, &all_numbers);
+        let unverified = unverified(&text, &known, &known_numbers);
         let supported = support >= threshold && unverified.is_empty();
         let valid_cites: Vec<usize> = cites
             .iter()

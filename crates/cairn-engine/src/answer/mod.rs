@@ -203,7 +203,7 @@ impl Engine {
         let mut sources = sources;
         if cfg.compress {
             let t = Instant::now();
-            let spans = compress::sentences(&sources);
+            let spans = compress::sentences(&sources, cfg.source_tokens, &count);
             let cosines =
                 self.sentence_cosines(tenant, &answer.standalone_query, &sources, &spans)?;
             compress::compress(
