@@ -31,7 +31,7 @@ pub mod security;
 pub use answer::{Answer, AnswerEvent, AskRequest};
 pub use engine::Engine;
 pub use error::{Error, Result};
-pub use index::SyncReport;
+pub use index::{ReindexReport, SyncReport};
 pub use ingest::{
     CommitGate, IngestOptions, IngestReport, ProgressEvent, ProgressSink, UploadRequest,
 };

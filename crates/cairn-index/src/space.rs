@@ -36,6 +36,15 @@ pub struct ChunkInput {
     pub vector: Option<Vec<f32>>,
 }
 
+/// Which incarnation of a collection a space was built for: its creation time (a
+/// collection deleted and created again is another one) and its reindex generation (each
+/// `cairn collections reindex` swaps in new chunk sets and counts one up).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incarnation {
+    pub created_at: i64,
+    pub generation: i64,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Meta {
     seq: i64,
@@ -43,6 +52,9 @@ struct Meta {
     dim: usize,
     params: DenseParams,
     epoch: i64,
+    /// Absent in spaces written before reindexing existed: generation 0.
+    #[serde(default)]
+    generation: i64,
 }
 
 /// Counts and positions, for `cairn collections` and tests.
@@ -91,7 +103,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 impl IndexSpace {
     /// Opens (or creates) the space in `dir`. If what is on disk was built for another
-    /// model, dimension, HNSW shape or incarnation of the collection (`epoch`), or cannot
+    /// model, dimension, HNSW shape or incarnation of the collection, or cannot
     /// be read, the space starts empty at sequence -1 ("never built") and the caller
     /// rebuilds it.
     /// `Corrupt` only when the lexical index itself cannot be opened (wipe `dir`).
@@ -102,7 +114,7 @@ impl IndexSpace {
         model: &str,
         dim: usize,
         params: DenseParams,
-        epoch: i64,
+        incarnation: Incarnation,
     ) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let lexical = LexicalIndex::open(&dir.join("lexical"))?;
@@ -111,7 +123,8 @@ impl IndexSpace {
             model: model.to_owned(),
             dim,
             params,
-            epoch,
+            epoch: incarnation.created_at,
+            generation: incarnation.generation,
         };
         let stored = read_meta(&dir.join("meta.json"));
         let loaded = match &stored {
@@ -165,6 +178,14 @@ impl IndexSpace {
             meta: wanted,
             write: Mutex::new(()),
         })
+    }
+
+    /// The incarnation of the collection this space was opened for.
+    pub fn incarnation(&self) -> Incarnation {
+        Incarnation {
+            created_at: self.meta.epoch,
+            generation: self.meta.generation,
+        }
     }
 
     /// Refuses a search or write naming another tenant or collection.

@@ -3,8 +3,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use cairn_index::{
-    Access, ChunkInput, DenseParams, DocAttrs, DocInput, IndexSpace, SearchFilter, chunk_key,
+    Access, ChunkInput, DenseParams, DocAttrs, DocInput, Incarnation, IndexSpace, SearchFilter,
+    chunk_key,
 };
+
+fn inc(created_at: i64, generation: i64) -> Incarnation {
+    Incarnation {
+        created_at,
+        generation,
+    }
+}
 
 const DIM: usize = 8;
 
@@ -40,7 +48,16 @@ fn doc(id: &str, principals: &[&str], texts: &[(&str, usize)]) -> DocInput {
 }
 
 fn open(dir: &std::path::Path) -> IndexSpace {
-    IndexSpace::open(dir, "t", "c", "test-model", DIM, DenseParams::default(), 1).unwrap()
+    IndexSpace::open(
+        dir,
+        "t",
+        "c",
+        "test-model",
+        DIM,
+        DenseParams::default(),
+        inc(1, 0),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -115,7 +132,7 @@ fn another_model_or_epoch_resets_the_space() {
         "other-model",
         DIM,
         DenseParams::default(),
-        1,
+        inc(1, 0),
     )
     .unwrap();
     assert_eq!(other.applied_seq().unwrap(), -1);
@@ -126,6 +143,35 @@ fn another_model_or_epoch_resets_the_space() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[test]
+fn another_reindex_generation_resets_the_space_and_the_same_one_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let reopen = |generation| {
+        IndexSpace::open(
+            dir.path(),
+            "t",
+            "c",
+            "test-model",
+            DIM,
+            DenseParams::default(),
+            inc(1, generation),
+        )
+        .unwrap()
+    };
+    {
+        let s = reopen(2);
+        s.apply(&[], &[doc("a", &[], &[("text", 1)])], 3).unwrap();
+        s.persist().unwrap();
+        assert_eq!(s.incarnation(), inc(1, 2));
+    }
+    // The same generation loads what was saved.
+    assert_eq!(reopen(2).applied_seq().unwrap(), 3);
+    // A newer generation (the store swapped in other chunk sets) starts over.
+    let newer = reopen(3);
+    assert_eq!(newer.applied_seq().unwrap(), -1);
+    assert_eq!(newer.status().unwrap().chunks, 0);
 }
 
 #[test]

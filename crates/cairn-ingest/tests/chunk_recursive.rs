@@ -33,8 +33,9 @@ fn exact_boundaries_without_overlap() {
         texts(&chunks),
         [
             "Guide\n\nAlpha beta gamma delta. Epsilon zeta eta theta.",
-            "Iota kappa lambda mu.\n\nInstall",
-            "One two three four five six seven eight nine ten.",
+            // The chunk ends where the next section starts rather than carry its heading.
+            "Iota kappa lambda mu.",
+            "Install\n\nOne two three four five six seven eight nine ten.",
         ]
     );
     assert_eq!(chunks[0].heading_path, ["Guide"]);
@@ -42,7 +43,7 @@ fn exact_boundaries_without_overlap() {
     assert_eq!(chunks[2].heading_path, ["Guide", "Install"]);
     assert_eq!(
         chunks.iter().map(|c| c.token_count).collect::<Vec<_>>(),
-        [11, 6, 11]
+        [11, 5, 12]
     );
     assert!(
         chunks
@@ -60,15 +61,40 @@ fn exact_boundaries_with_overlap() {
         texts(&chunks),
         [
             "Guide\n\nAlpha beta gamma delta. Epsilon zeta eta theta.",
-            // Four tokens of overlap, starting on a word boundary.
-            "zeta eta theta. Iota kappa lambda mu.\n\nInstall",
-            // Only one token of room is left next to the 11-token paragraph: the overlap
-            // shrinks to the heading rather than push the chunk over the limit.
+            // Four tokens of overlap, starting on a word boundary; the chunk stops at the
+            // next heading.
+            "zeta eta theta. Iota kappa lambda mu.",
+            // A new section starts fresh: no overlap reaches back across its heading.
             "Install\n\nOne two three four five six seven eight nine ten.",
         ]
     );
     assert_eq!(chunks[2].heading_path, ["Guide", "Install"]);
     check_invariants(&d, &chunks, &WordCounter, 12);
+}
+
+#[test]
+fn chunks_end_at_headings_and_small_sections_ride_along() {
+    let twenty = |w: &str| vec![w; 20].join(" ");
+    let d = doc(vec![
+        heading(1, "Alpha", &["Alpha"]),
+        para(&twenty("a"), &["Alpha"]),
+        heading(1, "Beta", &["Beta"]),
+        para("b b b b b", &["Beta"]),
+        heading(1, "Gamma", &["Gamma"]),
+        para(&twenty("g"), &["Gamma"]),
+    ]);
+    let chunks = RecursiveChunker::new(words(), 32, 6).chunk(&d);
+    let all = texts(&chunks);
+    // The small Beta section rides along with Alpha; Gamma starts its own chunk, and no
+    // overlap drags Beta's last words in front of its heading.
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(
+        all[0].starts_with("Alpha") && all[0].ends_with("b b b b b"),
+        "{all:?}"
+    );
+    assert!(all[1].starts_with("Gamma"), "{all:?}");
+    assert_eq!(chunks[1].heading_path, ["Gamma"]);
+    check_invariants(&d, &chunks, &WordCounter, 32);
 }
 
 #[test]
@@ -213,15 +239,30 @@ fn real_tokenizer_limits_overlap_and_headings() {
                 tok.count(shared)
             );
         }
-        let overlapping = chunks
+        // Chunks that continue a section overlap their predecessor; a chunk that starts a
+        // new section (at its heading) does not reach back into the previous one.
+        let continuing: Vec<_> = chunks
             .windows(2)
+            .filter(|p| p[0].heading_path == p[1].heading_path)
+            .collect();
+        let overlapping = continuing
+            .iter()
             .filter(|p| !overlap(&p[0].text, &p[1].text).is_empty())
             .count();
         assert!(
-            overlapping * 10 >= (chunks.len() - 1) * 8,
+            overlapping * 10 >= continuing.len() * 8,
             "max {max}: {overlapping}/{}",
-            chunks.len()
+            continuing.len()
         );
+        for p in chunks.windows(2) {
+            if p[1].text.starts_with("Section ") {
+                assert!(
+                    overlap(&p[0].text, &p[1].text).is_empty(),
+                    "max {max}: overlap across a heading: {:?}",
+                    p[1].text
+                );
+            }
+        }
     }
 }
 
@@ -309,30 +350,33 @@ fn real_tokenizer_exact_boundaries() {
         [
             "Replication\n\nStreaming replication ships WAL records to a standby.",
             "The standby replays them continuously.",
-            "Failover promotes the standby to primary.\n\nSlots",
-            "Replication slots keep WAL until every consumer has received it.",
+            // The chunk stops before the next section's heading, which opens its own.
+            "Failover promotes the standby to primary.",
+            "Slots\n\nReplication slots keep WAL until every consumer has received it.",
         ]
     );
     let counts: Vec<usize> = chunks.iter().map(|c| c.token_count).collect();
-    assert_eq!(counts, [11, 8, 10, 11]);
+    assert_eq!(counts, [11, 8, 9, 12]);
     assert_eq!(chunks[2].heading_path, ["Replication"]);
     assert_eq!(chunks[3].heading_path, ["Replication", "Slots"]);
 
-    // With overlap: each chunk starts on a word boundary at most 4 tokens back.
+    // With overlap: each chunk starts on a word boundary at most 4 tokens back, except
+    // the one that opens a new section.
     let chunks = RecursiveChunker::new(Arc::clone(&tok), 16, 4).chunk(&d);
     assert_eq!(
         texts(&chunks),
         [
             "Replication\n\nStreaming replication ships WAL records to a standby.",
             "a standby. The standby replays them continuously.",
-            "them continuously. Failover promotes the standby to primary.\n\nSlots",
-            "to primary.\n\nSlots\n\nReplication slots keep WAL until every consumer has received it.",
+            "them continuously. Failover promotes the standby to primary.",
+            // No overlap reaches back across the Slots heading.
+            "Slots\n\nReplication slots keep WAL until every consumer has received it.",
         ]
     );
     let overlaps: Vec<usize> = chunks
         .windows(2)
         .map(|p| tok.count(overlap(&p[0].text, &p[1].text)))
         .collect();
-    assert_eq!(overlaps, [4, 3, 4]);
+    assert_eq!(overlaps, [4, 3, 0]);
     check_invariants(&d, &chunks, tok.as_ref(), 16);
 }

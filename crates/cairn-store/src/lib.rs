@@ -17,12 +17,14 @@
 
 mod error;
 pub mod lifecycle;
+pub mod reindex;
 pub mod repo;
 pub mod security;
 mod sqlite;
 
 pub use error::{Error, Result};
 pub use lifecycle::{LegalHold, LifecycleRepo, RetentionCutoffs, SweepCounts, TenantPurge};
+pub use reindex::{ReindexRepo, StagedSet, SwapOutcome};
 pub use repo::{
     AclViewer, AnswerRepo, CollectionRepo, ConversationRepo, DocumentCommit, DocumentRepo,
     DocumentSummary, IdempotencyRecord, IdempotencyRepo, IndexBatch, IndexChange, IndexFeedRepo,

@@ -65,6 +65,9 @@ pub struct DocumentCommit {
     /// search targets, e.g. parent sections), or empty when none were computed. Stored
     /// with the chunk so an index can be rebuilt without re-embedding.
     pub embeddings: Vec<Option<Vec<f32>>>,
+    /// The parsed text the chunks were cut from, kept (replacing any earlier version) so
+    /// the document can be chunked again without its bytes (`cairn collections reindex`).
+    pub parsed: Option<cairn_types::ParsedDoc>,
 }
 
 /// Documents and their chunks.
@@ -359,6 +362,7 @@ pub trait Store:
     + crate::security::TenantDataRepo
     + crate::security::PrivacyRepo
     + crate::lifecycle::LifecycleRepo
+    + crate::reindex::ReindexRepo
     + Send
     + Sync
 {
@@ -378,6 +382,7 @@ impl<T> Store for T where
         + crate::security::TenantDataRepo
         + crate::security::PrivacyRepo
         + crate::lifecycle::LifecycleRepo
+        + crate::reindex::ReindexRepo
         + Send
         + Sync
 {

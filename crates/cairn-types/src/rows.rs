@@ -113,6 +113,10 @@ pub struct Collection {
     pub description: String,
     pub chunking: ChunkingSpec,
     pub created_at: i64,
+    /// How many times `cairn collections reindex` swapped in new chunk sets (0 for a new
+    /// collection); an index space built for another generation is rebuilt.
+    #[serde(default)]
+    pub generation: i64,
 }
 
 /// Who may read a document. Empty lists on both sides mean "everyone in the tenant".

@@ -9,20 +9,22 @@
 //! processes sharing a data directory.
 
 mod inputs;
+mod reindex;
 
 pub(crate) use inputs::embedding_text;
 pub use inputs::parse_date;
+pub use reindex::ReindexReport;
 
 use crate::{Engine, Error, Result};
-use cairn_index::{DenseParams, IndexSpace};
+use cairn_index::{DenseParams, Incarnation, IndexSpace};
 use cairn_models::Embedder;
-use cairn_types::{CollectionId, DocumentId, ErrorCode, TenantId};
+use cairn_types::{Collection, CollectionId, DocumentId, ErrorCode, TenantId};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Documents per batch while catching up or rebuilding.
-const BATCH_DOCS: usize = 64;
+pub(crate) const BATCH_DOCS: usize = 64;
 
 /// Open index spaces by (tenant, collection).
 #[derive(Default)]
@@ -34,6 +36,32 @@ pub(crate) struct Spaces {
 pub(crate) struct Space {
     pub index: IndexSpace,
     sync: Mutex<()>,
+}
+
+impl Space {
+    /// Whether this handle was opened for the collection's current incarnation.
+    fn current(&self, coll: &Collection) -> bool {
+        self.index.incarnation() == incarnation(coll)
+    }
+}
+
+/// The incarnation an index space of `coll` must be built for.
+pub(crate) fn incarnation(coll: &Collection) -> Incarnation {
+    Incarnation {
+        created_at: coll.created_at,
+        generation: coll.generation,
+    }
+}
+
+/// Removes a directory tree; one that is not there is fine.
+pub(crate) fn remove_dir(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::new(
+            ErrorCode::IndexError,
+            format!("removing {}: {e}", dir.display()),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// What a sync did.
@@ -48,7 +76,7 @@ pub struct SyncReport {
 }
 
 impl Engine {
-    fn space_dir(&self, tenant: &TenantId, collection: &CollectionId) -> PathBuf {
+    pub(crate) fn space_dir(&self, tenant: &TenantId, collection: &CollectionId) -> PathBuf {
         self.config
             .data_dir
             .join("index")
@@ -66,52 +94,77 @@ impl Engine {
     }
 
     /// The open space of a collection (opened on first use; an unreadable one is wiped
-    /// and recreated empty, to be rebuilt by the next sync).
+    /// and recreated empty, to be rebuilt by the next sync). A handle opened for an older
+    /// incarnation (the collection was reindexed since) is replaced. Opening happens under
+    /// the space's file lock, with the collection read again under it, so it never races
+    /// a reindex swapping the directory.
     pub(crate) fn space(&self, tenant: &TenantId, collection: &CollectionId) -> Result<Arc<Space>> {
         let coll = self.store.get_collection(tenant, collection)?;
         let key = (tenant.as_str().to_owned(), collection.as_str().to_owned());
+        if let Some(s) = self.open_space(&key, &coll) {
+            return Ok(s);
+        }
+        let _cross = self.lock_space(tenant, collection)?;
+        let coll = self.store.get_collection(tenant, collection)?;
         let mut open = self
             .spaces
             .open
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(s) = open.get(&key) {
+        if let Some(s) = open.get(&key).filter(|s| s.current(&coll)) {
             return Ok(s.clone());
         }
-        let embedder = self.embedder()?;
         let dir = self.space_dir(tenant, collection);
-        let params = self.dense_params();
-        let opener = || {
-            IndexSpace::open(
-                &dir,
-                tenant.as_str(),
-                collection.as_str(),
-                embedder.model_id(),
-                embedder.dim(),
-                params,
-                coll.created_at,
-            )
-        };
-        let index = match opener() {
-            Ok(s) => s,
-            Err(cairn_index::Error::Corrupt(why)) => {
-                tracing::warn!(dir = %dir.display(), %why, "index space unreadable; rebuilding");
-                std::fs::remove_dir_all(&dir).map_err(|e| {
-                    Error::new(
-                        ErrorCode::IndexError,
-                        format!("removing {}: {e}", dir.display()),
-                    )
-                })?;
-                opener()?
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let index = self.open_space_at(&dir, tenant, collection, incarnation(&coll))?;
         let space = Arc::new(Space {
             index,
             sync: Mutex::new(()),
         });
         open.insert(key, space.clone());
         Ok(space)
+    }
+
+    /// The handle already open for `coll`'s current incarnation, if any.
+    fn open_space(&self, key: &(String, String), coll: &Collection) -> Option<Arc<Space>> {
+        self.spaces
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .filter(|s| s.current(coll))
+            .cloned()
+    }
+
+    /// Opens the space stored in `dir`, wiping it first if it cannot be read.
+    pub(crate) fn open_space_at(
+        &self,
+        dir: &Path,
+        tenant: &TenantId,
+        collection: &CollectionId,
+        incarnation: Incarnation,
+    ) -> Result<IndexSpace> {
+        let embedder = self.embedder()?;
+        let params = self.dense_params();
+        let opener = || {
+            IndexSpace::open(
+                dir,
+                tenant.as_str(),
+                collection.as_str(),
+                embedder.model_id(),
+                embedder.dim(),
+                params,
+                incarnation,
+            )
+        };
+        match opener() {
+            Ok(s) => Ok(s),
+            Err(cairn_index::Error::Corrupt(why)) => {
+                tracing::warn!(dir = %dir.display(), %why, "index space unreadable; rebuilding");
+                remove_dir(dir)?;
+                Ok(opener()?)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Plain single-field BM25 on a collection's index (benchmarks: the like-for-like
@@ -137,41 +190,53 @@ impl Engine {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&key);
-        let dir = self.space_dir(tenant, collection);
-        match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::new(
-                ErrorCode::IndexError,
-                format!("removing {}: {e}", dir.display()),
-            )),
-            _ => Ok(()),
-        }
+        remove_dir(&self.space_dir(tenant, collection))
     }
 
     /// Brings the collection's index up to the store's newest change.
     pub fn sync_index(&self, tenant: &TenantId, collection: &CollectionId) -> Result<SyncReport> {
-        let space = self.space(tenant, collection)?;
-        let _local = space.sync.lock().unwrap_or_else(PoisonError::into_inner);
-        let _cross = self.lock_space(tenant, collection)?;
+        loop {
+            let space = self.space(tenant, collection)?;
+            let _local = space.sync.lock().unwrap_or_else(PoisonError::into_inner);
+            let _cross = self.lock_space(tenant, collection)?;
+            // A reindex may have swapped the space while this waited for the lock.
+            if space.current(&self.store.get_collection(tenant, collection)?) {
+                return self.sync_locked(&space.index, tenant, collection);
+            }
+        }
+    }
+
+    /// [`Self::sync_index`] with the space's locks held.
+    fn sync_locked(
+        &self,
+        space: &IndexSpace,
+        tenant: &TenantId,
+        collection: &CollectionId,
+    ) -> Result<SyncReport> {
         let head = self.store.index_head(tenant, collection)?;
-        let applied = space.index.applied_seq()?;
+        let applied = space.applied_seq()?;
         let mut report = SyncReport {
             applied_seq: applied,
             ..SyncReport::default()
         };
         if applied < 0 {
-            self.rebuild(&space.index, tenant, collection, head, &mut report)?;
+            self.rebuild(space, tenant, collection, head, &mut report)?;
         } else if applied < head {
-            self.catch_up(&space.index, tenant, collection, applied, &mut report)?;
+            self.catch_up(space, tenant, collection, applied, &mut report)?;
         } else {
             return Ok(report);
         }
-        space.index.persist()?;
-        report.applied_seq = space.index.applied_seq()?;
+        space.persist()?;
+        report.applied_seq = space.applied_seq()?;
         Ok(report)
     }
 
-    /// A file lock on the space, held while it syncs.
-    fn lock_space(&self, tenant: &TenantId, collection: &CollectionId) -> Result<std::fs::File> {
+    /// A file lock on the space, held while it syncs, opens or is swapped.
+    pub(crate) fn lock_space(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionId,
+    ) -> Result<std::fs::File> {
         let dir = self.space_dir(tenant, collection);
         let path = dir.with_extension("lock");
         let io = |e: std::io::Error| {
@@ -180,6 +245,9 @@ impl Engine {
                 format!("locking {}: {e}", path.display()),
             )
         };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -190,7 +258,7 @@ impl Engine {
         Ok(file)
     }
 
-    fn rebuild(
+    pub(crate) fn rebuild(
         &self,
         space: &IndexSpace,
         tenant: &TenantId,
@@ -215,7 +283,7 @@ impl Engine {
         Ok(())
     }
 
-    fn catch_up(
+    pub(crate) fn catch_up(
         &self,
         space: &IndexSpace,
         tenant: &TenantId,
@@ -246,7 +314,7 @@ impl Engine {
     }
 
     /// Re-indexes `ids` (dropping those no longer stored) and records `seq`.
-    fn index_documents(
+    pub(crate) fn index_documents(
         &self,
         space: &IndexSpace,
         tenant: &TenantId,

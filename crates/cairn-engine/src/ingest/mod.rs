@@ -4,7 +4,7 @@
 pub mod isolate;
 mod owner;
 mod plan;
-mod process;
+pub(crate) mod process;
 mod report;
 mod run;
 mod scan;

@@ -10,8 +10,8 @@ use cairn_ingest::{Format, chunk::chunker_for, quality};
 use cairn_models::Embedder;
 use cairn_store::DocumentCommit;
 use cairn_types::{
-    Chunk, ChunkId, ChunkRole, Collection, DocStatus, Document, DocumentId, ErrorCode,
-    QualityFlags, TenantId,
+    Chunk, ChunkDraft, ChunkId, ChunkRole, Collection, CollectionId, DocStatus, Document,
+    DocumentId, ErrorCode, QualityFlags, TenantId,
 };
 
 /// Where the bytes came from.
@@ -118,23 +118,7 @@ impl Engine {
             // What the ingest guardrail found (kinds and counts; never the values).
             metadata.insert("pii".into(), serde_json::json!(found));
         }
-        let chunks: Vec<Chunk> = drafts
-            .into_iter()
-            .enumerate()
-            .map(|(ordinal, d)| Chunk {
-                tenant: tenant.clone(),
-                id: ChunkId::for_position(&id, ordinal),
-                document: id.clone(),
-                collection: collection.id.clone(),
-                ordinal,
-                text: d.text,
-                heading_path: d.heading_path,
-                token_count: d.token_count,
-                role: d.role,
-                parent: d.parent.map(|p| ChunkId::for_position(&id, p)),
-                page: d.page,
-            })
-            .collect();
+        let chunks = chunks_from_drafts(tenant, &collection.id, &id, drafts);
         let title = parsed
             .title
             .clone()
@@ -179,6 +163,7 @@ impl Engine {
             job: None,
             idempotency: None,
             embeddings,
+            parsed: Some(parsed),
         };
         Ok(Prepared::Commit {
             commit: Box::new(commit),
@@ -187,10 +172,36 @@ impl Engine {
     }
 }
 
+/// Chunk rows for a document's drafts: ids and parent links from `id` and the ordinals.
+pub(crate) fn chunks_from_drafts(
+    tenant: &TenantId,
+    collection: &CollectionId,
+    id: &DocumentId,
+    drafts: Vec<ChunkDraft>,
+) -> Vec<Chunk> {
+    drafts
+        .into_iter()
+        .enumerate()
+        .map(|(ordinal, d)| Chunk {
+            tenant: tenant.clone(),
+            id: ChunkId::for_position(id, ordinal),
+            document: id.clone(),
+            collection: collection.clone(),
+            ordinal,
+            text: d.text,
+            heading_path: d.heading_path,
+            token_count: d.token_count,
+            role: d.role,
+            parent: d.parent.map(|p| ChunkId::for_position(id, p)),
+            page: d.page,
+        })
+        .collect()
+}
+
 impl Engine {
     /// Embeddings of the search targets among `chunks` (leaves and children; parents are
     /// context only), computed before the commit so they are stored atomically with it.
-    fn embed_chunks(&self, chunks: &[Chunk]) -> Result<Vec<Option<Vec<f32>>>> {
+    pub(crate) fn embed_chunks(&self, chunks: &[Chunk]) -> Result<Vec<Option<Vec<f32>>>> {
         let targets: Vec<(usize, String)> = chunks
             .iter()
             .enumerate()

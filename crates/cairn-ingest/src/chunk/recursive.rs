@@ -10,6 +10,10 @@
 //!    end that still fits. The next chunk starts inside the previous one so that the two
 //!    share at most `overlap` tokens, at the strongest separator that still gives a
 //!    useful overlap (at least half of it), falling back to a word or token boundary.
+//!    Sections are respected: a chunk that already holds a quarter of its budget ends
+//!    at the last heading it reaches rather than carrying the next section's first lines,
+//!    and an overlap never reaches back across a heading, so a section's text is not
+//!    filed under the previous section's heading path.
 //!
 //! Sizes come from the body's token index (one tokenization per document); every
 //! emitted chunk is re-tokenized once and shrunk if the count came out too high.
@@ -106,12 +110,21 @@ impl Body<'_> {
             if e <= s {
                 e = end;
             }
+            if e < end
+                && let Some(h) = self.section_cut(s, e, limits.max / 4)
+            {
+                e = h;
+            }
             let (e, piece) = self.verified_end(s, e, limits.max, cuts);
             out.extend(piece);
             if e >= end {
                 break;
             }
-            s = self.overlap_start(s, e, end, cuts, limits, protected);
+            s = if self.is_section_start(e) {
+                e
+            } else {
+                self.overlap_start(s, e, end, cuts, limits, protected)
+            };
         }
         out
     }
@@ -140,6 +153,10 @@ impl Body<'_> {
             return e;
         }
         let window = self.start_before(e, budget).unwrap_or(s).max(s);
+        if let Some(h) = self.last_section_in(window.max(s), e) {
+            // The overlap would reach back into the previous section: start at its heading.
+            return h;
+        }
         let allowed = |p: usize| p > s && p < e && !protected.iter().any(|&(a, b)| a < p && p < b);
         let candidates = self.bounds_in(window.saturating_sub(1), e);
         for level in Strength::ALL {

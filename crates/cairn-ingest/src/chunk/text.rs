@@ -13,7 +13,7 @@
 //! All chunk texts are byte ranges of the body, trimmed, so no chunk can contain text
 //! that is not in the source.
 
-use cairn_types::{Block, ChunkDraft, ChunkRole, ParsedDoc, TokenCounter};
+use cairn_types::{Block, BlockKind, ChunkDraft, ChunkRole, ParsedDoc, TokenCounter};
 
 /// How strong a separator is; a smaller value is a stronger (earlier-tried) separator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,6 +62,9 @@ pub(crate) struct Body<'a> {
     spans: Vec<(usize, usize)>,
     /// Cut positions: the byte right after each separator, with its strength.
     bounds: Vec<(usize, Strength)>,
+    /// Where each heading block after the first block starts: packing ends a chunk at a
+    /// section start rather than carrying a few lines of the next section along.
+    sections: Vec<usize>,
 }
 
 impl<'a> Body<'a> {
@@ -78,6 +81,14 @@ impl<'a> Body<'a> {
         }
         let bounds = scan_boundaries(&text);
         let spans = tokenize_in_segments(counter, &text, &bounds);
+        let sections = doc
+            .blocks
+            .iter()
+            .zip(&ranges)
+            .skip(1)
+            .filter(|(b, _)| matches!(b.kind, BlockKind::Heading { .. }))
+            .map(|(_, &(start, _))| start)
+            .collect();
         Self {
             doc,
             counter,
@@ -85,7 +96,32 @@ impl<'a> Body<'a> {
             ranges,
             spans,
             bounds,
+            sections,
         }
+    }
+
+    /// The last section start in `(start, end]` that leaves at least `min_tokens` before
+    /// it, if any.
+    pub(crate) fn section_cut(&self, start: usize, end: usize, min_tokens: usize) -> Option<usize> {
+        let lo = self.sections.partition_point(|&p| p <= start);
+        let hi = self.sections.partition_point(|&p| p <= end);
+        self.sections[lo..hi]
+            .iter()
+            .rev()
+            .copied()
+            .find(|&p| self.count(start, p) >= min_tokens)
+    }
+
+    /// The last section start strictly inside `start..end`, if any.
+    pub(crate) fn last_section_in(&self, start: usize, end: usize) -> Option<usize> {
+        let lo = self.sections.partition_point(|&p| p <= start);
+        let hi = self.sections.partition_point(|&p| p < end);
+        self.sections[lo..hi].last().copied()
+    }
+
+    /// Whether a heading block starts at `pos`.
+    pub(crate) fn is_section_start(&self, pos: usize) -> bool {
+        self.sections.binary_search(&pos).is_ok()
     }
 
     /// Whether the body has any non-whitespace text.

@@ -49,6 +49,7 @@ impl CollectionRepo for SqliteStore {
             description: description.to_owned(),
             chunking: chunking.clone(),
             created_at: now,
+            generation: 0,
         })
     }
 

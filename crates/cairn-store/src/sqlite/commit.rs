@@ -1,5 +1,5 @@
 //! The write path of a document: upsert the row, replace the whole chunk set, complete
-//! the job and record the idempotency key, all inside the caller's transaction, so a
+//! the job, keep the parsed text and record the idempotency key, all inside the caller's transaction, so a
 //! crash or an error at any point leaves the previous version untouched.
 
 use super::documents::{doc_not_found, load};
@@ -25,6 +25,7 @@ pub(crate) fn commit_tx(
         job,
         idempotency,
         embeddings,
+        parsed,
     } = commit;
     if !embeddings.is_empty() && embeddings.len() != chunks.len() {
         return Err(Error::Database(format!(
@@ -52,6 +53,9 @@ pub(crate) fn commit_tx(
     let id = upsert_document(tx, tenant, &doc, chunks.len(), now)?;
     replace_chunks(tx, tenant, &doc, &id, &chunks, &embeddings)?;
     log_change(tx, tenant, &doc.collection, &id)?;
+    if let Some(parsed) = &parsed {
+        super::reindex::keep_text(tx, tenant, &id, parsed)?;
+    }
     if let Some(job) = &job {
         complete_job_tx(tx, tenant, job, Some(&id), chunks.len(), now)?;
     }

@@ -19,7 +19,7 @@ fn placeholders(n: usize, first: usize) -> String {
 }
 
 /// Decodes a little-endian f32 blob.
-fn vector(bytes: &[u8]) -> Result<Vec<f32>> {
+pub(crate) fn vector(bytes: &[u8]) -> Result<Vec<f32>> {
     if !bytes.len().is_multiple_of(4) {
         return Err(Error::Corrupt(format!(
             "embedding blob of {} bytes is not a whole number of f32",
@@ -30,6 +30,86 @@ fn vector(bytes: &[u8]) -> Result<Vec<f32>> {
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect())
+}
+
+/// Where a batch's chunks come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChunkTable {
+    /// `chunks`: what searches read.
+    Live,
+    /// `staged_chunks`: a reindex's new sets (same columns).
+    Staged,
+}
+
+/// The documents among `documents` with their chunks from `table`, in ordinal order.
+pub(crate) fn batch_from(
+    conn: &Connection,
+    tenant: &TenantId,
+    documents: &[DocumentId],
+    table: ChunkTable,
+    with_embeddings: bool,
+) -> Result<IndexBatch> {
+    let ids: Vec<&str> = documents.iter().map(DocumentId::as_str).collect();
+    let mut docs = documents_in(conn, tenant, &ids)?;
+    let name = match table {
+        ChunkTable::Live => "chunks",
+        ChunkTable::Staged => {
+            // Only documents with a staged set (possibly empty) belong to it.
+            let with_sets = staged_ids(conn, tenant, &ids)?;
+            docs.retain(|d| with_sets.contains(d.id.as_str()));
+            "staged_chunks"
+        }
+    };
+    let mut chunks = Vec::new();
+    let mut st = conn
+        .prepare_cached(&format!(
+            "SELECT {CHUNK_COLS}, embedding FROM {name}
+             WHERE tenant_id = ?1 AND document_id = ?2 ORDER BY ordinal"
+        ))
+        .map_err(db)?;
+    for d in &docs {
+        let rows = st
+            .query_map((tenant.as_str(), d.id.as_str()), |r| {
+                let blob: Option<Vec<u8>> = if with_embeddings { r.get(11)? } else { None };
+                Ok((chunk(r)?, blob))
+            })
+            .map_err(db)?;
+        for row in rows {
+            let (chunk, blob) = row.map_err(db)?;
+            let embedding = blob.as_deref().map(vector).transpose()?;
+            chunks.push(IndexedChunk { chunk, embedding });
+        }
+    }
+    Ok(IndexBatch {
+        documents: docs,
+        chunks,
+    })
+}
+
+/// Which of `ids` have a staged set.
+fn staged_ids(
+    conn: &Connection,
+    tenant: &TenantId,
+    ids: &[&str],
+) -> Result<std::collections::HashSet<String>> {
+    let mut out = std::collections::HashSet::new();
+    for part in ids.chunks(IN_LIST) {
+        let sql = format!(
+            "SELECT document_id FROM staged_documents WHERE tenant_id = ?1 AND document_id IN ({})",
+            placeholders(part.len(), 2)
+        );
+        let mut st = conn.prepare(&sql).map_err(db)?;
+        let params = rusqlite::params_from_iter(
+            std::iter::once(tenant.as_str()).chain(part.iter().copied()),
+        );
+        let rows = st
+            .query_map(params, |r| r.get::<_, String>(0))
+            .map_err(db)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db)?;
+        out.extend(rows);
+    }
+    Ok(out)
 }
 
 fn documents_in(conn: &Connection, tenant: &TenantId, ids: &[&str]) -> Result<Vec<Document>> {
@@ -128,32 +208,7 @@ impl IndexFeedRepo for SqliteStore {
         with_embeddings: bool,
     ) -> Result<IndexBatch> {
         self.read("reading documents to index", |conn| {
-            let ids: Vec<&str> = documents.iter().map(DocumentId::as_str).collect();
-            let docs = documents_in(conn, tenant, &ids)?;
-            let mut chunks = Vec::new();
-            let mut st = conn
-                .prepare_cached(&format!(
-                    "SELECT {CHUNK_COLS}, embedding FROM chunks
-                     WHERE tenant_id = ?1 AND document_id = ?2 ORDER BY ordinal"
-                ))
-                .map_err(db)?;
-            for d in &docs {
-                let rows = st
-                    .query_map((tenant.as_str(), d.id.as_str()), |r| {
-                        let blob: Option<Vec<u8>> = if with_embeddings { r.get(11)? } else { None };
-                        Ok((chunk(r)?, blob))
-                    })
-                    .map_err(db)?;
-                for row in rows {
-                    let (chunk, blob) = row.map_err(db)?;
-                    let embedding = blob.as_deref().map(vector).transpose()?;
-                    chunks.push(IndexedChunk { chunk, embedding });
-                }
-            }
-            Ok(IndexBatch {
-                documents: docs,
-                chunks,
-            })
+            batch_from(conn, tenant, documents, ChunkTable::Live, with_embeddings)
         })
     }
 

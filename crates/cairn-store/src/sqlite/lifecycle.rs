@@ -385,7 +385,13 @@ fn purge(tx: &Transaction<'_>, tenant: &TenantId) -> Result<TenantPurge> {
         messages: del("messages")?,
         conversations: del("conversations")?,
         idempotency_keys: del("idempotency_keys")?,
-        chunks: del("chunks")?,
+        chunks: {
+            // Kept texts and a reindex's staging go with the documents (not counted).
+            for table in ["staged_chunks", "staged_documents", "document_texts"] {
+                del(table)?;
+            }
+            del("chunks")?
+        },
         documents: del("documents")?,
         jobs: del("jobs")?,
         ..TenantPurge::default()

@@ -20,7 +20,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary migrates a database to.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Every migration this binary knows, by increasing version.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -44,7 +44,60 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 5,
         sql: V5_LIFECYCLE,
     },
+    Migration {
+        version: 6,
+        sql: V6_REINDEX,
+    },
 ];
+
+/// Re-chunking without the original bytes: each document's parsed text (the parser's
+/// blocks as JSON, after ingest redaction), and the staging area a reindex fills with the
+/// new chunk sets before it swaps them in. `staged_documents.content_hash` is the version
+/// a staged set was cut from: a document changed since is staged again before the swap.
+const V6_REINDEX: &str = r"
+ALTER TABLE collections ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE document_texts (
+    tenant_id TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    parsed TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, document_id),
+    FOREIGN KEY (tenant_id, document_id)
+        REFERENCES documents(tenant_id, id) ON DELETE CASCADE
+) STRICT;
+
+CREATE TABLE staged_documents (
+    tenant_id TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    chunk_count INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, document_id),
+    FOREIGN KEY (tenant_id, document_id)
+        REFERENCES documents(tenant_id, id) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX staged_documents_by_collection
+    ON staged_documents(tenant_id, collection_id, document_id);
+
+CREATE TABLE staged_chunks (
+    tenant_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    ordinal INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    heading_path TEXT NOT NULL,
+    token_count INTEGER NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('leaf', 'parent', 'child')),
+    parent_id TEXT,
+    page INTEGER,
+    embedding BLOB,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, document_id)
+        REFERENCES staged_documents(tenant_id, document_id) ON DELETE CASCADE
+) STRICT;
+CREATE UNIQUE INDEX staged_chunks_by_document ON staged_chunks(tenant_id, document_id, ordinal);
+";
 
 /// Data lifecycle: legal holds (`subject` is a user id, or `''` for the whole tenant),
 /// and time indexes so retention sweeps find expired rows without scanning a tenant.

@@ -30,6 +30,7 @@ mod jobs;
 mod lifecycle;
 mod migrations;
 mod privacy;
+mod reindex;
 mod tenant_data;
 pub use migrations::SCHEMA_VERSION;
 mod rows;

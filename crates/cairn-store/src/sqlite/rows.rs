@@ -12,7 +12,8 @@ use rusqlite::types::Type;
 
 pub(crate) const TENANT_COLS: &str = "tenant_id, name, created_at";
 
-pub(crate) const COLLECTION_COLS: &str = "tenant_id, id, description, chunking, created_at";
+pub(crate) const COLLECTION_COLS: &str =
+    "tenant_id, id, description, chunking, created_at, generation";
 
 pub(crate) const DOC_COLS: &str = "tenant_id, id, collection_id, source, title, format, \
      content_hash, mtime, size_bytes, metadata, acl_users, acl_groups, status, quality, \
@@ -74,6 +75,7 @@ pub(crate) fn collection(row: &Row<'_>) -> rusqlite::Result<Collection> {
         description: row.get(2)?,
         chunking: json(row, 3, "chunking")?,
         created_at: row.get(4)?,
+        generation: row.get(5)?,
     })
 }
 

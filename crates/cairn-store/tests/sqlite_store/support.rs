@@ -93,6 +93,7 @@ pub fn plain(d: Document, texts: &[&str]) -> DocumentCommit {
         chunks,
         job: None,
         idempotency: None,
+        parsed: None,
     }
 }
 

@@ -310,7 +310,7 @@ pub fn scale(
         "synthetic",
         dim,
         DenseParams::default(),
-        0,
+        cairn_index::Incarnation::default(),
     )
     .map_err(anyhow::Error::msg)?;
     let vocab: Vec<String> = (0..50_000).map(|i| format!("w{i}")).collect();
