@@ -43,19 +43,40 @@ pub fn rrf(lists: &[&[(u64, f32)]], k: f32) -> Vec<Fused> {
 }
 
 /// Weighted reciprocal rank fusion: `Σ w_i / (k + rank_i)`; a list without a weight
-/// in `weights` counts 1.
+/// in `weights` counts 1. Equal fused scores (a chunk first in one list and second in
+/// the other, against one the other way round) are ordered by how decisively each
+/// list ranked it: the sum of its scores relative to each list's best.
 pub fn rrf_weighted(lists: &[&[(u64, f32)]], weights: &[f32], k: f32) -> Vec<Fused> {
-    let mut v = collect(lists);
-    for f in &mut v {
-        f.score = f
-            .sources
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.map(|(rank, _)| (i, rank)))
-            .map(|(i, rank)| weights.get(i).copied().unwrap_or(1.0) / (k + rank as f32))
-            .sum();
-    }
-    sorted(v)
+    let best: Vec<f32> = lists
+        .iter()
+        .map(|l| l.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max))
+        .collect();
+    let mut v: Vec<(Fused, f32)> = collect(lists)
+        .into_iter()
+        .map(|mut f| {
+            f.score = f
+                .sources
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.map(|(rank, _)| (i, rank)))
+                .map(|(i, rank)| weights.get(i).copied().unwrap_or(1.0) / (k + rank as f32))
+                .sum();
+            let strength = f
+                .sources
+                .iter()
+                .zip(&best)
+                .filter_map(|(s, &b)| s.filter(|_| b > 0.0).map(|(_, raw)| raw / b))
+                .sum::<f32>();
+            (f, strength)
+        })
+        .collect();
+    v.sort_by(|(a, sa), (b, sb)| {
+        b.score
+            .total_cmp(&a.score)
+            .then(sb.total_cmp(sa))
+            .then(a.key.cmp(&b.key))
+    });
+    v.into_iter().map(|(f, _)| f).collect()
 }
 
 /// `alpha · dense + (1 − alpha) · lexical` over min-max normalized scores; a key missing
@@ -102,6 +123,20 @@ mod tests {
         assert!((f[0].score - (2.0 / 61.0 + 1.0 / 62.0)).abs() < 1e-6);
         let g = rrf_weighted(&[&lex, &dense], &[1.0, 2.0], 60.0);
         assert_eq!(g[0].key, 2);
+    }
+
+    #[test]
+    fn equal_ranks_go_to_the_more_decisive_match() {
+        // 1 wins lexical by a wide margin and is a close second on dense; 2 the reverse.
+        let lex = [(1, 38.0), (2, 30.0)];
+        let dense = [(2, 0.63), (1, 0.56)];
+        let f = rrf(&[&lex, &dense], 60.0);
+        assert_eq!(f[0].score, f[1].score);
+        assert_eq!(f[0].key, 1, "{f:?}");
+        // Swapping which list is decisive swaps the order.
+        let lex = [(1, 31.0), (2, 30.0)];
+        let dense = [(2, 0.9), (1, 0.5)];
+        assert_eq!(rrf(&[&lex, &dense], 60.0)[0].key, 2);
     }
 
     #[test]

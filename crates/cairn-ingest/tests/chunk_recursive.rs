@@ -82,18 +82,26 @@ fn chunks_end_at_headings_and_small_sections_ride_along() {
         para("b b b b b", &["Beta"]),
         heading(1, "Gamma", &["Gamma"]),
         para(&twenty("g"), &["Gamma"]),
+        heading(1, "Delta", &["Delta"]),
+        para(&twenty("d"), &["Delta"]),
     ]);
     let chunks = RecursiveChunker::new(words(), 32, 6).chunk(&d);
     let all = texts(&chunks);
-    // The small Beta section rides along with Alpha; Gamma starts its own chunk, and no
-    // overlap drags Beta's last words in front of its heading.
-    assert_eq!(all.len(), 2, "{all:?}");
+    // Alpha fills a quarter of the budget, so its chunk ends at Beta's heading; the small
+    // Beta section rides along with Gamma; Delta starts its own chunk. No overlap drags
+    // a section's last words in front of the next heading.
+    assert_eq!(all.len(), 3, "{all:?}");
     assert!(
-        all[0].starts_with("Alpha") && all[0].ends_with("b b b b b"),
+        all[0].starts_with("Alpha") && all[0].ends_with("a a"),
         "{all:?}"
     );
-    assert!(all[1].starts_with("Gamma"), "{all:?}");
-    assert_eq!(chunks[1].heading_path, ["Gamma"]);
+    assert!(
+        all[1].starts_with("Beta") && all[1].ends_with("g g"),
+        "{all:?}"
+    );
+    assert!(all[2].starts_with("Delta"), "{all:?}");
+    let paths: Vec<_> = chunks.iter().map(|c| c.heading_path.clone()).collect();
+    assert_eq!(paths, [["Alpha"], ["Beta"], ["Delta"]]);
     check_invariants(&d, &chunks, &WordCounter, 32);
 }
 

@@ -32,7 +32,8 @@ use cairn_types::{
 };
 use serde::Serialize;
 use std::path::Path;
-use std::sync::PoisonError;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 /// How many times the swap may find documents that changed meanwhile before giving up.
 const SWAP_ATTEMPTS: usize = 8;
@@ -194,8 +195,8 @@ impl Engine {
     }
 
     /// Stages every indexed document without a set for its current version (only
-    /// `only`, when given). Fails, naming them, when documents have neither a kept parsed
-    /// text nor their unchanged source file.
+    /// `only`, when given), `ingest.workers` documents at a time. Fails, naming them,
+    /// when documents have neither a kept parsed text nor their unchanged source file.
     fn stage_pending(
         &self,
         staging: &Staging<'_>,
@@ -213,18 +214,17 @@ impl Engine {
             let Some(last) = docs.last().map(|d| d.id.clone()) else {
                 break;
             };
-            for doc in docs
+            let wanted: Vec<&Document> = docs
                 .iter()
                 .filter(|d| only.is_none_or(|ids| ids.contains(&d.id)))
+                .collect();
+            for (doc, outcome) in wanted
+                .iter()
+                .zip(self.stage_many(staging, &wanted, progress))
             {
-                match self.stage_document(staging, doc, report)? {
-                    Some(chunks) => progress.event(&ProgressEvent::Done {
-                        source: doc.source.clone(),
-                        outcome: DocOutcome::Updated,
-                        chunks,
-                        bytes: doc.size_bytes,
-                    }),
-                    None => unreadable.push(doc.source.clone()),
+                match outcome? {
+                    Staged::Done { reparsed, .. } => report.reparsed += usize::from(reparsed),
+                    Staged::Unreadable => unreadable.push(doc.source.clone()),
                 }
             }
             after = Some(last);
@@ -251,18 +251,56 @@ impl Engine {
         ))
     }
 
-    /// Cuts, embeds and stages one document; `None` when its text cannot be had.
-    fn stage_document(
+    /// Stages `docs` on `ingest.workers` threads (parsing, chunking and embedding of one
+    /// document overlap those of another); one outcome per document, in order.
+    fn stage_many(
         &self,
         staging: &Staging<'_>,
-        doc: &Document,
-        report: &mut ReindexReport,
-    ) -> Result<Option<usize>> {
+        docs: &[&Document],
+        progress: &dyn ProgressSink,
+    ) -> Vec<Result<Staged>> {
+        let next = AtomicUsize::new(0);
+        let done: Mutex<Vec<Option<Result<Staged>>>> =
+            Mutex::new((0..docs.len()).map(|_| None).collect());
+        let workers = self.config.ingest.workers.clamp(1, docs.len().max(1));
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(doc) = docs.get(i) else { break };
+                        let outcome = self.stage_document(staging, doc);
+                        if let Ok(Staged::Done { chunks, .. }) = &outcome {
+                            progress.event(&ProgressEvent::Done {
+                                source: doc.source.clone(),
+                                outcome: DocOutcome::Updated,
+                                chunks: *chunks,
+                                bytes: doc.size_bytes,
+                            });
+                        }
+                        done.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(outcome);
+                    }
+                });
+            }
+        });
+        done.into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| {
+                    Err(Error::new(ErrorCode::Internal, "a staging worker stopped"))
+                })
+            })
+            .collect()
+    }
+
+    /// Cuts, embeds and stages one document.
+    fn stage_document(&self, staging: &Staging<'_>, doc: &Document) -> Result<Staged> {
         let (parsed, reparsed) = match self.store.document_text(staging.tenant, &doc.id)? {
             Some(p) => (p, false),
             None => match self.parse_source_again(doc)? {
                 Some(p) => (p, true),
-                None => return Ok(None),
+                None => return Ok(Staged::Unreadable),
             },
         };
         let drafts = staging.chunker.chunk(&parsed);
@@ -279,8 +317,10 @@ impl Engine {
                 parsed: reparsed.then_some(&parsed),
             },
         )?;
-        report.reparsed += usize::from(reparsed);
-        Ok(Some(chunks.len()))
+        Ok(Staged::Done {
+            reparsed,
+            chunks: chunks.len(),
+        })
     }
 
     /// The document's source file parsed again, when the source is an absolute path to a
@@ -361,6 +401,16 @@ impl Engine {
             Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
         }
     }
+}
+
+/// What became of one document.
+enum Staged {
+    Done {
+        reparsed: bool,
+        chunks: usize,
+    },
+    /// Neither a kept parsed text nor its unchanged source file.
+    Unreadable,
 }
 
 /// What every staged document is cut with.

@@ -10,10 +10,11 @@
 //!    end that still fits. The next chunk starts inside the previous one so that the two
 //!    share at most `overlap` tokens, at the strongest separator that still gives a
 //!    useful overlap (at least half of it), falling back to a word or token boundary.
-//!    Sections are respected: a chunk that already holds a quarter of its budget ends
-//!    at the last heading it reaches rather than carrying the next section's first lines,
-//!    and an overlap never reaches back across a heading, so a section's text is not
-//!    filed under the previous section's heading path.
+//!    Sections are respected: once a chunk holds a quarter of its budget it ends at the
+//!    next heading rather than running on into the next section, and an overlap never
+//!    reaches back across a heading, so a section's text is filed under its own heading
+//!    path and most sections fit the embedder's window whole; a smaller section rides
+//!    along with the one after it.
 //!
 //! Sizes come from the body's token index (one tokenization per document); every
 //! emitted chunk is re-tokenized once and shrunk if the count came out too high.

@@ -100,14 +100,13 @@ impl<'a> Body<'a> {
         }
     }
 
-    /// The last section start in `(start, end]` that leaves at least `min_tokens` before
+    /// The first section start in `(start, end]` that leaves at least `min_tokens` before
     /// it, if any.
     pub(crate) fn section_cut(&self, start: usize, end: usize, min_tokens: usize) -> Option<usize> {
         let lo = self.sections.partition_point(|&p| p <= start);
         let hi = self.sections.partition_point(|&p| p <= end);
         self.sections[lo..hi]
             .iter()
-            .rev()
             .copied()
             .find(|&p| self.count(start, p) >= min_tokens)
     }
