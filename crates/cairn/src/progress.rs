@@ -16,12 +16,28 @@ pub enum Mode {
     Quiet,
 }
 
+impl Mode {
+    /// Quiet for `--json`, a live bar on a terminal, plain lines otherwise.
+    pub fn for_output(json: bool) -> Self {
+        use std::io::IsTerminal;
+        if json {
+            Self::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Self::Bar
+        } else {
+            Self::Lines
+        }
+    }
+}
+
 /// Seconds between two plain progress lines.
 const LINE_EVERY: Duration = Duration::from_secs(5);
 
 pub struct Bar {
     bar: ProgressBar,
     mode: Mode,
+    /// What plain lines start with: `[ingest]`, `[reindex]`.
+    label: &'static str,
     chunks: AtomicUsize,
     failed: AtomicUsize,
     started: Instant,
@@ -29,7 +45,13 @@ pub struct Bar {
 }
 
 impl Bar {
+    /// Progress of an ingest.
     pub fn new(mode: Mode) -> Self {
+        Self::labeled(mode, "ingest")
+    }
+
+    /// Progress of another per-document job (`reindex`).
+    pub fn labeled(mode: Mode, label: &'static str) -> Self {
         let bar = if mode != Mode::Bar {
             ProgressBar::hidden()
         } else {
@@ -44,6 +66,7 @@ impl Bar {
         Self {
             bar,
             mode,
+            label,
             chunks: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
             started: Instant::now(),
@@ -55,7 +78,7 @@ impl Bar {
     fn note(&self, msg: &str) {
         match self.mode {
             Mode::Bar => self.bar.println(msg),
-            Mode::Lines => eprintln!("[ingest] {msg}"),
+            Mode::Lines => eprintln!("[{}] {msg}", self.label),
             Mode::Quiet => {}
         }
     }
@@ -82,7 +105,8 @@ impl Bar {
             0.0
         };
         eprintln!(
-            "[ingest] {done}/{total} files · {} chunks · {} failed · {rate:.1} files/s · ETA {eta:.0}s",
+            "[{}] {done}/{total} files · {} chunks · {} failed · {rate:.1} files/s · ETA {eta:.0}s",
+            self.label,
             self.chunks.load(Ordering::Relaxed),
             self.failed.load(Ordering::Relaxed),
         );

@@ -53,6 +53,27 @@ pub(crate) fn incarnation(coll: &Collection) -> Incarnation {
     }
 }
 
+/// Opens (creating it and its directory) a file used only for its advisory lock.
+pub(crate) fn lock_file(path: &Path) -> Result<std::fs::File> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| lock_error(path, &e))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| lock_error(path, &e))
+}
+
+/// The error for a lock file that cannot be opened or locked.
+pub(crate) fn lock_error(path: &Path, e: &std::io::Error) -> Error {
+    Error::new(
+        ErrorCode::IndexError,
+        format!("locking {}: {e}", path.display()),
+    )
+}
+
 /// Removes a directory tree; one that is not there is fine.
 pub(crate) fn remove_dir(dir: &Path) -> Result<()> {
     match std::fs::remove_dir_all(dir) {
@@ -237,24 +258,9 @@ impl Engine {
         tenant: &TenantId,
         collection: &CollectionId,
     ) -> Result<std::fs::File> {
-        let dir = self.space_dir(tenant, collection);
-        let path = dir.with_extension("lock");
-        let io = |e: std::io::Error| {
-            Error::new(
-                ErrorCode::IndexError,
-                format!("locking {}: {e}", path.display()),
-            )
-        };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io)?;
-        file.lock().map_err(io)?;
+        let path = self.space_dir(tenant, collection).with_extension("lock");
+        let file = lock_file(&path)?;
+        file.lock().map_err(|e| lock_error(&path, &e))?;
         Ok(file)
     }
 

@@ -20,7 +20,7 @@
 //! generation no longer matches the collection and is rebuilt from the store on its
 //! next open, so the index never serves the old chunking against the new store.
 
-use super::{BATCH_DOCS, SyncReport, incarnation, remove_dir};
+use super::{BATCH_DOCS, SyncReport, incarnation, lock_error, lock_file, remove_dir};
 use crate::ingest::process::chunks_from_drafts;
 use crate::ingest::{DocOutcome, ProgressEvent, ProgressSink};
 use crate::{Engine, Error, Result};
@@ -377,28 +377,14 @@ impl Engine {
         let path = self
             .space_dir(tenant, collection)
             .with_extension("reindex.lock");
-        let io = |e: std::io::Error| {
-            Error::new(
-                ErrorCode::IndexError,
-                format!("locking {}: {e}", path.display()),
-            )
-        };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io)?;
+        let file = lock_file(&path)?;
         match file.try_lock() {
             Ok(()) => Ok(file),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
                 ErrorCode::Conflict,
                 format!("a reindex of collection `{collection}` is already running"),
             )),
-            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+            Err(std::fs::TryLockError::Error(e)) => Err(lock_error(&path, &e)),
         }
     }
 }

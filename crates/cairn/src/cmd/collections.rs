@@ -3,7 +3,6 @@
 use super::{Context, eng, fail, st, time};
 use crate::progress::{Bar, Mode};
 use cairn_types::{ChunkerKind, ChunkingSpec, CollectionId, ErrorCode};
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// Chunk settings given on the command line; each one left out keeps its base value.
@@ -133,14 +132,7 @@ pub fn run(ctx: &Context, c: CollectionsCmd) -> anyhow::Result<ExitCode> {
             let id = CollectionId::new(name);
             let current = store.get_collection(t, &id).map_err(st)?;
             let spec = chunking.over(&current.chunking)?;
-            let mode = if ctx.json {
-                Mode::Quiet
-            } else if std::io::stderr().is_terminal() {
-                Mode::Bar
-            } else {
-                Mode::Lines
-            };
-            let bar = Bar::new(mode);
+            let bar = Bar::labeled(Mode::for_output(ctx.json), "reindex");
             let started = std::time::Instant::now();
             let report = engine.reindex_collection(t, &id, Some(spec), &bar);
             bar.finish();
@@ -149,7 +141,8 @@ pub fn run(ctx: &Context, c: CollectionsCmd) -> anyhow::Result<ExitCode> {
                 return ctx.print_json(&r).map(|()| ExitCode::SUCCESS);
             }
             outln!(
-                "reindexed `{}` in {:.1}s: {} documents, {} → {} chunks ({} chunker, {} tokens,                  {} overlap), generation {}",
+                "reindexed `{}` in {:.1}s: {} documents, {} → {} chunks ({} chunker, {} tokens, \
+                 {} overlap), generation {}",
                 r.collection,
                 started.elapsed().as_secs_f64(),
                 r.documents,
@@ -162,7 +155,8 @@ pub fn run(ctx: &Context, c: CollectionsCmd) -> anyhow::Result<ExitCode> {
             );
             if r.reparsed > 0 || r.restaged > 0 || r.caught_up > 0 {
                 outln!(
-                    "  {} read again from their files, {} staged again after changing, {} taken                      from ingests that ran meanwhile",
+                    "  {} read again from their files, {} staged again after changing, {} taken \
+                     from ingests that ran meanwhile",
                     r.reparsed,
                     r.restaged,
                     r.caught_up

@@ -4,7 +4,6 @@ use super::{Context, eng};
 use crate::progress::{Bar, Mode};
 use cairn_engine::{IngestOptions, IngestReport};
 use cairn_types::{Acl, CollectionId};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -60,14 +59,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         guard: None,
         content_hash: None,
     };
-    let mode = if ctx.json {
-        Mode::Quiet
-    } else if std::io::stderr().is_terminal() {
-        Mode::Bar
-    } else {
-        Mode::Lines
-    };
-    let bar = Bar::new(mode);
+    let bar = Bar::new(Mode::for_output(ctx.json));
     let collection = CollectionId::new(a.collection);
     let report = engine
         .ingest_path(&ctx.tenant, &collection, &a.path, &opts, &bar)
