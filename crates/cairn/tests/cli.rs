@@ -7,7 +7,7 @@ use common::{cairn, json};
 use std::path::Path;
 
 #[test]
-fn ingest_list_show_and_remove_through_the_cli() {
+fn ingest_list_show_reindex_and_remove_through_the_cli() {
     let tmp = tempfile::tempdir().unwrap();
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
     let docs = docs.to_str().unwrap();
@@ -57,6 +57,41 @@ fn ingest_list_show_and_remove_through_the_cli() {
         &["--json", "collections", "show", "cairn-docs"],
     ));
     assert_eq!(coll["documents"].as_u64().unwrap() as usize, list.len());
+    assert_eq!(coll["collection"]["generation"], 0);
+
+    // Reindex with smaller chunks: the report, then the collection, show the new state.
+    let report = json(&cairn(
+        tmp.path(),
+        &[
+            "--json",
+            "collections",
+            "reindex",
+            "cairn-docs",
+            "--max-tokens",
+            "128",
+            "--overlap-tokens",
+            "16",
+        ],
+    ));
+    assert_eq!(report["generation"], 1, "{report}");
+    assert_eq!(report["documents"].as_u64().unwrap() as usize, list.len());
+    assert!(
+        report["chunks_after"].as_u64().unwrap() > report["chunks_before"].as_u64().unwrap(),
+        "{report}"
+    );
+    let coll = json(&cairn(
+        tmp.path(),
+        &["--json", "collections", "show", "cairn-docs"],
+    ));
+    assert_eq!(coll["collection"]["chunking"]["max_tokens"], 128);
+    assert_eq!(coll["collection"]["generation"], 1);
+    assert_eq!(coll["chunks"], report["chunks_after"]);
+    let bad = cairn(
+        tmp.path(),
+        &["collections", "reindex", "cairn-docs", "--chunker", "nope"],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("[invalid_input]"));
 
     assert!(cairn(tmp.path(), &["docs", "rm", id]).status.success());
     let gone = cairn(tmp.path(), &["docs", "show", id]);

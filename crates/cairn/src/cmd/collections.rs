@@ -124,6 +124,7 @@ pub fn run(ctx: &Context, c: CollectionsCmd) -> anyhow::Result<ExitCode> {
             outln!("name         {}", c.id);
             outln!("description  {}", c.description);
             outln!("chunking     {}", serde_json::to_string(&c.chunking)?);
+            outln!("generation   {} (reindexes so far)", c.generation);
             outln!("documents    {docs}");
             outln!("chunks       {chunks}");
             outln!("created      {} UTC", time(c.created_at));
