@@ -59,6 +59,10 @@ pub trait ReindexRepo {
         limit: usize,
     ) -> Result<Vec<Document>>;
 
+    /// How many indexed documents of the collection have no staged set for their current
+    /// version.
+    fn count_unstaged(&self, tenant: &TenantId, collection: &CollectionId) -> Result<usize>;
+
     /// Replaces the staged set of one document of the collection.
     fn stage_chunks(
         &self,

@@ -18,6 +18,7 @@ pub use reindex::ReindexReport;
 use crate::{Engine, Error, Result};
 use cairn_index::{DenseParams, Incarnation, IndexSpace};
 use cairn_models::Embedder;
+use cairn_store::IndexBatch;
 use cairn_types::{Collection, CollectionId, DocumentId, ErrorCode, TenantId};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -55,15 +56,24 @@ pub(crate) fn incarnation(coll: &Collection) -> Incarnation {
 
 /// Opens (creating it and its directory) a file used only for its advisory lock.
 pub(crate) fn lock_file(path: &Path) -> Result<std::fs::File> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| lock_error(path, &e))?;
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+    };
+    // Every sync takes this lock: the directory is created only the first time.
+    match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| lock_error(path, &e))?;
+            }
+            open()
+        }
+        other => other,
     }
-    std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| lock_error(path, &e))
+    .map_err(|e| lock_error(path, &e))
 }
 
 /// The error for a lock file that cannot be opened or locked.
@@ -205,24 +215,42 @@ impl Engine {
 
     /// Forgets and deletes a collection's index space (after the collection is deleted).
     pub fn drop_index(&self, tenant: &TenantId, collection: &CollectionId) -> Result<()> {
+        self.forget_space(tenant, collection);
+        remove_dir(&self.space_dir(tenant, collection))
+    }
+
+    /// Drops this process's handle of a space (the next use opens it again).
+    pub(crate) fn forget_space(&self, tenant: &TenantId, collection: &CollectionId) {
         let key = (tenant.as_str().to_owned(), collection.as_str().to_owned());
         self.spaces
             .open
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&key);
-        remove_dir(&self.space_dir(tenant, collection))
     }
 
     /// Brings the collection's index up to the store's newest change.
     pub fn sync_index(&self, tenant: &TenantId, collection: &CollectionId) -> Result<SyncReport> {
+        self.synced_space(tenant, collection)
+            .map(|(_, report)| report)
+    }
+
+    /// The collection's space, brought up to the store's newest change (what a search
+    /// reads from).
+    pub(crate) fn synced_space(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionId,
+    ) -> Result<(Arc<Space>, SyncReport)> {
         loop {
             let space = self.space(tenant, collection)?;
-            let _local = space.sync.lock().unwrap_or_else(PoisonError::into_inner);
+            let local = space.sync.lock().unwrap_or_else(PoisonError::into_inner);
             let _cross = self.lock_space(tenant, collection)?;
             // A reindex may have swapped the space while this waited for the lock.
             if space.current(&self.store.get_collection(tenant, collection)?) {
-                return self.sync_locked(&space.index, tenant, collection);
+                let report = self.sync_locked(&space.index, tenant, collection)?;
+                drop(local);
+                return Ok((space, report));
             }
         }
     }
@@ -273,20 +301,43 @@ impl Engine {
         report: &mut SyncReport,
     ) -> Result<()> {
         report.rebuilt = true;
-        let mut after: Option<DocumentId> = None;
-        loop {
-            let ids = self
-                .store
-                .index_documents(tenant, collection, after.as_ref(), BATCH_DOCS)?;
-            let Some(last) = ids.last().cloned() else {
-                break;
-            };
-            // Intermediate pages keep the space marked unbuilt: a crash restarts the rebuild.
-            self.index_documents(space, tenant, &ids, -1, report)?;
-            after = Some(last);
-        }
+        self.fill(space, tenant, collection, Feed::Live, report)?;
         space.advance(head)?;
         Ok(())
+    }
+
+    /// Indexes every document `feed` has for the collection, page by page; the space
+    /// stays marked unbuilt (sequence -1), so a crash restarts the fill.
+    pub(crate) fn fill(
+        &self,
+        space: &IndexSpace,
+        tenant: &TenantId,
+        collection: &CollectionId,
+        feed: Feed,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let mut after: Option<DocumentId> = None;
+        loop {
+            let ids = match feed {
+                Feed::Live => {
+                    self.store
+                        .index_documents(tenant, collection, after.as_ref(), BATCH_DOCS)?
+                }
+                Feed::Staged => {
+                    self.store
+                        .staged_documents(tenant, collection, after.as_ref(), BATCH_DOCS)?
+                }
+            };
+            let Some(last) = ids.last().cloned() else {
+                return Ok(());
+            };
+            let batch = match feed {
+                Feed::Live => self.store.index_batch(tenant, &ids, true)?,
+                Feed::Staged => self.store.staged_batch(tenant, &ids)?,
+            };
+            self.apply_batch(space, &ids, batch, -1, report)?;
+            after = Some(last);
+        }
     }
 
     pub(crate) fn catch_up(
@@ -329,6 +380,18 @@ impl Engine {
         report: &mut SyncReport,
     ) -> Result<()> {
         let batch = self.store.index_batch(tenant, ids, true)?;
+        self.apply_batch(space, ids, batch, seq, report)
+    }
+
+    /// Applies `batch` (read for `ids`) to the space: ids it lacks are dropped.
+    fn apply_batch(
+        &self,
+        space: &IndexSpace,
+        ids: &[DocumentId],
+        batch: IndexBatch,
+        seq: i64,
+        report: &mut SyncReport,
+    ) -> Result<()> {
         let present: std::collections::HashSet<&str> =
             batch.documents.iter().map(|d| d.id.as_str()).collect();
         let mut removed: Vec<String> = ids
@@ -345,4 +408,13 @@ impl Engine {
         space.apply(&removed, &docs, seq)?;
         Ok(())
     }
+}
+
+/// Where a fill reads documents and chunks from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Feed {
+    /// The live chunks (a rebuild).
+    Live,
+    /// A reindex's staged sets (its shadow space).
+    Staged,
 }

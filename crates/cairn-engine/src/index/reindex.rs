@@ -20,11 +20,11 @@
 //! generation no longer matches the collection and is rebuilt from the store on its
 //! next open, so the index never serves the old chunking against the new store.
 
-use super::{BATCH_DOCS, SyncReport, incarnation, lock_error, lock_file, remove_dir};
+use super::{BATCH_DOCS, Feed, SyncReport, incarnation, lock_error, lock_file, remove_dir};
 use crate::ingest::process::chunks_from_drafts;
 use crate::ingest::{DocOutcome, ProgressEvent, ProgressSink};
 use crate::{Engine, Error, Result};
-use cairn_index::{Incarnation, IndexSpace};
+use cairn_index::Incarnation;
 use cairn_ingest::{Format, chunk::Chunker, chunk::chunker_for};
 use cairn_store::{StagedSet, SwapOutcome};
 use cairn_types::{
@@ -33,7 +33,6 @@ use cairn_types::{
 use serde::Serialize;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
 
 /// How many times the swap may find documents that changed meanwhile before giving up.
 const SWAP_ATTEMPTS: usize = 8;
@@ -114,7 +113,7 @@ impl Engine {
         report: &mut ReindexReport,
     ) -> Result<()> {
         let (tenant, coll) = (staging.tenant, staging.coll);
-        let total = self.store.document_summaries(tenant, &coll.id)?.len();
+        let total = self.store.count_unstaged(tenant, &coll.id)?;
         progress.event(&ProgressEvent::Planned {
             files: total,
             queued: total,
@@ -122,7 +121,7 @@ impl Engine {
             resumed: 0,
             reclaimed: 0,
         });
-        self.stage_pending(staging, None, progress, report)?;
+        self.stage_pending(staging, progress, report)?;
 
         let live = self.space_dir(tenant, &coll.id);
         let shadow_dir = live.with_extension("shadow");
@@ -132,7 +131,13 @@ impl Engine {
             ..incarnation(coll)
         };
         let shadow = self.open_space_at(&shadow_dir, tenant, &coll.id, next)?;
-        self.build_from_staged(&shadow, tenant, &coll.id)?;
+        self.fill(
+            &shadow,
+            tenant,
+            &coll.id,
+            Feed::Staged,
+            &mut SyncReport::default(),
+        )?;
         shadow.advance(start_seq)?;
         shadow.persist()?;
 
@@ -162,8 +167,7 @@ impl Engine {
                             ),
                         ));
                     }
-                    report.restaged += ids.len();
-                    self.stage_pending(staging, Some(&ids), progress, report)?;
+                    report.restaged += self.stage_pending(staging, progress, report)?;
                 }
             }
         };
@@ -183,29 +187,26 @@ impl Engine {
             std::fs::rename(&live, &old).map_err(|e| io("moving the old index aside", e))?;
         }
         std::fs::rename(&shadow_dir, &live).map_err(|e| io("swapping in the new index", e))?;
-        self.spaces
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&(tenant.as_str().to_owned(), coll.id.as_str().to_owned()));
+        self.forget_space(tenant, &coll.id);
         if let Err(e) = remove_dir(&old) {
             tracing::warn!(dir = %old.display(), error = %e, "removing the replaced index");
         }
         Ok(())
     }
 
-    /// Stages every indexed document without a set for its current version (only
-    /// `only`, when given), `ingest.workers` documents at a time. Fails, naming them,
-    /// when documents have neither a kept parsed text nor their unchanged source file.
+    /// Stages every indexed document without a set for its current version,
+    /// `ingest.workers` documents at a time, and returns how many it staged. Fails,
+    /// naming them, when documents have neither a kept parsed text nor their unchanged
+    /// source file.
     fn stage_pending(
         &self,
         staging: &Staging<'_>,
-        only: Option<&[DocumentId]>,
         progress: &dyn ProgressSink,
         report: &mut ReindexReport,
-    ) -> Result<()> {
+    ) -> Result<usize> {
         let (tenant, coll) = (staging.tenant, staging.coll);
         let mut unreadable: Vec<String> = Vec::new();
+        let mut staged = 0;
         let mut after: Option<DocumentId> = None;
         loop {
             let docs =
@@ -214,23 +215,19 @@ impl Engine {
             let Some(last) = docs.last().map(|d| d.id.clone()) else {
                 break;
             };
-            let wanted: Vec<&Document> = docs
-                .iter()
-                .filter(|d| only.is_none_or(|ids| ids.contains(&d.id)))
-                .collect();
-            for (doc, outcome) in wanted
-                .iter()
-                .zip(self.stage_many(staging, &wanted, progress))
-            {
+            for (doc, outcome) in docs.iter().zip(self.stage_many(staging, &docs, progress)) {
                 match outcome? {
-                    Staged::Done { reparsed, .. } => report.reparsed += usize::from(reparsed),
+                    Staged::Done { reparsed, .. } => {
+                        staged += 1;
+                        report.reparsed += usize::from(reparsed);
+                    }
                     Staged::Unreadable => unreadable.push(doc.source.clone()),
                 }
             }
             after = Some(last);
         }
         if unreadable.is_empty() {
-            return Ok(());
+            return Ok(staged);
         }
         let shown: Vec<&str> = unreadable.iter().take(5).map(String::as_str).collect();
         Err(Error::new(
@@ -256,42 +253,41 @@ impl Engine {
     fn stage_many(
         &self,
         staging: &Staging<'_>,
-        docs: &[&Document],
+        docs: &[Document],
         progress: &dyn ProgressSink,
     ) -> Vec<Result<Staged>> {
         let next = AtomicUsize::new(0);
-        let done: Mutex<Vec<Option<Result<Staged>>>> =
-            Mutex::new((0..docs.len()).map(|_| None).collect());
         let workers = self.config.ingest.workers.clamp(1, docs.len().max(1));
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(doc) = docs.get(i) else { break };
-                        let outcome = self.stage_document(staging, doc);
-                        if let Ok(Staged::Done { chunks, .. }) = &outcome {
-                            progress.event(&ProgressEvent::Done {
-                                source: doc.source.clone(),
-                                outcome: DocOutcome::Updated,
-                                chunks: *chunks,
-                                bytes: doc.size_bytes,
-                            });
+        let mut outcomes: Vec<(usize, Result<Staged>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(doc) = docs.get(i) else { break };
+                            let outcome = self.stage_document(staging, doc);
+                            if let Ok(Staged::Done { chunks, .. }) = &outcome {
+                                progress.event(&ProgressEvent::Done {
+                                    source: doc.source.clone(),
+                                    outcome: DocOutcome::Updated,
+                                    chunks: *chunks,
+                                    bytes: doc.size_bytes,
+                                });
+                            }
+                            mine.push((i, outcome));
                         }
-                        done.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(outcome);
-                    }
-                });
-            }
-        });
-        done.into_inner()
-            .unwrap_or_else(PoisonError::into_inner)
-            .into_iter()
-            .map(|o| {
-                o.unwrap_or_else(|| {
-                    Err(Error::new(ErrorCode::Internal, "a staging worker stopped"))
+                        mine
+                    })
                 })
-            })
-            .collect()
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        outcomes.sort_by_key(|(i, _)| *i);
+        outcomes.into_iter().map(|(_, o)| o).collect()
     }
 
     /// Cuts, embeds and stages one document.
@@ -346,29 +342,6 @@ impl Engine {
             &bytes,
             &name,
         )?))
-    }
-
-    /// Fills `space` (at sequence -1) from every staged set.
-    fn build_from_staged(
-        &self,
-        space: &IndexSpace,
-        tenant: &TenantId,
-        collection: &CollectionId,
-    ) -> Result<()> {
-        let embedder = self.embedder()?;
-        let mut after: Option<DocumentId> = None;
-        loop {
-            let ids =
-                self.store
-                    .staged_documents(tenant, collection, after.as_ref(), BATCH_DOCS)?;
-            let Some(last) = ids.last().cloned() else {
-                return Ok(());
-            };
-            let batch = self.store.staged_batch(tenant, &ids)?;
-            let (docs, skipped, _) = super::inputs::doc_inputs(batch, embedder.as_ref())?;
-            space.apply(&skipped, &docs, -1)?;
-            after = Some(last);
-        }
     }
 
     /// A file lock held for the whole reindex of a collection; `conflict` when another

@@ -116,8 +116,7 @@ impl Engine {
         let opts = self.resolve(req)?;
         let mut timings = Timings::default();
         let t = Instant::now();
-        self.sync_index(tenant, &req.collection)?;
-        let space = self.space(tenant, &req.collection)?;
+        let (space, _) = self.synced_space(tenant, &req.collection)?;
         space
             .index
             .check(tenant.as_str(), req.collection.as_str())?;

@@ -154,7 +154,7 @@ impl Body<'_> {
             return e;
         }
         let window = self.start_before(e, budget).unwrap_or(s).max(s);
-        if let Some(h) = self.last_section_in(window.max(s), e) {
+        if let Some(h) = self.last_section_in(window, e) {
             // The overlap would reach back into the previous section: start at its heading.
             return h;
         }

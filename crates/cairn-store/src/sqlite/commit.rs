@@ -1,9 +1,10 @@
 //! The write path of a document: upsert the row, replace the whole chunk set, complete
-//! the job, keep the parsed text and record the idempotency key, all inside the caller's transaction, so a
-//! crash or an error at any point leaves the previous version untouched.
+//! the job, keep the parsed text and record the idempotency key, all inside the caller's
+//! transaction, so a crash or an error at any point leaves the previous version untouched.
 
 use super::documents::{doc_not_found, load};
 use super::idempotency::{lookup as lookup_idempotency, record as record_idempotency};
+use super::index_feed::ChunkTable;
 use super::jobs::complete_job_tx;
 use super::rows::{CHUNK_COLS, role_str, to_json};
 use super::{db, insert_err, to_i64};
@@ -27,14 +28,6 @@ pub(crate) fn commit_tx(
         embeddings,
         parsed,
     } = commit;
-    if !embeddings.is_empty() && embeddings.len() != chunks.len() {
-        return Err(Error::Database(format!(
-            "{} embeddings for {} chunks of `{}`",
-            embeddings.len(),
-            chunks.len(),
-            doc.source
-        )));
-    }
     // Checked first so a reused key costs no writes; the rollback would undo them anyway.
     let new_key = match &idempotency {
         Some(rec) => match lookup_idempotency(tx, tenant, &rec.key)? {
@@ -155,10 +148,51 @@ fn replace_chunks(
         (tenant.as_str(), id.as_str()),
     )
     .map_err(db)?;
+    let owner = ChunkOwner {
+        tenant,
+        collection: &d.collection,
+        draft: &d.id,
+        id,
+    };
+    insert_chunks(tx, ChunkTable::Live, &owner, chunks, embeddings)
+}
+
+/// Whose chunks are being written: `draft` is the document id the chunks' parent links
+/// were built from, `id` the final one (the same for a document already stored).
+pub(crate) struct ChunkOwner<'a> {
+    pub tenant: &'a TenantId,
+    pub collection: &'a CollectionId,
+    pub draft: &'a DocumentId,
+    pub id: &'a DocumentId,
+}
+
+/// Inserts `chunks` (with `embeddings`, one per chunk or none) into `table`, ids derived
+/// from the final document id and parent links rewritten to it.
+pub(crate) fn insert_chunks(
+    tx: &Transaction<'_>,
+    table: ChunkTable,
+    owner: &ChunkOwner<'_>,
+    chunks: &[Chunk],
+    embeddings: &[Option<Vec<f32>>],
+) -> Result<()> {
+    let ChunkOwner {
+        tenant,
+        collection,
+        draft,
+        id,
+    } = owner;
+    if !embeddings.is_empty() && embeddings.len() != chunks.len() {
+        return Err(Error::Database(format!(
+            "{} embeddings for {} chunks of document `{id}`",
+            embeddings.len(),
+            chunks.len()
+        )));
+    }
     let mut st = tx
         .prepare_cached(&format!(
-            "INSERT INTO chunks({CHUNK_COLS}, embedding)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+            "INSERT INTO {}({CHUNK_COLS}, embedding)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            table.name()
         ))
         .map_err(db)?;
     for (i, c) in chunks.iter().enumerate() {
@@ -166,12 +200,12 @@ fn replace_chunks(
             .get(i)
             .and_then(Option::as_deref)
             .map(vector_blob);
-        let parent = c.parent.as_ref().map(|p| final_parent(p, &d.id, id));
+        let parent = c.parent.as_ref().map(|p| final_parent(p, draft, id));
         st.execute(rusqlite::params![
             tenant.as_str(),
             ChunkId::for_position(id, c.ordinal).as_str(),
             id.as_str(),
-            d.collection.as_str(),
+            collection.as_str(),
             to_i64(c.ordinal),
             c.text,
             to_json(&c.heading_path)?,

@@ -37,8 +37,19 @@ pub(crate) fn vector(bytes: &[u8]) -> Result<Vec<f32>> {
 pub(crate) enum ChunkTable {
     /// `chunks`: what searches read.
     Live,
-    /// `staged_chunks`: a reindex's new sets (same columns).
+    /// `staged_chunks`: a reindex's new sets (same columns); only documents with a
+    /// staged set (possibly empty) belong to a batch.
     Staged,
+}
+
+impl ChunkTable {
+    /// The table's name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Live => "chunks",
+            Self::Staged => "staged_chunks",
+        }
+    }
 }
 
 /// The documents among `documents` with their chunks from `table`, in ordinal order.
@@ -50,16 +61,8 @@ pub(crate) fn batch_from(
     with_embeddings: bool,
 ) -> Result<IndexBatch> {
     let ids: Vec<&str> = documents.iter().map(DocumentId::as_str).collect();
-    let mut docs = documents_in(conn, tenant, &ids)?;
-    let name = match table {
-        ChunkTable::Live => "chunks",
-        ChunkTable::Staged => {
-            // Only documents with a staged set (possibly empty) belong to it.
-            let with_sets = staged_ids(conn, tenant, &ids)?;
-            docs.retain(|d| with_sets.contains(d.id.as_str()));
-            "staged_chunks"
-        }
-    };
+    let docs = documents_in(conn, tenant, &ids, table)?;
+    let name = table.name();
     let mut chunks = Vec::new();
     let mut st = conn
         .prepare_cached(&format!(
@@ -86,37 +89,54 @@ pub(crate) fn batch_from(
     })
 }
 
-/// Which of `ids` have a staged set.
-fn staged_ids(
+/// Ids of the collection's documents (for [`ChunkTable::Staged`], of its staged sets)
+/// after `after`, in id order, at most `limit`.
+pub(crate) fn page_ids(
+    conn: &Connection,
+    table: ChunkTable,
+    tenant: &TenantId,
+    collection: &CollectionId,
+    after: Option<&DocumentId>,
+    limit: usize,
+) -> Result<Vec<DocumentId>> {
+    let (from, id) = match table {
+        ChunkTable::Live => ("documents", "id"),
+        ChunkTable::Staged => ("staged_documents", "document_id"),
+    };
+    let mut st = conn
+        .prepare_cached(&format!(
+            "SELECT {id} FROM {from} WHERE tenant_id = ?1 AND collection_id = ?2 AND {id} > ?3
+             ORDER BY {id} LIMIT ?4"
+        ))
+        .map_err(db)?;
+    let after = after.map_or("", DocumentId::as_str);
+    st.query_map(
+        (tenant.as_str(), collection.as_str(), after, to_i64(limit)),
+        |r| Ok(DocumentId::new(r.get::<_, String>(0)?)),
+    )
+    .map_err(db)?
+    .collect::<rusqlite::Result<Vec<_>>>()
+    .map_err(db)
+}
+
+/// The stored documents among `ids` (for [`ChunkTable::Staged`], those with a staged set).
+fn documents_in(
     conn: &Connection,
     tenant: &TenantId,
     ids: &[&str],
-) -> Result<std::collections::HashSet<String>> {
-    let mut out = std::collections::HashSet::new();
-    for part in ids.chunks(IN_LIST) {
-        let sql = format!(
-            "SELECT document_id FROM staged_documents WHERE tenant_id = ?1 AND document_id IN ({})",
-            placeholders(part.len(), 2)
-        );
-        let mut st = conn.prepare(&sql).map_err(db)?;
-        let params = rusqlite::params_from_iter(
-            std::iter::once(tenant.as_str()).chain(part.iter().copied()),
-        );
-        let rows = st
-            .query_map(params, |r| r.get::<_, String>(0))
-            .map_err(db)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db)?;
-        out.extend(rows);
-    }
-    Ok(out)
-}
-
-fn documents_in(conn: &Connection, tenant: &TenantId, ids: &[&str]) -> Result<Vec<Document>> {
+    table: ChunkTable,
+) -> Result<Vec<Document>> {
+    let staged_only = match table {
+        ChunkTable::Live => "",
+        ChunkTable::Staged => {
+            " AND EXISTS (SELECT 1 FROM staged_documents s
+                 WHERE s.tenant_id = documents.tenant_id AND s.document_id = documents.id)"
+        }
+    };
     let mut out = Vec::with_capacity(ids.len());
     for part in ids.chunks(IN_LIST) {
         let sql = format!(
-            "SELECT {DOC_COLS} FROM documents WHERE tenant_id = ?1 AND id IN ({})",
+            "SELECT {DOC_COLS} FROM documents WHERE tenant_id = ?1 AND id IN ({}){staged_only}",
             placeholders(part.len(), 2)
         );
         let mut st = conn.prepare(&sql).map_err(db)?;
@@ -183,21 +203,7 @@ impl IndexFeedRepo for SqliteStore {
         limit: usize,
     ) -> Result<Vec<DocumentId>> {
         self.read("paging documents for an index rebuild", |conn| {
-            let mut st = conn
-                .prepare_cached(
-                    "SELECT id FROM documents
-                     WHERE tenant_id = ?1 AND collection_id = ?2 AND id > ?3
-                     ORDER BY id LIMIT ?4",
-                )
-                .map_err(db)?;
-            let after = after.map_or("", DocumentId::as_str);
-            st.query_map(
-                (tenant.as_str(), collection.as_str(), after, to_i64(limit)),
-                |r| Ok(DocumentId::new(r.get::<_, String>(0)?)),
-            )
-            .map_err(db)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db)
+            page_ids(conn, ChunkTable::Live, tenant, collection, after, limit)
         })
     }
 
@@ -240,10 +246,11 @@ impl IndexFeedRepo for SqliteStore {
     fn get_documents(&self, tenant: &TenantId, ids: &[DocumentId]) -> Result<Vec<Document>> {
         self.read("reading documents", |conn| {
             let strs: Vec<&str> = ids.iter().map(DocumentId::as_str).collect();
-            let mut found: HashMap<String, Document> = documents_in(conn, tenant, &strs)?
-                .into_iter()
-                .map(|d| (d.id.as_str().to_owned(), d))
-                .collect();
+            let mut found: HashMap<String, Document> =
+                documents_in(conn, tenant, &strs, ChunkTable::Live)?
+                    .into_iter()
+                    .map(|d| (d.id.as_str().to_owned(), d))
+                    .collect();
             Ok(ids
                 .iter()
                 .filter_map(|id| found.remove(id.as_str()))

@@ -1,12 +1,12 @@
 //! The reindex staging area and the swap (see [`crate::reindex`]).
 
-use super::commit::vector_blob;
-use super::index_feed::{ChunkTable, batch_from};
-use super::rows::{CHUNK_COLS, DOC_COLS, document, role_str, to_json};
+use super::commit::{ChunkOwner, insert_chunks};
+use super::index_feed::{ChunkTable, batch_from, page_ids};
+use super::rows::{CHUNK_COLS, DOC_COLS, document, to_json};
 use super::{SqliteStore, db, not_found, to_i64};
 use crate::reindex::{ReindexRepo, StagedSet, SwapOutcome};
 use crate::{Error, IndexBatch, Result};
-use cairn_types::{ChunkId, ChunkingSpec, CollectionId, Document, DocumentId, ParsedDoc, TenantId};
+use cairn_types::{ChunkingSpec, CollectionId, Document, DocumentId, ParsedDoc, TenantId};
 use rusqlite::{OptionalExtension, Transaction};
 
 /// The most stale ids a refused swap reports.
@@ -77,20 +77,24 @@ impl ReindexRepo for SqliteStore {
         })
     }
 
+    fn count_unstaged(&self, tenant: &TenantId, collection: &CollectionId) -> Result<usize> {
+        self.read("counting documents to stage", |conn| {
+            conn.query_row(
+                &format!("SELECT COUNT(*) {UNSTAGED}"),
+                (tenant.as_str(), collection.as_str()),
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| usize::try_from(n).unwrap_or(0))
+            .map_err(db)
+        })
+    }
+
     fn stage_chunks(
         &self,
         tenant: &TenantId,
         collection: &CollectionId,
         set: StagedSet<'_>,
     ) -> Result<()> {
-        if !set.embeddings.is_empty() && set.embeddings.len() != set.chunks.len() {
-            return Err(Error::Database(format!(
-                "{} embeddings for {} staged chunks of `{}`",
-                set.embeddings.len(),
-                set.chunks.len(),
-                set.document
-            )));
-        }
         self.write(&format!("staging chunks of `{}`", set.document), |tx| {
             let in_collection: Option<String> = tx
                 .query_row(
@@ -124,34 +128,13 @@ impl ReindexRepo for SqliteStore {
                 ),
             )
             .map_err(db)?;
-            let mut st = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO staged_chunks({CHUNK_COLS}, embedding)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-                ))
-                .map_err(db)?;
-            for (i, c) in set.chunks.iter().enumerate() {
-                let blob = set
-                    .embeddings
-                    .get(i)
-                    .and_then(Option::as_deref)
-                    .map(vector_blob);
-                st.execute(rusqlite::params![
-                    tenant.as_str(),
-                    c.id.as_str(),
-                    set.document.as_str(),
-                    collection.as_str(),
-                    to_i64(c.ordinal),
-                    c.text,
-                    to_json(&c.heading_path)?,
-                    to_i64(c.token_count),
-                    role_str(c.role),
-                    c.parent.as_ref().map(ChunkId::as_str),
-                    c.page,
-                    blob,
-                ])
-                .map_err(db)?;
-            }
+            let owner = ChunkOwner {
+                tenant,
+                collection,
+                draft: set.document,
+                id: set.document,
+            };
+            insert_chunks(tx, ChunkTable::Staged, &owner, set.chunks, set.embeddings)?;
             if let Some(parsed) = set.parsed {
                 keep_text(tx, tenant, set.document, parsed)?;
             }
@@ -167,21 +150,7 @@ impl ReindexRepo for SqliteStore {
         limit: usize,
     ) -> Result<Vec<DocumentId>> {
         self.read("paging staged documents", |conn| {
-            let mut st = conn
-                .prepare_cached(
-                    "SELECT document_id FROM staged_documents
-                     WHERE tenant_id = ?1 AND collection_id = ?2 AND document_id > ?3
-                     ORDER BY document_id LIMIT ?4",
-                )
-                .map_err(db)?;
-            let after = after.map_or("", DocumentId::as_str);
-            st.query_map(
-                (tenant.as_str(), collection.as_str(), after, to_i64(limit)),
-                |r| Ok(DocumentId::new(r.get::<_, String>(0)?)),
-            )
-            .map_err(db)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db)
+            page_ids(conn, ChunkTable::Staged, tenant, collection, after, limit)
         })
     }
 

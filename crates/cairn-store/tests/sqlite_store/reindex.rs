@@ -2,14 +2,11 @@
 //! while a document changed since it was staged, and replaces every chunk set, the
 //! chunk settings and the generation in one step; kept parsed texts round-trip.
 
-use crate::support::{c, doc, setup, t};
+use crate::support::{c, chunks, doc, plain, setup, t};
 use cairn_store::{
-    CollectionRepo, DocumentCommit, DocumentRepo, IndexFeedRepo, ReindexRepo, StagedSet,
-    SwapOutcome,
+    CollectionRepo, DocumentRepo, IndexFeedRepo, ReindexRepo, StagedSet, SwapOutcome,
 };
-use cairn_types::{
-    Block, BlockKind, Chunk, ChunkId, ChunkRole, ChunkerKind, ChunkingSpec, Document, ParsedDoc,
-};
+use cairn_types::{Block, BlockKind, ChunkerKind, ChunkingSpec, Document, ParsedDoc};
 
 fn parsed(text: &str) -> ParsedDoc {
     ParsedDoc {
@@ -19,43 +16,17 @@ fn parsed(text: &str) -> ParsedDoc {
     }
 }
 
-fn leaves(d: &Document, texts: &[&str]) -> Vec<Chunk> {
-    texts
-        .iter()
-        .enumerate()
-        .map(|(i, text)| Chunk {
-            tenant: d.tenant.clone(),
-            id: ChunkId::for_position(&d.id, i),
-            document: d.id.clone(),
-            collection: d.collection.clone(),
-            ordinal: i,
-            text: (*text).into(),
-            heading_path: vec!["H".into()],
-            token_count: 2,
-            role: ChunkRole::Leaf,
-            parent: None,
-            page: None,
-        })
-        .collect()
-}
-
-/// Commits `d` with leaf chunks `texts`, its parsed text kept.
+/// Commits `d` with chunks `texts` (a parent and its children), its parsed text kept.
 fn commit(s: &cairn_store::SqliteStore, d: Document, texts: &[&str]) -> Document {
-    let chunks = leaves(&d, texts);
     let tenant = d.tenant.clone();
-    let commit = DocumentCommit {
-        embeddings: vec![Some(vec![1.0, 0.0]); chunks.len()],
-        parsed: Some(parsed(&texts.join(" "))),
-        doc: d,
-        chunks,
-        job: None,
-        idempotency: None,
-    };
+    let mut commit = plain(d, texts);
+    commit.embeddings = vec![Some(vec![1.0, 0.0]); commit.chunks.len()];
+    commit.parsed = Some(parsed(&texts.join(" ")));
     s.commit_document(&tenant, commit, 20).unwrap()
 }
 
 fn stage(s: &cairn_store::SqliteStore, d: &Document, texts: &[&str]) {
-    let chunks = leaves(d, texts);
+    let chunks = chunks(d, texts);
     let embeddings = vec![Some(vec![0.0, 1.0]); chunks.len()];
     s.stage_chunks(
         &d.tenant,
@@ -119,6 +90,7 @@ fn staged_sets_are_invisible_until_the_swap_replaces_everything_at_once() {
             .len(),
         2
     );
+    assert_eq!(s.count_unstaged(&t("a"), &c("c")).unwrap(), 2);
     stage(&s, &one, &["new one a", "new one b"]);
     // Not everything is staged: the swap refuses and names what is missing.
     assert_eq!(
@@ -234,7 +206,7 @@ fn deleted_documents_stay_deleted_and_clearing_drops_staged_sets() {
             .is_empty()
     );
     // Staging a document under another tenant or collection is refused.
-    let chunks = leaves(&one, &["x"]);
+    let chunks = chunks(&one, &["x"]);
     let refused = s.stage_chunks(
         &t("b"),
         &c("c"),
