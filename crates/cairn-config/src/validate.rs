@@ -77,6 +77,8 @@ pub struct Config {
     pub remote_models: Vec<crate::RemoteModelSection>,
     pub max_context: usize,
     pub requant: String,
+    /// GGUF backend (`models.backend`: `llama.cpp` or `candle`).
+    pub backend: String,
     /// Concurrent generations per local model (`models.max_concurrent`, at least 1).
     pub max_concurrent: usize,
     /// Waiting requests per local model (`models.max_queued`).
@@ -192,6 +194,12 @@ impl RawConfig {
                     "must be q8_0, f16, f32 or keep, got `{}`",
                     self.models.requant
                 ),
+            ));
+        }
+        if !["llama.cpp", "candle"].contains(&self.models.backend.as_str()) {
+            return Err(invalid(
+                "models.backend",
+                format!("must be llama.cpp or candle, got `{}`", self.models.backend),
             ));
         }
         let i = &self.ingest;
@@ -454,6 +462,7 @@ impl RawConfig {
             remote_models,
             max_context: self.models.max_context,
             requant: self.models.requant.clone(),
+            backend: self.models.backend.clone(),
             max_concurrent: self.models.max_concurrent,
             max_queued: self.models.max_queued,
             ingest: IngestSettings {

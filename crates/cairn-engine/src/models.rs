@@ -43,16 +43,9 @@ impl Engine {
     /// The configured local chat model.
     pub fn generator(&self) -> Result<Arc<LocalGenerator>> {
         get_or_load(&self.models.generator, || {
-            let requant = self
-                .config
-                .requant
-                .parse()
-                .map_err(|e: String| Error::new(ErrorCode::InvalidConfig, e))?;
-            let options = LocalOptions {
-                max_context: self.config.max_context,
-                requant,
-                ..LocalOptions::default()
-            };
+            let c = &self.config;
+            let options = LocalOptions::configured(c.max_context, &c.requant, &c.backend)
+                .map_err(|e| Error::new(ErrorCode::InvalidConfig, e))?;
             Ok(LocalGenerator::load(
                 &self.config.generator_path(),
                 &options,

@@ -28,7 +28,7 @@ pub use generate::{
     Role, SamplingParams, StreamEvent, TokenDelta, TokenStream, Usage,
 };
 pub use gguf::Requant;
-pub use local::{LocalGenerator, LocalOptions};
+pub use local::{GgufBackend, LocalGenerator, LocalOptions};
 pub use manifest::{ModelManifest, default_models_dir, installed_models};
 pub use remote::{RemoteConfig, RemoteEmbedder, RemoteGenerator};
 pub use tokenizer::HfTokenCounter;

@@ -7,11 +7,13 @@
 //!
 //! Both SmolLM2 (the small test model) and the default chat model (Qwen2.5-Coder-1.5B,
 //! `scripts/fetch-models.sh qwen-coder`) run unconditionally: a missing model fails.
+//! The default model runs on both GGUF backends: llama.cpp (a newer llama.cpp than the
+//! one that recorded the fixtures, with its own rounding) and candle.
 
 mod support;
 
 use cairn_models::{
-    GenerateRequest, Generator, LocalGenerator, LocalOptions, Requant, SamplingParams,
+    GenerateRequest, Generator, GgufBackend, LocalGenerator, LocalOptions, Requant, SamplingParams,
 };
 use serde_json::Value;
 
@@ -121,6 +123,7 @@ fn smollm2_greedy_matches_llama_cpp_with_exact_weights() {
         &support::model_dir("smollm2-135m-instruct"),
         &LocalOptions {
             requant: Requant::F32,
+            backend: GgufBackend::Candle,
             ..LocalOptions::default()
         },
     )
@@ -128,20 +131,31 @@ fn smollm2_greedy_matches_llama_cpp_with_exact_weights() {
     check_greedy(&exact, "llamacpp_greedy_smollm2.json");
 }
 
-/// The default chat model; missing, the test fails with the fetch command.
-fn default_model() -> LocalGenerator {
+/// The default chat model on `backend`; missing, the test fails with the fetch command.
+fn default_model(backend: GgufBackend) -> LocalGenerator {
     LocalGenerator::load(
         &support::model_dir("qwen2.5-coder-1.5b-instruct"),
-        &LocalOptions::default(),
+        &LocalOptions {
+            backend,
+            ..LocalOptions::default()
+        },
     )
     .unwrap()
 }
 
 #[test]
 fn default_model_matches_llama_cpp() {
-    let model = default_model();
-    check_tokenizer(&model, "llamacpp_tokens_qwen.json");
-    check_greedy(&model, "llamacpp_greedy_qwen.json");
+    check_default_model(&default_model(GgufBackend::LlamaCpp));
+}
+
+#[test]
+fn default_model_on_candle_matches_llama_cpp() {
+    check_default_model(&default_model(GgufBackend::Candle));
+}
+
+fn check_default_model(model: &LocalGenerator) {
+    check_tokenizer(model, "llamacpp_tokens_qwen.json");
+    check_greedy(model, "llamacpp_greedy_qwen.json");
     let out = model
         .complete(GenerateRequest {
             sampling: SamplingParams::greedy(16),

@@ -1,11 +1,13 @@
 //! Logging to stderr, filtered by `CAIRN_LOG` (tracing's `EnvFilter` syntax, e.g.
 //! `CAIRN_LOG=info` or `CAIRN_LOG=warn,cairn_engine=debug`). Unset, it shows warnings
 //! and `cairn serve`'s one line per request (target `cairn::request`, level info).
+//! llama.cpp's own load-time notes (target `llama-cpp-2`, e.g. about a GGUF's token
+//! types) are shown from `error` up unless `CAIRN_LOG` asks for them.
 
 use tracing_subscriber::EnvFilter;
 
 /// The filter when `CAIRN_LOG` is unset.
-pub const DEFAULT_FILTER: &str = "warn,cairn::request=info";
+pub const DEFAULT_FILTER: &str = "warn,cairn::request=info,llama-cpp-2=error";
 
 /// `CAIRN_LOG`, or [`DEFAULT_FILTER`] when it is unset or invalid.
 pub fn filter() -> EnvFilter {

@@ -1,12 +1,17 @@
 //! GGUF models: reading the file ([`GgufFile`]), the tokenizer embedded in its metadata
 //! ([`GgufTokenizer`]), its chat template ([`ChatTemplate`]) and the transformer
-//! ([`Transformer`], llama and qwen2 architectures) with a per-request [`KvCache`].
+//! ([`Transformer`], llama and qwen2 architectures) with a per-request [`KvCache`], or
+//! llama.cpp's forward pass ([`LlamaWeights`], cargo feature `llama-cpp`).
 
 mod byte_level;
+#[cfg(feature = "llama-cpp")]
+mod llama_cpp;
 mod template;
 mod tokenizer;
 mod transformer;
 
+#[cfg(feature = "llama-cpp")]
+pub use llama_cpp::{LlamaSequence, LlamaSnapshot, LlamaWeights};
 pub use template::ChatTemplate;
 pub use tokenizer::GgufTokenizer;
 pub use transformer::{Arch, KvCache, ModelConfig, Requant, Transformer};

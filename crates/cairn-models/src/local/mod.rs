@@ -1,19 +1,23 @@
-//! [`LocalGenerator`]: a GGUF chat model run in-process on candle.
+//! [`LocalGenerator`]: a GGUF chat model run in-process, on llama.cpp (default) or
+//! candle ([`GgufBackend`]).
 //!
 //! Concurrency: the weights are shared read-only; each request owns its KV cache and
 //! sampler, so requests run in parallel (one thread each) with no lock held while
 //! computing. The only shared mutable state is the prefix cache, locked for a lookup or
 //! an insert, never across a forward pass.
 
+mod backend;
 mod prefix_cache;
 mod stream;
 mod utf8;
 
+pub use backend::GgufBackend;
+use backend::Weights;
 use prefix_cache::PrefixCache;
 
 use crate::constrain::ConstraintCompiler;
 use crate::generate::{GenerateRequest, Generator, Prompt, TokenStream};
-use crate::gguf::{ChatTemplate, GgufFile, GgufTokenizer, Requant, Transformer};
+use crate::gguf::{ChatTemplate, GgufFile, GgufTokenizer, Requant};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -28,8 +32,10 @@ pub struct LocalOptions {
     pub prefix_cache_bytes: usize,
     /// Prompt tokens per forward pass while prefilling (bounds attention memory).
     pub prefill_chunk: usize,
-    /// What to do with weight types candle has no SIMD kernel for.
+    /// What to do with weight types candle has no SIMD kernel for (candle only).
     pub requant: Requant,
+    /// Which library runs the forward pass.
+    pub backend: GgufBackend,
 }
 
 impl Default for LocalOptions {
@@ -39,13 +45,31 @@ impl Default for LocalOptions {
             prefix_cache_bytes: 512 << 20,
             prefill_chunk: 512,
             requant: Requant::default(),
+            backend: GgufBackend::default(),
         }
+    }
+}
+
+impl LocalOptions {
+    /// Defaults with the configuration's settings (`models.max_context`,
+    /// `models.requant`, `models.backend`); the error names what is wrong.
+    pub fn configured(
+        max_context: usize,
+        requant: &str,
+        backend: &str,
+    ) -> std::result::Result<Self, String> {
+        Ok(Self {
+            max_context,
+            requant: requant.parse()?,
+            backend: backend.parse()?,
+            ..Self::default()
+        })
     }
 }
 
 pub(crate) struct Inner {
     id: String,
-    transformer: Transformer,
+    weights: Weights,
     tokenizer: Arc<GgufTokenizer>,
     template: ChatTemplate,
     prefix: Mutex<PrefixCache>,
@@ -66,7 +90,14 @@ impl LocalGenerator {
         let file_path = resolve_gguf(path)?;
         let file = GgufFile::open(&file_path)?;
         let tokenizer = Arc::new(GgufTokenizer::from_gguf(&file)?);
-        let transformer = Transformer::load(&file, options.max_context, options.requant)?;
+        let prefill_chunk = options.prefill_chunk.max(1);
+        let weights = Weights::load(
+            &file,
+            options.backend,
+            options.max_context,
+            options.requant,
+            prefill_chunk,
+        )?;
         let text = |id: Option<u32>| id.map(|i| tokenizer.token_text(i)).unwrap_or_default();
         let template = ChatTemplate::new(
             file.string("tokenizer.chat_template"),
@@ -74,16 +105,16 @@ impl LocalGenerator {
             &text(Some(tokenizer.eos())),
         )?;
         let id = model_id(path, &file_path);
-        tracing::info!(model = %id, arch = ?transformer.config().arch, layers = transformer.config().layers, "loaded GGUF model");
+        tracing::info!(model = %id, backend = weights.backend().name(), layers = weights.layers(), "loaded GGUF model");
         Ok(Self {
             inner: Arc::new(Inner {
                 id,
-                transformer,
+                weights,
                 tokenizer,
                 template,
                 prefix: Mutex::new(PrefixCache::new(options.prefix_cache_bytes)),
                 constraints: OnceLock::new(),
-                prefill_chunk: options.prefill_chunk.max(1),
+                prefill_chunk,
             }),
         })
     }
@@ -91,6 +122,11 @@ impl LocalGenerator {
     /// The tokenizer.
     pub fn tokenizer(&self) -> &GgufTokenizer {
         &self.inner.tokenizer
+    }
+
+    /// The backend running the forward pass.
+    pub fn backend(&self) -> GgufBackend {
+        self.inner.weights.backend()
     }
 
     /// The chat template.
@@ -130,11 +166,11 @@ impl LocalGenerator {
     /// Raw logits after feeding `tokens` from scratch (for comparisons with other
     /// implementations).
     pub fn logits(&self, tokens: &[u32]) -> Result<Vec<f32>> {
-        let t = &self.inner.transformer;
-        let mut cache = t.new_cache();
+        let weights = &self.inner.weights;
+        let mut cache = weights.new_sequence(tokens.len())?;
         let mut logits = Vec::new();
         for chunk in tokens.chunks(self.inner.prefill_chunk) {
-            logits = t.forward(chunk, &mut cache)?;
+            logits = weights.forward(chunk, &mut cache)?;
         }
         Ok(logits)
     }
@@ -144,7 +180,7 @@ impl LocalGenerator {
         inner
             .constraints
             .get_or_init(|| {
-                ConstraintCompiler::new(inner.tokenizer.clone(), inner.transformer.vocab_size())
+                ConstraintCompiler::new(inner.tokenizer.clone(), inner.weights.vocab_size())
                     .map_err(|e| e.to_string())
             })
             .as_ref()
@@ -158,7 +194,7 @@ impl Generator for LocalGenerator {
     }
 
     fn context_length(&self) -> usize {
-        self.inner.transformer.config().context_length
+        self.inner.weights.context_length()
     }
 
     fn generate(&self, request: GenerateRequest) -> Result<TokenStream> {

@@ -1,15 +1,14 @@
-//! Prompt-prefix caching: finished sequences keep their KV cache, and a new prompt that
+//! Prompt-prefix caching: finished sequences keep their KV state, and a new prompt that
 //! shares a prefix with one starts from a copy cut back to the shared part, so a chat's
 //! second turn only computes its new tokens. Least recently used entries go first once
 //! the byte budget is spent.
 
-use crate::Result;
-use crate::gguf::KvCache;
+use super::backend::Snapshot;
 use std::collections::VecDeque;
 
-/// An LRU set of (tokens, KV cache) pairs.
-pub struct PrefixCache {
-    entries: VecDeque<(Vec<u32>, KvCache)>,
+/// An LRU set of (tokens, KV state) pairs.
+pub(crate) struct PrefixCache {
+    entries: VecDeque<(Vec<u32>, Snapshot)>,
     max_bytes: usize,
 }
 
@@ -22,10 +21,10 @@ impl PrefixCache {
         }
     }
 
-    /// The longest usable prefix for `tokens`: how many positions can be reused and a
-    /// cache holding exactly those. At least one token is always left to compute, since
-    /// the next logits come from feeding it.
-    pub fn lookup(&mut self, tokens: &[u32]) -> Result<Option<(usize, KvCache)>> {
+    /// The longest usable prefix for `tokens`: how many positions can be reused and the
+    /// state that holds them (and possibly more: the caller cuts it back). At least one
+    /// token is always left to compute, since the next logits come from feeding it.
+    pub fn lookup(&mut self, tokens: &[u32]) -> Option<(usize, Snapshot)> {
         let limit = tokens.len().saturating_sub(1);
         let best = self
             .entries
@@ -33,23 +32,18 @@ impl PrefixCache {
             .enumerate()
             .map(|(i, (seq, cache))| (i, common_prefix(seq, tokens).min(cache.len()).min(limit)))
             .max_by_key(|(_, n)| *n);
-        let Some((index, shared)) = best else {
-            return Ok(None);
-        };
+        let (index, shared) = best?;
         if shared == 0 {
-            return Ok(None);
+            return None;
         }
-        let Some(entry) = self.entries.remove(index) else {
-            return Ok(None);
-        };
-        let mut cache = entry.1.clone();
+        let entry = self.entries.remove(index)?;
+        let snapshot = entry.1.clone();
         self.entries.push_front(entry);
-        cache.truncate(shared)?;
-        Ok(Some((shared, cache)))
+        Some((shared, snapshot))
     }
 
     /// Keeps `cache`, which holds the KV state of `tokens`.
-    pub fn insert(&mut self, tokens: Vec<u32>, cache: KvCache) {
+    pub fn insert(&mut self, tokens: Vec<u32>, cache: Snapshot) {
         if self.max_bytes == 0 || cache.is_empty() || cache.bytes() > self.max_bytes {
             return;
         }

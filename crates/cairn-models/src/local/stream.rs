@@ -4,6 +4,7 @@
 //! dropping the stream stops it.
 
 use super::Inner;
+use super::backend::Sequence;
 use super::utf8::Utf8Stream;
 use crate::Result;
 use crate::constrain::ActiveConstraint;
@@ -11,7 +12,6 @@ use crate::generate::{
     Finish, FinishReason, GenerateRequest, Sampler, StopBuffer, StreamEvent, TokenDelta,
     TopLogprob, Usage,
 };
-use crate::gguf::KvCache;
 use std::sync::Arc;
 
 /// Identical tokens in a row that count as a degenerate loop under a constraint.
@@ -27,7 +27,8 @@ enum State {
 pub(super) struct LocalStream {
     inner: Arc<Inner>,
     state: State,
-    cache: KvCache,
+    /// Created by the prefill (a llama.cpp context can fail to allocate).
+    cache: Option<Sequence>,
     history: Vec<u32>,
     prompt_len: usize,
     cached: usize,
@@ -48,14 +49,13 @@ impl LocalStream {
         max_tokens: usize,
         constraint: Option<ActiveConstraint>,
     ) -> Self {
-        let cache = inner.transformer.new_cache();
         Self {
             stop: StopBuffer::new(&request.sampling.stop),
             sampler: Sampler::new(request.sampling).with_prompt_len(prompt.len()),
             top_n: request.logprobs,
             inner,
             state: State::Prefill,
-            cache,
+            cache: None,
             prompt_len: prompt.len(),
             history: prompt,
             cached: 0,
@@ -67,26 +67,34 @@ impl LocalStream {
     }
 
     fn prefill(&mut self) -> Result<Vec<f32>> {
+        let weights = &self.inner.weights;
+        let capacity = self.prompt_len + self.max_tokens;
         let reused = match self.inner.prefix.lock() {
-            Ok(mut prefix) => prefix.lookup(&self.history)?,
+            Ok(mut prefix) => prefix.lookup(&self.history),
             Err(_) => None,
         };
-        if let Some((shared, cache)) = reused {
-            self.cache = cache;
-            self.cached = shared;
-        }
+        let mut cache = match reused {
+            Some((shared, snapshot)) => {
+                self.cached = shared;
+                weights.resume(&snapshot, shared, capacity)?
+            }
+            None => weights.new_sequence(capacity)?,
+        };
         let mut logits = Vec::new();
-        let rest = &self.history[self.cache.len()..];
+        let rest = &self.history[cache.len()..];
         for chunk in rest.chunks(self.inner.prefill_chunk) {
-            logits = self.inner.transformer.forward(chunk, &mut self.cache)?;
+            logits = weights.forward(chunk, &mut cache)?;
         }
+        self.cache = Some(cache);
         Ok(logits)
     }
 
     fn finish(&mut self, reason: FinishReason) -> Finish {
-        if let Ok(mut prefix) = self.inner.prefix.lock() {
-            let held = self.history[..self.cache.len()].to_vec();
-            prefix.insert(held, self.cache.clone());
+        if let Some(cache) = &self.cache
+            && let Ok(snapshot) = self.inner.weights.snapshot(cache)
+            && let Ok(mut prefix) = self.inner.prefix.lock()
+        {
+            prefix.insert(self.history[..cache.len()].to_vec(), snapshot);
         }
         Finish {
             reason,
@@ -171,7 +179,11 @@ impl LocalStream {
             delta.text.push_str(&self.flush());
             return Ok((delta, Some(self.finish(FinishReason::Length))));
         }
-        let next = self.inner.transformer.forward(&[token], &mut self.cache)?;
+        let cache = self
+            .cache
+            .as_mut()
+            .ok_or_else(|| crate::Error::Inference("decoding before the prefill".into()))?;
+        let next = self.inner.weights.forward(&[token], cache)?;
         self.state = State::Decoding(next);
         Ok((delta, None))
     }

@@ -248,7 +248,8 @@ pub fn run(ctx: &Context, c: BenchCmd) -> anyhow::Result<ExitCode> {
                 None
             };
             serde_json::json!({
-                "impl": "cairn (candle)", "model": generator.model_id(), "threads": threads,
+                "impl": format!("cairn ({})", generator.backend().name()),
+                "model": generator.model_id(), "threads": threads,
                 "prompt_tokens": prompt_tokens, "gen_tokens": gen_tokens,
                 "prompt_tokens_per_s": prompt_tokens as f64 / best_prefill.as_secs_f64(),
                 "decode_tokens_per_s": best_decode,

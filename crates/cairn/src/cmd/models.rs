@@ -57,14 +57,11 @@ pub fn load_generator(
 ) -> anyhow::Result<cairn_models::LocalGenerator> {
     let config = &ctx.loaded.config;
     let path = model.map_or_else(|| config.generator_path(), |m| config.model_path(m));
-    let requant = config
-        .requant
-        .parse()
-        .map_err(|e: String| super::fail(cairn_types::ErrorCode::InvalidConfig, e))?;
-    let options = cairn_models::LocalOptions {
-        max_context: config.max_context,
-        requant,
-        ..cairn_models::LocalOptions::default()
-    };
+    let options = cairn_models::LocalOptions::configured(
+        config.max_context,
+        &config.requant,
+        &config.backend,
+    )
+    .map_err(|e| super::fail(cairn_types::ErrorCode::InvalidConfig, e))?;
     cairn_models::LocalGenerator::load(&path, &options).map_err(|e| super::fail(e.code(), e))
 }
