@@ -2,7 +2,8 @@
 # Model benchmarks: Cairn (candle) against the reference implementations on the same
 # machine, same models, same inputs, same thread count, one after the other.
 #   embeddings: sentence-transformers, all-MiniLM-L6-v2, bench/texts/embed-texts.txt
-#   generation: llama.cpp (llama-cpp-python), SmolLM2-135M Q4_1 and Qwen2.5-Coder-1.5B Q4_K_M
+#   generation: llama.cpp (llama-cpp-python), SmolLM2-135M Q4_1 and Qwen2.5-Coder-1.5B Q4_K_M,
+#               against Cairn on both GGUF backends (llama.cpp, the default, and candle)
 # Prints one JSON line per run and a Markdown table for bench/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +27,10 @@ for model in smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf \
              qwen2.5-coder-1.5b-instruct/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf; do
   run "$V/bin/python" bench/reference/llama_throughput.py --model "$M/$model" --threads "$THREADS" \
     --prompt-tokens 512 --gen-tokens 128
-  run "$CAIRN" bench generate --model "$M/$model" --prompt-tokens 512 --gen-tokens 128 --concurrency 2
+  for backend in llama.cpp candle; do
+    CAIRN_MODELS__BACKEND=$backend run "$CAIRN" bench generate --model "$M/$model" \
+      --prompt-tokens 512 --gen-tokens 128 --concurrency 2
+  done
 done
 run "$CAIRN" bench memory
 
@@ -39,12 +43,14 @@ for r in emb:
     print(f"| {r['impl']} | {r['texts_per_s']:.1f} | {r['texts_per_s'] / emb[0]['texts_per_s']:.2f}x |")
 gen = [r for r in rows if "prompt_tokens_per_s" in r]
 print("\n| generation | model | prompt tok/s | decode tok/s | decode ratio | peak RSS MB |\n|---|---|---|---|---|---|")
-for ref, ours in zip(gen[::2], gen[1::2]):
-    for r in (ref, ours):
+for i in range(0, len(gen), 3):
+    ref = gen[i]
+    for r in gen[i:i + 3]:
         ratio = r["decode_tokens_per_s"] / ref["decode_tokens_per_s"]
         print(f"| {r['impl']} | {r['model']} | {r['prompt_tokens_per_s']:.1f} | {r['decode_tokens_per_s']:.1f} | {ratio:.2f}x | {r['peak_rss_mb']:.0f} |")
-    if ours.get("aggregate_decode_tokens_per_s"):
-        print(f"| cairn, {ours['concurrency']} concurrent streams | {ours['model']} | | {ours['aggregate_decode_tokens_per_s']:.1f} (aggregate) | | |")
+    for ours in gen[i + 1:i + 3]:
+        if ours.get("aggregate_decode_tokens_per_s"):
+            print(f"| {ours['impl']}, {ours['concurrency']} concurrent streams | {ours['model']} | | {ours['aggregate_decode_tokens_per_s']:.1f} (aggregate) | | |")
 mem = [r for r in rows if "embedder" in r]
 for r in mem:
     print(f"\nPeak RSS with {r['embedder']} and {r['generator']} loaded and used: {r['peak_rss_mb']:.0f} MB")

@@ -102,6 +102,7 @@ fn model_settings_have_defaults_paths_and_checks() {
     assert_eq!(c.generator, "qwen2.5-coder-1.5b-instruct");
     assert_eq!(c.max_context, 8192);
     assert_eq!(c.requant, "q8_0");
+    assert_eq!(c.backend, "llama.cpp");
     assert_eq!(
         c.generator_path(),
         std::path::PathBuf::from("/m/qwen2.5-coder-1.5b-instruct")
@@ -115,6 +116,12 @@ fn model_settings_have_defaults_paths_and_checks() {
     assert_eq!(
         invalid_key(load_from_str("[models]\nrequant = \"q2\"", "t", &[])),
         "models.requant"
+    );
+    let env = vars(&[("CAIRN_MODELS__BACKEND", "candle")]);
+    assert_eq!(load_from_str(text, "t", &env).unwrap().0.backend, "candle");
+    assert_eq!(
+        invalid_key(load_from_str("[models]\nbackend = \"onnx\"", "t", &[])),
+        "models.backend"
     );
     assert_eq!(
         invalid_key(load_from_str("[models]\nmax_context = 10", "t", &[])),

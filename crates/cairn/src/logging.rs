@@ -54,10 +54,14 @@ mod tests {
             tracing::info!(target: "cairn::request", status = 200, "request");
             tracing::info!(target: "cairn_engine::ingest", "chatty detail");
             tracing::warn!(target: "cairn_engine::ingest", "something is off");
+            tracing::warn!(target: "llama-cpp-2", "token type overridden");
+            tracing::error!(target: "llama-cpp-2", "llama.cpp failed");
         });
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         assert!(text.contains("status=200"), "{text}");
         assert!(text.contains("something is off"), "{text}");
         assert!(!text.contains("chatty detail"), "{text}");
+        assert!(!text.contains("token type overridden"), "{text}");
+        assert!(text.contains("llama.cpp failed"), "{text}");
     }
 }
