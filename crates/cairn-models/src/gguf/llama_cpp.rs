@@ -11,9 +11,12 @@
 //! - **Prefix reuse**: a finished sequence is kept as a copy of its KV state
 //!   ([`LlamaSnapshot`]); a later prompt that shares a prefix restores it into a new
 //!   context and drops the positions past the shared part.
-//! - **One forward pass at a time per process.** ggml's worker threads spin at barriers,
-//!   so two passes on the same cores slow each other far more than they gain; concurrent
-//!   requests take turns per pass (a prefill chunk or one decoded token) instead.
+//! - **Every forward pass runs on one compute thread** per process, in arrival order.
+//!   ggml's threads spin at barriers and each calling thread gets its own OpenMP team,
+//!   so passes from several threads at once (or idle teams left spinning) slow each
+//!   other down far more than they gain; concurrent requests take turns per pass (a
+//!   prefill chunk or one decoded token) instead. A context travels to that thread for
+//!   its pass and comes back with the logits.
 
 use crate::{Error, Result};
 use llama_cpp_2::context::LlamaContext;
@@ -27,13 +30,43 @@ use llama_cpp_2::token::LlamaToken;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// KV positions a context is rounded up to (llama.cpp pads to 256 itself).
 const CONTEXT_GRAIN: usize = 256;
 
-/// Serializes forward passes across every context in the process.
-static COMPUTE: Mutex<()> = Mutex::new(());
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs `job` on the process's llama.cpp compute thread and waits for its result.
+fn on_compute_thread<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    static THREAD: OnceLock<std::result::Result<mpsc::Sender<Job>, String>> = OnceLock::new();
+    let jobs = THREAD
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<Job>();
+            std::thread::Builder::new()
+                .name("cairn-llama-cpp".into())
+                .spawn(move || {
+                    for job in rx {
+                        // A panicking pass fails its own request (its reply is dropped);
+                        // the thread stays up for the others.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                })
+                .map(|_| tx)
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| Error::Inference(format!("llama.cpp compute thread: {e}")))?;
+    let (reply, result) = mpsc::sync_channel(1);
+    jobs.send(Box::new(move || {
+        let _ = reply.send(job());
+    }))
+    .map_err(|_| Error::Inference("the llama.cpp compute thread has stopped".into()))?;
+    result
+        .recv()
+        .map_err(|_| Error::Inference("a llama.cpp forward pass failed".into()))
+}
 
 fn backend() -> Result<&'static LlamaBackend> {
     static BACKEND: OnceLock<std::result::Result<LlamaBackend, String>> = OnceLock::new();
@@ -81,7 +114,8 @@ pub struct LlamaWeights {
 
 /// One sequence's KV cache: a llama.cpp context of its own.
 pub struct LlamaSequence {
-    ctx: LlamaContext<'static>,
+    /// Away on the compute thread during a pass; lost only if that pass panicked.
+    ctx: Option<LlamaContext<'static>>,
     len: usize,
     capacity: usize,
 }
@@ -111,6 +145,14 @@ impl LlamaSnapshot {
 }
 
 impl LlamaSequence {
+    fn ctx(&self) -> Result<&LlamaContext<'static>> {
+        self.ctx.as_ref().ok_or_else(lost)
+    }
+
+    fn ctx_mut(&mut self) -> Result<&mut LlamaContext<'static>> {
+        self.ctx.as_mut().ok_or_else(lost)
+    }
+
     /// Positions held.
     pub fn len(&self) -> usize {
         self.len
@@ -120,6 +162,10 @@ impl LlamaSequence {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+}
+
+fn lost() -> Error {
+    Error::Inference("this sequence's llama.cpp context was lost by a failed pass".into())
 }
 
 impl LlamaWeights {
@@ -181,7 +227,7 @@ impl LlamaWeights {
             .new_context(backend()?, params)
             .map_err(|e| Error::Inference(format!("llama.cpp context: {e}")))?;
         Ok(LlamaSequence {
-            ctx,
+            ctx: Some(ctx),
             len: 0,
             capacity,
         })
@@ -199,10 +245,9 @@ impl LlamaWeights {
                 seq.capacity, self.context_length
             )));
         }
-        let mut batch = LlamaBatch::new(self.batch.min(tokens.len()), 1);
-        let mut last = 0;
+        let mut logits = Vec::new();
         for chunk in tokens.chunks(self.batch) {
-            batch.clear();
+            let mut batch = LlamaBatch::new(chunk.len(), 1);
             for (i, token) in chunk.iter().enumerate() {
                 let id = i32::try_from(*token)
                     .map_err(|_| Error::Inference(format!("token id {token} out of range")))?;
@@ -212,22 +257,24 @@ impl LlamaWeights {
                     .add(LlamaToken::new(id), pos, &[0], i + 1 == chunk.len())
                     .map_err(|e| Error::Inference(format!("llama.cpp batch: {e}")))?;
             }
-            {
-                let _turn = COMPUTE.lock().unwrap_or_else(PoisonError::into_inner);
-                seq.ctx
+            let mut ctx = seq.ctx.take().ok_or_else(lost)?;
+            let (ctx, pass) = on_compute_thread(move || {
+                let pass = ctx
                     .decode(&mut batch)
-                    .map_err(|e| Error::Inference(format!("llama.cpp decode: {e}")))?;
-            }
+                    .map(|()| ctx.get_logits_ith(batch.n_tokens() - 1).to_vec());
+                (ctx, pass)
+            })?;
+            seq.ctx = Some(ctx);
+            logits = pass.map_err(|e| Error::Inference(format!("llama.cpp decode: {e}")))?;
             seq.len += chunk.len();
-            last = batch.n_tokens() - 1;
         }
-        Ok(seq.ctx.get_logits_ith(last).to_vec())
+        Ok(logits)
     }
 
     /// A copy of `seq`'s KV state for later reuse.
     pub fn snapshot(&self, seq: &LlamaSequence) -> Result<LlamaSnapshot> {
         let state = seq
-            .ctx
+            .ctx()?
             .state_seq_get(0, LlamaStateSeqFlags::empty())
             .map_err(|e| Error::Inference(format!("llama.cpp state copy: {e}")))?;
         Ok(LlamaSnapshot {
@@ -245,14 +292,14 @@ impl LlamaWeights {
         capacity: usize,
     ) -> Result<LlamaSequence> {
         let mut seq = self.new_sequence(capacity.max(snapshot.len))?;
-        seq.ctx
+        seq.ctx_mut()?
             .state_seq_set(&snapshot.state, 0)
             .map_err(|e| Error::Inference(format!("llama.cpp state restore: {e}")))?;
         seq.len = snapshot.len;
         if keep < seq.len {
             let from = u32::try_from(keep)
                 .map_err(|_| Error::Inference("position out of range".into()))?;
-            seq.ctx
+            seq.ctx_mut()?
                 .clear_kv_cache_seq(Some(0), Some(from), None)
                 .map_err(|e| Error::Inference(format!("llama.cpp cache cut: {e}")))?;
             seq.len = keep;
