@@ -80,11 +80,18 @@ impl LocalStream {
             }
             None => weights.new_sequence(capacity)?,
         };
-        let mut logits = Vec::new();
+        // The prompt's last token always gets a pass of its own, so its logits come from
+        // the same kernels whether the rest was computed now or restored from the prefix
+        // cache (batched and single-row products round differently): a seed reproduces
+        // its run when the same prompt is asked again.
         let rest = &self.history[cache.len()..];
-        for chunk in rest.chunks(self.inner.prefill_chunk) {
-            logits = weights.forward(chunk, &mut cache)?;
+        let (last, body) = rest
+            .split_last()
+            .ok_or_else(|| crate::Error::Inference("no prompt token left to compute".into()))?;
+        for chunk in body.chunks(self.inner.prefill_chunk) {
+            weights.forward(chunk, &mut cache)?;
         }
+        let logits = weights.forward(std::slice::from_ref(last), &mut cache)?;
         self.cache = Some(cache);
         Ok(logits)
     }
