@@ -37,8 +37,10 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 const CONTEXT_GRAIN: usize = 256;
 
 /// `llama_flash_attn_type`'s "disabled" (-1 is auto, 1 enabled). On CPU, flash attention
-/// (what auto picks) made prompt processing slower here: 53.6 vs 57-58 tokens/s for a
-/// 512-token prompt on Qwen2.5-1.5B Q4_K_M, 2 threads, and decoding no faster.
+/// (what auto picks) made prompt processing slower on the 2-core development machine:
+/// 53.6 vs 57-58 tokens/s for a 512-token prompt on Qwen2.5-1.5B Q4_K_M, 2 threads,
+/// measured once with a standalone llama-cpp-2 program (not in this repository), and
+/// decoding no faster.
 const FLASH_ATTENTION_OFF: i32 = 0;
 
 type Job = Box<dyn FnOnce() + Send>;
