@@ -13,17 +13,21 @@
 mod env;
 mod raw;
 mod raw_lifecycle;
+mod raw_models;
 mod raw_security;
 mod raw_serve;
+mod registry;
 mod validate;
 
 pub use raw::{
-    ChunkingSection, IngestSection, ModelsSection, QualitySection, RawConfig, RemoteModelSection,
-    RetrievalSection, StoreSection,
+    ChunkingSection, IngestSection, ModelsSection, QualitySection, RawConfig, RetrievalSection,
+    StoreSection,
 };
 pub use raw_lifecycle::{RetentionPeriods, RetentionSection};
+pub use raw_models::{CircuitBreakerSection, RemoteModelSection, RouteSection};
 pub use raw_security::{AuthSection, LimitsSection};
 pub use raw_serve::{AnswerSection, ServerSection};
+pub use registry::{ModelRef, Route, RouteStrategy};
 pub use validate::{
     Config, IngestSettings, MIN_PARSE_MEMORY_MB, ParseIsolation, QualitySettings, StoreBackend,
 };

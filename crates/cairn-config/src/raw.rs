@@ -105,7 +105,8 @@ pub struct ModelsSection {
     /// Embedding model (a directory name under `dir`, or a path). Its tokenizer counts
     /// chunk tokens. Default: `all-minilm-l6-v2`.
     pub embedder: String,
-    /// Chat model (a directory name under `dir`, or a path to a `.gguf`). Default:
+    /// Chat model for answers and chat: a directory name under `dir`, a path to a
+    /// `.gguf`, or the name of a `[[models.remote]]` or `[[models.routes]]`. Default:
     /// `qwen2.5-coder-1.5b-instruct`.
     pub generator: String,
     /// Largest context window the local generator allocates for. Default: 8192.
@@ -123,27 +124,21 @@ pub struct ModelsSection {
     /// Requests that may wait per local model; past it, `503 overloaded` with
     /// `Retry-After`. Default: 16.
     pub max_queued: usize,
-    /// OpenAI-compatible remote chat models served under `/v1/chat/completions` by
-    /// `name` (`[[models.remote]]`). PII is redacted before every call (tenant policy
-    /// `pii_remote`) and restored in the answer.
-    pub remote: Vec<RemoteModelSection>,
-}
-
-/// `[[models.remote]]`: one remote chat model.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RemoteModelSection {
-    /// The model name clients ask for.
-    pub name: String,
-    /// e.g. `https://api.openai.com/v1` or `http://127.0.0.1:8000/v1`.
-    pub base_url: String,
-    /// The provider's model name (default: `name`).
-    pub model: String,
-    /// The tenant secret holding the provider's API key (`cairn secrets set NAME`);
-    /// empty: no key is sent.
-    pub api_key_secret: String,
-    /// The model's context window.
-    pub context_length: usize,
+    /// Model for the grounding judge and `cairn eval grounding --method llm`: a local
+    /// model, a `[[models.remote]]` or a `[[models.routes]]` name. Default: the generator.
+    pub judge: String,
+    /// Model for query transforms and conversation condensing and summaries. Default:
+    /// the generator.
+    pub rewriter: String,
+    /// OpenAI-compatible remote models (`[[models.remote]]`), usable by name wherever a
+    /// model is named: a role above, a route, or a request's `model`. PII is redacted
+    /// before every call (tenant policy `pii_remote`) and restored in the answer.
+    pub remote: Vec<crate::RemoteModelSection>,
+    /// Named groups of models (`[[models.routes]]`) tried by a strategy, usable wherever a
+    /// model is named.
+    pub routes: Vec<crate::RouteSection>,
+    /// `[models.circuit_breaker]`: when a remote target is taken out of rotation.
+    pub circuit_breaker: crate::CircuitBreakerSection,
 }
 
 /// `[ingest]`
@@ -247,7 +242,11 @@ impl Default for ModelsSection {
             backend: "llama.cpp".into(),
             max_concurrent: 1,
             max_queued: 16,
+            judge: String::new(),
+            rewriter: String::new(),
             remote: Vec::new(),
+            routes: Vec::new(),
+            circuit_breaker: crate::CircuitBreakerSection::default(),
         }
     }
 }

@@ -73,8 +73,16 @@ pub struct Config {
     pub models_dir: PathBuf,
     pub embedder: String,
     pub generator: String,
-    /// Remote chat models by name (validated: unique names, http(s) URLs).
+    /// Remote models by name (validated: unique names, http(s) URLs).
     pub remote_models: Vec<crate::RemoteModelSection>,
+    /// Routes by name (validated: known strategy, targets that resolve).
+    pub routes: Vec<crate::registry::Route>,
+    /// `models.judge` as written (empty: the generator); see [`Config::judge_model`].
+    pub judge: String,
+    /// `models.rewriter` as written (empty: the generator).
+    pub rewriter: String,
+    /// `[models.circuit_breaker]`.
+    pub circuit_breaker: crate::CircuitBreakerSection,
     pub max_context: usize,
     pub requant: String,
     /// GGUF backend (`models.backend`: `llama.cpp` or `candle`).
@@ -408,40 +416,7 @@ impl RawConfig {
             .periods()
             .check()
             .map_err(|(key, message)| invalid(&key, message))?;
-        let mut remote_models = Vec::new();
-        for (i, r) in self.models.remote.iter().enumerate() {
-            let key = format!("models.remote[{i}]");
-            if r.name.trim().is_empty() || r.name.starts_with("cairn-rag:") {
-                return Err(invalid(
-                    &key,
-                    "needs a `name` (not starting with cairn-rag:)",
-                ));
-            }
-            if r.name == self.models.generator
-                || remote_models
-                    .iter()
-                    .any(|m: &crate::RemoteModelSection| m.name == r.name)
-            {
-                return Err(invalid(
-                    &key,
-                    format!("the name `{}` is already taken", r.name),
-                ));
-            }
-            if !(r.base_url.starts_with("http://") || r.base_url.starts_with("https://")) {
-                return Err(invalid(
-                    &key,
-                    format!("base_url `{}` is not http(s)://…", r.base_url),
-                ));
-            }
-            let mut r = r.clone();
-            if r.model.is_empty() {
-                r.model = r.name.clone();
-            }
-            if r.context_length == 0 {
-                r.context_length = 8192;
-            }
-            remote_models.push(r);
-        }
+        let (remote_models, routes) = crate::registry::validate(&self.models)?;
         let guard = serde_json::to_value(&self.guard)
             .map_err(|e| invalid("guard", format!("cannot read the table: {e}")))?;
         Ok(Config {
@@ -460,6 +435,10 @@ impl RawConfig {
             embedder: self.models.embedder.clone(),
             generator: self.models.generator.clone(),
             remote_models,
+            routes,
+            judge: self.models.judge.clone(),
+            rewriter: self.models.rewriter.clone(),
+            circuit_breaker: self.models.circuit_breaker.clone(),
             max_context: self.models.max_context,
             requant: self.models.requant.clone(),
             backend: self.models.backend.clone(),

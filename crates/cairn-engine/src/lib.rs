@@ -22,8 +22,10 @@ pub mod answer;
 mod engine;
 mod error;
 pub mod eval;
+pub mod gateway;
 mod index;
 pub mod ingest;
+mod judge;
 mod models;
 pub mod search;
 pub mod security;
@@ -31,6 +33,7 @@ pub mod security;
 pub use answer::{Answer, AnswerEvent, AskRequest};
 pub use engine::Engine;
 pub use error::{Error, Result};
+pub use gateway::{ModelRole, TargetStatus};
 pub use index::{ReindexReport, SyncReport};
 pub use ingest::{
     CommitGate, IngestOptions, IngestReport, ProgressEvent, ProgressSink, UploadRequest,

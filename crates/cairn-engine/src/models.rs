@@ -1,10 +1,14 @@
 //! The engine's models, loaded on first use and shared: the embedder (ingest and dense
-//! search), the local generator (query transforms, LLM reranking) and a user-supplied
-//! cross-encoder.
+//! search), local generators by name (answers, query transforms, judges, when the roles
+//! name local models), a user-supplied cross-encoder, the configured guard (redaction of
+//! remote calls made without a tenant's own) and the gateway's per-target state.
 
 use crate::{Engine, Error, Result};
+use cairn_guard::{Guard, Policy};
 use cairn_models::{BertEmbedder, CrossEncoder, EmbedderOptions, LocalGenerator, LocalOptions};
 use cairn_types::ErrorCode;
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Lazily loaded models. A failed load is not cached, so installing the model and
@@ -12,8 +16,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 #[derive(Default)]
 pub(crate) struct Models {
     embedder: Mutex<Option<Arc<BertEmbedder>>>,
-    generator: Mutex<Option<Arc<LocalGenerator>>>,
+    /// Local generators by resolved path.
+    locals: Mutex<HashMap<PathBuf, Arc<LocalGenerator>>>,
     cross_encoder: Mutex<Option<Arc<CrossEncoder>>>,
+    guard: Mutex<Option<Arc<Guard>>>,
+    pub(crate) gateway: crate::gateway::GatewayState,
 }
 
 fn get_or_load<T>(
@@ -40,16 +47,46 @@ impl Engine {
         })
     }
 
-    /// The configured local chat model.
+    /// The configured chat model (`models.generator`) when it is a local model.
     pub fn generator(&self) -> Result<Arc<LocalGenerator>> {
-        get_or_load(&self.models.generator, || {
-            let c = &self.config;
-            let options = LocalOptions::configured(c.max_context, &c.requant, &c.backend)
-                .map_err(|e| Error::new(ErrorCode::InvalidConfig, e))?;
-            Ok(LocalGenerator::load(
-                &self.config.generator_path(),
-                &options,
-            )?)
+        let name = &self.config.generator;
+        if !self.config.is_local(name) {
+            return Err(Error::new(
+                ErrorCode::InvalidConfig,
+                format!(
+                    "models.generator `{name}` is a remote model or a route, not a local model"
+                ),
+            ));
+        }
+        self.local_model(name)
+    }
+
+    /// The local chat model `name` (a directory under `models.dir` or a path), loaded
+    /// once per engine.
+    pub fn local_model(&self, name: &str) -> Result<Arc<LocalGenerator>> {
+        let path = self.config.model_path(name);
+        let mut map = self
+            .models
+            .locals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(m) = map.get(&path) {
+            return Ok(m.clone());
+        }
+        let c = &self.config;
+        let options = LocalOptions::configured(c.max_context, &c.requant, &c.backend)
+            .map_err(|e| Error::new(ErrorCode::InvalidConfig, e))?;
+        let m = Arc::new(LocalGenerator::load(&path, &options)?);
+        map.insert(path, m.clone());
+        Ok(m)
+    }
+
+    /// The guard of the configured `[guard]` policy.
+    pub fn default_guard(&self) -> Result<Arc<Guard>> {
+        get_or_load(&self.models.guard, || {
+            let policy: Policy = serde_json::from_value(self.config.guard.clone())
+                .map_err(|e| Error::new(ErrorCode::InvalidConfig, format!("[guard]: {e}")))?;
+            Ok(Guard::new(policy))
         })
     }
 

@@ -12,6 +12,7 @@ mod constrain;
 mod cross_encoder;
 pub mod embed;
 mod fetch;
+pub mod gateway;
 pub mod generate;
 pub mod gguf;
 pub mod hub;
@@ -77,6 +78,19 @@ pub enum Error {
         status: Option<u16>,
         message: String,
     },
+    /// The provider answered 429; `retry_after` is its `Retry-After`, when given.
+    #[error("remote provider rate limit (HTTP 429): {message}")]
+    RateLimited {
+        message: String,
+        retry_after: Option<std::time::Duration>,
+    },
+    /// A call ran past one of its limits (connect, first token, total).
+    #[error("remote provider timeout: {0}")]
+    Timeout(String),
+    /// No target could take the call (every one failed, was busy or had its circuit
+    /// breaker open).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("bad manifest {path}: {message}")]
     Manifest {
         path: std::path::PathBuf,
@@ -92,6 +106,9 @@ impl Error {
             Self::InvalidRequest(_) => ErrorCode::InvalidInput,
             Self::ContextLength { .. } => ErrorCode::ContextLengthExceeded,
             Self::Upstream { .. } => ErrorCode::UpstreamError,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Timeout(_) => ErrorCode::Timeout,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::NotInstalled { .. } => ErrorCode::NotFound,
             _ => ErrorCode::ModelError,
         }

@@ -1,6 +1,6 @@
 //! `/healthz` (the process answers) and `/readyz` (the store answers, the models are
 //! installed, and the server is not draining), with the generation queues' depth and
-//! recent waits.
+//! recent waits, and each remote model's circuit breaker and requests in flight.
 
 use crate::state::AppState;
 use axum::Json;
@@ -32,15 +32,19 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         } else {
             format!("missing: {}", config.embedder_dir().display())
         };
-        let generator = if config.generator_path().exists() {
+        // A remote or routed generator is not a readiness check: its targets'
+        // breakers are reported under `models` instead.
+        let generator = if !config.is_local(&config.generator) || config.generator_path().exists() {
             "ok".to_owned()
         } else {
             format!("missing: {}", config.generator_path().display())
         };
-        json!({"store": store, "embedder": embedder, "generator": generator})
+        let checks = json!({"store": store, "embedder": embedder, "generator": generator});
+        (checks, engine.gateway_status())
     })
     .await
-    .unwrap_or_else(|e| json!({"store": format!("error: {e}")}));
+    .unwrap_or_else(|e| (json!({"store": format!("error: {e}")}), Vec::new()));
+    let (checks, models) = checks;
     let generation = state.admission.snapshot();
     let ok = !draining
         && checks
@@ -56,7 +60,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         Json(json!({
             "status": if ok { "ready" } else if draining { "draining" } else { "not_ready" },
             "checks": checks,
-            "generation": generation
+            "generation": generation,
+            "models": models
         })),
     )
 }

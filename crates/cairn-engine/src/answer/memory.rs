@@ -49,7 +49,7 @@ impl Engine {
                 .collect();
             let mut summary = conv.summary.clone();
             if let (false, Some(last)) = (fresh.is_empty(), old.last()) {
-                summary = self.summarize(&summary, &fresh)?;
+                summary = self.summarize(tenant, &summary, &fresh)?;
                 self.store
                     .set_summary(tenant, id, &summary, last.seq, now_ms())?;
             }
@@ -63,7 +63,7 @@ impl Engine {
         let summary = if old.is_empty() {
             String::new()
         } else {
-            self.summarize("", old)?
+            self.summarize(tenant, "", old)?
         };
         Ok(History {
             summary,
@@ -77,13 +77,18 @@ impl Engine {
         })
     }
 
-    fn summarize(&self, previous: &str, turns: &[Turn]) -> Result<String> {
-        self.ask_generator(SUMMARIZE, &transcript(previous, turns), 160, None)
+    fn summarize(&self, tenant: &TenantId, previous: &str, turns: &[Turn]) -> Result<String> {
+        self.ask_generator(tenant, SUMMARIZE, &transcript(previous, turns), 160, None)
     }
 
     /// The question rewritten to stand alone, or the question itself when there is no
     /// history (or the rewrite comes back empty).
-    pub(crate) fn condense(&self, history: &History, question: &str) -> Result<String> {
+    pub(crate) fn condense(
+        &self,
+        tenant: &TenantId,
+        history: &History,
+        question: &str,
+    ) -> Result<String> {
         if history.is_empty() {
             return Ok(question.to_owned());
         }
@@ -92,7 +97,7 @@ impl Engine {
             transcript(&history.summary, &history.recent),
             question.trim()
         );
-        let line = self.ask_generator(CONDENSE, &prompt, 80, None)?;
+        let line = self.ask_generator(tenant, CONDENSE, &prompt, 80, None)?;
         let line = line
             .lines()
             .map(str::trim)

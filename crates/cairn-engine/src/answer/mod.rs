@@ -21,9 +21,10 @@ pub use types::{
 
 use crate::engine::now_ms;
 use crate::search::{SearchHit, SearchRequest};
-use crate::{Engine, Error, Result};
+use crate::security::Redaction;
+use crate::{Engine, Error, ModelRole, Result};
 use cairn_index::chunk_key;
-use cairn_models::{Embedder, GenerateRequest, Generator, SamplingParams, StreamEvent};
+use cairn_models::{Embedder, GenerateRequest, SamplingParams, StreamEvent};
 use cairn_types::{AnswerId, ErrorCode, StoredAnswer, TenantId};
 use std::time::Instant;
 
@@ -98,7 +99,7 @@ impl Engine {
 
         let t = Instant::now();
         let history = self.history_for(tenant, req)?;
-        let standalone = self.condense(&history, question)?;
+        let standalone = self.condense(tenant, &history, question)?;
         timings.condense_ms = ms(t);
 
         let t = Instant::now();
@@ -190,11 +191,27 @@ impl Engine {
             return Ok(answer);
         }
 
-        let generator = self.generator()?;
+        let name = self.role_model_name(ModelRole::Generator);
+        let redaction = match &req.guard {
+            Some(g) => Redaction::new(g.clone()),
+            None => self.default_redaction()?,
+        };
+        let generator = self.chat_model(tenant, name, &redaction)?;
         answer.model = generator.model_id().to_owned();
         let window = generator.context_length().min(self.config.max_context);
-        let tokenizer = generator.tokenizer();
-        let count = |t: &str| tokenizer.encode(t).map_or(t.len() / 3, |v| v.len());
+        // A local model counts with its own tokenizer; a remote one is estimated
+        // generously (3 bytes a token), so a prompt fitted here fits there.
+        let local = self
+            .config
+            .is_local(name)
+            .then(|| self.local_model(name))
+            .transpose()?;
+        let count = |t: &str| {
+            local
+                .as_ref()
+                .and_then(|g| g.tokenizer().encode(t).ok())
+                .map_or(t.len().div_ceil(3), |v| v.len())
+        };
         let bare = prompt::messages(&history.summary, &history.recent, &[], question);
         let overhead: usize = bare.iter().map(|m| count(&m.content) + 8).sum();
         let budget = window
@@ -261,6 +278,9 @@ impl Engine {
                     }
                 }
                 StreamEvent::Done(finish) => {
+                    if let Some(m) = finish.model {
+                        answer.model = m;
+                    }
                     answer.usage = AnswerUsage {
                         prompt_tokens: finish.usage.prompt_tokens,
                         completion_tokens: finish.usage.completion_tokens,
@@ -276,6 +296,8 @@ impl Engine {
             }
         }
         answer.timings.generation_ms = ms(t);
+        // What a remote generator's redaction removed from the prompt.
+        answer.guardrails.extend(redaction.decisions());
         answer.answer = text.trim().to_owned();
         if let Some(g) = &req.guard {
             let check = g.check_output(&answer.answer, canary.as_deref());

@@ -12,6 +12,7 @@
 use crate::answer::{Source, ground};
 use crate::{Engine, Result};
 use cairn_models::Embedder;
+use cairn_types::TenantId;
 use serde::{Deserialize, Serialize};
 
 /// One case (the `answers.jsonl` that `eval/halueval/build.py` writes).
@@ -180,13 +181,20 @@ impl Engine {
     }
 
     /// The generator's P(yes) that `claim` answers `question` as `evidence` says.
-    pub fn entailment_of(&self, evidence: &str, question: &str, claim: &str) -> Result<f32> {
+    pub fn entailment_of(
+        &self,
+        tenant: &TenantId,
+        evidence: &str,
+        question: &str,
+        claim: &str,
+    ) -> Result<f32> {
         let question = if question.is_empty() {
             String::new()
         } else {
             format!("Question: {question}\n")
         };
         self.judge_yes(
+            tenant,
             "You check answers against a passage. Answer with one word: yes or no.",
             &format!(
                 "Passage:\n{evidence}\n\n{question}Answer: {claim}\n\nIs the answer \
@@ -198,6 +206,7 @@ impl Engine {
     /// Scores both answers of `case` with `method`.
     pub fn score_grounding(
         &self,
+        tenant: &TenantId,
         case: &GroundingCase,
         method: GroundingMethod,
     ) -> Result<ScoredPair> {
@@ -210,8 +219,13 @@ impl Engine {
                 (s[0], s[1])
             }
             GroundingMethod::Llm => (
-                self.entailment_of(&case.knowledge, &case.question, &case.right_answer)?,
-                self.entailment_of(&case.knowledge, &case.question, &case.hallucinated_answer)?,
+                self.entailment_of(tenant, &case.knowledge, &case.question, &case.right_answer)?,
+                self.entailment_of(
+                    tenant,
+                    &case.knowledge,
+                    &case.question,
+                    &case.hallucinated_answer,
+                )?,
             ),
         };
         Ok(ScoredPair {

@@ -123,7 +123,7 @@ impl Engine {
         timings.sync_ms = ms(t);
 
         let t = Instant::now();
-        let (probes, traces) = self.transform_query(&req.query, &req.transforms)?;
+        let (probes, traces) = self.transform_query(tenant, &req.query, &req.transforms)?;
         timings.transform_ms = ms(t);
 
         let mut lists: Vec<Vec<(u64, f32)>> = Vec::new();
@@ -182,7 +182,7 @@ impl Engine {
 
         let t = Instant::now();
         if opts.rerank != RerankKind::None && !hits.is_empty() {
-            self.rerank(&req.query, opts.rerank, &mut hits)?;
+            self.rerank(tenant, &req.query, opts.rerank, &mut hits)?;
         }
         timings.rerank_ms = ms(t);
 

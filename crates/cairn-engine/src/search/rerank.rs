@@ -2,7 +2,7 @@
 //!
 //! - `maxsim`: late interaction over the embedder's token vectors (query tokens each take
 //!   their best-matching passage token; the mean is the score). Needs no extra model.
-//! - `llm`: pointwise relevance by the local generator: the probability of "yes" versus
+//! - `llm`: pointwise relevance by the judge model (`models.judge`): the probability of "yes" versus
 //!   "no" after a judging prompt. Costs one prompt prefill per candidate, so at most
 //!   [`LLM_RERANK_DEPTH`] candidates are judged.
 //!
@@ -13,7 +13,7 @@
 
 use super::{RerankKind, SearchHit};
 use crate::{Engine, Result};
-use cairn_models::generate::{ChatMessage, Prompt, Role};
+use cairn_types::TenantId;
 
 /// RRF constant when the reranker's order is blended with the retrieval order.
 const RERANK_RRF_K: f32 = 60.0;
@@ -51,6 +51,7 @@ impl Engine {
     /// Scores `hits` with `kind` and sorts them by that score (ties keep their order).
     pub(crate) fn rerank(
         &self,
+        tenant: &TenantId,
         query: &str,
         kind: RerankKind,
         hits: &mut [SearchHit],
@@ -63,7 +64,7 @@ impl Engine {
         let scores = match kind {
             RerankKind::None => return Ok(()),
             RerankKind::Maxsim => self.maxsim_scores(query, &hits[..depth])?,
-            RerankKind::Llm => self.llm_scores(query, &hits[..depth])?,
+            RerankKind::Llm => self.llm_scores(tenant, query, &hits[..depth])?,
             RerankKind::CrossEncoder => {
                 let model = self.cross_encoder()?;
                 let texts: Vec<String> = hits[..depth].iter().map(passage).collect();
@@ -103,7 +104,7 @@ impl Engine {
         Ok(docs.iter().map(|d| maxsim(q, d)).collect())
     }
 
-    fn llm_scores(&self, query: &str, hits: &[SearchHit]) -> Result<Vec<f32>> {
+    fn llm_scores(&self, tenant: &TenantId, query: &str, hits: &[SearchHit]) -> Result<Vec<f32>> {
         let mut out = Vec::with_capacity(hits.len());
         for h in hits {
             let mut text = passage(h);
@@ -116,6 +117,7 @@ impl Engine {
             }
             // The question comes first so every candidate shares the cached prefix.
             out.push(self.judge_yes(
+                tenant,
                 "You judge search results. Answer with one word: yes or no.",
                 &format!(
                     "Question: {query}\n\nPassage:\n{text}\n\nDoes the passage help \
@@ -124,34 +126,6 @@ impl Engine {
             )?);
         }
         Ok(out)
-    }
-
-    /// P(yes | yes or no) for the generator's next token after a yes/no question: one
-    /// prompt prefill, no decoding.
-    pub(crate) fn judge_yes(&self, system: &str, user: &str) -> Result<f32> {
-        let generator = self.generator()?;
-        let tok = generator.tokenizer();
-        let ids = |words: &[&str]| -> Vec<u32> {
-            words
-                .iter()
-                .filter_map(|w| tok.encode(w).ok().and_then(|v| v.first().copied()))
-                .collect()
-        };
-        let yes = ids(&["yes", "Yes", " yes", " Yes"]);
-        let no = ids(&["no", "No", " no", " No"]);
-        let prompt = Prompt::Chat(vec![
-            ChatMessage::new(Role::System, system),
-            ChatMessage::new(Role::User, user),
-        ]);
-        let tokens = generator.prompt_tokens(&prompt)?;
-        let logits = generator.logits(&tokens)?;
-        let best = |set: &[u32]| {
-            set.iter()
-                .filter_map(|&i| logits.get(i as usize).copied())
-                .fold(f32::NEG_INFINITY, f32::max)
-        };
-        let (y, n) = (best(&yes), best(&no));
-        Ok(1.0 / (1.0 + (n - y).exp()))
     }
 }
 

@@ -1,12 +1,11 @@
-//! Query transforms by the local generator. Each one's output is returned in the
+//! Query transforms by the rewriter model (`models.rewriter`). Each one's output is returned in the
 //! response's trace. Greedy decoding keeps them reproducible; list-shaped outputs are
 //! constrained to a JSON array of strings so they always parse.
 
 use super::{Probe, Transform, TransformTrace};
-use crate::{Engine, Result};
-use cairn_models::{
-    ChatMessage, GenerateRequest, Generator, OutputConstraint, Role, SamplingParams,
-};
+use crate::{Engine, ModelRole, Result};
+use cairn_models::{ChatMessage, GenerateRequest, OutputConstraint, Role, SamplingParams};
+use cairn_types::TenantId;
 use std::time::Instant;
 
 const REWRITE: &str = "Rewrite the user's search question so a search engine over technical \
@@ -31,14 +30,16 @@ fn list_schema(min: usize, max: usize) -> serde_json::Value {
 }
 
 impl Engine {
+    /// One greedy answer of the rewriter model to `question` under `system`.
     pub(crate) fn ask_generator(
         &self,
+        tenant: &TenantId,
         system: &str,
         question: &str,
         max_tokens: usize,
         constraint: Option<OutputConstraint>,
     ) -> Result<String> {
-        let generator = self.generator()?;
+        let generator = self.role_model(tenant, ModelRole::Rewriter, &self.default_redaction()?)?;
         let mut req = GenerateRequest::chat(vec![
             ChatMessage::new(Role::System, system),
             ChatMessage::new(Role::User, question),
@@ -54,12 +55,14 @@ impl Engine {
 
     fn ask_list(
         &self,
+        tenant: &TenantId,
         system: &str,
         question: &str,
         min: usize,
         max: usize,
     ) -> Result<Vec<String>> {
         let text = self.ask_generator(
+            tenant,
             system,
             question,
             220,
@@ -77,6 +80,7 @@ impl Engine {
     /// probe is the (possibly rewritten) query itself.
     pub(super) fn transform_query(
         &self,
+        tenant: &TenantId,
         query: &str,
         transforms: &[Transform],
     ) -> Result<(Vec<Probe>, Vec<TransformTrace>)> {
@@ -88,7 +92,7 @@ impl Engine {
             let start = Instant::now();
             let output = match t {
                 Transform::Rewrite => {
-                    let line = self.ask_generator(REWRITE, &main, 80, None)?;
+                    let line = self.ask_generator(tenant, REWRITE, &main, 80, None)?;
                     let line = line.lines().next().unwrap_or("").trim().to_owned();
                     if !line.is_empty() {
                         main = format!("{query} {line}");
@@ -97,19 +101,19 @@ impl Engine {
                     vec![line]
                 }
                 Transform::Hyde => {
-                    let passage = self.ask_generator(HYDE, &main, 160, None)?;
+                    let passage = self.ask_generator(tenant, HYDE, &main, 160, None)?;
                     if !passage.is_empty() {
                         dense_main = format!("{main}\n{passage}");
                     }
                     vec![passage]
                 }
                 Transform::MultiQuery => {
-                    let list = self.ask_list(MULTI, &main, 3, 5)?;
+                    let list = self.ask_list(tenant, MULTI, &main, 3, 5)?;
                     extra.extend(list.iter().cloned());
                     list
                 }
                 Transform::Decompose => {
-                    let list = self.ask_list(DECOMPOSE, &main, 1, 4)?;
+                    let list = self.ask_list(tenant, DECOMPOSE, &main, 1, 4)?;
                     if list.len() > 1 {
                         extra.extend(list.iter().cloned());
                     }

@@ -15,6 +15,6 @@ mod secrets;
 pub use audit::AuditEvent;
 pub use keys::{KeySpec, NewKey};
 pub use offboard::OffboardReport;
-pub use remote::RedactingGenerator;
+pub use remote::{RedactingGenerator, Redaction};
 pub use retention::{SweepReport, TenantSweep, cutoffs, retention_for};
 pub use secrets::master_key;

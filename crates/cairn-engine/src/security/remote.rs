@@ -3,57 +3,54 @@
 //! machine, and the placeholders the provider echoes are restored in the streamed
 //! answer. The provider's API key is a tenant secret, opened only for the call.
 
-use crate::{Engine, Error, Result};
+use crate::{Engine, Result};
 use cairn_guard::{Decision, Guard, Vault};
 use cairn_models::{
-    GenerateRequest, Generator, Prompt, RemoteConfig, RemoteGenerator, StreamEvent, TokenDelta,
-    TokenStream,
+    GenerateRequest, Generator, Prompt, RemoteGenerator, StreamEvent, TokenDelta, TokenStream,
 };
-use cairn_types::TenantId;
 use std::sync::{Arc, Mutex};
 
-/// A remote generator whose requests are redacted and whose output is restored.
-pub struct RedactingGenerator {
-    inner: RemoteGenerator,
+/// The guard a caller's remote calls are redacted with, and what it found: one per
+/// request, shared by every remote target that request may reach.
+#[derive(Clone)]
+pub struct Redaction {
     guard: Arc<Guard>,
-    decisions: Mutex<Vec<Decision>>,
+    decisions: Arc<Mutex<Vec<Decision>>>,
 }
 
-impl RedactingGenerator {
+impl Redaction {
+    /// Redaction by `guard` (the tenant's policy).
+    pub fn new(guard: Arc<Guard>) -> Self {
+        Self {
+            guard,
+            decisions: Arc::default(),
+        }
+    }
+
     /// The guardrail decisions of the requests made so far (what was redacted, why).
     pub fn decisions(&self) -> Vec<Decision> {
         self.decisions.lock().map(|d| d.clone()).unwrap_or_default()
     }
 }
 
+/// A remote generator whose requests are redacted and whose output is restored.
+pub struct RedactingGenerator {
+    inner: RemoteGenerator,
+    redaction: Redaction,
+}
+
+impl RedactingGenerator {
+    /// `inner` behind `redaction`.
+    pub fn new(inner: RemoteGenerator, redaction: Redaction) -> Self {
+        Self { inner, redaction }
+    }
+}
+
 impl Engine {
-    /// The remote chat model `name` for `tenant`, if one is configured.
-    pub fn remote_chat_model(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        guard: Arc<Guard>,
-    ) -> Result<Option<RedactingGenerator>> {
-        let Some(m) = self.config.remote_models.iter().find(|m| m.name == name) else {
-            return Ok(None);
-        };
-        let key = if m.api_key_secret.is_empty() {
-            None
-        } else {
-            Some(self.secret(tenant, &m.api_key_secret).map_err(|e| {
-                Error::new(
-                    e.code,
-                    format!("the API key of remote model `{name}`: {}", e.message),
-                )
-            })?)
-        };
-        let mut config = RemoteConfig::new(&m.base_url, &m.model, key)?;
-        config.context_length = m.context_length;
-        Ok(Some(RedactingGenerator {
-            inner: RemoteGenerator::new(config),
-            guard,
-            decisions: Mutex::new(Vec::new()),
-        }))
+    /// Redaction with the configured `[guard]` policy, for calls made without a
+    /// tenant's own (the CLI, role calls inside search).
+    pub fn default_redaction(&self) -> Result<Redaction> {
+        Ok(Redaction::new(self.default_guard()?))
     }
 }
 
@@ -70,7 +67,7 @@ impl Generator for RedactingGenerator {
         let mut vault = Vault::new();
         let mut found = Vec::new();
         let mut redact = |text: &mut String| {
-            let (out, d) = self.guard.redact_for_remote(text, &mut vault);
+            let (out, d) = self.redaction.guard.redact_for_remote(text, &mut vault);
             found.extend(d);
             *text = out;
         };
@@ -78,7 +75,7 @@ impl Generator for RedactingGenerator {
             Prompt::Chat(messages) => messages.iter_mut().for_each(|m| redact(&mut m.content)),
             Prompt::Text(t) => redact(t),
         }
-        if let Ok(mut d) = self.decisions.lock() {
+        if let Ok(mut d) = self.redaction.decisions.lock() {
             d.extend(found);
         }
         let stream = self.inner.generate(request)?;

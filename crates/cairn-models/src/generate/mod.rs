@@ -181,6 +181,10 @@ pub struct Finish {
     /// The seed the sampler used (set even when the request gave none, so a run can be
     /// repeated).
     pub seed: Option<u64>,
+    /// The registry name of the model that produced the text, when a route or gateway
+    /// chose it (absent: the generator that was called).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// One event of a [`TokenStream`].

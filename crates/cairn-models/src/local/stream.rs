@@ -111,6 +111,7 @@ impl LocalStream {
                 cached_prompt_tokens: self.cached,
             },
             seed: Some(self.sampler.seed()),
+            model: None,
         }
     }
 

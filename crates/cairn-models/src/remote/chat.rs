@@ -116,15 +116,23 @@ impl Generator for RemoteGenerator {
     fn generate(&self, request: GenerateRequest) -> Result<TokenStream> {
         request.sampling.validate()?;
         let (path, body) = self.request_body(&request)?;
-        let response = self.config.post(&self.agent, path, &body)?;
-        let reader = BufReader::new(response.into_body().into_reader());
-        Ok(Box::new(RemoteStream {
-            events: SseReader::new(reader),
-            reason: None,
-            usage: Usage::default(),
-            seed: request.sampling.seed,
-            finished: false,
-        }))
+        let seed = request.sampling.seed;
+        let (config, agent) = (self.config.clone(), self.agent.clone());
+        let open = move || -> Result<TokenStream> {
+            let response = config.post(&agent, path, &body)?;
+            let reader = BufReader::new(response.into_body().into_reader());
+            Ok(Box::new(RemoteStream {
+                events: SseReader::new(reader),
+                reason: None,
+                usage: Usage::default(),
+                seed,
+                finished: false,
+            }))
+        };
+        match self.config.first_token_timeout {
+            Some(limit) => super::deadline::first_event_within(limit, &self.config.model, open),
+            None => open(),
+        }
     }
 }
 
@@ -236,6 +244,7 @@ impl<R: std::io::BufRead> Iterator for RemoteStream<R> {
                         reason: self.reason.unwrap_or(FinishReason::Stop),
                         usage: self.usage,
                         seed: self.seed,
+                        model: None,
                     })));
                 }
             }

@@ -5,6 +5,7 @@
 //! stream is read as it is consumed and dropping it closes the connection.
 
 mod chat;
+mod deadline;
 mod embed;
 mod sse;
 
@@ -29,6 +30,11 @@ pub struct RemoteConfig {
     pub connect_timeout: Duration,
     /// The model's context window, for callers that budget prompts.
     pub context_length: usize,
+    /// Limit until the first streamed event (the response headers and the first
+    /// chunk); `None`: only `timeout` applies.
+    pub first_token_timeout: Option<Duration>,
+    /// Extra headers sent with every request.
+    pub headers: Vec<(String, String)>,
 }
 
 impl RemoteConfig {
@@ -54,6 +60,8 @@ impl RemoteConfig {
             timeout: Duration::from_secs(600),
             connect_timeout: Duration::from_secs(10),
             context_length: 8192,
+            first_token_timeout: None,
+            headers: Vec::new(),
         })
     }
 
@@ -77,23 +85,47 @@ impl RemoteConfig {
         let mut request = agent
             .post(&url)
             .header("Accept", "application/json, text/event-stream");
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
         if let Some(key) = &self.api_key {
             request = request.header("Authorization", &format!("Bearer {key}"));
         }
-        let mut response = request.send_json(body).map_err(|e| Error::Upstream {
-            status: None,
-            message: format!("{url}: {e}"),
+        let mut response = request.send_json(body).map_err(|e| match e {
+            ureq::Error::Timeout(t) => Error::Timeout(format!("{url}: {t:?} limit reached")),
+            e => Error::Upstream {
+                status: None,
+                message: format!("{url}: {e}"),
+            },
         })?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(retry_after);
             let text = response.body_mut().read_to_string().unwrap_or_default();
+            let message = error_message(&text);
+            if status == 429 {
+                return Err(Error::RateLimited {
+                    message,
+                    retry_after,
+                });
+            }
             return Err(Error::Upstream {
                 status: Some(status),
-                message: error_message(&text),
+                message,
             });
         }
         Ok(response)
     }
+}
+
+/// A `Retry-After` value in seconds (the HTTP-date form is not used by model APIs).
+fn retry_after(value: &str) -> Option<Duration> {
+    let secs: f64 = value.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
 }
 
 /// The `error.message` of an OpenAI-style error body, else the body (shortened).
@@ -128,6 +160,14 @@ mod tests {
             assert!(RemoteConfig::new(bad, "m", None).is_err(), "{bad}");
         }
         assert!(RemoteConfig::new("http://x", " ", None).is_err());
+    }
+
+    #[test]
+    fn retry_after_takes_seconds() {
+        assert_eq!(retry_after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(" 0.5 "), Some(Duration::from_millis(500)));
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(retry_after("-1"), None);
     }
 
     #[test]

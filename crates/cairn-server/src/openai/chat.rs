@@ -195,6 +195,13 @@ struct Run {
     steps: Vec<TokenDelta>,
     reason: FinishReason,
     usage: Usage,
+    /// The registry model that answered, when a route or gateway chose it.
+    model: Option<String>,
+}
+
+/// The `cairn` extension of a response: the model that answered.
+fn cairn_extension(requested: &str, answered: Option<&str>) -> Value {
+    json!({"model": answered.unwrap_or(requested)})
 }
 
 fn run(
@@ -207,6 +214,7 @@ fn run(
         steps: Vec::new(),
         reason: FinishReason::Stop,
         usage: Usage::default(),
+        model: None,
     };
     let want_steps = request.logprobs.is_some();
     for event in generator.generate(request)? {
@@ -222,6 +230,7 @@ fn run(
             }
             StreamEvent::Done(f) => {
                 out.reason = f.reason;
+                out.model = f.model;
                 out.usage = Usage::new(f.usage.prompt_tokens, f.usage.completion_tokens);
             }
         }
@@ -283,6 +292,7 @@ pub fn complete(
         "system_fingerprint": null,
         "choices": [{"index": 0, "message": message, "logprobs": logprobs, "finish_reason": reason}],
         "usage": r.usage,
+        "cairn": cairn_extension(&model, r.model.as_deref()),
     });
     Ok((body, decisions))
 }
@@ -395,7 +405,9 @@ pub fn stream(
             finish_reason(r.reason)
         }
     };
-    em.send(None, &chunk(json!({}), Value::Null, Some(reason)));
+    let mut last = chunk(json!({}), Value::Null, Some(reason));
+    last["cairn"] = cairn_extension(&model, r.model.as_deref());
+    em.send(None, &last);
     if include_usage {
         em.send(
             None,

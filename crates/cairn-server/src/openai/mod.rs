@@ -18,6 +18,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use cairn_engine::security::Redaction;
 use cairn_models::Embedder;
 use cairn_types::{ErrorCode, TenantId};
 use serde_json::{Value, json};
@@ -144,7 +145,7 @@ async fn chat_inner(
         .await?;
         return Ok(stamp_wait(Json(body).into_response(), waited));
     }
-    if config.remote_models.iter().any(|m| m.name == req.model) {
+    if !config.is_local(&req.model) {
         return remote_chat(state, who, settings, rid, req).await;
     }
     if req.model != config.generator {
@@ -177,8 +178,10 @@ async fn chat_inner(
     Ok(stamp_wait(Json(body).into_response(), waited))
 }
 
-/// A `[[models.remote]]` model: the tenant's `pii_remote` policy redacts every message
-/// before the provider sees it; placeholders in the answer are restored.
+/// A `[[models.remote]]` model or a `[[models.routes]]` route: the tenant's `pii_remote`
+/// policy redacts every message before a provider sees it; placeholders in the answer
+/// are restored. Retries, fallback and circuit breakers are the gateway's
+/// (`cairn_engine::gateway`).
 async fn remote_chat(
     state: AppState,
     who: Identity,
@@ -204,22 +207,20 @@ async fn remote_chat(
     let mut plan = chat::plan(&req, &req.model)?;
     plan.guard = Some(settings.guard.clone());
     let meter = state.meter(&who, &settings);
-    let (model, guard, tenant) = (
-        req.model.clone(),
-        settings.guard.clone(),
-        who.tenant.clone(),
-    );
-    let open = move |engine: &cairn_engine::Engine| -> ApiResult<_> {
-        engine
-            .remote_chat_model(&tenant, &model, guard)?
-            .ok_or_else(|| unknown_model(&model))
+    let (model, tenant) = (req.model.clone(), who.tenant.clone());
+    let redaction = Redaction::new(settings.guard.clone());
+    let open = {
+        let redaction = redaction.clone();
+        move |engine: &cairn_engine::Engine| -> ApiResult<_> {
+            Ok(engine.chat_model(&tenant, &model, &redaction)?)
+        }
     };
     if let Some(slot) = stream_slot(&state, &who, req.stream)? {
         return Ok(
             crate::sse::stream(&state, slot, rid.0, true, move |engine, em| {
                 let g = open(engine)?;
-                let out = chat::stream(&g, plan, em);
-                crate::guardrails::audit_decisions(engine, &who, &g.decisions());
+                let out = chat::stream(g.as_ref(), plan, em);
+                crate::guardrails::audit_decisions(engine, &who, &redaction.decisions());
                 let (usage, decisions) = out?;
                 crate::guardrails::audit_decisions(engine, &who, &decisions);
                 meter.record(usage.total_tokens as u64);
@@ -230,8 +231,8 @@ async fn remote_chat(
     }
     let body = blocking(&state, move |engine, cancel| {
         let g = open(engine)?;
-        let out = chat::complete(&g, plan, cancel);
-        crate::guardrails::audit_decisions(engine, &who, &g.decisions());
+        let out = chat::complete(g.as_ref(), plan, cancel);
+        crate::guardrails::audit_decisions(engine, &who, &redaction.decisions());
         let (body, decisions) = out?;
         crate::guardrails::audit_decisions(engine, &who, &decisions);
         meter.record(body["usage"]["total_tokens"].as_u64().unwrap_or(0));
@@ -247,12 +248,18 @@ fn model_entry(id: &str, owned_by: &str) -> Value {
 
 fn model_list(state: &AppState, tenant: &TenantId) -> ApiResult<Vec<Value>> {
     let config = state.engine.config();
-    let mut data = vec![model_entry(&config.generator, "cairn")];
+    let mut data = Vec::new();
+    if config.is_local(&config.generator) {
+        data.push(model_entry(&config.generator, "cairn"));
+    }
     if config.server.expose_embedder {
         data.push(model_entry(&config.embedder, "cairn"));
     }
     for m in &config.remote_models {
         data.push(model_entry(&m.name, "remote"));
+    }
+    for r in &config.routes {
+        data.push(model_entry(&r.name, "route"));
     }
     for c in state.engine.store().list_collections(tenant)? {
         data.push(model_entry(&format!("{RAG_PREFIX}{}", c.id), "cairn-rag"));

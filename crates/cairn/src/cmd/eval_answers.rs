@@ -53,7 +53,9 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     // Load both models up front so the first question's latency is not a model load.
     engine.embedder().map_err(super::eng)?;
     if !a.gate_only {
-        engine.generator().map_err(super::eng)?;
+        engine
+            .preload(cairn_engine::ModelRole::Generator)
+            .map_err(super::eng)?;
     }
 
     let bar = progress(ctx, questions.len() as u64);

@@ -49,7 +49,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     for method in methods {
         match method {
             GroundingMethod::Support => engine.embedder().map(drop),
-            GroundingMethod::Llm => engine.generator().map(drop),
+            GroundingMethod::Llm => engine.preload(cairn_engine::ModelRole::Judge),
         }
         .map_err(super::eng)?;
         let bar = progress(ctx, cases.len() as u64);
@@ -57,7 +57,11 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         let start = Instant::now();
         let mut pairs: Vec<ScoredPair> = Vec::with_capacity(cases.len());
         for c in &cases {
-            pairs.push(engine.score_grounding(c, method).map_err(super::eng)?);
+            pairs.push(
+                engine
+                    .score_grounding(&ctx.tenant, c, method)
+                    .map_err(super::eng)?,
+            );
             bar.inc(1);
         }
         bar.finish_and_clear();

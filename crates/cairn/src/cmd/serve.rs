@@ -21,7 +21,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     engine.ensure_tenant(&ctx.tenant).map_err(super::eng)?;
     if args.warm {
         engine.embedder().map_err(super::eng)?;
-        engine.generator().map_err(super::eng)?;
+        engine
+            .preload(cairn_engine::ModelRole::Generator)
+            .map_err(super::eng)?;
     }
     let listen = args
         .listen

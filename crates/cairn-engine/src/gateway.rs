@@ -1,0 +1,242 @@
+//! The model registry at run time: a model name (a role's, a route target's or a
+//! request's `model`) becomes a generator. Routes and remote models go through the
+//! gateway layer of `cairn_models::gateway` (retries, fallback, a circuit breaker and a
+//! concurrency limit per target); their health is kept here, per target name, for the
+//! life of the engine, so every request and tenant sees the same breaker. Every remote
+//! call is redacted with the caller's guard (the configured `[guard]` when the caller
+//! has none).
+
+use crate::security::{RedactingGenerator, Redaction};
+use crate::{Engine, Error, Result};
+use cairn_config::{ModelRef, RemoteModelSection, RouteStrategy};
+use cairn_models::gateway::{
+    BreakerSettings, BreakerState, RetryPolicy, RoutedGenerator, Strategy, Target, TargetHealth,
+};
+use cairn_models::{Generator, RemoteConfig, RemoteGenerator};
+use cairn_types::{ErrorCode, TenantId};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// The gateway's state: health per target, rotation per route.
+#[derive(Default)]
+pub(crate) struct GatewayState {
+    health: Mutex<HashMap<String, Arc<TargetHealth>>>,
+    turns: Mutex<HashMap<String, Arc<AtomicUsize>>>,
+}
+
+/// A model role: which configured name answers a kind of call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelRole {
+    /// Answers and chat (`models.generator`).
+    Generator,
+    /// Grounding checks, LLM reranking and grounding evals (`models.judge`).
+    Judge,
+    /// Query transforms, follow-up condensing and conversation summaries
+    /// (`models.rewriter`).
+    Rewriter,
+}
+
+/// One target's state, for `/readyz`.
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetStatus {
+    pub model: String,
+    pub breaker: BreakerState,
+    pub in_flight: usize,
+}
+
+fn strategy(s: RouteStrategy) -> Strategy {
+    match s {
+        RouteStrategy::Fallback => Strategy::Fallback,
+        RouteStrategy::RoundRobin => Strategy::RoundRobin,
+        RouteStrategy::LeastBusy => Strategy::LeastBusy,
+    }
+}
+
+impl Engine {
+    /// The model name a role resolves to.
+    pub fn role_model_name(&self, role: ModelRole) -> &str {
+        match role {
+            ModelRole::Generator => &self.config.generator,
+            ModelRole::Judge => self.config.judge_model(),
+            ModelRole::Rewriter => self.config.rewriter_model(),
+        }
+    }
+
+    /// Loads `role`'s model now when it is local (remote ones need nothing loaded).
+    pub fn preload(&self, role: ModelRole) -> Result<()> {
+        let name = self.role_model_name(role);
+        if self.config.is_local(name) {
+            self.local_model(name)?;
+        }
+        Ok(())
+    }
+
+    /// The generator behind `role`, called on behalf of `tenant`.
+    pub fn role_model(
+        &self,
+        tenant: &TenantId,
+        role: ModelRole,
+        redaction: &Redaction,
+    ) -> Result<Arc<dyn Generator>> {
+        self.chat_model(tenant, self.role_model_name(role), redaction)
+    }
+
+    /// The generator `name` stands for (a route, a remote model or a local model),
+    /// called on behalf of `tenant`: remote API keys are `tenant`'s secrets, and remote
+    /// prompts are redacted with `redaction`.
+    pub fn chat_model(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        redaction: &Redaction,
+    ) -> Result<Arc<dyn Generator>> {
+        match self.config.model_ref(name) {
+            ModelRef::Local => Ok(self.local_model(name)?),
+            ModelRef::Remote(m) => {
+                let target = self.remote_target(tenant, m, redaction)?;
+                Ok(Arc::new(RoutedGenerator::new(
+                    name,
+                    Strategy::Fallback,
+                    vec![target],
+                    self.turn(name),
+                )?))
+            }
+            ModelRef::Route(route) => {
+                let mut targets = Vec::with_capacity(route.targets.len());
+                for t in &route.targets {
+                    targets.push(match self.config.model_ref(t) {
+                        ModelRef::Remote(m) => self.remote_target(tenant, m, redaction)?,
+                        ModelRef::Local => Target {
+                            name: t.clone(),
+                            generator: self.local_model(t)?,
+                            health: self.health(t, 0),
+                            retry: RetryPolicy {
+                                max_retries: 0,
+                                ..RetryPolicy::default()
+                            },
+                        },
+                        ModelRef::Route(_) => {
+                            return Err(Error::new(
+                                ErrorCode::InvalidConfig,
+                                format!("route `{name}` names route `{t}`; routes do not nest"),
+                            ));
+                        }
+                    });
+                }
+                Ok(Arc::new(RoutedGenerator::new(
+                    name,
+                    strategy(route.strategy),
+                    targets,
+                    self.turn(name),
+                )?))
+            }
+        }
+    }
+
+    /// Every remote target's breaker and load (local models have neither).
+    pub fn gateway_status(&self) -> Vec<TargetStatus> {
+        self.config
+            .remote_models
+            .iter()
+            .map(|m| {
+                let h = self.health(&m.name, m.max_concurrent);
+                TargetStatus {
+                    model: m.name.clone(),
+                    breaker: h.breaker.state(),
+                    in_flight: h.in_flight(),
+                }
+            })
+            .collect()
+    }
+
+    fn health(&self, name: &str, max_concurrent: usize) -> Arc<TargetHealth> {
+        let b = &self.config.circuit_breaker;
+        let settings = BreakerSettings {
+            consecutive_failures: b.consecutive_failures,
+            error_rate: b.error_rate,
+            window: b.window,
+            cooldown: Duration::from_millis(b.cooldown_ms),
+        };
+        let mut map = self
+            .models
+            .gateway
+            .health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.entry(name.to_owned())
+            .or_insert_with(|| Arc::new(TargetHealth::new(settings, max_concurrent)))
+            .clone()
+    }
+
+    fn turn(&self, name: &str) -> Arc<AtomicUsize> {
+        let mut map = self
+            .models
+            .gateway
+            .turns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.entry(name.to_owned()).or_default().clone()
+    }
+
+    /// The API key of `m` for `tenant`: its sealed secret, else its environment
+    /// variable, else none.
+    fn remote_key(&self, tenant: &TenantId, m: &RemoteModelSection) -> Result<Option<String>> {
+        if !m.api_key_secret.is_empty() {
+            return self
+                .secret(tenant, &m.api_key_secret)
+                .map(Some)
+                .map_err(|e| {
+                    Error::new(
+                        e.code,
+                        format!("the API key of remote model `{}`: {}", m.name, e.message),
+                    )
+                });
+        }
+        if !m.api_key_env.is_empty() {
+            return match std::env::var(&m.api_key_env) {
+                Ok(k) if !k.is_empty() => Ok(Some(k)),
+                _ => Err(Error::new(
+                    ErrorCode::InvalidConfig,
+                    format!(
+                        "remote model `{}` takes its API key from ${}, which is not set",
+                        m.name, m.api_key_env
+                    ),
+                )),
+            };
+        }
+        Ok(None)
+    }
+
+    fn remote_target(
+        &self,
+        tenant: &TenantId,
+        m: &RemoteModelSection,
+        redaction: &Redaction,
+    ) -> Result<Target> {
+        let mut config = RemoteConfig::new(&m.base_url, &m.model, self.remote_key(tenant, m)?)?;
+        config.context_length = m.context_length;
+        config.connect_timeout = Duration::from_millis(m.connect_timeout_ms);
+        config.first_token_timeout = Some(Duration::from_millis(m.first_token_timeout_ms));
+        config.timeout = Duration::from_millis(m.timeout_ms);
+        config.headers = m
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Ok(Target {
+            name: m.name.clone(),
+            generator: Arc::new(RedactingGenerator::new(
+                RemoteGenerator::new(config),
+                redaction.clone(),
+            )),
+            health: self.health(&m.name, m.max_concurrent),
+            retry: RetryPolicy {
+                max_retries: m.max_retries,
+                ..RetryPolicy::default()
+            },
+        })
+    }
+}
