@@ -132,3 +132,84 @@ fn model_settings_have_defaults_paths_and_checks() {
         "models.generator"
     );
 }
+
+#[test]
+fn the_model_registry_resolves_names_and_refuses_what_would_not() {
+    use cairn_config::{ModelRef, RouteStrategy};
+    let text = r#"
+[models]
+generator = "main"
+judge = "big"
+[[models.remote]]
+name = "big"
+base_url = "https://api.example.com/v1"
+headers = { OpenAI-Organization = "org-1" }
+max_concurrent = 4
+input_price_per_mtok = 2.5
+[[models.remote]]
+name = "small"
+base_url = "http://127.0.0.1:8000/v1"
+model = "served-small"
+[[models.routes]]
+name = "main"
+strategy = "fallback"
+targets = ["small", "big"]
+"#;
+    let (c, _) = load_from_str(text, "t", &[]).unwrap();
+    assert!(
+        matches!(c.model_ref("main"), ModelRef::Route(r) if r.strategy == RouteStrategy::Fallback && r.targets == ["small", "big"])
+    );
+    assert!(
+        matches!(c.model_ref("big"), ModelRef::Remote(m) if m.model == "big" && m.max_concurrent == 4 && m.first_token_timeout_ms == 60_000)
+    );
+    assert!(matches!(c.model_ref("small"), ModelRef::Remote(m) if m.model == "served-small"));
+    assert!(matches!(
+        c.model_ref("qwen2.5-coder-1.5b-instruct"),
+        ModelRef::Local
+    ));
+    assert_eq!(c.judge_model(), "big");
+    assert_eq!(
+        c.rewriter_model(),
+        "main",
+        "an unset role is the generator's"
+    );
+    assert!(!c.is_local("main") && c.is_local("some-local-dir"));
+    assert_eq!(c.circuit_breaker.consecutive_failures, 5);
+
+    let bad = |extra: &str| invalid_key(load_from_str(&format!("{text}{extra}"), "t", &[]));
+    assert_eq!(
+        bad("[[models.routes]]\nname = \"r2\"\nstrategy = \"random\"\ntargets = [\"big\"]\n"),
+        "models.routes[1].strategy"
+    );
+    assert_eq!(
+        bad("[[models.routes]]\nname = \"r2\"\nstrategy = \"fallback\"\ntargets = [\"nope\"]\n"),
+        "models.routes[1].targets",
+        "an unknown target"
+    );
+    assert_eq!(
+        bad("[[models.routes]]\nname = \"r2\"\nstrategy = \"fallback\"\ntargets = [\"main\"]\n"),
+        "models.routes[1].targets",
+        "routes do not nest"
+    );
+    assert_eq!(
+        bad("[[models.routes]]\nname = \"big\"\nstrategy = \"fallback\"\ntargets = [\"small\"]\n"),
+        "models.routes[1]",
+        "a taken name"
+    );
+    assert_eq!(
+        bad(
+            "[[models.remote]]\nname = \"x\"\nbase_url = \"http://h/v1\"\nheaders = { Authorization = \"Bearer k\" }\n"
+        ),
+        "models.remote[2].headers"
+    );
+    assert_eq!(
+        bad(
+            "[[models.remote]]\nname = \"x\"\nbase_url = \"http://h/v1\"\nfirst_token_timeout_ms = 0\n"
+        ),
+        "models.remote[2].first_token_timeout_ms"
+    );
+    assert_eq!(
+        bad("[models.circuit_breaker]\nerror_rate = 1.5\n"),
+        "models.circuit_breaker.error_rate"
+    );
+}

@@ -222,3 +222,84 @@ async fn remote_models_see_placeholders_and_callers_get_their_data_back() {
             .all(|r| !r.detail.to_string().contains("jane.roe"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_route_answers_from_its_first_healthy_target_and_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, seen) = upstream();
+    // A port nothing listens on: every call is refused at once.
+    let dead = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/v1", l.local_addr().unwrap())
+    };
+    let toml = format!(
+        "data_dir = \"{}\"\n[auth]\nmode = \"off\"\n\
+         [[models.remote]]\nname = \"down\"\nbase_url = \"{dead}\"\nmax_retries = 0\n\
+         [[models.remote]]\nname = \"upstream-llm\"\nbase_url = \"{base}\"\nmodel = \"served\"\n\
+         [[models.routes]]\nname = \"main\"\nstrategy = \"fallback\"\ntargets = [\"down\", \"upstream-llm\"]\n",
+        dir.path().join("data").display()
+    );
+    let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
+    let engine = Arc::new(Engine::open(config).unwrap());
+    let app = router(AppState::new(engine).unwrap());
+    let get = |uri: &str| Request::builder().uri(uri).body(Body::empty()).unwrap();
+    let json_of = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).unwrap();
+
+    let mut req = chat(false);
+    let body = json!({"model": "main", "messages": [{"role": "user", "content": "Hello"}]});
+    *req.body_mut() = Body::from(body.to_string());
+    let res = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = json_of(
+        &axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(body["model"], "main");
+    assert_eq!(body["cairn"]["model"], "upstream-llm", "{body}");
+    assert!(
+        body["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("I will write")
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1);
+
+    let res = app.clone().oneshot(get("/v1/models")).await.unwrap();
+    let models = json_of(
+        &axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    );
+    assert!(
+        models["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == "main" && m["owned_by"] == "route"),
+        "{models}"
+    );
+
+    let res = app.clone().oneshot(get("/readyz")).await.unwrap();
+    let ready = json_of(
+        &axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    );
+    let down = ready["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == "down")
+        .unwrap_or_else(|| panic!("{ready}"))
+        .clone();
+    assert_eq!(down["breaker"], "closed", "one failure does not open it");
+    assert_eq!(down["in_flight"], 0);
+
+    // An unknown model is still a 404 naming it.
+    let mut req = chat(false);
+    let body = json!({"model": "nope", "messages": [{"role": "user", "content": "Hello"}]});
+    *req.body_mut() = Body::from(body.to_string());
+    let res = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,210 @@
+//! Every model role on remote models through the gateway, with the real embedder and a
+//! fake OpenAI-compatible upstream on loopback: a grounded answer from a route whose
+//! first target fails (fallback), query rewriting by `models.rewriter`, LLM reranking
+//! and the grounding judge by `models.judge` (P(yes) from the provider's top
+//! log-probabilities), PII redacted before any of it leaves, and the breaker state.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod common;
+
+use cairn_engine::search::{RerankKind, Transform};
+use cairn_engine::{AskRequest, Engine};
+use cairn_models::gateway::BreakerState;
+use cairn_types::{CollectionId, TenantId};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+const DEADLOCK: &str = "# Deadlock errors\n\nWhen two transactions wait on each other's locks, \
+PostgreSQL aborts one of them with SQLSTATE 40P01 deadlock_detected. Retry the aborted \
+transaction. Questions about deadlocks go to jane.roe@example.com.";
+const VACUUM: &str = "# VACUUM\n\nVACUUM reclaims storage occupied by dead tuples. VACUUM FULL \
+rewrites the entire table into a new disk file.";
+
+type Seen = Arc<Mutex<Vec<Value>>>;
+
+/// An upstream that records each request body and answers by what is asked: a judge
+/// call (one token with log-probabilities) gets "Yes", a rewrite gets a query, anything
+/// else the answer. With `fail`, every request gets a 500.
+fn upstream(fail: bool) -> (String, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                let h = h.trim_end().to_owned();
+                if h.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let body: Value = serde_json::from_slice(&body).unwrap();
+            log.lock().unwrap().push(body.clone());
+            if fail {
+                let e = r#"{"error":{"message":"down for maintenance"}}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{e}",
+                    e.len()
+                );
+                continue;
+            }
+            let system = body["messages"][0]["content"].as_str().unwrap_or("");
+            let (text, logprobs) = if body["max_tokens"] == 1 {
+                (
+                    "Yes",
+                    json!({"content": [{"token": "Yes", "logprob": -0.1,
+                        "top_logprobs": [{"token": "Yes", "logprob": -0.1}, {"token": "No", "logprob": -3.0}]}]}),
+                )
+            } else if system.starts_with("Rewrite the user's") {
+                ("SQLSTATE code of a deadlock abort", Value::Null)
+            } else {
+                (
+                    "A deadlock aborts with SQLSTATE 40P01 deadlock_detected [1].",
+                    Value::Null,
+                )
+            };
+            let chunk = json!({"choices": [{"index": 0, "delta": {"content": text}, "logprobs": logprobs, "finish_reason": null}]});
+            let end = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 50, "completion_tokens": 12}});
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\ndata: {chunk}\n\ndata: {end}\n\ndata: [DONE]\n\n"
+            );
+        }
+    });
+    (base, seen)
+}
+
+fn setup(dir: &std::path::Path, down: &str, up: &str) -> Engine {
+    let config = format!(
+        "[ingest.quality]\nmin_chars = 10\n[models]\ngenerator = \"main\"\njudge = \"good\"\n\
+         rewriter = \"good\"\n\
+         [[models.remote]]\nname = \"flaky\"\nbase_url = \"{down}\"\nmax_retries = 1\n\
+         [[models.remote]]\nname = \"good\"\nbase_url = \"{up}\"\nmodel = \"served-good\"\n\
+         [[models.routes]]\nname = \"main\"\nstrategy = \"fallback\"\ntargets = [\"flaky\", \"good\"]\n\
+         [models.circuit_breaker]\nconsecutive_failures = 2\n"
+    );
+    let e = common::engine(dir, &config);
+    for (name, text) in [("deadlocks.md", DEADLOCK), ("vacuum.md", VACUUM)] {
+        common::upload(&e, "a", "kb", name, text);
+    }
+    e
+}
+
+#[test]
+fn a_grounded_answer_with_every_role_on_remote_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let (down, down_seen) = upstream(true);
+    let (up, seen) = upstream(false);
+    let e = setup(dir.path(), &down, &up);
+    let a = TenantId::new("a");
+    let mut req = AskRequest::new(
+        CollectionId::new("kb"),
+        "Which SQLSTATE code does a deadlock abort with?",
+    );
+    req.top_k = Some(2);
+    req.transforms = vec![Transform::Rewrite];
+    req.rerank = Some(RerankKind::Llm);
+    let answer = e.ask(&a, &req).unwrap();
+    eprintln!("{}", answer.answer);
+
+    assert!(!answer.abstained, "{answer:?}");
+    assert!(answer.answer.contains("40P01"), "{}", answer.answer);
+    assert_eq!(answer.model, "good", "the route's fallback answered");
+    assert_eq!(answer.usage.completion_tokens, 12);
+    let cited = &answer.citations[0];
+    assert!(
+        answer
+            .sources
+            .iter()
+            .any(|s| s.chunk_id == cited.chunk_id && s.text.contains("40P01")),
+        "{:?}",
+        answer.citations
+    );
+
+    let seen = seen.lock().unwrap();
+    let system = |b: &Value| {
+        b["messages"][0]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    // The rewriter, the judge (once per reranked candidate) and the generator, all on
+    // the provider's model name.
+    assert!(seen.iter().all(|b| b["model"] == "served-good"));
+    assert!(
+        seen.iter()
+            .any(|b| system(b).starts_with("Rewrite the user's"))
+    );
+    let judged: Vec<&Value> = seen.iter().filter(|b| b["max_tokens"] == 1).collect();
+    assert_eq!(judged.len(), 2, "two candidates reranked");
+    assert!(
+        judged
+            .iter()
+            .all(|b| b["logprobs"] == true && b["top_logprobs"] == 5)
+    );
+    let answer_call = seen.last().unwrap();
+    assert!(answer_call["messages"].to_string().contains("40P01"));
+    // PII in the sources never left the machine, on any call; the answer prompt
+    // carried a placeholder instead.
+    for b in seen.iter().chain(down_seen.lock().unwrap().iter()) {
+        assert!(!b.to_string().contains("jane.roe@example.com"), "{b}");
+    }
+    assert!(answer_call["messages"].to_string().contains("[EMAIL_1]"));
+    assert!(
+        answer
+            .guardrails
+            .iter()
+            .any(|d| d.category.contains("email")),
+        "{:?}",
+        answer.guardrails
+    );
+
+    // The failing target was tried (with its retry) until its breaker opened, then
+    // skipped.
+    let tried = down_seen.lock().unwrap().len();
+    assert_eq!(
+        tried, 2,
+        "two failures open the breaker (consecutive_failures = 2)"
+    );
+    let status = e.gateway_status();
+    let flaky = status.iter().find(|s| s.model == "flaky").unwrap();
+    assert_eq!(flaky.breaker, BreakerState::Open);
+    assert_eq!(flaky.in_flight, 0);
+}
+
+#[test]
+fn the_grounding_judge_reads_a_remote_models_log_probabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let (down, _) = upstream(true);
+    let (up, seen) = upstream(false);
+    let e = setup(dir.path(), &down, &up);
+    let p = e
+        .entailment_of(
+            &TenantId::new("a"),
+            DEADLOCK,
+            "Which code?",
+            "It aborts with 40P01.",
+        )
+        .unwrap();
+    let expected = 1.0 / (1.0 + (-2.9f32).exp());
+    assert!((p - expected).abs() < 1e-4, "{p} vs {expected}");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["temperature"], 0.0);
+}
