@@ -12,8 +12,8 @@ use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::settings::TenantSettings;
 use cairn_auth::{Ask, Rate, RateLimiter, Verdict};
-use cairn_config::LimitsSection;
-use cairn_store::{Store, Usage};
+use cairn_config::{Config, LimitsSection};
+use cairn_store::{ModelUsage, Store};
 use cairn_types::ErrorCode;
 
 /// The usage periods an instant counts toward: `d:YYYY-MM-DD` and `m:YYYY-MM`.
@@ -159,31 +159,62 @@ fn quota(store: &dyn Store, id: &Identity, l: &LimitsSection, now: i64) -> Resul
     Ok(())
 }
 
-/// Charges the tokens a finished request used to the token buckets and the quota
-/// counters. Never fails the request: the work is done.
+/// One finished model call: which model did the work and the tokens it took.
+#[derive(Clone, Copy, Debug)]
+pub struct Call<'a> {
+    /// The registry name of the model that answered (a route's chosen target).
+    pub model: &'a str,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// What `call` cost, in millionths of a dollar: the model's own prices
+/// (`input_price_per_mtok`, `output_price_per_mtok`: a token at $X per million is X
+/// micro-dollars), or for a model without prices the flat `limits.usd_per_1k_tokens`.
+pub fn cost_micros(config: &Config, l: &LimitsSection, call: &Call<'_>) -> i64 {
+    let priced = config
+        .remote_models
+        .iter()
+        .find(|m| m.name == call.model)
+        .filter(|m| m.input_price_per_mtok > 0.0 || m.output_price_per_mtok > 0.0);
+    let micros = match priced {
+        Some(m) => {
+            call.input_tokens as f64 * m.input_price_per_mtok
+                + call.output_tokens as f64 * m.output_price_per_mtok
+        }
+        None => (call.input_tokens + call.output_tokens) as f64 * l.usd_per_1k_tokens * 1_000.0,
+    };
+    micros.round() as i64
+}
+
+/// Charges a finished call to the token buckets, the quota counters and the model's
+/// daily row. Never fails the request: the work is done.
 pub fn record(
     limiter: &dyn RateLimiter,
     store: &dyn Store,
+    config: &Config,
     id: &Identity,
     settings: &TenantSettings,
-    tokens: u64,
+    call: &Call<'_>,
     now_ms: i64,
 ) {
     let l = &settings.limits;
-    let cost = tokens as f64;
+    let tokens = call.input_tokens + call.output_tokens;
     for ask in asks(id, l, 0.0)
         .into_iter()
         .filter(|a| a.key.ends_with(":tpm"))
     {
-        limiter.charge(&ask.key, ask.rate, cost);
+        limiter.charge(&ask.key, ask.rate, tokens as f64);
     }
     let (day, month) = periods(now_ms);
-    let usage = Usage {
+    let usage = ModelUsage {
         requests: 1,
-        tokens: i64::try_from(tokens).unwrap_or(i64::MAX),
-        cost_micros: (cost / 1_000.0 * l.usd_per_1k_tokens * 1e6).round() as i64,
+        input_tokens: i64::try_from(call.input_tokens).unwrap_or(i64::MAX),
+        output_tokens: i64::try_from(call.output_tokens).unwrap_or(i64::MAX),
+        cost_micros: cost_micros(config, l, call),
     };
-    if let Err(e) = store.add_usage(&id.tenant, &[&day, &month], &usage) {
+    let date = day.trim_start_matches("d:");
+    if let Err(e) = store.add_model_usage(&id.tenant, &[&day, &month], date, call.model, &usage) {
         tracing::warn!(tenant = %id.tenant, error = %e, "could not record usage");
     }
 }

@@ -157,13 +157,19 @@ pub struct Meter {
 }
 
 impl Meter {
-    pub fn record(&self, tokens: u64) {
+    /// Charges a finished call of `model` (the model that answered).
+    pub fn record(&self, model: &str, input_tokens: usize, output_tokens: usize) {
         crate::limits::record(
             self.state.limiter.as_ref(),
             self.state.engine.store(),
+            self.state.engine.config(),
             &self.id,
             &self.settings,
-            tokens,
+            &crate::limits::Call {
+                model,
+                input_tokens: input_tokens as u64,
+                output_tokens: output_tokens as u64,
+            },
             crate::gate::now_ms(),
         );
     }

@@ -236,11 +236,15 @@ async fn a_route_answers_from_its_first_healthy_target_and_says_which() {
         "data_dir = \"{}\"\n[auth]\nmode = \"off\"\n\
          [[models.remote]]\nname = \"down\"\nbase_url = \"{dead}\"\nmax_retries = 0\n\
          [[models.remote]]\nname = \"upstream-llm\"\nbase_url = \"{base}\"\nmodel = \"served\"\n\
+         input_price_per_mtok = 2.0\noutput_price_per_mtok = 10.0\n\
          [[models.routes]]\nname = \"main\"\nstrategy = \"fallback\"\ntargets = [\"down\", \"upstream-llm\"]\n",
         dir.path().join("data").display()
     );
     let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
     let engine = Arc::new(Engine::open(config).unwrap());
+    engine
+        .ensure_tenant(&cairn_types::TenantId::new("default"))
+        .unwrap();
     let app = router(AppState::new(engine).unwrap());
     let get = |uri: &str| Request::builder().uri(uri).body(Body::empty()).unwrap();
     let json_of = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).unwrap();
@@ -295,6 +299,42 @@ async fn a_route_answers_from_its_first_healthy_target_and_says_which() {
         .clone();
     assert_eq!(down["breaker"], "closed", "one failure does not open it");
     assert_eq!(down["in_flight"], 0);
+
+    // The call is charged to the model that answered, at its own prices: 20 input
+    // tokens at $2 and 6 output tokens at $10 per million.
+    let res = app
+        .clone()
+        .oneshot(get("/api/v1/tenant/usage"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let usage = json_of(
+        &axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    );
+    let row = &usage["models"][0];
+    assert_eq!(row["model"], "upstream-llm", "{usage}");
+    assert_eq!(
+        (
+            row["requests"].as_i64(),
+            row["input_tokens"].as_i64(),
+            row["output_tokens"].as_i64()
+        ),
+        (Some(1), Some(20), Some(6))
+    );
+    assert!(
+        (row["cost_usd"].as_f64().unwrap() - 100e-6).abs() < 1e-12,
+        "{usage}"
+    );
+    assert!((usage["day"]["cost_usd"].as_f64().unwrap() - 100e-6).abs() < 1e-12);
+    assert_eq!(usage["by_day"].as_array().unwrap().len(), 1);
+    let res = app
+        .clone()
+        .oneshot(get("/api/v1/tenant/usage?days=0"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 
     // An unknown model is still a 404 naming it.
     let mut req = chat(false);

@@ -31,7 +31,7 @@ pub use repo::{
     IndexedChunk, JobFilter, JobRepo, NewJob, Store, TenantRepo,
 };
 pub use security::{
-    AuditDraft, AuditRecord, AuditRepo, AuditSealer, ErasureReport, IdentityRepo, PrivacyRepo,
-    TenantDataRepo, Usage, UserExport,
+    AuditDraft, AuditRecord, AuditRepo, AuditSealer, ErasureReport, IdentityRepo, ModelUsage,
+    ModelUsageRow, PrivacyRepo, TenantDataRepo, Usage, UserExport,
 };
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};

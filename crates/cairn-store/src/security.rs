@@ -75,10 +75,41 @@ pub struct Usage {
     pub cost_micros: i64,
 }
 
+/// One model's calls on one day.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ModelUsage {
+    pub requests: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_micros: i64,
+}
+
+/// A row of the per-model breakdown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ModelUsageRow {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    pub model: String,
+    #[serde(flatten)]
+    pub usage: ModelUsage,
+}
+
 /// Usage counters, tenant settings and sealed secrets.
 pub trait TenantDataRepo {
     /// Adds to the counters of every listed period in one transaction.
     fn add_usage(&self, tenant: &TenantId, periods: &[&str], delta: &Usage) -> Result<()>;
+    /// Adds one model call: to the counters of every listed period and to `model`'s row
+    /// for `day`, in one transaction.
+    fn add_model_usage(
+        &self,
+        tenant: &TenantId,
+        periods: &[&str],
+        day: &str,
+        model: &str,
+        delta: &ModelUsage,
+    ) -> Result<()>;
+    /// The per-model rows from `since_day` (`YYYY-MM-DD`) on, by day then model.
+    fn model_usage(&self, tenant: &TenantId, since_day: &str) -> Result<Vec<ModelUsageRow>>;
     fn usage(&self, tenant: &TenantId, period: &str) -> Result<Usage>;
     fn tenant_settings(&self, tenant: &TenantId) -> Result<Option<serde_json::Value>>;
     fn set_tenant_settings(

@@ -105,7 +105,11 @@ pub async fn ask(
                 AnswerEvent::Sources(s) => em.send(Some("sources"), &json!(s)),
                 AnswerEvent::Delta(t) => em.send(Some("delta"), &json!({ "text": t })),
             })?;
-            meter.record(answer.usage.total());
+            meter.record(
+                &answer.model,
+                answer.usage.prompt_tokens,
+                answer.usage.completion_tokens,
+            );
             crate::guardrails::audit_decisions(e, &audit_to, &answer.guardrails);
             em.send(Some("answer"), &json!(answer));
             Ok(())
@@ -116,7 +120,7 @@ pub async fn ask(
     match blocking(&state, move |e, cancel| {
         let _permit = permit;
         let a = e.ask_streaming(&tenant, &req, &mut |_| !cancel.is_cancelled())?;
-        meter.record(a.usage.total());
+        meter.record(&a.model, a.usage.prompt_tokens, a.usage.completion_tokens);
         crate::guardrails::audit_decisions(e, &audit_to, &a.guardrails);
         Ok(a)
     })

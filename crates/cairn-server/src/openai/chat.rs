@@ -302,7 +302,7 @@ pub fn stream(
     generator: &dyn Generator,
     plan: Plan,
     em: &mut Emitter,
-) -> ApiResult<(Usage, Vec<Decision>)> {
+) -> ApiResult<(Usage, Vec<Decision>, String)> {
     let id = completion_id();
     let created = unix_now();
     let model = plan.model.clone();
@@ -417,5 +417,6 @@ pub fn stream(
             }),
         );
     }
-    Ok((r.usage, decisions))
+    let answered = r.model.unwrap_or(model);
+    Ok((r.usage, decisions, answered))
 }

@@ -129,8 +129,9 @@ async fn chat_inner(
             let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
             let res = crate::sse::stream(&state, slot, rid.0, true, move |engine, em| {
                 let _permit = permit;
-                let usage = rag::stream(engine, &tenant, &model, &ask, include_usage, em)?;
-                meter.record(usage.total_tokens as u64);
+                let (usage, answered) =
+                    rag::stream(engine, &tenant, &model, &ask, include_usage, em)?;
+                meter.record(&answered, usage.prompt_tokens, usage.completion_tokens);
                 Ok(())
             })
             .await;
@@ -139,7 +140,7 @@ async fn chat_inner(
         let body = blocking(&state, move |engine, cancel| {
             let _permit = permit;
             let body = rag::complete(engine, &tenant, &model, &ask, cancel)?;
-            meter.record(body["usage"]["total_tokens"].as_u64().unwrap_or(0));
+            record_body(&meter, &body);
             Ok(body)
         })
         .await?;
@@ -159,9 +160,10 @@ async fn chat_inner(
     if let Some(slot) = slot {
         let res = crate::sse::stream(&state, slot, rid.0, true, move |engine, em| {
             let _permit = permit;
-            let (usage, decisions) = chat::stream(engine.generator()?.as_ref(), plan, em)?;
+            let (usage, decisions, answered) =
+                chat::stream(engine.generator()?.as_ref(), plan, em)?;
             crate::guardrails::audit_decisions(engine, &who, &decisions);
-            meter.record(usage.total_tokens as u64);
+            meter.record(&answered, usage.prompt_tokens, usage.completion_tokens);
             Ok(())
         })
         .await;
@@ -171,7 +173,7 @@ async fn chat_inner(
         let _permit = permit;
         let (body, decisions) = chat::complete(engine.generator()?.as_ref(), plan, cancel)?;
         crate::guardrails::audit_decisions(engine, &who, &decisions);
-        meter.record(body["usage"]["total_tokens"].as_u64().unwrap_or(0));
+        record_body(&meter, &body);
         Ok(body)
     })
     .await?;
@@ -221,9 +223,9 @@ async fn remote_chat(
                 let g = open(engine)?;
                 let out = chat::stream(g.as_ref(), plan, em);
                 crate::guardrails::audit_decisions(engine, &who, &redaction.decisions());
-                let (usage, decisions) = out?;
+                let (usage, decisions, answered) = out?;
                 crate::guardrails::audit_decisions(engine, &who, &decisions);
-                meter.record(usage.total_tokens as u64);
+                meter.record(&answered, usage.prompt_tokens, usage.completion_tokens);
                 Ok(())
             })
             .await,
@@ -235,11 +237,21 @@ async fn remote_chat(
         crate::guardrails::audit_decisions(engine, &who, &redaction.decisions());
         let (body, decisions) = out?;
         crate::guardrails::audit_decisions(engine, &who, &decisions);
-        meter.record(body["usage"]["total_tokens"].as_u64().unwrap_or(0));
+        record_body(&meter, &body);
         Ok(body)
     })
     .await?;
     Ok(Json(body).into_response())
+}
+
+/// Charges a whole chat completion to the model its `cairn.model` names.
+fn record_body(meter: &crate::state::Meter, body: &Value) {
+    let n = |k: &str| body["usage"][k].as_u64().unwrap_or(0) as usize;
+    let model = body["cairn"]["model"]
+        .as_str()
+        .or_else(|| body["model"].as_str())
+        .unwrap_or("");
+    meter.record(model, n("prompt_tokens"), n("completion_tokens"));
 }
 
 fn model_entry(id: &str, owned_by: &str) -> Value {
@@ -352,7 +364,7 @@ pub async fn embeddings(
         }
         let texts: Vec<&str> = inputs.iter().map(String::as_str).collect();
         let out = embedder.embed(&texts)?;
-        meter.record(out.tokens() as u64);
+        meter.record(&model, out.tokens(), 0);
         Ok(out)
     })
     .await?;

@@ -76,6 +76,7 @@ pub fn plan(req: &ChatRequest, collection: &str) -> ApiResult<AskRequest> {
 fn extras(a: &Answer) -> Value {
     json!({
         "answer_id": a.id,
+        "model": a.model,
         "confidence": a.confidence,
         "abstained": a.abstained,
         "abstain_reason": a.abstain_reason,
@@ -125,7 +126,7 @@ pub fn stream(
     ask: &AskRequest,
     include_usage: bool,
     em: &mut Emitter,
-) -> ApiResult<Usage> {
+) -> ApiResult<(Usage, String)> {
     let id = completion_id();
     let created = unix_now();
     let chunk = |delta: Value, finish: Option<&str>| {
@@ -156,5 +157,8 @@ pub fn stream(
             }),
         );
     }
-    Ok(Usage::new(a.usage.prompt_tokens, a.usage.completion_tokens))
+    Ok((
+        Usage::new(a.usage.prompt_tokens, a.usage.completion_tokens),
+        a.model,
+    ))
 }

@@ -201,6 +201,13 @@ fn sweep_logs(tx: &Transaction<'_>, tenant: &TenantId, at: i64, r: &mut SweepCou
             (tenant.as_str(), day.as_str(), month.as_str()),
         )
         .map_err(db)?;
+    // `d:YYYY-MM-DD` without its prefix is the per-model rows' day.
+    r.usage_rows += tx
+        .execute(
+            "DELETE FROM usage_by_model WHERE tenant_id = ?1 AND day < ?2",
+            (tenant.as_str(), day.trim_start_matches("d:")),
+        )
+        .map_err(db)?;
     // Keys of a held user's uploads stay with the uploads.
     r.idempotency_keys += exec(
         tx,
@@ -410,7 +417,7 @@ fn purge(tx: &Transaction<'_>, tenant: &TenantId) -> Result<TenantPurge> {
     r.collection_ids.sort();
     r.api_keys = del("api_keys")?;
     r.users = del("users")?;
-    r.usage_rows = del("usage")?;
+    r.usage_rows = del("usage")? + del("usage_by_model")?;
     r.settings = del("tenant_settings")?;
     r.secrets = del("secrets")?;
     del("legal_holds")?;

@@ -20,7 +20,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary migrates a database to.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Every migration this binary knows, by increasing version.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -48,7 +48,26 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 6,
         sql: V6_REINDEX,
     },
+    Migration {
+        version: 7,
+        sql: V7_MODEL_USAGE,
+    },
 ];
+
+/// Usage and cost per model and UTC day (`day` is `YYYY-MM-DD`), beside the per-period
+/// counters the quotas read: what `GET /api/v1/tenant/usage` breaks down.
+const V7_MODEL_USAGE: &str = r"
+CREATE TABLE usage_by_model (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    day TEXT NOT NULL,
+    model TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost_micros INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, day, model)
+) STRICT;
+";
 
 /// Re-chunking without the original bytes: each document's parsed text (the parser's
 /// blocks as JSON, after ingest redaction), and the staging area a reindex fills with the

@@ -3,26 +3,77 @@
 use super::rows::to_json;
 use super::{SqliteStore, db, insert_err, not_found};
 use crate::Result;
-use crate::security::{TenantDataRepo, Usage};
+use crate::security::{ModelUsage, ModelUsageRow, TenantDataRepo, Usage};
 use cairn_types::TenantId;
 use rusqlite::OptionalExtension;
 
 impl TenantDataRepo for SqliteStore {
     fn add_usage(&self, tenant: &TenantId, periods: &[&str], d: &Usage) -> Result<()> {
+        self.write("recording usage", |tx| add_periods(tx, tenant, periods, d))
+    }
+
+    fn add_model_usage(
+        &self,
+        tenant: &TenantId,
+        periods: &[&str],
+        day: &str,
+        model: &str,
+        d: &ModelUsage,
+    ) -> Result<()> {
+        let total = Usage {
+            requests: d.requests,
+            tokens: d.input_tokens.saturating_add(d.output_tokens),
+            cost_micros: d.cost_micros,
+        };
         self.write("recording usage", |tx| {
-            for p in periods {
-                tx.execute(
-                    "INSERT INTO usage(tenant_id, period, requests, tokens, cost_micros)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT(tenant_id, period) DO UPDATE SET
-                        requests = requests + excluded.requests,
-                        tokens = tokens + excluded.tokens,
-                        cost_micros = cost_micros + excluded.cost_micros",
-                    (tenant.as_str(), *p, d.requests, d.tokens, d.cost_micros),
-                )
-                .map_err(|e| insert_err(e, String::new, || format!("tenant `{tenant}`")))?;
-            }
+            add_periods(tx, tenant, periods, &total)?;
+            tx.execute(
+                "INSERT INTO usage_by_model(tenant_id, day, model, requests, input_tokens,
+                    output_tokens, cost_micros) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(tenant_id, day, model) DO UPDATE SET
+                    requests = requests + excluded.requests,
+                    input_tokens = input_tokens + excluded.input_tokens,
+                    output_tokens = output_tokens + excluded.output_tokens,
+                    cost_micros = cost_micros + excluded.cost_micros",
+                (
+                    tenant.as_str(),
+                    day,
+                    model,
+                    d.requests,
+                    d.input_tokens,
+                    d.output_tokens,
+                    d.cost_micros,
+                ),
+            )
+            .map_err(|e| insert_err(e, String::new, || format!("tenant `{tenant}`")))?;
             Ok(())
+        })
+    }
+
+    fn model_usage(&self, tenant: &TenantId, since_day: &str) -> Result<Vec<ModelUsageRow>> {
+        self.read("reading usage", |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT day, model, requests, input_tokens, output_tokens, cost_micros
+                     FROM usage_by_model WHERE tenant_id = ?1 AND day >= ?2
+                     ORDER BY day, model",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map((tenant.as_str(), since_day), |r| {
+                    Ok(ModelUsageRow {
+                        day: r.get(0)?,
+                        model: r.get(1)?,
+                        usage: ModelUsage {
+                            requests: r.get(2)?,
+                            input_tokens: r.get(3)?,
+                            output_tokens: r.get(4)?,
+                            cost_micros: r.get(5)?,
+                        },
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
         })
     }
 
@@ -145,4 +196,26 @@ impl TenantDataRepo for SqliteStore {
             Ok(())
         })
     }
+}
+
+/// Adds `d` to each period's counters.
+fn add_periods(
+    tx: &rusqlite::Transaction<'_>,
+    tenant: &TenantId,
+    periods: &[&str],
+    d: &Usage,
+) -> Result<()> {
+    for p in periods {
+        tx.execute(
+            "INSERT INTO usage(tenant_id, period, requests, tokens, cost_micros)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(tenant_id, period) DO UPDATE SET
+                requests = requests + excluded.requests,
+                tokens = tokens + excluded.tokens,
+                cost_micros = cost_micros + excluded.cost_micros",
+            (tenant.as_str(), *p, d.requests, d.tokens, d.cost_micros),
+        )
+        .map_err(|e| insert_err(e, String::new, || format!("tenant `{tenant}`")))?;
+    }
+    Ok(())
 }

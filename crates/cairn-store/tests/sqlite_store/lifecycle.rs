@@ -102,6 +102,13 @@ fn trace(s: &SqliteStore, tenant: &str, owner: &str, at: i64, tag: &str) -> Trac
         cost_micros: 0,
     };
     s.add_usage(&tn, &[&day, &month], &usage).unwrap();
+    // And one model's row for the day (no period counters).
+    let call = cairn_store::ModelUsage {
+        requests: 1,
+        ..Default::default()
+    };
+    s.add_model_usage(&tn, &[], &day[2..], "some-model", &call)
+        .unwrap();
     Trace {
         conversation,
         answer,
@@ -175,7 +182,7 @@ fn retention_deletes_what_expired_and_nothing_else() {
     );
     assert_eq!(
         (r.idempotency_keys, r.jobs, r.usage_rows),
-        (1, 1, 2),
+        (1, 1, 3),
         "{r:?}"
     );
     assert_eq!(r.collections, [c("c")]);
@@ -406,7 +413,7 @@ fn offboarding_removes_every_row_of_the_tenant_but_its_audit() {
             r.tenants,
             r.index_changes
         ),
-        (4, 1, 1, 1, 2),
+        (6, 1, 1, 1, 2),
         "{r:?}"
     );
     assert_eq!(r.collection_ids, [c("c")]);

@@ -3,7 +3,7 @@
 use super::support::{c, commit, doc, setup, t};
 use cairn_store::{
     AclViewer, AuditDraft, AuditRepo, ConversationRepo, DocumentRepo, Error, IdentityRepo,
-    IndexFeedRepo, JobFilter, JobRepo, NewJob, PrivacyRepo, TenantDataRepo, Usage,
+    IndexFeedRepo, JobFilter, JobRepo, ModelUsage, NewJob, PrivacyRepo, TenantDataRepo, Usage,
 };
 use cairn_types::{Acl, ApiKey, Conversation, ConversationId, JobKind, User};
 
@@ -164,6 +164,46 @@ fn usage_settings_and_secrets() {
         .unwrap();
     assert_eq!(s.usage(&t("a"), "m:2026-12").unwrap().tokens, 80);
     assert_eq!(s.usage(&t("b"), "m:2026-12").unwrap(), Usage::default());
+
+    // A model call counts in the periods and in its model's row for the day, together.
+    let call = ModelUsage {
+        requests: 1,
+        input_tokens: 30,
+        output_tokens: 5,
+        cost_micros: 110,
+    };
+    for (day, model) in [
+        ("2026-12-01", "gpt"),
+        ("2026-12-02", "gpt"),
+        ("2026-12-02", "gpt"),
+        ("2026-12-02", "qwen"),
+    ] {
+        s.add_model_usage(&t("a"), &["m:2026-12"], day, model, &call)
+            .unwrap();
+    }
+    assert_eq!(s.usage(&t("a"), "m:2026-12").unwrap().tokens, 80 + 4 * 35);
+    assert_eq!(
+        s.usage(&t("a"), "m:2026-12").unwrap().cost_micros,
+        6 + 4 * 110
+    );
+    let rows = s.model_usage(&t("a"), "2026-12-02").unwrap();
+    let seen: Vec<(&str, &str, i64, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.day.as_str(),
+                r.model.as_str(),
+                r.usage.requests,
+                r.usage.input_tokens,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [("2026-12-02", "gpt", 2, 60), ("2026-12-02", "qwen", 1, 30)]
+    );
+    assert_eq!(s.model_usage(&t("a"), "2026-01-01").unwrap().len(), 3);
+    assert!(s.model_usage(&t("b"), "2026-01-01").unwrap().is_empty());
     assert!(s.tenant_settings(&t("a")).unwrap().is_none());
     let v = serde_json::json!({"limits": {"key_rpm": 5}});
     s.set_tenant_settings(&t("a"), &v, 3).unwrap();
