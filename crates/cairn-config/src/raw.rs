@@ -130,6 +130,11 @@ pub struct ModelsSection {
     /// Model for query transforms and conversation condensing and summaries. Default:
     /// the generator.
     pub rewriter: String,
+    /// Reranker for `retrieval.rerank = "cross-encoder"` and the default of
+    /// `POST /v1/rerank`: a local BERT cross-encoder (a directory name under `dir`, or a
+    /// path) or a `[[models.remote]]` with `api = "rerank"`. Default: empty
+    /// (`retrieval.cross_encoder`).
+    pub reranker: String,
     /// OpenAI-compatible remote models (`[[models.remote]]`), usable by name wherever a
     /// model is named: a role above, a route, or a request's `model`. PII is redacted
     /// before every call (tenant policy `pii_remote`) and restored in the answer.
@@ -244,6 +249,7 @@ impl Default for ModelsSection {
             max_queued: 16,
             judge: String::new(),
             rewriter: String::new(),
+            reranker: String::new(),
             remote: Vec::new(),
             routes: Vec::new(),
             circuit_breaker: crate::CircuitBreakerSection::default(),

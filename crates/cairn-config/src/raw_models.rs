@@ -21,6 +21,10 @@ pub struct RemoteModelSection {
     pub api_key_env: String,
     /// Extra HTTP headers sent with every request (e.g. an organization id).
     pub headers: BTreeMap<String, String>,
+    /// What the model serves: `chat` (default; `POST /chat/completions`), `rerank`
+    /// (`POST /rerank` as vLLM, Text Embeddings Inference, Cohere and Jina serve it) or
+    /// `embeddings` (`POST /embeddings`).
+    pub api: String,
     /// The model's context window. Default: 8192.
     pub context_length: usize,
     /// Connection limit, in milliseconds. Default: 10000.
@@ -51,6 +55,7 @@ impl Default for RemoteModelSection {
             api_key_secret: String::new(),
             api_key_env: String::new(),
             headers: BTreeMap::new(),
+            api: "chat".into(),
             context_length: 8192,
             connect_timeout_ms: 10_000,
             first_token_timeout_ms: 60_000,

@@ -116,6 +116,12 @@ pub(crate) fn validate(
                 ));
             }
         }
+        if !["chat", "rerank", "embeddings"].contains(&r.api.as_str()) {
+            return Err(invalid(
+                &format!("{key}.api"),
+                format!("`{}` is not one of chat, rerank, embeddings", r.api),
+            ));
+        }
         let mut r = r.clone();
         if r.model.is_empty() {
             r.model = r.name.clone();
@@ -153,6 +159,12 @@ pub(crate) fn validate(
             return Err(invalid(&format!("{key}.targets"), "names no model"));
         }
         for t in &r.targets {
+            if let Some(m) = remotes.iter().find(|m| &m.name == t && m.api != "chat") {
+                return Err(invalid(
+                    &format!("{key}.targets"),
+                    format!("`{t}` serves `{}`, not chat", m.api),
+                ));
+            }
             let known = remotes.iter().any(|m| &m.name == t)
                 || (t == &models.generator && !models.routes.iter().any(|x| &x.name == t))
                 || t.contains('/');
@@ -171,6 +183,36 @@ pub(crate) fn validate(
             strategy,
             targets: r.targets.clone(),
         });
+    }
+    for (key, name) in [
+        ("models.generator", &models.generator),
+        ("models.judge", &models.judge),
+        ("models.rewriter", &models.rewriter),
+    ] {
+        if let Some(m) = remotes.iter().find(|m| &m.name == name && m.api != "chat") {
+            return Err(invalid(
+                key,
+                format!("`{name}` serves `{}`; this role needs a chat model", m.api),
+            ));
+        }
+    }
+    if let Some(m) = remotes
+        .iter()
+        .find(|m| m.name == models.reranker && m.api != "rerank")
+    {
+        return Err(invalid(
+            "models.reranker",
+            format!(
+                "`{}` serves `{}`; a reranker needs api = \"rerank\"",
+                m.name, m.api
+            ),
+        ));
+    }
+    if routes.iter().any(|r| r.name == models.reranker) {
+        return Err(invalid(
+            "models.reranker",
+            "names a route; a reranker is one model",
+        ));
     }
     let b = &models.circuit_breaker;
     if b.consecutive_failures == 0 {
@@ -221,6 +263,16 @@ impl Config {
             &self.generator
         } else {
             &self.rewriter
+        }
+    }
+
+    /// The reranker role: `models.reranker`, else `retrieval.cross_encoder` (either may
+    /// be empty: none configured).
+    pub fn reranker_model(&self) -> &str {
+        if self.reranker.is_empty() {
+            self.retrieval.cross_encoder.trim()
+        } else {
+            &self.reranker
         }
     }
 

@@ -81,6 +81,8 @@ pub struct Config {
     pub judge: String,
     /// `models.rewriter` as written (empty: the generator).
     pub rewriter: String,
+    /// `models.reranker` as written (empty: `retrieval.cross_encoder`).
+    pub reranker: String,
     /// `[models.circuit_breaker]`.
     pub circuit_breaker: crate::CircuitBreakerSection,
     pub max_context: usize,
@@ -438,6 +440,7 @@ impl RawConfig {
             routes,
             judge: self.models.judge.clone(),
             rewriter: self.models.rewriter.clone(),
+            reranker: self.models.reranker.clone(),
             circuit_breaker: self.models.circuit_breaker.clone(),
             max_context: self.models.max_context,
             requant: self.models.requant.clone(),

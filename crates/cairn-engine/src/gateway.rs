@@ -210,12 +210,12 @@ impl Engine {
         Ok(None)
     }
 
-    fn remote_target(
+    /// How to reach remote model `m` on behalf of `tenant`.
+    pub(crate) fn remote_config(
         &self,
         tenant: &TenantId,
         m: &RemoteModelSection,
-        redaction: &Redaction,
-    ) -> Result<Target> {
+    ) -> Result<RemoteConfig> {
         let mut config = RemoteConfig::new(&m.base_url, &m.model, self.remote_key(tenant, m)?)?;
         config.context_length = m.context_length;
         config.connect_timeout = Duration::from_millis(m.connect_timeout_ms);
@@ -226,6 +226,22 @@ impl Engine {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        Ok(config)
+    }
+
+    fn remote_target(
+        &self,
+        tenant: &TenantId,
+        m: &RemoteModelSection,
+        redaction: &Redaction,
+    ) -> Result<Target> {
+        if m.api != "chat" {
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!("`{}` serves `{}`, not chat", m.name, m.api),
+            ));
+        }
+        let config = self.remote_config(tenant, m)?;
         Ok(Target {
             name: m.name.clone(),
             generator: Arc::new(RedactingGenerator::new(

@@ -18,7 +18,8 @@ pub(crate) struct Models {
     embedder: Mutex<Option<Arc<BertEmbedder>>>,
     /// Local generators by resolved path.
     locals: Mutex<HashMap<PathBuf, Arc<LocalGenerator>>>,
-    cross_encoder: Mutex<Option<Arc<CrossEncoder>>>,
+    /// Cross-encoders by resolved path.
+    cross_encoders: Mutex<HashMap<PathBuf, Arc<CrossEncoder>>>,
     guard: Mutex<Option<Arc<Guard>>>,
     pub(crate) gateway: crate::gateway::GatewayState,
 }
@@ -90,18 +91,20 @@ impl Engine {
         })
     }
 
-    /// The user-supplied cross-encoder named by `retrieval.cross_encoder`.
-    pub fn cross_encoder(&self) -> Result<Arc<CrossEncoder>> {
-        get_or_load(&self.models.cross_encoder, || {
-            let dir = self.config.retrieval.cross_encoder.trim();
-            if dir.is_empty() {
-                return Err(Error::new(
-                    ErrorCode::InvalidConfig,
-                    "rerank `cross-encoder` needs retrieval.cross_encoder: a BERT \
-                     sequence-classification model directory (none is bundled)",
-                ));
-            }
-            Ok(CrossEncoder::load(&self.config.model_path(dir))?)
-        })
+    /// The BERT cross-encoder `name` (a directory under `models.dir` or a path), loaded
+    /// once per engine.
+    pub fn cross_encoder(&self, name: &str) -> Result<Arc<CrossEncoder>> {
+        let path = self.config.model_path(name);
+        let mut map = self
+            .models
+            .cross_encoders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(m) = map.get(&path) {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(CrossEncoder::load(&path)?);
+        map.insert(path, m.clone());
+        Ok(m)
     }
 }

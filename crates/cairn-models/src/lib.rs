@@ -31,7 +31,7 @@ pub use generate::{
 pub use gguf::Requant;
 pub use local::{GgufBackend, LocalGenerator, LocalOptions};
 pub use manifest::{ModelManifest, default_models_dir, installed_models};
-pub use remote::{RemoteConfig, RemoteEmbedder, RemoteGenerator};
+pub use remote::{RemoteConfig, RemoteEmbedder, RemoteGenerator, RemoteReranker};
 pub use tokenizer::HfTokenCounter;
 
 /// A model loading failure.

@@ -25,6 +25,7 @@ use utoipa::OpenApi;
         openai::list_models,
         openai::get_model,
         openai::embeddings,
+        openai::rerank::rerank,
         native::library::create_collection,
         native::library::list_collections,
         native::library::get_collection,
@@ -68,6 +69,8 @@ use utoipa::OpenApi;
     components(schemas(
         openai::types::ChatRequest,
         openai::types::EmbeddingsRequest,
+        openai::rerank::RerankRequest,
+        openai::rerank::RerankDocument,
         native::library::NewCollection,
         native::answers::NewConversation,
         native::answers::NewFeedback,

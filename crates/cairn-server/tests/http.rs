@@ -475,8 +475,26 @@ async fn models_embeddings_health_and_the_openapi_document() {
         .collect();
     assert_eq!(
         ids,
-        ["smollm2-135m-instruct", "all-minilm-l6-v2", "cairn-rag:kb"]
+        [
+            "smollm2-135m-instruct",
+            "all-minilm-l6-v2",
+            "maxsim",
+            "llm",
+            "cairn-rag:kb"
+        ]
     );
+
+    // The built-in late-interaction reranker over the real embedder.
+    let body = json!({"model": "maxsim", "query": "what happens on a deadlock?",
+        "documents": ["Spring weather is mild in the valley.",
+                      "A deadlock aborts one of the waiting transactions."]})
+    .to_string();
+    let (s, _, b) = send(&app, json_req("POST", "/v1/rerank", &body)).await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(v["results"][0]["index"], 1, "{v}");
+    assert_eq!(v["results"].as_array().unwrap().len(), 2);
+    assert!(v["results"][0].get("document").is_none());
 
     let body =
         json!({"model": "all-minilm-l6-v2", "input": ["deadlock detected", "a lock wait cycle"]})
@@ -508,6 +526,7 @@ async fn models_embeddings_health_and_the_openapi_document() {
     for p in [
         "/v1/chat/completions",
         "/v1/embeddings",
+        "/v1/rerank",
         "/v1/models",
         "/api/v1/ask",
         "/api/v1/search",

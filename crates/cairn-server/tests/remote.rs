@@ -16,7 +16,8 @@ use tower::ServiceExt;
 
 /// The upstream: records each request (headers, body) and streams back a reply that
 /// repeats the first placeholder of the prompt, cut in the middle.
-/// What the upstream received: (Authorization header, JSON body) per request.
+/// What the upstream received: (Authorization header or request line, JSON body) per
+/// request.
 type Seen = Arc<Mutex<Vec<(String, Value)>>>;
 
 fn upstream() -> (String, Seen) {
@@ -342,4 +343,163 @@ async fn a_route_answers_from_its_first_healthy_target_and_says_which() {
     *req.body_mut() = Body::from(body.to_string());
     let res = app.clone().oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+/// A `/rerank` upstream scoring each document by its length (longer: more relevant),
+/// recording the bodies it receives.
+fn rerank_upstream() -> (String, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let mut len = 0;
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                let h = h.trim_end().to_owned();
+                if h.is_empty() {
+                    break;
+                }
+                let (k, v) = h.split_once(':').unwrap();
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let body: Value = serde_json::from_slice(&body).unwrap();
+            log.lock()
+                .unwrap()
+                .push((line.trim().to_owned(), body.clone()));
+            let results: Vec<Value> = body["documents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .enumerate()
+                .map(|(i, d)| json!({"index": i, "relevance_score": d.as_str().unwrap().len() as f64 / 100.0}))
+                .collect();
+            let text = json!({"results": results}).to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    (format!("http://{addr}/v1"), seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rerank_proxies_a_remote_reranker_in_the_cohere_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, seen) = rerank_upstream();
+    let toml = format!(
+        "data_dir = \"{}\"\n[auth]\nmode = \"off\"\n[models]\nreranker = \"rr\"\n\
+         [[models.remote]]\nname = \"rr\"\nbase_url = \"{base}\"\nmodel = \"bge-reranker\"\napi = \"rerank\"\n",
+        dir.path().join("data").display()
+    );
+    let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
+    let engine = Arc::new(Engine::open(config).unwrap());
+    engine
+        .ensure_tenant(&cairn_types::TenantId::new("default"))
+        .unwrap();
+    let app = router(AppState::new(engine).unwrap());
+    let post = |body: Value| {
+        Request::builder()
+            .method("POST")
+            .uri("/v1/rerank")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let docs = json!(["short", {"text": "the longest document of the three, write to jane.roe@example.com"}, "a middle one"]);
+    // No model: the configured reranker.
+    let res = app
+        .clone()
+        .oneshot(post(
+            json!({"query": "which?", "documents": docs, "top_n": 2, "return_documents": true}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = serde_json::from_slice(
+        &axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(body["model"], "rr");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "top_n");
+    assert_eq!(
+        (results[0]["index"].as_u64(), results[1]["index"].as_u64()),
+        (Some(1), Some(2)),
+        "{body}"
+    );
+    assert!(
+        results[0]["relevance_score"].as_f64().unwrap()
+            > results[1]["relevance_score"].as_f64().unwrap()
+    );
+    assert!(
+        results[0]["document"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("jane.roe@example.com"),
+        "the caller gets its text back"
+    );
+    assert!(body["usage"]["total_tokens"].as_u64().unwrap() > 0);
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        let (line, sent) = &seen[0];
+        assert!(line.starts_with("POST /v1/rerank "), "{line}");
+        assert_eq!(sent["model"], "bge-reranker");
+        assert_eq!(sent["query"], "which?");
+        assert!(
+            !sent.to_string().contains("jane.roe"),
+            "redacted before it left: {sent}"
+        );
+    }
+
+    // Refusals: an unknown reranker, a chat-only name, no documents, top_n 0.
+    for (body, status) in [
+        (
+            json!({"model": "nope", "query": "q", "documents": ["a"]}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({"query": "q", "documents": []}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"query": " ", "documents": ["a"]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"query": "q", "documents": ["a"], "top_n": 0}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"query": "q", "documents": [""]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"query": "q", "documents": "a"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let res = app.clone().oneshot(post(body.clone())).await.unwrap();
+        assert_eq!(res.status(), status, "{body}");
+    }
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "refusals never reach the provider"
+    );
 }

@@ -4,6 +4,7 @@
 mod context;
 mod query_cache;
 mod rerank;
+pub use rerank::{LLM, MAXSIM};
 pub mod specific;
 mod transform;
 mod types;

@@ -8,12 +8,22 @@
 //!
 //! Only the first `retrieval.rerank_depth` fused candidates are rescored; the rest keep
 //! their fused order below them.
-//! - `cross-encoder`: a BERT cross-encoder supplied by the user (not bundled: none can be
-//!   downloaded here).
+//! - `cross-encoder`: the reranker role (`models.reranker`, else
+//!   `retrieval.cross_encoder`): a BERT cross-encoder supplied by the user (not bundled:
+//!   none can be downloaded here) or a remote `/rerank` model.
+//!
+//! [`Engine::rerank_scores`] serves the same rerankers by name to `POST /v1/rerank`.
 
 use super::{RerankKind, SearchHit};
-use crate::{Engine, Result};
-use cairn_types::TenantId;
+use crate::{Engine, Error, Result};
+use cairn_config::ModelRef;
+use cairn_models::RemoteReranker;
+use cairn_types::{ErrorCode, TenantId};
+
+/// The built-in reranker over the embedder's token vectors.
+pub const MAXSIM: &str = "maxsim";
+/// The built-in reranker by the judge model.
+pub const LLM: &str = "llm";
 
 /// RRF constant when the reranker's order is blended with the retrieval order.
 const RERANK_RRF_K: f32 = 60.0;
@@ -61,15 +71,22 @@ impl Engine {
             RerankKind::Llm => LLM_RERANK_DEPTH.min(configured).min(hits.len()),
             _ => configured.min(hits.len()),
         };
+        let texts: Vec<String> = hits[..depth].iter().map(passage).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let scores = match kind {
             RerankKind::None => return Ok(()),
-            RerankKind::Maxsim => self.maxsim_scores(query, &hits[..depth])?,
-            RerankKind::Llm => self.llm_scores(tenant, query, &hits[..depth])?,
+            RerankKind::Maxsim => self.maxsim_scores(query, &refs)?,
+            RerankKind::Llm => self.llm_scores(tenant, query, &refs)?,
             RerankKind::CrossEncoder => {
-                let model = self.cross_encoder()?;
-                let texts: Vec<String> = hits[..depth].iter().map(passage).collect();
-                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                model.score(query, &refs)?
+                let name = self.config.reranker_model();
+                if name.is_empty() {
+                    return Err(Error::new(
+                        ErrorCode::InvalidConfig,
+                        "rerank `cross-encoder` needs models.reranker (a BERT cross-encoder \
+                         directory, none is bundled, or a remote model with api = \"rerank\")",
+                    ));
+                }
+                self.rerank_scores(tenant, name, query, &refs)?
             }
         };
         // Rank of each candidate by the reranker (1 = best).
@@ -94,27 +111,22 @@ impl Engine {
         Ok(())
     }
 
-    fn maxsim_scores(&self, query: &str, hits: &[SearchHit]) -> Result<Vec<f32>> {
+    fn maxsim_scores(&self, query: &str, texts: &[&str]) -> Result<Vec<f32>> {
         let embedder = self.embedder()?;
         let q = embedder.token_vectors(&[query])?;
-        let texts: Vec<String> = hits.iter().map(passage).collect();
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let docs = embedder.token_vectors(&refs)?;
+        let docs = embedder.token_vectors(texts)?;
         let q = q.first().map(Vec::as_slice).unwrap_or_default();
         Ok(docs.iter().map(|d| maxsim(q, d)).collect())
     }
 
-    fn llm_scores(&self, tenant: &TenantId, query: &str, hits: &[SearchHit]) -> Result<Vec<f32>> {
-        let mut out = Vec::with_capacity(hits.len());
-        for h in hits {
-            let mut text = passage(h);
-            if text.len() > LLM_PASSAGE_CHARS {
-                let cut = (0..=LLM_PASSAGE_CHARS)
-                    .rev()
-                    .find(|&i| text.is_char_boundary(i))
-                    .unwrap_or(0);
-                text.truncate(cut);
-            }
+    fn llm_scores(&self, tenant: &TenantId, query: &str, texts: &[&str]) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(texts.len());
+        for text in texts {
+            let cut = (0..=LLM_PASSAGE_CHARS.min(text.len()))
+                .rev()
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(0);
+            let text = &text[..cut];
             // The question comes first so every candidate shares the cached prefix.
             out.push(self.judge_yes(
                 tenant,
@@ -126,6 +138,59 @@ impl Engine {
             )?);
         }
         Ok(out)
+    }
+
+    /// Scores `documents` against `query` with the reranker `name`: `maxsim` (the
+    /// embedder's token vectors), `llm` (the judge model's P(yes)), a `[[models.remote]]`
+    /// with `api = "rerank"` (its `/rerank` endpoint, the texts redacted like any
+    /// remote call), or a local BERT cross-encoder directory. Higher is more relevant.
+    pub fn rerank_scores(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        query: &str,
+        documents: &[&str],
+    ) -> Result<Vec<f32>> {
+        match name {
+            MAXSIM => return self.maxsim_scores(query, documents),
+            LLM => return self.llm_scores(tenant, query, documents),
+            _ => {}
+        }
+        match self.config.model_ref(name) {
+            ModelRef::Remote(m) if m.api == "rerank" => {
+                let redaction = self.default_redaction()?;
+                let query = redaction.redact(query);
+                let docs: Vec<String> = documents.iter().map(|d| redaction.redact(d)).collect();
+                let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
+                let reranker = RemoteReranker::new(self.remote_config(tenant, m)?);
+                Ok(reranker.score(&query, &refs)?)
+            }
+            ModelRef::Remote(m) => Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!("`{name}` serves `{}`, not rerank", m.api),
+            )),
+            ModelRef::Route(_) => Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!("`{name}` is a route of chat models, not a reranker"),
+            )),
+            ModelRef::Local => Ok(self.cross_encoder(name)?.score(query, documents)?),
+        }
+    }
+
+    /// The rerankers `POST /v1/rerank` serves: the built-in `maxsim` and `llm`, the
+    /// configured reranker, and every remote rerank model.
+    pub fn reranker_names(&self) -> Vec<String> {
+        let mut names = vec![MAXSIM.to_owned(), LLM.to_owned()];
+        let configured = self.config.reranker_model();
+        if !configured.is_empty() {
+            names.push(configured.to_owned());
+        }
+        for m in &self.config.remote_models {
+            if m.api == "rerank" && !names.contains(&m.name) {
+                names.push(m.name.clone());
+            }
+        }
+        names
     }
 }
 

@@ -31,6 +31,15 @@ impl Redaction {
     pub fn decisions(&self) -> Vec<Decision> {
         self.decisions.lock().map(|d| d.clone()).unwrap_or_default()
     }
+
+    /// `text` redacted for a remote call whose answer needs no restoring (scores).
+    pub fn redact(&self, text: &str) -> String {
+        let (out, found) = self.guard.redact_for_remote(text, &mut Vault::new());
+        if let Ok(mut d) = self.decisions.lock() {
+            d.extend(found);
+        }
+        out
+    }
 }
 
 /// A remote generator whose requests are redacted and whose output is restored.

@@ -33,20 +33,9 @@ impl RemoteEmbedder {
 
     fn embed_batch(&self, texts: &[&str]) -> Result<(Vec<Vec<f32>>, usize)> {
         let body = json!({"model": self.config.model, "input": texts, "encoding_format": "float"});
-        let mut response = self.config.post(&self.agent, "embeddings", &body)?;
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(512 << 20)
-            .read_to_string()
-            .map_err(|e| Error::Upstream {
-                status: None,
-                message: format!("reading embeddings: {e}"),
-            })?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| Error::Upstream {
-            status: None,
-            message: format!("malformed embeddings response: {e}"),
-        })?;
+        let value = self
+            .config
+            .post_json(&self.agent, "embeddings", &body, "embeddings")?;
         let data = value
             .get("data")
             .and_then(Value::as_array)

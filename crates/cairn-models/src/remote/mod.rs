@@ -7,10 +7,12 @@
 mod chat;
 mod deadline;
 mod embed;
+mod rerank;
 mod sse;
 
 pub use chat::RemoteGenerator;
 pub use embed::RemoteEmbedder;
+pub use rerank::RemoteReranker;
 
 use crate::{Error, Result};
 use std::time::Duration;
@@ -126,6 +128,33 @@ impl RemoteConfig {
 fn retry_after(value: &str) -> Option<Duration> {
     let secs: f64 = value.trim().parse().ok()?;
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+}
+
+impl RemoteConfig {
+    /// POSTs JSON and reads a whole JSON answer (at most 512 MiB); `what` names it in
+    /// errors.
+    fn post_json(
+        &self,
+        agent: &ureq::Agent,
+        path: &str,
+        body: &serde_json::Value,
+        what: &str,
+    ) -> Result<serde_json::Value> {
+        let mut response = self.post(agent, path, body)?;
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(512 << 20)
+            .read_to_string()
+            .map_err(|e| Error::Upstream {
+                status: None,
+                message: format!("reading the {what} response: {e}"),
+            })?;
+        serde_json::from_str(&text).map_err(|e| Error::Upstream {
+            status: None,
+            message: format!("malformed {what} response: {e}"),
+        })
+    }
 }
 
 /// The `error.message` of an OpenAI-style error body, else the body (shortened).

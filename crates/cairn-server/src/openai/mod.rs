@@ -1,8 +1,9 @@
 //! The OpenAI-compatible API under `/v1`: chat completions (plain models and
-//! `cairn-rag:<collection>` assistants), models and embeddings.
+//! `cairn-rag:<collection>` assistants), models, embeddings and rerank.
 
 mod chat;
 mod rag;
+pub mod rerank;
 mod tools;
 pub mod types;
 
@@ -272,6 +273,11 @@ fn model_list(state: &AppState, tenant: &TenantId) -> ApiResult<Vec<Value>> {
     }
     for r in &config.routes {
         data.push(model_entry(&r.name, "route"));
+    }
+    for name in state.engine.reranker_names() {
+        if !data.iter().any(|m| m["id"] == name.as_str()) {
+            data.push(model_entry(&name, "reranker"));
+        }
     }
     for c in state.engine.store().list_collections(tenant)? {
         data.push(model_entry(&format!("{RAG_PREFIX}{}", c.id), "cairn-rag"));

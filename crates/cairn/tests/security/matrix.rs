@@ -120,6 +120,11 @@ fn wrong_role(a: &mut Attacks, w: &World, t: &Targets) {
             "/v1/embeddings".to_owned(),
             Some(json!({"model": "x", "input": "hi"})),
         ),
+        (
+            "POST",
+            "/v1/rerank".to_owned(),
+            Some(json!({"query": "hi", "documents": ["a"]})),
+        ),
         ("POST", "/api/v1/ask".to_owned(), Some(question)),
         (
             "POST",
@@ -444,6 +449,23 @@ fn cross_tenant(a: &mut Attacks, w: &World, t: &Targets) {
         |r| {
             assert_eq!(r.status, 200, "{}", r.text);
             assert!(!acme[..5].iter().any(|id| r.text.contains(id.as_str())));
+        },
+    );
+    // Rerank reads only the texts it is given: another tenant's documents cannot leak
+    // through it, and the call is metered to the caller.
+    a.run(
+        CrossTenant,
+        "POST",
+        "/v1/rerank",
+        g,
+        Some(json!({"model": "maxsim", "query": "BLUEFALCON", "documents": ["a", "b"]})),
+        |r| {
+            assert_eq!(r.status, 200, "{}", r.text);
+            assert!(!acme[..5].iter().any(|id| r.text.contains(id.as_str())));
+            assert!(
+                !r.text.contains("BLUEFALCON"),
+                "no document text unless asked"
+            );
         },
     );
     a.run(
