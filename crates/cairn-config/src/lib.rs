@@ -26,7 +26,7 @@ pub use raw::{
 pub use raw_lifecycle::{RetentionPeriods, RetentionSection};
 pub use raw_models::{CircuitBreakerSection, RemoteModelSection, RouteSection};
 pub use raw_security::{AuthSection, LimitsSection};
-pub use raw_serve::{AnswerSection, ServerSection};
+pub use raw_serve::{AnswerSection, CacheSection, ServerSection};
 pub use registry::{ModelRef, Route, RouteStrategy};
 pub use validate::{
     Config, IngestSettings, MIN_PARSE_MEMORY_MB, ParseIsolation, QualitySettings, StoreBackend,

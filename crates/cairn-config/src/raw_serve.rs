@@ -110,3 +110,28 @@ impl Default for ServerSection {
         }
     }
 }
+
+/// `[cache]`: answers served again without recomputing them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSection {
+    /// Serve a repeated deterministic question (temperature 0 or a fixed seed, no
+    /// conversation) from the exact cache: same tenant, same caller's ACL view, same
+    /// collection at the same change-log position, same request, same models, same
+    /// guard policy. Default: false.
+    pub exact: bool,
+    /// Answers kept per process. Default: 1000.
+    pub max_entries: usize,
+    /// Seconds an answer is served from the cache at most. Default: 3600.
+    pub ttl_secs: u64,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        Self {
+            exact: false,
+            max_entries: 1_000,
+            ttl_secs: 3_600,
+        }
+    }
+}

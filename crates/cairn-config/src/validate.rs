@@ -97,6 +97,8 @@ pub struct Config {
     pub chunking: ChunkingSpec,
     pub retrieval: crate::RetrievalSection,
     pub answer: crate::AnswerSection,
+    /// `[cache]`.
+    pub cache: crate::CacheSection,
     pub server: crate::ServerSection,
     pub auth: crate::AuthSection,
     pub limits: crate::LimitsSection,
@@ -411,6 +413,9 @@ impl RawConfig {
         if !auth.key_checks_per_minute.is_finite() || auth.key_checks_per_minute < 1.0 {
             return Err(invalid("auth.key_checks_per_minute", "must be at least 1"));
         }
+        if self.cache.ttl_secs == 0 {
+            return Err(invalid("cache.ttl_secs", "must be at least 1"));
+        }
         self.limits
             .check()
             .map_err(|(key, message)| invalid(&key, message))?;
@@ -424,6 +429,7 @@ impl RawConfig {
         Ok(Config {
             retrieval,
             answer: self.answer.clone(),
+            cache: self.cache.clone(),
             server: self.server.clone(),
             auth: self.auth.clone(),
             limits: self.limits.clone(),

@@ -175,6 +175,14 @@ targets = ["small", "big"]
     );
     assert!(!c.is_local("main") && c.is_local("some-local-dir"));
     assert_eq!(c.circuit_breaker.consecutive_failures, 5);
+    assert!(!c.cache.exact, "the answer cache is opt-in");
+    assert_eq!((c.cache.max_entries, c.cache.ttl_secs), (1000, 3600));
+    let env = vars(&[("CAIRN_CACHE__EXACT", "true")]);
+    assert!(load_from_str(text, "t", &env).unwrap().0.cache.exact);
+    assert_eq!(
+        invalid_key(load_from_str("[cache]\nttl_secs = 0\n", "t", &[])),
+        "cache.ttl_secs"
+    );
 
     let bad = |extra: &str| invalid_key(load_from_str(&format!("{text}{extra}"), "t", &[]));
     assert_eq!(

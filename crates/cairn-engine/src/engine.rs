@@ -17,6 +17,8 @@ pub struct Engine {
     pub(crate) models: crate::models::Models,
     pub(crate) spaces: crate::index::Spaces,
     pub(crate) query_cache: crate::search::QueryCache,
+    /// The exact answer cache (`[cache] exact`), keyed as `answer::cache` says.
+    pub(crate) answer_cache: crate::lru::Lru<String, crate::Answer>,
 }
 
 /// Current time in Unix milliseconds.
@@ -38,6 +40,14 @@ impl Engine {
     /// An engine over an already opened store.
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Self {
         let query_cache = crate::search::QueryCache::new(config.retrieval.query_cache_size);
+        let answer_cache = crate::lru::Lru::new(
+            if config.cache.exact {
+                config.cache.max_entries
+            } else {
+                0
+            },
+            Some(std::time::Duration::from_secs(config.cache.ttl_secs)),
+        );
         Self {
             config,
             store,
@@ -45,6 +55,7 @@ impl Engine {
             models: crate::models::Models::default(),
             spaces: crate::index::Spaces::default(),
             query_cache,
+            answer_cache,
         }
     }
 

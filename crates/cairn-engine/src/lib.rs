@@ -26,6 +26,7 @@ pub mod gateway;
 mod index;
 pub mod ingest;
 mod judge;
+mod lru;
 mod models;
 pub mod search;
 pub mod security;

@@ -208,3 +208,74 @@ fn the_grounding_judge_reads_a_remote_models_log_probabilities() {
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0]["temperature"], 0.0);
 }
+
+#[test]
+fn the_exact_cache_serves_a_repeat_only_to_the_same_view_of_the_same_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (down, _) = upstream(true);
+    let (up, seen) = upstream(false);
+    let config = format!(
+        "[ingest.quality]\nmin_chars = 10\n[models]\ngenerator = \"good\"\n\
+         [[models.remote]]\nname = \"flaky\"\nbase_url = \"{down}\"\n\
+         [[models.remote]]\nname = \"good\"\nbase_url = \"{up}\"\n[cache]\nexact = true\n"
+    );
+    let e = common::engine(dir.path(), &config);
+    for t in ["a", "b"] {
+        common::upload(&e, t, "kb", "deadlocks.md", DEADLOCK);
+    }
+    let a = TenantId::new("a");
+    let mut req = AskRequest::new(
+        CollectionId::new("kb"),
+        "Which SQLSTATE code does a deadlock abort with?",
+    );
+    req.top_k = Some(1);
+    let calls = || seen.lock().unwrap().len();
+
+    let first = e.ask(&a, &req).unwrap();
+    assert!(first.answer.contains("40P01"), "{first:?}");
+    assert_eq!(first.cache.hit, None);
+    assert_eq!(calls(), 1);
+    let mut events = Vec::new();
+    let again = e
+        .ask_streaming(&a, &req, &mut |ev| {
+            events.push(ev);
+            true
+        })
+        .unwrap();
+    assert_eq!(calls(), 1, "served from the cache");
+    assert_eq!(again.cache.hit, Some(cairn_engine::answer::CacheHit::Exact));
+    assert_eq!(again.cache.answer_id.as_ref(), Some(&first.id));
+    assert_ne!(again.id, first.id, "recorded as the caller's own answer");
+    assert_eq!(
+        (again.answer.as_str(), &again.citations),
+        (first.answer.as_str(), &first.citations)
+    );
+    assert_eq!(events.len(), 2, "sources, then the text");
+    assert!(e.recorded_answer(&a, None, &again.id).is_ok());
+
+    // Another tenant, another ACL view, a sampled request: computed afresh.
+    e.ask(&TenantId::new("b"), &req).unwrap();
+    assert_eq!(calls(), 2);
+    let mut viewer = req.clone();
+    viewer.principal = Some(cairn_types::Principal {
+        owner: Some("u1".into()),
+        user: Some("u1".into()),
+        groups: vec!["eng".into()],
+        all_documents: false,
+    });
+    e.ask(&a, &viewer).unwrap();
+    assert_eq!(calls(), 3);
+    e.ask(&a, &viewer).unwrap();
+    assert_eq!(calls(), 3, "the same view hits its own entry");
+    let mut sampled = req.clone();
+    sampled.temperature = Some(0.7);
+    e.ask(&a, &sampled).unwrap();
+    e.ask(&a, &sampled).unwrap();
+    assert_eq!(calls(), 5, "sampling without a seed is never cached");
+
+    // Any write to the collection invalidates.
+    common::upload(&e, "a", "kb", "vacuum.md", VACUUM);
+    let after = e.ask(&a, &req).unwrap();
+    assert_eq!(after.cache.hit, None);
+    assert_eq!(calls(), 6);
+}

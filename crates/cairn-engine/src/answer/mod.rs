@@ -4,6 +4,7 @@
 //!
 //! The CLI and the HTTP server both call [`Engine::ask_streaming`].
 
+mod cache;
 mod compress;
 pub(crate) mod ground;
 mod guarded;
@@ -15,8 +16,8 @@ mod types;
 pub use ground::support_score;
 pub use prompt::{ABSTAIN_TEXT, PROMPT_VERSION};
 pub use types::{
-    AbstainReason, Answer, AnswerEvent, AnswerTimings, AnswerUsage, AskRequest, Citation,
-    ClaimCheck, Source, Turn,
+    AbstainReason, Answer, AnswerEvent, AnswerTimings, AnswerUsage, AskRequest, CacheHit,
+    CacheStatus, Citation, ClaimCheck, Source, Turn,
 };
 
 use crate::engine::now_ms;
@@ -74,6 +75,26 @@ impl Engine {
         on_event: &mut dyn FnMut(AnswerEvent) -> bool,
     ) -> Result<Answer> {
         let start = Instant::now();
+        let key = self.answer_cache_key(tenant, req)?;
+        if let Some(key) = &key
+            && let Some(cached) = self.answer_cache.get(key)
+        {
+            return self.serve_cached(tenant, req, cached, start, on_event);
+        }
+        let answer = self.ask_uncached(tenant, req, on_event, start)?;
+        if let Some(key) = key {
+            self.answer_cache.put(key, answer.clone());
+        }
+        Ok(answer)
+    }
+
+    fn ask_uncached(
+        &self,
+        tenant: &TenantId,
+        req: &AskRequest,
+        on_event: &mut dyn FnMut(AnswerEvent) -> bool,
+        start: Instant,
+    ) -> Result<Answer> {
         let cfg = self.config.answer.clone();
         let question = req.question.trim();
         if question.is_empty() {
@@ -159,6 +180,7 @@ impl Engine {
             finish_reason: None,
             guardrails,
             timings,
+            cache: CacheStatus::default(),
         };
         let retrieval_strength = best_similarity.map_or(if weak { 0.0 } else { 0.5 }, |s| {
             ((s - cfg.min_similarity) / (0.75 - cfg.min_similarity)).clamp(0.0, 1.0)

@@ -240,6 +240,25 @@ pub struct Answer {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub guardrails: Vec<cairn_guard::Decision>,
     pub timings: AnswerTimings,
+    /// Whether this answer was served from a cache, and from which stored answer.
+    #[serde(default)]
+    pub cache: CacheStatus,
+}
+
+/// Which cache served an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheHit {
+    /// The same request, same view, same data.
+    Exact,
+}
+
+/// `cache` of an answer: `{"hit": "exact" | null, "answer_id": ...}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CacheStatus {
+    pub hit: Option<CacheHit>,
+    /// The answer it was first computed as.
+    pub answer_id: Option<AnswerId>,
 }
 
 /// What a streaming ask reports, in order: `Sources` once, `Delta`s, then the answer

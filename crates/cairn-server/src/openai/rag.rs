@@ -77,6 +77,7 @@ fn extras(a: &Answer) -> Value {
     json!({
         "answer_id": a.id,
         "model": a.model,
+        "cache": a.cache,
         "confidence": a.confidence,
         "abstained": a.abstained,
         "abstain_reason": a.abstain_reason,

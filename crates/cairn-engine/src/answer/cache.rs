@@ -1,0 +1,95 @@
+//! The exact answer cache (`[cache] exact`). A question is served again only when the
+//! answer would be the same: the request is deterministic (temperature 0 or a fixed
+//! seed) and stateless (no conversation or history), and the key covers everything that
+//! decides the answer: the tenant, the caller's ACL view (user, groups, all-documents),
+//! the collection's change-log head (any write to the collection changes the key), the
+//! whole request, the models of every role, the prompt version, the answer and
+//! retrieval settings, and the guard policy. A hit is recorded as a new answer owned by
+//! its caller, pointing at the answer it copies.
+
+use super::{AnswerEvent, AskRequest, CacheHit, CacheStatus};
+use crate::{Answer, Engine, Error, ModelRole, Result};
+use cairn_types::{AnswerId, ErrorCode, TenantId};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::time::Instant;
+
+impl Engine {
+    /// The cache key of `req`, or `None` when it must not be cached.
+    pub(super) fn answer_cache_key(
+        &self,
+        tenant: &TenantId,
+        req: &AskRequest,
+    ) -> Result<Option<String>> {
+        let c = &self.config;
+        let temperature = req.temperature.unwrap_or(c.answer.temperature);
+        let deterministic = temperature == 0.0 || req.seed.is_some();
+        let stateless = req.conversation.is_none() && req.history.is_empty();
+        if !c.cache.exact || !deterministic || !stateless || req.stop_before_generation {
+            return Ok(None);
+        }
+        let view = req.principal.as_ref().map(|p| {
+            let mut groups = p.groups.clone();
+            groups.sort();
+            json!({"user": p.user, "groups": groups, "all": p.all_documents})
+        });
+        let head = self.store.index_head(tenant, &req.collection)?;
+        let material = json!({
+            "tenant": tenant.as_str(),
+            "view": view,
+            "head": head,
+            "request": req,
+            "models": [
+                self.role_model_name(ModelRole::Generator),
+                self.role_model_name(ModelRole::Judge),
+                self.role_model_name(ModelRole::Rewriter),
+                c.reranker_model(),
+                &c.embedder,
+            ],
+            "prompt": super::PROMPT_VERSION,
+            "answer": c.answer,
+            "retrieval": c.retrieval,
+            "guard": req.guard.as_ref().map(|g| g.policy()),
+        });
+        let bytes = serde_json::to_vec(&material).map_err(|e| {
+            Error::new(
+                ErrorCode::Internal,
+                format!("cannot key the answer cache: {e}"),
+            )
+        })?;
+        Ok(Some(hex(&Sha256::digest(&bytes))))
+    }
+
+    /// Replays a cached answer to `on_event` and records it as the caller's.
+    pub(super) fn serve_cached(
+        &self,
+        tenant: &TenantId,
+        req: &AskRequest,
+        cached: Answer,
+        start: Instant,
+        on_event: &mut dyn FnMut(AnswerEvent) -> bool,
+    ) -> Result<Answer> {
+        let mut answer = cached;
+        if !on_event(AnswerEvent::Sources(answer.sources.clone()))
+            || !on_event(AnswerEvent::Delta(answer.answer.clone()))
+        {
+            return Err(super::cancelled());
+        }
+        let original = answer
+            .cache
+            .answer_id
+            .clone()
+            .unwrap_or_else(|| answer.id.clone());
+        answer.id = AnswerId::generate();
+        answer.cache = CacheStatus {
+            hit: Some(CacheHit::Exact),
+            answer_id: Some(original),
+        };
+        answer.timings = super::AnswerTimings::default();
+        self.finish(tenant, req, answer, start)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
