@@ -22,9 +22,12 @@ const AUDIENCE: &str = "cairn";
 const RSA_KID: &str = "rsa-test-1";
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("tests/fixtures")
+    .join(name)
 }
 
 fn now() -> i64 {

@@ -74,6 +74,13 @@ impl ConstraintCompiler {
                 TopLevelGrammar::from_json_schema(compact(schema.clone()))
             }
             OutputConstraint::Regex(rx) => TopLevelGrammar::from_regex(rx),
+            OutputConstraint::Tools { .. } => {
+                return Err(Error::InvalidRequest(
+                    "native tool calling needs a remote model; local models call tools \
+                     through a JSON Schema constraint"
+                        .into(),
+                ));
+            }
         };
         let parser = self
             .factory

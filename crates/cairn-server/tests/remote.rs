@@ -503,3 +503,248 @@ async fn rerank_proxies_a_remote_reranker_in_the_cohere_shape() {
         "refusals never reach the provider"
     );
 }
+
+/// An upstream answering the n-th request with the n-th list of SSE chunks (then
+/// `[DONE]`), recording every request body.
+fn scripted(replies: Vec<Vec<Value>>) -> (String, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        let mut replies = replies.into_iter();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                let h = h.trim_end().to_owned();
+                if h.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            log.lock()
+                .unwrap()
+                .push((String::new(), serde_json::from_slice(&body).unwrap()));
+            let mut out = String::from(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n",
+            );
+            for c in replies.next().unwrap_or_default() {
+                out.push_str(&format!("data: {c}\n\n"));
+            }
+            out.push_str("data: [DONE]\n\n");
+            let _ = stream.write_all(out.as_bytes());
+        }
+    });
+    (format!("http://{addr}/v1"), seen)
+}
+
+fn text_reply(text: &str) -> Vec<Value> {
+    vec![
+        json!({"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]}),
+        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+               "usage": {"prompt_tokens": 10, "completion_tokens": 5}}),
+    ]
+}
+
+fn remote_app(dir: &std::path::Path, base: &str) -> axum::Router {
+    let toml = format!(
+        "data_dir = \"{}\"\n[auth]\nmode = \"off\"\n\
+         [[models.remote]]\nname = \"upstream-llm\"\nbase_url = \"{base}\"\nmodel = \"served\"\n",
+        dir.join("data").display()
+    );
+    let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
+    let engine = Arc::new(Engine::open(config).unwrap());
+    engine
+        .ensure_tenant(&cairn_types::TenantId::new("default"))
+        .unwrap();
+    router(AppState::new(engine).unwrap())
+}
+
+async fn post_chat(app: &axum::Router, body: Value) -> (StatusCode, Vec<u8>) {
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/chat/completions")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    (
+        status,
+        axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_pass_through_to_a_remote_model_and_calls_come_back_in_openai_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let call = |piece: Value| json!({"choices": [{"index": 0, "delta": {"tool_calls": [piece]}, "finish_reason": null}]});
+    let calls = vec![
+        call(
+            json!({"index": 0, "id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": ""}}),
+        ),
+        call(json!({"index": 0, "function": {"arguments": "{\"city\": "}})),
+        call(json!({"index": 0, "function": {"arguments": "\"Paris\"}"}})),
+        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+    ];
+    let (base, seen) = scripted(vec![
+        calls.clone(),
+        text_reply("It is sunny in Paris."),
+        calls,
+    ]);
+    let app = remote_app(dir.path(), &base);
+    let tools = json!([{"type": "function", "function": {"name": "get_weather",
+        "description": "Current weather", "parameters": {"type": "object",
+        "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]);
+    let ask =
+        json!({"role": "user", "content": "Weather in Paris? Then mail jane.roe@example.com"});
+
+    let (s, b) = post_chat(
+        &app,
+        json!({"model": "upstream-llm", "tools": tools, "messages": [ask]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let body: Value = serde_json::from_slice(&b).unwrap();
+    let choice = &body["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls", "{body}");
+    let tc = &choice["message"]["tool_calls"][0];
+    assert_eq!(
+        (tc["id"].as_str(), tc["type"].as_str()),
+        (Some("call_9"), Some("function"))
+    );
+    assert_eq!(tc["function"]["name"], "get_weather");
+    let args: Value = serde_json::from_str(tc["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(args, json!({"city": "Paris"}));
+
+    // The result goes back as a tool message; the provider sees OpenAI's own shapes.
+    let turn = json!({"model": "upstream-llm", "tools": tools, "messages": [ask,
+        {"role": "assistant", "content": null, "tool_calls": [tc]},
+        {"role": "tool", "tool_call_id": "call_9", "content": "sunny, 21 C"}]});
+    let (s, b) = post_chat(&app, turn).await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let body: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "It is sunny in Paris."
+    );
+
+    // Streamed: the call arrives as one tool_calls delta, then finish_reason.
+    let (s, b) = post_chat(
+        &app,
+        json!({"model": "upstream-llm", "stream": true, "tools": tools, "messages": [ask]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let text = String::from_utf8(b).unwrap();
+    let chunks: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect();
+    assert!(
+        chunks.iter().any(
+            |c| c["choices"][0]["delta"]["tool_calls"][0]["function"]["name"] == "get_weather"
+        ),
+        "{text}"
+    );
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["choices"][0]["finish_reason"] == "tool_calls"),
+        "{text}"
+    );
+
+    let seen = seen.lock().unwrap();
+    let first = &seen[0].1;
+    assert_eq!(first["tools"][0]["function"]["name"], "get_weather");
+    assert_eq!(
+        first["messages"][0]["role"], "user",
+        "no tool prompt injected: {first}"
+    );
+    assert!(!first.to_string().contains("jane.roe"), "redacted: {first}");
+    let second = &seen[1].1;
+    assert_eq!(
+        second["messages"][1]["tool_calls"][0]["id"], "call_9",
+        "{second}"
+    );
+    assert_eq!(second["messages"][2]["role"], "tool");
+    assert_eq!(second["messages"][2]["tool_call_id"], "call_9");
+    assert_eq!(second["messages"][2]["content"], "sunny, 21 C");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_json_answer_is_checked_against_the_schema_and_repaired_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, seen) = scripted(vec![
+        text_reply("{\"age\": \"old\"}"),
+        text_reply("{\"age\": 42}"),
+        text_reply("not json"),
+        text_reply("{\"age\": -1.5}"),
+        text_reply("{\"age\": 7}"),
+    ]);
+    let app = remote_app(dir.path(), &base);
+    let format = json!({"type": "json_schema", "json_schema": {"name": "person", "strict": true,
+        "schema": {"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"]}}});
+    let req = |stream: bool| {
+        json!({"model": "upstream-llm", "stream": stream, "response_format": format,
+        "messages": [{"role": "user", "content": "How old?"}]})
+    };
+
+    let (s, b) = post_chat(&app, req(false)).await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let body: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], "{\"age\": 42}");
+    assert_eq!(
+        body["usage"]["completion_tokens"], 10,
+        "both calls are counted"
+    );
+
+    // Wrong twice: an error, never an invalid body.
+    let (s, b) = post_chat(&app, req(false)).await;
+    assert_eq!(
+        s,
+        StatusCode::BAD_GATEWAY,
+        "{}",
+        String::from_utf8_lossy(&b)
+    );
+    let e: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(e["error"]["code"], "upstream_error");
+
+    // Streamed: checked first, then sent.
+    let (s, b) = post_chat(&app, req(true)).await;
+    assert_eq!(s, StatusCode::OK);
+    let text = String::from_utf8(b).unwrap();
+    assert!(text.contains("{\\\"age\\\": 7}"), "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"));
+
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 5);
+    assert_eq!(seen[0].1["response_format"]["type"], "json_schema");
+    let repair = seen[1].1["messages"].as_array().unwrap();
+    assert_eq!(
+        repair.len(),
+        3,
+        "the question, the bad reply, what is wrong with it"
+    );
+    assert!(
+        repair[2]["content"]
+            .as_str()
+            .unwrap()
+            .contains("does not match"),
+        "{repair:?}"
+    );
+}

@@ -95,7 +95,11 @@ fn schemathesis_finds_no_server_errors_and_only_enveloped_client_errors() {
         "answer": answer, "model": "cairn-rag:kb", "user": "fuzz-user", "name": "smtp",
     });
     let examples = std::env::var("CAIRN_FUZZ_EXAMPLES").unwrap_or_else(|_| "12".into());
-    let hooks = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python");
+    let hooks = Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("tests/python");
     let report = h.join("report");
     let out = Command::new(&py)
         .args([

@@ -9,7 +9,11 @@ use std::path::Path;
 #[test]
 fn ingest_list_show_reindex_and_remove_through_the_cli() {
     let tmp = tempfile::tempdir().unwrap();
-    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+    let docs = Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("../../docs");
     let docs = docs.to_str().unwrap();
 
     let out = cairn(tmp.path(), &["ingest", docs, "--collection", "cairn-docs"]);

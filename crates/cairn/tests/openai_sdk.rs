@@ -59,7 +59,11 @@ fn the_openai_python_sdk_drives_a_real_server() {
     let home = home_with_kb();
     let key = common::new_key(home.path(), "default", "owner", None);
     let server = Server::start(home.path());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/openai_sdk.py");
+    let script = Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("tests/python/openai_sdk.py");
     let out = Command::new(common::python("the openai SDK"))
         .arg(&script)
         .env("CAIRN_TEST_URL", &server.url)

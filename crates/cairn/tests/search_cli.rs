@@ -7,7 +7,11 @@ use common::{cairn, json};
 use std::path::Path;
 
 fn docs_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs")
+    Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("../../docs")
 }
 
 fn ingest(home: &Path) {

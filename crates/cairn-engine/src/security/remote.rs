@@ -8,6 +8,7 @@ use cairn_guard::{Decision, Guard, Vault};
 use cairn_models::{
     GenerateRequest, Generator, Prompt, RemoteGenerator, StreamEvent, TokenDelta, TokenStream,
 };
+use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
 /// The guard a caller's remote calls are redacted with, and what it found: one per
@@ -81,7 +82,22 @@ impl Generator for RedactingGenerator {
             *text = out;
         };
         match &mut request.prompt {
-            Prompt::Chat(messages) => messages.iter_mut().for_each(|m| redact(&mut m.content)),
+            Prompt::Chat(messages) => {
+                for m in messages.iter_mut() {
+                    redact(&mut m.content);
+                    // Arguments of earlier tool calls carry user data too.
+                    for call in m
+                        .tool_calls
+                        .iter_mut()
+                        .flat_map(|c| c.as_array_mut())
+                        .flatten()
+                    {
+                        if let Some(Value::String(args)) = call.pointer_mut("/function/arguments") {
+                            redact(args);
+                        }
+                    }
+                }
+            }
             Prompt::Text(t) => redact(t),
         }
         if let Ok(mut d) = self.redaction.decisions.lock() {
@@ -138,7 +154,12 @@ impl Iterator for Restoring {
                 d.text = self.take_ready(false);
                 Some(Ok(StreamEvent::Token(d)))
             }
-            Some(Ok(StreamEvent::Done(f))) => {
+            Some(Ok(StreamEvent::Done(mut f))) => {
+                for call in &mut f.tool_calls {
+                    if let Some(Value::String(args)) = call.pointer_mut("/function/arguments") {
+                        *args = self.vault.restore(args);
+                    }
+                }
                 let rest = self.take_ready(true);
                 if rest.is_empty() {
                     self.flushed = true;

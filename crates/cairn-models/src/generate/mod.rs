@@ -49,6 +49,14 @@ pub struct ChatMessage {
     pub role: Role,
     /// The text.
     pub content: String,
+    /// An assistant turn's calls in OpenAI's shape (`[{id, type, function: {name,
+    /// arguments}}]`), sent as such to providers that call tools natively. Local models
+    /// see calls rendered into `content` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<serde_json::Value>,
+    /// A tool turn's answer to this call id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
 }
 
 impl ChatMessage {
@@ -57,6 +65,8 @@ impl ChatMessage {
         Self {
             role,
             content: content.into(),
+            tool_calls: None,
+            tool_call_id: None,
         }
     }
 
@@ -89,6 +99,12 @@ pub enum OutputConstraint {
     JsonSchema(serde_json::Value),
     /// Text matching this regular expression (whole output).
     Regex(String),
+    /// The provider's own tool calling (remote models only): OpenAI-shaped `tools` and
+    /// `tool_choice`, passed through; the calls come back in [`Finish::tool_calls`].
+    Tools {
+        tools: serde_json::Value,
+        choice: serde_json::Value,
+    },
 }
 
 /// One generation request.
@@ -185,6 +201,10 @@ pub struct Finish {
     /// chose it (absent: the generator that was called).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Tool calls a provider made natively ([`OutputConstraint::Tools`]), in OpenAI's
+    /// shape: `[{id, type: "function", function: {name, arguments}}]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<serde_json::Value>,
 }
 
 /// One event of a [`TokenStream`].

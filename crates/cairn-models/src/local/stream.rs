@@ -112,6 +112,7 @@ impl LocalStream {
             },
             seed: Some(self.sampler.seed()),
             model: None,
+            tool_calls: Vec::new(),
         }
     }
 

@@ -60,6 +60,12 @@ impl RemoteGenerator {
                 body["response_format"] = json!({"type": "json_schema",
                     "json_schema": {"name": "output", "schema": schema, "strict": true}});
             }
+            Some(OutputConstraint::Tools { tools, choice }) => {
+                body["tools"] = tools.clone();
+                if !choice.is_null() {
+                    body["tool_choice"] = choice.clone();
+                }
+            }
             Some(OutputConstraint::Regex(_)) => {
                 return Err(Error::InvalidRequest(
                     "regex constraints need a local model; remote providers take JSON Schema"
@@ -127,6 +133,7 @@ impl Generator for RemoteGenerator {
                 usage: Usage::default(),
                 seed,
                 finished: false,
+                calls: Vec::new(),
             }))
         };
         match self.config.first_token_timeout {
@@ -142,6 +149,34 @@ struct RemoteStream<R> {
     usage: Usage,
     seed: Option<u64>,
     finished: bool,
+    /// Tool calls assembled from `delta.tool_calls` pieces, by their `index`.
+    calls: Vec<Value>,
+}
+
+/// Folds one streamed `delta.tool_calls` piece into `calls` (OpenAI streams the id and
+/// name first, then the arguments string in parts; a non-streaming-style piece carries
+/// them whole).
+fn fold_tool_call(calls: &mut Vec<Value>, piece: &Value) {
+    let index = piece
+        .get("index")
+        .and_then(Value::as_u64)
+        .map_or(calls.len(), |i| i as usize);
+    while calls.len() <= index {
+        calls
+            .push(json!({"id": "", "type": "function", "function": {"name": "", "arguments": ""}}));
+    }
+    let call = &mut calls[index];
+    if let Some(id) = piece.get("id").and_then(Value::as_str) {
+        call["id"] = json!(id);
+    }
+    if let Some(f) = piece.get("function") {
+        for key in ["name", "arguments"] {
+            if let Some(part) = f.get(key).and_then(Value::as_str) {
+                let so_far = call["function"][key].as_str().unwrap_or("").to_owned();
+                call["function"][key] = json!(so_far + part);
+            }
+        }
+    }
 }
 
 impl<R: std::io::BufRead> RemoteStream<R> {
@@ -181,6 +216,15 @@ impl<R: std::io::BufRead> RemoteStream<R> {
             } else {
                 FinishReason::Stop
             });
+        }
+        if let Some(pieces) = choice
+            .pointer("/delta/tool_calls")
+            .or_else(|| choice.pointer("/message/tool_calls"))
+            .and_then(Value::as_array)
+        {
+            for piece in pieces {
+                fold_tool_call(&mut self.calls, piece);
+            }
         }
         let text = choice
             .pointer("/delta/content")
@@ -245,6 +289,7 @@ impl<R: std::io::BufRead> Iterator for RemoteStream<R> {
                         usage: self.usage,
                         seed: self.seed,
                         model: None,
+                        tool_calls: std::mem::take(&mut self.calls),
                     })));
                 }
             }

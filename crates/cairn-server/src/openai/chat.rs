@@ -4,7 +4,7 @@
 //! streaming in OpenAI's chunk format ending in `[DONE]`.
 
 use super::tools::{self, Choice, Output};
-use super::types::{ChatRequest, Stop, Usage};
+use super::types::{ChatRequest, Stop, ToolCall, Usage};
 use super::{completion_id, unix_now};
 use crate::error::{ApiError, ApiResult};
 use crate::sse::Emitter;
@@ -18,6 +18,7 @@ use cairn_types::ErrorCode;
 use serde_json::{Value, json};
 
 /// A validated plain-model request.
+#[derive(Clone)]
 pub struct Plan {
     pub model: String,
     pub request: GenerateRequest,
@@ -44,8 +45,15 @@ fn screen_output(guard: Option<&Guard>, text: &str) -> (String, bool, Vec<Decisi
     }
 }
 
-/// Validates the request and builds the generation request.
+/// Validates the request and builds the generation request for a local model.
 pub fn plan(req: &ChatRequest, model: &str) -> ApiResult<Plan> {
+    plan_for(req, model, false)
+}
+
+/// Validates the request and builds the generation request; with `native_tools` (a
+/// remote model) tools, tool calls and tool results go to the provider as they are
+/// instead of through Cairn's constrained-JSON protocol.
+pub fn plan_for(req: &ChatRequest, model: &str, native_tools: bool) -> ApiResult<Plan> {
     let declared = req.tools.clone().unwrap_or_default();
     tools::validate(&declared)?;
     let choice = tools::parse_choice(req.tool_choice.as_ref(), &declared)?;
@@ -60,11 +68,26 @@ pub fn plan(req: &ChatRequest, model: &str) -> ApiResult<Plan> {
                 .map_err(|e| ApiError::invalid(e).with_param(param()))?,
             None => String::new(),
         };
+        let calls = m.tool_calls.as_ref().filter(|c| !c.is_empty());
+        if native_tools && (calls.is_some() || m.role == "tool") {
+            let mut message = ChatMessage::new(
+                if m.role == "tool" {
+                    Role::Tool
+                } else {
+                    Role::Assistant
+                },
+                text,
+            );
+            message.tool_calls = calls.map(|c| json!(c));
+            message.tool_call_id = m.tool_call_id.clone();
+            messages.push(message);
+            continue;
+        }
         let (role, content) = match m.role.as_str() {
             "system" | "developer" => (Role::System, text),
             "user" => (Role::User, text),
-            "assistant" => match &m.tool_calls {
-                Some(calls) if !calls.is_empty() => (Role::Assistant, tools::render_calls(calls)),
+            "assistant" => match calls {
+                Some(calls) => (Role::Assistant, tools::render_calls(calls)),
                 _ => (Role::Assistant, text),
             },
             "tool" => {
@@ -80,7 +103,7 @@ pub fn plan(req: &ChatRequest, model: &str) -> ApiResult<Plan> {
         };
         messages.push(ChatMessage::new(role, content));
     }
-    if use_tools {
+    if use_tools && !native_tools {
         let prompt = tools::system_prompt(&declared, &choice);
         match messages.first_mut() {
             Some(first) if first.role == Role::System => {
@@ -115,7 +138,12 @@ pub fn plan(req: &ChatRequest, model: &str) -> ApiResult<Plan> {
         Some(Stop::Many(v)) => v.clone(),
     };
 
-    let constraint = if use_tools {
+    let constraint = if use_tools && native_tools {
+        Some(OutputConstraint::Tools {
+            tools: tools::as_json(&declared),
+            choice: req.tool_choice.clone().unwrap_or(Value::Null),
+        })
+    } else if use_tools {
         Some(OutputConstraint::JsonSchema(tools::output_schema(
             &declared,
             &choice,
@@ -165,7 +193,7 @@ pub fn plan(req: &ChatRequest, model: &str) -> ApiResult<Plan> {
             constraint,
             logprobs,
         },
-        tools: use_tools.then_some(choice),
+        tools: (use_tools && !native_tools).then_some(choice),
         include_usage: req.stream_options.as_ref().is_some_and(|o| o.include_usage),
         guard: None,
     })
@@ -197,6 +225,8 @@ struct Run {
     usage: Usage,
     /// The registry model that answered, when a route or gateway chose it.
     model: Option<String>,
+    /// Calls a provider made with its own tool calling.
+    tool_calls: Vec<ToolCall>,
 }
 
 /// The `cairn` extension of a response: the model that answered.
@@ -215,6 +245,7 @@ fn run(
         reason: FinishReason::Stop,
         usage: Usage::default(),
         model: None,
+        tool_calls: Vec::new(),
     };
     let want_steps = request.logprobs.is_some();
     for event in generator.generate(request)? {
@@ -231,6 +262,7 @@ fn run(
             StreamEvent::Done(f) => {
                 out.reason = f.reason;
                 out.model = f.model;
+                out.tool_calls = tools::from_provider(&f.tool_calls)?;
                 out.usage = Usage::new(f.usage.prompt_tokens, f.usage.completion_tokens);
             }
         }
@@ -255,6 +287,13 @@ pub fn complete(
     let r = run(generator, request, |_| !cancel.is_cancelled())?;
     let mut decisions = Vec::new();
     let (message, reason) = match &tools {
+        _ if !r.tool_calls.is_empty() => {
+            let content = (!r.text.trim().is_empty()).then(|| r.text.clone());
+            (
+                json!({"role": "assistant", "content": content, "tool_calls": r.tool_calls, "refusal": null}),
+                "tool_calls",
+            )
+        }
         Some(_) => match tools::parse_output(&r.text, r.reason == FinishReason::Length)? {
             Output::Calls(calls) => (
                 json!({"role": "assistant", "content": null, "tool_calls": calls, "refusal": null}),
@@ -355,7 +394,19 @@ pub fn stream(
     if gone {
         return Err(ApiError::new(ErrorCode::Cancelled, "the client went away"));
     }
-    let reason = if tool_mode {
+    let reason = if !r.tool_calls.is_empty() {
+        let indexed: Vec<Value> = r
+            .tool_calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| json!({"index": i, "id": c.id, "type": "function", "function": c.function}))
+            .collect();
+        em.send(
+            None,
+            &chunk(json!({"tool_calls": indexed}), Value::Null, None),
+        );
+        "tool_calls"
+    } else if tool_mode {
         match tools::parse_output(&r.text, r.reason == FinishReason::Length)? {
             Output::Calls(calls) => {
                 let indexed: Vec<Value> = calls

@@ -2,6 +2,7 @@
 //! `cairn-rag:<collection>` assistants), models, embeddings and rerank.
 
 mod chat;
+mod checked;
 mod rag;
 pub mod rerank;
 mod tools;
@@ -192,22 +193,7 @@ async fn remote_chat(
     rid: RequestId,
     req: ChatRequest,
 ) -> ApiResult<Response> {
-    if req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
-        return Err(
-            ApiError::invalid("tools are served by the local generator only").with_param("tools"),
-        );
-    }
-    if req
-        .response_format
-        .as_ref()
-        .is_some_and(|f| f.kind != "text")
-    {
-        return Err(
-            ApiError::invalid("response_format is served by the local generator only")
-                .with_param("response_format"),
-        );
-    }
-    let mut plan = chat::plan(&req, &req.model)?;
+    let mut plan = chat::plan_for(&req, &req.model, true)?;
     plan.guard = Some(settings.guard.clone());
     let meter = state.meter(&who, &settings);
     let (model, tenant) = (req.model.clone(), who.tenant.clone());
@@ -222,6 +208,14 @@ async fn remote_chat(
         return Ok(
             crate::sse::stream(&state, slot, rid.0, true, move |engine, em| {
                 let g = open(engine)?;
+                if checked::needs_check(&plan) {
+                    let out = checked::stream(g.as_ref(), plan, em, &Default::default());
+                    crate::guardrails::audit_decisions(engine, &who, &redaction.decisions());
+                    let (body, decisions) = out?;
+                    crate::guardrails::audit_decisions(engine, &who, &decisions);
+                    record_body(&meter, &body);
+                    return Ok(());
+                }
                 let out = chat::stream(g.as_ref(), plan, em);
                 crate::guardrails::audit_decisions(engine, &who, &redaction.decisions());
                 let (usage, decisions, answered) = out?;
@@ -234,7 +228,7 @@ async fn remote_chat(
     }
     let body = blocking(&state, move |engine, cancel| {
         let g = open(engine)?;
-        let out = chat::complete(g.as_ref(), plan, cancel);
+        let out = checked::complete(g.as_ref(), plan, cancel);
         crate::guardrails::audit_decisions(engine, &who, &redaction.decisions());
         let (body, decisions) = out?;
         crate::guardrails::audit_decisions(engine, &who, &decisions);

@@ -53,6 +53,44 @@ pub fn parse_choice(v: Option<&Value>, tools: &[Tool]) -> ApiResult<Choice> {
     Ok(choice)
 }
 
+/// The declared tools as OpenAI JSON, for a provider that calls tools itself.
+pub fn as_json(tools: &[Tool]) -> Value {
+    Value::Array(
+        tools
+            .iter()
+            .map(|t| {
+                let mut f = json!({"name": t.function.name});
+                if let Some(d) = &t.function.description {
+                    f["description"] = json!(d);
+                }
+                if let Some(p) = &t.function.parameters {
+                    f["parameters"] = p.clone();
+                }
+                json!({"type": t.kind, "function": f})
+            })
+            .collect(),
+    )
+}
+
+/// A provider's native tool calls as OpenAI tool calls; a call without an id gets one.
+pub fn from_provider(calls: &[Value]) -> ApiResult<Vec<ToolCall>> {
+    calls
+        .iter()
+        .map(|c| {
+            let mut call: ToolCall = serde_json::from_value(c.clone()).map_err(|e| {
+                ApiError::new(
+                    cairn_types::ErrorCode::UpstreamError,
+                    format!("the provider sent a malformed tool call ({e}): {c}"),
+                )
+            })?;
+            if call.id.is_empty() {
+                call.id = format!("call_{}", uuid::Uuid::now_v7().simple());
+            }
+            Ok(call)
+        })
+        .collect()
+}
+
 /// Checks the declared tools.
 pub fn validate(tools: &[Tool]) -> ApiResult<()> {
     if tools.len() > 128 {

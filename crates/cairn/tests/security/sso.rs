@@ -5,9 +5,10 @@ use crate::common::server::Server;
 use serde_json::{Value, json};
 
 fn jwt(claims: Value) -> String {
-    let pem = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../cairn-auth/tests/fixtures/rsa-test-key.pem"
+    let pem = std::fs::read(format!(
+        "{}/../cairn-auth/tests/fixtures/rsa-test-key.pem",
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
     ))
     .unwrap();
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap();
@@ -18,9 +19,11 @@ fn jwt(claims: Value) -> String {
 
 #[test]
 fn sso_tokens_map_to_tenant_user_and_groups() {
-    let jwks = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../cairn-auth/tests/fixtures/rsa-jwks.json"
+    // At run time, so a test binary built from another checkout reads this one's.
+    let jwks = format!(
+        "{}/../cairn-auth/tests/fixtures/rsa-jwks.json",
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
     );
     let w = world(&format!(
         "[auth.jwt]\njwks_file = \"{jwks}\"\nissuer = \"https://idp.test/\"\naudience = \"cairn\"\n\
