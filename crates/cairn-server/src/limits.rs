@@ -78,7 +78,7 @@ fn asks(id: &Identity, l: &LimitsSection, requests: f64) -> Vec<Ask> {
 pub fn metered(path: &str) -> bool {
     matches!(
         path,
-        "/v1/chat/completions" | "/v1/embeddings" | "/v1/rerank" | "/api/v1/ask"
+        "/v1/chat/completions" | "/v1/responses" | "/v1/embeddings" | "/v1/rerank" | "/api/v1/ask"
     )
 }
 

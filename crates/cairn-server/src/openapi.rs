@@ -26,6 +26,7 @@ use utoipa::OpenApi;
         openai::get_model,
         openai::embeddings,
         openai::rerank::rerank,
+        openai::responses::create_response,
         native::library::create_collection,
         native::library::list_collections,
         native::library::get_collection,

@@ -25,6 +25,7 @@ table! {
     get "/v1/models/{*model}" => openai::get_model,
     post "/v1/embeddings" => openai::embeddings,
     post "/v1/rerank" => openai::rerank::rerank,
+    post "/v1/responses" => openai::responses::create_response,
     post "/api/v1/collections" => native::library::create_collection,
     get "/api/v1/collections" => native::library::list_collections,
     get "/api/v1/collections/{collection}" => native::library::get_collection,

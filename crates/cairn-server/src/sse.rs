@@ -23,6 +23,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::sync::{mpsc, oneshot};
 
+/// Rewrites each event a worker sends into the events the client gets (the Responses
+/// API's typed events over chat chunks).
+pub type Translate =
+    Box<dyn FnMut(Option<&str>, &serde_json::Value) -> Vec<(String, serde_json::Value)> + Send>;
+
 /// The work's handle on the stream.
 pub struct Emitter {
     tx: mpsc::Sender<Event>,
@@ -30,6 +35,7 @@ pub struct Emitter {
     request_id: String,
     /// Whether the stream ends with OpenAI's `data: [DONE]`.
     openai: bool,
+    translate: Option<Translate>,
 }
 
 impl Emitter {
@@ -41,6 +47,21 @@ impl Emitter {
 
     /// Sends `data` (optionally as a named event); `false` when the client is gone.
     pub fn send(&mut self, event: Option<&str>, data: &serde_json::Value) -> bool {
+        if let Some(mut translate) = self.translate.take() {
+            let events = translate(event, data);
+            self.translate = Some(translate);
+            if events.is_empty() {
+                self.start();
+                return self.connected();
+            }
+            return events
+                .iter()
+                .all(|(name, data)| self.send_raw(Some(name), data));
+        }
+        self.send_raw(event, data)
+    }
+
+    fn send_raw(&mut self, event: Option<&str>, data: &serde_json::Value) -> bool {
         self.start();
         // The name goes first (clients dispatch at the blank line, but many read in order).
         let mut ev = Event::default();
@@ -98,6 +119,21 @@ pub async fn stream<F>(
 where
     F: FnOnce(&Engine, &mut Emitter) -> ApiResult<()> + Send + 'static,
 {
+    stream_with(state, slot, request_id, openai, None, work).await
+}
+
+/// [`stream`], with every event the work sends rewritten by `translate`.
+pub async fn stream_with<F>(
+    state: &AppState,
+    slot: StreamSlot,
+    request_id: String,
+    openai: bool,
+    translate: Option<Translate>,
+    work: F,
+) -> Response
+where
+    F: FnOnce(&Engine, &mut Emitter) -> ApiResult<()> + Send + 'static,
+{
     let (tx, rx) = mpsc::channel::<Event>(64);
     let (started_tx, started_rx) = oneshot::channel();
     let engine = state.engine.clone();
@@ -108,6 +144,7 @@ where
             started: Some(started_tx),
             request_id,
             openai,
+            translate,
         };
         let result = work(&engine, &mut em);
         em.finish(result);

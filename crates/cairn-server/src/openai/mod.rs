@@ -5,6 +5,7 @@ mod chat;
 mod checked;
 mod rag;
 pub mod rerank;
+pub mod responses;
 mod tools;
 pub mod types;
 
@@ -26,6 +27,35 @@ use cairn_types::{ErrorCode, TenantId};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use types::{ChatRequest, EmbeddingInput, EmbeddingsRequest, Usage};
+
+/// How a chat completion goes back to the client: as itself, or as a Responses API
+/// object (its stream as the Responses API's typed events).
+#[derive(Clone)]
+pub(crate) enum Wire {
+    Chat,
+    Responses(responses::Echo),
+}
+
+impl Wire {
+    /// The body the client gets for a whole chat completion.
+    fn body(&self, chat: Value) -> Value {
+        match self {
+            Self::Chat => chat,
+            Self::Responses(echo) => responses::response(echo, &chat),
+        }
+    }
+
+    /// The rewriting of a stream's chat chunks.
+    fn translate(&self) -> Option<crate::sse::Translate> {
+        match self {
+            Self::Chat => None,
+            Self::Responses(echo) => {
+                let mut events = responses::EventStream::new(echo.clone());
+                Some(Box::new(move |_, chunk| events.on_chunk(chunk)))
+            }
+        }
+    }
+}
 
 /// Prefix of the RAG assistants' model names.
 pub const RAG_PREFIX: &str = "cairn-rag:";
@@ -65,7 +95,7 @@ pub async fn chat_completions(
     Extension(rid): Extension<RequestId>,
     ApiJson(req): ApiJson<ChatRequest>,
 ) -> Response {
-    match chat_inner(state, caller.0, settings, rid, req).await {
+    match chat_inner(state, caller.0, settings, rid, req, Wire::Chat).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -102,12 +132,13 @@ fn screen_messages(
     Ok(())
 }
 
-async fn chat_inner(
+pub(crate) async fn chat_inner(
     state: AppState,
     who: Identity,
     settings: Arc<TenantSettings>,
     rid: RequestId,
     req: ChatRequest,
+    wire: Wire,
 ) -> ApiResult<Response> {
     screen_messages(&state, &who, &settings, &req)?;
     let meter = state.meter(&who, &settings);
@@ -129,13 +160,20 @@ async fn chat_inner(
         let waited = permit.waited;
         if let Some(slot) = slot {
             let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
-            let res = crate::sse::stream(&state, slot, rid.0, true, move |engine, em| {
-                let _permit = permit;
-                let (usage, answered) =
-                    rag::stream(engine, &tenant, &model, &ask, include_usage, em)?;
-                meter.record(&answered, usage.prompt_tokens, usage.completion_tokens);
-                Ok(())
-            })
+            let res = crate::sse::stream_with(
+                &state,
+                slot,
+                rid.0,
+                true,
+                wire.translate(),
+                move |engine, em| {
+                    let _permit = permit;
+                    let (usage, answered) =
+                        rag::stream(engine, &tenant, &model, &ask, include_usage, em)?;
+                    meter.record(&answered, usage.prompt_tokens, usage.completion_tokens);
+                    Ok(())
+                },
+            )
             .await;
             return Ok(stamp_wait(res, waited));
         }
@@ -146,10 +184,10 @@ async fn chat_inner(
             Ok(body)
         })
         .await?;
-        return Ok(stamp_wait(Json(body).into_response(), waited));
+        return Ok(stamp_wait(Json(wire.body(body)).into_response(), waited));
     }
     if !config.is_local(&req.model) {
-        return remote_chat(state, who, settings, rid, req).await;
+        return remote_chat(state, who, settings, rid, req, wire).await;
     }
     if req.model != config.generator {
         return Err(unknown_model(&req.model));
@@ -160,14 +198,21 @@ async fn chat_inner(
     let permit = state.admit_generation(&who.tenant).await?;
     let waited = permit.waited;
     if let Some(slot) = slot {
-        let res = crate::sse::stream(&state, slot, rid.0, true, move |engine, em| {
-            let _permit = permit;
-            let (usage, decisions, answered) =
-                chat::stream(engine.generator()?.as_ref(), plan, em)?;
-            crate::guardrails::audit_decisions(engine, &who, &decisions);
-            meter.record(&answered, usage.prompt_tokens, usage.completion_tokens);
-            Ok(())
-        })
+        let res = crate::sse::stream_with(
+            &state,
+            slot,
+            rid.0,
+            true,
+            wire.translate(),
+            move |engine, em| {
+                let _permit = permit;
+                let (usage, decisions, answered) =
+                    chat::stream(engine.generator()?.as_ref(), plan, em)?;
+                crate::guardrails::audit_decisions(engine, &who, &decisions);
+                meter.record(&answered, usage.prompt_tokens, usage.completion_tokens);
+                Ok(())
+            },
+        )
         .await;
         return Ok(stamp_wait(res, waited));
     }
@@ -179,7 +224,7 @@ async fn chat_inner(
         Ok(body)
     })
     .await?;
-    Ok(stamp_wait(Json(body).into_response(), waited))
+    Ok(stamp_wait(Json(wire.body(body)).into_response(), waited))
 }
 
 /// A `[[models.remote]]` model or a `[[models.routes]]` route: the tenant's `pii_remote`
@@ -192,6 +237,7 @@ async fn remote_chat(
     settings: Arc<TenantSettings>,
     rid: RequestId,
     req: ChatRequest,
+    wire: Wire,
 ) -> ApiResult<Response> {
     let mut plan = chat::plan_for(&req, &req.model, true)?;
     plan.guard = Some(settings.guard.clone());
@@ -205,8 +251,13 @@ async fn remote_chat(
         }
     };
     if let Some(slot) = stream_slot(&state, &who, req.stream)? {
-        return Ok(
-            crate::sse::stream(&state, slot, rid.0, true, move |engine, em| {
+        return Ok(crate::sse::stream_with(
+            &state,
+            slot,
+            rid.0,
+            true,
+            wire.translate(),
+            move |engine, em| {
                 let g = open(engine)?;
                 if checked::needs_check(&plan) {
                     let out = checked::stream(g.as_ref(), plan, em, &Default::default());
@@ -222,9 +273,9 @@ async fn remote_chat(
                 crate::guardrails::audit_decisions(engine, &who, &decisions);
                 meter.record(&answered, usage.prompt_tokens, usage.completion_tokens);
                 Ok(())
-            })
-            .await,
-        );
+            },
+        )
+        .await);
     }
     let body = blocking(&state, move |engine, cancel| {
         let g = open(engine)?;
@@ -236,7 +287,7 @@ async fn remote_chat(
         Ok(body)
     })
     .await?;
-    Ok(Json(body).into_response())
+    Ok(Json(wire.body(body)).into_response())
 }
 
 /// Charges a whole chat completion to the model its `cairn.model` names.

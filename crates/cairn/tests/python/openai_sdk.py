@@ -378,6 +378,81 @@ def _():
         assert e.status_code == 404, e
 
 
+# The Responses API (client.responses.create), served over the same models.
+RESP_WEATHER = {"type": "function", "name": "get_weather", "description": "Current weather in a city",
+                "parameters": WEATHER_TOOL["function"]["parameters"]}
+
+
+@check("responses, non-stream")
+def _():
+    r = client.responses.create(model=GEN, instructions="You are a helpful assistant. Answer briefly.",
+                                input="What is the capital of France?", temperature=0, max_output_tokens=24)
+    assert r.object == "response" and r.model == GEN and r.id.startswith("resp_"), r
+    assert r.status in ("completed", "incomplete"), r.status
+    assert "paris" in r.output_text.lower(), r.output_text
+    assert r.output[0].type == "message" and r.output[0].role == "assistant", r.output
+    assert r.usage.input_tokens > 0 and r.usage.output_tokens > 0, r.usage
+    assert r.usage.total_tokens == r.usage.input_tokens + r.usage.output_tokens
+
+
+@check("responses, streamed events")
+def _():
+    stream = client.responses.create(model=GEN, input="What is the capital of France? Answer briefly.",
+                                     temperature=0, max_output_tokens=24, stream=True)
+    kinds, text, final = [], "", None
+    for event in stream:
+        kinds.append(event.type)
+        if event.type == "response.output_text.delta":
+            text += event.delta
+        if event.type == "response.completed":
+            final = event.response
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed", kinds
+    assert "response.output_text.done" in kinds and "response.output_item.done" in kinds, kinds
+    assert final is not None and final.output_text == text and "paris" in text.lower(), (text, final)
+    assert final.usage.output_tokens > 0, final.usage
+
+
+@check("responses, text.format json_schema validates")
+def _():
+    r = client.responses.create(
+        model=GEN, input="Describe Ada, a 36 year old engineer who writes Rust and SQL.", temperature=0,
+        max_output_tokens=120,
+        text={"format": {"type": "json_schema", "name": "person", "schema": PERSON, "strict": True}})
+    jsonschema.validate(json.loads(r.output_text), PERSON)
+
+
+@check("responses, function call and its output round trip")
+def _():
+    r = client.responses.create(model=GEN, input="What is the weather like in Paris today?", tools=[RESP_WEATHER],
+                                tool_choice={"type": "function", "name": "get_weather"}, temperature=0,
+                                max_output_tokens=120)
+    calls = [o for o in r.output if o.type == "function_call"]
+    assert len(calls) == 1 and calls[0].name == "get_weather" and calls[0].call_id, r.output
+    jsonschema.validate(json.loads(calls[0].arguments), RESP_WEATHER["parameters"])
+    r2 = client.responses.create(
+        model=GEN, tools=[RESP_WEATHER], temperature=0, max_output_tokens=60,
+        input=[{"role": "user", "content": "What is the weather like in Paris today?"},
+               {"type": "function_call", "call_id": calls[0].call_id, "name": calls[0].name,
+                "arguments": calls[0].arguments},
+               {"type": "function_call_output", "call_id": calls[0].call_id,
+                "output": json.dumps({"temperature_c": 18, "sky": "sunny"})}])
+    assert r2.output_text.strip() or any(o.type == "function_call" for o in r2.output), r2.output
+
+
+@check("responses over a RAG assistant carry sources")
+def _():
+    r = client.responses.create(model="cairn-rag:kb", input="When does the Harbor Lights festival take place?",
+                                temperature=0)
+    assert r.output_text.strip(), r
+    cairn = r.model_extra["cairn"]
+    assert [s["title"] for s in cairn["sources"]][0] == "Harbor Lights", cairn["sources"]
+    try:
+        client.responses.create(model=GEN, input="hi", previous_response_id="resp_x")
+        raise AssertionError("previous_response_id was accepted")
+    except openai.BadRequestError as e:
+        assert e.body["param"] == "previous_response_id", e.body
+
+
 @check("a wrong key is the SDK's AuthenticationError, a prompt injection a BadRequestError")
 def _():
     bad = openai.OpenAI(base_url=URL + "/v1", api_key="cairn_notakey_x", max_retries=0)

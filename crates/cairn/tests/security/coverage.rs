@@ -28,7 +28,13 @@ fn touches_acl_data(path: &str) -> bool {
     ["/documents", "/answers", "/conversations", "/jobs"]
         .iter()
         .any(|p| path.contains(p))
-        || ["/api/v1/search", "/api/v1/ask", "/v1/chat/completions"].contains(&path)
+        || [
+            "/api/v1/search",
+            "/api/v1/ask",
+            "/v1/chat/completions",
+            "/v1/responses",
+        ]
+        .contains(&path)
 }
 
 /// The attack cases run so far: (kind, METHOD, concrete path).

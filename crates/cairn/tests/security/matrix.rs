@@ -117,6 +117,13 @@ fn wrong_role(a: &mut Attacks, w: &World, t: &Targets) {
         ("POST", "/v1/chat/completions".to_owned(), Some(chat)),
         (
             "POST",
+            "/v1/responses".to_owned(),
+            Some(
+                json!({"model": "cairn-rag:kb", "input": "office hours?", "max_output_tokens": 4}),
+            ),
+        ),
+        (
+            "POST",
             "/v1/embeddings".to_owned(),
             Some(json!({"model": "x", "input": "hi"})),
         ),
@@ -325,6 +332,23 @@ fn cross_acl(a: &mut Attacks, w: &World, t: &Targets) {
             );
         },
     );
+    a.run(
+        CrossAcl,
+        "POST",
+        "/v1/responses",
+        &w.alice,
+        Some(json!({"model": "cairn-rag:kb", "max_output_tokens": 8,
+                    "input": "What is the salary band?"})),
+        |r| {
+            assert_eq!(r.status, 200, "{}", r.text);
+            assert_eq!(r.body["object"], "response", "{}", r.text);
+            let sources = r.body["cairn"]["sources"].to_string();
+            assert!(
+                !sources.contains(&t.hr_doc) && !sources.contains("hr.md"),
+                "{sources}"
+            );
+        },
+    );
     // Conversations and answers belong to their owner.
     let bobs = a.run(
         CrossAcl,
@@ -420,6 +444,14 @@ fn cross_tenant(a: &mut Attacks, w: &World, t: &Targets) {
         "/v1/models/cairn-rag:kb",
         g,
         None,
+        status(&[404]),
+    );
+    a.run(
+        CrossTenant,
+        "POST",
+        "/v1/responses",
+        g,
+        Some(json!({"model": "cairn-rag:kb", "max_output_tokens": 4, "input": "codeword?"})),
         status(&[404]),
     );
     a.run(
