@@ -188,6 +188,10 @@ pub struct TenantSettingsBody {
     /// Keys of the `[guard]` policy.
     #[schema(value_type = Option<Object>)]
     pub guard: Option<serde_json::Value>,
+    /// `{"allow": ["model", "prefix*", ...]}`: the only models the tenant's callers may
+    /// list and use (absent: all).
+    #[schema(value_type = Option<Object>)]
+    pub models: Option<serde_json::Value>,
 }
 
 /// `POST /api/v1/collections/{collection}/documents` (multipart/form-data).

@@ -18,6 +18,44 @@ const TTL: Duration = Duration::from_secs(5);
 pub struct TenantSettings {
     pub limits: LimitsSection,
     pub guard: Arc<Guard>,
+    /// The models the tenant's callers may use (`{"models": {"allow": [...]}}`): names,
+    /// or prefixes ending in `*` (`cairn-rag:*`). `None`: every model.
+    pub allowed_models: Option<Vec<String>>,
+}
+
+impl TenantSettings {
+    /// Whether the tenant's callers may use `model`.
+    pub fn allows(&self, model: &str) -> bool {
+        self.allowed_models.as_ref().is_none_or(|list| {
+            list.iter().any(|a| match a.strip_suffix('*') {
+                Some(prefix) => model.starts_with(prefix),
+                None => a == model,
+            })
+        })
+    }
+}
+
+/// The tenant's `models` setting: `{"allow": ["name", "prefix*", ...]}`.
+fn allowed_models(v: &Value) -> Result<Vec<String>, ApiError> {
+    let bad = |m: &str| ApiError::invalid(format!("models: {m}")).with_param("models");
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad("must be an object {\"allow\": [...]}"))?;
+    if let Some(k) = obj.keys().find(|k| *k != "allow") {
+        return Err(bad(&format!("unknown key `{k}` (expected allow)")));
+    }
+    let list = obj
+        .get("allow")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("allow must be a list of model names"))?;
+    list.iter()
+        .map(|m| {
+            m.as_str()
+                .filter(|s| !s.trim().is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| bad("allow holds non-empty strings only"))
+        })
+        .collect()
 }
 
 /// Overlays `over` onto `base`, object keys recursively.
@@ -40,15 +78,16 @@ pub fn effective(config: &Config, stored: Option<&Value>) -> Result<TenantSettin
     if guard.is_null() {
         guard = Value::Object(serde_json::Map::new());
     }
+    let mut allowed = None;
     if let Some(s) = stored {
         let obj = s.as_object().ok_or_else(|| {
             ApiError::invalid("tenant settings must be an object {\"limits\": …, \"guard\": …}")
         })?;
         for k in obj.keys() {
             // `retention` is the engine's (`cairn_engine::security::retention_for`).
-            if k != "limits" && k != "guard" && k != "retention" {
+            if !["limits", "guard", "retention", "models"].contains(&k.as_str()) {
                 return Err(ApiError::invalid(format!(
-                    "unknown tenant setting `{k}` (expected limits, guard, retention)"
+                    "unknown tenant setting `{k}` (expected limits, guard, retention, models)"
                 ))
                 .with_param(k.clone()));
             }
@@ -58,6 +97,9 @@ pub fn effective(config: &Config, stored: Option<&Value>) -> Result<TenantSettin
         }
         if let Some(g) = obj.get("guard") {
             overlay(&mut guard, g);
+        }
+        if let Some(m) = obj.get("models").filter(|m| !m.is_null()) {
+            allowed = Some(allowed_models(m)?);
         }
     }
     let limits: LimitsSection = serde_json::from_value(limits)
@@ -70,6 +112,7 @@ pub fn effective(config: &Config, stored: Option<&Value>) -> Result<TenantSettin
     Ok(TenantSettings {
         limits,
         guard: Arc::new(Guard::new(policy)),
+        allowed_models: allowed,
     })
 }
 

@@ -748,3 +748,89 @@ async fn a_remote_json_answer_is_checked_against_the_schema_and_repaired_once() 
         "{repair:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenants_allow_list_decides_which_models_its_callers_see_and_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, seen) = scripted(vec![text_reply("hello")]);
+    let app = remote_app(dir.path(), &base);
+    let put = |body: Value| {
+        Request::builder()
+            .method("PUT")
+            .uri("/api/v1/tenant/settings")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let res = app
+        .clone()
+        .oneshot(put(json!({"models": {"allow": "upstream-llm"}})))
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::BAD_REQUEST,
+        "a malformed allow-list is refused"
+    );
+    let res = app
+        .clone()
+        .oneshot(put(
+            json!({"models": {"allow": ["upstream-llm", "cairn-rag:*"]}}),
+        ))
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+
+    let res = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/v1/models")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let models: Value = serde_json::from_slice(
+        &axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["upstream-llm"],
+        "only what the tenant allows: {models}"
+    );
+
+    let chat =
+        |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+    let (s, b) = post_chat(&app, chat("qwen2.5-coder-1.5b-instruct")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{}", String::from_utf8_lossy(&b));
+    let e: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(
+        (e["error"]["code"].as_str(), e["error"]["param"].as_str()),
+        (Some("forbidden"), Some("model"))
+    );
+    let (s, _) = post_chat(&app, chat("upstream-llm")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    let rerank = Request::builder()
+        .method("POST")
+        .uri("/v1/rerank")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({"model": "maxsim", "query": "q", "documents": ["a"]}).to_string(),
+        ))
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(rerank).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+}

@@ -140,6 +140,7 @@ pub(crate) async fn chat_inner(
     req: ChatRequest,
     wire: Wire,
 ) -> ApiResult<Response> {
+    check_allowed(&settings, &req.model)?;
     screen_messages(&state, &who, &settings, &req)?;
     let meter = state.meter(&who, &settings);
     if req.messages.is_empty() {
@@ -330,6 +331,31 @@ fn model_list(state: &AppState, tenant: &TenantId) -> ApiResult<Vec<Value>> {
     Ok(data)
 }
 
+/// The models of [`model_list`] the tenant's allow-list lets its callers use.
+fn allowed_list(
+    state: &AppState,
+    tenant: &TenantId,
+    settings: &TenantSettings,
+) -> ApiResult<Vec<Value>> {
+    Ok(model_list(state, tenant)?
+        .into_iter()
+        .filter(|m| m["id"].as_str().is_some_and(|id| settings.allows(id)))
+        .collect())
+}
+
+/// `403 forbidden` unless the tenant's allow-list (`models.allow` in its settings)
+/// covers `model`.
+pub(crate) fn check_allowed(settings: &TenantSettings, model: &str) -> ApiResult<()> {
+    if settings.allows(model) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::Forbidden,
+        format!("model `{model}` is not in this tenant's allowed models (tenant settings `models.allow`)"),
+    )
+    .with_param("model"))
+}
+
 /// Lists the models: the local generator, the embedder and one RAG assistant per
 /// collection.
 #[utoipa::path(get, path = "/v1/models", tag = "openai",
@@ -337,9 +363,13 @@ fn model_list(state: &AppState, tenant: &TenantId) -> ApiResult<Vec<Value>> {
 pub async fn list_models(
     State(state): State<AppState>,
     caller: Can<perm::Search>,
+    Extension(settings): Extension<Arc<TenantSettings>>,
 ) -> ApiResult<Json<Value>> {
     let tenant = caller.tenant.clone();
-    let data = blocking(&state.clone(), move |_, _| model_list(&state, &tenant)).await?;
+    let data = blocking(&state.clone(), move |_, _| {
+        allowed_list(&state, &tenant, &settings)
+    })
+    .await?;
     Ok(Json(json!({"object": "list", "data": data})))
 }
 
@@ -350,11 +380,12 @@ pub async fn list_models(
 pub async fn get_model(
     State(state): State<AppState>,
     caller: Can<perm::Search>,
+    Extension(settings): Extension<Arc<TenantSettings>>,
     Path(model): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let s = state.clone();
     let tenant = caller.tenant.clone();
-    let data = blocking(&state, move |_, _| model_list(&s, &tenant)).await?;
+    let data = blocking(&state, move |_, _| allowed_list(&s, &tenant, &settings)).await?;
     data.into_iter()
         .find(|m| m["id"] == model.as_str())
         .map(Json)
@@ -372,6 +403,7 @@ pub async fn embeddings(
     Extension(settings): Extension<Arc<TenantSettings>>,
     ApiJson(req): ApiJson<EmbeddingsRequest>,
 ) -> ApiResult<Json<Value>> {
+    check_allowed(&settings, &req.model)?;
     let meter = state.meter(&caller, &settings);
     let config = state.engine.config();
     if req.model != config.embedder {

@@ -95,6 +95,7 @@ pub async fn rerank(
     if !engine.reranker_names().contains(&model) {
         return Err(unknown_model(&model));
     }
+    super::check_allowed(&settings, &model)?;
     let meter = state.meter(&caller, &settings);
     let tenant = caller.tenant.clone();
     let m = model.clone();
