@@ -58,6 +58,10 @@ pub struct LimitsSection {
     pub monthly_tokens: u64,
     pub daily_cost_usd: f64,
     pub monthly_cost_usd: f64,
+    /// Budgets per API key (or JWT user) per UTC day and calendar month, in dollars,
+    /// the way virtual keys carry them; 0: none.
+    pub key_daily_cost_usd: f64,
+    pub key_monthly_cost_usd: f64,
     /// What a thousand model tokens cost, for the cost quotas (local models: 0).
     pub usd_per_1k_tokens: f64,
 }
@@ -73,6 +77,8 @@ impl LimitsSection {
             ("tenant_tpm", self.tenant_tpm),
             ("daily_cost_usd", self.daily_cost_usd),
             ("monthly_cost_usd", self.monthly_cost_usd),
+            ("key_daily_cost_usd", self.key_daily_cost_usd),
+            ("key_monthly_cost_usd", self.key_monthly_cost_usd),
             ("usd_per_1k_tokens", self.usd_per_1k_tokens),
         ] {
             if !v.is_finite() || v < 0.0 {
@@ -101,6 +107,8 @@ impl Default for LimitsSection {
             monthly_tokens: 0,
             daily_cost_usd: 0.0,
             monthly_cost_usd: 0.0,
+            key_daily_cost_usd: 0.0,
+            key_monthly_cost_usd: 0.0,
             usd_per_1k_tokens: 0.0,
         }
     }

@@ -116,8 +116,49 @@ pub fn admit(
     Ok(())
 }
 
+/// A caller's own counter for `period` (`d:…|key:…`): swept with the tenant's.
+fn caller_period(period: &str, id: &Identity) -> String {
+    format!("{period}|{}", id.bucket)
+}
+
+/// Refuses once the caller's own daily or monthly budget in dollars is spent.
+fn key_budget(
+    store: &dyn Store,
+    id: &Identity,
+    l: &LimitsSection,
+    now: i64,
+) -> Result<(), ApiError> {
+    let (day, month) = periods(now);
+    for (period, label, usd, retry) in [
+        (day, "daily", l.key_daily_cost_usd, secs_to_midnight(now)),
+        (
+            month,
+            "monthly",
+            l.key_monthly_cost_usd,
+            secs_to_next_month(now),
+        ),
+    ] {
+        if usd <= 0.0 {
+            continue;
+        }
+        let used = store
+            .usage(&id.tenant, &caller_period(&period, id))?
+            .cost_micros as f64
+            / 1e6;
+        if used >= usd {
+            return Err(ApiError::new(
+                ErrorCode::QuotaExceeded,
+                format!("this key used its {label} budget (${used:.4} of ${usd:.4})"),
+            )
+            .with_retry_after(retry));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses once a daily or monthly token or cost quota is used up.
 fn quota(store: &dyn Store, id: &Identity, l: &LimitsSection, now: i64) -> Result<(), ApiError> {
+    key_budget(store, id, l, now)?;
     let quotas_on = l.daily_tokens > 0
         || l.monthly_tokens > 0
         || l.daily_cost_usd > 0.0
@@ -214,7 +255,14 @@ pub fn record(
         cost_micros: cost_micros(config, l, call),
     };
     let date = day.trim_start_matches("d:");
-    if let Err(e) = store.add_model_usage(&id.tenant, &[&day, &month], date, call.model, &usage) {
+    let (key_day, key_month) = (caller_period(&day, id), caller_period(&month, id));
+    let all = [
+        day.as_str(),
+        month.as_str(),
+        key_day.as_str(),
+        key_month.as_str(),
+    ];
+    if let Err(e) = store.add_model_usage(&id.tenant, &all, date, call.model, &usage) {
         tracing::warn!(tenant = %id.tenant, error = %e, "could not record usage");
     }
 }

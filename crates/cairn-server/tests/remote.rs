@@ -834,3 +834,47 @@ async fn a_tenants_allow_list_decides_which_models_its_callers_see_and_use() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_budget_in_dollars_stops_the_key_once_spent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, seen) = scripted(vec![text_reply("one"), text_reply("two")]);
+    let toml = format!(
+        "data_dir = \"{}\"\n[auth]\nmode = \"off\"\n[limits]\nkey_daily_cost_usd = 0.00005\n\
+         [[models.remote]]\nname = \"upstream-llm\"\nbase_url = \"{base}\"\n\
+         input_price_per_mtok = 2.0\noutput_price_per_mtok = 10.0\n",
+        dir.path().join("data").display()
+    );
+    let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
+    let engine = Arc::new(Engine::open(config).unwrap());
+    engine
+        .ensure_tenant(&cairn_types::TenantId::new("default"))
+        .unwrap();
+    let app = router(AppState::new(engine).unwrap());
+    let chat = json!({"model": "upstream-llm", "messages": [{"role": "user", "content": "hi"}]});
+    // 10 input tokens at $2 and 5 output tokens at $10 per million: $0.00007, over the
+    // $0.00005 budget, which is checked before each call.
+    let (s, _) = post_chat(&app, chat.clone()).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, b) = post_chat(&app, chat).await;
+    assert_eq!(
+        s,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        String::from_utf8_lossy(&b)
+    );
+    let e: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(e["error"]["code"], "quota_exceeded");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("daily budget"),
+        "{e}"
+    );
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "the refused call never reached the provider"
+    );
+}
