@@ -69,17 +69,33 @@ impl Default for RemoteModelSection {
 }
 
 /// `[[models.routes]]`: several models behind one name.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RouteSection {
     /// The name callers use, like a model's.
     pub name: String,
     /// `fallback` (in order, the next when one fails), `round_robin` (rotate the
-    /// first choice), `least_busy` (fewest requests in flight first). Every strategy
-    /// falls back to the others when its choice fails before its first token.
+    /// first choice), `least_busy` (fewest requests in flight first), `cascade` (for
+    /// grounded answers: the first target answers, and the next answers again when the
+    /// answer's confidence is below `escalate_below`; elsewhere like `fallback`). Every
+    /// strategy falls back to the others when its choice fails before its first token.
     pub strategy: String,
     /// Model names (local or `[[models.remote]]`), in order.
     pub targets: Vec<String>,
+    /// `cascade`: the answer confidence under which the next target answers again.
+    /// Default: 0.5.
+    pub escalate_below: f32,
+}
+
+impl Default for RouteSection {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            strategy: String::new(),
+            targets: Vec::new(),
+            escalate_below: 0.5,
+        }
+    }
 }
 
 /// `[models.circuit_breaker]`: a remote model that keeps failing is skipped for a while.

@@ -15,6 +15,8 @@ pub enum RouteStrategy {
     RoundRobin,
     /// The target with the fewest requests in flight first.
     LeastBusy,
+    /// Grounded answers escalate to the next target when the confidence is low.
+    Cascade,
 }
 
 impl RouteStrategy {
@@ -24,6 +26,7 @@ impl RouteStrategy {
             "fallback" => Some(Self::Fallback),
             "round_robin" => Some(Self::RoundRobin),
             "least_busy" => Some(Self::LeastBusy),
+            "cascade" => Some(Self::Cascade),
             _ => None,
         }
     }
@@ -36,6 +39,8 @@ pub struct Route {
     pub strategy: RouteStrategy,
     /// Model names, each a remote model or a local one.
     pub targets: Vec<String>,
+    /// `cascade`: the confidence under which the next target answers again.
+    pub escalate_below: f32,
 }
 
 /// What a model name stands for.
@@ -150,7 +155,7 @@ pub(crate) fn validate(
             invalid(
                 &format!("{key}.strategy"),
                 format!(
-                    "`{}` is not one of fallback, round_robin, least_busy",
+                    "`{}` is not one of fallback, round_robin, least_busy, cascade",
                     r.strategy
                 ),
             )
@@ -178,10 +183,17 @@ pub(crate) fn validate(
                 ));
             }
         }
+        if !(r.escalate_below > 0.0 && r.escalate_below <= 1.0) {
+            return Err(invalid(
+                &format!("{key}.escalate_below"),
+                "must be in (0, 1]",
+            ));
+        }
         routes.push(Route {
             name: r.name.clone(),
             strategy,
             targets: r.targets.clone(),
+            escalate_below: r.escalate_below,
         });
     }
     for (key, name) in [

@@ -220,4 +220,14 @@ targets = ["small", "big"]
         bad("[models.circuit_breaker]\nerror_rate = 1.5\n"),
         "models.circuit_breaker.error_rate"
     );
+    let cascade =
+        "[[models.routes]]\nname = \"c\"\nstrategy = \"cascade\"\ntargets = [\"small\", \"big\"]\n";
+    let (c2, _) = load_from_str(&format!("{text}{cascade}"), "t", &[]).unwrap();
+    assert!(
+        matches!(c2.model_ref("c"), ModelRef::Route(r) if r.strategy == RouteStrategy::Cascade && r.escalate_below == 0.5)
+    );
+    assert_eq!(
+        bad(&format!("{cascade}escalate_below = 0\n")),
+        "models.routes[1].escalate_below"
+    );
 }

@@ -49,7 +49,8 @@ pub struct TargetStatus {
 
 fn strategy(s: RouteStrategy) -> Strategy {
     match s {
-        RouteStrategy::Fallback => Strategy::Fallback,
+        // Outside the answer pipeline a cascade has no confidence to escalate on.
+        RouteStrategy::Fallback | RouteStrategy::Cascade => Strategy::Fallback,
         RouteStrategy::RoundRobin => Strategy::RoundRobin,
         RouteStrategy::LeastBusy => Strategy::LeastBusy,
     }

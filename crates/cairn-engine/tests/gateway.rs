@@ -28,6 +28,14 @@ type Seen = Arc<Mutex<Vec<Value>>>;
 /// call (one token with log-probabilities) gets "Yes", a rewrite gets a query, anything
 /// else the answer. With `fail`, every request gets a 500.
 fn upstream(fail: bool) -> (String, Seen) {
+    answering(
+        fail,
+        "A deadlock aborts with SQLSTATE 40P01 deadlock_detected [1].",
+    )
+}
+
+/// [`upstream`] with `answer` as its answer text.
+fn answering(fail: bool, answer: &'static str) -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}/v1", listener.local_addr().unwrap());
     let seen: Seen = Arc::default();
@@ -73,10 +81,7 @@ fn upstream(fail: bool) -> (String, Seen) {
             } else if system.starts_with("Rewrite the user's") {
                 ("SQLSTATE code of a deadlock abort", Value::Null)
             } else {
-                (
-                    "A deadlock aborts with SQLSTATE 40P01 deadlock_detected [1].",
-                    Value::Null,
-                )
+                (answer, Value::Null)
             };
             let chunk = json!({"choices": [{"index": 0, "delta": {"content": text}, "logprobs": logprobs, "finish_reason": null}]});
             let end = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
@@ -278,4 +283,70 @@ fn the_exact_cache_serves_a_repeat_only_to_the_same_view_of_the_same_data() {
     let after = e.ask(&a, &req).unwrap();
     assert_eq!(after.cache.hit, None);
     assert_eq!(calls(), 6);
+}
+
+#[test]
+fn a_cascade_escalates_a_failed_and_a_made_up_answer_and_keeps_the_grounded_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bad, bad_seen) = answering(false, "A deadlock aborts with SQLSTATE 99999 [1].");
+    let (good, good_seen) = upstream(false);
+    let (down, _) = upstream(true);
+    let config = format!(
+        "[ingest.quality]\nmin_chars = 10\n[models]\ngenerator = \"cheap-first\"\n\
+         [[models.remote]]\nname = \"small\"\nbase_url = \"{bad}\"\n\
+         [[models.remote]]\nname = \"big\"\nbase_url = \"{good}\"\n\
+         [[models.remote]]\nname = \"down\"\nbase_url = \"{down}\"\nmax_retries = 0\n\
+         [[models.routes]]\nname = \"cheap-first\"\nstrategy = \"cascade\"\n\
+         targets = [\"down\", \"small\", \"big\"]\nescalate_below = 0.2\n"
+    );
+    let e = common::engine(dir.path(), &config);
+    common::upload(&e, "a", "kb", "deadlocks.md", DEADLOCK);
+    let a = TenantId::new("a");
+    let mut req = AskRequest::new(
+        CollectionId::new("kb"),
+        "Which SQLSTATE code does a deadlock abort with?",
+    );
+    req.top_k = Some(1);
+    let mut deltas = String::new();
+    let answer = e
+        .ask_streaming(&a, &req, &mut |ev| {
+            if let cairn_engine::AnswerEvent::Delta(t) = ev {
+                deltas.push_str(&t);
+            }
+            true
+        })
+        .unwrap();
+    // `down` failed, `small` stated a code no source has, `big` answered from the source.
+    assert_eq!(answer.model, "big", "{answer:?}");
+    assert!(
+        answer.answer.contains("40P01") && !answer.abstained,
+        "{answer:?}"
+    );
+    let tried: Vec<(&str, &str)> = answer
+        .escalations
+        .iter()
+        .map(|x| (x.model.as_str(), x.reason.as_str()))
+        .collect();
+    assert_eq!(tried.len(), 2, "{tried:?}");
+    assert!(
+        tried[0].0 == "down" && tried[0].1.starts_with("failed"),
+        "{tried:?}"
+    );
+    assert_eq!(tried[1], ("small", "unverified"));
+    assert_eq!(deltas, answer.answer, "only the kept answer was streamed");
+    assert!(!deltas.contains("99999"));
+    assert_eq!(
+        (
+            bad_seen.lock().unwrap().len(),
+            good_seen.lock().unwrap().len()
+        ),
+        (1, 1)
+    );
+    // Recorded once, with its escalations.
+    let stored = e.recorded_answer(&a, None, &answer.id).unwrap();
+    assert!(
+        stored.record["escalations"][1]["model"] == "small",
+        "{}",
+        stored.record
+    );
 }

@@ -86,7 +86,7 @@ impl Engine {
             answer_id: Some(original),
         };
         answer.timings = super::AnswerTimings::default();
-        self.finish(tenant, req, answer, start)
+        self.finish(tenant, req, answer, start, true)
     }
 }
 

@@ -5,6 +5,7 @@
 //! The CLI and the HTTP server both call [`Engine::ask_streaming`].
 
 mod cache;
+mod cascade;
 mod compress;
 pub(crate) mod ground;
 mod guarded;
@@ -17,13 +18,13 @@ pub use ground::support_score;
 pub use prompt::{ABSTAIN_TEXT, PROMPT_VERSION};
 pub use types::{
     AbstainReason, Answer, AnswerEvent, AnswerTimings, AnswerUsage, AskRequest, CacheHit,
-    CacheStatus, Citation, ClaimCheck, Source, Turn,
+    CacheStatus, Citation, ClaimCheck, Escalation, Source, Turn,
 };
 
 use crate::engine::now_ms;
 use crate::search::{SearchHit, SearchRequest};
 use crate::security::Redaction;
-use crate::{Engine, Error, ModelRole, Result};
+use crate::{Engine, Error, Result};
 use cairn_index::chunk_key;
 use cairn_models::{Embedder, GenerateRequest, SamplingParams, StreamEvent};
 use cairn_types::{AnswerId, ErrorCode, StoredAnswer, TenantId};
@@ -81,7 +82,7 @@ impl Engine {
         {
             return self.serve_cached(tenant, req, cached, start, on_event);
         }
-        let answer = self.ask_uncached(tenant, req, on_event, start)?;
+        let answer = self.ask_routed(tenant, req, on_event, start)?;
         if let Some(key) = key {
             self.answer_cache.put(key, answer.clone());
         }
@@ -94,6 +95,7 @@ impl Engine {
         req: &AskRequest,
         on_event: &mut dyn FnMut(AnswerEvent) -> bool,
         start: Instant,
+        attempt: &cascade::Attempt,
     ) -> Result<Answer> {
         let cfg = self.config.answer.clone();
         let question = req.question.trim();
@@ -181,6 +183,7 @@ impl Engine {
             guardrails,
             timings,
             cache: CacheStatus::default(),
+            escalations: Vec::new(),
         };
         let retrieval_strength = best_similarity.map_or(if weak { 0.0 } else { 0.5 }, |s| {
             ((s - cfg.min_similarity) / (0.75 - cfg.min_similarity)).clamp(0.0, 1.0)
@@ -205,7 +208,7 @@ impl Engine {
             {
                 return Err(cancelled());
             }
-            return self.finish(tenant, req, answer, start);
+            return self.finish(tenant, req, answer, start, attempt.record);
         }
         if req.stop_before_generation {
             answer.sources = sources;
@@ -213,7 +216,7 @@ impl Engine {
             return Ok(answer);
         }
 
-        let name = self.role_model_name(ModelRole::Generator);
+        let name = attempt.model.as_str();
         let redaction = match &req.guard {
             Some(g) => Redaction::new(g.clone()),
             None => self.default_redaction()?,
@@ -330,7 +333,7 @@ impl Engine {
                 answer.answer = "The answer was withheld by a guardrail (see `guardrails`).".into();
                 answer.confidence = 0.0;
                 answer.timings.total_ms = ms(start);
-                return self.finish(tenant, req, answer, start);
+                return self.finish(tenant, req, answer, start, attempt.record);
             }
             answer.answer = check.text;
         }
@@ -391,7 +394,7 @@ impl Engine {
             answer.confidence = 0.0;
         }
         answer.timings.grounding_ms = ms(t);
-        self.finish(tenant, req, answer, start)
+        self.finish(tenant, req, answer, start, attempt.record)
     }
 
     /// The cosine of every sentence of `sources` (spans from [`compress::sentences`]) to
@@ -463,9 +466,10 @@ impl Engine {
         req: &AskRequest,
         mut answer: Answer,
         start: Instant,
+        record: bool,
     ) -> Result<Answer> {
         answer.timings.total_ms = ms(start);
-        if req.record || req.conversation.is_some() {
+        if record && (req.record || req.conversation.is_some()) {
             let record = serde_json::to_value(&answer).map_err(|e| {
                 Error::new(
                     ErrorCode::Internal,

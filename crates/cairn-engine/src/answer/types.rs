@@ -243,6 +243,20 @@ pub struct Answer {
     /// Whether this answer was served from a cache, and from which stored answer.
     #[serde(default)]
     pub cache: CacheStatus,
+    /// A cascade's earlier attempts: which model answered first and why the next one
+    /// answered again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalations: Vec<Escalation>,
+}
+
+/// One attempt of a `cascade` route that was not good enough.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Escalation {
+    /// The model that answered.
+    pub model: String,
+    pub confidence: f32,
+    /// Why it was not kept (`confidence 0.31 < 0.5`, `unverified`, ...).
+    pub reason: String,
 }
 
 /// Which cache served an answer.
