@@ -26,7 +26,7 @@ pub mod gateway;
 mod index;
 pub mod ingest;
 mod judge;
-mod lru;
+pub mod lru;
 mod models;
 pub mod search;
 pub mod security;

@@ -19,7 +19,7 @@ struct Inner<K, V> {
 }
 
 /// At most `capacity` entries; each lives `ttl` at most (`None`: until evicted).
-pub(crate) struct Lru<K, V> {
+pub struct Lru<K, V> {
     capacity: usize,
     ttl: Option<Duration>,
     inner: Mutex<Inner<K, V>>,
@@ -98,7 +98,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Lru<K, V> {
 
     /// Entries held (expired ones included until touched).
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.inner
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

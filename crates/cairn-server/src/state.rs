@@ -31,6 +31,8 @@ pub struct AppState {
     pub streams: Arc<StreamSlots>,
     /// Flips to `true` when shutdown begins: open streams end with a final event.
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Whole chat completions of deterministic requests (`[cache] exact`).
+    pub chat_cache: Arc<crate::openai::ChatCache>,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             admission: Arc::new(Admission::new(config.max_concurrent, config.max_queued)),
             streams: Arc::new(StreamSlots::new(config.server.max_streams_per_key)),
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
+            chat_cache: Arc::new(crate::openai::ChatCache::new(&config.cache)),
             engine,
             draining: Arc::new(AtomicBool::new(false)),
         })

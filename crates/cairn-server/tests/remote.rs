@@ -878,3 +878,52 @@ async fn a_key_budget_in_dollars_stops_the_key_once_spent() {
         "the refused call never reached the provider"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_exact_cache_answers_a_repeated_deterministic_chat_without_the_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, seen) = scripted(vec![text_reply("cached words"), text_reply("sampled")]);
+    let toml = format!(
+        "data_dir = \"{}\"\n[auth]\nmode = \"off\"\n[cache]\nexact = true\n\
+         [[models.remote]]\nname = \"upstream-llm\"\nbase_url = \"{base}\"\n",
+        dir.path().join("data").display()
+    );
+    let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
+    let engine = Arc::new(Engine::open(config).unwrap());
+    engine
+        .ensure_tenant(&cairn_types::TenantId::new("default"))
+        .unwrap();
+    let app = router(AppState::new(engine).unwrap());
+    let req = |stream: bool, temperature: f64| {
+        json!({"model": "upstream-llm", "stream": stream,
+        "temperature": temperature, "messages": [{"role": "user", "content": "hi"}]})
+    };
+
+    let (s, b) = post_chat(&app, req(false, 0.0)).await;
+    assert_eq!(s, StatusCode::OK);
+    let first: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(first["cairn"]["cache"]["hit"], Value::Null);
+    let (_, b) = post_chat(&app, req(false, 0.0)).await;
+    let again: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(again["cairn"]["cache"]["hit"], "exact", "{again}");
+    assert_eq!(again["cairn"]["cache"]["answer_id"], first["id"]);
+    assert_eq!(again["choices"][0]["message"]["content"], "cached words");
+    // Streamed, the same answer comes back as chunks.
+    let (s, b) = post_chat(&app, req(true, 0.0)).await;
+    assert_eq!(s, StatusCode::OK);
+    let text = String::from_utf8(b).unwrap();
+    assert!(
+        text.contains("cached words") && text.contains("\"hit\":\"exact\""),
+        "{text}"
+    );
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "one provider call for three answers"
+    );
+    // Sampling without a seed is never cached.
+    let (_, b) = post_chat(&app, req(false, 0.9)).await;
+    let sampled: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(sampled["choices"][0]["message"]["content"], "sampled");
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}

@@ -231,7 +231,7 @@ struct Run {
 
 /// The `cairn` extension of a response: the model that answered.
 fn cairn_extension(requested: &str, answered: Option<&str>) -> Value {
-    json!({"model": answered.unwrap_or(requested)})
+    json!({"model": answered.unwrap_or(requested), "cache": {"hit": null, "answer_id": null}})
 }
 
 fn run(

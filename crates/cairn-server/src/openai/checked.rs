@@ -105,6 +105,13 @@ pub fn stream(
 ) -> ApiResult<(Value, Vec<Decision>)> {
     let include_usage = plan.include_usage;
     let (body, decisions) = complete(generator, plan, cancel)?;
+    emit_whole(em, &body, include_usage);
+    Ok((body, decisions))
+}
+
+/// Sends a whole chat completion as chunks: the role, the content (or the tool calls),
+/// the finish (with `cairn`), and the usage when asked for.
+pub fn emit_whole(em: &mut Emitter, body: &Value, include_usage: bool) {
     let id = completion_id();
     let chunk = |delta: Value, finish: Value| {
         json!({"id": id, "object": "chat.completion.chunk", "created": body["created"],
@@ -115,10 +122,20 @@ pub fn stream(
         None,
         &chunk(json!({"role": "assistant", "content": ""}), Value::Null),
     );
-    em.send(
-        None,
-        &chunk(json!({"content": content(&body)}), Value::Null),
-    );
+    if let Some(calls) = body["choices"][0]["message"]["tool_calls"].as_array() {
+        let indexed: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut c = c.clone();
+                c["index"] = json!(i);
+                c
+            })
+            .collect();
+        em.send(None, &chunk(json!({"tool_calls": indexed}), Value::Null));
+    } else {
+        em.send(None, &chunk(json!({"content": content(body)}), Value::Null));
+    }
     let mut last = chunk(json!({}), body["choices"][0]["finish_reason"].clone());
     last["cairn"] = body["cairn"].clone();
     em.send(None, &last);
@@ -128,7 +145,6 @@ pub fn stream(
         u["usage"] = body["usage"].clone();
         em.send(None, &u);
     }
-    Ok((body, decisions))
 }
 
 #[cfg(test)]

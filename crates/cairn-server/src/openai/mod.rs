@@ -2,12 +2,15 @@
 //! `cairn-rag:<collection>` assistants), models, embeddings and rerank.
 
 mod chat;
+mod chat_cache;
 mod checked;
 mod rag;
 pub mod rerank;
 pub mod responses;
 mod tools;
 pub mod types;
+
+pub use chat_cache::ChatCache;
 
 use crate::admission::stamp_wait;
 use crate::auth::{Can, Identity, perm};
@@ -187,11 +190,17 @@ pub(crate) async fn chat_inner(
         .await?;
         return Ok(stamp_wait(Json(wire.body(body)).into_response(), waited));
     }
-    if !config.is_local(&req.model) {
-        return remote_chat(state, who, settings, rid, req, wire).await;
-    }
-    if req.model != config.generator {
+    let local = config.is_local(&req.model);
+    if local && req.model != config.generator {
         return Err(unknown_model(&req.model));
+    }
+    let cache_key = chat_cache::key(&who, &settings, &req);
+    if let Some(body) = cache_key.as_deref().and_then(|k| state.chat_cache.get(k)) {
+        return replay(&state, &who, rid, &req, body, wire).await;
+    }
+    let cache = cache_key.map(|k| (k, state.chat_cache.clone()));
+    if !local {
+        return remote_chat(state, who, settings, rid, req, wire, cache).await;
     }
     let mut plan = chat::plan(&req, &req.model)?;
     plan.guard = Some(settings.guard.clone());
@@ -222,6 +231,9 @@ pub(crate) async fn chat_inner(
         let (body, decisions) = chat::complete(engine.generator()?.as_ref(), plan, cancel)?;
         crate::guardrails::audit_decisions(engine, &who, &decisions);
         record_body(&meter, &body);
+        if let Some((key, cache)) = cache {
+            cache.put(key, &body);
+        }
         Ok(body)
     })
     .await?;
@@ -239,6 +251,7 @@ async fn remote_chat(
     rid: RequestId,
     req: ChatRequest,
     wire: Wire,
+    cache: Option<(String, Arc<ChatCache>)>,
 ) -> ApiResult<Response> {
     let mut plan = chat::plan_for(&req, &req.model, true)?;
     plan.guard = Some(settings.guard.clone());
@@ -285,10 +298,35 @@ async fn remote_chat(
         let (body, decisions) = out?;
         crate::guardrails::audit_decisions(engine, &who, &decisions);
         record_body(&meter, &body);
+        if let Some((key, cache)) = cache {
+            cache.put(key, &body);
+        }
         Ok(body)
     })
     .await?;
     Ok(Json(wire.body(body)).into_response())
+}
+
+/// A cached completion, whole or as a stream; no model runs and nothing is charged.
+async fn replay(
+    state: &AppState,
+    who: &Identity,
+    rid: RequestId,
+    req: &ChatRequest,
+    body: Value,
+    wire: Wire,
+) -> ApiResult<Response> {
+    let Some(slot) = stream_slot(state, who, req.stream)? else {
+        return Ok(Json(wire.body(body)).into_response());
+    };
+    let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
+    Ok(
+        crate::sse::stream_with(state, slot, rid.0, true, wire.translate(), move |_, em| {
+            checked::emit_whole(em, &body, include_usage);
+            Ok(())
+        })
+        .await,
+    )
 }
 
 /// Charges a whole chat completion to the model its `cairn.model` names.
