@@ -81,6 +81,7 @@ use utoipa::OpenApi;
         schemas::ErrorEnvelope,
         schemas::SearchBody,
         schemas::AskBody,
+        schemas::ResponsesBody,
         schemas::TenantSettingsBody,
         schemas::UploadForm,
     ))

@@ -244,3 +244,37 @@ mod tests {
         assert_eq!(properties("SearchFilter"), fields(filter));
     }
 }
+
+/// `POST /v1/responses` (the Responses API). Fields not listed are ignored.
+#[derive(Serialize, ToSchema)]
+pub struct ResponsesBody {
+    /// A model, route or `cairn-rag:<collection>` (as on `/v1/chat/completions`).
+    pub model: String,
+    /// A string, or a list of items: `{"role", "content"}` messages (content a string
+    /// or `input_text` / `output_text` parts), `{"type": "function_call", "call_id",
+    /// "name", "arguments"}` and `{"type": "function_call_output", "call_id", "output"}`.
+    #[schema(value_type = Object)]
+    pub input: serde_json::Value,
+    /// A system message put first.
+    pub instructions: Option<String>,
+    /// Send the typed events as SSE.
+    pub stream: Option<bool>,
+    /// `[{"type": "function", "name", "description", "parameters"}]`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub tools: Option<Vec<serde_json::Value>>,
+    /// `auto`, `none`, `required` or `{"type": "function", "name"}`.
+    #[schema(value_type = Option<Object>)]
+    pub tool_choice: Option<serde_json::Value>,
+    /// `{"format": {"type": "text" | "json_object" | "json_schema", "name", "schema",
+    /// "strict"}}`.
+    #[schema(value_type = Option<Object>)]
+    pub text: Option<serde_json::Value>,
+    #[schema(minimum = 1)]
+    pub max_output_tokens: Option<u32>,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub parallel_tool_calls: Option<bool>,
+    /// Echoed back in the response.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+}

@@ -28,7 +28,7 @@ use std::sync::Arc;
 /// Creates a model response.
 #[utoipa::path(
     post, path = "/v1/responses", tag = "openai",
-    request_body(content = Object, description = "`{model, input (a string or message / function_call / function_call_output items), instructions?, stream?, tools? (function), tool_choice?, text.format? (text, json_object, json_schema), max_output_tokens?, temperature?, top_p?, parallel_tool_calls?, metadata?}`"),
+    request_body = crate::schemas::ResponsesBody,
     responses(
         (status = 200, description = "A response object (`output` of message and function_call items, `usage`, `status`), or with `stream: true` its typed SSE events ending in `response.completed`", body = Object),
         (status = 400, description = "Invalid request (error envelope)", body = Object),
