@@ -20,6 +20,36 @@ use tower::ServiceExt;
 /// request.
 type Seen = Arc<Mutex<Vec<(String, Value)>>>;
 
+/// One request read off `stream`: (request line, Authorization header, JSON body).
+fn read_request(stream: &std::net::TcpStream) -> (String, String, Value) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let (mut len, mut auth) = (0, String::new());
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).unwrap();
+        let h = h.trim_end().to_owned();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':').unwrap();
+        if k.eq_ignore_ascii_case("content-length") {
+            len = v.trim().parse().unwrap();
+        }
+        if k.eq_ignore_ascii_case("authorization") {
+            auth = v.trim().to_owned();
+        }
+    }
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).unwrap();
+    (
+        line.trim().to_owned(),
+        auth,
+        serde_json::from_slice(&body).unwrap(),
+    )
+}
+
 fn upstream() -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -28,28 +58,7 @@ fn upstream() -> (String, Seen) {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let (mut len, mut auth) = (0, String::new());
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).unwrap();
-                let h = h.trim_end().to_owned();
-                if h.is_empty() {
-                    break;
-                }
-                let (k, v) = h.split_once(':').unwrap();
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().unwrap();
-                }
-                if k.eq_ignore_ascii_case("authorization") {
-                    auth = v.trim().to_owned();
-                }
-            }
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).unwrap();
-            let body: Value = serde_json::from_slice(&body).unwrap();
+            let (_, auth, body) = read_request(&stream);
             let prompt = body["messages"].to_string();
             let ph = prompt
                 .find("[EMAIL_")
@@ -355,28 +364,8 @@ fn rerank_upstream() -> (String, Seen) {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let mut len = 0;
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).unwrap();
-                let h = h.trim_end().to_owned();
-                if h.is_empty() {
-                    break;
-                }
-                let (k, v) = h.split_once(':').unwrap();
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).unwrap();
-            let body: Value = serde_json::from_slice(&body).unwrap();
-            log.lock()
-                .unwrap()
-                .push((line.trim().to_owned(), body.clone()));
+            let (line, _, body) = read_request(&stream);
+            log.lock().unwrap().push((line, body.clone()));
             let results: Vec<Value> = body["documents"]
                 .as_array()
                 .unwrap()
@@ -515,26 +504,8 @@ fn scripted(replies: Vec<Vec<Value>>) -> (String, Seen) {
         let mut replies = replies.into_iter();
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut len = 0;
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).unwrap();
-                let h = h.trim_end().to_owned();
-                if h.is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':')
-                    && k.eq_ignore_ascii_case("content-length")
-                {
-                    len = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).unwrap();
-            log.lock()
-                .unwrap()
-                .push((String::new(), serde_json::from_slice(&body).unwrap()));
+            let (_, _, body) = read_request(&stream);
+            log.lock().unwrap().push((String::new(), body));
             let mut out = String::from(
                 "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n",
             );
