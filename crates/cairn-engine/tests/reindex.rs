@@ -274,3 +274,53 @@ fn bad_requests_and_a_running_reindex_are_refused() {
         0
     );
 }
+
+#[test]
+fn a_collection_embedded_by_another_model_is_refused_until_reindexed() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = common::engine(dir.path(), SHORT_OK);
+        corpus(&e);
+        assert!(!hits(&e, "zebra stripes", SearchMode::Hybrid).is_empty());
+    }
+    // The same weights under another name: another model as far as the index knows.
+    let minilm = cairn_models::default_models_dir().join("all-minilm-l6-v2");
+    let other = dir.path().join("other-embedder");
+    std::fs::create_dir_all(&other).unwrap();
+    for entry in std::fs::read_dir(&minilm).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), other.join(entry.file_name())).unwrap();
+        }
+    }
+    let e = common::engine(
+        dir.path(),
+        &format!("{SHORT_OK}[models]\nembedder = \"{}\"\n", other.display()),
+    );
+    let mut req = SearchRequest::new(coll(), "zebra stripes");
+    req.top_k = Some(5);
+    let err = e.search(&tenant(), &req).unwrap_err();
+    assert_eq!(err.code, ErrorCode::Conflict, "{err}");
+    assert!(
+        err.message.contains("`docs`")
+            && err.message.contains("all-minilm-l6-v2")
+            && err.message.contains("cairn collections reindex docs"),
+        "{err}"
+    );
+    // Nor can anything be added with the other model: it would mix the vectors.
+    let upload = cairn_engine::UploadRequest {
+        name: "new.md",
+        bytes: b"# New\n\nA new page about zebra herds and their stripes.",
+        ..Default::default()
+    };
+    let refused = e.ingest_bytes(&tenant(), &coll(), &upload).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::Conflict, "{refused}");
+    // Reindexing embeds it again with the configured model; then it answers.
+    e.reindex_collection(&tenant(), &coll(), None, &NoProgress)
+        .unwrap();
+    let found = e.search(&tenant(), &req).unwrap().hits;
+    assert!(
+        found.iter().any(|h| h.text.contains("zebra_stripe_count")),
+        "{found:?}"
+    );
+}

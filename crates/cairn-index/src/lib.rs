@@ -32,4 +32,4 @@ pub use error::{Error, Result};
 pub use filter::{Access, SearchFilter};
 pub use fusion::{Fused, rrf, rrf_weighted, weighted};
 pub use key::chunk_key;
-pub use space::{ChunkInput, DocInput, Incarnation, IndexSpace, SpaceStatus};
+pub use space::{ChunkInput, DocInput, Incarnation, IndexSpace, SpaceStatus, recorded_embedder};

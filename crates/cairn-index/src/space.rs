@@ -93,6 +93,11 @@ fn read_meta(path: &Path) -> Option<Meta> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// The embedding model and dimension a space in `dir` was built for, if one was.
+pub fn recorded_embedder(dir: &Path) -> Option<(String, usize)> {
+    read_meta(&dir.join("meta.json")).map(|m| (m.model, m.dim))
+}
+
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)?;

@@ -146,6 +146,7 @@ impl Engine {
             return Ok(s.clone());
         }
         let dir = self.space_dir(tenant, collection);
+        self.check_embedder(tenant, collection)?;
         let index = self.open_space_at(&dir, tenant, collection, incarnation(&coll))?;
         let space = Arc::new(Space {
             index,
@@ -153,6 +154,40 @@ impl Engine {
         });
         open.insert(key, space.clone());
         Ok(space)
+    }
+
+    /// Refuses to open a collection whose vectors came from another embedding model or
+    /// dimension than the configured one: its stored vectors would be mixed with the new
+    /// model's queries. `cairn collections reindex` re-embeds it with the configured one
+    /// (into a shadow space, so it never meets this check). Ingest checks it too, before
+    /// it embeds anything.
+    pub(crate) fn check_embedder(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionId,
+    ) -> Result<()> {
+        let dir = self.space_dir(tenant, collection);
+        let Some((model, dim)) = cairn_index::recorded_embedder(&dir) else {
+            return Ok(());
+        };
+        let embedder = self.embedder()?;
+        if model == embedder.model_id() && dim == embedder.dim() {
+            return Ok(());
+        }
+        if self.store.count_chunks(tenant, Some(collection))? == 0 {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorCode::Conflict,
+            format!(
+                "collection `{collection}` holds vectors of `{model}` ({dim} dimensions), but \
+                 the configured embedder is `{}` ({} dimensions); run `cairn collections \
+                 reindex {collection}` to embed it again with the configured model, or set \
+                 models.embedder back",
+                embedder.model_id(),
+                embedder.dim()
+            ),
+        ))
     }
 
     /// The handle already open for `coll`'s current incarnation, if any.

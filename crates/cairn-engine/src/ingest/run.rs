@@ -26,6 +26,7 @@ impl Engine {
         // Fail fast on a missing tokenizer rather than dead-lettering every file.
         self.token_counter()?;
         self.ensure_collection(tenant, collection)?;
+        self.check_embedder(tenant, collection)?;
         let batch = JobId::generate().0;
         let report = IngestReport {
             batch: batch.clone(),

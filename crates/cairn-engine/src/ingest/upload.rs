@@ -60,6 +60,7 @@ impl Engine {
             ));
         }
         let coll = self.ensure_collection(tenant, collection)?;
+        self.check_embedder(tenant, collection)?;
         let content_hash = req
             .content_hash
             .map_or_else(|| cairn_ingest::content_hash(req.bytes), str::to_owned);
