@@ -35,7 +35,9 @@ pub struct RemoteModelSection {
     pub first_token_timeout_ms: u64,
     /// Limit on the whole request, stream included, in milliseconds. Default: 600000.
     pub timeout_ms: u64,
-    /// Requests in flight to this model at once, across the process; 0: no limit.
+    /// Requests in flight to this model at once, across the process; 0: no limit. The
+    /// server queues callers of this model fairly between tenants (`models.max_queued`
+    /// waiting, then `503 overloaded`); a route passes over a target at its limit.
     pub max_concurrent: usize,
     /// Retries of one call on a connection error, a timeout, 429 (after its
     /// `Retry-After`) or 5xx, with jittered exponential backoff. Default: 2.

@@ -298,15 +298,30 @@ impl Admission {
 
     /// The queue of `model`.
     pub fn queue(&self, model: &str) -> Arc<FairQueue> {
+        self.queue_of(model, self.max_concurrent)
+    }
+
+    /// The queue of `model`, created with `max_concurrent` slots when it is new.
+    pub fn queue_of(&self, model: &str, max_concurrent: usize) -> Arc<FairQueue> {
         let mut q = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
         q.entry(model.to_owned())
-            .or_insert_with(|| FairQueue::new(model, self.max_concurrent, self.max_queued))
+            .or_insert_with(|| FairQueue::new(model, max_concurrent, self.max_queued))
             .clone()
     }
 
     /// Waits for a slot on `model` for `tenant`.
     pub async fn admit(&self, model: &str, tenant: &TenantId) -> Result<Permit, ApiError> {
         self.queue(model).admit(tenant).await
+    }
+
+    /// Waits for a slot on `model`, whose queue has `max_concurrent` slots.
+    pub async fn admit_with(
+        &self,
+        model: &str,
+        max_concurrent: usize,
+        tenant: &TenantId,
+    ) -> Result<Permit, ApiError> {
+        self.queue_of(model, max_concurrent).admit(tenant).await
     }
 
     /// Every queue's snapshot.

@@ -63,13 +63,26 @@ impl AppState {
         self.stopping.send_replace(true);
     }
 
-    /// Waits for a generation slot on the local generator for `tenant` (fair between
-    /// tenants). Refused with `503 overloaded` when the queue is full, or when no slot
-    /// comes within the request timeout.
+    /// Waits for a generation slot on the configured generator for `tenant`.
     pub async fn admit_generation(&self, tenant: &TenantId) -> ApiResult<Permit> {
-        let model = &self.engine.config().generator;
-        match tokio::time::timeout(self.request_timeout, self.admission.admit(model, tenant)).await
-        {
+        let model = self.engine.config().generator.clone();
+        self.admit_model(tenant, &model).await
+    }
+
+    /// Waits for a slot on `model` for `tenant` (fair between tenants): a local model
+    /// has `models.max_concurrent` slots, a remote one its own `max_concurrent`, and a
+    /// remote one without a limit or a route (whose targets limit themselves) as many as
+    /// are asked for. Refused with `503 overloaded` when the queue is full, or when no
+    /// slot comes within the request timeout.
+    pub async fn admit_model(&self, tenant: &TenantId, model: &str) -> ApiResult<Permit> {
+        let config = self.engine.config();
+        let slots = match config.model_ref(model) {
+            cairn_config::ModelRef::Local => config.max_concurrent,
+            cairn_config::ModelRef::Remote(m) if m.max_concurrent > 0 => m.max_concurrent,
+            _ => UNBOUNDED_SLOTS,
+        };
+        let admit = self.admission.admit_with(model, slots, tenant);
+        match tokio::time::timeout(self.request_timeout, admit).await {
             Ok(r) => r,
             Err(_) => Err(ApiError::new(
                 ErrorCode::Overloaded,
@@ -92,6 +105,9 @@ impl AppState {
         }
     }
 }
+
+/// Slots of a queue that should never make anyone wait (its model limits itself).
+const UNBOUNDED_SLOTS: usize = 1 << 20;
 
 /// Counts open SSE streams per caller bucket (API key or user).
 pub struct StreamSlots {

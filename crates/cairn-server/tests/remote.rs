@@ -898,3 +898,62 @@ async fn the_exact_cache_answers_a_repeated_deterministic_chat_without_the_provi
     assert_eq!(sampled["choices"][0]["message"]["content"], "sampled");
     assert_eq!(seen.lock().unwrap().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_model_has_its_own_fair_queue_bounded_by_its_max_concurrent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, seen) = upstream();
+    let toml = format!(
+        "data_dir = \"{}\"\n[auth]\nmode = \"off\"\n[models]\nmax_queued = 0\n\
+         [[models.remote]]\nname = \"upstream-llm\"\nbase_url = \"{base}\"\nmax_concurrent = 1\n",
+        dir.path().join("data").display()
+    );
+    let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
+    let engine = Arc::new(Engine::open(config).unwrap());
+    engine
+        .ensure_tenant(&cairn_types::TenantId::new("default"))
+        .unwrap();
+    let app = router(AppState::new(engine).unwrap());
+    // The upstream takes ~80 ms per answer: the second request finds the one slot
+    // taken and no room to wait.
+    let (a, b) = tokio::join!(
+        app.clone().oneshot(chat(false)),
+        app.clone().oneshot(chat(false))
+    );
+    let mut statuses = [a.unwrap(), b.unwrap()].map(|r| {
+        let retry = r.headers().get(header::RETRY_AFTER).is_some();
+        (r.status(), retry)
+    });
+    statuses.sort_by_key(|(s, _)| s.as_u16());
+    assert_eq!(statuses[0], (StatusCode::OK, false));
+    assert_eq!(
+        statuses[1],
+        (StatusCode::SERVICE_UNAVAILABLE, true),
+        "overloaded, with Retry-After"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    let res = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/readyz")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let ready: Value = serde_json::from_slice(
+        &axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let queue = ready["generation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["model"] == "upstream-llm")
+        .unwrap_or_else(|| panic!("{ready}"))
+        .clone();
+    assert_eq!(queue["max_concurrent"], 1, "{queue}");
+}

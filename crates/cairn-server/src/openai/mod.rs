@@ -264,14 +264,19 @@ async fn remote_chat(
             Ok(engine.chat_model(&tenant, &model, &redaction)?)
         }
     };
-    if let Some(slot) = stream_slot(&state, &who, req.stream)? {
-        return Ok(crate::sse::stream_with(
+    let slot = stream_slot(&state, &who, req.stream)?;
+    // The model's own queue: fair between tenants, bounded by its max_concurrent.
+    let permit = state.admit_model(&who.tenant, &req.model).await?;
+    let waited = permit.waited;
+    if let Some(slot) = slot {
+        let res = crate::sse::stream_with(
             &state,
             slot,
             rid.0,
             true,
             wire.translate(),
             move |engine, em| {
+                let _permit = permit;
                 let g = open(engine)?;
                 if checked::needs_check(&plan) {
                     let out = checked::stream(g.as_ref(), plan, em, &Default::default());
@@ -289,9 +294,11 @@ async fn remote_chat(
                 Ok(())
             },
         )
-        .await);
+        .await;
+        return Ok(stamp_wait(res, waited));
     }
     let body = blocking(&state, move |engine, cancel| {
+        let _permit = permit;
         let g = open(engine)?;
         let out = checked::complete(g.as_ref(), plan, cancel);
         crate::guardrails::audit_decisions(engine, &who, &redaction.decisions());
@@ -304,7 +311,7 @@ async fn remote_chat(
         Ok(body)
     })
     .await?;
-    Ok(Json(wire.body(body)).into_response())
+    Ok(stamp_wait(Json(wire.body(body)).into_response(), waited))
 }
 
 /// A cached completion, whole or as a stream; no model runs and nothing is charged.
