@@ -25,6 +25,8 @@ use std::time::Duration;
 pub(crate) struct GatewayState {
     health: Mutex<HashMap<String, Arc<TargetHealth>>>,
     turns: Mutex<HashMap<String, Arc<AtomicUsize>>>,
+    /// One HTTP client per remote model, so its connections are reused across requests.
+    agents: Mutex<HashMap<String, cairn_models::remote::HttpClient>>,
 }
 
 /// A model role: which configured name answers a kind of call.
@@ -243,10 +245,19 @@ impl Engine {
             ));
         }
         let config = self.remote_config(tenant, m)?;
+        let agent = self
+            .models
+            .gateway
+            .agents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(m.name.clone())
+            .or_insert_with(|| config.agent())
+            .clone();
         Ok(Target {
             name: m.name.clone(),
             generator: Arc::new(RedactingGenerator::new(
-                RemoteGenerator::new(config),
+                RemoteGenerator::with_agent(config, agent),
                 redaction.clone(),
             )),
             health: self.health(&m.name, m.max_concurrent),

@@ -350,3 +350,75 @@ fn a_cascade_escalates_a_failed_and_a_made_up_answer_and_keeps_the_grounded_one(
         stored.record
     );
 }
+
+/// A keep-alive upstream: answers every request on a connection until the client closes
+/// it; returns (base URL, connections accepted, requests answered).
+fn keep_alive_upstream() -> (String, Arc<Mutex<(usize, usize)>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    let counts: Arc<Mutex<(usize, usize)>> = Arc::default();
+    let seen = counts.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            seen.lock().unwrap().0 += 1;
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut len = 0;
+                    let mut first = true;
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let h = h.trim_end().to_owned();
+                        if h.is_empty() && !first {
+                            break;
+                        }
+                        first = false;
+                        if let Some((k, v)) = h.split_once(':')
+                            && k.eq_ignore_ascii_case("content-length")
+                        {
+                            len = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    reader.read_exact(&mut body).unwrap();
+                    seen.lock().unwrap().1 += 1;
+                    let chunk = json!({"choices": [{"index": 0, "delta": {"content": "pong"}, "finish_reason": "stop"}]});
+                    let sse = format!("data: {chunk}\n\ndata: [DONE]\n\n");
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: {}\r\n\r\n{sse}",
+                        sse.len()
+                    );
+                }
+            });
+        }
+    });
+    (base, counts)
+}
+
+#[test]
+fn calls_to_a_remote_model_reuse_its_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, counts) = keep_alive_upstream();
+    let e = common::engine(
+        dir.path(),
+        &format!("[[models.remote]]\nname = \"kept\"\nbase_url = \"{base}\"\n"),
+    );
+    let t = TenantId::new("a");
+    let redaction = e.default_redaction().unwrap();
+    for _ in 0..3 {
+        // A new generator per request, as the server builds them.
+        let g = e.chat_model(&t, "kept", &redaction).unwrap();
+        let req =
+            cairn_models::GenerateRequest::chat(vec![cairn_models::ChatMessage::user("ping")]);
+        assert_eq!(g.complete(req).unwrap().text, "pong");
+    }
+    let (connections, requests) = *counts.lock().unwrap();
+    assert_eq!(requests, 3);
+    assert_eq!(connections, 1, "one kept-alive connection for three calls");
+}

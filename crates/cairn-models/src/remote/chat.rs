@@ -24,6 +24,12 @@ impl RemoteGenerator {
         Self { config, agent }
     }
 
+    /// A generator for `config` over an existing client (`RemoteConfig::agent`), whose
+    /// open connections it reuses.
+    pub fn with_agent(config: RemoteConfig, agent: super::HttpClient) -> Self {
+        Self { config, agent }
+    }
+
     /// The request body for `request` (public for inspection and tests).
     pub fn request_body(&self, request: &GenerateRequest) -> Result<(&'static str, Value)> {
         let mut body = json!({"model": self.config.model, "stream": true,

@@ -13,6 +13,8 @@ mod sse;
 pub use chat::RemoteGenerator;
 pub use embed::RemoteEmbedder;
 pub use rerank::RemoteReranker;
+/// The HTTP client of remote calls (a connection pool; clones share it).
+pub use ureq::Agent as HttpClient;
 
 use crate::{Error, Result};
 use std::time::Duration;
@@ -67,7 +69,10 @@ impl RemoteConfig {
         })
     }
 
-    fn agent(&self) -> ureq::Agent {
+    /// An HTTP client with this configuration's timeouts. It keeps connections alive
+    /// between calls: share one per provider (clones share the pool) so calls skip the
+    /// TCP and TLS handshakes.
+    pub fn agent(&self) -> ureq::Agent {
         ureq::Agent::config_builder()
             .timeout_global(Some(self.timeout))
             .timeout_connect(Some(self.connect_timeout))

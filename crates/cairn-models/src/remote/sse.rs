@@ -194,7 +194,15 @@ impl<R: BufRead> Iterator for SseReader<R> {
             return None;
         }
         let item = match self.next_event() {
-            Some(Ok(event)) if event.data == "[DONE]" => None,
+            Some(Ok(event)) if event.data == "[DONE]" => {
+                // Read to the end of the body (what little follows `[DONE]`, at most
+                // 64 KiB) so the HTTP client can put the connection back in its pool.
+                let _ = std::io::copy(
+                    &mut std::io::Read::take(&mut self.reader, 64 << 10),
+                    &mut std::io::sink(),
+                );
+                None
+            }
             Some(Ok(event)) if event.event == "error" => {
                 let id = if event.id.is_empty() {
                     String::new()
