@@ -42,7 +42,7 @@ fn answering(fail: bool, answer: &'static str) -> (String, Seen) {
     let log = seen.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
+            let mut stream = stream.expect("the fake upstream accepts connections");
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut len = 0;
             loop {
@@ -360,7 +360,7 @@ fn keep_alive_upstream() -> (String, Arc<Mutex<(usize, usize)>>) {
     let seen = counts.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
+            let mut stream = stream.expect("the fake upstream accepts connections");
             seen.lock().unwrap().0 += 1;
             let seen = seen.clone();
             std::thread::spawn(move || {

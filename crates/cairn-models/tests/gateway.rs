@@ -56,7 +56,7 @@ impl Upstream {
         let shared = up.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
+                let stream = stream.expect("the fake upstream accepts connections");
                 let up = shared.clone();
                 std::thread::spawn(move || up.answer(stream));
             }

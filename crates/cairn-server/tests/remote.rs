@@ -50,6 +50,16 @@ fn read_request(stream: &std::net::TcpStream) -> (String, String, Value) {
     )
 }
 
+/// A server over the config text `toml`, its default tenant created.
+fn app_from(toml: &str) -> axum::Router {
+    let (config, _) = cairn_config::load_from_str(toml, "test", &[]).unwrap();
+    let engine = Arc::new(Engine::open(config).unwrap());
+    engine
+        .ensure_tenant(&cairn_types::TenantId::new("default"))
+        .unwrap();
+    router(AppState::new(engine).unwrap())
+}
+
 fn upstream() -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -57,7 +67,7 @@ fn upstream() -> (String, Seen) {
     let log = seen.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
+            let mut stream = stream.expect("the fake upstream accepts connections");
             let (_, auth, body) = read_request(&stream);
             let prompt = body["messages"].to_string();
             let ph = prompt
@@ -250,12 +260,7 @@ async fn a_route_answers_from_its_first_healthy_target_and_says_which() {
          [[models.routes]]\nname = \"main\"\nstrategy = \"fallback\"\ntargets = [\"down\", \"upstream-llm\"]\n",
         dir.path().join("data").display()
     );
-    let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
-    let engine = Arc::new(Engine::open(config).unwrap());
-    engine
-        .ensure_tenant(&cairn_types::TenantId::new("default"))
-        .unwrap();
-    let app = router(AppState::new(engine).unwrap());
+    let app = app_from(&toml);
     let get = |uri: &str| Request::builder().uri(uri).body(Body::empty()).unwrap();
     let json_of = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).unwrap();
 
@@ -363,7 +368,7 @@ fn rerank_upstream() -> (String, Seen) {
     let log = seen.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
+            let mut stream = stream.expect("the fake upstream accepts connections");
             let (line, _, body) = read_request(&stream);
             log.lock().unwrap().push((line, body.clone()));
             let results: Vec<Value> = body["documents"]
@@ -393,12 +398,7 @@ async fn rerank_proxies_a_remote_reranker_in_the_cohere_shape() {
          [[models.remote]]\nname = \"rr\"\nbase_url = \"{base}\"\nmodel = \"bge-reranker\"\napi = \"rerank\"\n",
         dir.path().join("data").display()
     );
-    let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
-    let engine = Arc::new(Engine::open(config).unwrap());
-    engine
-        .ensure_tenant(&cairn_types::TenantId::new("default"))
-        .unwrap();
-    let app = router(AppState::new(engine).unwrap());
+    let app = app_from(&toml);
     let post = |body: Value| {
         Request::builder()
             .method("POST")
@@ -503,7 +503,7 @@ fn scripted(replies: Vec<Vec<Value>>) -> (String, Seen) {
     std::thread::spawn(move || {
         let mut replies = replies.into_iter();
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
+            let mut stream = stream.expect("the fake upstream accepts connections");
             let (_, _, body) = read_request(&stream);
             log.lock().unwrap().push((String::new(), body));
             let mut out = String::from(
@@ -533,12 +533,7 @@ fn remote_app(dir: &std::path::Path, base: &str) -> axum::Router {
          [[models.remote]]\nname = \"upstream-llm\"\nbase_url = \"{base}\"\nmodel = \"served\"\n",
         dir.join("data").display()
     );
-    let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
-    let engine = Arc::new(Engine::open(config).unwrap());
-    engine
-        .ensure_tenant(&cairn_types::TenantId::new("default"))
-        .unwrap();
-    router(AppState::new(engine).unwrap())
+    app_from(&toml)
 }
 
 async fn post_chat(app: &axum::Router, body: Value) -> (StatusCode, Vec<u8>) {
@@ -816,12 +811,7 @@ async fn a_key_budget_in_dollars_stops_the_key_once_spent() {
          input_price_per_mtok = 2.0\noutput_price_per_mtok = 10.0\n",
         dir.path().join("data").display()
     );
-    let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
-    let engine = Arc::new(Engine::open(config).unwrap());
-    engine
-        .ensure_tenant(&cairn_types::TenantId::new("default"))
-        .unwrap();
-    let app = router(AppState::new(engine).unwrap());
+    let app = app_from(&toml);
     let chat = json!({"model": "upstream-llm", "messages": [{"role": "user", "content": "hi"}]});
     // 10 input tokens at $2 and 5 output tokens at $10 per million: $0.00007, over the
     // $0.00005 budget, which is checked before each call.
@@ -859,12 +849,7 @@ async fn the_exact_cache_answers_a_repeated_deterministic_chat_without_the_provi
          [[models.remote]]\nname = \"upstream-llm\"\nbase_url = \"{base}\"\n",
         dir.path().join("data").display()
     );
-    let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
-    let engine = Arc::new(Engine::open(config).unwrap());
-    engine
-        .ensure_tenant(&cairn_types::TenantId::new("default"))
-        .unwrap();
-    let app = router(AppState::new(engine).unwrap());
+    let app = app_from(&toml);
     let req = |stream: bool, temperature: f64| {
         json!({"model": "upstream-llm", "stream": stream,
         "temperature": temperature, "messages": [{"role": "user", "content": "hi"}]})
@@ -908,12 +893,7 @@ async fn a_remote_model_has_its_own_fair_queue_bounded_by_its_max_concurrent() {
          [[models.remote]]\nname = \"upstream-llm\"\nbase_url = \"{base}\"\nmax_concurrent = 1\n",
         dir.path().join("data").display()
     );
-    let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
-    let engine = Arc::new(Engine::open(config).unwrap());
-    engine
-        .ensure_tenant(&cairn_types::TenantId::new("default"))
-        .unwrap();
-    let app = router(AppState::new(engine).unwrap());
+    let app = app_from(&toml);
     // The upstream takes ~80 ms per answer: the second request finds the one slot
     // taken and no room to wait.
     let (a, b) = tokio::join!(

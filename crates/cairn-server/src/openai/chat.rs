@@ -336,6 +336,15 @@ pub fn complete(
     Ok((body, decisions))
 }
 
+/// Tool calls as streamed deltas: each with its `index`.
+fn indexed(calls: &[ToolCall]) -> Vec<Value> {
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| json!({"index": i, "id": c.id, "type": "function", "function": c.function}))
+        .collect()
+}
+
 /// The streaming response: OpenAI chunks.
 pub fn stream(
     generator: &dyn Generator,
@@ -395,29 +404,22 @@ pub fn stream(
         return Err(ApiError::new(ErrorCode::Cancelled, "the client went away"));
     }
     let reason = if !r.tool_calls.is_empty() {
-        let indexed: Vec<Value> = r
-            .tool_calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| json!({"index": i, "id": c.id, "type": "function", "function": c.function}))
-            .collect();
         em.send(
             None,
-            &chunk(json!({"tool_calls": indexed}), Value::Null, None),
+            &chunk(
+                json!({"tool_calls": indexed(&r.tool_calls)}),
+                Value::Null,
+                None,
+            ),
         );
         "tool_calls"
     } else if tool_mode {
         match tools::parse_output(&r.text, r.reason == FinishReason::Length)? {
             Output::Calls(calls) => {
-                let indexed: Vec<Value> = calls
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| json!({"index": i, "id": c.id, "type": "function", "function": c.function}))
-                    .collect();
                 em.send(
                     None,
                     &chunk(
-                        json!({"role": "assistant", "content": null, "tool_calls": indexed}),
+                        json!({"role": "assistant", "content": null, "tool_calls": indexed(&calls)}),
                         Value::Null,
                         None,
                     ),
