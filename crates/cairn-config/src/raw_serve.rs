@@ -120,7 +120,17 @@ pub struct CacheSection {
     /// collection at the same change-log position, same request, same models, same
     /// guard policy. Default: false.
     pub exact: bool,
-    /// Answers kept per process. Default: 1000.
+    /// Serve a grounded answer to a question that asks the same thing as an earlier one
+    /// (same collection, same ACL view, same request otherwise): the questions'
+    /// embeddings are at least `semantic_threshold` apart in cosine, they agree on
+    /// numbers, names, negation and opposites, and none of the documents the answer
+    /// cites changed since. Default: false.
+    pub semantic: bool,
+    /// Least cosine similarity of two questions' embeddings for a semantic hit, in
+    /// (0, 1]. Default: 0.85 (chosen on `eval/cache/pairs-tune.jsonl`; see
+    /// bench/RESULTS.md).
+    pub semantic_threshold: f32,
+    /// Answers kept per process (by each cache). Default: 1000.
     pub max_entries: usize,
     /// Seconds an answer is served from the cache at most. Default: 3600.
     pub ttl_secs: u64,
@@ -130,6 +140,8 @@ impl Default for CacheSection {
     fn default() -> Self {
         Self {
             exact: false,
+            semantic: false,
+            semantic_threshold: 0.85,
             max_entries: 1_000,
             ttl_secs: 3_600,
         }

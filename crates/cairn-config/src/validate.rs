@@ -416,6 +416,13 @@ impl RawConfig {
         if self.cache.ttl_secs == 0 {
             return Err(invalid("cache.ttl_secs", "must be at least 1"));
         }
+        let t = self.cache.semantic_threshold;
+        if !(t > 0.0 && t <= 1.0) {
+            return Err(invalid(
+                "cache.semantic_threshold",
+                format!("must be in (0, 1], got {t}"),
+            ));
+        }
         self.limits
             .check()
             .map_err(|(key, message)| invalid(&key, message))?;

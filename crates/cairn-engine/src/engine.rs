@@ -19,6 +19,8 @@ pub struct Engine {
     pub(crate) query_cache: crate::search::QueryCache,
     /// The exact answer cache (`[cache] exact`), keyed as `answer::cache` says.
     pub(crate) answer_cache: crate::lru::Lru<String, crate::Answer>,
+    /// The semantic answer cache (`[cache] semantic`): see `answer::semantic`.
+    pub(crate) semantic_cache: crate::answer::semantic::SemanticCache<crate::Answer>,
 }
 
 /// Current time in Unix milliseconds.
@@ -48,6 +50,15 @@ impl Engine {
             },
             Some(std::time::Duration::from_secs(config.cache.ttl_secs)),
         );
+        let semantic_cache = crate::answer::semantic::SemanticCache::new(
+            if config.cache.semantic {
+                config.cache.max_entries
+            } else {
+                0
+            },
+            std::time::Duration::from_secs(config.cache.ttl_secs),
+            config.cache.semantic_threshold,
+        );
         Self {
             config,
             store,
@@ -56,6 +67,7 @@ impl Engine {
             spaces: crate::index::Spaces::default(),
             query_cache,
             answer_cache,
+            semantic_cache,
         }
     }
 

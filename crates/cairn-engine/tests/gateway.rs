@@ -422,3 +422,103 @@ fn calls_to_a_remote_model_reuse_its_connection() {
     assert_eq!(requests, 3);
     assert_eq!(connections, 1, "one kept-alive connection for three calls");
 }
+
+#[test]
+fn the_semantic_cache_serves_a_paraphrase_to_the_same_view_until_a_cited_document_changes() {
+    use cairn_engine::answer::CacheHit;
+    let dir = tempfile::tempdir().unwrap();
+    let (up, seen) = upstream(false);
+    // A low threshold: this test is about scope, verification and invalidation, not
+    // about where the embedder puts these two questions.
+    let config = format!(
+        "[ingest.quality]\nmin_chars = 10\n[models]\ngenerator = \"good\"\n\
+         [[models.remote]]\nname = \"good\"\nbase_url = \"{up}\"\n\
+         [cache]\nsemantic = true\nsemantic_threshold = 0.5\n"
+    );
+    let e = common::engine(dir.path(), &config);
+    for t in ["a", "b"] {
+        common::upload(&e, t, "kb", "deadlocks.md", DEADLOCK);
+    }
+    let a = TenantId::new("a");
+    let ask = |tenant: &TenantId, q: &str, principal: Option<cairn_types::Principal>| {
+        let mut req = AskRequest::new(CollectionId::new("kb"), q);
+        req.top_k = Some(1);
+        req.principal = principal;
+        e.ask(tenant, &req).unwrap()
+    };
+    let calls = || seen.lock().unwrap().len();
+    let question = "Which SQLSTATE code does a deadlock abort with?";
+    let paraphrase = "What error code do I get back, in SQLSTATE terms, when the server kills one side of a deadlock?";
+
+    let first = ask(&a, question, None);
+    assert!(!first.citations.is_empty(), "{first:?}");
+    assert_eq!((first.cache.hit, calls()), (None, 1));
+
+    let mut events = 0;
+    let mut req = AskRequest::new(CollectionId::new("kb"), paraphrase);
+    req.top_k = Some(1);
+    let hit = e
+        .ask_streaming(&a, &req, &mut |_| {
+            events += 1;
+            true
+        })
+        .unwrap();
+    assert_eq!(calls(), 1, "served from the semantic cache");
+    assert_eq!(hit.cache.hit, Some(CacheHit::Semantic));
+    assert_eq!(hit.cache.answer_id.as_ref(), Some(&first.id));
+    assert_eq!(hit.question, paraphrase);
+    assert_eq!(
+        (hit.answer.as_str(), &hit.citations),
+        (first.answer.as_str(), &first.citations)
+    );
+    assert_eq!(events, 2, "sources, then the text");
+    assert!(e.recorded_answer(&a, None, &hit.id).is_ok());
+
+    // Near-misses are verified away however close their vectors: a negation, another
+    // code, the opposite side.
+    for near in [
+        "Which SQLSTATE code does a deadlock not abort with?",
+        "Which SQLSTATE code does a deadlock abort with in PostgreSQL 9?",
+        "Which SQLSTATE code does a serialization failure abort with?",
+    ] {
+        let before = calls();
+        let got = ask(&a, near, None);
+        assert_eq!(got.cache.hit, None, "{near}");
+        assert_eq!(calls(), before + 1, "{near}");
+    }
+
+    // Another tenant and another ACL view have their own entries.
+    let before = calls();
+    assert_eq!(ask(&TenantId::new("b"), paraphrase, None).cache.hit, None);
+    let viewer = cairn_types::Principal {
+        owner: Some("u1".into()),
+        user: Some("u1".into()),
+        groups: vec!["eng".into()],
+        all_documents: false,
+    };
+    assert_eq!(ask(&a, paraphrase, Some(viewer.clone())).cache.hit, None);
+    assert_eq!(calls(), before + 2);
+    assert_eq!(
+        ask(&a, question, Some(viewer)).cache.hit,
+        Some(CacheHit::Semantic),
+        "the viewer's own entry serves the viewer"
+    );
+
+    // A write to another document keeps the entry; a change to the cited one drops it.
+    common::upload(&e, "a", "kb", "vacuum.md", VACUUM);
+    assert_eq!(
+        ask(&a, paraphrase, None).cache.hit,
+        Some(CacheHit::Semantic)
+    );
+    let before = calls();
+    common::upload(
+        &e,
+        "a",
+        "kb",
+        "deadlocks.md",
+        &DEADLOCK.replace("Retry the aborted", "Always retry the aborted"),
+    );
+    let after = ask(&a, paraphrase, None);
+    assert_eq!(after.cache.hit, None, "the cited document changed");
+    assert_eq!(calls(), before + 1);
+}

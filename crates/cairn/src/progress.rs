@@ -161,3 +161,17 @@ impl ProgressSink for Bar {
         }
     }
 }
+
+/// A plain counting bar for a benchmark's steps on a terminal (hidden otherwise).
+pub fn bar(len: u64, msg: &'static str) -> ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    let style = ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg} · ETA {eta}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
+    bar.set_message(msg);
+    bar
+}

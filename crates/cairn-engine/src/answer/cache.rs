@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use std::time::Instant;
 
 impl Engine {
-    /// The cache key of `req`, or `None` when it must not be cached.
+    /// The exact cache key of `req`, or `None` when it must not be cached.
     pub(super) fn answer_cache_key(
         &self,
         tenant: &TenantId,
@@ -28,17 +28,41 @@ impl Engine {
         if !c.cache.exact || !deterministic || !stateless || req.stop_before_generation {
             return Ok(None);
         }
+        let head = self.store.index_head(tenant, &req.collection)?;
+        self.cache_key(tenant, req, Some(head)).map(Some)
+    }
+
+    /// A digest of everything that decides `req`'s answer: with the collection's
+    /// change-log `head`, the exact cache's key; without it (and without the
+    /// question), the semantic cache's scope.
+    pub(super) fn cache_key(
+        &self,
+        tenant: &TenantId,
+        req: &AskRequest,
+        head: Option<i64>,
+    ) -> Result<String> {
+        let c = &self.config;
+        let mut request = serde_json::to_value(req).map_err(|e| {
+            Error::new(
+                ErrorCode::Internal,
+                format!("cannot key the answer cache: {e}"),
+            )
+        })?;
+        if head.is_none()
+            && let Some(fields) = request.as_object_mut()
+        {
+            fields.remove("question");
+        }
         let view = req.principal.as_ref().map(|p| {
             let mut groups = p.groups.clone();
             groups.sort();
             json!({"user": p.user, "groups": groups, "all": p.all_documents})
         });
-        let head = self.store.index_head(tenant, &req.collection)?;
         let material = json!({
             "tenant": tenant.as_str(),
             "view": view,
             "head": head,
-            "request": req,
+            "request": request,
             "models": [
                 self.role_model_name(ModelRole::Generator),
                 self.role_model_name(ModelRole::Judge),
@@ -57,7 +81,7 @@ impl Engine {
                 format!("cannot key the answer cache: {e}"),
             )
         })?;
-        Ok(Some(hex(&Sha256::digest(&bytes))))
+        Ok(hex(&Sha256::digest(&bytes)))
     }
 
     /// Replays a cached answer to `on_event` and records it as the caller's.
@@ -70,11 +94,6 @@ impl Engine {
         on_event: &mut dyn FnMut(AnswerEvent) -> bool,
     ) -> Result<Answer> {
         let mut answer = cached;
-        if !on_event(AnswerEvent::Sources(answer.sources.clone()))
-            || !on_event(AnswerEvent::Delta(answer.answer.clone()))
-        {
-            return Err(super::cancelled());
-        }
         let original = answer
             .cache
             .answer_id
@@ -85,6 +104,23 @@ impl Engine {
             hit: Some(CacheHit::Exact),
             answer_id: Some(original),
         };
+        self.replay(tenant, req, answer, start, on_event)
+    }
+
+    /// Sends a cached answer's sources and text to `on_event` and records it.
+    pub(super) fn replay(
+        &self,
+        tenant: &TenantId,
+        req: &AskRequest,
+        mut answer: Answer,
+        start: Instant,
+        on_event: &mut dyn FnMut(AnswerEvent) -> bool,
+    ) -> Result<Answer> {
+        if !on_event(AnswerEvent::Sources(answer.sources.clone()))
+            || !on_event(AnswerEvent::Delta(answer.answer.clone()))
+        {
+            return Err(super::cancelled());
+        }
         answer.timings = super::AnswerTimings::default();
         self.finish(tenant, req, answer, start, true)
     }

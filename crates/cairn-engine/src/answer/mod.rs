@@ -11,6 +11,8 @@ pub(crate) mod ground;
 mod guarded;
 mod memory;
 mod prompt;
+pub mod same_question;
+pub mod semantic;
 mod text;
 mod types;
 
@@ -82,9 +84,25 @@ impl Engine {
         {
             return self.serve_cached(tenant, req, cached, start, on_event);
         }
+        let semantic = match self.semantic_scope(tenant, req)? {
+            Some(scope) => {
+                // The position before anything is read: a change during answering
+                // makes the stored entry stale rather than wrongly current.
+                let head = self.store.index_head(tenant, &req.collection)?;
+                let (hit, vector) = self.semantic_lookup(tenant, req, &scope)?;
+                if let Some(cached) = hit {
+                    return self.serve_semantic(tenant, req, cached, start, on_event);
+                }
+                Some((scope, vector, head))
+            }
+            None => None,
+        };
         let answer = self.ask_routed(tenant, req, on_event, start)?;
         if let Some(key) = key {
             self.answer_cache.put(key, answer.clone());
+        }
+        if let Some((scope, vector, head)) = semantic {
+            self.semantic_store(scope, vector, &answer, head);
         }
         Ok(answer)
     }

@@ -265,9 +265,11 @@ pub struct Escalation {
 pub enum CacheHit {
     /// The same request, same view, same data.
     Exact,
+    /// Another question asking the same thing, same view, cited documents unchanged.
+    Semantic,
 }
 
-/// `cache` of an answer: `{"hit": "exact" | null, "answer_id": ...}`.
+/// `cache` of an answer: `{"hit": "exact" | "semantic" | null, "answer_id": ...}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CacheStatus {
     pub hit: Option<CacheHit>,

@@ -194,7 +194,11 @@ pub(crate) async fn chat_inner(
     if local && req.model != config.generator {
         return Err(unknown_model(&req.model));
     }
-    let cache_key = chat_cache::key(&who, &settings, &req);
+    let cache_key = config
+        .cache
+        .exact
+        .then(|| chat_cache::key(&who, &settings, &req))
+        .flatten();
     if let Some(body) = cache_key.as_deref().and_then(|k| state.chat_cache.get(k)) {
         return replay(&state, &who, rid, &req, body, wire).await;
     }

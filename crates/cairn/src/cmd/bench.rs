@@ -113,6 +113,23 @@ pub enum BenchCmd {
         #[arg(long)]
         threshold: Option<f32>,
     },
+    /// Semantic answer cache: paraphrase hit rate, near-miss wrong hits (with a 95%
+    /// bound) and hit latency, on question pairs (`eval/cache/pairs-*.jsonl`).
+    SemanticCache {
+        /// Pair files (`{"kind": "paraphrase"|"near_miss", "miss", "a", "b"}` per line);
+        /// each is also reported on its own.
+        #[arg(long, required = true)]
+        pairs: Vec<std::path::PathBuf>,
+        /// Cosine threshold (default: `cache.semantic_threshold`).
+        #[arg(long)]
+        threshold: Option<f32>,
+        /// Also report every threshold from 0.70 to 0.99.
+        #[arg(long)]
+        sweep: bool,
+        /// List the wrong hits and the missed paraphrases.
+        #[arg(long)]
+        show: bool,
+    },
     /// Per-request cost of authentication, rate limiting and input guardrails (p50/p99).
     Gate {
         #[arg(long, default_value_t = 20_000)]
@@ -165,6 +182,12 @@ pub fn run(ctx: &Context, c: BenchCmd) -> anyhow::Result<ExitCode> {
             super::bench_guard::guard(injection, jailbreak, pii, pii_negatives, threshold)?;
             return Ok(ExitCode::SUCCESS);
         }
+        BenchCmd::SemanticCache {
+            pairs,
+            threshold,
+            sweep,
+            show,
+        } => super::bench_cache::semantic_cache(ctx, &pairs, threshold, sweep, show)?,
         BenchCmd::Gate { requests } => super::bench_guard::gate(ctx, requests)?,
         BenchCmd::Parse { files, repeat } => super::bench_parse::parse(ctx, &files, repeat)?,
         BenchCmd::Embed {
