@@ -27,6 +27,9 @@ pub struct RemoteModelSection {
     pub api: String,
     /// The model's context window. Default: 8192.
     pub context_length: usize,
+    /// Vector size of an `embeddings` model (required there: a collection records it,
+    /// and an answer of any other size is refused).
+    pub dimension: usize,
     /// Connection limit, in milliseconds. Default: 10000.
     pub connect_timeout_ms: u64,
     /// Limit until the first token (or the first byte of a non-streamed answer), in
@@ -58,6 +61,7 @@ impl Default for RemoteModelSection {
             api_key_env: String::new(),
             headers: BTreeMap::new(),
             api: "chat".into(),
+            dimension: 0,
             context_length: 8192,
             connect_timeout_ms: 10_000,
             first_token_timeout_ms: 60_000,

@@ -127,6 +127,16 @@ pub(crate) fn validate(
                 format!("`{}` is not one of chat, rerank, embeddings", r.api),
             ));
         }
+        if (r.api == "embeddings") != (r.dimension > 0) {
+            return Err(invalid(
+                &format!("{key}.dimension"),
+                if r.api == "embeddings" {
+                    "an embeddings model needs its vector size (e.g. dimension = 1536)"
+                } else {
+                    "only an embeddings model has a dimension"
+                },
+            ));
+        }
         let mut r = r.clone();
         if r.model.is_empty() {
             r.model = r.name.clone();
@@ -220,6 +230,24 @@ pub(crate) fn validate(
             ),
         ));
     }
+    if let Some(m) = remotes
+        .iter()
+        .find(|m| m.name == models.embedder && m.api != "embeddings")
+    {
+        return Err(invalid(
+            "models.embedder",
+            format!(
+                "`{}` serves `{}`; an embedder needs api = \"embeddings\"",
+                m.name, m.api
+            ),
+        ));
+    }
+    if routes.iter().any(|r| r.name == models.embedder) {
+        return Err(invalid(
+            "models.embedder",
+            "names a route; a collection's vectors come from one model",
+        ));
+    }
     if routes.iter().any(|r| r.name == models.reranker) {
         return Err(invalid(
             "models.reranker",
@@ -285,6 +313,14 @@ impl Config {
             self.retrieval.cross_encoder.trim()
         } else {
             &self.reranker
+        }
+    }
+
+    /// The remote model `models.embedder` names, if it names one.
+    pub fn remote_embedder(&self) -> Option<&RemoteModelSection> {
+        match self.model_ref(&self.embedder) {
+            ModelRef::Remote(m) => Some(m),
+            _ => None,
         }
     }
 

@@ -91,8 +91,11 @@ impl Engine {
         if let Some(t) = self.tokenizer.get() {
             return Ok(t.clone());
         }
-        let loaded: Arc<dyn TokenCounter> =
-            Arc::new(HfTokenCounter::from_model_dir(&self.config.embedder_dir())?);
+        let loaded: Arc<dyn TokenCounter> = if self.config.remote_embedder().is_some() {
+            Arc::new(cairn_models::WordCounter)
+        } else {
+            Arc::new(HfTokenCounter::from_model_dir(&self.config.embedder_dir())?)
+        };
         Ok(self.tokenizer.get_or_init(|| loaded).clone())
     }
 

@@ -5,8 +5,11 @@
 
 use crate::{Engine, Error, Result};
 use cairn_guard::{Guard, Policy};
-use cairn_models::{BertEmbedder, CrossEncoder, EmbedderOptions, LocalGenerator, LocalOptions};
-use cairn_types::ErrorCode;
+use cairn_models::{
+    BertEmbedder, CrossEncoder, Embedder, EmbedderOptions, LocalGenerator, LocalOptions,
+    RemoteEmbedder,
+};
+use cairn_types::{ErrorCode, TenantId};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,7 +18,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// retrying works without a restart.
 #[derive(Default)]
 pub(crate) struct Models {
-    embedder: Mutex<Option<Arc<BertEmbedder>>>,
+    /// `models.embedder`: the local BERT model or a remote embeddings model.
+    embedder: Mutex<Option<Arc<dyn Embedder>>>,
+    /// The local BERT model, for what needs its token vectors (MaxSim).
+    bert: Mutex<Option<Arc<BertEmbedder>>>,
     /// Local generators by resolved path.
     locals: Mutex<HashMap<PathBuf, Arc<LocalGenerator>>>,
     /// Cross-encoders by resolved path.
@@ -38,9 +44,44 @@ fn get_or_load<T>(
 }
 
 impl Engine {
-    /// The configured embedding model.
-    pub fn embedder(&self) -> Result<Arc<BertEmbedder>> {
-        get_or_load(&self.models.embedder, || {
+    /// The configured embedding model (`models.embedder`): local, or a remote
+    /// `api = "embeddings"` model reached with the default tenant's key (a collection's
+    /// vectors come from one model for every tenant, so the key is the deployment's).
+    pub fn embedder(&self) -> Result<Arc<dyn Embedder>> {
+        let mut slot = self
+            .models
+            .embedder
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(m) = slot.as_ref() {
+            return Ok(m.clone());
+        }
+        let m: Arc<dyn Embedder> = match self.config.remote_embedder() {
+            Some(m) => {
+                let tenant = TenantId::new(self.config.tenant.as_str());
+                let remote = self.remote_config(&tenant, m)?;
+                Arc::new(RemoteEmbedder::new(remote, m.dimension, m.context_length))
+            }
+            None => self.bert()?,
+        };
+        *slot = Some(m.clone());
+        Ok(m)
+    }
+
+    /// The local BERT embedder: `models.embedder` itself when it is local. Token-level
+    /// scoring (MaxSim reranking) needs it.
+    pub fn bert(&self) -> Result<Arc<BertEmbedder>> {
+        if let Some(m) = self.config.remote_embedder() {
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "this needs the local embedder's token vectors, but models.embedder is \
+                     the remote model `{}`",
+                    m.name
+                ),
+            ));
+        }
+        get_or_load(&self.models.bert, || {
             Ok(BertEmbedder::load(
                 &self.config.embedder_dir(),
                 &EmbedderOptions::default(),

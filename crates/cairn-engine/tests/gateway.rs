@@ -522,3 +522,148 @@ fn the_semantic_cache_serves_a_paraphrase_to_the_same_view_until_a_cited_documen
     assert_eq!(after.cache.hit, None, "the cited document changed");
     assert_eq!(calls(), before + 1);
 }
+
+/// A fake `POST /embeddings`: each input becomes words hashed into `dim` buckets (so
+/// texts sharing words are close), or vectors one short with `wrong_dim`.
+fn embeddings_upstream(dim: usize, wrong_dim: bool) -> (String, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.expect("the fake upstream accepts connections");
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut len, mut path) = (0, String::new());
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                let h = h.trim_end().to_owned();
+                if h.is_empty() {
+                    break;
+                }
+                if path.is_empty() {
+                    path = h.split(' ').nth(1).unwrap_or("").to_owned();
+                }
+                if let Some((k, v)) = h.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let mut body: Value = serde_json::from_slice(&body).unwrap();
+            body["path"] = json!(path);
+            log.lock().unwrap().push(body.clone());
+            let size = if wrong_dim { dim - 1 } else { dim };
+            let data: Vec<Value> = body["input"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let mut v = vec![0.01f32; size];
+                    for w in t
+                        .as_str()
+                        .unwrap()
+                        .to_lowercase()
+                        .split(|c: char| !c.is_alphanumeric())
+                    {
+                        if w.len() > 3 {
+                            let h = w
+                                .bytes()
+                                .fold(7usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+                            v[h % size] += 1.0;
+                        }
+                    }
+                    json!({"index": i, "embedding": v})
+                })
+                .collect();
+            let out = json!({"data": data, "model": body["model"], "usage": {"prompt_tokens": 10}})
+                .to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{out}",
+                out.len()
+            );
+        }
+    });
+    (base, seen)
+}
+
+#[test]
+fn a_remote_embedder_embeds_documents_and_queries_and_a_wrong_dimension_is_refused() {
+    use cairn_engine::search::{SearchMode, SearchRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let remote = |base: &str| {
+        format!(
+            "[ingest.quality]\nmin_chars = 10\n[models]\nembedder = \"vectors\"\n\
+             [[models.remote]]\nname = \"vectors\"\nbase_url = \"{base}\"\nmodel = \"served-vectors\"\n\
+             api = \"embeddings\"\ndimension = 64\nmax_retries = 0\n"
+        )
+    };
+    let (up, seen) = embeddings_upstream(64, false);
+    let a = TenantId::new("a");
+    {
+        let e = common::engine(dir.path(), &remote(&up));
+        assert_eq!(e.embedder().unwrap().dim(), 64);
+        common::upload(&e, "a", "kb", "deadlocks.md", DEADLOCK);
+        common::upload(&e, "a", "kb", "vacuum.md", VACUUM);
+        let mut req = SearchRequest::new(CollectionId::new("kb"), "deadlock transactions retry");
+        req.mode = Some(SearchMode::Dense);
+        let found = e.search(&a, &req).unwrap();
+        assert!(found.hits[0].text.contains("40P01"), "{:?}", found.hits);
+        let seen = seen.lock().unwrap();
+        assert!(
+            seen.iter()
+                .all(|b| b["path"] == "/v1/embeddings" && b["model"] == "served-vectors")
+        );
+        assert!(
+            seen.len() >= 3,
+            "two documents and the query: {}",
+            seen.len()
+        );
+        // MaxSim needs token vectors, which a remote embedder does not give.
+        let err = e.bert().err().unwrap();
+        assert!(
+            err.message.contains("remote model `vectors`"),
+            "{}",
+            err.message
+        );
+    }
+
+    // The same collection through an upstream answering the wrong size: refused with
+    // a clear error, nothing stored is lost.
+    let (bad, _) = embeddings_upstream(64, true);
+    let e = common::engine(dir.path(), &remote(&bad));
+    let req = cairn_engine::UploadRequest {
+        name: "more.md",
+        bytes: b"# More\n\nAutovacuum runs VACUUM and ANALYZE automatically in the background.",
+        ..Default::default()
+    };
+    let err = e
+        .ingest_bytes(&a, &CollectionId::new("kb"), &req)
+        .err()
+        .map(|e| e.message)
+        .unwrap_or_default();
+    let docs = e
+        .store()
+        .list_documents(&a, Some(&CollectionId::new("kb")), 10, 0)
+        .unwrap();
+    assert!(
+        docs.iter().any(|d| d.source.ends_with("deadlocks.md")),
+        "{docs:?}"
+    );
+    let mut req = SearchRequest::new(CollectionId::new("kb"), "SQLSTATE 40P01");
+    req.mode = Some(SearchMode::Lexical);
+    let found = e.search(&a, &req).unwrap();
+    assert!(
+        found.hits[0].text.contains("40P01"),
+        "the earlier documents survive"
+    );
+    assert!(
+        err.contains("expected 64-dimensional vectors, got 63"),
+        "{err}"
+    );
+}

@@ -32,7 +32,7 @@ pub use gguf::Requant;
 pub use local::{GgufBackend, LocalGenerator, LocalOptions};
 pub use manifest::{ModelManifest, default_models_dir, installed_models};
 pub use remote::{RemoteConfig, RemoteEmbedder, RemoteGenerator, RemoteReranker};
-pub use tokenizer::HfTokenCounter;
+pub use tokenizer::{HfTokenCounter, WordCounter};
 
 /// A model loading failure.
 #[derive(Debug, thiserror::Error)]

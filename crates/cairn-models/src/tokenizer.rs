@@ -80,6 +80,21 @@ impl TokenCounter for HfTokenCounter {
     }
 }
 
+/// Whitespace-separated words as tokens: the count used to size chunks for a remote
+/// embedder whose tokenizer is not on this machine (a word is 1–2 tokens of a modern
+/// tokenizer, so chunks sized in words stay well inside a remote model's window).
+pub struct WordCounter;
+
+impl TokenCounter for WordCounter {
+    fn token_spans(&self, text: &str) -> Vec<(usize, usize)> {
+        whitespace_spans(text)
+    }
+
+    fn name(&self) -> &str {
+        "words"
+    }
+}
+
 fn whitespace_spans(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut start = None;

@@ -27,7 +27,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             Ok(_) => "ok".to_owned(),
             Err(e) => format!("error: {e}"),
         };
-        let embedder = if config.embedder_dir().exists() {
+        // A remote embedder is checked by use (ingest and search report its errors).
+        let embedder = if config.remote_embedder().is_some() || config.embedder_dir().exists() {
             "ok".to_owned()
         } else {
             format!("missing: {}", config.embedder_dir().display())

@@ -28,7 +28,7 @@ use crate::search::{SearchHit, SearchRequest};
 use crate::security::Redaction;
 use crate::{Engine, Error, Result};
 use cairn_index::chunk_key;
-use cairn_models::{Embedder, GenerateRequest, SamplingParams, StreamEvent};
+use cairn_models::{GenerateRequest, SamplingParams, StreamEvent};
 use cairn_types::{AnswerId, ErrorCode, StoredAnswer, TenantId};
 use std::time::Instant;
 

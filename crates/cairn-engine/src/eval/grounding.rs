@@ -11,7 +11,6 @@
 
 use crate::answer::{Source, ground};
 use crate::{Engine, Result};
-use cairn_models::Embedder;
 use cairn_types::TenantId;
 use serde::{Deserialize, Serialize};
 

@@ -17,7 +17,6 @@ pub use reindex::ReindexReport;
 
 use crate::{Engine, Error, Result};
 use cairn_index::{DenseParams, Incarnation, IndexSpace};
-use cairn_models::Embedder;
 use cairn_store::IndexBatch;
 use cairn_types::{Collection, CollectionId, DocumentId, ErrorCode, TenantId};
 use std::collections::HashMap;

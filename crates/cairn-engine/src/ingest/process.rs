@@ -7,7 +7,6 @@ use super::{DocOutcome, IngestOptions};
 use crate::engine::now_ms;
 use crate::{Engine, Error, Result};
 use cairn_ingest::{Format, chunk::chunker_for, quality};
-use cairn_models::Embedder;
 use cairn_store::DocumentCommit;
 use cairn_types::{
     Chunk, ChunkDraft, ChunkId, ChunkRole, Collection, CollectionId, DocStatus, Document,

@@ -19,7 +19,6 @@ pub use types::{
 
 use crate::{Engine, Error, Result};
 use cairn_index::{Access, Fused, IndexSpace, SearchFilter, rrf_weighted, weighted};
-use cairn_models::Embedder;
 use cairn_types::{ChunkId, DocumentId, ErrorCode, Principal, TenantId};
 use std::collections::HashMap;
 use std::sync::Arc;

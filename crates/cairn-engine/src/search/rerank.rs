@@ -112,7 +112,7 @@ impl Engine {
     }
 
     fn maxsim_scores(&self, query: &str, texts: &[&str]) -> Result<Vec<f32>> {
-        let embedder = self.embedder()?;
+        let embedder = self.bert()?;
         let q = embedder.token_vectors(&[query])?;
         let docs = embedder.token_vectors(texts)?;
         let q = q.first().map(Vec::as_slice).unwrap_or_default();

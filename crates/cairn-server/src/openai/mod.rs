@@ -25,7 +25,6 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use cairn_engine::security::Redaction;
-use cairn_models::Embedder;
 use cairn_types::{ErrorCode, TenantId};
 use serde_json::{Value, json};
 use std::sync::Arc;
