@@ -17,6 +17,7 @@ mod raw_models;
 mod raw_security;
 mod raw_serve;
 mod registry;
+mod tenant_models;
 mod validate;
 
 pub use raw::{

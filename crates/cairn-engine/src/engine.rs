@@ -21,6 +21,8 @@ pub struct Engine {
     pub(crate) answer_cache: crate::lru::Lru<String, crate::Answer>,
     /// The semantic answer cache (`[cache] semantic`): see `answer::semantic`.
     pub(crate) semantic_cache: crate::answer::semantic::SemanticCache<crate::Answer>,
+    /// Each tenant's registry: the file's models plus its own (`tenant_models`).
+    pub(crate) registries: crate::tenant_models::Registries,
 }
 
 /// Current time in Unix milliseconds.
@@ -68,6 +70,7 @@ impl Engine {
             query_cache,
             answer_cache,
             semantic_cache,
+            registries: crate::tenant_models::Registries::default(),
         }
     }
 

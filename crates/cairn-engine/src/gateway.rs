@@ -96,7 +96,8 @@ impl Engine {
         name: &str,
         redaction: &Redaction,
     ) -> Result<Arc<dyn Generator>> {
-        match self.config.model_ref(name) {
+        let registry = self.registry(tenant)?;
+        match registry.model_ref(name) {
             ModelRef::Local => Ok(self.local_model(name)?),
             ModelRef::Remote(m) => {
                 let target = self.remote_target(tenant, m, redaction)?;
@@ -104,13 +105,13 @@ impl Engine {
                     name,
                     Strategy::Fallback,
                     vec![target],
-                    self.turn(name),
+                    self.turn(&self.model_state_key(tenant, name)),
                 )?))
             }
             ModelRef::Route(route) => {
                 let mut targets = Vec::with_capacity(route.targets.len());
                 for t in &route.targets {
-                    targets.push(match self.config.model_ref(t) {
+                    targets.push(match registry.model_ref(t) {
                         ModelRef::Remote(m) => self.remote_target(tenant, m, redaction)?,
                         ModelRef::Local => Target {
                             name: t.clone(),
@@ -133,7 +134,7 @@ impl Engine {
                     name,
                     strategy(route.strategy),
                     targets,
-                    self.turn(name),
+                    self.turn(&self.model_state_key(tenant, name)),
                 )?))
             }
         }
@@ -245,13 +246,14 @@ impl Engine {
             ));
         }
         let config = self.remote_config(tenant, m)?;
+        let key = self.model_state_key(tenant, &m.name);
         let agent = self
             .models
             .gateway
             .agents
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry(m.name.clone())
+            .entry(key.clone())
             .or_insert_with(|| config.agent())
             .clone();
         Ok(Target {
@@ -260,7 +262,7 @@ impl Engine {
                 RemoteGenerator::with_agent(config, agent),
                 redaction.clone(),
             )),
-            health: self.health(&m.name, m.max_concurrent),
+            health: self.health(&key, m.max_concurrent),
             retry: RetryPolicy {
                 max_retries: m.max_retries,
                 ..RetryPolicy::default()

@@ -30,6 +30,7 @@ pub mod lru;
 mod models;
 pub mod search;
 pub mod security;
+pub mod tenant_models;
 
 pub use answer::{Answer, AnswerEvent, AskRequest};
 pub use engine::Engine;

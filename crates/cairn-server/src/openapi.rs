@@ -58,6 +58,9 @@ use utoipa::OpenApi;
         native::tenant::audit,
         native::tenant::get_settings,
         native::tenant::put_settings,
+        native::models::list,
+        native::models::put,
+        native::models::delete,
         native::tenant::usage,
         native::tenant::list_secrets,
         native::tenant::put_secret,
@@ -83,6 +86,7 @@ use utoipa::OpenApi;
         schemas::AskBody,
         schemas::ResponsesBody,
         schemas::TenantSettingsBody,
+        schemas::ModelEntryBody,
         schemas::UploadForm,
     ))
 )]

@@ -194,6 +194,41 @@ pub struct TenantSettingsBody {
     pub models: Option<serde_json::Value>,
 }
 
+/// `PUT /api/v1/models/{name}`: a remote model (`base_url`, …) or, with `targets`, a
+/// route. Fields as in `[[models.remote]]` / `[[models.routes]]`; unknown ones are
+/// refused.
+#[derive(Serialize, ToSchema)]
+pub struct ModelEntryBody {
+    /// Remote model: `http(s)://…/v1`.
+    pub base_url: Option<String>,
+    /// Remote model: the provider's model name (default: the registry name).
+    pub model: Option<String>,
+    /// Remote model: `chat` (default), `rerank` or `embeddings`.
+    pub api: Option<String>,
+    /// Remote model: the name of the tenant secret holding the API key.
+    pub api_key_secret: Option<String>,
+    /// Remote model: an environment variable holding the API key.
+    pub api_key_env: Option<String>,
+    /// Remote model: extra headers.
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+    pub context_length: Option<usize>,
+    /// Remote `embeddings` model: the vector size.
+    pub dimension: Option<usize>,
+    pub connect_timeout_ms: Option<u64>,
+    pub first_token_timeout_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub max_concurrent: Option<usize>,
+    pub max_retries: Option<u32>,
+    pub input_price_per_mtok: Option<f64>,
+    pub output_price_per_mtok: Option<f64>,
+    /// Route: `fallback`, `round_robin`, `least_busy` or `cascade`.
+    pub strategy: Option<String>,
+    /// Route: model names, in order.
+    pub targets: Option<Vec<String>>,
+    /// Route (`cascade`): the confidence under which the next target answers again.
+    pub escalate_below: Option<f32>,
+}
+
 /// `POST /api/v1/collections/{collection}/documents` (multipart/form-data).
 #[derive(Serialize, ToSchema)]
 pub struct UploadForm {

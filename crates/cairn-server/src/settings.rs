@@ -35,18 +35,27 @@ impl TenantSettings {
     }
 }
 
-/// The tenant's `models` setting: `{"allow": ["name", "prefix*", ...]}`.
-fn allowed_models(v: &Value) -> Result<Vec<String>, ApiError> {
+/// The tenant's `models` setting: `{"allow": ["name", "prefix*", ...], "remote":
+/// [...], "routes": [...]}` (the tenant's own models, checked by the engine:
+/// `cairn_engine::tenant_models`). `None`: no allow-list.
+fn allowed_models(v: &Value) -> Result<Option<Vec<String>>, ApiError> {
     let bad = |m: &str| ApiError::invalid(format!("models: {m}")).with_param("models");
     let obj = v
         .as_object()
         .ok_or_else(|| bad("must be an object {\"allow\": [...]}"))?;
-    if let Some(k) = obj.keys().find(|k| *k != "allow") {
-        return Err(bad(&format!("unknown key `{k}` (expected allow)")));
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !["allow", "remote", "routes"].contains(&k.as_str()))
+    {
+        return Err(bad(&format!(
+            "unknown key `{k}` (expected allow, remote, routes)"
+        )));
     }
-    let list = obj
-        .get("allow")
-        .and_then(Value::as_array)
+    let Some(allow) = obj.get("allow").filter(|a| !a.is_null()) else {
+        return Ok(None);
+    };
+    let list = allow
+        .as_array()
         .ok_or_else(|| bad("allow must be a list of model names"))?;
     list.iter()
         .map(|m| {
@@ -55,7 +64,8 @@ fn allowed_models(v: &Value) -> Result<Vec<String>, ApiError> {
                 .map(str::to_owned)
                 .ok_or_else(|| bad("allow holds non-empty strings only"))
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// Overlays `over` onto `base`, object keys recursively.
@@ -99,7 +109,7 @@ pub fn effective(config: &Config, stored: Option<&Value>) -> Result<TenantSettin
             overlay(&mut guard, g);
         }
         if let Some(m) = obj.get("models").filter(|m| !m.is_null()) {
-            allowed = Some(allowed_models(m)?);
+            allowed = allowed_models(m)?;
         }
     }
     let limits: LimitsSection = serde_json::from_value(limits)

@@ -75,13 +75,16 @@ impl AppState {
     /// are asked for. Refused with `503 overloaded` when the queue is full, or when no
     /// slot comes within the request timeout.
     pub async fn admit_model(&self, tenant: &TenantId, model: &str) -> ApiResult<Permit> {
-        let config = self.engine.config();
-        let slots = match config.model_ref(model) {
-            cairn_config::ModelRef::Local => config.max_concurrent,
+        let registry = self.engine.registry(tenant)?;
+        let slots = match registry.model_ref(model) {
+            cairn_config::ModelRef::Local => registry.max_concurrent,
             cairn_config::ModelRef::Remote(m) if m.max_concurrent > 0 => m.max_concurrent,
             _ => UNBOUNDED_SLOTS,
         };
-        let admit = self.admission.admit_with(model, slots, tenant);
+        // A tenant's own model has its own queue (another tenant's model of the same
+        // name is another model).
+        let queue = self.engine.model_state_key(tenant, model);
+        let admit = self.admission.admit_with(&queue, slots, tenant);
         match tokio::time::timeout(self.request_timeout, admit).await {
             Ok(r) => r,
             Err(_) => Err(ApiError::new(
@@ -178,10 +181,14 @@ pub struct Meter {
 impl Meter {
     /// Charges a finished call of `model` (the model that answered).
     pub fn record(&self, model: &str, input_tokens: usize, output_tokens: usize) {
+        // Prices of the tenant's own models come from its registry.
+        let registry = self.state.engine.registry(&self.id.tenant).ok();
         crate::limits::record(
             self.state.limiter.as_ref(),
             self.state.engine.store(),
-            self.state.engine.config(),
+            registry
+                .as_deref()
+                .unwrap_or_else(|| self.state.engine.config()),
             &self.id,
             &self.settings,
             &crate::limits::Call {

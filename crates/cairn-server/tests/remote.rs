@@ -937,3 +937,159 @@ async fn a_remote_model_has_its_own_fair_queue_bounded_by_its_max_concurrent() {
         .clone();
     assert_eq!(queue["max_concurrent"], 1, "{queue}");
 }
+
+async fn send(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_adds_a_model_and_a_route_at_run_time_and_removes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file_base, _) = scripted(vec![]);
+    let (base, seen) = scripted(vec![
+        text_reply("from the tenant's model"),
+        text_reply("via the route"),
+    ]);
+    let toml = format!(
+        "data_dir = \"{}\"\n[auth]\nmode = \"off\"\n\
+         [[models.remote]]\nname = \"upstream-llm\"\nbase_url = \"{file_base}\"\n",
+        dir.path().join("data").display()
+    );
+    let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
+    let engine = Arc::new(Engine::open(config).unwrap());
+    let default = cairn_types::TenantId::new("default");
+    engine.ensure_tenant(&default).unwrap();
+    let app = router(AppState::new(engine.clone()).unwrap());
+    let chat =
+        |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+
+    // Unknown before it is added.
+    let (s, _) = post_chat(&app, chat("my-llm")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Bad entries are refused with the key at fault, and nothing is stored.
+    let (s, e) = send(
+        &app,
+        "PUT",
+        "/api/v1/models/my-llm",
+        Some(json!({"base_url": "ftp://x"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("base_url"),
+        "{e}"
+    );
+    let (s, e) = send(
+        &app,
+        "PUT",
+        "/api/v1/models/my-llm",
+        Some(json!({"base_url": base, "colour": "red"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    let (s, e) = send(
+        &app,
+        "PUT",
+        "/api/v1/models/upstream-llm",
+        Some(json!({"base_url": base})),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "the file's names are not the tenant's: {e}"
+    );
+
+    // Added: usable at once, listed, priced and queued as its own.
+    let (s, created) = send(
+        &app,
+        "PUT",
+        "/api/v1/models/my-llm",
+        Some(json!({"base_url": base, "model": "served-mine", "input_price_per_mtok": 1.0})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let (s, b) = post_chat(&app, chat("my-llm")).await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    assert!(String::from_utf8_lossy(&b).contains("from the tenant's model"));
+    assert_eq!(seen.lock().unwrap()[0].1["model"], "served-mine");
+
+    // A route of the tenant's over its own model and the file's.
+    let (s, e) = send(
+        &app,
+        "PUT",
+        "/api/v1/models/mine-first",
+        Some(json!({"strategy": "fallback", "targets": ["my-llm", "upstream-llm"]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    let (s, b) = post_chat(&app, chat("mine-first")).await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    assert!(String::from_utf8_lossy(&b).contains("via the route"));
+
+    let (_, listed) = send(&app, "GET", "/api/v1/models", None).await;
+    let row = |name: &str| {
+        listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(
+        (
+            row("my-llm")["kind"].as_str(),
+            row("my-llm")["source"].as_str()
+        ),
+        (Some("remote"), Some("tenant"))
+    );
+    assert_eq!(row("mine-first")["kind"], "route");
+    assert_eq!(row("upstream-llm")["source"], "config");
+    let (_, openai) = send(&app, "GET", "/v1/models", None).await;
+    assert!(openai.to_string().contains("\"mine-first\""), "{openai}");
+
+    // Another tenant's registry does not have them.
+    let other = engine
+        .registry(&cairn_types::TenantId::new("other"))
+        .unwrap();
+    assert!(other.is_local("my-llm") && other.is_local("mine-first"));
+
+    // The route still names the model: it cannot go first.
+    let (s, e) = send(&app, "DELETE", "/api/v1/models/my-llm", None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("my-llm"),
+        "{e}"
+    );
+    let (s, _) = send(&app, "DELETE", "/api/v1/models/mine-first", None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = send(&app, "DELETE", "/api/v1/models/my-llm", None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = send(&app, "DELETE", "/api/v1/models/my-llm", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = send(&app, "DELETE", "/api/v1/models/upstream-llm", None).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _) = post_chat(&app, chat("my-llm")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "gone without a restart");
+}

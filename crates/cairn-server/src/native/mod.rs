@@ -3,5 +3,6 @@
 pub mod answers;
 pub mod identity;
 pub mod library;
+pub mod models;
 mod spool;
 pub mod tenant;

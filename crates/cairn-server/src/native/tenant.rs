@@ -76,10 +76,13 @@ pub async fn put_settings(
         let eff = crate::settings::effective(e.config(), Some(&body))?;
         let retention = cairn_engine::security::retention_for(e.config(), Some(&body))
             .map_err(|err| crate::error::ApiError::from(err).with_param("retention"))?;
+        e.merged_registry(Some(&body))
+            .map_err(|err| crate::error::ApiError::from(err).with_param("models"))?;
         e.ensure_tenant(&who.tenant)?;
         e.store()
             .set_tenant_settings(&who.tenant, &body, crate::gate::now_ms())?;
         cache.invalidate(&who.tenant);
+        e.forget_registry(&who.tenant);
         audit_action(
             e,
             &who,

@@ -189,7 +189,8 @@ pub(crate) async fn chat_inner(
         .await?;
         return Ok(stamp_wait(Json(wire.body(body)).into_response(), waited));
     }
-    let local = config.is_local(&req.model);
+    let registry = state.engine.registry(&who.tenant)?;
+    let local = registry.is_local(&req.model);
     if local && req.model != config.generator {
         return Err(unknown_model(&req.model));
     }
@@ -362,10 +363,11 @@ fn model_list(state: &AppState, tenant: &TenantId) -> ApiResult<Vec<Value>> {
     if config.server.expose_embedder {
         data.push(model_entry(&config.embedder, "cairn"));
     }
-    for m in &config.remote_models {
+    let registry = state.engine.registry(tenant)?;
+    for m in &registry.remote_models {
         data.push(model_entry(&m.name, "remote"));
     }
-    for r in &config.routes {
+    for r in &registry.routes {
         data.push(model_entry(&r.name, "route"));
     }
     for name in state.engine.reranker_names() {
