@@ -19,6 +19,9 @@ pub use ureq::Agent as HttpClient;
 use crate::{Error, Result};
 use std::time::Duration;
 
+/// Idle connections kept per remote model for reuse.
+const IDLE_CONNECTIONS: usize = 256;
+
 /// Where and how to reach the provider.
 #[derive(Clone, Debug)]
 pub struct RemoteConfig {
@@ -76,6 +79,9 @@ impl RemoteConfig {
         ureq::Agent::config_builder()
             .timeout_global(Some(self.timeout))
             .timeout_connect(Some(self.connect_timeout))
+            // Keep as many connections as requests run at once, not ureq's default 3.
+            .max_idle_connections(IDLE_CONNECTIONS)
+            .max_idle_connections_per_host(IDLE_CONNECTIONS)
             .http_status_as_error(false)
             .build()
             .into()

@@ -130,6 +130,31 @@ pub enum BenchCmd {
         #[arg(long)]
         show: bool,
     },
+    /// A minimal OpenAI-compatible upstream for `bench gateway` (runs until killed).
+    Upstream {
+        #[arg(long, default_value_t = 18000)]
+        port: u16,
+    },
+    /// Open-loop load on a chat-completions URL at a constant arrival rate: latency
+    /// from each request's due time (p50/p90/p99), errors, achieved rate.
+    Gateway {
+        /// e.g. `http://127.0.0.1:8080/v1/chat/completions`.
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value = "bench")]
+        model: String,
+        /// Requests per second.
+        #[arg(long, default_value_t = 500)]
+        rps: u32,
+        #[arg(long, default_value_t = 15)]
+        seconds: u32,
+        /// Sending threads (enough that a due request never waits for a free one).
+        #[arg(long, default_value_t = 128)]
+        threads: usize,
+        /// What is measured (`direct`, `cairn`, `litellm`), echoed in the report.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
     /// Per-request cost of authentication, rate limiting and input guardrails (p50/p99).
     Gate {
         #[arg(long, default_value_t = 20_000)]
@@ -188,6 +213,18 @@ pub fn run(ctx: &Context, c: BenchCmd) -> anyhow::Result<ExitCode> {
             sweep,
             show,
         } => super::bench_cache::semantic_cache(ctx, &pairs, threshold, sweep, show)?,
+        BenchCmd::Upstream { port } => {
+            super::bench_gateway::upstream(port)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        BenchCmd::Gateway {
+            url,
+            model,
+            rps,
+            seconds,
+            threads,
+            label,
+        } => super::bench_gateway::gateway(&url, &model, rps, seconds, threads, &label)?,
         BenchCmd::Gate { requests } => super::bench_guard::gate(ctx, requests)?,
         BenchCmd::Parse { files, repeat } => super::bench_parse::parse(ctx, &files, repeat)?,
         BenchCmd::Embed {

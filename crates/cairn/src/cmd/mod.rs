@@ -4,6 +4,7 @@ pub mod ask;
 pub mod audit;
 pub mod bench;
 pub mod bench_cache;
+pub mod bench_gateway;
 pub mod bench_guard;
 pub mod bench_index;
 pub mod bench_parse;
