@@ -233,6 +233,34 @@ impl Engine {
         Ok(config)
     }
 
+    /// The shared client, health and retry policy of remote model `m` for `tenant`.
+    pub(crate) fn remote_guards(
+        &self,
+        tenant: &TenantId,
+        m: &RemoteModelSection,
+    ) -> Result<(
+        cairn_models::remote::HttpClient,
+        Arc<TargetHealth>,
+        RetryPolicy,
+    )> {
+        let key = self.model_state_key(tenant, &m.name);
+        let config = self.remote_config(tenant, m)?;
+        let agent = self
+            .models
+            .gateway
+            .agents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.clone())
+            .or_insert_with(|| config.agent())
+            .clone();
+        let policy = RetryPolicy {
+            max_retries: m.max_retries,
+            ..RetryPolicy::default()
+        };
+        Ok((agent, self.health(&key, m.max_concurrent), policy))
+    }
+
     fn remote_target(
         &self,
         tenant: &TenantId,

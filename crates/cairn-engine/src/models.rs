@@ -60,7 +60,13 @@ impl Engine {
             Some(m) => {
                 let tenant = TenantId::new(self.config.tenant.as_str());
                 let remote = self.remote_config(&tenant, m)?;
-                Arc::new(RemoteEmbedder::new(remote, m.dimension, m.context_length))
+                let (_, health, policy) = self.remote_guards(&tenant, m)?;
+                Arc::new(cairn_models::gateway::GuardedEmbedder::new(
+                    &m.name,
+                    Arc::new(RemoteEmbedder::new(remote, m.dimension, m.context_length)),
+                    health,
+                    policy,
+                ))
             }
             None => self.bert()?,
         };

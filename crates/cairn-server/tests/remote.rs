@@ -1093,3 +1093,59 @@ async fn a_tenant_adds_a_model_and_a_route_at_run_time_and_removes_them() {
     let (s, _) = post_chat(&app, chat("my-llm")).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "gone without a restart");
 }
+
+/// An upstream that answers every request with a 500 and counts them.
+fn failing_upstream() -> (String, Arc<Mutex<usize>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(Mutex::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.expect("the fake upstream accepts connections");
+            let _ = read_request(&stream);
+            *seen.lock().unwrap() += 1;
+            let e = r#"{"error":{"message":"down"}}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{e}",
+                e.len()
+            );
+        }
+    });
+    (format!("http://{addr}/v1"), count)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_remote_reranker_is_retried_then_its_breaker_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, calls) = failing_upstream();
+    let toml = format!(
+        "data_dir = \"{}\"\n[auth]\nmode = \"off\"\n[models]\nreranker = \"rr\"\n\
+         [[models.remote]]\nname = \"rr\"\nbase_url = \"{base}\"\napi = \"rerank\"\nmax_retries = 1\n\
+         [models.circuit_breaker]\nconsecutive_failures = 2\ncooldown_ms = 600000\n",
+        dir.path().join("data").display()
+    );
+    let app = app_from(&toml);
+    let body = json!({"query": "q", "documents": ["a", "b"]});
+    for expected_calls in [2, 4] {
+        let (s, e) = send(&app, "POST", "/v1/rerank", Some(body.clone())).await;
+        assert!(s.is_server_error(), "{s} {e}");
+        assert_eq!(
+            *calls.lock().unwrap(),
+            expected_calls,
+            "one retry per request"
+        );
+    }
+    // Two failed requests in a row: the breaker is open, the provider is spared.
+    let (s, e) = send(&app, "POST", "/v1/rerank", Some(body)).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("circuit breaker"),
+        "{e}"
+    );
+    assert_eq!(*calls.lock().unwrap(), 4);
+}

@@ -162,8 +162,14 @@ impl Engine {
                 let query = redaction.redact(query);
                 let docs: Vec<String> = documents.iter().map(|d| redaction.redact(d)).collect();
                 let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
-                let reranker = RemoteReranker::new(self.remote_config(tenant, m)?);
-                Ok(reranker.score(&query, &refs)?)
+                let (agent, health, policy) = self.remote_guards(tenant, m)?;
+                let reranker = RemoteReranker::with_agent(self.remote_config(tenant, m)?, agent);
+                Ok(cairn_models::gateway::guarded_call(
+                    &m.name,
+                    &health,
+                    &policy,
+                    || reranker.score(&query, &refs),
+                )?)
             }
             ModelRef::Remote(m) => Err(Error::new(
                 ErrorCode::InvalidInput,

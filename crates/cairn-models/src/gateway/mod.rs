@@ -5,9 +5,11 @@
 //! it, an error reaches the caller (text already sent is never replaced).
 
 mod breaker;
+mod call;
 mod retry;
 
 pub use breaker::{BreakerSettings, BreakerState, CircuitBreaker};
+pub use call::{GuardedEmbedder, guarded_call};
 pub use retry::{Failure, RetryPolicy, classify};
 
 use crate::generate::{GenerateRequest, Generator, StreamEvent, TokenStream};

@@ -27,6 +27,11 @@ impl RemoteReranker {
         Self { config, agent }
     }
 
+    /// A reranker for `config` over an existing client (its connections are reused).
+    pub fn with_agent(config: RemoteConfig, agent: ureq::Agent) -> Self {
+        Self { config, agent }
+    }
+
     /// The provider's model name.
     pub fn model_id(&self) -> &str {
         &self.config.model

@@ -217,6 +217,13 @@ fn wrong_role(a: &mut Attacks, w: &World, t: &Targets) {
             Some(json!({"value": "hunter2"})),
         ),
         ("DELETE", "/api/v1/secrets/smtp", None),
+        ("GET", "/api/v1/models", None),
+        (
+            "PUT",
+            "/api/v1/models/sneaky",
+            Some(json!({"base_url": "http://127.0.0.1:9/v1"})),
+        ),
+        ("DELETE", "/api/v1/models/sneaky", None),
     ] {
         a.run(WrongRole, m, p, &w.admin, b, forbidden);
     }
@@ -728,6 +735,43 @@ fn cross_tenant(a: &mut Attacks, w: &World, t: &Targets) {
     assert_eq!(get(s, "/api/v1/secrets", &t.acme_owner).text, acme_secrets);
     let settings = get(s, "/api/v1/tenant/settings", &t.acme_owner);
     assert_eq!(settings.body["stored"], mark, "{}", settings.text);
+    // Models added at run time: acme's are acme's alone.
+    let added = put(
+        s,
+        "/api/v1/models/acme-llm",
+        &t.acme_owner,
+        json!({"base_url": "http://127.0.0.1:9/acme/v1"}),
+    );
+    assert_eq!(added.status, 201, "{}", added.text);
+    a.run(
+        CrossTenant,
+        "GET",
+        "/api/v1/models",
+        gx,
+        None,
+        lacks(vec!["acme-llm".into(), "/acme/v1".into()]),
+    );
+    a.run(
+        CrossTenant,
+        "DELETE",
+        "/api/v1/models/acme-llm",
+        gx,
+        None,
+        not_found,
+    );
+    a.run(
+        CrossTenant,
+        "PUT",
+        "/api/v1/models/acme-llm",
+        gx,
+        Some(json!({"base_url": "http://127.0.0.1:9/globex/v1"})),
+        status(&[201]),
+    );
+    let acme_models = get(s, "/api/v1/models", &t.acme_owner).text;
+    assert!(
+        acme_models.contains("/acme/v1") && !acme_models.contains("/globex/v1"),
+        "{acme_models}"
+    );
     // Writes land in globex and leave acme as it was.
     a.run(
         CrossTenant,
