@@ -64,7 +64,14 @@ fn admit(
         }
     };
     let settings = state.settings.get(engine.config(), store, &id.tenant)?;
-    crate::limits::admit(state.limiter.as_ref(), store, &id, &settings, now, path)?;
+    crate::limits::admit(
+        state.limiter.as_ref(),
+        &state.usage,
+        &id,
+        &settings,
+        now,
+        path,
+    )?;
     Ok((id, settings))
 }
 

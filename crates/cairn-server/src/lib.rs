@@ -36,6 +36,7 @@ mod schemas;
 pub mod settings;
 mod sse;
 pub mod state;
+pub mod usage_ledger;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -89,7 +90,11 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let state = AppState::new(engine).map_err(|e| std::io::Error::other(e.to_string()))?;
-    listen::run(state, listener, shutdown).await
+    let usage = state.usage.clone();
+    let served = listen::run(state, listener, shutdown).await;
+    // Usage still in memory goes to the store before the process ends.
+    usage.stop();
+    served
 }
 
 /// Binds `addr` (port 0 picks a free one) and returns the listener and its address.

@@ -11,9 +11,10 @@
 use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::settings::TenantSettings;
+use crate::usage_ledger::{Entry, UsageLedger};
 use cairn_auth::{Ask, Rate, RateLimiter, Verdict};
 use cairn_config::{Config, LimitsSection};
-use cairn_store::{ModelUsage, Store};
+use cairn_store::ModelUsage;
 use cairn_types::ErrorCode;
 
 /// The usage periods an instant counts toward: `d:YYYY-MM-DD` and `m:YYYY-MM`.
@@ -85,7 +86,7 @@ pub fn metered(path: &str) -> bool {
 /// Admits one request or answers `429` with `Retry-After`.
 pub fn admit(
     limiter: &dyn RateLimiter,
-    store: &dyn Store,
+    store: &UsageLedger,
     id: &Identity,
     settings: &TenantSettings,
     now_ms: i64,
@@ -123,7 +124,7 @@ fn caller_period(period: &str, id: &Identity) -> String {
 
 /// Refuses once the caller's own daily or monthly budget in dollars is spent.
 fn key_budget(
-    store: &dyn Store,
+    store: &UsageLedger,
     id: &Identity,
     l: &LimitsSection,
     now: i64,
@@ -157,7 +158,7 @@ fn key_budget(
 }
 
 /// Refuses once a daily or monthly token or cost quota is used up.
-fn quota(store: &dyn Store, id: &Identity, l: &LimitsSection, now: i64) -> Result<(), ApiError> {
+fn quota(store: &UsageLedger, id: &Identity, l: &LimitsSection, now: i64) -> Result<(), ApiError> {
     key_budget(store, id, l, now)?;
     let quotas_on = l.daily_tokens > 0
         || l.monthly_tokens > 0
@@ -228,11 +229,12 @@ pub fn cost_micros(config: &Config, l: &LimitsSection, call: &Call<'_>) -> i64 {
     micros.round() as i64
 }
 
-/// Charges a finished call to the token buckets, the quota counters and the model's
-/// daily row. Never fails the request: the work is done.
+/// Charges a finished call to the token buckets, and to the quota counters and the
+/// model's daily row through the usage ledger (written within `FLUSH_EVERY`). Never
+/// fails the request: the work is done.
 pub fn record(
     limiter: &dyn RateLimiter,
-    store: &dyn Store,
+    ledger: &UsageLedger,
     config: &Config,
     id: &Identity,
     settings: &TenantSettings,
@@ -262,9 +264,13 @@ pub fn record(
         key_day.as_str(),
         key_month.as_str(),
     ];
-    if let Err(e) = store.add_model_usage(&id.tenant, &all, date, call.model, &usage) {
-        tracing::warn!(tenant = %id.tenant, error = %e, "could not record usage");
-    }
+    ledger.add(Entry {
+        tenant: id.tenant.clone(),
+        periods: all.iter().map(|p| (*p).to_owned()).collect(),
+        day: date.to_owned(),
+        model: call.model.to_owned(),
+        usage,
+    });
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ pub struct AppState {
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
     /// Whole chat completions of deterministic requests (`[cache] exact`).
     pub chat_cache: Arc<crate::openai::ChatCache>,
+    /// Usage written behind the responses (`usage_ledger`).
+    pub usage: Arc<crate::usage_ledger::UsageLedger>,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
             streams: Arc::new(StreamSlots::new(config.server.max_streams_per_key)),
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             chat_cache: Arc::new(crate::openai::ChatCache::new(&config.cache)),
+            usage: crate::usage_ledger::UsageLedger::start(engine.clone()),
             engine,
             draining: Arc::new(AtomicBool::new(false)),
         })
@@ -185,7 +188,7 @@ impl Meter {
         let registry = self.state.engine.registry(&self.id.tenant).ok();
         crate::limits::record(
             self.state.limiter.as_ref(),
-            self.state.engine.store(),
+            &self.state.usage,
             registry
                 .as_deref()
                 .unwrap_or_else(|| self.state.engine.config()),

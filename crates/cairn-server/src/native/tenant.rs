@@ -111,7 +111,10 @@ pub async fn usage(
         return Err(crate::error::ApiError::invalid("days must be 1 to 400").with_param("days"));
     }
     let tenant = caller.tenant.clone();
+    let ledger = state.usage.clone();
     blocking(&state, move |e, _| {
+        // Read what was charged so far, including what is still in memory.
+        ledger.flush();
         let now = crate::gate::now_ms();
         let (day, month) = crate::limits::periods(now);
         let d = e.store().usage(&tenant, &day)?;

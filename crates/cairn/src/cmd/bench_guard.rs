@@ -182,6 +182,7 @@ pub fn gate(ctx: &Context, requests: usize) -> anyhow::Result<Value> {
     }
     let engine =
         std::sync::Arc::new(cairn_engine::Engine::open(config.clone()).map_err(super::eng)?);
+    let ledger = cairn_server::usage_ledger::UsageLedger::start(engine.clone());
     let tenant = cairn_types::TenantId::new("bench");
     engine
         .put_user(
@@ -228,14 +229,7 @@ pub fn gate(ctx: &Context, requests: usize) -> anyhow::Result<Value> {
         let _ = auth.authenticate(engine.store(), &headers, now);
     });
     let admit = || {
-        let _ = cairn_server::limits::admit(
-            &limiter,
-            engine.store(),
-            &id,
-            &settings,
-            now,
-            "/api/v1/ask",
-        );
+        let _ = cairn_server::limits::admit(&limiter, &ledger, &id, &settings, now, "/api/v1/ask");
     };
     let (lim50, lim99) = latency(&idx, |_| admit());
     let (g50, g99) = latency(&idx, |_| {
