@@ -73,16 +73,27 @@ impl AppState {
     }
 
     /// Waits for a slot on `model` for `tenant` (fair between tenants): a local model
-    /// has `models.max_concurrent` slots, a remote one its own `max_concurrent`, and a
-    /// remote one without a limit or a route (whose targets limit themselves) as many as
-    /// are asked for. Refused with `503 overloaded` when the queue is full, or when no
+    /// has `models.max_concurrent` slots, a remote one its own `max_concurrent`, a route
+    /// the sum of its targets' (as many as are asked for when one has no limit), and a
+    /// remote one without a limit as many as are asked for. Refused with `503 overloaded` when the queue is full, or when no
     /// slot comes within the request timeout.
     pub async fn admit_model(&self, tenant: &TenantId, model: &str) -> ApiResult<Permit> {
         let registry = self.engine.registry(tenant)?;
+        let limit = |name: &str| match registry.model_ref(name) {
+            cairn_config::ModelRef::Local => Some(registry.max_concurrent),
+            cairn_config::ModelRef::Remote(m) if m.max_concurrent > 0 => Some(m.max_concurrent),
+            _ => None,
+        };
         let slots = match registry.model_ref(model) {
-            cairn_config::ModelRef::Local => registry.max_concurrent,
-            cairn_config::ModelRef::Remote(m) if m.max_concurrent > 0 => m.max_concurrent,
-            _ => UNBOUNDED_SLOTS,
+            // A route holds as many requests at once as its targets together take; more
+            // wait in its queue (fairly) rather than finding every target full.
+            cairn_config::ModelRef::Route(r) => r
+                .targets
+                .iter()
+                .map(|t| limit(t))
+                .sum::<Option<usize>>()
+                .unwrap_or(UNBOUNDED_SLOTS),
+            _ => limit(model).unwrap_or(UNBOUNDED_SLOTS),
         };
         // A tenant's own model has its own queue (another tenant's model of the same
         // name is another model).

@@ -855,14 +855,24 @@ async fn the_exact_cache_answers_a_repeated_deterministic_chat_without_the_provi
         "temperature": temperature, "messages": [{"role": "user", "content": "hi"}]})
     };
 
-    let (s, b) = post_chat(&app, req(false, 0.0)).await;
+    // Computed streamed first: the whole completion is kept all the same.
+    let (s, b) = post_chat(&app, req(true, 0.0)).await;
     assert_eq!(s, StatusCode::OK);
-    let first: Value = serde_json::from_slice(&b).unwrap();
-    assert_eq!(first["cairn"]["cache"]["hit"], Value::Null);
+    let streamed = String::from_utf8(b).unwrap();
+    assert!(
+        streamed.contains("cached words") && streamed.contains("\"hit\":null"),
+        "{streamed}"
+    );
+    let first_id = streamed
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .and_then(|d| serde_json::from_str::<Value>(d).ok())
+        .map(|c| c["id"].clone())
+        .unwrap();
     let (_, b) = post_chat(&app, req(false, 0.0)).await;
     let again: Value = serde_json::from_slice(&b).unwrap();
     assert_eq!(again["cairn"]["cache"]["hit"], "exact", "{again}");
-    assert_eq!(again["cairn"]["cache"]["answer_id"], first["id"]);
+    assert_eq!(again["cairn"]["cache"]["answer_id"], first_id);
     assert_eq!(again["choices"][0]["message"]["content"], "cached words");
     // Streamed, the same answer comes back as chunks.
     let (s, b) = post_chat(&app, req(true, 0.0)).await;
@@ -1148,4 +1158,25 @@ async fn a_failing_remote_reranker_is_retried_then_its_breaker_opens() {
         "{e}"
     );
     assert_eq!(*calls.lock().unwrap(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_route_queues_callers_while_its_targets_are_at_their_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, seen) = upstream();
+    let toml = format!(
+        "data_dir = \"{}\"\n[auth]\nmode = \"off\"\n[models]\nmax_queued = 4\n\
+         [[models.remote]]\nname = \"upstream-llm\"\nbase_url = \"{base}\"\nmax_concurrent = 1\n\
+         [[models.routes]]\nname = \"r\"\nstrategy = \"fallback\"\ntargets = [\"upstream-llm\"]\n",
+        dir.path().join("data").display()
+    );
+    let app = app_from(&toml);
+    let body = json!({"model": "r", "messages": [{"role": "user", "content": "hello"}]});
+    // The upstream takes ~80 ms; the route's one slot (its target's max_concurrent) is
+    // taken by the first request, so the second waits in the route's queue instead of
+    // finding every target full.
+    let (a, b) = tokio::join!(post_chat(&app, body.clone()), post_chat(&app, body));
+    assert_eq!(a.0, StatusCode::OK, "{}", String::from_utf8_lossy(&a.1));
+    assert_eq!(b.0, StatusCode::OK, "{}", String::from_utf8_lossy(&b.1));
+    assert_eq!(seen.lock().unwrap().len(), 2);
 }

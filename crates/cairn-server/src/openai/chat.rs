@@ -346,11 +346,19 @@ fn indexed(calls: &[ToolCall]) -> Vec<Value> {
 }
 
 /// The streaming response: OpenAI chunks.
-pub fn stream(
-    generator: &dyn Generator,
-    plan: Plan,
-    em: &mut Emitter,
-) -> ApiResult<(Usage, Vec<Decision>, String)> {
+/// What a streamed completion amounted to.
+pub struct Streamed {
+    pub usage: Usage,
+    /// The output guardrails' decisions.
+    pub decisions: Vec<Decision>,
+    /// The model that answered (a route's chosen target).
+    pub answered: String,
+    /// The completion as one whole body, when it was plain text that was not withheld
+    /// and carried no log-probabilities: what the exact cache keeps.
+    pub whole: Option<Value>,
+}
+
+pub fn stream(generator: &dyn Generator, plan: Plan, em: &mut Emitter) -> ApiResult<Streamed> {
     let id = completion_id();
     let created = unix_now();
     let model = plan.model.clone();
@@ -365,6 +373,7 @@ pub fn stream(
     let want_logprobs = plan.request.logprobs.is_some();
     let tool_mode = plan.tools.is_some();
     let mut decisions = Vec::new();
+    let mut whole_text: Option<String> = None;
     // Validation errors come before the first chunk, so they surface as an HTTP error.
     let mut sent_role = false;
     let mut gone = false;
@@ -450,11 +459,12 @@ pub fn stream(
             );
         }
         // Streamed text is already out; a withheld answer ends as `content_filter`.
-        let (_, withheld, d) = screen_output(guard.as_deref(), &r.text);
+        let (text, withheld, d) = screen_output(guard.as_deref(), &r.text);
         decisions = d;
         if withheld {
             "content_filter"
         } else {
+            whole_text = (!want_logprobs).then_some(text);
             finish_reason(r.reason)
         }
     };
@@ -470,6 +480,21 @@ pub fn stream(
             }),
         );
     }
+    let whole = whole_text.map(|text| {
+        json!({
+            "id": id, "object": "chat.completion", "created": created, "model": model,
+            "system_fingerprint": null,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": null},
+                "logprobs": null, "finish_reason": reason}],
+            "usage": r.usage,
+            "cairn": cairn_extension(&model, r.model.as_deref()),
+        })
+    });
     let answered = r.model.unwrap_or(model);
-    Ok((r.usage, decisions, answered))
+    Ok(Streamed {
+        usage: r.usage,
+        decisions,
+        answered,
+        whole,
+    })
 }

@@ -220,10 +220,16 @@ pub(crate) async fn chat_inner(
             wire.translate(),
             move |engine, em| {
                 let _permit = permit;
-                let (usage, decisions, answered) =
-                    chat::stream(engine.generator()?.as_ref(), plan, em)?;
-                crate::guardrails::audit_decisions(engine, &who, &decisions);
-                meter.record(&answered, usage.prompt_tokens, usage.completion_tokens);
+                let out = chat::stream(engine.generator()?.as_ref(), plan, em)?;
+                crate::guardrails::audit_decisions(engine, &who, &out.decisions);
+                meter.record(
+                    &out.answered,
+                    out.usage.prompt_tokens,
+                    out.usage.completion_tokens,
+                );
+                if let (Some(body), Some((key, cache))) = (&out.whole, cache) {
+                    cache.put(key, body);
+                }
                 Ok(())
             },
         )
@@ -292,9 +298,16 @@ async fn remote_chat(
                 }
                 let out = chat::stream(g.as_ref(), plan, em);
                 crate::guardrails::audit_decisions(engine, &who, &redaction.decisions());
-                let (usage, decisions, answered) = out?;
-                crate::guardrails::audit_decisions(engine, &who, &decisions);
-                meter.record(&answered, usage.prompt_tokens, usage.completion_tokens);
+                let out = out?;
+                crate::guardrails::audit_decisions(engine, &who, &out.decisions);
+                meter.record(
+                    &out.answered,
+                    out.usage.prompt_tokens,
+                    out.usage.completion_tokens,
+                );
+                if let (Some(body), Some((key, cache))) = (&out.whole, cache) {
+                    cache.put(key, body);
+                }
                 Ok(())
             },
         )
