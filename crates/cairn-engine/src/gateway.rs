@@ -274,27 +274,15 @@ impl Engine {
             ));
         }
         let config = self.remote_config(tenant, m)?;
-        let key = self.model_state_key(tenant, &m.name);
-        let agent = self
-            .models
-            .gateway
-            .agents
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key.clone())
-            .or_insert_with(|| config.agent())
-            .clone();
+        let (agent, health, retry) = self.remote_guards(tenant, m)?;
         Ok(Target {
             name: m.name.clone(),
             generator: Arc::new(RedactingGenerator::new(
                 RemoteGenerator::with_agent(config, agent),
                 redaction.clone(),
             )),
-            health: self.health(&key, m.max_concurrent),
-            retry: RetryPolicy {
-                max_retries: m.max_retries,
-                ..RetryPolicy::default()
-            },
+            health,
+            retry,
         })
     }
 }

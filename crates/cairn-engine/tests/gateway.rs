@@ -24,6 +24,31 @@ rewrites the entire table into a new disk file.";
 
 type Seen = Arc<Mutex<Vec<Value>>>;
 
+/// One request off `stream`: its path and JSON body.
+fn read_request(stream: &std::net::TcpStream) -> (String, Value) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let (mut len, mut path) = (0, String::new());
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).unwrap();
+        let h = h.trim_end().to_owned();
+        if h.is_empty() {
+            break;
+        }
+        if path.is_empty() {
+            path = h.split(' ').nth(1).unwrap_or("").to_owned();
+        }
+        if let Some((k, v)) = h.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            len = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).unwrap();
+    (path, serde_json::from_slice(&body).unwrap())
+}
+
 /// An upstream that records each request body and answers by what is asked: a judge
 /// call (one token with log-probabilities) gets "Yes", a rewrite gets a query, anything
 /// else the answer. With `fail`, every request gets a 500.
@@ -43,24 +68,7 @@ fn answering(fail: bool, answer: &'static str) -> (String, Seen) {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let mut stream = stream.expect("the fake upstream accepts connections");
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut len = 0;
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).unwrap();
-                let h = h.trim_end().to_owned();
-                if h.is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':')
-                    && k.eq_ignore_ascii_case("content-length")
-                {
-                    len = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).unwrap();
-            let body: Value = serde_json::from_slice(&body).unwrap();
+            let (_, body) = read_request(&stream);
             log.lock().unwrap().push(body.clone());
             if fail {
                 let e = r#"{"error":{"message":"down for maintenance"}}"#;
@@ -533,27 +541,7 @@ fn embeddings_upstream(dim: usize, wrong_dim: bool) -> (String, Seen) {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let mut stream = stream.expect("the fake upstream accepts connections");
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let (mut len, mut path) = (0, String::new());
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).unwrap();
-                let h = h.trim_end().to_owned();
-                if h.is_empty() {
-                    break;
-                }
-                if path.is_empty() {
-                    path = h.split(' ').nth(1).unwrap_or("").to_owned();
-                }
-                if let Some((k, v)) = h.split_once(':')
-                    && k.eq_ignore_ascii_case("content-length")
-                {
-                    len = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).unwrap();
-            let mut body: Value = serde_json::from_slice(&body).unwrap();
+            let (path, mut body) = read_request(&stream);
             body["path"] = json!(path);
             log.lock().unwrap().push(body.clone());
             let size = if wrong_dim { dim - 1 } else { dim };

@@ -84,12 +84,14 @@ impl Engine {
         Ok(hex(&Sha256::digest(&bytes)))
     }
 
-    /// Replays a cached answer to `on_event` and records it as the caller's.
+    /// Serves `cached` for `req` as a `hit`: recorded as a new answer owned by the
+    /// caller (to the caller's question), pointing at the answer it copies.
     pub(super) fn serve_cached(
         &self,
         tenant: &TenantId,
         req: &AskRequest,
         cached: Answer,
+        hit: CacheHit,
         start: Instant,
         on_event: &mut dyn FnMut(AnswerEvent) -> bool,
     ) -> Result<Answer> {
@@ -99,9 +101,10 @@ impl Engine {
             .answer_id
             .clone()
             .unwrap_or_else(|| answer.id.clone());
+        answer.question = req.question.trim().to_owned();
         answer.id = AnswerId::generate();
         answer.cache = CacheStatus {
-            hit: Some(CacheHit::Exact),
+            hit: Some(hit),
             answer_id: Some(original),
         };
         self.replay(tenant, req, answer, start, on_event)

@@ -82,7 +82,7 @@ impl Engine {
         if let Some(key) = &key
             && let Some(cached) = self.answer_cache.get(key)
         {
-            return self.serve_cached(tenant, req, cached, start, on_event);
+            return self.serve_cached(tenant, req, cached, CacheHit::Exact, start, on_event);
         }
         let semantic = match self.semantic_scope(tenant, req)? {
             Some(scope) => {
@@ -91,7 +91,14 @@ impl Engine {
                 let head = self.store.index_head(tenant, &req.collection)?;
                 let (hit, vector) = self.semantic_lookup(tenant, req, &scope)?;
                 if let Some(cached) = hit {
-                    return self.serve_semantic(tenant, req, cached, start, on_event);
+                    return self.serve_cached(
+                        tenant,
+                        req,
+                        cached,
+                        CacheHit::Semantic,
+                        start,
+                        on_event,
+                    );
                 }
                 Some((scope, vector, head))
             }

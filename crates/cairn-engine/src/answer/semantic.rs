@@ -17,10 +17,11 @@
 //! depends on the whole collection, not on the documents it cites. Conversations and
 //! client-sent history are never cached.
 
+use super::AskRequest;
 use super::same_question::Terms;
-use super::{AnswerEvent, AskRequest, CacheHit, CacheStatus};
 use crate::{Answer, Engine, Result};
-use cairn_types::{AnswerId, TenantId};
+use cairn_models::embed::cosine;
+use cairn_types::TenantId;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -71,17 +72,6 @@ pub struct SemanticCache<V> {
     ttl: Duration,
     threshold: f32,
     inner: Mutex<Inner<V>>,
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if na == 0.0 || nb == 0.0 {
-        0.0
-    } else {
-        dot / (na * nb)
-    }
 }
 
 impl<V: Clone> SemanticCache<V> {
@@ -296,29 +286,5 @@ impl Engine {
             documents,
             head,
         );
-    }
-
-    /// Serves `cached` (an answer to another question) for `req`.
-    pub(super) fn serve_semantic(
-        &self,
-        tenant: &TenantId,
-        req: &AskRequest,
-        cached: Answer,
-        start: Instant,
-        on_event: &mut dyn FnMut(AnswerEvent) -> bool,
-    ) -> Result<Answer> {
-        let mut answer = cached;
-        let original = answer
-            .cache
-            .answer_id
-            .clone()
-            .unwrap_or_else(|| answer.id.clone());
-        answer.question = req.question.trim().to_owned();
-        answer.id = AnswerId::generate();
-        answer.cache = CacheStatus {
-            hit: Some(CacheHit::Semantic),
-            answer_id: Some(original),
-        };
-        self.replay(tenant, req, answer, start, on_event)
     }
 }

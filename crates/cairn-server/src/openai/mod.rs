@@ -221,15 +221,7 @@ pub(crate) async fn chat_inner(
             move |engine, em| {
                 let _permit = permit;
                 let out = chat::stream(engine.generator()?.as_ref(), plan, em)?;
-                crate::guardrails::audit_decisions(engine, &who, &out.decisions);
-                meter.record(
-                    &out.answered,
-                    out.usage.prompt_tokens,
-                    out.usage.completion_tokens,
-                );
-                if let (Some(body), Some((key, cache))) = (&out.whole, cache) {
-                    cache.put(key, body);
-                }
+                settle_stream(engine, &who, &meter, &out, cache);
                 Ok(())
             },
         )
@@ -298,16 +290,7 @@ async fn remote_chat(
                 }
                 let out = chat::stream(g.as_ref(), plan, em);
                 crate::guardrails::audit_decisions(engine, &who, &redaction.decisions());
-                let out = out?;
-                crate::guardrails::audit_decisions(engine, &who, &out.decisions);
-                meter.record(
-                    &out.answered,
-                    out.usage.prompt_tokens,
-                    out.usage.completion_tokens,
-                );
-                if let (Some(body), Some((key, cache))) = (&out.whole, cache) {
-                    cache.put(key, body);
-                }
+                settle_stream(engine, &who, &meter, &out?, cache);
                 Ok(())
             },
         )
@@ -351,6 +334,26 @@ async fn replay(
         })
         .await,
     )
+}
+
+/// After a streamed completion: its guardrail decisions audited, its tokens charged to
+/// the model that answered, and its whole body kept by the exact cache when it has one.
+fn settle_stream(
+    engine: &cairn_engine::Engine,
+    who: &Identity,
+    meter: &crate::state::Meter,
+    out: &chat::Streamed,
+    cache: Option<(String, Arc<ChatCache>)>,
+) {
+    crate::guardrails::audit_decisions(engine, who, &out.decisions);
+    meter.record(
+        &out.answered,
+        out.usage.prompt_tokens,
+        out.usage.completion_tokens,
+    );
+    if let (Some(body), Some((key, cache))) = (&out.whole, cache) {
+        cache.put(key, body);
+    }
 }
 
 /// Charges a whole chat completion to the model its `cairn.model` names.
