@@ -43,10 +43,14 @@ UP=18000
 taskset -c 0 "$CAIRN" bench upstream --port "$UP" &
 PIDS+=($!)
 
-wait_for() {
+wait_for() { # url: until it answers a chat completion
   for _ in $(seq 300); do
-    curl -s -o /dev/null -X POST -H 'Content-Type: application/json' \
-      -d '{"model":"bench","messages":[{"role":"user","content":"hi"}]}' "$1" && return 0
+    python3 - "$1" 2>/dev/null <<'PY' && return 0
+import json, sys, urllib.request
+body = json.dumps({"model": "bench", "messages": [{"role": "user", "content": "hi"}]}).encode()
+req = urllib.request.Request(sys.argv[1], body, {"Content-Type": "application/json"})
+urllib.request.urlopen(req, timeout=30).read()
+PY
     sleep 0.2
   done
   echo "$1 did not come up" >&2
