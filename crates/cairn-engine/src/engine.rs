@@ -20,7 +20,7 @@ pub struct Engine {
     /// The exact answer cache (`[cache] exact`), keyed as `answer::cache` says.
     pub(crate) answer_cache: crate::lru::Lru<String, crate::Answer>,
     /// The semantic answer cache (`[cache] semantic`): see `answer::semantic`.
-    pub(crate) semantic_cache: crate::answer::semantic::SemanticCache<crate::Answer>,
+    pub(crate) semantic_cache: crate::answer::semantic::SemanticCache<Arc<crate::Answer>>,
     /// Each tenant's registry: the file's models plus its own (`tenant_models`).
     pub(crate) registries: crate::tenant_models::Registries,
 }

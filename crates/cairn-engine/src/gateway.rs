@@ -233,32 +233,37 @@ impl Engine {
         Ok(config)
     }
 
-    /// The shared client, health and retry policy of remote model `m` for `tenant`.
-    pub(crate) fn remote_guards(
+    /// The shared health (breaker, slots) and the retry policy of remote model `m` as
+    /// `tenant` reaches it.
+    pub(crate) fn remote_health(
         &self,
         tenant: &TenantId,
         m: &RemoteModelSection,
-    ) -> Result<(
-        cairn_models::remote::HttpClient,
-        Arc<TargetHealth>,
-        RetryPolicy,
-    )> {
+    ) -> (Arc<TargetHealth>, RetryPolicy) {
         let key = self.model_state_key(tenant, &m.name);
-        let config = self.remote_config(tenant, m)?;
-        let agent = self
-            .models
-            .gateway
-            .agents
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key.clone())
-            .or_insert_with(|| config.agent())
-            .clone();
         let policy = RetryPolicy {
             max_retries: m.max_retries,
             ..RetryPolicy::default()
         };
-        Ok((agent, self.health(&key, m.max_concurrent), policy))
+        (self.health(&key, m.max_concurrent), policy)
+    }
+
+    /// The HTTP client of remote model `m` as `tenant` reaches it, made from `config`
+    /// on first use and shared after, so its connections are reused.
+    pub(crate) fn remote_agent(
+        &self,
+        tenant: &TenantId,
+        m: &RemoteModelSection,
+        config: &RemoteConfig,
+    ) -> cairn_models::remote::HttpClient {
+        self.models
+            .gateway
+            .agents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(self.model_state_key(tenant, &m.name))
+            .or_insert_with(|| config.agent())
+            .clone()
     }
 
     fn remote_target(
@@ -274,7 +279,8 @@ impl Engine {
             ));
         }
         let config = self.remote_config(tenant, m)?;
-        let (agent, health, retry) = self.remote_guards(tenant, m)?;
+        let agent = self.remote_agent(tenant, m, &config);
+        let (health, retry) = self.remote_health(tenant, m);
         Ok(Target {
             name: m.name.clone(),
             generator: Arc::new(RedactingGenerator::new(

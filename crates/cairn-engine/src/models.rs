@@ -60,7 +60,7 @@ impl Engine {
             Some(m) => {
                 let tenant = TenantId::new(self.config.tenant.as_str());
                 let remote = self.remote_config(&tenant, m)?;
-                let (_, health, policy) = self.remote_guards(&tenant, m)?;
+                let (health, policy) = self.remote_health(&tenant, m);
                 Arc::new(cairn_models::gateway::GuardedEmbedder::new(
                     &m.name,
                     Arc::new(RemoteEmbedder::new(remote, m.dimension, m.context_length)),

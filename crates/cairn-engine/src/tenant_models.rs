@@ -114,13 +114,18 @@ impl Engine {
             .remove(tenant);
     }
 
-    /// The key of `name`'s gateway state for `tenant`: the name itself for the file's
-    /// models, the tenant and the name for a tenant's own.
+    /// The key of `name`'s gateway state (breaker, client, rotation, queue) for
+    /// `tenant`: the name itself for the file's models and local ones, the tenant and the
+    /// name for a tenant's own remote model or route.
     pub fn model_state_key(&self, tenant: &TenantId, name: &str) -> String {
-        if self.config.is_configured_model(name) || self.config.is_local(name) {
-            name.to_owned()
-        } else {
+        let own = !self.config.is_configured_model(name)
+            && self
+                .registry(tenant)
+                .is_ok_and(|r| r.is_configured_model(name));
+        if own {
             format!("{tenant}/{name}")
+        } else {
+            name.to_owned()
         }
     }
 }

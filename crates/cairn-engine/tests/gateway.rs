@@ -655,3 +655,28 @@ fn a_remote_embedder_embeds_documents_and_queries_and_a_wrong_dimension_is_refus
         "{err}"
     );
 }
+
+#[test]
+fn a_tenants_own_models_keep_their_gateway_state_apart_from_other_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "[[models.remote]]\nname = \"shared\"\nbase_url = \"http://127.0.0.1:9/v1\"\n";
+    let e = common::engine(dir.path(), config);
+    let (a, b) = (TenantId::new("a"), TenantId::new("b"));
+    for t in [&a, &b] {
+        e.ensure_tenant(t).unwrap();
+        let own = json!({"models": {"remote": [{"name": "mine", "base_url": format!("http://127.0.0.1:9/{t}/v1")}]}});
+        e.store().set_tenant_settings(t, &own, 0).unwrap();
+    }
+    assert_eq!(e.model_state_key(&a, "mine"), "a/mine");
+    assert_eq!(e.model_state_key(&b, "mine"), "b/mine");
+    // The file's models and the local generator are shared by every tenant.
+    assert_eq!(e.model_state_key(&a, "shared"), "shared");
+    let local = e.config().generator.clone();
+    assert_eq!(e.model_state_key(&a, &local), local);
+    // Each tenant's registry resolves its own model to its own upstream.
+    let url = |t: &TenantId| match e.registry(t).unwrap().model_ref("mine") {
+        cairn_config::ModelRef::Remote(m) => m.base_url.clone(),
+        _ => panic!("`mine` is a remote model of {t}"),
+    };
+    assert!(url(&a).contains("/a/") && url(&b).contains("/b/"));
+}

@@ -24,8 +24,7 @@ impl Engine {
         let c = &self.config;
         let temperature = req.temperature.unwrap_or(c.answer.temperature);
         let deterministic = temperature == 0.0 || req.seed.is_some();
-        let stateless = req.conversation.is_none() && req.history.is_empty();
-        if !c.cache.exact || !deterministic || !stateless || req.stop_before_generation {
+        if !c.cache.exact || !deterministic || !cacheable(req) {
             return Ok(None);
         }
         let head = self.store.index_head(tenant, &req.collection)?;
@@ -127,6 +126,12 @@ impl Engine {
         answer.timings = super::AnswerTimings::default();
         self.finish(tenant, req, answer, start, true)
     }
+}
+
+/// Whether `req` may be answered from a cache at all: stateless (no conversation, no
+/// client-sent history) and meant to be generated.
+pub(super) fn cacheable(req: &AskRequest) -> bool {
+    req.conversation.is_none() && req.history.is_empty() && !req.stop_before_generation
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -36,7 +36,6 @@ struct Entry<V> {
     scope: String,
     vector: Arc<Vec<f32>>,
     terms: Terms,
-    question: String,
     value: V,
     /// The collection's change-log head before the answer was computed.
     head: i64,
@@ -57,11 +56,9 @@ pub struct Candidate<V> {
     id: u64,
     /// Cosine of the two questions' embeddings.
     pub similarity: f32,
-    /// The question the entry answered.
-    pub question: String,
     head: i64,
     documents: HashSet<String>,
-    /// What was stored (an answer).
+    /// What was stored (the engine keeps `Arc<Answer>`, so this clone is cheap).
     pub value: V,
 }
 
@@ -114,7 +111,6 @@ impl<V: Clone> SemanticCache<V> {
                     Candidate {
                         id: e.id,
                         similarity,
-                        question: e.question.clone(),
                         head: e.head,
                         documents: e.documents.clone(),
                         value: e.value.clone(),
@@ -176,7 +172,6 @@ impl<V: Clone> SemanticCache<V> {
             scope,
             vector,
             terms: Terms::of(question),
-            question: question.to_owned(),
             value,
             head,
             documents,
@@ -204,8 +199,7 @@ impl Engine {
         tenant: &TenantId,
         req: &AskRequest,
     ) -> Result<Option<String>> {
-        let stateless = req.conversation.is_none() && req.history.is_empty();
-        if !self.config.cache.semantic || !stateless || req.stop_before_generation {
+        if !self.config.cache.semantic || !super::cache::cacheable(req) {
             return Ok(None);
         }
         self.cache_key(tenant, req, None).map(Some)
@@ -222,10 +216,10 @@ impl Engine {
         let question = req.question.trim();
         let vector = self.embed_query(tenant, question)?;
         for c in self.semantic_cache.candidates(scope, question, &vector) {
-            match self.changed_since(tenant, req, c.head, &c.documents)? {
+            match self.current_head(tenant, req, c.head, &c.documents)? {
                 Some(head) => {
                     self.semantic_cache.touch(c.id, head);
-                    return Ok((Some(c.value), vector));
+                    return Ok((Some(Answer::clone(&c.value)), vector));
                 }
                 None => self.semantic_cache.remove(c.id),
             }
@@ -235,7 +229,7 @@ impl Engine {
 
     /// The collection's newest change-log position when none of `documents` changed
     /// after `head`; `None` when one did (or too much changed to tell cheaply).
-    fn changed_since(
+    fn current_head(
         &self,
         tenant: &TenantId,
         req: &AskRequest,
@@ -282,7 +276,7 @@ impl Engine {
             scope,
             &answer.question,
             vector,
-            answer.clone(),
+            Arc::new(answer.clone()),
             documents,
             head,
         );

@@ -162,8 +162,10 @@ impl Engine {
                 let query = redaction.redact(query);
                 let docs: Vec<String> = documents.iter().map(|d| redaction.redact(d)).collect();
                 let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
-                let (agent, health, policy) = self.remote_guards(tenant, m)?;
-                let reranker = RemoteReranker::with_agent(self.remote_config(tenant, m)?, agent);
+                let config = self.remote_config(tenant, m)?;
+                let agent = self.remote_agent(tenant, m, &config);
+                let (health, policy) = self.remote_health(tenant, m);
+                let reranker = RemoteReranker::with_agent(config, agent);
                 Ok(cairn_models::gateway::guarded_call(
                     &m.name,
                     &health,
