@@ -12,7 +12,7 @@ use cairn_engine::answer::same_question::Terms;
 use cairn_engine::answer::semantic::SemanticCache;
 use cairn_models::Embedder;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -168,9 +168,13 @@ pub fn semantic_cache(
     // What production looks up: only entries at the threshold are verified.
     let timed: SemanticCache<usize> = SemanticCache::new(pairs.len() + 1, Duration::MAX, threshold);
     let bar = crate::progress::bar(pairs.len() as u64, "storing first questions");
-    let mut stored = HashSet::new();
+    // A first question shared by several pairs is stored once, under its first pair:
+    // `owner[i]` is that pair, the value a hit on it returns.
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    let mut owner = Vec::with_capacity(pairs.len());
     for (i, p) in pairs.iter().enumerate() {
-        if stored.insert(p.a.clone()) {
+        owner.push(*first.entry(p.a.as_str()).or_insert(i));
+        if owner[i] == i {
             let vector = embed(&p.a)?;
             timed.put("bench".into(), &p.a, vector.clone(), i, HashSet::new(), 0);
             cache.put("bench".into(), &p.a, vector, i, HashSet::new(), 0);
@@ -178,8 +182,6 @@ pub fn semantic_cache(
         bar.inc(1);
     }
     bar.finish_and_clear();
-    // The first pair with the same first question is the one stored.
-    let owner = |i: usize| pairs.iter().position(|p| p.a == pairs[i].a).unwrap_or(i);
 
     let bar = crate::progress::bar(pairs.len() as u64, "looking up second questions");
     let mut served: Vec<Served> = Vec::with_capacity(pairs.len());
@@ -205,16 +207,12 @@ pub fn semantic_cache(
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let served: Vec<Served> = served
-        .into_iter()
-        .map(|s| s.map(|(j, sim)| (owner(j), sim)))
-        .collect();
 
     let tally = |t: f32, file: Option<&str>| {
         let mut tally = Tally::default();
         for (i, p) in pairs.iter().enumerate() {
             if file.is_none_or(|f| f == p.file) {
-                tally.add(owner(i), p, served[i], t);
+                tally.add(owner[i], p, served[i], t);
             }
         }
         tally
@@ -278,7 +276,7 @@ pub fn semantic_cache(
             .filter_map(|(i, p)| {
                 let hit = served[i].filter(|(_, s)| *s >= threshold);
                 let wrong = match hit {
-                    Some((j, _)) => !p.paraphrase || j != owner(i),
+                    Some((j, _)) => !p.paraphrase || j != owner[i],
                     None => false,
                 };
                 let missed = p.paraphrase && hit.is_none();
