@@ -36,6 +36,12 @@ impl Config {
             || self.routes.iter().any(|r| r.name == name)
     }
 
+    /// Whether the configuration file already uses `name` (a remote model, a route,
+    /// the generator or the embedder): a tenant may not name its own model so.
+    pub fn reserves_model_name(&self, name: &str) -> bool {
+        self.is_configured_model(name) || name == self.generator || name == self.embedder
+    }
+
     /// This configuration with a tenant's own remote models and routes added. Each is
     /// checked as the file's are (a route's targets may name the file's models and the
     /// tenant's); a name the file already uses, or the local generator's, is refused.
@@ -52,7 +58,7 @@ impl Config {
             .map(|m| m.name.as_str())
             .chain(routes.iter().map(|r| r.name.as_str()));
         for name in names {
-            if self.is_configured_model(name) || name == self.generator || name == self.embedder {
+            if self.reserves_model_name(name) {
                 return Err(Error::Invalid {
                     key: "models".into(),
                     message: format!(

@@ -127,9 +127,7 @@ pub async fn put(
     let who = caller.0;
     let app = state.clone();
     blocking(&state, move |e, _| {
-        let config = e.config();
-        if config.is_configured_model(&name) || name == config.generator || name == config.embedder
-        {
+        if e.config().reserves_model_name(&name) {
             return Err(ApiError::new(
                 ErrorCode::Conflict,
                 format!("`{name}` is a model of the configuration file; choose another name"),
