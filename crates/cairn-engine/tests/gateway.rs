@@ -59,8 +59,9 @@ fn upstream(fail: bool) -> (String, Seen) {
     )
 }
 
-/// [`upstream`] with `answer` as its answer text.
-fn answering(fail: bool, answer: &'static str) -> (String, Seen) {
+/// A loopback upstream that records each request's JSON body (with its `path`) and
+/// writes back what `reply` makes of it (a whole HTTP response).
+fn fake_upstream(reply: impl Fn(&Value) -> String + Send + 'static) -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}/v1", listener.local_addr().unwrap());
     let seen: Seen = Arc::default();
@@ -68,39 +69,51 @@ fn answering(fail: bool, answer: &'static str) -> (String, Seen) {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let mut stream = stream.expect("the fake upstream accepts connections");
-            let (_, body) = read_request(&stream);
+            let (path, mut body) = read_request(&stream);
+            body["path"] = json!(path);
             log.lock().unwrap().push(body.clone());
-            if fail {
-                let e = r#"{"error":{"message":"down for maintenance"}}"#;
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{e}",
-                    e.len()
-                );
-                continue;
-            }
-            let system = body["messages"][0]["content"].as_str().unwrap_or("");
-            let (text, logprobs) = if body["max_tokens"] == 1 {
-                (
-                    "Yes",
-                    json!({"content": [{"token": "Yes", "logprob": -0.1,
-                        "top_logprobs": [{"token": "Yes", "logprob": -0.1}, {"token": "No", "logprob": -3.0}]}]}),
-                )
-            } else if system.starts_with("Rewrite the user's") {
-                ("SQLSTATE code of a deadlock abort", Value::Null)
-            } else {
-                (answer, Value::Null)
-            };
-            let chunk = json!({"choices": [{"index": 0, "delta": {"content": text}, "logprobs": logprobs, "finish_reason": null}]});
-            let end = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 50, "completion_tokens": 12}});
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\ndata: {chunk}\n\ndata: {end}\n\ndata: [DONE]\n\n"
-            );
+            let _ = stream.write_all(reply(&body).as_bytes());
         }
     });
     (base, seen)
+}
+
+/// A whole JSON response.
+fn json_response(status: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// [`upstream`] with `answer` as its answer text.
+fn answering(fail: bool, answer: &'static str) -> (String, Seen) {
+    fake_upstream(move |body| {
+        if fail {
+            return json_response(
+                "500 Internal Server Error",
+                r#"{"error":{"message":"down for maintenance"}}"#,
+            );
+        }
+        let system = body["messages"][0]["content"].as_str().unwrap_or("");
+        let (text, logprobs) = if body["max_tokens"] == 1 {
+            (
+                "Yes",
+                json!({"content": [{"token": "Yes", "logprob": -0.1,
+                    "top_logprobs": [{"token": "Yes", "logprob": -0.1}, {"token": "No", "logprob": -3.0}]}]}),
+            )
+        } else if system.starts_with("Rewrite the user's") {
+            ("SQLSTATE code of a deadlock abort", Value::Null)
+        } else {
+            (answer, Value::Null)
+        };
+        let chunk = json!({"choices": [{"index": 0, "delta": {"content": text}, "logprobs": logprobs, "finish_reason": null}]});
+        let end = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 50, "completion_tokens": 12}});
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\ndata: {chunk}\n\ndata: {end}\n\ndata: [DONE]\n\n"
+        )
+    })
 }
 
 fn setup(dir: &std::path::Path, down: &str, up: &str) -> Engine {
@@ -534,50 +547,34 @@ fn the_semantic_cache_serves_a_paraphrase_to_the_same_view_until_a_cited_documen
 /// A fake `POST /embeddings`: each input becomes words hashed into `dim` buckets (so
 /// texts sharing words are close), or vectors one short with `wrong_dim`.
 fn embeddings_upstream(dim: usize, wrong_dim: bool) -> (String, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}/v1", listener.local_addr().unwrap());
-    let seen: Seen = Arc::default();
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let mut stream = stream.expect("the fake upstream accepts connections");
-            let (path, mut body) = read_request(&stream);
-            body["path"] = json!(path);
-            log.lock().unwrap().push(body.clone());
-            let size = if wrong_dim { dim - 1 } else { dim };
-            let data: Vec<Value> = body["input"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    let mut v = vec![0.01f32; size];
-                    for w in t
-                        .as_str()
-                        .unwrap()
-                        .to_lowercase()
-                        .split(|c: char| !c.is_alphanumeric())
-                    {
-                        if w.len() > 3 {
-                            let h = w
-                                .bytes()
-                                .fold(7usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
-                            v[h % size] += 1.0;
-                        }
+    fake_upstream(move |body| {
+        let size = if wrong_dim { dim - 1 } else { dim };
+        let data: Vec<Value> = body["input"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut v = vec![0.01f32; size];
+                for w in t
+                    .as_str()
+                    .unwrap()
+                    .to_lowercase()
+                    .split(|c: char| !c.is_alphanumeric())
+                {
+                    if w.len() > 3 {
+                        let h = w
+                            .bytes()
+                            .fold(7usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+                        v[h % size] += 1.0;
                     }
-                    json!({"index": i, "embedding": v})
-                })
-                .collect();
-            let out = json!({"data": data, "model": body["model"], "usage": {"prompt_tokens": 10}})
-                .to_string();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{out}",
-                out.len()
-            );
-        }
-    });
-    (base, seen)
+                }
+                json!({"index": i, "embedding": v})
+            })
+            .collect();
+        let out = json!({"data": data, "model": body["model"], "usage": {"prompt_tokens": 10}});
+        json_response("200 OK", &out.to_string())
+    })
 }
 
 #[test]

@@ -204,22 +204,7 @@ async fn a_tenants_allow_list_decides_which_models_its_callers_see_and_use() {
         .unwrap();
     assert!(res.status().is_success(), "{}", res.status());
 
-    let res = app
-        .clone()
-        .oneshot(
-            Request::builder()
-                .uri("/v1/models")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let models: Value = serde_json::from_slice(
-        &axum::body::to_bytes(res.into_body(), usize::MAX)
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let (_, models) = send(&app, "GET", "/v1/models", None).await;
     let ids: Vec<&str> = models["data"]
         .as_array()
         .unwrap()
