@@ -6,8 +6,8 @@
 #   bench/gateway.sh [SECONDS] [RATES...]      (defaults: 15 s, 500 and 2000 requests/s)
 #
 # Processes and cores (taskset): the fake upstream (`cairn bench upstream`, a fixed
-# completion answered at once) and the load generator (`cairn bench gateway`, 128
-# sending threads, keep-alive) on core 0; the gateway under test alone on core 1, started
+# completion answered at once) and the load generator (`cairn bench gateway`: one
+# asynchronous thread, a task per request, up to 512 keep-alive connections) on core 0; the gateway under test alone on core 1, started
 # for its own runs only. For each rate: the upstream directly, then through `cairn
 # serve` (remote model `bench`, auth off, rate limits off, the default guard redacting
 # the prompt), then through `litellm --config` (PyPI litellm[proxy] 1.55.0, one worker,

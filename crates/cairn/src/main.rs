@@ -21,6 +21,7 @@ macro_rules! outln {
 mod cmd;
 mod logging;
 mod progress;
+mod threads;
 
 /// mimalloc keeps freed memory for reuse; with the system allocator, the large
 /// short-lived tensors of model inference are mapped and page-faulted afresh every time.
@@ -106,6 +107,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    threads::pin_thread_count();
     let cli = Cli::parse();
     logging::init();
     match run(cli) {

@@ -196,6 +196,11 @@ fn the_server_sweeps_in_the_background_with_tenant_overrides() {
     ingest(h, "other", "vacuum.md", TEXT);
     let owner = common::new_key(h, "other", "owner", None);
     let s = Server::start(h);
+    // Started without RAYON_NUM_THREADS, the server runs with it set (candle would
+    // otherwise read /proc/cpuinfo on every matrix product).
+    let threads = s.environ().into_iter().find(|(k, _)| k == "RAYON_NUM_THREADS");
+    let threads: usize = threads.expect("RAYON_NUM_THREADS is set").1.parse().unwrap();
+    assert!(threads >= 1);
     let settings = format!("{}/api/v1/tenant/settings", s.url);
 
     // Tenant `other` keeps its documents forever; bad overrides are refused.

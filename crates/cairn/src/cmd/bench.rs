@@ -148,9 +148,10 @@ pub enum BenchCmd {
         rps: u32,
         #[arg(long, default_value_t = 15)]
         seconds: u32,
-        /// Sending threads (enough that a due request never waits for a free one).
-        #[arg(long, default_value_t = 128)]
-        threads: usize,
+        /// Most keep-alive connections open at once (a due request that finds every one
+        /// busy waits, and the wait counts in its latency).
+        #[arg(long, default_value_t = 512)]
+        connections: usize,
         /// What is measured (`direct`, `cairn`, `litellm`), echoed in the report.
         #[arg(long, default_value = "")]
         label: String,
@@ -222,9 +223,9 @@ pub fn run(ctx: &Context, c: BenchCmd) -> anyhow::Result<ExitCode> {
             model,
             rps,
             seconds,
-            threads,
+            connections,
             label,
-        } => super::bench_gateway::gateway(&url, &model, rps, seconds, threads, &label)?,
+        } => super::bench_gateway::gateway(&url, &model, rps, seconds, connections, &label)?,
         BenchCmd::Gate { requests } => super::bench_guard::gate(ctx, requests)?,
         BenchCmd::Parse { files, repeat } => super::bench_parse::parse(ctx, &files, repeat)?,
         BenchCmd::Embed {

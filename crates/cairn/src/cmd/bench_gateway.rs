@@ -10,7 +10,6 @@ use axum::Json;
 use axum::routing::post;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Serves `POST /v1/chat/completions` (and `/chat/completions`) on `127.0.0.1:port`
@@ -68,105 +67,80 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// One open-loop run: `rps` requests a second for `seconds` against `url`
-/// (`…/chat/completions`) asking `model`, from `threads` senders.
+/// (`http://host:port/…/chat/completions`) asking `model`, over at most `connections`
+/// keep-alive connections. The sender is one asynchronous thread (each request is a
+/// task started at its due time), so the load generator itself stays cheap and does not
+/// add scheduling stalls of its own; a request that finds every connection busy waits
+/// for one, and that wait counts in its latency.
 pub fn gateway(
     url: &str,
     model: &str,
     rps: u32,
     seconds: u32,
-    threads: usize,
+    connections: usize,
     label: &str,
 ) -> anyhow::Result<Value> {
     anyhow::ensure!(
-        rps > 0 && seconds > 0,
-        "--rps and --seconds must be positive"
+        rps > 0 && seconds > 0 && connections > 0,
+        "--rps, --seconds and --connections must be positive"
     );
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(30)))
-        .max_idle_connections(threads * 2)
-        .max_idle_connections_per_host(threads * 2)
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let body = json!({
-        "model": model,
-        "messages": [{"role": "user", "content": "Say hello."}],
-        "max_tokens": 16,
-        "temperature": 0.7,
-    })
-    .to_string();
+    let target = Target::parse(url, model)?;
     let total = (rps as usize) * (seconds as usize);
-    let next = Arc::new(AtomicUsize::new(0));
     let interval = Duration::from_secs_f64(1.0 / f64::from(rps));
-    // Every thread opens its connection (one warm-up request) before the clock starts.
-    let ready = Arc::new(std::sync::Barrier::new(threads + 1));
-    let start_at = Arc::new(std::sync::OnceLock::<Instant>::new());
-    let workers: Vec<_> = (0..threads)
-        .map(|_| {
-            let (agent, next, body, url) =
-                (agent.clone(), next.clone(), body.clone(), url.to_owned());
-            let (ready, start_at) = (ready.clone(), start_at.clone());
-            std::thread::spawn(move || {
-                let _ = agent
-                    .post(&url)
-                    .header("Content-Type", "application/json")
-                    .send(body.as_str())
-                    .and_then(|mut r| r.body_mut().read_to_string());
-                ready.wait();
-                ready.wait();
-                let start = start_at.get().copied().unwrap_or_else(Instant::now);
-                let mut latencies = Vec::new();
-                let (mut errors, mut dropped) = (0usize, 0usize);
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= total {
-                        break;
-                    }
-                    let due = start + interval * u32::try_from(i).unwrap_or(u32::MAX);
-                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    } else if due.elapsed() > MAX_BEHIND {
-                        // The target cannot keep up: counted, not sent, so the run ends.
-                        dropped += 1;
-                        continue;
-                    }
-                    let ok = agent
-                        .post(&url)
-                        .header("Content-Type", "application/json")
-                        .send(body.as_str())
-                        .ok()
-                        .filter(|r| r.status().is_success())
-                        .and_then(|mut r| r.body_mut().read_to_string().ok())
-                        .is_some();
-                    if ok {
-                        latencies.push(due.elapsed().as_secs_f64() * 1e3);
-                    } else {
-                        errors += 1;
-                    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (mut latencies, mut lags, errors, dropped, elapsed) = rt.block_on(async move {
+        let target = Arc::new(target);
+        let pool = Arc::new(Pool {
+            idle: std::sync::Mutex::new(Vec::new()),
+            slots: tokio::sync::Semaphore::new(connections),
+        });
+        // Open a share of the connections (one warm-up request each) before the clock.
+        let warm = connections.min(64);
+        let mut opened = Vec::with_capacity(warm);
+        for _ in 0..warm {
+            let mut conn = Conn::open(&target.addr).await?;
+            conn.exchange(&target.request).await?;
+            opened.push(conn);
+        }
+        pool.put_all(opened);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
+        let start = tokio::time::Instant::now() + Duration::from_millis(20);
+        for i in 0..total {
+            let due = start + interval * u32::try_from(i).unwrap_or(u32::MAX);
+            tokio::time::sleep_until(due).await;
+            let (target, pool, tx) = (target.clone(), pool.clone(), tx.clone());
+            tokio::spawn(async move {
+                let _ = tx.send(pool.send(&target, due.into_std()).await);
+            });
+        }
+        drop(tx);
+        let (mut latencies, mut lags) = (Vec::with_capacity(total), Vec::with_capacity(total));
+        let (mut errors, mut dropped) = (0usize, 0usize);
+        while let Some(outcome) = rx.recv().await {
+            match outcome {
+                Outcome::Done(ms, lag) => {
+                    latencies.push(ms);
+                    lags.push(lag);
                 }
-                (latencies, errors, dropped)
-            })
-        })
-        .collect();
-    ready.wait();
-    let start = Instant::now() + Duration::from_millis(20);
-    let _ = start_at.set(start);
-    ready.wait();
-    let mut latencies = Vec::with_capacity(total);
-    let (mut errors, mut dropped) = (0, 0);
-    for w in workers {
-        let (l, e, d) = w
-            .join()
-            .map_err(|_| anyhow::anyhow!("a load thread panicked"))?;
-        latencies.extend(l);
-        errors += e;
-        dropped += d;
-    }
-    let elapsed = start.elapsed().as_secs_f64();
+                Outcome::Failed => errors += 1,
+                Outcome::FellBehind => dropped += 1,
+            }
+        }
+        anyhow::Ok((
+            latencies,
+            lags,
+            errors,
+            dropped,
+            start.elapsed().as_secs_f64(),
+        ))
+    })?;
     latencies.sort_by(f64::total_cmp);
+    lags.sort_by(f64::total_cmp);
     Ok(json!({
         "bench": "gateway", "target": label, "url": url, "model": model,
-        "rps": rps, "seconds": seconds, "threads": threads,
+        "rps": rps, "seconds": seconds, "connections": connections,
         "requests": total, "ok": latencies.len(), "errors": errors,
         "not_sent_fell_behind": dropped,
         "achieved_rps": latencies.len() as f64 / elapsed,
@@ -176,5 +150,162 @@ pub fn gateway(
             "p99": percentile(&latencies, 0.99),
             "max": latencies.last().copied().unwrap_or(f64::NAN),
         },
+        "send_lag_ms": {
+            "what": "due time to the request's first byte: the load generator's own lateness",
+            "p50": percentile(&lags, 0.5),
+            "p99": percentile(&lags, 0.99),
+        },
     }))
+}
+
+/// Where requests go and the exact bytes of one (every request is the same).
+struct Target {
+    addr: String,
+    request: Vec<u8>,
+}
+
+impl Target {
+    fn parse(url: &str, model: &str) -> anyhow::Result<Self> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| anyhow::anyhow!("--url must be http://host:port/path, got `{url}`"))?;
+        let (addr, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        anyhow::ensure!(!addr.is_empty(), "--url has no host: `{url}`");
+        let path = if path.is_empty() { "/" } else { path };
+        let body = json!({
+            "model": model,
+            "messages": [{"role": "user", "content": "Say hello."}],
+            "max_tokens": 16,
+            "temperature": 0.7,
+        })
+        .to_string();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        Ok(Self {
+            addr: addr.to_owned(),
+            request: [head.into_bytes(), body.into_bytes()].concat(),
+        })
+    }
+}
+
+enum Outcome {
+    /// Answered with a 2xx: milliseconds from the due time to the answer, and from the
+    /// due time to the request's first byte (the load generator's own lateness).
+    Done(f64, f64),
+    Failed,
+    /// Could not start within [`MAX_BEHIND`] of its due time.
+    FellBehind,
+}
+
+/// Idle keep-alive connections, and permits for at most as many as were asked for.
+struct Pool {
+    idle: std::sync::Mutex<Vec<Conn>>,
+    slots: tokio::sync::Semaphore,
+}
+
+impl Pool {
+    fn put_all(&self, conns: Vec<Conn>) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.extend(conns);
+        }
+    }
+
+    /// One request on an idle connection (or a new one), timed from `due`.
+    async fn send(&self, target: &Target, due: Instant) -> Outcome {
+        let Ok(_permit) = self.slots.acquire().await else {
+            return Outcome::Failed;
+        };
+        if due.elapsed() > MAX_BEHIND {
+            return Outcome::FellBehind;
+        }
+        let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let mut conn = match reused {
+            Some(c) => c,
+            None => match Conn::open(&target.addr).await {
+                Ok(c) => c,
+                Err(_) => return Outcome::Failed,
+            },
+        };
+        let lag = due.elapsed().as_secs_f64() * 1e3;
+        match conn.exchange(&target.request).await {
+            Ok(true) => {
+                let ms = due.elapsed().as_secs_f64() * 1e3;
+                self.put_all(vec![conn]);
+                Outcome::Done(ms, lag)
+            }
+            Ok(false) => {
+                self.put_all(vec![conn]);
+                Outcome::Failed
+            }
+            Err(_) => Outcome::Failed,
+        }
+    }
+}
+
+/// One HTTP/1.1 keep-alive connection.
+struct Conn {
+    stream: tokio::io::BufStream<tokio::net::TcpStream>,
+}
+
+impl Conn {
+    async fn open(addr: &str) -> anyhow::Result<Self> {
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        Ok(Self {
+            stream: tokio::io::BufStream::new(tcp),
+        })
+    }
+
+    /// Sends `request` and reads the whole response; whether its status was 2xx.
+    async fn exchange(&mut self, request: &[u8]) -> anyhow::Result<bool> {
+        use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+        self.stream.write_all(request).await?;
+        self.stream.flush().await?;
+        let mut line = String::new();
+        self.stream.read_line(&mut line).await?;
+        let ok = line
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|code| code.starts_with('2'));
+        let (mut length, mut chunked) = (0usize, false);
+        loop {
+            line.clear();
+            anyhow::ensure!(
+                self.stream.read_line(&mut line).await? > 0,
+                "connection closed"
+            );
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                let value = value.trim();
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.parse()?;
+                } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                    chunked = value.eq_ignore_ascii_case("chunked");
+                }
+            }
+        }
+        let mut body = Vec::new();
+        if chunked {
+            loop {
+                line.clear();
+                self.stream.read_line(&mut line).await?;
+                let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)?;
+                body.resize(size + 2, 0);
+                self.stream.read_exact(&mut body).await?;
+                if size == 0 {
+                    break;
+                }
+            }
+        } else {
+            body.resize(length, 0);
+            self.stream.read_exact(&mut body).await?;
+        }
+        Ok(ok)
+    }
 }

@@ -17,6 +17,8 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
             .env("CAIRN_DATA_DIR", home.join("data"))
             .env_remove("CAIRN_CONFIG")
+            // The binary sets it for itself (see `threads.rs`); tests see that it does.
+            .env_remove("RAYON_NUM_THREADS")
             .current_dir(home)
             .args(["serve", "--listen", "127.0.0.1:0", "--warm"])
             .stdout(Stdio::piped())
@@ -41,6 +43,18 @@ impl Server {
             .unwrap_or_else(|| panic!("unexpected first line: {line}"))
             .to_owned();
         Server { child, url }
+    }
+
+    /// The running process's environment (`/proc/PID/environ`).
+    pub fn environ(&self) -> Vec<(String, String)> {
+        let raw = std::fs::read(format!("/proc/{}/environ", self.child.id())).unwrap();
+        raw.split(|b| *b == 0)
+            .filter_map(|entry| {
+                let entry = String::from_utf8_lossy(entry);
+                let (k, v) = entry.split_once('=')?;
+                Some((k.to_owned(), v.to_owned()))
+            })
+            .collect()
     }
 
     pub fn addr(&self) -> &str {
