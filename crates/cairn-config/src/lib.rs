@@ -29,6 +29,7 @@ pub use raw_models::{CircuitBreakerSection, RemoteModelSection, RouteSection};
 pub use raw_security::{AuthSection, LimitsSection};
 pub use raw_serve::{AnswerSection, CacheSection, ServerSection};
 pub use registry::{ModelRef, Route, RouteStrategy};
+pub use tenant_models::TenantRoles;
 pub use validate::{
     Config, IngestSettings, MIN_PARSE_MEMORY_MB, ParseIsolation, QualitySettings, StoreBackend,
 };

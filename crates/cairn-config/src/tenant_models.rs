@@ -1,6 +1,9 @@
 //! Models and routes a tenant adds at run time (the admin API stores them with the
 //! tenant's settings): the configuration file's registry plus the tenant's own entries,
-//! validated by the same rules. A tenant's entries never shadow the file's names.
+//! validated by the same rules. A tenant's entries never shadow the file's names, and
+//! never name a local model by path: a tenant reaches the local models the file set up,
+//! not files on the server's disk. A tenant may also point its own answers, judge and
+//! query rewriting at a model of its registry (its roles).
 
 use crate::registry::{Route, RouteStrategy};
 use crate::validate::Config;
@@ -42,16 +45,48 @@ impl Config {
         self.is_configured_model(name) || name == self.generator || name == self.embedder
     }
 
-    /// This configuration with a tenant's own remote models and routes added. Each is
-    /// checked as the file's are (a route's targets may name the file's models and the
-    /// tenant's); a name the file already uses, or the local generator's, is refused.
+    /// The local models the file's roles name: all a tenant may name locally.
+    fn local_role_models(&self) -> Vec<&str> {
+        [
+            self.generator.as_str(),
+            self.judge_model(),
+            self.rewriter_model(),
+        ]
+        .into_iter()
+        .filter(|name| matches!(self.model_ref(name), crate::ModelRef::Local))
+        .collect()
+    }
+
+    /// This configuration with a tenant's own remote models and routes added and its
+    /// roles set. Each model is checked as the file's are (a route's targets may name
+    /// the file's models and the tenant's, and local models only by the file's role
+    /// names); a name the file already uses, or the local generator's, is refused. A
+    /// role names a remote model or route of the merged registry, or a local model of
+    /// the file's roles.
     pub fn with_tenant_models(
         &self,
         remote: &[RemoteModelSection],
         routes: &[RouteSection],
+        roles: &TenantRoles,
     ) -> crate::Result<Config> {
-        if remote.is_empty() && routes.is_empty() {
+        if remote.is_empty() && routes.is_empty() && roles.is_empty() {
             return Ok(self.clone());
+        }
+        let local = self.local_role_models();
+        for (i, r) in routes.iter().enumerate() {
+            if let Some(t) = r
+                .targets
+                .iter()
+                .find(|t| t.contains('/') && !local.contains(&t.as_str()))
+            {
+                return Err(Error::Invalid {
+                    key: format!("models.routes[{i}].targets"),
+                    message: format!(
+                        "`{t}` is a path; a tenant's route names models of the registry, \
+                         not files"
+                    ),
+                });
+            }
         }
         let names = remote
             .iter()
@@ -68,11 +103,12 @@ impl Config {
                 });
             }
         }
+        let role = |own: &Option<String>, file: &String| own.clone().unwrap_or(file.clone());
         let section = ModelsSection {
             embedder: self.embedder.clone(),
-            generator: self.generator.clone(),
-            judge: self.judge.clone(),
-            rewriter: self.rewriter.clone(),
+            generator: role(&roles.generator, &self.generator),
+            judge: role(&roles.judge, &self.judge),
+            rewriter: role(&roles.rewriter, &self.rewriter),
             reranker: self.reranker.clone(),
             remote: self.remote_models.iter().chain(remote).cloned().collect(),
             routes: self
@@ -87,7 +123,50 @@ impl Config {
         let mut merged = self.clone();
         merged.remote_models = remote_models;
         merged.routes = routes;
+        for (key, own) in roles.named() {
+            let known = merged.is_configured_model(own) || local.contains(&own);
+            if !known {
+                return Err(Error::Invalid {
+                    key: key.into(),
+                    message: format!(
+                        "`{own}` is not a model of this tenant's registry (a remote model, \
+                         a route, or one of the configuration file's local models: {})",
+                        local.join(", ")
+                    ),
+                });
+            }
+        }
+        merged.generator = section.generator;
+        merged.judge = section.judge;
+        merged.rewriter = section.rewriter;
         Ok(merged)
+    }
+}
+
+/// The roles a tenant sets for itself (`models.generator`, `models.judge`,
+/// `models.rewriter` in its settings); unset ones keep the file's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TenantRoles {
+    pub generator: Option<String>,
+    pub judge: Option<String>,
+    pub rewriter: Option<String>,
+}
+
+impl TenantRoles {
+    /// Whether no role is set.
+    pub fn is_empty(&self) -> bool {
+        self.named().next().is_none()
+    }
+
+    /// The set roles with their keys.
+    pub fn named(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("models.generator", &self.generator),
+            ("models.judge", &self.judge),
+            ("models.rewriter", &self.rewriter),
+        ]
+        .into_iter()
+        .filter_map(|(key, name)| name.as_deref().map(|n| (key, n)))
     }
 }
 
@@ -108,6 +187,68 @@ mod tests {
         }
     }
 
+    fn none() -> TenantRoles {
+        TenantRoles::default()
+    }
+
+    #[test]
+    fn a_tenant_points_its_roles_at_its_registry_and_nowhere_else() {
+        let c = config();
+        let roles = TenantRoles {
+            generator: Some("mine".into()),
+            judge: Some("shared".into()),
+            rewriter: None,
+        };
+        let merged = c
+            .with_tenant_models(&[remote("mine")], &[], &roles)
+            .unwrap();
+        assert_eq!(merged.generator, "mine");
+        assert_eq!(merged.judge_model(), "shared");
+        assert_eq!(
+            merged.rewriter_model(),
+            "mine",
+            "unset: follows the generator"
+        );
+        assert_eq!(
+            c.generator,
+            crate::load_from_str("", "t", &[]).unwrap().0.generator
+        );
+
+        // The file's local generator is allowed; other names and paths are not.
+        let local = TenantRoles {
+            judge: Some(c.generator.clone()),
+            ..none()
+        };
+        assert!(c.with_tenant_models(&[], &[], &local).is_ok());
+        for bad in ["nowhere", "/etc/passwd", "../models/x.gguf"] {
+            let roles = TenantRoles {
+                generator: Some(bad.into()),
+                ..none()
+            };
+            let err = c.with_tenant_models(&[], &[], &roles).unwrap_err();
+            assert!(err.to_string().contains("models.generator"), "{err}");
+        }
+        // A role needs a chat model.
+        let mut embed = remote("vectors");
+        embed.api = "embeddings".into();
+        embed.dimension = 8;
+        let roles = TenantRoles {
+            rewriter: Some("vectors".into()),
+            ..none()
+        };
+        let err = c.with_tenant_models(&[embed], &[], &roles).unwrap_err();
+        assert!(err.to_string().contains("chat"), "{err}");
+        // A tenant's route cannot reach a file on disk.
+        let by_path = RouteSection {
+            name: "r".into(),
+            strategy: "fallback".into(),
+            targets: vec!["/srv/models/other.gguf".into()],
+            ..RouteSection::default()
+        };
+        let err = c.with_tenant_models(&[], &[by_path], &none()).unwrap_err();
+        assert!(err.to_string().contains("path"), "{err}");
+    }
+
     #[test]
     fn a_tenants_models_join_the_files_and_are_validated_alike() {
         let c = config();
@@ -117,7 +258,9 @@ mod tests {
             targets: vec!["mine".into(), "shared".into()],
             ..RouteSection::default()
         };
-        let merged = c.with_tenant_models(&[remote("mine")], &[route]).unwrap();
+        let merged = c
+            .with_tenant_models(&[remote("mine")], &[route], &none())
+            .unwrap();
         assert!(matches!(
             merged.model_ref("mine"),
             crate::ModelRef::Remote(_)
@@ -132,11 +275,13 @@ mod tests {
             "the file's is untouched"
         );
 
-        let taken = c.with_tenant_models(&[remote("shared")], &[]).unwrap_err();
+        let taken = c
+            .with_tenant_models(&[remote("shared")], &[], &none())
+            .unwrap_err();
         assert!(taken.to_string().contains("already a model"), "{taken}");
         let mut bad = remote("bad");
         bad.base_url = "ftp://x".into();
-        let err = c.with_tenant_models(&[bad], &[]).unwrap_err();
+        let err = c.with_tenant_models(&[bad], &[], &none()).unwrap_err();
         assert!(err.to_string().contains("base_url"), "{err}");
         let dangling = RouteSection {
             name: "r".into(),
@@ -144,6 +289,6 @@ mod tests {
             targets: vec!["nowhere".into()],
             ..RouteSection::default()
         };
-        assert!(c.with_tenant_models(&[], &[dangling]).is_err());
+        assert!(c.with_tenant_models(&[], &[dangling], &none()).is_err());
     }
 }

@@ -49,6 +49,15 @@ pub struct TargetStatus {
     pub in_flight: usize,
 }
 
+/// The model name `role` resolves to in `config`.
+fn role_in(config: &cairn_config::Config, role: ModelRole) -> &str {
+    match role {
+        ModelRole::Generator => &config.generator,
+        ModelRole::Judge => config.judge_model(),
+        ModelRole::Rewriter => config.rewriter_model(),
+    }
+}
+
 fn strategy(s: RouteStrategy) -> Strategy {
     match s {
         // Outside the answer pipeline a cascade has no confidence to escalate on.
@@ -59,13 +68,15 @@ fn strategy(s: RouteStrategy) -> Strategy {
 }
 
 impl Engine {
-    /// The model name a role resolves to.
+    /// The model name a role resolves to in the configuration file.
     pub fn role_model_name(&self, role: ModelRole) -> &str {
-        match role {
-            ModelRole::Generator => &self.config.generator,
-            ModelRole::Judge => self.config.judge_model(),
-            ModelRole::Rewriter => self.config.rewriter_model(),
-        }
+        role_in(&self.config, role)
+    }
+
+    /// The model name a role resolves to for `tenant` (its own roles over the file's).
+    pub fn tenant_role_model(&self, tenant: &TenantId, role: ModelRole) -> Result<String> {
+        let registry = self.registry(tenant)?;
+        Ok(role_in(&registry, role).to_owned())
     }
 
     /// Loads `role`'s model now when it is local (remote ones need nothing loaded).
@@ -84,7 +95,7 @@ impl Engine {
         role: ModelRole,
         redaction: &Redaction,
     ) -> Result<Arc<dyn Generator>> {
-        self.chat_model(tenant, self.role_model_name(role), redaction)
+        self.chat_model(tenant, &self.tenant_role_model(tenant, role)?, redaction)
     }
 
     /// The generator `name` stands for (a route, a remote model or a local model),
@@ -154,6 +165,17 @@ impl Engine {
                 }
             })
             .collect()
+    }
+
+    /// Remote model `m`'s breaker and load as `tenant` reaches it: the shared state for
+    /// the file's models, the tenant's own for a model the tenant added.
+    pub fn remote_status(&self, tenant: &TenantId, m: &RemoteModelSection) -> TargetStatus {
+        let (h, _) = self.remote_health(tenant, m);
+        TargetStatus {
+            model: m.name.clone(),
+            breaker: h.breaker.state(),
+            in_flight: h.in_flight(),
+        }
     }
 
     fn health(&self, name: &str, max_concurrent: usize) -> Arc<TargetHealth> {

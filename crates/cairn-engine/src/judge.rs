@@ -59,15 +59,15 @@ fn from_remote(first: Option<&TokenDelta>, text: &str) -> f32 {
 impl Engine {
     /// P(yes | yes or no) for the judge model's answer to a yes/no question.
     pub(crate) fn judge_yes(&self, tenant: &TenantId, system: &str, user: &str) -> Result<f32> {
-        let name = self.role_model_name(ModelRole::Judge);
+        let name = self.tenant_role_model(tenant, ModelRole::Judge)?;
         let prompt = Prompt::Chat(vec![
             ChatMessage::new(Role::System, system),
             ChatMessage::new(Role::User, user),
         ]);
-        if self.config.is_local(name) {
-            return self.local_yes(name, &prompt);
+        if self.registry(tenant)?.is_local(&name) {
+            return self.local_yes(&name, &prompt);
         }
-        let judge = self.chat_model(tenant, name, &self.default_redaction()?)?;
+        let judge = self.chat_model(tenant, &name, &self.default_redaction()?)?;
         let mut req = GenerateRequest {
             prompt,
             ..GenerateRequest::chat(Vec::new())

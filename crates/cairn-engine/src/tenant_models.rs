@@ -1,6 +1,7 @@
 //! A tenant's own remote models and routes, managed at run time through the admin API
 //! and stored with the tenant's settings (`{"models": {"remote": [...], "routes":
-//! [...]}}`): the configuration file's registry plus these, validated alike
+//! [...], "generator": ..., "judge": ..., "rewriter": ...}}`): the configuration file's
+//! registry plus these, and the tenant's roles, validated alike
 //! ([`cairn_config::Config::with_tenant_models`]). The merged registry is cached a few
 //! seconds per tenant and dropped at once when this process writes the tenant's models,
 //! so a change takes effect without a restart.
@@ -9,7 +10,7 @@
 //! tenant and name, so two tenants' models of the same name never share it.
 
 use crate::{Engine, Error, Result};
-use cairn_config::{Config, RemoteModelSection, RouteSection};
+use cairn_config::{Config, RemoteModelSection, RouteSection, TenantRoles};
 use cairn_types::{ErrorCode, TenantId};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -28,16 +29,52 @@ fn invalid(key: &str, message: impl std::fmt::Display) -> Error {
     Error::new(ErrorCode::InvalidInput, format!("{key}: {message}"))
 }
 
-/// The tenant's own `remote` models and `routes` in its stored settings (none when the
-/// settings have no `models` or it lists neither).
-pub fn tenant_models(
-    settings: Option<&Value>,
-) -> Result<(Vec<RemoteModelSection>, Vec<RouteSection>)> {
+/// What a tenant's settings may hold under `models` (`allow` is the server's allow-list
+/// of the names its callers may use).
+const MODEL_KEYS: [&str; 6] = [
+    "allow",
+    "remote",
+    "routes",
+    "generator",
+    "judge",
+    "rewriter",
+];
+
+/// A tenant's own models, routes and roles.
+pub type TenantModels = (Vec<RemoteModelSection>, Vec<RouteSection>, TenantRoles);
+
+/// The tenant's own `remote` models, `routes` and roles in its stored settings (none
+/// when the settings have no `models`).
+pub fn tenant_models(settings: Option<&Value>) -> Result<TenantModels> {
     let Some(models) = settings
         .and_then(|s| s.get("models"))
         .filter(|m| !m.is_null())
     else {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Default::default());
+    };
+    let Some(keys) = models.as_object() else {
+        return Err(invalid("models", "must be an object"));
+    };
+    if let Some(key) = keys.keys().find(|k| !MODEL_KEYS.contains(&k.as_str())) {
+        let why = match key.as_str() {
+            "embedder" | "reranker" => {
+                "is set for the whole deployment (collections' vectors and rankings depend on it)"
+            }
+            _ => "is not one of allow, remote, routes, generator, judge, rewriter",
+        };
+        return Err(invalid(&format!("models.{key}"), why));
+    }
+    let role = |key: &str| -> Result<Option<String>> {
+        match models.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(name)) if !name.trim().is_empty() => Ok(Some(name.clone())),
+            Some(_) => Err(invalid(&format!("models.{key}"), "must be a model name")),
+        }
+    };
+    let roles = TenantRoles {
+        generator: role("generator")?,
+        judge: role("judge")?,
+        rewriter: role("rewriter")?,
     };
     let list = |key: &str| -> Result<Vec<Value>> {
         match models.get(key) {
@@ -60,7 +97,7 @@ pub fn tenant_models(
             serde_json::from_value(v).map_err(|e| invalid(&format!("models.routes[{i}]"), e))
         })
         .collect::<Result<Vec<RouteSection>>>()?;
-    Ok((remote, routes))
+    Ok((remote, routes, roles))
 }
 
 impl Engine {
@@ -96,9 +133,9 @@ impl Engine {
 
     /// The registry a tenant with `settings` would see; errors name the key at fault.
     pub fn merged_registry(&self, settings: Option<&Value>) -> Result<Config> {
-        let (remote, routes) = tenant_models(settings)?;
+        let (remote, routes, roles) = tenant_models(settings)?;
         self.config
-            .with_tenant_models(&remote, &routes)
+            .with_tenant_models(&remote, &routes, &roles)
             .map_err(|e| match e {
                 cairn_config::Error::Invalid { key, message } => invalid(&key, message),
                 other => Error::new(ErrorCode::InvalidInput, other.to_string()),

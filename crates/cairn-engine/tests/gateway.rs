@@ -677,3 +677,68 @@ fn a_tenants_own_models_keep_their_gateway_state_apart_from_other_tenants() {
     };
     assert!(url(&a).contains("/a/") && url(&b).contains("/b/"));
 }
+
+#[test]
+fn a_tenant_answers_with_its_own_generator_and_other_tenants_keep_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up, seen) = upstream(false);
+    let (other_up, other_seen) = upstream(false);
+    let e = common::engine(
+        dir.path(),
+        "[ingest.quality]\nmin_chars = 10\n[cache]\nexact = true\n",
+    );
+    let (a, b) = (TenantId::new("a"), TenantId::new("b"));
+    common::upload(&e, "a", "kb", "deadlocks.md", DEADLOCK);
+    let own = |base: &str| {
+        json!({"models": {
+            "remote": [{"name": "ours", "base_url": base, "model": "served-ours"}],
+            "generator": "ours", "judge": "ours", "rewriter": "ours"}})
+    };
+    e.store().set_tenant_settings(&a, &own(&up), 0).unwrap();
+    let file_generator = e.config().generator.clone();
+    use cairn_engine::ModelRole::{Generator, Judge, Rewriter};
+    for role in [Generator, Judge, Rewriter] {
+        assert_eq!(e.tenant_role_model(&a, role).unwrap(), "ours");
+    }
+    assert_eq!(e.tenant_role_model(&b, Generator).unwrap(), file_generator);
+
+    let mut req = AskRequest::new(
+        CollectionId::new("kb"),
+        "Which SQLSTATE code does a deadlock abort with?",
+    );
+    req.top_k = Some(2);
+    req.transforms = vec![Transform::Rewrite];
+    let answer = e.ask(&a, &req).unwrap();
+    assert!(!answer.abstained, "{answer:?}");
+    assert_eq!(answer.model, "ours");
+    assert!(answer.answer.contains("40P01"), "{}", answer.answer);
+    let calls = seen.lock().unwrap().clone();
+    assert!(calls.len() >= 2, "the rewrite and the answer: {calls:?}");
+    assert!(calls.iter().all(|b| b["model"] == "served-ours"));
+
+    let repeat = e.ask(&a, &req).unwrap();
+    assert!(
+        repeat.cache.hit.is_some(),
+        "a repeat is served from the cache"
+    );
+
+    // The same name redefined: the cached answer is not served from the old model.
+    e.store()
+        .set_tenant_settings(&a, &own(&other_up), 1)
+        .unwrap();
+    e.forget_registry(&a);
+    let again = e.ask(&a, &req).unwrap();
+    assert_eq!(again.cache.hit, None, "another model now answers as `ours`");
+    assert!(!other_seen.lock().unwrap().is_empty());
+
+    // Roles that name nothing of the tenant's registry, or a path, are refused.
+    for bad in [json!("nowhere"), json!("/srv/models/x.gguf"), json!(7)] {
+        let settings = json!({"models": {"generator": bad}});
+        let err = e.merged_registry(Some(&settings)).unwrap_err();
+        assert!(err.message.contains("models.generator"), "{}", err.message);
+    }
+    let err = e
+        .merged_registry(Some(&json!({"models": {"embedder": "ours"}})))
+        .unwrap_err();
+    assert!(err.message.contains("whole deployment"), "{}", err.message);
+}

@@ -35,22 +35,15 @@ impl TenantSettings {
     }
 }
 
-/// The tenant's `models` setting: `{"allow": ["name", "prefix*", ...], "remote":
-/// [...], "routes": [...]}` (the tenant's own models, checked by the engine:
-/// `cairn_engine::tenant_models`). `None`: no allow-list.
+/// The tenant's `models` setting's allow-list: `{"allow": ["name", "prefix*", ...]}`
+/// beside the tenant's own models and roles (`remote`, `routes`, `generator`, `judge`,
+/// `rewriter`), which the engine checks, unknown keys included
+/// (`cairn_engine::tenant_models`). `None`: no allow-list.
 fn allowed_models(v: &Value) -> Result<Option<Vec<String>>, ApiError> {
     let bad = |m: &str| ApiError::invalid(format!("models: {m}")).with_param("models");
     let obj = v
         .as_object()
         .ok_or_else(|| bad("must be an object {\"allow\": [...]}"))?;
-    if let Some(k) = obj
-        .keys()
-        .find(|k| !["allow", "remote", "routes"].contains(&k.as_str()))
-    {
-        return Err(bad(&format!(
-            "unknown key `{k}` (expected allow, remote, routes)"
-        )));
-    }
     let Some(allow) = obj.get("allow").filter(|a| !a.is_null()) else {
         return Ok(None);
     };

@@ -66,9 +66,12 @@ impl AppState {
         self.stopping.send_replace(true);
     }
 
-    /// Waits for a generation slot on the configured generator for `tenant`.
+    /// Waits for a generation slot on `tenant`'s generator (its own role, else the
+    /// configured one).
     pub async fn admit_generation(&self, tenant: &TenantId) -> ApiResult<Permit> {
-        let model = self.engine.config().generator.clone();
+        let model = self
+            .engine
+            .tenant_role_model(tenant, cairn_engine::ModelRole::Generator)?;
         self.admit_model(tenant, &model).await
     }
 

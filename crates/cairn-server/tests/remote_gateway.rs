@@ -391,6 +391,63 @@ async fn a_remote_model_has_its_own_fair_queue_bounded_by_its_max_concurrent() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_points_its_roles_at_its_own_model_through_its_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, _) = scripted(vec![]);
+    let toml = format!(
+        "data_dir = \"{}\"\n[auth]\nmode = \"off\"\n",
+        dir.path().join("data").display()
+    );
+    let (app, engine) = app_with_engine(&toml);
+    let file_generator = engine.config().generator.clone();
+    let roles = |listed: &Value| listed["roles"].clone();
+    let (_, listed) = send(&app, "GET", "/api/v1/models", None).await;
+    assert_eq!(roles(&listed)["generator"], file_generator.as_str());
+
+    let settings = |generator: Value| {
+        json!({"models": {"remote": [{"name": "our-vllm", "base_url": base}],
+            "generator": generator, "judge": "our-vllm"}})
+    };
+    // A role naming nothing in the registry, or a file on disk, is refused.
+    for bad in ["nowhere", "/srv/models/other.gguf"] {
+        let (s, e) = send(
+            &app,
+            "PUT",
+            "/api/v1/tenant/settings",
+            Some(settings(json!(bad))),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+        assert!(e.to_string().contains("models.generator"), "{e}");
+    }
+    let (s, e) = send(
+        &app,
+        "PUT",
+        "/api/v1/tenant/settings",
+        Some(settings(json!("our-vllm"))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{e}");
+    let (_, listed) = send(&app, "GET", "/api/v1/models", None).await;
+    assert_eq!(
+        roles(&listed),
+        json!({"generator": "our-vllm", "judge": "our-vllm", "rewriter": "our-vllm"})
+    );
+    // While a role names it, the model cannot be removed.
+    let (s, e) = send(&app, "DELETE", "/api/v1/models/our-vllm", None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    assert!(e.to_string().contains("models.generator"), "{e}");
+    // Another tenant keeps the file's roles.
+    let other = cairn_types::TenantId::new("other");
+    assert_eq!(
+        engine
+            .tenant_role_model(&other, cairn_engine::ModelRole::Generator)
+            .unwrap(),
+        file_generator
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_tenant_adds_a_model_and_a_route_at_run_time_and_removes_them() {
     let dir = tempfile::tempdir().unwrap();
     let (file_base, _) = scripted(vec![]);
@@ -491,6 +548,39 @@ async fn a_tenant_adds_a_model_and_a_route_at_run_time_and_removes_them() {
     );
     assert_eq!(row("mine-first")["kind"], "route");
     assert_eq!(row("upstream-llm")["source"], "config");
+    assert_eq!(
+        row("my-llm")["health"],
+        json!({"breaker": "closed", "in_flight": 0})
+    );
+
+    // A tenant's own model that fails: its breaker opens, and the tenant sees it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let (s, e) = send(
+        &app,
+        "PUT",
+        "/api/v1/models/broken",
+        Some(json!({"base_url": dead, "max_retries": 0})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    for _ in 0..5 {
+        let (s, _) = post_chat(&app, chat("broken")).await;
+        assert!(s.is_server_error(), "{s}");
+    }
+    let (_, listed) = send(&app, "GET", "/api/v1/models", None).await;
+    let broken = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "broken")
+        .cloned()
+        .unwrap();
+    assert_eq!(broken["health"]["breaker"], "open", "{listed}");
+    assert_eq!(row("upstream-llm")["health"]["breaker"], "closed");
+    let (s, _) = send(&app, "DELETE", "/api/v1/models/broken", None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
     let (_, openai) = send(&app, "GET", "/v1/models", None).await;
     assert!(openai.to_string().contains("\"mine-first\""), "{openai}");
 

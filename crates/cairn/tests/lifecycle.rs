@@ -198,8 +198,15 @@ fn the_server_sweeps_in_the_background_with_tenant_overrides() {
     let s = Server::start(h);
     // Started without RAYON_NUM_THREADS, the server runs with it set (candle would
     // otherwise read /proc/cpuinfo on every matrix product).
-    let threads = s.environ().into_iter().find(|(k, _)| k == "RAYON_NUM_THREADS");
-    let threads: usize = threads.expect("RAYON_NUM_THREADS is set").1.parse().unwrap();
+    let threads = s
+        .environ()
+        .into_iter()
+        .find(|(k, _)| k == "RAYON_NUM_THREADS");
+    let threads: usize = threads
+        .expect("RAYON_NUM_THREADS is set")
+        .1
+        .parse()
+        .unwrap();
     assert!(threads >= 1);
     let settings = format!("{}/api/v1/tenant/settings", s.url);
 

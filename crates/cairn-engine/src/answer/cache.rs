@@ -57,18 +57,22 @@ impl Engine {
             groups.sort();
             json!({"user": p.user, "groups": groups, "all": p.all_documents})
         });
+        // The tenant's roles, each with what its name stands for now (a tenant may
+        // redefine its own model under the same name).
+        let registry = self.registry(tenant)?;
+        let roles: Vec<String> = [ModelRole::Generator, ModelRole::Judge, ModelRole::Rewriter]
+            .into_iter()
+            .map(|role| {
+                let name = self.tenant_role_model(tenant, role)?;
+                Ok(format!("{name}={:?}", registry.model_ref(&name)))
+            })
+            .collect::<Result<_>>()?;
         let material = json!({
             "tenant": tenant.as_str(),
             "view": view,
             "head": head,
             "request": request,
-            "models": [
-                self.role_model_name(ModelRole::Generator),
-                self.role_model_name(ModelRole::Judge),
-                self.role_model_name(ModelRole::Rewriter),
-                c.reranker_model(),
-                &c.embedder,
-            ],
+            "models": [roles, c.reranker_model(), &c.embedder],
             "prompt": super::PROMPT_VERSION,
             "answer": c.answer,
             "retrieval": c.retrieval,

@@ -72,12 +72,13 @@ impl Engine {
         on_event: &mut dyn FnMut(AnswerEvent) -> bool,
         start: Instant,
     ) -> Result<Answer> {
-        let name = self.role_model_name(ModelRole::Generator);
-        let route = match self.config.model_ref(name) {
+        let registry = self.registry(tenant)?;
+        let name = self.tenant_role_model(tenant, ModelRole::Generator)?;
+        let route = match registry.model_ref(&name) {
             ModelRef::Route(r) if r.strategy == RouteStrategy::Cascade => r.clone(),
             _ => {
                 let attempt = Attempt {
-                    model: name.to_owned(),
+                    model: name,
                     record: true,
                 };
                 return self.ask_uncached(tenant, req, on_event, start, &attempt);

@@ -252,7 +252,7 @@ impl Engine {
         // A local model counts with its own tokenizer; a remote one is estimated
         // generously (3 bytes a token), so a prompt fitted here fits there.
         let local = self
-            .config
+            .registry(tenant)?
             .is_local(name)
             .then(|| self.local_model(name))
             .transpose()?;

@@ -17,7 +17,10 @@ use cairn_types::ErrorCode;
 use serde_json::{Map, Value, json};
 
 /// The tenant's registry: every model and route it may name, with where each comes
-/// from (`config` or `tenant`).
+/// from (`config` or `tenant`), and each remote model's circuit breaker and requests in
+/// flight as this tenant reaches it (`/readyz`, which is public, shows only the file's);
+/// and the model each role uses for this tenant (`roles`: its own `models.generator`,
+/// `models.judge`, `models.rewriter` settings over the file's).
 #[utoipa::path(get, path = "/api/v1/models", tag = "tenant",
     responses((status = 200, body = Object), (status = 403, body = Object)))]
 pub async fn list(
@@ -43,6 +46,8 @@ pub async fn list(
             let mut v = serde_json::to_value(m).unwrap_or_default();
             v["kind"] = json!("remote");
             v["source"] = json!(source(&m.name));
+            let status = e.remote_status(&tenant, m);
+            v["health"] = json!({"breaker": status.breaker, "in_flight": status.in_flight});
             data.push(v);
         }
         for r in &registry.routes {
@@ -51,7 +56,12 @@ pub async fn list(
             v["source"] = json!(source(&r.name));
             data.push(v);
         }
-        Ok(Json(json!({ "data": data })))
+        let roles = json!({
+            "generator": registry.generator,
+            "judge": registry.judge_model(),
+            "rewriter": registry.rewriter_model(),
+        });
+        Ok(Json(json!({ "data": data, "roles": roles })))
     })
     .await
 }
