@@ -112,12 +112,15 @@ impl Engine {
             ModelRef::Local => Ok(self.local_model(name)?),
             ModelRef::Remote(m) => {
                 let target = self.remote_target(tenant, m, redaction)?;
-                Ok(Arc::new(RoutedGenerator::new(
-                    name,
-                    Strategy::Fallback,
-                    vec![target],
-                    self.turn(&self.model_state_key(tenant, name)),
-                )?))
+                Ok(Arc::new(
+                    RoutedGenerator::new(
+                        name,
+                        Strategy::Fallback,
+                        vec![target],
+                        self.turn(&self.model_state_key(tenant, name)),
+                    )?
+                    .with_slot_wait(self.slot_wait()),
+                ))
             }
             ModelRef::Route(route) => {
                 let mut targets = Vec::with_capacity(route.targets.len());
@@ -141,14 +144,23 @@ impl Engine {
                         }
                     });
                 }
-                Ok(Arc::new(RoutedGenerator::new(
-                    name,
-                    strategy(route.strategy),
-                    targets,
-                    self.turn(&self.model_state_key(tenant, name)),
-                )?))
+                Ok(Arc::new(
+                    RoutedGenerator::new(
+                        name,
+                        strategy(route.strategy),
+                        targets,
+                        self.turn(&self.model_state_key(tenant, name)),
+                    )?
+                    .with_slot_wait(self.slot_wait()),
+                ))
             }
         }
+    }
+
+    /// How long a call waits for a target slot when every target of its route is at
+    /// its limit: as long as a request may wait in the server's admission queue.
+    fn slot_wait(&self) -> Duration {
+        Duration::from_secs(self.config.server.request_timeout_secs)
     }
 
     /// Every remote target's breaker and load (local models have neither).

@@ -399,3 +399,31 @@ fn a_target_at_its_concurrency_limit_is_passed_over() {
     drop((first, second));
     assert_eq!(run(&r).unwrap().1, "a");
 }
+
+#[test]
+fn a_request_waits_for_a_slot_when_every_target_is_busy_and_gets_the_freed_one() {
+    let (a, b) = (
+        Upstream::start(Fault::Reply("a")),
+        Upstream::start(Fault::Reply("b")),
+    );
+    // Another route (or direct calls) holds both targets' only slots.
+    let (ta, tb) = (target("a", &a, lenient(), 1), target("b", &b, lenient(), 1));
+    let held = (ta.health.enter().unwrap(), tb.health.enter().unwrap());
+    let r = route(Strategy::Fallback, vec![ta, tb]).with_slot_wait(Duration::from_secs(10));
+    let started = std::time::Instant::now();
+    let waiter = std::thread::spawn(move || run(&r));
+    std::thread::sleep(Duration::from_millis(200));
+    let (_a_slot, b_slot) = held;
+    drop(b_slot);
+    let (text, model) = waiter.join().unwrap().unwrap();
+    assert_eq!((text.as_str(), model.as_str()), ("b", "b"));
+    assert!(started.elapsed() >= Duration::from_millis(200));
+
+    // Without a freed slot, it is refused when the wait is over, saying why.
+    let c = Upstream::start(Fault::Reply("c"));
+    let tc = target("c", &c, lenient(), 1);
+    let _held = tc.health.enter().unwrap();
+    let r = route(Strategy::Fallback, vec![tc]).with_slot_wait(Duration::from_millis(150));
+    let e = r.generate(ask()).err().unwrap();
+    assert!(e.to_string().contains("concurrency limit"), "{e}");
+}

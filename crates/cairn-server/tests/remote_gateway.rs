@@ -629,3 +629,30 @@ async fn a_route_queues_callers_while_its_targets_are_at_their_limits() {
     assert_eq!(b.0, StatusCode::OK, "{}", String::from_utf8_lossy(&b.1));
     assert_eq!(seen.lock().unwrap().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routes_that_share_a_target_wait_for_its_slot_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, seen) = upstream();
+    let toml = format!(
+        "data_dir = \"{}\"\n[auth]\nmode = \"off\"\n\
+         [[models.remote]]\nname = \"upstream-llm\"\nbase_url = \"{base}\"\nmax_concurrent = 1\n\
+         [[models.routes]]\nname = \"r1\"\nstrategy = \"fallback\"\ntargets = [\"upstream-llm\"]\n\
+         [[models.routes]]\nname = \"r2\"\nstrategy = \"fallback\"\ntargets = [\"upstream-llm\"]\n",
+        dir.path().join("data").display()
+    );
+    let app = app_from(&toml);
+    let body =
+        |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "hello"}]});
+    // Each route's queue admits one request, so both reach the target at once; the one
+    // that finds its slot taken waits for it.
+    let (a, b, c) = tokio::join!(
+        post_chat(&app, body("r1")),
+        post_chat(&app, body("r2")),
+        post_chat(&app, body("upstream-llm"))
+    );
+    for r in [a, b, c] {
+        assert_eq!(r.0, StatusCode::OK, "{}", String::from_utf8_lossy(&r.1));
+    }
+    assert_eq!(seen.lock().unwrap().len(), 3);
+}

@@ -14,8 +14,37 @@ pub use retry::{Failure, RetryPolicy, classify};
 
 use crate::generate::{GenerateRequest, Generator, StreamEvent, TokenStream};
 use crate::{Error, Result};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Callers waiting for any target's slot to be given back, and how they are woken: a
+/// counter of given-back slots under a lock, and its condition variable.
+static SLOT_WAITERS: AtomicUsize = AtomicUsize::new(0);
+static SLOTS_FREED: (Mutex<u64>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// The given-back count now (read before trying targets, so no wake-up is missed).
+fn slots_freed() -> u64 {
+    *SLOTS_FREED.0.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Waits until a slot is given back after `seen`, or `deadline`.
+fn wait_for_slot(seen: u64, deadline: Instant) {
+    SLOT_WAITERS.fetch_add(1, Ordering::AcqRel);
+    let (lock, freed) = &SLOTS_FREED;
+    let mut count = lock.lock().unwrap_or_else(PoisonError::into_inner);
+    while *count == seen {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            break;
+        };
+        count = freed
+            .wait_timeout(count, left)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+    drop(count);
+    SLOT_WAITERS.fetch_sub(1, Ordering::AcqRel);
+}
 
 /// The shared state of one target: its breaker and the requests in flight to it.
 #[derive(Debug)]
@@ -61,6 +90,12 @@ pub struct Slot(Arc<TargetHealth>);
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if SLOT_WAITERS.load(Ordering::Acquire) > 0 {
+            let (lock, freed) = &SLOTS_FREED;
+            let mut count = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            *count = count.wrapping_add(1);
+            freed.notify_all();
+        }
     }
 }
 
@@ -92,6 +127,17 @@ pub struct RoutedGenerator {
     targets: Vec<Target>,
     /// The rotation counter (shared by every request to the route).
     turn: Arc<AtomicUsize>,
+    /// How long a request waits for a slot when every target is at its concurrency
+    /// limit (and none failed), before it is refused.
+    slot_wait: Duration,
+}
+
+/// What trying every target once came to, when none answered.
+struct NoneAnswered {
+    /// Each target and why it was passed over.
+    tried: Vec<String>,
+    /// Whether every target was passed over only for being at its concurrency limit.
+    all_busy: bool,
 }
 
 impl RoutedGenerator {
@@ -112,7 +158,17 @@ impl RoutedGenerator {
             strategy,
             targets,
             turn,
+            slot_wait: Duration::ZERO,
         })
+    }
+
+    /// Requests wait up to `wait` for a slot when every target is at its concurrency
+    /// limit (several routes, or a route and direct calls, share a target, so the
+    /// admission queue in front of each cannot see all of its load); without it they
+    /// are refused at once.
+    pub fn with_slot_wait(mut self, wait: Duration) -> Self {
+        self.slot_wait = wait;
+        self
     }
 
     /// The order the targets are tried in for the next request.
@@ -183,25 +239,57 @@ impl Generator for RoutedGenerator {
     }
 
     fn generate(&self, request: GenerateRequest) -> Result<TokenStream> {
-        let mut tried = Vec::new();
+        let deadline = Instant::now() + self.slot_wait;
+        loop {
+            let seen = slots_freed();
+            let none = match self.try_targets(&request)? {
+                Ok(stream) => return Ok(stream),
+                Err(none) => none,
+            };
+            if none.all_busy && Instant::now() < deadline {
+                wait_for_slot(seen, deadline);
+                continue;
+            }
+            return Err(Error::Unavailable(format!(
+                "no model of route `{}` could answer ({})",
+                self.name,
+                none.tried.join("; ")
+            )));
+        }
+    }
+}
+
+impl RoutedGenerator {
+    /// Each target once, in this request's order: the committed stream, why none
+    /// answered, or the caller's own error (not a reason to try another target).
+    fn try_targets(
+        &self,
+        request: &GenerateRequest,
+    ) -> Result<std::result::Result<TokenStream, NoneAnswered>> {
+        let mut none = NoneAnswered {
+            tried: Vec::new(),
+            all_busy: true,
+        };
         for i in self.order() {
             let target = &self.targets[i];
             if !target.health.breaker.allow() {
-                tried.push(format!("{}: circuit open", target.name));
+                none.tried.push(format!("{}: circuit open", target.name));
+                none.all_busy = false;
                 continue;
             }
             let Some(slot) = target.health.enter() else {
-                tried.push(format!("{}: at its concurrency limit", target.name));
+                none.tried
+                    .push(format!("{}: at its concurrency limit", target.name));
                 continue;
             };
-            match first_event(target, &request) {
+            match first_event(target, request) {
                 Ok((first, rest)) => {
-                    return Ok(Box::new(Committed {
+                    return Ok(Ok(Box::new(Committed {
                         first: Some(first),
                         rest,
                         target: target.clone(),
                         _slot: slot,
-                    }));
+                    })));
                 }
                 Err(e @ (Error::InvalidRequest(_) | Error::Upstream { .. }))
                     if classify(&e) == Failure::Caller =>
@@ -211,15 +299,12 @@ impl Generator for RoutedGenerator {
                 Err(e) => {
                     tracing::warn!(route = %self.name, target = %target.name, error = %e,
                         "route target failed; trying the next");
-                    tried.push(format!("{}: {e}", target.name));
+                    none.tried.push(format!("{}: {e}", target.name));
+                    none.all_busy = false;
                 }
             }
         }
-        Err(Error::Unavailable(format!(
-            "no model of route `{}` could answer ({})",
-            self.name,
-            tried.join("; ")
-        )))
+        Ok(Err(none))
     }
 }
 
