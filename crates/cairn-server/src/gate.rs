@@ -78,7 +78,7 @@ fn admit(
 /// The middleware.
 pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
-    if state.auth.is_public(&path) {
+    if state.auth.is_public(&path) || crate::ui::is_ui_path(&path) {
         return next.run(req).await;
     }
     let headers = req.headers().clone();

@@ -1,5 +1,6 @@
 //! Cairn's HTTP server: the OpenAI-compatible API under `/v1`, the native API under
-//! `/api/v1`, `/openapi.json` with a `/docs` page, and `/healthz` / `/readyz`.
+//! `/api/v1`, `/openapi.json` with a `/docs` page, `/healthz` / `/readyz`, and the web
+//! application at `/` ([`ui`]).
 //!
 //! HTTP lives only in this crate. Handlers validate, then hand blocking engine work to
 //! the blocking pool ([`state::blocking`]) under the request timeout, or stream it as
@@ -36,6 +37,7 @@ mod schemas;
 pub mod settings;
 mod sse;
 pub mod state;
+pub mod ui;
 pub mod usage_ledger;
 
 use axum::Router;
@@ -60,7 +62,10 @@ pub fn router(state: AppState) -> Router {
         };
         app = app.route(path, handler.layer(DefaultBodyLimit::max(limit)));
     }
-    app.fallback(not_found)
+    // The web application: outside the API's route table (and its OpenAPI document).
+    app.route("/", axum::routing::get(ui::index))
+        .route("/ui/{*path}", axum::routing::get(ui::asset))
+        .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gate::middleware,

@@ -75,6 +75,10 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
         let err = ApiError::new(code, reason);
         res = (err.status(), axum::Json(err.body(&id))).into_response();
     }
+    if crate::ui::is_ui_path(&path) {
+        // Rewritten errors too: every response under the UI's paths is the UI's.
+        res = crate::ui::secure(res);
+    }
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HEADER, v);
     }

@@ -1,0 +1,225 @@
+// Cairn's web application: sign in with an API key, pick a collection, ask, read the
+// streamed answer, open its sources. Preact + htm as ES modules, no build step; every
+// call goes to the public /api/v1 API, so whatever the page does a script can do.
+
+import { h, render } from "./vendor/preact.mjs";
+import { useEffect, useRef, useState } from "./vendor/hooks.mjs";
+import htm from "./vendor/htm.mjs";
+import { api, askStream, ApiError, session } from "./api.js";
+import { answerHtml, splitQuote } from "./render.js";
+
+const html = htm.bind(h);
+
+function SignIn({ onSignedIn, notice }) {
+  const [key, setKey] = useState("");
+  const [error, setError] = useState(notice);
+  const [busy, setBusy] = useState(false);
+  async function submit(e) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    session.set(key.trim());
+    try {
+      onSignedIn(await api("GET", "/api/v1/me"));
+    } catch (err) {
+      session.clear();
+      setError(err.status === 401 ? "That key was not accepted." : err.message);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return html`<main class="signin">
+    <h1>Cairn</h1>
+    <form onSubmit=${submit}>
+      <label for="key">API key</label>
+      <input id="key" type="password" autocomplete="off" aria-label="API key"
+        value=${key} onInput=${(e) => setKey(e.target.value)} required />
+      <button type="submit" disabled=${busy || !key.trim()}>Sign in</button>
+      ${error && html`<p role="alert" class="error">${error}</p>`}
+    </form>
+    <p class="hint">The key stays in this tab (session storage) and is forgotten when you sign out.</p>
+  </main>`;
+}
+
+function SourcePanel({ source, onClose }) {
+  const ref = useRef(null);
+  useEffect(() => ref.current?.focus(), [source]);
+  if (!source) return null;
+  const [before, quoted, after] = splitQuote(source.text ?? "", source.quote_start, source.quote_end);
+  const where = [source.source, source.page ? `page ${source.page}` : null].filter(Boolean).join(", ");
+  return html`<aside role="complementary" aria-label="Source" class="source" id=${`source-${source.n}`}>
+    <header>
+      <h2 tabindex="-1" ref=${ref}>[${source.n}] ${source.title || source.source}</h2>
+      <button class="close" onClick=${onClose} aria-label="Close the source">×</button>
+    </header>
+    ${source.heading_path?.length > 0 && html`<p class="path">${source.heading_path.join(" › ")}</p>`}
+    ${where && html`<p class="where">${where}</p>`}
+    <p class="chunk">${before}${quoted && html`<mark>${quoted}</mark>`}${after}</p>
+  </aside>`;
+}
+
+/** The citation `n` of `answer` joined with its source's text. */
+function sourceFor(answer, n) {
+  const cite = answer.citations?.find((c) => c.n === n);
+  const src = answer.sources?.find((s) => s.n === n);
+  if (!cite && !src) return null;
+  return { ...src, ...cite, text: src?.text ?? cite?.quote ?? "" };
+}
+
+function Feedback({ answerId }) {
+  const [sent, setSent] = useState(null);
+  const [error, setError] = useState(null);
+  async function rate(rating) {
+    try {
+      await api("POST", `/api/v1/answers/${encodeURIComponent(answerId)}/feedback`, { rating });
+      setSent(rating);
+    } catch (err) {
+      setError(err.message);
+    }
+  }
+  if (sent) return html`<p class="feedback" role="status">Thanks for the feedback.</p>`;
+  return html`<div class="feedback" role="group" aria-label="Was this answer useful?">
+    <button onClick=${() => rate("up")} aria-label="Useful">👍</button>
+    <button onClick=${() => rate("down")} aria-label="Not useful">👎</button>
+    ${error && html`<span class="error">${error}</span>`}
+  </div>`;
+}
+
+function Turn({ turn, onCite }) {
+  const a = turn.answer;
+  if (!a) {
+    // Streaming: the text grows as plain text (no Markdown re-render per token).
+    return html`<article class="turn">
+      <p class="question">${turn.question}</p>
+      <div class="answer streaming" aria-live="polite">${turn.text}${turn.error ? "" : "▍"}</div>
+      ${turn.error && html`<p role="alert" class="error">${turn.error}</p>`}
+    </article>`;
+  }
+  const citable = new Set((a.citations ?? []).map((c) => c.n));
+  function click(e) {
+    const link = e.target.closest("[data-citation]");
+    if (!link) return;
+    e.preventDefault();
+    onCite(sourceFor(a, Number(link.getAttribute("data-citation"))));
+  }
+  const unsupported = a.unsupported ?? [];
+  return html`<article class="turn">
+    <p class="question">${turn.question}</p>
+    ${a.abstained
+      ? html`<div class="answer abstained"><p>No answer from these sources (${a.abstain_reason}).</p>
+          ${a.answer && html`<p>${a.answer}</p>`}</div>`
+      : html`<div class="answer" onClick=${click}
+          dangerouslySetInnerHTML=${{ __html: answerHtml(a.answer, citable) }}></div>`}
+    <p class="meta">
+      ${typeof a.confidence === "number" && html`<span>Confidence ${Math.round(a.confidence * 100)}%</span>`}
+      ${a.model && html`<span>${a.model}</span>`}
+      ${a.cache?.hit && html`<span>cached (${a.cache.hit})</span>`}
+    </p>
+    ${unsupported.length > 0 && html`<div class="unsupported"><p>Not supported by the sources:</p>
+      <ul>${unsupported.map((text) => html`<li>${text}</li>`)}</ul></div>`}
+    ${(a.sources?.length ?? 0) > 0 && html`<ol class="sources" aria-label="Sources">
+      ${a.sources.map((s) => html`<li><a href=${`#source-${s.n}`} data-citation=${s.n}
+        onClick=${(e) => { e.preventDefault(); onCite(sourceFor(a, s.n)); }}>
+        ${s.title || s.source}</a></li>`)}</ol>`}
+    ${turn.error && html`<p role="alert" class="error">${turn.error}</p>`}
+    ${a.id && html`<${Feedback} answerId=${a.id} />`}
+  </article>`;
+}
+
+function Chat({ me, onSignOut, onExpired }) {
+  const [collections, setCollections] = useState([]);
+  const [collection, setCollection] = useState("");
+  const [turns, setTurns] = useState([]);
+  const [question, setQuestion] = useState("");
+  const [source, setSource] = useState(null);
+  const [error, setError] = useState(null);
+  const [asking, setAsking] = useState(false);
+  const abort = useRef(null);
+
+  useEffect(() => {
+    api("GET", "/api/v1/collections")
+      .then((list) => {
+        const items = list.data ?? list;
+        setCollections(items);
+        if (items.length > 0) setCollection(items[0].id);
+      })
+      .catch((err) => (err.status === 401 ? onExpired() : setError(err.message)));
+  }, []);
+
+  function update(i, change) {
+    setTurns((ts) => ts.map((t, j) => (j === i ? { ...t, ...change(t) } : t)));
+  }
+
+  async function ask(e) {
+    e.preventDefault();
+    const q = question.trim();
+    if (!q || abort.current) return;
+    setQuestion("");
+    const i = turns.length;
+    setTurns((ts) => [...ts, { question: q, text: "", answer: null, error: null }]);
+    const controller = new AbortController();
+    abort.current = controller;
+    setAsking(true);
+    try {
+      await askStream({ collection, question: q }, (event, data) => {
+        if (event === "delta") update(i, (t) => ({ text: t.text + (data.text ?? "") }));
+        else if (event === "answer") update(i, () => ({ answer: data }));
+      }, controller.signal);
+    } catch (err) {
+      if (err.name === "AbortError") update(i, () => ({ error: "Stopped." }));
+      else if (err instanceof ApiError && err.status === 401) onExpired();
+      else update(i, () => ({ error: err.message }));
+    } finally {
+      abort.current = null;
+      setAsking(false);
+    }
+  }
+
+  return html`<div class="layout">
+    <header class="top">
+      <h1>Cairn</h1>
+      <label>Collection
+        <select value=${collection} onChange=${(e) => setCollection(e.target.value)} aria-label="Collection">
+          ${collections.map((c) => html`<option value=${c.id}>${c.id}</option>`)}
+        </select>
+      </label>
+      <span class="who">${me.user ?? me.tenant} · ${me.role}</span>
+      <button onClick=${onSignOut}>Sign out</button>
+    </header>
+    <main class="chat">
+      ${error && html`<p role="alert" class="error">${error}</p>`}
+      ${collections.length === 0 && !error && html`<p class="hint">No collection yet: ingest documents first.</p>`}
+      <section class="turns" aria-label="Conversation">
+        ${turns.map((t) => html`<${Turn} turn=${t} onCite=${setSource} />`)}
+      </section>
+      <form class="ask" onSubmit=${ask}>
+        <textarea aria-label="Ask a question" rows="2" value=${question}
+          placeholder="Ask a question about this collection"
+          onInput=${(e) => setQuestion(e.target.value)}
+          onKeyDown=${(e) => { if (e.key === "Enter" && !e.shiftKey) ask(e); }}></textarea>
+        ${asking
+          ? html`<button type="button" onClick=${() => abort.current?.abort()}>Stop</button>`
+          : html`<button type="submit" disabled=${!collection || !question.trim()}>Ask</button>`}
+      </form>
+    </main>
+    <${SourcePanel} source=${source} onClose=${() => setSource(null)} />
+  </div>`;
+}
+
+function App() {
+  const [me, setMe] = useState(null);
+  const [notice, setNotice] = useState(null);
+  useEffect(() => {
+    if (session.key) api("GET", "/api/v1/me").then(setMe).catch(() => session.clear());
+  }, []);
+  function signOut(message) {
+    session.clear();
+    setMe(null);
+    setNotice(message ?? null);
+  }
+  if (!me) return html`<${SignIn} onSignedIn=${setMe} notice=${notice} />`;
+  return html`<${Chat} me=${me} onSignOut=${() => signOut()}
+    onExpired=${() => signOut("You are signed out: sign in again.")} />`;
+}
+
+render(html`<${App} />`, document.getElementById("app"));

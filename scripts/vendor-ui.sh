@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Vendors the web UI's browser libraries from the npm registry into
+# crates/cairn-server/ui/vendor/ (committed; `cargo build` embeds them, so neither
+# building nor running Cairn needs Node.js or the network). Each package is pinned to a
+# version and to the registry's sha512 integrity of its tarball; a mismatch stops the
+# script. The files are copied as published, with two edits: a bare `from"preact"`
+# import becomes a relative one (browsers resolve no bare specifiers, and an import
+# map would be inline script), and `sourceMappingURL` comments are dropped (the maps
+# are not shipped). `ui/vendor/MANIFEST` records each file's sha256, which a test
+# checks, so a hand edit shows.
+#
+#   scripts/vendor-ui.sh            (re-run after changing a pin below)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=crates/cairn-server/ui/vendor
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+# name version sha512-integrity  file-in-package  vendored-name
+PINS=(
+  "preact 11.2.0 sha512-/HfHI/7N84e6GrWBJ3J280z3mLaRJiDcSvj/A+y/4AbLnND/1UlGHe1sR6oYuTGwId0nP7dqDU9OnLxMPZ7xBg== dist/preact.mjs preact.mjs"
+  "preact 11.2.0 sha512-/HfHI/7N84e6GrWBJ3J280z3mLaRJiDcSvj/A+y/4AbLnND/1UlGHe1sR6oYuTGwId0nP7dqDU9OnLxMPZ7xBg== hooks/dist/hooks.mjs hooks.mjs"
+  "htm 3.1.1 sha512-983Vyg8NwUE7JkZ6NmOqpCZ+sh1bKv2iYTlUkzlWmA5JD2acKoxd4KVxbMmxX/85mtfdnDmTFoNKcg5DGAvxNQ== dist/htm.module.js htm.mjs"
+  "dompurify 3.5.0 sha512-LYC0ZkE8P1V42JsRYTwMdme/2ET8SpOc5AA2eOFjP/IadvRd2fwiT4TVz5vkfy0XUx12aS2UaRkTnfVPNOv9vw== dist/purify.es.mjs purify.mjs"
+  "marked 18.3.0 sha512-ed8zmPXlBb3UfGXN5iHMQyMhFpdqLgoV5umUXx/Q1R+FW3q8VpqpyoKUwlENL9appo2UMvNLURDVaT3AMOryGA== lib/marked.esm.js marked.mjs"
+)
+REGISTRY=${NPM_REGISTRY:-https://registry.npmjs.org}
+
+mkdir -p "$OUT"
+: > "$WORK/manifest"
+for pin in "${PINS[@]}"; do
+  read -r name version integrity file vendored <<<"$pin"
+  tgz="$WORK/$name-$version.tgz"
+  if [ ! -f "$tgz" ]; then
+    curl -fsSL "$REGISTRY/$name/-/$name-$version.tgz" -o "$tgz"
+    got="sha512-$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)"
+    if [ "$got" != "$integrity" ]; then
+      echo "vendor-ui: $name $version: integrity $got, expected $integrity" >&2
+      exit 1
+    fi
+    mkdir -p "$WORK/$name"
+    tar xzf "$tgz" -C "$WORK/$name"
+  fi
+  sed -e 's#from"preact"#from"./preact.mjs"#g; s#from "preact"#from "./preact.mjs"#g' \
+      -e '/sourceMappingURL=/d' "$WORK/$name/package/$file" > "$OUT/$vendored"
+  echo "$vendored $name@$version $(sha256sum "$OUT/$vendored" | cut -d' ' -f1)" >> "$WORK/manifest"
+done
+{
+  echo "# file  package@version  sha256 (written by scripts/vendor-ui.sh; checked by a test)"
+  cat "$WORK/manifest"
+} > "$OUT/MANIFEST"
+echo "vendor-ui: $(wc -l < "$WORK/manifest") files in $OUT" >&2
