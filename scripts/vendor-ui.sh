@@ -6,7 +6,8 @@
 # script. The files are copied as published, with two edits: a bare `from"preact"`
 # import becomes a relative one (browsers resolve no bare specifiers, and an import
 # map would be inline script), and `sourceMappingURL` comments are dropped (the maps
-# are not shipped). `ui/vendor/MANIFEST` records each file's sha256, which a test
+# are not shipped). Each package's license goes to `ui/vendor/licenses/`.
+# `ui/vendor/MANIFEST` records each file's sha256, which a test
 # checks, so a hand edit shows.
 #
 #   scripts/vendor-ui.sh            (re-run after changing a pin below)
@@ -44,6 +45,10 @@ for pin in "${PINS[@]}"; do
   sed -e 's#from"preact"#from"./preact.mjs"#g; s#from "preact"#from "./preact.mjs"#g' \
       -e '/sourceMappingURL=/d' "$WORK/$name/package/$file" > "$OUT/$vendored"
   echo "$vendored $name@$version $(sha256sum "$OUT/$vendored" | cut -d' ' -f1)" >> "$WORK/manifest"
+  mkdir -p "$OUT/licenses"
+  for license in "$WORK/$name"/package/LICENSE*; do
+    [ -f "$license" ] && cp "$license" "$OUT/licenses/$name-$version.txt"
+  done
 done
 {
   echo "# file  package@version  sha256 (written by scripts/vendor-ui.sh; checked by a test)"

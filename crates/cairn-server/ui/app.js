@@ -79,8 +79,8 @@ function Feedback({ answerId }) {
   }
   if (sent) return html`<p class="feedback" role="status">Thanks for the feedback.</p>`;
   return html`<div class="feedback" role="group" aria-label="Was this answer useful?">
-    <button onClick=${() => rate("up")} aria-label="Useful">👍</button>
-    <button onClick=${() => rate("down")} aria-label="Not useful">👎</button>
+    <button onClick=${() => rate("up")}>Useful</button>
+    <button onClick=${() => rate("down")}>Not useful</button>
     ${error && html`<span class="error">${error}</span>`}
   </div>`;
 }
@@ -103,7 +103,7 @@ function Turn({ turn, onCite }) {
     onCite(sourceFor(a, Number(link.getAttribute("data-citation"))));
   }
   const unsupported = a.unsupported ?? [];
-  return html`<article class="turn">
+  return html`<article class="turn" data-answer-id=${a.id}>
     <p class="question">${turn.question}</p>
     ${a.abstained
       ? html`<div class="answer abstained"><p>No answer from these sources (${a.abstain_reason}).</p>

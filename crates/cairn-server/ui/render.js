@@ -8,11 +8,12 @@ import DOMPurify from "./vendor/purify.mjs";
 
 marked.setOptions({ gfm: true, breaks: false });
 
-// Nothing a document or a model writes may run: no scripts, no event handlers, no
-// forms or frames, links only to http(s), mail and in-page anchors.
+// Nothing a document or a model writes may run or load: no scripts, no event handlers,
+// no forms, frames or images, links only to http(s), mail and in-page anchors.
 const PURIFY = {
   USE_PROFILES: { html: true },
-  FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "iframe", "object", "embed", "svg", "math"],
+  FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "iframe", "object",
+    "embed", "svg", "math", "img", "video", "audio", "picture", "source", "link", "meta", "base"],
   FORBID_ATTR: ["style"],
   ALLOWED_URI_REGEXP: /^(?:https?:|mailto:|#)/i,
 };

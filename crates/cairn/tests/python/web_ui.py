@@ -1,0 +1,120 @@
+"""The web UI in a real browser (Debian's chromium through playwright) against a real
+`cairn serve` whose generator is the test's loopback upstream.
+
+    python web_ui.py URL OWNER_KEY SCREENSHOT_DIR
+
+Flows: a wrong key is refused in words; sign in (the key in sessionStorage only); ask
+and read the streamed answer; a citation opens the source panel with the quoted span
+marked; feedback reaches the API; a document and an answer carrying script payloads
+execute nothing; stop a generation; sign out forgets the key. Screenshots (desktop and
+phone, light and dark) go to SCREENSHOT_DIR. Exits non-zero with the first failure.
+"""
+
+import json
+import sys
+import urllib.request
+
+from playwright.sync_api import expect, sync_playwright
+
+URL, KEY, SHOTS = sys.argv[1], sys.argv[2], sys.argv[3]
+LONG = 120_000  # ms: the answer pipeline embeds the question on a 2-core machine
+
+
+def api(path):
+    req = urllib.request.Request(URL + path, headers={"Authorization": f"Bearer {KEY}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.load(r)
+
+
+def ask(page, question):
+    page.get_by_label("Ask a question").fill(question)
+    page.get_by_role("button", name="Ask", exact=True).click()
+    return page.locator("article.turn").last
+
+
+def main():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        page = context.new_page()
+        problems, foreign = [], []
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
+        page.on("request", lambda r: foreign.append(r.url) if not r.url.startswith(URL) else None)
+
+        page.goto(URL + "/")
+        page.get_by_label("API key").fill("not-a-key")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_contain_text("not accepted")
+        problems.clear()  # the refused key's 401 is logged by the browser itself
+
+        page.get_by_label("API key").fill(KEY)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_label("Ask a question")).to_be_visible()
+        assert page.evaluate("sessionStorage.getItem('cairn.api_key')") == KEY
+        assert page.evaluate("localStorage.length") == 0, "nothing in localStorage"
+        assert KEY not in page.url
+
+        # A grounded answer, streamed, with a citation that opens its source.
+        turn = ask(page, "How much do seats on the lighthouse terrace cost?")
+        expect(turn.locator(".answer")).to_contain_text("12 euros", timeout=LONG)
+        cite = turn.locator('.answer [data-citation="1"]')
+        expect(cite).to_be_visible(timeout=LONG)
+        cite.click()
+        panel = page.get_by_role("complementary", name="Source")
+        expect(panel).to_be_visible()
+        expect(panel).to_contain_text("Harbor Lights")
+        expect(panel.locator("mark")).to_contain_text("12 euros")
+        page.screenshot(path=f"{SHOTS}/desktop-light.png", full_page=True)
+
+        # Feedback, checked through the API.
+        answer_id = turn.get_attribute("data-answer-id")
+        turn.get_by_role("button", name="Useful", exact=True).click()
+        expect(turn.get_by_role("status")).to_contain_text("Thanks")
+        fb = api(f"/api/v1/answers/{answer_id}")["feedback"]
+        assert any(f.get("rating") in (1, "up") for f in fb), fb
+
+        # Script in an answer and in a document runs nowhere.
+        turn = ask(page, "When is the Harbor Lights festival?")
+        expect(turn.locator(".answer")).to_contain_text("March", timeout=LONG)
+        for link in turn.locator("ol.sources a").all():
+            link.click()
+            expect(page.get_by_role("complementary", name="Source")).to_be_visible()
+        for a in turn.locator(".answer a").all():
+            href = a.get_attribute("href") or ""
+            assert not href.lower().startswith("javascript"), href
+            a.click()
+        assert turn.locator(".answer img, .answer script, .answer svg").count() == 0
+        page.wait_for_timeout(500)
+        assert page.evaluate("window.__xss") is None, "a payload ran"
+
+        # Stop: the answer ends at once and says so.
+        turn = ask(page, "Tell me slowly everything about the harbor.")
+        expect(turn.locator(".answer.streaming")).to_contain_text("harbor is calm", timeout=LONG)
+        page.get_by_role("button", name="Stop").click()
+        expect(turn.get_by_role("alert")).to_contain_text("Stopped", timeout=10_000)
+        expect(page.get_by_role("button", name="Ask", exact=True)).to_be_visible()
+
+        # Phone width, and the dark theme.
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=f"{SHOTS}/phone-light.png", full_page=True)
+        page.emulate_media(color_scheme="dark")
+        page.screenshot(path=f"{SHOTS}/phone-dark.png", full_page=True)
+        page.set_viewport_size({"width": 1440, "height": 900})
+        page.screenshot(path=f"{SHOTS}/desktop-dark.png", full_page=True)
+
+        # Sign out forgets the key.
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_label("API key")).to_be_visible()
+        assert page.evaluate("sessionStorage.getItem('cairn.api_key')") is None
+
+        # The aborted stream's network error is the browser's own report of the abort.
+        real = [p for p in problems if "aborted" not in p.lower() and "abort" not in p.lower()]
+        assert not real, real
+        assert not foreign, f"requests left the origin: {foreign}"
+        browser.close()
+    print("web ui: ok")
+
+
+if __name__ == "__main__":
+    main()
