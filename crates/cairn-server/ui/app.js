@@ -85,7 +85,19 @@ function Feedback({ answerId }) {
   </div>`;
 }
 
-function Turn({ turn, onCite }) {
+function Copy({ text }) {
+  const [copied, setCopied] = useState(false);
+  async function copy() {
+    try {
+      await navigator.clipboard.writeText(text);
+      setCopied(true);
+      setTimeout(() => setCopied(false), 2000);
+    } catch (_) { /* no clipboard (insecure context): nothing to do */ }
+  }
+  return html`<button onClick=${copy}>${copied ? "Copied" : "Copy"}</button>`;
+}
+
+function Turn({ turn, onCite, onRegenerate }) {
   const a = turn.answer;
   if (!a) {
     // Streaming: the text grows as plain text (no Markdown re-render per token).
@@ -122,19 +134,99 @@ function Turn({ turn, onCite }) {
         onClick=${(e) => { e.preventDefault(); onCite(sourceFor(a, s.n)); }}>
         ${s.title || s.source}</a></li>`)}</ol>`}
     ${turn.error && html`<p role="alert" class="error">${turn.error}</p>`}
-    ${a.id && html`<${Feedback} answerId=${a.id} />`}
+    <div class="actions">
+      <${Copy} text=${a.answer ?? ""} />
+      ${onRegenerate && html`<button onClick=${onRegenerate}>Regenerate</button>`}
+      ${a.id && html`<${Feedback} answerId=${a.id} />`}
+    </div>
   </article>`;
 }
 
+/** A stored conversation's messages as turns (each answer's record fetched). */
+async function loadTurns(id) {
+  const c = await api("GET", `/api/v1/conversations/${encodeURIComponent(id)}`);
+  const turns = [];
+  for (const m of c.messages ?? []) {
+    if (m.role === "user") turns.push({ question: m.content, text: "", answer: null, error: null });
+    else if (turns.length > 0) {
+      const last = turns[turns.length - 1];
+      last.text = m.content;
+      // The recorded answer's full record: citations, sources, grounding.
+      const stored = m.answer
+        ? await api("GET", `/api/v1/answers/${encodeURIComponent(m.answer)}`).catch(() => null)
+        : null;
+      last.answer = stored?.record ? { ...stored.record, id: stored.id } : null;
+      last.answer ??= { answer: m.content, citations: [], sources: [] };
+    }
+  }
+  for (const t of turns) {
+    if (!t.answer) t.error = "No answer was recorded for this question (stopped or failed).";
+  }
+  return { conversation: c, turns };
+}
+
+function Conversations({ list, current, onOpen, onNew, onDelete }) {
+  return html`<nav class="conversations" aria-label="Conversations">
+    <button class="new" onClick=${onNew}>New conversation</button>
+    <ul>${list.map((c) => html`<li class=${c.id === current ? "current" : ""}>
+      <a href=${`#conversation-${c.id}`} aria-current=${c.id === current ? "page" : undefined}
+        onClick=${(e) => { e.preventDefault(); onOpen(c); }}>${c.title || "Untitled"}</a>
+      <button class="delete" aria-label=${`Delete ${c.title || "conversation"}`}
+        onClick=${() => onDelete(c)}>×</button>
+    </li>`)}</ul>
+  </nav>`;
+}
+
 function Chat({ me, onSignOut, onExpired }) {
+  // The role shapes the page; the server stays the authority on every call.
+  const can = (p) => (me.permissions ?? []).includes(p);
+  const canAsk = can("ask"), canConverse = can("conversations");
   const [collections, setCollections] = useState([]);
   const [collection, setCollection] = useState("");
+  const [conversations, setConversations] = useState([]);
+  const [conversation, setConversation] = useState(null);
   const [turns, setTurns] = useState([]);
   const [question, setQuestion] = useState("");
   const [source, setSource] = useState(null);
   const [error, setError] = useState(null);
   const [asking, setAsking] = useState(false);
   const abort = useRef(null);
+
+  function refreshConversations() {
+    return api("GET", "/api/v1/conversations")
+      .then((list) => setConversations(list.data ?? []))
+      .catch((err) => (err.status === 401 ? onExpired() : null));
+  }
+  useEffect(() => { if (canConverse) refreshConversations(); }, []);
+
+  async function open(c) {
+    if (abort.current) return;
+    try {
+      const loaded = await loadTurns(c.id);
+      setConversation(c.id);
+      if (c.collection) setCollection(c.collection);
+      setTurns(loaded.turns);
+      setSource(null);
+    } catch (err) {
+      setError(err.message);
+    }
+  }
+  function startNew() {
+    if (abort.current) return;
+    setConversation(null);
+    setTurns([]);
+    setSource(null);
+  }
+  async function remove(c) {
+    if (!window.confirm(`Delete the conversation "${c.title || "Untitled"}"?`)) return;
+    try {
+      await api("DELETE", `/api/v1/conversations/${encodeURIComponent(c.id)}`);
+      if (c.id === conversation) startNew();
+      refreshConversations();
+    } catch (err) {
+      setError(err.message);
+    }
+  }
 
   useEffect(() => {
     api("GET", "/api/v1/collections")
@@ -150,18 +242,25 @@ function Chat({ me, onSignOut, onExpired }) {
     setTurns((ts) => ts.map((t, j) => (j === i ? { ...t, ...change(t) } : t)));
   }
 
-  async function ask(e) {
-    e.preventDefault();
-    const q = question.trim();
+  async function ask(e, again) {
+    e?.preventDefault();
+    const q = (again ?? question).trim();
     if (!q || abort.current) return;
-    setQuestion("");
+    if (again === undefined) setQuestion("");
     const i = turns.length;
     setTurns((ts) => [...ts, { question: q, text: "", answer: null, error: null }]);
     const controller = new AbortController();
     abort.current = controller;
     setAsking(true);
     try {
-      await askStream({ collection, question: q }, (event, data) => {
+      // The first question starts a stored conversation, so follow-ups use it.
+      let id = conversation;
+      if (!id && canConverse) {
+        const c = await api("POST", "/api/v1/conversations", { collection, title: q.slice(0, 80) });
+        id = c.id;
+        setConversation(id);
+      }
+      await askStream({ collection, question: q, conversation: id ?? undefined }, (event, data) => {
         if (event === "delta") update(i, (t) => ({ text: t.text + (data.text ?? "") }));
         else if (event === "answer") update(i, () => ({ answer: data }));
       }, controller.signal);
@@ -172,14 +271,18 @@ function Chat({ me, onSignOut, onExpired }) {
     } finally {
       abort.current = null;
       setAsking(false);
+      if (canConverse) refreshConversations();
     }
   }
 
   return html`<div class="layout">
+    ${canConverse && html`<${Conversations} list=${conversations} current=${conversation}
+      onOpen=${open} onNew=${startNew} onDelete=${remove} />`}
     <header class="top">
       <h1>Cairn</h1>
       <label>Collection
-        <select value=${collection} onChange=${(e) => setCollection(e.target.value)} aria-label="Collection">
+        <select value=${collection} onChange=${(e) => { setCollection(e.target.value); startNew(); }}
+          aria-label="Collection">
           ${collections.map((c) => html`<option value=${c.id}>${c.id}</option>`)}
         </select>
       </label>
@@ -190,9 +293,12 @@ function Chat({ me, onSignOut, onExpired }) {
       ${error && html`<p role="alert" class="error">${error}</p>`}
       ${collections.length === 0 && !error && html`<p class="hint">No collection yet: ingest documents first.</p>`}
       <section class="turns" aria-label="Conversation">
-        ${turns.map((t) => html`<${Turn} turn=${t} onCite=${setSource} />`)}
+        ${turns.map((t) => html`<${Turn} turn=${t} onCite=${setSource}
+          onRegenerate=${asking ? null : () => ask(null, t.question)} />`)}
       </section>
-      <form class="ask" onSubmit=${ask}>
+      ${!canAsk && html`<p class="hint" role="note">Your role (${me.role}) can search and read
+        documents but not ask questions.</p>`}
+      ${canAsk && html`<form class="ask" onSubmit=${ask}>
         <textarea aria-label="Ask a question" rows="2" value=${question}
           placeholder="Ask a question about this collection"
           onInput=${(e) => setQuestion(e.target.value)}
@@ -200,7 +306,7 @@ function Chat({ me, onSignOut, onExpired }) {
         ${asking
           ? html`<button type="button" onClick=${() => abort.current?.abort()}>Stop</button>`
           : html`<button type="submit" disabled=${!collection || !question.trim()}>Ask</button>`}
-      </form>
+      </form>`}
     </main>
     <${SourcePanel} source=${source} onClose=${() => setSource(null)} />
   </div>`;

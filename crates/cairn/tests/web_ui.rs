@@ -2,7 +2,8 @@
 //! (tests/python/web_ui.py) against a real `cairn serve` whose generator is a loopback
 //! OpenAI-compatible upstream, so the answer text is known: sign in, a streamed answer
 //! whose citation opens its source, feedback, script payloads in a document and in an
-//! answer that run nowhere, a stop that ends the generation upstream, sign out.
+//! answer that run nowhere, a stop that ends the generation upstream, copy, regenerate,
+//! a stored conversation reopened and deleted, sign out, a viewer's narrower page.
 //!
 //! Needs `/usr/bin/chromium` (scripts/bootstrap.sh with `CAIRN_NEED_BROWSER=1`) and the
 //! project's Python with playwright (scripts/python-env.sh); fails saying so otherwise.
@@ -65,8 +66,9 @@ fn chunk(text: &str, logprobs: Value) -> String {
 /// The generator: a judge's one-token question gets "Yes"; a question asking for it
 /// slowly streams for a minute unless the reader goes away (recorded in `stopped`);
 /// the festival question gets an answer carrying script payloads; anything else the
-/// terrace price, citing source 1. (Questions are told apart by their own words: the
-/// prompt also carries the sources.)
+/// terrace price, citing source 1. (Questions are told apart by their own words in the
+/// last message: the prompt also carries the sources, and a conversation's history.) A
+/// follow-up to condense is answered with itself.
 fn upstream(stopped: Arc<AtomicBool>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -76,10 +78,25 @@ fn upstream(stopped: Arc<AtomicBool>) -> String {
             let stopped = stopped.clone();
             std::thread::spawn(move || {
                 let body = read_body(&stream);
-                let prompt = body["messages"].to_string();
+                let messages = body["messages"].as_array().cloned().unwrap_or_default();
+                let text_of = |m: Option<&Value>| {
+                    m.and_then(|m| m["content"].as_str())
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                let system = text_of(messages.first());
+                // The turn being answered (earlier turns of a conversation are history).
+                let prompt = text_of(messages.last());
                 let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
                 let _ = stream.write_all(head.as_bytes());
-                if body["max_tokens"] == 1 {
+                if system.starts_with("Given the conversation so far") {
+                    // Condensing a follow-up: the question stands alone already.
+                    let question = prompt.rsplit("Last question:").next().unwrap_or("").trim();
+                    let _ = stream.write_all(chunk(question, Value::Null).as_bytes());
+                } else if system.starts_with("Summarize this conversation") {
+                    let _ = stream
+                        .write_all(chunk("Questions about the harbor.", Value::Null).as_bytes());
+                } else if body["max_tokens"] == 1 {
                     let lp = json!({"content": [{"token": "Yes", "logprob": -0.1,
                         "top_logprobs": [{"token": "Yes", "logprob": -0.1}, {"token": "No", "logprob": -3.0}]}]});
                     let _ = stream.write_all(chunk("Yes", lp).as_bytes());
@@ -142,13 +159,14 @@ fn the_web_ui_in_chromium_signs_in_asks_cites_stops_and_runs_no_payload() {
     let out = common::cairn(h, &["ingest", "kb", "-c", "kb"]);
     assert!(out.status.success());
     let key = common::new_key(h, "default", "owner", None);
+    let viewer = common::new_key(h, "default", "viewer", None);
     let server = Server::start(h);
 
     let shots = h.join("screenshots");
     std::fs::create_dir(&shots).unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/web_ui.py");
     let status = Command::new(&python)
-        .args([script, &server.url, &key, shots.to_str().unwrap()])
+        .args([script, &server.url, &key, &viewer, shots.to_str().unwrap()])
         .status()
         .unwrap();
     assert!(status.success(), "the browser flows failed (output above)");

@@ -1,12 +1,15 @@
 """The web UI in a real browser (Debian's chromium through playwright) against a real
 `cairn serve` whose generator is the test's loopback upstream.
 
-    python web_ui.py URL OWNER_KEY SCREENSHOT_DIR
+    python web_ui.py URL OWNER_KEY VIEWER_KEY SCREENSHOT_DIR
 
 Flows: a wrong key is refused in words; sign in (the key in sessionStorage only); ask
 and read the streamed answer; a citation opens the source panel with the quoted span
 marked; feedback reaches the API; a document and an answer carrying script payloads
-execute nothing; stop a generation; sign out forgets the key. Screenshots (desktop and
+execute nothing; stop a generation; copy and regenerate; the questions form one stored
+conversation that the sidebar reopens with its citations, and deletes after asking;
+sign out forgets the key; a viewer (search and read only) gets no question box and no
+conversations. Screenshots (desktop and
 phone, light and dark) go to SCREENSHOT_DIR. Exits non-zero with the first failure.
 """
 
@@ -16,7 +19,7 @@ import urllib.request
 
 from playwright.sync_api import expect, sync_playwright
 
-URL, KEY, SHOTS = sys.argv[1], sys.argv[2], sys.argv[3]
+URL, KEY, VIEWER, SHOTS = sys.argv[1:5]
 LONG = 120_000  # ms: the answer pipeline embeds the question on a 2-core machine
 
 
@@ -36,6 +39,7 @@ def main():
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
         context = browser.new_context(viewport={"width": 1440, "height": 900})
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=URL)
         page = context.new_page()
         problems, foreign = [], []
         page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
@@ -95,6 +99,32 @@ def main():
         expect(turn.get_by_role("alert")).to_contain_text("Stopped", timeout=10_000)
         expect(page.get_by_role("button", name="Ask", exact=True)).to_be_visible()
 
+        # Copy and regenerate.
+        first = page.locator("article.turn").first
+        first.get_by_role("button", name="Copy").click()
+        expect(first.get_by_role("button", name="Copied")).to_be_visible()
+        assert "12 euros" in page.evaluate("navigator.clipboard.readText()")
+        turns = page.locator("article.turn").count()
+        first.get_by_role("button", name="Regenerate").click()
+        expect(page.locator("article.turn")).to_have_count(turns + 1)
+        expect(page.locator("article.turn").last.locator(".answer")).to_contain_text("12 euros", timeout=LONG)
+
+        # The questions went into one stored conversation, which the sidebar lists and
+        # reopens with its answers and citations; follow-ups used it.
+        nav = page.get_by_role("navigation", name="Conversations")
+        expect(nav.get_by_role("link")).to_have_count(1)
+        conversations = api("/api/v1/conversations")["data"]
+        assert len(conversations) == 1, conversations
+        stored = api(f"/api/v1/conversations/{conversations[0]['id']}")["messages"]
+        assert sum(m["role"] == "user" for m in stored) >= 3, stored
+        nav.get_by_role("button", name="New conversation").click()
+        expect(page.locator("article.turn")).to_have_count(0)
+        nav.get_by_role("link").first.click()
+        reopened = page.locator("article.turn").first
+        expect(reopened.locator(".answer")).to_contain_text("12 euros")
+        reopened.locator('.answer [data-citation="1"]').click()
+        expect(page.get_by_role("complementary", name="Source").locator("mark")).to_contain_text("12 euros")
+
         # Phone width, and the dark theme.
         page.set_viewport_size({"width": 390, "height": 844})
         page.screenshot(path=f"{SHOTS}/phone-light.png", full_page=True)
@@ -103,10 +133,23 @@ def main():
         page.set_viewport_size({"width": 1440, "height": 900})
         page.screenshot(path=f"{SHOTS}/desktop-dark.png", full_page=True)
 
+        # Deleting a conversation asks first.
+        page.once("dialog", lambda d: d.accept())
+        nav.get_by_role("button", name="Delete").first.click()
+        expect(nav.get_by_role("link")).to_have_count(0)
+        assert api("/api/v1/conversations")["data"] == []
+
         # Sign out forgets the key.
         page.get_by_role("button", name="Sign out").click()
         expect(page.get_by_label("API key")).to_be_visible()
         assert page.evaluate("sessionStorage.getItem('cairn.api_key')") is None
+
+        # A viewer may not ask: the page offers no question box and no conversations.
+        page.get_by_label("API key").fill(VIEWER)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("note")).to_contain_text("viewer")
+        expect(page.get_by_label("Ask a question")).to_have_count(0)
+        expect(page.get_by_role("navigation", name="Conversations")).to_have_count(0)
 
         # The aborted stream's network error is the browser's own report of the abort.
         real = [p for p in problems if "aborted" not in p.lower() and "abort" not in p.lower()]
