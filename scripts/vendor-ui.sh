@@ -25,23 +25,33 @@ PINS=(
   "dompurify 3.5.0 sha512-LYC0ZkE8P1V42JsRYTwMdme/2ET8SpOc5AA2eOFjP/IadvRd2fwiT4TVz5vkfy0XUx12aS2UaRkTnfVPNOv9vw== dist/purify.es.mjs purify.mjs"
   "marked 18.3.0 sha512-ed8zmPXlBb3UfGXN5iHMQyMhFpdqLgoV5umUXx/Q1R+FW3q8VpqpyoKUwlENL9appo2UMvNLURDVaT3AMOryGA== lib/marked.esm.js marked.mjs"
 )
+# Test-only: axe-core, the accessibility checker the browser tests inject (never served).
+TEST_PINS=(
+  "axe-core 4.14.1 sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ== axe.min.js axe.min.js"
+)
+TEST_OUT=crates/cairn/tests/python/vendor
 REGISTRY=${NPM_REGISTRY:-https://registry.npmjs.org}
+
+# Downloads and checks one pinned tarball into $WORK/NAME (once).
+fetch() { # name version integrity
+  local name=$1 version=$2 integrity=$3 tgz="$WORK/$1-$2.tgz"
+  [ -f "$tgz" ] && return 0
+  curl -fsSL "$REGISTRY/$name/-/$name-$version.tgz" -o "$tgz"
+  local got
+  got="sha512-$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)"
+  if [ "$got" != "$integrity" ]; then
+    echo "vendor-ui: $name $version: integrity $got, expected $integrity" >&2
+    exit 1
+  fi
+  mkdir -p "$WORK/$name"
+  tar xzf "$tgz" -C "$WORK/$name"
+}
 
 mkdir -p "$OUT"
 : > "$WORK/manifest"
 for pin in "${PINS[@]}"; do
   read -r name version integrity file vendored <<<"$pin"
-  tgz="$WORK/$name-$version.tgz"
-  if [ ! -f "$tgz" ]; then
-    curl -fsSL "$REGISTRY/$name/-/$name-$version.tgz" -o "$tgz"
-    got="sha512-$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)"
-    if [ "$got" != "$integrity" ]; then
-      echo "vendor-ui: $name $version: integrity $got, expected $integrity" >&2
-      exit 1
-    fi
-    mkdir -p "$WORK/$name"
-    tar xzf "$tgz" -C "$WORK/$name"
-  fi
+  fetch "$name" "$version" "$integrity"
   sed -e 's#from"preact"#from"./preact.mjs"#g; s#from "preact"#from "./preact.mjs"#g' \
       -e '/sourceMappingURL=/d' "$WORK/$name/package/$file" > "$OUT/$vendored"
   echo "$vendored $name@$version $(sha256sum "$OUT/$vendored" | cut -d' ' -f1)" >> "$WORK/manifest"
@@ -55,3 +65,12 @@ done
   cat "$WORK/manifest"
 } > "$OUT/MANIFEST"
 echo "vendor-ui: $(wc -l < "$WORK/manifest") files in $OUT" >&2
+
+mkdir -p "$TEST_OUT"
+for pin in "${TEST_PINS[@]}"; do
+  read -r name version integrity file vendored <<<"$pin"
+  fetch "$name" "$version" "$integrity"
+  cp "$WORK/$name/package/$file" "$TEST_OUT/$vendored"
+  cp "$WORK/$name/package/LICENSE" "$TEST_OUT/$name-$version.LICENSE.txt"
+  echo "vendor-ui: $name@$version into $TEST_OUT (test only)" >&2
+done

@@ -14,6 +14,7 @@ phone, light and dark) go to SCREENSHOT_DIR. Exits non-zero with the first failu
 """
 
 import json
+import pathlib
 import sys
 import urllib.request
 
@@ -21,6 +22,24 @@ from playwright.sync_api import expect, sync_playwright
 
 URL, KEY, VIEWER, SHOTS = sys.argv[1:5]
 LONG = 120_000  # ms: the answer pipeline embeds the question on a 2-core machine
+
+
+AXE = (pathlib.Path(__file__).parent / "vendor" / "axe.min.js").read_text()
+
+
+def accessible(page, where):
+    """axe-core (vendored by scripts/vendor-ui.sh) on the page as it is now: no serious
+    or critical violation. Evaluated over the DevTools protocol, which the page's CSP
+    does not govern, so the page keeps its real policy."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE)
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    bad = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not bad, f"{where}: {bad}"
 
 
 def api(path):
@@ -47,6 +66,7 @@ def main():
         page.on("request", lambda r: foreign.append(r.url) if not r.url.startswith(URL) else None)
 
         page.goto(URL + "/")
+        accessible(page, "sign-in")
         page.get_by_label("API key").fill("not-a-key")
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("alert")).to_contain_text("not accepted")
@@ -69,6 +89,7 @@ def main():
         expect(panel).to_be_visible()
         expect(panel).to_contain_text("Harbor Lights")
         expect(panel.locator("mark")).to_contain_text("12 euros")
+        accessible(page, "chat with a source open")
         page.screenshot(path=f"{SHOTS}/desktop-light.png", full_page=True)
 
         # Feedback, checked through the API.
@@ -115,7 +136,12 @@ def main():
         expect(nav.get_by_role("link")).to_have_count(1)
         conversations = api("/api/v1/conversations")["data"]
         assert len(conversations) == 1, conversations
-        stored = api(f"/api/v1/conversations/{conversations[0]['id']}")["messages"]
+        # (The last turn is written as its answer event goes out: allow it a moment.)
+        for _ in range(50):
+            stored = api(f"/api/v1/conversations/{conversations[0]['id']}")["messages"]
+            if sum(m["role"] == "user" for m in stored) >= 3:
+                break
+            page.wait_for_timeout(100)
         assert sum(m["role"] == "user" for m in stored) >= 3, stored
         nav.get_by_role("button", name="New conversation").click()
         expect(page.locator("article.turn")).to_have_count(0)
@@ -129,6 +155,7 @@ def main():
         page.set_viewport_size({"width": 390, "height": 844})
         page.screenshot(path=f"{SHOTS}/phone-light.png", full_page=True)
         page.emulate_media(color_scheme="dark")
+        accessible(page, "phone, dark")
         page.screenshot(path=f"{SHOTS}/phone-dark.png", full_page=True)
         page.set_viewport_size({"width": 1440, "height": 900})
         page.screenshot(path=f"{SHOTS}/desktop-dark.png", full_page=True)
@@ -150,6 +177,7 @@ def main():
         expect(page.get_by_role("note")).to_contain_text("viewer")
         expect(page.get_by_label("Ask a question")).to_have_count(0)
         expect(page.get_by_role("navigation", name="Conversations")).to_have_count(0)
+        accessible(page, "viewer")
 
         # The aborted stream's network error is the browser's own report of the abort.
         real = [p for p in problems if "aborted" not in p.lower() and "abort" not in p.lower()]
