@@ -37,6 +37,7 @@ const ASSETS: &[Asset] = assets! {
     "app.js" => JS,
     "api.js" => JS,
     "render.js" => JS,
+    "library.js" => JS,
     "vendor/preact.mjs" => JS,
     "vendor/hooks.mjs" => JS,
     "vendor/htm.mjs" => JS,

@@ -7,6 +7,7 @@ import { useEffect, useRef, useState } from "./vendor/hooks.mjs";
 import htm from "./vendor/htm.mjs";
 import { api, askStream, ApiError, session } from "./api.js";
 import { answerHtml, splitQuote } from "./render.js";
+import { Library } from "./library.js";
 
 const html = htm.bind(h);
 
@@ -190,6 +191,7 @@ function Chat({ me, onSignOut, onExpired }) {
   const [source, setSource] = useState(null);
   const [error, setError] = useState(null);
   const [asking, setAsking] = useState(false);
+  const [view, setView] = useState("chat");
   const abort = useRef(null);
 
   function refreshConversations() {
@@ -228,15 +230,17 @@ function Chat({ me, onSignOut, onExpired }) {
     }
   }
 
-  useEffect(() => {
-    api("GET", "/api/v1/collections")
+  function reloadCollections() {
+    return api("GET", "/api/v1/collections")
       .then((list) => {
         const items = list.data ?? list;
         setCollections(items);
-        if (items.length > 0) setCollection(items[0].id);
+        setCollection((current) =>
+          items.some((c) => c.id === current) ? current : (items[0]?.id ?? ""));
       })
       .catch((err) => (err.status === 401 ? onExpired() : setError(err.message)));
-  }, []);
+  }
+  useEffect(() => { reloadCollections(); }, []);
 
   function update(i, change) {
     setTurns((ts) => ts.map((t, j) => (j === i ? { ...t, ...change(t) } : t)));
@@ -275,20 +279,32 @@ function Chat({ me, onSignOut, onExpired }) {
     }
   }
 
+  const header = html`<header class="top">
+    <h1>Cairn</h1>
+    <div role="group" aria-label="View" class="views">
+      <button aria-pressed=${view === "chat"} onClick=${() => setView("chat")}>Chat</button>
+      ${can("documents:read") && html`<button aria-pressed=${view === "library"}
+        onClick=${() => setView("library")}>Library</button>`}
+    </div>
+    ${view === "chat" && html`<label>Collection
+      <select value=${collection} onChange=${(e) => { setCollection(e.target.value); startNew(); }}
+        aria-label="Collection">
+        ${collections.map((c) => html`<option value=${c.id}>${c.id}</option>`)}
+      </select>
+    </label>`}
+    <span class="who">${me.user ?? me.tenant} · ${me.role}</span>
+    <button onClick=${onSignOut}>Sign out</button>
+  </header>`;
+  if (view === "library") {
+    return html`<div class="layout library-view">
+      ${header}
+      <${Library} me=${me} collections=${collections} onChanged=${reloadCollections} />
+    </div>`;
+  }
   return html`<div class="layout">
+    ${header}
     ${canConverse && html`<${Conversations} list=${conversations} current=${conversation}
       onOpen=${open} onNew=${startNew} onDelete=${remove} />`}
-    <header class="top">
-      <h1>Cairn</h1>
-      <label>Collection
-        <select value=${collection} onChange=${(e) => { setCollection(e.target.value); startNew(); }}
-          aria-label="Collection">
-          ${collections.map((c) => html`<option value=${c.id}>${c.id}</option>`)}
-        </select>
-      </label>
-      <span class="who">${me.user ?? me.tenant} · ${me.role}</span>
-      <button onClick=${onSignOut}>Sign out</button>
-    </header>
     <main class="chat">
       ${error && html`<p role="alert" class="error">${error}</p>`}
       ${collections.length === 0 && !error && html`<p class="hint">No collection yet: ingest documents first.</p>`}

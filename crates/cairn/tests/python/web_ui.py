@@ -8,14 +8,16 @@ and read the streamed answer; a citation opens the source panel with the quoted 
 marked; feedback reaches the API; a document and an answer carrying script payloads
 execute nothing; stop a generation; copy and regenerate; the questions form one stored
 conversation that the sidebar reopens with its citations, and deletes after asking;
-sign out forgets the key; a viewer (search and read only) gets no question box and no
-conversations. Screenshots (desktop and
+the library: create a collection, upload files with per-file results (a corrupt one
+refused with its reason), list, delete; sign out forgets the key; a viewer (search and
+read only) gets no question box, no conversations, and a read-only library. Screenshots (desktop and
 phone, light and dark) go to SCREENSHOT_DIR. Exits non-zero with the first failure.
 """
 
 import json
 import pathlib
 import sys
+import tempfile
 import urllib.request
 
 from playwright.sync_api import expect, sync_playwright
@@ -166,6 +168,34 @@ def main():
         expect(nav.get_by_role("link")).to_have_count(0)
         assert api("/api/v1/conversations")["data"] == []
 
+        # The library: create a collection, upload two files (one corrupt) with per-file
+        # results, see the document, delete it and the collection.
+        page.get_by_role("button", name="Library").click()
+        page.get_by_label("New collection name").fill("uploads")
+        page.get_by_role("button", name="Create").click()
+        expect(page.get_by_role("button", name="uploads", exact=True)).to_have_attribute("aria-pressed", "true")
+        with tempfile.TemporaryDirectory() as tmp:
+            good = pathlib.Path(tmp) / "lanterns.md"
+            good.write_text("# Lanterns\n\nThe boats carry paper lanterns lit at dusk during the festival.\n")
+            bad = pathlib.Path(tmp) / "broken.pdf"
+            bad.write_bytes(b"%PDF-1.7\n this is not a real PDF \x00\x01")
+            page.get_by_label("Upload documents").set_input_files([str(good), str(bad)])
+            uploads = page.get_by_role("region", name="Upload")
+            expect(uploads.get_by_role("status")).to_contain_text("indexed, 1 chunk", timeout=LONG)
+            expect(uploads.get_by_role("alert")).to_contain_text("broken.pdf", timeout=LONG)
+        table = page.get_by_role("table")
+        expect(table).to_contain_text("lanterns.md")
+        expect(table).to_contain_text("indexed")
+        accessible(page, "library")
+        page.screenshot(path=f"{SHOTS}/library-dark.png", full_page=True)
+        page.once("dialog", lambda d: d.accept())
+        table.get_by_role("button", name="Delete").first.click()
+        expect(page.get_by_text("No documents in this collection yet.")).to_be_visible()
+        page.once("dialog", lambda d: d.accept())
+        page.get_by_role("button", name="Delete collection uploads").click()
+        expect(page.get_by_role("button", name="uploads", exact=True)).to_have_count(0)
+        page.get_by_role("button", name="Chat").click()
+
         # Sign out forgets the key.
         page.get_by_role("button", name="Sign out").click()
         expect(page.get_by_label("API key")).to_be_visible()
@@ -178,9 +208,17 @@ def main():
         expect(page.get_by_label("Ask a question")).to_have_count(0)
         expect(page.get_by_role("navigation", name="Conversations")).to_have_count(0)
         accessible(page, "viewer")
+        # The viewer reads the library but cannot change it.
+        page.get_by_role("button", name="Library").click()
+        expect(page.get_by_role("table")).to_contain_text("harbor.md")
+        expect(page.get_by_label("Upload documents")).to_have_count(0)
+        expect(page.get_by_label("New collection name")).to_have_count(0)
+        expect(page.get_by_role("button", name="Delete")).to_have_count(0)
 
-        # The aborted stream's network error is the browser's own report of the abort.
-        real = [p for p in problems if "aborted" not in p.lower() and "abort" not in p.lower()]
+        # The browser's own network reports of what the flows caused on purpose: the
+        # aborted stream and the corrupt upload's 422.
+        expected = ("abort", "status of 422")
+        real = [p for p in problems if not any(e in p.lower() for e in expected)]
         assert not real, real
         assert not foreign, f"requests left the origin: {foreign}"
         browser.close()
