@@ -38,6 +38,7 @@ const ASSETS: &[Asset] = assets! {
     "api.js" => JS,
     "render.js" => JS,
     "library.js" => JS,
+    "search.js" => JS,
     "vendor/preact.mjs" => JS,
     "vendor/hooks.mjs" => JS,
     "vendor/htm.mjs" => JS,

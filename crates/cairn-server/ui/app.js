@@ -8,6 +8,7 @@ import htm from "./vendor/htm.mjs";
 import { api, askStream, ApiError, session } from "./api.js";
 import { answerHtml, splitQuote } from "./render.js";
 import { Library } from "./library.js";
+import { Search } from "./search.js";
 
 const html = htm.bind(h);
 
@@ -98,6 +99,32 @@ function Copy({ text }) {
   return html`<button onClick=${copy}>${copied ? "Copied" : "Copy"}</button>`;
 }
 
+/** Where an answer's time went, stage by stage, as meters against the total. */
+function Timings({ t }) {
+  if (!t?.total_ms) return null;
+  const s = t.search ?? {};
+  const stages = [
+    ["Follow-up condensing", t.condense_ms],
+    ["Retrieval", t.retrieval_ms],
+    ["  query embedding", s.embed_ms],
+    ["  lexical search", s.lexical_ms],
+    ["  dense search", s.dense_ms],
+    ["  rerank", s.rerank_ms],
+    ["Context compression", t.compress_ms],
+    ["Time to first token", t.first_token_ms],
+    ["Generation", t.generation_ms],
+    ["Grounding check", t.grounding_ms],
+  ].filter(([, ms]) => typeof ms === "number" && ms > 0);
+  return html`<details class="timings">
+    <summary>Timings: ${Math.round(t.total_ms)} ms</summary>
+    <table><tbody>${stages.map(([name, ms]) => html`<tr>
+      <th scope="row" class=${name.startsWith("  ") ? "sub" : ""}>${name.trim()}</th>
+      <td><meter min="0" max=${t.total_ms} value=${ms} aria-label=${`${name.trim()}: ${Math.round(ms)} ms`}></meter></td>
+      <td>${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms</td>
+    </tr>`)}</tbody></table>
+  </details>`;
+}
+
 function Turn({ turn, onCite, onRegenerate }) {
   const a = turn.answer;
   if (!a) {
@@ -128,6 +155,7 @@ function Turn({ turn, onCite, onRegenerate }) {
       ${a.model && html`<span>${a.model}</span>`}
       ${a.cache?.hit && html`<span>cached (${a.cache.hit})</span>`}
     </p>
+    <${Timings} t=${a.timings} />
     ${unsupported.length > 0 && html`<div class="unsupported"><p>Not supported by the sources:</p>
       <ul>${unsupported.map((text) => html`<li>${text}</li>`)}</ul></div>`}
     ${(a.sources?.length ?? 0) > 0 && html`<ol class="sources" aria-label="Sources">
@@ -283,6 +311,8 @@ function Chat({ me, onSignOut, onExpired }) {
     <h1>Cairn</h1>
     <div role="group" aria-label="View" class="views">
       <button aria-pressed=${view === "chat"} onClick=${() => setView("chat")}>Chat</button>
+      ${can("search") && html`<button aria-pressed=${view === "search"}
+        onClick=${() => setView("search")}>Search</button>`}
       ${can("documents:read") && html`<button aria-pressed=${view === "library"}
         onClick=${() => setView("library")}>Library</button>`}
     </div>
@@ -295,6 +325,12 @@ function Chat({ me, onSignOut, onExpired }) {
     <span class="who">${me.user ?? me.tenant} · ${me.role}</span>
     <button onClick=${onSignOut}>Sign out</button>
   </header>`;
+  if (view === "search") {
+    return html`<div class="layout library-view">
+      ${header}
+      <${Search} collections=${collections} />
+    </div>`;
+  }
   if (view === "library") {
     return html`<div class="layout library-view">
       ${header}

@@ -8,7 +8,8 @@ and read the streamed answer; a citation opens the source panel with the quoted 
 marked; feedback reaches the API; a document and an answer carrying script payloads
 execute nothing; stop a generation; copy and regenerate; the questions form one stored
 conversation that the sidebar reopens with its citations, and deletes after asking;
-the library: create a collection, upload files with per-file results (a corrupt one
+the answer's timings; the search playground with each stage's scores; the library:
+create a collection, upload files with per-file results (a corrupt one
 refused with its reason), list, delete; sign out forgets the key; a viewer (search and
 read only) gets no question box, no conversations, and a read-only library. Screenshots (desktop and
 phone, light and dark) go to SCREENSHOT_DIR. Exits non-zero with the first failure.
@@ -91,6 +92,9 @@ def main():
         expect(panel).to_be_visible()
         expect(panel).to_contain_text("Harbor Lights")
         expect(panel.locator("mark")).to_contain_text("12 euros")
+        turn.get_by_text("Timings:").click()
+        expect(turn.locator(".timings")).to_contain_text("Retrieval")
+        expect(turn.locator(".timings")).to_contain_text("Generation")
         accessible(page, "chat with a source open")
         page.screenshot(path=f"{SHOTS}/desktop-light.png", full_page=True)
 
@@ -168,6 +172,20 @@ def main():
         expect(nav.get_by_role("link")).to_have_count(0)
         assert api("/api/v1/conversations")["data"] == []
 
+        # The search playground: each stage's scores for each hit.
+        page.get_by_role("button", name="Search", exact=True).click()
+        page.get_by_label("Search query").fill("lighthouse terrace seats")
+        page.get_by_label("Mode").select_option("lexical")
+        page.get_by_role("button", name="Run search").click()
+        hits = page.get_by_role("table")
+        expect(hits).to_contain_text("Harbor Lights")
+        expect(hits.locator("tbody tr").first.locator("td").nth(2)).to_contain_text("#1")
+        page.get_by_label("Mode").select_option("hybrid")
+        page.get_by_role("button", name="Run search").click()
+        expect(hits).to_contain_text("hybrid")
+        accessible(page, "search")
+        page.screenshot(path=f"{SHOTS}/search-dark.png", full_page=True)
+
         # The library: create a collection, upload two files (one corrupt) with per-file
         # results, see the document, delete it and the collection.
         page.get_by_role("button", name="Library").click()
@@ -208,6 +226,11 @@ def main():
         expect(page.get_by_label("Ask a question")).to_have_count(0)
         expect(page.get_by_role("navigation", name="Conversations")).to_have_count(0)
         accessible(page, "viewer")
+        # The viewer may search.
+        page.get_by_role("button", name="Search", exact=True).click()
+        page.get_by_label("Search query").fill("terrace")
+        page.get_by_role("button", name="Run search").click()
+        expect(page.get_by_role("table")).to_contain_text("Harbor Lights")
         # The viewer reads the library but cannot change it.
         page.get_by_role("button", name="Library").click()
         expect(page.get_by_role("table")).to_contain_text("harbor.md")
