@@ -39,6 +39,7 @@ const ASSETS: &[Asset] = assets! {
     "render.js" => JS,
     "library.js" => JS,
     "search.js" => JS,
+    "admin.js" => JS,
     "vendor/preact.mjs" => JS,
     "vendor/hooks.mjs" => JS,
     "vendor/htm.mjs" => JS,

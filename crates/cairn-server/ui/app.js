@@ -9,6 +9,7 @@ import { api, askStream, ApiError, session } from "./api.js";
 import { answerHtml, splitQuote } from "./render.js";
 import { Library } from "./library.js";
 import { Search } from "./search.js";
+import { Keys } from "./admin.js";
 
 const html = htm.bind(h);
 
@@ -315,6 +316,8 @@ function Chat({ me, onSignOut, onExpired }) {
         onClick=${() => setView("search")}>Search</button>`}
       ${can("documents:read") && html`<button aria-pressed=${view === "library"}
         onClick=${() => setView("library")}>Library</button>`}
+      ${can("keys:manage") && html`<button aria-pressed=${view === "keys"}
+        onClick=${() => setView("keys")}>Keys</button>`}
     </div>
     ${view === "chat" && html`<label>Collection
       <select value=${collection} onChange=${(e) => { setCollection(e.target.value); startNew(); }}
@@ -325,6 +328,12 @@ function Chat({ me, onSignOut, onExpired }) {
     <span class="who">${me.user ?? me.tenant} · ${me.role}</span>
     <button onClick=${onSignOut}>Sign out</button>
   </header>`;
+  if (view === "keys") {
+    return html`<div class="layout library-view">
+      ${header}
+      <${Keys} me=${me} />
+    </div>`;
+  }
   if (view === "search") {
     return html`<div class="layout library-view">
       ${header}

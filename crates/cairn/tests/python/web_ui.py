@@ -9,7 +9,8 @@ marked; feedback reaches the API; a document and an answer carrying script paylo
 execute nothing; stop a generation; copy and regenerate; the questions form one stored
 conversation that the sidebar reopens with its citations, and deletes after asking;
 the answer's timings; the search playground with each stage's scores; the library:
-create a collection, upload files with per-file results (a corrupt one
+API keys (a new token shown once and working, revoked and refused); create a
+collection, upload files with per-file results (a corrupt one
 refused with its reason), list, delete; sign out forgets the key; a viewer (search and
 read only) gets no question box, no conversations, and a read-only library. Screenshots (desktop and
 phone, light and dark) go to SCREENSHOT_DIR. Exits non-zero with the first failure.
@@ -19,6 +20,7 @@ import json
 import pathlib
 import sys
 import tempfile
+import urllib.error
 import urllib.request
 
 from playwright.sync_api import expect, sync_playwright
@@ -45,10 +47,19 @@ def accessible(page, where):
     assert not bad, f"{where}: {bad}"
 
 
-def api(path):
-    req = urllib.request.Request(URL + path, headers={"Authorization": f"Bearer {KEY}"})
+def api(path, key=None):
+    req = urllib.request.Request(URL + path, headers={"Authorization": f"Bearer {key or KEY}"})
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.load(r)
+
+
+def status_with(token):
+    """The status `GET /api/v1/me` answers a token with."""
+    try:
+        api("/api/v1/me", token)
+        return 200
+    except urllib.error.HTTPError as e:
+        return e.code
 
 
 def ask(page, question):
@@ -214,6 +225,24 @@ def main():
         expect(page.get_by_role("button", name="uploads", exact=True)).to_have_count(0)
         page.get_by_role("button", name="Chat").click()
 
+        # API keys: a new key's token is shown once and works; a revoked one stops.
+        page.get_by_role("button", name="Keys").click()
+        page.get_by_label("Name").fill("ci-bot")
+        page.get_by_label("Role").select_option("member")
+        page.get_by_role("button", name="Create key").click()
+        token = page.locator(".reveal code").inner_text().strip()
+        assert token.startswith("cairn_"), token
+        assert status_with(token) == 200
+        page.get_by_role("button", name="Done").click()
+        expect(page.locator(".reveal")).to_have_count(0)
+        expect(page.get_by_role("table")).to_contain_text("ci-bot")
+        accessible(page, "keys")
+        page.once("dialog", lambda d: d.accept())
+        page.get_by_role("button", name="Revoke ci-bot").click()
+        expect(page.get_by_role("table")).to_contain_text("revoked")
+        assert status_with(token) == 401
+        page.get_by_role("button", name="Chat").click()
+
         # Sign out forgets the key.
         page.get_by_role("button", name="Sign out").click()
         expect(page.get_by_label("API key")).to_be_visible()
@@ -237,6 +266,7 @@ def main():
         expect(page.get_by_label("Upload documents")).to_have_count(0)
         expect(page.get_by_label("New collection name")).to_have_count(0)
         expect(page.get_by_role("button", name="Delete")).to_have_count(0)
+        expect(page.get_by_role("button", name="Keys")).to_have_count(0)
 
         # The browser's own network reports of what the flows caused on purpose: the
         # aborted stream and the corrupt upload's 422.
