@@ -20,14 +20,6 @@ const GENERATOR: &str = "smollm2-135m-instruct";
 /// The default embedder.
 const EMBEDDER: &str = "all-minilm-l6-v2";
 
-const HARBOR: &str = "# Harbor Lights\n\n\
-The Harbor Lights festival takes place every year on the first Saturday of March in the \
-town of Vardøhavn. Fishing boats are decorated with lanterns and sail past the old \
-lighthouse at dusk.\n\n\
-## Tickets\n\n\
-Entry to the harbor is free. Seats on the lighthouse terrace cost 12 euros and are sold \
-at the tourist office from the first of February.\n";
-
 const ROASTING: &str = "# Coffee roasting\n\n\
 Light roasts keep more of the bean's acidity. Dark roasts develop bitter, smoky notes \
 because the sugars caramelize longer. A roast is dropped from the drum after the first \
@@ -47,7 +39,7 @@ fn home_with_kb() -> tempfile::TempDir {
     .unwrap();
     let kb = home.path().join("kb");
     std::fs::create_dir(&kb).unwrap();
-    std::fs::write(kb.join("harbor.md"), HARBOR).unwrap();
+    std::fs::write(kb.join("harbor.md"), common::HARBOR).unwrap();
     std::fs::write(kb.join("roasting.md"), ROASTING).unwrap();
     let out = common::cairn(home.path(), &["ingest", "kb", "-c", "kb"]);
     assert!(out.status.success());

@@ -20,14 +20,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-const HARBOR: &str = "# Harbor Lights\n\n\
-The Harbor Lights festival takes place every year on the first Saturday of March in the \
-town of Vardøhavn. Fishing boats are decorated with lanterns and sail past the old \
-lighthouse at dusk.\n\n\
-## Tickets\n\n\
-Entry to the harbor is free. Seats on the lighthouse terrace cost 12 euros and are sold \
-at the tourist office from the first of February.\n";
-
 /// A document whose text carries the payloads a source panel must show as text.
 const PAYLOADS: &str = "# Festival notes\n\n\
 The Harbor Lights festival is in March. <img src=x onerror=\"window.__xss='img'\"> \
@@ -154,7 +146,7 @@ fn the_web_ui_in_chromium_signs_in_asks_cites_stops_and_runs_no_payload() {
     .unwrap();
     let kb = h.join("kb");
     std::fs::create_dir(&kb).unwrap();
-    std::fs::write(kb.join("harbor.md"), HARBOR).unwrap();
+    std::fs::write(kb.join("harbor.md"), common::HARBOR).unwrap();
     std::fs::write(kb.join("festival-notes.md"), PAYLOADS).unwrap();
     let out = common::cairn(h, &["ingest", "kb", "-c", "kb"]);
     assert!(out.status.success());

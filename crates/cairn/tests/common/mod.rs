@@ -7,6 +7,16 @@ pub mod server;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A small document the end-to-end tests ingest and ask about (a festival, its date and
+/// the price of terrace seats).
+pub const HARBOR: &str = "# Harbor Lights\n\n\
+The Harbor Lights festival takes place every year on the first Saturday of March in the \
+town of Vardøhavn. Fishing boats are decorated with lanterns and sail past the old \
+lighthouse at dusk.\n\n\
+## Tickets\n\n\
+Entry to the harbor is free. Seats on the lighthouse terrace cost 12 euros and are sold \
+at the tourist office from the first of February.\n";
+
 /// Runs `cairn ARGS` with its data under `home` and `home` as the working directory.
 pub fn cairn(home: &Path, args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
