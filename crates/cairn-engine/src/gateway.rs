@@ -49,8 +49,8 @@ pub struct TargetStatus {
     pub in_flight: usize,
 }
 
-/// The model name `role` resolves to in `config`.
-fn role_in(config: &cairn_config::Config, role: ModelRole) -> &str {
+/// The model name `role` resolves to in `config` (the file's, or a tenant's registry).
+pub(crate) fn role_in(config: &cairn_config::Config, role: ModelRole) -> &str {
     match role {
         ModelRole::Generator => &config.generator,
         ModelRole::Judge => config.judge_model(),
@@ -112,15 +112,7 @@ impl Engine {
             ModelRef::Local => Ok(self.local_model(name)?),
             ModelRef::Remote(m) => {
                 let target = self.remote_target(tenant, m, redaction)?;
-                Ok(Arc::new(
-                    RoutedGenerator::new(
-                        name,
-                        Strategy::Fallback,
-                        vec![target],
-                        self.turn(&self.model_state_key(tenant, name)),
-                    )?
-                    .with_slot_wait(self.slot_wait()),
-                ))
+                self.routed(tenant, name, Strategy::Fallback, vec![target])
             }
             ModelRef::Route(route) => {
                 let mut targets = Vec::with_capacity(route.targets.len());
@@ -144,23 +136,26 @@ impl Engine {
                         }
                     });
                 }
-                Ok(Arc::new(
-                    RoutedGenerator::new(
-                        name,
-                        strategy(route.strategy),
-                        targets,
-                        self.turn(&self.model_state_key(tenant, name)),
-                    )?
-                    .with_slot_wait(self.slot_wait()),
-                ))
+                self.routed(tenant, name, strategy(route.strategy), targets)
             }
         }
     }
 
-    /// How long a call waits for a target slot when every target of its route is at
-    /// its limit: as long as a request may wait in the server's admission queue.
-    fn slot_wait(&self) -> Duration {
-        Duration::from_secs(self.config.server.request_timeout_secs)
+    /// `targets` behind `name` for `tenant`, with the name's shared rotation. A call
+    /// that finds every target at its limit waits for a slot as long as a request may
+    /// wait in the server's admission queue.
+    fn routed(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        strategy: Strategy,
+        targets: Vec<Target>,
+    ) -> Result<Arc<dyn Generator>> {
+        let turn = self.turn(&self.model_state_key(tenant, name));
+        let wait = Duration::from_secs(self.config.server.request_timeout_secs);
+        Ok(Arc::new(
+            RoutedGenerator::new(name, strategy, targets, turn)?.with_slot_wait(wait),
+        ))
     }
 
     /// Every remote target's breaker and load (local models have neither).

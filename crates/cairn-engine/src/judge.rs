@@ -59,15 +59,16 @@ fn from_remote(first: Option<&TokenDelta>, text: &str) -> f32 {
 impl Engine {
     /// P(yes | yes or no) for the judge model's answer to a yes/no question.
     pub(crate) fn judge_yes(&self, tenant: &TenantId, system: &str, user: &str) -> Result<f32> {
-        let name = self.tenant_role_model(tenant, ModelRole::Judge)?;
+        let registry = self.registry(tenant)?;
+        let name = crate::gateway::role_in(&registry, ModelRole::Judge);
         let prompt = Prompt::Chat(vec![
             ChatMessage::new(Role::System, system),
             ChatMessage::new(Role::User, user),
         ]);
-        if self.registry(tenant)?.is_local(&name) {
-            return self.local_yes(&name, &prompt);
+        if registry.is_local(name) {
+            return self.local_yes(name, &prompt);
         }
-        let judge = self.chat_model(tenant, &name, &self.default_redaction()?)?;
+        let judge = self.chat_model(tenant, name, &self.default_redaction()?)?;
         let mut req = GenerateRequest {
             prompt,
             ..GenerateRequest::chat(Vec::new())

@@ -60,7 +60,7 @@ pub fn tenant_models(settings: Option<&Value>) -> Result<TenantModels> {
             "embedder" | "reranker" => {
                 "is set for the whole deployment (collections' vectors and rankings depend on it)"
             }
-            _ => "is not one of allow, remote, routes, generator, judge, rewriter",
+            _ => &format!("is not one of {}", MODEL_KEYS.join(", ")),
         };
         return Err(invalid(&format!("models.{key}"), why));
     }

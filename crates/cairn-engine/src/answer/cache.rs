@@ -63,10 +63,10 @@ impl Engine {
         let roles: Vec<String> = [ModelRole::Generator, ModelRole::Judge, ModelRole::Rewriter]
             .into_iter()
             .map(|role| {
-                let name = self.tenant_role_model(tenant, role)?;
-                Ok(format!("{name}={:?}", registry.model_ref(&name)))
+                let name = crate::gateway::role_in(&registry, role);
+                format!("{name}={:?}", registry.model_ref(name))
             })
-            .collect::<Result<_>>()?;
+            .collect();
         let material = json!({
             "tenant": tenant.as_str(),
             "view": view,

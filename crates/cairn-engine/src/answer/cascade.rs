@@ -73,7 +73,7 @@ impl Engine {
         start: Instant,
     ) -> Result<Answer> {
         let registry = self.registry(tenant)?;
-        let name = self.tenant_role_model(tenant, ModelRole::Generator)?;
+        let name = crate::gateway::role_in(&registry, ModelRole::Generator).to_owned();
         let route = match registry.model_ref(&name) {
             ModelRef::Route(r) if r.strategy == RouteStrategy::Cascade => r.clone(),
             _ => {
