@@ -14,9 +14,10 @@ command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v c++ >/dev/null 2>&1 || need+=(g++)
-# bindgen (llama-cpp-sys-2) loads libclang at build time.
-compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null || compgen -G '/usr/lib/*/libclang*.so*' >/dev/null ||
-  need+=(libclang-dev)
+# bindgen (llama-cpp-sys-2) loads libclang (the C API) at build time; libclang-cpp, which
+# other packages bring, is a different library and does not do.
+compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null || compgen -G '/usr/lib/*/libclang.so*' >/dev/null ||
+  compgen -G '/usr/lib/*/libclang-[0-9]*.so*' >/dev/null || need+=(libclang-dev)
 if [ "${CAIRN_NEED_NPM:-0}" = 1 ]; then
   command -v npm >/dev/null 2>&1 || need+=(npm)
 fi
