@@ -24,6 +24,9 @@ pub enum AuthError {
     /// An unexpected failure (hashing failed, a sealed value does not open).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The identity provider could not be reached or answered with an error (502).
+    #[error("identity provider: {0}")]
+    Provider(String),
 }
 
 impl AuthError {
@@ -35,6 +38,7 @@ impl AuthError {
             Self::InvalidConfig(_) => ErrorCode::InvalidConfig,
             Self::InvalidInput(_) => ErrorCode::InvalidInput,
             Self::Internal(_) => ErrorCode::Internal,
+            Self::Provider(_) => ErrorCode::UpstreamError,
         }
     }
 
@@ -45,7 +49,8 @@ impl AuthError {
             | Self::Forbidden(m)
             | Self::InvalidConfig(m)
             | Self::InvalidInput(m)
-            | Self::Internal(m) => m,
+            | Self::Internal(m)
+            | Self::Provider(m) => m,
         }
     }
 

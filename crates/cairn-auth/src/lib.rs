@@ -8,6 +8,8 @@
 //!   hash of the secret next to a clear lookup id.
 //! - [`jwt`]: RS256/ES256 bearer tokens from an OIDC provider, verified against a JWKS
 //!   (file or URL) with issuer and audience checks, mapped to tenant, user, groups, role.
+//! - [`oidc`]: single sign-on for the web UI, the OpenID Connect authorization code flow
+//!   with PKCE; its ID tokens go through the same verifier and claim mapping as [`jwt`].
 //! - [`limit`]: token-bucket rate limiting behind the [`RateLimiter`] trait, with an
 //!   in-memory implementation.
 //! - [`secret`]: AES-256-GCM sealing of secrets at rest ([`SecretBox`]).
@@ -24,11 +26,13 @@ pub mod audit;
 mod error;
 pub mod jwt;
 pub mod limit;
+pub mod oidc;
 pub mod role;
 pub mod secret;
 
 pub use error::{AuthError, Result};
 pub use jwt::{JwtSettings, JwtVerifier, TokenIdentity, looks_like_jwt};
 pub use limit::{Ask, MemoryLimiter, Rate, RateLimiter, Verdict};
+pub use oidc::{OidcClient, OidcSettings};
 pub use role::{Action, Role};
 pub use secret::SecretBox;

@@ -23,6 +23,9 @@ pub struct AuthSection {
     /// OIDC-style bearer tokens (`[auth.jwt]`, enabled when `jwks_file` or `jwks_url`
     /// is set); the verifier's own settings, with its documented defaults.
     pub jwt: cairn_auth::JwtSettings,
+    /// Single sign-on for the web UI (`[auth.oidc]`, enabled when `issuer` is set):
+    /// the OpenID Connect code flow with PKCE, ending in a server-side session.
+    pub oidc: cairn_auth::OidcSettings,
 }
 
 impl Default for AuthSection {
@@ -35,6 +38,7 @@ impl Default for AuthSection {
             master_key_file: String::new(),
             key_checks_per_minute: 600.0,
             jwt: cairn_auth::JwtSettings::default(),
+            oidc: cairn_auth::OidcSettings::default(),
         }
     }
 }

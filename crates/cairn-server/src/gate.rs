@@ -30,11 +30,15 @@ fn admit(
     headers: &axum::http::HeaderMap,
     path: &str,
     client: Option<IpAddr>,
+    safe: bool,
 ) -> Result<(Identity, Arc<TenantSettings>), ApiError> {
     let engine = &state.engine;
     let store = engine.store();
     let now = now_ms();
-    let id = match state.auth.authenticate_from(store, headers, now, client) {
+    let id = match state
+        .auth
+        .authenticate_from(store, headers, now, client, safe)
+    {
         Ok(id) => id,
         Err(AuthFailure {
             error,
@@ -82,13 +86,15 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         return next.run(req).await;
     }
     let headers = req.headers().clone();
+    let safe = req.method().is_safe();
     let client = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let st = state.clone();
     // Hash checks and store reads are blocking work.
-    let admitted = tokio::task::spawn_blocking(move || admit(&st, &headers, &path, client)).await;
+    let admitted =
+        tokio::task::spawn_blocking(move || admit(&st, &headers, &path, client, safe)).await;
     match admitted {
         Ok(Ok((id, settings))) => {
             req.extensions_mut().insert(id);

@@ -43,6 +43,7 @@ use utoipa::OpenApi;
         native::answers::list_conversations,
         native::answers::get_conversation,
         native::answers::delete_conversation,
+        native::answers::rename_conversation,
         native::answers::get_answer,
         native::answers::add_feedback,
         native::identity::me,
@@ -55,6 +56,13 @@ use utoipa::OpenApi;
         native::identity::get_user,
         native::identity::export_user,
         native::identity::erase_user,
+        native::sso::auth_config,
+        native::sso::oidc_login,
+        native::sso::oidc_callback,
+        native::sso::get_session,
+        native::sso::delete_session,
+        native::sso::list_sessions,
+        native::sso::revoke_session,
         native::tenant::audit,
         native::tenant::get_settings,
         native::tenant::put_settings,
@@ -77,6 +85,7 @@ use utoipa::OpenApi;
         openai::rerank::RerankDocument,
         native::library::NewCollection,
         native::answers::NewConversation,
+        native::answers::ConversationPatch,
         native::answers::NewFeedback,
         native::identity::NewKey,
         native::identity::PutUser,
@@ -92,8 +101,16 @@ use utoipa::OpenApi;
 )]
 pub struct ApiDoc;
 
-/// Routes that need no credentials (the gate's default public paths).
-const PUBLIC: [&str; 4] = ["/healthz", "/readyz", "/openapi.json", "/docs"];
+/// Routes that need no credentials (the gate's default public paths, and signing in).
+const PUBLIC: [&str; 7] = [
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/docs",
+    "/api/v1/auth/config",
+    "/api/v1/auth/oidc/login",
+    "/api/v1/auth/oidc/callback",
+];
 
 /// Statuses every authenticated operation may answer besides its own: no or bad
 /// credentials, role or scope, rate limit or quota, an unexpected failure, overload.

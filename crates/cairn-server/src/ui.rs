@@ -40,6 +40,7 @@ const ASSETS: &[Asset] = assets! {
     "library.js" => JS,
     "search.js" => JS,
     "admin.js" => JS,
+    "conversations.js" => JS,
     "vendor/preact.mjs" => JS,
     "vendor/hooks.mjs" => JS,
     "vendor/htm.mjs" => JS,

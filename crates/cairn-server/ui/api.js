@@ -1,20 +1,52 @@
-// The API client: the key lives in memory and sessionStorage only (never a URL or
-// localStorage), errors become sentences a person can act on, and /api/v1/ask streams
-// as server-sent events over fetch (so the request can carry the key and be aborted).
+// The API client. Two ways in: an API key, which lives in memory and sessionStorage
+// only (never a URL or localStorage), or single sign-on, whose session is an HttpOnly
+// cookie the page never sees; then every request that changes something carries the
+// session's CSRF token, kept in memory only. Errors become sentences a person can act
+// on, and /api/v1/ask streams as server-sent events over fetch (so it can be aborted).
 
 const KEY = "cairn.api_key";
 
 export const session = {
   key: sessionStorage.getItem(KEY),
+  /** The SSO session's CSRF token, when signed in with single sign-on. */
+  csrf: null,
   set(key) {
     this.key = key;
     sessionStorage.setItem(KEY, key);
   },
   clear() {
     this.key = null;
+    this.csrf = null;
     sessionStorage.removeItem(KEY);
   },
 };
+
+/** Whether a request with this method changes something (and so needs the CSRF token). */
+const changes = (method) => !["GET", "HEAD", "OPTIONS"].includes(method);
+
+/** The headers that prove who is asking, for `method`. */
+export function credentials(method) {
+  if (session.key) return { Authorization: `Bearer ${session.key}` };
+  if (session.csrf && changes(method)) return { "X-CSRF-Token": session.csrf };
+  return {};
+}
+
+/** Picks up a single sign-on session (the cookie), if this browser has one. */
+export async function resumeSso() {
+  const res = await fetch("/api/v1/auth/session", { headers: { Accept: "application/json" } });
+  if (!res.ok) return false;
+  const body = await res.json();
+  session.csrf = body.csrf_token;
+  return true;
+}
+
+/** Ends the single sign-on session on the server (best effort), then forgets everything. */
+export async function signOut() {
+  if (!session.key && session.csrf) {
+    try { await api("DELETE", "/api/v1/auth/session"); } catch (_) { /* already over */ }
+  }
+  session.clear();
+}
 
 /** An API failure with what it means for the person using the page. */
 export class ApiError extends Error {
@@ -46,17 +78,15 @@ async function failure(res) {
   return new ApiError(res.status, code, text, retry);
 }
 
-function headers(extra) {
-  const h = { ...extra };
-  if (session.key) h.Authorization = `Bearer ${session.key}`;
-  return h;
+function headers(method, extra) {
+  return { ...extra, ...credentials(method) };
 }
 
 /** A JSON request; throws ApiError on a non-2xx answer. */
 export async function api(method, path, body) {
   const res = await fetch(path, {
     method,
-    headers: headers(body === undefined ? {} : { "Content-Type": "application/json" }),
+    headers: headers(method, body === undefined ? {} : { "Content-Type": "application/json" }),
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (!res.ok) throw await failure(res);
@@ -70,7 +100,7 @@ export async function api(method, path, body) {
 export async function askStream(request, on, signal) {
   const res = await fetch("/api/v1/ask", {
     method: "POST",
-    headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
+    headers: headers("POST", { "Content-Type": "application/json", Accept: "text/event-stream" }),
     body: JSON.stringify({ ...request, stream: true }),
     signal,
   });

@@ -1,21 +1,43 @@
-// Cairn's web application: sign in with an API key, pick a collection, ask, read the
+// Cairn's web application: sign in (single sign-on, or an API key), pick a collection, ask, read the
 // streamed answer, open its sources. Preact + htm as ES modules, no build step; every
 // call goes to the public /api/v1 API, so whatever the page does a script can do.
 
 import { h, render } from "./vendor/preact.mjs";
 import { useEffect, useRef, useState } from "./vendor/hooks.mjs";
 import htm from "./vendor/htm.mjs";
-import { api, askStream, ApiError, session } from "./api.js";
+import { api, askStream, ApiError, resumeSso, session, signOut as endSession } from "./api.js";
 import { answerHtml, splitQuote } from "./render.js";
 import { Library } from "./library.js";
 import { Search } from "./search.js";
 import { Keys } from "./admin.js";
+import { Conversations, listConversations } from "./conversations.js";
 
 const html = htm.bind(h);
 
+/** The reason single sign-on failed, from the callback's redirect (then off the URL). */
+function ssoError() {
+  const params = new URLSearchParams(location.search);
+  const why = params.get("sso_error");
+  if (why) history.replaceState(null, "", location.pathname + location.hash);
+  return why ? `Single sign-on failed: ${why}` : null;
+}
+
+function SsoButton() {
+  const [sso, setSso] = useState(null);
+  useEffect(() => {
+    api("GET", "/api/v1/auth/config").then((c) => setSso(c.sso)).catch(() => setSso(null));
+  }, []);
+  if (!sso?.enabled) return null;
+  const back = encodeURIComponent("/" + location.hash);
+  return html`<div class="sso">
+    <a class="button primary" href=${`${sso.login_url}?return_to=${back}`}>Sign in with ${sso.name}</a>
+    <p class="divider"><span>or with an API key</span></p>
+  </div>`;
+}
+
 function SignIn({ onSignedIn, notice }) {
   const [key, setKey] = useState("");
-  const [error, setError] = useState(notice);
+  const [error, setError] = useState(() => ssoError() ?? notice);
   const [busy, setBusy] = useState(false);
   async function submit(e) {
     e.preventDefault();
@@ -33,6 +55,7 @@ function SignIn({ onSignedIn, notice }) {
   }
   return html`<main class="signin">
     <h1>Cairn</h1>
+    <${SsoButton} />
     <form onSubmit=${submit}>
       <label for="key">API key</label>
       <input id="key" type="password" autocomplete="off" aria-label="API key"
@@ -195,18 +218,6 @@ async function loadTurns(id) {
   return { conversation: c, turns };
 }
 
-function Conversations({ list, current, onOpen, onNew, onDelete }) {
-  return html`<nav class="conversations" aria-label="Conversations">
-    <button class="new" onClick=${onNew}>New conversation</button>
-    <ul>${list.map((c) => html`<li class=${c.id === current ? "current" : ""}>
-      <a href=${`#conversation-${c.id}`} aria-current=${c.id === current ? "page" : undefined}
-        onClick=${(e) => { e.preventDefault(); onOpen(c); }}>${c.title || "Untitled"}</a>
-      <button class="delete" aria-label=${`Delete ${c.title || "conversation"}`}
-        onClick=${() => onDelete(c)}>×</button>
-    </li>`)}</ul>
-  </nav>`;
-}
-
 function Chat({ me, onSignOut, onExpired }) {
   // The role shapes the page; the server stays the authority on every call.
   const can = (p) => (me.permissions ?? []).includes(p);
@@ -222,13 +233,14 @@ function Chat({ me, onSignOut, onExpired }) {
   const [asking, setAsking] = useState(false);
   const [view, setView] = useState("chat");
   const abort = useRef(null);
+  const search = useRef("");
 
-  function refreshConversations() {
-    return api("GET", "/api/v1/conversations")
-      .then((list) => setConversations(list.data ?? []))
-      .catch((err) => (err.status === 401 ? onExpired() : null));
+  function refreshConversations(query = search.current) {
+    search.current = query;
+    return listConversations(query)
+      .then((list) => { if (search.current === query) setConversations(list); })
+      .catch((err) => (err.status === 401 ? onExpired() : setError(err.message)));
   }
-  useEffect(() => { if (canConverse) refreshConversations(); }, []);
 
   async function open(c) {
     if (abort.current) return;
@@ -349,7 +361,8 @@ function Chat({ me, onSignOut, onExpired }) {
   return html`<div class="layout">
     ${header}
     ${canConverse && html`<${Conversations} list=${conversations} current=${conversation}
-      onOpen=${open} onNew=${startNew} onDelete=${remove} />`}
+      onOpen=${open} onNew=${startNew} onDelete=${remove}
+      onSearch=${refreshConversations} onChanged=${() => refreshConversations()} />`}
     <main class="chat">
       ${error && html`<p role="alert" class="error">${error}</p>`}
       ${collections.length === 0 && !error && html`<p class="hint">No collection yet: ingest documents first.</p>`}
@@ -376,14 +389,20 @@ function Chat({ me, onSignOut, onExpired }) {
 function App() {
   const [me, setMe] = useState(null);
   const [notice, setNotice] = useState(null);
+  const [ready, setReady] = useState(false);
   useEffect(() => {
-    if (session.key) api("GET", "/api/v1/me").then(setMe).catch(() => session.clear());
+    const resume = session.key ? Promise.resolve(true) : resumeSso().catch(() => false);
+    resume
+      .then((signedIn) => (signedIn ? api("GET", "/api/v1/me").then(setMe) : null))
+      .catch(() => session.clear())
+      .finally(() => setReady(true));
   }, []);
-  function signOut(message) {
-    session.clear();
+  async function signOut(message) {
+    await endSession();
     setMe(null);
     setNotice(message ?? null);
   }
+  if (!ready) return html`<main class="signin" aria-busy="true"><h1>Cairn</h1></main>`;
   if (!me) return html`<${SignIn} onSignedIn=${setMe} notice=${notice} />`;
   return html`<${Chat} me=${me} onSignOut=${() => signOut()}
     onExpired=${() => signOut("You are signed out: sign in again.")} />`;

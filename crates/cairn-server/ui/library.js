@@ -5,7 +5,7 @@
 import { h } from "./vendor/preact.mjs";
 import { useEffect, useState } from "./vendor/hooks.mjs";
 import htm from "./vendor/htm.mjs";
-import { api, session } from "./api.js";
+import { api, credentials } from "./api.js";
 
 const html = htm.bind(h);
 
@@ -18,7 +18,7 @@ function upload(collection, file, progress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", `/api/v1/collections/${encodeURIComponent(collection)}/documents`);
-    if (session.key) xhr.setRequestHeader("Authorization", `Bearer ${session.key}`);
+    for (const [name, value] of Object.entries(credentials("POST"))) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (e) => e.lengthComputable && progress(e.loaded / e.total);
     xhr.onerror = () => reject(new Error("The upload failed: the server could not be reached."));
     xhr.onload = () => {

@@ -20,6 +20,7 @@ pub mod lifecycle;
 pub mod reindex;
 pub mod repo;
 pub mod security;
+pub mod session;
 mod sqlite;
 
 pub use error::{Error, Result};
@@ -34,4 +35,5 @@ pub use security::{
     AuditDraft, AuditRecord, AuditRepo, AuditSealer, ErasureReport, IdentityRepo, ModelUsage,
     ModelUsageRow, PrivacyRepo, TenantDataRepo, Usage, UserExport,
 };
+pub use session::{PendingLogin, SessionRepo, WebSession};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};

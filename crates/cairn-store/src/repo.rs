@@ -314,6 +314,23 @@ pub trait ConversationRepo {
         owner: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Conversation>>;
+    /// Conversations whose title or any message contains `query` (case-insensitive for
+    /// ASCII), most recently updated first; `owner` as in `list_conversations`.
+    fn search_conversations(
+        &self,
+        tenant: &TenantId,
+        owner: Option<&str>,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<Conversation>>;
+    /// Sets the title (the conversation keeps its place in the recent list); returns the
+    /// renamed conversation (`NotFound` outside its tenant).
+    fn rename_conversation(
+        &self,
+        tenant: &TenantId,
+        id: &ConversationId,
+        title: &str,
+    ) -> Result<Conversation>;
     /// Deletes the conversation and its messages; its recorded answers stay, unlinked.
     fn delete_conversation(&self, tenant: &TenantId, id: &ConversationId) -> Result<()>;
     /// Appends messages in one transaction; returns them with their sequence numbers.
@@ -363,6 +380,7 @@ pub trait Store:
     + crate::security::PrivacyRepo
     + crate::lifecycle::LifecycleRepo
     + crate::reindex::ReindexRepo
+    + crate::session::SessionRepo
     + Send
     + Sync
 {
@@ -383,6 +401,7 @@ impl<T> Store for T where
         + crate::security::PrivacyRepo
         + crate::lifecycle::LifecycleRepo
         + crate::reindex::ReindexRepo
+        + crate::session::SessionRepo
         + Send
         + Sync
 {

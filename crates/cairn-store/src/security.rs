@@ -151,6 +151,8 @@ pub struct UserExport {
 pub struct ErasureReport {
     pub users: usize,
     pub api_keys: usize,
+    /// Web sessions (signed-in browsers), ended at once.
+    pub sessions: usize,
     pub conversations: usize,
     pub messages: usize,
     pub answers: usize,

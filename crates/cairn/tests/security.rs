@@ -21,5 +21,7 @@ mod limits;
 mod matrix;
 #[path = "security/sso.rs"]
 mod sso;
+#[path = "security/web_sessions.rs"]
+mod web_sessions;
 #[path = "security/world.rs"]
 mod world;

@@ -3,7 +3,8 @@
 //! OpenAI-compatible upstream, so the answer text is known: sign in, a streamed answer
 //! whose citation opens its source, feedback, script payloads in a document and in an
 //! answer that run nowhere, a stop that ends the generation upstream, copy, regenerate,
-//! a stored conversation reopened and deleted, sign out, a viewer's narrower page.
+//! a stored conversation reopened and deleted, sign out, a viewer's narrower page, and
+//! single sign-on through a small OpenID provider (tests/common/oidc.rs).
 //!
 //! Needs `/usr/bin/chromium` (scripts/bootstrap.sh with `CAIRN_NEED_BROWSER=1`) and the
 //! project's Python with playwright (scripts/python-env.sh); fails saying so otherwise.
@@ -134,13 +135,15 @@ fn the_web_ui_in_chromium_signs_in_asks_cites_stops_and_runs_no_payload() {
     let python = common::python("playwright (scripts/python-env.sh)");
     let stopped = Arc::new(AtomicBool::new(false));
     let base = upstream(stopped.clone());
+    let idp = common::oidc::Provider::start(&[("sso-ada", "default", &["cairn-admins"])]);
+    let sso = idp.config("[auth.oidc.group_roles]\n\"cairn-admins\" = \"admin\"\n");
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     std::fs::write(
         h.join("cairn.toml"),
         format!(
             "[models]\ngenerator = \"fake\"\n\n[[models.remote]]\nname = \"fake\"\n\
-             base_url = \"{base}\"\nmax_retries = 0\n\n[ingest.quality]\nmin_chars = 10\n"
+             base_url = \"{base}\"\nmax_retries = 0\n\n[ingest.quality]\nmin_chars = 10\n\n{sso}"
         ),
     )
     .unwrap();

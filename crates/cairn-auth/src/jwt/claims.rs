@@ -88,9 +88,13 @@ pub(crate) fn map_claims(claims: &Value, settings: &JwtSettings) -> Result<Token
         ))
     })?;
     let groups = string_list(lookup(claims, &settings.groups_claim));
+    let by_group = groups
+        .iter()
+        .filter_map(|g| settings.group_roles.get(g).copied());
     let role = string_list(lookup(claims, &settings.role_claim))
         .iter()
         .filter_map(|r| Role::parse(r))
+        .chain(by_group)
         .max()
         .or(settings.default_role)
         .unwrap_or(Role::Member);
@@ -154,6 +158,33 @@ mod tests {
         let mut s = settings();
         s.default_role = Some(Role::Viewer);
         assert_eq!(map_claims(&claims, &s).unwrap().role, Role::Viewer);
+    }
+
+    #[test]
+    fn groups_grant_their_mapped_role_and_the_highest_wins() {
+        let mut s = settings();
+        s.group_roles.insert("cairn-admins".into(), Role::Admin);
+        s.group_roles.insert("readers".into(), Role::Viewer);
+        let claims = |groups: Value, role: Value| json!({"sub": "u", "tenant": "acme", "groups": groups, "role": role});
+        let role = |c: &Value| map_claims(c, &s).unwrap().role;
+        assert_eq!(
+            role(&claims(json!(["eng", "cairn-admins"]), Value::Null)),
+            Role::Admin
+        );
+        assert_eq!(role(&claims(json!(["readers"]), Value::Null)), Role::Viewer);
+        assert_eq!(
+            role(&claims(json!(["readers"]), json!("editor"))),
+            Role::Editor
+        );
+        assert_eq!(role(&claims(json!(["eng"]), Value::Null)), Role::Member);
+        // A group name is matched exactly: no case folding, no prefixes.
+        assert_eq!(
+            role(&claims(
+                json!(["Cairn-Admins", "cairn-admins-x"]),
+                Value::Null
+            )),
+            Role::Member
+        );
     }
 
     #[test]

@@ -41,7 +41,7 @@ impl Source {
     }
 
     pub fn url(url: &str) -> Result<Source> {
-        check_url(url)?;
+        check_url("jwks_url", url)?;
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(FETCH_TIMEOUT))
             .http_status_as_error(false)
@@ -82,13 +82,13 @@ impl Source {
 
 /// `https://` anywhere, `http://` only to loopback: a key set fetched over plain HTTP
 /// could be replaced by anyone on the path.
-fn check_url(url: &str) -> Result<()> {
+pub(crate) fn check_url(what: &str, url: &str) -> Result<()> {
     if url.starts_with("https://") {
         return Ok(());
     }
     let Some(rest) = url.strip_prefix("http://") else {
         return Err(AuthError::config(format!(
-            "jwks_url `{url}` must start with https://"
+            "{what} `{url}` must start with https://"
         )));
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
@@ -104,7 +104,7 @@ fn check_url(url: &str) -> Result<()> {
         Ok(())
     } else {
         Err(AuthError::config(format!(
-            "jwks_url `{url}` uses plain http: only https:// is accepted (http:// only for loopback)"
+            "{what} `{url}` uses plain http: only https:// is accepted (http:// only for loopback)"
         )))
     }
 }
@@ -262,13 +262,13 @@ mod tests {
 
     #[test]
     fn loopback_http_only() {
-        assert!(check_url("https://idp.example.com/jwks").is_ok());
-        assert!(check_url("http://127.0.0.1:8080/jwks").is_ok());
-        assert!(check_url("http://localhost/jwks").is_ok());
-        assert!(check_url("http://[::1]:9000/jwks").is_ok());
-        assert!(check_url("http://idp.example.com/jwks").is_err());
-        assert!(check_url("http://127.0.0.1.evil.com/jwks").is_err());
-        assert!(check_url("ftp://x/jwks").is_err());
+        assert!(check_url("jwks_url", "https://idp.example.com/jwks").is_ok());
+        assert!(check_url("jwks_url", "http://127.0.0.1:8080/jwks").is_ok());
+        assert!(check_url("jwks_url", "http://localhost/jwks").is_ok());
+        assert!(check_url("jwks_url", "http://[::1]:9000/jwks").is_ok());
+        assert!(check_url("jwks_url", "http://idp.example.com/jwks").is_err());
+        assert!(check_url("jwks_url", "http://127.0.0.1.evil.com/jwks").is_err());
+        assert!(check_url("jwks_url", "ftp://x/jwks").is_err());
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub use settings::{
 };
 
 use crate::{AuthError, Result, Role};
+pub(crate) use jwks::check_url;
 use jwks::{Source, VerifyKey};
 
 /// Keys fetched from a URL are reloaded when older than this.
@@ -373,6 +374,24 @@ impl JwtVerifier {
     /// Verifies `token` and maps its claims. Every failure is
     /// [`AuthError::Unauthorized`] with a message naming the reason.
     pub fn verify(&self, token: &str) -> Result<TokenIdentity> {
+        let claims = self.verified_claims(token)?;
+        claims::map_claims(&claims, &self.settings)
+    }
+
+    /// Verifies an OpenID Connect ID token as [`JwtVerifier::verify`] does, and also
+    /// that its `nonce` is the one the login sent (so a token captured from another
+    /// login cannot be replayed into this one).
+    pub fn verify_id_token(&self, token: &str, nonce: &str) -> Result<TokenIdentity> {
+        let claims = self.verified_claims(token)?;
+        match claims.get("nonce").and_then(Value::as_str) {
+            Some(n) if !nonce.is_empty() && n == nonce => {}
+            Some(_) => return Err(AuthError::unauthorized("ID token nonce does not match")),
+            None => return Err(AuthError::unauthorized("ID token has no `nonce` claim")),
+        }
+        claims::map_claims(&claims, &self.settings)
+    }
+
+    fn verified_claims(&self, token: &str) -> Result<Value> {
         let token = token.trim();
         let header = self.parse_header(token)?;
         let key = match Self::find_key(&self.current_keys(), &header)? {
@@ -395,6 +414,6 @@ impl JwtVerifier {
                 "malformed token: claims are not a JSON object",
             ));
         }
-        claims::map_claims(&data.claims, &self.settings)
+        Ok(data.claims)
     }
 }

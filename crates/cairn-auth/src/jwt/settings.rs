@@ -1,5 +1,6 @@
 //! JWT verification settings, as they appear in configuration.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use jsonwebtoken::Algorithm;
@@ -46,6 +47,9 @@ pub struct JwtSettings {
     pub groups_claim: String,
     /// Claim with the role: a string or an array (the highest known role wins).
     pub role_claim: String,
+    /// Roles granted by group membership (`{"cairn-admins" = "admin"}`): the caller's
+    /// role is the highest of the role claim's and its groups' mapped roles.
+    pub group_roles: BTreeMap<String, Role>,
     /// Role for tokens without a (known) role; `None` means member.
     pub default_role: Option<Role>,
     /// Tenant for tokens without a tenant claim; `None` rejects such tokens.
@@ -69,6 +73,7 @@ impl Default for JwtSettings {
             user_claim: DEFAULT_USER_CLAIM.into(),
             groups_claim: DEFAULT_GROUPS_CLAIM.into(),
             role_claim: DEFAULT_ROLE_CLAIM.into(),
+            group_roles: BTreeMap::new(),
             default_role: None,
             default_tenant: None,
             leeway_secs: DEFAULT_LEEWAY_SECS,

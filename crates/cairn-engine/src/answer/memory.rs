@@ -123,12 +123,7 @@ impl Engine {
         if let Some(c) = collection {
             self.store.get_collection(tenant, c)?;
         }
-        if title.len() > 500 {
-            return Err(Error::new(
-                ErrorCode::InvalidInput,
-                "the title is longer than 500 bytes",
-            ));
-        }
+        check_title(title)?;
         let now = now_ms();
         let conv = Conversation {
             tenant: tenant.clone(),
@@ -186,6 +181,43 @@ impl Engine {
         Ok(self
             .store
             .list_conversations(tenant, owner, limit.clamp(1, 1_000))?)
+    }
+
+    /// `owner`'s conversations (every one for `None`) whose title or messages contain
+    /// `query`, most recently updated first.
+    pub fn search_conversations(
+        &self,
+        tenant: &TenantId,
+        owner: Option<&str>,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<Conversation>> {
+        let query = query.trim();
+        if query.chars().count() > 200 {
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                "the conversation search is longer than 200 characters",
+            ));
+        }
+        Ok(self
+            .store
+            .search_conversations(tenant, owner, query, limit.clamp(1, 1_000))?)
+    }
+
+    /// Renames a conversation `owner` may read (`None`: the operator).
+    pub fn rename_conversation(
+        &self,
+        tenant: &TenantId,
+        owner: Option<&str>,
+        id: &ConversationId,
+        title: &str,
+    ) -> Result<Conversation> {
+        check_title(title)?;
+        if title.trim().is_empty() {
+            return Err(Error::new(ErrorCode::InvalidInput, "the title is empty"));
+        }
+        self.owned_conversation(tenant, owner.map(Some), id)?;
+        Ok(self.store.rename_conversation(tenant, id, title.trim())?)
     }
 
     /// Deletes a conversation and its messages (recorded answers stay).
@@ -261,4 +293,15 @@ impl Engine {
         self.recorded_answer(tenant, owner, answer)?;
         Ok(self.store.list_feedback(tenant, answer)?)
     }
+}
+
+/// A conversation title: at most 500 bytes.
+fn check_title(title: &str) -> Result<()> {
+    if title.len() > 500 {
+        return Err(Error::new(
+            ErrorCode::InvalidInput,
+            "the title is longer than 500 bytes",
+        ));
+    }
+    Ok(())
 }

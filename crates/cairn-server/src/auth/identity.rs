@@ -16,6 +16,10 @@ pub enum Via {
     Jwt {
         issuer: String,
     },
+    /// A browser's single sign-on session (`cairn_session` cookie).
+    Session {
+        id: String,
+    },
 }
 
 /// Who is calling: tenant, data-access principal, role and scopes, and the keys its

@@ -1,6 +1,6 @@
 //! Authentication: every request but the configured public routes must present an API
-//! key or a JWT (`Authorization: Bearer …`, or `x-api-key: …`), which becomes the
-//! request's [`Identity`]. Authorization happens in the handlers' signatures
+//! key or a JWT (`Authorization: Bearer …`, or `x-api-key: …`), or a browser's session
+//! cookie from single sign-on ([`session`]), which becomes the request's [`Identity`]. Authorization happens in the handlers' signatures
 //! ([`Can`]). Failures are `401 unauthorized` (no or bad credentials) or `403
 //! forbidden` (valid credentials, not allowed), never a hint about other tenants.
 //!
@@ -10,6 +10,7 @@
 
 mod identity;
 mod policy;
+pub mod session;
 
 pub use identity::{Identity, Via};
 pub use policy::{Authenticated, Can, Permission, forbidden, perm};
@@ -17,14 +18,15 @@ pub use policy::{Authenticated, Can, Permission, forbidden, perm};
 use crate::error::ApiError;
 use axum::http::HeaderMap;
 use cairn_auth::{
-    Action, Ask, JwtVerifier, MemoryLimiter, Rate, RateLimiter, Role, Verdict, apikey,
+    Action, Ask, JwtVerifier, MemoryLimiter, OidcClient, Rate, RateLimiter, Role, TokenIdentity,
+    Verdict, apikey,
 };
 use cairn_config::Config;
 use cairn_store::Store;
 use cairn_types::{ApiKey, ErrorCode, Principal, TenantId, User};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a verified key's hash check is remembered.
@@ -62,6 +64,8 @@ pub struct Authenticator {
     operator_tenant: TenantId,
     public: HashSet<String>,
     jwt: Option<JwtVerifier>,
+    /// Single sign-on for the web UI (`[auth.oidc]`), when configured.
+    oidc: Option<Arc<OidcClient>>,
     verified: Mutex<HashMap<[u8; 32], Instant>>,
     touched: Mutex<HashMap<String, Instant>>,
     /// Budget of uncached hash checks (`auth.key_checks_per_minute`): random
@@ -102,11 +106,19 @@ impl Authenticator {
                 )
             })?)
         };
+        let oidc = if config.auth.oidc.enabled() {
+            let client = OidcClient::new(config.auth.oidc.clone())
+                .map_err(|e| ApiError::new(ErrorCode::InvalidConfig, e.message().to_owned()))?;
+            Some(Arc::new(client))
+        } else {
+            None
+        };
         Ok(Self {
             off,
             operator_tenant: config.tenant.clone(),
             public: config.auth.public_routes.iter().cloned().collect(),
             jwt,
+            oidc,
             verified: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
             hashing: MemoryLimiter::new(),
@@ -114,9 +126,15 @@ impl Authenticator {
         })
     }
 
-    /// Whether `path` is served without credentials.
+    /// Whether `path` is served without credentials: the configured public routes and
+    /// the sign-in routes, which exist to get credentials.
     pub fn is_public(&self, path: &str) -> bool {
-        self.public.contains(path)
+        self.public.contains(path) || SIGN_IN_ROUTES.contains(&path)
+    }
+
+    /// The single sign-on client, when `[auth.oidc]` is configured.
+    pub fn oidc(&self) -> Option<&Arc<OidcClient>> {
+        self.oidc.as_ref()
     }
 
     /// Who presented these headers (no client address known).
@@ -126,20 +144,28 @@ impl Authenticator {
         headers: &HeaderMap,
         now_ms: i64,
     ) -> Result<Identity, AuthFailure> {
-        self.authenticate_from(store, headers, now_ms, None)
+        self.authenticate_from(store, headers, now_ms, None, false)
     }
 
     /// Who presented these headers, from `client` (the peer address, which budgets
-    /// the timing-only checks of unknown keys).
+    /// the timing-only checks of unknown keys). `safe`: the request changes nothing
+    /// (GET, HEAD, OPTIONS); otherwise a session cookie needs its CSRF token too.
+    /// An `Authorization` or `x-api-key` header wins over a session cookie.
     pub fn authenticate_from(
         &self,
         store: &dyn Store,
         headers: &HeaderMap,
         now_ms: i64,
         client: Option<IpAddr>,
+        safe: bool,
     ) -> Result<Identity, AuthFailure> {
         if self.off {
             return Ok(Identity::operator(self.operator_tenant.clone()));
+        }
+        let presented = headers.contains_key(axum::http::header::AUTHORIZATION)
+            || headers.contains_key("x-api-key");
+        if !presented && let Some(token) = session::cookie_token(headers) {
+            return session::authenticate(store, headers, token, safe, now_ms).map(|(id, _)| id);
         }
         let token = credential(headers).map_err(|m| fail(m, None, "anonymous".into()))?;
         if token.starts_with(apikey::TOKEN_PREFIX) {
@@ -286,54 +312,7 @@ impl Authenticator {
             .verify(token)
             .map_err(|e| fail(format!("JWT rejected: {}", e.message()), None, "jwt".into()))?;
         let actor = format!("user:{}", t.user);
-        if cairn_types::validate_slug(&t.tenant).is_err() {
-            return Err(fail(
-                format!("the token's tenant `{}` is not a valid tenant id", t.tenant),
-                None,
-                actor,
-            ));
-        }
-        let tenant = TenantId::new(t.tenant.clone());
-        match store.get_user(&tenant, &t.user) {
-            Ok(u) if u.disabled => {
-                return Err(fail(
-                    format!("user `{}` is disabled", t.user),
-                    Some(tenant),
-                    actor,
-                ));
-            }
-            Ok(_) => {}
-            Err(cairn_store::Error::NotFound { .. }) => {
-                // First sight of an SSO user: remember them (export, erase, keys).
-                // Best effort: the token is valid either way; a failure is logged.
-                let remembered =
-                    store
-                        .ensure_tenant(&tenant, tenant.as_str(), now)
-                        .and_then(|_| {
-                            store.upsert_user(&User {
-                                tenant: tenant.clone(),
-                                id: t.user.clone(),
-                                email: String::new(),
-                                name: String::new(),
-                                role: t.role.as_str().to_owned(),
-                                groups: t.groups.clone(),
-                                disabled: false,
-                                created_at: now,
-                                updated_at: now,
-                            })
-                        });
-                if let Err(e) = remembered {
-                    tracing::warn!(user = %t.user, error = %e, "could not record an SSO user");
-                }
-            }
-            Err(e) => {
-                return Err(AuthFailure {
-                    error: e.into(),
-                    tenant: Some(tenant),
-                    actor,
-                });
-            }
-        }
+        let tenant = remember_sso_user(store, &t, now)?;
         Ok(Identity {
             bucket: format!("user:{tenant}/{}", t.user),
             principal: Principal {
@@ -350,6 +329,66 @@ impl Authenticator {
             rpm: None,
             tpm: None,
         })
+    }
+}
+
+/// Routes that exist to sign in, served without credentials.
+pub const SIGN_IN_ROUTES: [&str; 3] = [
+    "/api/v1/auth/config",
+    "/api/v1/auth/oidc/login",
+    "/api/v1/auth/oidc/callback",
+];
+
+/// Checks that an identity provider's user may come in (a valid tenant id, not
+/// disabled) and remembers them on first sight (export, erasure and keys need the row).
+/// Remembering is best effort: the token is valid either way, and a failure is logged.
+pub fn remember_sso_user(
+    store: &dyn Store,
+    t: &TokenIdentity,
+    now: i64,
+) -> Result<TenantId, AuthFailure> {
+    let actor = format!("user:{}", t.user);
+    if cairn_types::validate_slug(&t.tenant).is_err() {
+        return Err(fail(
+            format!("the token's tenant `{}` is not a valid tenant id", t.tenant),
+            None,
+            actor,
+        ));
+    }
+    let tenant = TenantId::new(t.tenant.clone());
+    match store.get_user(&tenant, &t.user) {
+        Ok(u) if u.disabled => Err(fail(
+            format!("user `{}` is disabled", t.user),
+            Some(tenant),
+            actor,
+        )),
+        Ok(_) => Ok(tenant),
+        Err(cairn_store::Error::NotFound { .. }) => {
+            let remembered = store
+                .ensure_tenant(&tenant, tenant.as_str(), now)
+                .and_then(|_| {
+                    store.upsert_user(&User {
+                        tenant: tenant.clone(),
+                        id: t.user.clone(),
+                        email: String::new(),
+                        name: String::new(),
+                        role: t.role.as_str().to_owned(),
+                        groups: t.groups.clone(),
+                        disabled: false,
+                        created_at: now,
+                        updated_at: now,
+                    })
+                });
+            if let Err(e) = remembered {
+                tracing::warn!(user = %t.user, error = %e, "could not record an SSO user");
+            }
+            Ok(tenant)
+        }
+        Err(e) => Err(AuthFailure {
+            error: e.into(),
+            tenant: Some(tenant),
+            actor,
+        }),
     }
 }
 

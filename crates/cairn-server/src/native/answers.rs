@@ -158,25 +158,63 @@ pub async fn create_conversation(
     Ok((StatusCode::CREATED, Json(json!(c))))
 }
 
-/// Listing size.
+/// `GET /api/v1/conversations`.
 #[derive(Debug, Deserialize, IntoParams)]
-pub struct Limit {
+pub struct ConversationQuery {
+    /// At most this many (default 50).
     pub limit: Option<usize>,
+    /// Only conversations whose title or messages contain this text.
+    pub q: Option<String>,
 }
 
-/// Lists conversations, most recently updated first.
-#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(Limit),
-    responses((status = 200, body = Object)))]
+/// Lists the caller's conversations, most recently updated first; `q` searches their
+/// titles and messages.
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations",
+    params(ConversationQuery), responses((status = 200, body = Object)))]
 pub async fn list_conversations(
     State(state): State<AppState>,
     caller: Can<perm::Converse>,
-    Query(q): Query<Limit>,
+    Query(q): Query<ConversationQuery>,
 ) -> ApiResult<Json<Value>> {
     let who = caller.0;
     blocking(&state, move |e, _| {
-        Ok(Json(json!({
-            "data": e.conversations(&who.tenant, who.owner(), q.limit.unwrap_or(50))?
-        })))
+        let limit = q.limit.unwrap_or(50);
+        let data = match q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(text) => e.search_conversations(&who.tenant, who.owner(), text, limit)?,
+            None => e.conversations(&who.tenant, who.owner(), limit)?,
+        };
+        Ok(Json(json!({ "data": data })))
+    })
+    .await
+}
+
+/// `PATCH /api/v1/conversations/{conversation}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationPatch {
+    /// The new title (1 to 500 bytes).
+    pub title: String,
+}
+
+/// Renames a conversation.
+#[utoipa::path(patch, path = "/api/v1/conversations/{conversation}", tag = "conversations",
+    params(("conversation" = String, Path)), request_body = ConversationPatch,
+    responses((status = 200, body = Object), (status = 400, body = Object), (status = 404, body = Object)))]
+pub async fn rename_conversation(
+    State(state): State<AppState>,
+    caller: Can<perm::Converse>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ConversationPatch>,
+) -> ApiResult<Json<Value>> {
+    let who = caller.0;
+    blocking(&state, move |e, _| {
+        let c = e.rename_conversation(
+            &who.tenant,
+            who.owner(),
+            &ConversationId::new(id),
+            &req.title,
+        )?;
+        Ok(Json(json!(c)))
     })
     .await
 }

@@ -5,4 +5,5 @@ pub mod identity;
 pub mod library;
 pub mod models;
 mod spool;
+pub mod sso;
 pub mod tenant;

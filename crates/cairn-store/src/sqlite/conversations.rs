@@ -200,6 +200,64 @@ impl ConversationRepo for SqliteStore {
         })
     }
 
+    fn search_conversations(
+        &self,
+        tenant: &TenantId,
+        owner: Option<&str>,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<Conversation>> {
+        // LIKE with `\` escaping, so `%` and `_` in the query are literal.
+        let pattern = format!(
+            "%{}%",
+            query
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        self.read("searching conversations", |conn| {
+            let mut st = conn
+                .prepare_cached(&format!(
+                    "SELECT {CONV_COLS} FROM conversations c
+                     WHERE c.tenant_id = ?1 AND (?3 IS NULL OR c.owner = ?3)
+                       AND (c.title LIKE ?4 ESCAPE '\\' OR EXISTS (
+                            SELECT 1 FROM messages m
+                            WHERE m.tenant_id = c.tenant_id AND m.conversation_id = c.id
+                              AND m.content LIKE ?4 ESCAPE '\\'))
+                     ORDER BY c.updated_at DESC, c.id DESC LIMIT ?2"
+                ))
+                .map_err(db)?;
+            let rows = st
+                .query_map(
+                    (
+                        tenant.as_str(),
+                        i64::try_from(limit).unwrap_or(i64::MAX),
+                        owner,
+                        pattern.as_str(),
+                    ),
+                    conversation,
+                )
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+    }
+
+    fn rename_conversation(
+        &self,
+        tenant: &TenantId,
+        id: &ConversationId,
+        title: &str,
+    ) -> Result<Conversation> {
+        self.write(&format!("renaming conversation `{id}`"), |tx| {
+            tx.execute(
+                "UPDATE conversations SET title = ?3 WHERE tenant_id = ?1 AND id = ?2",
+                (tenant.as_str(), id.as_str(), title),
+            )
+            .map_err(db)?;
+            load_conversation(tx, tenant, id)
+        })
+    }
+
     fn delete_conversation(&self, tenant: &TenantId, id: &ConversationId) -> Result<()> {
         self.write(&format!("deleting conversation `{id}`"), |tx| {
             let n = tx

@@ -20,7 +20,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary migrates a database to.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// Every migration this binary knows, by increasing version.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -52,7 +52,43 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 7,
         sql: V7_MODEL_USAGE,
     },
+    Migration {
+        version: 8,
+        sql: V8_WEB_SESSIONS,
+    },
 ];
+
+/// Single sign-on for the web UI: sessions (found by their cookie token's SHA-256) and
+/// the logins sent to the identity provider and not yet back. `oidc_logins` is the one
+/// table without a tenant: before the provider answers, nobody knows whose login it is;
+/// its rows hold no identity and live for minutes. Like `api_keys.lookup`,
+/// `web_sessions.token_hash` is unique across tenants: a cookie finds its tenant through it.
+const V8_WEB_SESSIONS: &str = r"
+CREATE TABLE web_sessions (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    user_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    groups TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    user_agent TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) STRICT;
+CREATE INDEX web_sessions_by_user ON web_sessions(tenant_id, user_id);
+CREATE TABLE oidc_logins (
+    state_hash TEXT PRIMARY KEY,
+    code_verifier TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    return_to TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+";
 
 /// Usage and cost per model and UTC day (`day` is `YYYY-MM-DD`), beside the per-period
 /// counters the quotas read: what `GET /api/v1/tenant/usage` breaks down.

@@ -31,6 +31,7 @@ mod lifecycle;
 mod migrations;
 mod privacy;
 mod reindex;
+mod sessions;
 mod tenant_data;
 pub use migrations::SCHEMA_VERSION;
 mod rows;

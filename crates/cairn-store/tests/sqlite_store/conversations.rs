@@ -171,3 +171,63 @@ fn feedback_is_tied_to_its_answer_and_survives_the_conversation() {
     assert_eq!(kept.conversation, None);
     assert_eq!(s.list_feedback(&t("a"), &a.id).unwrap(), vec![fb]);
 }
+
+#[test]
+fn conversations_are_searched_by_title_and_messages_and_renamed_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    let mut mine = conv("a");
+    mine.owner = Some("ann".into());
+    s.create_conversation(&mine).unwrap();
+    let mut other = conv("a");
+    other.owner = Some("ben".into());
+    other.title = "budget".into();
+    s.create_conversation(&other).unwrap();
+    let mut foreign = conv("b");
+    foreign.owner = Some("ann".into());
+    s.create_conversation(&foreign).unwrap();
+    let mut a = answer("a", Some(&mine.id), "how loud is the 100% turbo_mode?");
+    a.owner = Some("ann".into());
+    s.record_answer(&a).unwrap();
+
+    let ids = |found: Vec<Conversation>| found.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let find =
+        |owner: Option<&str>, q: &str| ids(s.search_conversations(&t("a"), owner, q, 10).unwrap());
+    assert_eq!(
+        find(Some("ann"), "VACUUM"),
+        [mine.id.clone()],
+        "title, any case"
+    );
+    assert_eq!(
+        find(Some("ann"), "turbo_mode"),
+        [mine.id.clone()],
+        "a message"
+    );
+    assert_eq!(find(Some("ann"), "100%"), [mine.id.clone()]);
+    assert!(
+        find(Some("ann"), "100_").is_empty(),
+        "_ is literal, not a wildcard"
+    );
+    assert!(find(Some("ann"), "1%0").is_empty(), "% is literal");
+    assert!(find(Some("ben"), "turbo").is_empty(), "another owner's");
+    assert_eq!(
+        find(None, "u").len(),
+        2,
+        "the operator sees the tenant's, not b's"
+    );
+
+    let before = s.get_conversation(&t("a"), &mine.id).unwrap();
+    let renamed = s
+        .rename_conversation(&t("a"), &mine.id, "Turbo noise")
+        .unwrap();
+    assert_eq!(renamed.title, "Turbo noise");
+    assert_eq!(renamed.updated_at, before.updated_at, "keeps its place");
+    assert!(matches!(
+        s.rename_conversation(&t("b"), &mine.id, "x"),
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(
+        s.get_conversation(&t("a"), &mine.id).unwrap().title,
+        "Turbo noise"
+    );
+}

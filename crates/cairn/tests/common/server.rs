@@ -121,6 +121,7 @@ pub fn call(method: &str, url: &str, key: Option<&str>, body: Option<&serde_json
         (_, b) => {
             let mut r = match method {
                 "PUT" => agent.put(url),
+                "PATCH" => agent.patch(url),
                 _ => agent.post(url),
             };
             if let Some(a) = &auth {

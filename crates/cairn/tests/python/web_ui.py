@@ -7,13 +7,17 @@ Flows: a wrong key is refused in words; sign in (the key in sessionStorage only)
 and read the streamed answer; a citation opens the source panel with the quoted span
 marked; feedback reaches the API; a document and an answer carrying script payloads
 execute nothing; stop a generation; copy and regenerate; the questions form one stored
-conversation that the sidebar reopens with its citations, and deletes after asking;
+conversation that the sidebar reopens with its citations, renames, finds by a word of
+its messages, and deletes after asking;
 the answer's timings; the search playground with each stage's scores; the library:
 API keys (a new token shown once and working, revoked and refused); create a
 collection, upload files with per-file results (a corrupt one
 refused with its reason), list, delete; sign out forgets the key; a viewer (search and
-read only) gets no question box, no conversations, and a read-only library. Screenshots (desktop and
-phone, light and dark) go to SCREENSHOT_DIR. Exits non-zero with the first failure.
+read only) gets no question box, no conversations, and a read-only library; single
+sign-on through the test's OpenID provider into an HttpOnly session cookie the page cannot
+read, whose requests carry the CSRF token (a forged one without it is refused), ended by
+signing out. Screenshots (desktop and phone, light and dark) go to SCREENSHOT_DIR. Exits
+non-zero with the first failure.
 """
 
 import json
@@ -66,6 +70,51 @@ def ask(page, question):
     page.get_by_label("Ask a question").fill(question)
     page.get_by_role("button", name="Ask", exact=True).click()
     return page.locator("article.turn").last
+
+
+def single_sign_on(browser):
+    """Sign in through the identity provider's page, use the session, sign out."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.goto(URL + "/")
+    sso = page.get_by_role("link", name="Sign in with Test IdP")
+    expect(sso).to_be_visible()
+    accessible(page, "sign-in with single sign-on")
+    sso.click()
+    page.get_by_label("Username").fill("sso-ada")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_label("Ask a question")).to_be_visible(timeout=LONG)
+    assert page.url.startswith(URL), page.url
+    cookie = [c for c in context.cookies() if c["name"] == "cairn_session"]
+    assert cookie and cookie[0]["httpOnly"] and cookie[0]["secure"], cookie
+    assert cookie[0]["sameSite"] == "Lax", cookie
+    assert "cairn_session" not in page.evaluate("document.cookie"), "the page can read the session"
+    assert page.evaluate("sessionStorage.length + localStorage.length") == 0
+    # The session asks (a POST: the page sends the CSRF token) and uploads.
+    turn = ask(page, "How much do seats on the lighthouse terrace cost?")
+    expect(turn.locator(".answer")).to_contain_text("12 euros", timeout=LONG)
+    page.get_by_role("button", name="Library").click()
+    page.get_by_label("New collection name").fill("sso-notes")
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("button", name="sso-notes", exact=True)).to_have_attribute("aria-pressed", "true")
+    with tempfile.TemporaryDirectory() as tmp:
+        note = pathlib.Path(tmp) / "sso-note.md"
+        note.write_text("# Signed in\n\nThis note was uploaded by a single sign-on session.\n")
+        page.get_by_label("Upload documents").set_input_files([str(note)])
+        expect(page.get_by_role("region", name="Upload")).to_contain_text("indexed", timeout=LONG)
+    # What another site could make this browser send: the cookie without the token.
+    forged = page.evaluate("""fetch('/api/v1/collections', {method: 'POST',
+        headers: {'Content-Type': 'application/json'}, body: JSON.stringify({name: 'forged'})})
+        .then(r => r.status)""")
+    assert forged == 403, forged
+    # Signing out ends the session on the server, not only in the page.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("link", name="Sign in with Test IdP")).to_be_visible()
+    assert page.evaluate("fetch('/api/v1/me').then(r => r.status)") == 401
+    assert not problems, problems
+    context.close()
 
 
 def main():
@@ -167,6 +216,20 @@ def main():
         expect(reopened.locator(".answer")).to_contain_text("12 euros")
         reopened.locator('.answer [data-citation="1"]').click()
         expect(page.get_by_role("complementary", name="Source").locator("mark")).to_contain_text("12 euros")
+
+        # Rename in place; search by a word of the messages, and by none.
+        nav.get_by_role("button", name="Rename").first.click()
+        nav.get_by_label("Conversation title").fill("Terrace prices")
+        nav.get_by_role("button", name="Save").click()
+        expect(nav.get_by_role("link", name="Terrace prices")).to_be_visible()
+        assert api("/api/v1/conversations")["data"][0]["title"] == "Terrace prices"
+        nav.get_by_label("Search conversations").fill("lighthouse")
+        expect(nav.get_by_role("link", name="Terrace prices")).to_be_visible()
+        nav.get_by_label("Search conversations").fill("no-such-words-anywhere")
+        expect(nav.get_by_role("status")).to_contain_text("No conversation matches")
+        expect(nav.get_by_role("link")).to_have_count(0)
+        nav.get_by_label("Search conversations").fill("")
+        expect(nav.get_by_role("link")).to_have_count(1)
 
         # Phone width, and the dark theme.
         page.set_viewport_size({"width": 390, "height": 844})
@@ -274,6 +337,7 @@ def main():
         real = [p for p in problems if not any(e in p.lower() for e in expected)]
         assert not real, real
         assert not foreign, f"requests left the origin: {foreign}"
+        single_sign_on(browser)
         browser.close()
     print("web ui: ok")
 

@@ -20,7 +20,11 @@ pub(crate) enum Kind {
 }
 
 /// Routes any authenticated caller may use: there is no role to be wrong about.
-const EVERY_ROLE: [(&str, &str); 1] = [("get", "/api/v1/me")];
+const EVERY_ROLE: [(&str, &str); 3] = [
+    ("get", "/api/v1/me"),
+    ("get", "/api/v1/auth/session"),
+    ("delete", "/api/v1/auth/session"),
+];
 
 /// Operations touching ACL'd or owned data: documents, answers, conversations, jobs,
 /// and the retrieval and generation routes that read documents.

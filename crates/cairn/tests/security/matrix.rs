@@ -141,6 +141,11 @@ fn wrong_role(a: &mut Attacks, w: &World, t: &Targets) {
         ("GET", "/api/v1/conversations".to_owned(), None),
         ("GET", format!("/api/v1/conversations/{conv}"), None),
         ("DELETE", format!("/api/v1/conversations/{conv}"), None),
+        (
+            "PATCH",
+            format!("/api/v1/conversations/{conv}"),
+            Some(json!({"title": "renamed"})),
+        ),
         ("GET", format!("/api/v1/answers/{answer}"), None),
         (
             "POST",
@@ -199,6 +204,8 @@ fn wrong_role(a: &mut Attacks, w: &World, t: &Targets) {
         ("GET", "/api/v1/users/alice/export".to_owned(), None),
         ("GET", "/api/v1/audit".to_owned(), None),
         ("GET", "/api/v1/tenant/usage".to_owned(), None),
+        ("GET", "/api/v1/auth/sessions".to_owned(), None),
+        ("DELETE", "/api/v1/auth/sessions/ses_x".to_owned(), None),
     ] {
         a.run(WrongRole, m, &p, &w.erin, b, forbidden);
     }
@@ -400,6 +407,36 @@ fn cross_acl(a: &mut Attacks, w: &World, t: &Targets) {
     );
     a.run(
         CrossAcl,
+        "PATCH",
+        &format!("/api/v1/conversations/{conv}"),
+        &w.bob,
+        Some(json!({"title": "bob was here"})),
+        not_found,
+    );
+    // Searching conversations finds only the caller's own, whatever the words.
+    let alices = get(s, &format!("/api/v1/conversations/{conv}"), &w.alice);
+    let words = alices.body["messages"][0]["content"]
+        .as_str()
+        .unwrap_or("codeword")
+        .split_whitespace()
+        .next()
+        .unwrap_or("codeword")
+        .to_owned();
+    let found = get(
+        s,
+        &format!(
+            "/api/v1/conversations?q={}",
+            words.trim_matches(|c: char| !c.is_alphanumeric())
+        ),
+        &w.bob,
+    );
+    assert!(
+        found.status == 200 && !found.text.contains(conv.as_str()),
+        "{}",
+        found.text
+    );
+    a.run(
+        CrossAcl,
         "GET",
         &format!("/api/v1/answers/{answer}"),
         &w.bob,
@@ -414,9 +451,12 @@ fn cross_acl(a: &mut Attacks, w: &World, t: &Targets) {
         Some(json!({"rating": -1})),
         not_found,
     );
-    assert_eq!(
-        get(s, &format!("/api/v1/conversations/{conv}"), &w.alice).status,
-        200
+    let mine = get(s, &format!("/api/v1/conversations/{conv}"), &w.alice);
+    assert_eq!(mine.status, 200);
+    assert!(
+        !mine.body["title"].to_string().contains("was here"),
+        "{}",
+        mine.text
     );
 }
 
@@ -597,6 +637,14 @@ fn cross_tenant(a: &mut Attacks, w: &World, t: &Targets) {
     );
     a.run(
         CrossTenant,
+        "PATCH",
+        &format!("/api/v1/conversations/{conv}"),
+        g,
+        Some(json!({"title": "globex was here"})),
+        not_found,
+    );
+    a.run(
+        CrossTenant,
         "GET",
         &format!("/api/v1/answers/{answer}"),
         g,
@@ -614,6 +662,36 @@ fn cross_tenant(a: &mut Attacks, w: &World, t: &Targets) {
     a.run(CrossTenant, "GET", "/api/v1/me", g, None, |r| {
         assert_eq!(r.body["tenant"], "globex", "{}", r.text);
     });
+    // Web sessions: a key has no session of its own, and another tenant's session ids
+    // are not found (the real cross-tenant session attacks are in web_sessions.rs).
+    a.run(
+        CrossTenant,
+        "GET",
+        "/api/v1/auth/session",
+        g,
+        None,
+        not_found,
+    );
+    a.run(
+        CrossTenant,
+        "DELETE",
+        "/api/v1/auth/session",
+        g,
+        None,
+        not_found,
+    );
+    a.run(CrossTenant, "GET", "/api/v1/auth/sessions", g, None, |r| {
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(!r.text.contains("acme"), "{}", r.text);
+    });
+    a.run(
+        CrossTenant,
+        "DELETE",
+        "/api/v1/auth/sessions/ses_acme_guess",
+        g,
+        None,
+        not_found,
+    );
     a.run(
         CrossTenant,
         "GET",
