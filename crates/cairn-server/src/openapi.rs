@@ -64,6 +64,7 @@ use utoipa::OpenApi;
         native::sso::list_sessions,
         native::sso::revoke_session,
         native::tenant::audit,
+        native::tenant::verify_audit,
         native::tenant::get_settings,
         native::tenant::put_settings,
         native::models::list,

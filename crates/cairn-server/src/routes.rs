@@ -63,6 +63,7 @@ table! {
     delete "/api/v1/users/{user}" => native::identity::erase_user,
     get "/api/v1/users/{user}/export" => native::identity::export_user,
     get "/api/v1/audit" => native::tenant::audit,
+    post "/api/v1/audit/verify" => native::tenant::verify_audit,
     get "/api/v1/tenant/settings" => native::tenant::get_settings,
     put "/api/v1/tenant/settings" => native::tenant::put_settings,
     get "/api/v1/tenant/usage" => native::tenant::usage,

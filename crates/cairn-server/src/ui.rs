@@ -41,6 +41,7 @@ const ASSETS: &[Asset] = assets! {
     "search.js" => JS,
     "admin.js" => JS,
     "conversations.js" => JS,
+    "manage.js" => JS,
     "vendor/preact.mjs" => JS,
     "vendor/hooks.mjs" => JS,
     "vendor/htm.mjs" => JS,

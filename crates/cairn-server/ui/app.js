@@ -11,6 +11,7 @@ import { Library } from "./library.js";
 import { Search } from "./search.js";
 import { Keys } from "./admin.js";
 import { Conversations, listConversations } from "./conversations.js";
+import { Audit, Usage, Users } from "./manage.js";
 
 const html = htm.bind(h);
 
@@ -330,6 +331,12 @@ function Chat({ me, onSignOut, onExpired }) {
         onClick=${() => setView("library")}>Library</button>`}
       ${can("keys:manage") && html`<button aria-pressed=${view === "keys"}
         onClick=${() => setView("keys")}>Keys</button>`}
+      ${can("users:manage") && html`<button aria-pressed=${view === "users"}
+        onClick=${() => setView("users")}>Users</button>`}
+      ${can("audit:read") && html`<button aria-pressed=${view === "usage"}
+        onClick=${() => setView("usage")}>Usage</button>`}
+      ${can("audit:read") && html`<button aria-pressed=${view === "audit"}
+        onClick=${() => setView("audit")}>Audit</button>`}
     </div>
     ${view === "chat" && html`<label>Collection
       <select value=${collection} onChange=${(e) => { setCollection(e.target.value); startNew(); }}
@@ -340,10 +347,12 @@ function Chat({ me, onSignOut, onExpired }) {
     <span class="who">${me.user ?? me.tenant} · ${me.role}</span>
     <button onClick=${onSignOut}>Sign out</button>
   </header>`;
-  if (view === "keys") {
+  const admin = { keys: () => html`<${Keys} me=${me} />`, users: () => html`<${Users} me=${me} />`,
+    usage: () => html`<${Usage} />`, audit: () => html`<${Audit} />` };
+  if (admin[view]) {
     return html`<div class="layout library-view">
       ${header}
-      <${Keys} me=${me} />
+      ${admin[view]()}
     </div>`;
   }
   if (view === "search") {

@@ -37,6 +37,37 @@ pub async fn audit(
     .await
 }
 
+/// Recomputes the audit log's whole hash chain (one chain for the database: every
+/// tenant's entries are links of it) and says whether it is intact. Nothing of other
+/// tenants' entries is returned.
+#[utoipa::path(post, path = "/api/v1/audit/verify", tag = "tenant",
+    responses((status = 200, description = "`{\"intact\": bool, \"reason\": null or text, \"verified_at\": ms}`", body = Object),
+              (status = 403, body = Object)))]
+pub async fn verify_audit(
+    State(state): State<AppState>,
+    caller: Can<perm::ReadAudit>,
+) -> ApiResult<Json<Value>> {
+    let who = caller.0;
+    blocking(&state, move |e, _| {
+        let report = e.verify_audit()?;
+        let intact = report.is_intact();
+        let reason = report.broken.map(|b| b.reason);
+        audit_action(
+            e,
+            &who,
+            "audit.verify",
+            who.tenant.as_str(),
+            json!({"intact": intact}),
+        );
+        Ok(Json(json!({
+            "intact": intact,
+            "reason": reason,
+            "verified_at": crate::gate::now_ms(),
+        })))
+    })
+    .await
+}
+
 /// The tenant's stored overrides and the effective settings, with its legal holds
 /// (read-only here: only the operator sets or lifts them, `cairn tenants hold`).
 #[utoipa::path(get, path = "/api/v1/tenant/settings", tag = "tenant",

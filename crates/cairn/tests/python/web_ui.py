@@ -10,7 +10,8 @@ execute nothing; stop a generation; copy and regenerate; the questions form one 
 conversation that the sidebar reopens with its citations, renames, finds by a word of
 its messages, and deletes after asking;
 the answer's timings; the search playground with each stage's scores; the library:
-API keys (a new token shown once and working, revoked and refused); create a
+API keys (a new token shown once and working, revoked and refused); users and roles,
+usage per model and day, the audit log filtered and its chain verified; create a
 collection, upload files with per-file results (a corrupt one
 refused with its reason), list, delete; sign out forgets the key; a viewer (search and
 read only) gets no question box, no conversations, and a read-only library; single
@@ -22,6 +23,7 @@ non-zero with the first failure.
 
 import json
 import pathlib
+import re
 import sys
 import tempfile
 import urllib.error
@@ -306,6 +308,36 @@ def main():
         assert status_with(token) == 401
         page.get_by_role("button", name="Chat").click()
 
+        # Users and roles: one added and listed, read back through the API; the browser
+        # sessions table is there.
+        page.get_by_role("button", name="Users", exact=True).click()
+        page.get_by_label("User id").fill("dora")
+        page.get_by_label("Role", exact=True).select_option("editor")
+        page.get_by_label("Groups (comma-separated)").fill("eng, ops")
+        page.get_by_role("button", name="Save user").click()
+        expect(page.get_by_role("status")).to_contain_text("Saved dora as editor")
+        expect(page.get_by_role("table", name="Users of default")).to_contain_text("eng, ops")
+        dora = [u for u in api("/api/v1/users")["data"] if u["id"] == "dora"]
+        assert dora and dora[0]["role"] == "editor" and dora[0]["groups"] == ["eng", "ops"], dora
+        expect(page.get_by_role("table", name="Browser sessions (single sign-on)")).to_be_visible()
+        accessible(page, "users")
+        # Usage: the answers above were counted per model, charted per day.
+        page.get_by_role("button", name="Usage", exact=True).click()
+        models = api("/api/v1/tenant/usage")["models"]
+        assert models, "the answers were not counted"
+        expect(page.get_by_role("table", name=re.compile("By model"))).to_contain_text(models[0]["model"])
+        expect(page.get_by_role("img", name=re.compile("Tokens per day"))).to_be_visible()
+        accessible(page, "usage")
+        page.screenshot(path=f"{SHOTS}/usage-light.png", full_page=True)
+        # Audit: what the page did is in the log, filtered; the chain verifies.
+        page.get_by_role("button", name="Audit", exact=True).click()
+        page.get_by_label("Filter the audit log").fill("users.put")
+        expect(page.get_by_role("table")).to_contain_text("dora")
+        expect(page.get_by_role("table")).not_to_contain_text("keys.create")
+        page.get_by_role("button", name="Verify the chain").click()
+        expect(page.get_by_role("status")).to_contain_text("intact")
+        accessible(page, "audit")
+
         # Sign out forgets the key.
         page.get_by_role("button", name="Sign out").click()
         expect(page.get_by_label("API key")).to_be_visible()
@@ -329,7 +361,8 @@ def main():
         expect(page.get_by_label("Upload documents")).to_have_count(0)
         expect(page.get_by_label("New collection name")).to_have_count(0)
         expect(page.get_by_role("button", name="Delete")).to_have_count(0)
-        expect(page.get_by_role("button", name="Keys")).to_have_count(0)
+        for admin_page in ("Keys", "Users", "Usage", "Audit"):
+            expect(page.get_by_role("button", name=admin_page, exact=True)).to_have_count(0)
 
         # The browser's own network reports of what the flows caused on purpose: the
         # aborted stream and the corrupt upload's 422.

@@ -77,6 +77,10 @@ fn audit_verify_detects_any_edit_or_deletion() {
     ] {
         assert!(actions.contains(&a), "{a} missing from {actions:?}");
     }
+    // The API's check of the chain agrees with the CLI's below.
+    let checked = post(&s, "/api/v1/audit/verify", &w.admin, serde_json::json!({}));
+    assert_eq!(checked.status, 200, "{}", checked.text);
+    assert_eq!(checked.body["intact"], true, "{}", checked.text);
     s.terminate();
     assert!(s.wait(std::time::Duration::from_secs(60)).success());
     let (intact, text) = verify(h);

@@ -203,6 +203,7 @@ fn wrong_role(a: &mut Attacks, w: &World, t: &Targets) {
         ("DELETE", "/api/v1/users/alice".to_owned(), None),
         ("GET", "/api/v1/users/alice/export".to_owned(), None),
         ("GET", "/api/v1/audit".to_owned(), None),
+        ("POST", "/api/v1/audit/verify".to_owned(), None),
         ("GET", "/api/v1/tenant/usage".to_owned(), None),
         ("GET", "/api/v1/auth/sessions".to_owned(), None),
         ("DELETE", "/api/v1/auth/sessions/ses_x".to_owned(), None),
@@ -754,6 +755,16 @@ fn cross_tenant(a: &mut Attacks, w: &World, t: &Targets) {
         None,
         status(&[200]),
     );
+    a.run(CrossTenant, "POST", "/api/v1/audit/verify", g, None, |r| {
+        assert_eq!(r.status, 200, "{}", r.text);
+        let keys: Vec<&String> = r.body.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["intact", "reason", "verified_at"],
+            "nothing of acme's: {}",
+            r.text
+        );
+    });
     // Settings and secrets: acme's owner stores some, globex's owner cannot see or
     // change them.
     let mark = json!({"limits": {"daily_tokens": 987_654_321}});
