@@ -1,6 +1,7 @@
-// The library: collections (create, delete) and their documents (status, chunks,
-// quality flags, delete), and uploads of several files with per-file progress. Every
-// control appears only for a role that may use it; the server checks again.
+// The library: collections (create with their chunking settings, delete) and their
+// documents (status, chunks, quality flags, who may read them, delete), and uploads of
+// several files with per-file progress and an optional ACL. Every control appears only
+// for a role that may use it; the server checks again.
 
 import { h } from "./vendor/preact.mjs";
 import { useEffect, useState } from "./vendor/hooks.mjs";
@@ -14,7 +15,7 @@ const html = htm.bind(h);
  * progress); `progress(0..1)` as bytes go out. Resolves with the stored document,
  * rejects with the API's message.
  */
-function upload(collection, file, progress) {
+function upload(collection, file, acl, progress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", `/api/v1/collections/${encodeURIComponent(collection)}/documents`);
@@ -30,6 +31,7 @@ function upload(collection, file, progress) {
     };
     const form = new FormData();
     form.append("file", file, file.name);
+    if (acl) form.append("acl", JSON.stringify(acl));
     xhr.send(form);
   });
 }
@@ -45,19 +47,32 @@ function outcome(doc) {
   return { ok: true, text: `indexed, ${n} chunk${n === 1 ? "" : "s"}` };
 }
 
+/** `"a, b"` → `["a", "b"]`. */
+const names = (text) => text.split(",").map((s) => s.trim()).filter(Boolean);
+
+/** Who may read a document, in words. */
+function readers(acl) {
+  const who = [...(acl?.users ?? []).map((u) => `user ${u}`), ...(acl?.groups ?? []).map((g) => `group ${g}`)];
+  return who.length ? who.join(", ") : "everyone in the tenant";
+}
+
 function Uploads({ collection, onDone }) {
   const [files, setFiles] = useState([]);
   const [over, setOver] = useState(false);
+  const [users, setUsers] = useState("");
+  const [groups, setGroups] = useState("");
   function set(i, change) {
     setFiles((fs) => fs.map((f, j) => (j === i ? { ...f, ...change } : f)));
   }
   async function send(list) {
     const start = files.length;
     setFiles((fs) => [...fs, ...list.map((file) => ({ name: file.name, progress: 0, result: null }))]);
+    const acl = names(users).length || names(groups).length
+      ? { users: names(users), groups: names(groups) } : null;
     await Promise.all(list.map(async (file, k) => {
       const i = start + k;
       try {
-        const doc = await upload(collection, file, (p) => set(i, { progress: p }));
+        const doc = await upload(collection, file, acl, (p) => set(i, { progress: p }));
         set(i, { progress: 1, result: outcome(doc) });
       } catch (err) {
         set(i, { result: { ok: false, text: err.message } });
@@ -79,6 +94,11 @@ function Uploads({ collection, onDone }) {
       </label>
       <span class="hint">or drop files here</span>
     </div>
+    <fieldset class="acl">
+      <legend>Who may read these files (empty: everyone in the tenant)</legend>
+      <label>Users <input value=${users} placeholder="alice, bob" onInput=${(e) => setUsers(e.target.value)} /></label>
+      <label>Groups <input value=${groups} placeholder="eng, hr" onInput=${(e) => setGroups(e.target.value)} /></label>
+    </fieldset>
     ${files.length > 0 && html`<ul class="upload-list">${files.map((f) => html`<li>
       <span class="name">${f.name}</span>
       <progress max="1" value=${f.progress} aria-label=${`Uploading ${f.name}`}></progress>
@@ -115,21 +135,48 @@ function Documents({ collection, can, version }) {
   return html`<table class="documents">
     <caption>Documents in ${collection}</caption>
     <thead><tr><th scope="col">Document</th><th scope="col">Status</th>
-      <th scope="col">Chunks</th><th scope="col">Quality</th>
+      <th scope="col">Chunks</th><th scope="col">Quality</th><th scope="col">Readable by</th>
       ${can("documents:delete") && html`<th scope="col"><span class="visually-hidden">Actions</span></th>`}</tr></thead>
     <tbody>${docs.map((d) => html`<tr>
       <td>${d.title || d.source}<div class="hint">${d.source}</div></td>
-      <td>${d.status}</td><td>${d.chunk_count}</td><td>${flags(d.quality) || "—"}</td>
+      <td>${d.status}</td><td>${d.chunk_count}</td><td>${flags(d.quality) || "—"}</td><td>${readers(d.acl)}</td>
       ${can("documents:delete") && html`<td><button aria-label=${`Delete ${d.title || d.source}`}
         onClick=${() => remove(d)}>Delete</button></td>`}
     </tr>`)}</tbody>
   </table>`;
 }
 
+const CHUNKERS = [
+  ["recursive", "Recursive (paragraphs, then sentences)"],
+  ["structure", "By heading section"],
+  ["sliding", "Fixed windows"],
+  ["parent_child", "Parent sections with small children"],
+];
+
+/** A new collection's chunking; `null` keeps the server's configured `[chunking]`. */
+function Chunking({ value, onChange }) {
+  const v = value ?? { kind: "recursive", max_tokens: 512, overlap_tokens: 64, child_tokens: 128 };
+  const set = (key, raw) => onChange({ ...v, [key]: key === "kind" ? raw : Number(raw) });
+  return html`<details class="chunking" open=${value !== null}>
+    <summary>Chunking${value ? `: ${value.kind}, ${value.max_tokens} tokens` : " (server default)"}</summary>
+    <label>Chunker <select value=${v.kind} onChange=${(e) => set("kind", e.target.value)}>
+      ${CHUNKERS.map(([k, label]) => html`<option value=${k}>${label}</option>`)}
+    </select></label>
+    <label>Largest chunk (tokens) <input type="number" min="16" max="8192" value=${v.max_tokens}
+      onInput=${(e) => set("max_tokens", e.target.value)} /></label>
+    <label>Overlap (tokens) <input type="number" min="0" value=${v.overlap_tokens}
+      onInput=${(e) => set("overlap_tokens", e.target.value)} /></label>
+    ${v.kind === "parent_child" && html`<label>Child chunk (tokens) <input type="number" min="16"
+      value=${v.child_tokens} onInput=${(e) => set("child_tokens", e.target.value)} /></label>`}
+    ${value && html`<button type="button" onClick=${() => onChange(null)}>Use the server default</button>`}
+  </details>`;
+}
+
 export function Library({ me, collections, onChanged }) {
   const can = (p) => (me.permissions ?? []).includes(p);
   const [selected, setSelected] = useState(collections[0]?.id ?? "");
   const [name, setName] = useState("");
+  const [chunking, setChunking] = useState(null);
   const [error, setError] = useState(null);
   const [version, setVersion] = useState(0);
   useEffect(() => {
@@ -139,8 +186,11 @@ export function Library({ me, collections, onChanged }) {
     e.preventDefault();
     setError(null);
     try {
-      const c = await api("POST", "/api/v1/collections", { id: name.trim() });
+      const body = { id: name.trim() };
+      if (chunking) body.chunking = chunking;
+      const c = await api("POST", "/api/v1/collections", body);
       setName("");
+      setChunking(null);
       await onChanged();
       setSelected(c.id);
     } catch (err) {
@@ -169,6 +219,7 @@ export function Library({ me, collections, onChanged }) {
           pattern="[a-z0-9_\\-]+" title="Lowercase letters, digits, - and _"
           onInput=${(e) => setName(e.target.value)} required />
         <button type="submit">Create</button>
+        <${Chunking} value=${chunking} onChange=${setChunking} />
       </form>`}
       ${error && html`<p role="alert" class="error">${error}</p>`}
     </section>

@@ -4,7 +4,8 @@
 //! whose citation opens its source, feedback, script payloads in a document and in an
 //! answer that run nowhere, a stop that ends the generation upstream, copy, regenerate,
 //! a stored conversation reopened and deleted, sign out, a viewer's narrower page, and
-//! single sign-on through a small OpenID provider (tests/common/oidc.rs).
+//! single sign-on through a small OpenID provider (tests/common/oidc.rs); and one answer
+//! from a real local model (SmolLM2-135M) streamed into the page.
 //!
 //! Needs `/usr/bin/chromium` (scripts/bootstrap.sh with `CAIRN_NEED_BROWSER=1`) and the
 //! project's Python with playwright (scripts/python-env.sh); fails saying so otherwise.
@@ -157,11 +158,38 @@ fn the_web_ui_in_chromium_signs_in_asks_cites_stops_and_runs_no_payload() {
     let viewer = common::new_key(h, "default", "viewer", None);
     let server = Server::start(h);
 
+    // A second server whose generator is a real local model (the smallest, SmolLM2-135M).
+    let local_home = tempfile::tempdir().unwrap();
+    let l = local_home.path();
+    std::fs::write(
+        l.join("cairn.toml"),
+        "[models]\ngenerator = \"smollm2-135m-instruct\"\n\n[ingest.quality]\nmin_chars = 10\n",
+    )
+    .unwrap();
+    let lkb = l.join("kb");
+    std::fs::create_dir(&lkb).unwrap();
+    std::fs::write(lkb.join("harbor.md"), common::HARBOR).unwrap();
+    assert!(
+        common::cairn(l, &["ingest", "kb", "-c", "kb"])
+            .status
+            .success()
+    );
+    let local_key = common::new_key(l, "default", "owner", None);
+    let local = Server::start(l);
+
     let shots = h.join("screenshots");
     std::fs::create_dir(&shots).unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/web_ui.py");
     let status = Command::new(&python)
-        .args([script, &server.url, &key, &viewer, shots.to_str().unwrap()])
+        .args([
+            script,
+            &server.url,
+            &key,
+            &viewer,
+            shots.to_str().unwrap(),
+            &local.url,
+            &local_key,
+        ])
         .status()
         .unwrap();
     assert!(status.success(), "the browser flows failed (output above)");

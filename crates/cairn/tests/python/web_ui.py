@@ -1,7 +1,7 @@
 """The web UI in a real browser (Debian's chromium through playwright) against a real
 `cairn serve` whose generator is the test's loopback upstream.
 
-    python web_ui.py URL OWNER_KEY VIEWER_KEY SCREENSHOT_DIR
+    python web_ui.py URL OWNER_KEY VIEWER_KEY SCREENSHOT_DIR LOCAL_URL LOCAL_KEY
 
 Flows: a wrong key is refused in words; sign in (the key in sessionStorage only); ask
 and read the streamed answer; a citation opens the source panel with the quoted span
@@ -18,7 +18,8 @@ read only) gets no question box, no conversations, and a read-only library; sing
 sign-on through the test's OpenID provider into an HttpOnly session cookie the page cannot
 read, whose requests carry the CSRF token (a forged one without it is refused), ended by
 signing out. Screenshots (desktop and phone, light and dark) go to SCREENSHOT_DIR. Exits
-non-zero with the first failure.
+non-zero with the first failure. LOCAL_URL is a second server whose generator is a real
+local model: one answer streamed from it.
 """
 
 import json
@@ -31,7 +32,7 @@ import urllib.request
 
 from playwright.sync_api import expect, sync_playwright
 
-URL, KEY, VIEWER, SHOTS = sys.argv[1:5]
+URL, KEY, VIEWER, SHOTS, LOCAL_URL, LOCAL_KEY = sys.argv[1:7]
 LONG = 120_000  # ms: the answer pipeline embeds the question on a 2-core machine
 
 
@@ -99,7 +100,7 @@ def single_sign_on(browser):
     expect(turn.locator(".answer")).to_contain_text("12 euros", timeout=LONG)
     page.get_by_role("button", name="Library").click()
     page.get_by_label("New collection name").fill("sso-notes")
-    page.get_by_role("button", name="Create").click()
+    page.get_by_role("button", name="Create", exact=True).click()
     expect(page.get_by_role("button", name="sso-notes", exact=True)).to_have_attribute("aria-pressed", "true")
     with tempfile.TemporaryDirectory() as tmp:
         note = pathlib.Path(tmp) / "sso-note.md"
@@ -115,6 +116,31 @@ def single_sign_on(browser):
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("link", name="Sign in with Test IdP")).to_be_visible()
     assert page.evaluate("fetch('/api/v1/me').then(r => r.status)") == 401
+    assert not problems, problems
+    context.close()
+
+
+def local_model(browser):
+    """LOCAL_URL's generator is a real local model: its answer streams into the page and
+    is recorded like any other."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.goto(LOCAL_URL + "/")
+    page.get_by_label("API key").fill(LOCAL_KEY)
+    page.get_by_role("button", name="Sign in").click()
+    turn = ask(page, "How much do seats on the lighthouse terrace cost?")
+    # Done when the Ask button is back (the Stop button is gone).
+    expect(page.get_by_role("button", name="Ask", exact=True)).to_be_visible(timeout=LONG)
+    text = turn.locator(".answer").inner_text().strip()
+    assert text, "the local model's answer is empty"
+    answer_id = turn.get_attribute("data-answer-id")
+    req = urllib.request.Request(f"{LOCAL_URL}/api/v1/answers/{answer_id}",
+                                 headers={"Authorization": f"Bearer {LOCAL_KEY}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        stored = json.load(r)
+    assert stored["answer"].strip(), stored
     assert not problems, problems
     context.close()
 
@@ -262,12 +288,19 @@ def main():
         accessible(page, "search")
         page.screenshot(path=f"{SHOTS}/search-dark.png", full_page=True)
 
-        # The library: create a collection, upload two files (one corrupt) with per-file
-        # results, see the document, delete it and the collection.
+        # The library: create a collection with its own chunking, upload two files (one
+        # corrupt) readable by one group, with per-file results; see the document and who
+        # may read it; delete it and the collection.
         page.get_by_role("button", name="Library").click()
         page.get_by_label("New collection name").fill("uploads")
-        page.get_by_role("button", name="Create").click()
+        page.get_by_text("Chunking (server default)").click()
+        page.get_by_label("Chunker").select_option("structure")
+        page.get_by_label("Largest chunk (tokens)").fill("256")
+        page.get_by_role("button", name="Create", exact=True).click()
         expect(page.get_by_role("button", name="uploads", exact=True)).to_have_attribute("aria-pressed", "true")
+        chunking = api("/api/v1/collections/uploads")["chunking"]
+        assert chunking["kind"] == "structure" and chunking["max_tokens"] == 256, chunking
+        page.get_by_label("Groups").fill("festival-crew")
         with tempfile.TemporaryDirectory() as tmp:
             good = pathlib.Path(tmp) / "lanterns.md"
             good.write_text("# Lanterns\n\nThe boats carry paper lanterns lit at dusk during the festival.\n")
@@ -280,6 +313,9 @@ def main():
         table = page.get_by_role("table")
         expect(table).to_contain_text("lanterns.md")
         expect(table).to_contain_text("indexed")
+        expect(table).to_contain_text("group festival-crew")
+        listed = api("/api/v1/collections/uploads/documents")["data"]
+        assert listed[0]["acl"]["groups"] == ["festival-crew"], listed
         accessible(page, "library")
         page.screenshot(path=f"{SHOTS}/library-dark.png", full_page=True)
         page.once("dialog", lambda d: d.accept())
@@ -371,6 +407,7 @@ def main():
         assert not real, real
         assert not foreign, f"requests left the origin: {foreign}"
         single_sign_on(browser)
+        local_model(browser)
         browser.close()
     print("web ui: ok")
 
