@@ -11,7 +11,7 @@ import { Library } from "./library.js";
 import { Search } from "./search.js";
 import { Keys } from "./admin.js";
 import { Conversations, listConversations } from "./conversations.js";
-import { Audit, Usage, Users } from "./manage.js";
+import { Audit, Guardrails, Usage, Users } from "./manage.js";
 
 const html = htm.bind(h);
 
@@ -337,6 +337,8 @@ function Chat({ me, onSignOut, onExpired }) {
         onClick=${() => setView("usage")}>Usage</button>`}
       ${can("audit:read") && html`<button aria-pressed=${view === "audit"}
         onClick=${() => setView("audit")}>Audit</button>`}
+      ${can("tenant:manage") && html`<button aria-pressed=${view === "guard"}
+        onClick=${() => setView("guard")}>Guardrails</button>`}
     </div>
     ${view === "chat" && html`<label>Collection
       <select value=${collection} onChange=${(e) => { setCollection(e.target.value); startNew(); }}
@@ -348,7 +350,8 @@ function Chat({ me, onSignOut, onExpired }) {
     <button onClick=${onSignOut}>Sign out</button>
   </header>`;
   const admin = { keys: () => html`<${Keys} me=${me} />`, users: () => html`<${Users} me=${me} />`,
-    usage: () => html`<${Usage} />`, audit: () => html`<${Audit} />` };
+    usage: () => html`<${Usage} />`, audit: () => html`<${Audit} />`,
+    guard: () => html`<${Guardrails} />` };
   if (admin[view]) {
     return html`<div class="layout library-view">
       ${header}

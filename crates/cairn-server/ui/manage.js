@@ -1,6 +1,7 @@
 // Administration beyond keys: users and their roles with their web sessions
 // (`users:manage`), usage and cost per day and model, and the audit log with a check
-// of its hash chain (`audit:read`). The server checks every call again.
+// of its hash chain (`audit:read`), the guardrail policy (`tenant:manage`). The server
+// checks every call again.
 
 import { h } from "./vendor/preact.mjs";
 import { useEffect, useState } from "./vendor/hooks.mjs";
@@ -214,5 +215,77 @@ export function Audit() {
         <td>${when(r.at)}</td><td>${r.actor}</td><td>${r.action}</td><td class="target">${r.target}</td><td>${r.outcome}</td>
       </tr>`)}</tbody>
     </table>`}
+  </main>`;
+}
+
+const VERDICTS = ["allow", "flag", "redact", "block"];
+const CHECKS = [
+  ["injection", "Prompt injection in questions", ["allow", "flag", "block"]],
+  ["chunk_injection", "Injection inside retrieved documents", ["allow", "flag", "block"]],
+  ["topic_verdict", "Denied topics", VERDICTS],
+  ["pii_input", "Personal data in questions (local models)", VERDICTS],
+  ["pii_remote", "Personal data sent to remote models", VERDICTS],
+  ["pii_ingest", "Personal data in uploaded documents", VERDICTS],
+  ["pii_output", "Personal data in answers", VERDICTS],
+];
+
+/** The tenant's guardrail policy (`tenant:manage`): each check's verdict and limits. */
+export function Guardrails() {
+  const [settings, error, reload, setError] = useLoad(() => api("GET", "/api/v1/tenant/settings"));
+  const [policy, setPolicy] = useState(null);
+  const [topics, setTopics] = useState("");
+  const [saved, setSaved] = useState(null);
+  useEffect(() => {
+    if (!settings) return;
+    const g = settings.effective.guard;
+    setPolicy(g);
+    setTopics((g.denied_topics ?? []).join("\n"));
+  }, [settings]);
+  const set = (key, value) => setPolicy((p) => ({ ...p, [key]: value }));
+  async function save(e) {
+    e.preventDefault();
+    setSaved(null);
+    const guard = {
+      ...policy,
+      denied_topics: topics.split("\n").map((t) => t.trim()).filter(Boolean),
+      injection_threshold: Number(policy.injection_threshold),
+      max_input_chars: Number(policy.max_input_chars),
+    };
+    try {
+      // The settings are replaced whole: keep the tenant's other overrides.
+      await api("PUT", "/api/v1/tenant/settings", { ...settings.stored, guard });
+      setSaved("Saved: the policy applies to the next request.");
+      reload();
+    } catch (err) {
+      setError(err.message);
+    }
+  }
+  return html`<main class="admin">
+    <h2>Guardrails</h2>
+    ${error && html`<p role="alert" class="error">${error}</p>`}
+    ${policy && html`<form class="guard" onSubmit=${save}>
+      <fieldset><legend>When a check fires</legend>
+        ${CHECKS.map(([key, label, options]) => html`<label>${label}
+          <select value=${policy[key]} onChange=${(e) => set(key, e.target.value)}>
+            ${options.map((v) => html`<option value=${v}>${v}</option>`)}
+          </select></label>`)}
+      </fieldset>
+      <fieldset><legend>Limits</legend>
+        <label>Injection score threshold (0 to 1)
+          <input type="number" min="0" max="1" step="0.01" value=${policy.injection_threshold}
+            onInput=${(e) => set("injection_threshold", e.target.value)} /></label>
+        <label>Longest question (characters)
+          <input type="number" min="1" value=${policy.max_input_chars}
+            onInput=${(e) => set("max_input_chars", e.target.value)} /></label>
+        <label class="check"><input type="checkbox" checked=${policy.deny_control_chars}
+          onChange=${(e) => set("deny_control_chars", e.target.checked)} /> Block invisible and control characters</label>
+        <label class="check"><input type="checkbox" checked=${policy.canary}
+          onChange=${(e) => set("canary", e.target.checked)} /> Canary in the system prompt (blocks answers that leak it)</label>
+      </fieldset>
+      <label>Denied topics, one per line (a phrase, or /regex/)
+        <textarea rows="4" value=${topics} onInput=${(e) => setTopics(e.target.value)}></textarea></label>
+      <div><button type="submit">Save guardrails</button></div>
+      ${saved && html`<p role="status">${saved}</p>`}
+    </form>`}
   </main>`;
 }

@@ -11,7 +11,8 @@ conversation that the sidebar reopens with its citations, renames, finds by a wo
 its messages, and deletes after asking;
 the answer's timings; the search playground with each stage's scores; the library:
 API keys (a new token shown once and working, revoked and refused); users and roles,
-usage per model and day, the audit log filtered and its chain verified; create a
+usage per model and day, the audit log filtered and its chain verified, a denied topic
+saved from the guardrails page blocking a question; create a
 collection, upload files with per-file results (a corrupt one
 refused with its reason), list, delete; sign out forgets the key; a viewer (search and
 read only) gets no question box, no conversations, and a read-only library; single
@@ -58,6 +59,17 @@ def api(path, key=None):
     req = urllib.request.Request(URL + path, headers={"Authorization": f"Bearer {key or KEY}"})
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.load(r)
+
+
+def post(path, body):
+    """POST as the owner: (status, JSON body), errors included."""
+    req = urllib.request.Request(URL + path, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
 
 
 def status_with(token):
@@ -373,6 +385,24 @@ def main():
         page.get_by_role("button", name="Verify the chain").click()
         expect(page.get_by_role("status")).to_contain_text("intact")
         accessible(page, "audit")
+        # Guardrails: a denied topic saved from the page blocks such a question; removed
+        # again, it does not.
+        page.get_by_role("button", name="Guardrails", exact=True).click()
+        page.get_by_label("Denied topics").fill("secret sauce recipe")
+        page.get_by_role("button", name="Save guardrails").click()
+        expect(page.get_by_role("status")).to_contain_text("Saved")
+        guard = api("/api/v1/tenant/settings")["effective"]["guard"]
+        assert guard["denied_topics"] == ["secret sauce recipe"], guard
+        code, body = post("/api/v1/ask", {"collection": "kb", "question": "What is the secret sauce recipe?"})
+        assert code == 400 and body["error"]["code"] == "guardrail_blocked", (code, body)
+        accessible(page, "guardrails")
+        page.get_by_label("Denied topics").fill("")
+        page.get_by_role("button", name="Save guardrails").click()
+        for _ in range(50):
+            if api("/api/v1/tenant/settings")["effective"]["guard"]["denied_topics"] == []:
+                break
+            page.wait_for_timeout(100)
+        assert api("/api/v1/tenant/settings")["effective"]["guard"]["denied_topics"] == []
 
         # Sign out forgets the key.
         page.get_by_role("button", name="Sign out").click()
@@ -397,7 +427,7 @@ def main():
         expect(page.get_by_label("Upload documents")).to_have_count(0)
         expect(page.get_by_label("New collection name")).to_have_count(0)
         expect(page.get_by_role("button", name="Delete")).to_have_count(0)
-        for admin_page in ("Keys", "Users", "Usage", "Audit"):
+        for admin_page in ("Keys", "Users", "Usage", "Audit", "Guardrails"):
             expect(page.get_by_role("button", name=admin_page, exact=True)).to_have_count(0)
 
         # The browser's own network reports of what the flows caused on purpose: the
