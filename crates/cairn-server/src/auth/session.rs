@@ -27,17 +27,43 @@ pub fn token_hash(token: &str) -> String {
         .collect()
 }
 
-/// The session token in the request's cookies, if any.
-pub fn cookie_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+/// The cookie that ties a single sign-on callback to the browser that started it.
+pub const LOGIN_COOKIE: &str = "cairn_oidc_state";
+
+/// The value of cookie `name` in the request, if any (and not empty).
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.trim())
         .filter(|v| !v.is_empty())
+}
+
+/// The session token in the request's cookies, if any.
+pub fn cookie_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// `Set-Cookie` for a login in flight: the state, readable by the callback path only,
+/// for as long as the provider may take.
+pub fn set_login_cookie(state: &str, max_age_secs: i64) -> String {
+    format!(
+        "{LOGIN_COOKIE}={state}; Path=/api/v1/auth/oidc; HttpOnly; Secure; SameSite=Lax; Max-Age={max_age_secs}"
+    )
+}
+
+/// `Set-Cookie` that drops the login cookie once the callback has used it.
+pub fn clear_login_cookie() -> String {
+    format!("{LOGIN_COOKIE}=; Path=/api/v1/auth/oidc; HttpOnly; Secure; SameSite=Lax; Max-Age=0")
+}
+
+/// Whether two secrets are equal, comparing their digests.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
 }
 
 /// `Set-Cookie` for a new session lasting `max_age_secs`.
@@ -50,12 +76,6 @@ pub fn set_cookie(token: &str, max_age_secs: u64) -> String {
 /// `Set-Cookie` that makes the browser forget the session.
 pub fn clear_cookie() -> String {
     format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0")
-}
-
-/// Whether two secrets are equal, comparing their digests (no early exit on the
-/// secret's own bytes).
-fn same_secret(a: &str, b: &str) -> bool {
-    Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
 }
 
 /// The caller a session cookie stands for. `safe`: the request changes nothing (GET,

@@ -4,7 +4,10 @@
 //! CSRF token, sign-out) and the tenant's sessions for administrators.
 //!
 //! The login and callback routes are where a browser is sent, so their failures
-//! redirect to the UI with `?sso_error=<reason>` instead of answering JSON.
+//! redirect to the UI with `?sso_error=<reason>` instead of answering JSON. The login
+//! also sets a short-lived `cairn_oidc_state` cookie that the callback must find
+//! matching its `state`: a callback URL made in someone else's login (to sign a victim
+//! into the attacker's account) fails in the victim's browser.
 
 use super::library::audit;
 use crate::auth::session::{self, token_hash};
@@ -58,20 +61,19 @@ fn landing(return_to: Option<&str>) -> String {
     }
 }
 
-fn redirect(location: &str) -> Response {
-    (
-        StatusCode::SEE_OTHER,
-        [(header::LOCATION, location.to_owned())],
-    )
-        .into_response()
-}
-
-/// Back to the UI's sign-in page, saying why.
+/// Back to the UI's sign-in page, saying why (and forgetting any login in flight).
 fn failed(reason: &str) -> Response {
     let q = form_urlencoded::Serializer::new(String::new())
         .append_pair("sso_error", reason)
         .finish();
-    redirect(&format!("/?{q}"))
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, format!("/?{q}")),
+            (header::SET_COOKIE, session::clear_login_cookie()),
+        ],
+    )
+        .into_response()
 }
 
 /// The callback URL: the configured one, or this request's own host (`http://` only
@@ -135,11 +137,22 @@ pub async fn oidc_login(
             },
             LOGIN_MAX_AGE_MS,
         )?;
-        Ok(start.authorize_url)
+        Ok((start.authorize_url, start.state))
     })
     .await;
     match started {
-        Ok(url) => redirect(&url),
+        Ok((url, login_state)) => (
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, url),
+                (
+                    header::SET_COOKIE,
+                    session::set_login_cookie(&login_state, LOGIN_MAX_AGE_MS / 1000),
+                ),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+            ],
+        )
+            .into_response(),
         Err(e) => failed(&e.message),
     }
 }
@@ -183,6 +196,11 @@ pub async fn oidc_callback(
     let (Some(code), Some(login_state)) = (q.code, q.state) else {
         return failed("the identity provider sent no code or state back");
     };
+    let started_here = session::cookie(&headers, session::LOGIN_COOKIE)
+        .is_some_and(|c| session::same_secret(c, &login_state));
+    if !started_here {
+        return failed("this sign-in was not started in this browser: sign in again");
+    }
     let agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -254,6 +272,7 @@ pub async fn oidc_callback(
             [
                 (header::LOCATION, to),
                 (header::SET_COOKIE, session::set_cookie(&token, ttl)),
+                (header::SET_COOKIE, session::clear_login_cookie()),
                 (header::CACHE_CONTROL, "no-store".to_owned()),
             ],
         )

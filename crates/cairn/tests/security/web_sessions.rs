@@ -74,11 +74,15 @@ fn hop(
         }
     }
     .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-    let headers = resp
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-        .collect();
+    // Repeated headers (Set-Cookie) are joined by newlines.
+    let mut headers: HashMap<String, String> = HashMap::new();
+    for (k, v) in resp.headers() {
+        let v = v.to_str().unwrap_or("").to_owned();
+        headers
+            .entry(k.as_str().to_owned())
+            .and_modify(|old| *old = format!("{old}\n{v}"))
+            .or_insert(v);
+    }
     Hop {
         status: resp.status().as_u16(),
         headers,
@@ -98,8 +102,20 @@ struct Landing {
     set_cookie: String,
 }
 
-/// A browser's sign-in: Cairn's login route, the provider's form, the callback.
-fn sign_in(s: &Server, idp: &Provider, user: &str) -> Landing {
+/// The value a response sets for cookie `name`.
+fn set_cookie_value(h: &Hop, name: &str) -> Option<String> {
+    h.headers
+        .get("set-cookie")?
+        .lines()
+        .find_map(|c| c.strip_prefix(&format!("{name}=")))
+        .and_then(|rest| rest.split(';').next())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// Cairn's login route and the provider's form: the callback URL the provider sends
+/// the browser to, and the login cookie Cairn set.
+fn to_provider_and_back(s: &Server, idp: &Provider, user: &str) -> (String, String) {
     let start = hop(
         "GET",
         &format!(
@@ -111,6 +127,17 @@ fn sign_in(s: &Server, idp: &Provider, user: &str) -> Landing {
         None,
     );
     assert_eq!(start.status, 303, "{}", start.text);
+    let login_cookie = set_cookie_value(&start, "cairn_oidc_state").expect("a login cookie");
+    let raw = &start.headers["set-cookie"];
+    for flag in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Path=/api/v1/auth/oidc",
+        "Max-Age=600",
+    ] {
+        assert!(raw.contains(flag), "{raw}");
+    }
     let authorize = start.location().to_owned();
     assert!(
         authorize.starts_with(&format!("{}/authorize?", idp.issuer)),
@@ -125,7 +152,7 @@ fn sign_in(s: &Server, idp: &Provider, user: &str) -> Landing {
         "the verifier never leaves the server"
     );
     assert_eq!(
-        query(&authorize)["redirect_uri"],
+        q["redirect_uri"],
         format!("{}/api/v1/auth/oidc/callback", s.url)
     );
     let page = hop("GET", &authorize, None, &[], None);
@@ -143,20 +170,28 @@ fn sign_in(s: &Server, idp: &Provider, user: &str) -> Landing {
         Some(body),
     );
     assert_eq!(back.status, 302, "{}", back.text);
-    callback(back.location())
+    assert_eq!(query(back.location())["state"], login_cookie);
+    (back.location().to_owned(), login_cookie)
 }
 
-fn callback(url: &str) -> Landing {
-    let done = hop("GET", url, None, &[], None);
+/// A browser's whole sign-in.
+fn sign_in(s: &Server, idp: &Provider, user: &str) -> Landing {
+    let (back, login_cookie) = to_provider_and_back(s, idp, user);
+    callback(&back, Some(&login_cookie))
+}
+
+fn callback(url: &str, login_cookie: Option<&str>) -> Landing {
+    let cookie = login_cookie.map(|c| format!("cairn_oidc_state={c}"));
+    let headers: Vec<(&str, &str)> = cookie.iter().map(|c| ("Cookie", c.as_str())).collect();
+    let done = hop("GET", url, None, &headers, None);
     assert_eq!(done.status, 303, "{}", done.text);
     let set_cookie = done.headers.get("set-cookie").cloned().unwrap_or_default();
-    let token = set_cookie
-        .strip_prefix("cairn_session=")
-        .and_then(|rest| rest.split(';').next())
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned);
+    assert!(
+        set_cookie.contains("cairn_oidc_state=; Path=/api/v1/auth/oidc"),
+        "the login cookie is dropped either way: {set_cookie}"
+    );
     Landing {
-        token,
+        token: set_cookie_value(&done, "cairn_session"),
         location: done.location().to_owned(),
         set_cookie,
     }
@@ -289,41 +324,36 @@ fn sso_signs_in_with_pkce_into_a_session_that_csrf_revocation_and_expiry_guard()
     // An API key has no session.
     assert_eq!(get(&s, "/api/v1/auth/session", &w.alice).status, 404);
 
-    // Replays: the same callback again (state used), a made-up state; the state is
-    // checked before the code is spent, so the provider sees no second token request.
-    let start = hop(
-        "GET",
-        &format!("{}/api/v1/auth/oidc/login", s.url),
-        None,
-        &[],
-        None,
-    );
-    let q = query(start.location());
-    let mut fields: Vec<(String, String)> = q.into_iter().collect();
-    fields.push(("username".into(), "sso-bob".into()));
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(fields)
-        .finish();
-    let back = hop(
-        "POST",
-        &format!("{}/authorize", idp.issuer),
-        None,
-        &[],
-        Some(body),
-    )
-    .location()
-    .to_owned();
-    assert!(callback(&back).token.is_some());
+    // Login CSRF: a callback URL from a login this browser did not start (no login
+    // cookie, or another login's) is refused before anything is spent; the browser that
+    // did start it still signs in. Replays: the same callback again (state used), a
+    // made-up state. The provider sees no token request for any refused one.
+    let (back, login_cookie) = to_provider_and_back(&s, &idp, "sso-bob");
     let before = idp.token_requests();
-    refused(&callback(&back), "already used");
+    refused(&callback(&back, None), "not started in this browser");
+    let (_, other_cookie) = to_provider_and_back(&s, &idp, "sso-bob");
+    refused(
+        &callback(&back, Some(&other_cookie)),
+        "not started in this browser",
+    );
+    assert_eq!(idp.token_requests(), before);
+    assert!(callback(&back, Some(&login_cookie)).token.is_some());
+    let before = idp.token_requests();
+    refused(&callback(&back, Some(&login_cookie)), "already used");
     let forged = back.replace("state=", "state=x");
-    refused(&callback(&forged), "already used");
+    refused(
+        &callback(&forged, Some(&format!("x{login_cookie}"))),
+        "already used",
+    );
     assert_eq!(idp.token_requests(), before);
     refused(
-        &callback(&format!(
-            "{}/api/v1/auth/oidc/callback?error=access_denied&error_description=no",
-            s.url
-        )),
+        &callback(
+            &format!(
+                "{}/api/v1/auth/oidc/callback?error=access_denied&error_description=no",
+                s.url
+            ),
+            None,
+        ),
         "access_denied",
     );
 
