@@ -1,5 +1,6 @@
 // Turning model and document text into something safe to show. Answers are Markdown:
-// rendered by marked, then sanitized by DOMPurify before they touch the DOM, with each
+// rendered by marked (raw HTML in them escaped to text), then sanitized by DOMPurify
+// before they touch the DOM, with each
 // `[n]` marker made a citation link. Document text is never parsed as HTML at all: it
 // is split into plain strings around the quoted span.
 
@@ -7,6 +8,14 @@ import { marked } from "./vendor/marked.mjs";
 import DOMPurify from "./vendor/purify.mjs";
 
 marked.setOptions({ gfm: true, breaks: false });
+
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+const escapeHtml = (s) => s.replace(/[&<>"']/g, (c) => ESCAPES[c]);
+
+// Raw HTML in an answer is shown as the text it is, never parsed: the sanitizer below
+// would strip it anyway, but parsing `<img onerror=…>` at all makes the browser report
+// the (blocked) handler against the page's CSP.
+marked.use({ renderer: { html: ({ text }) => escapeHtml(text) } });
 
 // Nothing a document or a model writes may run or load: no scripts, no event handlers,
 // no forms, frames or images, links only to http(s), mail and in-page anchors.
