@@ -222,7 +222,7 @@ const VERDICTS = ["allow", "flag", "redact", "block"];
 const CHECKS = [
   ["injection", "Prompt injection in questions", ["allow", "flag", "block"]],
   ["chunk_injection", "Injection inside retrieved documents", ["allow", "flag", "block"]],
-  ["topic_verdict", "Denied topics", VERDICTS],
+  ["topic_verdict", "A denied topic in a question", VERDICTS],
   ["pii_input", "Personal data in questions (local models)", VERDICTS],
   ["pii_remote", "Personal data sent to remote models", VERDICTS],
   ["pii_ingest", "Personal data in uploaded documents", VERDICTS],

@@ -17,7 +17,7 @@ use crate::state::{AppState, blocking};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{AppendHeaders, IntoResponse, Response};
 use cairn_auth::oidc::random_token;
 use cairn_engine::security::AuditEvent;
 use cairn_store::{PendingLogin, WebSession};
@@ -267,14 +267,15 @@ pub async fn oidc_callback(
     })
     .await;
     match made {
+        // Two cookies: `AppendHeaders`, since a header array replaces repeated names.
         Ok((token, to)) => (
             StatusCode::SEE_OTHER,
-            [
+            AppendHeaders([
                 (header::LOCATION, to),
                 (header::SET_COOKIE, session::set_cookie(&token, ttl)),
                 (header::SET_COOKIE, session::clear_login_cookie()),
                 (header::CACHE_CONTROL, "no-store".to_owned()),
-            ],
+            ]),
         )
             .into_response(),
         Err(e) => failed(&e.message),
