@@ -4,14 +4,18 @@
 //! bytes and nothing is read from disk. The files are public (they hold no data; the
 //! page signs in to the API like any client) and every response carries a strict
 //! Content-Security-Policy: scripts and styles from this origin only, no inline script,
-//! no `eval`, no framing.
+//! no `eval`, no framing. Clients that take gzip get each file gzipped once at first use
+//! (with `Vary: Accept-Encoding` and its own ETag).
 
 use crate::error::ApiError;
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_types::ErrorCode;
+use flate2::Compression;
+use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
+use std::io::Write;
 use std::sync::OnceLock;
 
 /// One embedded file.
@@ -61,6 +65,40 @@ pub fn is_ui_path(path: &str) -> bool {
     path == "/" || path.starts_with("/ui/")
 }
 
+/// Each asset gzipped (level 9) once, when that makes it smaller.
+fn gzipped() -> &'static [Option<Vec<u8>>] {
+    static GZ: OnceLock<Vec<Option<Vec<u8>>>> = OnceLock::new();
+    GZ.get_or_init(|| {
+        ASSETS
+            .iter()
+            .map(|a| {
+                let mut enc = GzEncoder::new(Vec::new(), Compression::best());
+                enc.write_all(a.bytes).ok()?;
+                enc.finish().ok().filter(|gz| gz.len() < a.bytes.len())
+            })
+            .collect()
+    })
+}
+
+/// Whether the client takes gzip (`Accept-Encoding`, not with `q=0`).
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    request
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
 /// Each asset's entity tag (a digest of its bytes), computed once.
 fn etags() -> &'static [String] {
     static TAGS: OnceLock<Vec<String>> = OnceLock::new();
@@ -105,17 +143,38 @@ fn serve(path: &str, request: &HeaderMap) -> Response {
         let missing = ApiError::new(ErrorCode::NotFound, format!("no UI file `{path}`"));
         return secure(missing.into_response());
     };
-    let (asset, etag) = (&ASSETS[i], &etags()[i]);
+    let asset = &ASSETS[i];
+    // The gzip variant has its own tag: a strong ETag names exact bytes.
+    let gz = gzipped()[i].as_deref().filter(|_| accepts_gzip(request));
+    let etag = match gz {
+        Some(_) => format!("{}-gz\"", etags()[i].trim_end_matches('"')),
+        None => etags()[i].clone(),
+    };
+    let vary = (header::VARY, HeaderValue::from_static("accept-encoding"));
     if request
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
     {
-        return secure(StatusCode::NOT_MODIFIED.into_response());
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response.headers_mut().insert(vary.0, vary.1);
+        return secure(response);
     }
-    let mut response = ([(header::CONTENT_TYPE, asset.mime)], asset.bytes).into_response();
-    if let Ok(tag) = HeaderValue::from_str(etag) {
-        response.headers_mut().insert(header::ETAG, tag);
+    let mut response = match gz {
+        Some(bytes) => (
+            [
+                (header::CONTENT_TYPE, asset.mime),
+                (header::CONTENT_ENCODING, "gzip"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        None => ([(header::CONTENT_TYPE, asset.mime)], asset.bytes).into_response(),
+    };
+    let h = response.headers_mut();
+    h.insert(vary.0, vary.1);
+    if let Ok(tag) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, tag);
     }
     secure(response)
 }

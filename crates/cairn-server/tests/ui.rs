@@ -183,3 +183,81 @@ fn the_vendored_libraries_are_what_the_vendoring_script_wrote() {
     }
     assert_eq!(checked, 5);
 }
+
+async fn fetch(
+    app: &axum::Router,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> axum::response::Response {
+    let mut req = Request::builder().uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    app.clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap()
+}
+
+async fn body_bytes(res: axum::response::Response) -> Vec<u8> {
+    axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn files_go_gzipped_to_clients_that_take_it_with_their_own_etag() {
+    use std::io::Read;
+    let app = app();
+    let plain = fetch(&app, "/ui/app.js", &[]).await;
+    assert_eq!(header_of(&plain, "content-encoding"), "");
+    assert_eq!(header_of(&plain, "vary"), "accept-encoding");
+    let plain_tag = header_of(&plain, "etag");
+    let original = body_bytes(plain).await;
+
+    let gz = fetch(&app, "/ui/app.js", &[("accept-encoding", "br, gzip;q=0.8")]).await;
+    assert_eq!(header_of(&gz, "content-encoding"), "gzip");
+    assert!(header_of(&gz, "content-security-policy").contains("script-src 'self'"));
+    let gz_tag = header_of(&gz, "etag");
+    assert!(gz_tag != plain_tag && gz_tag.ends_with("-gz\""), "{gz_tag}");
+    let packed = body_bytes(gz).await;
+    assert!(packed.len() < original.len());
+    let mut unpacked = Vec::new();
+    flate2::read::GzDecoder::new(&packed[..])
+        .read_to_end(&mut unpacked)
+        .unwrap();
+    assert_eq!(unpacked, original);
+
+    // Refused gzip, and revalidation of each variant with its own tag.
+    let refused = fetch(&app, "/ui/app.js", &[("accept-encoding", "gzip;q=0")]).await;
+    assert_eq!(header_of(&refused, "content-encoding"), "");
+    let again = fetch(
+        &app,
+        "/ui/app.js",
+        &[("accept-encoding", "gzip"), ("if-none-match", &gz_tag)],
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let stale = fetch(
+        &app,
+        "/ui/app.js",
+        &[("accept-encoding", "gzip"), ("if-none-match", &plain_tag)],
+    )
+    .await;
+    assert_eq!(stale.status(), StatusCode::OK);
+
+    // The whole first load as a browser receives it.
+    let mut sent = 0;
+    for (path, _) in cairn_server::ui::files() {
+        let uri = if path == "index.html" {
+            "/".to_owned()
+        } else {
+            format!("/ui/{path}")
+        };
+        let res = fetch(&app, &uri, &[("accept-encoding", "gzip, deflate, br")]).await;
+        assert_eq!(res.status(), StatusCode::OK, "{uri}");
+        sent += body_bytes(res).await.len();
+    }
+    assert!(sent < 150 * 1024, "first load as sent: {sent} bytes");
+}
