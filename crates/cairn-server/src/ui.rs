@@ -46,6 +46,7 @@ const ASSETS: &[Asset] = assets! {
     "admin.js" => JS,
     "conversations.js" => JS,
     "manage.js" => JS,
+    "jobs.js" => JS,
     "vendor/preact.mjs" => JS,
     "vendor/hooks.mjs" => JS,
     "vendor/htm.mjs" => JS,

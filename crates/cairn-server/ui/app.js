@@ -12,6 +12,7 @@ import { Search } from "./search.js";
 import { Keys } from "./admin.js";
 import { Conversations, listConversations } from "./conversations.js";
 import { Audit, Guardrails, Usage, Users } from "./manage.js";
+import { Jobs } from "./jobs.js";
 
 const html = htm.bind(h);
 
@@ -329,6 +330,8 @@ function Chat({ me, onSignOut, onExpired }) {
         onClick=${() => setView("search")}>Search</button>`}
       ${can("documents:read") && html`<button aria-pressed=${view === "library"}
         onClick=${() => setView("library")}>Library</button>`}
+      ${can("jobs:read") && html`<button aria-pressed=${view === "jobs"}
+        onClick=${() => setView("jobs")}>Jobs</button>`}
       ${can("keys:manage") && html`<button aria-pressed=${view === "keys"}
         onClick=${() => setView("keys")}>Keys</button>`}
       ${can("users:manage") && html`<button aria-pressed=${view === "users"}
@@ -351,7 +354,7 @@ function Chat({ me, onSignOut, onExpired }) {
   </header>`;
   const admin = { keys: () => html`<${Keys} me=${me} />`, users: () => html`<${Users} me=${me} />`,
     usage: () => html`<${Usage} />`, audit: () => html`<${Audit} />`,
-    guard: () => html`<${Guardrails} />` };
+    guard: () => html`<${Guardrails} />`, jobs: () => html`<${Jobs} collections=${collections} />` };
   if (admin[view]) {
     return html`<div class="layout library-view">
       ${header}

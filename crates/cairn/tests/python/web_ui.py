@@ -10,7 +10,8 @@ execute nothing; stop a generation; copy and regenerate; the questions form one 
 conversation that the sidebar reopens with its citations, renames, finds by a word of
 its messages, and deletes after asking;
 the answer's timings; the search playground with each stage's scores; the library:
-API keys (a new token shown once and working, revoked and refused); users and roles,
+the ingestion jobs filtered by state; API keys (a new token shown once and working,
+revoked and refused); users and roles,
 usage per model and day, the audit log filtered and its chain verified, a denied topic
 saved from the guardrails page blocking a question; create a
 collection, upload files with per-file results (a corrupt one
@@ -337,6 +338,15 @@ def main():
         page.get_by_role("button", name="Delete collection uploads").click()
         expect(page.get_by_role("button", name="uploads", exact=True)).to_have_count(0)
         page.get_by_role("button", name="Chat").click()
+
+        # Jobs: the files ingested, each with its state; filtered by state.
+        page.get_by_role("button", name="Jobs", exact=True).click()
+        jobs = page.get_by_role("table", name=re.compile("Latest jobs"))
+        expect(jobs).to_contain_text("harbor.md")
+        page.get_by_label("State").select_option("succeeded")
+        expect(page.get_by_role("status")).to_contain_text("succeeded")
+        expect(jobs).to_contain_text("harbor.md")
+        accessible(page, "jobs")
 
         # API keys: a new key's token is shown once and works; a revoked one stops.
         page.get_by_role("button", name="Keys").click()
