@@ -39,6 +39,10 @@ export function Keys({ me }) {
   const [role, setRole] = useState("member");
   const [user, setUser] = useState("");
   const [days, setDays] = useState("");
+  const [scopes, setScopes] = useState([]);
+  const [rpm, setRpm] = useState("");
+  const [tpm, setTpm] = useState("");
+  const toggle = (s) => setScopes((all) => (all.includes(s) ? all.filter((x) => x !== s) : [...all, s]));
   const rank = ROLES.indexOf(me.role);
   const load = () => api("GET", "/api/v1/keys").then((r) => setKeys(r.data ?? [])).catch((e) => setError(e.message));
   useEffect(() => { load(); }, []);
@@ -50,9 +54,13 @@ export function Keys({ me }) {
       const body = { name: name.trim(), role };
       if (user.trim()) body.user = user.trim();
       if (Number(days) > 0) body.expires_in_days = Number(days);
+      if (scopes.length) body.scopes = scopes;
+      if (Number(rpm) > 0) body.rpm = Number(rpm);
+      if (Number(tpm) > 0) body.tpm = Number(tpm);
       const made = await api("POST", "/api/v1/keys", body);
       setToken(made.token);
       setName("");
+      setScopes([]);
       load();
     } catch (err) {
       setError(err.message);
@@ -86,16 +94,25 @@ export function Keys({ me }) {
       </select></label>
       <label>User (optional) <input value=${user} onInput=${(e) => setUser(e.target.value)} /></label>
       <label>Expires in days <input type="number" min="1" value=${days} onInput=${(e) => setDays(e.target.value)} /></label>
+      <label>Requests per minute <input type="number" min="1" value=${rpm} onInput=${(e) => setRpm(e.target.value)} /></label>
+      <label>Tokens per minute <input type="number" min="1" value=${tpm} onInput=${(e) => setTpm(e.target.value)} /></label>
+      <fieldset class="scopes"><legend>Limit to (none: everything the role allows)</legend>
+        ${(me.permissions ?? []).map((p) => html`<label class="check"><input type="checkbox"
+          checked=${scopes.includes(p)} onChange=${() => toggle(p)} /> ${p}</label>`)}
+      </fieldset>
       <button type="submit">Create key</button>
     </form>
     ${error && html`<p role="alert" class="error">${error}</p>`}
     ${keys && html`<table class="keys">
       <caption>Keys of ${me.tenant}</caption>
       <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">User</th>
+        <th scope="col">Scopes</th><th scope="col">Limits</th>
         <th scope="col">Expires</th><th scope="col">State</th>
         <th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
       <tbody>${keys.map((k) => html`<tr>
         <td>${k.name}</td><td>${k.role}</td><td>${k.user ?? "service"}</td>
+        <td>${(k.scopes ?? []).join(", ") || "all of the role"}</td>
+        <td>${[k.rpm && `${k.rpm} req/min`, k.tpm && `${k.tpm} tok/min`].filter(Boolean).join(", ") || "default"}</td>
         <td>${day(k.expires_at)}</td><td>${k.revoked_at ? `revoked ${day(k.revoked_at)}` : "active"}</td>
         <td>${!k.revoked_at && html`<div class="actions">
           <button aria-label=${`Rotate ${k.name}`} onClick=${() => rotate(k)}>Rotate</button>

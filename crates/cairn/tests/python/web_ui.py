@@ -352,13 +352,17 @@ def main():
         page.get_by_role("button", name="Keys").click()
         page.get_by_label("Name").fill("ci-bot")
         page.get_by_label("Role").select_option("member")
+        page.get_by_label("search", exact=True).check()
+        page.get_by_label("Requests per minute").fill("30")
         page.get_by_role("button", name="Create key").click()
         token = page.locator(".reveal code").inner_text().strip()
         assert token.startswith("cairn_"), token
         assert status_with(token) == 200
+        assert api("/api/v1/me", token)["scopes"] == ["search"], "the key is limited to search"
         page.get_by_role("button", name="Done").click()
         expect(page.locator(".reveal")).to_have_count(0)
         expect(page.get_by_role("table")).to_contain_text("ci-bot")
+        expect(page.get_by_role("table")).to_contain_text("30 req/min")
         accessible(page, "keys")
         page.once("dialog", lambda d: d.accept())
         page.get_by_role("button", name="Revoke ci-bot").click()
