@@ -22,6 +22,9 @@ export function Search({ collections }) {
   const [topK, setTopK] = useState(10);
   const [kinds, setKinds] = useState("");
   const [sources, setSources] = useState("");
+  const [tags, setTags] = useState("");
+  const [from, setFrom] = useState("");
+  const [to, setTo] = useState("");
   const [result, setResult] = useState(null);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -33,6 +36,10 @@ export function Search({ collections }) {
     const filter = {};
     if (list(kinds).length) filter.kinds = list(kinds);
     if (list(sources).length) filter.sources = list(sources);
+    if (list(tags).length) filter.tags = list(tags);
+    // Document dates are inclusive bounds in Unix ms: the whole UTC day of each end.
+    if (from) filter.date_from = Date.parse(`${from}T00:00:00Z`);
+    if (to) filter.date_to = Date.parse(`${to}T23:59:59.999Z`);
     try {
       setResult(await api("POST", "/api/v1/search", {
         collection: collection || collections[0]?.id, query: query.trim(), mode, rerank,
@@ -62,6 +69,9 @@ export function Search({ collections }) {
         onInput=${(e) => setTopK(e.target.value)} /></label>
       <label>Kinds <input placeholder="pdf, html" value=${kinds} onInput=${(e) => setKinds(e.target.value)} /></label>
       <label>Sources <input placeholder="file names" value=${sources} onInput=${(e) => setSources(e.target.value)} /></label>
+      <label>Tags <input placeholder="policy, 2026" value=${tags} onInput=${(e) => setTags(e.target.value)} /></label>
+      <label>Dated from <input type="date" value=${from} onInput=${(e) => setFrom(e.target.value)} /></label>
+      <label>Dated to <input type="date" value=${to} onInput=${(e) => setTo(e.target.value)} /></label>
       <button type="submit" disabled=${busy || !query.trim()}>Run search</button>
     </form>
     ${error && html`<p role="alert" class="error">${error}</p>`}

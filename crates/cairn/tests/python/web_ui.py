@@ -298,6 +298,17 @@ def main():
         page.get_by_label("Mode").select_option("hybrid")
         page.get_by_role("button", name="Run search").click()
         expect(hits).to_contain_text("hybrid")
+        # Filters reach the search: no document is dated in 2999, none carries this tag.
+        page.get_by_label("Dated from").fill("2999-01-01")
+        page.get_by_role("button", name="Run search").click()
+        expect(page.locator(".meta")).to_contain_text("0 hits")
+        page.get_by_label("Dated from").fill("")
+        page.get_by_label("Tags").fill("no-such-tag")
+        page.get_by_role("button", name="Run search").click()
+        expect(page.locator(".meta")).to_contain_text("0 hits")
+        page.get_by_label("Tags").fill("")
+        page.get_by_role("button", name="Run search").click()
+        expect(hits).to_contain_text("Harbor Lights")
         accessible(page, "search")
         page.screenshot(path=f"{SHOTS}/search-dark.png", full_page=True)
 
