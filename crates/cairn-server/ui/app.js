@@ -3,7 +3,7 @@
 // call goes to the public /api/v1 API, so whatever the page does a script can do.
 
 import { h, render } from "./vendor/preact.mjs";
-import { useEffect, useRef, useState } from "./vendor/hooks.mjs";
+import { useEffect, useMemo, useRef, useState } from "./vendor/hooks.mjs";
 import htm from "./vendor/htm.mjs";
 import { api, askStream, ApiError, resumeSso, session, signOut as endSession } from "./api.js";
 import { answerHtml, splitQuote } from "./render.js";
@@ -153,6 +153,11 @@ function Timings({ t }) {
 
 function Turn({ turn, onCite, onRegenerate }) {
   const a = turn.answer;
+  // A finished answer's Markdown is rendered once, not again on every token of the
+  // answer streaming below it.
+  const rendered = useMemo(
+    () => (a && !a.abstained ? answerHtml(a.answer, new Set((a.citations ?? []).map((c) => c.n))) : ""),
+    [a]);
   if (!a) {
     // Streaming: the text grows as plain text (no Markdown re-render per token).
     return html`<article class="turn">
@@ -161,7 +166,6 @@ function Turn({ turn, onCite, onRegenerate }) {
       ${turn.error && html`<p role="alert" class="error">${turn.error}</p>`}
     </article>`;
   }
-  const citable = new Set((a.citations ?? []).map((c) => c.n));
   function click(e) {
     const link = e.target.closest("[data-citation]");
     if (!link) return;
@@ -175,7 +179,7 @@ function Turn({ turn, onCite, onRegenerate }) {
       ? html`<div class="answer abstained"><p>No answer from these sources (${a.abstain_reason}).</p>
           ${a.answer && html`<p>${a.answer}</p>`}</div>`
       : html`<div class="answer" onClick=${click}
-          dangerouslySetInnerHTML=${{ __html: answerHtml(a.answer, citable) }}></div>`}
+          dangerouslySetInnerHTML=${{ __html: rendered }}></div>`}
     <p class="meta">
       ${typeof a.confidence === "number" && html`<span>Confidence ${Math.round(a.confidence * 100)}%</span>`}
       ${a.model && html`<span>${a.model}</span>`}
