@@ -98,6 +98,7 @@ def single_sign_on(browser):
     sso = page.get_by_role("link", name="Sign in with Test IdP")
     expect(sso).to_be_visible()
     accessible(page, "sign-in with single sign-on")
+    page.screenshot(path=f"{SHOTS}/signin-light.png")
     sso.click()
     page.get_by_label("Username").fill("sso-ada")
     page.get_by_role("button", name="Sign in").click()
