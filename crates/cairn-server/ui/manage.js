@@ -138,7 +138,7 @@ function DailyChart({ rows, days }) {
   const max = Math.max(1, ...series.map((s) => s.tokens));
   const width = 640, height = 160, gap = 2, bar = width / series.length;
   return html`<figure class="chart">
-    <svg viewBox=${`0 0 ${width} ${height}`} role="img"
+    <svg viewBox=${`0 0 ${width} ${height}`} preserveAspectRatio="none" role="img"
       aria-label=${`Tokens per day over the last ${days} days; the largest day used ${count(max)} tokens`}>
       ${series.map((s, i) => {
         const hgt = Math.round((s.tokens / max) * (height - 4));

@@ -402,7 +402,7 @@ def main():
         expect(page.get_by_role("table", name=re.compile("By model"))).to_contain_text(models[0]["model"])
         expect(page.get_by_role("img", name=re.compile("Tokens per day"))).to_be_visible()
         accessible(page, "usage")
-        page.screenshot(path=f"{SHOTS}/usage-light.png", full_page=True)
+        page.screenshot(path=f"{SHOTS}/usage-dark.png", full_page=True)
         # Audit: what the page did is in the log, filtered; the chain verifies.
         page.get_by_role("button", name="Audit", exact=True).click()
         page.get_by_label("Filter the audit log").fill("users.put")
