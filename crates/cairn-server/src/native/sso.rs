@@ -15,19 +15,26 @@ use crate::auth::{Authenticated, Can, Identity, Via, perm, remember_sso_user};
 use crate::error::{ApiError, ApiResult};
 use crate::state::{AppState, blocking};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 use cairn_auth::oidc::random_token;
+use cairn_auth::{Ask, Rate, Verdict};
 use cairn_engine::security::AuditEvent;
 use cairn_store::{PendingLogin, WebSession};
 use cairn_types::ErrorCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::net::SocketAddr;
 use utoipa::IntoParams;
 
 /// Where the provider sends the browser back to.
 pub const CALLBACK_PATH: &str = "/api/v1/auth/oidc/callback";
+/// Sign-in steps (a login or a callback) one client address may take a minute. The
+/// routes are public and each writes a row, so they are budgeted before anything else.
+const STEPS_PER_CLIENT_PER_MINUTE: f64 = 120.0;
+/// ...and the whole server.
+const STEPS_PER_MINUTE: f64 = 1200.0;
 /// How long a login may stay at the provider.
 const LOGIN_MAX_AGE_MS: i64 = 10 * 60 * 1000;
 
@@ -113,13 +120,17 @@ pub struct LoginQuery {
     responses((status = 303, description = "To the identity provider, or back to `/?sso_error=…`")))]
 pub async fn oidc_login(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(q): Query<LoginQuery>,
+    request: Request,
 ) -> Response {
     let Some(client) = state.auth.oidc().cloned() else {
         return failed("single sign-on is not configured on this server ([auth.oidc])");
     };
-    let uri = match redirect_uri(&client.settings().redirect_url, &headers) {
+    if let Err(why) = budget(&state, request.extensions()) {
+        return failed(&why);
+    }
+    let headers = request.headers();
+    let uri = match redirect_uri(&client.settings().redirect_url, headers) {
         Ok(uri) => uri,
         Err(why) => return failed(&why),
     };
@@ -157,6 +168,29 @@ pub async fn oidc_login(
     }
 }
 
+/// Takes one sign-in step from the client's and the server's budgets, or says how long
+/// to wait.
+fn budget(state: &AppState, parts: &axum::http::Extensions) -> Result<(), String> {
+    let client = parts
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
+    let asks = [
+        Ask::new("sso", Rate::per_minute(STEPS_PER_MINUTE), 1.0),
+        Ask::new(
+            format!("sso:{client}"),
+            Rate::per_minute(STEPS_PER_CLIENT_PER_MINUTE),
+            1.0,
+        ),
+    ];
+    match state.limiter.acquire(&asks) {
+        Verdict::Allowed => Ok(()),
+        limited => Err(format!(
+            "too many sign-in attempts: try again in {} s",
+            limited.retry_after_secs().unwrap_or(60).max(1)
+        )),
+    }
+}
+
 fn auth_error(e: cairn_auth::AuthError) -> ApiError {
     ApiError::new(e.code(), e.message().to_owned())
 }
@@ -183,12 +217,16 @@ pub struct CallbackQuery {
     responses((status = 303, description = "Signed in (with `Set-Cookie`), or back to `/?sso_error=…`")))]
 pub async fn oidc_callback(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
+    request: Request,
 ) -> Response {
     let Some(client) = state.auth.oidc().cloned() else {
         return failed("single sign-on is not configured on this server ([auth.oidc])");
     };
+    if let Err(why) = budget(&state, request.extensions()) {
+        return failed(&why);
+    }
+    let headers = request.headers();
     if let Some(error) = q.error {
         let detail = q.error_description.unwrap_or_default();
         return failed(&format!("the identity provider said {error}: {detail}"));
@@ -196,7 +234,7 @@ pub async fn oidc_callback(
     let (Some(code), Some(login_state)) = (q.code, q.state) else {
         return failed("the identity provider sent no code or state back");
     };
-    let started_here = session::cookie(&headers, session::LOGIN_COOKIE)
+    let started_here = session::cookie(headers, session::LOGIN_COOKIE)
         .is_some_and(|c| session::same_secret(c, &login_state));
     if !started_here {
         return failed("this sign-in was not started in this browser: sign in again");

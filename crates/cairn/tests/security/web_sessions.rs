@@ -496,4 +496,21 @@ fn sso_signs_in_with_pkce_into_a_session_that_csrf_revocation_and_expiry_guard()
     ] {
         assert!(audit.contains(action), "{action}: {audit}");
     }
+
+    // The sign-in routes are public and write a row each: one address gets a budget.
+    let limited = (0..200).find_map(|_| {
+        let r = hop(
+            "GET",
+            &format!("{}/api/v1/auth/oidc/login", s.url),
+            None,
+            &[],
+            None,
+        );
+        let why = query(r.location()).get("sso_error").cloned();
+        why.filter(|w| w.contains("too many sign-in attempts"))
+    });
+    assert!(
+        limited.is_some(),
+        "200 logins a minute from one address went through"
+    );
 }
