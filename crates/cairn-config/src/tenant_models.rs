@@ -45,6 +45,15 @@ impl Config {
         self.is_configured_model(name) || name == self.generator || name == self.embedder
     }
 
+    /// Whether a caller may pick `name` to answer with: a remote model or route of this
+    /// registry, or a local model the file's roles name (never an arbitrary file).
+    pub fn answers_with(&self, name: &str) -> bool {
+        match self.model_ref(name) {
+            crate::ModelRef::Local => self.local_role_models().contains(&name),
+            _ => true,
+        }
+    }
+
     /// The local models the file's roles name: all a tenant may name locally.
     fn local_role_models(&self) -> Vec<&str> {
         [

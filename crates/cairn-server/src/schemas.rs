@@ -176,6 +176,12 @@ pub struct AskBody {
     pub record: Option<bool>,
     /// Stream the answer as SSE (as does `Accept: text/event-stream`).
     pub stream: Option<bool>,
+    /// The generator: a remote model or route of the tenant's registry (within its
+    /// `models.allow`), or a local model the configuration's roles name.
+    pub model: Option<String>,
+    /// A saved assistant (`GET /api/v1/assistants`): its collection, instructions and
+    /// model (unless `model` is given) apply; `collection` is then ignored.
+    pub assistant: Option<String>,
 }
 
 /// `PUT /api/v1/tenant/settings`: overrides over the configured `[limits]` and

@@ -69,9 +69,21 @@ impl AppState {
     /// Waits for a generation slot on `tenant`'s generator (its own role, else the
     /// configured one).
     pub async fn admit_generation(&self, tenant: &TenantId) -> ApiResult<Permit> {
-        let model = self
-            .engine
-            .tenant_role_model(tenant, cairn_engine::ModelRole::Generator)?;
+        self.admit_generation_for(tenant, None).await
+    }
+
+    /// A slot on `model` when the request names one, else on the tenant's generator.
+    pub async fn admit_generation_for(
+        &self,
+        tenant: &TenantId,
+        model: Option<&str>,
+    ) -> ApiResult<Permit> {
+        let model = match model.map(str::trim).filter(|m| !m.is_empty()) {
+            Some(m) => m.to_owned(),
+            None => self
+                .engine
+                .tenant_role_model(tenant, cairn_engine::ModelRole::Generator)?,
+        };
         self.admit_model(tenant, &model).await
     }
 

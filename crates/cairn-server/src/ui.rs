@@ -47,6 +47,7 @@ const ASSETS: &[Asset] = assets! {
     "conversations.js" => JS,
     "manage.js" => JS,
     "jobs.js" => JS,
+    "assistants.js" => JS,
     "vendor/preact.mjs" => JS,
     "vendor/hooks.mjs" => JS,
     "vendor/htm.mjs" => JS,

@@ -13,6 +13,7 @@ import { Keys } from "./admin.js";
 import { Conversations, listConversations } from "./conversations.js";
 import { Audit, Guardrails, Usage, Users } from "./manage.js";
 import { Jobs } from "./jobs.js";
+import { Assistants, loadAssistants, loadModels } from "./assistants.js";
 
 const html = htm.bind(h);
 
@@ -230,6 +231,10 @@ function Chat({ me, onSignOut, onExpired }) {
   const canAsk = can("ask"), canConverse = can("conversations");
   const [collections, setCollections] = useState([]);
   const [collection, setCollection] = useState("");
+  const [assistants, setAssistants] = useState([]);
+  const [assistant, setAssistant] = useState("");
+  const [models, setModels] = useState([]);
+  const [model, setModel] = useState("");
   const [conversations, setConversations] = useState([]);
   const [conversation, setConversation] = useState(null);
   const [turns, setTurns] = useState([]);
@@ -288,6 +293,14 @@ function Chat({ me, onSignOut, onExpired }) {
       .catch((err) => (err.status === 401 ? onExpired() : setError(err.message)));
   }
   useEffect(() => { reloadCollections(); }, []);
+  useEffect(() => {
+    if (!canAsk || view !== "chat") return;
+    loadAssistants().then(setAssistants);
+    loadModels().then(setModels);
+  }, [view]);
+  // An assistant answers from its own collection.
+  const picked = assistants.find((a) => a.id === assistant);
+  const asked = picked ? picked.collection : collection;
 
   function update(i, change) {
     setTurns((ts) => ts.map((t, j) => (j === i ? { ...t, ...change(t) } : t)));
@@ -307,11 +320,14 @@ function Chat({ me, onSignOut, onExpired }) {
       // The first question starts a stored conversation, so follow-ups use it.
       let id = conversation;
       if (!id && canConverse) {
-        const c = await api("POST", "/api/v1/conversations", { collection, title: q.slice(0, 80) });
+        const c = await api("POST", "/api/v1/conversations", { collection: asked, title: q.slice(0, 80) });
         id = c.id;
         setConversation(id);
       }
-      await askStream({ collection, question: q, conversation: id ?? undefined }, (event, data) => {
+      const request = { collection: asked, question: q, conversation: id ?? undefined };
+      if (picked) request.assistant = picked.id;
+      if (model) request.model = model;
+      await askStream(request, (event, data) => {
         if (event === "delta") update(i, (t) => ({ text: t.text + (data.text ?? "") }));
         else if (event === "answer") update(i, () => ({ answer: data }));
       }, controller.signal);
@@ -334,6 +350,8 @@ function Chat({ me, onSignOut, onExpired }) {
         onClick=${() => setView("search")}>Search</button>`}
       ${can("documents:read") && html`<button aria-pressed=${view === "library"}
         onClick=${() => setView("library")}>Library</button>`}
+      ${can("collections:manage") && html`<button aria-pressed=${view === "assistants"}
+        onClick=${() => setView("assistants")}>Assistants</button>`}
       ${can("jobs:read") && html`<button aria-pressed=${view === "jobs"}
         onClick=${() => setView("jobs")}>Jobs</button>`}
       ${can("keys:manage") && html`<button aria-pressed=${view === "keys"}
@@ -347,10 +365,23 @@ function Chat({ me, onSignOut, onExpired }) {
       ${can("tenant:manage") && html`<button aria-pressed=${view === "guard"}
         onClick=${() => setView("guard")}>Guardrails</button>`}
     </div>
+    ${view === "chat" && assistants.length > 0 && html`<label>Assistant
+      <select value=${assistant} onChange=${(e) => { setAssistant(e.target.value); startNew(); }}
+        aria-label="Assistant">
+        <option value="">none</option>
+        ${assistants.map((a) => html`<option value=${a.id}>${a.name}</option>`)}
+      </select>
+    </label>`}
     ${view === "chat" && html`<label>Collection
-      <select value=${collection} onChange=${(e) => { setCollection(e.target.value); startNew(); }}
-        aria-label="Collection">
+      <select value=${asked} onChange=${(e) => { setCollection(e.target.value); startNew(); }}
+        aria-label="Collection" disabled=${!!picked}>
         ${collections.map((c) => html`<option value=${c.id}>${c.id}</option>`)}
+      </select>
+    </label>`}
+    ${view === "chat" && canAsk && models.length > 0 && html`<label>Model
+      <select value=${model} onChange=${(e) => setModel(e.target.value)} aria-label="Model">
+        <option value="">${picked?.model ? `${picked.model} (the assistant's)` : "default"}</option>
+        ${models.map((m) => html`<option value=${m}>${m}</option>`)}
       </select>
     </label>`}
     <span class="who">${me.user ?? me.tenant} · ${me.role}</span>
@@ -358,7 +389,8 @@ function Chat({ me, onSignOut, onExpired }) {
   </header>`;
   const admin = { keys: () => html`<${Keys} me=${me} />`, users: () => html`<${Users} me=${me} />`,
     usage: () => html`<${Usage} />`, audit: () => html`<${Audit} />`,
-    guard: () => html`<${Guardrails} />`, jobs: () => html`<${Jobs} collections=${collections} />` };
+    guard: () => html`<${Guardrails} />`, jobs: () => html`<${Jobs} collections=${collections} />`,
+    assistants: () => html`<${Assistants} collections=${collections} />` };
   if (admin[view]) {
     return html`<div class="layout library-view">
       ${header}

@@ -15,6 +15,7 @@
 //!   ([`repo::IndexFeedRepo`]) in the same transaction: search indexes catch up from it.
 //! - SQL lives in this crate only.
 
+pub mod assistant;
 mod error;
 pub mod lifecycle;
 pub mod reindex;
@@ -23,6 +24,7 @@ pub mod security;
 pub mod session;
 mod sqlite;
 
+pub use assistant::{Assistant, AssistantRepo};
 pub use error::{Error, Result};
 pub use lifecycle::{LegalHold, LifecycleRepo, RetentionCutoffs, SweepCounts, TenantPurge};
 pub use reindex::{ReindexRepo, StagedSet, SwapOutcome};

@@ -381,6 +381,7 @@ pub trait Store:
     + crate::lifecycle::LifecycleRepo
     + crate::reindex::ReindexRepo
     + crate::session::SessionRepo
+    + crate::assistant::AssistantRepo
     + Send
     + Sync
 {
@@ -402,6 +403,7 @@ impl<T> Store for T where
         + crate::lifecycle::LifecycleRepo
         + crate::reindex::ReindexRepo
         + crate::session::SessionRepo
+        + crate::assistant::AssistantRepo
         + Send
         + Sync
 {

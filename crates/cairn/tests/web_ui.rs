@@ -100,6 +100,10 @@ fn upstream(stopped: Arc<AtomicBool>) -> String {
                         <script>window.__xss='answer-script'</script> \
                         [see more](javascript:window.__xss='answer-link')";
                     let _ = stream.write_all(chunk(text, Value::Null).as_bytes());
+                } else if system.contains("Reply in capitals.") {
+                    // An assistant's instructions reached the system prompt.
+                    let text = "SEATS ON THE LIGHTHOUSE TERRACE COST 12 EUROS [1].";
+                    let _ = stream.write_all(chunk(text, Value::Null).as_bytes());
                 } else if prompt.contains("slowly") {
                     for _ in 0..600 {
                         if stream
@@ -144,6 +148,7 @@ fn the_web_ui_in_chromium_signs_in_asks_cites_stops_and_runs_no_payload() {
         h.join("cairn.toml"),
         format!(
             "[models]\ngenerator = \"fake\"\n\n[[models.remote]]\nname = \"fake\"\n\
+             base_url = \"{base}\"\nmax_retries = 0\n\n[[models.remote]]\nname = \"fake-b\"\n\
              base_url = \"{base}\"\nmax_retries = 0\n\n[ingest.quality]\nmin_chars = 10\n\n{sso}"
         ),
     )

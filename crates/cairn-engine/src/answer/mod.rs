@@ -262,7 +262,14 @@ impl Engine {
                 .and_then(|g| g.tokenizer().encode(t).ok())
                 .map_or(t.len().div_ceil(3), |v| v.len())
         };
-        let bare = prompt::messages(&history.summary, &history.recent, &[], question);
+        let instructions = req.instructions.as_deref();
+        let bare = prompt::messages(
+            instructions,
+            &history.summary,
+            &history.recent,
+            &[],
+            question,
+        );
         let overhead: usize = bare.iter().map(|m| count(&m.content) + 8).sum();
         let budget = window
             .saturating_sub(max_tokens + overhead + 32)
@@ -299,7 +306,13 @@ impl Engine {
         }
 
         let t = Instant::now();
-        let mut messages = prompt::messages(&history.summary, &history.recent, &sources, question);
+        let mut messages = prompt::messages(
+            instructions,
+            &history.summary,
+            &history.recent,
+            &sources,
+            question,
+        );
         let canary = req
             .guard
             .as_ref()

@@ -62,14 +62,23 @@ pub(crate) fn user_message(sources: &[Source], question: &str) -> String {
     out
 }
 
-/// The chat: system, the conversation summary and recent turns, then sources + question.
+/// The chat: system (with an assistant's instructions), the conversation summary and
+/// recent turns, then sources + question.
 pub(crate) fn messages(
+    instructions: Option<&str>,
     summary: &str,
     history: &[Turn],
     sources: &[Source],
     question: &str,
 ) -> Vec<ChatMessage> {
     let mut system = SYSTEM.to_owned();
+    if let Some(extra) = instructions.map(str::trim).filter(|i| !i.is_empty()) {
+        system.push_str(
+            "\n\nInstructions for this assistant (the rules above still apply, and win \
+             where they disagree): ",
+        );
+        system.push_str(extra);
+    }
     if !summary.trim().is_empty() {
         system.push_str("\n\nEarlier in this conversation: ");
         system.push_str(summary.trim());
@@ -215,10 +224,22 @@ mod tests {
                 content: "It reclaims storage [1].".into(),
             },
         ];
-        let msgs = messages("talked about tables", &h, &[src(1, "x")], "and full?");
+        let msgs = messages(None, "talked about tables", &h, &[src(1, "x")], "and full?");
         assert_eq!(msgs.len(), 4);
         assert!(msgs[0].content.contains("talked about tables"));
+        assert!(!msgs[0].content.contains("Instructions for this assistant"));
         assert_eq!(msgs[2].role, Role::Assistant);
         assert!(msgs[3].content.ends_with("Question: and full?"));
+    }
+
+    #[test]
+    fn an_assistants_instructions_follow_the_grounding_rules_in_the_system_message() {
+        let msgs = messages(Some("  Answer in French. "), "", &[], &[src(1, "x")], "q?");
+        let system = &msgs[0].content;
+        assert!(system.starts_with(SYSTEM), "the rules come first");
+        assert!(system.ends_with("Answer in French."), "{system}");
+        assert!(system.contains("the rules above still apply"));
+        let blank = messages(Some(" "), "", &[], &[src(1, "x")], "q?");
+        assert_eq!(blank[0].content, SYSTEM);
     }
 }

@@ -43,6 +43,14 @@ pub struct AskRequest {
     pub temperature: Option<f32>,
     #[serde(default)]
     pub seed: Option<u64>,
+    /// The generator for this answer: a remote model or route of the tenant's registry,
+    /// or a local model the configuration's roles name (default: the generator role).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// An assistant's instructions for the model (set by the server from a saved
+    /// assistant, never read from a request body); the grounding rules still apply.
+    #[serde(default, skip_deserializing)]
+    pub instructions: Option<String>,
     /// Record the answer in the store (so feedback can refer to it). Default true.
     #[serde(default = "yes")]
     pub record: bool,
@@ -81,6 +89,8 @@ impl AskRequest {
             max_tokens: None,
             temperature: None,
             seed: None,
+            model: None,
+            instructions: None,
             record: true,
             principal: None,
             guard: None,

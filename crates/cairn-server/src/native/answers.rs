@@ -46,6 +46,32 @@ pub struct AskBody {
     pub ask: AskRequest,
     #[serde(default)]
     pub stream: bool,
+    /// A saved assistant: its collection, instructions and model (unless `model` is
+    /// given) apply.
+    #[serde(default)]
+    pub assistant: Option<String>,
+}
+
+/// Applies a saved assistant to `req`: its collection and instructions, and its model
+/// unless the request names one.
+async fn apply_assistant(
+    state: &AppState,
+    tenant: &cairn_types::TenantId,
+    id: String,
+    req: &mut AskRequest,
+) -> ApiResult<()> {
+    let tenant = tenant.clone();
+    let a = blocking(state, move |e, _| {
+        Ok(e.store().get_assistant(&tenant, &id)?)
+    })
+    .await
+    .map_err(|e| e.with_param("assistant"))?;
+    req.collection = a.collection;
+    req.instructions = Some(a.instructions).filter(|i| !i.is_empty());
+    if req.model.is_none() {
+        req.model = a.model;
+    }
+    Ok(())
 }
 
 fn wants_sse(headers: &HeaderMap) -> bool {
@@ -81,6 +107,16 @@ pub async fn ask(
     if req.conversation.is_some() && !who.can(cairn_auth::Action::Converse) {
         return crate::auth::forbidden(&who, cairn_auth::Action::Converse).into_response();
     }
+    if let Some(id) = body.assistant
+        && let Err(e) = apply_assistant(&state, &tenant, id, &mut req).await
+    {
+        return e.into_response();
+    }
+    if let Some(model) = req.model.as_deref()
+        && let Err(e) = crate::openai::check_allowed(&settings, model)
+    {
+        return e.into_response();
+    }
     req.principal = Some(who.principal.clone());
     req.guard = Some(settings.guard.clone());
     let meter = state.meter(&who, &settings);
@@ -93,7 +129,10 @@ pub async fn ask(
     } else {
         None
     };
-    let permit = match state.admit_generation(&tenant).await {
+    let permit = match state
+        .admit_generation_for(&tenant, req.model.as_deref())
+        .await
+    {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };

@@ -1,6 +1,7 @@
 //! The native API under `/api/v1`.
 
 pub mod answers;
+pub mod assistants;
 pub mod identity;
 pub mod library;
 pub mod models;

@@ -20,7 +20,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary migrates a database to.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Every migration this binary knows, by increasing version.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -56,7 +56,31 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 8,
         sql: V8_WEB_SESSIONS,
     },
+    Migration {
+        version: 9,
+        sql: V9_ASSISTANTS,
+    },
 ];
+
+/// Assistants: a saved collection, instructions and model per tenant; they go with their
+/// collection.
+const V9_ASSISTANTS: &str = r"
+CREATE TABLE assistants (
+    tenant_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    instructions TEXT NOT NULL,
+    model TEXT,
+    updated_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, collection_id) REFERENCES collections(tenant_id, id)
+        ON DELETE CASCADE
+) STRICT;
+";
 
 /// Single sign-on for the web UI: sessions (found by their cookie token's SHA-256) and
 /// the logins sent to the identity provider and not yet back. `oidc_logins` is the one

@@ -10,7 +10,8 @@ execute nothing; stop a generation; copy and regenerate; the questions form one 
 conversation that the sidebar reopens with its citations, renames, finds by a word of
 its messages, and deletes after asking;
 the answer's timings; the search playground with each stage's scores; the library:
-the ingestion jobs filtered by state; API keys (a new token shown once and working,
+the ingestion jobs filtered by state; an assistant saved with instructions and picked in
+the chat, and another model picked; API keys (a new token shown once and working,
 revoked and refused); users and roles,
 usage per model and day, the audit log filtered and its chain verified, a denied topic
 saved from the guardrails page blocking a question; create a
@@ -360,6 +361,29 @@ def main():
         expect(jobs).to_contain_text("harbor.md")
         accessible(page, "jobs")
 
+        # Assistants: one saved with instructions, picked in the chat, answers by them; the
+        # model picker answers with another of the tenant's models.
+        page.get_by_role("button", name="Assistants", exact=True).click()
+        page.get_by_label("Assistant id").fill("loud")
+        page.get_by_label("Assistant name").fill("Loud helper")
+        page.get_by_label("Answers from collection").select_option("kb")
+        page.get_by_label("Instructions").fill("Reply in capitals.")
+        page.get_by_role("button", name="Save assistant").click()
+        expect(page.get_by_role("status")).to_contain_text("Loud helper")
+        assert api("/api/v1/assistants/loud")["instructions"] == "Reply in capitals."
+        accessible(page, "assistants")
+        page.get_by_role("button", name="Chat").click()
+        page.get_by_label("Assistant", exact=True).select_option("loud")
+        expect(page.get_by_label("Collection", exact=True)).to_be_disabled()
+        turn = ask(page, "How much do seats on the lighthouse terrace cost?")
+        expect(turn.locator(".answer")).to_contain_text("12 EUROS", timeout=LONG)
+        page.get_by_label("Assistant", exact=True).select_option("")
+        page.get_by_label("Model", exact=True).select_option("fake-b")
+        turn = ask(page, "How much do seats on the lighthouse terrace cost?")
+        expect(turn.locator(".meta")).to_contain_text("fake-b", timeout=LONG)
+        expect(turn.locator(".answer")).to_contain_text("12 euros")
+        page.get_by_label("Model", exact=True).select_option("")
+
         # API keys: a new key's token is shown once and works; a revoked one stops.
         page.get_by_role("button", name="Keys").click()
         page.get_by_label("Name").fill("ci-bot")
@@ -453,7 +477,7 @@ def main():
         expect(page.get_by_label("Upload documents")).to_have_count(0)
         expect(page.get_by_label("New collection name")).to_have_count(0)
         expect(page.get_by_role("button", name="Delete")).to_have_count(0)
-        for admin_page in ("Keys", "Users", "Usage", "Audit", "Guardrails"):
+        for admin_page in ("Keys", "Users", "Usage", "Audit", "Guardrails", "Assistants"):
             expect(page.get_by_role("button", name=admin_page, exact=True)).to_have_count(0)
 
         # The browser's own network reports of what the flows caused on purpose: the

@@ -176,8 +176,18 @@ fn wrong_role(a: &mut Attacks, w: &World, t: &Targets) {
         ("DELETE", "/api/v1/collections/kb".to_owned(), None),
         ("GET", "/api/v1/jobs".to_owned(), None),
         ("GET", format!("/api/v1/jobs/{}", t.pub_job), None),
+        (
+            "PUT",
+            "/api/v1/assistants/members-bot".to_owned(),
+            Some(json!({"name": "x", "collection": "kb"})),
+        ),
+        ("DELETE", "/api/v1/assistants/members-bot".to_owned(), None),
     ] {
         a.run(WrongRole, m, &p, &w.alice, b, forbidden);
+    }
+    // A viewer may not ask, so has no assistants to pick.
+    for p in ["/api/v1/assistants", "/api/v1/assistants/members-bot"] {
+        a.run(WrongRole, "GET", p, &t.viewer, None, forbidden);
     }
     // Keys, users, audit, usage: an editor may not.
     for (m, p, b) in [
@@ -644,6 +654,51 @@ fn cross_tenant(a: &mut Attacks, w: &World, t: &Targets) {
         Some(json!({"title": "globex was here"})),
         not_found,
     );
+    // Acme's assistant: globex neither lists, reads, overwrites, deletes nor asks with it.
+    let bot = json!({"name": "Acme bot", "collection": "kb", "instructions": "Be brief."});
+    let made = put(s, "/api/v1/assistants/acme-bot", &t.acme_owner, bot);
+    assert_eq!(made.status, 200, "{}", made.text);
+    a.run(
+        CrossTenant,
+        "GET",
+        "/api/v1/assistants",
+        g,
+        None,
+        lacks(vec!["acme-bot".into()]),
+    );
+    a.run(
+        CrossTenant,
+        "GET",
+        "/api/v1/assistants/acme-bot",
+        g,
+        None,
+        not_found,
+    );
+    a.run(
+        CrossTenant,
+        "PUT",
+        "/api/v1/assistants/acme-bot",
+        g,
+        Some(json!({"name": "globex was here", "collection": "kb"})),
+        not_found,
+    );
+    a.run(
+        CrossTenant,
+        "DELETE",
+        "/api/v1/assistants/acme-bot",
+        g,
+        None,
+        not_found,
+    );
+    let r = post(
+        s,
+        "/api/v1/ask",
+        g,
+        json!({"collection": "gx", "assistant": "acme-bot", "question": "codeword?", "max_tokens": 4}),
+    );
+    assert_eq!(r.status, 404, "{}", r.text);
+    let kept = get(s, "/api/v1/assistants/acme-bot", &t.acme_owner);
+    assert_eq!(kept.body["name"], "Acme bot", "{}", kept.text);
     a.run(
         CrossTenant,
         "GET",
