@@ -722,3 +722,97 @@ async fn query_and_path_rejections_use_the_envelope() {
         envelope(s, &h, &b, StatusCode::BAD_REQUEST, "invalid_input");
     }
 }
+
+#[tokio::test]
+async fn assistants_are_saved_checked_and_picked_models_are_the_tenants_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = app(dir.path(), "");
+    let (s, _, _) = send(
+        &app,
+        upload_req("kb", "deadlocks.md", DEADLOCK.as_bytes(), None),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let code = |b: &[u8]| -> (String, String) {
+        let v: Value = serde_json::from_slice(b).unwrap();
+        (
+            v["error"]["code"].as_str().unwrap_or("").to_owned(),
+            v["error"]["param"].as_str().unwrap_or("").to_owned(),
+        )
+    };
+    let put = |id: &str, body: Value| {
+        json_req(
+            "PUT",
+            &format!("/api/v1/assistants/{id}"),
+            &body.to_string(),
+        )
+    };
+    let good =
+        json!({"name": "Database helper", "collection": "kb", "instructions": "Answer in French."});
+    let (s, _, b) = send(&app, put("db", good.clone())).await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let saved: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(saved["instructions"], "Answer in French.");
+    // Refused: a bad id, a missing collection, long instructions, a model that is a path.
+    for (id, body, want) in [
+        ("Bad Id", good.clone(), ("invalid_input", "assistant")),
+        (
+            "x",
+            json!({"name": "x", "collection": "nope"}),
+            ("not_found", "collection"),
+        ),
+        (
+            "x",
+            json!({"name": "x", "collection": "kb", "instructions": "a".repeat(4_001)}),
+            ("invalid_input", "instructions"),
+        ),
+        (
+            "x",
+            json!({"name": "x", "collection": "kb", "model": "/etc/passwd"}),
+            ("model_not_found", "model"),
+        ),
+        (
+            "x",
+            json!({"name": " ", "collection": "kb"}),
+            ("invalid_input", "name"),
+        ),
+    ] {
+        let (s, _, b) = send(&app, put(id, body)).await;
+        assert!(s.is_client_error(), "{id}: {s}");
+        let (c, p) = code(&b);
+        assert_eq!(
+            (c.as_str(), p.as_str()),
+            want,
+            "{}",
+            String::from_utf8_lossy(&b)
+        );
+    }
+    let (_, _, b) = send(&app, get("/api/v1/assistants")).await;
+    let list: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
+    // Asking with an unknown assistant or a model the tenant cannot answer with.
+    for (extra, want) in [
+        (json!({"assistant": "nope"}), ("not_found", "assistant")),
+        (
+            json!({"model": "/etc/passwd"}),
+            ("model_not_found", "model"),
+        ),
+        (
+            json!({"model": "no-such-model"}),
+            ("model_not_found", "model"),
+        ),
+    ] {
+        let mut body = json!({"collection": "kb", "question": "Which SQLSTATE?"});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (s, _, b) = send(&app, json_req("POST", "/api/v1/ask", &body.to_string())).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{}", String::from_utf8_lossy(&b));
+        let (c, p) = code(&b);
+        assert_eq!((c.as_str(), p.as_str()), want);
+    }
+    let (s, _, _) = send(&app, json_req("DELETE", "/api/v1/assistants/db", "")).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, _) = send(&app, get("/api/v1/assistants/db")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}

@@ -52,6 +52,26 @@ pub struct AskBody {
     pub assistant: Option<String>,
 }
 
+/// A model a caller picked: one the tenant can answer with (never a file on this
+/// machine), and within its allow-list.
+fn check_model(
+    state: &AppState,
+    tenant: &cairn_types::TenantId,
+    settings: &TenantSettings,
+    model: &str,
+) -> ApiResult<()> {
+    if !state.engine.registry(tenant)?.answers_with(model) {
+        return Err(ApiError::new(
+            cairn_types::ErrorCode::ModelNotFound,
+            format!(
+                "`{model}` is not a model this tenant can answer with (GET /v1/models lists them)"
+            ),
+        )
+        .with_param("model"));
+    }
+    crate::openai::check_allowed(settings, model)
+}
+
 /// Applies a saved assistant to `req`: its collection and instructions, and its model
 /// unless the request names one.
 async fn apply_assistant(
@@ -113,7 +133,7 @@ pub async fn ask(
         return e.into_response();
     }
     if let Some(model) = req.model.as_deref()
-        && let Err(e) = crate::openai::check_allowed(&settings, model)
+        && let Err(e) = check_model(&state, &tenant, &settings, model)
     {
         return e.into_response();
     }
