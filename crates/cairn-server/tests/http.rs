@@ -755,7 +755,7 @@ async fn assistants_are_saved_checked_and_picked_models_are_the_tenants_only() {
     assert_eq!(saved["instructions"], "Answer in French.");
     // Refused: a bad id, a missing collection, long instructions, a model that is a path.
     for (id, body, want) in [
-        ("Bad Id", good.clone(), ("invalid_input", "assistant")),
+        ("Bad%20Id", good.clone(), ("invalid_input", "assistant")),
         (
             "x",
             json!({"name": "x", "collection": "nope"}),
