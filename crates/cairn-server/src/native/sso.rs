@@ -123,12 +123,10 @@ pub async fn oidc_login(
     Query(q): Query<LoginQuery>,
     request: Request,
 ) -> Response {
-    let Some(client) = state.auth.oidc().cloned() else {
-        return failed("single sign-on is not configured on this server ([auth.oidc])");
+    let client = match sso_client(&state, &request) {
+        Ok(client) => client,
+        Err(why) => return failed(&why),
     };
-    if let Err(why) = budget(&state, request.extensions()) {
-        return failed(&why);
-    }
     let headers = request.headers();
     let uri = match redirect_uri(&client.settings().redirect_url, headers) {
         Ok(uri) => uri,
@@ -191,6 +189,19 @@ fn budget(state: &AppState, parts: &axum::http::Extensions) -> Result<(), String
     }
 }
 
+/// The configured single sign-on client, once this sign-in step is within budget; else
+/// why not (for the sign-in page).
+fn sso_client(
+    state: &AppState,
+    request: &Request,
+) -> Result<std::sync::Arc<cairn_auth::OidcClient>, String> {
+    let client = state.auth.oidc().cloned().ok_or_else(|| {
+        "single sign-on is not configured on this server ([auth.oidc])".to_owned()
+    })?;
+    budget(state, request.extensions())?;
+    Ok(client)
+}
+
 fn auth_error(e: cairn_auth::AuthError) -> ApiError {
     ApiError::new(e.code(), e.message().to_owned())
 }
@@ -220,12 +231,10 @@ pub async fn oidc_callback(
     Query(q): Query<CallbackQuery>,
     request: Request,
 ) -> Response {
-    let Some(client) = state.auth.oidc().cloned() else {
-        return failed("single sign-on is not configured on this server ([auth.oidc])");
+    let client = match sso_client(&state, &request) {
+        Ok(client) => client,
+        Err(why) => return failed(&why),
     };
-    if let Err(why) = budget(&state, request.extensions()) {
-        return failed(&why);
-    }
     let headers = request.headers();
     if let Some(error) = q.error {
         let detail = q.error_description.unwrap_or_default();
