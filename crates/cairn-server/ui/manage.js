@@ -229,6 +229,13 @@ const CHECKS = [
   ["pii_output", "Personal data in answers", VERDICTS],
 ];
 
+// What the personal-data checks can look for (cairn_guard::PiiKind).
+const PII_KINDS = [
+  ["email", "email addresses"], ["phone", "phone numbers"], ["credit_card", "card numbers"],
+  ["iban", "IBANs"], ["ssn", "social security numbers"], ["ip_address", "IP addresses"],
+  ["secret", "secrets and keys"], ["name", "names"],
+];
+
 /** The tenant's guardrail policy (`tenant:manage`): each check's verdict and limits. */
 export function Guardrails() {
   const [settings, error, reload, setError] = useLoad(() => api("GET", "/api/v1/tenant/settings"));
@@ -281,6 +288,13 @@ export function Guardrails() {
           onChange=${(e) => set("deny_control_chars", e.target.checked)} /> Block invisible and control characters</label>
         <label class="check"><input type="checkbox" checked=${policy.canary}
           onChange=${(e) => set("canary", e.target.checked)} /> Canary in the system prompt (blocks answers that leak it)</label>
+      </fieldset>
+      <fieldset><legend>Personal data the checks look for</legend>
+        ${PII_KINDS.map(([kind, label]) => html`<label class="check"><input type="checkbox"
+          checked=${(policy.pii_kinds ?? []).includes(kind)}
+          onChange=${(e) => set("pii_kinds", e.target.checked
+            ? [...(policy.pii_kinds ?? []), kind]
+            : (policy.pii_kinds ?? []).filter((k) => k !== kind))} /> ${label}</label>`)}
       </fieldset>
       <label>Denied topics, one per line (a phrase, or /regex/)
         <textarea rows="4" value=${topics} onInput=${(e) => setTopics(e.target.value)}></textarea></label>

@@ -439,14 +439,17 @@ def main():
         # again, it does not.
         page.get_by_role("button", name="Guardrails", exact=True).click()
         page.get_by_label("Denied topics").fill("secret sauce recipe")
+        page.get_by_label("IP addresses").uncheck()
         page.get_by_role("button", name="Save guardrails").click()
         expect(page.get_by_role("status")).to_contain_text("Saved")
         guard = api("/api/v1/tenant/settings")["effective"]["guard"]
         assert guard["denied_topics"] == ["secret sauce recipe"], guard
+        assert "ip_address" not in guard["pii_kinds"] and "email" in guard["pii_kinds"], guard
         code, body = post("/api/v1/ask", {"collection": "kb", "question": "What is the secret sauce recipe?"})
         assert code == 400 and body["error"]["code"] == "guardrail_blocked", (code, body)
         accessible(page, "guardrails")
         page.get_by_label("Denied topics").fill("")
+        page.get_by_label("IP addresses").check()
         page.get_by_role("button", name="Save guardrails").click()
         for _ in range(50):
             if api("/api/v1/tenant/settings")["effective"]["guard"]["denied_topics"] == []:
