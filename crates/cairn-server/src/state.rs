@@ -212,19 +212,28 @@ impl Meter {
     pub fn record(&self, model: &str, input_tokens: usize, output_tokens: usize) {
         // Prices of the tenant's own models come from its registry.
         let registry = self.state.engine.registry(&self.id.tenant).ok();
+        let config = registry
+            .as_deref()
+            .unwrap_or_else(|| self.state.engine.config());
+        let call = crate::limits::Call {
+            model,
+            input_tokens: input_tokens as u64,
+            output_tokens: output_tokens as u64,
+        };
+        let cost = crate::limits::cost_micros(config, &self.settings.limits, &call);
+        crate::metrics::global().model_call(
+            model,
+            call.input_tokens,
+            call.output_tokens,
+            cost as f64 / 1e6,
+        );
         crate::limits::record(
             self.state.limiter.as_ref(),
             &self.state.usage,
-            registry
-                .as_deref()
-                .unwrap_or_else(|| self.state.engine.config()),
+            config,
             &self.id,
             &self.settings,
-            &crate::limits::Call {
-                model,
-                input_tokens: input_tokens as u64,
-                output_tokens: output_tokens as u64,
-            },
+            &call,
             crate::gate::now_ms(),
         );
     }

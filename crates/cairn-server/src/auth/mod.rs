@@ -116,7 +116,18 @@ impl Authenticator {
         Ok(Self {
             off,
             operator_tenant: config.tenant.clone(),
-            public: config.auth.public_routes.iter().cloned().collect(),
+            public: config
+                .auth
+                .public_routes
+                .iter()
+                .cloned()
+                .chain(
+                    config
+                        .telemetry
+                        .metrics_public
+                        .then(|| "/metrics".to_owned()),
+                )
+                .collect(),
             jwt,
             oidc,
             verified: Mutex::new(HashMap::new()),

@@ -170,6 +170,7 @@ pub async fn ask(
                 answer.usage.completion_tokens,
             );
             crate::guardrails::audit_decisions(e, &audit_to, &answer.guardrails);
+            crate::metrics::answered(&answer);
             em.send(Some("answer"), &json!(answer));
             Ok(())
         })
@@ -181,6 +182,7 @@ pub async fn ask(
         let a = e.ask_streaming(&tenant, &req, &mut |_| !cancel.is_cancelled())?;
         meter.record(&a.model, a.usage.prompt_tokens, a.usage.completion_tokens);
         crate::guardrails::audit_decisions(e, &audit_to, &a.guardrails);
+        crate::metrics::answered(&a);
         Ok(a)
     })
     .await
