@@ -221,12 +221,15 @@ impl Meter {
             output_tokens: output_tokens as u64,
         };
         let cost = crate::limits::cost_micros(config, &self.settings.limits, &call);
-        crate::metrics::global().model_call(
-            model,
-            call.input_tokens,
-            call.output_tokens,
-            cost as f64 / 1e6,
-        );
+        // An answer that abstained before generating called no model.
+        if !model.is_empty() {
+            crate::metrics::global().model_call(
+                model,
+                call.input_tokens,
+                call.output_tokens,
+                cost as f64 / 1e6,
+            );
+        }
         crate::limits::record(
             self.state.limiter.as_ref(),
             &self.state.usage,

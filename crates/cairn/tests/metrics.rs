@@ -58,9 +58,14 @@ fn metrics_are_owner_only_valid_for_promtool_and_count_real_traffic() {
         call("POST", &url("/api/v1/search"), Some(&owner), Some(&q)).status,
         200
     );
-    let ask = json!({"collection": "kb", "question": "How much do terrace seats cost?", "max_tokens": 16});
+    let ask = json!({"collection": "kb", "question": "How much do seats on the lighthouse terrace cost?", "max_tokens": 16});
     let r = call("POST", &url("/api/v1/ask"), Some(&owner), Some(&ask));
     assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.body["model"] == "smollm2-135m-instruct",
+        "the model answered: {}",
+        r.text
+    );
     let doc = "/api/v1/documents/no-such-document";
     assert_eq!(call("GET", &url(doc), Some(&owner), None).status, 404);
 
