@@ -381,7 +381,9 @@ impl Metrics {
 /// The route template a concrete path belongs to (`/api/v1/documents/{document}`), from
 /// the route table; `/ui` for the web application, `unmatched` for anything else.
 pub fn route_of(path: &str) -> &'static str {
-    static TEMPLATES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    /// Each template with its segments and its count of literal segments, split once.
+    type Template = (&'static str, Vec<&'static str>, usize);
+    static TEMPLATES: OnceLock<Vec<Template>> = OnceLock::new();
     let templates = TEMPLATES.get_or_init(|| {
         let mut t: Vec<&'static str> = crate::routes::table()
             .into_iter()
@@ -389,7 +391,13 @@ pub fn route_of(path: &str) -> &'static str {
             .collect();
         t.sort_unstable();
         t.dedup();
-        t
+        t.into_iter()
+            .map(|p| {
+                let segs: Vec<&'static str> = p.split('/').collect();
+                let literal = segs.iter().filter(|s| !s.starts_with('{')).count();
+                (p, segs, literal)
+            })
+            .collect()
     });
     if crate::ui::is_ui_path(path) {
         return "/ui";
@@ -401,14 +409,12 @@ pub fn route_of(path: &str) -> &'static str {
     // Literal segments beat parameters: `/api/v1/auth/session` before `/api/v1/{x}/...`.
     templates
         .iter()
-        .copied()
-        .filter(|t| matches(t, &parts))
-        .max_by_key(|t| t.split('/').filter(|s| !s.starts_with('{')).count())
-        .unwrap_or("unmatched")
+        .filter(|(_, segs, _)| matches(segs, &parts))
+        .max_by_key(|(_, _, literal)| *literal)
+        .map_or("unmatched", |(p, _, _)| p)
 }
 
-fn matches(template: &str, parts: &[&str]) -> bool {
-    let segs: Vec<&str> = template.split('/').collect();
+fn matches(segs: &[&str], parts: &[&str]) -> bool {
     for (i, seg) in segs.iter().enumerate() {
         if seg.starts_with("{*") {
             return parts.len() > i && !parts[i].is_empty();
