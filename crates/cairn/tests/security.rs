@@ -11,6 +11,8 @@ mod common;
 mod audit;
 #[path = "security/coverage.rs"]
 mod coverage;
+#[path = "security/cross_tenant.rs"]
+mod cross_tenant;
 #[path = "security/gdpr.rs"]
 mod gdpr;
 #[path = "security/isolation.rs"]
