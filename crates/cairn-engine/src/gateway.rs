@@ -79,6 +79,13 @@ impl Engine {
         Ok(role_in(&registry, role).to_owned())
     }
 
+    /// `model` if a caller may pick it to answer with for `tenant` (a remote model or
+    /// route of its registry, or a local model the configuration's roles name: never a
+    /// file), else `model_not_found`.
+    pub fn answer_model(&self, tenant: &TenantId, model: &str) -> Result<String> {
+        answer_model_in(&*self.registry(tenant)?, model)
+    }
+
     /// Loads `role`'s model now when it is local (remote ones need nothing loaded).
     pub fn preload(&self, role: ModelRole) -> Result<()> {
         let name = self.role_model_name(role);
@@ -320,4 +327,20 @@ impl Engine {
             retry,
         })
     }
+}
+
+/// [`Engine::answer_model`] against a registry already in hand.
+pub(crate) fn answer_model_in(registry: &cairn_config::Config, model: &str) -> Result<String> {
+    let model = model.trim();
+    if registry.answers_with(model) && !model.is_empty() {
+        return Ok(model.to_owned());
+    }
+    Err(crate::Error::new(
+        cairn_types::ErrorCode::ModelNotFound,
+        format!(
+            "`{model}` is not a model this tenant can answer with (a remote model or route of \
+             its registry, or a local model the configuration's roles name; GET /v1/models \
+             lists them)"
+        ),
+    ))
 }

@@ -182,15 +182,15 @@ fn histograms(
 
 /// The resident set size of this process, in bytes (Linux; 0 elsewhere).
 fn resident_bytes() -> u64 {
-    let pages = std::fs::read_to_string("/proc/self/statm")
+    let kib = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         })
         .unwrap_or(0);
-    pages * 4096
+    kib * 1024
 }
 
 /// Values read at scrape time from elsewhere in the server.

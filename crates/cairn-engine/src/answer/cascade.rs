@@ -9,9 +9,9 @@
 //! see the same sources and the same policy.
 
 use super::{AbstainReason, Answer, AnswerEvent, AskRequest, Escalation};
-use crate::{Engine, Error, ModelRole, Result};
+use crate::{Engine, ModelRole, Result};
 use cairn_config::{ModelRef, RouteStrategy};
-use cairn_types::{ErrorCode, TenantId};
+use cairn_types::TenantId;
 use std::time::Instant;
 
 /// Which model one pass of the pipeline uses, and whether its answer is recorded.
@@ -79,16 +79,7 @@ impl Engine {
             .map(str::trim)
             .filter(|m| !m.is_empty())
         {
-            Some(model) if registry.answers_with(model) => model.to_owned(),
-            Some(model) => {
-                return Err(Error::new(
-                    ErrorCode::ModelNotFound,
-                    format!(
-                        "`{model}` is not a model this tenant can answer with (a remote model or \
-                         route of its registry, or a local model the configuration's roles name)"
-                    ),
-                ));
-            }
+            Some(model) => crate::gateway::answer_model_in(&registry, model)?,
             None => crate::gateway::role_in(&registry, ModelRole::Generator).to_owned(),
         };
         let route = match registry.model_ref(&name) {

@@ -60,15 +60,10 @@ fn check_model(
     settings: &TenantSettings,
     model: &str,
 ) -> ApiResult<()> {
-    if !state.engine.registry(tenant)?.answers_with(model) {
-        return Err(ApiError::new(
-            cairn_types::ErrorCode::ModelNotFound,
-            format!(
-                "`{model}` is not a model this tenant can answer with (GET /v1/models lists them)"
-            ),
-        )
-        .with_param("model"));
-    }
+    state
+        .engine
+        .answer_model(tenant, model)
+        .map_err(|e| ApiError::from(e).with_param("model"))?;
     crate::openai::check_allowed(settings, model)
 }
 

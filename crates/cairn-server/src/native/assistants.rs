@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use cairn_engine::Engine;
 use cairn_store::Assistant;
-use cairn_types::{CollectionId, ErrorCode, TenantId};
+use cairn_types::{CollectionId, TenantId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -64,14 +64,9 @@ fn check(e: &Engine, tenant: &TenantId, id: &str, body: &AssistantBody) -> ApiRe
     e.store()
         .get_collection(tenant, &CollectionId::new(body.collection.clone()))
         .map_err(|err| ApiError::from(err).with_param("collection"))?;
-    if let Some(model) = body.model.as_deref().filter(|m| !m.trim().is_empty())
-        && !e.registry(tenant)?.answers_with(model.trim())
-    {
-        return Err(ApiError::new(
-            ErrorCode::ModelNotFound,
-            format!("`{model}` is not a model this tenant can answer with"),
-        )
-        .with_param("model"));
+    if let Some(model) = body.model.as_deref().filter(|m| !m.trim().is_empty()) {
+        e.answer_model(tenant, model)
+            .map_err(|err| ApiError::from(err).with_param("model"))?;
     }
     Ok(())
 }
