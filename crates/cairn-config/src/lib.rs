@@ -27,7 +27,7 @@ pub use raw::{
 pub use raw_lifecycle::{RetentionPeriods, RetentionSection};
 pub use raw_models::{CircuitBreakerSection, RemoteModelSection, RouteSection};
 pub use raw_security::{AuthSection, LimitsSection};
-pub use raw_serve::{AnswerSection, CacheSection, ServerSection, TelemetrySection};
+pub use raw_serve::{AnswerSection, CacheSection, LoggingSection, ServerSection, TelemetrySection};
 pub use registry::{ModelRef, Route, RouteStrategy};
 pub use tenant_models::TenantRoles;
 pub use validate::{

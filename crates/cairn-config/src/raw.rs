@@ -23,6 +23,7 @@ pub struct RawConfig {
     pub limits: crate::LimitsSection,
     pub retention: crate::RetentionSection,
     pub telemetry: crate::TelemetrySection,
+    pub logging: crate::LoggingSection,
     /// Guardrail policy (see `cairn_guard::Policy`); checked when the server starts.
     pub guard: toml::Table,
 }
@@ -226,6 +227,7 @@ impl Default for RawConfig {
             limits: crate::LimitsSection::default(),
             retention: crate::RetentionSection::default(),
             telemetry: crate::TelemetrySection::default(),
+            logging: crate::LoggingSection::default(),
             guard: toml::Table::new(),
         }
     }

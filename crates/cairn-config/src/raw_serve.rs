@@ -149,10 +149,74 @@ impl Default for CacheSection {
 }
 
 /// `[telemetry]`: what Cairn tells monitoring.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetrySection {
     /// `GET /metrics` without credentials (for a Prometheus on a private network);
     /// `false` (default): it needs an owner's credentials.
     pub metrics_public: bool,
+    /// Where spans are exported over OTLP/HTTP (protobuf): a collector's origin
+    /// (`/v1/traces` is added) or its full traces URL. Empty (default): no export.
+    pub otlp_endpoint: String,
+    /// Headers sent with every export (a collector's credentials); `${VAR}` in a value
+    /// is replaced by that environment variable.
+    pub otlp_headers: std::collections::BTreeMap<String, String>,
+    /// One export call's time limit.
+    pub otlp_timeout_secs: u64,
+    /// Traces waiting for export; beyond it they are dropped (and counted), never
+    /// waited for.
+    pub otlp_queue: usize,
+    /// `service.name` on exported spans.
+    pub service_name: String,
+    /// Share of ordinary requests whose trace is kept (0 to 1). Errors, requests slower
+    /// than `slow_trace_ms` and flagged answers are always kept.
+    pub sample_rate: f64,
+    pub slow_trace_ms: u64,
+    /// Keep traces in the trace store (`GET /api/v1/traces`, `cairn traces`).
+    pub store_traces: bool,
+    /// The trace store's file. Default: `traces.db` beside the state store.
+    pub traces_path: String,
+    /// Traces older than this are deleted.
+    pub retention_days: u32,
+    /// The trace store's size cap: the oldest traces go first.
+    pub max_trace_mb: u64,
+    /// Put the question and the answer (after the tenant's PII redaction) on traces as
+    /// `input.value` / `output.value`.
+    pub trace_content: bool,
+}
+
+impl Default for TelemetrySection {
+    fn default() -> Self {
+        Self {
+            metrics_public: false,
+            otlp_endpoint: String::new(),
+            otlp_headers: std::collections::BTreeMap::new(),
+            otlp_timeout_secs: 10,
+            otlp_queue: 2_048,
+            service_name: "cairn".into(),
+            sample_rate: 1.0,
+            slow_trace_ms: 5_000,
+            store_traces: true,
+            traces_path: String::new(),
+            retention_days: 7,
+            max_trace_mb: 256,
+            trace_content: false,
+        }
+    }
+}
+
+/// `[logging]`: how the process logs (to stderr; `CAIRN_LOG` picks what).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingSection {
+    /// `text` (default, for people) or `json` (one JSON object a line, for collectors).
+    pub format: String,
+}
+
+impl Default for LoggingSection {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+        }
+    }
 }

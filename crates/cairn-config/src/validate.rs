@@ -105,6 +105,9 @@ pub struct Config {
     /// `[retention]`: default retention periods and the sweep interval.
     pub retention: crate::RetentionSection,
     pub telemetry: crate::TelemetrySection,
+    /// The trace store's file (`telemetry.traces_path`, resolved).
+    pub traces_path: PathBuf,
+    pub logging: crate::LoggingSection,
     /// The `[guard]` table as JSON, for `cairn_guard::Policy`.
     pub guard: serde_json::Value,
 }
@@ -163,6 +166,12 @@ impl RawConfig {
         } else {
             expand(&self.store.path)
         };
+        let traces_path = if self.telemetry.traces_path.is_empty() {
+            store_path.with_file_name("traces.db")
+        } else {
+            expand(&self.telemetry.traces_path)
+        };
+        self.check_telemetry()?;
         let models_dir = if !self.models.dir.is_empty() {
             expand(&self.models.dir)
         } else if let Some(d) = std::env::var_os("CAIRN_MODELS_DIR") {
@@ -443,6 +452,8 @@ impl RawConfig {
             limits: self.limits.clone(),
             retention: self.retention.clone(),
             telemetry: self.telemetry.clone(),
+            traces_path,
+            logging: self.logging.clone(),
             guard,
             data_dir,
             tenant: TenantId::new(self.tenant.clone()),
@@ -507,5 +518,42 @@ impl Config {
         } else {
             self.models_dir.join(name)
         }
+    }
+}
+
+impl RawConfig {
+    /// `[telemetry]` and `[logging]`.
+    fn check_telemetry(&self) -> Result<()> {
+        let t = &self.telemetry;
+        if !(0.0..=1.0).contains(&t.sample_rate) {
+            return Err(invalid("telemetry.sample_rate", "must be between 0 and 1"));
+        }
+        if !t.otlp_endpoint.is_empty()
+            && !(t.otlp_endpoint.starts_with("http://") || t.otlp_endpoint.starts_with("https://"))
+        {
+            return Err(invalid(
+                "telemetry.otlp_endpoint",
+                "must be an http:// or https:// URL (OTLP over HTTP)",
+            ));
+        }
+        if t.otlp_timeout_secs == 0 {
+            return Err(invalid("telemetry.otlp_timeout_secs", "must be at least 1"));
+        }
+        if t.otlp_queue == 0 {
+            return Err(invalid("telemetry.otlp_queue", "must be at least 1"));
+        }
+        if t.retention_days == 0 {
+            return Err(invalid("telemetry.retention_days", "must be at least 1"));
+        }
+        if t.max_trace_mb == 0 {
+            return Err(invalid("telemetry.max_trace_mb", "must be at least 1"));
+        }
+        if !matches!(self.logging.format.as_str(), "text" | "json") {
+            return Err(invalid(
+                "logging.format",
+                format!("`{}`: expected `text` or `json`", self.logging.format),
+            ));
+        }
+        Ok(())
     }
 }

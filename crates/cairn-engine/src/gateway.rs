@@ -107,8 +107,27 @@ impl Engine {
 
     /// The generator `name` stands for (a route, a remote model or a local model),
     /// called on behalf of `tenant`: remote API keys are `tenant`'s secrets, and remote
-    /// prompts are redacted with `redaction`.
+    /// prompts are redacted with `redaction`. Every call is a GenAI span
+    /// ([`cairn_models::traced`]).
     pub fn chat_model(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        redaction: &Redaction,
+    ) -> Result<Arc<dyn Generator>> {
+        let provider = match self.registry(tenant)?.model_ref(name) {
+            ModelRef::Local if self.config.backend == "candle" => "candle",
+            ModelRef::Local => "llama.cpp",
+            ModelRef::Remote(_) => "openai",
+            ModelRef::Route(_) => "cairn.route",
+        };
+        let inner = self.untraced_chat_model(tenant, name, redaction)?;
+        Ok(Arc::new(cairn_models::traced::TracedGenerator::new(
+            inner, provider,
+        )))
+    }
+
+    fn untraced_chat_model(
         &self,
         tenant: &TenantId,
         name: &str,

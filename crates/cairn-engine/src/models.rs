@@ -95,6 +95,19 @@ impl Engine {
         })
     }
 
+    /// [`Engine::generator`], with every call a GenAI span.
+    pub fn traced_generator(&self) -> Result<Arc<dyn cairn_models::Generator>> {
+        let provider = if self.config.backend == "candle" {
+            "candle"
+        } else {
+            "llama.cpp"
+        };
+        Ok(Arc::new(cairn_models::traced::TracedGenerator::new(
+            self.generator()?,
+            provider,
+        )))
+    }
+
     /// The configured chat model (`models.generator`) when it is a local model.
     pub fn generator(&self) -> Result<Arc<LocalGenerator>> {
         let name = &self.config.generator;

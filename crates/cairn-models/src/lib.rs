@@ -20,6 +20,7 @@ mod local;
 pub mod manifest;
 pub mod remote;
 mod tokenizer;
+pub mod traced;
 
 pub use cross_encoder::CrossEncoder;
 pub use embed::{BertEmbedder, Embedder, EmbedderOptions, Embeddings, Truncation};

@@ -93,10 +93,16 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         .map(|c| c.0.ip());
     let st = state.clone();
     // Hash checks and store reads are blocking work.
-    let admitted =
-        tokio::task::spawn_blocking(move || admit(&st, &headers, &path, client, safe)).await;
+    let span = tracing::info_span!("gate", cairn.auth = tracing::field::Empty);
+    let admitted = tokio::task::spawn_blocking(move || {
+        span.in_scope(|| admit(&st, &headers, &path, client, safe))
+    })
+    .await;
     match admitted {
         Ok(Ok((id, settings))) => {
+            if let Some(t) = crate::request_trace::current() {
+                t.caller(&id);
+            }
             req.extensions_mut().insert(id);
             req.extensions_mut().insert(settings);
             next.run(req).await

@@ -18,7 +18,15 @@ pub fn screen_input(
     settings: &TenantSettings,
     text: &str,
 ) -> Result<Vec<Decision>, ApiError> {
-    let check = settings.guard.check_input(text);
+    let span = tracing::info_span!(
+        "guardrail.input",
+        openinference.span.kind = cairn_telemetry::names::kind::GUARDRAIL,
+        cairn.decisions = tracing::field::Empty,
+        cairn.blocked = tracing::field::Empty,
+    );
+    let check = span.in_scope(|| settings.guard.check_input(text));
+    span.record("cairn.decisions", check.decisions.len() as u64);
+    span.record("cairn.blocked", check.blocked);
     audit_decisions(&state.engine, who, &check.decisions);
     if check.blocked {
         let reasons: Vec<String> = check

@@ -33,6 +33,7 @@ mod native;
 pub mod openai;
 pub mod openapi;
 mod request_id;
+pub mod request_trace;
 mod routes;
 mod schemas;
 pub mod settings;
@@ -78,8 +79,11 @@ pub fn router(state: AppState) -> Router {
             body_timeout::middleware,
         ))
         .layer(axum::middleware::from_fn(metrics::track))
-        .with_state(state)
-        .layer(axum::middleware::from_fn(request_id::middleware))
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            request_id::middleware,
+        ))
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
@@ -100,9 +104,14 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let state = AppState::new(engine).map_err(|e| std::io::Error::other(e.to_string()))?;
     let usage = state.usage.clone();
+    let telemetry = state.telemetry.clone();
     let served = listen::run(state, listener, shutdown).await;
-    // Usage still in memory goes to the store before the process ends.
+    // Usage still in memory goes to the store before the process ends, and so do the
+    // traces still queued.
     usage.stop();
+    if let Some(t) = telemetry {
+        t.stop();
+    }
     served
 }
 

@@ -501,14 +501,73 @@ pub async fn scrape(
             )
         })
         .collect();
+    let mut text = global().render(&Gauges { queues });
+    if let Some(t) = &state.telemetry {
+        traces(&mut text, t.stats());
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        global().render(&Gauges { queues }),
+        text,
     )
         .into_response()
+}
+
+/// The trace pipeline's counters: what was kept, passed over or dropped, and what the
+/// OTLP exporter delivered.
+fn traces(out: &mut String, s: &cairn_telemetry::Stats) {
+    use std::sync::atomic::Ordering::Relaxed;
+    head(
+        out,
+        "cairn_traces_total",
+        "counter",
+        "Finished request traces by outcome: kept (stored or exported), sampled_out, \
+         dropped (the writer's queue was full).",
+    );
+    for (outcome, v) in [
+        ("kept", &s.kept),
+        ("sampled_out", &s.sampled_out),
+        ("dropped", &s.dropped),
+    ] {
+        let _ = writeln!(out, "cairn_traces_total{{outcome=\"{outcome}\"}} {}", v.load(Relaxed));
+    }
+    head(
+        out,
+        "cairn_trace_export_spans_total",
+        "counter",
+        "Spans sent over OTLP by outcome: exported, failed (refused or unreachable collector).",
+    );
+    for (outcome, v) in [("exported", &s.exported_spans), ("failed", &s.export_failed_spans)] {
+        let _ = writeln!(
+            out,
+            "cairn_trace_export_spans_total{{outcome=\"{outcome}\"}} {}",
+            v.load(Relaxed)
+        );
+    }
+    head(
+        out,
+        "cairn_trace_export_dropped_total",
+        "counter",
+        "Traces dropped because the OTLP export queue was full (collector slow or down).",
+    );
+    let _ = writeln!(
+        out,
+        "cairn_trace_export_dropped_total {}",
+        s.export_dropped.load(Relaxed)
+    );
+    head(
+        out,
+        "cairn_trace_store_errors_total",
+        "counter",
+        "Trace store writes that failed.",
+    );
+    let _ = writeln!(
+        out,
+        "cairn_trace_store_errors_total {}",
+        s.store_errors.load(Relaxed)
+    );
 }
 
 /// Counts a finished answer: its cache outcome, abstention, and time to first token.

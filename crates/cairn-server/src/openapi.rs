@@ -75,6 +75,8 @@ use utoipa::OpenApi;
         native::models::put,
         native::models::delete,
         native::tenant::usage,
+        native::traces::list,
+        native::traces::get,
         native::tenant::list_secrets,
         native::tenant::put_secret,
         native::tenant::delete_secret,

@@ -1,19 +1,24 @@
 //! Request ids: taken from `x-request-id` when the client sends a sane one, else a fresh
 //! UUIDv7; echoed in the response header, in every error envelope and in the logs
-//! (one `info` line per request, target `cairn::request`).
+//! (one `info` line per request, target `cairn::request`: [`crate::request_trace`]).
+//! The request's trace starts here too (its id in `x-trace-id`).
 
 use crate::error::ApiError;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use crate::request_trace::RequestTrace;
 use cairn_types::ErrorCode;
+use tracing::Instrument;
 
 /// The id of the request being served.
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
 pub const HEADER: &str = "x-request-id";
+/// The response header naming the request's trace (`GET /api/v1/traces/{id}`).
+pub const TRACE_HEADER: &str = "x-trace-id";
 
 fn sane(v: &str) -> bool {
     !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic())
@@ -28,7 +33,11 @@ fn is_json(res: &Response) -> bool {
 
 /// Assigns the id, logs the request, and rewrites error responses into the envelope
 /// (including axum's own rejections such as unknown routes and wrong methods).
-pub async fn middleware(mut req: Request, next: Next) -> Response {
+pub async fn middleware(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let id = req
         .headers()
         .get(HEADER)
@@ -38,8 +47,15 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let started = std::time::Instant::now();
-    let mut res = next.run(req).await;
+    let trace = RequestTrace::start(
+        state.telemetry.as_ref(),
+        req.headers(),
+        &id,
+        &method,
+        &path,
+    );
+    let span = trace.span().clone();
+    let mut res = crate::request_trace::scope(trace.clone(), next.run(req).instrument(span)).await;
     if let Some(err) = res.extensions_mut().remove::<ApiError>() {
         res = (err.status(), axum::Json(err.body(&id))).into_response();
         if let Some(secs) = err.retry_after {
@@ -82,14 +98,10 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HEADER, v);
     }
-    tracing::info!(
-        target: "cairn::request",
-        request_id = %id,
-        %method,
-        %path,
-        status = res.status().as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1e3,
-        "request"
-    );
+    if let Some(t) = trace.trace_id().and_then(|t| HeaderValue::from_str(t).ok()) {
+        res.headers_mut().insert(TRACE_HEADER, t);
+    }
+    // The log line follows when the last holder of the trace (a stream) lets go.
+    trace.status(res.status().as_u16());
     res
 }

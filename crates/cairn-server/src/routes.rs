@@ -71,6 +71,8 @@ table! {
     get "/api/v1/tenant/settings" => native::tenant::get_settings,
     put "/api/v1/tenant/settings" => native::tenant::put_settings,
     get "/api/v1/tenant/usage" => native::tenant::usage,
+    get "/api/v1/traces" => native::traces::list,
+    get "/api/v1/traces/{trace}" => native::traces::get,
     get "/api/v1/models" => native::models::list,
     put "/api/v1/models/{name}" => native::models::put,
     delete "/api/v1/models/{name}" => native::models::delete,

@@ -138,7 +138,12 @@ where
     let (started_tx, started_rx) = oneshot::channel();
     let engine = state.engine.clone();
     let farewell = farewell(&request_id, openai);
+    // The work belongs to the request's trace, and holds it open until the stream ends.
+    let span = tracing::Span::current();
+    let trace = crate::request_trace::current();
     tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        let _trace = trace;
         let mut em = Emitter {
             tx,
             started: Some(started_tx),

@@ -35,6 +35,9 @@ pub struct AppState {
     pub chat_cache: Arc<crate::openai::ChatCache>,
     /// Usage written behind the responses (`usage_ledger`).
     pub usage: Arc<crate::usage_ledger::UsageLedger>,
+    /// Request traces: kept, stored and exported (`[telemetry]`); `None` when neither
+    /// stored nor exported.
+    pub telemetry: Option<Arc<cairn_telemetry::Telemetry>>,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             chat_cache: Arc::new(crate::openai::ChatCache::new(&config.cache)),
             usage: crate::usage_ledger::UsageLedger::start(engine.clone()),
+            telemetry: crate::request_trace::telemetry(config)?,
             engine,
             draining: Arc::new(AtomicBool::new(false)),
         })
@@ -134,6 +138,7 @@ impl AppState {
             state: self.clone(),
             id: id.clone(),
             settings: settings.clone(),
+            trace: crate::request_trace::current(),
         }
     }
 }
@@ -205,6 +210,8 @@ pub struct Meter {
     state: AppState,
     id: Identity,
     settings: Arc<TenantSettings>,
+    /// The request's trace (its log line reports the model and tokens).
+    trace: Option<crate::request_trace::RequestTrace>,
 }
 
 impl Meter {
@@ -221,6 +228,9 @@ impl Meter {
             output_tokens: output_tokens as u64,
         };
         let cost = crate::limits::cost_micros(config, &self.settings.limits, &call);
+        if let Some(t) = &self.trace {
+            t.model_call(model, call.input_tokens, call.output_tokens);
+        }
         // An answer that abstained before generating called no model.
         if !model.is_empty() {
             crate::metrics::global().model_call(
@@ -308,7 +318,8 @@ where
     let guard = CancelOnDrop(cancel.clone());
     let engine = state.engine.clone();
     let work = cancel.clone();
-    let mut task = tokio::task::spawn_blocking(move || f(&engine, &work));
+    let span = tracing::Span::current();
+    let mut task = tokio::task::spawn_blocking(move || span.in_scope(|| f(&engine, &work)));
     let joined = match tokio::time::timeout(state.request_timeout, &mut task).await {
         Ok(joined) => Some(joined),
         Err(_) if cancel.cancel() => None,

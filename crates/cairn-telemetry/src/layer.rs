@@ -118,6 +118,14 @@ fn json_attr(v: serde_json::Value) -> AttrValue {
             .as_i64()
             .map_or_else(|| AttrValue::Float(n.as_f64().unwrap_or(0.0)), AttrValue::Int),
         serde_json::Value::String(s) => AttrValue::Str(cut(s)),
+        serde_json::Value::Array(items) if items.iter().all(serde_json::Value::is_string) => {
+            AttrValue::List(
+                items
+                    .into_iter()
+                    .filter_map(|v| v.as_str().map(|s| cut(s.to_owned())))
+                    .collect(),
+            )
+        }
         other => AttrValue::Str(cut(other.to_string())),
     }
 }

@@ -180,6 +180,9 @@ fn value(v: &AttrValue) -> Value {
         AttrValue::Int(i) => Value::I64(*i),
         AttrValue::Float(f) => Value::F64(*f),
         AttrValue::Str(s) => Value::String(s.clone().into()),
+        AttrValue::List(l) => Value::Array(opentelemetry::Array::String(
+            l.iter().map(|s| s.clone().into()).collect(),
+        )),
     }
 }
 

@@ -12,6 +12,8 @@ pub enum AttrValue {
     Int(i64),
     Float(f64),
     Str(String),
+    /// A list of strings (e.g. `gen_ai.response.finish_reasons`).
+    List(Vec<String>),
 }
 
 impl AttrValue {
@@ -22,6 +24,7 @@ impl AttrValue {
             Self::Int(i) => i.to_string(),
             Self::Float(f) => f.to_string(),
             Self::Str(s) => s.clone(),
+            Self::List(l) => l.join(","),
         }
     }
 

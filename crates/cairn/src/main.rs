@@ -89,6 +89,9 @@ enum Command {
     /// Verify and read the hash-chained audit log.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCmd),
+    /// Request traces from the trace store.
+    #[command(subcommand)]
+    Traces(cmd::traces::TracesCmd),
     /// Secrets sealed at rest (AES-256-GCM under the master key).
     #[command(subcommand)]
     Secrets(cmd::secrets::SecretsCmd),
@@ -109,7 +112,7 @@ enum Command {
 fn main() -> ExitCode {
     threads::pin_thread_count();
     let cli = Cli::parse();
-    logging::init();
+    logging::init(&logging::format_of(cli.config.as_deref()));
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -148,6 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(c) => cmd::keys::run(&ctx, c),
         Command::Users(c) => cmd::users::run(&ctx, c),
         Command::Audit(c) => cmd::audit::run(&ctx, c),
+        Command::Traces(c) => cmd::traces::run(&ctx, c),
         Command::Secrets(c) => cmd::secrets::run(&ctx, c),
         Command::Tenants(c) => cmd::tenants::run(&ctx, c),
         Command::Eval(c) => cmd::eval::run(&ctx, c),

@@ -106,6 +106,7 @@ impl Engine {
             .unwrap_or_else(|| answer.id.clone());
         answer.question = req.question.trim().to_owned();
         answer.id = AnswerId::generate();
+        answer.trace_id = cairn_telemetry::current_trace_id();
         answer.cache = CacheStatus {
             hit: Some(hit),
             answer_id: Some(original),

@@ -146,8 +146,13 @@ impl Engine {
         let mut timings = AnswerTimings::default();
 
         let t = Instant::now();
-        let history = self.history_for(tenant, req)?;
-        let standalone = self.condense(tenant, &history, question)?;
+        let (history, standalone) =
+            tracing::info_span!("answer.condense", cairn.conversation = req.conversation.as_ref().map(|c| c.as_str()))
+                .in_scope(|| {
+                    let history = self.history_for(tenant, req)?;
+                    let standalone = self.condense(tenant, &history, question)?;
+                    Ok::<_, Error>((history, standalone))
+                })?;
         timings.condense_ms = ms(t);
 
         let t = Instant::now();
@@ -209,6 +214,7 @@ impl Engine {
             timings,
             cache: CacheStatus::default(),
             escalations: Vec::new(),
+            trace_id: cairn_telemetry::current_trace_id(),
         };
         let retrieval_strength = best_similarity.map_or(if weak { 0.0 } else { 0.5 }, |s| {
             ((s - cfg.min_similarity) / (0.75 - cfg.min_similarity)).clamp(0.0, 1.0)
@@ -276,6 +282,8 @@ impl Engine {
             .min(cfg.max_context_tokens);
         let mut sources = sources;
         if cfg.compress {
+            let _span = tracing::info_span!("answer.compress", cairn.sources = sources.len())
+                .entered();
             let t = Instant::now();
             let spans = compress::sentences(&sources, cfg.source_tokens, &count);
             let cosines =
@@ -363,7 +371,15 @@ impl Engine {
         answer.guardrails.extend(redaction.decisions());
         answer.answer = text.trim().to_owned();
         if let Some(g) = &req.guard {
-            let check = g.check_output(&answer.answer, canary.as_deref());
+            let span = tracing::info_span!(
+                "guardrail.output",
+                openinference.span.kind = cairn_telemetry::names::kind::GUARDRAIL,
+                cairn.decisions = tracing::field::Empty,
+                cairn.blocked = tracing::field::Empty,
+            );
+            let check = span.in_scope(|| g.check_output(&answer.answer, canary.as_deref()));
+            span.record("cairn.decisions", check.decisions.len() as u64);
+            span.record("cairn.blocked", check.blocked);
             answer.guardrails.extend(check.decisions);
             if check.blocked {
                 answer.abstained = true;
@@ -377,6 +393,12 @@ impl Engine {
         }
 
         let t = Instant::now();
+        let grounding = tracing::info_span!(
+            "answer.grounding",
+            cairn.claims = tracing::field::Empty,
+            cairn.unsupported = tracing::field::Empty,
+        );
+        let entered = grounding.enter();
         if declined(&answer.answer) {
             answer.abstained = true;
             answer.abstain_reason = Some(AbstainReason::ModelDeclined);
@@ -431,6 +453,9 @@ impl Engine {
         if answer.abstained {
             answer.confidence = 0.0;
         }
+        grounding.record("cairn.claims", answer.claims.len() as u64);
+        grounding.record("cairn.unsupported", answer.unsupported.len() as u64);
+        drop(entered);
         answer.timings.grounding_ms = ms(t);
         self.finish(tenant, req, answer, start, attempt.record)
     }
@@ -508,6 +533,7 @@ impl Engine {
     ) -> Result<Answer> {
         answer.timings.total_ms = ms(start);
         if record && (req.record || req.conversation.is_some()) {
+            let _span = tracing::info_span!("answer.store").entered();
             let record = serde_json::to_value(&answer).map_err(|e| {
                 Error::new(
                     ErrorCode::Internal,

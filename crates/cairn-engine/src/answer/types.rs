@@ -257,6 +257,10 @@ pub struct Answer {
     /// answered again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub escalations: Vec<Escalation>,
+    /// The trace of the request that produced it (`GET /api/v1/traces/{id}`), when
+    /// traced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// One attempt of a `cascade` route that was not good enough.

@@ -23,6 +23,7 @@ use cairn_types::{ChunkId, DocumentId, ErrorCode, Principal, TenantId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::field::Empty;
 
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
@@ -96,8 +97,50 @@ impl Engine {
         })
     }
 
-    /// Runs one search in `tenant`.
+    /// Runs one search in `tenant`, as a `retrieval` span (OpenInference `RETRIEVER`)
+    /// with a child span per stage.
     pub fn search(&self, tenant: &TenantId, req: &SearchRequest) -> Result<SearchResponse> {
+        let span = tracing::info_span!(
+            "retrieval",
+            openinference.span.kind = cairn_telemetry::names::kind::RETRIEVER,
+            cairn.collection = req.collection.as_str(),
+            cairn.search.mode = Empty,
+            cairn.search.rerank = Empty,
+            cairn.hits = Empty,
+            otel.status_code = Empty,
+            otel.status_message = Empty,
+            cairn.attrs = Empty,
+        );
+        let _entered = span.enter();
+        let found = self.search_stages(tenant, req);
+        match &found {
+            Ok(r) => {
+                span.record("cairn.search.mode", format!("{:?}", r.mode).as_str());
+                span.record("cairn.search.rerank", format!("{:?}", r.rerank).as_str());
+                span.record("cairn.hits", r.hits.len() as u64);
+                let mut docs = serde_json::Map::new();
+                for (i, h) in r.hits.iter().enumerate() {
+                    let key = |f: &str| format!("retrieval.documents.{i}.document.{f}");
+                    docs.insert(key("id"), h.chunk_id.clone().into());
+                    docs.insert(key("score"), f64::from(h.score).into());
+                    docs.insert(
+                        key("metadata"),
+                        serde_json::json!({"document_id": h.document_id, "title": h.title})
+                            .to_string()
+                            .into(),
+                    );
+                }
+                cairn_telemetry::record_attrs(&span, &docs);
+            }
+            Err(e) => {
+                span.record("otel.status_code", "ERROR");
+                span.record("otel.status_message", e.message.as_str());
+            }
+        }
+        found
+    }
+
+    fn search_stages(&self, tenant: &TenantId, req: &SearchRequest) -> Result<SearchResponse> {
         let start = Instant::now();
         let scoped;
         let req = match &req.principal {
@@ -116,14 +159,23 @@ impl Engine {
         let opts = self.resolve(req)?;
         let mut timings = Timings::default();
         let t = Instant::now();
-        let (space, _) = self.synced_space(tenant, &req.collection)?;
-        space
-            .index
-            .check(tenant.as_str(), req.collection.as_str())?;
+        let (space, _) = tracing::info_span!("retrieval.index_sync").in_scope(|| {
+            let synced = self.synced_space(tenant, &req.collection)?;
+            synced
+                .0
+                .index
+                .check(tenant.as_str(), req.collection.as_str())?;
+            Ok::<_, Error>(synced)
+        })?;
         timings.sync_ms = ms(t);
 
         let t = Instant::now();
-        let (probes, traces) = self.transform_query(tenant, &req.query, &req.transforms)?;
+        let (probes, traces) = if req.transforms.is_empty() {
+            self.transform_query(tenant, &req.query, &req.transforms)?
+        } else {
+            tracing::info_span!("retrieval.transforms", cairn.transforms = req.transforms.len())
+                .in_scope(|| self.transform_query(tenant, &req.query, &req.transforms))?
+        };
         timings.transform_ms = ms(t);
 
         let mut lists: Vec<Vec<(u64, f32)>> = Vec::new();
@@ -132,9 +184,12 @@ impl Engine {
         for (i, p) in probes.iter().enumerate() {
             if opts.mode != SearchMode::Dense {
                 let t = Instant::now();
-                let l = space
-                    .index
-                    .search_lexical(&p.lexical, &req.filter, opts.candidates)?;
+                let l = stage("retrieval.lexical", || {
+                    space
+                        .index
+                        .search_lexical(&p.lexical, &req.filter, opts.candidates)
+                        .map_err(Error::from)
+                })?;
                 timings.lexical_ms += ms(t);
                 if i == 0 {
                     lex0 = Some(lists.len());
@@ -153,10 +208,12 @@ impl Engine {
                 let v = self.embed_query(tenant, &p.dense)?;
                 timings.embed_ms += ms(t);
                 let t = Instant::now();
-                let d =
+                let d = stage("retrieval.dense", || {
                     space
                         .index
-                        .search_dense(&v, &req.filter, opts.candidates, req.ef_search)?;
+                        .search_dense(&v, &req.filter, opts.candidates, req.ef_search)
+                        .map_err(Error::from)
+                })?;
                 timings.dense_ms += ms(t);
                 if i == 0 {
                     dense0 = Some(lists.len());
@@ -167,22 +224,40 @@ impl Engine {
         }
 
         let t = Instant::now();
-        let fused = fuse(&lists, &weights, opts.fusion, opts.mode);
+        let fused = stage("retrieval.fusion", || {
+            Ok(fuse(&lists, &weights, opts.fusion, opts.mode))
+        })?;
         timings.fuse_ms = ms(t);
 
         let t = Instant::now();
-        let mut hits = self.hydrate(
-            tenant,
-            &space.index,
-            fused.into_iter().take(opts.candidates),
-            lex0,
-            dense0,
-        )?;
+        let mut hits = stage("retrieval.hydrate", || {
+            self.hydrate(
+                tenant,
+                &space.index,
+                fused.into_iter().take(opts.candidates),
+                lex0,
+                dense0,
+            )
+        })?;
         timings.hydrate_ms = ms(t);
 
         let t = Instant::now();
         if opts.rerank != RerankKind::None && !hits.is_empty() {
-            self.rerank(tenant, &req.query, opts.rerank, &mut hits)?;
+            let span = tracing::info_span!(
+                "rerank",
+                openinference.span.kind = cairn_telemetry::names::kind::RERANKER,
+                reranker.model_name = format!("{:?}", opts.rerank).to_lowercase(),
+                reranker.top_k = hits.len(),
+                cairn.attrs = Empty,
+            );
+            span.in_scope(|| self.rerank(tenant, &req.query, opts.rerank, &mut hits))?;
+            let mut docs = serde_json::Map::new();
+            for (i, h) in hits.iter().enumerate() {
+                let key = |f: &str| format!("reranker.output_documents.{i}.document.{f}");
+                docs.insert(key("id"), h.chunk_id.clone().into());
+                docs.insert(key("score"), f64::from(h.score).into());
+            }
+            cairn_telemetry::record_attrs(&span, &docs);
         }
         timings.rerank_ms = ms(t);
 
@@ -191,7 +266,9 @@ impl Engine {
         }
 
         let t = Instant::now();
-        let hits = self.apply_context(tenant, &space.index, hits, &req.context, opts.top_k)?;
+        let hits = stage("retrieval.context", || {
+            self.apply_context(tenant, &space.index, hits, &req.context, opts.top_k)
+        })?;
         timings.context_ms = ms(t);
         timings.total_ms = ms(start);
         Ok(SearchResponse {
@@ -216,6 +293,14 @@ impl Engine {
             return Ok(v);
         }
         let embedder = self.embedder()?;
+        let _span = tracing::info_span!(
+            "embedding",
+            openinference.span.kind = cairn_telemetry::names::kind::EMBEDDING,
+            gen_ai.operation.name = "embeddings",
+            gen_ai.request.model = embedder.model_id(),
+            embedding.model_name = embedder.model_id(),
+        )
+        .entered();
         let v = Arc::new(
             embedder
                 .embed(&[text])?
@@ -296,6 +381,25 @@ impl Engine {
 /// Merges the candidate lists. A single list keeps its raw scores; several are fused,
 /// RRF weighing each list by `weights`. Weighted fusion applies to one lexical and one
 /// dense list; with more lists (query transforms) RRF is used.
+/// Runs one retrieval stage as a span recording how many results it returned.
+fn stage<T: StageCount>(name: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let span = tracing::info_span!("stage", otel.name = name, cairn.results = Empty);
+    let out = span.in_scope(f)?;
+    span.record("cairn.results", out.count() as u64);
+    Ok(out)
+}
+
+/// How many results a stage returned.
+trait StageCount {
+    fn count(&self) -> usize;
+}
+
+impl<T> StageCount for Vec<T> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
 fn fuse(
     lists: &[Vec<(u64, f32)>],
     weights: &[f32],

@@ -215,6 +215,16 @@ impl Guard {
         check
     }
 
+    /// `text` with every PII kind the policy names replaced by a placeholder (what a
+    /// trace may keep of a prompt or an answer).
+    pub fn redact_pii(&self, text: &str) -> String {
+        let matches = pii::detect(text, &self.policy.pii_kinds);
+        if matches.is_empty() {
+            return text.to_owned();
+        }
+        redact(text, &matches, &mut Vault::new())
+    }
+
     /// Prepares text for a remote model: with `pii_remote = Redact` PII is replaced by
     /// placeholders recorded in `vault` (restore the answer with [`Vault::restore`] or a
     /// [`crate::redact::Restorer`]). With `Block` the text is returned unchanged and the

@@ -104,6 +104,10 @@ impl RemoteConfig {
         if let Some(key) = &self.api_key {
             request = request.header("Authorization", &format!("Bearer {key}"));
         }
+        // The provider's spans join the request's trace.
+        if let Some(tp) = cairn_telemetry::current_traceparent() {
+            request = request.header("traceparent", &tp);
+        }
         let mut response = request.send_json(body).map_err(|e| match e {
             ureq::Error::Timeout(t) => Error::Timeout(format!("{url}: {t:?} limit reached")),
             e => Error::Upstream {

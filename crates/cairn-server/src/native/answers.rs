@@ -136,6 +136,13 @@ pub async fn ask(
     req.guard = Some(settings.guard.clone());
     let meter = state.meter(&who, &settings);
     let audit_to = who.clone();
+    let trace = crate::request_trace::current();
+    let content = state
+        .engine
+        .config()
+        .telemetry
+        .trace_content
+        .then(|| settings.guard.clone());
     let slot = if body.stream || wants_sse(&headers) {
         match state.streams.open(&who.bucket) {
             Ok(slot) => Some(slot),
@@ -166,6 +173,9 @@ pub async fn ask(
             );
             crate::guardrails::audit_decisions(e, &audit_to, &answer.guardrails);
             crate::metrics::answered(&answer);
+            if let Some(t) = &trace {
+                t.answered(&answer, content.as_deref());
+            }
             em.send(Some("answer"), &json!(answer));
             Ok(())
         })
@@ -178,6 +188,9 @@ pub async fn ask(
         meter.record(&a.model, a.usage.prompt_tokens, a.usage.completion_tokens);
         crate::guardrails::audit_decisions(e, &audit_to, &a.guardrails);
         crate::metrics::answered(&a);
+        if let Some(t) = &trace {
+            t.answered(&a, content.as_deref());
+        }
         Ok(a)
     })
     .await
@@ -367,15 +380,33 @@ pub async fn add_feedback(
         }
     };
     let who = caller.0;
-    let fb = blocking(&state, move |e, _| {
-        Ok(e.add_feedback(
-            &who.tenant,
-            who.owner(),
-            &AnswerId::new(id),
-            rating,
-            &req.comment,
-        )?)
+    let tenant = who.tenant.clone();
+    let comment = req.comment.clone();
+    let (fb, trace_id) = blocking(&state, move |e, _| {
+        let id = AnswerId::new(id);
+        let fb = e.add_feedback(&who.tenant, who.owner(), &id, rating, &req.comment)?;
+        // The answer's trace gets the rating as a score.
+        let trace_id = e
+            .recorded_answer(&who.tenant, who.owner(), &id)
+            .ok()
+            .and_then(|a| a.record["trace_id"].as_str().map(str::to_owned));
+        Ok((fb, trace_id))
     })
     .await?;
+    if let (Some(t), Some(id)) = (
+        &state.telemetry,
+        trace_id.as_deref().and_then(cairn_telemetry::parse_trace_id),
+    ) {
+        t.score(
+            tenant.as_str(),
+            id,
+            cairn_telemetry::Score {
+                name: "feedback".into(),
+                value: f64::from(rating),
+                comment: (!comment.is_empty()).then_some(comment),
+                source: "user".into(),
+            },
+        );
+    }
     Ok((StatusCode::CREATED, Json(json!(fb))))
 }

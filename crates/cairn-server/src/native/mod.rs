@@ -8,3 +8,4 @@ pub mod models;
 mod spool;
 pub mod sso;
 pub mod tenant;
+pub mod traces;

@@ -220,7 +220,7 @@ pub(crate) async fn chat_inner(
             wire.translate(),
             move |engine, em| {
                 let _permit = permit;
-                let out = chat::stream(engine.generator()?.as_ref(), plan, em)?;
+                let out = chat::stream(engine.traced_generator()?.as_ref(), plan, em)?;
                 settle_stream(engine, &who, &meter, &out, cache);
                 Ok(())
             },
@@ -230,7 +230,7 @@ pub(crate) async fn chat_inner(
     }
     let body = blocking(&state, move |engine, cancel| {
         let _permit = permit;
-        let (body, decisions) = chat::complete(engine.generator()?.as_ref(), plan, cancel)?;
+        let (body, decisions) = chat::complete(engine.traced_generator()?.as_ref(), plan, cancel)?;
         crate::guardrails::audit_decisions(engine, &who, &decisions);
         record_body(&meter, &body);
         if let Some((key, cache)) = cache {

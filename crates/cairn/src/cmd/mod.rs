@@ -26,6 +26,7 @@ pub mod search;
 pub mod secrets;
 pub mod serve;
 pub mod tenants;
+pub mod traces;
 pub mod users;
 
 use anyhow::Context as _;

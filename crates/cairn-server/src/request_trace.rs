@@ -1,0 +1,289 @@
+//! Each request's trace and its one log line.
+//!
+//! The request-id middleware makes a [`RequestTrace`] for every request: the root span
+//! of its trace (when tracing is on and the route is not a probe, the metrics or a UI
+//! asset), and the facts the per-request log line reports. The gate adds the caller,
+//! handlers add the model and tokens; the line (target `cairn::request`, level info) is
+//! written when the last holder lets go — for a stream, when the stream ends — so it
+//! carries the whole request's tokens and latency.
+
+use crate::auth::Identity;
+use axum::http::{HeaderMap, Method};
+use cairn_telemetry::{Telemetry, TraceContext};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+use tracing::field::Empty;
+
+/// One request's trace and facts; cheap to clone.
+#[derive(Clone)]
+pub struct RequestTrace(Arc<Inner>);
+
+struct Inner {
+    span: tracing::Span,
+    trace_id: Option<String>,
+    request_id: String,
+    method: Method,
+    path: String,
+    route: &'static str,
+    started: Instant,
+    facts: Mutex<Facts>,
+}
+
+#[derive(Default)]
+struct Facts {
+    status: u16,
+    tenant: Option<String>,
+    user: Option<String>,
+    model: Option<String>,
+    input_tokens: u64,
+    output_tokens: u64,
+}
+
+/// Paths that are never traced: probes, the metrics scrape and the UI's files.
+fn untraced(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/metrics" | "/" | "/favicon.ico")
+        || crate::ui::is_ui_path(path)
+}
+
+impl RequestTrace {
+    /// The trace of a request (a root span when `telemetry` is on and the path is
+    /// traced; else a disabled span).
+    pub fn start(
+        telemetry: Option<&Arc<Telemetry>>,
+        headers: &HeaderMap,
+        request_id: &str,
+        method: &Method,
+        path: &str,
+    ) -> Self {
+        let route = crate::metrics::route_of(path);
+        let mut trace_id = None;
+        let span = match telemetry {
+            Some(t) if !untraced(path) => {
+                let span = tracing::info_span!(
+                    target: "cairn::trace",
+                    "request",
+                    otel.name = %format_args!("{method} {route}"),
+                    otel.kind = "server",
+                    otel.status_code = Empty,
+                    openinference.span.kind = cairn_telemetry::names::kind::CHAIN,
+                    http.request.method = method.as_str(),
+                    url.path = path,
+                    http.route = route,
+                    http.response.status_code = Empty,
+                    cairn.request_id = request_id,
+                    cairn.tenant = Empty,
+                    user.id = Empty,
+                    session.id = Empty,
+                    cairn.answer_id = Empty,
+                    cairn.flagged = Empty,
+                    input.value = Empty,
+                    output.value = Empty,
+                );
+                let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok());
+                let ctx = TraceContext::for_request(traceparent, request_id);
+                if cairn_telemetry::start_trace(&span, ctx, t.sink()) {
+                    trace_id = Some(cairn_telemetry::context::trace_hex(ctx.trace_id));
+                    // Fields given at creation came before the span was a trace's root.
+                    span.record("http.request.method", method.as_str());
+                    span.record("url.path", path);
+                    span.record("http.route", route);
+                    span.record("cairn.request_id", request_id);
+                    span.record("otel.name", format!("{method} {route}").as_str());
+                    span.record("otel.kind", "server");
+                    span.record(
+                        "openinference.span.kind",
+                        cairn_telemetry::names::kind::CHAIN,
+                    );
+                }
+                span
+            }
+            _ => tracing::Span::none(),
+        };
+        Self(Arc::new(Inner {
+            span,
+            trace_id,
+            request_id: request_id.to_owned(),
+            method: method.clone(),
+            path: path.to_owned(),
+            route,
+            started: Instant::now(),
+            facts: Mutex::new(Facts::default()),
+        }))
+    }
+
+    fn facts(&self) -> std::sync::MutexGuard<'_, Facts> {
+        self.0.facts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The root span (disabled when untraced).
+    pub fn span(&self) -> &tracing::Span {
+        &self.0.span
+    }
+
+    /// The trace id (32 hex digits) when the request is traced.
+    pub fn trace_id(&self) -> Option<&str> {
+        self.0.trace_id.as_deref()
+    }
+
+    /// Who is calling.
+    pub fn caller(&self, who: &Identity) {
+        self.0.span.record("cairn.tenant", who.tenant.as_str());
+        self.0.span.record("user.id", who.actor.as_str());
+        let mut f = self.facts();
+        f.tenant = Some(who.tenant.as_str().to_owned());
+        f.user = Some(who.actor.clone());
+    }
+
+    /// The response's status.
+    pub fn status(&self, status: u16) {
+        self.0.span.record("http.response.status_code", status);
+        if status >= 500 {
+            self.0.span.record("otel.status_code", "ERROR");
+        }
+        self.facts().status = status;
+    }
+
+    /// A model call the request made (tokens add up over calls).
+    pub fn model_call(&self, model: &str, input_tokens: u64, output_tokens: u64) {
+        let mut f = self.facts();
+        if !model.is_empty() {
+            f.model = Some(model.to_owned());
+        }
+        f.input_tokens += input_tokens;
+        f.output_tokens += output_tokens;
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let f = self.facts.get_mut().unwrap_or_else(PoisonError::into_inner);
+        tracing::info!(
+            target: "cairn::request",
+            request_id = %self.request_id,
+            trace_id = self.trace_id.as_deref().unwrap_or("-"),
+            method = %self.method,
+            path = %self.path,
+            route = self.route,
+            status = f.status,
+            ms = self.started.elapsed().as_secs_f64() * 1e3,
+            tenant = f.tenant.as_deref().unwrap_or("-"),
+            user = f.user.as_deref().unwrap_or("-"),
+            model = f.model.as_deref().unwrap_or("-"),
+            input_tokens = f.input_tokens,
+            output_tokens = f.output_tokens,
+            "request"
+        );
+    }
+}
+
+tokio::task_local! {
+    static CURRENT: RequestTrace;
+}
+
+/// Runs `fut` (the rest of the request) with `trace` as its [`current`] one.
+pub async fn scope<F: std::future::Future>(trace: RequestTrace, fut: F) -> F::Output {
+    CURRENT.scope(trace, fut).await
+}
+
+/// The trace of the request being served by this task, if any.
+pub fn current() -> Option<RequestTrace> {
+    CURRENT.try_with(Clone::clone).ok()
+}
+
+/// The telemetry pipeline `[telemetry]` asks for: `None` when traces are neither stored
+/// nor exported.
+pub fn telemetry(
+    config: &cairn_config::Config,
+) -> crate::error::ApiResult<Option<Arc<Telemetry>>> {
+    let t = &config.telemetry;
+    if !t.store_traces && t.otlp_endpoint.is_empty() {
+        return Ok(None);
+    }
+    let otlp = (!t.otlp_endpoint.is_empty()).then(|| cairn_telemetry::OtlpSettings {
+        endpoint: t.otlp_endpoint.clone(),
+        headers: t
+            .otlp_headers
+            .iter()
+            .map(|(k, v)| (k.clone(), expand_env(v)))
+            .collect(),
+        timeout: std::time::Duration::from_secs(t.otlp_timeout_secs),
+        queue: t.otlp_queue,
+        service_name: t.service_name.clone(),
+    });
+    let settings = cairn_telemetry::Settings {
+        store_path: t.store_traces.then(|| config.traces_path.clone()),
+        sample_rate: t.sample_rate,
+        slow_ms: t.slow_trace_ms as f64,
+        retention_days: t.retention_days,
+        max_store_bytes: t.max_trace_mb << 20,
+        otlp,
+        ..cairn_telemetry::Settings::default()
+    };
+    cairn_telemetry::Telemetry::start(settings)
+        .map(|t| Some(Arc::new(t)))
+        .map_err(|e| {
+            crate::error::ApiError::new(
+                cairn_types::ErrorCode::InvalidConfig,
+                format!("the trace store cannot open: {e}"),
+            )
+        })
+}
+
+/// `${VAR}` in `value` replaced by the environment's `VAR` (empty when unset).
+fn expand_env(value: &str) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        match rest[start + 2..].find('}') {
+            Some(end) => {
+                let name = &rest[start + 2..start + 2 + end];
+                out.push_str(&std::env::var(name).unwrap_or_default());
+                rest = &rest[start + 3 + end..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn header_values_read_the_environment() {
+        // SAFETY-free: HOME is set for every test process.
+        let home = std::env::var("HOME").unwrap_or_default();
+        assert_eq!(super::expand_env("Bearer ${HOME}"), format!("Bearer {home}"));
+        assert_eq!(super::expand_env("plain"), "plain");
+        assert_eq!(super::expand_env("x ${unterminated"), "x ${unterminated");
+    }
+}
+
+impl RequestTrace {
+    /// An answer this request produced: its id and conversation, whether it is flagged
+    /// (unsupported claims, or stopped by a guardrail: such traces are always kept),
+    /// and — with `telemetry.trace_content` — the question and answer after `guard`'s
+    /// PII redaction.
+    pub fn answered(&self, a: &cairn_engine::answer::Answer, content: Option<&cairn_guard::Guard>) {
+        let span = &self.0.span;
+        if span.is_disabled() {
+            return;
+        }
+        span.record("cairn.answer_id", a.id.as_str());
+        if let Some(c) = &a.conversation {
+            span.record("session.id", c.as_str());
+        }
+        let flagged = !a.unsupported.is_empty()
+            || a.abstain_reason == Some(cairn_engine::answer::AbstainReason::Guardrail);
+        span.record("cairn.flagged", flagged);
+        if let Some(guard) = content {
+            span.record("input.value", guard.redact_pii(&a.question).as_str());
+            let text = a.draft.as_deref().unwrap_or(&a.answer);
+            span.record("output.value", guard.redact_pii(text).as_str());
+        }
+    }
+}
