@@ -528,9 +528,8 @@ impl RawConfig {
         if !(0.0..=1.0).contains(&t.sample_rate) {
             return Err(invalid("telemetry.sample_rate", "must be between 0 and 1"));
         }
-        if !t.otlp_endpoint.is_empty()
-            && !(t.otlp_endpoint.starts_with("http://") || t.otlp_endpoint.starts_with("https://"))
-        {
+        let http = ["http://", "https://"];
+        if !t.otlp_endpoint.is_empty() && !http.iter().any(|p| t.otlp_endpoint.starts_with(p)) {
             return Err(invalid(
                 "telemetry.otlp_endpoint",
                 "must be an http:// or https:// URL (OTLP over HTTP)",

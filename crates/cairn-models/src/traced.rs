@@ -3,8 +3,8 @@
 //! counts, tokens per second, finish reason and the model that answered. Remote calls
 //! made inside it carry its `traceparent`.
 
-use crate::generate::{FinishReason, GenerateRequest, Generator, StreamEvent, TokenStream};
 use crate::Result;
+use crate::generate::{FinishReason, GenerateRequest, Generator, StreamEvent, TokenStream};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::field::Empty;
@@ -115,12 +115,18 @@ impl Iterator for TracedStream {
                     serde_json::json!([reason]),
                 );
                 cairn_telemetry::record_attrs(span, &list);
-                let (input, output) = (f.usage.prompt_tokens as u64, f.usage.completion_tokens as u64);
+                let (input, output) = (
+                    f.usage.prompt_tokens as u64,
+                    f.usage.completion_tokens as u64,
+                );
                 span.record("gen_ai.usage.input_tokens", input);
                 span.record("gen_ai.usage.output_tokens", output);
                 span.record("llm.token_count.prompt", input);
                 span.record("llm.token_count.completion", output);
-                span.record("cairn.cached_input_tokens", f.usage.cached_prompt_tokens as u64);
+                span.record(
+                    "cairn.cached_input_tokens",
+                    f.usage.cached_prompt_tokens as u64,
+                );
                 if let Some(first) = self.first {
                     let decode = first.elapsed().as_secs_f64();
                     if decode > 0.0 && output > 1 {

@@ -531,7 +531,11 @@ fn traces(out: &mut String, s: &cairn_telemetry::Stats) {
         ("sampled_out", &s.sampled_out),
         ("dropped", &s.dropped),
     ] {
-        let _ = writeln!(out, "cairn_traces_total{{outcome=\"{outcome}\"}} {}", v.load(Relaxed));
+        let _ = writeln!(
+            out,
+            "cairn_traces_total{{outcome=\"{outcome}\"}} {}",
+            v.load(Relaxed)
+        );
     }
     head(
         out,
@@ -539,7 +543,10 @@ fn traces(out: &mut String, s: &cairn_telemetry::Stats) {
         "counter",
         "Spans sent over OTLP by outcome: exported, failed (refused or unreachable collector).",
     );
-    for (outcome, v) in [("exported", &s.exported_spans), ("failed", &s.export_failed_spans)] {
+    for (outcome, v) in [
+        ("exported", &s.exported_spans),
+        ("failed", &s.export_failed_spans),
+    ] {
         let _ = writeln!(
             out,
             "cairn_trace_export_spans_total{{outcome=\"{outcome}\"}} {}",

@@ -4,11 +4,11 @@
 //! The request's trace starts here too (its id in `x-trace-id`).
 
 use crate::error::ApiError;
+use crate::request_trace::RequestTrace;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use crate::request_trace::RequestTrace;
 use cairn_types::ErrorCode;
 use tracing::Instrument;
 
@@ -47,13 +47,7 @@ pub async fn middleware(
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let trace = RequestTrace::start(
-        state.telemetry.as_ref(),
-        req.headers(),
-        &id,
-        &method,
-        &path,
-    );
+    let trace = RequestTrace::start(state.telemetry.as_ref(), req.headers(), &id, &method, &path);
     let span = trace.span().clone();
     let mut res = crate::request_trace::scope(trace.clone(), next.run(req).instrument(span)).await;
     if let Some(err) = res.extensions_mut().remove::<ApiError>() {

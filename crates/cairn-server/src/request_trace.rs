@@ -41,8 +41,10 @@ struct Facts {
 
 /// Paths that are never traced: probes, the metrics scrape and the UI's files.
 fn untraced(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/metrics" | "/" | "/favicon.ico")
-        || crate::ui::is_ui_path(path)
+    matches!(
+        path,
+        "/healthz" | "/readyz" | "/metrics" | "/" | "/favicon.ico"
+    ) || crate::ui::is_ui_path(path)
 }
 
 impl RequestTrace {
@@ -192,9 +194,7 @@ pub fn current() -> Option<RequestTrace> {
 
 /// The telemetry pipeline `[telemetry]` asks for: `None` when traces are neither stored
 /// nor exported.
-pub fn telemetry(
-    config: &cairn_config::Config,
-) -> crate::error::ApiResult<Option<Arc<Telemetry>>> {
+pub fn telemetry(config: &cairn_config::Config) -> crate::error::ApiResult<Option<Arc<Telemetry>>> {
     let t = &config.telemetry;
     if !t.store_traces && t.otlp_endpoint.is_empty() {
         return Ok(None);
@@ -251,18 +251,6 @@ fn expand_env(value: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn header_values_read_the_environment() {
-        // SAFETY-free: HOME is set for every test process.
-        let home = std::env::var("HOME").unwrap_or_default();
-        assert_eq!(super::expand_env("Bearer ${HOME}"), format!("Bearer {home}"));
-        assert_eq!(super::expand_env("plain"), "plain");
-        assert_eq!(super::expand_env("x ${unterminated"), "x ${unterminated");
-    }
-}
-
 impl RequestTrace {
     /// An answer this request produced: its id and conversation, whether it is flagged
     /// (unsupported claims, or stopped by a guardrail: such traces are always kept),
@@ -285,5 +273,20 @@ impl RequestTrace {
             let text = a.draft.as_deref().unwrap_or(&a.answer);
             span.record("output.value", guard.redact_pii(text).as_str());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn header_values_read_the_environment() {
+        // SAFETY-free: HOME is set for every test process.
+        let home = std::env::var("HOME").unwrap_or_default();
+        assert_eq!(
+            super::expand_env("Bearer ${HOME}"),
+            format!("Bearer {home}")
+        );
+        assert_eq!(super::expand_env("plain"), "plain");
+        assert_eq!(super::expand_env("x ${unterminated"), "x ${unterminated");
     }
 }

@@ -103,8 +103,8 @@ mod tests {
 
     #[test]
     fn a_valid_traceparent_is_continued() {
-        let c = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-            .unwrap();
+        let c =
+            parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
         assert_eq!(trace_hex(c.trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(c.remote_parent, Some(0x00f0_67aa_0ba9_02b7));
         let ctx = TraceContext::for_request(
@@ -133,8 +133,14 @@ mod tests {
     #[test]
     fn the_trace_id_is_the_request_id_when_it_is_a_uuid() {
         let id = "01934f1c-7b2a-7cde-8f00-0123456789ab";
-        assert_eq!(trace_hex(trace_id_of(id)), "01934f1c7b2a7cde8f000123456789ab");
-        assert_eq!(parse_trace_id(&trace_hex(trace_id_of(id))), Some(trace_id_of(id)));
+        assert_eq!(
+            trace_hex(trace_id_of(id)),
+            "01934f1c7b2a7cde8f000123456789ab"
+        );
+        assert_eq!(
+            parse_trace_id(&trace_hex(trace_id_of(id))),
+            Some(trace_id_of(id))
+        );
         assert_eq!(parse_trace_id(id), Some(trace_id_of(id)));
         // Any other id: a stable hash.
         assert_eq!(trace_id_of("trace-123"), trace_id_of("trace-123"));

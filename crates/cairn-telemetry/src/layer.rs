@@ -114,9 +114,10 @@ fn cut(mut s: String) -> String {
 fn json_attr(v: serde_json::Value) -> AttrValue {
     match v {
         serde_json::Value::Bool(b) => AttrValue::Bool(b),
-        serde_json::Value::Number(n) => n
-            .as_i64()
-            .map_or_else(|| AttrValue::Float(n.as_f64().unwrap_or(0.0)), AttrValue::Int),
+        serde_json::Value::Number(n) => n.as_i64().map_or_else(
+            || AttrValue::Float(n.as_f64().unwrap_or(0.0)),
+            AttrValue::Int,
+        ),
         serde_json::Value::String(s) => AttrValue::Str(cut(s)),
         serde_json::Value::Array(items) if items.iter().all(serde_json::Value::is_string) => {
             AttrValue::List(
@@ -165,7 +166,10 @@ impl Visit for Fields<'_> {
         self.field(field, AttrValue::Int(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.field(field, AttrValue::Int(i64::try_from(value).unwrap_or(i64::MAX)));
+        self.field(
+            field,
+            AttrValue::Int(i64::try_from(value).unwrap_or(i64::MAX)),
+        );
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.field(field, AttrValue::Bool(value));
@@ -198,8 +202,10 @@ impl Visit for EventFields {
         if field.name() == "message" {
             self.message = cut(value.to_owned());
         } else {
-            self.attrs
-                .push((field.name().to_owned(), AttrValue::Str(cut(value.to_owned()))));
+            self.attrs.push((
+                field.name().to_owned(),
+                AttrValue::Str(cut(value.to_owned())),
+            ));
         }
     }
 }
@@ -218,8 +224,11 @@ pub fn wanted(meta: &Metadata<'_>) -> bool {
     }
 }
 
+/// The filter of [`layer`].
+pub type Wanted = FilterFn<fn(&Metadata<'_>) -> bool>;
+
 /// The trace layer behind its own filter ([`wanted`]).
-pub fn layer<S>() -> Filtered<TraceLayer, FilterFn<fn(&Metadata<'_>) -> bool>, S>
+pub fn layer<S>() -> Filtered<TraceLayer, Wanted, S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -368,7 +377,9 @@ pub fn record_attrs(span: &tracing::Span, attrs: &serde_json::Map<String, serde_
     if !attrs.is_empty() && !span.is_disabled() {
         span.record(
             "cairn.attrs",
-            serde_json::Value::Object(attrs.clone()).to_string().as_str(),
+            serde_json::Value::Object(attrs.clone())
+                .to_string()
+                .as_str(),
         );
     }
 }

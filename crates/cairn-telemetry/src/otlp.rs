@@ -35,9 +35,7 @@ pub struct OtlpSettings {
 /// The traces URL of `endpoint`: as given when it has a path, else with `/v1/traces`.
 pub fn traces_url(endpoint: &str) -> String {
     let trimmed = endpoint.trim_end_matches('/');
-    let path_start = trimmed
-        .find("://")
-        .map_or(0, |i| i + 3);
+    let path_start = trimmed.find("://").map_or(0, |i| i + 3);
     if trimmed[path_start..].contains('/') {
         trimmed.to_owned()
     } else {
@@ -67,7 +65,7 @@ impl HttpClient for UreqClient {
 pub struct Exporter {
     tx: SyncSender<Option<CompletedTrace>>,
     stats: Arc<Stats>,
-    handle: std::thread::JoinHandle<()>,
+    done: Receiver<()>,
 }
 
 /// Traces per export call at most.
@@ -78,8 +76,12 @@ impl Exporter {
     pub fn start(settings: OtlpSettings, stats: Arc<Stats>) -> Self {
         let (tx, rx) = sync_channel(settings.queue.max(1));
         let thread_stats = stats.clone();
-        let handle = std::thread::spawn(move || run(&settings, &rx, &thread_stats));
-        Self { tx, stats, handle }
+        let (done_tx, done) = sync_channel(1);
+        std::thread::spawn(move || {
+            run(&settings, &rx, &thread_stats);
+            let _ = done_tx.send(());
+        });
+        Self { tx, stats, done }
     }
 
     /// Queues a trace; drops it (counted) when the queue is full.
@@ -91,10 +93,11 @@ impl Exporter {
         }
     }
 
-    /// Exports what is queued (bounded by the export timeout) and stops.
+    /// Exports what is queued and stops, waiting at most five seconds (a hung
+    /// collector never holds up shutdown longer).
     pub fn stop(self) {
         if self.tx.try_send(None).is_ok() {
-            let _ = self.handle.join();
+            let _ = self.done.recv_timeout(Duration::from_secs(5));
         }
     }
 }
@@ -255,8 +258,14 @@ mod tests {
 
     #[test]
     fn a_bare_origin_gets_the_traces_path() {
-        assert_eq!(traces_url("http://127.0.0.1:4318"), "http://127.0.0.1:4318/v1/traces");
-        assert_eq!(traces_url("http://127.0.0.1:4318/"), "http://127.0.0.1:4318/v1/traces");
+        assert_eq!(
+            traces_url("http://127.0.0.1:4318"),
+            "http://127.0.0.1:4318/v1/traces"
+        );
+        assert_eq!(
+            traces_url("http://127.0.0.1:4318/"),
+            "http://127.0.0.1:4318/v1/traces"
+        );
         assert_eq!(
             traces_url("https://cloud.langfuse.com/api/public/otel/v1/traces"),
             "https://cloud.langfuse.com/api/public/otel/v1/traces"

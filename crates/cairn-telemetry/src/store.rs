@@ -169,7 +169,12 @@ fn span_row(s: &SpanRecord) -> (String, String, String, Option<String>) {
     let attrs: Map<String, Value> = s
         .attributes
         .iter()
-        .map(|(k, v)| (k.to_string(), serde_json::to_value(v).unwrap_or(Value::Null)))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                serde_json::to_value(v).unwrap_or(Value::Null),
+            )
+        })
         .collect();
     let (status, message) = match &s.status {
         SpanStatus::Unset => ("unset", None),
@@ -285,7 +290,13 @@ impl TraceStore {
     }
 
     /// Attaches `score` to a trace of `tenant`; `false` when there is no such trace.
-    pub fn add_score(&self, tenant: &str, trace_id: u128, score: &Score, at_ms: i64) -> Result<bool> {
+    pub fn add_score(
+        &self,
+        tenant: &str,
+        trace_id: u128,
+        score: &Score,
+        at_ms: i64,
+    ) -> Result<bool> {
         if !self.has(tenant, trace_id)? {
             return Ok(false);
         }
@@ -418,7 +429,9 @@ impl TraceStore {
         )?;
         loop {
             let total: i64 =
-                conn.query_row("SELECT COALESCE(SUM(bytes), 0) FROM traces", [], |r| r.get(0))?;
+                conn.query_row("SELECT COALESCE(SUM(bytes), 0) FROM traces", [], |r| {
+                    r.get(0)
+                })?;
             if total as u64 <= max_bytes {
                 break;
             }
@@ -482,7 +495,10 @@ fn tree(flat: Vec<Value>, started_ms: i64) -> Vec<Value> {
             None => roots.push(s),
         }
     }
-    fn attach(mut node: Value, children: &mut std::collections::HashMap<String, Vec<Value>>) -> Value {
+    fn attach(
+        mut node: Value,
+        children: &mut std::collections::HashMap<String, Vec<Value>>,
+    ) -> Value {
         let id = node["span_id"].as_str().unwrap_or_default().to_owned();
         let kids = children
             .remove(&id)

@@ -54,7 +54,10 @@ fn a_root_collects_its_children_across_threads() {
             let parent = tracing::Span::current();
             let dispatch = tracing::dispatcher::get_default(Clone::clone);
             let tp = cairn_telemetry::current_traceparent().unwrap();
-            assert!(tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{tp}");
+            assert!(
+                tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+                "{tp}"
+            );
             std::thread::scope(|s| {
                 s.spawn(|| {
                     let _d = tracing::dispatcher::set_default(&dispatch);
@@ -92,9 +95,17 @@ fn a_root_collects_its_children_across_threads() {
     assert_eq!(t.spans.len(), 3);
     let root = t.root().unwrap();
     assert_eq!(root.name, "POST /api/v1/ask");
-    assert_eq!(root.parent_id, Some(0x00f0_67aa_0ba9_02b7), "continues the caller's span");
+    assert_eq!(
+        root.parent_id,
+        Some(0x00f0_67aa_0ba9_02b7),
+        "continues the caller's span"
+    );
     assert_eq!(t.tenant(), "acme");
-    let lexical = t.spans.iter().find(|s| s.name == "retrieval.lexical").unwrap();
+    let lexical = t
+        .spans
+        .iter()
+        .find(|s| s.name == "retrieval.lexical")
+        .unwrap();
     assert_eq!(lexical.parent_id, Some(root.span_id));
     assert_eq!(lexical.attr("cairn.hits"), Some(&AttrValue::Int(3)));
     assert_eq!(
@@ -106,7 +117,10 @@ fn a_root_collects_its_children_across_threads() {
     let generation = t.spans.iter().find(|s| s.name == "generation").unwrap();
     assert_eq!(generation.status, SpanStatus::Error("model down".into()));
     assert!(t.is_error());
-    assert!(generation.attr("otel.status_code").is_none(), "otel.* are not attributes");
+    assert!(
+        generation.attr("otel.status_code").is_none(),
+        "otel.* are not attributes"
+    );
 }
 
 fn settings(dir: &std::path::Path, rate: f64) -> Settings {
@@ -196,8 +210,19 @@ fn sampling_passes_over_ordinary_traces_but_feedback_brings_one_back() {
     });
     telemetry.flush(Duration::from_secs(5));
     let store = telemetry.store().unwrap().clone();
-    assert!(store.get("acme", ok.trace_id).unwrap().is_none(), "sampled out");
-    assert_eq!(store.get("acme", bad.trace_id).unwrap().unwrap().summary.kept, "error");
+    assert!(
+        store.get("acme", ok.trace_id).unwrap().is_none(),
+        "sampled out"
+    );
+    assert_eq!(
+        store
+            .get("acme", bad.trace_id)
+            .unwrap()
+            .unwrap()
+            .summary
+            .kept,
+        "error"
+    );
     telemetry.score(
         "acme",
         later.trace_id,
@@ -212,7 +237,13 @@ fn sampling_passes_over_ordinary_traces_but_feedback_brings_one_back() {
     let back = store.get("acme", later.trace_id).unwrap().unwrap();
     assert_eq!(back.summary.kept, "feedback");
     assert_eq!(back.scores.len(), 1);
-    assert_eq!(telemetry.stats().sampled_out.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(
+        telemetry
+            .stats()
+            .sampled_out
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
     telemetry.stop();
 }
 

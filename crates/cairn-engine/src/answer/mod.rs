@@ -146,13 +146,15 @@ impl Engine {
         let mut timings = AnswerTimings::default();
 
         let t = Instant::now();
-        let (history, standalone) =
-            tracing::info_span!("answer.condense", cairn.conversation = req.conversation.as_ref().map(|c| c.as_str()))
-                .in_scope(|| {
-                    let history = self.history_for(tenant, req)?;
-                    let standalone = self.condense(tenant, &history, question)?;
-                    Ok::<_, Error>((history, standalone))
-                })?;
+        let (history, standalone) = tracing::info_span!(
+            "answer.condense",
+            cairn.conversation = req.conversation.as_ref().map(|c| c.as_str())
+        )
+        .in_scope(|| {
+            let history = self.history_for(tenant, req)?;
+            let standalone = self.condense(tenant, &history, question)?;
+            Ok::<_, Error>((history, standalone))
+        })?;
         timings.condense_ms = ms(t);
 
         let t = Instant::now();
@@ -282,8 +284,8 @@ impl Engine {
             .min(cfg.max_context_tokens);
         let mut sources = sources;
         if cfg.compress {
-            let _span = tracing::info_span!("answer.compress", cairn.sources = sources.len())
-                .entered();
+            let _span =
+                tracing::info_span!("answer.compress", cairn.sources = sources.len()).entered();
             let t = Instant::now();
             let spans = compress::sentences(&sources, cfg.source_tokens, &count);
             let cosines =

@@ -173,8 +173,11 @@ impl Engine {
         let (probes, traces) = if req.transforms.is_empty() {
             self.transform_query(tenant, &req.query, &req.transforms)?
         } else {
-            tracing::info_span!("retrieval.transforms", cairn.transforms = req.transforms.len())
-                .in_scope(|| self.transform_query(tenant, &req.query, &req.transforms))?
+            tracing::info_span!(
+                "retrieval.transforms",
+                cairn.transforms = req.transforms.len()
+            )
+            .in_scope(|| self.transform_query(tenant, &req.query, &req.transforms))?
         };
         timings.transform_ms = ms(t);
 

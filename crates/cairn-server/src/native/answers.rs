@@ -395,7 +395,9 @@ pub async fn add_feedback(
     .await?;
     if let (Some(t), Some(id)) = (
         &state.telemetry,
-        trace_id.as_deref().and_then(cairn_telemetry::parse_trace_id),
+        trace_id
+            .as_deref()
+            .and_then(cairn_telemetry::parse_trace_id),
     ) {
         t.score(
             tenant.as_str(),

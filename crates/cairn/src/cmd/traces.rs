@@ -94,7 +94,10 @@ pub fn run(ctx: &Context, c: TracesCmd) -> anyhow::Result<ExitCode> {
                 .get(ctx.tenant.as_str(), trace_id)
                 .map_err(|e| anyhow::anyhow!("{e}"))?
             else {
-                anyhow::bail!("[not_found] trace `{id}` not found in tenant `{}`", ctx.tenant);
+                anyhow::bail!(
+                    "[not_found] trace `{id}` not found in tenant `{}`",
+                    ctx.tenant
+                );
             };
             if ctx.json {
                 ctx.print_json(&t)?;
@@ -123,7 +126,9 @@ fn print_span(s: &Value, depth: usize) {
         .as_object()
         .map(|a| {
             a.iter()
-                .filter(|(k, _)| !k.starts_with("retrieval.documents.") && !k.starts_with("reranker."))
+                .filter(|(k, _)| {
+                    !k.starts_with("retrieval.documents.") && !k.starts_with("reranker.")
+                })
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
                 .join(" ")

@@ -1,0 +1,341 @@
+//! Request traces against a real `cairn serve` and a real OTLP receiver (Python,
+//! decoding `ExportTraceServiceRequest` with opentelemetry-proto): one `/api/v1/ask`
+//! continuing the caller's `traceparent` arrives as one span tree with the right parent
+//! links and GenAI / OpenInference attributes; the trace store answers
+//! `/api/v1/traces` for its tenant only; feedback becomes a score; a hung collector
+//! makes the exporter drop (and count), never makes requests wait.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod common;
+
+use common::server::{Server, call};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The Python receiver, killed on drop.
+struct Receiver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn receiver(out: &Path, blackhole: bool) -> Receiver {
+    let python = common::python("opentelemetry-proto");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/otlp_receiver.py");
+    let mut cmd = Command::new(python);
+    cmd.arg(script).arg(out);
+    if blackhole {
+        cmd.arg("--blackhole");
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("receiver said: {line:?} (run scripts/python-env.sh)"))
+        .parse()
+        .unwrap();
+    Receiver { child, port }
+}
+
+fn setup(h: &Path, telemetry: &str) {
+    std::fs::write(
+        h.join("cairn.toml"),
+        format!(
+            "[models]\ngenerator = \"smollm2-135m-instruct\"\n\n[ingest.quality]\nmin_chars = 10\n\n\
+             [telemetry]\n{telemetry}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir(h.join("kb")).unwrap();
+    std::fs::write(h.join("kb/harbor.md"), common::HARBOR).unwrap();
+    assert!(
+        common::cairn(h, &["ingest", "kb", "-c", "kb"])
+            .status
+            .success()
+    );
+}
+
+/// The spans the receiver got for `trace`, waiting up to a minute for `at_least`.
+fn received(out: &Path, trace: &str, at_least: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let spans: Vec<Value> = std::fs::read_to_string(out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|s| s["trace_id"] == trace)
+            .collect();
+        if spans.len() >= at_least || Instant::now() > deadline {
+            return spans;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn an_answer_is_one_trace_stored_and_exported_over_otlp() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let out = h.join("spans.jsonl");
+    let rx = receiver(&out, false);
+    setup(
+        h,
+        &format!(
+            "otlp_endpoint = \"http://127.0.0.1:{}\"\notlp_headers = {{ x-collector-key = \"k-123\" }}\n\
+             trace_content = true\n",
+            rx.port
+        ),
+    );
+    let owner = common::new_key(h, "default", "owner", None);
+    let member = common::new_key(h, "default", "member", None);
+    let stranger = common::new_key(h, "other", "owner", None);
+    let s = Server::start(h);
+    let url = |p: &str| format!("{}{p}", s.url);
+
+    // An answer, continuing the caller's trace.
+    let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut res = agent
+        .post(&url("/api/v1/ask"))
+        .header("Authorization", &format!("Bearer {owner}"))
+        .header("traceparent", &format!("00-{caller_trace}-{caller_span}-01"))
+        .send_json(json!({
+            "collection": "kb",
+            "question": "How much do seats on the lighthouse terrace cost? Call me at 555-867-5309.",
+            "max_tokens": 16,
+            "record": true
+        }))
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers().get("x-trace-id").unwrap().to_str().unwrap(),
+        caller_trace,
+        "the request continues the caller's trace"
+    );
+    let answer: Value = serde_json::from_str(&res.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(
+        answer["trace_id"], caller_trace,
+        "the answer points to its trace"
+    );
+
+    // Stored: listed for the tenant, with the model and the route.
+    let list = call(
+        "GET",
+        &url("/api/v1/traces?route=/api/v1/ask"),
+        Some(&owner),
+        None,
+    );
+    assert_eq!(list.status, 200, "{}", list.text);
+    let row = list.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["trace_id"] == caller_trace)
+        .unwrap_or_else(|| panic!("not listed: {}", list.text))
+        .clone();
+    assert_eq!(row["model"], "smollm2-135m-instruct");
+    assert_eq!(row["status"], 200);
+    assert!(row["input_tokens"].as_i64().unwrap() > 0);
+    // Filters narrow it.
+    let none = call(
+        "GET",
+        &url("/api/v1/traces?model=no-such-model"),
+        Some(&owner),
+        None,
+    );
+    assert_eq!(none.body["data"].as_array().unwrap().len(), 0);
+    let bad = call(
+        "GET",
+        &url("/api/v1/traces?since=yesterday"),
+        Some(&owner),
+        None,
+    );
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["error"]["code"], "invalid_input");
+
+    // The span tree: one root (the caller's span as its parent), the stages under it.
+    let tree = call(
+        "GET",
+        &url(&format!("/api/v1/traces/{caller_trace}")),
+        Some(&owner),
+        None,
+    );
+    assert_eq!(tree.status, 200, "{}", tree.text);
+    let roots = tree.body["spans"].as_array().unwrap();
+    assert_eq!(roots.len(), 1, "{}", tree.text);
+    let root = &roots[0];
+    assert_eq!(root["name"], "POST /api/v1/ask");
+    assert_eq!(root["parent_id"], caller_span);
+    assert_eq!(root["attributes"]["cairn.tenant"], "default");
+    // trace_content: the question is on the trace, its phone number redacted.
+    let input = root["attributes"]["input.value"].as_str().unwrap();
+    assert!(input.contains("lighthouse terrace"), "{input}");
+    assert!(
+        !input.contains("867-5309"),
+        "PII stays out of traces: {input}"
+    );
+    let mut names = Vec::new();
+    fn walk(s: &Value, names: &mut Vec<String>) {
+        names.push(s["name"].as_str().unwrap().to_owned());
+        for c in s["children"].as_array().unwrap() {
+            walk(c, names);
+        }
+    }
+    walk(root, &mut names);
+    for want in [
+        "gate",
+        "guardrail.input",
+        "retrieval",
+        "retrieval.lexical",
+        "embedding",
+        "retrieval.dense",
+        "chat smollm2-135m-instruct",
+        "answer.grounding",
+        "answer.store",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "no `{want}` span in {names:?}"
+        );
+    }
+    // Other tenants and lesser roles see nothing.
+    let path = format!("/api/v1/traces/{caller_trace}");
+    assert_eq!(call("GET", &url(&path), Some(&stranger), None).status, 404);
+    assert_eq!(call("GET", &url(&path), Some(&member), None).status, 403);
+    let theirs = call("GET", &url("/api/v1/traces"), Some(&stranger), None);
+    assert_eq!(theirs.body["data"].as_array().unwrap().len(), 0);
+
+    // Exported: the same spans, parent links intact, with GenAI and OpenInference names.
+    let n = names.len();
+    let spans = received(&out, caller_trace, n);
+    assert_eq!(spans.len(), n, "every span exported once");
+    assert_eq!(spans[0]["headers"]["x-collector-key"], "k-123");
+    assert_eq!(spans[0]["content_type"], "application/x-protobuf");
+    assert_eq!(spans[0]["resource"]["service.name"], "cairn");
+    let ids: std::collections::HashSet<&str> = spans
+        .iter()
+        .map(|s| s["span_id"].as_str().unwrap())
+        .collect();
+    for s in &spans {
+        let parent = s["parent_span_id"].as_str().unwrap();
+        assert!(
+            ids.contains(parent) || parent == caller_span,
+            "span {} has a dangling parent {parent}",
+            s["name"]
+        );
+    }
+    let by_name = |n: &str| spans.iter().find(|s| s["name"] == n).unwrap();
+    let chat = &by_name("chat smollm2-135m-instruct")["attributes"];
+    assert_eq!(chat["gen_ai.operation.name"], "chat");
+    assert_eq!(chat["gen_ai.request.model"], "smollm2-135m-instruct");
+    assert_eq!(chat["gen_ai.provider.name"], "llama.cpp");
+    assert_eq!(chat["openinference.span.kind"], "LLM");
+    assert!(chat["gen_ai.usage.input_tokens"].as_i64().unwrap() > 0);
+    assert!(chat["gen_ai.usage.output_tokens"].as_i64().unwrap() > 0);
+    assert!(chat["gen_ai.response.finish_reasons"].is_array());
+    assert!(chat.get("gen_ai.request.temperature").is_some());
+    let retrieval = &by_name("retrieval")["attributes"];
+    assert_eq!(retrieval["openinference.span.kind"], "RETRIEVER");
+    assert!(retrieval.get("retrieval.documents.0.document.id").is_some());
+    assert_eq!(by_name("POST /api/v1/ask")["kind"], 2, "SERVER");
+
+    // Feedback on the answer becomes a score on its trace.
+    let fb = call(
+        "POST",
+        &url(&format!(
+            "/api/v1/answers/{}/feedback",
+            answer["id"].as_str().unwrap()
+        )),
+        Some(&owner),
+        Some(&json!({"rating": -1, "comment": "wrong price"})),
+    );
+    assert_eq!(fb.status, 201, "{}", fb.text);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let t = call("GET", &url(&path), Some(&owner), None);
+        if let Some(score) = t.body["scores"].as_array().and_then(|a| a.first()) {
+            assert_eq!(score["name"], "feedback");
+            assert_eq!(score["value"], -1.0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no score: {}", t.text);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The CLI reads the same store.
+    let cli = common::cairn(h, &["traces", "show", caller_trace]);
+    assert!(cli.status.success());
+    let text = String::from_utf8_lossy(&cli.stdout);
+    assert!(text.contains("retrieval.lexical"), "{text}");
+    let cli = common::cairn(h, &["--json", "traces", "list"]);
+    let rows: Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["trace_id"] == caller_trace)
+    );
+}
+
+#[test]
+fn a_hung_collector_makes_the_exporter_drop_not_the_requests_wait() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let rx = receiver(&h.join("unused.jsonl"), true);
+    setup(
+        h,
+        &format!(
+            "otlp_endpoint = \"http://127.0.0.1:{}\"\notlp_timeout_secs = 600\notlp_queue = 2\n\
+             store_traces = false\n",
+            rx.port
+        ),
+    );
+    let owner = common::new_key(h, "default", "owner", None);
+    let s = Server::start(h);
+    let url = |p: &str| format!("{}{p}", s.url);
+    // The first export hangs for ten minutes; every search still answers.
+    let q = json!({"collection": "kb", "query": "terrace seats"});
+    for _ in 0..20 {
+        assert_eq!(
+            call("POST", &url("/api/v1/search"), Some(&owner), Some(&q)).status,
+            200
+        );
+    }
+    // Beyond the queue's two places, traces were dropped and counted.
+    let m = call("GET", &url("/metrics"), Some(&owner), None);
+    let dropped: f64 = m
+        .text
+        .lines()
+        .find(|l| l.starts_with("cairn_trace_export_dropped_total "))
+        .unwrap_or_else(|| panic!("{}", m.text))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(dropped >= 1.0, "{}", m.text);
+    // Traces are not stored here: the API says so.
+    let t = call("GET", &url("/api/v1/traces"), Some(&owner), None);
+    assert_eq!(t.status, 404, "{}", t.text);
+}
