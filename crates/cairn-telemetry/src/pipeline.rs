@@ -239,7 +239,13 @@ struct Writer {
 impl Writer {
     fn run(mut self) {
         let mut last_sweep: Option<Instant> = None;
+        let mut last_write = Instant::now();
         loop {
+            // Under steady traffic the queue never times out: write every 200 ms too.
+            if last_write.elapsed() >= Duration::from_millis(200) {
+                self.write();
+                last_write = Instant::now();
+            }
             if last_sweep.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
                 self.sweep();
                 last_sweep = Some(Instant::now());

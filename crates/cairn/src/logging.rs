@@ -26,7 +26,9 @@ pub fn filter() -> EnvFilter {
 /// `json`).
 pub fn init(format: &str) {
     let registry = tracing_subscriber::registry().with(cairn_telemetry::layer());
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if format == "json" {
         registry
             .with(
