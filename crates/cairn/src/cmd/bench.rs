@@ -161,6 +161,15 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 20_000)]
         requests: usize,
     },
+    /// What request tracing costs: a request's trace in process, and `POST
+    /// /api/v1/search` over loopback, with the trace store on against tracing off.
+    Traces {
+        #[arg(long, default_value_t = 10_000)]
+        requests: usize,
+        /// The documents searched (ingested into a scratch store first).
+        #[arg(long, default_value = "docs")]
+        docs: std::path::PathBuf,
+    },
     /// Per-document cost of parsing in a child process over parsing on a thread.
     Parse {
         /// Documents to parse (any supported format).
@@ -227,6 +236,7 @@ pub fn run(ctx: &Context, c: BenchCmd) -> anyhow::Result<ExitCode> {
             label,
         } => super::bench_gateway::gateway(&url, &model, rps, seconds, connections, &label)?,
         BenchCmd::Gate { requests } => super::bench_guard::gate(ctx, requests)?,
+        BenchCmd::Traces { requests, docs } => super::bench_trace::traces(ctx, requests, &docs)?,
         BenchCmd::Parse { files, repeat } => super::bench_parse::parse(ctx, &files, repeat)?,
         BenchCmd::Embed {
             texts,
