@@ -41,6 +41,7 @@ mod sse;
 pub mod state;
 pub mod ui;
 pub mod usage_ledger;
+pub mod usage_report;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -47,7 +47,15 @@ pub async fn middleware(
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let trace = RequestTrace::start(state.telemetry.as_ref(), req.headers(), &id, &method, &path);
+    let usage = Some(state.usage.clone());
+    let trace = RequestTrace::start(
+        state.telemetry.as_ref(),
+        usage,
+        req.headers(),
+        &id,
+        &method,
+        &path,
+    );
     let span = trace.span().clone();
     let mut res = crate::request_trace::scope(trace.clone(), next.run(req).instrument(span)).await;
     if let Some(err) = res.extensions_mut().remove::<ApiError>() {

@@ -27,6 +27,8 @@ struct Inner {
     route: &'static str,
     started: Instant,
     facts: Mutex<Facts>,
+    /// Where the finished request is counted (`GET /api/v1/tenant/usage`).
+    usage: Option<Arc<crate::usage_ledger::UsageLedger>>,
 }
 
 #[derive(Default)]
@@ -37,6 +39,7 @@ struct Facts {
     model: Option<String>,
     input_tokens: u64,
     output_tokens: u64,
+    cost_micros: i64,
 }
 
 /// Paths that are never traced: probes, the metrics scrape and the UI's files.
@@ -52,6 +55,7 @@ impl RequestTrace {
     /// traced; else a disabled span).
     pub fn start(
         telemetry: Option<&Arc<Telemetry>>,
+        usage: Option<Arc<crate::usage_ledger::UsageLedger>>,
         headers: &HeaderMap,
         request_id: &str,
         method: &Method,
@@ -110,6 +114,7 @@ impl RequestTrace {
             route,
             started: Instant::now(),
             facts: Mutex::new(Facts::default()),
+            usage,
         }))
     }
 
@@ -145,20 +150,34 @@ impl RequestTrace {
         self.facts().status = status;
     }
 
-    /// A model call the request made (tokens add up over calls).
-    pub fn model_call(&self, model: &str, input_tokens: u64, output_tokens: u64) {
+    /// A model call the request made (tokens and cost add up over calls).
+    pub fn model_call(&self, model: &str, input_tokens: u64, output_tokens: u64, cost_micros: i64) {
         let mut f = self.facts();
         if !model.is_empty() {
             f.model = Some(model.to_owned());
         }
         f.input_tokens += input_tokens;
         f.output_tokens += output_tokens;
+        f.cost_micros += cost_micros;
     }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         let f = self.facts.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let ms = self.started.elapsed().as_secs_f64() * 1e3;
+        if let (Some(ledger), Some(tenant)) = (&self.usage, &f.tenant) {
+            let mut one = cairn_store::RouteUsage::one(f.status, ms);
+            one.input_tokens = f.input_tokens as i64;
+            one.output_tokens = f.output_tokens as i64;
+            one.cost_micros = f.cost_micros;
+            ledger.request(
+                &cairn_types::TenantId::new(tenant.as_str()),
+                self.route,
+                f.model.as_deref().unwrap_or(""),
+                &one,
+            );
+        }
         tracing::info!(
             target: "cairn::request",
             request_id = %self.request_id,
@@ -167,7 +186,7 @@ impl Drop for Inner {
             path = %self.path,
             route = self.route,
             status = f.status,
-            ms = self.started.elapsed().as_secs_f64() * 1e3,
+            ms,
             tenant = f.tenant.as_deref().unwrap_or("-"),
             user = f.user.as_deref().unwrap_or("-"),
             model = f.model.as_deref().unwrap_or("-"),

@@ -229,7 +229,7 @@ impl Meter {
         };
         let cost = crate::limits::cost_micros(config, &self.settings.limits, &call);
         if let Some(t) = &self.trace {
-            t.model_call(model, call.input_tokens, call.output_tokens);
+            t.model_call(model, call.input_tokens, call.output_tokens, cost);
         }
         // An answer that abstained before generating called no model.
         if !model.is_empty() {

@@ -9,7 +9,7 @@
 //! the last tick's usage (never a request or a document).
 
 use cairn_engine::Engine;
-use cairn_store::{ModelUsage, Usage};
+use cairn_store::{ModelUsage, RouteUsage, Usage};
 use cairn_types::TenantId;
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
@@ -29,9 +29,14 @@ pub struct Entry {
     pub usage: ModelUsage,
 }
 
+/// A request's route row key: tenant, day, route, model.
+type RouteKey = (TenantId, String, &'static str, String);
+
 #[derive(Default)]
 struct Pending {
     entries: Vec<Entry>,
+    /// Finished requests per route, not yet written.
+    routes: HashMap<RouteKey, RouteUsage>,
     /// Not yet written, per (tenant, period).
     totals: HashMap<(TenantId, String), Usage>,
     stopped: bool,
@@ -105,6 +110,20 @@ impl UsageLedger {
         g.entries.push(entry);
     }
 
+    /// Counts one finished request of `tenant` on `route` (with the model that answered,
+    /// or none): `one` holds its status, latency, tokens and cost.
+    pub fn request(&self, tenant: &TenantId, route: &'static str, model: &str, one: &RouteUsage) {
+        let day = crate::limits::periods(crate::gate::now_ms())
+            .0
+            .trim_start_matches("d:")
+            .to_owned();
+        self.lock()
+            .routes
+            .entry((tenant.clone(), day, route, model.to_owned()))
+            .or_default()
+            .merge(one);
+    }
+
     /// What the ledger holds for `tenant`'s `period` and has not written yet.
     pub fn pending(&self, tenant: &TenantId, period: &str) -> Usage {
         self.lock()
@@ -130,7 +149,22 @@ impl UsageLedger {
     /// cautious side).
     pub fn flush(&self) {
         let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
-        let entries = std::mem::take(&mut self.lock().entries);
+        let (entries, routes) = {
+            let mut g = self.lock();
+            (
+                std::mem::take(&mut g.entries),
+                std::mem::take(&mut g.routes),
+            )
+        };
+        for ((tenant, day, route, model), u) in &routes {
+            if let Err(err) = self
+                .engine
+                .store()
+                .add_route_usage(tenant, day, route, model, u)
+            {
+                tracing::warn!(tenant = %tenant, error = %err, "could not record request usage");
+            }
+        }
         if entries.is_empty() {
             return;
         }

@@ -34,8 +34,9 @@ pub use repo::{
     IndexedChunk, JobFilter, JobRepo, NewJob, Store, TenantRepo,
 };
 pub use security::{
-    AuditDraft, AuditRecord, AuditRepo, AuditSealer, ErasureReport, IdentityRepo, ModelUsage,
-    ModelUsageRow, PrivacyRepo, TenantDataRepo, Usage, UserExport,
+    AuditDraft, AuditRecord, AuditRepo, AuditSealer, ErasureReport, IdentityRepo,
+    LATENCY_BOUNDS_MS, ModelUsage, ModelUsageRow, PrivacyRepo, RouteUsage, RouteUsageRow,
+    TenantDataRepo, Usage, UserExport,
 };
 pub use session::{PendingLogin, SessionRepo, WebSession};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};

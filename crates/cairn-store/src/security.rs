@@ -94,6 +94,100 @@ pub struct ModelUsageRow {
     pub usage: ModelUsage,
 }
 
+/// The upper bounds (ms) of the request-latency buckets kept per route and day; a last
+/// bucket counts everything slower.
+pub const LATENCY_BOUNDS_MS: [f64; 14] = [
+    5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 2_500.0, 5_000.0, 10_000.0, 30_000.0,
+    60_000.0, 300_000.0,
+];
+
+/// Requests of one route (and model) on one day: counts, tokens, cost and a latency
+/// histogram over [`LATENCY_BOUNDS_MS`] (one more bucket than bounds).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RouteUsage {
+    pub requests: i64,
+    /// Answered 4xx or 5xx.
+    pub errors: i64,
+    /// Answered 5xx.
+    pub server_errors: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_micros: i64,
+    pub latency_buckets: Vec<i64>,
+}
+
+impl RouteUsage {
+    /// One request.
+    pub fn one(status: u16, ms: f64) -> Self {
+        let mut buckets = vec![0; LATENCY_BOUNDS_MS.len() + 1];
+        let i = LATENCY_BOUNDS_MS
+            .iter()
+            .position(|b| ms <= *b)
+            .unwrap_or(LATENCY_BOUNDS_MS.len());
+        buckets[i] = 1;
+        Self {
+            requests: 1,
+            errors: i64::from(status >= 400),
+            server_errors: i64::from(status >= 500),
+            latency_buckets: buckets,
+            ..Self::default()
+        }
+    }
+
+    /// Adds `o` into `self`.
+    pub fn merge(&mut self, o: &RouteUsage) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.server_errors += o.server_errors;
+        self.input_tokens += o.input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.cost_micros += o.cost_micros;
+        if self.latency_buckets.len() < o.latency_buckets.len() {
+            self.latency_buckets.resize(o.latency_buckets.len(), 0);
+        }
+        for (a, b) in self.latency_buckets.iter_mut().zip(&o.latency_buckets) {
+            *a += b;
+        }
+    }
+
+    /// The latency (ms) below which a share `q` of the requests fell, interpolated
+    /// within its bucket; `None` without requests.
+    pub fn latency_quantile(&self, q: f64) -> Option<f64> {
+        let total: i64 = self.latency_buckets.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = q * total as f64;
+        let mut seen = 0.0;
+        for (i, n) in self.latency_buckets.iter().enumerate() {
+            let n = *n as f64;
+            if n > 0.0 && seen + n >= rank {
+                let lo = if i == 0 {
+                    0.0
+                } else {
+                    LATENCY_BOUNDS_MS[i - 1]
+                };
+                let hi = LATENCY_BOUNDS_MS.get(i).copied().unwrap_or(lo * 2.0);
+                return Some(lo + (hi - lo) * ((rank - seen) / n).clamp(0.0, 1.0));
+            }
+            seen += n;
+        }
+        LATENCY_BOUNDS_MS.last().copied()
+    }
+}
+
+/// A row of the per-route breakdown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RouteUsageRow {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    pub route: String,
+    /// The model that answered (empty for requests without one).
+    pub model: String,
+    #[serde(flatten)]
+    pub usage: RouteUsage,
+}
+
 /// Usage counters, tenant settings and sealed secrets.
 pub trait TenantDataRepo {
     /// Adds to the counters of every listed period in one transaction.
@@ -110,6 +204,17 @@ pub trait TenantDataRepo {
     ) -> Result<()>;
     /// The per-model rows from `since_day` (`YYYY-MM-DD`) on, by day then model.
     fn model_usage(&self, tenant: &TenantId, since_day: &str) -> Result<Vec<ModelUsageRow>>;
+    /// Adds requests to `route`'s row (with `model`) for `day`.
+    fn add_route_usage(
+        &self,
+        tenant: &TenantId,
+        day: &str,
+        route: &str,
+        model: &str,
+        delta: &RouteUsage,
+    ) -> Result<()>;
+    /// The per-route rows from `since_day` on, by day, route, then model.
+    fn route_usage(&self, tenant: &TenantId, since_day: &str) -> Result<Vec<RouteUsageRow>>;
     fn usage(&self, tenant: &TenantId, period: &str) -> Result<Usage>;
     fn tenant_settings(&self, tenant: &TenantId) -> Result<Option<serde_json::Value>>;
     fn set_tenant_settings(

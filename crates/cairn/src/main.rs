@@ -92,6 +92,8 @@ enum Command {
     /// Request traces from the trace store.
     #[command(subcommand)]
     Traces(cmd::traces::TracesCmd),
+    /// Requests, errors, tokens, cost and latency by day, model and route.
+    Usage(cmd::usage::Args),
     /// Secrets sealed at rest (AES-256-GCM under the master key).
     #[command(subcommand)]
     Secrets(cmd::secrets::SecretsCmd),
@@ -152,6 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Users(c) => cmd::users::run(&ctx, c),
         Command::Audit(c) => cmd::audit::run(&ctx, c),
         Command::Traces(c) => cmd::traces::run(&ctx, c),
+        Command::Usage(a) => cmd::usage::run(&ctx, a),
         Command::Secrets(c) => cmd::secrets::run(&ctx, c),
         Command::Tenants(c) => cmd::tenants::run(&ctx, c),
         Command::Eval(c) => cmd::eval::run(&ctx, c),

@@ -291,6 +291,54 @@ fn an_answer_is_one_trace_stored_and_exported_over_otlp() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // Usage by route: requests, errors and latency percentiles; by model: tokens.
+    let usage = call(
+        "GET",
+        &url("/api/v1/tenant/usage?days=2"),
+        Some(&owner),
+        None,
+    );
+    assert_eq!(usage.status, 200, "{}", usage.text);
+    let routes = usage.body["requests"]["by_route"].as_array().unwrap();
+    let route = |r: &str| routes.iter().find(|x| x["route"] == r).cloned();
+    let ask = route("/api/v1/ask").unwrap_or_else(|| panic!("{}", usage.text));
+    assert_eq!(ask["requests"], 1);
+    assert!(ask["p50_ms"].as_f64().unwrap() > 0.0);
+    assert!(ask["p95_ms"].as_f64().unwrap() >= ask["p50_ms"].as_f64().unwrap());
+    assert!(ask["input_tokens"].as_i64().unwrap() > 0);
+    let listed = route("/api/v1/traces").unwrap();
+    assert!(
+        listed["errors"].as_i64().unwrap() >= 1,
+        "the 400 counts: {listed}"
+    );
+    let models = usage.body["requests"]["by_model"].as_array().unwrap();
+    assert!(
+        models.iter().any(|m| m["model"] == "smollm2-135m-instruct"),
+        "{}",
+        usage.text
+    );
+    // Another tenant's report holds none of it.
+    let theirs = call("GET", &url("/api/v1/tenant/usage"), Some(&stranger), None);
+    assert!(
+        !theirs.body["requests"]["by_route"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["route"] == "/api/v1/ask"),
+        "{}",
+        theirs.text
+    );
+    let cli = common::cairn(h, &["--json", "usage", "--days", "2"]);
+    assert!(cli.status.success());
+    let report: Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert!(
+        report["requests"]["by_route"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["route"] == "/api/v1/ask")
+    );
+
     // The CLI reads the same store.
     let cli = common::cairn(h, &["traces", "show", caller_trace]);
     assert!(cli.status.success());

@@ -129,7 +129,9 @@ pub async fn put_settings(
     .await
 }
 
-/// Tokens, cost and requests counted today and this month (UTC) against the quotas.
+/// Tokens, cost and requests counted today and this month (UTC) against the quotas, and
+/// the last `days` by day, model and route: requests, errors, tokens, cost and p50/p95
+/// latency.
 #[utoipa::path(get, path = "/api/v1/tenant/usage", tag = "tenant", params(UsageQuery),
     responses((status = 200, body = Object), (status = 400, body = Object)))]
 pub async fn usage(
@@ -146,38 +148,8 @@ pub async fn usage(
     blocking(&state, move |e, _| {
         // Read what was charged so far, including what is still in memory.
         ledger.flush();
-        let now = crate::gate::now_ms();
-        let (day, month) = crate::limits::periods(now);
-        let d = e.store().usage(&tenant, &day)?;
-        let m = e.store().usage(&tenant, &month)?;
-        let (since, _) = crate::limits::periods(now - (i64::from(days) - 1) * 86_400_000);
-        let rows = e.store().model_usage(&tenant, since.trim_start_matches("d:"))?;
-        let mut totals: std::collections::BTreeMap<&str, [i64; 4]> = Default::default();
-        for r in &rows {
-            let t = totals.entry(r.model.as_str()).or_default();
-            let u = &r.usage;
-            for (acc, v) in t
-                .iter_mut()
-                .zip([u.requests, u.input_tokens, u.output_tokens, u.cost_micros])
-            {
-                *acc += v;
-            }
-        }
-        let usd = |micros: i64| micros as f64 / 1e6;
-        Ok(Json(json!({
-            "day": {"period": day, "requests": d.requests, "tokens": d.tokens, "cost_usd": usd(d.cost_micros)},
-            "month": {"period": month, "requests": m.requests, "tokens": m.tokens, "cost_usd": usd(m.cost_micros)},
-            "since": since.trim_start_matches("d:"),
-            "models": totals.iter().map(|(model, [req, inp, out, cost])| json!({
-                "model": model, "requests": req, "input_tokens": inp, "output_tokens": out,
-                "cost_usd": usd(*cost)
-            })).collect::<Vec<_>>(),
-            "by_day": rows.iter().map(|r| json!({
-                "day": r.day, "model": r.model, "requests": r.usage.requests,
-                "input_tokens": r.usage.input_tokens, "output_tokens": r.usage.output_tokens,
-                "cost_usd": usd(r.usage.cost_micros)
-            })).collect::<Vec<_>>(),
-        })))
+        let report = crate::usage_report::report(e.store(), &tenant, days, crate::gate::now_ms())?;
+        Ok(Json(report))
     })
     .await
 }

@@ -202,12 +202,14 @@ fn sweep_logs(tx: &Transaction<'_>, tenant: &TenantId, at: i64, r: &mut SweepCou
         )
         .map_err(db)?;
     // `d:YYYY-MM-DD` without its prefix is the per-model rows' day.
-    r.usage_rows += tx
-        .execute(
-            "DELETE FROM usage_by_model WHERE tenant_id = ?1 AND day < ?2",
-            (tenant.as_str(), day.trim_start_matches("d:")),
-        )
-        .map_err(db)?;
+    for table in ["usage_by_model", "usage_by_route"] {
+        r.usage_rows += tx
+            .execute(
+                &format!("DELETE FROM {table} WHERE tenant_id = ?1 AND day < ?2"),
+                (tenant.as_str(), day.trim_start_matches("d:")),
+            )
+            .map_err(db)?;
+    }
     // Keys of a held user's uploads stay with the uploads.
     r.idempotency_keys += exec(
         tx,
@@ -417,7 +419,7 @@ fn purge(tx: &Transaction<'_>, tenant: &TenantId) -> Result<TenantPurge> {
     r.collection_ids.sort();
     r.api_keys = del("api_keys")?;
     r.users = del("users")?;
-    r.usage_rows = del("usage")? + del("usage_by_model")?;
+    r.usage_rows = del("usage")? + del("usage_by_model")? + del("usage_by_route")?;
     r.settings = del("tenant_settings")?;
     r.secrets = del("secrets")?;
     del("legal_holds")?;

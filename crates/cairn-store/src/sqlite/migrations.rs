@@ -20,7 +20,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary migrates a database to.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// Every migration this binary knows, by increasing version.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -60,7 +60,30 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 9,
         sql: V9_ASSISTANTS,
     },
+    Migration {
+        version: 10,
+        sql: V10_ROUTE_USAGE,
+    },
 ];
+
+/// Requests per tenant, day, route and model: counts, errors, tokens, cost and a latency
+/// histogram (JSON array over `LATENCY_BOUNDS_MS`), for `GET /api/v1/tenant/usage`.
+const V10_ROUTE_USAGE: &str = r"
+CREATE TABLE usage_by_route (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    day TEXT NOT NULL,
+    route TEXT NOT NULL,
+    model TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    server_errors INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost_micros INTEGER NOT NULL,
+    latency TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, day, route, model)
+) STRICT;
+";
 
 /// Assistants: a saved collection, instructions and model per tenant; they go with their
 /// collection.

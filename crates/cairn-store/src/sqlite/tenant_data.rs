@@ -3,7 +3,9 @@
 use super::rows::to_json;
 use super::{SqliteStore, db, insert_err, not_found};
 use crate::Result;
-use crate::security::{ModelUsage, ModelUsageRow, TenantDataRepo, Usage};
+use crate::security::{
+    ModelUsage, ModelUsageRow, RouteUsage, RouteUsageRow, TenantDataRepo, Usage,
+};
 use cairn_types::TenantId;
 use rusqlite::OptionalExtension;
 
@@ -69,6 +71,96 @@ impl TenantDataRepo for SqliteStore {
                             input_tokens: r.get(3)?,
                             output_tokens: r.get(4)?,
                             cost_micros: r.get(5)?,
+                        },
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+    }
+
+    fn add_route_usage(
+        &self,
+        tenant: &TenantId,
+        day: &str,
+        route: &str,
+        model: &str,
+        d: &RouteUsage,
+    ) -> Result<()> {
+        self.write("recording usage", |tx| {
+            let key = (tenant.as_str(), day, route, model);
+            let old: Option<String> = tx
+                .query_row(
+                    "SELECT latency FROM usage_by_route
+                     WHERE tenant_id = ?1 AND day = ?2 AND route = ?3 AND model = ?4",
+                    key,
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            let mut merged = RouteUsage {
+                latency_buckets: old
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default(),
+                ..RouteUsage::default()
+            };
+            merged.merge(d);
+            tx.execute(
+                "INSERT INTO usage_by_route(tenant_id, day, route, model, requests, errors,
+                    server_errors, input_tokens, output_tokens, cost_micros, latency)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT(tenant_id, day, route, model) DO UPDATE SET
+                    requests = requests + excluded.requests,
+                    errors = errors + excluded.errors,
+                    server_errors = server_errors + excluded.server_errors,
+                    input_tokens = input_tokens + excluded.input_tokens,
+                    output_tokens = output_tokens + excluded.output_tokens,
+                    cost_micros = cost_micros + excluded.cost_micros,
+                    latency = excluded.latency",
+                rusqlite::params![
+                    tenant.as_str(),
+                    day,
+                    route,
+                    model,
+                    d.requests,
+                    d.errors,
+                    d.server_errors,
+                    d.input_tokens,
+                    d.output_tokens,
+                    d.cost_micros,
+                    to_json(&merged.latency_buckets)?,
+                ],
+            )
+            .map_err(|e| insert_err(e, String::new, || format!("tenant `{tenant}`")))?;
+            Ok(())
+        })
+    }
+
+    fn route_usage(&self, tenant: &TenantId, since_day: &str) -> Result<Vec<RouteUsageRow>> {
+        self.read("reading usage", |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT day, route, model, requests, errors, server_errors, input_tokens,
+                        output_tokens, cost_micros, latency
+                     FROM usage_by_route WHERE tenant_id = ?1 AND day >= ?2
+                     ORDER BY day, route, model",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map((tenant.as_str(), since_day), |r| {
+                    let latency: String = r.get(9)?;
+                    Ok(RouteUsageRow {
+                        day: r.get(0)?,
+                        route: r.get(1)?,
+                        model: r.get(2)?,
+                        usage: RouteUsage {
+                            requests: r.get(3)?,
+                            errors: r.get(4)?,
+                            server_errors: r.get(5)?,
+                            input_tokens: r.get(6)?,
+                            output_tokens: r.get(7)?,
+                            cost_micros: r.get(8)?,
+                            latency_buckets: serde_json::from_str(&latency).unwrap_or_default(),
                         },
                     })
                 })

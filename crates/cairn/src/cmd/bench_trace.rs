@@ -26,7 +26,14 @@ fn percentiles(mut us: Vec<f64>) -> (f64, f64) {
 /// One request-shaped trace (or an untraced request when `telemetry` is `None`).
 fn one_request(telemetry: Option<&Arc<cairn_telemetry::Telemetry>>, headers: &HeaderMap) {
     let id = uuid::Uuid::now_v7().to_string();
-    let trace = RequestTrace::start(telemetry, headers, &id, &Method::POST, "/api/v1/search");
+    let trace = RequestTrace::start(
+        telemetry,
+        None,
+        headers,
+        &id,
+        &Method::POST,
+        "/api/v1/search",
+    );
     let _entered = trace.span().enter();
     for stage in [
         "gate",

@@ -28,6 +28,7 @@ pub mod secrets;
 pub mod serve;
 pub mod tenants;
 pub mod traces;
+pub mod usage;
 pub mod users;
 
 use anyhow::Context as _;
