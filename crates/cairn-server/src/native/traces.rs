@@ -46,15 +46,18 @@ pub fn time_bound(v: &str, now_ms: i64, param: &'static str) -> ApiResult<i64> {
     if let Ok(ms) = v.parse::<i64>() {
         return Ok(ms);
     }
-    let unit = v.chars().last().map_or(0, |c| match c {
+    // A number and a one-letter unit (split at a character boundary).
+    let (at, last) = v.char_indices().last().unwrap_or((0, ' '));
+    let number = &v[..at];
+    let unit: i64 = match last {
         's' => 1_000,
         'm' => 60_000,
         'h' => 3_600_000,
         'd' => 86_400_000,
         _ => 0,
-    });
-    match v[..v.len().saturating_sub(1)].parse::<i64>() {
-        Ok(n) if unit > 0 && n >= 0 => Ok(now_ms - n * unit),
+    };
+    match number.parse::<i64>() {
+        Ok(n) if unit > 0 && (0..=36_500 * 86_400).contains(&n) => Ok(now_ms - n * unit),
         _ => Err(ApiError::invalid(format!(
             "`{v}`: expected milliseconds since the epoch or an age such as 15m, 2h, 7d"
         ))
@@ -159,5 +162,8 @@ mod tests {
         assert_eq!(time_bound("1h", 3_600_000, "since").ok(), Some(0));
         assert!(time_bound("yesterday", 0, "since").is_err());
         assert!(time_bound("5w", 0, "since").is_err());
+        assert!(time_bound("5é", 0, "since").is_err());
+        assert!(time_bound("é", 0, "since").is_err());
+        assert!(time_bound("99999999999999999d", 0, "since").is_err());
     }
 }
