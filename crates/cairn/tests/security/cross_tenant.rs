@@ -346,6 +346,36 @@ pub(crate) fn cross_tenant(a: &mut Attacks, w: &World, t: &Targets) {
         None,
         status(&[200]),
     );
+    // Traces: globex lists only its own, and acme's is a 404 by id.
+    let acme_traces = get(s, "/api/v1/traces?limit=5", &t.acme_owner);
+    assert_eq!(acme_traces.status, 200, "{}", acme_traces.text);
+    let acme_trace = acme_traces.body["data"][0]["trace_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("acme has traces: {}", acme_traces.text))
+        .to_owned();
+    let theirs = acme_trace.clone();
+    a.run(
+        CrossTenant,
+        "GET",
+        "/api/v1/traces?limit=1000",
+        g,
+        None,
+        move |r| {
+            assert_eq!(r.status, 200, "{}", r.text);
+            for row in r.body["data"].as_array().unwrap() {
+                assert_eq!(row["tenant"], "globex", "{row}");
+                assert_ne!(row["trace_id"], theirs.as_str());
+            }
+        },
+    );
+    a.run(
+        CrossTenant,
+        "GET",
+        &format!("/api/v1/traces/{acme_trace}"),
+        g,
+        None,
+        not_found,
+    );
     a.run(CrossTenant, "POST", "/api/v1/audit/verify", g, None, |r| {
         assert_eq!(r.status, 200, "{}", r.text);
         let keys: Vec<&String> = r.body.as_object().unwrap().keys().collect();

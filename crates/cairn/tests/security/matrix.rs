@@ -215,6 +215,12 @@ fn wrong_role(a: &mut Attacks, w: &World, t: &Targets) {
         ("GET", "/api/v1/audit".to_owned(), None),
         ("POST", "/api/v1/audit/verify".to_owned(), None),
         ("GET", "/api/v1/tenant/usage".to_owned(), None),
+        ("GET", "/api/v1/traces".to_owned(), None),
+        (
+            "GET",
+            "/api/v1/traces/4bf92f3577b34da6a3ce929d0e0e4736".to_owned(),
+            None,
+        ),
         ("GET", "/api/v1/auth/sessions".to_owned(), None),
         ("DELETE", "/api/v1/auth/sessions/ses_x".to_owned(), None),
     ] {
