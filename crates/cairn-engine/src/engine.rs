@@ -23,6 +23,8 @@ pub struct Engine {
     pub(crate) semantic_cache: crate::answer::semantic::SemanticCache<Arc<crate::Answer>>,
     /// Each tenant's registry: the file's models plus its own (`tenant_models`).
     pub(crate) registries: crate::tenant_models::Registries,
+    /// Where the traces of background work (ingest jobs) go, once a server sets it.
+    pub(crate) trace_sink: OnceLock<Arc<dyn cairn_telemetry::Sink>>,
 }
 
 /// Current time in Unix milliseconds.
@@ -33,6 +35,12 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 impl Engine {
+    /// Sends the traces of background work (each ingest job is one) to `sink`; the
+    /// first sink set stays.
+    pub fn set_trace_sink(&self, sink: Arc<dyn cairn_telemetry::Sink>) {
+        let _ = self.trace_sink.set(sink);
+    }
+
     /// Opens the configured store (creating it and applying migrations if needed).
     pub fn open(config: Config) -> Result<Self> {
         let store: Arc<dyn Store> = match config.store_backend {
@@ -62,6 +70,7 @@ impl Engine {
             config.cache.semantic_threshold,
         );
         Self {
+            trace_sink: OnceLock::new(),
             config,
             store,
             tokenizer: OnceLock::new(),

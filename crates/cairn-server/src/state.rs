@@ -49,6 +49,10 @@ impl AppState {
         crate::settings::effective(config, None)?;
         // Build the guardrails' patterns and lexicons now, not on the first request.
         cairn_guard::warm_up();
+        let telemetry = crate::request_trace::telemetry(config)?;
+        if let Some(t) = &telemetry {
+            engine.set_trace_sink(t.sink());
+        }
         Ok(Self {
             auth,
             limiter: Arc::new(MemoryLimiter::new()),
@@ -59,7 +63,7 @@ impl AppState {
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             chat_cache: Arc::new(crate::openai::ChatCache::new(&config.cache)),
             usage: crate::usage_ledger::UsageLedger::start(engine.clone()),
-            telemetry: crate::request_trace::telemetry(config)?,
+            telemetry: telemetry.clone(),
             engine,
             draining: Arc::new(AtomicBool::new(false)),
         })

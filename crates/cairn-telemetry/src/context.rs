@@ -91,6 +91,11 @@ pub fn parse_trace_id(s: &str) -> Option<u128> {
         .filter(|v| *v != 0)
 }
 
+/// A fresh trace id (for work no request started, such as an ingest job).
+pub fn new_trace_id() -> u128 {
+    rand::random::<u128>().max(1)
+}
+
 /// A fresh, non-zero span id.
 pub fn new_span_id() -> u64 {
     rand::random::<u64>().max(1)

@@ -339,6 +339,45 @@ fn an_answer_is_one_trace_stored_and_exported_over_otlp() {
             .any(|r| r["route"] == "/api/v1/ask")
     );
 
+    // An uploaded document's ingest job is a trace of its own, in the tenant.
+    let up = common::server::upload(
+        &s.url,
+        &owner,
+        "kb",
+        "pier.md",
+        "# Pier\n\nThe pier opens at dawn and closes at dusk every day.\n",
+        None,
+    );
+    assert!(up.status < 300, "{}", up.text);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let all = call("GET", &url("/api/v1/traces?limit=100"), Some(&owner), None);
+        if let Some(t) = all.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "ingest kb")
+        {
+            break t["trace_id"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "no ingest trace: {}", all.text);
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let job = call(
+        "GET",
+        &url(&format!("/api/v1/traces/{job}")),
+        Some(&owner),
+        None,
+    );
+    let mut job_spans = Vec::new();
+    walk(&job.body["spans"][0], &mut job_spans);
+    for want in ["ingest.parse", "ingest.embed", "ingest.commit"] {
+        assert!(
+            job_spans.iter().any(|n| n == want),
+            "no `{want}` in {job_spans:?}"
+        );
+    }
+
     // The CLI reads the same store.
     let cli = common::cairn(h, &["traces", "show", caller_trace]);
     assert!(cli.status.success());

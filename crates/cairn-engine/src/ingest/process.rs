@@ -71,7 +71,10 @@ impl Engine {
         }
         let format = Format::sniff(info.file_name, bytes)?;
         // In a child process killed at the time limit (`ingest.parse_isolation`).
-        let mut parsed = super::isolate::parse(&self.config.ingest, format, bytes, info.file_name)?;
+        let mut parsed =
+            tracing::info_span!("ingest.parse", cairn.bytes = bytes.len()).in_scope(|| {
+                super::isolate::parse(&self.config.ingest, format, bytes, info.file_name)
+            })?;
         let pii = opts.guard.as_ref().map(|g| redact_pii(g, &mut parsed));
         let q = &self.config.ingest.quality;
         let policy = quality::QualityPolicy {
@@ -154,7 +157,13 @@ impl Engine {
         let embeddings = if skip {
             Vec::new()
         } else {
-            self.embed_chunks(&chunks)?
+            tracing::info_span!(
+                "ingest.embed",
+                openinference.span.kind = cairn_telemetry::names::kind::EMBEDDING,
+                gen_ai.operation.name = "embeddings",
+                cairn.chunks = chunks.len(),
+            )
+            .in_scope(|| self.embed_chunks(&chunks))?
         };
         let commit = DocumentCommit {
             doc,

@@ -151,6 +151,39 @@ impl Engine {
             force: *force,
             ..IngestOptions::default()
         };
+        // Each attempt is a trace of its own (when a server collects traces).
+        let span = tracing::info_span!(
+            target: "cairn::trace",
+            "ingest.job",
+            otel.name = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            otel.status_message = tracing::field::Empty,
+            openinference.span.kind = tracing::field::Empty,
+            cairn.tenant = tracing::field::Empty,
+            cairn.job_id = tracing::field::Empty,
+            cairn.collection = tracing::field::Empty,
+            cairn.source = tracing::field::Empty,
+            cairn.attempt = tracing::field::Empty,
+        );
+        if let Some(sink) = self.trace_sink.get() {
+            let ctx = cairn_telemetry::TraceContext {
+                trace_id: cairn_telemetry::context::new_trace_id(),
+                remote_parent: None,
+            };
+            if cairn_telemetry::start_trace(&span, ctx, sink.clone()) {
+                span.record("otel.name", format!("ingest {}", job.collection).as_str());
+                span.record(
+                    "openinference.span.kind",
+                    cairn_telemetry::names::kind::CHAIN,
+                );
+                span.record("cairn.tenant", job.tenant.as_str());
+                span.record("cairn.job_id", job.id.as_str());
+                span.record("cairn.collection", job.collection.as_str());
+                span.record("cairn.source", path.as_str());
+                span.record("cairn.attempt", u64::from(job.attempts));
+            }
+        }
+        let _entered = span.enter();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.ingest_file_job(state, job, path, &opts)
         }))
@@ -161,6 +194,8 @@ impl Engine {
             ))
         });
         if let Err(e) = result {
+            span.record("otel.status_code", "ERROR");
+            span.record("otel.status_message", e.message.as_str());
             self.record_failure(state, job, path, &e);
         }
     }
@@ -206,7 +241,8 @@ impl Engine {
             } => {
                 commit.job = Some(job.id.clone());
                 let chunks = commit.chunks.len();
-                let doc = self.store.commit_document(tenant, *commit, now_ms())?;
+                let doc = tracing::info_span!("ingest.commit", cairn.chunks = chunks)
+                    .in_scope(|| self.store.commit_document(tenant, *commit, now_ms()))?;
                 self.record_success(state, &doc, outcome, chunks, size);
             }
         }
