@@ -92,6 +92,8 @@ pub struct TraceQuery {
     /// Started before.
     pub until_ms: Option<i64>,
     pub route: Option<String>,
+    /// The root span's name (`POST /api/v1/ask`, `ingest <collection>`).
+    pub name: Option<String>,
     pub status: Option<i64>,
     pub model: Option<String>,
     pub user: Option<String>,
@@ -332,6 +334,9 @@ impl TraceStore {
         }
         if let Some(v) = &q.route {
             cond(" AND route = ?", v.clone().into());
+        }
+        if let Some(v) = &q.name {
+            cond(" AND name = ?", v.clone().into());
         }
         if let Some(v) = q.status {
             cond(" AND status = ?", v.into());

@@ -351,16 +351,16 @@ fn an_answer_is_one_trace_stored_and_exported_over_otlp() {
     assert!(up.status < 300, "{}", up.text);
     let deadline = Instant::now() + Duration::from_secs(60);
     let job = loop {
-        let all = call("GET", &url("/api/v1/traces?limit=100"), Some(&owner), None);
-        if let Some(t) = all.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["name"] == "ingest kb")
-        {
+        let jobs = call(
+            "GET",
+            &url("/api/v1/traces?name=ingest%20kb"),
+            Some(&owner),
+            None,
+        );
+        if let Some(t) = jobs.body["data"].as_array().unwrap().first() {
             break t["trace_id"].as_str().unwrap().to_owned();
         }
-        assert!(Instant::now() < deadline, "no ingest trace: {}", all.text);
+        assert!(Instant::now() < deadline, "no ingest trace: {}", jobs.text);
         std::thread::sleep(Duration::from_millis(200));
     };
     let job = call(

@@ -26,6 +26,9 @@ pub struct TraceListQuery {
     pub until: Option<String>,
     /// A route template, e.g. `/api/v1/ask`.
     pub route: Option<String>,
+    /// The root span's name: `POST /api/v1/ask`, or `ingest <collection>` for an
+    /// ingest job.
+    pub name: Option<String>,
     /// An HTTP status.
     pub status: Option<i64>,
     /// The model that answered.
@@ -108,6 +111,7 @@ pub async fn list(
             .map(|v| time_bound(v, now, "until"))
             .transpose()?,
         route: q.route,
+        name: q.name,
         status: q.status,
         model: q.model,
         user: q.user,
