@@ -326,7 +326,8 @@ pub fn start_trace(span: &tracing::Span, ctx: TraceContext, sink: Arc<dyn Sink>)
         let Some(s) = registry.span(id) else {
             return false;
         };
-        s.extensions_mut().insert(Live {
+        // A span already inside a trace becomes the root of its own.
+        s.extensions_mut().replace(Live {
             trace: Arc::new(TraceBuf {
                 trace_id: ctx.trace_id,
                 spans: Mutex::new(Vec::new()),

@@ -339,30 +339,17 @@ fn an_answer_is_one_trace_stored_and_exported_over_otlp() {
             .any(|r| r["route"] == "/api/v1/ask")
     );
 
-    // An uploaded document's ingest job is a trace of its own, in the tenant.
-    let up = common::server::upload(
-        &s.url,
-        &owner,
-        "kb",
-        "pier.md",
-        "# Pier\n\nThe pier opens at dawn and closes at dusk every day.\n",
+    // `cairn ingest` ran each file as a job: a trace of its own, in the tenant.
+    let jobs = call(
+        "GET",
+        &url("/api/v1/traces?name=ingest%20kb"),
+        Some(&owner),
         None,
     );
-    assert!(up.status < 300, "{}", up.text);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let job = loop {
-        let jobs = call(
-            "GET",
-            &url("/api/v1/traces?name=ingest%20kb"),
-            Some(&owner),
-            None,
-        );
-        if let Some(t) = jobs.body["data"].as_array().unwrap().first() {
-            break t["trace_id"].as_str().unwrap().to_owned();
-        }
-        assert!(Instant::now() < deadline, "no ingest trace: {}", jobs.text);
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let job = jobs.body["data"][0]["trace_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no ingest trace: {}", jobs.text))
+        .to_owned();
     let job = call(
         "GET",
         &url(&format!("/api/v1/traces/{job}")),
@@ -375,6 +362,40 @@ fn an_answer_is_one_trace_stored_and_exported_over_otlp() {
         assert!(
             job_spans.iter().any(|n| n == want),
             "no `{want}` in {job_spans:?}"
+        );
+    }
+    // An upload is ingested inside its request: the same stages in the request's trace.
+    let up = common::server::upload(
+        &s.url,
+        &owner,
+        "kb",
+        "pier.md",
+        "# Pier\n\nThe pier opens at dawn and closes at dusk every day.\n",
+        None,
+    );
+    assert!(up.status < 300, "{}", up.text);
+    let uploads = call(
+        "GET",
+        &url("/api/v1/traces?route=/api/v1/collections/%7Bcollection%7D/documents"),
+        Some(&owner),
+        None,
+    );
+    let upload = uploads.body["data"][0]["trace_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no upload trace: {}", uploads.text))
+        .to_owned();
+    let upload = call(
+        "GET",
+        &url(&format!("/api/v1/traces/{upload}")),
+        Some(&owner),
+        None,
+    );
+    let mut upload_spans = Vec::new();
+    walk(&upload.body["spans"][0], &mut upload_spans);
+    for want in ["ingest.parse", "ingest.embed", "ingest.commit"] {
+        assert!(
+            upload_spans.iter().any(|n| n == want),
+            "no `{want}` in {upload_spans:?}"
         );
     }
 

@@ -112,7 +112,9 @@ impl Engine {
                         ),
                     ));
                 }
-                Ok(self.store.commit_document(tenant, *commit, now_ms())?)
+                let chunks = commit.chunks.len();
+                Ok(tracing::info_span!("ingest.commit", cairn.chunks = chunks)
+                    .in_scope(|| self.store.commit_document(tenant, *commit, now_ms()))?)
             }
         }
     }

@@ -46,6 +46,12 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let engine = ctx.engine()?;
+    // Each job attempt is a trace, kept and exported as `[telemetry]` says.
+    let telemetry = cairn_server::request_trace::telemetry(&ctx.loaded.config)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(t) = &telemetry {
+        engine.set_trace_sink(t.sink());
+    }
     let opts = IngestOptions {
         sync: a.sync,
         force: a.force,
@@ -65,6 +71,9 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         .ingest_path(&ctx.tenant, &collection, &a.path, &opts, &bar)
         .map_err(eng);
     bar.finish();
+    if let Some(t) = telemetry {
+        t.stop();
+    }
     let report = report?;
     if ctx.json {
         ctx.print_json(&report)?;
