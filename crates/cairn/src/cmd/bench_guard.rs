@@ -286,18 +286,7 @@ fn http_overhead(
         ),
         ..required.clone()
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let (a, b) = runtime.block_on(async {
-        let (la, a) = cairn_server::bind("127.0.0.1:0").await?;
-        let (lb, b) = cairn_server::bind("127.0.0.1:0").await?;
-        let ra = cairn_server::router(required);
-        let rb = cairn_server::router(off);
-        tokio::spawn(async move { axum::serve(la, ra).await });
-        tokio::spawn(async move { axum::serve(lb, rb).await });
-        Ok::<_, std::io::Error>((a, b))
-    })?;
+    let (runtime, a, b) = serve_pair(required, off)?;
     let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
     let idx: Vec<usize> = (0..requests.max(1)).collect();
     let run = |addr: std::net::SocketAddr, key: Option<&str>| -> anyhow::Result<(f64, f64)> {
@@ -333,4 +322,29 @@ fn http_overhead(
         "overhead_p50": on50 - off50,
         "overhead_p99": on99 - off99,
     }))
+}
+
+/// Serves `a` and `b` on two loopback ports from one runtime (keep the runtime alive
+/// while measuring).
+pub(super) fn serve_pair(
+    a: cairn_server::AppState,
+    b: cairn_server::AppState,
+) -> anyhow::Result<(
+    tokio::runtime::Runtime,
+    std::net::SocketAddr,
+    std::net::SocketAddr,
+)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (x, y) = runtime.block_on(async {
+        let (la, x) = cairn_server::bind("127.0.0.1:0").await?;
+        let (lb, y) = cairn_server::bind("127.0.0.1:0").await?;
+        let ra = cairn_server::router(a);
+        let rb = cairn_server::router(b);
+        tokio::spawn(async move { axum::serve(la, ra).await });
+        tokio::spawn(async move { axum::serve(lb, rb).await });
+        Ok::<_, std::io::Error>((x, y))
+    })?;
+    Ok((runtime, x, y))
 }

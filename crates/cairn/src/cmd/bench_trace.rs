@@ -102,18 +102,7 @@ pub fn traces(ctx: &Context, requests: usize, docs: &Path) -> anyhow::Result<Val
     let (p50, p99) = percentiles(plain);
 
     // Over loopback.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let (a, b) = runtime.block_on(async {
-        let (la, a) = cairn_server::bind("127.0.0.1:0").await?;
-        let (lb, b) = cairn_server::bind("127.0.0.1:0").await?;
-        let ra = cairn_server::router(on);
-        let rb = cairn_server::router(off);
-        tokio::spawn(async move { axum::serve(la, ra).await });
-        tokio::spawn(async move { axum::serve(lb, rb).await });
-        Ok::<_, std::io::Error>((a, b))
-    })?;
+    let (runtime, a, b) = super::bench_guard::serve_pair(on, off)?;
     let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
     let body =
         json!({"collection": "bench", "query": "how are changed files detected", "top_k": 5});
