@@ -1,13 +1,13 @@
 //! The trace store: its own SQLite file (WAL), apart from the state store, so writing
-//! traces never waits on (or holds up) ingest, jobs or the audit log. One row per trace
-//! (what the list filters on), one per span (attributes and events as JSON), and the
-//! scores attached later (feedback, evaluations).
+//! traces never waits on (or holds up) ingest, jobs or the audit log. One row per trace:
+//! what the list filters on, and its spans as one JSON array (one insert a trace, not
+//! one a span); and the scores attached later (feedback, evaluations).
 
 use crate::context::{span_hex, trace_hex};
 use crate::span::{CompletedTrace, SpanRecord, SpanStatus, TraceSummary};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -21,6 +21,9 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The layout version (`PRAGMA user_version`); a file with another is rebuilt.
+const LAYOUT: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS traces (
@@ -41,24 +44,11 @@ CREATE TABLE IF NOT EXISTS traces (
     duration_ms REAL NOT NULL,
     span_count INTEGER NOT NULL,
     kept TEXT NOT NULL,
-    bytes INTEGER NOT NULL
+    bytes INTEGER NOT NULL,
+    spans TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS traces_by_tenant_time ON traces (tenant, started_ms DESC);
 CREATE INDEX IF NOT EXISTS traces_by_time ON traces (started_ms);
-CREATE TABLE IF NOT EXISTS spans (
-    trace_id TEXT NOT NULL,
-    span_id TEXT NOT NULL,
-    parent_id TEXT,
-    name TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    start_ns INTEGER NOT NULL,
-    end_ns INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    status_message TEXT,
-    attributes TEXT NOT NULL,
-    events TEXT NOT NULL,
-    PRIMARY KEY (trace_id, span_id)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS scores (
     trace_id TEXT NOT NULL,
     tenant TEXT NOT NULL,
@@ -167,28 +157,53 @@ fn started_at(ms: i64) -> String {
     )
 }
 
-fn span_row(s: &SpanRecord) -> (String, String, String, Option<String>) {
-    let attrs: Map<String, Value> = s
-        .attributes
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                serde_json::to_value(v).unwrap_or(Value::Null),
-            )
-        })
-        .collect();
-    let (status, message) = match &s.status {
+/// A span as the store keeps it (serialized straight from the record).
+#[derive(Serialize)]
+struct SpanOut<'a> {
+    span_id: String,
+    parent_id: Option<String>,
+    name: &'a str,
+    kind: crate::span::SpanKind,
+    start_unix_ns: u64,
+    duration_ms: f64,
+    status: &'static str,
+    status_message: Option<&'a str>,
+    attributes: Attrs<'a>,
+    events: &'a [crate::span::SpanEvent],
+}
+
+/// Attributes as one JSON object.
+struct Attrs<'a>(&'a [crate::span::Attr]);
+
+impl Serialize for Attrs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            map.serialize_entry(k.as_ref(), v)?;
+        }
+        map.end()
+    }
+}
+
+fn span_out(s: &SpanRecord) -> SpanOut<'_> {
+    let (status, status_message) = match &s.status {
         SpanStatus::Unset => ("unset", None),
         SpanStatus::Ok => ("ok", None),
-        SpanStatus::Error(m) => ("error", Some(m.clone())),
+        SpanStatus::Error(m) => ("error", Some(m.as_str())),
     };
-    (
-        Value::Object(attrs).to_string(),
-        serde_json::to_string(&s.events).unwrap_or_else(|_| "[]".into()),
-        status.to_owned(),
-        message,
-    )
+    SpanOut {
+        span_id: span_hex(s.span_id),
+        parent_id: s.parent_id.map(span_hex),
+        name: &s.name,
+        kind: s.kind,
+        start_unix_ns: s.start_unix_ns,
+        duration_ms: s.duration_ms(),
+        status,
+        status_message,
+        attributes: Attrs(&s.attributes),
+        events: &s.events,
+    }
 }
 
 impl TraceStore {
@@ -202,6 +217,15 @@ impl TraceStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let layout: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if layout != LAYOUT {
+            // An older layout of this file (traces are a window, not a record): rebuilt.
+            conn.execute_batch(
+                "DROP TABLE IF EXISTS spans; DROP TABLE IF EXISTS scores; \
+                 DROP TABLE IF EXISTS traces;",
+            )?;
+            conn.pragma_update(None, "user_version", LAYOUT)?;
+        }
         conn.execute_batch(SCHEMA)?;
         Ok(Self {
             conn: Mutex::new(conn),
@@ -220,38 +244,14 @@ impl TraceStore {
             let mut trace_row = tx.prepare_cached(
                 "INSERT OR REPLACE INTO traces (trace_id, tenant, request_id, name, method,
                  route, status, error, user_id, session_id, model, input_tokens,
-                 output_tokens, started_ms, duration_ms, span_count, kept, bytes)
+                 output_tokens, started_ms, duration_ms, span_count, kept, bytes, spans)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                 ?16, ?17, ?18)",
-            )?;
-            let mut span = tx.prepare_cached(
-                "INSERT OR REPLACE INTO spans (trace_id, span_id, parent_id, name, kind,
-                 start_ns, end_ns, status, status_message, attributes, events)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 ?16, ?17, ?18, ?19)",
             )?;
             for (trace, kept) in batch {
                 let s = trace.summary(kept);
-                let mut bytes = 0usize;
-                for sp in &trace.spans {
-                    let (attrs, events, status, message) = span_row(sp);
-                    bytes += attrs.len() + events.len() + sp.name.len() + 64;
-                    span.execute(params![
-                        s.trace_id,
-                        span_hex(sp.span_id),
-                        sp.parent_id.map(span_hex),
-                        sp.name,
-                        serde_json::to_value(sp.kind)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default(),
-                        sp.start_unix_ns as i64,
-                        sp.end_unix_ns as i64,
-                        status,
-                        message,
-                        attrs,
-                        events,
-                    ])?;
-                }
+                let spans: Vec<SpanOut<'_>> = trace.spans.iter().map(span_out).collect();
+                let spans = serde_json::to_string(&spans).unwrap_or_else(|_| "[]".into());
                 trace_row.execute(params![
                     s.trace_id,
                     s.tenant,
@@ -270,7 +270,8 @@ impl TraceStore {
                     s.duration_ms,
                     s.span_count as i64,
                     s.kept,
-                    bytes as i64,
+                    spans.len() as i64,
+                    spans,
                 ])?;
             }
         }
@@ -376,31 +377,12 @@ impl TraceStore {
         let Some(summary) = summary else {
             return Ok(None);
         };
-        let mut stmt = conn.prepare(
-            "SELECT span_id, parent_id, name, kind, start_ns, end_ns, status, status_message,
-             attributes, events FROM spans WHERE trace_id = ?1 ORDER BY start_ns",
+        let spans: String = conn.query_row(
+            "SELECT spans FROM traces WHERE trace_id = ?1",
+            params![id],
+            |r| r.get(0),
         )?;
-        let flat: Vec<Value> = stmt
-            .query_map(params![id], |r| {
-                let start: i64 = r.get(4)?;
-                let end: i64 = r.get(5)?;
-                let attrs: String = r.get(8)?;
-                let events: String = r.get(9)?;
-                Ok(json!({
-                    "span_id": r.get::<_, String>(0)?,
-                    "parent_id": r.get::<_, Option<String>>(1)?,
-                    "name": r.get::<_, String>(2)?,
-                    "kind": r.get::<_, String>(3)?,
-                    "start_unix_ns": start,
-                    "offset_ms": 0.0,
-                    "duration_ms": (end - start) as f64 / 1e6,
-                    "status": r.get::<_, String>(6)?,
-                    "status_message": r.get::<_, Option<String>>(7)?,
-                    "attributes": serde_json::from_str::<Value>(&attrs).unwrap_or(Value::Null),
-                    "events": serde_json::from_str::<Value>(&events).unwrap_or(Value::Null),
-                }))
-            })?
-            .collect::<std::result::Result<_, _>>()?;
+        let flat: Vec<Value> = serde_json::from_str(&spans).unwrap_or_default();
         let mut scores_stmt = conn.prepare(
             "SELECT name, value, comment, source FROM scores WHERE trace_id = ?1 AND tenant = ?2
              ORDER BY at_ms",
@@ -465,12 +447,10 @@ impl TraceStore {
 /// Deletes the traces `ids` (a query of trace ids with one parameter) with their spans
 /// and scores.
 fn delete_traces(conn: &Connection, ids: &str, v: i64) -> Result<usize> {
-    for table in ["spans", "scores"] {
-        conn.execute(
-            &format!("DELETE FROM {table} WHERE trace_id IN ({ids})"),
-            params![v],
-        )?;
-    }
+    conn.execute(
+        &format!("DELETE FROM scores WHERE trace_id IN ({ids})"),
+        params![v],
+    )?;
     Ok(conn.execute(
         &format!("DELETE FROM traces WHERE trace_id IN ({ids})"),
         params![v],
