@@ -109,12 +109,13 @@ impl Iterator for TracedStream {
                     f.model.as_deref().unwrap_or(&self.model),
                 );
                 // Semconv: an array of strings.
-                let mut list = serde_json::Map::new();
-                list.insert(
-                    "gen_ai.response.finish_reasons".into(),
-                    serde_json::json!([reason]),
+                cairn_telemetry::record_attrs(
+                    span,
+                    vec![(
+                        "gen_ai.response.finish_reasons".into(),
+                        cairn_telemetry::AttrValue::List(vec![reason.into()]),
+                    )],
                 );
-                cairn_telemetry::record_attrs(span, &list);
                 let (input, output) = (
                     f.usage.prompt_tokens as u64,
                     f.usage.completion_tokens as u64,

@@ -89,16 +89,24 @@ impl RequestTrace {
                 let ctx = TraceContext::for_request(traceparent, request_id);
                 if cairn_telemetry::start_trace(&span, ctx, t.sink()) {
                     trace_id = Some(cairn_telemetry::context::trace_hex(ctx.trace_id));
-                    // Fields given at creation came before the span was a trace's root.
-                    span.record("http.request.method", method.as_str());
-                    span.record("url.path", path);
-                    span.record("http.route", route);
-                    span.record("cairn.request_id", request_id);
-                    span.record("otel.name", format!("{method} {route}").as_str());
-                    span.record("otel.kind", "server");
-                    span.record(
-                        "openinference.span.kind",
-                        cairn_telemetry::names::kind::CHAIN,
+                    // Fields given at creation came before the span was a trace's root:
+                    // recorded again, in one go.
+                    use cairn_telemetry::AttrValue::Str;
+                    let attr = |k: &str, v: &str| (k.to_owned(), Str(v.to_owned()));
+                    cairn_telemetry::record_attrs(
+                        &span,
+                        vec![
+                            attr("otel.name", &format!("{method} {route}")),
+                            attr("otel.kind", "server"),
+                            attr(
+                                "openinference.span.kind",
+                                cairn_telemetry::names::kind::CHAIN,
+                            ),
+                            attr("http.request.method", method.as_str()),
+                            attr("url.path", path),
+                            attr("http.route", route),
+                            attr("cairn.request_id", request_id),
+                        ],
                     );
                 }
                 span

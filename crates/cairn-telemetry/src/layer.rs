@@ -372,15 +372,33 @@ pub fn current_trace_id() -> Option<String> {
     current_ids().map(|(t, _)| crate::context::trace_hex(t))
 }
 
-/// Records `cairn.attrs`-style attributes (any keys) on `span`, which must declare the
-/// field `cairn.attrs`.
-pub fn record_attrs(span: &tracing::Span, attrs: &serde_json::Map<String, serde_json::Value>) {
-    if !attrs.is_empty() && !span.is_disabled() {
-        span.record(
-            "cairn.attrs",
-            serde_json::Value::Object(attrs.clone())
-                .to_string()
-                .as_str(),
-        );
-    }
+/// Runs `f` on `span`'s open record when `span` is part of a trace.
+fn with_live<R>(span: &tracing::Span, f: impl FnOnce(&mut Live) -> R) -> Option<R> {
+    span.with_subscriber(|(id, dispatch)| {
+        let registry = dispatch.downcast_ref::<Registry>()?;
+        let s = registry.span(id)?;
+        let mut ext = s.extensions_mut();
+        ext.get_mut::<Live>().map(f)
+    })
+    .flatten()
+}
+
+/// Whether `span` belongs to a trace (attributes recorded on it are kept).
+pub fn is_traced(span: &tracing::Span) -> bool {
+    with_live(span, |_| ()).is_some()
+}
+
+/// Records attributes whose names are only known at run time (OpenInference's
+/// `retrieval.documents.<i>.document.id`, …) on `span`, straight into its record.
+pub fn record_attrs(span: &tracing::Span, attrs: Vec<(String, AttrValue)>) {
+    with_live(span, |live| {
+        let mut fields = Fields(&mut live.attrs);
+        for (k, v) in attrs {
+            let v = match v {
+                AttrValue::Str(s) => AttrValue::Str(cut(s)),
+                v => v,
+            };
+            fields.put(Cow::Owned(k), v);
+        }
+    });
 }

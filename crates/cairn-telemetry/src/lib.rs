@@ -24,7 +24,8 @@ pub mod store;
 
 pub use context::{TraceContext, format_traceparent, parse_trace_id, parse_traceparent};
 pub use layer::{
-    Sink, TraceLayer, current_trace_id, current_traceparent, layer, record_attrs, start_trace,
+    Sink, TraceLayer, current_trace_id, current_traceparent, is_traced, layer, record_attrs,
+    start_trace,
 };
 pub use otlp::OtlpSettings;
 pub use pipeline::{Settings, Stats, Telemetry};

@@ -70,10 +70,20 @@ fn a_root_collects_its_children_across_threads() {
                     );
                     let _e = span.enter();
                     span.record("cairn.hits", 3);
-                    let mut docs = serde_json::Map::new();
-                    docs.insert("retrieval.documents.0.document.id".into(), "d1".into());
-                    docs.insert("retrieval.documents.0.document.score".into(), 0.5.into());
-                    cairn_telemetry::record_attrs(&span, &docs);
+                    assert!(cairn_telemetry::is_traced(&span));
+                    cairn_telemetry::record_attrs(
+                        &span,
+                        vec![
+                            (
+                                "retrieval.documents.0.document.id".into(),
+                                AttrValue::Str("d1".into()),
+                            ),
+                            (
+                                "retrieval.documents.0.document.score".into(),
+                                AttrValue::Float(0.5),
+                            ),
+                        ],
+                    );
                     tracing::warn!(reason = "test", "something odd");
                 });
             });

@@ -118,19 +118,23 @@ impl Engine {
                 span.record("cairn.search.mode", format!("{:?}", r.mode).as_str());
                 span.record("cairn.search.rerank", format!("{:?}", r.rerank).as_str());
                 span.record("cairn.hits", r.hits.len() as u64);
-                let mut docs = serde_json::Map::new();
-                for (i, h) in r.hits.iter().enumerate() {
-                    let key = |f: &str| format!("retrieval.documents.{i}.document.{f}");
-                    docs.insert(key("id"), h.chunk_id.clone().into());
-                    docs.insert(key("score"), f64::from(h.score).into());
-                    docs.insert(
-                        key("metadata"),
-                        serde_json::json!({"document_id": h.document_id, "title": h.title})
-                            .to_string()
-                            .into(),
-                    );
+                if cairn_telemetry::is_traced(&span) {
+                    use cairn_telemetry::AttrValue::{Float, Str};
+                    let mut docs = Vec::with_capacity(r.hits.len() * 3);
+                    for (i, h) in r.hits.iter().enumerate() {
+                        let key = |f: &str| format!("retrieval.documents.{i}.document.{f}");
+                        docs.push((key("id"), Str(h.chunk_id.clone())));
+                        docs.push((key("score"), Float(f64::from(h.score))));
+                        docs.push((
+                            key("metadata"),
+                            Str(
+                                serde_json::json!({"document_id": h.document_id, "title": h.title})
+                                    .to_string(),
+                            ),
+                        ));
+                    }
+                    cairn_telemetry::record_attrs(&span, docs);
                 }
-                cairn_telemetry::record_attrs(&span, &docs);
             }
             Err(e) => {
                 span.record("otel.status_code", "ERROR");
@@ -254,13 +258,16 @@ impl Engine {
                 cairn.attrs = Empty,
             );
             span.in_scope(|| self.rerank(tenant, &req.query, opts.rerank, &mut hits))?;
-            let mut docs = serde_json::Map::new();
-            for (i, h) in hits.iter().enumerate() {
-                let key = |f: &str| format!("reranker.output_documents.{i}.document.{f}");
-                docs.insert(key("id"), h.chunk_id.clone().into());
-                docs.insert(key("score"), f64::from(h.score).into());
+            if cairn_telemetry::is_traced(&span) {
+                use cairn_telemetry::AttrValue::{Float, Str};
+                let mut docs = Vec::with_capacity(hits.len() * 2);
+                for (i, h) in hits.iter().enumerate() {
+                    let key = |f: &str| format!("reranker.output_documents.{i}.document.{f}");
+                    docs.push((key("id"), Str(h.chunk_id.clone())));
+                    docs.push((key("score"), Float(f64::from(h.score))));
+                }
+                cairn_telemetry::record_attrs(&span, docs);
             }
-            cairn_telemetry::record_attrs(&span, &docs);
         }
         timings.rerank_ms = ms(t);
 
