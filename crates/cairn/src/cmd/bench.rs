@@ -169,6 +169,9 @@ pub enum BenchCmd {
         /// The documents searched (ingested into a scratch store first).
         #[arg(long, default_value = "docs")]
         docs: std::path::PathBuf,
+        /// `telemetry.sample_rate` of the traced server.
+        #[arg(long, default_value_t = 1.0)]
+        sample_rate: f64,
     },
     /// Per-document cost of parsing in a child process over parsing on a thread.
     Parse {
@@ -236,7 +239,11 @@ pub fn run(ctx: &Context, c: BenchCmd) -> anyhow::Result<ExitCode> {
             label,
         } => super::bench_gateway::gateway(&url, &model, rps, seconds, connections, &label)?,
         BenchCmd::Gate { requests } => super::bench_guard::gate(ctx, requests)?,
-        BenchCmd::Traces { requests, docs } => super::bench_trace::traces(ctx, requests, &docs)?,
+        BenchCmd::Traces {
+            requests,
+            docs,
+            sample_rate,
+        } => super::bench_trace::traces(ctx, requests, &docs, sample_rate)?,
         BenchCmd::Parse { files, repeat } => super::bench_parse::parse(ctx, &files, repeat)?,
         BenchCmd::Embed {
             texts,

@@ -54,7 +54,12 @@ fn one_request(telemetry: Option<&Arc<cairn_telemetry::Telemetry>>, headers: &He
     trace.status(200);
 }
 
-pub fn traces(ctx: &Context, requests: usize, docs: &Path) -> anyhow::Result<Value> {
+pub fn traces(
+    ctx: &Context,
+    requests: usize,
+    docs: &Path,
+    sample_rate: f64,
+) -> anyhow::Result<Value> {
     let dir = tempfile::tempdir()?;
     let mut config = ctx.loaded.config.clone();
     config.data_dir = dir.path().to_owned();
@@ -63,6 +68,7 @@ pub fn traces(ctx: &Context, requests: usize, docs: &Path) -> anyhow::Result<Val
     config.auth.mode = "off".into();
     config.tenant = cairn_types::TenantId::new("bench");
     config.telemetry.store_traces = true;
+    config.telemetry.sample_rate = sample_rate.clamp(0.0, 1.0);
     config.telemetry.otlp_endpoint.clear();
     // The rate limits never run dry: the cost measured is tracing's.
     for rate in [
@@ -148,7 +154,7 @@ pub fn traces(ctx: &Context, requests: usize, docs: &Path) -> anyhow::Result<Val
         .unwrap_or(0);
     drop(runtime);
     Ok(json!({
-        "bench": "traces", "requests": n,
+        "bench": "traces", "requests": n, "sample_rate": config.telemetry.sample_rate,
         "in_process_us": {
             "traced": {"p50": t50, "p99": t99},
             "untraced": {"p50": p50, "p99": p99},
