@@ -103,6 +103,7 @@ impl Exporter {
 }
 
 fn run(settings: &OtlpSettings, rx: &Receiver<Option<CompletedTrace>>, stats: &Stats) {
+    crate::pipeline::background_priority();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(settings.timeout))
         .http_status_as_error(false)

@@ -114,12 +114,27 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Whether an ordinary trace is in the sample (decided by its id's random low bits).
+/// Whether an ordinary trace is in the sample: decided by a hash of its id (a UUIDv7's
+/// bits are not uniform: a timestamp, a version and a variant), so the whole trace is
+/// kept or not, the same way on every replica.
 pub fn in_sample(trace_id: u128, rate: f64) -> bool {
     if rate >= 1.0 {
         return true;
     }
-    (trace_id as u64) as f64 / (u64::MAX as f64) < rate
+    // splitmix64 over both halves.
+    let mut x = (trace_id as u64) ^ ((trace_id >> 64) as u64).rotate_left(32);
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    (x as f64) / (u64::MAX as f64) < rate
+}
+
+/// Lowers the calling thread's scheduling priority (nice 10): keeping and exporting
+/// traces yields the CPU to requests.
+pub(crate) fn background_priority() {
+    let tid = rustix::thread::gettid();
+    let _ = rustix::process::setpriority_process(Some(tid), 10);
 }
 
 /// Why `trace` is kept, or `None`.
@@ -238,6 +253,7 @@ struct Writer {
 
 impl Writer {
     fn run(mut self) {
+        background_priority();
         let mut last_sweep: Option<Instant> = None;
         let mut last_write = Instant::now();
         loop {
@@ -304,10 +320,10 @@ impl Writer {
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         if let Some(store) = &self.store {
             // A trace without a tenant (refused before authentication) has no reader.
-            let owned: Vec<_> = batch
+            let owned: Vec<(&CompletedTrace, &str)> = batch
                 .iter()
                 .filter(|(t, _)| !t.tenant().is_empty())
-                .cloned()
+                .map(|(t, k)| (t, *k))
                 .collect();
             if !owned.is_empty()
                 && let Err(e) = store.write(&owned)
@@ -348,5 +364,24 @@ impl Writer {
         if let Err(e) = store.sweep(cutoff, self.settings.max_store_bytes) {
             tracing::warn!(target: "cairn::telemetry", error = %e, "trace sweep failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_sample;
+
+    #[test]
+    fn sampling_keeps_about_the_rate_of_uuidv7_traces() {
+        let ids: Vec<u128> = (0..20_000)
+            .map(|_| uuid::Uuid::now_v7().as_u128())
+            .collect();
+        for rate in [0.01, 0.1, 0.5, 0.9] {
+            let kept = ids.iter().filter(|id| in_sample(**id, rate)).count() as f64;
+            let share = kept / ids.len() as f64;
+            assert!((share - rate).abs() < 0.02, "rate {rate}: kept {share}");
+        }
+        assert!(ids.iter().all(|id| in_sample(*id, 1.0)));
+        assert!(!ids.iter().any(|id| in_sample(*id, 0.0)));
     }
 }

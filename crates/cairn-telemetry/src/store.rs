@@ -237,7 +237,7 @@ impl TraceStore {
     }
 
     /// Writes a batch of kept traces (each with why it was kept) in one transaction.
-    pub fn write(&self, batch: &[(CompletedTrace, &'static str)]) -> Result<()> {
+    pub fn write(&self, batch: &[(&CompletedTrace, &str)]) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         {
