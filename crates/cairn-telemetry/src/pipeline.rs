@@ -15,7 +15,7 @@ use crate::store::{Score, StoreError, TraceStore};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -105,6 +105,8 @@ pub struct Telemetry {
     queue: Arc<Queue>,
     store: Option<Arc<TraceStore>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The writer, to wake for a flush, a score or stop.
+    wake: std::thread::Thread,
     settings: Settings,
 }
 
@@ -180,6 +182,7 @@ impl Telemetry {
         Ok(Self {
             queue: Arc::new(Queue { tx, stats }),
             store,
+            wake: handle.thread().clone(),
             writer: Mutex::new(Some(handle)),
             settings,
         })
@@ -207,6 +210,7 @@ impl Telemetry {
     pub fn flush(&self, limit: Duration) {
         let (ack, done) = sync_channel(1);
         if self.queue.tx.send(Msg::Flush(ack)).is_ok() {
+            self.wake.unpark();
             let _ = done.recv_timeout(limit);
         }
     }
@@ -219,12 +223,14 @@ impl Telemetry {
             trace_id,
             score,
         });
+        self.wake.unpark();
     }
 
     /// Writes what is queued and stops the writer (and the exporter, after one last
     /// batch).
     pub fn stop(&self) {
         let _ = self.queue.tx.send(Msg::Stop);
+        self.wake.unpark();
         let handle = self
             .writer
             .lock()
@@ -252,48 +258,48 @@ struct Writer {
 }
 
 impl Writer {
+    /// Wakes every 200 ms (or when unparked by a flush, a score or stop) and takes
+    /// everything queued at once: a request's hand-off never wakes this thread.
     fn run(mut self) {
         background_priority();
         let mut last_sweep: Option<Instant> = None;
-        let mut last_write = Instant::now();
         loop {
-            // Under steady traffic the queue never times out: write every 200 ms too.
-            if last_write.elapsed() >= Duration::from_millis(200) {
-                self.write();
-                last_write = Instant::now();
-            }
             if last_sweep.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
                 self.sweep();
                 last_sweep = Some(Instant::now());
             }
-            match self.rx.recv_timeout(Duration::from_millis(200)) {
-                Ok(Msg::Trace(t)) => {
-                    self.take(t);
-                    if self.pending.len() >= BATCH {
+            std::thread::park_timeout(Duration::from_millis(200));
+            loop {
+                match self.rx.try_recv() {
+                    Ok(Msg::Trace(t)) => {
+                        self.take(t);
+                        if self.pending.len() >= BATCH {
+                            self.write();
+                        }
+                    }
+                    Ok(Msg::Score {
+                        tenant,
+                        trace_id,
+                        score,
+                    }) => {
                         self.write();
+                        self.scored(&tenant, trace_id, &score);
                     }
-                }
-                Ok(Msg::Score {
-                    tenant,
-                    trace_id,
-                    score,
-                }) => {
-                    self.write();
-                    self.scored(&tenant, trace_id, &score);
-                }
-                Ok(Msg::Flush(ack)) => {
-                    self.write();
-                    let _ = ack.try_send(());
-                }
-                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => {
-                    self.write();
-                    if let Some(e) = self.exporter.take() {
-                        e.stop();
+                    Ok(Msg::Flush(ack)) => {
+                        self.write();
+                        let _ = ack.try_send(());
                     }
-                    return;
+                    Ok(Msg::Stop) | Err(TryRecvError::Disconnected) => {
+                        self.write();
+                        if let Some(e) = self.exporter.take() {
+                            e.stop();
+                        }
+                        return;
+                    }
+                    Err(TryRecvError::Empty) => break,
                 }
-                Err(RecvTimeoutError::Timeout) => self.write(),
             }
+            self.write();
         }
     }
 
