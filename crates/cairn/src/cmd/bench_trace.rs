@@ -168,5 +168,6 @@ pub fn traces(
             "p99_ratio": on99 / off99,
         },
         "traces_stored": stored,
+        "traces_dropped": telemetry.stats().dropped.load(std::sync::atomic::Ordering::Relaxed),
     }))
 }
