@@ -115,23 +115,16 @@ impl Engine {
         let found = self.search_stages(tenant, req);
         match &found {
             Ok(r) => {
-                span.record("cairn.search.mode", format!("{:?}", r.mode).as_str());
-                span.record("cairn.search.rerank", format!("{:?}", r.rerank).as_str());
+                span.record("cairn.search.mode", tracing::field::debug(r.mode));
+                span.record("cairn.search.rerank", tracing::field::debug(r.rerank));
                 span.record("cairn.hits", r.hits.len() as u64);
                 if cairn_telemetry::is_traced(&span) {
                     use cairn_telemetry::AttrValue::{Float, Str};
-                    let mut docs = Vec::with_capacity(r.hits.len() * 3);
+                    let mut docs = Vec::with_capacity(r.hits.len() * 2);
                     for (i, h) in r.hits.iter().enumerate() {
                         let key = |f: &str| format!("retrieval.documents.{i}.document.{f}");
                         docs.push((key("id"), Str(h.chunk_id.clone())));
                         docs.push((key("score"), Float(f64::from(h.score))));
-                        docs.push((
-                            key("metadata"),
-                            Str(
-                                serde_json::json!({"document_id": h.document_id, "title": h.title})
-                                    .to_string(),
-                            ),
-                        ));
                     }
                     cairn_telemetry::record_attrs(&span, docs);
                 }
