@@ -13,6 +13,7 @@ import { Keys } from "./admin.js";
 import { Conversations, listConversations } from "./conversations.js";
 import { Audit, Guardrails, Usage, Users } from "./manage.js";
 import { Jobs } from "./jobs.js";
+import { Traces } from "./traces.js";
 import { Assistants, loadAssistants, loadModels } from "./assistants.js";
 
 const html = htm.bind(h);
@@ -362,6 +363,8 @@ function Chat({ me, onSignOut, onExpired }) {
         onClick=${() => setView("usage")}>Usage</button>`}
       ${can("audit:read") && html`<button aria-pressed=${view === "audit"}
         onClick=${() => setView("audit")}>Audit</button>`}
+      ${can("audit:read") && html`<button aria-pressed=${view === "traces"}
+        onClick=${() => setView("traces")}>Traces</button>`}
       ${can("tenant:manage") && html`<button aria-pressed=${view === "guard"}
         onClick=${() => setView("guard")}>Guardrails</button>`}
     </div>
@@ -389,6 +392,7 @@ function Chat({ me, onSignOut, onExpired }) {
   </header>`;
   const admin = { keys: () => html`<${Keys} me=${me} />`, users: () => html`<${Users} me=${me} />`,
     usage: () => html`<${Usage} />`, audit: () => html`<${Audit} />`,
+    traces: () => html`<${Traces} />`,
     guard: () => html`<${Guardrails} />`, jobs: () => html`<${Jobs} collections=${collections} />`,
     assistants: () => html`<${Assistants} collections=${collections} />` };
   if (admin[view]) {

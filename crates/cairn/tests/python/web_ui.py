@@ -435,6 +435,21 @@ def main():
         page.get_by_role("button", name="Verify the chain").click()
         expect(page.get_by_role("status")).to_contain_text("intact")
         accessible(page, "audit")
+        # Traces: the answers above are listed; one opens as a waterfall with its retrieval
+        # and generation spans, their attributes on demand.
+        page.get_by_role("button", name="Traces", exact=True).click()
+        page.get_by_label("Route").fill("/api/v1/ask")
+        page.get_by_role("button", name="Filter").click()
+        expect(page.get_by_role("table")).to_contain_text("POST /api/v1/ask")
+        accessible(page, "traces")
+        page.get_by_role("button", name="POST /api/v1/ask").first.click()
+        trace = page.get_by_role("region", name=re.compile("^Trace "))
+        expect(trace.get_by_role("button", name="retrieval", exact=True)).to_be_visible()
+        trace.get_by_role("button", name="retrieval", exact=True).click()
+        expect(page.get_by_label("Attributes of retrieval")).to_contain_text("RETRIEVER")
+        accessible(page, "trace waterfall")
+        page.screenshot(path=f"{SHOTS}/trace.png", full_page=True)
+        page.get_by_role("button", name="Back to the list").click()
         # Guardrails: a denied topic saved from the page blocks such a question; removed
         # again, it does not.
         page.get_by_role("button", name="Guardrails", exact=True).click()
