@@ -13,7 +13,8 @@ the answer's timings; the search playground with each stage's scores; the librar
 the ingestion jobs filtered by state; an assistant saved with instructions and picked in
 the chat, and another model picked; API keys (a new token shown once and working,
 revoked and refused); users and roles,
-usage per model and day, the audit log filtered and its chain verified, a denied topic
+usage per model and day, the audit log filtered and its chain verified, the answers'
+traces listed and one opened as a waterfall, a denied topic
 saved from the guardrails page blocking a question; create a
 collection, upload files with per-file results (a corrupt one
 refused with its reason), list, delete; sign out forgets the key; a viewer (search and
