@@ -24,11 +24,11 @@ function SpanRows({ span, total, depth }) {
         onClick=${() => setOpen(!open)}>${span.name}</button>
       <span class="span-bar" aria-hidden="true"><span style=${`left: ${left}%; width: ${width}%`}></span></span>
       <span class="span-ms">${ms(span.duration_ms)} ms</span>
-      ${open && html`<dl class="span-attrs" role="group" aria-label=${`Attributes of ${span.name}`}>
+      ${open && html`<div class="span-attrs" role="group" aria-label=${`Attributes of ${span.name}`}><dl>
         ${span.status_message && html`<dt>error</dt><dd>${span.status_message}</dd>`}
         ${attrs.map(([k, v]) => html`<dt>${k}</dt><dd>${typeof v === "string" ? v : JSON.stringify(v)}</dd>`)}
         ${(span.events ?? []).map((e) => html`<dt>${e.level}</dt><dd>${e.name}</dd>`)}
-      </dl>`}
+      </dl></div>`}
     </li>
     ${(span.children ?? []).map((c) => html`<${SpanRows} span=${c} total=${total} depth=${depth + 1} />`)}`;
 }
