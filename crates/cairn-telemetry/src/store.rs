@@ -382,7 +382,9 @@ impl TraceStore {
             params![id],
             |r| r.get(0),
         )?;
-        let flat: Vec<Value> = serde_json::from_str(&spans).unwrap_or_default();
+        let mut flat: Vec<Value> = serde_json::from_str(&spans).unwrap_or_default();
+        // Stored in the order spans closed; shown in the order they started.
+        flat.sort_by_key(|s| s["start_unix_ns"].as_u64().unwrap_or(0));
         let mut scores_stmt = conn.prepare(
             "SELECT name, value, comment, source FROM scores WHERE trace_id = ?1 AND tenant = ?2
              ORDER BY at_ms",
