@@ -76,6 +76,7 @@ pub struct Metrics {
     model_tokens: Mutex<Family<u64>>,
     model_cost: Mutex<Family<f64>>,
     ttft: Mutex<Family<Histogram>>,
+    queue_wait: Mutex<Family<Histogram>>,
     answers: Mutex<Family<u64>>,
     guardrails: Mutex<Family<u64>>,
 }
@@ -218,6 +219,7 @@ impl Metrics {
             model_tokens: Mutex::new(Family::new()),
             model_cost: Mutex::new(Family::new()),
             ttft: Mutex::new(Family::new()),
+            queue_wait: Mutex::new(Family::new()),
             answers: Mutex::new(Family::new()),
             guardrails: Mutex::new(Family::new()),
         }
@@ -244,6 +246,13 @@ impl Metrics {
     /// How long `model` took to its first token.
     pub fn first_token(&self, model: &str, seconds: f64) {
         lock(&self.ttft)
+            .at(vec![model.into()])
+            .observe(TTFT, seconds);
+    }
+
+    /// How long a request waited in `model`'s generation queue for its slot.
+    pub fn queue_wait(&self, model: &str, seconds: f64) {
+        lock(&self.queue_wait)
             .at(vec![model.into()])
             .observe(TTFT, seconds);
     }
@@ -333,6 +342,14 @@ impl Metrics {
             &["model"],
             TTFT,
             &lock(&self.ttft),
+        );
+        histograms(
+            &mut out,
+            "cairn_generation_queue_wait_seconds",
+            "Time a request waited for a generation slot, by model.",
+            &["model"],
+            TTFT,
+            &lock(&self.queue_wait),
         );
         counters(
             &mut out,

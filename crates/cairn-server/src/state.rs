@@ -123,7 +123,11 @@ impl AppState {
         let queue = self.engine.model_state_key(tenant, model);
         let admit = self.admission.admit_with(&queue, slots, tenant);
         match tokio::time::timeout(self.request_timeout, admit).await {
-            Ok(r) => r,
+            Ok(Ok(permit)) => {
+                crate::metrics::global().queue_wait(model, permit.waited.as_secs_f64());
+                Ok(permit)
+            }
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(ApiError::new(
                 ErrorCode::Overloaded,
                 format!(

@@ -137,6 +137,14 @@ fn metrics_are_owner_only_valid_for_promtool_and_count_real_traffic() {
         ),
         1.0
     );
+    // The answer waited for its generation slot (counted even when the wait was nil).
+    assert_eq!(
+        sample(
+            &text,
+            &format!("cairn_generation_queue_wait_seconds_count{{model=\"{model}\"}}")
+        ),
+        1.0
+    );
     assert!(sample(&text, "process_resident_memory_bytes") > 1e6);
 
     // The shipped alert rules pass promtool, and they and the Grafana dashboard query
