@@ -44,14 +44,6 @@ pub fn init(format: &str) {
     }
 }
 
-/// `[logging] format` of the configuration the command will load (text when it cannot
-/// be read: the command itself then reports why).
-pub fn format_of(config: Option<&std::path::Path>) -> String {
-    cairn_config::load(config)
-        .map(|l| l.config.logging.format)
-        .unwrap_or_else(|_| "text".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,8 +114,16 @@ enum Command {
 fn main() -> ExitCode {
     threads::pin_thread_count();
     let cli = Cli::parse();
-    logging::init(&logging::format_of(cli.config.as_deref()));
-    match run(cli) {
+    // Read once, before logging starts (it picks the log format); a parse process (one
+    // per document) reads no configuration at all.
+    let loaded = (!matches!(cli.command, Command::ParseWorker(_)))
+        .then(|| cairn_config::load(cli.config.as_deref()));
+    let format = loaded
+        .as_ref()
+        .and_then(|l| l.as_ref().ok())
+        .map_or("text", |l| l.config.logging.format.as_str());
+    logging::init(format);
+    match run(cli, loaded) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -124,7 +132,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(
+    cli: Cli,
+    loaded: Option<cairn_config::Result<cairn_config::Loaded>>,
+) -> anyhow::Result<ExitCode> {
     let command = match cli.command {
         // A parse process: no configuration, no engine.
         Command::ParseWorker(a) => return Ok(cmd::parse_worker::run(a)),
@@ -135,7 +146,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Ok(exe) => cairn_engine::ingest::isolate::register_parse_worker(exe),
         Err(e) => tracing::warn!(error = %e, "cannot find this executable to parse in"),
     }
-    let ctx = cmd::Context::new(cli.config.as_deref(), cli.tenant.as_deref(), cli.json)?;
+    let Some(loaded) = loaded else {
+        anyhow::bail!("the configuration was not read");
+    };
+    let ctx = cmd::Context::new(loaded, cli.tenant.as_deref(), cli.json)?;
     match command {
         Command::Ingest(a) => cmd::ingest::run(&ctx, a),
         Command::Docs(c) => cmd::docs::run(&ctx, c),

@@ -35,7 +35,6 @@ use anyhow::Context as _;
 use cairn_config::Loaded;
 use cairn_engine::Engine;
 use cairn_types::TenantId;
-use std::path::Path;
 
 /// What every command needs: the loaded config, the tenant, the output mode.
 pub struct Context {
@@ -45,8 +44,13 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(config: Option<&Path>, tenant: Option<&str>, json: bool) -> anyhow::Result<Self> {
-        let loaded = cairn_config::load(config).context("invalid configuration")?;
+    /// Over the configuration `main` read (or why it could not).
+    pub fn new(
+        loaded: cairn_config::Result<Loaded>,
+        tenant: Option<&str>,
+        json: bool,
+    ) -> anyhow::Result<Self> {
+        let loaded = loaded.context("invalid configuration")?;
         let tenant = tenant.map_or_else(|| loaded.config.tenant.clone(), TenantId::new);
         cairn_types::validate_slug(tenant.as_str())
             .map_err(anyhow::Error::msg)
