@@ -56,7 +56,6 @@ impl Generator for TracedGenerator {
             cairn.cached_input_tokens = Empty,
             cairn.time_to_first_token_ms = Empty,
             cairn.tokens_per_second = Empty,
-            cairn.attrs = Empty,
         );
         let started = Instant::now();
         match span.in_scope(|| self.inner.generate(request)) {

@@ -461,7 +461,10 @@ pub async fn track(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let route = route_of(req.uri().path());
+    let route = req
+        .extensions()
+        .get::<crate::request_trace::RequestTrace>()
+        .map_or_else(|| route_of(req.uri().path()), |t| t.route());
     let method: &'static str = match req.method().as_str() {
         "GET" => "GET",
         "POST" => "POST",

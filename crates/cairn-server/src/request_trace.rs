@@ -65,18 +65,13 @@ impl RequestTrace {
         let mut trace_id = None;
         let span = match telemetry {
             Some(t) if !untraced(path) => {
+                // The fields recorded later; what is known now goes in below, once the
+                // span is the trace's root (a span's creation values reach no trace).
                 let span = tracing::info_span!(
                     target: "cairn::trace",
                     "request",
-                    otel.name = %format_args!("{method} {route}"),
-                    otel.kind = "server",
                     otel.status_code = Empty,
-                    openinference.span.kind = cairn_telemetry::names::kind::CHAIN,
-                    http.request.method = method.as_str(),
-                    url.path = path,
-                    http.route = route,
                     http.response.status_code = Empty,
-                    cairn.request_id = request_id,
                     cairn.tenant = Empty,
                     user.id = Empty,
                     session.id = Empty,
@@ -89,8 +84,6 @@ impl RequestTrace {
                 let ctx = TraceContext::for_request(traceparent, request_id);
                 if cairn_telemetry::start_trace(&span, ctx, t.sink()) {
                     trace_id = Some(cairn_telemetry::context::trace_hex(ctx.trace_id));
-                    // Fields given at creation came before the span was a trace's root:
-                    // recorded again, in one go.
                     use cairn_telemetry::AttrValue::Str;
                     let attr = |k: &str, v: &str| (k.to_owned(), Str(v.to_owned()));
                     cairn_telemetry::record_attrs(
@@ -133,6 +126,12 @@ impl RequestTrace {
     /// The root span (disabled when untraced).
     pub fn span(&self) -> &tracing::Span {
         &self.0.span
+    }
+
+    /// The request's route template (found once per request, for the trace, the log
+    /// line and the metrics).
+    pub fn route(&self) -> &'static str {
+        self.0.route
     }
 
     /// The trace id (32 hex digits) when the request is traced.

@@ -7,10 +7,10 @@
 //! lives), the finished spans go to the root's [`Sink`].
 //!
 //! Fields with special meaning: `otel.name` (the span's name), `otel.kind` (`server`,
-//! `client`, `internal`), `otel.status_code` (`ERROR` / `OK`), `otel.status_message`,
-//! and `cairn.attrs` (a JSON object whose keys become attributes, for names only known
-//! at run time such as OpenInference's `retrieval.documents.<i>.document.id`). Warnings
-//! and errors logged inside a span become its events.
+//! `client`, `internal`), `otel.status_code` (`ERROR` / `OK`), `otel.status_message`.
+//! Attributes whose names are only known at run time (OpenInference's
+//! `retrieval.documents.<i>.document.id`) go in with [`record_attrs`]. Warnings and
+//! errors logged inside a span become its events.
 
 use crate::context::{TraceContext, format_traceparent, new_span_id};
 use crate::span::{Attr, AttrValue, CompletedTrace, SpanEvent, SpanKind, SpanRecord, SpanStatus};
@@ -111,26 +111,6 @@ fn cut(mut s: String) -> String {
     s
 }
 
-fn json_attr(v: serde_json::Value) -> AttrValue {
-    match v {
-        serde_json::Value::Bool(b) => AttrValue::Bool(b),
-        serde_json::Value::Number(n) => n.as_i64().map_or_else(
-            || AttrValue::Float(n.as_f64().unwrap_or(0.0)),
-            AttrValue::Int,
-        ),
-        serde_json::Value::String(s) => AttrValue::Str(cut(s)),
-        serde_json::Value::Array(items) if items.iter().all(serde_json::Value::is_string) => {
-            AttrValue::List(
-                items
-                    .into_iter()
-                    .filter_map(|v| v.as_str().map(|s| cut(s.to_owned())))
-                    .collect(),
-            )
-        }
-        other => AttrValue::Str(cut(other.to_string())),
-    }
-}
-
 /// Records fields into an attribute list (later values replace earlier ones).
 struct Fields<'a>(&'a mut Vec<Attr>);
 
@@ -144,16 +124,6 @@ impl Fields<'_> {
     }
 
     fn field(&mut self, field: &Field, value: AttrValue) {
-        if field.name() == "cairn.attrs" {
-            if let AttrValue::Str(s) = &value
-                && let Ok(serde_json::Value::Object(map)) = serde_json::from_str(s)
-            {
-                for (k, v) in map {
-                    self.put(Cow::Owned(k), json_attr(v));
-                }
-            }
-            return;
-        }
         self.put(Cow::Borrowed(field.name()), value);
     }
 }

@@ -66,7 +66,6 @@ fn a_root_collects_its_children_across_threads() {
                         "retrieval.lexical",
                         openinference.span.kind = "RETRIEVER",
                         cairn.hits = tracing::field::Empty,
-                        cairn.attrs = tracing::field::Empty,
                     );
                     let _e = span.enter();
                     span.record("cairn.hits", 3);

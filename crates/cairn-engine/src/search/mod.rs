@@ -109,7 +109,6 @@ impl Engine {
             cairn.hits = Empty,
             otel.status_code = Empty,
             otel.status_message = Empty,
-            cairn.attrs = Empty,
         );
         let _entered = span.enter();
         let found = self.search_stages(tenant, req);
@@ -248,7 +247,6 @@ impl Engine {
                 openinference.span.kind = cairn_telemetry::names::kind::RERANKER,
                 reranker.model_name = format!("{:?}", opts.rerank).to_lowercase(),
                 reranker.top_k = hits.len(),
-                cairn.attrs = Empty,
             );
             span.in_scope(|| self.rerank(tenant, &req.query, opts.rerank, &mut hits))?;
             if cairn_telemetry::is_traced(&span) {
