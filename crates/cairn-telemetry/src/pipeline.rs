@@ -53,8 +53,6 @@ impl Default for Settings {
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Stats {
-    /// Traces finished and queued.
-    pub finished: AtomicU64,
     /// Traces dropped because the writer's queue was full.
     pub dropped: AtomicU64,
     /// Traces kept (stored and/or exported).
@@ -90,9 +88,7 @@ struct Queue {
 impl Sink for Queue {
     fn complete(&self, trace: CompletedTrace) {
         match self.tx.try_send(Msg::Trace(trace)) {
-            Ok(()) => {
-                self.stats.finished.fetch_add(1, Ordering::Relaxed);
-            }
+            Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -107,7 +103,6 @@ pub struct Telemetry {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// The writer, to wake for a flush, a score or stop.
     wake: std::thread::Thread,
-    settings: Settings,
 }
 
 fn now_ms() -> i64 {
@@ -171,7 +166,7 @@ impl Telemetry {
             rx,
             store: store.clone(),
             exporter,
-            settings: settings.clone(),
+            settings,
             stats: stats.clone(),
             pending: Vec::new(),
             passed: VecDeque::new(),
@@ -184,7 +179,6 @@ impl Telemetry {
             store,
             wake: handle.thread().clone(),
             writer: Mutex::new(Some(handle)),
-            settings,
         })
     }
 
@@ -200,10 +194,6 @@ impl Telemetry {
 
     pub fn stats(&self) -> &Stats {
         &self.queue.stats
-    }
-
-    pub fn settings(&self) -> &Settings {
-        &self.settings
     }
 
     /// Waits (up to `limit`) until every trace finished so far is written.

@@ -60,7 +60,7 @@ fn in_part(split: Option<&str>, part: &str) -> bool {
     part == "all" || split == Some(part)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

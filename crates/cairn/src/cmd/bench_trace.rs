@@ -19,7 +19,7 @@ use tracing::field::Empty;
 
 fn percentiles(mut us: Vec<f64>) -> (f64, f64) {
     us.sort_by(f64::total_cmp);
-    let at = |q: f64| us[((us.len() - 1) as f64 * q).round() as usize];
+    let at = |q| super::bench_guard::percentile(&us, q);
     (at(0.5), at(0.99))
 }
 
