@@ -28,18 +28,7 @@ fn metrics_are_owner_only_valid_for_promtool_and_count_real_traffic() {
     );
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    std::fs::write(
-        h.join("cairn.toml"),
-        "[models]\ngenerator = \"smollm2-135m-instruct\"\n\n[ingest.quality]\nmin_chars = 10\n",
-    )
-    .unwrap();
-    std::fs::create_dir(h.join("kb")).unwrap();
-    std::fs::write(h.join("kb/harbor.md"), common::HARBOR).unwrap();
-    assert!(
-        common::cairn(h, &["ingest", "kb", "-c", "kb"])
-            .status
-            .success()
-    );
+    common::smollm_kb(h, "");
     let owner = common::new_key(h, "default", "owner", None);
     let member = common::new_key(h, "default", "member", None);
     let s = Server::start(h);

@@ -55,21 +55,7 @@ fn receiver(out: &Path, blackhole: bool) -> Receiver {
 }
 
 fn setup(h: &Path, telemetry: &str) {
-    std::fs::write(
-        h.join("cairn.toml"),
-        format!(
-            "[models]\ngenerator = \"smollm2-135m-instruct\"\n\n[ingest.quality]\nmin_chars = 10\n\n\
-             [telemetry]\n{telemetry}\n"
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir(h.join("kb")).unwrap();
-    std::fs::write(h.join("kb/harbor.md"), common::HARBOR).unwrap();
-    assert!(
-        common::cairn(h, &["ingest", "kb", "-c", "kb"])
-            .status
-            .success()
-    );
+    common::smollm_kb(h, &format!("[telemetry]\n{telemetry}"));
 }
 
 /// The spans the receiver got for `trace`, waiting up to a minute for `at_least`.

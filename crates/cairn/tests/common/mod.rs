@@ -70,3 +70,18 @@ pub fn python(needs: &str) -> PathBuf {
     );
     venv
 }
+
+/// A home whose `cairn.toml` answers with the smallest local model (SmolLM2) plus
+/// `extra` TOML, with `common::HARBOR` ingested as collection `kb`.
+pub fn smollm_kb(home: &Path, extra: &str) {
+    std::fs::write(
+        home.join("cairn.toml"),
+        format!(
+            "[models]\ngenerator = \"smollm2-135m-instruct\"\n\n[ingest.quality]\nmin_chars = 10\n\n{extra}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir(home.join("kb")).unwrap();
+    std::fs::write(home.join("kb/harbor.md"), HARBOR).unwrap();
+    assert!(cairn(home, &["ingest", "kb", "-c", "kb"]).status.success());
+}
