@@ -2,8 +2,10 @@
 //! plus the security and data-lifecycle repositories (retention, legal holds, offboarding).
 //!
 //! Callers program against the repository traits in [`repo`] (bundled as [`Store`]); the
-//! embedded implementation is [`SqliteStore`] (WAL mode, versioned migrations). A
-//! PostgreSQL implementation can satisfy the same traits later without changing callers.
+//! embedded implementation is [`SqliteStore`] (WAL mode, versioned migrations), the
+//! scale-out one [`PostgresStore`] (several servers and workers on one database; its own
+//! migrations, applied by `cairn migrate`). Both pass one conformance suite
+//! (`tests/store_conformance.rs`).
 //!
 //! Invariants:
 //! - Every row has a tenant column and every read or write names the tenant; a query
@@ -16,17 +18,22 @@
 //! - SQL lives in this crate only.
 
 pub mod assistant;
+mod columns;
 mod error;
 pub mod lifecycle;
+mod postgres;
 pub mod reindex;
 pub mod repo;
 pub mod security;
 pub mod session;
 mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 
 pub use assistant::{Assistant, AssistantRepo};
 pub use error::{Error, Result};
 pub use lifecycle::{LegalHold, LifecycleRepo, RetentionCutoffs, SweepCounts, TenantPurge};
+pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresStore, create_database};
 pub use reindex::{ReindexRepo, StagedSet, SwapOutcome};
 pub use repo::{
     AclViewer, AnswerRepo, CollectionRepo, ConversationRepo, DocumentCommit, DocumentRepo,

@@ -14,11 +14,17 @@
 //! relationship points at a part of another kind (its readers loop forever on those:
 //! `docx_xml::docx_rs_hazard`); the plain extraction then stands alone.
 //!
+//! docx-rs also runs on its own thread with a time budget: on a file it loops on that the
+//! hazard check does not know, the plain extraction stands alone.
+//!
 //! The archive passes `zip_guard` (entry count, inflated sizes, compression ratio) before
 //! either reader touches it, and `docx_xml` reads every part through a bounded reader.
 
 use std::collections::HashMap;
 use std::io::Cursor;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
 
 use cairn_types::{Block, BlockKind, ParsedDoc};
 use docx_rs::{
@@ -46,19 +52,14 @@ pub(crate) fn parse(bytes: &[u8], name: &str) -> Result<ParsedDoc> {
     let core_title = docx_xml::core_title(&mut archive);
     let mut plain = Emitter::default();
     let plain_result = docx_xml::extract(&mut archive, name, &mut plain);
-    let options = ReadDocxOptions::default().with_image_previews(false);
     let rich = match docx_xml::docx_rs_hazard(&mut archive) {
         // docx-rs can loop forever on such files: it is not run on them.
         Some(why) => Err(why),
-        None => match catch_quietly(|| docx_rs::read_docx_with_options(bytes, options)) {
-            Ok(Ok(docx)) => {
-                let mut emitter = Emitter::default();
-                emitter.document(&docx);
-                Ok(emitter)
-            }
-            Ok(Err(e)) => Err(format!("docx-rs could not read it: {e}")),
-            Err(panic) => Err(format!("docx-rs crashed on it: {panic}")),
-        },
+        None => read_with_docx_rs(bytes).map(|docx| {
+            let mut emitter = Emitter::default();
+            emitter.document(&docx);
+            emitter
+        }),
     };
     let mut warnings = Vec::new();
     let chosen = match (rich, plain_result) {
@@ -85,6 +86,40 @@ pub(crate) fn parse(bytes: &[u8], name: &str) -> Result<ParsedDoc> {
         pages: None,
         warnings,
     })
+}
+
+/// How long docx-rs may read one file before the plain extraction stands alone.
+const DOCX_RS_BUDGET: Duration = Duration::from_secs(10);
+
+/// docx-rs on its own thread, given [`DOCX_RS_BUDGET`]: the hazard check catches the
+/// malformed parts docx-rs is known to loop forever on, and this catches the ones nobody
+/// has found yet (a fuzz run did). A thread that overruns is left behind; in the parse
+/// worker process (the default) it ends with the process, after this one document.
+fn read_with_docx_rs(bytes: &[u8]) -> std::result::Result<Docx, String> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let owned = bytes.to_vec();
+    let spawned = thread::Builder::new()
+        .name("cairn-docx-rs".into())
+        .stack_size(super::WORKER_STACK)
+        .spawn(move || {
+            let options = ReadDocxOptions::default().with_image_previews(false);
+            let _ = tx.send(catch_quietly(|| {
+                docx_rs::read_docx_with_options(&owned, options)
+            }));
+        });
+    if let Err(e) = spawned {
+        return Err(format!("docx-rs could not start ({e})"));
+    }
+    match rx.recv_timeout(DOCX_RS_BUDGET) {
+        Ok(Ok(Ok(docx))) => Ok(docx),
+        Ok(Ok(Err(e))) => Err(format!("docx-rs could not read it: {e}")),
+        Ok(Err(panic)) => Err(format!("docx-rs crashed on it: {panic}")),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
+            "docx-rs did not finish within {} s",
+            DOCX_RS_BUDGET.as_secs()
+        )),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err("docx-rs stopped without a result".into()),
+    }
 }
 
 /// What a paragraph's style makes of it.

@@ -40,7 +40,7 @@ use crate::{Error, Format, Result};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Stack size of the parser worker thread.
-const WORKER_STACK: usize = 64 * 1024 * 1024;
+pub(crate) const WORKER_STACK: usize = 64 * 1024 * 1024;
 
 /// Parses `bytes` (the content of the file called `name`) as `format`.
 ///

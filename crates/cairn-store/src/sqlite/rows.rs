@@ -2,30 +2,17 @@
 //! string forms of enums stored as text. A value that does not decode is reported as a
 //! conversion failure, which [`super::db`] maps to `Error::Corrupt`.
 
-use crate::{Error, Result};
 use cairn_types::{
-    Acl, Chunk, ChunkId, ChunkRole, Collection, CollectionId, DocStatus, Document, DocumentId,
-    ErrorCode, Job, JobId, JobState, Tenant, TenantId,
+    Acl, Chunk, ChunkId, Collection, CollectionId, DocStatus, Document, DocumentId, Job, JobId,
+    JobState, Tenant, TenantId,
 };
 use rusqlite::Row;
 use rusqlite::types::Type;
 
-pub(crate) const TENANT_COLS: &str = "tenant_id, name, created_at";
-
-pub(crate) const COLLECTION_COLS: &str =
-    "tenant_id, id, description, chunking, created_at, generation";
-
-pub(crate) const DOC_COLS: &str = "tenant_id, id, collection_id, source, title, format, \
-     content_hash, mtime, size_bytes, metadata, acl_users, acl_groups, status, quality, \
-     chunk_count, created_at, updated_at, owner";
-
-pub(crate) const SUMMARY_COLS: &str = "id, source, content_hash, mtime, size_bytes, simhash";
-
-pub(crate) const CHUNK_COLS: &str = "tenant_id, id, document_id, collection_id, ordinal, text, \
-     heading_path, token_count, role, parent_id, page";
-
-pub(crate) const JOB_COLS: &str = "tenant_id, id, collection_id, batch, kind, state, attempts, \
-     max_attempts, run_after, last_error, error_code, document_id, chunks, created_at, updated_at";
+pub(crate) use crate::columns::{
+    CHUNK_COLS, COLLECTION_COLS, DOC_COLS, JOB_COLS, SUMMARY_COLS, TENANT_COLS, parse_error_code,
+    parse_role, role_str, to_json,
+};
 
 pub(crate) fn corrupt(idx: usize, what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, format!("{what}: {e}").into())
@@ -38,11 +25,6 @@ pub(crate) fn json<T: serde::de::DeserializeOwned>(
 ) -> rusqlite::Result<T> {
     let s: String = row.get(idx)?;
     serde_json::from_str(&s).map_err(|e| corrupt(idx, what, e))
-}
-
-/// Serializes a value for a JSON column.
-pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| Error::Database(format!("cannot serialize: {e}")))
 }
 
 fn count(row: &Row<'_>, idx: usize) -> rusqlite::Result<usize> {
@@ -105,23 +87,6 @@ pub(crate) fn document(row: &Row<'_>) -> rusqlite::Result<Document> {
     })
 }
 
-pub(crate) fn role_str(r: ChunkRole) -> &'static str {
-    match r {
-        ChunkRole::Leaf => "leaf",
-        ChunkRole::Parent => "parent",
-        ChunkRole::Child => "child",
-    }
-}
-
-fn parse_role(s: &str) -> Option<ChunkRole> {
-    match s {
-        "leaf" => Some(ChunkRole::Leaf),
-        "parent" => Some(ChunkRole::Parent),
-        "child" => Some(ChunkRole::Child),
-        _ => None,
-    }
-}
-
 pub(crate) fn chunk(row: &Row<'_>) -> rusqlite::Result<Chunk> {
     Ok(Chunk {
         tenant: TenantId::new(row.get::<_, String>(0)?),
@@ -136,11 +101,6 @@ pub(crate) fn chunk(row: &Row<'_>) -> rusqlite::Result<Chunk> {
         parent: row.get::<_, Option<String>>(9)?.map(ChunkId::new),
         page: row.get(10)?,
     })
-}
-
-/// Parses an [`ErrorCode`] from its stable string ([`ErrorCode::as_str`]).
-pub(crate) fn parse_error_code(s: &str) -> Option<ErrorCode> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
 }
 
 pub(crate) fn job(row: &Row<'_>) -> rusqlite::Result<Job> {
@@ -165,28 +125,4 @@ pub(crate) fn job(row: &Row<'_>) -> rusqlite::Result<Job> {
         created_at: row.get(13)?,
         updated_at: row.get(14)?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_codes_round_trip_through_their_stable_strings() {
-        for code in [
-            ErrorCode::Transient,
-            ErrorCode::CorruptFile,
-            ErrorCode::StoreError,
-        ] {
-            assert_eq!(parse_error_code(code.as_str()), Some(code));
-        }
-        assert_eq!(parse_error_code("no_such_code"), None);
-    }
-
-    #[test]
-    fn roles_round_trip() {
-        for r in [ChunkRole::Leaf, ChunkRole::Parent, ChunkRole::Child] {
-            assert_eq!(parse_role(role_str(r)), Some(r));
-        }
-    }
 }

@@ -1,0 +1,511 @@
+//! Versioned schema migrations of the PostgreSQL store, recorded in
+//! `schema_migrations(version, applied_at)`. `cairn migrate` applies the missing ones,
+//! each in its own transaction under a transaction-scoped advisory lock, so two
+//! migrators never race; servers only check the version.
+//!
+//! Never edit a migration once a release has shipped it: add a new one. Version 1 is the
+//! SQLite schema at its version 10, translated: the same tables, keys and indexes
+//! (`bigint` for integers, `double precision` for reals, `bytea` for embeddings, JSON
+//! kept as text, so both backends encode rows the same way). Two differences: the
+//! active-job dedup index is UNIQUE (the enqueue relies on it across nodes), and
+//! `index_changes.seq` is an identity column.
+
+use super::db;
+use crate::{Error, Result};
+use postgres::Client;
+
+/// One schema step.
+pub(crate) struct Migration {
+    pub version: i64,
+    pub sql: &'static str,
+}
+
+/// The schema version this binary needs.
+pub const SCHEMA_VERSION: i64 = 1;
+
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: V1_INITIAL,
+}];
+
+/// The advisory lock key migrators take (any constant nobody else uses).
+const MIGRATION_LOCK: i64 = 0x6361_6972_6e5f_6d69;
+
+const V1_INITIAL: &str = r"
+CREATE TABLE tenants (
+    tenant_id TEXT NOT NULL PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE collections (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    description TEXT NOT NULL,
+    chunking TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    generation BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, id)
+);
+
+CREATE TABLE documents (
+    tenant_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    format TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    mtime BIGINT NOT NULL,
+    size_bytes BIGINT NOT NULL,
+    metadata TEXT NOT NULL,
+    acl_users TEXT NOT NULL,
+    acl_groups TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('indexed', 'skipped')),
+    quality TEXT NOT NULL,
+    simhash BIGINT NOT NULL,
+    chunk_count BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    owner TEXT,
+    PRIMARY KEY (tenant_id, id),
+    UNIQUE (tenant_id, collection_id, source),
+    FOREIGN KEY (tenant_id, collection_id)
+        REFERENCES collections(tenant_id, id) ON DELETE CASCADE
+);
+CREATE INDEX documents_by_hash ON documents(tenant_id, collection_id, content_hash, source);
+CREATE INDEX documents_by_update ON documents(tenant_id, updated_at);
+CREATE INDEX documents_by_owner ON documents(tenant_id, owner);
+
+CREATE TABLE chunks (
+    tenant_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    ordinal BIGINT NOT NULL,
+    text TEXT NOT NULL,
+    heading_path TEXT NOT NULL,
+    token_count BIGINT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('leaf', 'parent', 'child')),
+    parent_id TEXT,
+    page BIGINT,
+    embedding BYTEA,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, document_id)
+        REFERENCES documents(tenant_id, id) ON DELETE CASCADE
+);
+CREATE UNIQUE INDEX chunks_by_document ON chunks(tenant_id, document_id, ordinal);
+CREATE INDEX chunks_by_collection ON chunks(tenant_id, collection_id);
+
+CREATE TABLE jobs (
+    tenant_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    dedup_key TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'dead')),
+    attempts BIGINT NOT NULL,
+    max_attempts BIGINT NOT NULL,
+    run_after BIGINT NOT NULL,
+    lease_owner TEXT,
+    lease_until BIGINT,
+    last_error TEXT,
+    error_code TEXT,
+    document_id TEXT,
+    chunks BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, collection_id)
+        REFERENCES collections(tenant_id, id) ON DELETE CASCADE
+);
+CREATE INDEX jobs_runnable ON jobs(state, run_after, created_at, id);
+CREATE INDEX jobs_by_batch ON jobs(tenant_id, batch);
+CREATE INDEX jobs_by_time ON jobs(tenant_id, created_at, id);
+CREATE INDEX jobs_by_collection ON jobs(tenant_id, collection_id, state, created_at, id);
+CREATE UNIQUE INDEX jobs_active_by_dedup ON jobs(tenant_id, dedup_key)
+    WHERE state IN ('queued', 'running');
+CREATE INDEX jobs_finished ON jobs(tenant_id, updated_at) WHERE state IN ('succeeded', 'dead');
+
+CREATE TABLE idempotency_keys (
+    tenant_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, key),
+    FOREIGN KEY (tenant_id, document_id)
+        REFERENCES documents(tenant_id, id) ON DELETE CASCADE
+);
+CREATE INDEX idempotency_by_document ON idempotency_keys(tenant_id, document_id);
+CREATE INDEX idempotency_by_time ON idempotency_keys(tenant_id, created_at);
+
+CREATE TABLE index_changes (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    document_id TEXT NOT NULL
+);
+CREATE INDEX index_changes_by_collection ON index_changes(tenant_id, collection_id, seq);
+
+CREATE TABLE conversations (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    collection_id TEXT,
+    title TEXT NOT NULL,
+    summary TEXT NOT NULL DEFAULT '',
+    summarized_through BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    owner TEXT,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX conversations_by_update ON conversations(tenant_id, updated_at);
+CREATE INDEX conversations_by_owner ON conversations(tenant_id, owner, updated_at);
+
+CREATE TABLE messages (
+    tenant_id TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    answer_id TEXT,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, conversation_id, seq),
+    FOREIGN KEY (tenant_id, conversation_id) REFERENCES conversations(tenant_id, id)
+        ON DELETE CASCADE
+);
+
+CREATE TABLE answers (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    conversation_id TEXT,
+    collection_id TEXT,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    prompt_version TEXT NOT NULL,
+    record TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    owner TEXT,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX answers_by_time ON answers(tenant_id, created_at);
+CREATE INDEX answers_by_owner ON answers(tenant_id, owner);
+
+CREATE TABLE feedback (
+    tenant_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    answer_id TEXT NOT NULL,
+    rating BIGINT NOT NULL CHECK (rating IN (-1, 1)),
+    comment TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    owner TEXT,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, answer_id) REFERENCES answers(tenant_id, id) ON DELETE CASCADE
+);
+CREATE INDEX feedback_by_answer ON feedback(tenant_id, answer_id);
+CREATE INDEX feedback_by_time ON feedback(tenant_id, created_at);
+CREATE INDEX feedback_by_owner ON feedback(tenant_id, owner);
+
+CREATE TABLE users (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    email TEXT NOT NULL,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'editor', 'member', 'viewer')),
+    groups TEXT NOT NULL,
+    disabled BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+
+CREATE TABLE api_keys (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    lookup TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    name TEXT NOT NULL,
+    user_id TEXT,
+    role TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'editor', 'member', 'viewer')),
+    scopes TEXT NOT NULL,
+    rpm DOUBLE PRECISION,
+    tpm DOUBLE PRECISION,
+    expires_at BIGINT,
+    revoked_at BIGINT,
+    rotated_from TEXT,
+    last_used_at BIGINT,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE UNIQUE INDEX api_keys_by_lookup ON api_keys(lookup);
+CREATE INDEX api_keys_by_user ON api_keys(tenant_id, user_id);
+
+CREATE TABLE audit_log (
+    seq BIGINT NOT NULL PRIMARY KEY,
+    at BIGINT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX audit_by_tenant ON audit_log(tenant_id, seq);
+CREATE TABLE audit_head (
+    id BIGINT NOT NULL PRIMARY KEY CHECK (id = 1),
+    seq BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_log is append-only';
+END;
+$$;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+
+CREATE TABLE usage (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    period TEXT NOT NULL,
+    requests BIGINT NOT NULL,
+    tokens BIGINT NOT NULL,
+    cost_micros BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, period)
+);
+
+CREATE TABLE tenant_settings (
+    tenant_id TEXT NOT NULL PRIMARY KEY REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    settings TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+
+CREATE TABLE secrets (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    sealed TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+);
+
+CREATE TABLE legal_holds (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    subject TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    set_by TEXT NOT NULL,
+    set_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, subject)
+);
+
+CREATE TABLE document_texts (
+    tenant_id TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    parsed TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, document_id),
+    FOREIGN KEY (tenant_id, document_id)
+        REFERENCES documents(tenant_id, id) ON DELETE CASCADE
+);
+
+CREATE TABLE staged_documents (
+    tenant_id TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    chunk_count BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, document_id),
+    FOREIGN KEY (tenant_id, document_id)
+        REFERENCES documents(tenant_id, id) ON DELETE CASCADE
+);
+CREATE INDEX staged_documents_by_collection
+    ON staged_documents(tenant_id, collection_id, document_id);
+
+CREATE TABLE staged_chunks (
+    tenant_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    ordinal BIGINT NOT NULL,
+    text TEXT NOT NULL,
+    heading_path TEXT NOT NULL,
+    token_count BIGINT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('leaf', 'parent', 'child')),
+    parent_id TEXT,
+    page BIGINT,
+    embedding BYTEA,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, document_id)
+        REFERENCES staged_documents(tenant_id, document_id) ON DELETE CASCADE
+);
+CREATE UNIQUE INDEX staged_chunks_by_document ON staged_chunks(tenant_id, document_id, ordinal);
+
+CREATE TABLE usage_by_model (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    day TEXT NOT NULL,
+    model TEXT NOT NULL,
+    requests BIGINT NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    cost_micros BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, day, model)
+);
+
+CREATE TABLE web_sessions (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    user_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    groups TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT,
+    user_agent TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX web_sessions_by_user ON web_sessions(tenant_id, user_id);
+CREATE TABLE oidc_logins (
+    state_hash TEXT PRIMARY KEY,
+    code_verifier TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    return_to TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE assistants (
+    tenant_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    instructions TEXT NOT NULL,
+    model TEXT,
+    updated_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, collection_id) REFERENCES collections(tenant_id, id)
+        ON DELETE CASCADE
+);
+
+CREATE TABLE usage_by_route (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    day TEXT NOT NULL,
+    route TEXT NOT NULL,
+    model TEXT NOT NULL,
+    requests BIGINT NOT NULL,
+    errors BIGINT NOT NULL,
+    server_errors BIGINT NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    cost_micros BIGINT NOT NULL,
+    latency TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, day, route, model)
+);
+";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The newest migration recorded (0 for a database Cairn never migrated).
+pub(crate) fn current_version(client: &mut Client) -> Result<i64> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .map_err(db)?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    let row = client
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .map_err(db)?;
+    Ok(row.get(0))
+}
+
+/// Applies the shipped migrations the database lacks; returns the versions applied.
+pub(crate) fn apply(client: &mut Client) -> Result<Vec<i64>> {
+    apply_steps(client, MIGRATIONS)
+}
+
+fn apply_steps(client: &mut Client, known: &[Migration]) -> Result<Vec<i64>> {
+    let newest = known.iter().map(|m| m.version).max().unwrap_or(0);
+    let mut applied = Vec::new();
+    for m in known {
+        let mut tx = client.transaction().map_err(db)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .map_err(db)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT NOT NULL PRIMARY KEY,
+                applied_at BIGINT NOT NULL
+            )",
+        )
+        .map_err(db)?;
+        let have: i64 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                &[],
+            )
+            .map_err(db)?
+            .get(0);
+        if have > newest {
+            return Err(Error::Database(format!(
+                "the database is at schema version {have}, newer than the {newest} this \
+                 binary supports: upgrade Cairn to use it"
+            )));
+        }
+        let done = tx
+            .query_opt(
+                "SELECT 1 FROM schema_migrations WHERE version = $1",
+                &[&m.version],
+            )
+            .map_err(db)?
+            .is_some();
+        if done {
+            continue;
+        }
+        tx.batch_execute(m.sql).map_err(|e| {
+            Error::Database(format!("schema migration {} failed: {}", m.version, db(e)))
+        })?;
+        tx.execute(
+            "INSERT INTO schema_migrations(version, applied_at) VALUES ($1, $2)",
+            &[&m.version, &now_ms()],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        tracing::info!(version = m.version, "applied PostgreSQL schema migration");
+        applied.push(m.version);
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_migrations_are_strictly_increasing() {
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
+        assert!(MIGRATIONS.first().is_some_and(|m| m.version == 1));
+        assert!(
+            MIGRATIONS
+                .last()
+                .is_some_and(|m| m.version == SCHEMA_VERSION)
+        );
+    }
+}
