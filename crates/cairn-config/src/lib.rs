@@ -32,6 +32,7 @@ pub use registry::{ModelRef, Route, RouteStrategy};
 pub use tenant_models::TenantRoles;
 pub use validate::{
     Config, IngestSettings, MIN_PARSE_MEMORY_MB, ParseIsolation, QualitySettings, StoreBackend,
+    redact_url_password,
 };
 
 use std::path::{Path, PathBuf};

@@ -93,10 +93,14 @@ impl Default for RetrievalSection {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
-    /// `sqlite` (embedded, default). `postgres` is reserved for the scale-out build.
+    /// `sqlite` (embedded, default) or `postgres` (several servers and workers on one
+    /// database; needs `url`).
     pub backend: String,
     /// SQLite file. Default: `<data_dir>/cairn.db`.
     pub path: String,
+    /// PostgreSQL connection URL (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`), for
+    /// `backend = "postgres"`; also `CAIRN_STORE__URL`.
+    pub url: String,
 }
 
 /// `[models]`
@@ -238,6 +242,7 @@ impl Default for StoreSection {
         Self {
             backend: "sqlite".into(),
             path: String::new(),
+            url: String::new(),
         }
     }
 }

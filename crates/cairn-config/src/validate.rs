@@ -10,6 +10,29 @@ use std::path::PathBuf;
 #[serde(rename_all = "snake_case")]
 pub enum StoreBackend {
     Sqlite,
+    Postgres,
+}
+
+/// Serializes a connection URL with its password replaced by `***`.
+fn redacted_url<S: serde::Serializer>(url: &str, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_url_password(url))
+}
+
+/// `url` with the password of its user-info part replaced by `***` (for logs and
+/// `cairn config`).
+pub fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }
 
 /// Validated ingest settings.
@@ -70,6 +93,9 @@ pub struct Config {
     pub tenant: TenantId,
     pub store_backend: StoreBackend,
     pub store_path: PathBuf,
+    /// `store.url` (PostgreSQL); serialized with its password hidden.
+    #[serde(serialize_with = "redacted_url")]
+    pub store_url: String,
     pub models_dir: PathBuf,
     pub embedder: String,
     pub generator: String,
@@ -149,15 +175,27 @@ impl RawConfig {
         let store_backend = match self.store.backend.as_str() {
             "sqlite" => StoreBackend::Sqlite,
             "postgres" => {
-                return Err(invalid(
-                    "store.backend",
-                    "`postgres` is not available in this build yet; use `sqlite`",
-                ));
+                if self.store.url.trim().is_empty() {
+                    return Err(invalid(
+                        "store.url",
+                        "store.backend = \"postgres\" needs a connection URL \
+                         (postgres://USER:PASSWORD@HOST:PORT/DATABASE; or CAIRN_STORE__URL)",
+                    ));
+                }
+                if !(self.store.url.starts_with("postgres://")
+                    || self.store.url.starts_with("postgresql://"))
+                {
+                    return Err(invalid(
+                        "store.url",
+                        "expected a postgres:// or postgresql:// URL",
+                    ));
+                }
+                StoreBackend::Postgres
             }
             other => {
                 return Err(invalid(
                     "store.backend",
-                    format!("unknown backend `{other}` (expected `sqlite`)"),
+                    format!("unknown backend `{other}` (expected `sqlite` or `postgres`)"),
                 ));
             }
         };
@@ -459,6 +497,7 @@ impl RawConfig {
             tenant: TenantId::new(self.tenant.clone()),
             store_backend,
             store_path,
+            store_url: self.store.url.clone(),
             models_dir,
             embedder: self.models.embedder.clone(),
             generator: self.models.generator.clone(),

@@ -231,3 +231,52 @@ targets = ["small", "big"]
         "models.routes[1].escalate_below"
     );
 }
+
+#[test]
+fn the_postgres_backend_needs_a_url_and_never_shows_its_password() {
+    use cairn_config::StoreBackend;
+    assert_eq!(
+        invalid_key(load_from_str("[store]\nbackend = \"postgres\"", "t", &[])),
+        "store.url"
+    );
+    assert_eq!(
+        invalid_key(load_from_str(
+            "[store]\nbackend = \"postgres\"\nurl = \"mysql://x\"",
+            "t",
+            &[]
+        )),
+        "store.url"
+    );
+    assert_eq!(
+        invalid_key(load_from_str("[store]\nbackend = \"oracle\"", "t", &[])),
+        "store.backend"
+    );
+    let env = vars(&[
+        ("CAIRN_STORE__BACKEND", "postgres"),
+        (
+            "CAIRN_STORE__URL",
+            "postgres://cairn:s3cret@db.internal:5432/cairn?application_name=x",
+        ),
+    ]);
+    let (c, applied) = load_from_str("", "t", &env).unwrap();
+    assert_eq!(applied.len(), 2);
+    assert_eq!(c.store_backend, StoreBackend::Postgres);
+    assert!(
+        c.store_url.contains("s3cret"),
+        "the store gets the real URL"
+    );
+    let shown = serde_json::to_string(&c).unwrap();
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(
+        shown.contains("postgres://cairn:***@db.internal:5432/cairn?application_name=x"),
+        "{shown}"
+    );
+    assert_eq!(
+        cairn_config::redact_url_password("postgres://u@h/d"),
+        "postgres://u@h/d"
+    );
+    assert_eq!(
+        cairn_config::redact_url_password("postgres://u:p@ss@h/d"),
+        "postgres://u:***@h/d"
+    );
+}

@@ -3,7 +3,7 @@
 use crate::{Error, Result};
 use cairn_config::{Config, StoreBackend};
 use cairn_models::HfTokenCounter;
-use cairn_store::{SqliteStore, Store};
+use cairn_store::{PostgresStore, SqliteStore, Store};
 use cairn_types::{
     ChunkingSpec, Collection, CollectionId, ErrorCode, TenantId, TokenCounter, validate_slug,
 };
@@ -41,10 +41,12 @@ impl Engine {
         let _ = self.trace_sink.set(sink);
     }
 
-    /// Opens the configured store (creating it and applying migrations if needed).
+    /// Opens the configured store: SQLite is created and migrated if needed; PostgreSQL
+    /// must already be migrated (`cairn migrate`).
     pub fn open(config: Config) -> Result<Self> {
         let store: Arc<dyn Store> = match config.store_backend {
             StoreBackend::Sqlite => Arc::new(SqliteStore::open(&config.store_path)?),
+            StoreBackend::Postgres => Arc::new(PostgresStore::open(&config.store_url)?),
         };
         Ok(Self::with_store(config, store))
     }

@@ -97,6 +97,9 @@ enum Command {
     /// Secrets sealed at rest (AES-256-GCM under the master key).
     #[command(subcommand)]
     Secrets(cmd::secrets::SecretsCmd),
+    /// Apply the state store's schema migrations (PostgreSQL servers never migrate on
+    /// their own; SQLite is migrated on open, and this reports its version).
+    Migrate(cmd::migrate::Args),
     /// Data lifecycle: offboard a tenant, legal holds, the retention sweep.
     #[command(subcommand)]
     Tenants(cmd::tenants::TenantsCmd),
@@ -171,6 +174,7 @@ fn run(
         Command::Usage(a) => cmd::usage::run(&ctx, a),
         Command::Secrets(c) => cmd::secrets::run(&ctx, c),
         Command::Tenants(c) => cmd::tenants::run(&ctx, c),
+        Command::Migrate(a) => cmd::migrate::run(&ctx, a),
         Command::Eval(c) => cmd::eval::run(&ctx, c),
         Command::ParseWorker(a) => Ok(cmd::parse_worker::run(a)),
     }

@@ -128,6 +128,12 @@ impl PostgresStore {
         store.with_client("migrating the PostgreSQL store", migrations::apply)
     }
 
+    /// The schema version of the database at `url` (0: never migrated), without
+    /// requiring it to be this binary's.
+    pub fn schema_version_at(url: &str) -> Result<i64> {
+        Self::connect(url, 1)?.schema_version()
+    }
+
     /// Connects without checking the schema (pool of at most `max` connections).
     fn connect(url: &str, max: usize) -> Result<Self> {
         let config = parse_url(url)?;

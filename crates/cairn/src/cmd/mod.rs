@@ -21,6 +21,7 @@ pub mod generate;
 pub mod ingest;
 pub mod jobs;
 pub mod keys;
+pub mod migrate;
 pub mod models;
 pub mod parse_worker;
 pub mod search;

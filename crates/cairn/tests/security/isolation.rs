@@ -1,6 +1,7 @@
 //! The adversarial isolation suite: one server, and every endpoint attacked across
 //! tenants, ACLs and owners (guessed and borrowed ids, forged filters, other tenants'
-//! keys, revoked and rotated keys). Everything it must not see reads as 404.
+//! keys, revoked and rotated keys). Everything it must not see reads as 404. It runs on
+//! both store backends.
 
 use super::matrix;
 use super::world::*;
@@ -19,7 +20,17 @@ struct Ids {
 
 #[test]
 fn tenants_and_acls_cannot_be_crossed_through_any_endpoint() {
-    let w = world("");
+    attack_everything(world(""));
+}
+
+/// The same suite with the state in PostgreSQL (`store.backend = "postgres"`, a fresh
+/// migrated database on the test server).
+#[test]
+fn tenants_and_acls_cannot_be_crossed_on_the_postgres_backend() {
+    attack_everything(world(&postgres_store_config()));
+}
+
+fn attack_everything(w: World) {
     let h = w.home.path();
     let hr_doc = doc_id(h, "acme", "hr.md");
     let eng_doc = doc_id(h, "acme", "eng.md");

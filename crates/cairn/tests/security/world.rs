@@ -39,6 +39,13 @@ pub(crate) fn ok(out: std::process::Output) {
     assert!(out.status.success());
 }
 
+/// A `[store]` section on a fresh, migrated PostgreSQL database of the test server
+/// (`CAIRN_TEST_PG_URL`; scripts/test.sh starts it).
+pub(crate) fn postgres_store_config() -> String {
+    let url = cairn_store::testing::fresh_postgres_database().unwrap_or_else(|e| panic!("{e}"));
+    format!("[store]\nbackend = \"postgres\"\nurl = \"{url}\"\n")
+}
+
 pub(crate) fn world(extra_config: &str) -> World {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
