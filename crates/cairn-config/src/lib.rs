@@ -21,8 +21,8 @@ mod tenant_models;
 mod validate;
 
 pub use raw::{
-    ChunkingSection, IngestSection, ModelsSection, QualitySection, RawConfig, RetrievalSection,
-    StoreSection,
+    ChunkingSection, IngestSection, ModelsSection, QualitySection, RawConfig, RedisSection,
+    RetrievalSection, StoreSection,
 };
 pub use raw_lifecycle::{RetentionPeriods, RetentionSection};
 pub use raw_models::{CircuitBreakerSection, RemoteModelSection, RouteSection};

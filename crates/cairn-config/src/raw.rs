@@ -24,6 +24,7 @@ pub struct RawConfig {
     pub retention: crate::RetentionSection,
     pub telemetry: crate::TelemetrySection,
     pub logging: crate::LoggingSection,
+    pub redis: RedisSection,
     /// Guardrail policy (see `cairn_guard::Policy`); checked when the server starts.
     pub guard: toml::Table,
 }
@@ -100,6 +101,15 @@ pub struct StoreSection {
     pub path: String,
     /// PostgreSQL connection URL (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`), for
     /// `backend = "postgres"`; also `CAIRN_STORE__URL`.
+    pub url: String,
+}
+
+/// `[redis]`: shared state for several server processes.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSection {
+    /// `redis://[:PASSWORD@]HOST[:PORT][/DB]`: rate-limit buckets and the auth-check
+    /// budget shared by every server. Empty: in-process (one server only).
     pub url: String,
 }
 
@@ -231,6 +241,7 @@ impl Default for RawConfig {
             limits: crate::LimitsSection::default(),
             retention: crate::RetentionSection::default(),
             telemetry: crate::TelemetrySection::default(),
+            redis: RedisSection::default(),
             logging: crate::LoggingSection::default(),
             guard: toml::Table::new(),
         }

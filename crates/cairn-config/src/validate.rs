@@ -96,6 +96,9 @@ pub struct Config {
     /// `store.url` (PostgreSQL); serialized with its password hidden.
     #[serde(serialize_with = "redacted_url")]
     pub store_url: String,
+    /// `redis.url` (empty: no Redis); serialized with its password hidden.
+    #[serde(serialize_with = "redacted_url")]
+    pub redis_url: String,
     pub models_dir: PathBuf,
     pub embedder: String,
     pub generator: String,
@@ -474,6 +477,15 @@ impl RawConfig {
         self.limits
             .check()
             .map_err(|(key, message)| invalid(&key, message))?;
+        let redis_url = self.redis.url.trim().to_owned();
+        if !redis_url.is_empty()
+            && !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://"))
+        {
+            return Err(invalid(
+                "redis.url",
+                "expected redis://[:PASSWORD@]HOST[:PORT][/DB]",
+            ));
+        }
         self.retention
             .periods()
             .check()
@@ -498,6 +510,7 @@ impl RawConfig {
             store_backend,
             store_path,
             store_url: self.store.url.clone(),
+            redis_url: redis_url.clone(),
             models_dir,
             embedder: self.models.embedder.clone(),
             generator: self.models.generator.clone(),

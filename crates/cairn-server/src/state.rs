@@ -40,12 +40,38 @@ pub struct AppState {
     pub telemetry: Option<Arc<cairn_telemetry::Telemetry>>,
 }
 
+/// The rate limiter: Redis buckets when `[redis] url` is set, else in-process ones. A
+/// PostgreSQL store means several servers; per-process buckets would multiply every limit
+/// by their number, so that combination is refused while any limit is on.
+fn shared_limiter(config: &cairn_config::Config) -> ApiResult<Arc<dyn RateLimiter>> {
+    if !config.redis_url.is_empty() {
+        let redis = cairn_auth::RedisLimiter::connect(&config.redis_url)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidConfig, e.to_string()))?;
+        return Ok(Arc::new(redis));
+    }
+    let l = &config.limits;
+    let limits_on = [l.key_rpm, l.key_tpm, l.tenant_rpm, l.tenant_tpm]
+        .iter()
+        .any(|r| *r > 0.0);
+    if config.store_backend == cairn_config::StoreBackend::Postgres && limits_on {
+        return Err(ApiError::new(
+            ErrorCode::InvalidConfig,
+            "store.backend = \"postgres\" runs several servers, whose in-process rate limits \
+             would each admit the full rate: set [redis] url so they share one set of \
+             buckets, or turn the limits off (limits.key_rpm, key_tpm, tenant_rpm, tenant_tpm \
+             = 0)",
+        ));
+    }
+    Ok(Arc::new(MemoryLimiter::new()))
+}
+
 impl AppState {
     /// State over an engine, with the configured authentication (`[auth]`) and the
     /// in-memory rate limiter. Fails on an unusable `[auth]` or `[guard]`.
     pub fn new(engine: Arc<Engine>) -> ApiResult<Self> {
         let config = engine.config();
-        let auth = Arc::new(Authenticator::new(config)?);
+        let limiter = shared_limiter(config)?;
+        let auth = Arc::new(Authenticator::new(config)?.with_shared_budget(limiter.clone()));
         crate::settings::effective(config, None)?;
         // Build the guardrails' patterns and lexicons now, not on the first request.
         cairn_guard::warm_up();
@@ -55,7 +81,7 @@ impl AppState {
         }
         Ok(Self {
             auth,
-            limiter: Arc::new(MemoryLimiter::new()),
+            limiter,
             settings: Arc::new(SettingsCache::default()),
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
             admission: Arc::new(Admission::new(config.max_concurrent, config.max_queued)),

@@ -70,7 +70,8 @@ pub struct Authenticator {
     touched: Mutex<HashMap<String, Instant>>,
     /// Budget of uncached hash checks (`auth.key_checks_per_minute`): random
     /// well-formed tokens cost ~20 ms of CPU each, so past it they are refused at once.
-    hashing: MemoryLimiter,
+    /// In-process, or shared by every server through Redis ([`Self::with_shared_budget`]).
+    hashing: Arc<dyn RateLimiter>,
     checks_per_minute: f64,
 }
 
@@ -132,9 +133,16 @@ impl Authenticator {
             oidc,
             verified: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
-            hashing: MemoryLimiter::new(),
+            hashing: Arc::new(MemoryLimiter::new()),
             checks_per_minute: config.auth.key_checks_per_minute,
         })
+    }
+
+    /// Keeps the auth-check budget in `limiter` (the servers' shared Redis buckets), so
+    /// several servers together spend no more than one would.
+    pub fn with_shared_budget(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.hashing = limiter;
+        self
     }
 
     /// Whether `path` is served without credentials: the configured public routes and

@@ -8,7 +8,8 @@
 //! (`bigint` for integers, `double precision` for reals, `bytea` for embeddings, JSON
 //! kept as text, so both backends encode rows the same way). Two differences: the
 //! active-job dedup index is UNIQUE (the enqueue relies on it across nodes), and
-//! `index_changes.seq` is an identity column.
+//! `index_changes.seq` is an identity column. Every text column is `COLLATE "C"`, so
+//! `ORDER BY` sorts by bytes as SQLite does, whatever the database's locale.
 
 use super::db;
 use crate::{Error, Result};
@@ -31,43 +32,43 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
 /// The advisory lock key migrators take (any constant nobody else uses).
 const MIGRATION_LOCK: i64 = 0x6361_6972_6e5f_6d69;
 
-const V1_INITIAL: &str = r"
+const V1_INITIAL: &str = r#"
 CREATE TABLE tenants (
-    tenant_id TEXT NOT NULL PRIMARY KEY,
-    name TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    name TEXT COLLATE "C" NOT NULL,
     created_at BIGINT NOT NULL
 );
 
 CREATE TABLE collections (
-    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
-    id TEXT NOT NULL,
-    description TEXT NOT NULL,
-    chunking TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT COLLATE "C" NOT NULL,
+    description TEXT COLLATE "C" NOT NULL,
+    chunking TEXT COLLATE "C" NOT NULL,
     created_at BIGINT NOT NULL,
     generation BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, id)
 );
 
 CREATE TABLE documents (
-    tenant_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    collection_id TEXT NOT NULL,
-    source TEXT NOT NULL,
-    title TEXT NOT NULL,
-    format TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    collection_id TEXT COLLATE "C" NOT NULL,
+    source TEXT COLLATE "C" NOT NULL,
+    title TEXT COLLATE "C" NOT NULL,
+    format TEXT COLLATE "C" NOT NULL,
+    content_hash TEXT COLLATE "C" NOT NULL,
     mtime BIGINT NOT NULL,
     size_bytes BIGINT NOT NULL,
-    metadata TEXT NOT NULL,
-    acl_users TEXT NOT NULL,
-    acl_groups TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('indexed', 'skipped')),
-    quality TEXT NOT NULL,
+    metadata TEXT COLLATE "C" NOT NULL,
+    acl_users TEXT COLLATE "C" NOT NULL,
+    acl_groups TEXT COLLATE "C" NOT NULL,
+    status TEXT COLLATE "C" NOT NULL CHECK (status IN ('indexed', 'skipped')),
+    quality TEXT COLLATE "C" NOT NULL,
     simhash BIGINT NOT NULL,
     chunk_count BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
-    owner TEXT,
+    owner TEXT COLLATE "C",
     PRIMARY KEY (tenant_id, id),
     UNIQUE (tenant_id, collection_id, source),
     FOREIGN KEY (tenant_id, collection_id)
@@ -78,16 +79,16 @@ CREATE INDEX documents_by_update ON documents(tenant_id, updated_at);
 CREATE INDEX documents_by_owner ON documents(tenant_id, owner);
 
 CREATE TABLE chunks (
-    tenant_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    document_id TEXT NOT NULL,
-    collection_id TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    document_id TEXT COLLATE "C" NOT NULL,
+    collection_id TEXT COLLATE "C" NOT NULL,
     ordinal BIGINT NOT NULL,
-    text TEXT NOT NULL,
-    heading_path TEXT NOT NULL,
+    text TEXT COLLATE "C" NOT NULL,
+    heading_path TEXT COLLATE "C" NOT NULL,
     token_count BIGINT NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('leaf', 'parent', 'child')),
-    parent_id TEXT,
+    role TEXT COLLATE "C" NOT NULL CHECK (role IN ('leaf', 'parent', 'child')),
+    parent_id TEXT COLLATE "C",
     page BIGINT,
     embedding BYTEA,
     PRIMARY KEY (tenant_id, id),
@@ -98,21 +99,21 @@ CREATE UNIQUE INDEX chunks_by_document ON chunks(tenant_id, document_id, ordinal
 CREATE INDEX chunks_by_collection ON chunks(tenant_id, collection_id);
 
 CREATE TABLE jobs (
-    tenant_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    collection_id TEXT NOT NULL,
-    batch TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    dedup_key TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'dead')),
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    collection_id TEXT COLLATE "C" NOT NULL,
+    batch TEXT COLLATE "C" NOT NULL,
+    kind TEXT COLLATE "C" NOT NULL,
+    dedup_key TEXT COLLATE "C" NOT NULL,
+    state TEXT COLLATE "C" NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'dead')),
     attempts BIGINT NOT NULL,
     max_attempts BIGINT NOT NULL,
     run_after BIGINT NOT NULL,
-    lease_owner TEXT,
+    lease_owner TEXT COLLATE "C",
     lease_until BIGINT,
-    last_error TEXT,
-    error_code TEXT,
-    document_id TEXT,
+    last_error TEXT COLLATE "C",
+    error_code TEXT COLLATE "C",
+    document_id TEXT COLLATE "C",
     chunks BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
@@ -129,10 +130,10 @@ CREATE UNIQUE INDEX jobs_active_by_dedup ON jobs(tenant_id, dedup_key)
 CREATE INDEX jobs_finished ON jobs(tenant_id, updated_at) WHERE state IN ('succeeded', 'dead');
 
 CREATE TABLE idempotency_keys (
-    tenant_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    request_hash TEXT NOT NULL,
-    document_id TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    key TEXT COLLATE "C" NOT NULL,
+    request_hash TEXT COLLATE "C" NOT NULL,
+    document_id TEXT COLLATE "C" NOT NULL,
     created_at BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, key),
     FOREIGN KEY (tenant_id, document_id)
@@ -143,34 +144,34 @@ CREATE INDEX idempotency_by_time ON idempotency_keys(tenant_id, created_at);
 
 CREATE TABLE index_changes (
     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    tenant_id TEXT NOT NULL,
-    collection_id TEXT NOT NULL,
-    document_id TEXT NOT NULL
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    collection_id TEXT COLLATE "C" NOT NULL,
+    document_id TEXT COLLATE "C" NOT NULL
 );
 CREATE INDEX index_changes_by_collection ON index_changes(tenant_id, collection_id, seq);
 
 CREATE TABLE conversations (
-    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
-    id TEXT NOT NULL,
-    collection_id TEXT,
-    title TEXT NOT NULL,
-    summary TEXT NOT NULL DEFAULT '',
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT COLLATE "C" NOT NULL,
+    collection_id TEXT COLLATE "C",
+    title TEXT COLLATE "C" NOT NULL,
+    summary TEXT COLLATE "C" NOT NULL DEFAULT '',
     summarized_through BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
-    owner TEXT,
+    owner TEXT COLLATE "C",
     PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX conversations_by_update ON conversations(tenant_id, updated_at);
 CREATE INDEX conversations_by_owner ON conversations(tenant_id, owner, updated_at);
 
 CREATE TABLE messages (
-    tenant_id TEXT NOT NULL,
-    conversation_id TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    conversation_id TEXT COLLATE "C" NOT NULL,
     seq BIGINT NOT NULL,
-    role TEXT NOT NULL,
-    content TEXT NOT NULL,
-    answer_id TEXT,
+    role TEXT COLLATE "C" NOT NULL,
+    content TEXT COLLATE "C" NOT NULL,
+    answer_id TEXT COLLATE "C",
     created_at BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, conversation_id, seq),
     FOREIGN KEY (tenant_id, conversation_id) REFERENCES conversations(tenant_id, id)
@@ -178,29 +179,29 @@ CREATE TABLE messages (
 );
 
 CREATE TABLE answers (
-    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
-    id TEXT NOT NULL,
-    conversation_id TEXT,
-    collection_id TEXT,
-    question TEXT NOT NULL,
-    answer TEXT NOT NULL,
-    prompt_version TEXT NOT NULL,
-    record TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT COLLATE "C" NOT NULL,
+    conversation_id TEXT COLLATE "C",
+    collection_id TEXT COLLATE "C",
+    question TEXT COLLATE "C" NOT NULL,
+    answer TEXT COLLATE "C" NOT NULL,
+    prompt_version TEXT COLLATE "C" NOT NULL,
+    record TEXT COLLATE "C" NOT NULL,
     created_at BIGINT NOT NULL,
-    owner TEXT,
+    owner TEXT COLLATE "C",
     PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX answers_by_time ON answers(tenant_id, created_at);
 CREATE INDEX answers_by_owner ON answers(tenant_id, owner);
 
 CREATE TABLE feedback (
-    tenant_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    answer_id TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    answer_id TEXT COLLATE "C" NOT NULL,
     rating BIGINT NOT NULL CHECK (rating IN (-1, 1)),
-    comment TEXT NOT NULL,
+    comment TEXT COLLATE "C" NOT NULL,
     created_at BIGINT NOT NULL,
-    owner TEXT,
+    owner TEXT COLLATE "C",
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, answer_id) REFERENCES answers(tenant_id, id) ON DELETE CASCADE
 );
@@ -209,12 +210,12 @@ CREATE INDEX feedback_by_time ON feedback(tenant_id, created_at);
 CREATE INDEX feedback_by_owner ON feedback(tenant_id, owner);
 
 CREATE TABLE users (
-    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
-    id TEXT NOT NULL,
-    email TEXT NOT NULL,
-    name TEXT NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'editor', 'member', 'viewer')),
-    groups TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT COLLATE "C" NOT NULL,
+    email TEXT COLLATE "C" NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    role TEXT COLLATE "C" NOT NULL CHECK (role IN ('owner', 'admin', 'editor', 'member', 'viewer')),
+    groups TEXT COLLATE "C" NOT NULL,
     disabled BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
@@ -222,19 +223,19 @@ CREATE TABLE users (
 );
 
 CREATE TABLE api_keys (
-    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
-    id TEXT NOT NULL,
-    lookup TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    name TEXT NOT NULL,
-    user_id TEXT,
-    role TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'editor', 'member', 'viewer')),
-    scopes TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT COLLATE "C" NOT NULL,
+    lookup TEXT COLLATE "C" NOT NULL,
+    hash TEXT COLLATE "C" NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    user_id TEXT COLLATE "C",
+    role TEXT COLLATE "C" NOT NULL CHECK (role IN ('owner', 'admin', 'editor', 'member', 'viewer')),
+    scopes TEXT COLLATE "C" NOT NULL,
     rpm DOUBLE PRECISION,
     tpm DOUBLE PRECISION,
     expires_at BIGINT,
     revoked_at BIGINT,
-    rotated_from TEXT,
+    rotated_from TEXT COLLATE "C",
     last_used_at BIGINT,
     created_at BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, id)
@@ -245,20 +246,20 @@ CREATE INDEX api_keys_by_user ON api_keys(tenant_id, user_id);
 CREATE TABLE audit_log (
     seq BIGINT NOT NULL PRIMARY KEY,
     at BIGINT NOT NULL,
-    tenant_id TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    target TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    actor TEXT COLLATE "C" NOT NULL,
+    action TEXT COLLATE "C" NOT NULL,
+    target TEXT COLLATE "C" NOT NULL,
+    outcome TEXT COLLATE "C" NOT NULL,
+    detail TEXT COLLATE "C" NOT NULL,
+    prev_hash TEXT COLLATE "C" NOT NULL,
+    hash TEXT COLLATE "C" NOT NULL
 );
 CREATE INDEX audit_by_tenant ON audit_log(tenant_id, seq);
 CREATE TABLE audit_head (
     id BIGINT NOT NULL PRIMARY KEY CHECK (id = 1),
     seq BIGINT NOT NULL,
-    hash TEXT NOT NULL
+    hash TEXT COLLATE "C" NOT NULL
 );
 CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -271,8 +272,8 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 
 CREATE TABLE usage (
-    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
-    period TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    period TEXT COLLATE "C" NOT NULL,
     requests BIGINT NOT NULL,
     tokens BIGINT NOT NULL,
     cost_micros BIGINT NOT NULL,
@@ -280,44 +281,44 @@ CREATE TABLE usage (
 );
 
 CREATE TABLE tenant_settings (
-    tenant_id TEXT NOT NULL PRIMARY KEY REFERENCES tenants(tenant_id) ON DELETE CASCADE,
-    settings TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL PRIMARY KEY REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    settings TEXT COLLATE "C" NOT NULL,
     updated_at BIGINT NOT NULL
 );
 
 CREATE TABLE secrets (
-    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    sealed TEXT NOT NULL,
-    key_id TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    name TEXT COLLATE "C" NOT NULL,
+    sealed TEXT COLLATE "C" NOT NULL,
+    key_id TEXT COLLATE "C" NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, name)
 );
 
 CREATE TABLE legal_holds (
-    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
-    subject TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    set_by TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    subject TEXT COLLATE "C" NOT NULL,
+    reason TEXT COLLATE "C" NOT NULL,
+    set_by TEXT COLLATE "C" NOT NULL,
     set_at BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, subject)
 );
 
 CREATE TABLE document_texts (
-    tenant_id TEXT NOT NULL,
-    document_id TEXT NOT NULL,
-    parsed TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    document_id TEXT COLLATE "C" NOT NULL,
+    parsed TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (tenant_id, document_id),
     FOREIGN KEY (tenant_id, document_id)
         REFERENCES documents(tenant_id, id) ON DELETE CASCADE
 );
 
 CREATE TABLE staged_documents (
-    tenant_id TEXT NOT NULL,
-    document_id TEXT NOT NULL,
-    collection_id TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    document_id TEXT COLLATE "C" NOT NULL,
+    collection_id TEXT COLLATE "C" NOT NULL,
+    content_hash TEXT COLLATE "C" NOT NULL,
     chunk_count BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, document_id),
     FOREIGN KEY (tenant_id, document_id)
@@ -327,16 +328,16 @@ CREATE INDEX staged_documents_by_collection
     ON staged_documents(tenant_id, collection_id, document_id);
 
 CREATE TABLE staged_chunks (
-    tenant_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    document_id TEXT NOT NULL,
-    collection_id TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    document_id TEXT COLLATE "C" NOT NULL,
+    collection_id TEXT COLLATE "C" NOT NULL,
     ordinal BIGINT NOT NULL,
-    text TEXT NOT NULL,
-    heading_path TEXT NOT NULL,
+    text TEXT COLLATE "C" NOT NULL,
+    heading_path TEXT COLLATE "C" NOT NULL,
     token_count BIGINT NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('leaf', 'parent', 'child')),
-    parent_id TEXT,
+    role TEXT COLLATE "C" NOT NULL CHECK (role IN ('leaf', 'parent', 'child')),
+    parent_id TEXT COLLATE "C",
     page BIGINT,
     embedding BYTEA,
     PRIMARY KEY (tenant_id, id),
@@ -346,9 +347,9 @@ CREATE TABLE staged_chunks (
 CREATE UNIQUE INDEX staged_chunks_by_document ON staged_chunks(tenant_id, document_id, ordinal);
 
 CREATE TABLE usage_by_model (
-    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
-    day TEXT NOT NULL,
-    model TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    day TEXT COLLATE "C" NOT NULL,
+    model TEXT COLLATE "C" NOT NULL,
     requests BIGINT NOT NULL,
     input_tokens BIGINT NOT NULL,
     output_tokens BIGINT NOT NULL,
@@ -357,39 +358,39 @@ CREATE TABLE usage_by_model (
 );
 
 CREATE TABLE web_sessions (
-    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
-    id TEXT NOT NULL,
-    token_hash TEXT NOT NULL UNIQUE,
-    user_id TEXT NOT NULL,
-    role TEXT NOT NULL,
-    groups TEXT NOT NULL,
-    issuer TEXT NOT NULL,
-    csrf TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT COLLATE "C" NOT NULL,
+    token_hash TEXT COLLATE "C" NOT NULL UNIQUE,
+    user_id TEXT COLLATE "C" NOT NULL,
+    role TEXT COLLATE "C" NOT NULL,
+    groups TEXT COLLATE "C" NOT NULL,
+    issuer TEXT COLLATE "C" NOT NULL,
+    csrf TEXT COLLATE "C" NOT NULL,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,
     revoked_at BIGINT,
-    user_agent TEXT NOT NULL,
+    user_agent TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX web_sessions_by_user ON web_sessions(tenant_id, user_id);
 CREATE TABLE oidc_logins (
-    state_hash TEXT PRIMARY KEY,
-    code_verifier TEXT NOT NULL,
-    nonce TEXT NOT NULL,
-    redirect_uri TEXT NOT NULL,
-    return_to TEXT NOT NULL,
+    state_hash TEXT COLLATE "C" PRIMARY KEY,
+    code_verifier TEXT COLLATE "C" NOT NULL,
+    nonce TEXT COLLATE "C" NOT NULL,
+    redirect_uri TEXT COLLATE "C" NOT NULL,
+    return_to TEXT COLLATE "C" NOT NULL,
     created_at BIGINT NOT NULL
 );
 
 CREATE TABLE assistants (
-    tenant_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    description TEXT NOT NULL,
-    collection_id TEXT NOT NULL,
-    instructions TEXT NOT NULL,
-    model TEXT,
-    updated_by TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    description TEXT COLLATE "C" NOT NULL,
+    collection_id TEXT COLLATE "C" NOT NULL,
+    instructions TEXT COLLATE "C" NOT NULL,
+    model TEXT COLLATE "C",
+    updated_by TEXT COLLATE "C" NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, id),
@@ -398,20 +399,20 @@ CREATE TABLE assistants (
 );
 
 CREATE TABLE usage_by_route (
-    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
-    day TEXT NOT NULL,
-    route TEXT NOT NULL,
-    model TEXT NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    day TEXT COLLATE "C" NOT NULL,
+    route TEXT COLLATE "C" NOT NULL,
+    model TEXT COLLATE "C" NOT NULL,
     requests BIGINT NOT NULL,
     errors BIGINT NOT NULL,
     server_errors BIGINT NOT NULL,
     input_tokens BIGINT NOT NULL,
     output_tokens BIGINT NOT NULL,
     cost_micros BIGINT NOT NULL,
-    latency TEXT NOT NULL,
+    latency TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (tenant_id, day, route, model)
 );
-";
+"#;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -24,10 +24,10 @@ fn tenants_and_acls_cannot_be_crossed_through_any_endpoint() {
 }
 
 /// The same suite with the state in PostgreSQL (`store.backend = "postgres"`, a fresh
-/// migrated database on the test server).
+/// migrated database on the test server) and the rate limits in Redis.
 #[test]
 fn tenants_and_acls_cannot_be_crossed_on_the_postgres_backend() {
-    attack_everything(world(&postgres_store_config()));
+    attack_everything(world_on_postgres());
 }
 
 fn attack_everything(w: World) {

@@ -28,6 +28,8 @@ pub(crate) struct World {
     pub(crate) erin: String,
     pub(crate) admin: String,
     pub(crate) gina: String,
+    /// The Redis a multi-server world shares, stopped with the world.
+    pub(crate) redis: Option<cairn_auth::testing::RedisServer>,
 }
 
 pub(crate) fn write(dir: &Path, name: &str, text: &str) {
@@ -39,11 +41,18 @@ pub(crate) fn ok(out: std::process::Output) {
     assert!(out.status.success());
 }
 
-/// A `[store]` section on a fresh, migrated PostgreSQL database of the test server
-/// (`CAIRN_TEST_PG_URL`; scripts/test.sh starts it).
-pub(crate) fn postgres_store_config() -> String {
+/// The same world with its state on a fresh, migrated PostgreSQL database of the test
+/// server (`CAIRN_TEST_PG_URL`; scripts/test.sh starts it) and its rate limits in a
+/// Redis started for it, as a multi-server deployment runs.
+pub(crate) fn world_on_postgres() -> World {
     let url = cairn_store::testing::fresh_postgres_database().unwrap_or_else(|e| panic!("{e}"));
-    format!("[store]\nbackend = \"postgres\"\nurl = \"{url}\"\n")
+    let redis = cairn_auth::testing::RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let mut w = world(&format!(
+        "[store]\nbackend = \"postgres\"\nurl = \"{url}\"\n\n[redis]\nurl = \"{}\"\n",
+        redis.url
+    ));
+    w.redis = Some(redis);
+    w
 }
 
 pub(crate) fn world(extra_config: &str) -> World {
@@ -90,6 +99,7 @@ pub(crate) fn world(extra_config: &str) -> World {
         admin: common::new_key(h, "acme", "admin", None),
         gina: common::new_key(h, "globex", "admin", Some("gina")),
         home,
+        redis: None,
     }
 }
 

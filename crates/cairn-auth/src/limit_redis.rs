@@ -1,0 +1,271 @@
+//! Token buckets shared by every server process, in Redis (`[redis] url`): the same
+//! semantics as [`MemoryLimiter`](crate::MemoryLimiter), with each operation one Lua
+//! script, so an all-or-nothing acquire across a key's and a tenant's buckets is atomic
+//! even when several servers ask at once. The clock is Redis's own (`TIME`), so nodes
+//! whose clocks disagree still share one refill schedule.
+//!
+//! A bucket is a hash `{l: level, u: updated µs}` under `cairn:rl:<key>`, expiring when it
+//! would have refilled to capacity (a full bucket and an absent one are the same), so
+//! Redis holds only the buckets in use.
+//!
+//! When Redis cannot be reached, requests are admitted (a rate limiter must not take the
+//! service down with it) and the failure is logged; `remaining` answers `None`.
+
+use crate::limit::{Ask, Rate, RateLimiter, Verdict};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// The prefix of every bucket key in Redis.
+const PREFIX: &str = "cairn:rl:";
+/// Connect, read and write timeout of one Redis call.
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// Idle connections kept for reuse.
+const MAX_IDLE: usize = 8;
+/// At most one "Redis unreachable" warning per this interval.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// Shared by the scripts: the bucket's level now (`level_at`).
+const LEVEL_AT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local function level_at(key, per_s, cap)
+  local v = redis.call('HMGET', key, 'l', 'u')
+  if not v[1] then return cap end
+  local elapsed = math.max(0, now - tonumber(v[2])) / 1000000
+  return math.min(tonumber(v[1]) + elapsed * per_s, cap)
+end
+local function store(key, level, per_s, cap)
+  redis.call('HSET', key, 'l', string.format('%.17g', level), 'u', now)
+  local ms = math.ceil((cap - level) / per_s * 1000) + 1000
+  redis.call('PEXPIRE', key, math.min(ms, 31536000000))
+end
+";
+
+/// KEYS: one per ask, in order (repeats allowed); ARGV: per ask `per_s cap cost usable`.
+/// Returns `{1}` (taken) or `{0, wait_seconds, index_of_limiting_ask}`.
+const ACQUIRE: &str = r"
+local EPS, MIN_WAIT, MAX_WAIT, DENIED = 1e-9, 0.001, 31536000, 60
+local scratch, rates = {}, {}
+local worst, worst_i = -1, 0
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local per_s, cap = tonumber(ARGV[4*i-3]), tonumber(ARGV[4*i-2])
+  local cost, usable = tonumber(ARGV[4*i-1]), ARGV[4*i] == '1'
+  local level = scratch[key]
+  if level == nil then
+    if usable then level = level_at(key, per_s, cap) else level = 0 end
+  end
+  local wait = nil
+  if not usable then
+    wait = DENIED
+  elseif cost <= 0 then
+    if level <= EPS then wait = math.min(math.max((0 - level) / per_s, MIN_WAIT), MAX_WAIT) end
+  else
+    local needed = math.min(cost, cap)
+    if level < needed - EPS then
+      wait = math.min(math.max((needed - level) / per_s, MIN_WAIT), MAX_WAIT)
+    end
+  end
+  if wait ~= nil and wait > worst then worst, worst_i = wait, i end
+  scratch[key] = level - cost
+  rates[key] = {per_s, cap, usable}
+end
+if worst_i > 0 then return {0, string.format('%.17g', worst), worst_i} end
+for key, level in pairs(scratch) do
+  local r = rates[key]
+  if r[3] then store(key, level, r[1], r[2]) end
+end
+return {1}
+";
+
+/// KEYS[1]; ARGV: `per_s cap cost`. Charges (or refunds) after the fact.
+const CHARGE: &str = r"
+local per_s, cap, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local level = math.min(level_at(KEYS[1], per_s, cap) - cost, cap)
+store(KEYS[1], level, per_s, cap)
+return 1
+";
+
+/// KEYS[1]; ARGV: `per_s cap`. The level now, as a string.
+const REMAINING: &str = r"
+return string.format('%.17g', level_at(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])))
+";
+
+/// Token buckets in Redis, shared by every process that points at the same server.
+pub struct RedisLimiter {
+    client: redis::Client,
+    idle: Mutex<Vec<redis::Connection>>,
+    acquire: redis::Script,
+    charge: redis::Script,
+    remaining: redis::Script,
+    last_warning: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for RedisLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLimiter").finish_non_exhaustive()
+    }
+}
+
+/// Why a Redis limiter could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("redis.url: {0}")]
+pub struct RedisError(String);
+
+/// Costs from callers: NaN and negatives mean 0, infinity means "a full bucket" (as in
+/// the in-memory limiter).
+fn sanitize(cost: f64, rate: Rate) -> f64 {
+    if cost.is_nan() || cost <= 0.0 {
+        0.0
+    } else if cost.is_infinite() {
+        rate.capacity()
+    } else {
+        cost
+    }
+}
+
+impl RedisLimiter {
+    /// Connects to `url` (`redis://[:PASSWORD@]HOST[:PORT][/DB]`) and checks the server
+    /// answers, so a wrong URL stops the server at start rather than on a request.
+    pub fn connect(url: &str) -> Result<RedisLimiter, RedisError> {
+        let client = redis::Client::open(url).map_err(|e| {
+            RedisError(format!(
+                "not a Redis URL ({e}); expected redis://[:PASSWORD@]HOST[:PORT][/DB]"
+            ))
+        })?;
+        let limiter = RedisLimiter {
+            client,
+            idle: Mutex::new(Vec::new()),
+            acquire: redis::Script::new(&format!("{LEVEL_AT}{ACQUIRE}")),
+            charge: redis::Script::new(&format!("{LEVEL_AT}{CHARGE}")),
+            remaining: redis::Script::new(&format!("{LEVEL_AT}{REMAINING}")),
+            last_warning: Mutex::new(None),
+        };
+        limiter
+            .with_connection(|c| redis::cmd("PING").query::<String>(c))
+            .map_err(|e| RedisError(format!("cannot reach Redis: {e}")))?;
+        Ok(limiter)
+    }
+
+    fn with_connection<T>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> redis::RedisResult<T> {
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = self.client.get_connection_with_timeout(IO_TIMEOUT)?;
+                c.set_read_timeout(Some(IO_TIMEOUT))?;
+                c.set_write_timeout(Some(IO_TIMEOUT))?;
+                c
+            }
+        };
+        let out = f(&mut conn);
+        // A connection that failed mid-call may be out of step: never reuse it.
+        if out.is_ok() {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+            }
+        }
+        out
+    }
+
+    fn warn(&self, what: &str, e: &redis::RedisError) {
+        let mut last = self
+            .last_warning
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if last.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+            *last = Some(Instant::now());
+            tracing::error!(error = %e, "rate limiter: Redis {what} failed; admitting requests until it answers");
+        }
+    }
+}
+
+impl RateLimiter for RedisLimiter {
+    fn acquire(&self, asks: &[Ask]) -> Verdict {
+        if asks.is_empty() {
+            return Verdict::Allowed;
+        }
+        let mut invocation = self.acquire.prepare_invoke();
+        for ask in asks {
+            let usable = ask.rate.is_usable();
+            invocation
+                .key(format!("{PREFIX}{}", ask.key))
+                .arg(if usable { ask.rate.per_second() } else { 0.0 })
+                .arg(if usable { ask.rate.capacity() } else { 0.0 })
+                .arg(sanitize(ask.cost, ask.rate))
+                .arg(if usable { "1" } else { "0" });
+        }
+        let reply: redis::RedisResult<Vec<redis::Value>> =
+            self.with_connection(|c| invocation.invoke(c));
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => {
+                self.warn("acquire", &e);
+                return Verdict::Allowed;
+            }
+        };
+        let taken = matches!(reply.first(), Some(redis::Value::Int(1)));
+        if taken {
+            return Verdict::Allowed;
+        }
+        let wait = match reply.get(1) {
+            Some(redis::Value::BulkString(b)) => std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| s.parse::<f64>().ok())
+                .unwrap_or(1.0),
+            _ => 1.0,
+        };
+        let index = match reply.get(2) {
+            Some(redis::Value::Int(i)) => usize::try_from(*i).unwrap_or(1),
+            _ => 1,
+        };
+        let key = asks
+            .get(index.saturating_sub(1))
+            .map_or_else(String::new, |a| a.key.clone());
+        Verdict::Limited {
+            retry_after: Duration::from_secs_f64(wait.max(0.001)),
+            key,
+        }
+    }
+
+    fn charge(&self, key: &str, rate: Rate, cost: f64) {
+        if !cost.is_finite() || cost == 0.0 || !rate.is_usable() {
+            return;
+        }
+        let mut invocation = self.charge.prepare_invoke();
+        invocation
+            .key(format!("{PREFIX}{key}"))
+            .arg(rate.per_second())
+            .arg(rate.capacity())
+            .arg(cost);
+        if let Err(e) = self.with_connection(|c| invocation.invoke::<i64>(c)) {
+            self.warn("charge", &e);
+        }
+    }
+
+    fn remaining(&self, key: &str, rate: Rate) -> Option<f64> {
+        if !rate.is_usable() {
+            return Some(0.0);
+        }
+        let mut invocation = self.remaining.prepare_invoke();
+        invocation
+            .key(format!("{PREFIX}{key}"))
+            .arg(rate.per_second())
+            .arg(rate.capacity());
+        match self.with_connection(|c| invocation.invoke::<String>(c)) {
+            Ok(s) => s.parse().ok(),
+            Err(e) => {
+                self.warn("read", &e);
+                None
+            }
+        }
+    }
+}

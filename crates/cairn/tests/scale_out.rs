@@ -1,0 +1,180 @@
+//! Several servers on one PostgreSQL and one Redis (`store.backend = "postgres"`,
+//! `[redis] url`), each with its own data directory (its own index replicas), as a
+//! scale-out deployment runs them: a document uploaded through one server is searchable
+//! through the other, a tenant's rate limit holds across both, and a multi-server
+//! configuration without Redis is refused while limits are on.
+
+// Tests fail loudly and explain themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod common;
+
+use common::server::{Server, call, upload};
+use serde_json::json;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const PAGE: &str = "# Harbor\n\nThe Port of Valdermoor handles grain and timber. Its \
+    lighthouse keeper is called Ingrid Sandvik.\n";
+const UPLOADED: &str = "# Ferries\n\nThe Valdermoor ferry to Østerholm leaves at quarter past \
+    seven; the crossing takes ninety minutes on the MS Tern.\n";
+
+fn home(db: &str, redis: &str, extra: &str) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("cairn.toml"),
+        format!(
+            "[ingest.quality]\nmin_chars = 10\n\n[store]\nbackend = \"postgres\"\nurl = \"{db}\"\n\n\
+             [redis]\nurl = \"{redis}\"\n\n{extra}"
+        ),
+    )
+    .unwrap();
+    home
+}
+
+fn search(s: &Server, key: &str, query: &str) -> Vec<String> {
+    let r = call(
+        "POST",
+        &format!("{}/api/v1/search", s.url),
+        Some(key),
+        Some(&json!({"collection": "kb", "query": query, "top_k": 3})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn ok(out: std::process::Output) {
+    assert!(out.status.success());
+}
+
+#[test]
+fn two_servers_share_documents_and_rate_limits() {
+    let db = cairn_store::testing::fresh_postgres_database().unwrap_or_else(|e| panic!("{e}"));
+    let redis = cairn_auth::testing::RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    // Per tenant: a burst of 60 requests, refilling at 6 a minute (one every 10 s).
+    let limits =
+        "[limits]\nkey_rpm = 0\nkey_tpm = 0\ntenant_tpm = 0\ntenant_rpm = 6\nburst = 10.0\n";
+    let a = home(&db, &redis.url, limits);
+    let b = home(&db, &redis.url, limits);
+    std::fs::create_dir_all(a.path().join("docs")).unwrap();
+    std::fs::write(a.path().join("docs/harbor.md"), PAGE).unwrap();
+    ok(common::cairn(
+        a.path(),
+        &["--tenant", "acme", "ingest", "docs", "-c", "kb"],
+    ));
+    // A key made through one node's CLI works on every node: it lives in the store.
+    let key = common::new_key(b.path(), "acme", "editor", None);
+    let server_a = Server::start(a.path());
+    let server_b = Server::start(b.path());
+    // B never saw the CLI ingest on A's disk: it builds its replica from the store.
+    assert!(
+        search(&server_b, &key, "lighthouse keeper")[0].contains("Ingrid"),
+        "B serves what was ingested through A"
+    );
+    let r = upload(&server_a.url, &key, "kb", "ferries.md", UPLOADED, None);
+    assert!(r.status == 200 || r.status == 201, "{}", r.text);
+    let uploaded = Instant::now();
+    let lag = loop {
+        let hits = search(&server_b, &key, "ferry crossing Østerholm");
+        if hits.first().is_some_and(|t| t.contains("MS Tern")) {
+            break uploaded.elapsed();
+        }
+        assert!(
+            uploaded.elapsed() < Duration::from_secs(30),
+            "the upload through A is not searchable through B: {hits:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    eprintln!("[scale_out] upload on A searchable on B after {lag:?}");
+
+    // Another tenant, its bucket untouched: 90 requests spread over both servers. One
+    // shared bucket admits its burst of 60 (plus one refill if this takes 10 s); two
+    // per-server buckets would have admitted all 90.
+    let globex = common::new_key(a.path(), "globex", "viewer", None);
+    let statuses = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for t in 0..6 {
+            let s = if t % 2 == 0 { &server_a } else { &server_b };
+            let (key, statuses) = (&globex, &statuses);
+            scope.spawn(move || {
+                for _ in 0..15 {
+                    let r = call(
+                        "GET",
+                        &format!("{}/api/v1/collections", s.url),
+                        Some(key),
+                        None,
+                    );
+                    statuses.lock().unwrap().push(r.status);
+                }
+            });
+        }
+    });
+    let statuses = statuses.into_inner().unwrap();
+    let admitted = statuses.iter().filter(|s| **s == 200).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(admitted + limited, 90, "{statuses:?}");
+    assert!(
+        (60..=61).contains(&admitted),
+        "two servers admitted {admitted} of 90 under one tenant bucket of 60"
+    );
+}
+
+#[test]
+fn a_postgres_deployment_without_redis_is_refused_while_limits_are_on() {
+    let db = cairn_store::testing::fresh_postgres_database().unwrap_or_else(|e| panic!("{e}"));
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("cairn.toml"),
+        format!("[store]\nbackend = \"postgres\"\nurl = \"{db}\"\n"),
+    )
+    .unwrap();
+    let out = common::cairn(home.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("[redis] url"), "{err}");
+    // A database nobody migrated is refused with the command that fixes it.
+    let name = format!("cairn_scale_unmigrated_{}", std::process::id());
+    let admin = std::env::var(cairn_store::testing::PG_URL_VAR).unwrap();
+    let fresh = cairn_store::create_database(&admin, &name).unwrap();
+    let cli = |url: &str, args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"));
+        cmd.env("CAIRN_DATA_DIR", home.path().join("data"))
+            .env("CAIRN_STORE__BACKEND", "postgres")
+            .env("CAIRN_STORE__URL", url)
+            .env_remove("CAIRN_CONFIG")
+            .current_dir(Path::new("/"))
+            .args(args);
+        cmd.output().unwrap()
+    };
+    let out = cli(&fresh, &["collections", "list"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cairn migrate"), "{err}");
+    let out = cli(&fresh, &["--json", "migrate", "--check"]);
+    assert_eq!(out.status.code(), Some(1), "pending");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["pending"], true);
+    assert_eq!(v["version"], 0);
+    let out = cli(&fresh, &["--json", "migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["pending"], false);
+    assert_eq!(v["applied"], json!([1]));
+    let out = cli(&fresh, &["collections", "list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&fresh, &["migrate", "--check"]);
+    assert!(out.status.success());
+}
