@@ -20,6 +20,11 @@
 //! ([`PostgresStore::migrate`]), and [`PostgresStore::open`] refuses a database whose
 //! schema is older or newer than this binary's.
 
+mod collections;
+mod commit;
+mod documents;
+mod idempotency;
+mod index_feed;
 mod migrations;
 mod rows;
 mod tenants;
