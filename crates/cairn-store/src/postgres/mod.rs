@@ -20,8 +20,11 @@
 //! ([`PostgresStore::migrate`]), and [`PostgresStore::open`] refuses a database whose
 //! schema is older or newer than this binary's.
 
+mod assistants;
+mod conversations;
 mod migrations;
 mod rows;
+mod sessions;
 mod tenants;
 
 pub use migrations::SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION;
