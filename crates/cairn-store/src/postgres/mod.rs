@@ -25,8 +25,11 @@ mod commit;
 mod documents;
 mod idempotency;
 mod index_feed;
+mod assistants;
+mod conversations;
 mod migrations;
 mod rows;
+mod sessions;
 mod tenants;
 
 pub use migrations::SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION;

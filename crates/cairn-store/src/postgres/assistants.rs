@@ -1,0 +1,116 @@
+//! Saved assistants.
+//!
+//! Saving is one `INSERT … ON CONFLICT DO UPDATE … RETURNING`: two nodes saving one
+//! assistant at once both succeed, the later write wins, and `created_at` stays the
+//! first save's.
+
+use super::rows::get;
+use super::{PostgresStore, db, insert_err, not_found};
+use crate::Result;
+use crate::assistant::{Assistant, AssistantRepo};
+use cairn_types::{CollectionId, TenantId};
+use postgres::Row;
+
+const COLS: &str = "tenant_id, id, name, description, collection_id, instructions, model, \
+     updated_by, created_at, updated_at";
+
+fn assistant(row: &Row) -> Result<Assistant> {
+    Ok(Assistant {
+        tenant: TenantId::new(get::<String>(row, 0, "tenant_id")?),
+        id: get(row, 1, "id")?,
+        name: get(row, 2, "name")?,
+        description: get(row, 3, "description")?,
+        collection: CollectionId::new(get::<String>(row, 4, "collection_id")?),
+        instructions: get(row, 5, "instructions")?,
+        model: get(row, 6, "model")?,
+        updated_by: get(row, 7, "updated_by")?,
+        created_at: get(row, 8, "created_at")?,
+        updated_at: get(row, 9, "updated_at")?,
+    })
+}
+
+impl AssistantRepo for PostgresStore {
+    fn put_assistant(&self, a: &Assistant) -> Result<Assistant> {
+        self.write(&format!("saving assistant `{}`", a.id), |tx| {
+            let row = tx
+                .query_one(
+                    &format!(
+                        "INSERT INTO assistants({COLS})
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                         ON CONFLICT(tenant_id, id) DO UPDATE SET name = excluded.name,
+                            description = excluded.description,
+                            collection_id = excluded.collection_id,
+                            instructions = excluded.instructions, model = excluded.model,
+                            updated_by = excluded.updated_by, updated_at = excluded.updated_at
+                         RETURNING {COLS}"
+                    ),
+                    &[
+                        &a.tenant.as_str(),
+                        &a.id,
+                        &a.name,
+                        &a.description,
+                        &a.collection.as_str(),
+                        &a.instructions,
+                        &a.model,
+                        &a.updated_by,
+                        &a.created_at,
+                        &a.updated_at,
+                    ],
+                )
+                .map_err(|e| {
+                    insert_err(
+                        e,
+                        || format!("assistant `{}` already exists", a.id),
+                        || format!("collection `{}`", a.collection),
+                    )
+                })?;
+            assistant(&row)
+        })
+    }
+
+    fn get_assistant(&self, tenant: &TenantId, id: &str) -> Result<Assistant> {
+        self.read(&format!("reading assistant `{id}`"), |client| {
+            let row = client
+                .query_opt(
+                    &format!("SELECT {COLS} FROM assistants WHERE tenant_id = $1 AND id = $2"),
+                    &[&tenant.as_str(), &id],
+                )
+                .map_err(db)?
+                .ok_or_else(|| not_found(format!("assistant `{id}`")))?;
+            assistant(&row)
+        })
+    }
+
+    fn list_assistants(&self, tenant: &TenantId) -> Result<Vec<Assistant>> {
+        self.read("listing assistants", |client| {
+            // Byte order, as SQLite sorts text, whatever the database's locale.
+            client
+                .query(
+                    &format!(
+                        "SELECT {COLS} FROM assistants WHERE tenant_id = $1
+                         ORDER BY name COLLATE \"C\", id COLLATE \"C\""
+                    ),
+                    &[&tenant.as_str()],
+                )
+                .map_err(db)?
+                .iter()
+                .map(assistant)
+                .collect()
+        })
+    }
+
+    fn delete_assistant(&self, tenant: &TenantId, id: &str) -> Result<()> {
+        self.write(&format!("deleting assistant `{id}`"), |tx| {
+            let n = tx
+                .execute(
+                    "DELETE FROM assistants WHERE tenant_id = $1 AND id = $2",
+                    &[&tenant.as_str(), &id],
+                )
+                .map_err(db)?;
+            if n == 0 {
+                return Err(not_found(format!("assistant `{id}`")));
+            }
+            Ok(())
+        })
+    }
+}
