@@ -20,8 +20,12 @@
 //! ([`PostgresStore::migrate`]), and [`PostgresStore::open`] refuses a database whose
 //! schema is older or newer than this binary's.
 
+mod audit;
+mod identity;
 mod migrations;
+mod privacy;
 mod rows;
+mod tenant_data;
 mod tenants;
 
 pub use migrations::SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION;
