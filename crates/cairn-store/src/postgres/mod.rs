@@ -20,16 +20,20 @@
 //! ([`PostgresStore::migrate`]), and [`PostgresStore::open`] refuses a database whose
 //! schema is older or newer than this binary's.
 
+mod assistants;
+mod audit;
 mod collections;
 mod commit;
+mod conversations;
 mod documents;
 mod idempotency;
+mod identity;
 mod index_feed;
-mod assistants;
-mod conversations;
 mod migrations;
+mod privacy;
 mod rows;
 mod sessions;
+mod tenant_data;
 mod tenants;
 
 pub use migrations::SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION;

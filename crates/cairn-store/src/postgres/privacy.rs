@@ -1,0 +1,365 @@
+//! GDPR access (export) and erasure of everything one owner created in a tenant, on
+//! PostgreSQL.
+//!
+//! The export reads in one REPEATABLE READ, read-only transaction, so it is one
+//! consistent snapshot even while other nodes write. The erasure is one transaction
+//! under the tenant's advisory lock ([`lock_tenant`]): placing a legal hold takes the
+//! same lock, so a hold either commits before the erasure's check (and refuses it) or
+//! waits until the erasure has committed in full. Its index change log entries are
+//! appended last, right after [`lock_index_feed`], so that lock is held only for the
+//! commit.
+
+use super::identity::{KEY_COLS, USER_COLS, key, user};
+use super::rows::{document, get, json};
+use super::{PostgresStore, db, lock_index_feed, lock_tenant};
+use crate::columns::DOC_COLS;
+use crate::lifecycle::LegalHold;
+use crate::security::{ErasureReport, PrivacyRepo, UserExport};
+use crate::{Error, Result};
+use cairn_types::{
+    AnswerId, CollectionId, Conversation, ConversationId, Feedback, FeedbackId, Message,
+    MessageRole, StoredAnswer, TenantId,
+};
+use postgres::{GenericClient, IsolationLevel, Row};
+
+const CONV_COLS: &str = "tenant_id, id, collection_id, title, summary, summarized_through, \
+     created_at, updated_at, owner";
+const ANSWER_COLS: &str = "tenant_id, id, conversation_id, collection_id, question, answer, \
+     prompt_version, record, created_at, owner";
+const FEEDBACK_COLS: &str = "tenant_id, id, answer_id, rating, comment, created_at, owner";
+
+/// `''` in `legal_holds.subject` holds the whole tenant.
+const WHOLE_TENANT: &str = "";
+
+fn conversation(r: &Row) -> Result<Conversation> {
+    Ok(Conversation {
+        tenant: TenantId::new(get::<String>(r, 0, "tenant_id")?),
+        id: ConversationId::new(get::<String>(r, 1, "id")?),
+        collection: get::<Option<String>>(r, 2, "collection_id")?.map(CollectionId::new),
+        title: get(r, 3, "title")?,
+        summary: get(r, 4, "summary")?,
+        summarized_through: get(r, 5, "summarized_through")?,
+        created_at: get(r, 6, "created_at")?,
+        updated_at: get(r, 7, "updated_at")?,
+        owner: get(r, 8, "owner")?,
+    })
+}
+
+fn message(r: &Row) -> Result<Message> {
+    let role: &str = get(r, 1, "role")?;
+    Ok(Message {
+        seq: get(r, 0, "seq")?,
+        role: MessageRole::parse(role)
+            .ok_or_else(|| Error::Corrupt(format!("column 1 (role): unknown value `{role}`")))?,
+        content: get(r, 2, "content")?,
+        answer: get::<Option<String>>(r, 3, "answer_id")?.map(AnswerId::new),
+        created_at: get(r, 4, "created_at")?,
+    })
+}
+
+fn answer(r: &Row) -> Result<StoredAnswer> {
+    Ok(StoredAnswer {
+        tenant: TenantId::new(get::<String>(r, 0, "tenant_id")?),
+        id: AnswerId::new(get::<String>(r, 1, "id")?),
+        conversation: get::<Option<String>>(r, 2, "conversation_id")?.map(ConversationId::new),
+        collection: get::<Option<String>>(r, 3, "collection_id")?.map(CollectionId::new),
+        question: get(r, 4, "question")?,
+        answer: get(r, 5, "answer")?,
+        prompt_version: get(r, 6, "prompt_version")?,
+        record: json(r, 7, "record")?,
+        created_at: get(r, 8, "created_at")?,
+        owner: get(r, 9, "owner")?,
+    })
+}
+
+fn feedback(r: &Row) -> Result<Feedback> {
+    Ok(Feedback {
+        tenant: TenantId::new(get::<String>(r, 0, "tenant_id")?),
+        id: FeedbackId::new(get::<String>(r, 1, "id")?),
+        answer: AnswerId::new(get::<String>(r, 2, "answer_id")?),
+        rating: i8::try_from(get::<i64>(r, 3, "rating")?)
+            .map_err(|e| Error::Corrupt(format!("column 3 (rating): {e}")))?,
+        comment: get(r, 4, "comment")?,
+        created_at: get(r, 5, "created_at")?,
+        owner: get(r, 6, "owner")?,
+    })
+}
+
+/// The rows `sql` selects for `(tenant, owner)`, decoded.
+fn owned<T>(
+    client: &mut impl GenericClient,
+    sql: &str,
+    tenant: &TenantId,
+    owner: &str,
+    decode: fn(&Row) -> Result<T>,
+) -> Result<Vec<T>> {
+    client
+        .query(sql, &[&tenant.as_str(), &owner])
+        .map_err(db)?
+        .iter()
+        .map(decode)
+        .collect()
+}
+
+fn count(
+    client: &mut impl GenericClient,
+    sql: &str,
+    tenant: &TenantId,
+    owner: &str,
+) -> Result<usize> {
+    let row = client
+        .query_one(sql, &[&tenant.as_str(), &owner])
+        .map_err(db)?;
+    Ok(usize::try_from(get::<i64>(&row, 0, "count")?).unwrap_or(0))
+}
+
+/// Why `user`'s data may not be erased, if a hold forbids it: the tenant's hold, the
+/// user's own, or another held user's feedback on the user's answers (erasure would
+/// take it along).
+fn erase_blocker(
+    client: &mut impl GenericClient,
+    tenant: &TenantId,
+    user: &str,
+) -> Result<Option<String>> {
+    let held = client
+        .query(
+            "SELECT subject, reason, set_by, set_at FROM legal_holds
+             WHERE tenant_id = $1 ORDER BY subject",
+            &[&tenant.as_str()],
+        )
+        .map_err(db)?
+        .iter()
+        .map(|r| {
+            let subject: String = get(r, 0, "subject")?;
+            Ok(LegalHold {
+                tenant: tenant.clone(),
+                user: (subject != WHOLE_TENANT).then_some(subject),
+                reason: get(r, 1, "reason")?,
+                set_by: get(r, 2, "set_by")?,
+                set_at: get(r, 3, "set_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(h) = held
+        .iter()
+        .find(|h| h.user.is_none() || h.user.as_deref() == Some(user))
+    {
+        return Ok(Some(h.describe()));
+    }
+    if held.is_empty() {
+        return Ok(None);
+    }
+    let other = client
+        .query_opt(
+            "SELECT f.owner FROM feedback f
+             JOIN legal_holds h ON h.tenant_id = f.tenant_id AND h.subject = f.owner
+             JOIN answers a ON a.tenant_id = f.tenant_id AND a.id = f.answer_id
+             WHERE f.tenant_id = $1 AND a.owner = $2 LIMIT 1",
+            &[&tenant.as_str(), &user],
+        )
+        .map_err(db)?;
+    other
+        .map(|r| {
+            let o: String = get(&r, 0, "owner")?;
+            Ok(format!(
+                "user {o} of tenant {tenant} is under legal hold and gave feedback on answers of {user}"
+            ))
+        })
+        .transpose()
+}
+
+impl PrivacyRepo for PostgresStore {
+    fn export_owner(&self, tenant: &TenantId, owner: &str) -> Result<UserExport> {
+        self.read(&format!("exporting `{owner}`"), |client| {
+            let mut tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .map_err(db)?;
+            let t = tenant.as_str();
+            let user = tx
+                .query_opt(
+                    &format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND id = $2"),
+                    &[&t, &owner],
+                )
+                .map_err(db)?
+                .as_ref()
+                .map(user)
+                .transpose()?;
+            let api_keys = owned(
+                &mut tx,
+                &format!(
+                    "SELECT {KEY_COLS} FROM api_keys WHERE tenant_id = $1 AND user_id = $2
+                     ORDER BY created_at, id"
+                ),
+                tenant,
+                owner,
+                key,
+            )?;
+            let convs = owned(
+                &mut tx,
+                &format!(
+                    "SELECT {CONV_COLS} FROM conversations
+                     WHERE tenant_id = $1 AND owner = $2 ORDER BY created_at, id"
+                ),
+                tenant,
+                owner,
+                conversation,
+            )?;
+            let answers = owned(
+                &mut tx,
+                &format!(
+                    "SELECT {ANSWER_COLS} FROM answers
+                     WHERE tenant_id = $1 AND owner = $2 ORDER BY created_at, id"
+                ),
+                tenant,
+                owner,
+                answer,
+            )?;
+            let feedback_rows = owned(
+                &mut tx,
+                &format!(
+                    "SELECT {FEEDBACK_COLS} FROM feedback
+                     WHERE tenant_id = $1 AND owner = $2 ORDER BY created_at, id"
+                ),
+                tenant,
+                owner,
+                feedback,
+            )?;
+            let docs = owned(
+                &mut tx,
+                &format!(
+                    "SELECT {DOC_COLS} FROM documents
+                     WHERE tenant_id = $1 AND owner = $2 ORDER BY created_at, id"
+                ),
+                tenant,
+                owner,
+                document,
+            )?;
+            let messages_of = tx
+                .prepare(
+                    "SELECT seq, role, content, answer_id, created_at FROM messages
+                     WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY seq",
+                )
+                .map_err(db)?;
+            let mut conversations = Vec::with_capacity(convs.len());
+            for c in convs {
+                let messages = tx
+                    .query(&messages_of, &[&t, &c.id.as_str()])
+                    .map_err(db)?
+                    .iter()
+                    .map(message)
+                    .collect::<Result<Vec<_>>>()?;
+                conversations.push((c, messages));
+            }
+            let texts_of = tx
+                .prepare(
+                    "SELECT text FROM chunks WHERE tenant_id = $1 AND document_id = $2
+                     ORDER BY ordinal",
+                )
+                .map_err(db)?;
+            let mut documents = Vec::with_capacity(docs.len());
+            for d in docs {
+                let texts = tx
+                    .query(&texts_of, &[&t, &d.id.as_str()])
+                    .map_err(db)?
+                    .iter()
+                    .map(|r| get::<String>(r, 0, "text"))
+                    .collect::<Result<Vec<_>>>()?;
+                documents.push((d, texts));
+            }
+            tx.commit().map_err(db)?;
+            Ok(UserExport {
+                tenant: tenant.clone(),
+                user,
+                api_keys,
+                conversations,
+                answers,
+                feedback: feedback_rows,
+                documents,
+            })
+        })
+    }
+
+    fn erase_owner(&self, tenant: &TenantId, owner: &str) -> Result<ErasureReport> {
+        self.write(&format!("erasing `{owner}`"), |tx| {
+            lock_tenant(tx, tenant.as_str())?;
+            if let Some(why) = erase_blocker(tx, tenant, owner)? {
+                return Err(Error::Conflict(why));
+            }
+            let t = tenant.as_str();
+            let mut r = ErasureReport {
+                messages: count(
+                    tx,
+                    "SELECT COUNT(*) FROM messages m JOIN conversations c
+                       ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id
+                     WHERE m.tenant_id = $1 AND c.owner = $2",
+                    tenant,
+                    owner,
+                )?,
+                chunks: count(
+                    tx,
+                    "SELECT COUNT(*) FROM chunks ch JOIN documents d
+                       ON d.tenant_id = ch.tenant_id AND d.id = ch.document_id
+                     WHERE ch.tenant_id = $1 AND d.owner = $2",
+                    tenant,
+                    owner,
+                )?,
+                ..ErasureReport::default()
+            };
+            let docs = tx
+                .query(
+                    "DELETE FROM documents WHERE tenant_id = $1 AND owner = $2
+                     RETURNING id, collection_id",
+                    &[&t, &owner],
+                )
+                .map_err(db)?
+                .iter()
+                .map(|row| {
+                    Ok((
+                        get::<String>(row, 0, "id")?,
+                        get::<String>(row, 1, "collection_id")?,
+                    ))
+                })
+                .collect::<Result<Vec<(String, String)>>>()?;
+            r.documents = docs.len();
+            let mut exec = |sql: &str| -> Result<usize> {
+                let n = tx.execute(sql, &[&t, &owner]).map_err(db)?;
+                Ok(usize::try_from(n).unwrap_or(usize::MAX))
+            };
+            // Feedback they gave, and feedback others gave on their answers.
+            r.feedback = exec(
+                "DELETE FROM feedback WHERE tenant_id = $1 AND (owner = $2 OR answer_id IN
+                    (SELECT id FROM answers WHERE tenant_id = $1 AND owner = $2))",
+            )?;
+            r.answers = exec("DELETE FROM answers WHERE tenant_id = $1 AND owner = $2")?;
+            r.conversations =
+                exec("DELETE FROM conversations WHERE tenant_id = $1 AND owner = $2")?;
+            r.api_keys = exec("DELETE FROM api_keys WHERE tenant_id = $1 AND user_id = $2")?;
+            r.sessions = exec("DELETE FROM web_sessions WHERE tenant_id = $1 AND user_id = $2")?;
+            r.users = exec("DELETE FROM users WHERE tenant_id = $1 AND id = $2")?;
+            // Last: a delete per document for the indexes, under the change log's lock.
+            if !docs.is_empty() {
+                lock_index_feed(tx)?;
+                let st = tx
+                    .prepare(
+                        "INSERT INTO index_changes(tenant_id, collection_id, document_id)
+                         VALUES ($1, $2, $3)",
+                    )
+                    .map_err(db)?;
+                for (id, coll) in &docs {
+                    tx.execute(&st, &[&t, coll, id]).map_err(db)?;
+                }
+            }
+            let mut collections: Vec<CollectionId> = docs
+                .into_iter()
+                .map(|(_, c)| CollectionId::new(c))
+                .collect();
+            collections.sort();
+            collections.dedup();
+            r.collections = collections;
+            Ok(r)
+        })
+    }
+}
