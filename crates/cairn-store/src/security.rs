@@ -46,8 +46,8 @@ pub struct AuditDraft {
 pub use cairn_auth::audit::AuditEntry as AuditRecord;
 
 /// Computes a row's hash from its sequence number, the previous row's hash and the
-/// draft.
-pub type AuditSealer<'a> = &'a dyn Fn(i64, &str, &AuditDraft) -> String;
+/// draft. `Sync`: a store may run its transaction on another thread.
+pub type AuditSealer<'a> = &'a (dyn Fn(i64, &str, &AuditDraft) -> String + Sync);
 
 /// The append-only, hash-chained audit log.
 pub trait AuditRepo {

@@ -11,12 +11,11 @@
 
 use super::rows::{get, json};
 use super::{PostgresStore, db, to_i64};
+use crate::Result;
 use crate::columns::to_json;
 use crate::security::{AuditDraft, AuditRecord, AuditRepo, AuditSealer};
-use crate::{Error, Result};
 use cairn_types::TenantId;
 use postgres::{Row, Transaction};
-use std::sync::mpsc;
 
 const AUDIT_COLS: &str =
     "seq, at, tenant_id, actor, action, target, outcome, detail, prev_hash, hash";
@@ -49,26 +48,8 @@ impl AuditRepo for PostgresStore {
         seal: AuditSealer<'_>,
     ) -> Result<AuditRecord> {
         let detail = to_json(&d.detail)?;
-        // `seal` is not `Sync`, so it cannot go to the thread a transaction may run on
-        // (see `off_runtime`). The transaction runs on a scoped thread of its own and asks
-        // this thread for the hash over channels while it holds the head lock.
-        let (ask, asked) = mpsc::channel::<(i64, String)>();
-        let (answer, answered) = mpsc::channel::<String>();
-        std::thread::scope(|s| {
-            let worker = s.spawn(move || {
-                self.write(&format!("auditing `{}`", d.action), move |tx| {
-                    append(tx, d, &detail, genesis, &ask, &answered)
-                })
-            });
-            if let Ok((seq, prev)) = asked.recv() {
-                // A send fails only when the worker already gave up; its error says why.
-                let _ = answer.send(seal(seq, &prev, d));
-            }
-            drop(answer);
-            match worker.join() {
-                Ok(out) => out,
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
+        self.write(&format!("auditing `{}`", d.action), |tx| {
+            append(tx, d, &detail, genesis, seal)
         })
     }
 
@@ -117,15 +98,13 @@ impl AuditRepo for PostgresStore {
 }
 
 /// One append inside `tx`: lock the head (creating it on the first append), read the
-/// last row, have the caller seal the next one (`ask` → `answered`), insert it and move
-/// the head.
+/// last row, seal the next one, insert it and move the head.
 fn append(
     tx: &mut Transaction<'_>,
     d: &AuditDraft,
     detail: &str,
     genesis: &str,
-    ask: &mpsc::Sender<(i64, String)>,
-    answered: &mpsc::Receiver<String>,
+    seal: AuditSealer<'_>,
 ) -> Result<AuditRecord> {
     // The first append ever creates the head row; concurrent first appenders conflict on
     // its key, wait for the winner's commit and then queue on its lock like the rest.
@@ -149,9 +128,7 @@ fn append(
         Some(r) => (get::<i64>(&r, 0, "seq")? + 1, get::<String>(&r, 1, "hash")?),
         None => (1, genesis.to_owned()),
     };
-    let sealing = || Error::Database("the audit record was not sealed".into());
-    ask.send((seq, prev.clone())).map_err(|_| sealing())?;
-    let hash = answered.recv().map_err(|_| sealing())?;
+    let hash = seal(seq, &prev, d);
     tx.execute(
         &format!(
             "INSERT INTO audit_log({AUDIT_COLS})

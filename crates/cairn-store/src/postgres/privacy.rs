@@ -9,81 +9,22 @@
 //! appended last, right after [`lock_index_feed`], so that lock is held only for the
 //! commit.
 
+use super::commit::log_change;
+use super::conversations::{
+    ANSWER_COLS, CONV_COLS, FEEDBACK_COLS, answer, conversation, feedback, message,
+};
 use super::identity::{KEY_COLS, USER_COLS, key, user};
-use super::rows::{document, get, json};
-use super::{PostgresStore, db, lock_index_feed, lock_tenant};
+use super::rows::{document, get};
+use super::{PostgresStore, db, lock_tenant};
 use crate::columns::DOC_COLS;
 use crate::lifecycle::LegalHold;
 use crate::security::{ErasureReport, PrivacyRepo, UserExport};
 use crate::{Error, Result};
-use cairn_types::{
-    AnswerId, CollectionId, Conversation, ConversationId, Feedback, FeedbackId, Message,
-    MessageRole, StoredAnswer, TenantId,
-};
+use cairn_types::{CollectionId, DocumentId, TenantId};
 use postgres::{GenericClient, IsolationLevel, Row};
-
-const CONV_COLS: &str = "tenant_id, id, collection_id, title, summary, summarized_through, \
-     created_at, updated_at, owner";
-const ANSWER_COLS: &str = "tenant_id, id, conversation_id, collection_id, question, answer, \
-     prompt_version, record, created_at, owner";
-const FEEDBACK_COLS: &str = "tenant_id, id, answer_id, rating, comment, created_at, owner";
 
 /// `''` in `legal_holds.subject` holds the whole tenant.
 const WHOLE_TENANT: &str = "";
-
-fn conversation(r: &Row) -> Result<Conversation> {
-    Ok(Conversation {
-        tenant: TenantId::new(get::<String>(r, 0, "tenant_id")?),
-        id: ConversationId::new(get::<String>(r, 1, "id")?),
-        collection: get::<Option<String>>(r, 2, "collection_id")?.map(CollectionId::new),
-        title: get(r, 3, "title")?,
-        summary: get(r, 4, "summary")?,
-        summarized_through: get(r, 5, "summarized_through")?,
-        created_at: get(r, 6, "created_at")?,
-        updated_at: get(r, 7, "updated_at")?,
-        owner: get(r, 8, "owner")?,
-    })
-}
-
-fn message(r: &Row) -> Result<Message> {
-    let role: &str = get(r, 1, "role")?;
-    Ok(Message {
-        seq: get(r, 0, "seq")?,
-        role: MessageRole::parse(role)
-            .ok_or_else(|| Error::Corrupt(format!("column 1 (role): unknown value `{role}`")))?,
-        content: get(r, 2, "content")?,
-        answer: get::<Option<String>>(r, 3, "answer_id")?.map(AnswerId::new),
-        created_at: get(r, 4, "created_at")?,
-    })
-}
-
-fn answer(r: &Row) -> Result<StoredAnswer> {
-    Ok(StoredAnswer {
-        tenant: TenantId::new(get::<String>(r, 0, "tenant_id")?),
-        id: AnswerId::new(get::<String>(r, 1, "id")?),
-        conversation: get::<Option<String>>(r, 2, "conversation_id")?.map(ConversationId::new),
-        collection: get::<Option<String>>(r, 3, "collection_id")?.map(CollectionId::new),
-        question: get(r, 4, "question")?,
-        answer: get(r, 5, "answer")?,
-        prompt_version: get(r, 6, "prompt_version")?,
-        record: json(r, 7, "record")?,
-        created_at: get(r, 8, "created_at")?,
-        owner: get(r, 9, "owner")?,
-    })
-}
-
-fn feedback(r: &Row) -> Result<Feedback> {
-    Ok(Feedback {
-        tenant: TenantId::new(get::<String>(r, 0, "tenant_id")?),
-        id: FeedbackId::new(get::<String>(r, 1, "id")?),
-        answer: AnswerId::new(get::<String>(r, 2, "answer_id")?),
-        rating: i8::try_from(get::<i64>(r, 3, "rating")?)
-            .map_err(|e| Error::Corrupt(format!("column 3 (rating): {e}")))?,
-        comment: get(r, 4, "comment")?,
-        created_at: get(r, 5, "created_at")?,
-        owner: get(r, 6, "owner")?,
-    })
-}
 
 /// The rows `sql` selects for `(tenant, owner)`, decoded.
 fn owned<T>(
@@ -340,17 +281,13 @@ impl PrivacyRepo for PostgresStore {
             r.sessions = exec("DELETE FROM web_sessions WHERE tenant_id = $1 AND user_id = $2")?;
             r.users = exec("DELETE FROM users WHERE tenant_id = $1 AND id = $2")?;
             // Last: a delete per document for the indexes, under the change log's lock.
-            if !docs.is_empty() {
-                lock_index_feed(tx)?;
-                let st = tx
-                    .prepare(
-                        "INSERT INTO index_changes(tenant_id, collection_id, document_id)
-                         VALUES ($1, $2, $3)",
-                    )
-                    .map_err(db)?;
-                for (id, coll) in &docs {
-                    tx.execute(&st, &[&t, coll, id]).map_err(db)?;
-                }
+            for (id, coll) in &docs {
+                log_change(
+                    tx,
+                    tenant,
+                    &CollectionId::new(coll.as_str()),
+                    &DocumentId::new(id.as_str()),
+                )?;
             }
             let mut collections: Vec<CollectionId> = docs
                 .into_iter()
