@@ -20,7 +20,10 @@
 //! ([`PostgresStore::migrate`]), and [`PostgresStore::open`] refuses a database whose
 //! schema is older or newer than this binary's.
 
+mod jobs;
+mod lifecycle;
 mod migrations;
+mod reindex;
 mod rows;
 mod tenants;
 
