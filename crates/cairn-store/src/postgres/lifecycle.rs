@@ -80,10 +80,6 @@ fn holds(client: &mut impl GenericClient, tenant: &TenantId) -> Result<Vec<Legal
 /// user's own, or another held user's feedback on the user's answers (erasure would
 /// take it along). Takes the tenant row `FOR SHARE` first, so no hold is set or cleared
 /// until the caller's transaction (the erasure) ends.
-#[allow(
-    dead_code,
-    reason = "for the PostgreSQL erasure (PrivacyRepo), ported separately"
-)]
 pub(crate) fn erase_blocker(
     tx: &mut Transaction<'_>,
     tenant: &TenantId,

@@ -7,8 +7,9 @@
 //! - the index change log is appended under a global transaction-scoped advisory lock
 //!   ([`lock_index_feed`]), so change sequence numbers become visible in order and a
 //!   replica following the log by `seq` never skips a change committed late;
-//! - a read-check-then-write inside a tenant (idempotency keys, quotas, uploads) runs
-//!   under that tenant's advisory lock ([`lock_tenant`]) or as one `INSERT … ON CONFLICT`;
+//! - a read-check-then-write runs as one `INSERT … ON CONFLICT` (idempotency keys, job
+//!   dedup) or under a row lock (a conversation's row before its next message; the
+//!   tenant's row for legal holds against sweeps, erasure and offboarding);
 //! - counters are updated with `UPDATE … SET n = n + $1` in one statement.
 //!
 //! Connections: a small pool of `postgres::Client`s (the synchronous client, which runs
@@ -304,14 +305,6 @@ impl Drop for PostgresStore {
         let idle = std::mem::take(&mut self.pool.lock().idle);
         off_runtime(move || drop(idle));
     }
-}
-
-/// Takes `tenant`'s transaction-scoped advisory lock: read-check-then-write sequences
-/// inside one tenant run one at a time across every node, as under SQLite's writer.
-pub(crate) fn lock_tenant(tx: &mut Transaction<'_>, tenant: &str) -> Result<()> {
-    tx.execute("SELECT pg_advisory_xact_lock(1, hashtext($1))", &[&tenant])
-        .map_err(db)?;
-    Ok(())
 }
 
 /// Takes the index change log's transaction-scoped advisory lock, right before appending

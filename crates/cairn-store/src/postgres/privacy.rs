@@ -3,28 +3,25 @@
 //!
 //! The export reads in one REPEATABLE READ, read-only transaction, so it is one
 //! consistent snapshot even while other nodes write. The erasure is one transaction
-//! under the tenant's advisory lock ([`lock_tenant`]): placing a legal hold takes the
-//! same lock, so a hold either commits before the erasure's check (and refuses it) or
-//! waits until the erasure has committed in full. Its index change log entries are
-//! appended last, right after [`lock_index_feed`], so that lock is held only for the
-//! commit.
+//! that first takes a share lock on the tenant's row (in `erase_blocker`): placing or
+//! lifting a legal hold locks that row for update, so a hold either commits before the
+//! erasure's check (and refuses it) or waits until the erasure has committed in full.
+//! Its index change log entries are appended last (`log_change`), so the log's lock is
+//! held only for the commit.
 
 use super::commit::log_change;
 use super::conversations::{
     ANSWER_COLS, CONV_COLS, FEEDBACK_COLS, answer, conversation, feedback, message,
 };
 use super::identity::{KEY_COLS, USER_COLS, key, user};
+use super::lifecycle::erase_blocker;
 use super::rows::{document, get};
-use super::{PostgresStore, db, lock_tenant};
+use super::{PostgresStore, db};
 use crate::columns::DOC_COLS;
-use crate::lifecycle::LegalHold;
 use crate::security::{ErasureReport, PrivacyRepo, UserExport};
 use crate::{Error, Result};
 use cairn_types::{CollectionId, DocumentId, TenantId};
 use postgres::{GenericClient, IsolationLevel, Row};
-
-/// `''` in `legal_holds.subject` holds the whole tenant.
-const WHOLE_TENANT: &str = "";
 
 /// The rows `sql` selects for `(tenant, owner)`, decoded.
 fn owned<T>(
@@ -52,61 +49,6 @@ fn count(
         .query_one(sql, &[&tenant.as_str(), &owner])
         .map_err(db)?;
     Ok(usize::try_from(get::<i64>(&row, 0, "count")?).unwrap_or(0))
-}
-
-/// Why `user`'s data may not be erased, if a hold forbids it: the tenant's hold, the
-/// user's own, or another held user's feedback on the user's answers (erasure would
-/// take it along).
-fn erase_blocker(
-    client: &mut impl GenericClient,
-    tenant: &TenantId,
-    user: &str,
-) -> Result<Option<String>> {
-    let held = client
-        .query(
-            "SELECT subject, reason, set_by, set_at FROM legal_holds
-             WHERE tenant_id = $1 ORDER BY subject",
-            &[&tenant.as_str()],
-        )
-        .map_err(db)?
-        .iter()
-        .map(|r| {
-            let subject: String = get(r, 0, "subject")?;
-            Ok(LegalHold {
-                tenant: tenant.clone(),
-                user: (subject != WHOLE_TENANT).then_some(subject),
-                reason: get(r, 1, "reason")?,
-                set_by: get(r, 2, "set_by")?,
-                set_at: get(r, 3, "set_at")?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    if let Some(h) = held
-        .iter()
-        .find(|h| h.user.is_none() || h.user.as_deref() == Some(user))
-    {
-        return Ok(Some(h.describe()));
-    }
-    if held.is_empty() {
-        return Ok(None);
-    }
-    let other = client
-        .query_opt(
-            "SELECT f.owner FROM feedback f
-             JOIN legal_holds h ON h.tenant_id = f.tenant_id AND h.subject = f.owner
-             JOIN answers a ON a.tenant_id = f.tenant_id AND a.id = f.answer_id
-             WHERE f.tenant_id = $1 AND a.owner = $2 LIMIT 1",
-            &[&tenant.as_str(), &user],
-        )
-        .map_err(db)?;
-    other
-        .map(|r| {
-            let o: String = get(&r, 0, "owner")?;
-            Ok(format!(
-                "user {o} of tenant {tenant} is under legal hold and gave feedback on answers of {user}"
-            ))
-        })
-        .transpose()
 }
 
 impl PrivacyRepo for PostgresStore {
@@ -225,7 +167,6 @@ impl PrivacyRepo for PostgresStore {
 
     fn erase_owner(&self, tenant: &TenantId, owner: &str) -> Result<ErasureReport> {
         self.write(&format!("erasing `{owner}`"), |tx| {
-            lock_tenant(tx, tenant.as_str())?;
             if let Some(why) = erase_blocker(tx, tenant, owner)? {
                 return Err(Error::Conflict(why));
             }

@@ -1,0 +1,109 @@
+//! `cairn worker`: a long-running process that claims ingest jobs of every tenant from
+//! the shared store and runs them, until it is told to stop. Several workers (on several
+//! hosts, sharing the files' paths) drain one queue: claims never hand one job to two
+//! workers, leases are renewed while a job runs, and the jobs of a worker that died are
+//! put back (at once for a dead process on this host, at lease expiry elsewhere) and run
+//! by another. A commit is one transaction, so a job re-run after its worker was killed
+//! leaves its document's chunks exactly once.
+//!
+//! Memory stays flat however long it runs: the report is handed to the progress sink and
+//! reset every [`SUMMARY_EVERY`].
+
+use super::worker::RunState;
+use super::{IngestReport, ProgressSink};
+use crate::engine::now_ms;
+use crate::Engine;
+use cairn_types::ErrorCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How often the running totals are summarized (and reset).
+pub const SUMMARY_EVERY: Duration = Duration::from_secs(60);
+/// How long an idle worker thread waits before it looks at the queue again.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+/// How often an idle worker puts back the jobs of dead workers and expired leases.
+const RECLAIM_EVERY: Duration = Duration::from_secs(1);
+
+/// What `serve_jobs` reports every [`SUMMARY_EVERY`] and when it stops.
+pub trait WorkerSummary: Sync {
+    /// The totals since the previous summary.
+    fn summary(&self, report: &IngestReport);
+}
+
+impl Engine {
+    /// Runs ingest jobs of every tenant with `threads` worker threads until `stop` is set;
+    /// jobs in flight then finish (their leases renewed meanwhile) before it returns.
+    /// `sink` sees each document as it is done; `summary` the totals now and then.
+    pub fn serve_jobs(
+        &self,
+        threads: usize,
+        stop: &AtomicBool,
+        sink: &dyn ProgressSink,
+        summary: &dyn WorkerSummary,
+    ) {
+        let state = RunState::new(sink, IngestReport::default());
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads.max(1))
+                .map(|_| s.spawn(|| self.claim_loop(&state, stop)))
+                .collect();
+            s.spawn(|| self.heartbeat_loop(&state, &done));
+            s.spawn(|| {
+                let mut last = Instant::now();
+                while !done.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(200));
+                    if last.elapsed() >= SUMMARY_EVERY {
+                        last = Instant::now();
+                        summary.summary(&std::mem::take(&mut *state.report()));
+                    }
+                }
+            });
+            for w in workers {
+                if w.join().is_err() {
+                    tracing::error!("an ingest worker thread panicked");
+                }
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+        summary.summary(&state.into_report());
+    }
+
+    /// One worker thread: claim any tenant's runnable job, run it; when there is none,
+    /// put back dead workers' jobs now and then and wait a little.
+    fn claim_loop(&self, state: &RunState<'_>, stop: &AtomicBool) {
+        let lease = i64::try_from(self.config.ingest.lease_ms).unwrap_or(i64::MAX);
+        let mut last_reclaim: Option<Instant> = None;
+        while !stop.load(Ordering::SeqCst) {
+            match self.store.claim(&state.owner, lease, None, now_ms()) {
+                Ok(Some(job)) => {
+                    let key = (job.tenant.clone(), job.id.clone());
+                    state.in_flight_insert(key.clone());
+                    self.run_job(state, &job);
+                    state.in_flight_remove(&key);
+                }
+                Ok(None) => {
+                    if last_reclaim.is_none_or(|t| t.elapsed() >= RECLAIM_EVERY) {
+                        last_reclaim = Some(Instant::now());
+                        match self.reclaim_dead_jobs() {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(jobs = n, "reclaimed stale job leases"),
+                            Err(e) => tracing::warn!(error = %e, "cannot reclaim job leases"),
+                        }
+                    }
+                    std::thread::sleep(IDLE_POLL);
+                }
+                Err(e) => {
+                    // The store may be restarting or unreachable for a moment: a worker
+                    // outlives that rather than exiting.
+                    let wait = if e.code() == ErrorCode::Transient {
+                        IDLE_POLL
+                    } else {
+                        tracing::error!(error = %e, "cannot claim jobs; retrying in 5 s");
+                        Duration::from_secs(5)
+                    };
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+    }
+}
