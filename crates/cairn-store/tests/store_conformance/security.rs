@@ -1,10 +1,7 @@
 //! Identity, audit, usage, settings, secrets, ACL-filtered listings and GDPR erasure.
 
-use super::support::{c, commit, doc, setup, t};
-use cairn_store::{
-    AclViewer, AuditDraft, AuditRepo, ConversationRepo, DocumentRepo, Error, IdentityRepo,
-    IndexFeedRepo, JobFilter, JobRepo, ModelUsage, NewJob, PrivacyRepo, TenantDataRepo, Usage,
-};
+use super::support::{Backend, Fixture, c, commit, doc, t};
+use cairn_store::{AclViewer, AuditDraft, Error, JobFilter, ModelUsage, NewJob, Usage};
 use cairn_types::{Acl, ApiKey, Conversation, ConversationId, JobKind, User};
 
 fn key(tenant: &str, id: &str, lookup: &str, user: Option<&str>) -> ApiKey {
@@ -41,10 +38,8 @@ fn user(tenant: &str, id: &str) -> User {
     }
 }
 
-#[test]
-fn keys_are_found_by_lookup_and_stay_in_their_tenant() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(keys_are_found_by_lookup_and_stay_in_their_tenant);
+fn keys_are_found_by_lookup_and_stay_in_their_tenant(s: Fixture) {
     s.insert_key(&key("a", "k1", "LOOKUP1", None)).unwrap();
     let found = s.find_key_by_lookup("LOOKUP1").unwrap().unwrap();
     assert_eq!(
@@ -87,10 +82,8 @@ fn keys_are_found_by_lookup_and_stay_in_their_tenant() {
     ));
 }
 
-#[test]
-fn users_upsert_and_are_per_tenant() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(users_upsert_and_are_per_tenant);
+fn users_upsert_and_are_per_tenant(s: Fixture) {
     s.upsert_user(&user("a", "alice")).unwrap();
     let mut u = user("a", "alice");
     u.role = "admin".into();
@@ -121,10 +114,8 @@ fn draft(tenant: &str, action: &str) -> AuditDraft {
     }
 }
 
-#[test]
-fn the_audit_log_chains_and_refuses_edits() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(the_audit_log_chains_and_refuses_edits);
+fn the_audit_log_chains_and_refuses_edits(s: Fixture) {
     let seal = |seq: i64, prev: &str, d: &AuditDraft| format!("{prev}>{seq}:{}", d.action);
     let a = s
         .append_audit(&draft("a", "keys.create"), "G", &seal)
@@ -140,19 +131,19 @@ fn the_audit_log_chains_and_refuses_edits() {
     let only_a = s.tenant_audit(&t("a"), 10).unwrap();
     assert_eq!(only_a.len(), 1);
     assert_eq!(only_a[0].action, "keys.create");
-    let conn = rusqlite::Connection::open(super::support::db_path(dir.path())).unwrap();
     assert!(
-        conn.execute("UPDATE audit_log SET outcome = 'x'", [])
+        s.execute_raw("UPDATE audit_log SET outcome = 'x'", &[])
             .is_err()
     );
-    assert!(conn.execute("DELETE FROM audit_log", []).is_err());
+    assert!(s.execute_raw("DELETE FROM audit_log", &[]).is_err());
+    if s.backend() == Backend::Postgres {
+        assert!(s.execute_raw("TRUNCATE audit_log", &[]).is_err());
+    }
     assert_eq!(s.audit_rows(0, 0).unwrap().len(), 2);
 }
 
-#[test]
-fn usage_settings_and_secrets() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(usage_settings_and_secrets);
+fn usage_settings_and_secrets(s: Fixture) {
     let d = Usage {
         requests: 1,
         tokens: 40,
@@ -232,10 +223,8 @@ fn acl(users: &[&str], groups: &[&str]) -> Acl {
     }
 }
 
-#[test]
-fn acl_filtered_listings_page_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(acl_filtered_listings_page_exactly);
+fn acl_filtered_listings_page_exactly(s: Fixture) {
     for (name, a) in [
         ("open", acl(&[], &[])),
         ("alice", acl(&["alice"], &[])),
@@ -297,10 +286,8 @@ fn acl_filtered_listings_page_exactly() {
     );
 }
 
-#[test]
-fn erasing_an_owner_removes_their_rows_and_tells_the_index() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(erasing_an_owner_removes_their_rows_and_tells_the_index);
+fn erasing_an_owner_removes_their_rows_and_tells_the_index(s: Fixture) {
     s.upsert_user(&user("a", "alice")).unwrap();
     s.insert_key(&key("a", "k1", "L1", Some("alice"))).unwrap();
     let conv = |owner: &str| Conversation {

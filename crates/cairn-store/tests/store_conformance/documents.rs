@@ -1,15 +1,13 @@
 //! Documents and chunks: atomic replace, rollback, lookups and deletes.
 
-use crate::support::{c, chunks, commit, doc, new_job, plain, setup, t};
-use cairn_store::{DocumentRepo, Error, IdempotencyRecord, IdempotencyRepo, JobRepo, SqliteStore};
+use crate::support::{Fixture, c, chunks, commit, doc, new_job, plain, t};
+use cairn_store::{Error, IdempotencyRecord};
 use cairn_types::{ChunkId, ChunkRole, DocStatus, DocumentId, ErrorCode, JobState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-#[test]
-fn insert_stores_every_field_and_derives_chunk_ids() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(insert_stores_every_field_and_derives_chunk_ids);
+fn insert_stores_every_field_and_derives_chunk_ids(s: Fixture) {
     let draft = doc("a", "x.txt", "h1");
     let stored = commit(&s, draft.clone(), &["p", "c1", "c2"]);
     assert_eq!(stored.id, draft.id, "a new document keeps its draft id");
@@ -33,10 +31,8 @@ fn insert_stores_every_field_and_derives_chunk_ids() {
     assert_eq!(cs[0].role, ChunkRole::Parent);
 }
 
-#[test]
-fn replace_keeps_the_id_drops_old_chunks_and_rewrites_parents() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(replace_keeps_the_id_drops_old_chunks_and_rewrites_parents);
+fn replace_keeps_the_id_drops_old_chunks_and_rewrites_parents(s: Fixture) {
     let first = commit(&s, doc("a", "x.txt", "h1"), &["p", "c1", "c2"]);
     let mut next = doc("a", "x.txt", "h2");
     next.created_at = 999;
@@ -76,10 +72,8 @@ fn replace_keeps_the_id_drops_old_chunks_and_rewrites_parents() {
     );
 }
 
-#[test]
-fn commit_completes_its_job_in_the_same_transaction() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(commit_completes_its_job_in_the_same_transaction);
+fn commit_completes_its_job_in_the_same_transaction(s: Fixture) {
     let job = s.enqueue(&t("a"), &[new_job("/x")], 1).unwrap().remove(0);
     s.claim("w1", 1_000, None, 2).unwrap().unwrap();
     // The lease expired and another worker took it over: the first one's commit still counts.
@@ -108,10 +102,8 @@ fn commit_completes_its_job_in_the_same_transaction() {
     assert_eq!(s.get_job(&t("a"), &job).unwrap().last_error, None);
 }
 
-#[test]
-fn an_unknown_job_rolls_the_commit_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(an_unknown_job_rolls_the_commit_back);
+fn an_unknown_job_rolls_the_commit_back(s: Fixture) {
     let b_job = s.enqueue(&t("b"), &[new_job("/x")], 1).unwrap().remove(0);
     let mut up = plain(doc("a", "x.txt", "h"), &["p"]);
     up.job = Some(b_job.clone());
@@ -129,10 +121,8 @@ fn an_unknown_job_rolls_the_commit_back() {
     );
 }
 
-#[test]
-fn idempotency_conflict_rolls_back_the_whole_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(idempotency_conflict_rolls_back_the_whole_commit);
+fn idempotency_conflict_rolls_back_the_whole_commit(s: Fixture) {
     let mut up = plain(doc("a", "up.txt", "h1"), &["v1"]);
     up.idempotency = Some(IdempotencyRecord {
         key: "k".into(),
@@ -192,10 +182,8 @@ fn idempotency_conflict_rolls_back_the_whole_commit() {
     assert_eq!(s.commit_document(&t("a"), again, 5).unwrap().id, stored.id);
 }
 
-#[test]
-fn lookups_by_source_hash_and_summaries() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(lookups_by_source_hash_and_summaries);
+fn lookups_by_source_hash_and_summaries(s: Fixture) {
     let (a, cc) = (t("a"), c("c"));
     let one = commit(&s, doc("a", "one.txt", "same"), &["x"]);
     let mut skipped = doc("a", "empty.txt", "same");
@@ -248,10 +236,8 @@ fn lookups_by_source_hash_and_summaries() {
     assert_eq!(s.count_chunks(&a, None).unwrap(), 2);
 }
 
-#[test]
-fn touch_updates_mtime_and_completes_the_job() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(touch_updates_mtime_and_completes_the_job);
+fn touch_updates_mtime_and_completes_the_job(s: Fixture) {
     let d = commit(&s, doc("a", "x.txt", "h"), &["p"]);
     let job = s.enqueue(&t("a"), &[new_job("/x")], 1).unwrap().remove(0);
     s.claim("w", 1_000, None, 2).unwrap().unwrap();
@@ -274,10 +260,8 @@ fn touch_updates_mtime_and_completes_the_job() {
     ));
 }
 
-#[test]
-fn delete_cascades_to_chunks_and_idempotency_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(delete_cascades_to_chunks_and_idempotency_keys);
+fn delete_cascades_to_chunks_and_idempotency_keys(s: Fixture) {
     let keep = commit(&s, doc("a", "keep.txt", "h"), &["k"]);
     let mut up = plain(doc("a", "x.txt", "h"), &["p", "c"]);
     up.idempotency = Some(IdempotencyRecord {
@@ -300,10 +284,8 @@ fn delete_cascades_to_chunks_and_idempotency_keys() {
     assert_eq!(s.list_chunks(&t("a"), &keep.id).unwrap().len(), 1);
 }
 
-#[test]
-fn duplicate_ordinals_are_a_conflict_and_write_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(duplicate_ordinals_are_a_conflict_and_write_nothing);
+fn duplicate_ordinals_are_a_conflict_and_write_nothing(s: Fixture) {
     let mut up = plain(doc("a", "x.txt", "h"), &["p", "c"]);
     up.chunks[1].ordinal = 0;
     let err = s.commit_document(&t("a"), up, 1).unwrap_err();
@@ -315,14 +297,12 @@ fn duplicate_ordinals_are_a_conflict_and_write_nothing() {
     );
 }
 
-#[test]
-fn readers_see_the_old_chunk_set_or_the_new_one_never_a_mix() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Arc::new(setup(dir.path()));
+both!(readers_see_the_old_chunk_set_or_the_new_one_never_a_mix);
+fn readers_see_the_old_chunk_set_or_the_new_one_never_a_mix(s: Fixture) {
     let first = commit(&s, doc("a", "x.txt", "v0"), &["v0"; 40]);
     let done = Arc::new(AtomicBool::new(false));
     let reader = {
-        let (s, done, id) = (Arc::clone(&s), Arc::clone(&done), first.id.clone());
+        let (s, done, id) = (s.handle(), Arc::clone(&done), first.id.clone());
         std::thread::spawn(move || {
             let mut reads = 0;
             while !done.load(Ordering::SeqCst) {
@@ -349,12 +329,10 @@ fn readers_see_the_old_chunk_set_or_the_new_one_never_a_mix() {
     assert!(reader.join().unwrap() > 0);
 }
 
-#[test]
-fn a_store_on_another_connection_sees_committed_work() {
-    let dir = tempfile::tempdir().unwrap();
-    let s1 = setup(dir.path());
-    let s2 = SqliteStore::open(&crate::support::db_path(dir.path())).unwrap();
-    let d = commit(&s1, doc("a", "x.txt", "h"), &["a", "b"]);
+both!(a_store_on_another_connection_sees_committed_work);
+fn a_store_on_another_connection_sees_committed_work(s: Fixture) {
+    let (s1, s2) = (&s, s.another_handle());
+    let d = commit(s1, doc("a", "x.txt", "h"), &["a", "b"]);
     assert_eq!(s2.list_chunks(&t("a"), &d.id).unwrap().len(), 2);
     let job = s2.enqueue(&t("a"), &[new_job("/z")], 1).unwrap().remove(0);
     assert_eq!(s1.claim("w", 100, None, 2).unwrap().unwrap().id, job);

@@ -2,10 +2,8 @@
 //! while a document changed since it was staged, and replaces every chunk set, the
 //! chunk settings and the generation in one step; kept parsed texts round-trip.
 
-use crate::support::{c, chunks, doc, plain, setup, t};
-use cairn_store::{
-    CollectionRepo, DocumentRepo, IndexFeedRepo, ReindexRepo, StagedSet, SwapOutcome,
-};
+use crate::support::{Fixture, c, chunks, doc, plain, t};
+use cairn_store::{StagedSet, SwapOutcome};
 use cairn_types::{Block, BlockKind, ChunkerKind, ChunkingSpec, Document, ParsedDoc};
 
 fn parsed(text: &str) -> ParsedDoc {
@@ -17,7 +15,7 @@ fn parsed(text: &str) -> ParsedDoc {
 }
 
 /// Commits `d` with chunks `texts` (a parent and its children), its parsed text kept.
-fn commit(s: &cairn_store::SqliteStore, d: Document, texts: &[&str]) -> Document {
+fn commit(s: &Fixture, d: Document, texts: &[&str]) -> Document {
     let tenant = d.tenant.clone();
     let mut commit = plain(d, texts);
     commit.embeddings = vec![Some(vec![1.0, 0.0]); commit.chunks.len()];
@@ -25,7 +23,7 @@ fn commit(s: &cairn_store::SqliteStore, d: Document, texts: &[&str]) -> Document
     s.commit_document(&tenant, commit, 20).unwrap()
 }
 
-fn stage(s: &cairn_store::SqliteStore, d: &Document, texts: &[&str]) {
+fn stage(s: &Fixture, d: &Document, texts: &[&str]) {
     let chunks = chunks(d, texts);
     let embeddings = vec![Some(vec![0.0, 1.0]); chunks.len()];
     s.stage_chunks(
@@ -42,7 +40,7 @@ fn stage(s: &cairn_store::SqliteStore, d: &Document, texts: &[&str]) {
     .unwrap();
 }
 
-fn texts(s: &cairn_store::SqliteStore, d: &Document) -> Vec<String> {
+fn texts(s: &Fixture, d: &Document) -> Vec<String> {
     s.list_chunks(&d.tenant, &d.id)
         .unwrap()
         .into_iter()
@@ -59,10 +57,8 @@ fn small() -> ChunkingSpec {
     }
 }
 
-#[test]
-fn parsed_texts_are_kept_per_tenant() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(parsed_texts_are_kept_per_tenant);
+fn parsed_texts_are_kept_per_tenant(s: Fixture) {
     let a = commit(&s, doc("a", "one.md", "h1"), &["alpha"]);
     assert_eq!(
         s.document_text(&t("a"), &a.id).unwrap(),
@@ -75,10 +71,8 @@ fn parsed_texts_are_kept_per_tenant() {
     assert_eq!(s.document_text(&t("a"), &a.id).unwrap(), None);
 }
 
-#[test]
-fn staged_sets_are_invisible_until_the_swap_replaces_everything_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(staged_sets_are_invisible_until_the_swap_replaces_everything_at_once);
+fn staged_sets_are_invisible_until_the_swap_replaces_everything_at_once(s: Fixture) {
     let one = commit(&s, doc("a", "one.md", "h1"), &["old one"]);
     let two = commit(&s, doc("a", "two.md", "h2"), &["old two"]);
     let other = commit(&s, doc("b", "one.md", "h1"), &["tenant b"]);
@@ -148,10 +142,8 @@ fn staged_sets_are_invisible_until_the_swap_replaces_everything_at_once() {
     assert_eq!(s.get_collection(&t("b"), &c("c")).unwrap().generation, 0);
 }
 
-#[test]
-fn a_document_changed_after_staging_makes_the_swap_refuse_until_staged_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(a_document_changed_after_staging_makes_the_swap_refuse_until_staged_again);
+fn a_document_changed_after_staging_makes_the_swap_refuse_until_staged_again(s: Fixture) {
     let one = commit(&s, doc("a", "one.md", "h1"), &["old one"]);
     stage(&s, &one, &["staged from h1"]);
     // An ingest commits a new version meanwhile.
@@ -174,10 +166,8 @@ fn a_document_changed_after_staging_makes_the_swap_refuse_until_staged_again() {
     assert_eq!(texts(&s, &one), ["staged from v2"]);
 }
 
-#[test]
-fn deleted_documents_stay_deleted_and_clearing_drops_staged_sets() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(deleted_documents_stay_deleted_and_clearing_drops_staged_sets);
+fn deleted_documents_stay_deleted_and_clearing_drops_staged_sets(s: Fixture) {
     let one = commit(&s, doc("a", "one.md", "h1"), &["one"]);
     let two = commit(&s, doc("a", "two.md", "h2"), &["two"]);
     stage(&s, &one, &["one again"]);

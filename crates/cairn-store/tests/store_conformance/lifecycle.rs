@@ -2,16 +2,13 @@
 //! other tenants, held users), legal holds block sweeps, erasure and offboarding, and
 //! offboarding leaves no row of the tenant in any table but the audit log.
 
-use super::support::{c, doc, new_job, plain, setup, t};
+use super::support::{Backend, Fixture, c, doc, new_job, plain, t};
 use cairn_store::{
-    AnswerRepo, AuditDraft, AuditRepo, ConversationRepo, DocumentRepo, Error, IdempotencyRecord,
-    IdempotencyRepo, IdentityRepo, IndexFeedRepo, JobFilter, JobRepo, LegalHold, LifecycleRepo,
-    PrivacyRepo, RetentionCutoffs, SqliteStore, TenantDataRepo, Usage,
+    AuditDraft, Error, IdempotencyRecord, JobFilter, LegalHold, RetentionCutoffs, Usage,
 };
 use cairn_types::{
     AnswerId, Conversation, ConversationId, Feedback, FeedbackId, MessageRole, StoredAnswer, User,
 };
-use std::path::Path;
 
 const DAY: i64 = 86_400_000;
 /// Rows written at `OLD` expire at `CUTOFF`; rows written at `NEW` do not.
@@ -30,7 +27,7 @@ struct Trace {
 /// One of everything, owned by `owner`, written at `at`: a conversation with two
 /// messages, an answer with feedback, a document (two chunks) uploaded with an
 /// idempotency key, a finished job, and usage counters of `at`'s day and month.
-fn trace(s: &SqliteStore, tenant: &str, owner: &str, at: i64, tag: &str) -> Trace {
+fn trace(s: &Fixture, tenant: &str, owner: &str, at: i64, tag: &str) -> Trace {
     let tn = t(tenant);
     let conversation = ConversationId::generate();
     s.create_conversation(&Conversation {
@@ -128,7 +125,7 @@ fn every_kind(at: i64) -> RetentionCutoffs {
 }
 
 /// Whether each of the trace's rows is still there.
-fn present(s: &SqliteStore, tenant: &str, tr: &Trace) -> [bool; 5] {
+fn present(s: &Fixture, tenant: &str, tr: &Trace) -> [bool; 5] {
     let tn = t(tenant);
     [
         s.get_conversation(&tn, &tr.conversation).is_ok(),
@@ -152,16 +149,14 @@ fn hold(tenant: &str, user: Option<&str>) -> LegalHold {
     }
 }
 
-fn jobs(s: &SqliteStore, tenant: &str) -> usize {
+fn jobs(s: &Fixture, tenant: &str) -> usize {
     s.list_jobs(&t(tenant), &JobFilter::default())
         .unwrap()
         .len()
 }
 
-#[test]
-fn retention_deletes_what_expired_and_nothing_else() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(retention_deletes_what_expired_and_nothing_else);
+fn retention_deletes_what_expired_and_nothing_else(s: Fixture) {
     let old = trace(&s, "a", "alice", OLD, "old");
     let new = trace(&s, "a", "alice", NEW, "new");
     let other = trace(&s, "b", "alice", OLD, "other");
@@ -222,10 +217,8 @@ fn retention_deletes_what_expired_and_nothing_else() {
     assert_eq!(present(&s, "a", &new), [true, false, false, true, true]);
 }
 
-#[test]
-fn a_tenant_hold_blocks_sweeps_erasure_and_offboarding() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(a_tenant_hold_blocks_sweeps_erasure_and_offboarding);
+fn a_tenant_hold_blocks_sweeps_erasure_and_offboarding(s: Fixture) {
     let old = trace(&s, "a", "alice", OLD, "old");
     s.put_legal_hold(&hold("a", None)).unwrap();
     assert_eq!(s.legal_holds(&t("a")).unwrap(), [hold("a", None)]);
@@ -264,10 +257,8 @@ fn a_tenant_hold_blocks_sweeps_erasure_and_offboarding() {
     );
 }
 
-#[test]
-fn a_user_hold_keeps_that_users_rows_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(a_user_hold_keeps_that_users_rows_only);
+fn a_user_hold_keeps_that_users_rows_only(s: Fixture) {
     let alice = trace(&s, "a", "alice", OLD, "alice");
     let bob = trace(&s, "a", "bob", OLD, "bob");
     // Alice gave feedback on bob's answer: the answer stays while she is held.
@@ -317,30 +308,32 @@ fn a_user_hold_keeps_that_users_rows_only() {
     s.erase_owner(&t("a"), "bob").unwrap();
 }
 
-/// Rows per table for `tenant`, for every table with a `tenant_id` column.
-fn rows_by_table(path: &Path, tenant: &str) -> Vec<(String, i64)> {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    let tables: Vec<String> = conn
-        .prepare(
+/// Rows per table for `tenant`, for every table with a `tenant_id` column, read from
+/// the database directly.
+fn rows_by_table(s: &Fixture, tenant: &str) -> Vec<(String, i64)> {
+    let tables = s.query_strings(match s.backend() {
+        Backend::Sqlite => {
             "SELECT m.name FROM sqlite_master m WHERE m.type = 'table' AND EXISTS
                 (SELECT 1 FROM pragma_table_info(m.name) p WHERE p.name = 'tenant_id')
-             ORDER BY m.name",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
+             ORDER BY m.name"
+        }
+        Backend::Postgres => {
+            "SELECT c.table_name::text FROM information_schema.columns c
+             JOIN information_schema.tables t
+               ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+             WHERE c.table_schema = current_schema() AND c.column_name = 'tenant_id'
+               AND t.table_type = 'BASE TABLE'
+             ORDER BY c.table_name::text COLLATE \"C\""
+        }
+    });
+    assert!(tables.len() > 10, "found the tables: {tables:?}");
     tables
         .into_iter()
         .map(|table| {
-            let n = conn
-                .query_row(
-                    &format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = ?1"),
-                    [tenant],
-                    |r| r.get(0),
-                )
-                .unwrap();
+            let n = s.query_i64(
+                &format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = $1"),
+                &[tenant],
+            );
             (table, n)
         })
         .collect()
@@ -360,10 +353,8 @@ fn user(tenant: &str, id: &str) -> User {
     }
 }
 
-#[test]
-fn offboarding_removes_every_row_of_the_tenant_but_its_audit() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(offboarding_removes_every_row_of_the_tenant_but_its_audit);
+fn offboarding_removes_every_row_of_the_tenant_but_its_audit(s: Fixture) {
     for tenant in ["a", "b"] {
         trace(&s, tenant, "alice", OLD, &format!("{tenant}1"));
         trace(&s, tenant, "bob", NEW, &format!("{tenant}2"));
@@ -385,8 +376,7 @@ fn offboarding_removes_every_row_of_the_tenant_but_its_audit() {
             .unwrap();
     }
     s.put_legal_hold(&hold("b", Some("carol"))).unwrap();
-    let path = super::support::db_path(dir.path());
-    let before_b = rows_by_table(&path, "b");
+    let before_b = rows_by_table(&s, "b");
 
     let r = s.purge_tenant(&t("a")).unwrap();
     assert_eq!(
@@ -417,14 +407,14 @@ fn offboarding_removes_every_row_of_the_tenant_but_its_audit() {
         "{r:?}"
     );
     assert_eq!(r.collection_ids, [c("c")]);
-    for (table, n) in rows_by_table(&path, "a") {
+    for (table, n) in rows_by_table(&s, "a") {
         if table == "audit_log" {
             assert_eq!(n, 1, "the audit chain is kept");
         } else {
             assert_eq!(n, 0, "{table} still holds rows of tenant a");
         }
     }
-    assert_eq!(rows_by_table(&path, "b"), before_b, "tenant b untouched");
+    assert_eq!(rows_by_table(&s, "b"), before_b, "tenant b untouched");
     assert!(matches!(
         s.purge_tenant(&t("a")),
         Err(Error::NotFound { .. })
@@ -435,5 +425,5 @@ fn offboarding_removes_every_row_of_the_tenant_but_its_audit() {
         m.contains("user carol of tenant b is under legal hold"),
         "{m}"
     );
-    assert_eq!(rows_by_table(&path, "b"), before_b);
+    assert_eq!(rows_by_table(&s, "b"), before_b);
 }

@@ -1,15 +1,13 @@
 //! The job queue: dedup, claim order and filters, leases, failure and retry, reclaim,
 //! and concurrent claimers.
 
-use crate::support::{c, db_path, new_job, new_job_in, setup, t};
-use cairn_store::{Error, JobFilter, JobRepo, NewJob, SqliteStore};
+use crate::support::{Fixture, c, new_job, new_job_in, t};
+use cairn_store::{Error, JobFilter, NewJob, Store};
 use cairn_types::{ErrorCode, JobId, JobState};
 use std::sync::Arc;
 
-#[test]
-fn enqueue_skips_jobs_equal_to_a_queued_or_running_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(enqueue_skips_jobs_equal_to_a_queued_or_running_one);
+fn enqueue_skips_jobs_equal_to_a_queued_or_running_one(s: Fixture) {
     let a = t("a");
     let ids = s
         .enqueue(&a, &[new_job("/1"), new_job("/2"), new_job("/1")], 100)
@@ -63,10 +61,8 @@ fn enqueue_skips_jobs_equal_to_a_queued_or_running_one() {
     );
 }
 
-#[test]
-fn claim_takes_the_oldest_runnable_job_and_honours_the_batch() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(claim_takes_the_oldest_runnable_job_and_honours_the_batch);
+fn claim_takes_the_oldest_runnable_job_and_honours_the_batch(s: Fixture) {
     let a = t("a");
     let first = s
         .enqueue(&a, &[new_job_in("b1", "/1")], 10)
@@ -95,10 +91,8 @@ fn claim_takes_the_oldest_runnable_job_and_honours_the_batch() {
     assert_eq!(s.running_owners().unwrap(), ["w"]);
 }
 
-#[test]
-fn heartbeat_extends_only_the_owners_lease() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(heartbeat_extends_only_the_owners_lease);
+fn heartbeat_extends_only_the_owners_lease(s: Fixture) {
     let a = t("a");
     let id = s.enqueue(&a, &[new_job("/1")], 0).unwrap().remove(0);
     s.claim("w1", 1_000, None, 0).unwrap().unwrap();
@@ -125,10 +119,8 @@ fn heartbeat_extends_only_the_owners_lease() {
     ));
 }
 
-#[test]
-fn failures_retry_with_backoff_then_go_dead_and_can_be_retried() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(failures_retry_with_backoff_then_go_dead_and_can_be_retried);
+fn failures_retry_with_backoff_then_go_dead_and_can_be_retried(s: Fixture) {
     let a = t("a");
     let ids = s.enqueue(&a, &[new_job("/1"), new_job("/2")], 100).unwrap();
     let j1 = s.claim("w1", 1_000, None, 200).unwrap().unwrap();
@@ -195,10 +187,8 @@ fn failures_retry_with_backoff_then_go_dead_and_can_be_retried() {
     ));
 }
 
-#[test]
-fn a_permanent_failure_goes_dead_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(a_permanent_failure_goes_dead_at_once);
+fn a_permanent_failure_goes_dead_at_once(s: Fixture) {
     let a = t("a");
     let id = s.enqueue(&a, &[new_job("/1")], 0).unwrap().remove(0);
     s.claim("w", 1_000, None, 0).unwrap().unwrap();
@@ -214,10 +204,8 @@ fn a_permanent_failure_goes_dead_at_once() {
     assert!(s.running_owners().unwrap().is_empty());
 }
 
-#[test]
-fn reclaim_requeues_expired_leases_and_dead_owners_keeping_attempts() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(reclaim_requeues_expired_leases_and_dead_owners_keeping_attempts);
+fn reclaim_requeues_expired_leases_and_dead_owners_keeping_attempts(s: Fixture) {
     let a = t("a");
     s.enqueue(&a, &[new_job("/1"), new_job("/2"), new_job("/3")], 0)
         .unwrap();
@@ -249,10 +237,8 @@ fn reclaim_requeues_expired_leases_and_dead_owners_keeping_attempts() {
     assert_eq!(s.running_owners().unwrap(), ["alive"]);
 }
 
-#[test]
-fn list_jobs_filters_and_limits_newest_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(list_jobs_filters_and_limits_newest_first);
+fn list_jobs_filters_and_limits_newest_first(s: Fixture) {
     let a = t("a");
     for i in 0..5 {
         s.enqueue(
@@ -293,7 +279,7 @@ fn list_jobs_filters_and_limits_newest_first() {
 }
 
 /// Claims until the queue is empty; returns what this claimer got.
-fn drain(s: &SqliteStore, owner: &str) -> Vec<JobId> {
+fn drain(s: &dyn Store, owner: &str) -> Vec<JobId> {
     let mut got = Vec::new();
     loop {
         match s.claim(owner, 60_000, None, 10) {
@@ -307,14 +293,14 @@ fn drain(s: &SqliteStore, owner: &str) -> Vec<JobId> {
 
 /// Enqueues 200 jobs through `stores[0]`, lets 4 threads (round-robin over `stores`)
 /// drain the queue, and asserts every job was claimed exactly once and is now running.
-fn claim_race(stores: &[Arc<SqliteStore>]) {
+pub fn claim_race(stores: &[Arc<dyn Store>]) {
     let jobs: Vec<NewJob> = (0..200).map(|i| new_job(&format!("/f{i}"))).collect();
     let mut enqueued = stores[0].enqueue(&t("a"), &jobs, 1).unwrap();
     assert_eq!(enqueued.len(), 200);
     let handles: Vec<_> = (0..4)
         .map(|w| {
             let s = Arc::clone(&stores[w % stores.len()]);
-            std::thread::spawn(move || drain(&s, &format!("w{w}")))
+            std::thread::spawn(move || drain(&*s, &format!("w{w}")))
         })
         .collect();
     let mut all: Vec<_> = handles
@@ -331,24 +317,20 @@ fn claim_race(stores: &[Arc<SqliteStore>]) {
     assert_eq!(stores[0].list_jobs(&t("a"), &running).unwrap().len(), 200);
 }
 
-#[test]
-fn concurrent_claims_never_hand_out_a_job_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    claim_race(&[Arc::new(setup(dir.path()))]);
+both!(concurrent_claims_never_hand_out_a_job_twice);
+fn concurrent_claims_never_hand_out_a_job_twice(s: Fixture) {
+    claim_race(&[s.handle()]);
 }
 
-#[test]
-fn concurrent_claims_across_connections_never_hand_out_a_job_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let first = Arc::new(setup(dir.path()));
-    let second = Arc::new(SqliteStore::open(&db_path(dir.path())).unwrap());
+both!(concurrent_claims_across_connections_never_hand_out_a_job_twice);
+fn concurrent_claims_across_connections_never_hand_out_a_job_twice(s: Fixture) {
+    let first = s.handle();
+    let second = s.another_handle();
     claim_race(&[first, second]);
 }
 
-#[test]
-fn reclaim_dead_letters_a_job_whose_worker_died_on_every_attempt() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(reclaim_dead_letters_a_job_whose_worker_died_on_every_attempt);
+fn reclaim_dead_letters_a_job_whose_worker_died_on_every_attempt(s: Fixture) {
     let a = t("a");
     let id = s.enqueue(&a, &[new_job("/poison")], 0).unwrap().remove(0);
     let max = s.get_job(&a, &id).unwrap().max_attempts;
@@ -364,10 +346,8 @@ fn reclaim_dead_letters_a_job_whose_worker_died_on_every_attempt() {
     assert!(s.claim("w", 10_000, None, 2).unwrap().is_none());
 }
 
-#[test]
-fn pending_count_covers_queued_and_running_of_one_collection_and_tenant() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(pending_count_covers_queued_and_running_of_one_collection_and_tenant);
+fn pending_count_covers_queued_and_running_of_one_collection_and_tenant(s: Fixture) {
     let a = t("a");
     let ids = s
         .enqueue(&a, &[new_job("/1"), new_job("/2"), new_job("/3")], 0)

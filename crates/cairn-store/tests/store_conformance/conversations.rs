@@ -1,7 +1,7 @@
 //! Conversations, recorded answers and feedback: ordering, atomic turns, tenant scoping.
 
-use crate::support::{c, setup, t};
-use cairn_store::{AnswerRepo, ConversationRepo, Error};
+use crate::support::{Fixture, c, t};
+use cairn_store::Error;
 use cairn_types::{
     AnswerId, Conversation, ConversationId, Feedback, FeedbackId, MessageRole, StoredAnswer,
 };
@@ -35,10 +35,8 @@ fn answer(tenant: &str, conversation: Option<&ConversationId>, q: &str) -> Store
     }
 }
 
-#[test]
-fn a_recorded_answer_appends_its_turn_to_the_conversation() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(a_recorded_answer_appends_its_turn_to_the_conversation);
+fn a_recorded_answer_appends_its_turn_to_the_conversation(s: Fixture) {
     let cv = conv("a");
     s.create_conversation(&cv).unwrap();
     let a1 = answer("a", Some(&cv.id), "what is vacuum?");
@@ -60,10 +58,8 @@ fn a_recorded_answer_appends_its_turn_to_the_conversation() {
     assert_eq!(s.get_conversation(&t("a"), &cv.id).unwrap().updated_at, 20);
 }
 
-#[test]
-fn an_answer_into_a_missing_conversation_stores_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(an_answer_into_a_missing_conversation_stores_nothing);
+fn an_answer_into_a_missing_conversation_stores_nothing(s: Fixture) {
     let ghost = ConversationId::generate();
     let a = answer("a", Some(&ghost), "q");
     assert!(matches!(s.record_answer(&a), Err(Error::NotFound { .. })));
@@ -73,10 +69,8 @@ fn an_answer_into_a_missing_conversation_stores_nothing() {
     ));
 }
 
-#[test]
-fn summaries_and_listing_follow_updates() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(summaries_and_listing_follow_updates);
+fn summaries_and_listing_follow_updates(s: Fixture) {
     let mut first = conv("a");
     first.updated_at = 5;
     let second = conv("a");
@@ -91,10 +85,8 @@ fn summaries_and_listing_follow_updates() {
     assert_eq!(s.list_conversations(&t("a"), None, 1).unwrap().len(), 1);
 }
 
-#[test]
-fn another_tenant_sees_none_of_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(another_tenant_sees_none_of_it);
+fn another_tenant_sees_none_of_it(s: Fixture) {
     let cv = conv("a");
     s.create_conversation(&cv).unwrap();
     let a = answer("a", Some(&cv.id), "secret question");
@@ -137,10 +129,8 @@ fn another_tenant_sees_none_of_it() {
     assert!(s.list_feedback(&t("a"), &a.id).unwrap().is_empty());
 }
 
-#[test]
-fn feedback_is_tied_to_its_answer_and_survives_the_conversation() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(feedback_is_tied_to_its_answer_and_survives_the_conversation);
+fn feedback_is_tied_to_its_answer_and_survives_the_conversation(s: Fixture) {
     let cv = conv("a");
     s.create_conversation(&cv).unwrap();
     let a = answer("a", Some(&cv.id), "q");
@@ -172,10 +162,8 @@ fn feedback_is_tied_to_its_answer_and_survives_the_conversation() {
     assert_eq!(s.list_feedback(&t("a"), &a.id).unwrap(), vec![fb]);
 }
 
-#[test]
-fn conversations_are_searched_by_title_and_messages_and_renamed_in_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(conversations_are_searched_by_title_and_messages_and_renamed_in_place);
+fn conversations_are_searched_by_title_and_messages_and_renamed_in_place(s: Fixture) {
     let mut mine = conv("a");
     mine.owner = Some("ann".into());
     s.create_conversation(&mine).unwrap();

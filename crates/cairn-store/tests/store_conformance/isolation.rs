@@ -1,20 +1,16 @@
 //! Tenant isolation: tenant `b`, knowing tenant `a`'s ids, can neither read nor change
 //! anything of `a`'s.
 
-use crate::support::{c, commit, doc, new_job, plain, setup, t};
-use cairn_store::{
-    CollectionRepo, DocumentRepo, Error, IdempotencyRecord, IdempotencyRepo, JobFilter, JobRepo,
-};
+use crate::support::{Fixture, c, commit, doc, new_job, plain, t};
+use cairn_store::{Error, IdempotencyRecord, JobFilter};
 use cairn_types::{ErrorCode, JobState};
 
 fn is_not_found<T: std::fmt::Debug>(r: Result<T, Error>) -> bool {
     matches!(r, Err(Error::NotFound { .. }))
 }
 
-#[test]
-fn tenant_b_cannot_read_tenant_a_by_guessing_ids() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(tenant_b_cannot_read_tenant_a_by_guessing_ids);
+fn tenant_b_cannot_read_tenant_a_by_guessing_ids(s: Fixture) {
     s.create_collection(&t("a"), &c("secret"), "", &Default::default(), 1)
         .unwrap();
     let mut up = plain(doc("a", "secret.txt", "h"), &["secret text", "more"]);
@@ -49,10 +45,8 @@ fn tenant_b_cannot_read_tenant_a_by_guessing_ids() {
     assert!(s.batch_counts(&b, "b1").unwrap().is_empty());
 }
 
-#[test]
-fn tenant_b_cannot_change_tenant_a_by_guessing_ids() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+both!(tenant_b_cannot_change_tenant_a_by_guessing_ids);
+fn tenant_b_cannot_change_tenant_a_by_guessing_ids(s: Fixture) {
     s.create_collection(&t("a"), &c("secret"), "", &Default::default(), 1)
         .unwrap();
     let d = commit(&s, doc("a", "secret.txt", "h"), &["secret text"]);
