@@ -250,7 +250,7 @@ fn wait_for(level: f64, cost: f64, rate: Rate) -> Option<Duration> {
 }
 
 /// Costs from callers: NaN and negatives mean 0, infinity means "a full bucket".
-fn sanitize_cost(cost: f64, rate: Rate) -> f64 {
+pub(crate) fn sanitize_cost(cost: f64, rate: Rate) -> f64 {
     if cost.is_nan() || cost <= 0.0 {
         0.0
     } else if cost.is_infinite() {

@@ -11,7 +11,7 @@
 //! When Redis cannot be reached, requests are admitted (a rate limiter must not take the
 //! service down with it) and the failure is logged; `remaining` answers `None`.
 
-use crate::limit::{Ask, Rate, RateLimiter, Verdict};
+use crate::limit::{Ask, Rate, RateLimiter, Verdict, sanitize_cost};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -112,18 +112,6 @@ impl std::fmt::Debug for RedisLimiter {
 #[error("redis.url: {0}")]
 pub struct RedisError(String);
 
-/// Costs from callers: NaN and negatives mean 0, infinity means "a full bucket" (as in
-/// the in-memory limiter).
-fn sanitize(cost: f64, rate: Rate) -> f64 {
-    if cost.is_nan() || cost <= 0.0 {
-        0.0
-    } else if cost.is_infinite() {
-        rate.capacity()
-    } else {
-        cost
-    }
-}
-
 impl RedisLimiter {
     /// Connects to `url` (`redis://[:PASSWORD@]HOST[:PORT][/DB]`) and checks the server
     /// answers, so a wrong URL stops the server at start rather than on a request.
@@ -200,7 +188,7 @@ impl RateLimiter for RedisLimiter {
                 .key(format!("{PREFIX}{}", ask.key))
                 .arg(if usable { ask.rate.per_second() } else { 0.0 })
                 .arg(if usable { ask.rate.capacity() } else { 0.0 })
-                .arg(sanitize(ask.cost, ask.rate))
+                .arg(sanitize_cost(ask.cost, ask.rate))
                 .arg(if usable { "1" } else { "0" });
         }
         let reply: redis::RedisResult<Vec<redis::Value>> =

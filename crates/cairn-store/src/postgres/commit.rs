@@ -15,13 +15,13 @@
 use super::documents::{doc_not_found, load};
 use super::idempotency::{claim as claim_idempotency, key_conflict, lookup as lookup_idempotency};
 use super::index_feed::ChunkTable;
-use super::{db, insert_err, lock_index_feed, not_found, to_i64};
+use super::jobs::complete_job_tx;
+use super::reindex::keep_text;
+use super::{db, insert_err, lock_index_feed, to_i64};
 use crate::columns::{CHUNK_COLS, role_str, to_json};
 use crate::repo::DocumentCommit;
 use crate::{Error, Result};
-use cairn_types::{
-    Chunk, ChunkId, CollectionId, Document, DocumentId, JobId, JobState, ParsedDoc, TenantId,
-};
+use cairn_types::{Chunk, ChunkId, CollectionId, Document, DocumentId, TenantId};
 use postgres::Transaction;
 use std::collections::HashSet;
 
@@ -311,78 +311,6 @@ pub(crate) fn log_change(
 /// Little-endian f32 bytes (the same encoding SQLite stores).
 pub(crate) fn vector_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// Writes (or replaces) a document's kept parsed text.
-///
-/// The PostgreSQL twin of `sqlite::reindex::keep_text`, kept private here until the
-/// reindex port lands (then one of the two goes).
-fn keep_text(
-    tx: &mut Transaction<'_>,
-    tenant: &TenantId,
-    document: &DocumentId,
-    parsed: &ParsedDoc,
-) -> Result<()> {
-    let json = to_json(parsed)?;
-    tx.execute(
-        "INSERT INTO document_texts(tenant_id, document_id, parsed) VALUES ($1, $2, $3)
-         ON CONFLICT(tenant_id, document_id) DO UPDATE SET parsed = excluded.parsed",
-        &[&tenant.as_str(), &document.as_str(), &json],
-    )
-    .map_err(db)?;
-    Ok(())
-}
-
-/// Marks a queued or running job succeeded inside an open transaction, whoever holds its
-/// lease (a reclaimed job finished by its first worker is still done). A job that
-/// already succeeded or is dead is left as it is. `NotFound` if the tenant has no such
-/// job. Safe against a concurrent claim, failure or reclaim: the `UPDATE` waits on the
-/// job's row lock and re-checks the state on the row as committed.
-///
-/// The PostgreSQL twin of `sqlite::jobs::complete_job_tx`, kept here (for commits and
-/// touches) until the jobs port lands (then one of the two goes).
-pub(super) fn complete_job_tx(
-    tx: &mut Transaction<'_>,
-    tenant: &TenantId,
-    id: &JobId,
-    document: Option<&DocumentId>,
-    chunks: usize,
-    now: i64,
-) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE jobs SET state = 'succeeded', document_id = $3, chunks = $4,
-                lease_owner = NULL, lease_until = NULL, last_error = NULL, error_code = NULL,
-                updated_at = $5
-             WHERE tenant_id = $1 AND id = $2 AND state IN ('queued', 'running')",
-            &[
-                &tenant.as_str(),
-                &id.as_str(),
-                &document.map(DocumentId::as_str),
-                &to_i64(chunks),
-                &now,
-            ],
-        )
-        .map_err(db)?;
-    if n == 0 {
-        let state: Option<String> = tx
-            .query_opt(
-                "SELECT state FROM jobs WHERE tenant_id = $1 AND id = $2",
-                &[&tenant.as_str(), &id.as_str()],
-            )
-            .map_err(db)?
-            .map(|r| super::rows::get(&r, 0, "state"))
-            .transpose()?;
-        match state {
-            None => return Err(not_found(format!("job `{id}` in tenant `{tenant}`"))),
-            Some(s) => {
-                let state = JobState::parse(&s)
-                    .ok_or_else(|| Error::Corrupt(format!("job `{id}` has state `{s}`")))?;
-                tracing::debug!(job = %id, state = state.as_str(), "job already final");
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! Every read is one statement, so it sees one committed state: a document's chunk list
 //! is the old set or the new one, never a mix.
 
-use super::commit::{commit_tx, complete_job_tx, log_change};
+use super::commit::{commit_tx, log_change};
+use super::jobs::complete_job_tx;
 use super::rows::{chunk, document, get};
 use super::{PostgresStore, db, not_found, to_i64};
 use crate::columns::{CHUNK_COLS, DOC_COLS, SUMMARY_COLS};

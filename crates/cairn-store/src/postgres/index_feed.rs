@@ -35,7 +35,6 @@ pub(crate) enum ChunkTable {
     Live,
     /// `staged_chunks`: a reindex's new sets (same columns); only documents with a
     /// staged set (possibly empty) belong to a batch.
-    #[allow(dead_code)] // Read by the reindex port.
     Staged,
 }
 

@@ -17,10 +17,11 @@
 //! a row without an owner is never held by a user. The audit log is never touched (its
 //! trigger refuses deletes).
 
-use super::{PostgresStore, db, lock_index_feed, not_found};
+use super::commit::log_change;
+use super::{PostgresStore, db, not_found};
 use crate::lifecycle::{LegalHold, LifecycleRepo, RetentionCutoffs, SweepCounts, TenantPurge};
 use crate::{Error, Result};
-use cairn_types::{CollectionId, TenantId};
+use cairn_types::{CollectionId, DocumentId, TenantId};
 use postgres::{GenericClient, Transaction};
 
 /// `''` in `legal_holds.subject` holds the whole tenant.
@@ -330,17 +331,10 @@ fn sweep_documents(
             ))
         })
         .collect::<Result<_>>()?;
-    lock_index_feed(tx)?;
-    let log = tx
-        .prepare(
-            "INSERT INTO index_changes(tenant_id, collection_id, document_id)
-             VALUES ($1, $2, $3)",
-        )
-        .map_err(db)?;
     for (id, coll) in &gone {
-        tx.execute(&log, &[&tenant.as_str(), coll, id])
-            .map_err(db)?;
-        r.collections.push(CollectionId::new(coll.clone()));
+        let collection = CollectionId::new(coll.clone());
+        log_change(tx, tenant, &collection, &DocumentId::new(id.clone()))?;
+        r.collections.push(collection);
     }
     r.documents += gone.len();
     r.collections.sort();

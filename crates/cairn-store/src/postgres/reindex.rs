@@ -12,15 +12,14 @@
 //! The swap appends no index changes (see [`crate::reindex`]), so it takes no index-feed
 //! lock.
 
-use super::rows::{chunk, document, get};
-use super::{PostgresStore, db, insert_err, not_found, to_i64};
-use crate::columns::{CHUNK_COLS, DOC_COLS, role_str, to_json};
+use super::commit::{ChunkOwner, insert_chunks};
+use super::index_feed::{ChunkTable, batch_from, page_ids};
+use super::rows::{document, get};
+use super::{PostgresStore, db, not_found, to_i64};
+use crate::columns::{CHUNK_COLS, DOC_COLS, to_json};
 use crate::reindex::{ReindexRepo, StagedSet, SwapOutcome};
-use crate::repo::IndexedChunk;
 use crate::{Error, IndexBatch, Result};
-use cairn_types::{
-    Chunk, ChunkId, ChunkingSpec, CollectionId, Document, DocumentId, ParsedDoc, TenantId,
-};
+use cairn_types::{ChunkingSpec, CollectionId, Document, DocumentId, ParsedDoc, TenantId};
 use postgres::Transaction;
 
 /// The most stale ids a refused swap reports.
@@ -46,84 +45,6 @@ pub(crate) fn keep_text(
         &[&tenant.as_str(), &document.as_str(), &json],
     )
     .map_err(db)?;
-    Ok(())
-}
-
-/// Little-endian f32 bytes (the embedding column's encoding, as SQLite stores it).
-/// Private twin of the commit path's encoder: deduplicate once both are merged.
-fn vector_blob(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// Decodes a little-endian f32 blob. Private twin of the index feed's decoder.
-fn vector(bytes: &[u8]) -> Result<Vec<f32>> {
-    if !bytes.len().is_multiple_of(4) {
-        return Err(Error::Corrupt(format!(
-            "embedding blob of {} bytes is not a whole number of f32",
-            bytes.len()
-        )));
-    }
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
-}
-
-/// Inserts a staged set's chunks into `staged_chunks`, ids built from the document id
-/// and ordinal (the staged chunks' parents are already built from it). The commit
-/// path's `insert_chunks` for the staged table, kept private here until both are merged.
-fn insert_staged_chunks(
-    tx: &mut Transaction<'_>,
-    tenant: &TenantId,
-    collection: &CollectionId,
-    id: &DocumentId,
-    chunks: &[Chunk],
-    embeddings: &[Option<Vec<f32>>],
-) -> Result<()> {
-    if !embeddings.is_empty() && embeddings.len() != chunks.len() {
-        return Err(Error::Database(format!(
-            "{} embeddings for {} chunks of document `{id}`",
-            embeddings.len(),
-            chunks.len()
-        )));
-    }
-    let st = tx
-        .prepare(&format!(
-            "INSERT INTO staged_chunks({CHUNK_COLS}, embedding)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ))
-        .map_err(db)?;
-    for (i, c) in chunks.iter().enumerate() {
-        let blob = embeddings
-            .get(i)
-            .and_then(Option::as_deref)
-            .map(vector_blob);
-        let page = c.page.map(i64::from);
-        tx.execute(
-            &st,
-            &[
-                &tenant.as_str(),
-                &ChunkId::for_position(id, c.ordinal).as_str(),
-                &id.as_str(),
-                &collection.as_str(),
-                &to_i64(c.ordinal),
-                &c.text,
-                &to_json(&c.heading_path)?,
-                &to_i64(c.token_count),
-                &role_str(c.role),
-                &c.parent.as_ref().map(ChunkId::as_str),
-                &page,
-                &blob,
-            ],
-        )
-        .map_err(|e| {
-            insert_err(
-                e,
-                || format!("document `{id}` has two chunks with ordinal {}", c.ordinal),
-                || format!("document `{id}` in tenant `{tenant}`"),
-            )
-        })?;
-    }
     Ok(())
 }
 
@@ -226,14 +147,14 @@ impl ReindexRepo for PostgresStore {
                 ],
             )
             .map_err(db)?;
-            insert_staged_chunks(
-                tx,
+            // Staged chunks are built from the document's own id: no draft to rewrite.
+            let owner = ChunkOwner {
                 tenant,
                 collection,
-                set.document,
-                set.chunks,
-                set.embeddings,
-            )?;
+                draft: set.document,
+                id: set.document,
+            };
+            insert_chunks(tx, ChunkTable::Staged, &owner, set.chunks, set.embeddings)?;
             if let Some(parsed) = set.parsed {
                 keep_text(tx, tenant, set.document, parsed)?;
             }
@@ -249,31 +170,14 @@ impl ReindexRepo for PostgresStore {
         limit: usize,
     ) -> Result<Vec<DocumentId>> {
         self.read("paging staged documents", |client| {
-            let after = after.map_or("", DocumentId::as_str);
-            client
-                .query(
-                    "SELECT document_id FROM staged_documents
-                     WHERE tenant_id = $1 AND collection_id = $2 AND document_id > $3
-                     ORDER BY document_id LIMIT $4",
-                    &[
-                        &tenant.as_str(),
-                        &collection.as_str(),
-                        &after,
-                        &to_i64(limit),
-                    ],
-                )
-                .map_err(db)?
-                .iter()
-                .map(|row| Ok(DocumentId::new(get::<String>(row, 0, "document_id")?)))
-                .collect()
+            page_ids(client, ChunkTable::Staged, tenant, collection, after, limit)
         })
     }
 
     /// The documents among `documents` that have a staged set (in id order), each
     /// followed by its staged chunks in ordinal order, with their embeddings. Read in one
-    /// transaction, so the documents and chunks are of one moment.
+    /// snapshot, so the documents and chunks are of one moment.
     fn staged_batch(&self, tenant: &TenantId, documents: &[DocumentId]) -> Result<IndexBatch> {
-        let ids: Vec<&str> = documents.iter().map(DocumentId::as_str).collect();
         self.read("reading staged chunks", |client| {
             let mut tx = client
                 .build_transaction()
@@ -281,45 +185,9 @@ impl ReindexRepo for PostgresStore {
                 .isolation_level(postgres::IsolationLevel::RepeatableRead)
                 .start()
                 .map_err(db)?;
-            let docs = tx
-                .query(
-                    &format!(
-                        "SELECT {DOC_COLS} FROM documents WHERE tenant_id = $1 AND id = ANY($2)
-                           AND EXISTS (SELECT 1 FROM staged_documents s
-                             WHERE s.tenant_id = documents.tenant_id
-                               AND s.document_id = documents.id)
-                         ORDER BY id"
-                    ),
-                    &[&tenant.as_str(), &ids],
-                )
-                .map_err(db)?
-                .iter()
-                .map(document)
-                .collect::<Result<Vec<_>>>()?;
-            let st = tx
-                .prepare(&format!(
-                    "SELECT {CHUNK_COLS}, embedding FROM staged_chunks
-                     WHERE tenant_id = $1 AND document_id = $2 ORDER BY ordinal"
-                ))
-                .map_err(db)?;
-            let mut chunks = Vec::new();
-            for d in &docs {
-                for row in tx
-                    .query(&st, &[&tenant.as_str(), &d.id.as_str()])
-                    .map_err(db)?
-                {
-                    let blob: Option<&[u8]> = get(&row, 11, "embedding")?;
-                    chunks.push(IndexedChunk {
-                        chunk: chunk(&row)?,
-                        embedding: blob.map(vector).transpose()?,
-                    });
-                }
-            }
+            let batch = batch_from(&mut tx, tenant, documents, ChunkTable::Staged, true)?;
             tx.commit().map_err(db)?;
-            Ok(IndexBatch {
-                documents: docs,
-                chunks,
-            })
+            Ok(batch)
         })
     }
 
