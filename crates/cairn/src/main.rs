@@ -97,6 +97,8 @@ enum Command {
     /// Secrets sealed at rest (AES-256-GCM under the master key).
     #[command(subcommand)]
     Secrets(cmd::secrets::SecretsCmd),
+    /// Run ingest jobs from the shared store until stopped (scale-out workers).
+    Worker(cmd::worker::Args),
     /// Apply the state store's schema migrations (PostgreSQL servers never migrate on
     /// their own; SQLite is migrated on open, and this reports its version).
     Migrate(cmd::migrate::Args),
@@ -175,6 +177,7 @@ fn run(
         Command::Secrets(c) => cmd::secrets::run(&ctx, c),
         Command::Tenants(c) => cmd::tenants::run(&ctx, c),
         Command::Migrate(a) => cmd::migrate::run(&ctx, a),
+        Command::Worker(a) => cmd::worker::run(&ctx, a),
         Command::Eval(c) => cmd::eval::run(&ctx, c),
         Command::ParseWorker(a) => Ok(cmd::parse_worker::run(a)),
     }

@@ -178,3 +178,156 @@ fn a_postgres_deployment_without_redis_is_refused_while_limits_are_on() {
     let out = cli(&fresh, &["migrate", "--check"]);
     assert!(out.status.success());
 }
+
+/// Distinct prose for document `n`, about `words` words (several chunks).
+fn long_page(n: usize, words: usize) -> String {
+    let vocabulary = [
+        "harbor",
+        "ledger",
+        "timber",
+        "beacon",
+        "granary",
+        "tariff",
+        "anchor",
+        "pilot",
+        "quay",
+        "cargo",
+        "tide",
+        "warehouse",
+        "customs",
+        "crane",
+        "berth",
+        "manifest",
+    ];
+    let mut text = format!("# Report {n}\n\n");
+    for i in 0..words {
+        let w = vocabulary[(i * 7 + n * 13 + i / 5) % vocabulary.len()];
+        text.push_str(w);
+        text.push_str(if i % 23 == 22 { ".\n\n" } else { " " });
+    }
+    text
+}
+
+fn jobs(home: &Path) -> Vec<serde_json::Value> {
+    let out = common::cairn(
+        home,
+        &[
+            "--json", "--tenant", "acme", "jobs", "list", "--limit", "1000",
+        ],
+    );
+    common::json(&out).as_array().unwrap().clone()
+}
+
+#[test]
+fn workers_drain_one_queue_and_a_killed_workers_job_runs_again_once() {
+    let db = cairn_store::testing::fresh_postgres_database().unwrap_or_else(|e| panic!("{e}"));
+    let home = home(&db, "", "[ingest]\nlease_ms = 4000\n");
+    // No Redis: workers take no requests, so no rate limits apply to them.
+    let toml = std::fs::read_to_string(home.path().join("cairn.toml")).unwrap();
+    std::fs::write(
+        home.path().join("cairn.toml"),
+        toml.replace("[redis]\nurl = \"\"\n", ""),
+    )
+    .unwrap();
+    let h = home.path();
+    std::fs::create_dir_all(h.join("docs")).unwrap();
+    let files = 6;
+    for n in 0..files {
+        std::fs::write(h.join(format!("docs/report-{n}.md")), long_page(n, 9_000)).unwrap();
+    }
+    let out = common::cairn(
+        h,
+        &[
+            "--json",
+            "--tenant",
+            "acme",
+            "ingest",
+            "docs",
+            "-c",
+            "kb",
+            "--no-wait",
+        ],
+    );
+    let report = common::json(&out);
+    assert_eq!(report["queued"], files, "{report}");
+    assert!(jobs(h).iter().all(|j| j["state"] == "queued"));
+
+    let worker = |name: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .env("CAIRN_DATA_DIR", h.join(format!("data-{name}")))
+            .env_remove("CAIRN_CONFIG")
+            .current_dir(h)
+            .args(["worker", "--threads", "1"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut a = worker("a");
+    // Kill A (SIGKILL: no chance to clean up) while it holds a job.
+    let started = Instant::now();
+    let running = loop {
+        let list = jobs(h);
+        if let Some(j) = list.iter().find(|j| j["state"] == "running") {
+            break j["id"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "worker A never started a job: {list:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let mut b = worker("b");
+    let started = Instant::now();
+    let done = loop {
+        let list = jobs(h);
+        if list.iter().all(|j| j["state"] == "succeeded") {
+            break list;
+        }
+        assert!(
+            !list.iter().any(|j| j["state"] == "dead"),
+            "a job died: {list:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "worker B did not finish the queue: {list:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    b.kill().unwrap();
+    b.wait().unwrap();
+    let killed = done.iter().find(|j| j["id"] == running.as_str()).unwrap();
+    assert!(
+        killed["attempts"].as_u64().unwrap() >= 2,
+        "the job A held when it was killed ran again: {killed}"
+    );
+    // Every document once, every chunk once: the chunk rows are exactly the sum of the
+    // documents' chunk counts, one per (document, ordinal).
+    let mut pg = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+    let docs: i64 = pg
+        .query_one(
+            "SELECT COUNT(*) FROM documents WHERE tenant_id = 'acme'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(docs, i64::try_from(files).unwrap());
+    let (rows, counted, distinct): (i64, i64, i64) = {
+        let r = pg
+            .query_one(
+                "SELECT (SELECT COUNT(*) FROM chunks WHERE tenant_id = 'acme'),
+                        (SELECT SUM(chunk_count)::bigint FROM documents WHERE tenant_id = 'acme'),
+                        (SELECT COUNT(DISTINCT (document_id, ordinal)) FROM chunks
+                          WHERE tenant_id = 'acme')",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert!(
+        rows > i64::try_from(files).unwrap(),
+        "several chunks per report"
+    );
+    assert_eq!((rows, distinct), (counted, counted));
+}

@@ -6,13 +6,13 @@
 //! by another. A commit is one transaction, so a job re-run after its worker was killed
 //! leaves its document's chunks exactly once.
 //!
-//! Memory stays flat however long it runs: the report is handed to the progress sink and
-//! reset every [`SUMMARY_EVERY`].
+//! Memory stays flat however long it runs: the totals are logged (target
+//! `cairn::worker`) and reset every [`SUMMARY_EVERY`].
 
 use super::worker::RunState;
 use super::{IngestReport, ProgressSink};
-use crate::engine::now_ms;
 use crate::Engine;
+use crate::engine::now_ms;
 use cairn_types::ErrorCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -24,23 +24,30 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 /// How often an idle worker puts back the jobs of dead workers and expired leases.
 const RECLAIM_EVERY: Duration = Duration::from_secs(1);
 
-/// What `serve_jobs` reports every [`SUMMARY_EVERY`] and when it stops.
-pub trait WorkerSummary: Sync {
-    /// The totals since the previous summary.
-    fn summary(&self, report: &IngestReport);
+/// Logs the totals since the previous summary (nothing when idle).
+fn log_summary(r: &IngestReport) {
+    let failed = r.failed.len();
+    let skipped = r.skipped.len();
+    if r.added + r.updated + r.touched + failed + skipped == 0 {
+        return;
+    }
+    tracing::info!(
+        target: "cairn::worker",
+        added = r.added,
+        updated = r.updated,
+        unchanged = r.touched,
+        skipped,
+        failed,
+        chunks = r.chunks_written,
+        "ingest jobs done"
+    );
 }
 
 impl Engine {
     /// Runs ingest jobs of every tenant with `threads` worker threads until `stop` is set;
     /// jobs in flight then finish (their leases renewed meanwhile) before it returns.
-    /// `sink` sees each document as it is done; `summary` the totals now and then.
-    pub fn serve_jobs(
-        &self,
-        threads: usize,
-        stop: &AtomicBool,
-        sink: &dyn ProgressSink,
-        summary: &dyn WorkerSummary,
-    ) {
+    /// `sink` sees each document as it is done; the totals are logged now and then.
+    pub fn serve_jobs(&self, threads: usize, stop: &AtomicBool, sink: &dyn ProgressSink) {
         let state = RunState::new(sink, IngestReport::default());
         let done = AtomicBool::new(false);
         std::thread::scope(|s| {
@@ -54,7 +61,7 @@ impl Engine {
                     std::thread::sleep(Duration::from_millis(200));
                     if last.elapsed() >= SUMMARY_EVERY {
                         last = Instant::now();
-                        summary.summary(&std::mem::take(&mut *state.report()));
+                        log_summary(&std::mem::take(&mut *state.report()));
                     }
                 }
             });
@@ -65,7 +72,7 @@ impl Engine {
             }
             done.store(true, Ordering::SeqCst);
         });
-        summary.summary(&state.into_report());
+        log_summary(&state.into_report());
     }
 
     /// One worker thread: claim any tenant's runnable job, run it; when there is none,

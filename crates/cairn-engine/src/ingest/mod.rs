@@ -1,6 +1,7 @@
 //! Ingestion orchestration: scan → plan (change detection) → durable jobs → workers →
 //! report. The per-document work itself is in [`process`].
 
+mod daemon;
 pub mod isolate;
 mod owner;
 mod plan;
@@ -11,6 +12,7 @@ mod scan;
 mod upload;
 mod worker;
 
+pub use daemon::SUMMARY_EVERY;
 pub use report::{Finding, IngestReport};
 pub use upload::{CommitGate, UploadRequest};
 
@@ -24,6 +26,8 @@ pub struct IngestOptions {
     pub sync: bool,
     /// Worker threads; `None` uses `ingest.workers` from the config.
     pub workers: Option<usize>,
+    /// Only enqueue the jobs and return: `cairn worker` processes run them.
+    pub no_wait: bool,
     /// Re-process files even when size and mtime are unchanged.
     pub force: bool,
     /// Access list stored on every document of this ingest.

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 impl Engine {
     /// Ingests a file or directory into a collection (created if missing) and waits for
-    /// the work to finish. Unchanged files do no work; changed files replace their
+    /// the work to finish (with `opts.no_wait`, returns once the jobs are enqueued). Unchanged files do no work; changed files replace their
     /// chunks; with `opts.sync`, documents whose files are gone are deleted.
     pub fn ingest_path(
         &self,
@@ -70,6 +70,11 @@ impl Engine {
                     source: s.source.clone(),
                 });
             }
+        }
+        if opts.no_wait {
+            let mut report = state.into_report();
+            report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            return Ok(report);
         }
         let workers = opts.workers.unwrap_or(self.config.ingest.workers).max(1);
         self.run_workers(&state, tenant, std::slice::from_ref(collection), workers);

@@ -33,6 +33,12 @@ impl RunState<'_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+    pub(super) fn in_flight_insert(&self, key: (TenantId, JobId)) {
+        self.in_flight().insert(key);
+    }
+    pub(super) fn in_flight_remove(&self, key: &(TenantId, JobId)) {
+        self.in_flight().remove(key);
+    }
 }
 
 impl<'a> RunState<'a> {
@@ -76,7 +82,7 @@ impl Engine {
     }
 
     /// Renews the leases of in-flight jobs until the run is done.
-    fn heartbeat_loop(&self, state: &RunState<'_>, done: &AtomicBool) {
+    pub(super) fn heartbeat_loop(&self, state: &RunState<'_>, done: &AtomicBool) {
         let lease = i64::try_from(self.config.ingest.lease_ms).unwrap_or(i64::MAX);
         let every = Duration::from_millis(self.config.ingest.lease_ms / 4);
         let mut last = Instant::now();
@@ -138,7 +144,7 @@ impl Engine {
         }
     }
 
-    fn run_job(&self, state: &RunState<'_>, job: &Job) {
+    pub(super) fn run_job(&self, state: &RunState<'_>, job: &Job) {
         let JobKind::IngestFile {
             path,
             acl,

@@ -23,6 +23,10 @@ pub struct Args {
     /// Worker threads (default: ingest.workers).
     #[arg(long)]
     workers: Option<usize>,
+    /// Enqueue the jobs and return without running them: `cairn worker` processes (on
+    /// this or other hosts, sharing the files' paths) run them.
+    #[arg(long)]
+    no_wait: bool,
     /// User allowed to read these documents (repeatable). No --acl-* means everyone.
     #[arg(long = "acl-user")]
     acl_users: Vec<String>,
@@ -56,6 +60,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         sync: a.sync,
         force: a.force,
         workers: a.workers,
+        no_wait: a.no_wait,
         acl: Acl {
             users: a.acl_users,
             groups: a.acl_groups,

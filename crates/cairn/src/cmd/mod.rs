@@ -31,6 +31,7 @@ pub mod tenants;
 pub mod traces;
 pub mod usage;
 pub mod users;
+pub mod worker;
 
 use anyhow::Context as _;
 use cairn_config::Loaded;
