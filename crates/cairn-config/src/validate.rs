@@ -478,9 +478,10 @@ impl RawConfig {
             .check()
             .map_err(|(key, message)| invalid(&key, message))?;
         let redis_url = self.redis.url.trim().to_owned();
-        if !redis_url.is_empty()
-            && !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://"))
-        {
+        let known_scheme = ["redis://", "rediss://"]
+            .iter()
+            .any(|scheme| redis_url.starts_with(scheme));
+        if !redis_url.is_empty() && !known_scheme {
             return Err(invalid(
                 "redis.url",
                 "expected redis://[:PASSWORD@]HOST[:PORT][/DB]",
