@@ -19,6 +19,7 @@
 
 pub mod assistant;
 mod columns;
+pub mod duty;
 mod error;
 pub mod lifecycle;
 mod postgres;
@@ -31,6 +32,7 @@ mod sqlite;
 pub mod testing;
 
 pub use assistant::{Assistant, AssistantRepo};
+pub use duty::DutyRepo;
 pub use error::{Error, Result};
 pub use lifecycle::{LegalHold, LifecycleRepo, RetentionCutoffs, SweepCounts, TenantPurge};
 pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresStore, create_database};

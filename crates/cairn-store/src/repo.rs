@@ -382,6 +382,7 @@ pub trait Store:
     + crate::reindex::ReindexRepo
     + crate::session::SessionRepo
     + crate::assistant::AssistantRepo
+    + crate::duty::DutyRepo
     + Send
     + Sync
 {
@@ -404,6 +405,7 @@ impl<T> Store for T where
         + crate::reindex::ReindexRepo
         + crate::session::SessionRepo
         + crate::assistant::AssistantRepo
+        + crate::duty::DutyRepo
         + Send
         + Sync
 {

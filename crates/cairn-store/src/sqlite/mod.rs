@@ -24,6 +24,7 @@ mod collections;
 mod commit;
 mod conversations;
 mod documents;
+mod duty;
 mod idempotency;
 mod identity;
 mod index_feed;

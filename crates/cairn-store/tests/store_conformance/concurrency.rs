@@ -311,3 +311,29 @@ fn one_idempotency_key_from_two_handles_at_once_gives_one_document(s: Fixture) {
     );
     assert_eq!(s.count_chunks(&a, None).unwrap(), 2 * ROUNDS);
 }
+
+both!(a_singleton_duty_runs_on_one_node_at_a_time);
+fn a_singleton_duty_runs_on_one_node_at_a_time(s: Fixture) {
+    use crate::support::Backend;
+    let other = s.another_handle();
+    let mut inner = None;
+    let mut other_duty = None;
+    let ran = s
+        .run_exclusive("retention-sweep", &mut || {
+            // While this node runs the duty, another node asks for the same one and for
+            // a different one.
+            inner = Some(other.run_exclusive("retention-sweep", &mut || {}).unwrap());
+            other_duty = Some(other.run_exclusive("log-pruning", &mut || {}).unwrap());
+        })
+        .unwrap();
+    assert!(ran);
+    assert_eq!(other_duty, Some(true), "another duty is not blocked");
+    match s.backend() {
+        // PostgreSQL: several servers share the database; the second is skipped.
+        Backend::Postgres => assert_eq!(inner, Some(false)),
+        // SQLite: one host; every duty runs.
+        Backend::Sqlite => assert_eq!(inner, Some(true)),
+    }
+    // Released after the run.
+    assert!(other.run_exclusive("retention-sweep", &mut || {}).unwrap());
+}

@@ -232,30 +232,44 @@ fn print_sweep(r: &SweepReport) {
 
 /// Runs the retention sweep on its own thread every `every`, first right away, for as
 /// long as the process lives (`cairn serve`). Each sweep is a set of short store
-/// transactions, so stopping the process mid-sweep loses nothing.
+/// transactions, so stopping the process mid-sweep loses nothing. A singleton duty:
+/// when several servers share a PostgreSQL store, one of them sweeps each round.
 pub fn spawn_sweeper(engine: Arc<Engine>, every: Duration) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("cairn-retention".into())
         .spawn(move || {
             loop {
-                match engine.sweep_retention(now_ms()) {
-                    Ok(r) => {
-                        for t in &r.tenants {
-                            if let Some(why) = &t.skipped {
-                                tracing::info!(tenant = %t.tenant, %why, "retention sweep skipped");
-                            }
-                            if let Some(e) = &t.error {
-                                tracing::error!(tenant = %t.tenant, error = %e, "retention sweep failed");
-                            }
-                        }
-                        if r.deleted() > 0 {
-                            tracing::info!(rows = r.deleted(), "retention sweep deleted expired data");
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e.message, "retention sweep failed"),
+                // One server at a time sweeps (on PostgreSQL the others skip this round).
+                let ran = engine
+                    .store()
+                    .run_exclusive("retention-sweep", &mut || sweep_once(&engine));
+                match ran {
+                    Ok(true) => {}
+                    Ok(false) => tracing::debug!("retention sweep running on another server"),
+                    Err(e) => tracing::error!(error = %e, "retention sweep: cannot take its lock"),
                 }
                 std::thread::sleep(every);
             }
         })?;
     Ok(())
+}
+
+/// One retention sweep over every tenant, its outcome logged.
+fn sweep_once(engine: &Engine) {
+    match engine.sweep_retention(now_ms()) {
+        Ok(r) => {
+            for t in &r.tenants {
+                if let Some(why) = &t.skipped {
+                    tracing::info!(tenant = %t.tenant, %why, "retention sweep skipped");
+                }
+                if let Some(e) = &t.error {
+                    tracing::error!(tenant = %t.tenant, error = %e, "retention sweep failed");
+                }
+            }
+            if r.deleted() > 0 {
+                tracing::info!(rows = r.deleted(), "retention sweep deleted expired data");
+            }
+        }
+        Err(e) => tracing::error!(error = %e.message, "retention sweep failed"),
+    }
 }
