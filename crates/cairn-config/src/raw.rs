@@ -65,6 +65,10 @@ pub struct RetrievalSection {
     pub hnsw_m: usize,
     pub hnsw_ef_construction: usize,
     pub hnsw_ef_search: usize,
+    /// Memory the open index spaces (their HNSW graphs and catalogs) may hold in one
+    /// process, in MiB; past it the least recently used spaces are closed (they reopen
+    /// from disk on their next use). 0: no limit.
+    pub index_memory_mb: u64,
 }
 
 impl Default for RetrievalSection {
@@ -86,6 +90,7 @@ impl Default for RetrievalSection {
             hnsw_m: 16,
             hnsw_ef_construction: 128,
             hnsw_ef_search: 64,
+            index_memory_mb: 2048,
         }
     }
 }

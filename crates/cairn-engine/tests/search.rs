@@ -478,3 +478,63 @@ fn rerankers_and_transforms_are_traced() {
         cairn_types::ErrorCode::NotFound
     );
 }
+
+#[test]
+fn index_spaces_past_the_memory_budget_close_and_reopen_on_use() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1 MiB: a few small collections already exceed it.
+    let e = common::engine(
+        dir.path(),
+        &format!("{SHORT_OK}[retrieval]\nindex_memory_mb = 1\n"),
+    );
+    for c in ["c1", "c2", "c3", "c4"] {
+        filler(&e, "t", c, 40);
+        public(&e, "t", c, "deadlock.md", DEADLOCK);
+    }
+    let mut most = 0;
+    for c in ["c1", "c2", "c3", "c4", "c1", "c3"] {
+        let hits = search(
+            &e,
+            "t",
+            c,
+            "deadlock_detected retry",
+            SearchMode::Hybrid,
+            SearchFilter::default(),
+            3,
+        );
+        assert_eq!(
+            hits.first().map(String::as_str),
+            Some("upload:deadlock.md"),
+            "{c}"
+        );
+        let (open, bytes) = e.index_memory();
+        eprintln!("after {c}: {open} spaces open, {bytes} bytes");
+        most = most.max(open);
+        // Over budget only by the one just opened: every other was closed.
+        assert!(
+            open == 1 || bytes <= 1024 * 1024,
+            "{open} open, {bytes} bytes"
+        );
+    }
+    assert!(
+        most <= 2,
+        "least recently used spaces were closed ({most} open at most)"
+    );
+    // Without a budget, all stay open.
+    let e = common::engine(
+        dir.path(),
+        &format!("{SHORT_OK}[retrieval]\nindex_memory_mb = 0\n"),
+    );
+    for c in ["c1", "c2", "c3", "c4"] {
+        search(
+            &e,
+            "t",
+            c,
+            "retry",
+            SearchMode::Hybrid,
+            SearchFilter::default(),
+            3,
+        );
+    }
+    assert_eq!(e.index_memory().0, 4);
+}

@@ -371,6 +371,15 @@ impl IndexSpace {
         dense.index.exact(vector, keys.into_iter(), k)
     }
 
+    /// Bytes this space holds in memory: the HNSW graph and vectors, and the catalog
+    /// (the lexical index is memory-mapped: the page cache holds it, not the heap).
+    pub fn memory_bytes(&self) -> usize {
+        /// Per chunk in the catalog: its key entry and its document's ordinal.
+        const CATALOG_BYTES_PER_CHUNK: usize = 96;
+        let dense = self.dense_read();
+        dense.index.memory_usage() + dense.catalog.len() * CATALOG_BYTES_PER_CHUNK
+    }
+
     pub fn status(&self) -> Result<SpaceStatus> {
         let dense = self.dense_read();
         Ok(SpaceStatus {

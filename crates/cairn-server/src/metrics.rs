@@ -195,9 +195,12 @@ fn resident_bytes() -> u64 {
 }
 
 /// Values read at scrape time from elsewhere in the server.
+#[derive(Default)]
 pub struct Gauges {
     /// (model, waiting, running) of each generation queue.
     pub queues: Vec<(String, usize, usize)>,
+    /// Open index spaces and the bytes they hold (`retrieval.index_memory_mb` bounds it).
+    pub index_spaces: (usize, usize),
 }
 
 impl Default for Metrics {
@@ -299,6 +302,20 @@ impl Metrics {
             "Resident memory of the process.",
         );
         let _ = writeln!(out, "process_resident_memory_bytes {}", resident_bytes());
+        head(
+            &mut out,
+            "cairn_index_spaces_open",
+            "gauge",
+            "Index spaces (one per tenant and collection) open in this process.",
+        );
+        let _ = writeln!(out, "cairn_index_spaces_open {}", gauges.index_spaces.0);
+        head(
+            &mut out,
+            "cairn_index_memory_bytes",
+            "gauge",
+            "Memory the open index spaces hold (HNSW graphs, vectors, catalogs).",
+        );
+        let _ = writeln!(out, "cairn_index_memory_bytes {}", gauges.index_spaces.1);
         counters(
             &mut out,
             "cairn_http_requests_total",
@@ -521,7 +538,11 @@ pub async fn scrape(
             )
         })
         .collect();
-    let mut text = global().render(&Gauges { queues });
+    let index_spaces = state.engine.index_memory();
+    let mut text = global().render(&Gauges {
+        queues,
+        index_spaces,
+    });
     if let Some(t) = &state.telemetry {
         traces(&mut text, t.stats());
     }
@@ -646,7 +667,10 @@ mod tests {
         m.first_token("fake", 0.3);
         let text = m.render(&Gauges {
             queues: vec![("fake".into(), 2, 1)],
+            index_spaces: (3, 4096),
         });
+        assert!(text.contains("cairn_index_spaces_open 3\n"));
+        assert!(text.contains("cairn_index_memory_bytes 4096\n"));
         assert!(text.contains("# TYPE cairn_http_requests_total counter"));
         assert!(text.contains(
             "cairn_http_requests_total{route=\"/api/v1/ask\",method=\"POST\",status=\"200\"} 2"

@@ -21,27 +21,75 @@ use cairn_store::IndexBatch;
 use cairn_types::{Collection, CollectionId, DocumentId, ErrorCode, TenantId};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Documents per batch while catching up or rebuilding.
 pub(crate) const BATCH_DOCS: usize = 64;
 
-/// Open index spaces by (tenant, collection).
+/// Open index spaces by (tenant, collection). Their memory is bounded by
+/// `retrieval.index_memory_mb`: opening one past the budget closes the least recently
+/// used others (a search still holding one keeps it alive until it is done; the next
+/// use reopens it from disk, where every sync leaves it persisted).
 #[derive(Default)]
 pub(crate) struct Spaces {
     open: Mutex<HashMap<(String, String), Arc<Space>>>,
+    /// Advances on every use; a space's `last_used` is the clock at its latest use.
+    clock: AtomicU64,
 }
 
 /// A space and the lock that serializes its syncs within this process.
 pub(crate) struct Space {
     pub index: IndexSpace,
     sync: Mutex<()>,
+    last_used: AtomicU64,
 }
 
 impl Space {
     /// Whether this handle was opened for the collection's current incarnation.
     fn current(&self, coll: &Collection) -> bool {
         self.index.incarnation() == incarnation(coll)
+    }
+}
+
+impl Spaces {
+    fn touch(&self, space: &Space) {
+        let now = self.clock.fetch_add(1, Ordering::Relaxed);
+        space.last_used.store(now, Ordering::Relaxed);
+    }
+
+    /// Closes least recently used spaces (never `keep`) until the open ones fit in
+    /// `budget` bytes; returns how many were closed.
+    fn evict(
+        open: &mut HashMap<(String, String), Arc<Space>>,
+        keep: &(String, String),
+        budget: usize,
+    ) -> usize {
+        let mut sizes: Vec<((String, String), u64, usize)> = open
+            .iter()
+            .map(|(k, s)| {
+                (
+                    k.clone(),
+                    s.last_used.load(Ordering::Relaxed),
+                    s.index.memory_bytes(),
+                )
+            })
+            .collect();
+        let mut total: usize = sizes.iter().map(|(_, _, b)| b).sum();
+        sizes.sort_by_key(|(_, used, _)| *used);
+        let mut closed = 0;
+        for (key, _, bytes) in sizes {
+            if total <= budget {
+                break;
+            }
+            if &key == keep {
+                continue;
+            }
+            open.remove(&key);
+            total -= bytes;
+            closed += 1;
+        }
+        closed
     }
 }
 
@@ -132,6 +180,7 @@ impl Engine {
         let coll = self.store.get_collection(tenant, collection)?;
         let key = (tenant.as_str().to_owned(), collection.as_str().to_owned());
         if let Some(s) = self.open_space(&key, &coll) {
+            self.spaces.touch(&s);
             return Ok(s);
         }
         let _cross = self.lock_space(tenant, collection)?;
@@ -142,6 +191,7 @@ impl Engine {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(s) = open.get(&key).filter(|s| s.current(&coll)) {
+            self.spaces.touch(s);
             return Ok(s.clone());
         }
         let dir = self.space_dir(tenant, collection);
@@ -150,8 +200,24 @@ impl Engine {
         let space = Arc::new(Space {
             index,
             sync: Mutex::new(()),
+            last_used: AtomicU64::new(0),
         });
-        open.insert(key, space.clone());
+        self.spaces.touch(&space);
+        open.insert(key.clone(), space.clone());
+        let budget_mb = self.config.retrieval.index_memory_mb;
+        if budget_mb > 0 {
+            let budget =
+                usize::try_from(budget_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+            let closed = Spaces::evict(&mut open, &key, budget);
+            if closed > 0 {
+                tracing::info!(
+                    closed,
+                    open = open.len(),
+                    budget_mb,
+                    "closed least recently used index spaces (retrieval.index_memory_mb)"
+                );
+            }
+        }
         Ok(space)
     }
 
@@ -245,6 +311,17 @@ impl Engine {
             .space(tenant, collection)?
             .index
             .search_body(query, k)?)
+    }
+
+    /// Index spaces open in this process and the bytes they hold in memory.
+    pub fn index_memory(&self) -> (usize, usize) {
+        let open = self
+            .spaces
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let bytes = open.values().map(|s| s.index.memory_bytes()).sum();
+        (open.len(), bytes)
     }
 
     /// Forgets and deletes a collection's index space (after the collection is deleted).
