@@ -30,6 +30,25 @@ pub(crate) struct World {
     pub(crate) gina: String,
     /// The Redis a multi-server world shares, stopped with the world.
     pub(crate) redis: Option<cairn_auth::testing::RedisServer>,
+    /// The PostgreSQL database of a world on the postgres backend.
+    pub(crate) postgres: Option<String>,
+}
+
+impl World {
+    /// `SELECT COUNT(*) …` against the world's store, whichever backend holds it.
+    pub(crate) fn count(&self, sql: &str) -> i64 {
+        match &self.postgres {
+            Some(url) => postgres::Client::connect(url, postgres::NoTls)
+                .unwrap()
+                .query_one(sql, &[])
+                .unwrap()
+                .get(0),
+            None => rusqlite::Connection::open(self.home.path().join("data/cairn.db"))
+                .unwrap()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap(),
+        }
+    }
 }
 
 pub(crate) fn write(dir: &Path, name: &str, text: &str) {
@@ -52,6 +71,7 @@ pub(crate) fn world_on_postgres() -> World {
         redis.url
     ));
     w.redis = Some(redis);
+    w.postgres = Some(url);
     w
 }
 
@@ -100,6 +120,7 @@ pub(crate) fn world(extra_config: &str) -> World {
         gina: common::new_key(h, "globex", "admin", Some("gina")),
         home,
         redis: None,
+        postgres: None,
     }
 }
 
