@@ -10,11 +10,10 @@
   secrets only through secretKeyRef, the HPA's target, the Service's selector, the
   migration hook. Each pod's environment and cairn.toml are handed to the real binary's
   `cairn config check`, which refuses unknown keys and bad values.
-- deploy/compose.yaml is validated against the Compose Specification's JSON schema
-  (vendor/compose-spec.json: schema/compose-spec.json of github.com/compose-spec/
-  compose-spec at 170098ba07d9, Apache-2.0, see vendor/compose-spec.LICENSE.txt), then its
-  services, dependencies, health checks and secrets are checked, and each cairn service's
-  environment goes through `cairn config check` too.
+- deploy/compose.yaml (deploy_compose.py): its structure (sections, each service's keys,
+  dependency conditions, health checks), services, dependencies, health checks and
+  secrets are checked, and each cairn service's environment goes through `cairn config
+  check` too.
 - deploy/Containerfile is parsed by BuildKit's parser (the `dockerfile` package): a
   non-root numeric USER in the final stage, the port, the entrypoint, and every file it
   copies present and inside the build context that .dockerignore leaves.
@@ -43,9 +42,10 @@ import tomllib
 
 import dockerfile
 import helm_python as helm
-import jsonschema
 import kubernetes_validate.utils as kv
 import yaml
+
+import deploy_compose
 
 
 # Offline: no Python code may resolve a name or connect anywhere during the checks.
@@ -66,7 +66,6 @@ ROOT = pathlib.Path(sys.argv[1]).resolve()
 CAIRN = pathlib.Path(sys.argv[2]).resolve()
 DEPLOY = ROOT / "deploy"
 CHART = DEPLOY / "helm" / "cairn"
-VENDOR = pathlib.Path(__file__).resolve().parent / "vendor"
 
 # Stand-ins for what the Secret and deploy/.env hold, for `cairn config check`.
 DUMMY_PASSWORD = "dummy0password0for0checks"
@@ -710,230 +709,6 @@ def chart_checks(image_env: dict[str, str]) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# The compose file.
-
-
-INTERP = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
-INTERP_NAMES = re.compile(r"\$\{(\w+)")
-
-
-def interpolate(value, env: dict[str, str], required: set[str]):
-    """Compose's ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?message}, ${VAR?message}."""
-    if isinstance(value, dict):
-        return {k: interpolate(v, env, required) for k, v in value.items()}
-    if isinstance(value, list):
-        return [interpolate(v, env, required) for v in value]
-    if not isinstance(value, str):
-        return value
-
-    def sub(m: re.Match) -> str:
-        name, op, arg = m.group(1), m.group(2), m.group(3)
-        val = env.get(name)
-        if op in (":?", "?"):
-            required.add(name)
-            if val is None or (op == ":?" and val == ""):
-                raise KeyError(f"{name}: {arg}")
-        if op in (":-", "-") and (val is None or (op == ":-" and val == "")):
-            return arg
-        return val or ""
-
-    return INTERP.sub(sub, value.replace("$$", "\0")).replace("\0", "$")
-
-
-def compose_checks(image_env: dict[str, str]) -> None:
-    section("compose.yaml")
-    raw = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
-    schema = json.loads((VENDOR / "compose-spec.json").read_text())
-    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(raw), key=lambda e: list(e.path))
-    for e in errors:
-        check(
-            False,
-            f"compose.yaml breaks the Compose Specification at "
-            f"{'.'.join(str(p) for p in e.path)}: {e.message}",
-        )
-    check(True, "")
-
-    # The secrets are interpolated from deploy/.env: without them compose refuses to start.
-    required: set[str] = set()
-    try:
-        interpolate(raw, {}, required)
-        check(False, "compose.yaml refuses to start without POSTGRES_PASSWORD and CAIRN_MASTER_KEY")
-    except KeyError:
-        pass
-    # Variables compose interpolates must not look like cairn configuration keys: exported
-    # in a shell, `CAIRN_X` would make every local cairn command refuse to start.
-    for name in sorted(set(INTERP_NAMES.findall((DEPLOY / "compose.yaml").read_text()))):
-        check(
-            not name.startswith("CAIRN_") or name == "CAIRN_MASTER_KEY",
-            f"compose variable {name} does not start with CAIRN_ (cairn reads those as configuration)",
-        )
-    env_file = {"POSTGRES_PASSWORD": DUMMY_PASSWORD, "CAIRN_MASTER_KEY": DUMMY["master-key"]}
-    required = set()
-    c = interpolate(raw, env_file, required)
-    check(
-        required == {"POSTGRES_PASSWORD", "CAIRN_MASTER_KEY"},
-        f"the required variables are the password and the master key (got {sorted(required)})",
-    )
-    example = (DEPLOY / "env.example").read_text()
-    for name in sorted(required):
-        check(
-            re.search(rf"^{name}=", example, re.M) is not None, f"deploy/env.example lists {name}"
-        )
-    ignored_env = subprocess.run(
-        ["git", "-C", str(ROOT), "check-ignore", "-q", "deploy/.env"], check=False
-    )
-    check(ignored_env.returncode == 0, "git ignores deploy/.env")
-
-    services = c.get("services", {})
-    want = {"postgres", "redis", "migrate", "models", "server-a", "server-b", "worker"}
-    check(set(services) == want, f"compose services are {sorted(want)} (got {sorted(services)})")
-    if set(services) != want:
-        return
-    check(
-        services["postgres"]["image"].split("/")[-2:]
-        in (["pgvector", "pgvector:pg17"], ["pgvector", "pgvector:pg18"]),
-        f"postgres is a pgvector image (got {services['postgres']['image']})",
-    )
-    check(
-        services["redis"]["image"].split("/")[-1].startswith("redis:7"),
-        f"redis is redis:7 (got {services['redis']['image']})",
-    )
-    if services["postgres"]["image"].endswith("pg18"):
-        vols = services["postgres"].get("volumes", [])
-        check(
-            any(str(v).endswith(":/var/lib/postgresql") for v in vols),
-            "PostgreSQL 18 images keep data under /var/lib/postgresql: the volume is mounted there",
-        )
-
-    # The secrets appear only as ${...} references in the file itself.
-    for name, svc in raw["services"].items():
-        for key, val in (svc.get("environment") or {}).items():
-            if key in ("CAIRN_MASTER_KEY", "POSTGRES_PASSWORD"):
-                check(
-                    re.fullmatch(r"\$\{\w+:\?[^}]*\}", str(val)) is not None,
-                    f"{name}: {key} is a required ${{...}} reference, not a literal",
-                )
-            if key == "CAIRN_STORE__URL":
-                check(
-                    re.search(r"://[^:/@]+:\$\{POSTGRES_PASSWORD:\?[^}]*\}@", str(val)) is not None,
-                    f"{name}: the store URL's password is ${{POSTGRES_PASSWORD}}, not a literal",
-                )
-
-    def deps(name: str) -> dict[str, str]:
-        d = services[name].get("depends_on", {})
-        return (
-            {k: v.get("condition") for k, v in d.items()}
-            if isinstance(d, dict)
-            else {k: "service_started" for k in d}
-        )
-
-    for s in ("server-a", "server-b", "worker"):
-        d = deps(s)
-        check(
-            d.get("migrate") == "service_completed_successfully",
-            f"{s} waits for migrate to complete successfully (got {d.get('migrate')})",
-        )
-        check(d.get("models") == "service_completed_successfully", f"{s} waits for the model fetch")
-        check(d.get("postgres") == "service_healthy", f"{s} waits for a healthy postgres")
-    for s in ("server-a", "server-b"):
-        check(deps(s).get("redis") == "service_healthy", f"{s} waits for a healthy redis")
-    check(
-        deps("migrate").get("postgres") == "service_healthy", "migrate waits for a healthy postgres"
-    )
-    for s in ("postgres", "redis", "server-a", "server-b"):
-        check(bool(services[s].get("healthcheck", {}).get("test")), f"{s} has a healthcheck")
-    for s in ("server-a", "server-b"):
-        test = " ".join(services[s]["healthcheck"]["test"])
-        check("/readyz" in test, f"{s}'s healthcheck asks /readyz")
-        cmd = services[s].get("command", [])
-        check(
-            cmd[:3] == ["serve", "--listen", "0.0.0.0:8080"],
-            f"{s} runs `serve --listen 0.0.0.0:8080` (got {cmd})",
-        )
-    check(
-        services["migrate"].get("command") == ["migrate"],
-        "the migrate service runs `cairn migrate`",
-    )
-    check(services["worker"].get("command") == ["worker"], "the worker service runs `cairn worker`")
-    check(
-        services["models"].get("command") == ["fetch-models"],
-        "the models service runs the entrypoint's fetch-models",
-    )
-    check(
-        services["migrate"].get("restart") in ("no", None)
-        and services["models"].get("restart") in ("no", None),
-        "the one-shot services are not restarted",
-    )
-
-    host_ports = {}
-    for s in ("server-a", "server-b"):
-        ports = services[s].get("ports", [])
-        check(
-            len(ports) == 1 and str(ports[0]).endswith(":8080"),
-            f"{s} publishes container port 8080",
-        )
-        if ports:
-            host_ports[s] = str(ports[0]).rsplit(":", 1)[0]
-    check(
-        len(set(host_ports.values())) == 2,
-        f"server-a and server-b use different host ports ({host_ports})",
-    )
-    for s in ("postgres", "redis"):
-        check(not services[s].get("ports"), f"{s} is not published on the host")
-
-    for s in ("models", "server-a", "server-b", "worker"):
-        vols = [str(v) for v in services[s].get("volumes", [])]
-        check(
-            any(v.startswith("models:/models") for v in vols),
-            f"{s} mounts the shared models volume at /models",
-        )
-    check(
-        any(str(v).endswith(":/ingest:ro") for v in services["worker"].get("volumes", [])),
-        "the worker reads the documents that `cairn ingest --no-wait` enqueues from /ingest (read-only)",
-    )
-    build = services["server-a"].get("build", {})
-    check(
-        (DEPLOY / build.get("context", "")).resolve() == ROOT
-        and build.get("dockerfile") == "deploy/Containerfile",
-        "compose builds deploy/Containerfile with the repository as context",
-    )
-    images = {
-        services[s].get("image") for s in ("migrate", "models", "server-a", "server-b", "worker")
-    }
-    check(len(images) == 1, f"the cairn services run one image (got {images})")
-
-    # (The servers' listen address is on their command line, checked above.)
-    for s, roles in (
-        ("server-a", ("embedder", "generator")),
-        ("server-b", ("embedder", "generator")),
-        ("worker", ("embedder",)),
-    ):
-        env = dict(image_env)
-        env.update({k: str(v) for k, v in services[s]["environment"].items()})
-        cfg = config_check(env, None, f"compose {s}")
-        if cfg:
-            check_effective(cfg, f"compose {s}", None)
-            fetch_covers(env.get("FETCH_MODELS", ""), cfg, roles, f"compose {s}")
-    env = dict(image_env)
-    env.update({k: str(v) for k, v in services["migrate"]["environment"].items()})
-    cfg = config_check(env, None, "compose migrate")
-    if cfg:
-        check(cfg["store_backend"] == "postgres", "compose migrate: the store backend is postgres")
-    cfg = config_check(
-        {**image_env, **{k: str(v) for k, v in services["models"]["environment"].items()}},
-        None,
-        "compose models",
-    )
-    if cfg:
-        fetch_covers(
-            services["models"]["environment"]["FETCH_MODELS"],
-            cfg,
-            ("embedder", "generator"),
-            "compose models",
-        )
-
-
-# ---------------------------------------------------------------------------------------
 # The entrypoint.
 
 
@@ -1065,7 +840,7 @@ def main() -> int:
     binary_checks()
     image_env = containerfile_checks()
     chart_checks(image_env)
-    compose_checks(image_env)
+    deploy_compose.compose_checks(image_env)
     entrypoint_checks()
     if failures:
         print(f"\n{len(failures)} deploy check(s) FAILED ({passed} passed):", file=sys.stderr)
