@@ -24,6 +24,7 @@ mod error;
 pub mod lifecycle;
 mod postgres;
 pub mod reindex;
+pub mod replica;
 pub mod repo;
 pub mod security;
 pub mod session;
@@ -37,6 +38,7 @@ pub use error::{Error, Result};
 pub use lifecycle::{LegalHold, LifecycleRepo, RetentionCutoffs, SweepCounts, TenantPurge};
 pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresStore, create_database};
 pub use reindex::{ReindexRepo, StagedSet, SwapOutcome};
+pub use replica::{PruneReport, ReplicaRepo};
 pub use repo::{
     AclViewer, AnswerRepo, CollectionRepo, ConversationRepo, DocumentCommit, DocumentRepo,
     DocumentSummary, IdempotencyRecord, IdempotencyRepo, IndexBatch, IndexChange, IndexFeedRepo,

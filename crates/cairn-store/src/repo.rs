@@ -165,7 +165,8 @@ pub struct IndexedChunk {
 /// change log in the same transaction, so an index that records the last sequence it
 /// applied can always catch up (or rebuild) from the store, which stays the truth.
 pub trait IndexFeedRepo {
-    /// The newest change sequence of a collection (0 when it has none).
+    /// The newest change sequence of a collection (0 when it has none); never below the
+    /// log's pruned floor, so it never goes back.
     fn index_head(&self, tenant: &TenantId, collection: &CollectionId) -> Result<i64>;
     /// Changes after `after`, oldest first, at most `limit`.
     fn index_changes(
@@ -383,6 +384,7 @@ pub trait Store:
     + crate::session::SessionRepo
     + crate::assistant::AssistantRepo
     + crate::duty::DutyRepo
+    + crate::replica::ReplicaRepo
     + Send
     + Sync
 {
@@ -406,6 +408,7 @@ impl<T> Store for T where
         + crate::session::SessionRepo
         + crate::assistant::AssistantRepo
         + crate::duty::DutyRepo
+        + crate::replica::ReplicaRepo
         + Send
         + Sync
 {

@@ -165,8 +165,11 @@ impl IndexFeedRepo for PostgresStore {
         self.read("reading the index head", |client| {
             let row = client
                 .query_one(
-                    "SELECT COALESCE(MAX(seq), 0) FROM index_changes
-                     WHERE tenant_id = $1 AND collection_id = $2",
+                    "SELECT GREATEST(
+                        COALESCE((SELECT MAX(seq) FROM index_changes
+                                  WHERE tenant_id = $1 AND collection_id = $2), 0),
+                        COALESCE((SELECT pruned_through FROM index_log_floor
+                                  WHERE tenant_id = $1 AND collection_id = $2), 0))",
                     &[&tenant.as_str(), &collection.as_str()],
                 )
                 .map_err(db)?;

@@ -4,7 +4,7 @@
 //! migrators never race; servers only check the version.
 //!
 //! Never edit a migration once a release has shipped it: add a new one. Version 1 is the
-//! SQLite schema at its version 10, translated: the same tables, keys and indexes
+//! SQLite schema at its version 10, translated (each later one mirrors SQLite's next): the same tables, keys and indexes
 //! (`bigint` for integers, `double precision` for reals, `bytea` for embeddings, JSON
 //! kept as text, so both backends encode rows the same way). Two differences: the
 //! active-job dedup index is UNIQUE (the enqueue relies on it across nodes), and
@@ -22,12 +22,40 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary needs.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: V1_INITIAL,
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: V1_INITIAL,
+    },
+    Migration {
+        version: 2,
+        sql: V2_INDEX_REPLICAS,
+    },
+];
+
+/// SQLite's migration 11: index replicas and each collection's change log floor.
+const V2_INDEX_REPLICAS: &str = r#"
+CREATE TABLE index_replicas (
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    collection_id TEXT COLLATE "C" NOT NULL,
+    replica TEXT COLLATE "C" NOT NULL,
+    applied_seq BIGINT NOT NULL,
+    seen_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, collection_id, replica),
+    FOREIGN KEY (tenant_id, collection_id) REFERENCES collections(tenant_id, id)
+        ON DELETE CASCADE
+);
+CREATE TABLE index_log_floor (
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    collection_id TEXT COLLATE "C" NOT NULL,
+    pruned_through BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, collection_id),
+    FOREIGN KEY (tenant_id, collection_id) REFERENCES collections(tenant_id, id)
+        ON DELETE CASCADE
+);
+"#;
 
 /// The advisory lock key migrators take (any constant nobody else uses).
 const MIGRATION_LOCK: i64 = 0x6361_6972_6e5f_6d69;

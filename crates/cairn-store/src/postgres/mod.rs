@@ -36,6 +36,7 @@ mod lifecycle;
 mod migrations;
 mod privacy;
 mod reindex;
+mod replicas;
 mod rows;
 mod sessions;
 mod tenant_data;

@@ -157,8 +157,11 @@ impl IndexFeedRepo for SqliteStore {
     fn index_head(&self, tenant: &TenantId, collection: &CollectionId) -> Result<i64> {
         self.read("reading the index head", |conn| {
             conn.prepare_cached(
-                "SELECT COALESCE(MAX(seq), 0) FROM index_changes
-                 WHERE tenant_id = ?1 AND collection_id = ?2",
+                "SELECT MAX(
+                    COALESCE((SELECT MAX(seq) FROM index_changes
+                              WHERE tenant_id = ?1 AND collection_id = ?2), 0),
+                    COALESCE((SELECT pruned_through FROM index_log_floor
+                              WHERE tenant_id = ?1 AND collection_id = ?2), 0))",
             )
             .and_then(|mut st| st.query_row((tenant.as_str(), collection.as_str()), |r| r.get(0)))
             .map_err(db)

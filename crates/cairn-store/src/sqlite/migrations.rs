@@ -20,7 +20,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary migrates a database to.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// Every migration this binary knows, by increasing version.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -64,7 +64,35 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 10,
         sql: V10_ROUTE_USAGE,
     },
+    Migration {
+        version: 11,
+        sql: V11_INDEX_REPLICAS,
+    },
 ];
+
+/// Index replicas (one per server's index directory and collection) with the change
+/// sequence each has applied, and each collection's change log floor (the highest
+/// sequence pruned).
+const V11_INDEX_REPLICAS: &str = r"
+CREATE TABLE index_replicas (
+    tenant_id TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    replica TEXT NOT NULL,
+    applied_seq INTEGER NOT NULL,
+    seen_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, collection_id, replica),
+    FOREIGN KEY (tenant_id, collection_id) REFERENCES collections(tenant_id, id)
+        ON DELETE CASCADE
+) STRICT;
+CREATE TABLE index_log_floor (
+    tenant_id TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    pruned_through INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, collection_id),
+    FOREIGN KEY (tenant_id, collection_id) REFERENCES collections(tenant_id, id)
+        ON DELETE CASCADE
+) STRICT;
+";
 
 /// Requests per tenant, day, route and model: counts, errors, tokens, cost and a latency
 /// histogram (JSON array over `LATENCY_BOUNDS_MS`), for `GET /api/v1/tenant/usage`.

@@ -33,6 +33,7 @@ mod lifecycle;
 mod migrations;
 mod privacy;
 mod reindex;
+mod replicas;
 mod sessions;
 mod tenant_data;
 pub use migrations::SCHEMA_VERSION;
