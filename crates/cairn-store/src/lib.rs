@@ -5,7 +5,8 @@
 //! embedded implementation is [`SqliteStore`] (WAL mode, versioned migrations), the
 //! scale-out one [`PostgresStore`] (several servers and workers on one database; its own
 //! migrations, applied by `cairn migrate`). Both pass one conformance suite
-//! (`tests/store_conformance.rs`).
+//! (`tests/store_conformance.rs`). [`PostgresStore::import_sqlite`] moves an embedded
+//! store into an empty PostgreSQL database (`cairn migrate --from-sqlite`).
 //!
 //! Invariants:
 //! - Every row has a tenant column and every read or write names the tenant; a query
@@ -36,7 +37,10 @@ pub use assistant::{Assistant, AssistantRepo};
 pub use duty::DutyRepo;
 pub use error::{Error, Result};
 pub use lifecycle::{LegalHold, LifecycleRepo, RetentionCutoffs, SweepCounts, TenantPurge};
-pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresStore, create_database};
+pub use postgres::{
+    IMPORTED_TABLES, ImportProgress, ImportReport, POSTGRES_SCHEMA_VERSION, PostgresStore,
+    TableCount, create_database,
+};
 pub use reindex::{ReindexRepo, StagedSet, SwapOutcome};
 pub use replica::{PruneReport, ReplicaRepo};
 pub use repo::{

@@ -3,7 +3,7 @@
 use crate::engine::now_ms;
 use crate::{Engine, Result};
 use cairn_auth::audit::{ChainReport, GENESIS_HASH, entry_hash, verify_chain};
-use cairn_store::{AuditDraft, AuditRecord};
+use cairn_store::{AuditDraft, AuditRecord, AuditRepo};
 use cairn_types::TenantId;
 
 /// One event to record.
@@ -54,25 +54,31 @@ impl Engine {
     /// Recomputes the whole chain: every row's hash, the links, gaps in the sequence
     /// (deleted rows) and the stored head (a truncated tail).
     pub fn verify_audit(&self) -> Result<ChainReport> {
-        let head = self.store.audit_head()?;
-        let mut rows = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = self.store.audit_rows(after, PAGE)?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            let n = page.len();
-            rows.extend(page);
-            if n < PAGE {
-                break;
-            }
-        }
-        let anchor = head.as_ref().map(|(s, h)| (*s, h.as_str()));
-        Ok(verify_chain(rows, anchor))
+        verify_audit_chain(self.store.as_ref())
     }
 
     /// A tenant's audit rows, newest first.
     pub fn tenant_audit(&self, tenant: &TenantId, limit: usize) -> Result<Vec<AuditRecord>> {
         Ok(self.store.tenant_audit(tenant, limit.clamp(1, 10_000))?)
     }
+}
+
+/// [`Engine::verify_audit`] over any store's chain (`cairn migrate --from-sqlite`
+/// checks the copy and its source without an engine).
+pub fn verify_audit_chain<S: AuditRepo + ?Sized>(store: &S) -> Result<ChainReport> {
+    let head = store.audit_head()?;
+    let mut rows = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.audit_rows(after, PAGE)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        let n = page.len();
+        rows.extend(page);
+        if n < PAGE {
+            break;
+        }
+    }
+    let anchor = head.as_ref().map(|(s, h)| (*s, h.as_str()));
+    Ok(verify_chain(rows, anchor))
 }

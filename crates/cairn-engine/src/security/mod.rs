@@ -12,7 +12,7 @@ mod remote;
 mod retention;
 mod secrets;
 
-pub use audit::AuditEvent;
+pub use audit::{AuditEvent, verify_audit_chain};
 pub use keys::{KeySpec, NewKey};
 pub use offboard::OffboardReport;
 pub use remote::{RedactingGenerator, Redaction};

@@ -29,6 +29,26 @@ use postgres::types::ToSql;
 /// Dedup keys up to this many bytes are stored as they are, longer ones as a digest.
 const DEDUP_INLINE: usize = 1024;
 
+/// A job's dedup key as the `jobs` table stores it: as it is up to [`DEDUP_INLINE`]
+/// bytes, else `sha256:` and the hex SHA-256 of its UTF-8 bytes. A b-tree entry cannot
+/// exceed ~2.7 kB and a job's kind carries the caller's metadata; collection slugs
+/// cannot contain `:`, so a digest never equals a key kept as it is. Enqueues and the
+/// import of an SQLite store (which keeps keys whole) both go through this.
+pub(crate) fn stored_dedup_key(key: &str) -> std::borrow::Cow<'_, str> {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    if key.len() <= DEDUP_INLINE {
+        return key.into();
+    }
+    let digest = Sha256::digest(key.as_bytes());
+    let mut stored = String::with_capacity(7 + 2 * digest.len());
+    stored.push_str("sha256:");
+    for byte in digest {
+        let _ = write!(stored, "{byte:02x}");
+    }
+    stored.into()
+}
+
 fn job_not_found(tenant: &TenantId, id: &JobId) -> Error {
     not_found(format!("job `{id}` in tenant `{tenant}`"))
 }
@@ -114,28 +134,22 @@ impl JobRepo for PostgresStore {
             .map(|j| {
                 let kind = to_json(&j.kind)?;
                 // Collection slugs cannot contain the unit separator.
-                let dedup = format!("{}\u{1f}{kind}", j.collection);
+                let dedup = stored_dedup_key(&format!("{}\u{1f}{kind}", j.collection)).into_owned();
                 Ok((j, kind, dedup, JobId::generate()))
             })
             .collect::<Result<Vec<_>>>()?;
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by(|&x, &y| rows[x].2.cmp(&rows[y].2));
         self.write(&format!("enqueuing jobs in tenant `{tenant}`"), |tx| {
-            // A key longer than DEDUP_INLINE bytes is stored as its SHA-256: a b-tree
-            // entry cannot exceed ~2.7 kB, and a job's kind carries the caller's metadata.
-            // Slugs cannot contain `:`, so a digest never equals a key kept as it is.
             let insert = tx
-                .prepare(&format!(
+                .prepare(
                     "INSERT INTO jobs(tenant_id, id, collection_id, batch, kind, dedup_key, state,
                         attempts, max_attempts, run_after, chunks, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5,
-                        CASE WHEN octet_length($6::text) <= {DEDUP_INLINE} THEN $6
-                             ELSE 'sha256:' || encode(sha256(convert_to($6, 'UTF8')), 'hex') END,
-                        'queued', 0, $7, $8, 0, $8, $8)
+                     VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $8, 0, $8, $8)
                      ON CONFLICT (tenant_id, dedup_key) WHERE state IN ('queued', 'running')
                      DO NOTHING
-                     RETURNING id"
-                ))
+                     RETURNING id",
+                )
                 .map_err(db)?;
             let mut inserted = vec![false; rows.len()];
             for i in order {

@@ -17,6 +17,8 @@
 //! inside another, and the repository traits are called from async handlers, so a call
 //! made on a Tokio thread runs on a short-lived scoped thread ([`off_runtime`]).
 //!
+//! Moving an embedded installation here: [`import`] (`cairn migrate --from-sqlite`).
+//!
 //! Schema: [`migrations`]. A server never migrates on its own: `cairn migrate` does
 //! ([`PostgresStore::migrate`]), and [`PostgresStore::open`] refuses a database whose
 //! schema is older or newer than this binary's.
@@ -30,6 +32,7 @@ mod documents;
 mod duty;
 mod idempotency;
 mod identity;
+mod import;
 mod index_feed;
 mod jobs;
 mod lifecycle;
@@ -42,6 +45,7 @@ mod sessions;
 mod tenant_data;
 mod tenants;
 
+pub use import::{IMPORTED_TABLES, ImportProgress, ImportReport, TableCount};
 pub use migrations::SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION;
 
 use crate::{Error, Result};

@@ -165,6 +165,14 @@ impl SqliteStore {
         Ok(conn)
     }
 
+    /// The schema version of the Cairn store in the existing file at `path`, read
+    /// without migrating or otherwise changing it. A missing file, or an SQLite file that
+    /// is not a Cairn state store (another program's, or Cairn's `traces.db`), is refused.
+    pub fn schema_version_at(path: &Path) -> Result<i64> {
+        let conn = open_existing_read_only(path)?;
+        store_version(&conn, path)
+    }
+
     /// The newest schema migration applied to this database.
     pub fn schema_version(&self) -> Result<i64> {
         self.read("reading the schema version", migrations::current_version)
@@ -254,6 +262,39 @@ impl ReaderPool {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
         Ok(conn)
     }
+}
+
+/// A read-only connection to the existing database file at `path` (never created).
+pub(crate) fn open_existing_read_only(path: &Path) -> Result<Connection> {
+    if !path.is_file() {
+        return Err(not_found(format!("SQLite store file {}", path.display())));
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| context(db(e), &format!("opening {}", path.display())))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+    Ok(conn)
+}
+
+/// The schema version of the Cairn store `conn` is open on (named `path` in errors);
+/// refuses a database that is not a Cairn state store.
+pub(crate) fn store_version(conn: &Connection, path: &Path) -> Result<i64> {
+    let tables: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master
+             WHERE type = 'table' AND name IN ('schema_migrations', 'tenants')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| context(db(e), &format!("reading {}", path.display())))?;
+    if tables != 2 {
+        return Err(Error::Database(format!(
+            "{} is not a Cairn state store (it has no `tenants` and `schema_migrations` \
+             tables): point at the embedded installation's data/cairn.db",
+            path.display()
+        )));
+    }
+    migrations::current_version(conn)
 }
 
 /// Which constraint a failed statement violated.

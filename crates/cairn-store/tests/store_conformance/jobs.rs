@@ -61,6 +61,26 @@ fn enqueue_skips_jobs_equal_to_a_queued_or_running_one(s: Fixture) {
     );
 }
 
+both!(jobs_with_long_kinds_are_deduplicated_too);
+fn jobs_with_long_kinds_are_deduplicated_too(s: Fixture) {
+    // Metadata makes the (collection, kind) key far longer than a b-tree entry holds.
+    let long = |note: &str| {
+        let mut job = new_job("/long");
+        let cairn_types::JobKind::IngestFile { metadata, .. } = &mut job.kind;
+        metadata.insert("note".into(), note.repeat(4_000).into());
+        job
+    };
+    let a = t("a");
+    let ids = s
+        .enqueue(&a, &[long("x"), long("x"), long("y")], 1)
+        .unwrap();
+    assert_eq!(ids.len(), 2, "the twin is skipped, the other kind is not");
+    assert!(s.enqueue(&a, &[long("x")], 2).unwrap().is_empty());
+    let job = s.get_job(&a, &ids[0]).unwrap();
+    let cairn_types::JobKind::IngestFile { metadata, .. } = &job.kind;
+    assert_eq!(metadata["note"].as_str().map(str::len), Some(4_000));
+}
+
 both!(claim_takes_the_oldest_runnable_job_and_honours_the_batch);
 fn claim_takes_the_oldest_runnable_job_and_honours_the_batch(s: Fixture) {
     let a = t("a");

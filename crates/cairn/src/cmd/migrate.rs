@@ -4,10 +4,14 @@
 //! `cairn migrate` once before rolling out a release. Concurrent runs are safe (one
 //! advisory lock). SQLite files are migrated whenever they are opened; for them the
 //! command opens the file and reports its version.
+//!
+//! `cairn migrate --from-sqlite FILE` moves an embedded installation's store into the
+//! configured PostgreSQL database: [`super::migrate_sqlite`].
 
 use super::{Context, st};
 use cairn_config::StoreBackend;
 use cairn_store::{POSTGRES_SCHEMA_VERSION, PostgresStore, SCHEMA_VERSION, SqliteStore};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -16,9 +20,17 @@ pub struct Args {
     /// unchanged (an SQLite file migrates whenever anything opens it).
     #[arg(long)]
     check: bool,
+    /// Copy the embedded installation's SQLite store FILE (its data/cairn.db) into the
+    /// configured PostgreSQL database, which must hold no Cairn data yet: migrates the
+    /// database first, verifies every table's row count and the audit chain.
+    #[arg(long, value_name = "FILE", conflicts_with = "check")]
+    from_sqlite: Option<PathBuf>,
 }
 
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
+    if let Some(file) = &a.from_sqlite {
+        return super::migrate_sqlite::run(ctx, file);
+    }
     let config = &ctx.loaded.config;
     let (backend, before, applied, needed) = match config.store_backend {
         StoreBackend::Postgres => {

@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod keys;
 pub mod migrate;
+pub mod migrate_sqlite;
 pub mod models;
 pub mod parse_worker;
 pub mod search;
