@@ -28,6 +28,9 @@ export CAIRN_TEST_PYTHON
 CAIRN_TEST_PG_URL=$(scripts/postgres.sh start | tail -n 1)
 export CAIRN_TEST_PG_URL
 trap 'scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
+# Its pg_dump and pg_restore, for the test that follows docs/deploy.md's backup procedure.
+CAIRN_PG_BIN=$(scripts/postgres.sh bin | tail -n 1)
+export CAIRN_PG_BIN
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
