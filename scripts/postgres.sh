@@ -8,6 +8,9 @@
 #
 #   scripts/postgres.sh start [PORT]   starts it (if not running); prints its URL last
 #   scripts/postgres.sh stop [PORT]    stops it and removes its data directory
+#   scripts/postgres.sh bin             installs the binaries if needed; prints their
+#                                       directory last (psql, pg_dump, pg_restore: the
+#                                       backup test reads it from CAIRN_PG_BIN)
 #
 # CAIRN_PG_ROOT (default /var/tmp/cairn-pg) holds the binaries and the data directories.
 set -euo pipefail
@@ -82,7 +85,12 @@ case "$ACTION" in
         exit 1
       }
     fi
+    echo "[postgres] client binaries (psql, pg_dump, pg_restore): $BIN" >&2
     echo "postgres://cairn@127.0.0.1:$PORT/postgres"
+    ;;
+  bin)
+    install_binaries
+    echo "$BIN"
     ;;
   stop)
     install_binaries
@@ -92,7 +100,7 @@ case "$ACTION" in
     fi
     ;;
   *)
-    echo "usage: scripts/postgres.sh start|stop [PORT]" >&2
+    echo "usage: scripts/postgres.sh start|stop [PORT] | bin" >&2
     exit 2
     ;;
 esac

@@ -29,6 +29,9 @@ PG_PORT=${CAIRN_TEST_PG_PORT:-54330}
 CAIRN_TEST_PG_URL=$(scripts/postgres.sh start "$PG_PORT" | tail -n 1)
 export CAIRN_TEST_PG_URL
 trap 'scripts/postgres.sh stop "$PG_PORT" >/dev/null 2>&1 || true' EXIT
+# Its pg_dump and pg_restore, for the test that follows docs/deploy.md's backup procedure.
+CAIRN_PG_BIN=$(scripts/postgres.sh bin | tail -n 1)
+export CAIRN_PG_BIN
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -13,7 +13,9 @@ const NOT_KEYS: &[&str] = &[
     "CAIRN_WHEEL_CACHE",
     "CAIRN_LOG",
     "CAIRN_MASTER_KEY",
+    "CAIRN_MASTER_KEY_OLD",
     "CAIRN_API_KEY",
+    "CAIRN_PG_BIN",
     "CAIRN_BIN",
 ];
 

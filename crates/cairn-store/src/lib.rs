@@ -50,8 +50,8 @@ pub use repo::{
 };
 pub use security::{
     AuditDraft, AuditRecord, AuditRepo, AuditSealer, ErasureReport, IdentityRepo,
-    LATENCY_BOUNDS_MS, ModelUsage, ModelUsageRow, PrivacyRepo, RouteUsage, RouteUsageRow,
-    TenantDataRepo, Usage, UserExport,
+    LATENCY_BOUNDS_MS, ModelUsage, ModelUsageRow, PrivacyRepo, ResealedSecret, RouteUsage,
+    RouteUsageRow, SealedSecret, TenantDataRepo, Usage, UserExport,
 };
 pub use session::{PendingLogin, SessionRepo, WebSession};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};

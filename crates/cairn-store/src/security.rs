@@ -188,6 +188,57 @@ pub struct RouteUsageRow {
     pub usage: RouteUsage,
 }
 
+/// One stored secret as a master key rotation reads it: whose, which, the sealed value
+/// and the id of the key that sealed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedSecret {
+    pub tenant: TenantId,
+    pub name: String,
+    pub sealed: String,
+    pub key_id: String,
+}
+
+/// A secret sealed again under another key: `sealed` and `key_id` replace the row whose
+/// sealed value is still `was` (the value the rotation read and opened).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResealedSecret {
+    pub tenant: TenantId,
+    pub name: String,
+    pub was: String,
+    pub sealed: String,
+    pub key_id: String,
+}
+
+/// The check both backends make, inside the re-seal's transaction, before writing:
+/// `resealed` names `stored` secrets (the table's row count), none twice.
+pub(crate) fn reseal_covers(stored: i64, resealed: &[ResealedSecret]) -> Result<()> {
+    let mut names = std::collections::HashSet::new();
+    if let Some(twice) = resealed
+        .iter()
+        .find(|r| !names.insert((r.tenant.as_str(), r.name.as_str())))
+    {
+        return Err(crate::Error::Conflict(format!(
+            "secret `{}` of tenant `{}` is listed twice in one re-seal",
+            twice.name, twice.tenant
+        )));
+    }
+    if usize::try_from(stored).ok() != Some(resealed.len()) {
+        return Err(reseal_raced(format!(
+            "{stored} secrets are stored, the re-seal covers {}",
+            resealed.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The `Conflict` of a re-seal that another writer overtook.
+pub(crate) fn reseal_raced(why: String) -> crate::Error {
+    crate::Error::Conflict(format!(
+        "the secrets changed while they were being re-sealed ({why}); nothing was written: \
+         read them again"
+    ))
+}
+
 /// Usage counters, tenant settings and sealed secrets.
 pub trait TenantDataRepo {
     /// Adds to the counters of every listed period in one transaction.
@@ -236,6 +287,16 @@ pub trait TenantDataRepo {
     /// (name, key id, updated_at) without the values.
     fn list_secrets(&self, tenant: &TenantId) -> Result<Vec<(String, String, i64)>>;
     fn delete_secret(&self, tenant: &TenantId, name: &str) -> Result<()>;
+    /// Every tenant's secrets, by tenant then name: what a master key rotation re-seals
+    /// (the one read across tenants; it serves only the operator's `rotate-key`).
+    fn all_secrets(&self) -> Result<Vec<SealedSecret>>;
+    /// Replaces the sealed value and key id of every stored secret in one transaction
+    /// (a master key rotation), so a crash leaves all of them as they were or all
+    /// re-sealed. `resealed` must name every secret stored, each with the sealed value it
+    /// was read with: if a secret was added, removed or changed since (another writer),
+    /// nothing is written and the result is `Conflict` (read again and retry). No other
+    /// write to the secrets interleaves with it. Returns how many rows were replaced.
+    fn reseal_secrets(&self, resealed: &[ResealedSecret], now: i64) -> Result<usize>;
 }
 
 /// Everything stored of one user (GDPR access request).

@@ -308,6 +308,9 @@ fn fill(dir: &Path) -> (PathBuf, Filled) {
         updated_at: 90,
     })
     .unwrap();
+    // A replica that has applied nothing yet: pruning records a floor and deletes nothing.
+    s.report_replica(&a, &c("c"), "node-1", 0, 1_000).unwrap();
+    assert_eq!(s.prune_index_changes(0).unwrap().changes, 0);
     let filled = Filled {
         answers,
         session_hash,

@@ -3,8 +3,8 @@
 //! `support.rs`) and runs on a SQLite file in a temporary directory and on a fresh
 //! PostgreSQL database. Covered: tenants and collections, documents and chunks, tenant
 //! isolation, the job queue (including concurrent claimers on several threads and
-//! handles), the security repositories (keys, audit chain, usage, settings, secrets, ACL
-//! listings, erasure), the data lifecycle (retention sweeps, legal holds, offboarding),
+//! handles), the security repositories (keys, audit chain, usage, settings, secrets and
+//! their all-or-nothing re-seal, ACL listings, erasure), the data lifecycle (retention sweeps, legal holds, offboarding),
 //! the reindex staging area and swap, and what several nodes sharing one database do at
 //! once (`concurrency.rs`: claims, audit appends, usage counters, messages, idempotency
 //! keys from four handles). What is about SQLite itself (WAL, migrations on a file, the

@@ -99,6 +99,8 @@ enum Command {
     Secrets(cmd::secrets::SecretsCmd),
     /// Run ingest jobs from the shared store until stopped (scale-out workers).
     Worker(cmd::worker::Args),
+    /// Copy the SQLite state store to a new file while servers keep running.
+    Backup(cmd::backup::Args),
     /// Apply the state store's schema migrations (PostgreSQL servers never migrate on
     /// their own; SQLite is migrated on open, and this reports its version).
     Migrate(cmd::migrate::Args),
@@ -177,6 +179,7 @@ fn run(
         Command::Secrets(c) => cmd::secrets::run(&ctx, c),
         Command::Tenants(c) => cmd::tenants::run(&ctx, c),
         Command::Migrate(a) => cmd::migrate::run(&ctx, a),
+        Command::Backup(a) => cmd::backup::run(&ctx, a),
         Command::Worker(a) => cmd::worker::run(&ctx, a),
         Command::Eval(c) => cmd::eval::run(&ctx, c),
         Command::ParseWorker(a) => Ok(cmd::parse_worker::run(a)),

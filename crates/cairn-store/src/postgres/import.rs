@@ -57,6 +57,8 @@ pub const IMPORTED_TABLES: &[&str] = &[
     "jobs",
     "idempotency_keys",
     "index_changes",
+    "index_replicas",
+    "index_log_floor",
     "conversations",
     "messages",
     "answers",

@@ -12,7 +12,8 @@ use super::{PostgresStore, db, insert_err, not_found};
 use crate::Result;
 use crate::columns::to_json;
 use crate::security::{
-    ModelUsage, ModelUsageRow, RouteUsage, RouteUsageRow, TenantDataRepo, Usage,
+    ModelUsage, ModelUsageRow, ResealedSecret, RouteUsage, RouteUsageRow, SealedSecret,
+    TenantDataRepo, Usage, reseal_covers, reseal_raced,
 };
 use cairn_types::TenantId;
 use postgres::Transaction;
@@ -343,6 +344,73 @@ impl TenantDataRepo for PostgresStore {
                 return Err(not_found(format!("secret `{name}`")));
             }
             Ok(())
+        })
+    }
+
+    fn all_secrets(&self) -> Result<Vec<SealedSecret>> {
+        self.read("reading every secret", |client| {
+            client
+                .query(
+                    "SELECT tenant_id, name, sealed, key_id FROM secrets
+                     ORDER BY tenant_id, name",
+                    &[],
+                )
+                .map_err(db)?
+                .iter()
+                .map(|r| {
+                    Ok(SealedSecret {
+                        tenant: TenantId::new(get::<String>(r, 0, "tenant_id")?),
+                        name: get(r, 1, "name")?,
+                        sealed: get(r, 2, "sealed")?,
+                        key_id: get(r, 3, "key_id")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn reseal_secrets(&self, resealed: &[ResealedSecret], now: i64) -> Result<usize> {
+        self.write("re-sealing every secret", |tx| {
+            // SHARE ROW EXCLUSIVE conflicts with every insert, update and delete (and
+            // with itself) but not with reads: until the commit no node can add or
+            // change a secret, so the count below stays true and no secret is left
+            // under the old key. Readers go on meanwhile.
+            tx.batch_execute("LOCK TABLE secrets IN SHARE ROW EXCLUSIVE MODE")
+                .map_err(db)?;
+            let stored: i64 = tx
+                .query_one("SELECT count(*) FROM secrets", &[])
+                .map_err(db)?
+                .try_get(0)
+                .map_err(db)?;
+            reseal_covers(stored, resealed)?;
+            let st = tx
+                .prepare(
+                    "UPDATE secrets SET sealed = $3, key_id = $4, updated_at = $5
+                     WHERE tenant_id = $1 AND name = $2 AND sealed = $6",
+                )
+                .map_err(db)?;
+            for r in resealed {
+                let n = tx
+                    .execute(
+                        &st,
+                        &[
+                            &r.tenant.as_str(),
+                            &r.name,
+                            &r.sealed,
+                            &r.key_id,
+                            &now,
+                            &r.was,
+                        ],
+                    )
+                    .map_err(db)?;
+                if n != 1 {
+                    return Err(reseal_raced(format!(
+                        "secret `{}` of tenant `{}` is gone or was replaced",
+                        r.name, r.tenant
+                    )));
+                }
+            }
+            Ok(resealed.len())
         })
     }
 }

@@ -20,6 +20,7 @@
 
 mod assistants;
 mod audit;
+mod backup;
 mod collections;
 mod commit;
 mod conversations;

@@ -4,7 +4,8 @@ use super::rows::to_json;
 use super::{SqliteStore, db, insert_err, not_found};
 use crate::Result;
 use crate::security::{
-    ModelUsage, ModelUsageRow, RouteUsage, RouteUsageRow, TenantDataRepo, Usage,
+    ModelUsage, ModelUsageRow, ResealedSecret, RouteUsage, RouteUsageRow, SealedSecret,
+    TenantDataRepo, Usage, reseal_covers, reseal_raced,
 };
 use cairn_types::TenantId;
 use rusqlite::OptionalExtension;
@@ -286,6 +287,64 @@ impl TenantDataRepo for SqliteStore {
                 return Err(not_found(format!("secret `{name}`")));
             }
             Ok(())
+        })
+    }
+
+    fn all_secrets(&self) -> Result<Vec<SealedSecret>> {
+        self.read("reading every secret", |conn| {
+            let mut st = conn
+                .prepare(
+                    "SELECT tenant_id, name, sealed, key_id FROM secrets
+                     ORDER BY tenant_id, name",
+                )
+                .map_err(db)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok(SealedSecret {
+                        tenant: TenantId::new(r.get::<_, String>(0)?),
+                        name: r.get(1)?,
+                        sealed: r.get(2)?,
+                        key_id: r.get(3)?,
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+    }
+
+    fn reseal_secrets(&self, resealed: &[ResealedSecret], now: i64) -> Result<usize> {
+        // `BEGIN IMMEDIATE` holds the write lock from the count to the commit: no other
+        // writer, in this process or another, can add or change a secret in between.
+        self.write("re-sealing every secret", |tx| {
+            let stored: i64 = tx
+                .query_row("SELECT count(*) FROM secrets", [], |r| r.get(0))
+                .map_err(db)?;
+            reseal_covers(stored, resealed)?;
+            let mut st = tx
+                .prepare(
+                    "UPDATE secrets SET sealed = ?3, key_id = ?4, updated_at = ?5
+                     WHERE tenant_id = ?1 AND name = ?2 AND sealed = ?6",
+                )
+                .map_err(db)?;
+            for r in resealed {
+                let n = st
+                    .execute((
+                        r.tenant.as_str(),
+                        r.name.as_str(),
+                        r.sealed.as_str(),
+                        r.key_id.as_str(),
+                        now,
+                        r.was.as_str(),
+                    ))
+                    .map_err(db)?;
+                if n != 1 {
+                    return Err(reseal_raced(format!(
+                        "secret `{}` of tenant `{}` is gone or was replaced",
+                        r.name, r.tenant
+                    )));
+                }
+            }
+            Ok(resealed.len())
         })
     }
 }

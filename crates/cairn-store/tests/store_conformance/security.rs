@@ -1,7 +1,10 @@
 //! Identity, audit, usage, settings, secrets, ACL-filtered listings and GDPR erasure.
 
 use super::support::{Backend, Fixture, c, commit, doc, t};
-use cairn_store::{AclViewer, AuditDraft, Error, JobFilter, ModelUsage, NewJob, Usage};
+use cairn_store::{
+    AclViewer, AuditDraft, Error, JobFilter, ModelUsage, NewJob, ResealedSecret, SealedSecret,
+    Usage,
+};
 use cairn_types::{Acl, ApiKey, Conversation, ConversationId, JobKind, User};
 
 fn key(tenant: &str, id: &str, lookup: &str, user: Option<&str>) -> ApiKey {
@@ -214,6 +217,100 @@ fn usage_settings_and_secrets(s: Fixture) {
     ));
     s.delete_secret(&t("a"), "openai").unwrap();
     assert!(s.get_secret(&t("a"), "openai").unwrap().is_none());
+}
+
+/// Every stored secret re-sealed as `new:<tenant>/<name>` under key `to`.
+fn resealed(all: &[SealedSecret], to: &str) -> Vec<ResealedSecret> {
+    all.iter()
+        .map(|r| ResealedSecret {
+            tenant: r.tenant.clone(),
+            name: r.name.clone(),
+            was: r.sealed.clone(),
+            sealed: format!("new:{}/{}", r.tenant, r.name),
+            key_id: to.into(),
+        })
+        .collect()
+}
+
+fn key_ids(s: &Fixture) -> Vec<(String, String, String)> {
+    s.all_secrets()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.tenant.to_string(), r.name, r.key_id))
+        .collect()
+}
+
+both!(a_reseal_replaces_every_tenants_secrets_at_once_or_not_at_all);
+fn a_reseal_replaces_every_tenants_secrets_at_once_or_not_at_all(s: Fixture) {
+    s.put_secret(&t("b"), "openai", "v1:b-openai", "k0", 1)
+        .unwrap();
+    s.put_secret(&t("a"), "smtp", "v1:a-smtp", "k0", 1).unwrap();
+    s.put_secret(&t("a"), "openai", "v1:a-openai", "k0", 1)
+        .unwrap();
+    let all = s.all_secrets().unwrap();
+    let listed: Vec<_> = all
+        .iter()
+        .map(|r| (r.tenant.as_str(), r.name.as_str(), r.sealed.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("a", "openai", "v1:a-openai"),
+            ("a", "smtp", "v1:a-smtp"),
+            ("b", "openai", "v1:b-openai")
+        ]
+    );
+    let before = key_ids(&s);
+    let is_conflict = |r: cairn_store::Result<usize>| matches!(r, Err(Error::Conflict(_)));
+
+    // A re-seal that leaves a secret out writes nothing.
+    let plan = resealed(&all, "k1");
+    assert!(is_conflict(s.reseal_secrets(&plan[..2], 2)));
+    // So does one that names a secret twice, or one that no longer exists.
+    let mut twice = plan.clone();
+    twice[2] = twice[0].clone();
+    assert!(is_conflict(s.reseal_secrets(&twice, 2)));
+    let mut ghost = plan.clone();
+    ghost[2].name = "ghost".into();
+    assert!(is_conflict(s.reseal_secrets(&ghost, 2)));
+    assert_eq!(key_ids(&s), before);
+
+    // A secret replaced after the read: the rows before it are not left re-sealed.
+    s.put_secret(&t("b"), "openai", "v1:b-openai-2", "k0", 3)
+        .unwrap();
+    assert!(is_conflict(s.reseal_secrets(&plan, 4)));
+    assert_eq!(key_ids(&s), before);
+    assert_eq!(
+        s.get_secret(&t("a"), "openai").unwrap(),
+        Some(("v1:a-openai".into(), "k0".into()))
+    );
+    // A secret added after the read.
+    let all = s.all_secrets().unwrap();
+    s.put_secret(&t("b"), "late", "v1:b-late", "k0", 5).unwrap();
+    assert!(is_conflict(s.reseal_secrets(&resealed(&all, "k1"), 6)));
+    assert!(key_ids(&s).iter().all(|(_, _, k)| k == "k0"));
+
+    // Read again: every row of every tenant is replaced.
+    let all = s.all_secrets().unwrap();
+    assert_eq!(s.reseal_secrets(&resealed(&all, "k1"), 7).unwrap(), 4);
+    assert!(key_ids(&s).iter().all(|(_, _, k)| k == "k1"));
+    assert_eq!(
+        s.get_secret(&t("b"), "late").unwrap(),
+        Some(("new:b/late".into(), "k1".into()))
+    );
+    let listed = s.list_secrets(&t("a")).unwrap();
+    assert_eq!(
+        listed,
+        [
+            ("openai".into(), "k1".into(), 7),
+            ("smtp".into(), "k1".into(), 7)
+        ]
+    );
+    // Nothing stored: an empty re-seal is a no-op, not an error.
+    for r in s.all_secrets().unwrap() {
+        s.delete_secret(&r.tenant, &r.name).unwrap();
+    }
+    assert_eq!(s.reseal_secrets(&[], 8).unwrap(), 0);
 }
 
 fn acl(users: &[&str], groups: &[&str]) -> Acl {

@@ -1,7 +1,7 @@
 //! What is about SQLite itself, not the repository contract: the file and its
 //! directories, WAL, migrations recorded in the file and not re-applied on reopen, a file
-//! that is not a database, the in-memory store, and the busy timeout when another
-//! process holds the write lock. (The contract parts of these, such as reopening, a
+//! that is not a database, the in-memory store, the busy timeout when another process
+//! holds the write lock, and online backups (`backup_to`) while another process writes. (The contract parts of these, such as reopening, a
 //! newer schema refused or corrupt rows, run on both backends in `schema.rs`.)
 
 use crate::support::{c, db_path, doc, new_job, plain, sqlite_at, t};
@@ -100,4 +100,54 @@ fn a_write_blocked_by_another_process_fails_busy_after_the_timeout() {
     assert_eq!(s.list_collections(&t("a")).unwrap().len(), 1);
     other.execute_batch("ROLLBACK").unwrap();
     assert_eq!(s.enqueue(&t("a"), &[new_job("/x")], 1).unwrap().len(), 1);
+}
+
+#[test]
+fn an_online_backup_is_a_consistent_copy_taken_while_another_writer_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(sqlite_at(dir.path()));
+    let first = s
+        .commit_document(&t("a"), plain(doc("a", "one.txt", "h1"), &["p", "c"]), 10)
+        .unwrap();
+    // A second process keeps committing while the backup runs.
+    let writer = SqliteStore::open(&db_path(dir.path())).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let committing = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let d = doc("b", &format!("w{n}.txt"), &format!("hw{n}"));
+                writer
+                    .commit_document(&t("b"), plain(d, &["x"]), 11)
+                    .unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let target = dir.path().join("backups/cairn-backup.db");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    s.backup_to(&target).unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = committing.join().unwrap();
+    assert!(written > 0);
+    assert!(!dir.path().join("backups/cairn-backup.db.partial").exists());
+
+    // The copy opens as a store of its own, with every row up to its snapshot and whole
+    // documents only (each with its chunks).
+    let copy = SqliteStore::open(&target).unwrap();
+    assert_eq!(copy.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(copy.list_chunks(&t("a"), &first.id).unwrap().len(), 2);
+    let docs = copy
+        .list_documents(&t("b"), Some(&c("c")), 100_000, 0)
+        .unwrap();
+    assert!(docs.len() <= written);
+    for d in &docs {
+        assert_eq!(copy.list_chunks(&t("b"), &d.id).unwrap().len(), 1);
+    }
+    // A backup never replaces a file.
+    let err = s.backup_to(&target).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict, "{err}");
 }

@@ -2,6 +2,7 @@
 
 pub mod ask;
 pub mod audit;
+pub mod backup;
 pub mod bench;
 pub mod bench_cache;
 pub mod bench_gateway;

@@ -2,8 +2,10 @@
 
 #![allow(dead_code)]
 
+pub mod backend;
 pub mod oidc;
 pub mod server;
+pub mod upstream;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
