@@ -5,7 +5,8 @@
 //! isolation, the job queue (including concurrent claimers on several threads and
 //! handles), the security repositories (keys, audit chain, usage, settings, secrets and
 //! their all-or-nothing re-seal, ACL listings, erasure), the data lifecycle (retention sweeps, legal holds, offboarding),
-//! the reindex staging area and swap, and what several nodes sharing one database do at
+//! the reindex staging area and swap, index replicas and change log pruning, and what
+//! several nodes sharing one database do at
 //! once (`concurrency.rs`: claims, audit appends, usage counters, messages, idempotency
 //! keys from four handles). What is about SQLite itself (WAL, migrations on a file, the
 //! in-memory store, the busy timeout) is in `sqlite_only.rs`; what is particular to
@@ -42,6 +43,8 @@ mod jobs;
 mod lifecycle;
 #[path = "store_conformance/reindex.rs"]
 mod reindex;
+#[path = "store_conformance/replicas.rs"]
+mod replicas;
 #[path = "store_conformance/schema.rs"]
 mod schema;
 #[path = "store_conformance/security.rs"]

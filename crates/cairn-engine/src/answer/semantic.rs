@@ -236,6 +236,10 @@ impl Engine {
         head: i64,
         documents: &HashSet<String>,
     ) -> Result<Option<i64>> {
+        // Changes below the log's pruned floor are gone: nothing can be told about them.
+        if head < self.store.index_log_floor(tenant, &req.collection)? {
+            return Ok(None);
+        }
         let mut after = head;
         for _ in 0..CHANGES_PAGES {
             let changes = self

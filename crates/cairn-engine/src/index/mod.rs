@@ -21,11 +21,15 @@ use cairn_store::IndexBatch;
 use cairn_types::{Collection, CollectionId, DocumentId, ErrorCode, TenantId};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Documents per batch while catching up or rebuilding.
 pub(crate) const BATCH_DOCS: usize = 64;
+
+/// A replica that applied nothing new still reports its position this often (ms), so an
+/// idle but live replica is not taken for a gone one by log pruning.
+const REPORT_EVERY_MS: i64 = 10 * 60 * 1000;
 
 /// Open index spaces by (tenant, collection). Their memory is bounded by
 /// `retrieval.index_memory_mb`: opening one past the budget closes the least recently
@@ -43,6 +47,8 @@ pub(crate) struct Space {
     pub index: IndexSpace,
     sync: Mutex<()>,
     last_used: AtomicU64,
+    /// When this process last reported the space's position to the store (ms).
+    reported_at: AtomicI64,
 }
 
 impl Space {
@@ -201,6 +207,7 @@ impl Engine {
             index,
             sync: Mutex::new(()),
             last_used: AtomicU64::new(0),
+            reported_at: AtomicI64::new(0),
         });
         self.spaces.touch(&space);
         open.insert(key.clone(), space.clone());
@@ -361,6 +368,7 @@ impl Engine {
             if space.current(&self.store.get_collection(tenant, collection)?) {
                 let report = self.sync_locked(&space.index, tenant, collection)?;
                 drop(local);
+                self.report_position(&space, tenant, collection, &report);
                 return Ok((space, report));
             }
         }
@@ -379,7 +387,11 @@ impl Engine {
             applied_seq: applied,
             ..SyncReport::default()
         };
-        if applied < 0 {
+        // Behind the pruned part of the log (offline while every other replica moved
+        // on): the changes it needs are gone, so it rebuilds from the store.
+        let behind_floor =
+            || -> Result<bool> { Ok(applied < self.store.index_log_floor(tenant, collection)?) };
+        if applied < 0 || (applied < head && behind_floor()?) {
             self.rebuild(space, tenant, collection, head, &mut report)?;
         } else if applied < head {
             self.catch_up(space, tenant, collection, applied, &mut report)?;
@@ -389,6 +401,68 @@ impl Engine {
         space.persist()?;
         report.applied_seq = space.applied_seq()?;
         Ok(report)
+    }
+
+    /// Tells the store how far this replica has applied the change log (what log pruning
+    /// waits for): after a sync that applied something, else at most every
+    /// [`REPORT_EVERY_MS`]. A failure only delays pruning.
+    fn report_position(
+        &self,
+        space: &Space,
+        tenant: &TenantId,
+        collection: &CollectionId,
+        report: &SyncReport,
+    ) {
+        let now = crate::engine::now_ms();
+        let last = space.reported_at.load(Ordering::Relaxed);
+        let moved = report.documents_indexed + report.documents_removed > 0 || report.rebuilt;
+        if !moved && now - last < REPORT_EVERY_MS {
+            return;
+        }
+        space.reported_at.store(now, Ordering::Relaxed);
+        let replica = match self.replica_id() {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(error = %e.message, "no index replica id; log pruning waits");
+                return;
+            }
+        };
+        if let Err(e) =
+            self.store
+                .report_replica(tenant, collection, &replica, report.applied_seq, now)
+        {
+            tracing::warn!(%collection, error = %e, "cannot record the index replica's position");
+        }
+    }
+
+    /// This data directory's replica id (`index/replica-id`, made on first use): the
+    /// name under which its position in each collection's change log is recorded.
+    pub(crate) fn replica_id(&self) -> Result<String> {
+        let path = self.config.data_dir.join("index").join("replica-id");
+        if let Ok(id) = std::fs::read_to_string(&path) {
+            let id = id.trim();
+            if !id.is_empty() {
+                return Ok(id.to_owned());
+            }
+        }
+        let id = format!(
+            "{}-{}",
+            crate::ingest::host_name(),
+            cairn_types::JobId::generate().0
+        );
+        let io = |e: std::io::Error| {
+            Error::new(
+                ErrorCode::IndexError,
+                format!("writing {}: {e}", path.display()),
+            )
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, &id).map_err(io)?;
+        std::fs::rename(&partial, &path).map_err(io)?;
+        Ok(id)
     }
 
     /// A file lock on the space, held while it syncs, opens or is swapped.

@@ -13,6 +13,7 @@ mod upload;
 mod worker;
 
 pub use daemon::SUMMARY_EVERY;
+pub(crate) use owner::hostname as host_name;
 pub use report::{Finding, IngestReport};
 pub use upload::{CommitGate, UploadRequest};
 

@@ -3,7 +3,7 @@
 //! the dead owner. Owners on this host whose process is gone are dead and their jobs are
 //! reclaimed at once instead of waiting for the lease to expire.
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .ok()

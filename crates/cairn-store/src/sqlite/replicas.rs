@@ -56,7 +56,7 @@ impl ReplicaRepo for SqliteStore {
             tx.execute(
                 "INSERT INTO index_log_floor(tenant_id, collection_id, pruned_through)
                  SELECT tenant_id, collection_id, MIN(applied_seq) FROM index_replicas
-                 GROUP BY tenant_id, collection_id
+                 WHERE true GROUP BY tenant_id, collection_id
                  ON CONFLICT(tenant_id, collection_id)
                  DO UPDATE SET pruned_through = MAX(pruned_through, excluded.pruned_through)",
                 [],

@@ -233,7 +233,8 @@ fn print_sweep(r: &SweepReport) {
 /// Runs the retention sweep on its own thread every `every`, first right away, for as
 /// long as the process lives (`cairn serve`). Each sweep is a set of short store
 /// transactions, so stopping the process mid-sweep loses nothing. A singleton duty:
-/// when several servers share a PostgreSQL store, one of them sweeps each round.
+/// when several servers share a PostgreSQL store, one of them sweeps each round. The
+/// same thread then prunes the index change log (also one server at a time).
 pub fn spawn_sweeper(engine: Arc<Engine>, every: Duration) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("cairn-retention".into())
@@ -248,10 +249,36 @@ pub fn spawn_sweeper(engine: Arc<Engine>, every: Duration) -> anyhow::Result<()>
                     Ok(false) => tracing::debug!("retention sweep running on another server"),
                     Err(e) => tracing::error!(error = %e, "retention sweep: cannot take its lock"),
                 }
+                let pruned = engine
+                    .store()
+                    .run_exclusive("index-log-pruning", &mut || prune_once(&engine));
+                if let Err(e) = pruned {
+                    tracing::error!(error = %e, "index log pruning: cannot take its lock");
+                }
                 std::thread::sleep(every);
             }
         })?;
     Ok(())
+}
+
+/// Index replicas that have not reported for this long are taken for gone: the change
+/// log is pruned past them (they rebuild from the store if they come back).
+const REPLICA_GONE_AFTER_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Deletes the index changes every live replica has applied, its outcome logged.
+fn prune_once(engine: &Engine) {
+    match engine
+        .store()
+        .prune_index_changes(now_ms() - REPLICA_GONE_AFTER_MS)
+    {
+        Ok(r) if r.changes + r.replicas_forgotten > 0 => tracing::info!(
+            changes = r.changes,
+            replicas_forgotten = r.replicas_forgotten,
+            "pruned the index change log"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "index log pruning failed"),
+    }
 }
 
 /// One retention sweep over every tenant, its outcome logged.
