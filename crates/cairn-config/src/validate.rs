@@ -478,9 +478,8 @@ impl RawConfig {
             .check()
             .map_err(|(key, message)| invalid(&key, message))?;
         let redis_url = self.redis.url.trim().to_owned();
-        if !redis_url.is_empty()
-            && !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://"))
-        {
+        let redis_scheme = redis_url.starts_with("redis://") || redis_url.starts_with("rediss://");
+        if !(redis_url.is_empty() || redis_scheme) {
             return Err(invalid(
                 "redis.url",
                 "expected redis://[:PASSWORD@]HOST[:PORT][/DB]",

@@ -14,7 +14,7 @@ mod worker;
 
 pub use daemon::SUMMARY_EVERY;
 pub use report::{Finding, IngestReport};
-pub use upload::{CommitGate, UploadRequest};
+pub use upload::{CommitGate, UploadAccepted, UploadRequest};
 
 use cairn_types::{Acl, ErrorCode};
 use serde::Serialize;

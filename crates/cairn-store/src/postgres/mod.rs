@@ -39,6 +39,7 @@ mod rows;
 mod sessions;
 mod tenant_data;
 mod tenants;
+mod uploads;
 
 pub use migrations::SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION;
 
