@@ -91,6 +91,10 @@ pub struct ServerSection {
     /// Model names `/v1/models` lists besides the `cairn-rag:<collection>` assistants:
     /// the local generator (always) and the embedder.
     pub expose_embedder: bool,
+    /// Ingest job threads `cairn serve` runs beside the API (asynchronous uploads, and
+    /// any other job in the shared queue). 0: none, the jobs are left to `cairn worker`
+    /// processes. Default: 1.
+    pub ingest_workers: usize,
 }
 
 impl Default for ServerSection {
@@ -107,6 +111,7 @@ impl Default for ServerSection {
             max_connections: 1024,
             max_streams_per_key: 8,
             expose_embedder: true,
+            ingest_workers: 1,
         }
     }
 }

@@ -38,6 +38,8 @@ pub use error::{Error, Result};
 pub use gateway::{ModelRole, TargetStatus};
 pub use index::{ReindexReport, SyncReport};
 pub use ingest::{
-    CommitGate, IngestOptions, IngestReport, ProgressEvent, ProgressSink, UploadRequest,
+    CommitGate, IngestOptions, IngestReport, ProgressEvent, ProgressSink, UploadAccepted,
+    UploadRequest,
 };
+pub use models::overlay_json;
 pub use search::{SearchRequest, SearchResponse};

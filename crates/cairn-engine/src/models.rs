@@ -30,6 +30,19 @@ pub(crate) struct Models {
     pub(crate) gateway: crate::gateway::GatewayState,
 }
 
+/// Lays `over` onto `base`: objects key by key, recursively; anything else replaces.
+/// How a tenant's stored settings override the configuration.
+pub fn overlay_json(base: &mut serde_json::Value, over: &serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                overlay_json(b.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
 fn get_or_load<T>(
     slot: &Mutex<Option<Arc<T>>>,
     load: impl FnOnce() -> Result<T>,
@@ -149,6 +162,32 @@ impl Engine {
                 .map_err(|e| Error::new(ErrorCode::InvalidConfig, format!("[guard]: {e}")))?;
             Ok(Guard::new(policy))
         })
+    }
+
+    /// A tenant's guard: the configured `[guard]` policy with the tenant's stored `guard`
+    /// setting laid over it, as the server applies it to that tenant's requests. For
+    /// work done outside a request (upload jobs apply its `pii_ingest`).
+    pub fn tenant_guard(&self, tenant: &TenantId) -> Result<Arc<Guard>> {
+        let stored = self.store.tenant_settings(tenant)?;
+        let Some(over) = stored
+            .as_ref()
+            .and_then(|s| s.get("guard"))
+            .filter(|g| !g.is_null())
+        else {
+            return self.default_guard();
+        };
+        let mut policy = match &self.config.guard {
+            serde_json::Value::Null => serde_json::Value::Object(serde_json::Map::new()),
+            configured => configured.clone(),
+        };
+        overlay_json(&mut policy, over);
+        let policy: Policy = serde_json::from_value(policy).map_err(|e| {
+            Error::new(
+                ErrorCode::InvalidConfig,
+                format!("the guard setting of tenant `{tenant}`: {e}"),
+            )
+        })?;
+        Ok(Arc::new(Guard::new(policy)))
     }
 
     /// The BERT cross-encoder `name` (a directory under `models.dir` or a path), loaded

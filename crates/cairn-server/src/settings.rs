@@ -61,18 +61,6 @@ fn allowed_models(v: &Value) -> Result<Option<Vec<String>>, ApiError> {
         .map(Some)
 }
 
-/// Overlays `over` onto `base`, object keys recursively.
-fn overlay(base: &mut Value, over: &Value) {
-    match (base, over) {
-        (Value::Object(b), Value::Object(o)) => {
-            for (k, v) in o {
-                overlay(b.entry(k.clone()).or_insert(Value::Null), v);
-            }
-        }
-        (b, o) => *b = o.clone(),
-    }
-}
-
 /// Builds the effective settings from the config and a tenant's stored overrides
 /// (`{"limits": {...}, "guard": {...}}`), with errors naming the key at fault.
 pub fn effective(config: &Config, stored: Option<&Value>) -> Result<TenantSettings, ApiError> {
@@ -96,10 +84,10 @@ pub fn effective(config: &Config, stored: Option<&Value>) -> Result<TenantSettin
             }
         }
         if let Some(l) = obj.get("limits") {
-            overlay(&mut limits, l);
+            cairn_engine::overlay_json(&mut limits, l);
         }
         if let Some(g) = obj.get("guard") {
-            overlay(&mut guard, g);
+            cairn_engine::overlay_json(&mut guard, g);
         }
         if let Some(m) = obj.get("models").filter(|m| !m.is_null()) {
             allowed = allowed_models(m)?;

@@ -21,6 +21,9 @@ pub(crate) const CHUNK_COLS: &str = "tenant_id, id, document_id, collection_id, 
 pub(crate) const JOB_COLS: &str = "tenant_id, id, collection_id, batch, kind, state, attempts, \
      max_attempts, run_after, last_error, error_code, document_id, chunks, created_at, updated_at";
 
+pub(crate) const UPLOAD_COLS: &str = "tenant_id, id, job_id, name, owner, idempotency_key, \
+     request_hash, sha256, size_bytes, created_at";
+
 /// Serializes a value for a JSON column.
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| Error::Database(format!("cannot serialize: {e}")))

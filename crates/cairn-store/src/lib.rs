@@ -1,4 +1,5 @@
-//! Cairn's state store: tenants, collections, documents, chunks, jobs and idempotency keys,
+//! Cairn's state store: tenants, collections, documents, chunks, jobs (with the bytes of
+//! uploads waiting for theirs) and idempotency keys,
 //! plus the security and data-lifecycle repositories (retention, legal holds, offboarding).
 //!
 //! Callers program against the repository traits in [`repo`] (bundled as [`Store`]); the
@@ -32,6 +33,7 @@ pub mod session;
 mod sqlite;
 #[doc(hidden)]
 pub mod testing;
+pub mod upload;
 
 pub use assistant::{Assistant, AssistantRepo};
 pub use duty::DutyRepo;
@@ -55,3 +57,4 @@ pub use security::{
 };
 pub use session::{PendingLogin, SessionRepo, WebSession};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+pub use upload::{NewUpload, StoredUpload, UploadInfo, UploadRepo};

@@ -42,7 +42,9 @@ pub struct RetentionCutoffs {
     pub answers: Option<i64>,
     pub feedback: Option<i64>,
     /// Audit-exempt logs: usage counters of periods that ended before it, idempotency
-    /// keys created before it, finished (succeeded or dead) jobs last updated before it.
+    /// keys created before it, finished (succeeded or dead) jobs last updated before it
+    /// with the bytes of their uploads (those of an uploader under legal hold are kept,
+    /// job and bytes).
     pub logs: Option<i64>,
     /// Documents (uploads and ingested files) last written or confirmed unchanged before
     /// it, with their chunks.
@@ -66,6 +68,8 @@ pub struct SweepCounts {
     pub usage_rows: usize,
     pub idempotency_keys: usize,
     pub jobs: usize,
+    /// Bytes of uploads whose (dead or succeeded) jobs expired with the logs.
+    pub uploads: usize,
     pub documents: usize,
     pub chunks: usize,
     /// Collections that lost documents (their indexes need a sync).
@@ -84,6 +88,7 @@ impl SweepCounts {
             + self.usage_rows
             + self.idempotency_keys
             + self.jobs
+            + self.uploads
             + self.documents
             + self.chunks
     }
@@ -96,6 +101,8 @@ pub struct TenantPurge {
     pub documents: usize,
     pub chunks: usize,
     pub jobs: usize,
+    /// Uploaded files still waiting for their jobs.
+    pub uploads: usize,
     pub idempotency_keys: usize,
     pub index_changes: usize,
     pub conversations: usize,

@@ -68,6 +68,14 @@ pub struct DocumentCommit {
     /// The parsed text the chunks were cut from, kept (replacing any earlier version) so
     /// the document can be chunked again without its bytes (`cairn collections reindex`).
     pub parsed: Option<cairn_types::ParsedDoc>,
+    /// The stored upload whose bytes this commit ingested ([`crate::upload`]): deleted in
+    /// the same transaction. Such a commit also keeps the uploads of one source in the
+    /// order they were received: `doc.mtime` is when this upload was received, and if the
+    /// stored document of the same source has a later `mtime` (a later upload is already
+    /// stored), that document is left as it is. Only the job's completion (pointing at
+    /// it, 0 chunks), the idempotency key and the upload's deletion are written then, and
+    /// the stored document is returned.
+    pub upload: Option<cairn_types::UploadId>,
 }
 
 /// Documents and their chunks.
@@ -385,6 +393,7 @@ pub trait Store:
     + crate::assistant::AssistantRepo
     + crate::duty::DutyRepo
     + crate::replica::ReplicaRepo
+    + crate::upload::UploadRepo
     + Send
     + Sync
 {
@@ -409,6 +418,7 @@ impl<T> Store for T where
         + crate::assistant::AssistantRepo
         + crate::duty::DutyRepo
         + crate::replica::ReplicaRepo
+        + crate::upload::UploadRepo
         + Send
         + Sync
 {

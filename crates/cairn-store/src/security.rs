@@ -325,6 +325,10 @@ pub struct ErasureReport {
     pub feedback: usize,
     pub documents: usize,
     pub chunks: usize,
+    /// Ingest jobs of their uploads (queued, running, dead or finished).
+    pub jobs: usize,
+    /// Their uploaded files still waiting for a job (the bytes).
+    pub uploads: usize,
     /// Collections that lost documents (their indexes need a sync).
     pub collections: Vec<cairn_types::CollectionId>,
 }

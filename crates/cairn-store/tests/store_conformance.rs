@@ -4,13 +4,14 @@
 //! PostgreSQL database. Covered: tenants and collections, documents and chunks, tenant
 //! isolation, the job queue (including concurrent claimers on several threads and
 //! handles), the security repositories (keys, audit chain, usage, settings, secrets and
-//! their all-or-nothing re-seal, ACL listings, erasure), the data lifecycle (retention sweeps, legal holds, offboarding),
-//! the reindex staging area and swap, index replicas and change log pruning, and what
-//! several nodes sharing one database do at
-//! once (`concurrency.rs`: claims, audit appends, usage counters, messages, idempotency
-//! keys from four handles). What is about SQLite itself (WAL, migrations on a file, the
-//! in-memory store, the busy timeout) is in `sqlite_only.rs`; what is particular to
-//! PostgreSQL (migrations, the schema check, Tokio callers) is in `postgres_store.rs`.
+//! their all-or-nothing re-seal, ACL listings, erasure), the data lifecycle (retention
+//! sweeps, legal holds, offboarding), the reindex staging area and swap, index replicas
+//! and change log pruning, uploads waiting for their jobs (`uploads.rs`), and what
+//! several nodes sharing one database do at once (`concurrency.rs`: claims, audit
+//! appends, usage counters, messages, idempotency keys from four handles). What is about
+//! SQLite itself (WAL, migrations on a file, the in-memory store, the busy timeout) is in
+//! `sqlite_only.rs`; what is particular to PostgreSQL (migrations, the schema check,
+//! Tokio callers) is in `postgres_store.rs`.
 //!
 //! Each test is a module with `sqlite` and `postgres` tests. The PostgreSQL half needs a
 //! server, named by `CAIRN_TEST_PG_URL` (scripts/test.sh starts one); without it those
@@ -51,3 +52,5 @@ mod schema;
 mod security;
 #[path = "store_conformance/sqlite_only.rs"]
 mod sqlite_only;
+#[path = "store_conformance/uploads.rs"]
+mod uploads;

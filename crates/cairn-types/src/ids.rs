@@ -56,6 +56,10 @@ id_type!(
     /// A job id (UUIDv7).
     JobId
 );
+id_type!(
+    /// An uploaded file waiting in the store for its job (UUIDv7).
+    UploadId
+);
 
 impl TenantId {
     /// The tenant used when none is configured (single-tenant, embedded use).
@@ -72,6 +76,13 @@ impl DocumentId {
 }
 
 impl JobId {
+    /// A fresh, time-ordered id.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+}
+
+impl UploadId {
     /// A fresh, time-ordered id.
     pub fn generate() -> Self {
         Self(uuid::Uuid::now_v7().to_string())

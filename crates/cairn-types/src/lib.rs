@@ -25,7 +25,7 @@ pub use chat::{
 };
 pub use code::ErrorCode;
 pub use identity::{ApiKey, Principal, User};
-pub use ids::{ChunkId, CollectionId, DocumentId, JobId, TenantId, validate_slug};
+pub use ids::{ChunkId, CollectionId, DocumentId, JobId, TenantId, UploadId, validate_slug};
 pub use rows::{
     Acl, Chunk, ChunkerKind, ChunkingSpec, Collection, DocStatus, Document, Job, JobKind, JobState,
     QualityFlags, Tenant,

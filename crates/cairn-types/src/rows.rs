@@ -1,6 +1,6 @@
 //! Stored rows. Each one carries its tenant.
 
-use crate::{ChunkId, ChunkRole, CollectionId, DocumentId, ErrorCode, JobId, TenantId};
+use crate::{ChunkId, ChunkRole, CollectionId, DocumentId, ErrorCode, JobId, TenantId, UploadId};
 use serde::{Deserialize, Serialize};
 
 /// A tenant.
@@ -244,6 +244,47 @@ pub enum JobKind {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         force: bool,
     },
+    /// Parse, chunk and store one file uploaded over the API, whose bytes wait in the
+    /// store (`upload`) until the job succeeds. The document's source is
+    /// `upload:<name>`; everything else the upload asked for is kept here, so a retry
+    /// stores the same. Each upload is a job of its own (the id makes every kind unique,
+    /// so uploads never de-duplicate one another); uploads of one name apply in the
+    /// order they were received (see `DocumentCommit::upload` in the store).
+    IngestUpload {
+        upload: UploadId,
+        /// The file name as uploaded (format detection, fallback title, source key).
+        name: String,
+        #[serde(default, skip_serializing_if = "is_default_acl")]
+        acl: Acl,
+        #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+        metadata: serde_json::Map<String, serde_json::Value>,
+        /// The uploading user (`Principal::owner`), stamped on the document.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<String>,
+        /// The request's `Idempotency-Key`, recorded with the document.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<String>,
+        /// SHA-256 (hex) of the uploaded bytes.
+        content_hash: String,
+    },
+}
+
+impl JobKind {
+    /// What the job ingests, as the document's source names it: the file's path, or
+    /// `upload:<name>`.
+    pub fn target(&self) -> String {
+        match self {
+            Self::IngestFile { path, .. } => path.clone(),
+            Self::IngestUpload { name, .. } => format!("upload:{name}"),
+        }
+    }
+
+    /// The access list the job's document gets.
+    pub fn acl(&self) -> &Acl {
+        match self {
+            Self::IngestFile { acl, .. } | Self::IngestUpload { acl, .. } => acl,
+        }
+    }
 }
 
 fn is_default_acl(acl: &Acl) -> bool {

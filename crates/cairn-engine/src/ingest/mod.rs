@@ -15,7 +15,7 @@ mod worker;
 pub use daemon::SUMMARY_EVERY;
 pub(crate) use owner::hostname as host_name;
 pub use report::{Finding, IngestReport};
-pub use upload::{CommitGate, UploadRequest};
+pub use upload::{CommitGate, UploadAccepted, UploadRequest};
 
 use cairn_types::{Acl, ErrorCode};
 use serde::Serialize;

@@ -67,9 +67,11 @@ impl Engine {
         };
         let mut died_at: HashMap<String, i64> = HashMap::new();
         for job in self.store.list_jobs(tenant, &dead)? {
-            let JobKind::IngestFile { path, .. } = job.kind;
-            let at = died_at.entry(path).or_insert(job.updated_at);
-            *at = (*at).max(job.updated_at);
+            // Uploads are no files of the tree.
+            if let JobKind::IngestFile { path, .. } = job.kind {
+                let at = died_at.entry(path).or_insert(job.updated_at);
+                *at = (*at).max(job.updated_at);
+            }
         }
         let mut plan = Plan {
             jobs: Vec::new(),

@@ -172,6 +172,7 @@ impl Engine {
             idempotency: None,
             embeddings,
             parsed: Some(parsed),
+            upload: None,
         };
         Ok(Prepared::Commit {
             commit: Box::new(commit),

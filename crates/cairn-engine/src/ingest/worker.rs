@@ -145,18 +145,7 @@ impl Engine {
     }
 
     pub(super) fn run_job(&self, state: &RunState<'_>, job: &Job) {
-        let JobKind::IngestFile {
-            path,
-            acl,
-            metadata,
-            force,
-        } = &job.kind;
-        let opts = IngestOptions {
-            acl: acl.clone(),
-            metadata: metadata.clone(),
-            force: *force,
-            ..IngestOptions::default()
-        };
+        let target = job.kind.target();
         // Each attempt is a trace of its own (when a server collects traces).
         let span = tracing::info_span!(
             target: "cairn::trace",
@@ -185,24 +174,42 @@ impl Engine {
                 span.record("cairn.tenant", job.tenant.as_str());
                 span.record("cairn.job_id", job.id.as_str());
                 span.record("cairn.collection", job.collection.as_str());
-                span.record("cairn.source", path.as_str());
+                span.record("cairn.source", target.as_str());
                 span.record("cairn.attempt", u64::from(job.attempts));
             }
         }
         let _entered = span.enter();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.ingest_file_job(state, job, path, &opts)
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &job.kind {
+            JobKind::IngestFile {
+                path,
+                acl,
+                metadata,
+                force,
+            } => {
+                let opts = IngestOptions {
+                    acl: acl.clone(),
+                    metadata: metadata.clone(),
+                    force: *force,
+                    ..IngestOptions::default()
+                };
+                self.ingest_file_job(state, job, path, &opts)
+            }
+            JobKind::IngestUpload { .. } => {
+                let done = self.run_upload_job(job)?;
+                self.record_success(state, &done.doc, done.outcome, done.chunks, done.bytes);
+                Ok(())
+            }
         }))
         .unwrap_or_else(|_| {
             Err(Error::new(
                 ErrorCode::Internal,
-                format!("{path}: internal panic while ingesting"),
+                format!("{target}: internal panic while ingesting"),
             ))
         });
         if let Err(e) = result {
             span.record("otel.status_code", "ERROR");
             span.record("otel.status_message", e.message.as_str());
-            self.record_failure(state, job, path, &e);
+            self.record_failure(state, job, &target, &e);
         }
     }
 

@@ -1,5 +1,5 @@
-//! Collections, documents (multipart upload with an idempotency key, list, get,
-//! delete) and jobs with progress.
+//! Collections, documents (multipart upload with an idempotency key, ingested in the
+//! request or stored with a durable job; list, get, delete) and jobs with progress.
 
 use crate::auth::{Can, Identity, perm};
 use crate::error::{ApiError, ApiResult};
@@ -7,10 +7,10 @@ use crate::extract::ApiJson;
 use crate::settings::TenantSettings;
 use crate::state::{AppState, blocking};
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::{Extension, Json};
 use cairn_engine::security::AuditEvent;
-use cairn_engine::{CommitGate, UploadRequest};
+use cairn_engine::{CommitGate, UploadAccepted, UploadRequest};
 use cairn_store::AclViewer;
 use cairn_store::JobFilter;
 use cairn_types::{
@@ -121,22 +121,64 @@ pub async fn delete_collection(
     .await
 }
 
+/// How an upload is answered.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct UploadQuery {
+    /// `false`: store the file with a durable job and answer `202` with the job at once
+    /// (as `Prefer: respond-async` does); default `true`: ingest it before answering.
+    pub wait: Option<bool>,
+}
+
+/// Whether a `Prefer` header (RFC 7240) asks for `respond-async`.
+fn prefers_async(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|pref| {
+            pref.split(';')
+                .next()
+                .is_some_and(|token| token.trim().eq_ignore_ascii_case("respond-async"))
+        })
+}
+
+/// What the upload handler answers.
+enum Uploaded {
+    Document(Document),
+    Queued(Job),
+}
+
 /// Uploads one document (multipart field `file`; optional fields `acl` and `metadata`
-/// holding JSON). An `Idempotency-Key` header makes retries safe: the same key with the
-/// same upload returns the stored document, with another upload `409`.
+/// holding JSON). By default it is ingested before the answer, `201` with the document.
+/// With `Prefer: respond-async` or `?wait=false` the file and a durable ingest job are
+/// stored (in the store every server and worker shares) and the answer is `202` with
+/// the job (`Location: /api/v1/jobs/{id}`, which to poll); the collection must exist
+/// then. An `Idempotency-Key` header makes retries safe: the same key with the same
+/// upload returns the stored document (`201`; an asynchronous retry whose job is still
+/// pending gets that job, `202`), with another upload `409`.
 #[utoipa::path(post, path = "/api/v1/collections/{collection}/documents", tag = "documents",
-    params(("collection" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("collection" = String, Path), ("Idempotency-Key" = Option<String>, Header),
+           ("Prefer" = Option<String>, Header, description = "`respond-async`: answer 202 with a job instead of waiting"),
+           UploadQuery),
     request_body(content_type = "multipart/form-data", content = crate::schemas::UploadForm),
-    responses((status = 201, body = Object), (status = 409, body = Object), (status = 413, body = Object),
+    responses((status = 201, description = "The stored document", body = Object),
+              (status = 202, description = "`{\"job\": job}`: stored with its ingest job (asynchronous upload); `Location` names the job",
+               body = Object, headers(("Location" = String, description = "`/api/v1/jobs/{id}`"))),
+              (status = 404, description = "No such collection (asynchronous upload)", body = Object),
+              (status = 409, body = Object), (status = 413, body = Object),
               (status = 415, body = Object), (status = 422, description = "Corrupt or empty file", body = Object)))]
 pub async fn upload(
     State(state): State<AppState>,
     caller: Can<perm::WriteDocuments>,
     Extension(settings): Extension<Arc<TenantSettings>>,
     Path(collection): Path<String>,
+    Query(query): Query<UploadQuery>,
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
+    let prefer_async = prefers_async(&headers);
+    let asynchronous = prefer_async || query.wait == Some(false);
     let mut multipart = multipart.map_err(|e| {
         ApiError::new(
             ErrorCode::UnsupportedMediaType,
@@ -212,7 +254,7 @@ pub async fn upload(
     let (name, spooled) =
         file.ok_or_else(|| ApiError::invalid("the upload has no `file` field"))?;
     let who = caller.0;
-    let doc = blocking(&state, move |e, cancel| {
+    let uploaded = blocking(&state, move |e, cancel| {
         let coll = CollectionId::new(collection);
         // Re-uploading a name replaces that document: only for someone who can see it.
         if let Some(existing) = e
@@ -246,18 +288,52 @@ pub async fn upload(
             owner: who.principal.owner.clone(),
             guard: Some(settings.guard.clone()),
         };
-        let doc = e.ingest_bytes(&who.tenant, &coll, &req)?;
-        audit(
-            e,
-            &who,
-            "documents.upload",
-            doc.id.as_str(),
-            json!({"collection": coll.as_str(), "source": doc.source, "bytes": doc.size_bytes}),
-        );
-        Ok(doc)
+        let uploaded = if asynchronous {
+            match e.enqueue_upload(&who.tenant, &coll, &req)? {
+                UploadAccepted::Queued(job) => Uploaded::Queued(job),
+                UploadAccepted::Done(doc) => Uploaded::Document(doc),
+            }
+        } else {
+            Uploaded::Document(e.ingest_bytes(&who.tenant, &coll, &req)?)
+        };
+        match &uploaded {
+            Uploaded::Document(doc) => audit(
+                e,
+                &who,
+                "documents.upload",
+                doc.id.as_str(),
+                json!({"collection": coll.as_str(), "source": doc.source, "bytes": doc.size_bytes}),
+            ),
+            Uploaded::Queued(job) => audit(
+                e,
+                &who,
+                "documents.upload",
+                job.id.as_str(),
+                json!({"collection": coll.as_str(), "source": job.kind.target(),
+                       "bytes": spooled.len, "job": job.id.as_str()}),
+            ),
+        }
+        // The spooled file goes when this closure returns, before the answer: from then
+        // on the bytes live in the store only.
+        Ok(uploaded)
     })
     .await?;
-    Ok((StatusCode::CREATED, Json(json!(doc))))
+    Ok(match uploaded {
+        Uploaded::Document(doc) => (StatusCode::CREATED, HeaderMap::new(), Json(json!(doc))),
+        Uploaded::Queued(job) => {
+            let mut headers = HeaderMap::new();
+            if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/jobs/{}", job.id)) {
+                headers.insert(header::LOCATION, location);
+            }
+            if prefer_async {
+                headers.insert(
+                    "preference-applied",
+                    HeaderValue::from_static("respond-async"),
+                );
+            }
+            (StatusCode::ACCEPTED, headers, Json(json!({ "job": job })))
+        }
+    })
 }
 
 /// Paging of listings.
@@ -444,10 +520,15 @@ fn visible_document(e: &cairn_engine::Engine, who: &Identity, id: &str) -> ApiRe
     }
 }
 
+/// A job is visible to whoever may read the document it ingests, and an upload's job
+/// also to its uploader (who may upload for others only).
 fn job_visible(who: &Identity, job: &Job) -> bool {
-    match &job.kind {
-        JobKind::IngestFile { acl, .. } => who.principal.can_read(acl),
-    }
+    let uploader = match &job.kind {
+        JobKind::IngestFile { .. } => None,
+        JobKind::IngestUpload { owner, .. } => owner.as_deref(),
+    };
+    who.principal.can_read(job.kind.acl())
+        || uploader.is_some_and(|o| who.principal.owner.as_deref() == Some(o))
 }
 
 /// Audits an action of the caller's.

@@ -1,6 +1,6 @@
 //! The write path of a document: upsert the row, replace the whole chunk set, keep the
-//! parsed text, complete the job, record the idempotency key and append to the index
-//! change log, all inside the caller's transaction, so a crash or an error at any point
+//! parsed text, complete the job, record the idempotency key, delete the ingested
+//! upload's bytes and append to the index change log, all inside the caller's transaction, so a crash or an error at any point
 //! leaves the previous version untouched.
 //!
 //! Several nodes may commit at once:
@@ -17,6 +17,7 @@ use super::idempotency::{claim as claim_idempotency, key_conflict, lookup as loo
 use super::index_feed::ChunkTable;
 use super::jobs::complete_job_tx;
 use super::reindex::keep_text;
+use super::uploads::delete_upload_tx;
 use super::{db, insert_err, lock_index_feed, to_i64};
 use crate::columns::{CHUNK_COLS, role_str, to_json};
 use crate::repo::DocumentCommit;
@@ -43,6 +44,7 @@ pub(crate) fn commit_tx(
         idempotency,
         embeddings,
         parsed,
+        upload,
     } = commit;
     // A key already committed with another request costs no writes. This read is only a
     // shortcut: a key claimed concurrently is decided by `claim_idempotency` below.
@@ -52,7 +54,21 @@ pub(crate) fn commit_tx(
     {
         return Err(key_conflict(tenant, &rec.key));
     }
-    let id = upsert_document(tx, tenant, &doc, chunks.len(), now)?;
+    if let Some(upload) = &upload {
+        delete_upload_tx(tx, tenant, upload)?;
+    }
+    let Some(id) = upsert_document(tx, tenant, &doc, chunks.len(), upload.is_some(), now)? else {
+        // A later upload of this source is stored already (its row is locked now): it
+        // stays.
+        let id = id_of_source(tx, tenant, &doc)?;
+        if let Some(job) = &job {
+            complete_job_tx(tx, tenant, job, Some(&id), 0, now)?;
+        }
+        if let Some(rec) = &idempotency {
+            claim_idempotency(tx, tenant, rec, &id, now)?;
+        }
+        return load(tx, tenant, &id)?.ok_or_else(|| doc_not_found(tenant, &id));
+    };
     replace_chunks(tx, tenant, &doc, &id, &chunks, &embeddings)?;
     if let Some(parsed) = &parsed {
         keep_text(tx, tenant, &id, parsed)?;
@@ -82,15 +98,28 @@ fn final_parent(parent: &ChunkId, draft: &DocumentId, doc: &DocumentId) -> Chunk
         )
 }
 
+/// The id of the document stored for `d`'s source.
+fn id_of_source(tx: &mut Transaction<'_>, tenant: &TenantId, d: &Document) -> Result<DocumentId> {
+    let row = tx
+        .query_one(
+            "SELECT id FROM documents WHERE tenant_id = $1 AND collection_id = $2 AND source = $3",
+            &[&tenant.as_str(), &d.collection.as_str(), &d.source],
+        )
+        .map_err(db)?;
+    Ok(DocumentId::new(super::rows::get::<String>(&row, 0, "id")?))
+}
+
 /// Inserts the document row, or updates the one already stored for its source (keeping
-/// its id and `created_at`). Returns the final id.
+/// its id and `created_at`). Returns the final id; `None` when `in_order` and the stored
+/// row has a later `mtime`, which is then left as it is (but locked until the commit).
 fn upsert_document(
     tx: &mut Transaction<'_>,
     tenant: &TenantId,
     d: &Document,
     chunk_count: usize,
+    in_order: bool,
     now: i64,
-) -> Result<DocumentId> {
+) -> Result<Option<DocumentId>> {
     let (metadata, users, groups, quality) = (
         to_json(&d.metadata)?,
         to_json(&d.acl.users)?,
@@ -98,7 +127,7 @@ fn upsert_document(
         to_json(&d.quality)?,
     );
     let row = tx
-        .query_one(
+        .query_opt(
             "INSERT INTO documents(tenant_id, id, collection_id, source, title, format,
                 content_hash, mtime, size_bytes, metadata, acl_users, acl_groups, status,
                 quality, simhash, chunk_count, created_at, updated_at, owner)
@@ -112,6 +141,7 @@ fn upsert_document(
                 quality = excluded.quality, simhash = excluded.simhash,
                 chunk_count = excluded.chunk_count, updated_at = excluded.updated_at,
                 owner = COALESCE(excluded.owner, documents.owner)
+             WHERE NOT $20::boolean OR documents.mtime <= excluded.mtime
              RETURNING id",
             &[
                 &tenant.as_str(),
@@ -134,6 +164,7 @@ fn upsert_document(
                 &d.created_at,
                 &now,
                 &d.owner,
+                &in_order,
             ],
         )
         .map_err(|e| {
@@ -148,7 +179,8 @@ fn upsert_document(
                 || format!("collection `{}` in tenant `{tenant}`", d.collection),
             )
         })?;
-    Ok(DocumentId::new(super::rows::get::<String>(&row, 0, "id")?))
+    row.map(|row| super::rows::get::<String>(&row, 0, "id").map(DocumentId::new))
+        .transpose()
 }
 
 /// Replaces the document's chunks with `chunks`, ids derived from the final id.

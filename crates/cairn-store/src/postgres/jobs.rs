@@ -118,6 +118,66 @@ pub(crate) fn complete_job_tx(
     Ok(())
 }
 
+/// The insert of one queued job: `$1` tenant, `$2` id, `$3` collection, `$4` batch,
+/// `$5` kind, `$6` dedup key, `$7` max attempts, `$8` now. Returns the id, or no row when
+/// an equal job is active.
+///
+/// `$6` is the key as stored ([`stored_dedup_key`]).
+const INSERT_JOB: &str = "INSERT INTO jobs(tenant_id, id, collection_id, batch, kind, dedup_key,
+        state, attempts, max_attempts, run_after, chunks, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $8, 0, $8, $8)
+     ON CONFLICT (tenant_id, dedup_key) WHERE state IN ('queued', 'running')
+     DO NOTHING
+     RETURNING id";
+
+/// Enqueues one job inside an open transaction unless a job equal to it (same
+/// collection and kind) is active; returns its id when it was inserted.
+pub(crate) fn insert_job(
+    tx: &mut Transaction<'_>,
+    tenant: &TenantId,
+    j: &NewJob,
+    now: i64,
+) -> Result<Option<JobId>> {
+    let kind = to_json(&j.kind)?;
+    // Collection slugs cannot contain the unit separator.
+    let dedup = stored_dedup_key(&format!("{}\u{1f}{kind}", j.collection)).into_owned();
+    let id = JobId::generate();
+    let row = tx
+        .query_opt(
+            INSERT_JOB,
+            &[
+                &tenant.as_str(),
+                &id.as_str(),
+                &j.collection.as_str(),
+                &j.batch.as_str(),
+                &kind,
+                &dedup,
+                &i64::from(j.max_attempts),
+                &now,
+            ],
+        )
+        .map_err(|e| {
+            insert_err(
+                e,
+                || format!("job id `{id}` is already taken in tenant `{tenant}`"),
+                || format!("collection `{}` in tenant `{tenant}`", j.collection),
+            )
+        })?;
+    Ok(row.map(|_| id))
+}
+
+/// The job, read inside an open transaction.
+pub(crate) fn job_tx(tx: &mut Transaction<'_>, tenant: &TenantId, id: &JobId) -> Result<Job> {
+    tx.query_opt(
+        &format!("SELECT {JOB_COLS} FROM jobs WHERE tenant_id = $1 AND id = $2"),
+        &[&tenant.as_str(), &id.as_str()],
+    )
+    .map_err(db)?
+    .map(|row| job(&row))
+    .transpose()?
+    .ok_or_else(|| job_not_found(tenant, id))
+}
+
 impl JobRepo for PostgresStore {
     /// Each job is one `INSERT … ON CONFLICT (tenant_id, dedup_key) WHERE state IN
     /// ('queued', 'running') DO NOTHING RETURNING id`: a duplicate of a job inserted
@@ -141,16 +201,7 @@ impl JobRepo for PostgresStore {
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by(|&x, &y| rows[x].2.cmp(&rows[y].2));
         self.write(&format!("enqueuing jobs in tenant `{tenant}`"), |tx| {
-            let insert = tx
-                .prepare(
-                    "INSERT INTO jobs(tenant_id, id, collection_id, batch, kind, dedup_key, state,
-                        attempts, max_attempts, run_after, chunks, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $8, 0, $8, $8)
-                     ON CONFLICT (tenant_id, dedup_key) WHERE state IN ('queued', 'running')
-                     DO NOTHING
-                     RETURNING id",
-                )
-                .map_err(db)?;
+            let insert = tx.prepare(INSERT_JOB).map_err(db)?;
             let mut inserted = vec![false; rows.len()];
             for i in order {
                 let (j, kind, dedup, id) = &rows[i];

@@ -244,7 +244,8 @@ fn sweep_conversations(
     Ok(())
 }
 
-/// Deletes audit-exempt logs: usage counters, idempotency keys, finished jobs. A job
+/// Deletes audit-exempt logs: usage counters, idempotency keys, finished jobs with
+/// their uploads' bytes. A job
 /// retried meanwhile is re-checked after its row lock and kept.
 fn sweep_logs(
     tx: &mut Transaction<'_>,
@@ -281,10 +282,27 @@ fn sweep_logs(
         tenant,
         at,
     )?;
+    // An upload's bytes go with its finished job, unless its uploader is held: then
+    // both stay. The expired jobs are locked first, so one retried meanwhile is either
+    // re-checked and kept, bytes included, or waits for the sweep.
+    r.uploads += exec(
+        tx,
+        &format!(
+            "WITH expired AS (
+                SELECT id FROM jobs WHERE tenant_id = $1 AND state IN ('succeeded', 'dead')
+                  AND updated_at < $2 FOR UPDATE)
+             DELETE FROM uploads AS u WHERE u.tenant_id = $1 AND {}
+                AND u.job_id IN (SELECT id FROM expired)",
+            not_held("u")
+        ),
+        tenant,
+        at,
+    )?;
     r.jobs += exec(
         tx,
-        "DELETE FROM jobs WHERE tenant_id = $1 AND state IN ('succeeded', 'dead')
-            AND updated_at < $2",
+        "DELETE FROM jobs AS j WHERE j.tenant_id = $1 AND j.state IN ('succeeded', 'dead')
+            AND j.updated_at < $2 AND NOT EXISTS (
+                SELECT 1 FROM uploads u WHERE u.tenant_id = j.tenant_id AND u.job_id = j.id)",
         tenant,
         at,
     )?;
@@ -477,6 +495,7 @@ fn purge(tx: &mut Transaction<'_>, tenant: &TenantId) -> Result<TenantPurge> {
             del("chunks")?
         },
         documents: del("documents")?,
+        uploads: del("uploads")?,
         jobs: del("jobs")?,
         ..TenantPurge::default()
     };

@@ -9,7 +9,8 @@
 //! kept as text, so both backends encode rows the same way). Two differences: the
 //! active-job dedup index is UNIQUE (the enqueue relies on it across nodes), and
 //! `index_changes.seq` is an identity column. Every text column is `COLLATE "C"`, so
-//! `ORDER BY` sorts by bytes as SQLite does, whatever the database's locale.
+//! `ORDER BY` sorts by bytes as SQLite does, whatever the database's locale. Version 2
+//! is SQLite's 11 (the uploads waiting for their jobs).
 
 use super::db;
 use crate::{Error, Result};
@@ -22,7 +23,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary needs.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -33,7 +34,35 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: V2_INDEX_REPLICAS,
     },
+    Migration {
+        version: 3,
+        sql: V3_UPLOADS,
+    },
 ];
+
+/// SQLite's version 12: uploaded files waiting for their ingest jobs (`crate::upload`),
+/// deleted with their job through the foreign key; at most one per idempotency key.
+const V3_UPLOADS: &str = r#"
+CREATE TABLE uploads (
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT COLLATE "C" NOT NULL,
+    job_id TEXT COLLATE "C" NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    owner TEXT COLLATE "C",
+    idempotency_key TEXT COLLATE "C",
+    request_hash TEXT COLLATE "C" NOT NULL,
+    sha256 TEXT COLLATE "C" NOT NULL,
+    size_bytes BIGINT NOT NULL,
+    bytes BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    UNIQUE (tenant_id, job_id),
+    FOREIGN KEY (tenant_id, job_id) REFERENCES jobs(tenant_id, id) ON DELETE CASCADE
+);
+CREATE UNIQUE INDEX uploads_by_key ON uploads(tenant_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX uploads_by_owner ON uploads(tenant_id, owner);
+"#;
 
 /// SQLite's migration 11: index replicas and each collection's change log floor.
 const V2_INDEX_REPLICAS: &str = r#"

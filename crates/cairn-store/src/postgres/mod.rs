@@ -44,6 +44,7 @@ mod rows;
 mod sessions;
 mod tenant_data;
 mod tenants;
+mod uploads;
 
 pub use import::{IMPORTED_TABLES, ImportProgress, ImportReport, TableCount};
 pub use migrations::SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION;

@@ -1,5 +1,6 @@
 //! The write path of a document: upsert the row, replace the whole chunk set, complete
-//! the job, keep the parsed text and record the idempotency key, all inside the caller's
+//! the job, keep the parsed text, record the idempotency key and delete the ingested
+//! upload's bytes, all inside the caller's
 //! transaction, so a crash or an error at any point leaves the previous version untouched.
 
 use super::documents::{doc_not_found, load};
@@ -7,11 +8,12 @@ use super::idempotency::{lookup as lookup_idempotency, record as record_idempote
 use super::index_feed::ChunkTable;
 use super::jobs::complete_job_tx;
 use super::rows::{CHUNK_COLS, role_str, to_json};
+use super::uploads::delete_upload_tx;
 use super::{db, insert_err, to_i64};
 use crate::repo::DocumentCommit;
 use crate::{Error, Result};
 use cairn_types::{Chunk, ChunkId, CollectionId, Document, DocumentId, TenantId};
-use rusqlite::Transaction;
+use rusqlite::{OptionalExtension, Transaction};
 
 /// Commits a document with its chunk set (see [`crate::repo::DocumentRepo::commit_document`]).
 pub(crate) fn commit_tx(
@@ -27,6 +29,7 @@ pub(crate) fn commit_tx(
         idempotency,
         embeddings,
         parsed,
+        upload,
     } = commit;
     // Checked first so a reused key costs no writes; the rollback would undo them anyway.
     let new_key = match &idempotency {
@@ -43,7 +46,20 @@ pub(crate) fn commit_tx(
         },
         None => None,
     };
-    let id = upsert_document(tx, tenant, &doc, chunks.len(), now)?;
+    if let Some(upload) = &upload {
+        delete_upload_tx(tx, tenant, upload)?;
+    }
+    let Some(id) = upsert_document(tx, tenant, &doc, chunks.len(), upload.is_some(), now)? else {
+        // A later upload of this source is stored already: it stays.
+        let id = id_of_source(tx, tenant, &doc)?;
+        if let Some(job) = &job {
+            complete_job_tx(tx, tenant, job, Some(&id), 0, now)?;
+        }
+        if let Some(rec) = new_key {
+            record_idempotency(tx, tenant, rec, &id, now)?;
+        }
+        return load(tx, tenant, &id)?.ok_or_else(|| doc_not_found(tenant, &id));
+    };
     replace_chunks(tx, tenant, &doc, &id, &chunks, &embeddings)?;
     log_change(tx, tenant, &doc.collection, &id)?;
     if let Some(parsed) = &parsed {
@@ -72,16 +88,29 @@ fn final_parent(parent: &ChunkId, draft: &DocumentId, doc: &DocumentId) -> Chunk
         )
 }
 
+/// The id of the document stored for `d`'s source.
+fn id_of_source(tx: &Transaction<'_>, tenant: &TenantId, d: &Document) -> Result<DocumentId> {
+    tx.query_row(
+        "SELECT id FROM documents WHERE tenant_id = ?1 AND collection_id = ?2 AND source = ?3",
+        (tenant.as_str(), d.collection.as_str(), d.source.as_str()),
+        |r| r.get::<_, String>(0),
+    )
+    .map(DocumentId::new)
+    .map_err(db)
+}
+
 /// Inserts the document row, or updates the one already stored for its source (keeping
-/// its id and `created_at`). Returns the final id.
+/// its id and `created_at`). Returns the final id; `None` when `in_order` and the stored
+/// row has a later `mtime`, which is then left as it is.
 fn upsert_document(
     tx: &Transaction<'_>,
     tenant: &TenantId,
     d: &Document,
     chunk_count: usize,
+    in_order: bool,
     now: i64,
-) -> Result<DocumentId> {
-    let id: String = tx
+) -> Result<Option<DocumentId>> {
+    let id: Option<String> = tx
         .query_row(
             "INSERT INTO documents(tenant_id, id, collection_id, source, title, format, content_hash,
                 mtime, size_bytes, metadata, acl_users, acl_groups, status, quality, simhash,
@@ -95,6 +124,7 @@ fn upsert_document(
                 quality = excluded.quality, simhash = excluded.simhash,
                 chunk_count = excluded.chunk_count, updated_at = excluded.updated_at,
                 owner = COALESCE(excluded.owner, documents.owner)
+             WHERE NOT ?20 OR documents.mtime <= excluded.mtime
              RETURNING id",
             rusqlite::params![
                 tenant.as_str(),
@@ -116,9 +146,11 @@ fn upsert_document(
                 d.created_at,
                 now,
                 d.owner,
+                in_order,
             ],
             |r| r.get(0),
         )
+        .optional()
         .map_err(|e| {
             insert_err(
                 e,
@@ -131,7 +163,7 @@ fn upsert_document(
                 || format!("collection `{}` in tenant `{tenant}`", d.collection),
             )
         })?;
-    Ok(DocumentId::new(id))
+    Ok(id.map(DocumentId::new))
 }
 
 /// Replaces the document's chunks with `chunks`, ids derived from the final id.

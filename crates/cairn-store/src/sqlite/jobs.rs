@@ -62,52 +62,72 @@ pub(crate) fn complete_job_tx(
     Ok(())
 }
 
+/// Enqueues one job inside an open transaction unless a job equal to it (same collection
+/// and kind) is queued or running; returns its id when it was inserted.
+pub(crate) fn insert_job(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    j: &NewJob,
+    now: i64,
+) -> Result<Option<JobId>> {
+    let kind = to_json(&j.kind)?;
+    // Collection slugs cannot contain the unit separator.
+    let dedup = format!("{}\u{1f}{kind}", j.collection);
+    let active = tx
+        .prepare_cached(
+            "SELECT 1 FROM jobs WHERE tenant_id = ?1 AND dedup_key = ?2
+               AND state IN ('queued', 'running')",
+        )
+        .and_then(|mut st| st.exists((tenant.as_str(), dedup.as_str())))
+        .map_err(db)?;
+    if active {
+        return Ok(None);
+    }
+    let id = JobId::generate();
+    let params = (
+        tenant.as_str(),
+        id.as_str(),
+        j.collection.as_str(),
+        j.batch.as_str(),
+        &kind,
+        &dedup,
+        j.max_attempts,
+        now,
+    );
+    tx.prepare_cached(
+        "INSERT INTO jobs(tenant_id, id, collection_id, batch, kind, dedup_key, state,
+            attempts, max_attempts, run_after, chunks, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, 0, ?8, ?8)",
+    )
+    .and_then(|mut st| st.execute(params))
+    .map_err(|e| {
+        insert_err(
+            e,
+            || format!("job id `{id}` is already taken in tenant `{tenant}`"),
+            || format!("collection `{}` in tenant `{tenant}`", j.collection),
+        )
+    })?;
+    Ok(Some(id))
+}
+
+/// The job, read inside an open transaction.
+pub(crate) fn job_tx(tx: &Transaction<'_>, tenant: &TenantId, id: &JobId) -> Result<Job> {
+    tx.query_row(
+        &format!("SELECT {JOB_COLS} FROM jobs WHERE tenant_id = ?1 AND id = ?2"),
+        (tenant.as_str(), id.as_str()),
+        job,
+    )
+    .optional()
+    .map_err(db)?
+    .ok_or_else(|| job_not_found(tenant, id))
+}
+
 impl JobRepo for SqliteStore {
     fn enqueue(&self, tenant: &TenantId, jobs: &[NewJob], now: i64) -> Result<Vec<JobId>> {
         self.write(&format!("enqueuing jobs in tenant `{tenant}`"), |tx| {
-            let mut active = tx
-                .prepare_cached(
-                    "SELECT 1 FROM jobs WHERE tenant_id = ?1 AND dedup_key = ?2
-                       AND state IN ('queued', 'running')",
-                )
-                .map_err(db)?;
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO jobs(tenant_id, id, collection_id, batch, kind, dedup_key, state,
-                        attempts, max_attempts, run_after, chunks, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, 0, ?8, ?8)",
-                )
-                .map_err(db)?;
             let mut ids = Vec::new();
             for j in jobs {
-                let kind = to_json(&j.kind)?;
-                // Collection slugs cannot contain the unit separator.
-                let dedup = format!("{}\u{1f}{kind}", j.collection);
-                if active
-                    .exists((tenant.as_str(), dedup.as_str()))
-                    .map_err(db)?
-                {
-                    continue;
-                }
-                let id = JobId::generate();
-                let params = (
-                    tenant.as_str(),
-                    id.as_str(),
-                    j.collection.as_str(),
-                    j.batch.as_str(),
-                    &kind,
-                    &dedup,
-                    j.max_attempts,
-                    now,
-                );
-                insert.execute(params).map_err(|e| {
-                    insert_err(
-                        e,
-                        || format!("job id `{id}` is already taken in tenant `{tenant}`"),
-                        || format!("collection `{}` in tenant `{tenant}`", j.collection),
-                    )
-                })?;
-                ids.push(id);
+                ids.extend(insert_job(tx, tenant, j, now)?);
             }
             Ok(ids)
         })

@@ -191,7 +191,8 @@ fn sweep_conversations(
     Ok(())
 }
 
-/// Deletes audit-exempt logs: usage counters, idempotency keys, finished jobs.
+/// Deletes audit-exempt logs: usage counters, idempotency keys, finished jobs with
+/// their uploads' bytes.
 fn sweep_logs(tx: &Transaction<'_>, tenant: &TenantId, at: i64, r: &mut SweepCounts) -> Result<()> {
     let (day, month) = periods(at);
     r.usage_rows += tx
@@ -220,10 +221,24 @@ fn sweep_logs(tx: &Transaction<'_>, tenant: &TenantId, at: i64, r: &mut SweepCou
         tenant,
         at,
     )?;
+    // An upload's bytes go with its finished job, unless its uploader is held: then
+    // both stay.
+    r.uploads += exec(
+        tx,
+        &format!(
+            "DELETE FROM uploads AS u WHERE u.tenant_id = ?1 AND {} AND EXISTS (
+                SELECT 1 FROM jobs j WHERE j.tenant_id = u.tenant_id AND j.id = u.job_id
+                  AND j.state IN ('succeeded', 'dead') AND j.updated_at < ?2)",
+            not_held("u")
+        ),
+        tenant,
+        at,
+    )?;
     r.jobs += exec(
         tx,
-        "DELETE FROM jobs WHERE tenant_id = ?1 AND state IN ('succeeded', 'dead')
-            AND updated_at < ?2",
+        "DELETE FROM jobs AS j WHERE j.tenant_id = ?1 AND j.state IN ('succeeded', 'dead')
+            AND j.updated_at < ?2 AND NOT EXISTS (
+                SELECT 1 FROM uploads u WHERE u.tenant_id = j.tenant_id AND u.job_id = j.id)",
         tenant,
         at,
     )?;
@@ -402,6 +417,7 @@ fn purge(tx: &Transaction<'_>, tenant: &TenantId) -> Result<TenantPurge> {
             del("chunks")?
         },
         documents: del("documents")?,
+        uploads: del("uploads")?,
         jobs: del("jobs")?,
         ..TenantPurge::default()
     };

@@ -20,7 +20,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary migrates a database to.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// Every migration this binary knows, by increasing version.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -68,7 +68,37 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 11,
         sql: V11_INDEX_REPLICAS,
     },
+    Migration {
+        version: 12,
+        sql: V12_UPLOADS,
+    },
 ];
+
+/// Uploaded files waiting for their ingest jobs (`crate::upload`): the bytes live here
+/// until the job succeeds, and go with the job (its collection's or tenant's deletion, a
+/// retention sweep of finished jobs) through the foreign key. At most one stored upload
+/// per idempotency key.
+const V12_UPLOADS: &str = r"
+CREATE TABLE uploads (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    owner TEXT,
+    idempotency_key TEXT,
+    request_hash TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    UNIQUE (tenant_id, job_id),
+    FOREIGN KEY (tenant_id, job_id) REFERENCES jobs(tenant_id, id) ON DELETE CASCADE
+) STRICT;
+CREATE UNIQUE INDEX uploads_by_key ON uploads(tenant_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX uploads_by_owner ON uploads(tenant_id, owner);
+";
 
 /// Index replicas (one per server's index directory and collection) with the change
 /// sequence each has applied, and each collection's change log floor (the highest

@@ -40,6 +40,7 @@ mod tenant_data;
 pub use migrations::SCHEMA_VERSION;
 mod rows;
 mod tenants;
+mod uploads;
 
 use crate::{Error, Result};
 use rusqlite::{Connection, ErrorCode as SqlCode, OpenFlags, Transaction, TransactionBehavior};

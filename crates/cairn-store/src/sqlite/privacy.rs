@@ -163,6 +163,13 @@ impl PrivacyRepo for SqliteStore {
                     (SELECT id FROM answers WHERE tenant_id = ?1 AND owner = ?2))",
             )?;
             r.answers = exec("DELETE FROM answers WHERE tenant_id = ?1 AND owner = ?2")?;
+            // Their uploads' bytes, and the jobs of their uploads (which name them).
+            r.uploads = exec("DELETE FROM uploads WHERE tenant_id = ?1 AND owner = ?2")?;
+            r.jobs = exec(
+                "DELETE FROM jobs WHERE tenant_id = ?1
+                   AND json_extract(kind, '$.type') = 'ingest_upload'
+                   AND json_extract(kind, '$.owner') = ?2",
+            )?;
             r.conversations =
                 exec("DELETE FROM conversations WHERE tenant_id = ?1 AND owner = ?2")?;
             r.api_keys = exec("DELETE FROM api_keys WHERE tenant_id = ?1 AND user_id = ?2")?;

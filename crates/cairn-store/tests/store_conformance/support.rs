@@ -280,6 +280,7 @@ pub fn plain(d: Document, texts: &[&str]) -> DocumentCommit {
         job: None,
         idempotency: None,
         parsed: None,
+        upload: None,
     }
 }
 

@@ -3,7 +3,7 @@
 use super::{Context, fail, st, time};
 use crate::cmd::eng;
 use cairn_store::JobFilter;
-use cairn_types::{CollectionId, ErrorCode, JobId, JobKind, JobState};
+use cairn_types::{CollectionId, ErrorCode, JobId, JobState};
 use std::process::ExitCode;
 
 #[derive(clap::Subcommand)]
@@ -67,7 +67,7 @@ pub fn run(ctx: &Context, c: JobsCmd) -> anyhow::Result<ExitCode> {
                 "COLLECTION"
             );
             for j in &jobs {
-                let JobKind::IngestFile { path, .. } = &j.kind;
+                let target = j.kind.target();
                 outln!(
                     "{:<36}  {:<9} {:>3}  {:<19}  {:<12} {}",
                     j.id,
@@ -75,7 +75,7 @@ pub fn run(ctx: &Context, c: JobsCmd) -> anyhow::Result<ExitCode> {
                     j.attempts,
                     time(j.updated_at),
                     j.collection,
-                    path
+                    target
                 );
                 if let Some(e) = &j.last_error {
                     let code = j.error_code.map_or("", |c| c.as_str());

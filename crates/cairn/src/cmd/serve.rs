@@ -1,10 +1,14 @@
-//! `cairn serve`: the HTTP API (OpenAI-compatible `/v1`, native `/api/v1`, `/docs`), and
-//! the retention sweep every `retention.sweep_interval_secs` on its own thread.
+//! `cairn serve`: the HTTP API (OpenAI-compatible `/v1`, native `/api/v1`, `/docs`), the
+//! retention sweep every `retention.sweep_interval_secs` on its own thread, and
+//! `server.ingest_workers` threads running ingest jobs from the store (asynchronous
+//! uploads; 0 leaves them to `cairn worker`), stopped after the server, each finishing
+//! the job it holds.
 
 use super::Context;
 use anyhow::Context as _;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -49,7 +53,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let jobs = IngestWorkers::start(&engine, ctx.loaded.config.server.ingest_workers)?;
+    let served = runtime.block_on(async move {
         let (listener, addr) = cairn_server::bind(&listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -58,7 +63,48 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         cairn_server::serve(engine, listener, cairn_server::shutdown_signal())
             .await
             .context("the server failed")
-    })?;
+    });
+    if let Some(jobs) = jobs {
+        jobs.stop();
+    }
+    served?;
     eprintln!("cairn: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The ingest job threads running beside the server.
+struct IngestWorkers {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl IngestWorkers {
+    /// Starts `threads` job threads (none for 0).
+    fn start(engine: &Arc<cairn_engine::Engine>, threads: usize) -> anyhow::Result<Option<Self>> {
+        if threads == 0 {
+            return Ok(None);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("cairn-ingest-jobs".into())
+            .spawn({
+                let (engine, stop) = (engine.clone(), stop.clone());
+                move || engine.serve_jobs(threads, &stop, &super::worker::LogProgress)
+            })
+            .context("cannot start the ingest workers")?;
+        tracing::info!(
+            threads,
+            "running ingest jobs beside the server (server.ingest_workers)"
+        );
+        Ok(Some(Self { stop, thread }))
+    }
+
+    /// Lets the jobs in flight finish, then stops.
+    fn stop(self) {
+        tracing::info!("stopping the ingest workers: finishing the jobs in flight");
+        self.stop.store(true, Ordering::SeqCst);
+        if self.thread.join().is_err() {
+            tracing::error!("the ingest workers panicked");
+        }
+    }
 }

@@ -17,8 +17,9 @@ pub struct Args {
     threads: Option<usize>,
 }
 
-/// Each document done or failed as one log line.
-struct LogProgress;
+/// Each document done or failed as one log line (also the sink of `cairn serve`'s ingest
+/// workers).
+pub(super) struct LogProgress;
 
 impl ProgressSink for LogProgress {
     fn event(&self, event: &ProgressEvent) {

@@ -96,6 +96,8 @@ pub struct Reply {
     pub body: serde_json::Value,
     pub text: String,
     pub retry_after: Option<String>,
+    /// The `Location` header (an asynchronous upload's job).
+    pub location: Option<String>,
 }
 
 /// Sends one request; `key` goes in `Authorization: Bearer`.
@@ -144,6 +146,7 @@ pub fn call(method: &str, url: &str, key: Option<&str>, body: Option<&serde_json
         body,
         text,
         retry_after,
+        location: None,
     }
 }
 
@@ -155,6 +158,33 @@ pub fn upload(
     name: &str,
     text: &str,
     acl: Option<&str>,
+) -> Reply {
+    upload_with(url, key, collection, name, text, acl, &[])
+}
+
+/// Uploads `text` as file `name` with `Prefer: respond-async`: the server answers `202`
+/// with `{"job": …}` and a `Location` (in `Reply::location`).
+pub fn upload_async(url: &str, key: &str, collection: &str, name: &str, text: &str) -> Reply {
+    upload_with(
+        url,
+        key,
+        collection,
+        name,
+        text,
+        None,
+        &[("Prefer", "respond-async")],
+    )
+}
+
+/// [`upload`] with extra request headers.
+pub fn upload_with(
+    url: &str,
+    key: &str,
+    collection: &str,
+    name: &str,
+    text: &str,
+    acl: Option<&str>,
+    headers: &[(&str, &str)],
 ) -> Reply {
     let boundary = "cairn-test-boundary-7d1f";
     let mut body = format!(
@@ -171,21 +201,29 @@ pub fn upload(
         .http_status_as_error(false)
         .build()
         .into();
-    let mut resp = agent
+    let mut req = agent
         .post(&format!("{url}/api/v1/collections/{collection}/documents"))
         .header("Authorization", &format!("Bearer {key}"))
         .header(
             "Content-Type",
             &format!("multipart/form-data; boundary={boundary}"),
-        )
-        .send(body.as_bytes())
-        .unwrap();
+        );
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut resp = req.send(body.as_bytes()).unwrap();
     let status = resp.status().as_u16();
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let text = resp.body_mut().read_to_string().unwrap_or_default();
     Reply {
         status,
         body: serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
         text,
         retry_after: None,
+        location,
     }
 }

@@ -4,7 +4,7 @@
 use super::coverage::{Attacks, Kind};
 use super::matrix::{Targets, hits_lack, lacks, not_found, status};
 use super::world::*;
-use crate::common::server::upload;
+use crate::common::server::{upload, upload_async};
 use serde_json::json;
 
 /// Globex's admin and owner against acme: nothing of acme is found, listed, changed
@@ -565,6 +565,26 @@ pub(crate) fn cross_tenant(a: &mut Attacks, w: &World, t: &Targets) {
         None,
     );
     assert!(r.status < 500, "{}", r.text);
+    // Asynchronously into a collection only acme has: not found, and no job or bytes
+    // land anywhere.
+    let only = post(
+        s,
+        "/api/v1/collections",
+        &w.admin,
+        json!({"id": "acme-only"}),
+    );
+    assert_eq!(only.status, 201, "{}", only.text);
+    not_found(&upload_async(
+        &s.url,
+        g,
+        "acme-only",
+        "gina.md",
+        "# Gina\n\nGINAUPLOAD queued.",
+    ));
+    for key in [&w.admin, g] {
+        let jobs = get(s, "/api/v1/jobs", key);
+        assert!(!jobs.text.contains("gina.md"), "{}", jobs.text);
+    }
     a.record(CrossTenant, "POST", "/api/v1/collections/kb/documents");
     let acme_docs = get(s, "/api/v1/collections/kb/documents", &w.admin);
     assert!(acme_docs.text.contains(&t.eng_doc) && !acme_docs.text.contains("gina.md"));

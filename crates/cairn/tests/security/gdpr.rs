@@ -62,6 +62,27 @@ fn erase_alice(w: &World) {
         None,
     );
     assert_eq!(up.status, 201, "{}", up.text);
+    // An asynchronous upload whose job died keeps her bytes, and its job names her.
+    let queued = common::server::upload_async(
+        &s.url,
+        &alice_editor,
+        "kb",
+        "scan.pdf",
+        "%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage without xref",
+    );
+    assert_eq!(queued.status, 202, "{}", queued.text);
+    let job = format!(
+        "/api/v1/jobs/{}",
+        queued.body["job"]["id"].as_str().unwrap()
+    );
+    let started = std::time::Instant::now();
+    while get(&s, &job, &alice_editor).body["state"] != "dead" {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the job never died"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     // Bob's data must survive the erasure.
     let bconv = post(
         &s,
@@ -93,6 +114,12 @@ fn erase_alice(w: &World) {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["conversations"], 1);
     assert_eq!(r.body["documents"], 1);
+    assert_eq!(
+        (&r.body["uploads"], &r.body["jobs"]),
+        (&json!(1), &json!(1)),
+        "{}",
+        r.text
+    );
     assert_eq!(get(&s, "/api/v1/me", &w.alice).status, 401);
     assert_eq!(get(&s, "/api/v1/me", &alice_editor).status, 401);
     // The answer row itself is checked gone in the database below.
@@ -104,6 +131,7 @@ fn erase_alice(w: &World) {
         ("answers", "owner"),
         ("feedback", "owner"),
         ("documents", "owner"),
+        ("uploads", "owner"),
         ("users", "id"),
         ("api_keys", "user_id"),
     ] {
@@ -114,6 +142,8 @@ fn erase_alice(w: &World) {
     }
     let n = w.count("SELECT COUNT(*) FROM chunks WHERE text LIKE '%PLATYPUS%'");
     assert_eq!(n, 0);
+    let n = w.count("SELECT COUNT(*) FROM jobs WHERE kind LIKE '%\"owner\":\"alice\"%'");
+    assert_eq!(n, 0, "no job names her");
     let n = w.count("SELECT COUNT(*) FROM messages WHERE content LIKE '%Aurora office%'");
     assert_eq!(n, 0, "the conversation's messages are gone");
     let after = common::json(&common::cairn(

@@ -6,7 +6,7 @@
 
 use super::coverage::{Attacks, Kind};
 use super::world::*;
-use crate::common::server::{Reply, Server, upload};
+use crate::common::server::{Reply, Server, upload, upload_async};
 use serde_json::json;
 
 /// What the matrix attacks and with whom (besides the world's keys).
@@ -165,6 +165,17 @@ fn wrong_role(a: &mut Attacks, w: &World, t: &Targets) {
         None,
     );
     forbidden(&r);
+    // Asynchronously too (`Prefer: respond-async`), a member and a viewer: refused
+    // before anything is stored.
+    for key in [&w.alice, &t.viewer] {
+        forbidden(&upload_async(
+            &s.url,
+            key,
+            "kb",
+            "member.md",
+            "# Member\n\nNot allowed later either.",
+        ));
+    }
     a.record(WrongRole, "POST", "/api/v1/collections/kb/documents");
     for (m, p, b) in [
         ("DELETE", format!("/api/v1/documents/{}", t.eng_doc), None),
@@ -305,6 +316,13 @@ fn cross_acl(a: &mut Attacks, w: &World, t: &Targets) {
     assert_eq!(
         r.status, 409,
         "erin cannot overwrite bob's upload: {}",
+        r.text
+    );
+    // Nor through a job: refused before the bytes and the job are stored.
+    let r = upload_async(&s.url, &w.erin, "kb", "plan.md", "# Plan\n\nErin, later.");
+    assert_eq!(
+        r.status, 409,
+        "erin cannot queue over bob's upload: {}",
         r.text
     );
     a.record(CrossAcl, "POST", "/api/v1/collections/kb/documents");
