@@ -308,6 +308,37 @@ fn fill(dir: &Path) -> (PathBuf, Filled) {
         updated_at: 90,
     })
     .unwrap();
+    // An asynchronous upload waiting for its job: its bytes move with it.
+    let upload = cairn_types::UploadId::generate();
+    let upload_job = NewJob {
+        collection: c("c"),
+        batch: "b-up".into(),
+        kind: cairn_types::JobKind::IngestUpload {
+            upload: upload.clone(),
+            name: "pending.md".into(),
+            acl: Acl::default(),
+            metadata: serde_json::Map::default(),
+            owner: Some("alice".into()),
+            idempotency_key: Some("up-1".into()),
+            content_hash: "c0ffee".into(),
+        },
+        max_attempts: 2,
+    };
+    s.enqueue_upload(
+        &a,
+        &cairn_store::NewUpload {
+            id: upload,
+            name: "pending.md".into(),
+            owner: Some("alice".into()),
+            idempotency_key: Some("up-1".into()),
+            request_hash: "rh".into(),
+            sha256: "c0ffee".into(),
+            bytes: b"# Pending\n\n\x00\xff bytes kept exactly",
+        },
+        &upload_job,
+        1_100,
+    )
+    .unwrap();
     // A replica that has applied nothing yet: pruning records a floor and deletes nothing.
     s.report_replica(&a, &c("c"), "node-1", 0, 1_000).unwrap();
     assert_eq!(s.prune_index_changes(0).unwrap().changes, 0);
@@ -331,6 +362,12 @@ fn snapshot(s: &dyn Store, filled: &Filled) -> Vec<String> {
         let tn = t(tenant);
         let collections = s.list_collections(&tn).unwrap();
         line("collections", &collections);
+        for u in s.list_uploads(&tn).unwrap() {
+            line("upload", &s.get_upload(&tn, &u.id).unwrap());
+        }
+        for c in &collections {
+            line("log floor", &s.index_log_floor(&tn, &c.id).unwrap());
+        }
         let documents = s.list_documents(&tn, None, 1_000, 0).unwrap();
         line("documents", &documents);
         let ids: Vec<_> = documents.iter().map(|d| d.id.clone()).collect();

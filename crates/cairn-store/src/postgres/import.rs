@@ -55,6 +55,7 @@ pub const IMPORTED_TABLES: &[&str] = &[
     "staged_documents",
     "staged_chunks",
     "jobs",
+    "uploads",
     "idempotency_keys",
     "index_changes",
     "index_replicas",
