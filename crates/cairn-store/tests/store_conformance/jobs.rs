@@ -66,7 +66,9 @@ fn jobs_with_long_kinds_are_deduplicated_too(s: Fixture) {
     // Metadata makes the (collection, kind) key far longer than a b-tree entry holds.
     let long = |note: &str| {
         let mut job = new_job("/long");
-        let cairn_types::JobKind::IngestFile { metadata, .. } = &mut job.kind;
+        let cairn_types::JobKind::IngestFile { metadata, .. } = &mut job.kind else {
+            unreachable!("new_job makes file jobs")
+        };
         metadata.insert("note".into(), note.repeat(4_000).into());
         job
     };
@@ -77,7 +79,9 @@ fn jobs_with_long_kinds_are_deduplicated_too(s: Fixture) {
     assert_eq!(ids.len(), 2, "the twin is skipped, the other kind is not");
     assert!(s.enqueue(&a, &[long("x")], 2).unwrap().is_empty());
     let job = s.get_job(&a, &ids[0]).unwrap();
-    let cairn_types::JobKind::IngestFile { metadata, .. } = &job.kind;
+    let cairn_types::JobKind::IngestFile { metadata, .. } = &job.kind else {
+        panic!("a file job came back as {:?}", job.kind)
+    };
     assert_eq!(metadata["note"].as_str().map(str::len), Some(4_000));
 }
 
