@@ -6,6 +6,7 @@ services' dependencies and health checks, and each cairn service's environment t
 """
 
 import re
+import subprocess
 
 import yaml
 
