@@ -310,6 +310,8 @@ pub struct UserExport {
     pub feedback: Vec<Feedback>,
     /// Documents they uploaded, with their chunk texts.
     pub documents: Vec<(Document, Vec<String>)>,
+    /// Their uploads still waiting for (or dead in) their ingest jobs, without the bytes.
+    pub uploads: Vec<crate::upload::UploadInfo>,
 }
 
 /// What an erasure removed.

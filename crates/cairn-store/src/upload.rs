@@ -41,7 +41,7 @@ pub struct NewUpload<'a> {
 }
 
 /// What is stored about an upload, without its bytes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct UploadInfo {
     pub tenant: TenantId,
     pub id: UploadId,
@@ -85,4 +85,17 @@ pub trait UploadRepo {
     fn list_uploads(&self, tenant: &TenantId) -> Result<Vec<UploadInfo>>;
     /// Deletes the upload's bytes; `false` if they were already gone.
     fn delete_upload(&self, tenant: &TenantId, id: &UploadId) -> Result<bool>;
+}
+
+/// `owner`'s stored uploads in `tenant` (what a GDPR export lists).
+pub(crate) fn owned_uploads(
+    store: &dyn UploadRepo,
+    tenant: &TenantId,
+    owner: &str,
+) -> Result<Vec<UploadInfo>> {
+    Ok(store
+        .list_uploads(tenant)?
+        .into_iter()
+        .filter(|u| u.owner.as_deref() == Some(owner))
+        .collect())
 }

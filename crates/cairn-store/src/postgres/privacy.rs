@@ -53,7 +53,7 @@ fn count(
 
 impl PrivacyRepo for PostgresStore {
     fn export_owner(&self, tenant: &TenantId, owner: &str) -> Result<UserExport> {
-        self.read(&format!("exporting `{owner}`"), |client| {
+        let mut export = self.read(&format!("exporting `{owner}`"), |client| {
             let mut tx = client
                 .build_transaction()
                 .isolation_level(IsolationLevel::RepeatableRead)
@@ -161,8 +161,11 @@ impl PrivacyRepo for PostgresStore {
                 answers,
                 feedback: feedback_rows,
                 documents,
+                uploads: Vec::new(),
             })
-        })
+        })?;
+        export.uploads = crate::upload::owned_uploads(self, tenant, owner)?;
+        Ok(export)
     }
 
     fn erase_owner(&self, tenant: &TenantId, owner: &str) -> Result<ErasureReport> {

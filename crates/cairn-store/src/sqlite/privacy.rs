@@ -104,6 +104,7 @@ impl PrivacyRepo for SqliteStore {
             answers,
             feedback: feedback_rows,
             documents,
+            uploads: crate::upload::owned_uploads(self, tenant, owner)?,
         })
     }
 

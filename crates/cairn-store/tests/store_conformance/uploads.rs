@@ -325,6 +325,11 @@ fn pending_uploads_go_with_their_collection_tenant_and_uploader(s: Fixture) {
     let (_, alice_job) = store(&s, "b", "alice.md", "alice", 1);
     let (bob, bob_job) = store(&s, "b", "bob.md", "bob", 1);
     let (_, done_job) = store(&s, "b", "done.md", "alice", 1);
+    // A GDPR export lists her pending uploads (not the bytes), nobody else's.
+    let export = s.export_owner(&t("b"), "alice").unwrap();
+    let names: Vec<&str> = export.uploads.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"alice.md") && names.contains(&"done.md"));
     s.complete_job(&t("b"), &done_job.id, 2).unwrap();
     let r = s.erase_owner(&t("b"), "alice").unwrap();
     assert_eq!((r.uploads, r.jobs), (2, 2), "{r:?}");
