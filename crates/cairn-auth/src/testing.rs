@@ -16,8 +16,22 @@ pub struct RedisServer {
 
 impl RedisServer {
     /// Starts one with no persistence; an error says how to install Redis when the
-    /// binary is missing.
+    /// binary is missing. Tests start servers in parallel, and a free port found here may
+    /// be taken by another test's server before this one binds it: the server that
+    /// answers must be this child (its `process_id`), else it starts again elsewhere.
     pub fn start() -> Result<RedisServer, String> {
+        let mut last = String::new();
+        for _ in 0..5 {
+            match Self::start_once()? {
+                Ok(server) => return Ok(server),
+                Err(why) => last = why,
+            }
+        }
+        Err(format!("redis-server did not start: {last}"))
+    }
+
+    /// `Err` for a missing binary; `Ok(Err(why))` for a start worth trying again.
+    fn start_once() -> Result<Result<RedisServer, String>, String> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free loopback port: {e}"))?
@@ -48,18 +62,36 @@ impl RedisServer {
             port,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "redis-server did not listen on port {port} within 20 s"
-                ));
-            }
+        loop {
             if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!("redis-server exited at start: {status}"));
+                return Ok(Err(format!("exited at start on port {port}: {status}")));
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                match server.answering_pid() {
+                    Some(pid) if pid == server.child.id() => return Ok(Ok(server)),
+                    Some(_) => {
+                        return Ok(Err(format!("port {port} belongs to another server")));
+                    }
+                    None => {}
+                }
+            }
+            if Instant::now() > deadline {
+                return Ok(Err(format!("did not answer on port {port} within 20 s")));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(server)
+    }
+
+    /// The `process_id` of the server answering on this port, once it answers.
+    fn answering_pid(&self) -> Option<u32> {
+        let client = redis::Client::open(self.url.as_str()).ok()?;
+        let mut conn = client
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .ok()?;
+        let info: String = redis::cmd("INFO").arg("server").query(&mut conn).ok()?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .and_then(|pid| pid.trim().parse().ok())
     }
 
     /// Stops the server now (tests of an unreachable Redis).
