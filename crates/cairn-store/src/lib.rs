@@ -58,3 +58,10 @@ pub use security::{
 pub use session::{PendingLogin, SessionRepo, WebSession};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 pub use upload::{NewUpload, StoredUpload, UploadInfo, UploadRepo};
+
+/// Milliseconds since the Unix epoch (when a migration was applied).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -21,8 +21,6 @@ use std::time::{Duration, Instant};
 pub const SUMMARY_EVERY: Duration = Duration::from_secs(60);
 /// How long an idle worker thread waits before it looks at the queue again.
 const IDLE_POLL: Duration = Duration::from_millis(250);
-/// How often an idle worker puts back the jobs of dead workers and expired leases.
-const RECLAIM_EVERY: Duration = Duration::from_secs(1);
 
 /// Logs the totals since the previous summary (nothing when idle).
 fn log_summary(r: &IngestReport) {
@@ -79,24 +77,12 @@ impl Engine {
     /// put back dead workers' jobs now and then and wait a little.
     fn claim_loop(&self, state: &RunState<'_>, stop: &AtomicBool) {
         let lease = i64::try_from(self.config.ingest.lease_ms).unwrap_or(i64::MAX);
-        let mut last_reclaim: Option<Instant> = None;
+        let mut last_reclaim = Instant::now();
         while !stop.load(Ordering::SeqCst) {
             match self.store.claim(&state.owner, lease, None, now_ms()) {
-                Ok(Some(job)) => {
-                    let key = (job.tenant.clone(), job.id.clone());
-                    state.in_flight_insert(key.clone());
-                    self.run_job(state, &job);
-                    state.in_flight_remove(&key);
-                }
+                Ok(Some(job)) => self.run_claimed(state, &job),
                 Ok(None) => {
-                    if last_reclaim.is_none_or(|t| t.elapsed() >= RECLAIM_EVERY) {
-                        last_reclaim = Some(Instant::now());
-                        match self.reclaim_dead_jobs() {
-                            Ok(0) => {}
-                            Ok(n) => tracing::info!(jobs = n, "reclaimed stale job leases"),
-                            Err(e) => tracing::warn!(error = %e, "cannot reclaim job leases"),
-                        }
-                    }
+                    self.reclaim_now_and_then(&mut last_reclaim);
                     std::thread::sleep(IDLE_POLL);
                 }
                 Err(e) => {

@@ -33,12 +33,6 @@ impl RunState<'_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
-    pub(super) fn in_flight_insert(&self, key: (TenantId, JobId)) {
-        self.in_flight().insert(key);
-    }
-    pub(super) fn in_flight_remove(&self, key: &(TenantId, JobId)) {
-        self.in_flight().remove(key);
-    }
 }
 
 impl<'a> RunState<'a> {
@@ -109,23 +103,11 @@ impl Engine {
         let mut last_reclaim = Instant::now();
         loop {
             match self.store.claim(&state.owner, lease, None, now_ms()) {
-                Ok(Some(job)) => {
-                    let key = (job.tenant.clone(), job.id.clone());
-                    state.in_flight().insert(key.clone());
-                    self.run_job(state, &job);
-                    state.in_flight().remove(&key);
-                }
+                Ok(Some(job)) => self.run_claimed(state, &job),
                 Ok(None) => match self.pending_in(tenant, collections) {
                     Ok(0) => return,
                     Ok(_) => {
-                        if last_reclaim.elapsed() >= RECLAIM_EVERY {
-                            last_reclaim = Instant::now();
-                            match self.reclaim_dead_jobs() {
-                                Ok(0) => {}
-                                Ok(n) => tracing::info!(jobs = n, "reclaimed stale job leases"),
-                                Err(e) => tracing::warn!(error = %e, "cannot reclaim job leases"),
-                            }
-                        }
+                        self.reclaim_now_and_then(&mut last_reclaim);
                         std::thread::sleep(Duration::from_millis(100));
                     }
                     Err(e) => {
@@ -144,7 +126,29 @@ impl Engine {
         }
     }
 
-    pub(super) fn run_job(&self, state: &RunState<'_>, job: &Job) {
+    /// Runs a claimed job, its lease renewed meanwhile by the heartbeat loop.
+    pub(super) fn run_claimed(&self, state: &RunState<'_>, job: &Job) {
+        let key = (job.tenant.clone(), job.id.clone());
+        state.in_flight().insert(key.clone());
+        self.run_job(state, job);
+        state.in_flight().remove(&key);
+    }
+
+    /// Puts back the jobs of dead workers and expired leases, at most every
+    /// [`RECLAIM_EVERY`] (`last`: when it last did).
+    pub(super) fn reclaim_now_and_then(&self, last: &mut Instant) {
+        if last.elapsed() < RECLAIM_EVERY {
+            return;
+        }
+        *last = Instant::now();
+        match self.reclaim_dead_jobs() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, "reclaimed stale job leases"),
+            Err(e) => tracing::warn!(error = %e, "cannot reclaim job leases"),
+        }
+    }
+
+    fn run_job(&self, state: &RunState<'_>, job: &Job) {
         let target = job.kind.target();
         // Each attempt is a trace of its own (when a server collects traces).
         let span = tracing::info_span!(

@@ -13,7 +13,7 @@
 //! is SQLite's 11 (the uploads waiting for their jobs).
 
 use super::db;
-use crate::{Error, Result};
+use crate::{Error, Result, now_ms};
 use postgres::Client;
 
 /// One schema step.
@@ -470,12 +470,6 @@ CREATE TABLE usage_by_route (
     PRIMARY KEY (tenant_id, day, route, model)
 );
 "#;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
 
 /// The newest migration recorded (0 for a database Cairn never migrated).
 pub(crate) fn current_version(client: &mut Client) -> Result<i64> {

@@ -10,7 +10,7 @@
 //! JSON columns hold serde_json text; `simhash` is a `u64` bit-cast to SQLite's `i64`.
 
 use super::db;
-use crate::{Error, Result};
+use crate::{Error, Result, now_ms};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// One schema step.
@@ -553,12 +553,6 @@ CREATE TABLE idempotency_keys (
 ) STRICT;
 CREATE INDEX idempotency_by_document ON idempotency_keys(tenant_id, document_id);
 ";
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
 
 /// The newest migration recorded in the database (0 for a fresh one).
 pub(crate) fn current_version(conn: &Connection) -> Result<i64> {
