@@ -69,6 +69,26 @@ pub struct RetrievalSection {
     /// process, in MiB; past it the least recently used spaces are closed (they reopen
     /// from disk on their next use). 0: no limit.
     pub index_memory_mb: u64,
+    /// Where dense search runs: `usearch` (an HNSW graph in each server's memory, a
+    /// replica of the store) or `pgvector` (in PostgreSQL, shared by every server;
+    /// needs `store.backend = "postgres"`).
+    pub dense_backend: String,
+    /// Where lexical search runs: `tantivy` (BM25, a replica in each server's data
+    /// directory) or `postgres` (PostgreSQL full-text search, shared; needs
+    /// `store.backend = "postgres"`).
+    pub lexical_backend: String,
+}
+
+impl RetrievalSection {
+    /// Whether dense search runs in the store (pgvector).
+    pub fn dense_in_store(&self) -> bool {
+        self.dense_backend == "pgvector"
+    }
+
+    /// Whether lexical search runs in the store (PostgreSQL full-text search).
+    pub fn lexical_in_store(&self) -> bool {
+        self.lexical_backend == "postgres"
+    }
 }
 
 impl Default for RetrievalSection {
@@ -91,6 +111,8 @@ impl Default for RetrievalSection {
             hnsw_ef_construction: 128,
             hnsw_ef_search: 64,
             index_memory_mb: 2048,
+            dense_backend: "usearch".into(),
+            lexical_backend: "tantivy".into(),
         }
     }
 }

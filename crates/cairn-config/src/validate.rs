@@ -361,6 +361,28 @@ impl RawConfig {
             &r.rerank,
             &["none", "maxsim", "llm", "cross-encoder"],
         )?;
+        one_of(
+            "retrieval.dense_backend",
+            &r.dense_backend,
+            &["usearch", "pgvector"],
+        )?;
+        one_of(
+            "retrieval.lexical_backend",
+            &r.lexical_backend,
+            &["tantivy", "postgres"],
+        )?;
+        for (key, shared) in [
+            ("retrieval.dense_backend", r.dense_in_store()),
+            ("retrieval.lexical_backend", r.lexical_in_store()),
+        ] {
+            if shared && store_backend != StoreBackend::Postgres {
+                return Err(invalid(
+                    key,
+                    "searching in PostgreSQL needs store.backend = \"postgres\" \
+                     (the embedded store searches its own tantivy and usearch indexes)",
+                ));
+            }
+        }
         if r.rrf_k.is_nan() || r.rrf_k <= 0.0 {
             return Err(invalid("retrieval.rrf_k", "must be positive"));
         }

@@ -49,6 +49,15 @@ pub(crate) fn terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
     out
 }
 
+/// The terms full-text search outside tantivy indexes and queries (PostgreSQL's
+/// `tsvector`): the prose analyzer's stems, then the identifier analyzer's tokens, so an
+/// exact identifier counts on top of its parts.
+pub fn search_terms(text: &str) -> Vec<String> {
+    let mut out = terms(&mut english(), text);
+    out.extend(terms(&mut identifiers(), text));
+    out
+}
+
 fn ident_char(c: char) -> bool {
     c.is_alphanumeric() || matches!(c, '_' | '.' | '\\' | '$')
 }

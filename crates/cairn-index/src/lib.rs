@@ -26,10 +26,13 @@ mod key;
 pub mod lexical;
 mod space;
 
+pub use analyze::search_terms;
 pub use catalog::DocAttrs;
 pub use dense::DenseParams;
 pub use error::{Error, Result};
 pub use filter::{Access, SearchFilter};
 pub use fusion::{Fused, rrf, rrf_weighted, weighted};
 pub use key::chunk_key;
-pub use space::{ChunkInput, DocInput, Incarnation, IndexSpace, SpaceStatus, recorded_embedder};
+pub use space::{
+    ChunkInput, DocInput, Incarnation, IndexSpace, SpaceShape, SpaceStatus, recorded_embedder,
+};

@@ -45,6 +45,33 @@ pub struct Incarnation {
     pub generation: i64,
 }
 
+/// What a space keeps itself. A deployment that searches in the store
+/// (`retrieval.dense_backend = "pgvector"`, `retrieval.lexical_backend = "postgres"`)
+/// keeps only the catalog and the other side here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpaceShape {
+    pub dense: DenseParams,
+    /// Whether the HNSW graph holds the vectors (false: it stays empty).
+    pub local_vectors: bool,
+    /// Whether the tantivy index holds the text (false: it stays empty).
+    pub local_lexical: bool,
+}
+
+impl SpaceShape {
+    /// Everything kept here (the embedded default).
+    pub fn local(dense: DenseParams) -> Self {
+        Self {
+            dense,
+            local_vectors: true,
+            local_lexical: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Meta {
     seq: i64,
@@ -55,6 +82,11 @@ struct Meta {
     /// Absent in spaces written before reindexing existed: generation 0.
     #[serde(default)]
     generation: i64,
+    /// Absent in spaces written before the shared backends existed: both kept.
+    #[serde(default = "yes")]
+    local_vectors: bool,
+    #[serde(default = "yes")]
+    local_lexical: bool,
 }
 
 /// Counts and positions, for `cairn collections` and tests.
@@ -121,6 +153,22 @@ impl IndexSpace {
         params: DenseParams,
         incarnation: Incarnation,
     ) -> Result<Self> {
+        let shape = SpaceShape::local(params);
+        Self::open_shaped(dir, tenant, collection, (model, dim), shape, incarnation)
+    }
+
+    /// [`Self::open`] for a space that may leave one side to the store: `embedder` is
+    /// the (model, dimension) its vectors come from wherever they are kept.
+    pub fn open_shaped(
+        dir: &Path,
+        tenant: &str,
+        collection: &str,
+        embedder: (&str, usize),
+        shape: SpaceShape,
+        incarnation: Incarnation,
+    ) -> Result<Self> {
+        let (model, dim) = embedder;
+        let params = shape.dense;
         std::fs::create_dir_all(dir)?;
         let lexical = LexicalIndex::open(&dir.join("lexical"))?;
         let wanted = Meta {
@@ -130,6 +178,8 @@ impl IndexSpace {
             params,
             epoch: incarnation.created_at,
             generation: incarnation.generation,
+            local_vectors: shape.local_vectors,
+            local_lexical: shape.local_lexical,
         };
         let stored = read_meta(&dir.join("meta.json"));
         let loaded = match &stored {
@@ -193,6 +243,11 @@ impl IndexSpace {
         }
     }
 
+    /// Whether this space keeps vectors itself.
+    pub fn keeps_vectors(&self) -> bool {
+        self.meta.local_vectors
+    }
+
     /// Refuses a search or write naming another tenant or collection.
     pub fn check(&self, tenant: &str, collection: &str) -> Result<()> {
         if tenant == self.tenant && collection == self.collection {
@@ -236,7 +291,11 @@ impl IndexSpace {
                 (&d.attrs, chunks)
             })
             .collect();
-        self.lexical.apply(&removed_refs, &lex_docs, seq)?;
+        if self.meta.local_lexical {
+            self.lexical.apply(&removed_refs, &lex_docs, seq)?;
+        } else {
+            self.lexical.apply(&[], &[], seq)?;
+        }
         let mut dense = self.dense.write().unwrap_or_else(PoisonError::into_inner);
         let state = &mut *dense;
         for doc in removed {
@@ -252,7 +311,7 @@ impl IndexSpace {
             }
             let ordinals = d.chunks.iter().map(|c| c.ordinal).collect();
             state.catalog.put(d.attrs.clone(), ordinals);
-            for c in &d.chunks {
+            for c in d.chunks.iter().filter(|_| self.meta.local_vectors) {
                 if let Some(v) = &c.vector {
                     let key = chunk_key(&format!("{}:{}", d.attrs.document, c.ordinal));
                     state.index.upsert(key, v)?;

@@ -30,6 +30,7 @@ pub mod replica;
 pub mod repo;
 pub mod security;
 pub mod session;
+pub mod shared_index;
 mod sqlite;
 #[doc(hidden)]
 pub mod testing;
@@ -56,6 +57,10 @@ pub use security::{
     RouteUsageRow, SealedSecret, TenantDataRepo, Usage, UserExport,
 };
 pub use session::{PendingLogin, SessionRepo, WebSession};
+pub use shared_index::{
+    SharedChunk, SharedCounts, SharedDoc, SharedFilter, SharedIndexRepo, SharedSpace, VectorHits,
+    VectorPlan,
+};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 pub use upload::{NewUpload, StoredUpload, UploadInfo, UploadRepo};
 

@@ -394,6 +394,7 @@ pub trait Store:
     + crate::duty::DutyRepo
     + crate::replica::ReplicaRepo
     + crate::upload::UploadRepo
+    + crate::shared_index::SharedIndexRepo
     + Send
     + Sync
 {
@@ -419,6 +420,7 @@ impl<T> Store for T where
         + crate::duty::DutyRepo
         + crate::replica::ReplicaRepo
         + crate::upload::UploadRepo
+        + crate::shared_index::SharedIndexRepo
         + Send
         + Sync
 {

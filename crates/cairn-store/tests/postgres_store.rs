@@ -87,3 +87,27 @@ fn calls_from_async_handlers_work_and_dropping_there_is_safe() {
         assert!(s.list_tenants().unwrap().is_empty());
     });
 }
+
+/// A rolling upgrade: a database migrated past this binary's schema is still opened when
+/// every newer migration declared itself readable by it (it only added tables), and
+/// refused otherwise.
+#[test]
+fn a_newer_schema_is_opened_only_when_it_declares_itself_readable() {
+    let url = fresh_postgres_database().unwrap();
+    let mut raw = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let future = POSTGRES_SCHEMA_VERSION + 1;
+    raw.execute(
+        "INSERT INTO schema_migrations(version, applied_at, readable_by) VALUES ($1, 0, $2)",
+        &[&future, &POSTGRES_SCHEMA_VERSION],
+    )
+    .unwrap();
+    let s = PostgresStore::open(&url).expect("an additive newer schema is readable");
+    assert_eq!(s.schema_version().unwrap(), future);
+    raw.execute(
+        "UPDATE schema_migrations SET readable_by = $1 WHERE version = $1",
+        &[&future],
+    )
+    .unwrap();
+    let err = PostgresStore::open(&url).err().expect("refused");
+    assert!(err.to_string().contains("not readable by it"), "{err}");
+}

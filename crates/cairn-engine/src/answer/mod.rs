@@ -514,7 +514,7 @@ impl Engine {
         let keys: Vec<u64> = sources.iter().map(|s| chunk_key(&s.chunk_id)).collect();
         // The stored text is whole (only the prompt's excerpt is cut), so the index's
         // vectors still match it.
-        let source_vectors = space.index.vectors(&keys);
+        let source_vectors = self.space_vectors(&space, tenant, &req.collection, &keys)?;
         Ok(ground::check(
             answer,
             question,

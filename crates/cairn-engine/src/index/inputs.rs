@@ -67,12 +67,12 @@ pub(crate) fn attrs(d: &Document) -> DocAttrs {
 }
 
 /// Index inputs for a batch: indexed documents with their leaf and child chunks (parent
-/// chunks are context, not search targets). Chunks stored without an embedding are
-/// embedded now. Returns the inputs, the ids of stored documents that must not be
+/// chunks are context, not search targets). With an `embedder`, chunks stored without an
+/// embedding are embedded now; without one, the inputs carry no vectors. Returns the inputs, the ids of stored documents that must not be
 /// searchable (skipped by a quality rule) and how many chunks were embedded.
 pub(crate) fn doc_inputs(
     batch: IndexBatch,
-    embedder: &dyn Embedder,
+    embedder: Option<&dyn Embedder>,
 ) -> Result<(Vec<DocInput>, Vec<String>, usize)> {
     let mut by_doc: HashMap<String, Vec<ChunkInput>> = HashMap::new();
     let mut missing: Vec<(String, usize, String)> = Vec::new();
@@ -82,8 +82,8 @@ pub(crate) fn doc_inputs(
             continue;
         }
         let list = by_doc.entry(c.document.as_str().to_owned()).or_default();
-        let vector = ic.embedding.filter(|v| v.len() == embedder.dim());
-        if vector.is_none() {
+        let vector = embedder.and_then(|e| ic.embedding.filter(|v| v.len() == e.dim()));
+        if vector.is_none() && embedder.is_some() {
             missing.push((
                 c.document.as_str().to_owned(),
                 list.len(),
@@ -98,7 +98,7 @@ pub(crate) fn doc_inputs(
         });
     }
     let embedded = missing.len();
-    if !missing.is_empty() {
+    if let (false, Some(embedder)) = (missing.is_empty(), embedder) {
         let texts: Vec<&str> = missing.iter().map(|m| m.2.as_str()).collect();
         let vectors = embedder.embed(&texts)?.vectors;
         for ((doc, i, _), v) in missing.iter().zip(vectors) {

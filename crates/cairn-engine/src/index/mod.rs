@@ -10,19 +10,22 @@
 
 mod inputs;
 mod reindex;
+mod shared;
+mod target;
 
 pub(crate) use inputs::embedding_text;
 pub use inputs::parse_date;
 pub use reindex::ReindexReport;
 
 use crate::{Engine, Error, Result};
-use cairn_index::{DenseParams, Incarnation, IndexSpace};
+use cairn_index::{DenseParams, Incarnation, IndexSpace, SpaceShape};
 use cairn_store::IndexBatch;
 use cairn_types::{Collection, CollectionId, DocumentId, ErrorCode, TenantId};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use target::SyncTarget;
 
 /// Documents per batch while catching up or rebuilding.
 pub(crate) const BATCH_DOCS: usize = 64;
@@ -49,6 +52,8 @@ pub(crate) struct Space {
     last_used: AtomicU64,
     /// When this process last reported the space's position to the store (ms).
     reported_at: AtomicI64,
+    /// The same for the collection's shared space in the store, when searches use one.
+    shared_reported_at: AtomicI64,
 }
 
 impl Space {
@@ -168,12 +173,17 @@ impl Engine {
             .join(collection.as_str())
     }
 
-    fn dense_params(&self) -> DenseParams {
+    /// What each server's spaces keep: everything, except the sides searched in the store.
+    fn space_shape(&self) -> SpaceShape {
         let r = &self.config.retrieval;
-        DenseParams {
-            connectivity: r.hnsw_m,
-            expansion_add: r.hnsw_ef_construction,
-            expansion_search: r.hnsw_ef_search,
+        SpaceShape {
+            dense: DenseParams {
+                connectivity: r.hnsw_m,
+                expansion_add: r.hnsw_ef_construction,
+                expansion_search: r.hnsw_ef_search,
+            },
+            local_vectors: !r.dense_in_store(),
+            local_lexical: !r.lexical_in_store(),
         }
     }
 
@@ -208,6 +218,7 @@ impl Engine {
             sync: Mutex::new(()),
             last_used: AtomicU64::new(0),
             reported_at: AtomicI64::new(0),
+            shared_reported_at: AtomicI64::new(0),
         });
         self.spaces.touch(&space);
         open.insert(key.clone(), space.clone());
@@ -282,15 +293,14 @@ impl Engine {
         incarnation: Incarnation,
     ) -> Result<IndexSpace> {
         let embedder = self.embedder()?;
-        let params = self.dense_params();
+        let shape = self.space_shape();
         let opener = || {
-            IndexSpace::open(
+            IndexSpace::open_shaped(
                 dir,
                 tenant.as_str(),
                 collection.as_str(),
-                embedder.model_id(),
-                embedder.dim(),
-                params,
+                (embedder.model_id(), embedder.dim()),
+                shape,
                 incarnation,
             )
         };
@@ -366,9 +376,20 @@ impl Engine {
             let _cross = self.lock_space(tenant, collection)?;
             // A reindex may have swapped the space while this waited for the lock.
             if space.current(&self.store.get_collection(tenant, collection)?) {
-                let report = self.sync_locked(&space.index, tenant, collection)?;
+                let mut report = self.sync_locked(&space.index, tenant, collection)?;
                 drop(local);
-                self.report_position(&space, tenant, collection, &report);
+                drop(_cross);
+                self.report_position(
+                    &space.reported_at,
+                    || self.replica_id(),
+                    tenant,
+                    collection,
+                    &report,
+                );
+                if self.shares_search() {
+                    let shared = self.sync_shared(&space, tenant, collection)?;
+                    report.chunks_embedded += shared.chunks_embedded;
+                }
                 return Ok((space, report));
             }
         }
@@ -377,7 +398,7 @@ impl Engine {
     /// [`Self::sync_index`] with the space's locks held.
     fn sync_locked(
         &self,
-        space: &IndexSpace,
+        space: &dyn SyncTarget,
         tenant: &TenantId,
         collection: &CollectionId,
     ) -> Result<SyncReport> {
@@ -408,19 +429,20 @@ impl Engine {
     /// [`REPORT_EVERY_MS`]. A failure only delays pruning.
     fn report_position(
         &self,
-        space: &Space,
+        reported_at: &AtomicI64,
+        replica_id: impl FnOnce() -> Result<String>,
         tenant: &TenantId,
         collection: &CollectionId,
         report: &SyncReport,
     ) {
         let now = crate::engine::now_ms();
-        let last = space.reported_at.load(Ordering::Relaxed);
+        let last = reported_at.load(Ordering::Relaxed);
         let moved = report.documents_indexed + report.documents_removed > 0 || report.rebuilt;
         if !moved && now - last < REPORT_EVERY_MS {
             return;
         }
-        space.reported_at.store(now, Ordering::Relaxed);
-        let replica = match self.replica_id() {
+        reported_at.store(now, Ordering::Relaxed);
+        let replica = match replica_id() {
             Ok(id) => id,
             Err(e) => {
                 tracing::warn!(error = %e.message, "no index replica id; log pruning waits");
@@ -479,7 +501,7 @@ impl Engine {
 
     pub(crate) fn rebuild(
         &self,
-        space: &IndexSpace,
+        space: &dyn SyncTarget,
         tenant: &TenantId,
         collection: &CollectionId,
         head: i64,
@@ -495,7 +517,7 @@ impl Engine {
     /// stays marked unbuilt (sequence -1), so a crash restarts the fill.
     pub(crate) fn fill(
         &self,
-        space: &IndexSpace,
+        space: &dyn SyncTarget,
         tenant: &TenantId,
         collection: &CollectionId,
         feed: Feed,
@@ -517,7 +539,9 @@ impl Engine {
                 return Ok(());
             };
             let batch = match feed {
-                Feed::Live => self.store.index_batch(tenant, &ids, true)?,
+                Feed::Live => self
+                    .store
+                    .index_batch(tenant, &ids, space.wants_vectors())?,
                 Feed::Staged => self.store.staged_batch(tenant, &ids)?,
             };
             self.apply_batch(space, &ids, batch, -1, report)?;
@@ -527,7 +551,7 @@ impl Engine {
 
     pub(crate) fn catch_up(
         &self,
-        space: &IndexSpace,
+        space: &dyn SyncTarget,
         tenant: &TenantId,
         collection: &CollectionId,
         mut applied: i64,
@@ -558,20 +582,20 @@ impl Engine {
     /// Re-indexes `ids` (dropping those no longer stored) and records `seq`.
     pub(crate) fn index_documents(
         &self,
-        space: &IndexSpace,
+        space: &dyn SyncTarget,
         tenant: &TenantId,
         ids: &[DocumentId],
         seq: i64,
         report: &mut SyncReport,
     ) -> Result<()> {
-        let batch = self.store.index_batch(tenant, ids, true)?;
+        let batch = self.store.index_batch(tenant, ids, space.wants_vectors())?;
         self.apply_batch(space, ids, batch, seq, report)
     }
 
     /// Applies `batch` (read for `ids`) to the space: ids it lacks are dropped.
     fn apply_batch(
         &self,
-        space: &IndexSpace,
+        space: &dyn SyncTarget,
         ids: &[DocumentId],
         batch: IndexBatch,
         seq: i64,
@@ -585,7 +609,8 @@ impl Engine {
             .map(|id| id.as_str().to_owned())
             .collect();
         let embedder = self.embedder()?;
-        let (docs, skipped, embedded) = inputs::doc_inputs(batch, embedder.as_ref())?;
+        let embedder = space.wants_vectors().then_some(embedder.as_ref());
+        let (docs, skipped, embedded) = inputs::doc_inputs(batch, embedder)?;
         removed.extend(skipped);
         report.documents_indexed += docs.len();
         report.documents_removed += removed.len();

@@ -2,9 +2,10 @@
 //! and near-duplicate removal, MMR diversity, and edge ordering.
 
 use super::{ContextOptions, Order, SearchHit};
+use crate::index::Space;
 use crate::{Engine, Result};
-use cairn_index::{IndexSpace, chunk_key};
-use cairn_types::{ChunkId, TenantId};
+use cairn_index::chunk_key;
+use cairn_types::{ChunkId, CollectionId, TenantId};
 use std::collections::{HashMap, HashSet};
 
 /// Share of a hit's word trigrams found in a better hit above which it is dropped.
@@ -14,7 +15,8 @@ impl Engine {
     pub(crate) fn apply_context(
         &self,
         tenant: &TenantId,
-        space: &IndexSpace,
+        collection: &CollectionId,
+        space: &Space,
         mut hits: Vec<SearchHit>,
         opts: &ContextOptions,
         top_k: usize,
@@ -27,7 +29,7 @@ impl Engine {
         }
         if let Some(lambda) = opts.mmr_lambda {
             let keys: Vec<u64> = hits.iter().map(|h| chunk_key(&h.chunk_id)).collect();
-            let vectors = space.vectors(&keys);
+            let vectors = self.space_vectors(space, tenant, collection, &keys)?;
             hits = mmr(hits, &vectors, lambda.clamp(0.0, 1.0), top_k);
         }
         hits.truncate(top_k);

@@ -184,10 +184,14 @@ impl Engine {
             if opts.mode != SearchMode::Dense {
                 let t = Instant::now();
                 let l = stage("retrieval.lexical", || {
-                    space
-                        .index
-                        .search_lexical(&p.lexical, &req.filter, opts.candidates)
-                        .map_err(Error::from)
+                    self.lexical_search(
+                        &space,
+                        tenant,
+                        &req.collection,
+                        &p.lexical,
+                        &req.filter,
+                        opts.candidates,
+                    )
                 })?;
                 timings.lexical_ms += ms(t);
                 if i == 0 {
@@ -208,10 +212,15 @@ impl Engine {
                 timings.embed_ms += ms(t);
                 let t = Instant::now();
                 let d = stage("retrieval.dense", || {
-                    space
-                        .index
-                        .search_dense(&v, &req.filter, opts.candidates, req.ef_search)
-                        .map_err(Error::from)
+                    self.dense_search(
+                        &space,
+                        tenant,
+                        &req.collection,
+                        &v,
+                        &req.filter,
+                        opts.candidates,
+                        req.ef_search,
+                    )
                 })?;
                 timings.dense_ms += ms(t);
                 if i == 0 {
@@ -268,7 +277,14 @@ impl Engine {
 
         let t = Instant::now();
         let hits = stage("retrieval.context", || {
-            self.apply_context(tenant, &space.index, hits, &req.context, opts.top_k)
+            self.apply_context(
+                tenant,
+                &req.collection,
+                &space,
+                hits,
+                &req.context,
+                opts.top_k,
+            )
         })?;
         timings.context_ms = ms(t);
         timings.total_ms = ms(start);

@@ -43,6 +43,10 @@ use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::Path;
 
+/// PostgreSQL's tables with no SQLite counterpart, not imported: the shared search state,
+/// which the first search rebuilds from the imported documents and chunks.
+const POSTGRES_ONLY_TABLES: &[&str] = &["search_spaces", "search_chunks"];
+
 /// Every table an import copies, parents before the tables whose foreign keys name
 /// them. Both schemas hold exactly these (plus each one's `schema_migrations`); the
 /// import refuses to run otherwise.
@@ -334,8 +338,8 @@ fn table_sets(src: &Connection, tx: &mut Transaction<'_>) -> Result<[BTreeSet<St
         .query(
             "SELECT table_name::text FROM information_schema.tables
              WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
-               AND table_name <> 'schema_migrations'",
-            &[],
+               AND table_name <> 'schema_migrations' AND table_name <> ALL($1)",
+            &[&POSTGRES_ONLY_TABLES],
         )
         .map_err(db)?
         .iter()

@@ -20,25 +20,79 @@ use postgres::Client;
 pub(crate) struct Migration {
     pub version: i64,
     pub sql: &'static str,
+    /// The oldest schema version a binary may need and still run correctly against a
+    /// database at this version (recorded as `schema_migrations.readable_by`): a
+    /// migration that only adds tables lets the previous release keep serving during a
+    /// rolling upgrade. Its own version when it changes what older binaries read or
+    /// write.
+    pub readable_by: i64,
 }
 
 /// The schema version this binary needs.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         sql: V1_INITIAL,
+        readable_by: 1,
     },
     Migration {
         version: 2,
         sql: V2_INDEX_REPLICAS,
+        readable_by: 2,
     },
     Migration {
         version: 3,
         sql: V3_UPLOADS,
+        readable_by: 3,
+    },
+    Migration {
+        version: 4,
+        sql: V4_SHARED_SEARCH,
+        readable_by: 3,
     },
 ];
+
+/// PostgreSQL only (no SQLite counterpart): the shared search state of
+/// `retrieval.dense_backend = "pgvector"` and `retrieval.lexical_backend = "postgres"`
+/// (`crate::shared_index`). Vectors are `real[]`, so this needs no extension; the pgvector
+/// HNSW index of each dimension is created on first use. Rows cascade with their
+/// document (deletes and erasure) and their collection.
+const V4_SHARED_SEARCH: &str = r#"
+CREATE TABLE search_spaces (
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    collection_id TEXT COLLATE "C" NOT NULL,
+    created_at BIGINT NOT NULL,
+    generation BIGINT NOT NULL,
+    model TEXT COLLATE "C" NOT NULL,
+    dim INTEGER NOT NULL,
+    lexemes BOOLEAN NOT NULL,
+    applied_seq BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, collection_id),
+    FOREIGN KEY (tenant_id, collection_id) REFERENCES collections(tenant_id, id)
+        ON DELETE CASCADE
+);
+CREATE TABLE search_chunks (
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    collection_id TEXT COLLATE "C" NOT NULL,
+    chunk_key BIGINT NOT NULL,
+    document_id TEXT COLLATE "C" NOT NULL,
+    principals TEXT[] NOT NULL,
+    sources TEXT[] NOT NULL,
+    kind TEXT NOT NULL,
+    tags TEXT[] NOT NULL,
+    doc_date BIGINT NOT NULL,
+    dim INTEGER NOT NULL,
+    embedding REAL[],
+    lexemes TSVECTOR,
+    PRIMARY KEY (tenant_id, collection_id, chunk_key),
+    FOREIGN KEY (tenant_id, document_id) REFERENCES documents(tenant_id, id)
+        ON DELETE CASCADE
+);
+CREATE INDEX search_chunks_by_document ON search_chunks(tenant_id, document_id);
+CREATE INDEX search_chunks_lexemes ON search_chunks USING gin (lexemes);
+"#;
 
 /// SQLite's version 12: uploaded files waiting for their ingest jobs (`crate::upload`),
 /// deleted with their job through the foreign key; at most one per idempotency key.
@@ -489,6 +543,19 @@ pub(crate) fn current_version(client: &mut Client) -> Result<i64> {
     Ok(row.get(0))
 }
 
+/// Whether a binary needing schema `binary` may run against this database although it
+/// is newer: every migration past `binary` declared it readable by `binary` or older.
+pub(crate) fn readable_by(client: &mut Client, binary: i64) -> Result<bool> {
+    let row = client
+        .query_one(
+            "SELECT COALESCE(bool_and(readable_by IS NOT NULL AND readable_by <= $1), true)
+             FROM schema_migrations WHERE version > $1",
+            &[&binary],
+        )
+        .map_err(db)?;
+    Ok(row.get(0))
+}
+
 /// Applies the shipped migrations the database lacks; returns the versions applied.
 pub(crate) fn apply(client: &mut Client) -> Result<Vec<i64>> {
     apply_steps(client, MIGRATIONS)
@@ -505,7 +572,8 @@ fn apply_steps(client: &mut Client, known: &[Migration]) -> Result<Vec<i64>> {
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                 version BIGINT NOT NULL PRIMARY KEY,
                 applied_at BIGINT NOT NULL
-            )",
+            );
+            ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS readable_by BIGINT",
         )
         .map_err(db)?;
         let have: i64 = tx
@@ -535,8 +603,8 @@ fn apply_steps(client: &mut Client, known: &[Migration]) -> Result<Vec<i64>> {
             Error::Database(format!("schema migration {} failed: {}", m.version, db(e)))
         })?;
         tx.execute(
-            "INSERT INTO schema_migrations(version, applied_at) VALUES ($1, $2)",
-            &[&m.version, &now_ms()],
+            "INSERT INTO schema_migrations(version, applied_at, readable_by) VALUES ($1, $2, $3)",
+            &[&m.version, &now_ms(), &m.readable_by],
         )
         .map_err(db)?;
         tx.commit().map_err(db)?;

@@ -42,6 +42,7 @@ mod reindex;
 mod replicas;
 mod rows;
 mod sessions;
+mod shared_index;
 mod tenant_data;
 mod tenants;
 mod uploads;
@@ -136,11 +137,25 @@ impl PostgresStore {
                  run `cairn migrate` first",
                 migrations::SCHEMA_VERSION
             ))),
-            std::cmp::Ordering::Greater => Err(Error::Database(format!(
-                "the PostgreSQL store is at schema version {version}, newer than this \
-                 binary's {}: upgrade Cairn",
-                migrations::SCHEMA_VERSION
-            ))),
+            std::cmp::Ordering::Greater => {
+                let binary = migrations::SCHEMA_VERSION;
+                if store.with_client("reading the schema version", |c| {
+                    migrations::readable_by(c, binary)
+                })? {
+                    tracing::warn!(
+                        database = version,
+                        binary,
+                        "the PostgreSQL store was migrated by a newer Cairn whose schema \
+                         this one still reads (a rolling upgrade): upgrade this node"
+                    );
+                    Ok(store)
+                } else {
+                    Err(Error::Database(format!(
+                        "the PostgreSQL store is at schema version {version}, newer than \
+                         this binary's {binary} and not readable by it: upgrade Cairn"
+                    )))
+                }
+            }
         }
     }
 

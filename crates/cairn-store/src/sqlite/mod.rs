@@ -36,6 +36,7 @@ mod privacy;
 mod reindex;
 mod replicas;
 mod sessions;
+mod shared_index;
 mod tenant_data;
 pub use migrations::SCHEMA_VERSION;
 mod rows;

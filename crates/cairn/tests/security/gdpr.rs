@@ -18,6 +18,12 @@ fn gdpr_erase_removes_everything_of_one_user_on_the_postgres_backend() {
     erase_alice(&world_on_postgres());
 }
 
+/// With searches in PostgreSQL: her vectors and lexemes leave pgvector's table too.
+#[test]
+fn gdpr_erase_removes_the_users_vectors_from_pgvector() {
+    erase_alice(&world_searching_in_postgres());
+}
+
 fn erase_alice(w: &World) {
     let h = w.home.path();
     let s = Server::start(h);
@@ -104,6 +110,22 @@ fn erase_alice(w: &World) {
     assert_eq!(export["api_keys"].as_array().unwrap().len(), 2);
     assert!(!e.contains("argon2"), "no key hashes in an export");
 
+    // With search in PostgreSQL, the diary's chunks are rows there, vectors included.
+    let shared_rows = |filter: &str| {
+        w.count(&format!(
+            "SELECT COUNT(*) FROM search_chunks WHERE embedding IS NOT NULL {filter}"
+        ))
+    };
+    let (rows_before, diary_rows) = if w.search_in_store {
+        let diary = shared_rows(
+            "AND document_id IN (SELECT id FROM documents WHERE source LIKE '%diary.md')",
+        );
+        assert!(diary > 0, "the diary's vectors are in pgvector");
+        (shared_rows(""), diary)
+    } else {
+        (0, 0)
+    };
+
     // Before: alice reads her answer; the admin, who does not own it, cannot.
     let answer = format!("/api/v1/answers/{answer_id}");
     assert_eq!(get(&s, &answer, &w.alice).status, 200);
@@ -142,6 +164,13 @@ fn erase_alice(w: &World) {
     }
     let n = w.count("SELECT COUNT(*) FROM chunks WHERE text LIKE '%PLATYPUS%'");
     assert_eq!(n, 0);
+    if w.search_in_store {
+        assert_eq!(
+            shared_rows(""),
+            rows_before - diary_rows,
+            "exactly the diary's vectors left pgvector"
+        );
+    }
     let n = w.count("SELECT COUNT(*) FROM jobs WHERE kind LIKE '%\"owner\":\"alice\"%'");
     assert_eq!(n, 0, "no job names her");
     let n = w.count("SELECT COUNT(*) FROM messages WHERE content LIKE '%Aurora office%'");

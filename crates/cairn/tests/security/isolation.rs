@@ -30,6 +30,13 @@ fn tenants_and_acls_cannot_be_crossed_on_the_postgres_backend() {
     attack_everything(world_on_postgres());
 }
 
+/// Again with the searches themselves in PostgreSQL: tenant, collection and ACL filters
+/// inside pgvector's and full-text search's queries.
+#[test]
+fn tenants_and_acls_cannot_be_crossed_with_search_in_postgres() {
+    attack_everything(world_searching_in_postgres());
+}
+
 fn attack_everything(w: World) {
     let h = w.home.path();
     let hr_doc = doc_id(h, "acme", "hr.md");

@@ -32,6 +32,8 @@ pub(crate) struct World {
     pub(crate) redis: Option<cairn_auth::testing::RedisServer>,
     /// The PostgreSQL database of a world on the postgres backend.
     pub(crate) postgres: Option<String>,
+    /// Whether its searches run in PostgreSQL (pgvector and full-text search).
+    pub(crate) search_in_store: bool,
 }
 
 impl World {
@@ -64,10 +66,24 @@ pub(crate) fn ok(out: std::process::Output) {
 /// server (`CAIRN_TEST_PG_URL`; scripts/test.sh starts it) and its rate limits in a
 /// Redis started for it, as a multi-server deployment runs.
 pub(crate) fn world_on_postgres() -> World {
+    world_on_postgres_with("")
+}
+
+/// [`world_on_postgres`] with every search running in PostgreSQL too: vectors in
+/// pgvector, full-text search on `tsvector` (nothing searchable held by the server).
+pub(crate) fn world_searching_in_postgres() -> World {
+    let mut w = world_on_postgres_with(
+        "[retrieval]\ndense_backend = \"pgvector\"\nlexical_backend = \"postgres\"\n",
+    );
+    w.search_in_store = true;
+    w
+}
+
+fn world_on_postgres_with(extra: &str) -> World {
     let url = cairn_store::testing::fresh_postgres_database().unwrap_or_else(|e| panic!("{e}"));
     let redis = cairn_auth::testing::RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
     let mut w = world(&format!(
-        "[store]\nbackend = \"postgres\"\nurl = \"{url}\"\n\n[redis]\nurl = \"{}\"\n",
+        "[store]\nbackend = \"postgres\"\nurl = \"{url}\"\n\n[redis]\nurl = \"{}\"\n\n{extra}",
         redis.url
     ));
     w.redis = Some(redis);
@@ -121,6 +137,7 @@ pub(crate) fn world(extra_config: &str) -> World {
         home,
         redis: None,
         postgres: None,
+        search_in_store: false,
     }
 }
 
