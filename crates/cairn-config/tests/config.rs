@@ -280,3 +280,44 @@ fn the_postgres_backend_needs_a_url_and_never_shows_its_password() {
         "postgres://u:***@h/d"
     );
 }
+
+#[test]
+fn searching_in_postgres_needs_the_postgres_store() {
+    for (key, value) in [
+        ("dense_backend", "pgvector"),
+        ("lexical_backend", "postgres"),
+    ] {
+        assert_eq!(
+            invalid_key(load_from_str(
+                &format!("[retrieval]\n{key} = \"{value}\"\n"),
+                "t",
+                &[]
+            )),
+            format!("retrieval.{key}")
+        );
+    }
+    assert_eq!(
+        invalid_key(load_from_str(
+            "[retrieval]\ndense_backend = \"faiss\"\n",
+            "t",
+            &[]
+        )),
+        "retrieval.dense_backend"
+    );
+    let (c, _) = load_from_str(
+        "[store]\nbackend = \"postgres\"\nurl = \"postgres://u@h/d\"\n\n\
+         [retrieval]\ndense_backend = \"pgvector\"\nlexical_backend = \"postgres\"\n",
+        "t",
+        &[],
+    )
+    .unwrap();
+    assert!(c.retrieval.dense_in_store() && c.retrieval.lexical_in_store());
+    let (c, _) = load_from_str("", "t", &[]).unwrap();
+    assert_eq!(
+        (
+            c.retrieval.dense_backend.as_str(),
+            c.retrieval.lexical_backend.as_str()
+        ),
+        ("usearch", "tantivy")
+    );
+}

@@ -124,6 +124,71 @@ fn two_servers_share_documents_and_rate_limits() {
     );
 }
 
+/// Every search in PostgreSQL (`retrieval.dense_backend = "pgvector"`,
+/// `retrieval.lexical_backend = "postgres"`): a server that never indexed anything
+/// answers each search mode from the shared space another one built, holding no vectors
+/// and no text index of its own.
+#[test]
+fn two_servers_search_one_shared_space_in_postgres() {
+    let db = cairn_store::testing::fresh_postgres_database().unwrap_or_else(|e| panic!("{e}"));
+    let redis = cairn_auth::testing::RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let shared = "[retrieval]\ndense_backend = \"pgvector\"\nlexical_backend = \"postgres\"\n";
+    let a = home(&db, &redis.url, shared);
+    let b = home(&db, &redis.url, shared);
+    std::fs::create_dir_all(a.path().join("docs")).unwrap();
+    std::fs::write(a.path().join("docs/harbor.md"), PAGE).unwrap();
+    std::fs::write(a.path().join("docs/ferries.md"), UPLOADED).unwrap();
+    ok(common::cairn(
+        a.path(),
+        &["--tenant", "acme", "ingest", "docs", "-c", "kb"],
+    ));
+    let key = common::new_key(b.path(), "acme", "viewer", None);
+    let server_b = Server::start(b.path());
+    let top = |mode: &str, query: &str| {
+        let r = call(
+            "POST",
+            &format!("{}/api/v1/search", server_b.url),
+            Some(&key),
+            Some(&json!({"collection": "kb", "query": query, "top_k": 2, "mode": mode})),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["hits"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    for mode in ["lexical", "dense", "hybrid"] {
+        assert!(
+            top(mode, "who keeps the lighthouse").contains("Ingrid"),
+            "{mode}"
+        );
+        assert!(
+            top(mode, "ferry crossing to Østerholm").contains("MS Tern"),
+            "{mode}"
+        );
+    }
+    // The vectors are rows in PostgreSQL; B's own space keeps neither side.
+    let mut pg = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+    let rows: i64 = pg
+        .query_one(
+            "SELECT COUNT(*) FROM search_chunks
+             WHERE embedding IS NOT NULL AND lexemes IS NOT NULL AND tenant_id = 'acme'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(rows >= 2, "{rows} chunks in the shared space");
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(b.path().join("data/index/acme/kb/meta.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (&meta["local_vectors"], &meta["local_lexical"]),
+        (&json!(false), &json!(false)),
+        "{meta}"
+    );
+}
+
 #[test]
 fn a_postgres_deployment_without_redis_is_refused_while_limits_are_on() {
     let db = cairn_store::testing::fresh_postgres_database().unwrap_or_else(|e| panic!("{e}"));
