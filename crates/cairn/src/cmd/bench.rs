@@ -66,6 +66,30 @@ pub enum BenchCmd {
         #[arg(long)]
         dump: Option<std::path::PathBuf>,
     },
+    /// The shared search space on PostgreSQL (pgvector): insert rate, search p50/p95 and
+    /// recall@10 against exact search on synthetic clustered vectors, without a filter and
+    /// under an ACL admitting 1% of the chunks (a scratch tenant, removed afterwards).
+    Pgvector {
+        /// The database (default: `store.url`).
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long, default_value_t = 100_000)]
+        n: usize,
+        #[arg(long, default_value_t = 384)]
+        dim: usize,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long, default_value_t = 64)]
+        ef: usize,
+        #[arg(long, default_value_t = 16)]
+        m: usize,
+        #[arg(long, default_value_t = 128)]
+        ef_construction: usize,
+        #[arg(long, default_value_t = 1.5)]
+        noise: f32,
+    },
     /// Lexical (BM25) queries/s on a collection.
     Bm25 {
         #[arg(long, short)]
@@ -197,6 +221,35 @@ pub fn run(ctx: &Context, c: BenchCmd) -> anyhow::Result<ExitCode> {
             noise,
             dump,
         } => super::bench_index::ann(n, dim, queries, k, &ef, m, ef_construction, noise, dump)?,
+        BenchCmd::Pgvector {
+            url,
+            n,
+            dim,
+            queries,
+            k,
+            ef,
+            m,
+            ef_construction,
+            noise,
+        } => {
+            let url = url.unwrap_or_else(|| ctx.loaded.config.store_url.clone());
+            if url.is_empty() {
+                anyhow::bail!(
+                    "cairn bench pgvector needs --url or store.url (a PostgreSQL database)"
+                );
+            }
+            super::bench_pgvector::pgvector(&super::bench_pgvector::PgvectorBench {
+                url,
+                n,
+                dim,
+                queries,
+                k,
+                ef,
+                m,
+                ef_construction,
+                noise,
+            })?
+        }
         BenchCmd::Bm25 {
             collection,
             queries,

@@ -1,4 +1,5 @@
-//! `cairn bench ann|bm25|scale`: the index benchmarks, one JSON line each.
+//! `cairn bench ann|bm25|scale`: the index benchmarks, one JSON line each (`pgvector`,
+//! the same on PostgreSQL, is in `bench_pgvector`).
 //!
 //! - `ann`: HNSW recall@10 and queries/s against exact search on synthetic clustered
 //!   vectors (default 100k × 384), queries spread over all cores.
@@ -73,11 +74,25 @@ pub(crate) fn clustered(
 }
 
 fn exact_top(data: &[Vec<f32>], q: &[f32], k: usize) -> Vec<u64> {
+    exact_top_of(data, q, k, |_| true)
+}
+
+/// Exact top-`k` keys (indexes into `data`) by inner product among the rows `keep` admits.
+pub(crate) fn exact_top_of(
+    data: &[Vec<f32>],
+    q: &[f32],
+    k: usize,
+    keep: impl Fn(usize) -> bool,
+) -> Vec<u64> {
     let mut scored: Vec<(u64, f32)> = data
         .iter()
         .enumerate()
+        .filter(|(i, _)| keep(*i))
         .map(|(i, v)| (i as u64, v.iter().zip(q).map(|(a, b)| a * b).sum()))
         .collect();
+    if scored.is_empty() {
+        return Vec::new();
+    }
     let nth = k.min(scored.len() - 1);
     scored.select_nth_unstable_by(nth, |a, b| b.1.total_cmp(&a.1));
     scored.truncate(k);
@@ -106,7 +121,7 @@ fn parallel<T: Sync, R: Send>(
     (out, start.elapsed().as_secs_f64())
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

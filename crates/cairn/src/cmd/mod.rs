@@ -9,6 +9,7 @@ pub mod bench_gateway;
 pub mod bench_guard;
 pub mod bench_index;
 pub mod bench_parse;
+pub mod bench_pgvector;
 pub mod bench_trace;
 pub mod chat;
 pub mod collections;
