@@ -29,6 +29,7 @@ pub mod jwt;
 pub mod limit;
 mod limit_redis;
 pub mod oidc;
+mod redis_pool;
 pub mod role;
 pub mod secret;
 #[doc(hidden)]
@@ -37,7 +38,8 @@ pub mod testing;
 pub use error::{AuthError, Result};
 pub use jwt::{JwtSettings, JwtVerifier, TokenIdentity, looks_like_jwt};
 pub use limit::{Ask, MemoryLimiter, Rate, RateLimiter, Verdict};
-pub use limit_redis::{RedisError, RedisLimiter};
+pub use limit_redis::RedisLimiter;
 pub use oidc::{OidcClient, OidcSettings};
+pub use redis_pool::{RedisError, RedisPool};
 pub use role::{Action, Role};
 pub use secret::SecretBox;

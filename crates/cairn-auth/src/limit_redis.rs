@@ -12,18 +12,11 @@
 //! service down with it) and the failure is logged; `remaining` answers `None`.
 
 use crate::limit::{Ask, Rate, RateLimiter, Verdict, sanitize_cost};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use crate::redis_pool::{RedisError, RedisPool};
+use std::time::Duration;
 
 /// The prefix of every bucket key in Redis.
 const PREFIX: &str = "cairn:rl:";
-/// Connect, read and write timeout of one Redis call.
-const IO_TIMEOUT: Duration = Duration::from_secs(2);
-/// Idle connections kept for reuse.
-const MAX_IDLE: usize = 8;
-/// At most one "Redis unreachable" warning per this interval.
-const WARN_EVERY: Duration = Duration::from_secs(10);
-
 /// Shared by the scripts: the bucket's level now (`level_at`).
 const LEVEL_AT: &str = r"
 local t = redis.call('TIME')
@@ -93,12 +86,10 @@ return string.format('%.17g', level_at(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV
 
 /// Token buckets in Redis, shared by every process that points at the same server.
 pub struct RedisLimiter {
-    client: redis::Client,
-    idle: Mutex<Vec<redis::Connection>>,
+    redis: RedisPool,
     acquire: redis::Script,
     charge: redis::Script,
     remaining: redis::Script,
-    last_warning: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for RedisLimiter {
@@ -107,72 +98,32 @@ impl std::fmt::Debug for RedisLimiter {
     }
 }
 
-/// Why a Redis limiter could not be set up.
-#[derive(Debug, thiserror::Error)]
-#[error("redis.url: {0}")]
-pub struct RedisError(String);
-
 impl RedisLimiter {
     /// Connects to `url` (`redis://[:PASSWORD@]HOST[:PORT][/DB]`) and checks the server
     /// answers, so a wrong URL stops the server at start rather than on a request.
     pub fn connect(url: &str) -> Result<RedisLimiter, RedisError> {
-        let client = redis::Client::open(url).map_err(|e| {
-            RedisError(format!(
-                "not a Redis URL ({e}); expected redis://[:PASSWORD@]HOST[:PORT][/DB]"
-            ))
-        })?;
-        let limiter = RedisLimiter {
-            client,
-            idle: Mutex::new(Vec::new()),
+        Ok(RedisLimiter {
+            redis: RedisPool::connect(url)?,
             acquire: redis::Script::new(&format!("{LEVEL_AT}{ACQUIRE}")),
             charge: redis::Script::new(&format!("{LEVEL_AT}{CHARGE}")),
             remaining: redis::Script::new(&format!("{LEVEL_AT}{REMAINING}")),
-            last_warning: Mutex::new(None),
-        };
-        limiter
-            .with_connection(|c| redis::cmd("PING").query::<String>(c))
-            .map_err(|e| RedisError(format!("cannot reach Redis: {e}")))?;
-        Ok(limiter)
+        })
     }
 
     fn with_connection<T>(
         &self,
         f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> redis::RedisResult<T> {
-        let pooled = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        let mut conn = match pooled {
-            Some(c) => c,
-            None => {
-                let c = self.client.get_connection_with_timeout(IO_TIMEOUT)?;
-                c.set_read_timeout(Some(IO_TIMEOUT))?;
-                c.set_write_timeout(Some(IO_TIMEOUT))?;
-                c
-            }
-        };
-        let out = f(&mut conn);
-        // A connection that failed mid-call may be out of step: never reuse it.
-        if out.is_ok() {
-            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            if idle.len() < MAX_IDLE {
-                idle.push(conn);
-            }
-        }
-        out
+        self.redis.with_connection(f)
     }
 
     fn warn(&self, what: &str, e: &redis::RedisError) {
-        let mut last = self
-            .last_warning
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if last.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
-            *last = Some(Instant::now());
-            tracing::error!(error = %e, "rate limiter: Redis {what} failed; admitting requests until it answers");
-        }
+        self.redis.warn(
+            "rate limiter",
+            what,
+            "admitting requests until it answers",
+            e,
+        );
     }
 }
 

@@ -18,7 +18,7 @@ pub struct Engine {
     pub(crate) spaces: crate::index::Spaces,
     pub(crate) query_cache: crate::search::QueryCache,
     /// The exact answer cache (`[cache] exact`), keyed as `answer::cache` says.
-    pub(crate) answer_cache: crate::lru::Lru<String, crate::Answer>,
+    pub(crate) answer_cache: crate::answer::exact_store::ExactStore,
     /// The semantic answer cache (`[cache] semantic`): see `answer::semantic`.
     pub(crate) semantic_cache: crate::answer::semantic::SemanticCache<Arc<crate::Answer>>,
     /// Each tenant's registry: the file's models plus its own (`tenant_models`).
@@ -54,13 +54,14 @@ impl Engine {
     /// An engine over an already opened store.
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Self {
         let query_cache = crate::search::QueryCache::new(config.retrieval.query_cache_size);
-        let answer_cache = crate::lru::Lru::new(
+        let answer_cache = crate::answer::exact_store::ExactStore::new(
             if config.cache.exact {
                 config.cache.max_entries
             } else {
                 0
             },
-            Some(std::time::Duration::from_secs(config.cache.ttl_secs)),
+            std::time::Duration::from_secs(config.cache.ttl_secs),
+            &config.redis_url,
         );
         let semantic_cache = crate::answer::semantic::SemanticCache::new(
             if config.cache.semantic {

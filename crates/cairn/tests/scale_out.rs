@@ -57,8 +57,8 @@ fn two_servers_share_documents_and_rate_limits() {
     let db = cairn_store::testing::fresh_postgres_database().unwrap_or_else(|e| panic!("{e}"));
     let redis = cairn_auth::testing::RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
     // Per tenant: a burst of 60 requests, refilling at 6 a minute (one every 10 s).
-    let limits =
-        "[limits]\nkey_rpm = 0\nkey_tpm = 0\ntenant_tpm = 0\ntenant_rpm = 6\nburst = 10.0\n";
+    let limits = "[limits]\nkey_rpm = 0\nkey_tpm = 0\ntenant_tpm = 0\ntenant_rpm = 6\nburst = 10.0\n\n\
+        [models]\ngenerator = \"smollm2-135m-instruct\"\n\n[cache]\nexact = true\n";
     let a = home(&db, &redis.url, limits);
     let b = home(&db, &redis.url, limits);
     std::fs::create_dir_all(a.path().join("docs")).unwrap();
@@ -91,6 +91,27 @@ fn two_servers_share_documents_and_rate_limits() {
         std::thread::sleep(Duration::from_millis(500));
     };
     eprintln!("[scale_out] upload on A searchable on B after {lag:?}");
+
+    // The exact answer cache lives in Redis: B serves what A generated.
+    let ask = |s: &Server| {
+        let r = call(
+            "POST",
+            &format!("{}/api/v1/ask", s.url),
+            Some(&key),
+            Some(
+                &json!({"collection": "kb", "question": "Who keeps the lighthouse?",
+                         "temperature": 0, "max_tokens": 12}),
+            ),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body
+    };
+    let first = ask(&server_a);
+    assert!(first["cache"]["hit"].is_null(), "{first}");
+    let again = ask(&server_b);
+    assert_eq!(again["cache"]["hit"], "exact", "{again}");
+    assert_eq!(again["cache"]["answer_id"], first["id"]);
+    assert_eq!(again["answer"], first["answer"]);
 
     // Another tenant, its bucket untouched: 90 requests spread over both servers. One
     // shared bucket admits its burst of 60 (plus one refill if this takes 10 s); two

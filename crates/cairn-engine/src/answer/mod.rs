@@ -7,6 +7,7 @@
 mod cache;
 mod cascade;
 mod compress;
+pub(crate) mod exact_store;
 pub(crate) mod ground;
 mod guarded;
 mod memory;
@@ -80,7 +81,7 @@ impl Engine {
         let start = Instant::now();
         let key = self.answer_cache_key(tenant, req)?;
         if let Some(key) = &key
-            && let Some(cached) = self.answer_cache.get(key)
+            && let Some(cached) = self.answer_cache.get(tenant.as_str(), key)
         {
             return self.serve_cached(tenant, req, cached, CacheHit::Exact, start, on_event);
         }
@@ -106,7 +107,7 @@ impl Engine {
         };
         let answer = self.ask_routed(tenant, req, on_event, start)?;
         if let Some(key) = key {
-            self.answer_cache.put(key, answer.clone());
+            self.answer_cache.put(tenant.as_str(), &key, &answer);
         }
         if let Some((scope, vector, head)) = semantic {
             self.semantic_store(scope, vector, &answer, head);
