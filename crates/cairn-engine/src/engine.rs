@@ -18,7 +18,7 @@ pub struct Engine {
     pub(crate) spaces: crate::index::Spaces,
     pub(crate) query_cache: crate::search::QueryCache,
     /// The exact answer cache (`[cache] exact`), keyed as `answer::cache` says.
-    pub(crate) answer_cache: crate::answer::exact_store::ExactStore,
+    pub(crate) answer_cache: crate::answer::exact_store::ExactStore<crate::Answer>,
     /// The semantic answer cache (`[cache] semantic`): see `answer::semantic`.
     pub(crate) semantic_cache: crate::answer::semantic::SemanticCache<Arc<crate::Answer>>,
     /// Each tenant's registry: the file's models plus its own (`tenant_models`).
@@ -55,6 +55,7 @@ impl Engine {
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Self {
         let query_cache = crate::search::QueryCache::new(config.retrieval.query_cache_size);
         let answer_cache = crate::answer::exact_store::ExactStore::new(
+            "answer",
             if config.cache.exact {
                 config.cache.max_entries
             } else {

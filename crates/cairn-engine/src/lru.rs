@@ -38,6 +38,11 @@ impl<K: Hash + Eq + Clone, V: Clone> Lru<K, V> {
         }
     }
 
+    /// How many entries it keeps at most (0: it is off).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// The value under `key`, if present and not expired (which marks it used).
     pub fn get(&self, key: &K) -> Option<V> {
         if self.capacity == 0 {

@@ -87,7 +87,10 @@ impl AppState {
             admission: Arc::new(Admission::new(config.max_concurrent, config.max_queued)),
             streams: Arc::new(StreamSlots::new(config.server.max_streams_per_key)),
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
-            chat_cache: Arc::new(crate::openai::ChatCache::new(&config.cache)),
+            chat_cache: Arc::new(crate::openai::ChatCache::new(
+                &config.cache,
+                &config.redis_url,
+            )),
             usage: crate::usage_ledger::UsageLedger::start(engine.clone()),
             telemetry: telemetry.clone(),
             engine,

@@ -1,8 +1,9 @@
 //! Several servers on one PostgreSQL and one Redis (`store.backend = "postgres"`,
 //! `[redis] url`), each with its own data directory (its own index replicas), as a
 //! scale-out deployment runs them: a document uploaded through one server is searchable
-//! through the other, a tenant's rate limit holds across both, and a multi-server
-//! configuration without Redis is refused while limits are on.
+//! through the other, a tenant's rate limit holds across both, the exact caches (answers,
+//! chat completions) in Redis serve on one server what the other generated, and a
+//! multi-server configuration without Redis is refused while limits are on.
 
 // Tests fail loudly and explain themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
@@ -112,6 +113,25 @@ fn two_servers_share_documents_and_rate_limits() {
     assert_eq!(again["cache"]["hit"], "exact", "{again}");
     assert_eq!(again["cache"]["answer_id"], first["id"]);
     assert_eq!(again["answer"], first["answer"]);
+    // And so is the gateway's cache of plain chat completions.
+    let chat = |s: &Server| {
+        let r = call(
+            "POST",
+            &format!("{}/v1/chat/completions", s.url),
+            Some(&key),
+            Some(
+                &json!({"model": "smollm2-135m-instruct", "temperature": 0, "max_tokens": 8,
+                         "messages": [{"role": "user", "content": "Name a colour."}]}),
+            ),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body
+    };
+    let first = chat(&server_a);
+    assert!(first["cairn"]["cache"]["hit"].is_null(), "{first}");
+    let again = chat(&server_b);
+    assert_eq!(again["cairn"]["cache"]["hit"], "exact", "{again}");
+    assert_eq!(again["cairn"]["cache"]["answer_id"], first["id"]);
 
     // Another tenant, its bucket untouched: 90 requests spread over both servers. One
     // shared bucket admits its burst of 60 (plus one refill if this takes 10 s); two

@@ -1,25 +1,26 @@
-//! Where the exact answer cache keeps its entries: this process's LRU, or, with
-//! `[redis] url`, Redis, so every server answers a repeated question from the answer
-//! any of them generated. The key (`cache::answer_cache_key`) already covers the tenant,
-//! the caller's ACL view and the collection's change-log head, which every server reads
-//! from the one shared store.
+//! Where the exact caches keep their entries (grounded answers, and the gateway's chat
+//! completions): this process's LRU, or, with `[redis] url`, Redis, so every server
+//! answers a repeated request from what any of them generated. The caller's key already
+//! covers the tenant, the caller's ACL view and (for answers) the collection's change-log
+//! head, which every server reads from the one shared store.
 //!
-//! In Redis an entry is the answer's JSON under `cairn:answer:<tenant>:<key>` with the
+//! In Redis an entry is the value's JSON under `cairn:<kind>:<tenant>:<key>` with the
 //! cache's TTL (`cache.ttl_secs`); Redis's own memory policy bounds the total, not
 //! `cache.max_entries`. Redis is best-effort here: when it cannot be reached, a lookup is
 //! a miss and a store is skipped, with an error logged at most every ten seconds.
 
-use crate::Answer;
 use crate::lru::Lru;
 use cairn_auth::RedisPool;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The prefix of every answer key in Redis.
-const PREFIX: &str = "cairn:answer:";
-
-pub(crate) struct ExactStore {
-    local: Lru<String, Answer>,
+/// Exact-cache entries of one kind, in this process or in Redis.
+pub struct ExactStore<V> {
+    /// `cairn:<kind>:`, the prefix of its keys in Redis.
+    prefix: String,
+    local: Lru<String, V>,
     /// `[redis] url` (empty: the local LRU only).
     redis_url: String,
     /// Connected on first use (`None` inside: Redis was configured but unreachable then;
@@ -28,9 +29,11 @@ pub(crate) struct ExactStore {
     ttl: Duration,
 }
 
-impl ExactStore {
-    pub(crate) fn new(capacity: usize, ttl: Duration, redis_url: &str) -> Self {
+impl<V: Clone + Serialize + DeserializeOwned> ExactStore<V> {
+    /// A store of `kind` entries (`answer`, `chat`); `capacity` 0 turns it off.
+    pub fn new(kind: &str, capacity: usize, ttl: Duration, redis_url: &str) -> Self {
         Self {
+            prefix: format!("cairn:{kind}:"),
             local: Lru::new(capacity, Some(ttl)),
             redis_url: if capacity == 0 {
                 String::new()
@@ -50,49 +53,55 @@ impl ExactStore {
             .get_or_init(|| match RedisPool::connect(&self.redis_url) {
                 Ok(pool) => Some(pool),
                 Err(e) => {
-                    tracing::error!(error = %e, "answer cache: Redis unreachable; caching in this process only");
+                    tracing::error!(error = %e, prefix = %self.prefix, "exact cache: Redis unreachable; caching in this process only");
                     None
                 }
             })
             .as_ref()
     }
 
-    fn redis_key(tenant: &str, key: &str) -> String {
-        format!("{PREFIX}{tenant}:{key}")
+    fn redis_key(&self, tenant: &str, key: &str) -> String {
+        format!("{}{tenant}:{key}", self.prefix)
     }
 
-    /// The cached answer under `key`, if any (and still fresh).
-    pub(crate) fn get(&self, tenant: &str, key: &str) -> Option<Answer> {
+    /// The entry under `key` of `tenant`, if any (and still fresh).
+    pub fn get(&self, tenant: &str, key: &str) -> Option<V> {
+        if self.local.capacity() == 0 {
+            return None;
+        }
         let Some(redis) = self.redis() else {
             return self.local.get(&key.to_owned());
         };
-        let k = Self::redis_key(tenant, key);
+        let k = self.redis_key(tenant, key);
         match redis.with_connection(|c| redis::cmd("GET").arg(&k).query::<Option<Vec<u8>>>(c)) {
             Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
-                Ok(answer) => Some(answer),
+                Ok(value) => Some(value),
                 Err(e) => {
-                    tracing::warn!(error = %e, "answer cache: an entry in Redis does not decode; ignored");
+                    tracing::warn!(error = %e, key = %k, "exact cache: an entry in Redis does not decode; ignored");
                     None
                 }
             },
             Ok(None) => None,
             Err(e) => {
-                redis.warn("answer cache", "lookup", "answering without the cache", &e);
+                redis.warn("exact cache", "lookup", "answering without the cache", &e);
                 None
             }
         }
     }
 
-    /// Caches `answer` under `key`.
-    pub(crate) fn put(&self, tenant: &str, key: &str, answer: &Answer) {
+    /// Caches `value` under `key` of `tenant`.
+    pub fn put(&self, tenant: &str, key: &str, value: &V) {
+        if self.local.capacity() == 0 {
+            return;
+        }
         let Some(redis) = self.redis() else {
-            self.local.put(key.to_owned(), answer.clone());
+            self.local.put(key.to_owned(), value.clone());
             return;
         };
-        let Ok(bytes) = serde_json::to_vec(answer) else {
+        let Ok(bytes) = serde_json::to_vec(value) else {
             return;
         };
-        let k = Self::redis_key(tenant, key);
+        let k = self.redis_key(tenant, key);
         let ttl = self.ttl.as_secs().max(1);
         if let Err(e) = redis.with_connection(|c| {
             redis::cmd("SET")
@@ -102,7 +111,7 @@ impl ExactStore {
                 .arg(ttl)
                 .query::<()>(c)
         }) {
-            redis.warn("answer cache", "store", "the answer is not cached", &e);
+            redis.warn("exact cache", "store", "the entry is not cached", &e);
         }
     }
 }

@@ -7,7 +7,7 @@
 mod cache;
 mod cascade;
 mod compress;
-pub(crate) mod exact_store;
+pub mod exact_store;
 pub(crate) mod ground;
 mod guarded;
 mod memory;

@@ -9,32 +9,39 @@ use super::types::ChatRequest;
 use crate::auth::Identity;
 use crate::settings::TenantSettings;
 use cairn_config::CacheSection;
-use cairn_engine::lru::Lru;
+use cairn_engine::answer::exact_store::ExactStore;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-/// Completions by request key.
-pub struct ChatCache(Lru<String, Value>);
+/// Completions by request key, in this process or (with `[redis] url`) in Redis, shared
+/// by every server.
+pub struct ChatCache(ExactStore<Value>);
 
 impl ChatCache {
-    /// A cache as `[cache]` says (empty when `exact` is off).
-    pub fn new(c: &CacheSection) -> Self {
+    /// A cache as `[cache]` says (empty when `exact` is off), in Redis when `redis_url`
+    /// is set.
+    pub fn new(c: &CacheSection, redis_url: &str) -> Self {
         let entries = if c.exact { c.max_entries } else { 0 };
-        Self(Lru::new(entries, Some(Duration::from_secs(c.ttl_secs))))
+        Self(ExactStore::new(
+            "chat",
+            entries,
+            Duration::from_secs(c.ttl_secs),
+            redis_url,
+        ))
     }
 
-    /// The stored completion for `key`, marked as a hit.
-    pub fn get(&self, key: &str) -> Option<Value> {
-        let mut body = self.0.get(&key.to_owned())?;
+    /// The stored completion of `tenant` for `key`, marked as a hit.
+    pub fn get(&self, tenant: &str, key: &str) -> Option<Value> {
+        let mut body = self.0.get(tenant, key)?;
         let id = body["id"].clone();
         body["cairn"]["cache"] = json!({"hit": "exact", "answer_id": id});
         Some(body)
     }
 
     /// Keeps a finished completion (not one cut short by a client or an error).
-    pub fn put(&self, key: String, body: &Value) {
-        self.0.put(key, body.clone());
+    pub fn put(&self, tenant: &str, key: &str, body: &Value) {
+        self.0.put(tenant, key, body);
     }
 }
 

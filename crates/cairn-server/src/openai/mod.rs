@@ -199,7 +199,10 @@ pub(crate) async fn chat_inner(
         .exact
         .then(|| chat_cache::key(&who, &settings, &req))
         .flatten();
-    if let Some(body) = cache_key.as_deref().and_then(|k| state.chat_cache.get(k)) {
+    if let Some(body) = cache_key
+        .as_deref()
+        .and_then(|k| state.chat_cache.get(who.tenant.as_str(), k))
+    {
         return replay(&state, &who, rid, &req, body, wire).await;
     }
     let cache = cache_key.map(|k| (k, state.chat_cache.clone()));
@@ -234,7 +237,7 @@ pub(crate) async fn chat_inner(
         crate::guardrails::audit_decisions(engine, &who, &decisions);
         record_body(&meter, &body);
         if let Some((key, cache)) = cache {
-            cache.put(key, &body);
+            cache.put(who.tenant.as_str(), &key, &body);
         }
         Ok(body)
     })
@@ -306,7 +309,7 @@ async fn remote_chat(
         crate::guardrails::audit_decisions(engine, &who, &decisions);
         record_body(&meter, &body);
         if let Some((key, cache)) = cache {
-            cache.put(key, &body);
+            cache.put(who.tenant.as_str(), &key, &body);
         }
         Ok(body)
     })
@@ -352,7 +355,7 @@ fn settle_stream(
         out.usage.completion_tokens,
     );
     if let (Some(body), Some((key, cache))) = (&out.whole, cache) {
-        cache.put(key, body);
+        cache.put(who.tenant.as_str(), &key, body);
     }
 }
 
