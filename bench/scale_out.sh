@@ -59,7 +59,8 @@ seconds() { python3 -c "import time; print(time.monotonic())"; }
 
 if [ "$what" = ingest ] || [ "$what" = all ]; then
   mkdir -p "$WORK/subset"
-  ls "$HTML"/*.html | sort | head -n "$PAGES" | xargs -I{} cp {} "$WORK/subset/"
+  # sed reads its whole input (head would close the pipe early and fail under pipefail).
+  find "$HTML" -maxdepth 1 -name '*.html' | sort | sed -n "1,${PAGES}p" | xargs -I{} cp {} "$WORK/subset/"
   echo "== ingest: $PAGES pages of the manual, embeddings included"
   mkdir -p "$WORK/ing-sqlite"
   t0=$(seconds)
@@ -74,8 +75,8 @@ if [ "$what" = ingest ] || [ "$what" = all ]; then
   python3 - "$WORK" "$t0" "$t1" "$t2" "$t3" <<'PY'
 import json, sys
 w, t0, t1, t2, t3 = sys.argv[1], *map(float, sys.argv[2:])
-for name, secs in (("sqlite", t1 - t0), ("postgres", t3 - t2)):
-    r = json.load(open(f"{w}/ing-{name}.json"))
+for name, file, secs in (("sqlite", "ing-sqlite", t1 - t0), ("postgres", "ing-pg", t3 - t2)):
+    r = json.load(open(f"{w}/{file}.json"))
     pages = r["added"] + r["updated"] + r["touched"] + len(r["skipped"])
     print(json.dumps({"bench": "ingest", "store": name, "pages": pages, "seconds": round(secs, 1),
                       "pages_per_s": round(pages / secs, 2)}))
