@@ -69,7 +69,11 @@ def main():
     lags, uploads = [], []
     for i in range(args.uploads):
         word = f"zq{uuid.uuid4().hex[:10]}"
-        text = f"# Note {i}\n\nThe courier {word} delivers parcel number {i} to the harbour office.\n"
+        # Longer than ingest.quality.min_chars (200 by default): a near-empty page is skipped.
+        text = (f"# Note {i}\n\nThe courier {word} delivers parcel number {i} to the harbour "
+                "office every weekday morning. The office signs for it, stamps the delivery "
+                "book and files the receipt with the week's other receipts, which the "
+                "accountant collects on Fridays and reconciles with the courier's invoice.\n")
         t0 = time.monotonic()
         status, _ = upload(args.a, args.key, args.collection, f"note-{i}-{word}.md", text)
         acked = time.monotonic()

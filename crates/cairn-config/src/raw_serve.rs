@@ -95,6 +95,11 @@ pub struct ServerSection {
     /// any other job in the shared queue). 0: none, the jobs are left to `cairn worker`
     /// processes. Default: 1.
     pub ingest_workers: usize,
+    /// Host names (or `host:port`) an MCP client may reach `/mcp` under, besides the
+    /// loopback names and the listen address: the `Host` header of every `/mcp` request
+    /// must name one (DNS-rebinding protection). A server behind a load balancer lists
+    /// the name clients use, e.g. `["cairn.example.com"]`.
+    pub mcp_allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerSection {
@@ -112,6 +117,7 @@ impl Default for ServerSection {
             max_streams_per_key: 8,
             expose_embedder: true,
             ingest_workers: 1,
+            mcp_allowed_hosts: Vec::new(),
         }
     }
 }

@@ -28,6 +28,7 @@ mod guardrails;
 mod health;
 pub mod limits;
 pub mod listen;
+pub mod mcp;
 pub mod metrics;
 mod native;
 pub mod openai;
@@ -55,21 +56,14 @@ use std::sync::Arc;
 /// The application's routes over `state`, built from the one route table
 /// ([`routes::table`]) that the OpenAPI document is checked against.
 pub fn router(state: AppState) -> Router {
-    let server = state.engine.config().server.clone();
-    let mut app = Router::new();
-    for (method, path, handler) in routes::table() {
-        let limit = if (method, path) == routes::UPLOAD {
-            server.max_upload_bytes
-        } else {
-            server.max_body_bytes
-        };
-        app = app.route(path, handler.layer(DefaultBodyLimit::max(limit)));
-    }
-    // The web application and the metrics: outside the API's route table (and its
-    // OpenAPI document).
+    let app = api_routes(&state);
+    let mcp = mcp::service(&state, api_routes(&state).with_state(state.clone()));
+    // The web application, the metrics and MCP: outside the API's route table (and its
+    // OpenAPI document), behind the same gate.
     app.route("/", axum::routing::get(ui::index))
         .route("/ui/{*path}", axum::routing::get(ui::asset))
         .route("/metrics", axum::routing::get(metrics::scrape))
+        .route_service("/mcp", mcp)
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -85,6 +79,22 @@ pub fn router(state: AppState) -> Router {
             state,
             request_id::middleware,
         ))
+}
+
+/// The API's route table with its body limits (no gate: [`router`] adds it; MCP calls
+/// these routes as the caller the gate admitted).
+fn api_routes(state: &AppState) -> Router<AppState> {
+    let server = &state.engine.config().server;
+    let mut app = Router::new();
+    for (method, path, handler) in routes::table() {
+        let limit = if (method, path) == routes::UPLOAD {
+            server.max_upload_bytes
+        } else {
+            server.max_body_bytes
+        };
+        app = app.route(path, handler.layer(DefaultBodyLimit::max(limit)));
+    }
+    app
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -77,8 +77,9 @@ pub async fn middleware(
         );
         res = (err.status(), axum::Json(err.body(&id))).into_response();
     } else if res.status().is_client_error() && !is_json(&res) {
-        // An extractor's own rejection (a path or query string of the wrong type): its
-        // plain-text reason, in the envelope.
+        // An extractor's own rejection (a path or query string of the wrong type), or
+        // the MCP transport's (a Host header naming another site): its plain-text
+        // reason, in the envelope.
         let status = res.status();
         let reason = axum::body::to_bytes(res.into_body(), 4096)
             .await
@@ -86,6 +87,7 @@ pub async fn middleware(
             .unwrap_or_default();
         let code = match status {
             StatusCode::NOT_FOUND => ErrorCode::NotFound,
+            StatusCode::FORBIDDEN => ErrorCode::Forbidden,
             StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
             _ => ErrorCode::InvalidInput,

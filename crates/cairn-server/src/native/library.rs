@@ -374,22 +374,53 @@ pub async fn list_documents(
     .await
 }
 
+/// What `GET /api/v1/documents/{document}` includes.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct DocumentQuery {
+    /// Also the document's text (`text`): its parsed text as kept at ingest, else its
+    /// chunks in order.
+    #[serde(default)]
+    pub text: bool,
+}
+
 /// One document.
 #[utoipa::path(get, path = "/api/v1/documents/{document}", tag = "documents",
-    params(("document" = String, Path)),
+    params(("document" = String, Path), DocumentQuery),
     responses((status = 200, body = Object), (status = 404, body = Object)))]
 pub async fn get_document(
     State(state): State<AppState>,
     caller: Can<perm::ReadDocuments>,
     Path(id): Path<String>,
+    Query(q): Query<DocumentQuery>,
 ) -> ApiResult<Json<Value>> {
     let who = caller.0;
     blocking(&state, move |e, _| {
         let doc = visible_document(e, &who, &id)?;
         audit(e, &who, "documents.read", doc.id.as_str(), json!({}));
-        Ok(Json(json!(doc)))
+        let mut v = json!(doc);
+        if q.text {
+            v["text"] = json!(document_text(e, &doc)?);
+        }
+        Ok(Json(v))
     })
     .await
+}
+
+/// A document's text: the parsed blocks kept at ingest, else its chunks (sections, or
+/// leaves; never the children that repeat a section) joined in order.
+fn document_text(e: &cairn_engine::Engine, doc: &Document) -> ApiResult<String> {
+    let store = e.store();
+    if let Some(parsed) = store.document_text(&doc.tenant, &doc.id)? {
+        let blocks: Vec<&str> = parsed.blocks.iter().map(|b| b.text.as_str()).collect();
+        return Ok(blocks.join("\n\n"));
+    }
+    let chunks = store.list_chunks(&doc.tenant, &doc.id)?;
+    Ok(chunks
+        .iter()
+        .filter(|c| c.role != cairn_types::ChunkRole::Child)
+        .map(|c| c.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n\n"))
 }
 
 /// Deletes a document and its chunks (the index follows on the next search).
