@@ -92,6 +92,7 @@ CREATE TABLE search_chunks (
 );
 CREATE INDEX search_chunks_by_document ON search_chunks(tenant_id, document_id);
 CREATE INDEX search_chunks_lexemes ON search_chunks USING gin (lexemes);
+CREATE INDEX search_chunks_principals ON search_chunks USING gin (principals);
 "#;
 
 /// SQLite's version 12: uploaded files waiting for their ingest jobs (`crate::upload`),

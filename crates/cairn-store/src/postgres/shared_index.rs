@@ -27,6 +27,10 @@ use std::fmt::Write as _;
 
 /// The principal of documents with an empty ACL (every filter's terms include it).
 const PUBLIC: &str = "*";
+/// A filter admitting at most this many rows is served by an exact scan of them (found
+/// through the GIN index on the scoped principals): pgvector's graph walk through a
+/// mostly-rejected graph returns near neighbours, not the nearest.
+const EXACT_SCAN_LIMIT: i64 = 4_096;
 /// pgvector's HNSW limit for `vector` columns.
 const MAX_INDEXED_DIM: usize = 2_000;
 /// pgvector's limit for `hnsw.ef_search`.
@@ -89,9 +93,23 @@ fn tsquery_text(terms: &[String]) -> String {
         .join(" | ")
 }
 
+/// Principal terms as stored: scoped to the tenant and collection (`<tenant> <collection>
+/// <term>`, unit separators between), so the GIN index on them finds one collection's
+/// readable rows without touching other tenants' (`*` and user names recur across them).
+fn scoped(space: &SharedSpace<'_>, terms: &[String]) -> Vec<String> {
+    terms
+        .iter()
+        .map(|t| format!("{}\u{1f}{}\u{1f}{t}", space.tenant, space.collection))
+        .collect()
+}
+
 /// The filter as SQL conditions (each starting with ` AND `) and their parameters,
 /// numbered from `first`.
-fn filter_sql(filter: &SharedFilter, first: usize) -> (String, Vec<Box<dyn ToSql + Sync>>) {
+fn filter_sql(
+    space: &SharedSpace<'_>,
+    filter: &SharedFilter,
+    first: usize,
+) -> (String, Vec<Box<dyn ToSql + Sync>>) {
     let mut sql = String::new();
     let mut params: Vec<Box<dyn ToSql + Sync>> = Vec::new();
     let mut add = |cond: &str, p: Box<dyn ToSql + Sync>, params: &mut Vec<_>| {
@@ -102,7 +120,7 @@ fn filter_sql(filter: &SharedFilter, first: usize) -> (String, Vec<Box<dyn ToSql
     if let Some(terms) = &filter.principals {
         add(
             "principals && ?::text[]",
-            Box::new(terms.clone()),
+            Box::new(scoped(space, terms)),
             &mut params,
         );
     }
@@ -294,9 +312,9 @@ impl SharedIndexRepo for PostgresStore {
             let want_vectors = space.vectors.is_some();
             for d in docs.iter().filter(|d| present.contains(&d.document)) {
                 let principals = if d.principals.is_empty() {
-                    vec![PUBLIC.to_owned()]
+                    scoped(space, &[PUBLIC.to_owned()])
                 } else {
-                    d.principals.clone()
+                    scoped(space, &d.principals)
                 };
                 for c in &d.chunks {
                     let vector = c.vector.as_ref().filter(|_| want_vectors);
@@ -359,7 +377,7 @@ impl SharedIndexRepo for PostgresStore {
         }
         let k = k.clamp(1, MAX_EF_SEARCH);
         let (tenant, collection) = (space.tenant.as_str(), space.collection.as_str());
-        let (conds, extra) = filter_sql(filter, 4);
+        let (conds, extra) = filter_sql(space, filter, 4);
         let filtered = !extra.is_empty();
         let floor = if filtered {
             k.max(FILTERED_EF_SEARCH)
@@ -405,9 +423,27 @@ impl SharedIndexRepo for PostgresStore {
                  SET LOCAL hnsw.max_scan_tuples = {MAX_SCAN_TUPLES}"
             ))
             .map_err(db)?;
-            let mut hits = run(&mut tx, false)?;
-            let mut plan = VectorPlan::Graph;
-            if hits.len() < k {
+            // An ACL admitting few rows: count them through the GIN index, and rank
+            // them all exactly when they are few.
+            let few = filter.principals.is_some() && {
+                let (conds, extra) = filter_sql(space, filter, 3);
+                let sql = format!(
+                    "SELECT count(*) FROM (SELECT 1 FROM search_chunks
+                     WHERE tenant_id = $1 AND collection_id = $2 AND dim = {dim}{conds}
+                     LIMIT {}) AS admitted",
+                    EXACT_SCAN_LIMIT + 1
+                );
+                let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant, &collection];
+                params.extend(extra.iter().map(|p| &**p as &(dyn ToSql + Sync)));
+                let n: i64 = get(&tx.query_one(&sql, &params).map_err(db)?, 0, "count")?;
+                n <= EXACT_SCAN_LIMIT
+            };
+            let (mut hits, mut plan) = if few {
+                (run(&mut tx, true)?, VectorPlan::Exact)
+            } else {
+                (run(&mut tx, false)?, VectorPlan::Graph)
+            };
+            if plan == VectorPlan::Graph && hits.len() < k {
                 hits = run(&mut tx, true)?;
                 plan = VectorPlan::Exact;
             }
@@ -431,7 +467,7 @@ impl SharedIndexRepo for PostgresStore {
             return Ok(Vec::new());
         }
         let (tenant, collection) = (space.tenant.as_str(), space.collection.as_str());
-        let (conds, extra) = filter_sql(filter, 4);
+        let (conds, extra) = filter_sql(space, filter, 4);
         let k = to_i64(k.max(1));
         self.read("full-text search in PostgreSQL", |client| {
             let sql = format!(
@@ -528,11 +564,22 @@ mod tests {
             date_to: Some(5),
             ..SharedFilter::default()
         };
-        let (sql, params) = filter_sql(&f, 4);
+        let (tenant, collection) = (TenantId::new("t"), CollectionId::new("c"));
+        let space = SharedSpace {
+            tenant: &tenant,
+            collection: &collection,
+            created_at: 0,
+            generation: 0,
+            vectors: None,
+            lexemes: false,
+            hnsw: (16, 64),
+        };
+        let (sql, params) = filter_sql(&space, &f, 4);
         assert_eq!(
             sql,
             " AND principals && $4::text[] AND kind = ANY($5::text[]) AND doc_date <= $6"
         );
         assert_eq!(params.len(), 3);
+        assert_eq!(scoped(&space, &["*".into()]), vec!["t\u{1f}c\u{1f}*"]);
     }
 }
