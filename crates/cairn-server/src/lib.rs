@@ -64,6 +64,14 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/{*path}", axum::routing::get(ui::asset))
         .route("/metrics", axum::routing::get(metrics::scrape))
         .route_service("/mcp", mcp)
+        .route(
+            mcp::METADATA_ROUTES[0],
+            axum::routing::get(mcp::protected_resource),
+        )
+        .route(
+            mcp::METADATA_ROUTES[1],
+            axum::routing::get(mcp::protected_resource),
+        )
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -47,6 +47,10 @@ pub async fn middleware(
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    // A client turned away from /mcp is told where the OAuth metadata is (RFC 9728).
+    let resource_metadata = (path == "/mcp")
+        .then(|| crate::mcp::metadata_url(state.engine.config(), req.headers()))
+        .flatten();
     let usage = Some(state.usage.clone());
     let trace = RequestTrace::start(
         state.telemetry.as_ref(),
@@ -65,10 +69,15 @@ pub async fn middleware(
                 .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if err.code == ErrorCode::Unauthorized {
-            res.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"cairn\""),
-            );
+            let challenge = match &resource_metadata {
+                Some(url) => HeaderValue::from_str(&format!(
+                    "Bearer realm=\"cairn\", resource_metadata=\"{url}\""
+                ))
+                .unwrap_or(HeaderValue::from_static("Bearer realm=\"cairn\"")),
+                None => HeaderValue::from_static("Bearer realm=\"cairn\""),
+            };
+            res.headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, challenge);
         }
     } else if res.status() == StatusCode::METHOD_NOT_ALLOWED {
         let err = ApiError::new(

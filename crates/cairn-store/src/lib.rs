@@ -41,8 +41,8 @@ pub use duty::DutyRepo;
 pub use error::{Error, Result};
 pub use lifecycle::{LegalHold, LifecycleRepo, RetentionCutoffs, SweepCounts, TenantPurge};
 pub use postgres::{
-    IMPORTED_TABLES, ImportProgress, ImportReport, POSTGRES_SCHEMA_VERSION, PostgresStore,
-    TableCount, create_database,
+    IMPORTED_TABLES, ImportProgress, ImportReport, POSTGRES_ONLY_TABLES, POSTGRES_SCHEMA_VERSION,
+    PostgresStore, TableCount, create_database,
 };
 pub use reindex::{ReindexRepo, StagedSet, SwapOutcome};
 pub use replica::{PruneReport, ReplicaRepo};

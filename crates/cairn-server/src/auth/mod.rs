@@ -148,7 +148,9 @@ impl Authenticator {
     /// Whether `path` is served without credentials: the configured public routes and
     /// the sign-in routes, which exist to get credentials.
     pub fn is_public(&self, path: &str) -> bool {
-        self.public.contains(path) || SIGN_IN_ROUTES.contains(&path)
+        self.public.contains(path)
+            || SIGN_IN_ROUTES.contains(&path)
+            || crate::mcp::METADATA_ROUTES.contains(&path)
     }
 
     /// The single sign-on client, when `[auth.oidc]` is configured.

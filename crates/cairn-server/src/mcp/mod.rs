@@ -17,10 +17,16 @@
 
 mod tools;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use cairn_types::ErrorCode;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::json;
 use std::sync::Arc;
 
 /// The `/mcp` service over `state`; `inner` is the API's router without the gate.
@@ -41,6 +47,64 @@ pub fn service(
         Arc::new(LocalSessionManager::default()),
         http,
     )
+}
+
+/// OAuth protected-resource metadata (RFC 9728) for `/mcp`, served without credentials,
+/// so a hosted MCP client that gets `401` can find the authorization server whose
+/// tokens `/mcp` accepts.
+pub const METADATA_ROUTES: [&str; 2] = [
+    "/.well-known/oauth-protected-resource",
+    "/.well-known/oauth-protected-resource/mcp",
+];
+
+/// The authorization server whose access tokens `/mcp` accepts: the issuer of the
+/// bearer JWTs `[auth.jwt]` verifies (none: API keys only).
+fn authorization_server(config: &cairn_config::Config) -> Option<&str> {
+    let issuer = config.auth.jwt.issuer.trim();
+    (!issuer.is_empty()).then_some(issuer)
+}
+
+/// Where `/mcp`'s protected-resource metadata is, for a `WWW-Authenticate` header
+/// (`None` without an authorization server, or a request without a usable `Host`).
+pub fn metadata_url(config: &cairn_config::Config, headers: &HeaderMap) -> Option<String> {
+    authorization_server(config)?;
+    let origin = crate::native::sso::origin_of(headers)?;
+    Some(format!("{origin}{}", METADATA_ROUTES[1]))
+}
+
+/// `GET /.well-known/oauth-protected-resource[/mcp]`.
+pub async fn protected_resource(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let config = state.engine.config();
+    let (Some(issuer), Some(origin)) = (
+        authorization_server(config),
+        crate::native::sso::origin_of(&headers),
+    ) else {
+        return ApiError::new(
+            ErrorCode::NotFound,
+            "no OAuth authorization server is configured for /mcp ([auth.jwt] issuer); \
+             connect with an API key as a bearer token",
+        )
+        .into_response();
+    };
+    let mut scopes = vec!["openid".to_owned()];
+    scopes.extend(
+        config
+            .auth
+            .oidc
+            .scopes
+            .iter()
+            .filter(|s| s.as_str() != "openid")
+            .cloned(),
+    );
+    axum::Json(json!({
+        "resource": format!("{origin}/mcp"),
+        "authorization_servers": [issuer],
+        "bearer_methods_supported": ["header"],
+        "scopes_supported": scopes,
+        "resource_name": "Cairn",
+        "resource_documentation": format!("{origin}/docs"),
+    }))
+    .into_response()
 }
 
 /// Hosts a request's `Host` header may name (DNS-rebinding protection).

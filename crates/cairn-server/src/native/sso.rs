@@ -89,11 +89,18 @@ fn redirect_uri(configured: &str, headers: &HeaderMap) -> Result<String, String>
     if !configured.trim().is_empty() {
         return Ok(configured.trim().to_owned());
     }
+    let origin = origin_of(headers)
+        .ok_or("the request has no usable Host header; set auth.oidc.redirect_url")?;
+    Ok(format!("{origin}{CALLBACK_PATH}"))
+}
+
+/// This server's origin as the request names it: its `Host`, with `http://` only for
+/// loopback hosts (`https://` otherwise: a server reached by name sits behind TLS).
+pub(crate) fn origin_of(headers: &HeaderMap) -> Option<String> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && !h.contains(['/', '\\', '@', ' ']))
-        .ok_or("the request has no usable Host header; set auth.oidc.redirect_url")?;
+        .filter(|h| !h.is_empty() && !h.contains(['/', '\\', '@', ' ']))?;
     let name = match host.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => host.split(':').next().unwrap_or_default(),
@@ -103,7 +110,7 @@ fn redirect_uri(configured: &str, headers: &HeaderMap) -> Result<String, String>
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
     let scheme = if loopback { "http" } else { "https" };
-    Ok(format!("{scheme}://{host}{CALLBACK_PATH}"))
+    Some(format!("{scheme}://{host}"))
 }
 
 /// `GET /api/v1/auth/oidc/login`.

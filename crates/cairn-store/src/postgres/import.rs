@@ -45,7 +45,7 @@ use std::path::Path;
 
 /// PostgreSQL's tables with no SQLite counterpart, not imported: the shared search state,
 /// which the first search rebuilds from the imported documents and chunks.
-const POSTGRES_ONLY_TABLES: &[&str] = &["search_spaces", "search_chunks"];
+pub const POSTGRES_ONLY_TABLES: &[&str] = &["search_spaces", "search_chunks"];
 
 /// Every table an import copies, parents before the tables whose foreign keys name
 /// them. Both schemas hold exactly these (plus each one's `schema_migrations`); the

@@ -47,7 +47,7 @@ mod tenant_data;
 mod tenants;
 mod uploads;
 
-pub use import::{IMPORTED_TABLES, ImportProgress, ImportReport, TableCount};
+pub use import::{IMPORTED_TABLES, ImportProgress, ImportReport, POSTGRES_ONLY_TABLES, TableCount};
 pub use migrations::SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION;
 
 use crate::{Error, Result};

@@ -80,3 +80,78 @@ fn sso_tokens_map_to_tenant_user_and_groups() {
     let users = get(&s, "/api/v1/users", &w.admin);
     assert!(users.text.contains("sso-bob"), "{}", users.text);
 }
+
+/// `/mcp` with single sign-on: the OAuth protected-resource metadata names the token
+/// issuer, a client without credentials is pointed at it, and an SSO token works there
+/// as it does on the API.
+#[test]
+fn mcp_points_clients_at_the_authorization_server_and_takes_its_tokens() {
+    let jwks = format!(
+        "{}/../cairn-auth/tests/fixtures/rsa-jwks.json",
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
+    );
+    let w = world(&format!(
+        "[auth.jwt]\njwks_file = \"{jwks}\"\nissuer = \"https://idp.test/\"\naudience = \"cairn\"\n"
+    ));
+    let s = Server::start(w.home.path());
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let meta = agent
+        .get(format!(
+            "{}/.well-known/oauth-protected-resource/mcp",
+            s.url
+        ))
+        .call()
+        .unwrap();
+    assert_eq!(meta.status(), 200);
+    let meta: Value = meta.into_body().read_json().unwrap();
+    assert_eq!(meta["authorization_servers"], json!(["https://idp.test/"]));
+    assert_eq!(meta["resource"], json!(format!("{}/mcp", s.url)));
+    assert_eq!(meta["bearer_methods_supported"], json!(["header"]));
+
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"}}});
+    let mcp = |token: Option<&str>| {
+        let mut r = agent
+            .post(format!("{}/mcp", s.url))
+            .header("Accept", "application/json, text/event-stream");
+        if let Some(t) = token {
+            r = r.header("Authorization", &format!("Bearer {t}"));
+        }
+        r.send_json(&initialize).unwrap()
+    };
+    let refused = mcp(None);
+    assert_eq!(refused.status(), 401);
+    let challenge = refused
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
+            s.url
+        )),
+        "{challenge}"
+    );
+    let exp = cairn_server::gate::now_ms() / 1000 + 600;
+    let token = jwt(json!({"sub": "sso-bob", "tenant": "acme", "role": "member",
+                          "iss": "https://idp.test/", "aud": "cairn", "exp": exp}));
+    let ok = mcp(Some(&token));
+    assert_eq!(ok.status(), 200);
+    let body: Value = ok.into_body().read_json().unwrap();
+    assert_eq!(body["result"]["serverInfo"]["name"], "cairn", "{body}");
+    // Without [auth.jwt] there is no authorization server to name.
+    let plain = world("");
+    let s = Server::start(plain.home.path());
+    let missing = agent
+        .get(format!("{}/.well-known/oauth-protected-resource", s.url))
+        .call()
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
