@@ -235,3 +235,45 @@ fn async_uploads_on_postgres() {
         .get(0);
     assert_eq!(left, 0, "the bytes went with the commit");
 }
+
+/// A short note someone uploads on purpose is indexed, synchronously or not, under the
+/// default quality rules (`ingest.quality.min_chars` = 200), while the same note found by
+/// a directory scan is still skipped as near-empty (the rule exists for the tables of
+/// contents of crawled manuals); a file with no text at all is refused.
+#[test]
+fn short_uploads_are_indexed_while_scans_skip_near_empty_pages() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join("cairn.toml"), "").unwrap();
+    let note = "# Parking\n\nVisitors park on level two of the Quayside garage; \
+                the barrier opens with the code 4471.\n";
+    assert!(note.len() < 200);
+    std::fs::create_dir(home.path().join("scan")).unwrap();
+    std::fs::write(home.path().join("scan/parking.md"), note).unwrap();
+    let out = common::cairn(home.path(), &["--json", "ingest", "scan", "-c", "scanned"]);
+    assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["skipped"].as_array().unwrap().len(), 1, "{report}");
+    let key = common::new_key(home.path(), "default", "admin", None);
+    let s = Server::start(home.path());
+    create_collection(&s, &key, "notes");
+    let r = common::server::upload(&s.url, &key, "notes", "parking.md", note, None);
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["status"], "indexed", "{}", r.text);
+    let queued = upload_async(
+        &s.url,
+        &key,
+        "notes",
+        "gate.md",
+        &note.replace("4471", "5582"),
+    );
+    finished(&s, &key, &accepted(&queued));
+    let hits = search(&s, &key, "notes", "Quayside garage barrier code");
+    assert!(hits.contains("4471") && hits.contains("5582"), "{hits}");
+    let empty = common::server::upload(&s.url, &key, "notes", "blank.md", "   \n", None);
+    assert_eq!(empty.status, 422, "{}", empty.text);
+    assert_eq!(
+        empty.body["error"]["code"], "empty_document",
+        "{}",
+        empty.text
+    );
+}

@@ -43,6 +43,10 @@ pub struct IngestOptions {
     /// The bytes' SHA-256 (hex) when the caller already computed it (an upload hashed
     /// while it was received); `None` hashes them here.
     pub content_hash: Option<String>,
+    /// A document someone sent on purpose (an upload): the near-empty rule, made for the
+    /// table-of-contents pages of crawled and scanned sources, does not skip it; a file
+    /// with no text at all still fails (`empty_document`).
+    pub deliberate: bool,
 }
 
 /// What happened to one document.

@@ -83,6 +83,8 @@ impl Engine {
             near_dup_max_distance: q.near_dup_max_distance,
         };
         let mut flags = quality::assess(&parsed, &policy);
+        // An upload is indexed however short it is (its flag stays, for reports).
+        let skip_near_empty = q.skip_near_empty && !opts.deliberate;
         flags.duplicate_of = self
             .store
             .find_by_hash(tenant, &collection.id, &hash, info.source)?
@@ -96,7 +98,7 @@ impl Engine {
             flags.near_duplicate_of =
                 quality::find_near_duplicate(flags.simhash, candidates, q.near_dup_max_distance);
         }
-        let skip = (flags.near_empty && q.skip_near_empty)
+        let skip = (flags.near_empty && skip_near_empty)
             || (flags.mostly_links && q.skip_mostly_links)
             || (flags.duplicate_of.is_some() && q.skip_duplicates);
         let drafts = if skip {

@@ -290,6 +290,7 @@ impl Engine {
             owner: req.owner.clone(),
             guard: req.guard.clone(),
             content_hash: Some(content_hash),
+            deliberate: true,
             ..IngestOptions::default()
         };
         match self.prepare_document(tenant, coll, &info, req.bytes, &opts)? {

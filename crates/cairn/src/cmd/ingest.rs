@@ -69,6 +69,8 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         owner: None,
         guard: None,
         content_hash: None,
+        // A scan: the near-empty rule applies.
+        deliberate: false,
     };
     let bar = Bar::new(Mode::for_output(ctx.json));
     let collection = CollectionId::new(a.collection);
