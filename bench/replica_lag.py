@@ -69,7 +69,8 @@ def main():
     lags, uploads = [], []
     for i in range(args.uploads):
         word = f"zq{uuid.uuid4().hex[:10]}"
-        # Longer than ingest.quality.min_chars (200 by default): a near-empty page is skipped.
+        # A page of ordinary length (before this session's fix, uploads under
+        # ingest.quality.min_chars were stored as skipped and never searchable).
         text = (f"# Note {i}\n\nThe courier {word} delivers parcel number {i} to the harbour "
                 "office every weekday morning. The office signs for it, stamps the delivery "
                 "book and files the receipt with the week's other receipts, which the "
