@@ -108,6 +108,9 @@ pub trait SharedIndexRepo {
     /// The change-log sequence the space has applied; -1 when it was never built or was
     /// just emptied because it was built for another incarnation or shape.
     fn shared_position(&self, space: &SharedSpace<'_>) -> Result<i64>;
+    /// The sequence the space has applied when it was built for this incarnation and
+    /// shape, without locking or changing anything (`None`: it needs the locked path).
+    fn shared_current(&self, space: &SharedSpace<'_>) -> Result<Option<i64>>;
     /// Replaces the rows of `docs` and drops those of `removed`; records `seq` as applied
     /// unless it is negative (a rebuild in progress). Documents deleted meanwhile are
     /// skipped (their rows would cascade away anyway).

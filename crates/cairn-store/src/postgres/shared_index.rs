@@ -31,6 +31,9 @@ const PUBLIC: &str = "*";
 /// through the GIN index on the scoped principals): pgvector's graph walk through a
 /// mostly-rejected graph returns near neighbours, not the nearest.
 const EXACT_SCAN_LIMIT: i64 = 4_096;
+/// How long a sync waits for another one of the same space, and how often it looks.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
 /// pgvector's HNSW limit for `vector` columns.
 const MAX_INDEXED_DIM: usize = 2_000;
 /// pgvector's limit for `hnsw.ef_search`.
@@ -197,20 +200,70 @@ impl SharedIndexRepo for PostgresStore {
         work: &mut dyn FnMut(),
     ) -> Result<()> {
         let name = format!("{tenant}/{collection}");
-        let mut client = off_runtime(|| self.pool.take())?;
-        let locked =
-            off_runtime(|| client.execute("SELECT pg_advisory_lock(5, hashtext($1))", &[&name]));
-        let done = locked.and_then(|_| {
-            work();
-            off_runtime(|| client.execute("SELECT pg_advisory_unlock(5, hashtext($1))", &[&name]))
-        });
-        // A connection that failed is closed (ending its lock), never reused.
-        if done.is_ok() {
-            self.pool.give_back(client);
-        } else {
-            off_runtime(move || drop(client));
+        let started = std::time::Instant::now();
+        loop {
+            let mut client = off_runtime(|| self.pool.take())?;
+            let taken = off_runtime(|| {
+                client
+                    .query_one("SELECT pg_try_advisory_lock(5, hashtext($1))", &[&name])
+                    .map(|row| row.get::<_, bool>(0))
+            });
+            let done = match taken {
+                // Another node or thread is syncing: wait without holding a pooled
+                // connection (the holder needs some for its work), then try again.
+                Ok(false) => {
+                    self.pool.give_back(client);
+                    if started.elapsed() > LOCK_WAIT {
+                        return Err(Error::Busy(format!(
+                            "the shared search space of `{collection}` stayed locked by \
+                             another sync for {} s",
+                            LOCK_WAIT.as_secs()
+                        )));
+                    }
+                    std::thread::sleep(LOCK_RETRY);
+                    continue;
+                }
+                Ok(true) => {
+                    work();
+                    off_runtime(|| {
+                        client.execute("SELECT pg_advisory_unlock(5, hashtext($1))", &[&name])
+                    })
+                    .map(|_| ())
+                }
+                Err(e) => Err(e),
+            };
+            // A connection that failed is closed (ending its lock), never reused.
+            if done.is_ok() {
+                self.pool.give_back(client);
+            } else {
+                off_runtime(move || drop(client));
+            }
+            return done.map_err(db);
         }
-        done.map(|_| ()).map_err(db)
+    }
+
+    fn shared_current(&self, space: &SharedSpace<'_>) -> Result<Option<i64>> {
+        let (model, dim) = space.vectors.unwrap_or(("", 0));
+        let dim = i32::try_from(dim).unwrap_or(i32::MAX);
+        self.read("reading the shared search space's position", |client| {
+            let row = client
+                .query_opt(
+                    "SELECT applied_seq FROM search_spaces
+                     WHERE tenant_id = $1 AND collection_id = $2 AND created_at = $3
+                       AND generation = $4 AND model = $5 AND dim = $6 AND lexemes = $7",
+                    &[
+                        &space.tenant.as_str(),
+                        &space.collection.as_str(),
+                        &space.created_at,
+                        &space.generation,
+                        &model,
+                        &dim,
+                        &space.lexemes,
+                    ],
+                )
+                .map_err(db)?;
+            row.map(|r| get(&r, 0, "applied_seq")).transpose()
+        })
     }
 
     fn shared_position(&self, space: &SharedSpace<'_>) -> Result<i64> {

@@ -26,6 +26,10 @@ impl SharedIndexRepo for SqliteStore {
         unsupported()
     }
 
+    fn shared_current(&self, _: &SharedSpace<'_>) -> Result<Option<i64>> {
+        unsupported()
+    }
+
     fn shared_apply(
         &self,
         _: &SharedSpace<'_>,
