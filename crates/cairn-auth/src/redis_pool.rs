@@ -36,19 +36,25 @@ impl RedisPool {
     /// Connects to `url` (`redis://[:PASSWORD@]HOST[:PORT][/DB]`) and checks the server
     /// answers, so a wrong URL stops the server at start rather than on a request.
     pub fn connect(url: &str) -> Result<Self, RedisError> {
+        let pool = Self::open(url)?;
+        pool.with_connection(|c| redis::cmd("PING").query::<String>(c))
+            .map_err(|e| RedisError(format!("cannot reach Redis: {e}")))?;
+        Ok(pool)
+    }
+
+    /// A pool for `url` that connects on its first call (each call that finds Redis
+    /// down fails on its own, and the next one tries again).
+    pub fn open(url: &str) -> Result<Self, RedisError> {
         let client = redis::Client::open(url).map_err(|e| {
             RedisError(format!(
                 "not a Redis URL ({e}); expected redis://[:PASSWORD@]HOST[:PORT][/DB]"
             ))
         })?;
-        let pool = Self {
+        Ok(Self {
             client,
             idle: Mutex::new(Vec::new()),
             last_warning: Mutex::new(None),
-        };
-        pool.with_connection(|c| redis::cmd("PING").query::<String>(c))
-            .map_err(|e| RedisError(format!("cannot reach Redis: {e}")))?;
-        Ok(pool)
+        })
     }
 
     /// Runs `f` on a pooled (or new) connection.

@@ -53,9 +53,18 @@ pub(crate) fn terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
 /// `tsvector`): the prose analyzer's stems, then the identifier analyzer's tokens, so an
 /// exact identifier counts on top of its parts.
 pub fn search_terms(text: &str) -> Vec<String> {
-    let mut out = terms(&mut english(), text);
-    out.extend(terms(&mut identifiers(), text));
-    out
+    thread_local! {
+        // Built once per thread: the stop-word set and stemmer are not free to make, and
+        // this runs for every chunk a shared space indexes and every query it answers.
+        static ANALYZERS: std::cell::RefCell<(TextAnalyzer, TextAnalyzer)> =
+            std::cell::RefCell::new((english(), identifiers()));
+    }
+    ANALYZERS.with(|a| {
+        let (en, ident) = &mut *a.borrow_mut();
+        let mut out = terms(en, text);
+        out.extend(terms(ident, text));
+        out
+    })
 }
 
 fn ident_char(c: char) -> bool {
@@ -162,6 +171,29 @@ mod tests {
 
     fn ident(text: &str) -> Vec<String> {
         terms(&mut identifiers(), text)
+    }
+
+    #[test]
+    fn search_terms_are_stems_then_identifiers() {
+        let t = search_terms("The connections of pg_stat_activity");
+        assert_eq!(
+            t,
+            [
+                "connect",
+                "pg",
+                "stat",
+                "activ",
+                "the",
+                "connections",
+                "of",
+                "pg_stat_activity"
+            ]
+        );
+        assert_eq!(
+            search_terms("The connections of pg_stat_activity"),
+            t,
+            "same again"
+        );
     }
 
     #[test]

@@ -56,22 +56,17 @@ use std::sync::Arc;
 /// The application's routes over `state`, built from the one route table
 /// ([`routes::table`]) that the OpenAPI document is checked against.
 pub fn router(state: AppState) -> Router {
-    let app = api_routes(&state);
+    let mut app = api_routes(&state);
     let mcp = mcp::service(&state, api_routes(&state).with_state(state.clone()));
+    for path in mcp::METADATA_ROUTES {
+        app = app.route(path, axum::routing::get(mcp::protected_resource));
+    }
     // The web application, the metrics and MCP: outside the API's route table (and its
     // OpenAPI document), behind the same gate.
     app.route("/", axum::routing::get(ui::index))
         .route("/ui/{*path}", axum::routing::get(ui::asset))
         .route("/metrics", axum::routing::get(metrics::scrape))
         .route_service("/mcp", mcp)
-        .route(
-            mcp::METADATA_ROUTES[0],
-            axum::routing::get(mcp::protected_resource),
-        )
-        .route(
-            mcp::METADATA_ROUTES[1],
-            axum::routing::get(mcp::protected_resource),
-        )
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -69,15 +69,14 @@ pub async fn middleware(
                 .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if err.code == ErrorCode::Unauthorized {
-            let challenge = match &resource_metadata {
-                Some(url) => HeaderValue::from_str(&format!(
-                    "Bearer realm=\"cairn\", resource_metadata=\"{url}\""
-                ))
-                .unwrap_or(HeaderValue::from_static("Bearer realm=\"cairn\"")),
-                None => HeaderValue::from_static("Bearer realm=\"cairn\""),
-            };
-            res.headers_mut()
-                .insert(axum::http::header::WWW_AUTHENTICATE, challenge);
+            let mut challenge = "Bearer realm=\"cairn\"".to_owned();
+            if let Some(url) = &resource_metadata {
+                challenge.push_str(&format!(", resource_metadata=\"{url}\""));
+            }
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                res.headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, v);
+            }
         }
     } else if res.status() == StatusCode::METHOD_NOT_ALLOWED {
         let err = ApiError::new(

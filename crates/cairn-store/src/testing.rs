@@ -1,6 +1,7 @@
 //! Test support shared by the crates whose tests run on the PostgreSQL backend: a fresh,
 //! migrated database per call on the server `CAIRN_TEST_PG_URL` names (scripts/test.sh
-//! starts one with scripts/postgres.sh). Not for production use.
+//! starts one with scripts/postgres.sh), and synthetic documents (also what `cairn bench
+//! pgvector` stores its vectors under). Not for production use.
 
 use crate::PostgresStore;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,4 +32,56 @@ pub fn fresh_postgres_database() -> Result<String, String> {
         .map_err(|e| format!("cannot create a test database on {admin} ({PG_URL_VAR}): {e}"))?;
     PostgresStore::migrate(&url).map_err(|e| format!("cannot migrate {url}: {e}"))?;
     Ok(url)
+}
+
+/// A commit of synthetic document `n` of `collection`: one leaf chunk, an empty ACL.
+pub fn synthetic_document(
+    tenant: &cairn_types::TenantId,
+    collection: &cairn_types::CollectionId,
+    n: usize,
+) -> crate::DocumentCommit {
+    use cairn_types::{
+        Acl, Chunk, ChunkId, ChunkRole, DocStatus, Document, DocumentId, QualityFlags,
+    };
+    let id = DocumentId::generate();
+    let chunk = Chunk {
+        tenant: tenant.clone(),
+        id: ChunkId::new(format!("{}:0", id.as_str())),
+        document: id.clone(),
+        collection: collection.clone(),
+        ordinal: 0,
+        text: format!("synthetic document {n}"),
+        heading_path: vec![],
+        token_count: 3,
+        role: ChunkRole::Leaf,
+        parent: None,
+        page: None,
+    };
+    crate::DocumentCommit {
+        embeddings: vec![],
+        doc: Document {
+            tenant: tenant.clone(),
+            id,
+            collection: collection.clone(),
+            source: format!("synthetic/{n}"),
+            title: format!("synthetic {n}"),
+            format: "text".into(),
+            content_hash: format!("synthetic-{n}"),
+            mtime: 0,
+            size_bytes: 0,
+            metadata: serde_json::json!({}),
+            acl: Acl::default(),
+            status: DocStatus::Indexed,
+            owner: None,
+            quality: QualityFlags::default(),
+            chunk_count: 0,
+            created_at: 0,
+            updated_at: 0,
+        },
+        chunks: vec![chunk],
+        job: None,
+        idempotency: None,
+        parsed: None,
+        upload: None,
+    }
 }

@@ -8,13 +8,10 @@
 
 use cairn_store::testing::fresh_postgres_database;
 use cairn_store::{
-    CollectionRepo, DocumentCommit, DocumentRepo, PostgresStore, SharedChunk, SharedDoc,
-    SharedFilter, SharedIndexRepo, SharedSpace, TenantRepo, VectorPlan,
+    CollectionRepo, DocumentRepo, PostgresStore, SharedChunk, SharedDoc, SharedFilter,
+    SharedIndexRepo, SharedSpace, TenantRepo, VectorPlan,
 };
-use cairn_types::{
-    Acl, Chunk, ChunkId, ChunkRole, ChunkingSpec, CollectionId, DocStatus, Document, DocumentId,
-    QualityFlags, TenantId,
-};
+use cairn_types::{ChunkingSpec, CollectionId, DocumentId, TenantId};
 
 const DIM: usize = 32;
 
@@ -37,55 +34,12 @@ fn store() -> PostgresStore {
 
 /// Commits `n` one-chunk documents to `tenant`'s collection `c`; returns their ids.
 fn documents(s: &PostgresStore, tenant: &str, n: usize) -> Vec<String> {
+    let (tenant, coll) = (TenantId::new(tenant), CollectionId::new("c"));
     (0..n)
         .map(|i| {
-            let id = DocumentId::generate();
-            let doc = Document {
-                tenant: TenantId::new(tenant),
-                id: id.clone(),
-                collection: CollectionId::new("c"),
-                source: format!("/docs/{i}.md"),
-                title: format!("doc {i}"),
-                format: "markdown".into(),
-                content_hash: format!("h{i}"),
-                mtime: 5,
-                size_bytes: 10,
-                metadata: serde_json::json!({}),
-                acl: Acl::default(),
-                status: DocStatus::Indexed,
-                owner: None,
-                quality: QualityFlags::default(),
-                chunk_count: 0,
-                created_at: 10,
-                updated_at: 10,
-            };
-            let chunk = Chunk {
-                tenant: TenantId::new(tenant),
-                id: ChunkId::new(format!("{}:0", id.as_str())),
-                document: id.clone(),
-                collection: CollectionId::new("c"),
-                ordinal: 0,
-                text: format!("text {i}"),
-                heading_path: vec![],
-                token_count: 2,
-                role: ChunkRole::Leaf,
-                parent: None,
-                page: None,
-            };
-            let commit = DocumentCommit {
-                embeddings: vec![],
-                doc,
-                chunks: vec![chunk],
-                job: None,
-                idempotency: None,
-                parsed: None,
-                upload: None,
-            };
-            s.commit_document(&TenantId::new(tenant), commit, 20)
-                .unwrap()
-                .id
-                .as_str()
-                .to_owned()
+            let commit = cairn_store::testing::synthetic_document(&tenant, &coll, i);
+            let doc = s.commit_document(&tenant, commit, 20).unwrap();
+            doc.id.as_str().to_owned()
         })
         .collect()
 }

@@ -13,7 +13,6 @@ use crate::lru::Lru;
 use cairn_auth::RedisPool;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Exact-cache entries of one kind, in this process or in Redis.
@@ -21,43 +20,30 @@ pub struct ExactStore<V> {
     /// `cairn:<kind>:`, the prefix of its keys in Redis.
     prefix: String,
     local: Lru<String, V>,
-    /// `[redis] url` (empty: the local LRU only).
-    redis_url: String,
-    /// Connected on first use (`None` inside: Redis was configured but unreachable then;
-    /// a later store or lookup retries through the pool's own reconnects).
-    redis: OnceLock<Option<RedisPool>>,
+    /// With `[redis] url`: the shared store (connected on use; a call that finds Redis
+    /// down is a miss, the next one tries again).
+    redis: Option<RedisPool>,
     ttl: Duration,
 }
 
 impl<V: Clone + Serialize + DeserializeOwned> ExactStore<V> {
     /// A store of `kind` entries (`answer`, `chat`); `capacity` 0 turns it off.
     pub fn new(kind: &str, capacity: usize, ttl: Duration, redis_url: &str) -> Self {
+        let redis = (capacity > 0 && !redis_url.is_empty())
+            .then(|| RedisPool::open(redis_url))
+            .and_then(|opened| {
+                opened
+                    .map_err(|e| {
+                        tracing::error!(error = %e, kind, "exact cache: caching in this process only");
+                    })
+                    .ok()
+            });
         Self {
             prefix: format!("cairn:{kind}:"),
             local: Lru::new(capacity, Some(ttl)),
-            redis_url: if capacity == 0 {
-                String::new()
-            } else {
-                redis_url.to_owned()
-            },
-            redis: OnceLock::new(),
+            redis,
             ttl,
         }
-    }
-
-    fn redis(&self) -> Option<&RedisPool> {
-        if self.redis_url.is_empty() {
-            return None;
-        }
-        self.redis
-            .get_or_init(|| match RedisPool::connect(&self.redis_url) {
-                Ok(pool) => Some(pool),
-                Err(e) => {
-                    tracing::error!(error = %e, prefix = %self.prefix, "exact cache: Redis unreachable; caching in this process only");
-                    None
-                }
-            })
-            .as_ref()
     }
 
     fn redis_key(&self, tenant: &str, key: &str) -> String {
@@ -69,7 +55,7 @@ impl<V: Clone + Serialize + DeserializeOwned> ExactStore<V> {
         if self.local.capacity() == 0 {
             return None;
         }
-        let Some(redis) = self.redis() else {
+        let Some(redis) = &self.redis else {
             return self.local.get(&key.to_owned());
         };
         let k = self.redis_key(tenant, key);
@@ -94,7 +80,7 @@ impl<V: Clone + Serialize + DeserializeOwned> ExactStore<V> {
         if self.local.capacity() == 0 {
             return;
         }
-        let Some(redis) = self.redis() else {
+        let Some(redis) = &self.redis else {
             self.local.put(key.to_owned(), value.clone());
             return;
         };

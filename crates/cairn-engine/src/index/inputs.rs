@@ -68,8 +68,9 @@ pub(crate) fn attrs(d: &Document) -> DocAttrs {
 
 /// Index inputs for a batch: indexed documents with their leaf and child chunks (parent
 /// chunks are context, not search targets). With an `embedder`, chunks stored without an
-/// embedding are embedded now; without one, the inputs carry no vectors. Returns the inputs, the ids of stored documents that must not be
-/// searchable (skipped by a quality rule) and how many chunks were embedded.
+/// embedding are embedded now; without one, the inputs carry no vectors. Returns the
+/// inputs, the ids of stored documents that must not be searchable (skipped by a quality
+/// rule) and how many chunks were embedded.
 pub(crate) fn doc_inputs(
     batch: IndexBatch,
     embedder: Option<&dyn Embedder>,

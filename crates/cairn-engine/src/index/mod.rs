@@ -373,12 +373,12 @@ impl Engine {
         loop {
             let space = self.space(tenant, collection)?;
             let local = space.sync.lock().unwrap_or_else(PoisonError::into_inner);
-            let _cross = self.lock_space(tenant, collection)?;
+            let cross = self.lock_space(tenant, collection)?;
             // A reindex may have swapped the space while this waited for the lock.
             if space.current(&self.store.get_collection(tenant, collection)?) {
                 let mut report = self.sync_locked(&space.index, tenant, collection)?;
                 drop(local);
-                drop(_cross);
+                drop(cross);
                 self.report_position(
                     &space.reported_at,
                     || self.replica_id(),
@@ -387,7 +387,8 @@ impl Engine {
                     &report,
                 );
                 if self.shares_search() {
-                    let shared = self.sync_shared(&space, tenant, collection)?;
+                    let shared =
+                        self.sync_shared(&space, tenant, collection, report.applied_seq)?;
                     report.chunks_embedded += shared.chunks_embedded;
                 }
                 return Ok((space, report));

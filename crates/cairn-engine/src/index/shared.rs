@@ -11,8 +11,7 @@
 use super::target::SyncTarget;
 use super::{Space, SyncReport};
 use crate::{Engine, Error, Result};
-use cairn_index::{DocInput, Incarnation, SearchFilter, chunk_key, search_terms};
-use cairn_models::Embedder;
+use cairn_index::{DocInput, SearchFilter, chunk_key, search_terms};
 use cairn_store::{SharedChunk, SharedDoc, SharedFilter, SharedSpace, Store};
 use cairn_types::{CollectionId, ErrorCode, TenantId};
 
@@ -96,16 +95,19 @@ impl Engine {
         r.dense_in_store() || r.lexical_in_store()
     }
 
-    /// The shared space of a collection's incarnation as this configuration shapes it.
-    fn shared_space<'a>(
+    /// Runs `f` on the shared space of `space`'s incarnation, as this configuration
+    /// shapes it.
+    fn with_shared_space<T>(
         &self,
-        tenant: &'a TenantId,
-        collection: &'a CollectionId,
-        incarnation: Incarnation,
-        embedder: &'a dyn Embedder,
-    ) -> SharedSpace<'a> {
+        space: &Space,
+        tenant: &TenantId,
+        collection: &CollectionId,
+        f: impl FnOnce(SharedSpace<'_>) -> Result<T>,
+    ) -> Result<T> {
         let r = &self.config.retrieval;
-        SharedSpace {
+        let embedder = self.embedder()?;
+        let incarnation = space.index.incarnation();
+        f(SharedSpace {
             tenant,
             collection,
             created_at: incarnation.created_at,
@@ -115,40 +117,50 @@ impl Engine {
                 .then(|| (embedder.model_id(), embedder.dim())),
             lexemes: r.lexical_in_store(),
             hnsw: (r.hnsw_m, r.hnsw_ef_construction),
-        }
+        })
     }
 
-    /// Brings the collection's shared space up to the store's newest change, holding its
-    /// cross-node lock (a server that waited finds the work done).
+    /// Brings the collection's shared space up to `head` (the change the server's own
+    /// space was just synced to) or past it, holding its cross-node lock when there is
+    /// something to apply (a server that waited finds the work done).
     pub(crate) fn sync_shared(
         &self,
         space: &Space,
         tenant: &TenantId,
         collection: &CollectionId,
+        head: i64,
     ) -> Result<SyncReport> {
-        let embedder = self.embedder()?;
+        let report = self.with_shared_space(space, tenant, collection, |shared| {
+            self.sync_shared_space(shared, tenant, collection, head)
+        })?;
+        self.report_position(
+            &space.shared_reported_at,
+            || Ok(SHARED_REPLICA.to_owned()),
+            tenant,
+            collection,
+            &report,
+        );
+        Ok(report)
+    }
+
+    fn sync_shared_space(
+        &self,
+        shared: SharedSpace<'_>,
+        tenant: &TenantId,
+        collection: &CollectionId,
+        head: i64,
+    ) -> Result<SyncReport> {
         let target = SharedTarget {
             store: self.store.as_ref(),
-            space: self.shared_space(
-                tenant,
-                collection,
-                space.index.incarnation(),
-                embedder.as_ref(),
-            ),
+            space: shared,
         };
-        // Up to date (the common case): no lock, two indexed reads.
-        let current = match self.store.shared_current(&target.space)? {
-            Some(applied) if applied >= self.store.index_head(tenant, collection)? => {
-                Some(SyncReport {
-                    applied_seq: applied,
-                    ..SyncReport::default()
-                })
-            }
-            _ => None,
-        };
-        let report = match current {
-            Some(report) => report,
-            None => {
+        // Up to date (the common case): one indexed read, no lock.
+        let report = match self.store.shared_current(&target.space)? {
+            Some(applied) if applied >= head => SyncReport {
+                applied_seq: applied,
+                ..SyncReport::default()
+            },
+            _ => {
                 let mut outcome = None;
                 self.store.with_shared_lock(tenant, collection, &mut || {
                     outcome = Some(self.sync_locked(&target, tenant, collection));
@@ -161,13 +173,6 @@ impl Engine {
                 })?
             }
         };
-        self.report_position(
-            &space.shared_reported_at,
-            || Ok(SHARED_REPLICA.to_owned()),
-            tenant,
-            collection,
-            &report,
-        );
         Ok(report)
     }
 
@@ -186,17 +191,12 @@ impl Engine {
         if !self.config.retrieval.dense_in_store() {
             return Ok(space.index.search_dense(vector, filter, k, ef)?);
         }
-        let embedder = self.embedder()?;
-        let shared = self.shared_space(
-            tenant,
-            collection,
-            space.index.incarnation(),
-            embedder.as_ref(),
-        );
         let ef = ef.unwrap_or(self.config.retrieval.hnsw_ef_search);
-        let found =
-            self.store
-                .shared_vector_search(&shared, vector, &shared_filter(filter), k, ef)?;
+        let found = self.with_shared_space(space, tenant, collection, |shared| {
+            Ok(self
+                .store
+                .shared_vector_search(&shared, vector, &shared_filter(filter), k, ef)?)
+        })?;
         tracing::debug!(plan = ?found.plan, hits = found.hits.len(), "pgvector search");
         Ok(found.hits)
     }
@@ -214,19 +214,14 @@ impl Engine {
         if !self.config.retrieval.lexical_in_store() {
             return Ok(space.index.search_lexical(query, filter, k)?);
         }
-        let embedder = self.embedder()?;
-        let shared = self.shared_space(
-            tenant,
-            collection,
-            space.index.incarnation(),
-            embedder.as_ref(),
-        );
-        Ok(self.store.shared_text_search(
-            &shared,
-            &search_terms(query),
-            &shared_filter(filter),
-            k,
-        )?)
+        self.with_shared_space(space, tenant, collection, |shared| {
+            Ok(self.store.shared_text_search(
+                &shared,
+                &search_terms(query),
+                &shared_filter(filter),
+                k,
+            )?)
+        })
     }
 
     /// The vectors of `keys` (`None` where a key has none), wherever they are kept.

@@ -35,7 +35,7 @@ pub fn service(
     inner: Router,
 ) -> StreamableHttpService<tools::CairnMcp, LocalSessionManager> {
     let config = state.engine.config();
-    let handler = tools::CairnMcp::new(inner, config.server.max_body_bytes);
+    let handler = tools::CairnMcp::new(inner);
     let mut http = StreamableHttpServerConfig::default()
         .with_allowed_hosts(allowed_hosts(config))
         .with_legacy_session_mode(false)

@@ -21,11 +21,13 @@ const MAX_RESOURCES: usize = 500;
 /// The scheme and prefix of a document's resource URI.
 const DOCUMENT_URI: &str = "cairn://documents/";
 
-/// One MCP server per request (stateless): the inner API router and its body limit.
+/// The largest API reply a tool call or resource read passes on (a document's text).
+const MAX_REPLY_BYTES: usize = 64 << 20;
+
+/// One MCP server per request (stateless) over the inner API router.
 #[derive(Clone)]
 pub struct CairnMcp {
     inner: Router,
-    max_body: usize,
 }
 
 /// An API route's answer: its status and JSON body.
@@ -126,8 +128,8 @@ fn segment(id: &str) -> Result<&str, ErrorData> {
 }
 
 impl CairnMcp {
-    pub fn new(inner: Router, max_body: usize) -> Self {
-        Self { inner, max_body }
+    pub fn new(inner: Router) -> Self {
+        Self { inner }
     }
 
     /// Calls the API route `method path` with `body`, as the caller of `ctx` (the
@@ -167,7 +169,7 @@ impl CairnMcp {
             .await
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
         let status = res.status();
-        let bytes = axum::body::to_bytes(res.into_body(), self.max_body.max(16 << 20))
+        let bytes = axum::body::to_bytes(res.into_body(), MAX_REPLY_BYTES)
             .await
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);

@@ -41,9 +41,9 @@ const MAX_EF_SEARCH: usize = 1_000;
 /// Rows an iterative graph walk may visit before giving up (pgvector's default).
 const MAX_SCAN_TUPLES: usize = 20_000;
 /// The least `hnsw.ef_search` of a filtered search: the walk keeps a wider candidate
-/// list, since most of what it meets is filtered out. With twice `k` fetched, recall@10
-/// under an ACL admitting 1% of 20,000 chunks is 0.99–1.00 (0.96 at ef 64 and `k`
-/// fetched; `tests/shared_index.rs`).
+/// list, since most of what it meets is filtered out. Measured on the 20,000-chunk set of
+/// `tests/shared_index.rs` before selective ACLs were ranked exactly: under an ACL
+/// admitting 1%, recall@10 0.96 at ef 64 with `k` fetched, 0.99–1.00 at 200 with `2k`.
 const FILTERED_EF_SEARCH: usize = 200;
 
 /// A `u64` index key as `bigint`, bit for bit.
@@ -106,55 +106,73 @@ fn scoped(space: &SharedSpace<'_>, terms: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The filter as SQL conditions (each starting with ` AND `) and their parameters,
-/// numbered from `first`.
-fn filter_sql(
-    space: &SharedSpace<'_>,
-    filter: &SharedFilter,
-    first: usize,
-) -> (String, Vec<Box<dyn ToSql + Sync>>) {
-    let mut sql = String::new();
-    let mut params: Vec<Box<dyn ToSql + Sync>> = Vec::new();
-    let mut add = |cond: &str, p: Box<dyn ToSql + Sync>, params: &mut Vec<_>| {
-        let n = first + params.len();
-        let _ = write!(sql, " AND {}", cond.replace('?', &format!("${n}")));
-        params.push(p);
-    };
-    if let Some(terms) = &filter.principals {
-        add(
-            "principals && ?::text[]",
-            Box::new(scoped(space, terms)),
-            &mut params,
-        );
+/// A search's `WHERE` clause: tenant (`$1`) and collection (`$2`), then the filter's
+/// conditions with their parameters numbered from `$3`; a statement's own parameters
+/// follow them ([`Where::next`] is the first free number).
+struct Where {
+    sql: String,
+    /// The tenant and collection (`$1`, `$2`).
+    scope: [String; 2],
+    params: Vec<Box<dyn ToSql + Sync>>,
+}
+
+impl Where {
+    fn new(space: &SharedSpace<'_>, filter: &SharedFilter) -> Self {
+        let mut w = Self {
+            sql: "tenant_id = $1 AND collection_id = $2".to_owned(),
+            scope: [space.tenant.to_string(), space.collection.to_string()],
+            params: Vec::new(),
+        };
+        if let Some(terms) = &filter.principals {
+            w.add("principals && ?::text[]", Box::new(scoped(space, terms)));
+        }
+        for (cond, values) in [
+            ("sources && ?::text[]", &filter.sources),
+            ("kind = ANY(?::text[])", &filter.kinds),
+            ("tags && ?::text[]", &filter.tags),
+        ] {
+            if !values.is_empty() {
+                w.add(cond, Box::new(values.clone()));
+            }
+        }
+        if let Some(from) = filter.date_from {
+            w.add("doc_date >= ?", Box::new(from));
+        }
+        if let Some(to) = filter.date_to {
+            w.add("doc_date <= ?", Box::new(to));
+        }
+        w
     }
-    if !filter.sources.is_empty() {
-        add(
-            "sources && ?::text[]",
-            Box::new(filter.sources.clone()),
-            &mut params,
-        );
+
+    fn add(&mut self, cond: &str, param: Box<dyn ToSql + Sync>) {
+        let n = self.next();
+        let _ = write!(self.sql, " AND {}", cond.replace('?', &format!("${n}")));
+        self.params.push(param);
     }
-    if !filter.kinds.is_empty() {
-        add(
-            "kind = ANY(?::text[])",
-            Box::new(filter.kinds.clone()),
-            &mut params,
-        );
+
+    /// Whether the filter restricts anything.
+    fn filtered(&self) -> bool {
+        !self.params.is_empty()
     }
-    if !filter.tags.is_empty() {
-        add(
-            "tags && ?::text[]",
-            Box::new(filter.tags.clone()),
-            &mut params,
-        );
+
+    /// The number of the first parameter after the filter's.
+    fn next(&self) -> usize {
+        3 + self.params.len()
     }
-    if let Some(from) = filter.date_from {
-        add("doc_date >= ?", Box::new(from), &mut params);
+
+    /// All parameters in order: tenant, collection, the filter's, then `own`.
+    fn params<'a>(&'a self, own: &[&'a (dyn ToSql + Sync)]) -> Vec<&'a (dyn ToSql + Sync)> {
+        let mut all: Vec<&(dyn ToSql + Sync)> = vec![&self.scope[0], &self.scope[1]];
+        all.extend(self.params.iter().map(|p| &**p as &(dyn ToSql + Sync)));
+        all.extend_from_slice(own);
+        all
     }
-    if let Some(to) = filter.date_to {
-        add("doc_date <= ?", Box::new(to), &mut params);
-    }
-    (sql, params)
+}
+
+/// What a space is built for, as stored: the embedder (empty and 0 without vectors).
+fn shape<'a>(space: &SharedSpace<'a>) -> (&'a str, i32) {
+    let (model, dim) = space.vectors.unwrap_or(("", 0));
+    (model, i32::try_from(dim).unwrap_or(i32::MAX))
 }
 
 /// Creates pgvector (if needed) and the HNSW index of dimension `dim`, once per database,
@@ -190,6 +208,16 @@ fn ensure_vector_index(
     ))
     .map_err(db)?;
     Ok(())
+}
+
+/// `(chunk_key, score)` rows as index keys with their scores.
+fn keyed_scores(
+    rows: std::result::Result<Vec<postgres::Row>, postgres::Error>,
+) -> Result<Vec<(u64, f32)>> {
+    rows.map_err(db)?
+        .iter()
+        .map(|r| Ok((key_from_sql(get(r, 0, "chunk_key")?), get(r, 1, "score")?)))
+        .collect()
 }
 
 impl SharedIndexRepo for PostgresStore {
@@ -243,8 +271,7 @@ impl SharedIndexRepo for PostgresStore {
     }
 
     fn shared_current(&self, space: &SharedSpace<'_>) -> Result<Option<i64>> {
-        let (model, dim) = space.vectors.unwrap_or(("", 0));
-        let dim = i32::try_from(dim).unwrap_or(i32::MAX);
+        let (model, dim) = shape(space);
         self.read("reading the shared search space's position", |client| {
             let row = client
                 .query_opt(
@@ -267,8 +294,7 @@ impl SharedIndexRepo for PostgresStore {
     }
 
     fn shared_position(&self, space: &SharedSpace<'_>) -> Result<i64> {
-        let (model, dim) = space.vectors.unwrap_or(("", 0));
-        let dim_sql = i32::try_from(dim).unwrap_or(i32::MAX);
+        let (model, dim_sql) = shape(space);
         let (tenant, collection) = (space.tenant.as_str(), space.collection.as_str());
         self.write("reading the shared search space", |tx| {
             let row = tx
@@ -288,7 +314,7 @@ impl SharedIndexRepo for PostgresStore {
                     return get(r, 5, "applied_seq");
                 }
             }
-            if space.vectors.is_some() {
+            if let Some((_, dim)) = space.vectors {
                 ensure_vector_index(tx, dim, space.hnsw)?;
             }
             tx.execute(
@@ -429,9 +455,8 @@ impl SharedIndexRepo for PostgresStore {
             )));
         }
         let k = k.clamp(1, MAX_EF_SEARCH);
-        let (tenant, collection) = (space.tenant.as_str(), space.collection.as_str());
-        let (conds, extra) = filter_sql(space, filter, 4);
-        let filtered = !extra.is_empty();
+        let cond = Where::new(space, filter);
+        let filtered = cond.filtered();
         let floor = if filtered {
             k.max(FILTERED_EF_SEARCH)
         } else {
@@ -445,29 +470,23 @@ impl SharedIndexRepo for PostgresStore {
             k
         };
         let query = vector.to_vec();
-        let run =
-            |client: &mut postgres::Transaction<'_>, exact: bool| -> Result<Vec<(u64, f32)>> {
-                let distance = format!("(embedding::vector({dim}) <=> $3::real[]::vector({dim}))");
-                // `+ 0` hides the ordering from the HNSW index: an exact scan and sort.
-                let order = if exact {
-                    format!("{distance} + 0")
-                } else {
-                    distance.clone()
-                };
-                let sql = format!(
-                    "SELECT chunk_key, (1 - {distance})::real FROM search_chunks
-                 WHERE tenant_id = $1 AND collection_id = $2 AND dim = {dim}{conds}
-                 ORDER BY {order} LIMIT {fetch}"
-                );
-                let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant, &collection, &query];
-                params.extend(extra.iter().map(|p| &**p as &(dyn ToSql + Sync)));
-                client
-                    .query(&sql, &params)
-                    .map_err(db)?
-                    .iter()
-                    .map(|r| Ok((key_from_sql(get(r, 0, "chunk_key")?), get(r, 1, "score")?)))
-                    .collect()
+        let (q, conds) = (cond.next(), &cond.sql);
+        let run = |client: &mut postgres::Transaction<'_>,
+                   exact: bool|
+         -> Result<Vec<(u64, f32)>> {
+            let distance = format!("(embedding::vector({dim}) <=> ${q}::real[]::vector({dim}))");
+            // `+ 0` hides the ordering from the HNSW index: an exact scan and sort.
+            let order = if exact {
+                format!("{distance} + 0")
+            } else {
+                distance.clone()
             };
+            let sql = format!(
+                "SELECT chunk_key, (1 - {distance})::real FROM search_chunks
+                     WHERE {conds} AND dim = {dim} ORDER BY {order} LIMIT {fetch}"
+            );
+            keyed_scores(client.query(&sql, &cond.params(&[&query])))
+        };
         self.with_client("searching vectors in PostgreSQL", |client| {
             let mut tx = client.transaction().map_err(db)?;
             tx.batch_execute(&format!(
@@ -479,17 +498,13 @@ impl SharedIndexRepo for PostgresStore {
             // An ACL admitting few rows: count them through the GIN index, and rank
             // them all exactly when they are few.
             let few = filter.principals.is_some() && {
-                let (conds, extra) = filter_sql(space, filter, 3);
                 let sql = format!(
                     "SELECT count(*) FROM (SELECT 1 FROM search_chunks
-                     WHERE tenant_id = $1 AND collection_id = $2 AND dim = {dim}{conds}
-                     LIMIT {}) AS admitted",
+                     WHERE {conds} AND dim = {dim} LIMIT {}) AS admitted",
                     EXACT_SCAN_LIMIT + 1
                 );
-                let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant, &collection];
-                params.extend(extra.iter().map(|p| &**p as &(dyn ToSql + Sync)));
-                let n: i64 = get(&tx.query_one(&sql, &params).map_err(db)?, 0, "count")?;
-                n <= EXACT_SCAN_LIMIT
+                let row = tx.query_one(&sql, &cond.params(&[])).map_err(db)?;
+                get::<i64>(&row, 0, "count")? <= EXACT_SCAN_LIMIT
             };
             let (mut hits, mut plan) = if few {
                 (run(&mut tx, true)?, VectorPlan::Exact)
@@ -519,24 +534,17 @@ impl SharedIndexRepo for PostgresStore {
         if query.is_empty() || !space.lexemes {
             return Ok(Vec::new());
         }
-        let (tenant, collection) = (space.tenant.as_str(), space.collection.as_str());
-        let (conds, extra) = filter_sql(space, filter, 4);
+        let cond = Where::new(space, filter);
         let k = to_i64(k.max(1));
         self.read("full-text search in PostgreSQL", |client| {
             let sql = format!(
                 "SELECT chunk_key, ts_rank(lexemes, q, 1)::real AS score
-                 FROM search_chunks, CAST($3::text AS tsquery) AS q
-                 WHERE tenant_id = $1 AND collection_id = $2 AND lexemes @@ q{conds}
-                 ORDER BY score DESC, chunk_key LIMIT {k}"
+                 FROM search_chunks, CAST(${}::text AS tsquery) AS q
+                 WHERE {} AND lexemes @@ q ORDER BY score DESC, chunk_key LIMIT {k}",
+                cond.next(),
+                cond.sql
             );
-            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant, &collection, &query];
-            params.extend(extra.iter().map(|p| &**p as &(dyn ToSql + Sync)));
-            client
-                .query(&sql, &params)
-                .map_err(db)?
-                .iter()
-                .map(|r| Ok((key_from_sql(get(r, 0, "chunk_key")?), get(r, 1, "score")?)))
-                .collect()
+            keyed_scores(client.query(&sql, &cond.params(&[&query])))
         })
     }
 
@@ -610,7 +618,7 @@ mod tests {
     }
 
     #[test]
-    fn filters_number_their_parameters() {
+    fn filters_number_their_parameters_after_tenant_and_collection() {
         let f = SharedFilter {
             principals: Some(vec!["*".into()]),
             kinds: vec!["pdf".into()],
@@ -627,12 +635,14 @@ mod tests {
             lexemes: false,
             hnsw: (16, 64),
         };
-        let (sql, params) = filter_sql(&space, &f, 4);
+        let cond = Where::new(&space, &f);
         assert_eq!(
-            sql,
-            " AND principals && $4::text[] AND kind = ANY($5::text[]) AND doc_date <= $6"
+            cond.sql,
+            "tenant_id = $1 AND collection_id = $2 AND principals && $3::text[] \
+             AND kind = ANY($4::text[]) AND doc_date <= $5"
         );
-        assert_eq!(params.len(), 3);
+        assert_eq!((cond.params.len(), cond.next()), (3, 6));
+        assert_eq!(cond.params(&[&1_i64]).len(), 6);
         assert_eq!(scoped(&space, &["*".into()]), vec!["t\u{1f}c\u{1f}*"]);
     }
 }

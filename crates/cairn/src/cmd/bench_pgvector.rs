@@ -6,13 +6,10 @@
 
 use super::bench_index::{clustered, exact_top_of, percentile};
 use cairn_store::{
-    CollectionRepo, DocumentCommit, DocumentRepo, LifecycleRepo, PostgresStore, SharedChunk,
-    SharedDoc, SharedFilter, SharedIndexRepo, SharedSpace, TenantRepo, VectorPlan,
+    CollectionRepo, DocumentRepo, LifecycleRepo, PostgresStore, SharedChunk, SharedDoc,
+    SharedFilter, SharedIndexRepo, SharedSpace, TenantRepo, VectorPlan,
 };
-use cairn_types::{
-    Acl, Chunk, ChunkId, ChunkRole, ChunkingSpec, CollectionId, DocStatus, Document, DocumentId,
-    QualityFlags, TenantId,
-};
+use cairn_types::{ChunkingSpec, CollectionId, TenantId};
 use std::time::Instant;
 
 /// Chunks per synthetic document (documents carry the ACL; rows cascade with them).
@@ -31,50 +28,6 @@ pub struct PgvectorBench {
     pub m: usize,
     pub ef_construction: usize,
     pub noise: f32,
-}
-
-fn document(tenant: &TenantId, coll: &CollectionId, n: usize) -> DocumentCommit {
-    let id = DocumentId::generate();
-    let chunk = Chunk {
-        tenant: tenant.clone(),
-        id: ChunkId::new(format!("{}:0", id.as_str())),
-        document: id.clone(),
-        collection: coll.clone(),
-        ordinal: 0,
-        text: format!("synthetic document {n}"),
-        heading_path: vec![],
-        token_count: 3,
-        role: ChunkRole::Leaf,
-        parent: None,
-        page: None,
-    };
-    DocumentCommit {
-        embeddings: vec![],
-        doc: Document {
-            tenant: tenant.clone(),
-            id,
-            collection: coll.clone(),
-            source: format!("synthetic/{n}"),
-            title: format!("synthetic {n}"),
-            format: "text".into(),
-            content_hash: format!("synthetic-{n}"),
-            mtime: 0,
-            size_bytes: 0,
-            metadata: serde_json::json!({}),
-            acl: Acl::default(),
-            status: DocStatus::Indexed,
-            owner: None,
-            quality: QualityFlags::default(),
-            chunk_count: 0,
-            created_at: 0,
-            updated_at: 0,
-        },
-        chunks: vec![chunk],
-        job: None,
-        idempotency: None,
-        parsed: None,
-        upload: None,
-    }
 }
 
 pub fn pgvector(b: &PgvectorBench) -> anyhow::Result<serde_json::Value> {
@@ -117,7 +70,11 @@ fn run(
         let mut batch = Vec::new();
         for d in first..(first + DOCS_PER_APPLY).min(docs) {
             let id = store
-                .commit_document(tenant, document(tenant, coll, d), 0)?
+                .commit_document(
+                    tenant,
+                    cairn_store::testing::synthetic_document(tenant, coll, d),
+                    0,
+                )?
                 .id;
             let chunks = (d * PER_DOC..((d + 1) * PER_DOC).min(b.n))
                 .map(|i| SharedChunk {
