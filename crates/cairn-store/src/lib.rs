@@ -19,6 +19,7 @@
 //!   ([`repo::IndexFeedRepo`]) in the same transaction: search indexes catch up from it.
 //! - SQL lives in this crate only.
 
+pub mod agent;
 pub mod assistant;
 mod columns;
 pub mod duty;
@@ -36,6 +37,7 @@ mod sqlite;
 pub mod testing;
 pub mod upload;
 
+pub use agent::{AgentDefinition, AgentRepo, AgentRun, AgentStep, RunState};
 pub use assistant::{Assistant, AssistantRepo};
 pub use duty::DutyRepo;
 pub use error::{Error, Result};

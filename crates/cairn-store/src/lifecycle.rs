@@ -114,6 +114,8 @@ pub struct TenantPurge {
     pub usage_rows: usize,
     pub settings: usize,
     pub secrets: usize,
+    /// Agent runs (with their steps; saved agents go too, uncounted).
+    pub agent_runs: usize,
     /// The tenant row itself (1).
     pub tenants: usize,
     /// Ids of the deleted collections (their index directories go next).

@@ -391,6 +391,7 @@ pub trait Store:
     + crate::reindex::ReindexRepo
     + crate::session::SessionRepo
     + crate::assistant::AssistantRepo
+    + crate::agent::AgentRepo
     + crate::duty::DutyRepo
     + crate::replica::ReplicaRepo
     + crate::upload::UploadRepo
@@ -417,6 +418,7 @@ impl<T> Store for T where
         + crate::reindex::ReindexRepo
         + crate::session::SessionRepo
         + crate::assistant::AssistantRepo
+        + crate::agent::AgentRepo
         + crate::duty::DutyRepo
         + crate::replica::ReplicaRepo
         + crate::upload::UploadRepo

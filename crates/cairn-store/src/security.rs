@@ -331,6 +331,8 @@ pub struct ErasureReport {
     pub jobs: usize,
     /// Their uploaded files still waiting for a job (the bytes).
     pub uploads: usize,
+    /// Agent runs they started (with their steps).
+    pub agent_runs: usize,
     /// Collections that lost documents (their indexes need a sync).
     pub collections: Vec<cairn_types::CollectionId>,
 }

@@ -5,7 +5,7 @@
 //! isolation, the job queue (including concurrent claimers on several threads and
 //! handles), the security repositories (keys, audit chain, usage, settings, secrets and
 //! their all-or-nothing re-seal, ACL listings, erasure), the data lifecycle (retention
-//! sweeps, legal holds, offboarding), the reindex staging area and swap, index replicas
+//! sweeps, legal holds, offboarding), agents and their runs (`agents.rs`), the reindex staging area and swap, index replicas
 //! and change log pruning, uploads waiting for their jobs (`uploads.rs`), and what
 //! several nodes sharing one database do at once (`concurrency.rs`: claims, audit
 //! appends, usage counters, messages, idempotency keys from four handles). What is about
@@ -30,6 +30,8 @@
 #[macro_use]
 mod support;
 
+#[path = "store_conformance/agents.rs"]
+mod agents;
 #[path = "store_conformance/concurrency.rs"]
 mod concurrency;
 #[path = "store_conformance/conversations.rs"]

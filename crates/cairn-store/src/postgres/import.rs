@@ -80,6 +80,9 @@ pub const IMPORTED_TABLES: &[&str] = &[
     "legal_holds",
     "web_sessions",
     "oidc_logins",
+    "agents",
+    "agent_runs",
+    "agent_steps",
     "assistants",
 ];
 

@@ -10,7 +10,7 @@
 //! active-job dedup index is UNIQUE (the enqueue relies on it across nodes), and
 //! `index_changes.seq` is an identity column. Every text column is `COLLATE "C"`, so
 //! `ORDER BY` sorts by bytes as SQLite does, whatever the database's locale. Version 2
-//! is SQLite's 11 (the uploads waiting for their jobs).
+//! is SQLite's 11 (the uploads waiting for their jobs), 5 its 13 (agents).
 
 use super::db;
 use crate::{Error, Result, now_ms};
@@ -29,7 +29,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary needs.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -52,7 +52,58 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: V4_SHARED_SEARCH,
         readable_by: 3,
     },
+    Migration {
+        version: 5,
+        sql: V5_AGENTS,
+        readable_by: 4,
+    },
 ];
+
+/// SQLite's version 13: agents saved through the API, and agent runs with their step
+/// journals (`crate::agent`). Only adds tables, so the previous release keeps serving.
+const V5_AGENTS: &str = r#"
+CREATE TABLE agents (
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    name TEXT COLLATE "C" NOT NULL,
+    spec TEXT COLLATE "C" NOT NULL,
+    updated_by TEXT COLLATE "C" NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+);
+CREATE TABLE agent_runs (
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT COLLATE "C" NOT NULL,
+    agent TEXT COLLATE "C" NOT NULL,
+    parent_id TEXT COLLATE "C",
+    owner TEXT COLLATE "C" NOT NULL,
+    task TEXT COLLATE "C" NOT NULL,
+    state TEXT COLLATE "C" NOT NULL,
+    context TEXT COLLATE "C" NOT NULL,
+    output TEXT COLLATE "C",
+    reason TEXT COLLATE "C",
+    usage TEXT COLLATE "C" NOT NULL,
+    lease_owner TEXT COLLATE "C",
+    lease_until BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX agent_runs_by_owner ON agent_runs(tenant_id, owner, created_at);
+CREATE INDEX agent_runs_to_claim ON agent_runs(state, updated_at);
+CREATE TABLE agent_steps (
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    run_id TEXT COLLATE "C" NOT NULL,
+    seq BIGINT NOT NULL,
+    kind TEXT COLLATE "C" NOT NULL,
+    status TEXT COLLATE "C" NOT NULL,
+    payload TEXT COLLATE "C" NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, run_id, seq),
+    FOREIGN KEY (tenant_id, run_id) REFERENCES agent_runs(tenant_id, id) ON DELETE CASCADE
+);
+"#;
 
 /// PostgreSQL only (no SQLite counterpart): the shared search state of
 /// `retrieval.dense_backend = "pgvector"` and `retrieval.lexical_backend = "postgres"`

@@ -23,6 +23,7 @@
 //! ([`PostgresStore::migrate`]), and [`PostgresStore::open`] refuses a database whose
 //! schema is older or newer than this binary's.
 
+mod agents;
 mod assistants;
 mod audit;
 mod collections;

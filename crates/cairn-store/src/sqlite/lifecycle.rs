@@ -438,6 +438,9 @@ fn purge(tx: &Transaction<'_>, tenant: &TenantId) -> Result<TenantPurge> {
     r.usage_rows = del("usage")? + del("usage_by_model")? + del("usage_by_route")?;
     r.settings = del("tenant_settings")?;
     r.secrets = del("secrets")?;
+    del("agent_steps")?;
+    del("agents")?;
+    r.agent_runs = del("agent_runs")?;
     del("legal_holds")?;
     r.tenants = del("tenants")?;
     Ok(r)

@@ -20,7 +20,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary migrates a database to.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 /// Every migration this binary knows, by increasing version.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -72,7 +72,58 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 12,
         sql: V12_UPLOADS,
     },
+    Migration {
+        version: 13,
+        sql: V13_AGENTS,
+    },
 ];
+
+/// Agents saved through the API, and agent runs with their step journals
+/// (`crate::agent`): a run survives a restart by being rebuilt from its steps. Runs go
+/// with their tenant; steps with their run.
+const V13_AGENTS: &str = r"
+CREATE TABLE agents (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    updated_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+) STRICT;
+CREATE TABLE agent_runs (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    parent_id TEXT,
+    owner TEXT NOT NULL,
+    task TEXT NOT NULL,
+    state TEXT NOT NULL,
+    context TEXT NOT NULL,
+    output TEXT,
+    reason TEXT,
+    usage TEXT NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) STRICT;
+CREATE INDEX agent_runs_by_owner ON agent_runs(tenant_id, owner, created_at);
+CREATE INDEX agent_runs_to_claim ON agent_runs(state, updated_at);
+CREATE TABLE agent_steps (
+    tenant_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, run_id, seq),
+    FOREIGN KEY (tenant_id, run_id) REFERENCES agent_runs(tenant_id, id) ON DELETE CASCADE
+) STRICT;
+";
 
 /// Uploaded files waiting for their ingest jobs (`crate::upload`): the bytes live here
 /// until the job succeeds, and go with the job (its collection's or tenant's deletion, a

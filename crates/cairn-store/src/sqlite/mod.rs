@@ -18,6 +18,7 @@
 //! reclaim) commits with `NORMAL` ([`Durability::Relaxed`]): losing it to a power cut
 //! only makes a job run again, and it halves the syncs per ingested document.
 
+mod agents;
 mod assistants;
 mod audit;
 mod backup;

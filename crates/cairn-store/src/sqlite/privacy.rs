@@ -176,6 +176,7 @@ impl PrivacyRepo for SqliteStore {
             r.api_keys = exec("DELETE FROM api_keys WHERE tenant_id = ?1 AND user_id = ?2")?;
             r.sessions = exec("DELETE FROM web_sessions WHERE tenant_id = ?1 AND user_id = ?2")?;
             r.users = exec("DELETE FROM users WHERE tenant_id = ?1 AND id = ?2")?;
+            r.agent_runs = exec("DELETE FROM agent_runs WHERE tenant_id = ?1 AND owner = ?2")?;
             Ok(r)
         })
     }
