@@ -12,6 +12,7 @@
 
 mod env;
 mod raw;
+mod raw_agents;
 mod raw_lifecycle;
 mod raw_models;
 mod raw_security;
@@ -24,6 +25,7 @@ pub use raw::{
     ChunkingSection, IngestSection, ModelsSection, QualitySection, RawConfig, RedisSection,
     RetrievalSection, StoreSection,
 };
+pub use raw_agents::{AgentSpec, BUILTIN_TOOLS, PROTOCOLS, STRATEGIES, is_slug};
 pub use raw_lifecycle::{RetentionPeriods, RetentionSection};
 pub use raw_models::{CircuitBreakerSection, RemoteModelSection, RouteSection};
 pub use raw_security::{AuthSection, LimitsSection};

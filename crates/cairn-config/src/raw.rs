@@ -25,6 +25,8 @@ pub struct RawConfig {
     pub telemetry: crate::TelemetrySection,
     pub logging: crate::LoggingSection,
     pub redis: RedisSection,
+    /// `[[agents]]`: agents every tenant has (tenants add their own through the API).
+    pub agents: Vec<crate::AgentSpec>,
     /// Guardrail policy (see `cairn_guard::Policy`); checked when the server starts.
     pub guard: toml::Table,
 }
@@ -269,6 +271,7 @@ impl Default for RawConfig {
             retention: crate::RetentionSection::default(),
             telemetry: crate::TelemetrySection::default(),
             redis: RedisSection::default(),
+            agents: Vec::new(),
             logging: crate::LoggingSection::default(),
             guard: toml::Table::new(),
         }

@@ -139,6 +139,8 @@ pub struct Config {
     pub logging: crate::LoggingSection,
     /// The `[guard]` table as JSON, for `cairn_guard::Policy`.
     pub guard: serde_json::Value,
+    /// `[[agents]]` (checked: names, tools, delegation without cycles).
+    pub agents: Vec<crate::AgentSpec>,
 }
 
 /// The smallest `ingest.parse_memory_mb`: the parse process maps the whole binary and a
@@ -514,6 +516,7 @@ impl RawConfig {
             .check()
             .map_err(|(key, message)| invalid(&key, message))?;
         let (remote_models, routes) = crate::registry::validate(&self.models)?;
+        crate::raw_agents::check_all(&self.agents)?;
         let guard = serde_json::to_value(&self.guard)
             .map_err(|e| invalid("guard", format!("cannot read the table: {e}")))?;
         Ok(Config {
@@ -569,6 +572,7 @@ impl RawConfig {
                 },
             },
             chunking,
+            agents: self.agents.clone(),
         })
     }
 }

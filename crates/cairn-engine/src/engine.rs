@@ -169,3 +169,22 @@ impl Engine {
         self.drop_index(tenant, id)
     }
 }
+
+impl Engine {
+    /// A document's text: the parsed blocks kept at ingest, else its chunks (sections,
+    /// or leaves; never the children that repeat a section) joined in order. The caller
+    /// checks the document's ACL first.
+    pub fn document_text(&self, doc: &cairn_types::Document) -> Result<String> {
+        if let Some(parsed) = self.store.document_text(&doc.tenant, &doc.id)? {
+            let blocks: Vec<&str> = parsed.blocks.iter().map(|b| b.text.as_str()).collect();
+            return Ok(blocks.join("\n\n"));
+        }
+        let chunks = self.store.list_chunks(&doc.tenant, &doc.id)?;
+        Ok(chunks
+            .iter()
+            .filter(|c| c.role != cairn_types::ChunkRole::Child)
+            .map(|c| c.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n"))
+    }
+}

@@ -96,6 +96,39 @@ impl ConstraintCompiler {
     }
 }
 
+/// Objects that list `properties` and say nothing of `additionalProperties` are closed
+/// (as OpenAI's strict mode does): small models otherwise invent extra arguments.
+pub fn close_objects(schema: &mut serde_json::Value) {
+    let serde_json::Value::Object(o) = schema else {
+        return;
+    };
+    if o.contains_key("properties") && !o.contains_key("additionalProperties") {
+        o.insert(
+            "additionalProperties".into(),
+            serde_json::Value::Bool(false),
+        );
+    }
+    for (key, v) in o.iter_mut() {
+        match key.as_str() {
+            // Maps of name → schema.
+            "properties" | "patternProperties" | "$defs" | "definitions" => {
+                if let serde_json::Value::Object(m) = v {
+                    m.values_mut().for_each(close_objects);
+                }
+            }
+            // One schema.
+            "items" | "additionalProperties" | "not" | "if" | "then" | "else" => close_objects(v),
+            // Lists of schemas.
+            "anyOf" | "allOf" | "oneOf" | "prefixItems" => {
+                if let serde_json::Value::Array(list) = v {
+                    list.iter_mut().for_each(close_objects);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Asks for single-line JSON (`{"a": 1, "b": [2, 3]}`) unless the schema sets its own
 /// `x-guidance` options: with free whitespace, small models pad with newlines and
 /// tabs until they run out of tokens.

@@ -22,6 +22,7 @@ pub mod remote;
 mod tokenizer;
 pub mod traced;
 
+pub use constrain::close_objects;
 pub use cross_encoder::CrossEncoder;
 pub use embed::{BertEmbedder, Embedder, EmbedderOptions, Embeddings, Truncation};
 pub use fetch::{KNOWN_MODELS, pull};

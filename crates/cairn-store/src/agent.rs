@@ -153,8 +153,10 @@ pub trait AgentRepo {
     /// still holds it and it is `running`; `Conflict` otherwise (cancelled meanwhile, or
     /// the lease was taken over), and nothing is written.
     fn save_agent_run(&self, run: &AgentRun, holder: &str) -> Result<()>;
-    /// Moves a run from one of `from` to `to` (dropping its lease), with `reason`;
-    /// `Conflict` naming the state it is in otherwise.
+    /// Moves a run from one of `from` to `to`, with `reason`, leased to `lease`
+    /// (holder, until) or with its lease dropped; `Conflict` naming the state it is in
+    /// otherwise.
+    #[allow(clippy::too_many_arguments)]
     fn transition_agent_run(
         &self,
         tenant: &TenantId,
@@ -162,6 +164,7 @@ pub trait AgentRepo {
         from: &[RunState],
         to: RunState,
         reason: Option<&str>,
+        lease: Option<(&str, i64)>,
         now: i64,
     ) -> Result<AgentRun>;
     /// Runs to execute, leased to `holder` until `now + lease_ms`: queued ones, and
@@ -175,6 +178,15 @@ pub trait AgentRepo {
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<AgentRun>>;
+    /// Extends the lease of a run `holder` still holds while it is `running`; `false`
+    /// when it no longer does (cancelled, or taken over).
+    fn renew_agent_run(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        holder: &str,
+        until: i64,
+    ) -> Result<bool>;
     /// The holders of running runs (to find dead ones).
     fn agent_run_holders(&self) -> Result<Vec<String>>;
 

@@ -14,6 +14,9 @@ mod worker;
 
 pub use daemon::SUMMARY_EVERY;
 pub(crate) use owner::hostname as host_name;
+/// This process's lease-holder id (`host:pid:start`), and whether a holder is known to
+/// be dead (agent runs lease like jobs).
+pub use owner::{current as holder_id, is_dead as holder_is_dead};
 pub use report::{Finding, IngestReport};
 pub use upload::{CommitGate, UploadAccepted, UploadRequest};
 

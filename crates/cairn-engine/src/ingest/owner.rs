@@ -21,7 +21,7 @@ fn start_time(pid: u32) -> Option<String> {
 }
 
 /// This process's owner id.
-pub(crate) fn current() -> String {
+pub fn current() -> String {
     let pid = std::process::id();
     format!(
         "{}:{pid}:{}",
@@ -32,7 +32,7 @@ pub(crate) fn current() -> String {
 
 /// Whether the owner is known to be dead: on this host, and its process is gone or is a
 /// different process with the same pid. Owners on other hosts are left to lease expiry.
-pub(crate) fn is_dead(owner: &str) -> bool {
+pub fn is_dead(owner: &str) -> bool {
     let mut parts = owner.rsplitn(3, ':');
     let (Some(start), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
         return false;

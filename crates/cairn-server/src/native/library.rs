@@ -399,28 +399,11 @@ pub async fn get_document(
         audit(e, &who, "documents.read", doc.id.as_str(), json!({}));
         let mut v = json!(doc);
         if q.text {
-            v["text"] = json!(document_text(e, &doc)?);
+            v["text"] = json!(e.document_text(&doc)?);
         }
         Ok(Json(v))
     })
     .await
-}
-
-/// A document's text: the parsed blocks kept at ingest, else its chunks (sections, or
-/// leaves; never the children that repeat a section) joined in order.
-fn document_text(e: &cairn_engine::Engine, doc: &Document) -> ApiResult<String> {
-    let store = e.store();
-    if let Some(parsed) = store.document_text(&doc.tenant, &doc.id)? {
-        let blocks: Vec<&str> = parsed.blocks.iter().map(|b| b.text.as_str()).collect();
-        return Ok(blocks.join("\n\n"));
-    }
-    let chunks = store.list_chunks(&doc.tenant, &doc.id)?;
-    Ok(chunks
-        .iter()
-        .filter(|c| c.role != cairn_types::ChunkRole::Child)
-        .map(|c| c.text.as_str())
-        .collect::<Vec<_>>()
-        .join("\n\n"))
 }
 
 /// Deletes a document and its chunks (the index follows on the next search).

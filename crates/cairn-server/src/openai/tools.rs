@@ -137,37 +137,9 @@ fn params(t: &Tool) -> Value {
         .unwrap_or_else(|| json!({"type": "object", "properties": {}}))
 }
 
-/// Objects that list `properties` and say nothing of `additionalProperties` are closed
-/// (as OpenAI's strict mode does): small models otherwise invent extra arguments.
-fn close_objects(schema: &mut Value) {
-    let Value::Object(o) = schema else { return };
-    if o.contains_key("properties") && !o.contains_key("additionalProperties") {
-        o.insert("additionalProperties".into(), Value::Bool(false));
-    }
-    for (key, v) in o.iter_mut() {
-        match key.as_str() {
-            // Maps of name → schema.
-            "properties" | "patternProperties" | "$defs" | "definitions" => {
-                if let Value::Object(m) = v {
-                    m.values_mut().for_each(close_objects);
-                }
-            }
-            // One schema.
-            "items" | "additionalProperties" | "not" | "if" | "then" | "else" => close_objects(v),
-            // Lists of schemas.
-            "anyOf" | "allOf" | "oneOf" | "prefixItems" => {
-                if let Value::Array(list) = v {
-                    list.iter_mut().for_each(close_objects);
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
 fn closed_params(t: &Tool) -> Value {
     let mut p = params(t);
-    close_objects(&mut p);
+    cairn_models::close_objects(&mut p);
     p
 }
 

@@ -244,19 +244,30 @@ impl AgentRepo for PostgresStore {
         from: &[RunState],
         to: RunState,
         reason: Option<&str>,
+        lease: Option<(&str, i64)>,
         now: i64,
     ) -> Result<AgentRun> {
         let from = states(from);
+        let (holder, until) = lease.map_or((None, 0), |(h, u)| (Some(h), u));
         self.write(&format!("updating agent run `{id}`"), |tx| {
             let row = tx
                 .query_opt(
                     &format!(
                         "UPDATE agent_runs SET state = $3, reason = COALESCE($4, reason),
-                            lease_owner = NULL, lease_until = 0, updated_at = $5
+                            lease_owner = $7, lease_until = $8, updated_at = $5
                          WHERE tenant_id = $1 AND id = $2 AND state = ANY($6)
                          RETURNING {RUN_COLS}"
                     ),
-                    &[&tenant.as_str(), &id, &to.as_str(), &reason, &now, &from],
+                    &[
+                        &tenant.as_str(),
+                        &id,
+                        &to.as_str(),
+                        &reason,
+                        &now,
+                        &from,
+                        &holder,
+                        &until,
+                    ],
                 )
                 .map_err(db)?;
             match row {
@@ -311,6 +322,25 @@ impl AgentRepo for PostgresStore {
             .iter()
             .map(run)
             .collect()
+        })
+    }
+
+    fn renew_agent_run(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        holder: &str,
+        until: i64,
+    ) -> Result<bool> {
+        self.write(&format!("renewing the lease of agent run `{id}`"), |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE agent_runs SET lease_until = $4
+                     WHERE tenant_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'running'",
+                    &[&tenant.as_str(), &id, &holder, &until],
+                )
+                .map_err(db)?;
+            Ok(n == 1)
         })
     }
 

@@ -271,18 +271,20 @@ impl AgentRepo for SqliteStore {
         from: &[RunState],
         to: RunState,
         reason: Option<&str>,
+        lease: Option<(&str, i64)>,
         now: i64,
     ) -> Result<AgentRun> {
+        let (holder, until) = lease.map_or((None, 0), |(h, u)| (Some(h), u));
         self.write(&format!("updating agent run `{id}`"), |tx| {
             let n = tx
                 .execute(
                     &format!(
                         "UPDATE agent_runs SET state = ?3, reason = COALESCE(?4, reason),
-                            lease_owner = NULL, lease_until = 0, updated_at = ?5
+                            lease_owner = ?6, lease_until = ?7, updated_at = ?5
                          WHERE tenant_id = ?1 AND id = ?2 AND state IN ({})",
                         states_sql(from)
                     ),
-                    params![tenant.as_str(), id, to.as_str(), reason, now],
+                    params![tenant.as_str(), id, to.as_str(), reason, now, holder, until],
                 )
                 .map_err(db)?;
             let run = load_run(tx, tenant, id)?;
@@ -333,6 +335,25 @@ impl AgentRepo for SqliteStore {
                 runs.push(load_run(tx, &TenantId::new(tenant), &id)?);
             }
             Ok(runs)
+        })
+    }
+
+    fn renew_agent_run(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        holder: &str,
+        until: i64,
+    ) -> Result<bool> {
+        self.write(&format!("renewing the lease of agent run `{id}`"), |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE agent_runs SET lease_until = ?4
+                     WHERE tenant_id = ?1 AND id = ?2 AND lease_owner = ?3 AND state = 'running'",
+                    params![tenant.as_str(), id, holder, until],
+                )
+                .map_err(db)?;
+            Ok(n == 1)
         })
     }
 

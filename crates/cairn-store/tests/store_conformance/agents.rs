@@ -128,6 +128,12 @@ fn a_run_is_claimed_once_and_saved_only_by_its_holder(s: Fixture) {
     s.save_agent_run(&r1, &holder).unwrap();
     let m = conflict(s.save_agent_run(&r1, "someone-else").unwrap_err());
     assert!(m.contains("not held by `someone-else`"), "{m}");
+    assert!(s.renew_agent_run(&t("a"), "r1", &holder, 1_020).unwrap());
+    assert!(
+        !s.renew_agent_run(&t("a"), "r1", "someone-else", 9_999)
+            .unwrap()
+    );
+    assert!(!s.renew_agent_run(&t("b"), "r1", &holder, 9_999).unwrap());
 
     // A dead holder's run is taken over; the old holder can no longer save.
     let taken = s
@@ -154,6 +160,7 @@ fn a_run_is_claimed_once_and_saved_only_by_its_holder(s: Fixture) {
             ],
             RunState::Cancelled,
             Some("cancelled: by its caller"),
+            None,
             6_000,
         )
         .unwrap();
