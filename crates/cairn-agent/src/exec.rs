@@ -303,6 +303,31 @@ impl Exec<'_> {
                 self.recover_started(last.seq)?;
                 self.resolve_pending(phase)
             }
+            ("tool", "denied") if last.payload.get("output").is_none() => {
+                let by = last.payload["decided_by"]
+                    .as_str()
+                    .unwrap_or("a person")
+                    .to_owned();
+                let name = last.payload["name"].as_str().unwrap_or("").to_owned();
+                let mut payload = last.payload.clone();
+                let why = format!("{by} denied this call; it was not made. Do without it.");
+                payload["output"] = json!(why);
+                payload["error"] = json!(true);
+                self.update(last.seq, "denied", payload)?;
+                self.audit(
+                    &name,
+                    &last.payload["arguments"],
+                    "denied",
+                    json!({"by": by}),
+                );
+                (self.sink)(AgentEvent::ToolResult {
+                    seq: last.seq,
+                    name,
+                    output: why,
+                    error: true,
+                });
+                Ok(None)
+            }
             ("model", _) => match Decision::from_json(&last.payload["decision"]) {
                 Some(Decision::Final { answer, .. }) => Ok(Some(PhaseEnd::Final(answer))),
                 Some(Decision::Call {
@@ -458,13 +483,7 @@ impl Exec<'_> {
         if let Some(limit) = self.budget.before_tool_call() {
             return Ok(Some(PhaseEnd::Limit(limit)));
         }
-        if self
-            .ctx
-            .spec
-            .requires_approval
-            .iter()
-            .any(|t| *t == configured)
-        {
+        if self.ctx.spec.requires_approval.contains(&configured) {
             let seq = self.append("tool", "waiting_approval", base)?;
             (self.sink)(AgentEvent::ApprovalNeeded {
                 run_id: self.run.id.clone(),

@@ -6,7 +6,7 @@ use crate::event::AgentEvent;
 use crate::exec::{Exec, HistoryTurn, LEASE_MS, PhaseEnd, RunContext, now_ms};
 use crate::models::{EngineModels, ModelSource};
 use crate::protocol::Flavor;
-use crate::tools::{self, Tool};
+use crate::tools;
 use crate::{Error, Result};
 use cairn_auth::Action;
 use cairn_config::AgentSpec;
@@ -39,7 +39,6 @@ pub struct Runtime {
     engine: Arc<Engine>,
     models: Arc<dyn ModelSource>,
     holder: String,
-    extra_tools: Vec<Arc<dyn Tool>>,
 }
 
 fn forbidden(message: impl Into<String>) -> Error {
@@ -53,7 +52,6 @@ impl Runtime {
             models: Arc::new(EngineModels::new(engine.clone())),
             engine,
             holder: cairn_engine::ingest::holder_id(),
-            extra_tools: Vec::new(),
         }
     }
 
@@ -66,12 +64,6 @@ impl Runtime {
     /// Another lease-holder id (tests run several "processes" in one).
     pub fn with_holder(mut self, holder: impl Into<String>) -> Self {
         self.holder = holder.into();
-        self
-    }
-
-    /// A tool beyond the built-ins, offered to agents that list its name.
-    pub fn with_tool(mut self, tool: Arc<dyn Tool>) -> Self {
-        self.extra_tools.push(tool);
         self
     }
 
@@ -242,13 +234,7 @@ impl Runtime {
         let used: Usage = serde_json::from_value(run.usage.clone()).unwrap_or_default();
         let budget = Budget::new(&ctx.spec, used, parent);
         let model = self.models.model(&ctx.caller, &ctx.spec.model)?;
-        let mut tools = tools::builtin_tools(&ctx.spec);
-        tools.extend(
-            self.extra_tools
-                .iter()
-                .filter(|t| ctx.spec.tools.contains(&t.spec().name))
-                .cloned(),
-        );
+        let tools = tools::builtin_tools(&ctx.spec);
         let mut delegates = Vec::new();
         for name in crate::registry::delegates(&ctx.spec) {
             let description = crate::registry::find(&self.engine, &run.tenant, name)

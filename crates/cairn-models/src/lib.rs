@@ -27,8 +27,8 @@ pub use cross_encoder::CrossEncoder;
 pub use embed::{BertEmbedder, Embedder, EmbedderOptions, Embeddings, Truncation};
 pub use fetch::{KNOWN_MODELS, pull};
 pub use generate::{
-    ChatMessage, Completion, FinishReason, GenerateRequest, Generator, OutputConstraint, Prompt,
-    Role, SamplingParams, StreamEvent, TokenDelta, TokenStream, Usage,
+    ChatMessage, Completion, Finish, FinishReason, GenerateRequest, Generator, OutputConstraint,
+    Prompt, Role, SamplingParams, StreamEvent, TokenDelta, TokenStream, Usage,
 };
 pub use gguf::Requant;
 pub use local::{GgufBackend, LocalGenerator, LocalOptions};

@@ -132,11 +132,20 @@ fn refused(message: impl Into<String>) -> Error {
 impl HttpGet {
     fn check_url(&self, url: &str) -> Result<ureq::http::Uri> {
         let lower = url.trim().to_ascii_lowercase();
-        let Some(rest) = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://")) else {
+        let Some(rest) = lower
+            .strip_prefix("http://")
+            .or_else(|| lower.strip_prefix("https://"))
+        else {
             return Err(refused(format!("`{url}`: only http and https URLs")));
         };
-        if rest.split(['/', '?', '#']).next().is_some_and(|authority| authority.contains('@')) {
-            return Err(refused(format!("`{url}`: URLs with credentials are refused")));
+        if rest
+            .split(['/', '?', '#'])
+            .next()
+            .is_some_and(|authority| authority.contains('@'))
+        {
+            return Err(refused(format!(
+                "`{url}`: URLs with credentials are refused"
+            )));
         }
         let uri: ureq::http::Uri = url.parse().map_err(|e| {
             Error::new(

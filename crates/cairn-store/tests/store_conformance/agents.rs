@@ -137,7 +137,7 @@ fn a_run_is_claimed_once_and_saved_only_by_its_holder(s: Fixture) {
 
     // A dead holder's run is taken over; the old holder can no longer save.
     let taken = s
-        .claim_agent_runs("node9", &[holder.clone()], 31, 1_000, 10)
+        .claim_agent_runs("node9", std::slice::from_ref(&holder), 31, 1_000, 10)
         .unwrap();
     // (One node may have claimed both runs: then both are taken over.)
     let r1_taken = taken.iter().find(|r| r.id == "r1").expect("r1 taken over");
@@ -177,6 +177,7 @@ fn a_run_is_claimed_once_and_saved_only_by_its_holder(s: Fixture) {
             &[RunState::Running],
             RunState::Queued,
             None,
+            None,
             7,
         )
         .unwrap_err(),
@@ -193,6 +194,7 @@ fn a_run_is_claimed_once_and_saved_only_by_its_holder(s: Fixture) {
             "r1",
             &[RunState::Cancelled],
             RunState::Queued,
+            None,
             None,
             7
         ),
