@@ -95,6 +95,10 @@ pub struct ServerSection {
     /// any other job in the shared queue). 0: none, the jobs are left to `cairn worker`
     /// processes. Default: 1.
     pub ingest_workers: usize,
+    /// Agent runs `cairn serve` executes at once in the background: runs started with
+    /// `Prefer: respond-async`, approved runs, and runs of servers that died. 0: none
+    /// (other servers take them). Default: 2.
+    pub agent_workers: usize,
     /// Host names (or `host:port`) an MCP client may reach `/mcp` under, besides the
     /// loopback names and the listen address: the `Host` header of every `/mcp` request
     /// must name one (DNS-rebinding protection). A server behind a load balancer lists
@@ -117,6 +121,7 @@ impl Default for ServerSection {
             max_streams_per_key: 8,
             expose_embedder: true,
             ingest_workers: 1,
+            agent_workers: 2,
             mcp_allowed_hosts: Vec::new(),
         }
     }

@@ -119,7 +119,17 @@ pub async fn serve(
     let state = AppState::new(engine).map_err(|e| std::io::Error::other(e.to_string()))?;
     let usage = state.usage.clone();
     let telemetry = state.telemetry.clone();
+    // Agent runs no request is driving: queued, approved, or left by a server that died.
+    let stop_agents = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let slots = state.engine.config().server.agent_workers;
+    if slots > 0 {
+        let (rt, stop) = (state.agents.clone(), stop_agents.clone());
+        std::thread::Builder::new()
+            .name("cairn-agent-runs".into())
+            .spawn(move || cairn_agent::executor::serve(rt, slots, stop))?;
+    }
     let served = listen::run(state, listener, shutdown).await;
+    stop_agents.store(true, std::sync::atomic::Ordering::SeqCst);
     // Usage still in memory goes to the store before the process ends, and so do the
     // traces still queued.
     usage.stop();

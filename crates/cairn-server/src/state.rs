@@ -38,6 +38,8 @@ pub struct AppState {
     /// Request traces: kept, stored and exported (`[telemetry]`); `None` when neither
     /// stored nor exported.
     pub telemetry: Option<Arc<cairn_telemetry::Telemetry>>,
+    /// Agent runs: started by requests, resumed by the executor (`server.agent_workers`).
+    pub agents: Arc<cairn_agent::Runtime>,
 }
 
 /// The rate limiter: Redis buckets when `[redis] url` is set, else in-process ones. A
@@ -93,6 +95,7 @@ impl AppState {
             )),
             usage: crate::usage_ledger::UsageLedger::start(engine.clone()),
             telemetry: telemetry.clone(),
+            agents: Arc::new(cairn_agent::Runtime::new(engine.clone())),
             engine,
             draining: Arc::new(AtomicBool::new(false)),
         })

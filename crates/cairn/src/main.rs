@@ -78,6 +78,9 @@ enum Command {
     Ask(cmd::ask::Args),
     /// Chat with a collection (a conversation with memory).
     Chat(cmd::chat::Args),
+    /// Agents: run one on a task, list them and their runs, approve, deny, cancel.
+    #[command(subcommand)]
+    Agent(cmd::agent::AgentCmd),
     /// Serve the HTTP API (OpenAI-compatible /v1 and the native /api/v1).
     Serve(cmd::serve::Args),
     /// API keys for the server (created, listed, revoked, rotated).
@@ -170,6 +173,7 @@ fn run(
         Command::Search(a) => cmd::search::run(&ctx, a),
         Command::Ask(a) => cmd::ask::run(&ctx, a),
         Command::Chat(a) => cmd::chat::run(&ctx, a),
+        Command::Agent(c) => cmd::agent::run(&ctx, c),
         Command::Serve(a) => cmd::serve::run(&ctx, a),
         Command::Keys(c) => cmd::keys::run(&ctx, c),
         Command::Users(c) => cmd::users::run(&ctx, c),

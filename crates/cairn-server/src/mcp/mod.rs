@@ -35,7 +35,12 @@ pub fn service(
     inner: Router,
 ) -> StreamableHttpService<tools::CairnMcp, LocalSessionManager> {
     let config = state.engine.config();
-    let handler = tools::CairnMcp::new(inner);
+    let agents = config
+        .agents
+        .iter()
+        .map(|a| (a.name.clone(), a.description.clone()))
+        .collect();
+    let handler = tools::CairnMcp::new(inner, agents);
     let mut http = StreamableHttpServerConfig::default()
         .with_allowed_hosts(allowed_hosts(config))
         .with_legacy_session_mode(false)

@@ -24,10 +24,15 @@ const DOCUMENT_URI: &str = "cairn://documents/";
 /// The largest API reply a tool call or resource read passes on (a document's text).
 const MAX_REPLY_BYTES: usize = 64 << 20;
 
+/// The prefix of the tools that run a configured agent.
+const AGENT_TOOL: &str = "agent_";
+
 /// One MCP server per request (stateless) over the inner API router.
 #[derive(Clone)]
 pub struct CairnMcp {
     inner: Router,
+    /// The configured agents (name, description), each a tool `agent_<name>`.
+    agents: Vec<(String, String)>,
 }
 
 /// An API route's answer: its status and JSON body.
@@ -59,8 +64,22 @@ fn schema(properties: Value, required: &[&str]) -> Arc<Map<String, Value>> {
     Arc::new(s)
 }
 
-/// The tools, with their JSON schemas.
-fn tools() -> Vec<Tool> {
+/// The tools, with their JSON schemas: the built-in ones, then one per agent.
+fn tools(agents: &[(String, String)]) -> Vec<Tool> {
+    let mut all = builtin_tools();
+    for (name, description) in agents {
+        all.push(Tool::new(
+            format!("{AGENT_TOOL}{name}"),
+            format!(
+                "Runs the `{name}` agent on a task (it searches, computes and calls its tools                  as the caller) and returns the run: its answer, state and steps. {description}"
+            ),
+            schema(json!({"task": {"type": "string"}}), &["task"]),
+        ));
+    }
+    all
+}
+
+fn builtin_tools() -> Vec<Tool> {
     vec![
         Tool::new(
             "search",
@@ -128,8 +147,8 @@ fn segment(id: &str) -> Result<&str, ErrorData> {
 }
 
 impl CairnMcp {
-    pub fn new(inner: Router) -> Self {
-        Self { inner }
+    pub fn new(inner: Router, agents: Vec<(String, String)>) -> Self {
+        Self { inner, agents }
     }
 
     /// Calls the API route `method path` with `body`, as the caller of `ctx` (the
@@ -231,15 +250,22 @@ impl CairnMcp {
                 let path = format!("/api/v1/documents/{}?text=true", segment(&id)?);
                 self.api(ctx, Method::GET, &path, None).await?
             }
-            other => {
-                return Err(ErrorData::invalid_params(
-                    format!(
-                        "no tool `{other}`: the tools are search, ask, list_collections, \
-                         get_document"
-                    ),
-                    None,
-                ));
-            }
+            other => match other.strip_prefix(AGENT_TOOL) {
+                Some(agent) if self.agents.iter().any(|(n, _)| n == agent) => {
+                    let body = json!({"task": text_arg(args, "task")?});
+                    let path = format!("/api/v1/agents/{}/runs", segment(agent)?);
+                    self.api(ctx, Method::POST, &path, Some(body)).await?
+                }
+                _ => {
+                    return Err(ErrorData::invalid_params(
+                        format!(
+                            "no tool `{other}`: the tools are search, ask, list_collections, \
+                             get_document and agent_<name> for each configured agent"
+                        ),
+                        None,
+                    ));
+                }
+            },
         };
         Ok(Self::result(&reply))
     }
@@ -266,7 +292,7 @@ impl ServerHandler for CairnMcp {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(tools()))
+        Ok(ListToolsResult::with_all_items(tools(&self.agents)))
     }
 
     async fn call_tool(

@@ -89,7 +89,7 @@ async fn apply_assistant(
     Ok(())
 }
 
-fn wants_sse(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_sse(headers: &HeaderMap) -> bool {
     headers
         .get("accept")
         .and_then(|v| v.to_str().ok())

@@ -130,7 +130,7 @@ pub struct UploadQuery {
 }
 
 /// Whether a `Prefer` header (RFC 7240) asks for `respond-async`.
-fn prefers_async(headers: &HeaderMap) -> bool {
+pub(crate) fn prefers_async(headers: &HeaderMap) -> bool {
     headers
         .get_all("prefer")
         .iter()

@@ -1,5 +1,6 @@
 //! The native API under `/api/v1`.
 
+pub mod agents;
 pub mod answers;
 pub mod assistants;
 pub mod identity;

@@ -1,6 +1,7 @@
 //! The OpenAI-compatible API under `/v1`: chat completions (plain models and
 //! `cairn-rag:<collection>` assistants), models, embeddings and rerank.
 
+mod agent;
 mod chat;
 mod chat_cache;
 mod checked;
@@ -189,6 +190,9 @@ pub(crate) async fn chat_inner(
         .await?;
         return Ok(stamp_wait(Json(wire.body(body)).into_response(), waited));
     }
+    if let Some(agent) = req.model.strip_prefix(agent::AGENT_PREFIX) {
+        return agent_chat(&state, &who, meter, rid, &req, agent, wire).await;
+    }
     let registry = state.engine.registry(&who.tenant)?;
     let local = registry.is_local(&req.model);
     if local && req.model != config.generator {
@@ -360,6 +364,35 @@ fn settle_stream(
 }
 
 /// Charges a whole chat completion to the model its `cairn.model` names.
+/// A chat with a `cairn-agent:<name>` model: the run, waited for, as a completion (or its
+/// chunks).
+async fn agent_chat(
+    state: &AppState,
+    who: &Identity,
+    meter: crate::state::Meter,
+    rid: RequestId,
+    req: &ChatRequest,
+    name: &str,
+    wire: Wire,
+) -> ApiResult<Response> {
+    let start = agent::plan(req, name, crate::native::agents::caller(who))?;
+    let slot = stream_slot(state, who, req.stream)?;
+    let waited = crate::native::agents::run_waiting(state, start, meter, req.model.clone()).await?;
+    let model = req.model.clone();
+    if let Some(slot) = slot {
+        let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
+        let events = agent::chunks(&model, &waited, include_usage);
+        return Ok(crate::sse::stream_with(state, slot, rid.0, true, wire.translate(), move |_, em| {
+            for ev in &events {
+                em.send(None, ev);
+            }
+            Ok(())
+        })
+        .await);
+    }
+    Ok(Json(wire.body(agent::body(&model, &waited))).into_response())
+}
+
 fn record_body(meter: &crate::state::Meter, body: &Value) {
     let n = |k: &str| body["usage"][k].as_u64().unwrap_or(0) as usize;
     let model = body["cairn"]["model"]
@@ -396,6 +429,9 @@ fn model_list(state: &AppState, tenant: &TenantId) -> ApiResult<Vec<Value>> {
     }
     for c in state.engine.store().list_collections(tenant)? {
         data.push(model_entry(&format!("{RAG_PREFIX}{}", c.id), "cairn-rag"));
+    }
+    for a in cairn_agent::registry::list(&state.engine, tenant)? {
+        data.push(model_entry(&format!("{}{}", agent::AGENT_PREFIX, a.spec.name), "cairn-agent"));
     }
     Ok(data)
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand, plus the shared [`Context`].
 
+pub mod agent;
 pub mod ask;
 pub mod audit;
 pub mod backup;
