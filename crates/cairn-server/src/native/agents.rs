@@ -73,10 +73,15 @@ pub(crate) fn run_json(run: &AgentRun, steps: Option<&[AgentStep]>) -> Value {
 /// The tenant's agents: the configuration's and its own.
 #[utoipa::path(get, path = "/api/v1/agents", tag = "agents",
     responses((status = 200, description = "`{\"data\": [agent...]}`", body = Object)))]
-pub async fn list_agents(State(state): State<AppState>, caller: Can<perm::Ask>) -> ApiResult<Json<Value>> {
+pub async fn list_agents(
+    State(state): State<AppState>,
+    caller: Can<perm::Ask>,
+) -> ApiResult<Json<Value>> {
     let tenant = caller.tenant.clone();
     blocking(&state, move |e, _| {
-        Ok(Json(json!({ "data": cairn_agent::registry::list(e, &tenant)? })))
+        Ok(Json(
+            json!({ "data": cairn_agent::registry::list(e, &tenant)? }),
+        ))
     })
     .await
 }
@@ -97,14 +102,28 @@ pub async fn put_agent(
         spec.name = name.clone();
     }
     if spec.name != name {
-        return Err(ApiError::invalid(format!("the body names `{}`, the path `{name}`", spec.name)).with_param("name"));
+        return Err(ApiError::invalid(format!(
+            "the body names `{}`, the path `{name}`",
+            spec.name
+        ))
+        .with_param("name"));
     }
     if spec.tools.iter().any(|t| t == "http_get") && !who.can(cairn_auth::Action::ManageUsers) {
-        return Err(crate::auth::forbidden(&who, cairn_auth::Action::ManageUsers));
+        return Err(crate::auth::forbidden(
+            &who,
+            cairn_auth::Action::ManageUsers,
+        ));
     }
     blocking(&state, move |e, _| {
-        let saved = cairn_agent::registry::save(e, &who.tenant, &spec, &who.actor, crate::gate::now_ms())?;
-        audit(e, &who, "agents.save", &saved.name, json!({"tools": saved.tools}));
+        let saved =
+            cairn_agent::registry::save(e, &who.tenant, &spec, &who.actor, crate::gate::now_ms())?;
+        audit(
+            e,
+            &who,
+            "agents.save",
+            &saved.name,
+            json!({"tools": saved.tools}),
+        );
         Ok(Json(json!(saved)))
     })
     .await
@@ -209,7 +228,11 @@ pub async fn start_run(
     }
     match run_waiting(&state, req, meter, model).await {
         Ok(Waited::Ended(ended)) => {
-            let steps = state.engine.store().agent_steps(&ended.tenant, &ended.id).unwrap_or_default();
+            let steps = state
+                .engine
+                .store()
+                .agent_steps(&ended.tenant, &ended.id)
+                .unwrap_or_default();
             Json(run_json(&ended, Some(&steps))).into_response()
         }
         Ok(Waited::Running(run)) => accepted(&run),
@@ -251,7 +274,10 @@ pub(crate) async fn run_waiting(
     match tokio::time::timeout(state.request_timeout, rx).await {
         Ok(Ok(Ok(ended))) => Ok(Waited::Ended(ended)),
         Ok(Ok(Err(e))) => Err(e.into()),
-        Ok(Err(_)) => Err(ApiError::new(ErrorCode::Internal, "the run's thread ended without a result")),
+        Ok(Err(_)) => Err(ApiError::new(
+            ErrorCode::Internal,
+            "the run's thread ended without a result",
+        )),
         Err(_) => Ok(Waited::Running(run)),
     }
 }
@@ -262,7 +288,12 @@ fn caller_of(who: &Identity) -> Caller {
 
 /// Charges a run's tokens to its caller's usage, under the model `cairn-agent:<name>`.
 fn charge(meter: &crate::state::Meter, model: &str, run: &AgentRun) {
-    let used = |k: &str| run.usage[k].as_u64().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+    let used = |k: &str| {
+        run.usage[k]
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0)
+    };
     meter.record(model, used("prompt_tokens"), used("completion_tokens"));
 }
 
@@ -285,7 +316,11 @@ pub async fn list_runs(
     let rt = state.agents.clone();
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     blocking(&state, move |_, _| {
-        let runs: Vec<Value> = rt.list(&c, limit)?.iter().map(|r| run_json(r, None)).collect();
+        let runs: Vec<Value> = rt
+            .list(&c, limit)?
+            .iter()
+            .map(|r| run_json(r, None))
+            .collect();
         Ok(Json(json!({ "data": runs })))
     })
     .await
@@ -309,7 +344,12 @@ pub async fn get_run(
     .await
 }
 
-async fn decide(state: AppState, who: Identity, id: String, approve: bool) -> ApiResult<Json<Value>> {
+async fn decide(
+    state: AppState,
+    who: Identity,
+    id: String,
+    approve: bool,
+) -> ApiResult<Json<Value>> {
     let c = caller_of(&who);
     let rt = state.agents.clone();
     blocking(&state, move |_, _| {

@@ -20,13 +20,21 @@ pub fn plan(req: &ChatRequest, agent: &str, caller: Caller) -> ApiResult<StartRe
     if req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
         return Err(ApiError::invalid("cairn-agent models use their own tools").with_param("tools"));
     }
-    if req.response_format.as_ref().is_some_and(|f| f.kind != "text") {
-        return Err(ApiError::invalid("cairn-agent models answer in text").with_param("response_format"));
+    if req
+        .response_format
+        .as_ref()
+        .is_some_and(|f| f.kind != "text")
+    {
+        return Err(
+            ApiError::invalid("cairn-agent models answer in text").with_param("response_format")
+        );
     }
     let mut turns = Vec::new();
     for (i, m) in req.messages.iter().enumerate() {
         let text = match &m.content {
-            Some(c) => c.text().map_err(|e| ApiError::invalid(e).with_param(format!("messages[{i}]")))?,
+            Some(c) => c
+                .text()
+                .map_err(|e| ApiError::invalid(e).with_param(format!("messages[{i}]")))?,
             None => String::new(),
         };
         match m.role.as_str() {
@@ -37,15 +45,20 @@ pub fn plan(req: &ChatRequest, agent: &str, caller: Caller) -> ApiResult<StartRe
             // The agent's instructions are its own.
             "system" | "developer" => {}
             other => {
-                return Err(ApiError::invalid(format!("role `{other}` is not supported by cairn-agent models"))
-                    .with_param(format!("messages[{i}].role")));
+                return Err(ApiError::invalid(format!(
+                    "role `{other}` is not supported by cairn-agent models"
+                ))
+                .with_param(format!("messages[{i}].role")));
             }
         }
     }
     let task = match turns.pop() {
         Some(t) if t.role == "user" => t.content,
         _ => {
-            return Err(ApiError::invalid("the last message must be the user's task").with_param("messages"));
+            return Err(
+                ApiError::invalid("the last message must be the user's task")
+                    .with_param("messages"),
+            );
         }
     };
     Ok(StartRequest {
@@ -88,7 +101,12 @@ fn content(run: &AgentRun, running: bool) -> String {
 }
 
 fn tokens(run: &AgentRun) -> Usage {
-    let n = |k: &str| run.usage[k].as_u64().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+    let n = |k: &str| {
+        run.usage[k]
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0)
+    };
     Usage::new(n("prompt_tokens"), n("completion_tokens"))
 }
 
@@ -143,8 +161,10 @@ pub fn chunks(model: &str, waited: &Waited, include_usage: bool) -> Vec<Value> {
         last,
     ];
     if include_usage {
-        out.push(json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                        "system_fingerprint": null, "choices": [], "usage": tokens(run)}));
+        out.push(
+            json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                        "system_fingerprint": null, "choices": [], "usage": tokens(run)}),
+        );
     }
     out
 }

@@ -382,12 +382,19 @@ async fn agent_chat(
     if let Some(slot) = slot {
         let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
         let events = agent::chunks(&model, &waited, include_usage);
-        return Ok(crate::sse::stream_with(state, slot, rid.0, true, wire.translate(), move |_, em| {
-            for ev in &events {
-                em.send(None, ev);
-            }
-            Ok(())
-        })
+        return Ok(crate::sse::stream_with(
+            state,
+            slot,
+            rid.0,
+            true,
+            wire.translate(),
+            move |_, em| {
+                for ev in &events {
+                    em.send(None, ev);
+                }
+                Ok(())
+            },
+        )
         .await);
     }
     Ok(Json(wire.body(agent::body(&model, &waited))).into_response())
@@ -431,7 +438,10 @@ fn model_list(state: &AppState, tenant: &TenantId) -> ApiResult<Vec<Value>> {
         data.push(model_entry(&format!("{RAG_PREFIX}{}", c.id), "cairn-rag"));
     }
     for a in cairn_agent::registry::list(&state.engine, tenant)? {
-        data.push(model_entry(&format!("{}{}", agent::AGENT_PREFIX, a.spec.name), "cairn-agent"));
+        data.push(model_entry(
+            &format!("{}{}", agent::AGENT_PREFIX, a.spec.name),
+            "cairn-agent",
+        ));
     }
     Ok(data)
 }

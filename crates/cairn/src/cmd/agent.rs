@@ -41,13 +41,27 @@ fn show_event(e: &AgentEvent) {
     let _ = match e {
         AgentEvent::RunStarted { run_id, agent } => writeln!(err, "run {run_id} ({agent})"),
         AgentEvent::StepStarted { step, phase } => writeln!(err, "step {step} [{phase}]"),
-        AgentEvent::Plan { revision, steps } => writeln!(err, "  plan (revision {revision}):\n    {}", steps.join("\n    ")),
-        AgentEvent::ToolCall { name, arguments, .. } => writeln!(err, "  → {name} {arguments}"),
+        AgentEvent::Plan { revision, steps } => writeln!(
+            err,
+            "  plan (revision {revision}):\n    {}",
+            steps.join("\n    ")
+        ),
+        AgentEvent::ToolCall {
+            name, arguments, ..
+        } => writeln!(err, "  → {name} {arguments}"),
         AgentEvent::ToolResult { output, error, .. } => {
-            let first: String = output.lines().next().unwrap_or("").chars().take(160).collect();
+            let first: String = output
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(160)
+                .collect();
             writeln!(err, "  {} {first}", if *error { "✗" } else { "←" })
         }
-        AgentEvent::ApprovalNeeded { name, arguments, .. } => writeln!(err, "  ⏸ {name} {arguments} needs approval"),
+        AgentEvent::ApprovalNeeded {
+            name, arguments, ..
+        } => writeln!(err, "  ⏸ {name} {arguments} needs approval"),
         AgentEvent::Delta { .. } | AgentEvent::Final { .. } => Ok(()),
     };
 }
@@ -67,7 +81,12 @@ fn report(ctx: &Context, run: &AgentRun) -> anyhow::Result<ExitCode> {
                 );
             }
             other => {
-                outln!("run {} ended {}: {}", run.id, other.as_str(), run.reason.as_deref().unwrap_or(""));
+                outln!(
+                    "run {} ended {}: {}",
+                    run.id,
+                    other.as_str(),
+                    run.reason.as_deref().unwrap_or("")
+                );
                 if let Some(o) = &run.output {
                     outln!("{o}");
                 }
@@ -93,7 +112,12 @@ pub fn run(ctx: &Context, c: AgentCmd) -> anyhow::Result<ExitCode> {
     };
     match c {
         AgentCmd::Run { name, task } => {
-            let req = StartRequest { agent: name, task, caller: me, history: Vec::new() };
+            let req = StartRequest {
+                agent: name,
+                task,
+                caller: me,
+                history: Vec::new(),
+            };
             let run = rt.start(req, &mut events).map_err(eng)?;
             report(ctx, &run)
         }
@@ -103,7 +127,14 @@ pub fn run(ctx: &Context, c: AgentCmd) -> anyhow::Result<ExitCode> {
                 ctx.print_json(&agents)?;
             } else {
                 for a in agents {
-                    outln!("{:<20} {:<6} {:<13} tools: {}  {}", a.spec.name, a.source, a.spec.strategy, a.spec.tools.join(", "), a.spec.description);
+                    outln!(
+                        "{:<20} {:<6} {:<13} tools: {}  {}",
+                        a.spec.name,
+                        a.source,
+                        a.spec.strategy,
+                        a.spec.tools.join(", "),
+                        a.spec.description
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -114,7 +145,14 @@ pub fn run(ctx: &Context, c: AgentCmd) -> anyhow::Result<ExitCode> {
                 ctx.print_json(&runs)?;
             } else {
                 for r in runs {
-                    outln!("{}  {}  {:<16} {:<12} {}", r.id, time(r.created_at), r.state.as_str(), r.agent, r.task.chars().take(60).collect::<String>());
+                    outln!(
+                        "{}  {}  {:<16} {:<12} {}",
+                        r.id,
+                        time(r.created_at),
+                        r.state.as_str(),
+                        r.agent,
+                        r.task.chars().take(60).collect::<String>()
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -125,7 +163,13 @@ pub fn run(ctx: &Context, c: AgentCmd) -> anyhow::Result<ExitCode> {
                 ctx.print_json(&serde_json::json!({"run": run, "steps": steps}))?;
                 return Ok(ExitCode::SUCCESS);
             }
-            outln!("run {} ({}) {}: {}", run.id, run.agent, run.state.as_str(), run.task);
+            outln!(
+                "run {} ({}) {}: {}",
+                run.id,
+                run.agent,
+                run.state.as_str(),
+                run.task
+            );
             for s in &steps {
                 outln!("{:>3} {:<9} {:<16} {}", s.seq, s.kind, s.status, s.payload);
             }
