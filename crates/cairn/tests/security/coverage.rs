@@ -29,9 +29,15 @@ const EVERY_ROLE: [(&str, &str); 3] = [
 /// Operations touching ACL'd or owned data: documents, answers, conversations, jobs,
 /// and the retrieval and generation routes that read documents.
 fn touches_acl_data(path: &str) -> bool {
-    ["/documents", "/answers", "/conversations", "/jobs"]
-        .iter()
-        .any(|p| path.contains(p))
+    [
+        "/documents",
+        "/answers",
+        "/conversations",
+        "/jobs",
+        "/agent-runs",
+    ]
+    .iter()
+    .any(|p| path.contains(p))
         || [
             "/api/v1/search",
             "/api/v1/ask",

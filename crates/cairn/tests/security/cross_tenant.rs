@@ -190,6 +190,65 @@ pub(crate) fn cross_tenant(a: &mut Attacks, w: &World, t: &Targets) {
         Some(json!({"title": "globex was here"})),
         not_found,
     );
+    // Acme's agent and alice's run of `helper`: globex neither lists, runs, deletes,
+    // overwrites, reads, cancels, approves nor denies them.
+    let run = &t.agent_run;
+    a.run(
+        CrossTenant,
+        "GET",
+        "/api/v1/agents",
+        g,
+        None,
+        lacks(vec!["acme-agent".into()]),
+    );
+    a.run(
+        CrossTenant,
+        "POST",
+        "/api/v1/agents/acme-agent/runs",
+        g,
+        Some(json!({"task": "leak", "wait": false})),
+        not_found,
+    );
+    a.run(
+        CrossTenant,
+        "DELETE",
+        "/api/v1/agents/acme-agent",
+        g,
+        None,
+        not_found,
+    );
+    // A PUT makes globex's own agent of that name; acme's stays as it was.
+    a.run(
+        CrossTenant,
+        "PUT",
+        "/api/v1/agents/acme-agent",
+        g,
+        Some(json!({"description": "globex was here", "tools": ["calculator"]})),
+        status(&[200]),
+    );
+    let acme_agents = get(s, "/api/v1/agents", &t.acme_owner);
+    assert!(
+        acme_agents.text.contains("acme only") && !acme_agents.text.contains("globex was here"),
+        "{}",
+        acme_agents.text
+    );
+    a.run(
+        CrossTenant,
+        "GET",
+        "/api/v1/agent-runs",
+        g,
+        None,
+        lacks(vec![run.clone()]),
+    );
+    for (m, p) in [
+        ("GET", format!("/api/v1/agent-runs/{run}")),
+        ("DELETE", format!("/api/v1/agent-runs/{run}")),
+        ("POST", format!("/api/v1/agent-runs/{run}/approve")),
+        ("POST", format!("/api/v1/agent-runs/{run}/deny")),
+    ] {
+        let b = (m == "POST").then(|| json!({}));
+        a.run(CrossTenant, m, &p, g, b, not_found);
+    }
     // Acme's assistant: globex neither lists, reads, overwrites, deletes nor asks with it.
     let bot = json!({"name": "Acme bot", "collection": "kb", "instructions": "Be brief."});
     let made = put(s, "/api/v1/assistants/acme-bot", &t.acme_owner, bot);

@@ -76,8 +76,10 @@ fn attack_everything(w: World) {
     openai_surface(&w, &s, &ids);
     let (scoped_key, scoped_id) = roles_and_scopes(&w, &s);
     tenant_administration(&w, &s, &scoped_key, &scoped_id);
+    let agent_run = agent_run_of_alice(&w, &s, &acme_owner);
     // Last: every route of /openapi.json, attacked by kind.
     let targets = matrix::Targets {
+        agent_run,
         hr_doc: ids.hr_doc,
         eng_doc: ids.eng_doc,
         hr_job: ids.hr_job,
@@ -89,6 +91,34 @@ fn attack_everything(w: World) {
         viewer,
     };
     matrix::every_route(&w, &s, &targets);
+}
+
+/// A run of agent `helper` started (asynchronously) and cancelled by alice, and acme's
+/// own saved agent `acme-agent`.
+fn agent_run_of_alice(w: &World, s: &Server, acme_owner: &str) -> String {
+    let saved = call(
+        "PUT",
+        &format!("{}/api/v1/agents/acme-agent", s.url),
+        Some(acme_owner),
+        Some(&json!({"description": "acme only", "tools": ["search"], "collections": ["kb"]})),
+    );
+    assert_eq!(saved.status, 200, "{}", saved.text);
+    let r = call(
+        "POST",
+        &format!("{}/api/v1/agents/helper/runs", s.url),
+        Some(&w.alice),
+        Some(&json!({"task": "find the codeword", "wait": false})),
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let c = call(
+        "DELETE",
+        &format!("{}/api/v1/agent-runs/{id}", s.url),
+        Some(&w.alice),
+        None,
+    );
+    assert_eq!(c.status, 200, "{}", c.text);
+    id
 }
 
 /// Authentication: every non-public route needs valid credentials.

@@ -22,6 +22,8 @@ pub(crate) struct Targets {
     pub(crate) acme_owner: String,
     pub(crate) gx_owner: String,
     pub(crate) viewer: String,
+    /// Alice's agent run (cancelled), and acme's own saved agent.
+    pub(crate) agent_run: String,
 }
 
 pub(crate) fn status(want: &'static [u16]) -> impl FnOnce(&Reply) {
@@ -196,6 +198,51 @@ fn wrong_role(a: &mut Attacks, w: &World, t: &Targets) {
     ] {
         a.run(WrongRole, m, &p, &w.alice, b, forbidden);
     }
+    // Agents: a viewer may not run one or read runs (running is generation); a member
+    // may not save or delete one.
+    let run = &t.agent_run;
+    for (m, p, b) in [
+        ("GET", "/api/v1/agents".to_owned(), None),
+        (
+            "POST",
+            "/api/v1/agents/helper/runs".to_owned(),
+            Some(json!({"task": "find the codeword", "wait": false})),
+        ),
+        ("GET", "/api/v1/agent-runs".to_owned(), None),
+        ("GET", format!("/api/v1/agent-runs/{run}"), None),
+        ("DELETE", format!("/api/v1/agent-runs/{run}"), None),
+        (
+            "POST",
+            format!("/api/v1/agent-runs/{run}/approve"),
+            body.clone(),
+        ),
+        (
+            "POST",
+            format!("/api/v1/agent-runs/{run}/deny"),
+            body.clone(),
+        ),
+    ] {
+        a.run(WrongRole, m, &p, &t.viewer, b, forbidden);
+    }
+    for (m, p, b) in [
+        (
+            "PUT",
+            "/api/v1/agents/members-agent".to_owned(),
+            Some(json!({"tools": ["search"]})),
+        ),
+        ("DELETE", "/api/v1/agents/acme-agent".to_owned(), None),
+    ] {
+        a.run(WrongRole, m, &p, &w.alice, b, forbidden);
+    }
+    // Saving an agent that fetches web pages takes an administrator.
+    a.run(
+        WrongRole,
+        "PUT",
+        "/api/v1/agents/fetcher",
+        &w.erin,
+        Some(json!({"tools": ["http_get"], "http_allow_hosts": ["example.com"]})),
+        forbidden,
+    );
     // A viewer may not ask, so has no assistants to pick.
     for p in ["/api/v1/assistants", "/api/v1/assistants/members-bot"] {
         a.run(WrongRole, "GET", p, &t.viewer, None, forbidden);
@@ -275,6 +322,26 @@ fn wrong_role(a: &mut Attacks, w: &World, t: &Targets) {
 fn cross_acl(a: &mut Attacks, w: &World, t: &Targets) {
     use Kind::CrossAcl;
     let s = a.s;
+    // Alice's agent run: another user of the tenant neither lists, reads, cancels,
+    // approves nor denies it.
+    let run = &t.agent_run;
+    a.run(
+        CrossAcl,
+        "GET",
+        "/api/v1/agent-runs",
+        &w.bob,
+        None,
+        lacks(vec![run.clone()]),
+    );
+    for (m, p) in [
+        ("GET", format!("/api/v1/agent-runs/{run}")),
+        ("DELETE", format!("/api/v1/agent-runs/{run}")),
+        ("POST", format!("/api/v1/agent-runs/{run}/approve")),
+        ("POST", format!("/api/v1/agent-runs/{run}/deny")),
+    ] {
+        let b = (m == "POST").then(|| json!({}));
+        a.run(CrossAcl, m, &p, &w.bob, b, not_found);
+    }
     let (conv, answer) = (&t.conv, &t.answer);
     let hr = vec![t.hr_doc.clone(), "quokka".into(), "97000".into()];
     a.run(

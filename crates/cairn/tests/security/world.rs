@@ -91,13 +91,17 @@ fn world_on_postgres_with(extra: &str) -> World {
     w
 }
 
+/// The agent every world has (array tables go last in the file).
+const AGENTS: &str = "[[agents]]\nname = \"helper\"\ndescription = \"searches the knowledge base\"\n\
+    tools = [\"search\"]\ncollections = [\"kb\"]\n";
+
 pub(crate) fn world(extra_config: &str) -> World {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     std::fs::write(
         h.join("cairn.toml"),
         format!(
-            "[models]\ngenerator = \"{GENERATOR}\"\n\n[ingest.quality]\nmin_chars = 10\n\n{extra_config}"
+            "[models]\ngenerator = \"{GENERATOR}\"\n\n[ingest.quality]\nmin_chars = 10\n\n{extra_config}\n\n{AGENTS}"
         ),
     )
     .unwrap();
