@@ -1,6 +1,6 @@
 //! `/mcp` driven by the official MCP Python SDK (PyPI `mcp`, tests/python/mcp_client.py)
 //! against a real `cairn serve`: tools listed and called (`list_collections`, `search`,
-//! `ask`, `get_document`), documents listed and read as resources, another tenant's key
+//! `ask`, `get_document`, and the configured agent `agent_keeper`), documents listed and read as resources, another tenant's key
 //! seeing none of it, a connection without a key refused, and a `Host` header naming
 //! another site refused (DNS-rebinding protection).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
@@ -14,7 +14,10 @@ use std::process::Command;
 #[test]
 fn the_mcp_python_sdk_uses_tools_and_resources_under_the_callers_identity() {
     let home = tempfile::tempdir().unwrap();
-    common::smollm_kb(home.path(), "");
+    common::smollm_kb(
+        home.path(),
+        "[[agents]]\nname = \"keeper\"\ndescription = \"does sums\"\ntools = [\"calculator\"]\nmax_steps = 3\n",
+    );
     let key = common::new_key(home.path(), "default", "owner", None);
     let other = common::new_key(home.path(), "globex", "owner", None);
     let server = Server::start(home.path());
@@ -34,8 +37,13 @@ fn the_mcp_python_sdk_uses_tools_and_resources_under_the_callers_identity() {
     assert_eq!(seen["server"], "cairn");
     assert_eq!(
         seen["tools"],
-        serde_json::json!(["ask", "get_document", "list_collections", "search"])
+        serde_json::json!(["agent_keeper", "ask", "get_document", "list_collections", "search"])
     );
+    // The configured agent ran as the caller, through the agents route.
+    let run = &seen["agent_run"];
+    assert_eq!(run[0], "keeper", "{seen}");
+    assert!(["succeeded", "limit_reached"].contains(&run[1].as_str().unwrap()), "{seen}");
+    assert_eq!(run[2], serde_json::json!(["model"]), "{seen}");
     assert_eq!(seen["collections"], serde_json::json!(["kb"]));
     assert!(
         seen["search_top"].as_str().unwrap().contains("lighthouse"),

@@ -40,6 +40,10 @@ async def main():
         seen["server"] = info.serverInfo.name
         tools = await session.list_tools()
         seen["tools"] = sorted(t.name for t in tools.tools)
+        run = await session.call_tool("agent_keeper", {"task": "What is 6 times 7? Use the calculator."})
+        assert not run.isError, text_of(run)
+        r = json.loads(text_of(run))
+        seen["agent_run"] = [r["agent"], r["state"], [s["kind"] for s in r["steps"]][:1]]
         cols = await session.call_tool("list_collections", {})
         assert not cols.isError, text_of(cols)
         seen["collections"] = [c["id"] for c in json.loads(text_of(cols))["data"]]
