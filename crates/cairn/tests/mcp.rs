@@ -37,12 +37,21 @@ fn the_mcp_python_sdk_uses_tools_and_resources_under_the_callers_identity() {
     assert_eq!(seen["server"], "cairn");
     assert_eq!(
         seen["tools"],
-        serde_json::json!(["agent_keeper", "ask", "get_document", "list_collections", "search"])
+        serde_json::json!([
+            "agent_keeper",
+            "ask",
+            "get_document",
+            "list_collections",
+            "search"
+        ])
     );
     // The configured agent ran as the caller, through the agents route.
     let run = &seen["agent_run"];
     assert_eq!(run[0], "keeper", "{seen}");
-    assert!(["succeeded", "limit_reached"].contains(&run[1].as_str().unwrap()), "{seen}");
+    assert!(
+        ["succeeded", "limit_reached"].contains(&run[1].as_str().unwrap()),
+        "{seen}"
+    );
     assert_eq!(run[2], serde_json::json!(["model"]), "{seen}");
     assert_eq!(seen["collections"], serde_json::json!(["kb"]));
     assert!(
