@@ -423,10 +423,27 @@ impl Exec<'_> {
             .map(|(_, a, _)| a.clone())
     }
 
-    /// The configuration's tool name (`agent:<name>` for a delegate).
-    fn configured_name(&self, name: &str) -> String {
-        self.delegate(name)
-            .map_or_else(|| name.to_owned(), |a| format!("agent:{a}"))
+    /// The configuration's names for a tool, most specific first (`agent:<name>` for a
+    /// delegate, `mcp:<server>.<tool>` then `mcp:<server>` for an MCP tool).
+    fn configured_names(&self, name: &str) -> Vec<String> {
+        match (self.delegate(name), self.tool(name)) {
+            (Some(a), _) => vec![format!("agent:{a}")],
+            (None, Some(t)) => t.configured_names(),
+            (None, None) => vec![name.to_owned()],
+        }
+    }
+
+    /// The least role for a tool: the first of its names with a `tool_roles` entry, else
+    /// the default for its most specific name.
+    fn least_role(&self, names: &[String]) -> cairn_auth::Role {
+        let spec = &self.ctx.spec;
+        let named = names
+            .iter()
+            .find(|n| spec.tool_roles.contains_key(*n))
+            .or(names.first());
+        named
+            .and_then(|n| cairn_auth::Role::parse(spec.tool_role(n)))
+            .unwrap_or(cairn_auth::Role::Owner)
     }
 
     /// Checks a proposed call and runs it, asks for approval, or refuses it (the model
@@ -442,9 +459,8 @@ impl Exec<'_> {
             )?;
             return Ok(None);
         };
-        let configured = self.configured_name(name);
-        let least = cairn_auth::Role::parse(self.ctx.spec.tool_role(&configured))
-            .unwrap_or(cairn_auth::Role::Owner);
+        let configured = self.configured_names(name);
+        let least = self.least_role(&configured);
         if !self.ctx.caller.has_role(least) {
             self.audit(name, arguments, "denied", json!({"reason": "role"}));
             self.reject(
@@ -483,7 +499,10 @@ impl Exec<'_> {
         if let Some(limit) = self.budget.before_tool_call() {
             return Ok(Some(PhaseEnd::Limit(limit)));
         }
-        if self.ctx.spec.requires_approval.contains(&configured) {
+        if configured
+            .iter()
+            .any(|c| self.ctx.spec.requires_approval.contains(c))
+        {
             let seq = self.append("tool", "waiting_approval", base)?;
             (self.sink)(AgentEvent::ApprovalNeeded {
                 run_id: self.run.id.clone(),
@@ -670,10 +689,75 @@ impl Exec<'_> {
             tenant: &self.run.tenant,
             actor: &self.ctx.caller.actor,
             action: "agents.tool_call",
-            target: &self.configured_name(tool),
+            target: &self
+                .configured_names(tool)
+                .into_iter()
+                .next()
+                .unwrap_or_default(),
             outcome,
             detail,
         });
+    }
+
+    /// One last turn with the tools put away, after a turn, call or loop limit: the model
+    /// answers from what its calls found (as agent frameworks generate a final answer
+    /// when an iteration limit stops them). `None` when no tokens, money or time are
+    /// left for it, or the reply is not an answer.
+    pub fn wrap_up(&mut self, limit: Limit) -> Result<Option<String>> {
+        let spec = &self.ctx.spec;
+        let u = self.budget.usage();
+        let spent = u.tokens() >= spec.max_tokens
+            || (spec.max_cost_usd > 0.0 && u.cost_usd >= spec.max_cost_usd)
+            || self.budget.seconds_left() <= 0.0;
+        if spent {
+            return Ok(None);
+        }
+        let found: Vec<String> = self
+            .steps
+            .iter()
+            .filter(|s| s.kind == "tool" && s.status == "done")
+            .map(|s| {
+                format!(
+                    "- {} {}: {}",
+                    s.payload["name"].as_str().unwrap_or(""),
+                    s.payload["arguments"],
+                    tools::cap(s.payload["output"].as_str().unwrap_or("").trim(), 1_200)
+                )
+            })
+            .collect();
+        if found.is_empty() {
+            return Ok(None);
+        }
+        let system = protocol::system_prompt(spec, &[], self.flavor);
+        let task = format!(
+            "{}\n\nWhat your tool calls found:\n{}\n\nYou cannot call tools any more ({}). Give \
+             the final answer now from these findings, and say what is missing if they do \
+             not answer the task.",
+            self.task_text(),
+            found.join("\n"),
+            limit.code()
+        );
+        let messages = protocol::messages(&system, &task, &[], self.flavor);
+        let req =
+            protocol::decision_request(messages, &[], self.flavor, spec, self.budget.turn_tokens());
+        let completion = self.generate("wrap_up", req)?;
+        let decision = protocol::parse_decision(&completion, self.flavor).ok();
+        let answer = match &decision {
+            Some(protocol::Decision::Final { answer, .. }) if !answer.trim().is_empty() => {
+                Some(answer.clone())
+            }
+            _ => None,
+        };
+        let mut payload = json!({"phase": "wrap_up", "limit": limit.code(),
+            "prompt_tokens": completion.finish.usage.prompt_tokens,
+            "completion_tokens": completion.finish.usage.completion_tokens});
+        match decision {
+            Some(d) => payload["decision"] = d.to_json(),
+            None => payload["text"] = json!(tools::cap(&completion.text, 2_000)),
+        }
+        self.append("model", "done", payload)?;
+        self.save_progress()?;
+        Ok(answer)
     }
 
     /// What the run found, for a run that ends without a final answer.

@@ -1,6 +1,6 @@
 //! The runtime: starting, driving, approving, cancelling and reading runs.
 
-use crate::budget::{Budget, Usage};
+use crate::budget::{Budget, Limit, Usage};
 use crate::caller::Caller;
 use crate::event::AgentEvent;
 use crate::exec::{Exec, HistoryTurn, LEASE_MS, PhaseEnd, RunContext, now_ms};
@@ -234,7 +234,8 @@ impl Runtime {
         let used: Usage = serde_json::from_value(run.usage.clone()).unwrap_or_default();
         let budget = Budget::new(&ctx.spec, used, parent);
         let model = self.models.model(&ctx.caller, &ctx.spec.model)?;
-        let tools = tools::builtin_tools(&ctx.spec);
+        let mut tools = tools::builtin_tools(&ctx.spec, &self.engine, &ctx.caller);
+        tools.extend(tools::mcp_tools(&self.engine, &run.tenant, &ctx.spec.tools));
         let mut delegates = Vec::new();
         for name in crate::registry::delegates(&ctx.spec) {
             let description = crate::registry::find(&self.engine, &run.tenant, name)
@@ -285,38 +286,53 @@ impl Runtime {
                     Some("waiting_approval: a tool call needs a person's approval".into());
             }
             PhaseEnd::Limit(limit) => {
+                // The wrap-up turn saves progress while the run is still `running`.
+                let answered = match limit {
+                    Limit::Steps | Limit::ToolCalls | Limit::Loop => ex.wrap_up(limit)?,
+                    _ => None,
+                };
                 let u = ex.budget.usage();
                 let s = &ex.ctx.spec;
                 let why = match limit {
-                    crate::budget::Limit::Steps => {
+                    Limit::Steps => {
                         format!("the run used its {} model turns", s.max_steps)
                     }
-                    crate::budget::Limit::ToolCalls => {
+                    Limit::ToolCalls => {
                         format!("the run made its {} tool calls", s.max_tool_calls)
                     }
-                    crate::budget::Limit::Tokens => {
+                    Limit::Tokens => {
                         format!("the run used {} of its {} tokens", u.tokens(), s.max_tokens)
                     }
-                    crate::budget::Limit::Cost => {
+                    Limit::Cost => {
                         format!("the run cost ${:.4} of its ${}", u.cost_usd, s.max_cost_usd)
                     }
-                    crate::budget::Limit::Time => format!(
+                    Limit::Time => format!(
                         "the run took {} s of its {} s",
                         u.elapsed_ms / 1000,
                         s.max_seconds
                     ),
-                    crate::budget::Limit::Loop => {
+                    Limit::Loop => {
                         "the model repeated the same tool call with the same arguments".into()
                     }
                 };
                 ex.run.state = RunState::LimitReached;
                 ex.run.reason = Some(format!("{}: {why}", limit.code()));
-                ex.run.output = ex.so_far();
+                ex.run.output = match answered {
+                    Some(a) => {
+                        ex.run.reason = Some(format!(
+                            "{}: {why}; it answered from what it had",
+                            limit.code()
+                        ));
+                        Some(a)
+                    }
+                    None => ex.so_far(),
+                };
             }
             PhaseEnd::Exhausted => {
+                let answered = ex.wrap_up(Limit::Steps)?;
                 ex.run.state = RunState::LimitReached;
                 ex.run.reason = Some("max_steps: a plan step ran out of turns".into());
-                ex.run.output = ex.so_far();
+                ex.run.output = answered.or_else(|| ex.so_far());
             }
         }
         let holder = self.holder.clone();

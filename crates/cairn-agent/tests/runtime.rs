@@ -9,9 +9,9 @@
 mod common;
 
 use cairn_agent::{AgentEvent, Caller, Runtime, StartRequest};
-use cairn_types::TenantId;
 use cairn_auth::Role;
 use cairn_store::{AgentRun, AgentStep, RunState};
+use cairn_types::TenantId;
 use common::*;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -74,12 +74,13 @@ fn a_run_calls_tools_then_answers() {
 #[test]
 fn each_limit_ends_the_run_with_its_reason_and_what_it_had() {
     let f = fixture();
-    // max_steps = 4 for `calc`: four different calls, no answer.
-    let script = Script::new(
-        (1..=4)
-            .map(|i| call("calculator", json!({"expression": format!("{i} + 1")})))
-            .collect(),
-    );
+    // max_steps = 4 for `calc`: four different calls, no answer; then one last turn
+    // with the tools put away, which answers (the second time, it writes no answer).
+    let mut replies: Vec<Reply> = (1..=4)
+        .map(|i| call("calculator", json!({"expression": format!("{i} + 1")})))
+        .collect();
+    replies.push(answer("4, from 3 + 1"));
+    let script = Script::new(replies);
     let mut calc = runtime(&f, &script);
     let ann = caller("acme", "ann", Role::Member);
     let (run, _) = start(&calc, "calc", "count", &ann);
@@ -93,9 +94,36 @@ fn each_limit_ends_the_run_with_its_reason_and_what_it_had() {
         "{:?}",
         run.reason
     );
+    assert!(
+        run.reason
+            .as_deref()
+            .unwrap()
+            .ends_with("it answered from what it had")
+    );
+    assert_eq!(run.output.as_deref(), Some("4, from 3 + 1"));
+    // The wrap-up turn offered no tools and showed what the calls found.
+    assert!(
+        script
+            .prompt(4)
+            .contains("- calculator {\"expression\":\"3 + 1\"}: 3 + 1 = 4"),
+        "{}",
+        script.prompt(4)
+    );
+    assert!(
+        script
+            .prompt(4)
+            .contains("You cannot call tools any more (max_tool_calls)")
+    );
+    let mut replies: Vec<Reply> = (1..=4)
+        .map(|i| call("calculator", json!({"expression": format!("{i} + 2")})))
+        .collect();
+    replies.push(call("calculator", json!({"expression": "9"})));
+    let script = Script::new(replies);
+    calc = runtime(&f, &script);
+    let (run, _) = start(&calc, "calc", "count", &ann);
     let had = run.output.unwrap();
     assert!(
-        had.contains("No final answer") && had.contains("3 + 1 = 4"),
+        had.contains("No final answer") && had.contains("3 + 2 = 5"),
         "{had}"
     );
 
@@ -120,7 +148,7 @@ fn each_limit_ends_the_run_with_its_reason_and_what_it_had() {
 fn the_same_call_twice_is_refused_and_a_third_time_ends_the_run() {
     let f = fixture();
     let same = call("calculator", json!({"expression": "2 + 2"}));
-    let script = Script::new(vec![same.clone(), same.clone(), same]);
+    let script = Script::new(vec![same.clone(), same.clone(), same, answer("4")]);
     let rt = runtime(&f, &script);
     let (run, _) = start(&rt, "calc", "loop", &caller("acme", "ann", Role::Member));
     assert_eq!(run.state, RunState::LimitReached);
@@ -136,6 +164,11 @@ fn the_same_call_twice_is_refused_and_a_third_time_ends_the_run() {
         .map(|s| s.status.as_str())
         .collect();
     assert_eq!(tools, ["done", "rejected"]);
+    assert_eq!(
+        run.output.as_deref(),
+        Some("4"),
+        "answered in the wrap-up turn"
+    );
     assert!(
         script
             .prompt(2)

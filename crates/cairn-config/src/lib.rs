@@ -25,7 +25,9 @@ pub use raw::{
     ChunkingSection, IngestSection, ModelsSection, QualitySection, RawConfig, RedisSection,
     RetrievalSection, StoreSection,
 };
-pub use raw_agents::{AgentSpec, BUILTIN_TOOLS, PROTOCOLS, STRATEGIES, is_slug};
+pub use raw_agents::{
+    AgentSpec, BUILTIN_TOOLS, McpServerSpec, PROTOCOLS, STRATEGIES, is_slug, mcp_tool_ref,
+};
 pub use raw_lifecycle::{RetentionPeriods, RetentionSection};
 pub use raw_models::{CircuitBreakerSection, RemoteModelSection, RouteSection};
 pub use raw_security::{AuthSection, LimitsSection};

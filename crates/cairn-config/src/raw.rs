@@ -27,6 +27,8 @@ pub struct RawConfig {
     pub redis: RedisSection,
     /// `[[agents]]`: agents every tenant has (tenants add their own through the API).
     pub agents: Vec<crate::AgentSpec>,
+    /// `[[mcp_servers]]`: external MCP servers whose tools agents may call.
+    pub mcp_servers: Vec<crate::McpServerSpec>,
     /// Guardrail policy (see `cairn_guard::Policy`); checked when the server starts.
     pub guard: toml::Table,
 }
@@ -272,6 +274,7 @@ impl Default for RawConfig {
             telemetry: crate::TelemetrySection::default(),
             redis: RedisSection::default(),
             agents: Vec::new(),
+            mcp_servers: Vec::new(),
             logging: crate::LoggingSection::default(),
             guard: toml::Table::new(),
         }

@@ -18,6 +18,106 @@ pub const BUILTIN_TOOLS: &[&str] = &[
     "memory_write",
 ];
 
+/// `[[mcp_servers]]`: an external MCP server whose tools agents may call (`mcp:<name>`
+/// for all of them, `mcp:<name>.<tool>` for one). Over streamable HTTP (`url`), or a
+/// command Cairn starts and talks to over stdio (`command`, `args`): only the
+/// configuration file (its administrators) can name a command; it runs with no
+/// environment but `PATH` and `env`, so none of the server's secrets, and is killed at
+/// the time limit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpServerSpec {
+    /// A slug.
+    pub name: String,
+    /// `http(s)://…/mcp` (streamable HTTP).
+    pub url: String,
+    /// The tenant secret sent as `Authorization: Bearer` to `url` (each tenant its own).
+    pub bearer_secret: String,
+    /// A stdio server: the program and its arguments.
+    pub command: String,
+    pub args: Vec<String>,
+    /// The stdio server's whole environment (besides `PATH`).
+    pub env: BTreeMap<String, String>,
+    /// Tenants whose agents may use it (empty: every tenant).
+    pub tenants: Vec<String>,
+    /// Limit on one connection and call, in milliseconds. Default: 30000.
+    pub timeout_ms: u64,
+}
+
+impl Default for McpServerSpec {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            url: String::new(),
+            bearer_secret: String::new(),
+            command: String::new(),
+            args: Vec::new(),
+            env: BTreeMap::new(),
+            tenants: Vec::new(),
+            timeout_ms: 30_000,
+        }
+    }
+}
+
+impl McpServerSpec {
+    /// Whether `tenant`'s agents may use it.
+    pub fn serves(&self, tenant: &str) -> bool {
+        self.tenants.is_empty() || self.tenants.iter().any(|t| t == tenant)
+    }
+
+    fn check(&self, key: &str) -> Result<()> {
+        let k = |f: &str| format!("{key}.{f}");
+        if !is_slug(&self.name) || self.name.contains("__") {
+            return Err(invalid(
+                k("name"),
+                format!("`{}` must be a slug without `__`", self.name),
+            ));
+        }
+        match (self.url.is_empty(), self.command.is_empty()) {
+            (false, true) => {
+                if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+                    return Err(invalid(k("url"), "an http:// or https:// URL"));
+                }
+            }
+            (true, false) => {
+                if !self.bearer_secret.is_empty() {
+                    return Err(invalid(k("bearer_secret"), "only for `url` servers"));
+                }
+            }
+            _ => return Err(invalid(key.to_owned(), "give either `url` or `command`")),
+        }
+        if self.timeout_ms == 0 {
+            return Err(invalid(k("timeout_ms"), "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Checks `[[mcp_servers]]`: each server, unique names.
+pub(crate) fn check_mcp(servers: &[McpServerSpec]) -> Result<()> {
+    let mut names = std::collections::BTreeSet::new();
+    for (i, s) in servers.iter().enumerate() {
+        s.check(&format!("mcp_servers[{i}]"))?;
+        if !names.insert(s.name.as_str()) {
+            return Err(invalid(
+                format!("mcp_servers[{i}].name"),
+                format!("`{}` is defined twice", s.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The MCP server (and tool) an `mcp:<server>[.<tool>]` tool names.
+pub fn mcp_tool_ref(tool: &str) -> Option<(&str, Option<&str>)> {
+    let rest = tool.strip_prefix("mcp:")?;
+    match rest.split_once('.') {
+        Some((server, name)) if is_slug(server) && !name.is_empty() => Some((server, Some(name))),
+        Some(_) => None,
+        None => is_slug(rest).then_some((rest, None)),
+    }
+}
+
 /// How an agent works through a task.
 pub const STRATEGIES: &[&str] = &["react", "plan_execute"];
 
@@ -155,12 +255,14 @@ impl AgentSpec {
         }
         for t in &self.tools {
             let known = BUILTIN_TOOLS.contains(&t.as_str())
-                || t.strip_prefix("agent:").is_some_and(is_slug);
+                || t.strip_prefix("agent:").is_some_and(is_slug)
+                || mcp_tool_ref(t).is_some();
             if !known {
                 return Err(invalid(
                     k("tools"),
                     format!(
-                        "unknown tool `{t}`: expected one of {BUILTIN_TOOLS:?} or agent:<name>"
+                        "unknown tool `{t}`: expected one of {BUILTIN_TOOLS:?}, agent:<name>, \
+                         mcp:<server> or mcp:<server>.<tool>"
                     ),
                 ));
             }
@@ -187,7 +289,9 @@ impl AgentSpec {
             }
         }
         for t in self.requires_approval.iter().chain(self.tool_roles.keys()) {
-            if !self.tools.contains(t) {
+            // `mcp:<server>.<tool>` is covered by `mcp:<server>`.
+            let server = mcp_tool_ref(t).map(|(s, _)| format!("mcp:{s}"));
+            if !self.tools.contains(t) && !server.is_some_and(|s| self.tools.contains(&s)) {
                 return Err(invalid(
                     k("requires_approval"),
                     format!("`{t}` is not one of the agent's tools"),
@@ -238,8 +342,21 @@ impl AgentSpec {
 }
 
 /// Checks `[[agents]]`: each agent, unique names, `agent:<name>` tools that name a
-/// configured agent, and delegation without cycles.
-pub(crate) fn check_all(agents: &[AgentSpec]) -> Result<()> {
+/// configured agent, `mcp:` tools that name a configured server, and delegation without
+/// cycles.
+pub(crate) fn check_all(agents: &[AgentSpec], servers: &[McpServerSpec]) -> Result<()> {
+    for (i, a) in agents.iter().enumerate() {
+        for t in &a.tools {
+            if let Some((server, _)) = mcp_tool_ref(t)
+                && !servers.iter().any(|s| s.name == server)
+            {
+                return Err(invalid(
+                    format!("agents[{i}].tools"),
+                    format!("`{t}`: no server `{server}` in [[mcp_servers]]"),
+                ));
+            }
+        }
+    }
     let mut names = std::collections::BTreeSet::new();
     for (i, a) in agents.iter().enumerate() {
         a.check(&format!("agents[{i}]"))?;
@@ -298,15 +415,64 @@ mod tests {
     }
 
     fn message(agents: &[AgentSpec]) -> String {
-        check_all(agents).unwrap_err().to_string()
+        check_all(agents, &[]).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn mcp_servers_and_their_tools_are_checked() {
+        let files = McpServerSpec {
+            name: "files".into(),
+            command: "python3".into(),
+            ..McpServerSpec::default()
+        };
+        check_mcp(std::slice::from_ref(&files)).unwrap();
+        check_all(
+            &[agent("a", &["mcp:files", "mcp:files.read"])],
+            std::slice::from_ref(&files),
+        )
+        .unwrap();
+        let m = check_all(&[agent("a", &["mcp:ghost"])], std::slice::from_ref(&files))
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("no server `ghost`"), "{m}");
+        let both = McpServerSpec {
+            url: "http://x/mcp".into(),
+            ..files.clone()
+        };
+        assert!(
+            check_mcp(&[both])
+                .unwrap_err()
+                .to_string()
+                .contains("either `url` or `command`")
+        );
+        let ftp = McpServerSpec {
+            url: "ftp://x".into(),
+            command: String::new(),
+            ..files
+        };
+        assert!(
+            check_mcp(&[ftp])
+                .unwrap_err()
+                .to_string()
+                .starts_with("mcp_servers[0].url")
+        );
+        assert_eq!(
+            mcp_tool_ref("mcp:files.read"),
+            Some(("files", Some("read")))
+        );
+        assert_eq!(mcp_tool_ref("mcp:files"), Some(("files", None)));
+        assert_eq!(mcp_tool_ref("mcp:bad name"), None);
     }
 
     #[test]
     fn agents_are_checked_naming_the_key() {
-        check_all(&[
-            agent("a", &["search", "agent:b"]),
-            agent("b", &["calculator"]),
-        ])
+        check_all(
+            &[
+                agent("a", &["search", "agent:b"]),
+                agent("b", &["calculator"]),
+            ],
+            &[],
+        )
         .unwrap();
         let m = message(&[agent("bad name", &[])]);
         assert!(m.starts_with("agents[0].name:"), "{m}");
@@ -340,6 +506,6 @@ mod tests {
         assert_eq!(a.tool_role("http_get"), "editor");
         a.tool_roles.insert("http_get".into(), "admin".into());
         assert_eq!(a.tool_role("http_get"), "admin");
-        check_all(&[a]).unwrap();
+        check_all(&[a], &[]).unwrap();
     }
 }

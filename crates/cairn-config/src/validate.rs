@@ -141,6 +141,8 @@ pub struct Config {
     pub guard: serde_json::Value,
     /// `[[agents]]` (checked: names, tools, delegation without cycles).
     pub agents: Vec<crate::AgentSpec>,
+    /// `[[mcp_servers]]`: external MCP servers agents may call.
+    pub mcp_servers: Vec<crate::McpServerSpec>,
 }
 
 /// The smallest `ingest.parse_memory_mb`: the parse process maps the whole binary and a
@@ -516,7 +518,8 @@ impl RawConfig {
             .check()
             .map_err(|(key, message)| invalid(&key, message))?;
         let (remote_models, routes) = crate::registry::validate(&self.models)?;
-        crate::raw_agents::check_all(&self.agents)?;
+        crate::raw_agents::check_mcp(&self.mcp_servers)?;
+        crate::raw_agents::check_all(&self.agents, &self.mcp_servers)?;
         let guard = serde_json::to_value(&self.guard)
             .map_err(|e| invalid("guard", format!("cannot read the table: {e}")))?;
         Ok(Config {
@@ -573,6 +576,7 @@ impl RawConfig {
             },
             chunking,
             agents: self.agents.clone(),
+            mcp_servers: self.mcp_servers.clone(),
         })
     }
 }

@@ -5,12 +5,14 @@
 mod calculator;
 mod http;
 mod library;
+mod mcp;
 mod memory;
 mod sql;
 
 pub use calculator::{Calculator, evaluate};
 pub use http::HttpGet;
 pub use library::{Ask, GetDocument, Search};
+pub use mcp::{McpTool, mcp_tools, server_tools};
 pub use memory::{MemorySearch, MemoryWrite, memory_collection};
 pub use sql::{Sql, Table, table_from_records};
 
@@ -54,12 +56,18 @@ pub struct ToolCtx<'a> {
 /// A tool.
 pub trait Tool: Send + Sync {
     fn spec(&self) -> ToolSpec;
+    /// The names in the agent's configuration that cover this tool (its `tools`,
+    /// `requires_approval` and `tool_roles` entries), most specific first.
+    fn configured_names(&self) -> Vec<String> {
+        vec![self.spec().name]
+    }
     /// Runs the call; an error is shown to the model as the tool's answer.
     fn call(&self, ctx: &ToolCtx<'_>, args: &Value) -> Result<String>;
 }
 
-/// The built-in tools `spec` names (other agents are the runtime's business).
-pub fn builtin_tools(spec: &AgentSpec) -> Vec<Arc<dyn Tool>> {
+/// The built-in tools `spec` names, for `caller` (other agents are the runtime's
+/// business).
+pub fn builtin_tools(spec: &AgentSpec, engine: &Engine, caller: &Caller) -> Vec<Arc<dyn Tool>> {
     let mut out: Vec<Arc<dyn Tool>> = Vec::new();
     for name in &spec.tools {
         let tool: Arc<dyn Tool> = match name.as_str() {
@@ -67,7 +75,7 @@ pub fn builtin_tools(spec: &AgentSpec) -> Vec<Arc<dyn Tool>> {
             "ask" => Arc::new(Ask::new(spec)),
             "get_document" => Arc::new(GetDocument),
             "calculator" => Arc::new(Calculator),
-            "sql" => Arc::new(Sql::new(spec)),
+            "sql" => Arc::new(Sql::new(spec, engine, caller)),
             "http_get" => Arc::new(HttpGet::new(spec)),
             "memory_search" => Arc::new(MemorySearch),
             "memory_write" => Arc::new(MemoryWrite),

@@ -30,12 +30,30 @@ const MAX_TABLE_ROWS: usize = 100_000;
 /// The `sql` tool.
 pub struct Sql {
     collections: Vec<String>,
+    /// The caller's tables when the run started, for the model to write queries against.
+    schema: String,
 }
 
+/// Most tables described to the model.
+const DESCRIBED_TABLES: usize = 20;
+
 impl Sql {
-    pub fn new(spec: &AgentSpec) -> Self {
+    /// The tool for `caller`: its description lists the tables the caller may query.
+    pub fn new(spec: &AgentSpec, engine: &cairn_engine::Engine, caller: &crate::Caller) -> Self {
+        let schema = match tables(engine, caller, &spec.collections) {
+            Ok(t) if !t.is_empty() => {
+                let shown = &t[..t.len().min(DESCRIBED_TABLES)];
+                format!(" Tables:\n{}", describe(shown))
+            }
+            Ok(_) => " There are no tables yet.".into(),
+            Err(e) => {
+                tracing::warn!(error = %e, "sql: the tables could not be listed");
+                String::new()
+            }
+        };
         Self {
             collections: spec.collections.clone(),
+            schema,
         }
     }
 }
@@ -266,54 +284,56 @@ pub(crate) fn query(conn: &Connection, sql: &str, limit: Duration) -> Result<Str
     out
 }
 
-impl Sql {
-    /// The tables the caller may read in the agent's collections.
-    fn tables(&self, ctx: &ToolCtx<'_>) -> Result<Vec<Table>> {
-        let store = ctx.engine.store();
-        let tenant = &ctx.caller.tenant;
-        let p = &ctx.caller.principal;
-        let viewer = AclViewer {
-            user: p.user.clone(),
-            groups: p.groups.clone(),
-        };
-        let collections: Vec<Option<CollectionId>> = if self.collections.is_empty() {
-            vec![None]
+/// The tables `caller` may read in `collections` (all of the tenant's when empty).
+fn tables(
+    engine: &cairn_engine::Engine,
+    caller: &crate::Caller,
+    collections: &[String],
+) -> Result<Vec<Table>> {
+    let store = engine.store();
+    let tenant = &caller.tenant;
+    let p = &caller.principal;
+    let viewer = AclViewer {
+        user: p.user.clone(),
+        groups: p.groups.clone(),
+    };
+    let collections: Vec<Option<CollectionId>> = if collections.is_empty() {
+        vec![None]
+    } else {
+        collections
+            .iter()
+            .map(|c| Some(CollectionId::new(c)))
+            .collect()
+    };
+    let mut tables: Vec<Table> = Vec::new();
+    for coll in &collections {
+        let docs = if p.all_documents {
+            store.list_documents(tenant, coll.as_ref(), MAX_TABLES * 4, 0)?
         } else {
-            self.collections
-                .iter()
-                .map(|c| Some(CollectionId::new(c)))
-                .collect()
+            store.list_documents_for(tenant, coll.as_ref(), &viewer, MAX_TABLES * 4, 0)?
         };
-        let mut tables: Vec<Table> = Vec::new();
-        for coll in &collections {
-            let docs = if p.all_documents {
-                store.list_documents(tenant, coll.as_ref(), MAX_TABLES * 4, 0)?
-            } else {
-                store.list_documents_for(tenant, coll.as_ref(), &viewer, MAX_TABLES * 4, 0)?
+        for d in docs
+            .iter()
+            .filter(|d| matches!(d.format.as_str(), "csv" | "json"))
+        {
+            if tables.len() == MAX_TABLES {
+                break;
+            }
+            let Some(parsed) = store.document_text(tenant, &d.id)? else {
+                continue;
             };
-            for d in docs
-                .iter()
-                .filter(|d| matches!(d.format.as_str(), "csv" | "json"))
-            {
-                if tables.len() == MAX_TABLES {
-                    break;
-                }
-                let Some(parsed) = store.document_text(tenant, &d.id)? else {
-                    continue;
-                };
-                let mut name = table_name(&d.source, &d.title);
-                let mut n = 2;
-                while tables.iter().any(|t| t.name == name) {
-                    name = format!("{}_{n}", table_name(&d.source, &d.title));
-                    n += 1;
-                }
-                if let Some(t) = table_from_records(&name, &parsed) {
-                    tables.push(t);
-                }
+            let mut name = table_name(&d.source, &d.title);
+            let mut n = 2;
+            while tables.iter().any(|t| t.name == name) {
+                name = format!("{}_{n}", table_name(&d.source, &d.title));
+                n += 1;
+            }
+            if let Some(t) = table_from_records(&name, &parsed) {
+                tables.push(t);
             }
         }
-        Ok(tables)
     }
+    Ok(tables)
 }
 
 /// The schema the model is shown alongside a result or an error.
@@ -339,9 +359,9 @@ impl Tool for Sql {
             name: "sql".into(),
             description: "Runs one read-only SQLite SELECT over the CSV and JSON documents \
                 you may read: each file is a table named after it (servers.csv -> servers), \
-                its header row the columns, numeric columns typed REAL. Call it with \
-                `SELECT name FROM sqlite_master` to list the tables."
-                .into(),
+                its header row the columns, numeric columns typed REAL."
+                .to_owned()
+                + &self.schema,
             parameters: json!({
                 "type": "object",
                 "properties": {"query": {"type": "string", "maxLength": 4000}},
@@ -354,7 +374,7 @@ impl Tool for Sql {
 
     fn call(&self, ctx: &ToolCtx<'_>, args: &Value) -> Result<String> {
         let sql = str_arg(args, "query")?;
-        let tables = self.tables(ctx)?;
+        let tables = tables(ctx.engine, ctx.caller, &self.collections)?;
         if tables.is_empty() {
             return Err(Error::new(
                 ErrorCode::NotFound,

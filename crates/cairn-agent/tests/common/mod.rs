@@ -188,11 +188,21 @@ tools = ["calculator"]
 "#;
 
 pub fn fixture() -> Fixture {
+    fixture_with(AGENTS)
+}
+
+/// An engine over a fresh data directory (with a master key, for tenant secrets) and
+/// `toml` as its configuration, with tenants `acme` and `globex`.
+pub fn fixture_with(toml: &str) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let toml = format!(
-        "data_dir = \"{}\"\n{AGENTS}",
-        dir.path().join("data").display()
-    );
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("master.key"),
+        cairn_auth::SecretBox::generate_key_text(),
+    )
+    .unwrap();
+    let toml = format!("data_dir = \"{}\"\n{toml}", data.display());
     let (config, _) = cairn_config::load_from_str(&toml, "test", &[]).unwrap();
     let engine = Arc::new(Engine::open(config).unwrap());
     engine.ensure_tenant(&TenantId::new("acme")).unwrap();
