@@ -114,6 +114,7 @@ use utoipa::OpenApi;
         schemas::ResponsesBody,
         schemas::TenantSettingsBody,
         schemas::ModelEntryBody,
+        schemas::AgentBody,
         schemas::UploadForm,
     ))
 )]

@@ -323,3 +323,36 @@ pub struct ResponsesBody {
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
 }
+
+/// `PUT /api/v1/agents/{name}`: an agent (`cairn_config::AgentSpec`; every field
+/// optional, defaults as in `[[agents]]`, see docs/agents.md).
+#[derive(Serialize, ToSchema)]
+pub struct AgentBody {
+    /// The path's name (may be omitted).
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// The system prompt.
+    pub instructions: Option<String>,
+    /// A model or route of the tenant's registry (default: the generator).
+    pub model: Option<String>,
+    /// `react` or `plan_execute`.
+    pub strategy: Option<String>,
+    /// `auto`, `native` or `react`.
+    pub protocol: Option<String>,
+    /// `search`, `ask`, `get_document`, `calculator`, `sql`, `http_get`, `memory_search`,
+    /// `memory_write`, `agent:<name>`, `mcp:<server>[.<tool>]`.
+    pub tools: Option<Vec<String>>,
+    pub collections: Option<Vec<String>>,
+    pub requires_approval: Option<Vec<String>>,
+    /// Tool → least role.
+    pub tool_roles: Option<std::collections::BTreeMap<String, String>>,
+    pub http_allow_hosts: Option<Vec<String>>,
+    pub http_allow_private: Option<bool>,
+    pub max_steps: Option<usize>,
+    pub max_tool_calls: Option<usize>,
+    pub max_tokens: Option<usize>,
+    pub max_cost_usd: Option<f64>,
+    pub max_seconds: Option<u64>,
+    pub max_turn_tokens: Option<usize>,
+    pub temperature: Option<f32>,
+}

@@ -308,6 +308,49 @@ fn fill(dir: &Path) -> (PathBuf, Filled) {
         updated_at: 90,
     })
     .unwrap();
+    // An agent saved through the API, and a run waiting for approval with its journal.
+    s.put_agent(&cairn_store::AgentDefinition {
+        tenant: a.clone(),
+        name: "analyst".into(),
+        spec: serde_json::json!({"name": "analyst", "tools": ["sql"]}),
+        updated_by: "alice".into(),
+        created_at: 91,
+        updated_at: 91,
+    })
+    .unwrap();
+    s.create_agent_run(&cairn_store::AgentRun {
+        tenant: a.clone(),
+        id: "run_1".into(),
+        agent: "analyst".into(),
+        parent: None,
+        owner: "alice".into(),
+        task: "sum the servers".into(),
+        state: cairn_store::RunState::WaitingApproval,
+        context: serde_json::json!({"depth": 0}),
+        output: None,
+        reason: Some("waiting_approval: ünïcode".into()),
+        usage: serde_json::json!({"steps": 1, "cost_usd": 0.25}),
+        lease_owner: None,
+        lease_until: 0,
+        created_at: 92,
+        updated_at: 93,
+    })
+    .unwrap();
+    for (kind, status) in [("model", "done"), ("tool", "waiting_approval")] {
+        s.append_agent_step(
+            &a,
+            "run_1",
+            &cairn_store::AgentStep {
+                seq: 0,
+                kind: kind.into(),
+                status: status.into(),
+                payload: serde_json::json!({"phase": "react", "name": "sql"}),
+                created_at: 94,
+                updated_at: 94,
+            },
+        )
+        .unwrap();
+    }
     // An asynchronous upload waiting for its job: its bytes move with it.
     let upload = cairn_types::UploadId::generate();
     let upload_job = NewJob {
@@ -424,6 +467,11 @@ fn snapshot(s: &dyn Store, filled: &Filled) -> Vec<String> {
         line("holds", &s.legal_holds(&tn).unwrap());
         line("sessions", &s.list_sessions(&tn, None).unwrap());
         line("assistants", &s.list_assistants(&tn).unwrap());
+        line("agents", &s.list_agents(&tn).unwrap());
+        for run in s.list_agent_runs(&tn, None, 100).unwrap() {
+            line("agent steps", &s.agent_steps(&tn, &run.id).unwrap());
+            line("agent run", &run);
+        }
     }
     line("audit", &s.audit_rows(0, 0).unwrap());
     line("audit head", &s.audit_head().unwrap());

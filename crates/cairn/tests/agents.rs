@@ -15,10 +15,9 @@ mod common;
 use common::server::{Server, call};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -169,25 +168,7 @@ fn scripted_upstream(replies: Vec<Value>) -> (String, Arc<Mutex<VecDeque<Value>>
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { break };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let mut len = 0;
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).unwrap();
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':')
-                    && k.eq_ignore_ascii_case("content-length")
-                {
-                    len = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).unwrap();
+            let _ = common::upstream::read_request(&stream);
             let reply = queue
                 .lock()
                 .unwrap()
@@ -438,5 +419,4 @@ fn approvals_pause_runs_and_a_restarted_server_resumes_them_without_repeating_ca
         .filter(|p| *p == "/slow")
         .count();
     assert_eq!(slow, 1, "the interrupted call was not made again");
-    let _ = AtomicUsize::new(0).load(Ordering::SeqCst);
 }

@@ -89,7 +89,7 @@ pub async fn list_agents(
 /// Saves one of the tenant's own agents (created, or replaced whole). Editors and above;
 /// an agent with `http_get` needs an administrator.
 #[utoipa::path(put, path = "/api/v1/agents/{name}", tag = "agents",
-    params(("name" = String, Path)), request_body = Object,
+    params(("name" = String, Path)), request_body = crate::schemas::AgentBody,
     responses((status = 200, body = Object), (status = 400, body = Object), (status = 409, body = Object)))]
 pub async fn put_agent(
     State(state): State<AppState>,

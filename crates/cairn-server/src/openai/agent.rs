@@ -29,29 +29,12 @@ pub fn plan(req: &ChatRequest, agent: &str, caller: Caller) -> ApiResult<StartRe
             ApiError::invalid("cairn-agent models answer in text").with_param("response_format")
         );
     }
-    let mut turns = Vec::new();
-    for (i, m) in req.messages.iter().enumerate() {
-        let text = match &m.content {
-            Some(c) => c
-                .text()
-                .map_err(|e| ApiError::invalid(e).with_param(format!("messages[{i}]")))?,
-            None => String::new(),
-        };
-        match m.role.as_str() {
-            "user" | "assistant" => turns.push(HistoryTurn {
-                role: m.role.clone(),
-                content: text,
-            }),
-            // The agent's instructions are its own.
-            "system" | "developer" => {}
-            other => {
-                return Err(ApiError::invalid(format!(
-                    "role `{other}` is not supported by cairn-agent models"
-                ))
-                .with_param(format!("messages[{i}].role")));
-            }
-        }
-    }
+    // The agent's instructions are its own: system messages are not mixed in.
+    let mut turns: Vec<HistoryTurn> = req
+        .turns("cairn-agent")?
+        .into_iter()
+        .map(|(role, content)| HistoryTurn { role, content })
+        .collect();
     let task = match turns.pop() {
         Some(t) if t.role == "user" => t.content,
         _ => {

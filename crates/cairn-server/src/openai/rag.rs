@@ -29,33 +29,19 @@ pub fn plan(req: &ChatRequest, collection: &str) -> ApiResult<AskRequest> {
                 .with_param("response_format"),
         );
     }
-    let mut turns = Vec::new();
-    for (i, m) in req.messages.iter().enumerate() {
-        let text = match &m.content {
-            Some(c) => c
-                .text()
-                .map_err(|e| ApiError::invalid(e).with_param(format!("messages[{i}]")))?,
-            None => String::new(),
-        };
-        match m.role.as_str() {
-            "user" => turns.push(Turn {
-                role: MessageRole::User,
-                content: text,
-            }),
-            "assistant" => turns.push(Turn {
-                role: MessageRole::Assistant,
-                content: text,
-            }),
-            // The answer prompt is versioned and fixed; caller system prompts are not mixed in.
-            "system" | "developer" => {}
-            other => {
-                return Err(ApiError::invalid(format!(
-                    "role `{other}` is not supported by cairn-rag models"
-                ))
-                .with_param(format!("messages[{i}].role")));
-            }
-        }
-    }
+    // The answer prompt is versioned and fixed; caller system prompts are not mixed in.
+    let mut turns: Vec<Turn> = req
+        .turns("cairn-rag")?
+        .into_iter()
+        .map(|(role, content)| Turn {
+            role: if role == "user" {
+                MessageRole::User
+            } else {
+                MessageRole::Assistant
+            },
+            content,
+        })
+        .collect();
     let question = match turns.pop() {
         Some(t) if t.role == MessageRole::User => t.content,
         _ => {

@@ -218,3 +218,32 @@ pub struct EmbeddingsRequest {
     #[serde(default)]
     pub user: Option<String>,
 }
+
+impl ChatRequest {
+    /// The user and assistant turns as (role, text), for the models that run their own
+    /// prompt (`cairn-rag:`, `cairn-agent:`): system and developer messages are left out,
+    /// any other role is a 400 naming the message and `models`.
+    pub fn turns(&self, models: &str) -> crate::error::ApiResult<Vec<(String, String)>> {
+        use crate::error::ApiError;
+        let mut turns = Vec::new();
+        for (i, m) in self.messages.iter().enumerate() {
+            let text = match &m.content {
+                Some(c) => c
+                    .text()
+                    .map_err(|e| ApiError::invalid(e).with_param(format!("messages[{i}]")))?,
+                None => String::new(),
+            };
+            match m.role.as_str() {
+                "user" | "assistant" => turns.push((m.role.clone(), text)),
+                "system" | "developer" => {}
+                other => {
+                    return Err(ApiError::invalid(format!(
+                        "role `{other}` is not supported by {models} models"
+                    ))
+                    .with_param(format!("messages[{i}].role")));
+                }
+            }
+        }
+        Ok(turns)
+    }
+}

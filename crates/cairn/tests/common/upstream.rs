@@ -17,6 +17,32 @@ pub fn remote_model_toml(base: &str) -> String {
     )
 }
 
+/// Reads one HTTP request from `stream`: its Authorization header and its body.
+pub fn read_request(stream: &std::net::TcpStream) -> (String, Vec<u8>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let (mut len, mut auth) = (0, String::new());
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).unwrap();
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':').unwrap();
+        if k.eq_ignore_ascii_case("content-length") {
+            len = v.trim().parse().unwrap();
+        }
+        if k.eq_ignore_ascii_case("authorization") {
+            auth = v.trim().to_owned();
+        }
+    }
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).unwrap();
+    (auth, body)
+}
+
 /// A loopback OpenAI-compatible upstream that records each request's Authorization
 /// header and streams back "ok".
 pub fn upstream() -> (String, Arc<Mutex<Vec<String>>>) {
@@ -27,27 +53,7 @@ pub fn upstream() -> (String, Arc<Mutex<Vec<String>>>) {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { break };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let (mut len, mut auth) = (0, String::new());
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).unwrap();
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
-                }
-                let (k, v) = h.split_once(':').unwrap();
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().unwrap();
-                }
-                if k.eq_ignore_ascii_case("authorization") {
-                    auth = v.trim().to_owned();
-                }
-            }
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).unwrap();
+            let (auth, _body) = read_request(&stream);
             log.lock().unwrap().push(auth);
             let event = |v: serde_json::Value| format!("data: {v}\n\n");
             let reply = [
