@@ -170,8 +170,18 @@ impl Budget {
 
     /// Tokens the next turn may generate: the turn limit, within what is left.
     pub fn turn_tokens(&self) -> usize {
+        self.tokens_within(self.spec.max_turn_tokens)
+    }
+
+    /// Tokens the wrap-up turn may generate: twice a turn's (it writes the whole answer
+    /// at once), within what is left.
+    pub fn wrap_up_tokens(&self) -> usize {
+        self.tokens_within(self.spec.max_turn_tokens.saturating_mul(2))
+    }
+
+    fn tokens_within(&self, want: usize) -> usize {
         let left = self.spec.max_tokens.saturating_sub(self.usage().tokens());
-        self.spec.max_turn_tokens.min(left.max(16))
+        want.min(left.max(16))
     }
 }
 
@@ -196,6 +206,7 @@ mod tests {
     fn each_limit_is_reported_by_its_code() {
         let b = Budget::new(&spec(2, 1, 1_000, 0.01), Usage::default(), None);
         assert_eq!(b.before_turn(), None);
+        assert_eq!((b.turn_tokens(), b.wrap_up_tokens()), (384, 768));
         b.charge_turn(100, 10, 0.0);
         b.charge_tool_call();
         assert_eq!(b.before_tool_call(), Some(Limit::ToolCalls));
@@ -204,6 +215,11 @@ mod tests {
         let b = Budget::new(&spec(9, 9, 1_000, 0.0), Usage::default(), None);
         b.charge_turn(990, 20, 5.0);
         assert_eq!(b.before_turn(), Some(Limit::Tokens));
+        assert_eq!(
+            b.wrap_up_tokens(),
+            16,
+            "what is left, at least a few tokens"
+        );
         let b = Budget::new(&spec(9, 9, 1_000, 0.01), Usage::default(), None);
         b.charge_turn(10, 10, 0.02);
         assert_eq!(b.before_turn(), Some(Limit::Cost));

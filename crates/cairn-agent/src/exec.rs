@@ -738,8 +738,13 @@ impl Exec<'_> {
             limit.code()
         );
         let messages = protocol::messages(&system, &task, &[], self.flavor);
-        let req =
-            protocol::decision_request(messages, &[], self.flavor, spec, self.budget.turn_tokens());
+        let req = protocol::decision_request(
+            messages,
+            &[],
+            self.flavor,
+            spec,
+            self.budget.wrap_up_tokens(),
+        );
         let completion = self.generate("wrap_up", req)?;
         let decision = protocol::parse_decision(&completion, self.flavor).ok();
         let answer = match &decision {
