@@ -42,7 +42,7 @@ pub use caller::Caller;
 pub use event::AgentEvent;
 pub use exec::HistoryTurn;
 pub use models::{EngineModels, ModelHandle, ModelSource};
-pub use run::{RunOutcome, Runtime, StartRequest};
+pub use run::{Runtime, StartRequest};
 
 /// Agent errors are the engine's: a stable code and a message.
 pub use cairn_engine::{Error, Result};

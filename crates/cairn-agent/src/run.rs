@@ -28,12 +28,6 @@ pub struct StartRequest {
     pub history: Vec<HistoryTurn>,
 }
 
-/// A run as it ended (or paused), with its journal.
-#[derive(Clone, Debug)]
-pub struct RunOutcome {
-    pub run: AgentRun,
-}
-
 /// Runs agents for one process (its lease-holder id names it).
 pub struct Runtime {
     engine: Arc<Engine>,

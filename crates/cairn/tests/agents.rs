@@ -245,6 +245,17 @@ fn run_state(s: &Server, key: &str, id: &str) -> Value {
     get(s, &format!("/api/v1/agent-runs/{id}"), key).body
 }
 
+/// The first tool step of a run as the API shows it.
+fn first_tool_step(run: &Value) -> Value {
+    run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|st| st["kind"] == "tool")
+        .cloned()
+        .unwrap()
+}
+
 fn scripted_home(home: &Path, base: &str) {
     std::fs::write(
         home.join("cairn.toml"),
@@ -382,13 +393,7 @@ fn approvals_pause_runs_and_a_restarted_server_resumes_them_without_repeating_ca
     wait_for("the slow call to start", Duration::from_secs(30), || {
         hits.lock().unwrap().iter().any(|p| p == "/slow")
     });
-    let tool = run_state(&s, &owner, &id)["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|st| st["kind"] == "tool")
-        .cloned()
-        .unwrap();
+    let tool = first_tool_step(&run_state(&s, &owner, &id));
     assert_eq!(tool["status"], "started", "journaled before it ran");
     s.child.kill().unwrap();
     s.child.wait().unwrap();
@@ -403,13 +408,7 @@ fn approvals_pause_runs_and_a_restarted_server_resumes_them_without_repeating_ca
         run["output"],
         "Resumed after the restart; the call's outcome is unknown."
     );
-    let tool = run["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|st| st["kind"] == "tool")
-        .cloned()
-        .unwrap();
+    let tool = first_tool_step(&run);
     assert_eq!(tool["status"], "unknown", "{run}");
     std::thread::sleep(Duration::from_secs(5));
     let slow = hits

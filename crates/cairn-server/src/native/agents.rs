@@ -198,7 +198,7 @@ pub async fn start_run(
     let req = StartRequest {
         agent: name.clone(),
         task: body.task,
-        caller: caller_of(&who),
+        caller: self::caller(&who),
         history: body.history,
     };
     let rt = state.agents.clone();
@@ -282,10 +282,6 @@ pub(crate) async fn run_waiting(
     }
 }
 
-fn caller_of(who: &Identity) -> Caller {
-    caller(who)
-}
-
 /// Charges a run's tokens to its caller's usage, under the model `cairn-agent:<name>`.
 fn charge(meter: &crate::state::Meter, model: &str, run: &AgentRun) {
     let used = |k: &str| {
@@ -312,7 +308,7 @@ pub async fn list_runs(
     caller: Can<perm::Ask>,
     Query(q): Query<RunsQuery>,
 ) -> ApiResult<Json<Value>> {
-    let c = caller_of(&caller.0);
+    let c = self::caller(&caller.0);
     let rt = state.agents.clone();
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     blocking(&state, move |_, _| {
@@ -335,7 +331,7 @@ pub async fn get_run(
     caller: Can<perm::Ask>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let c = caller_of(&caller.0);
+    let c = self::caller(&caller.0);
     let rt = state.agents.clone();
     blocking(&state, move |_, _| {
         let (run, steps) = rt.get(&c, &id)?;
@@ -350,7 +346,7 @@ async fn decide(
     id: String,
     approve: bool,
 ) -> ApiResult<Json<Value>> {
-    let c = caller_of(&who);
+    let c = self::caller(&who);
     let rt = state.agents.clone();
     blocking(&state, move |_, _| {
         rt.decide(&c, &id, approve)?;
@@ -408,7 +404,7 @@ pub async fn cancel_run(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let who = caller.0;
-    let c = caller_of(&who);
+    let c = self::caller(&who);
     let rt = state.agents.clone();
     blocking(&state, move |e, _| {
         let run = rt.cancel(&c, &id)?;

@@ -72,32 +72,45 @@ fn load_run(conn: &Connection, tenant: &TenantId, id: &str) -> Result<AgentRun> 
     finish_run(raw)
 }
 
-fn load_agent(conn: &Connection, tenant: &TenantId, name: &str) -> Result<AgentDefinition> {
-    let row = conn
-        .query_row(
-            "SELECT spec, updated_by, created_at, updated_at FROM agents
-             WHERE tenant_id = ?1 AND name = ?2",
-            (tenant.as_str(), name),
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
-                ))
-            },
-        )
-        .optional()
+const AGENT_COLS: &str = "name, spec, updated_by, created_at, updated_at";
+
+/// Agent rows of `tenant` matching `and` (a condition on `name`, `?2`), by name.
+fn agents(
+    conn: &Connection,
+    tenant: &TenantId,
+    and: &str,
+    name: &str,
+) -> Result<Vec<AgentDefinition>> {
+    let mut st = conn
+        .prepare_cached(&format!(
+            "SELECT {AGENT_COLS} FROM agents WHERE tenant_id = ?1 AND ({and}) ORDER BY name"
+        ))
+        .map_err(db)?;
+    let rows: Vec<(String, String, String, i64, i64)> = st
+        .query_map((tenant.as_str(), name), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .map_err(db)?
-        .ok_or_else(|| not_found(format!("agent `{name}`")))?;
-    Ok(AgentDefinition {
-        tenant: tenant.clone(),
-        name: name.to_owned(),
-        spec: json(&row.0, "agent spec")?,
-        updated_by: row.1,
-        created_at: row.2,
-        updated_at: row.3,
-    })
+        .collect::<rusqlite::Result<_>>()
+        .map_err(db)?;
+    rows.into_iter()
+        .map(|(name, spec, updated_by, created_at, updated_at)| {
+            Ok(AgentDefinition {
+                tenant: tenant.clone(),
+                name,
+                spec: json(&spec, "agent spec")?,
+                updated_by,
+                created_at,
+                updated_at,
+            })
+        })
+        .collect()
+}
+
+fn load_agent(conn: &Connection, tenant: &TenantId, name: &str) -> Result<AgentDefinition> {
+    agents(conn, tenant, "name = ?2", name)?
+        .pop()
+        .ok_or_else(|| not_found(format!("agent `{name}`")))
 }
 
 fn states_sql(states: &[RunState]) -> String {
@@ -137,17 +150,8 @@ impl AgentRepo for SqliteStore {
     }
 
     fn list_agents(&self, tenant: &TenantId) -> Result<Vec<AgentDefinition>> {
-        self.read("listing agents", |conn| {
-            let mut st = conn
-                .prepare_cached("SELECT name FROM agents WHERE tenant_id = ?1 ORDER BY name")
-                .map_err(db)?;
-            let names: Vec<String> = st
-                .query_map([tenant.as_str()], |r| r.get(0))
-                .map_err(db)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(db)?;
-            names.iter().map(|n| load_agent(conn, tenant, n)).collect()
-        })
+        // `?2` is bound but unused: one statement shape for both reads.
+        self.read("listing agents", |conn| agents(conn, tenant, "?2 = ?2", ""))
     }
 
     fn delete_agent(&self, tenant: &TenantId, name: &str) -> Result<()> {
