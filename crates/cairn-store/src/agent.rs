@@ -12,19 +12,28 @@ use crate::Result;
 use cairn_types::TenantId;
 use serde::{Deserialize, Serialize};
 
-/// An agent saved through the API (configured agents live in the configuration file).
+/// Settings saved through the API under a name, per tenant: an agent, or a tool source
+/// (an MCP server or an OpenAPI document whose operations agents call). Configured
+/// ones live in the configuration file.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct AgentDefinition {
+pub struct SavedSpec {
     pub tenant: TenantId,
-    /// A slug, unique in the tenant.
+    /// A slug, unique in the tenant (per kind).
     pub name: String,
-    /// The agent's settings as the API validated them (JSON).
+    /// The settings as the API validated them (JSON).
     pub spec: serde_json::Value,
     /// Who saved it last (a user id, or `key:<id>`).
     pub updated_by: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+/// An agent saved through the API.
+pub type AgentDefinition = SavedSpec;
+
+/// A tool source saved through the API (its `spec` says which kind, and names the
+/// tenant secrets it authenticates with: credentials are never stored in it).
+pub type ToolSource = SavedSpec;
 
 /// Where a run is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -138,6 +147,14 @@ pub trait AgentRepo {
     fn list_agents(&self, tenant: &TenantId) -> Result<Vec<AgentDefinition>>;
     /// `NotFound` outside its tenant. Its runs stay.
     fn delete_agent(&self, tenant: &TenantId, name: &str) -> Result<()>;
+
+    /// Inserts or replaces a tool source (keeping `created_at`).
+    fn put_tool_source(&self, source: &ToolSource) -> Result<ToolSource>;
+    fn get_tool_source(&self, tenant: &TenantId, name: &str) -> Result<ToolSource>;
+    /// By name.
+    fn list_tool_sources(&self, tenant: &TenantId) -> Result<Vec<ToolSource>>;
+    /// `NotFound` outside its tenant.
+    fn delete_tool_source(&self, tenant: &TenantId, name: &str) -> Result<()>;
 
     /// Stores a new run; `Conflict` if the id exists.
     fn create_agent_run(&self, run: &AgentRun) -> Result<()>;

@@ -37,7 +37,7 @@ mod sqlite;
 pub mod testing;
 pub mod upload;
 
-pub use agent::{AgentDefinition, AgentRepo, AgentRun, AgentStep, RunState};
+pub use agent::{AgentDefinition, AgentRepo, AgentRun, AgentStep, RunState, SavedSpec, ToolSource};
 pub use assistant::{Assistant, AssistantRepo};
 pub use duty::DutyRepo;
 pub use error::{Error, Result};

@@ -318,6 +318,15 @@ fn fill(dir: &Path) -> (PathBuf, Filled) {
         updated_at: 91,
     })
     .unwrap();
+    s.put_tool_source(&cairn_store::ToolSource {
+        tenant: a.clone(),
+        name: "billing".into(),
+        spec: serde_json::json!({"kind": "openapi", "auth_secret": "billing-token"}),
+        updated_by: "alice".into(),
+        created_at: 92,
+        updated_at: 92,
+    })
+    .unwrap();
     s.create_agent_run(&cairn_store::AgentRun {
         tenant: a.clone(),
         id: "run_1".into(),
@@ -468,6 +477,7 @@ fn snapshot(s: &dyn Store, filled: &Filled) -> Vec<String> {
         line("sessions", &s.list_sessions(&tn, None).unwrap());
         line("assistants", &s.list_assistants(&tn).unwrap());
         line("agents", &s.list_agents(&tn).unwrap());
+        line("tool sources", &s.list_tool_sources(&tn).unwrap());
         for run in s.list_agent_runs(&tn, None, 100).unwrap() {
             line("agent steps", &s.agent_steps(&tn, &run.id).unwrap());
             line("agent run", &run);

@@ -6,7 +6,7 @@
 
 use super::rows::{get, json};
 use super::{PostgresStore, db, insert_err, not_found, to_i64};
-use crate::agent::{AgentDefinition, AgentRepo, AgentRun, AgentStep, RunState};
+use crate::agent::{AgentRepo, AgentRun, AgentStep, RunState, SavedSpec};
 use crate::{Error, Result};
 use cairn_types::TenantId;
 use postgres::{GenericClient, Row};
@@ -53,8 +53,8 @@ fn load_run(
     run(&row)
 }
 
-fn agent(row: &Row) -> Result<AgentDefinition> {
-    Ok(AgentDefinition {
+fn saved(row: &Row) -> Result<SavedSpec> {
+    Ok(SavedSpec {
         tenant: TenantId::new(get::<String>(row, 0, "tenant_id")?),
         name: get(row, 1, "name")?,
         spec: json(row, 2, "spec")?,
@@ -64,23 +64,43 @@ fn agent(row: &Row) -> Result<AgentDefinition> {
     })
 }
 
-const AGENT_COLS: &str = "tenant_id, name, spec, updated_by, created_at, updated_at";
+const SPEC_COLS: &str = "tenant_id, name, spec, updated_by, created_at, updated_at";
 
-fn states(list: &[RunState]) -> Vec<&'static str> {
-    list.iter().map(|s| s.as_str()).collect()
+/// Which table of named settings: `agents` or `tool_sources` (both shaped alike).
+#[derive(Clone, Copy)]
+enum Specs {
+    Agents,
+    ToolSources,
 }
 
-impl AgentRepo for PostgresStore {
-    fn put_agent(&self, a: &AgentDefinition) -> Result<AgentDefinition> {
+impl Specs {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Agents => "agents",
+            Self::ToolSources => "tool_sources",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Self::Agents => "agent",
+            Self::ToolSources => "tool source",
+        }
+    }
+}
+
+impl PostgresStore {
+    fn put_spec(&self, table: Specs, a: &SavedSpec) -> Result<SavedSpec> {
         let spec = a.spec.to_string();
-        self.write(&format!("saving agent `{}`", a.name), |tx| {
+        self.write(&format!("saving {} `{}`", table.what(), a.name), |tx| {
             let row = tx
                 .query_one(
                     &format!(
-                        "INSERT INTO agents({AGENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6)
+                        "INSERT INTO {}({SPEC_COLS}) VALUES ($1, $2, $3, $4, $5, $6)
                          ON CONFLICT(tenant_id, name) DO UPDATE SET spec = excluded.spec,
                             updated_by = excluded.updated_by, updated_at = excluded.updated_at
-                         RETURNING {AGENT_COLS}"
+                         RETURNING {SPEC_COLS}",
+                        table.table()
                     ),
                     &[
                         &a.tenant.as_str(),
@@ -92,49 +112,96 @@ impl AgentRepo for PostgresStore {
                     ],
                 )
                 .map_err(|e| insert_err(e, String::new, || format!("tenant `{}`", a.tenant)))?;
-            agent(&row)
+            saved(&row)
         })
     }
 
-    fn get_agent(&self, tenant: &TenantId, name: &str) -> Result<AgentDefinition> {
-        self.read(&format!("reading agent `{name}`"), |c| {
+    fn get_spec(&self, table: Specs, tenant: &TenantId, name: &str) -> Result<SavedSpec> {
+        self.read(&format!("reading {} `{name}`", table.what()), |c| {
             let row = c
                 .query_opt(
-                    &format!("SELECT {AGENT_COLS} FROM agents WHERE tenant_id = $1 AND name = $2"),
+                    &format!(
+                        "SELECT {SPEC_COLS} FROM {} WHERE tenant_id = $1 AND name = $2",
+                        table.table()
+                    ),
                     &[&tenant.as_str(), &name],
                 )
                 .map_err(db)?
-                .ok_or_else(|| not_found(format!("agent `{name}`")))?;
-            agent(&row)
+                .ok_or_else(|| not_found(format!("{} `{name}`", table.what())))?;
+            saved(&row)
         })
     }
 
-    fn list_agents(&self, tenant: &TenantId) -> Result<Vec<AgentDefinition>> {
-        self.read("listing agents", |c| {
+    fn list_specs(&self, table: Specs, tenant: &TenantId) -> Result<Vec<SavedSpec>> {
+        self.read(&format!("listing {}s", table.what()), |c| {
             c.query(
-                &format!("SELECT {AGENT_COLS} FROM agents WHERE tenant_id = $1 ORDER BY name"),
+                &format!(
+                    "SELECT {SPEC_COLS} FROM {} WHERE tenant_id = $1 ORDER BY name",
+                    table.table()
+                ),
                 &[&tenant.as_str()],
             )
             .map_err(db)?
             .iter()
-            .map(agent)
+            .map(saved)
             .collect()
         })
     }
 
-    fn delete_agent(&self, tenant: &TenantId, name: &str) -> Result<()> {
-        self.write(&format!("deleting agent `{name}`"), |tx| {
+    fn delete_spec(&self, table: Specs, tenant: &TenantId, name: &str) -> Result<()> {
+        self.write(&format!("deleting {} `{name}`", table.what()), |tx| {
             let n = tx
                 .execute(
-                    "DELETE FROM agents WHERE tenant_id = $1 AND name = $2",
+                    &format!(
+                        "DELETE FROM {} WHERE tenant_id = $1 AND name = $2",
+                        table.table()
+                    ),
                     &[&tenant.as_str(), &name],
                 )
                 .map_err(db)?;
             if n == 0 {
-                return Err(not_found(format!("agent `{name}`")));
+                return Err(not_found(format!("{} `{name}`", table.what())));
             }
             Ok(())
         })
+    }
+}
+
+fn states(list: &[RunState]) -> Vec<&'static str> {
+    list.iter().map(|s| s.as_str()).collect()
+}
+
+impl AgentRepo for PostgresStore {
+    fn put_agent(&self, a: &SavedSpec) -> Result<SavedSpec> {
+        self.put_spec(Specs::Agents, a)
+    }
+
+    fn get_agent(&self, tenant: &TenantId, name: &str) -> Result<SavedSpec> {
+        self.get_spec(Specs::Agents, tenant, name)
+    }
+
+    fn list_agents(&self, tenant: &TenantId) -> Result<Vec<SavedSpec>> {
+        self.list_specs(Specs::Agents, tenant)
+    }
+
+    fn delete_agent(&self, tenant: &TenantId, name: &str) -> Result<()> {
+        self.delete_spec(Specs::Agents, tenant, name)
+    }
+
+    fn put_tool_source(&self, a: &SavedSpec) -> Result<SavedSpec> {
+        self.put_spec(Specs::ToolSources, a)
+    }
+
+    fn get_tool_source(&self, tenant: &TenantId, name: &str) -> Result<SavedSpec> {
+        self.get_spec(Specs::ToolSources, tenant, name)
+    }
+
+    fn list_tool_sources(&self, tenant: &TenantId) -> Result<Vec<SavedSpec>> {
+        self.list_specs(Specs::ToolSources, tenant)
+    }
+
+    fn delete_tool_source(&self, tenant: &TenantId, name: &str) -> Result<()> {
+        self.delete_spec(Specs::ToolSources, tenant, name)
     }
 
     fn create_agent_run(&self, r: &AgentRun) -> Result<()> {

@@ -81,6 +81,7 @@ pub const IMPORTED_TABLES: &[&str] = &[
     "web_sessions",
     "oidc_logins",
     "agents",
+    "tool_sources",
     "agent_runs",
     "agent_steps",
     "assistants",

@@ -10,7 +10,8 @@
 //! active-job dedup index is UNIQUE (the enqueue relies on it across nodes), and
 //! `index_changes.seq` is an identity column. Every text column is `COLLATE "C"`, so
 //! `ORDER BY` sorts by bytes as SQLite does, whatever the database's locale. Version 2
-//! is SQLite's 11 (the uploads waiting for their jobs), 5 its 13 (agents).
+//! is SQLite's 11 (the uploads waiting for their jobs), 5 its 13 (agents), 6 its 14 (tool
+//! sources).
 
 use super::db;
 use crate::{Error, Result, now_ms};
@@ -29,7 +30,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary needs.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -57,7 +58,26 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: V5_AGENTS,
         readable_by: 4,
     },
+    Migration {
+        version: 6,
+        sql: V6_TOOL_SOURCES,
+        readable_by: 5,
+    },
 ];
+
+/// SQLite's version 14: tool sources saved through the API. Only adds a table, so the
+/// previous release keeps serving.
+const V6_TOOL_SOURCES: &str = r#"
+CREATE TABLE tool_sources (
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    name TEXT COLLATE "C" NOT NULL,
+    spec TEXT COLLATE "C" NOT NULL,
+    updated_by TEXT COLLATE "C" NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+);
+"#;
 
 /// SQLite's version 13: agents saved through the API, and agent runs with their step
 /// journals (`crate::agent`). Only adds tables, so the previous release keeps serving.

@@ -1,7 +1,7 @@
 //! Agent definitions and runs with their step journals (`crate::agent`).
 
 use super::{SqliteStore, db, insert_err, not_found, to_i64};
-use crate::agent::{AgentDefinition, AgentRepo, AgentRun, AgentStep, RunState};
+use crate::agent::{AgentRepo, AgentRun, AgentStep, RunState, SavedSpec};
 use crate::{Error, Result};
 use cairn_types::TenantId;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -72,18 +72,43 @@ fn load_run(conn: &Connection, tenant: &TenantId, id: &str) -> Result<AgentRun> 
     finish_run(raw)
 }
 
-const AGENT_COLS: &str = "name, spec, updated_by, created_at, updated_at";
+const SPEC_COLS: &str = "name, spec, updated_by, created_at, updated_at";
 
-/// Agent rows of `tenant` matching `and` (a condition on `name`, `?2`), by name.
-fn agents(
+/// Which table of named settings: `agents` or `tool_sources` (both shaped alike).
+#[derive(Clone, Copy)]
+enum Specs {
+    Agents,
+    ToolSources,
+}
+
+impl Specs {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Agents => "agents",
+            Self::ToolSources => "tool_sources",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Self::Agents => "agent",
+            Self::ToolSources => "tool source",
+        }
+    }
+}
+
+/// Rows of `tenant` in `table` matching `and` (a condition on `name`, `?2`), by name.
+fn specs(
     conn: &Connection,
+    table: Specs,
     tenant: &TenantId,
     and: &str,
     name: &str,
-) -> Result<Vec<AgentDefinition>> {
+) -> Result<Vec<SavedSpec>> {
     let mut st = conn
         .prepare_cached(&format!(
-            "SELECT {AGENT_COLS} FROM agents WHERE tenant_id = ?1 AND ({and}) ORDER BY name"
+            "SELECT {SPEC_COLS} FROM {} WHERE tenant_id = ?1 AND ({and}) ORDER BY name",
+            table.table()
         ))
         .map_err(db)?;
     let rows: Vec<(String, String, String, i64, i64)> = st
@@ -95,10 +120,10 @@ fn agents(
         .map_err(db)?;
     rows.into_iter()
         .map(|(name, spec, updated_by, created_at, updated_at)| {
-            Ok(AgentDefinition {
+            Ok(SavedSpec {
                 tenant: tenant.clone(),
                 name,
-                spec: json(&spec, "agent spec")?,
+                spec: json(&spec, table.what())?,
                 updated_by,
                 created_at,
                 updated_at,
@@ -107,10 +132,67 @@ fn agents(
         .collect()
 }
 
-fn load_agent(conn: &Connection, tenant: &TenantId, name: &str) -> Result<AgentDefinition> {
-    agents(conn, tenant, "name = ?2", name)?
+fn load_spec(conn: &Connection, table: Specs, tenant: &TenantId, name: &str) -> Result<SavedSpec> {
+    specs(conn, table, tenant, "name = ?2", name)?
         .pop()
-        .ok_or_else(|| not_found(format!("agent `{name}`")))
+        .ok_or_else(|| not_found(format!("{} `{name}`", table.what())))
+}
+
+impl SqliteStore {
+    fn put_spec(&self, table: Specs, a: &SavedSpec) -> Result<SavedSpec> {
+        self.write(&format!("saving {} `{}`", table.what(), a.name), |tx| {
+            tx.execute(
+                &format!(
+                    "INSERT INTO {}(tenant_id, name, spec, updated_by, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(tenant_id, name) DO UPDATE SET spec = excluded.spec,
+                        updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                    table.table()
+                ),
+                params![
+                    a.tenant.as_str(),
+                    a.name,
+                    text(&a.spec),
+                    a.updated_by,
+                    a.created_at,
+                    a.updated_at
+                ],
+            )
+            .map_err(db)?;
+            load_spec(tx, table, &a.tenant, &a.name)
+        })
+    }
+
+    fn get_spec(&self, table: Specs, tenant: &TenantId, name: &str) -> Result<SavedSpec> {
+        self.read(&format!("reading {} `{name}`", table.what()), |conn| {
+            load_spec(conn, table, tenant, name)
+        })
+    }
+
+    fn list_specs(&self, table: Specs, tenant: &TenantId) -> Result<Vec<SavedSpec>> {
+        // `?2` is bound but unused: one statement shape for both reads.
+        self.read(&format!("listing {}s", table.what()), |conn| {
+            specs(conn, table, tenant, "?2 = ?2", "")
+        })
+    }
+
+    fn delete_spec(&self, table: Specs, tenant: &TenantId, name: &str) -> Result<()> {
+        self.write(&format!("deleting {} `{name}`", table.what()), |tx| {
+            let n = tx
+                .execute(
+                    &format!(
+                        "DELETE FROM {} WHERE tenant_id = ?1 AND name = ?2",
+                        table.table()
+                    ),
+                    (tenant.as_str(), name),
+                )
+                .map_err(db)?;
+            if n == 0 {
+                return Err(not_found(format!("{} `{name}`", table.what())));
+            }
+            Ok(())
+        })
+    }
 }
 
 fn states_sql(states: &[RunState]) -> String {
@@ -122,51 +204,36 @@ fn states_sql(states: &[RunState]) -> String {
 }
 
 impl AgentRepo for SqliteStore {
-    fn put_agent(&self, a: &AgentDefinition) -> Result<AgentDefinition> {
-        self.write(&format!("saving agent `{}`", a.name), |tx| {
-            tx.execute(
-                "INSERT INTO agents(tenant_id, name, spec, updated_by, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(tenant_id, name) DO UPDATE SET spec = excluded.spec,
-                    updated_by = excluded.updated_by, updated_at = excluded.updated_at",
-                params![
-                    a.tenant.as_str(),
-                    a.name,
-                    text(&a.spec),
-                    a.updated_by,
-                    a.created_at,
-                    a.updated_at
-                ],
-            )
-            .map_err(db)?;
-            load_agent(tx, &a.tenant, &a.name)
-        })
+    fn put_agent(&self, a: &SavedSpec) -> Result<SavedSpec> {
+        self.put_spec(Specs::Agents, a)
     }
 
-    fn get_agent(&self, tenant: &TenantId, name: &str) -> Result<AgentDefinition> {
-        self.read(&format!("reading agent `{name}`"), |conn| {
-            load_agent(conn, tenant, name)
-        })
+    fn get_agent(&self, tenant: &TenantId, name: &str) -> Result<SavedSpec> {
+        self.get_spec(Specs::Agents, tenant, name)
     }
 
-    fn list_agents(&self, tenant: &TenantId) -> Result<Vec<AgentDefinition>> {
-        // `?2` is bound but unused: one statement shape for both reads.
-        self.read("listing agents", |conn| agents(conn, tenant, "?2 = ?2", ""))
+    fn list_agents(&self, tenant: &TenantId) -> Result<Vec<SavedSpec>> {
+        self.list_specs(Specs::Agents, tenant)
     }
 
     fn delete_agent(&self, tenant: &TenantId, name: &str) -> Result<()> {
-        self.write(&format!("deleting agent `{name}`"), |tx| {
-            let n = tx
-                .execute(
-                    "DELETE FROM agents WHERE tenant_id = ?1 AND name = ?2",
-                    (tenant.as_str(), name),
-                )
-                .map_err(db)?;
-            if n == 0 {
-                return Err(not_found(format!("agent `{name}`")));
-            }
-            Ok(())
-        })
+        self.delete_spec(Specs::Agents, tenant, name)
+    }
+
+    fn put_tool_source(&self, a: &SavedSpec) -> Result<SavedSpec> {
+        self.put_spec(Specs::ToolSources, a)
+    }
+
+    fn get_tool_source(&self, tenant: &TenantId, name: &str) -> Result<SavedSpec> {
+        self.get_spec(Specs::ToolSources, tenant, name)
+    }
+
+    fn list_tool_sources(&self, tenant: &TenantId) -> Result<Vec<SavedSpec>> {
+        self.list_specs(Specs::ToolSources, tenant)
+    }
+
+    fn delete_tool_source(&self, tenant: &TenantId, name: &str) -> Result<()> {
+        self.delete_spec(Specs::ToolSources, tenant, name)
     }
 
     fn create_agent_run(&self, r: &AgentRun) -> Result<()> {

@@ -20,7 +20,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary migrates a database to.
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 /// Every migration this binary knows, by increasing version.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -76,7 +76,25 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 13,
         sql: V13_AGENTS,
     },
+    Migration {
+        version: 14,
+        sql: V14_TOOL_SOURCES,
+    },
 ];
+
+/// Tool sources saved through the API (`crate::agent::ToolSource`): MCP servers and
+/// OpenAPI documents whose tools a tenant's agents call. They go with their tenant.
+const V14_TOOL_SOURCES: &str = r"
+CREATE TABLE tool_sources (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    updated_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+) STRICT;
+";
 
 /// Agents saved through the API, and agent runs with their step journals
 /// (`crate::agent`): a run survives a restart by being rebuilt from its steps. Runs go

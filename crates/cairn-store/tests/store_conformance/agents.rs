@@ -1,10 +1,10 @@
-//! Agents and their runs: definitions per tenant, runs claimed by one executor at a
+//! Agents and their runs: definitions and tool sources per tenant, runs claimed by one executor at a
 //! time (even from several handles at once), saves guarded by the lease and the
 //! `running` state (a cancel wins over a running executor), the step journal, approval
 //! decisions in one transaction, tenant isolation, and erasure by owner.
 
 use super::support::{Fixture, t};
-use cairn_store::{AgentDefinition, AgentRun, AgentStep, Error, RunState};
+use cairn_store::{AgentDefinition, AgentRun, AgentStep, Error, RunState, ToolSource};
 use serde_json::json;
 use std::collections::BTreeSet;
 
@@ -84,6 +84,39 @@ fn definitions_are_per_tenant(s: Fixture) {
     assert_eq!(s.list_agents(&t("a")).unwrap().len(), 1);
 }
 both!(definitions_are_per_tenant);
+
+fn tool_sources_are_per_tenant_and_apart_from_agents(s: Fixture) {
+    let source = |tenant: &str, name: &str, at: i64| ToolSource {
+        tenant: t(tenant),
+        name: name.into(),
+        spec: json!({"kind": "openapi", "base_url": format!("https://{tenant}.example")}),
+        updated_by: "user:ann".into(),
+        created_at: at,
+        updated_at: at,
+    };
+    s.put_tool_source(&source("a", "billing", 1)).unwrap();
+    s.put_tool_source(&source("b", "billing", 2)).unwrap();
+    let again = s.put_tool_source(&source("a", "billing", 7)).unwrap();
+    assert_eq!((again.created_at, again.updated_at), (1, 7));
+    assert_eq!(
+        s.get_tool_source(&t("b"), "billing").unwrap().spec["base_url"],
+        "https://b.example"
+    );
+    // Agents and tool sources are separate names.
+    assert!(s.list_agents(&t("a")).unwrap().is_empty());
+    assert!(matches!(
+        s.get_agent(&t("a"), "billing"),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.delete_tool_source(&t("c"), "billing"),
+        Err(Error::NotFound { .. })
+    ));
+    s.delete_tool_source(&t("a"), "billing").unwrap();
+    assert!(s.list_tool_sources(&t("a")).unwrap().is_empty());
+    assert_eq!(s.list_tool_sources(&t("b")).unwrap().len(), 1);
+}
+both!(tool_sources_are_per_tenant_and_apart_from_agents);
 
 fn a_run_is_claimed_once_and_saved_only_by_its_holder(s: Fixture) {
     s.create_agent_run(&run("a", "r1", "alice", 10)).unwrap();
