@@ -19,7 +19,8 @@
 //!   caller's CSV/JSON documents, time-limited), `http_get` (allow-listed hosts, no
 //!   private addresses, checked on every resolution and redirect), `memory_search` /
 //!   `memory_write` (a long-term memory per agent and user), and other agents
-//!   (`agent:<name>`, sharing the run's limits). Arguments are validated against the
+//!   (`agent:<name>`, sharing the run's limits); beyond them, the tools of MCP servers
+//!   and OpenAPI documents ([`sources`]: configured, or a tenant's own). Arguments are validated against the
 //!   tool's JSON Schema before a call, outputs are screened for indirect prompt injection
 //!   before the model sees them, each tool has a least role, and every call is audited.
 //! - Limits ([`budget`]): steps, tool calls, tokens, cost, wall time, and a loop detector;
@@ -35,6 +36,7 @@ pub mod plan;
 pub mod protocol;
 pub mod registry;
 mod run;
+pub mod sources;
 pub mod tools;
 
 pub use budget::{Budget, Usage};

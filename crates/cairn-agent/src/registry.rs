@@ -87,6 +87,21 @@ pub fn save(
             ),
         ));
     }
+    // Tool sources: each one the tenant has.
+    for t in &spec.tools {
+        let source = cairn_config::mcp_tool_ref(t).or_else(|| cairn_config::openapi_tool_ref(t));
+        if let Some((name, _)) = source
+            && !crate::sources::exists(engine, tenant, name)?
+        {
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "tool `{t}`: tenant `{tenant}` has no tool source `{name}` (add one with PUT \
+                     /api/v1/tool-sources/{name})"
+                ),
+            ));
+        }
+    }
     // Delegation: targets exist, and none reaches back to this agent.
     let mut stack: Vec<String> = delegates(spec).map(str::to_owned).collect();
     let mut seen = std::collections::BTreeSet::new();

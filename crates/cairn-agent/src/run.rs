@@ -229,7 +229,11 @@ impl Runtime {
         let budget = Budget::new(&ctx.spec, used, parent);
         let model = self.models.model(&ctx.caller, &ctx.spec.model)?;
         let mut tools = tools::builtin_tools(&ctx.spec, &self.engine, &ctx.caller);
-        tools.extend(tools::mcp_tools(&self.engine, &run.tenant, &ctx.spec.tools));
+        tools.extend(crate::sources::source_tools(
+            &self.engine,
+            &run.tenant,
+            &ctx.spec.tools,
+        ));
         let mut delegates = Vec::new();
         for name in crate::registry::delegates(&ctx.spec) {
             let description = crate::registry::find(&self.engine, &run.tenant, name)

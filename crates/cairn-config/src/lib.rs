@@ -15,6 +15,7 @@ mod raw;
 mod raw_agents;
 mod raw_lifecycle;
 mod raw_models;
+mod raw_openapi;
 mod raw_security;
 mod raw_serve;
 mod registry;
@@ -30,6 +31,7 @@ pub use raw_agents::{
 };
 pub use raw_lifecycle::{RetentionPeriods, RetentionSection};
 pub use raw_models::{CircuitBreakerSection, RemoteModelSection, RouteSection};
+pub use raw_openapi::{OPENAPI_AUTH, OpenApiToolsSpec, openapi_tool_ref};
 pub use raw_security::{AuthSection, LimitsSection};
 pub use raw_serve::{AnswerSection, CacheSection, LoggingSection, ServerSection, TelemetrySection};
 pub use registry::{ModelRef, Route, RouteStrategy};

@@ -29,6 +29,8 @@ pub struct RawConfig {
     pub agents: Vec<crate::AgentSpec>,
     /// `[[mcp_servers]]`: external MCP servers whose tools agents may call.
     pub mcp_servers: Vec<crate::McpServerSpec>,
+    /// `[[openapi_tools]]`: OpenAPI documents whose operations agents may call.
+    pub openapi_tools: Vec<crate::OpenApiToolsSpec>,
     /// Guardrail policy (see `cairn_guard::Policy`); checked when the server starts.
     pub guard: toml::Table,
 }
@@ -275,6 +277,7 @@ impl Default for RawConfig {
             redis: RedisSection::default(),
             agents: Vec::new(),
             mcp_servers: Vec::new(),
+            openapi_tools: Vec::new(),
             logging: crate::LoggingSection::default(),
             guard: toml::Table::new(),
         }

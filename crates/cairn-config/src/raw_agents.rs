@@ -65,7 +65,8 @@ impl McpServerSpec {
         self.tenants.is_empty() || self.tenants.iter().any(|t| t == tenant)
     }
 
-    fn check(&self, key: &str) -> Result<()> {
+    /// Checks every setting; errors name `<key>.<field>`.
+    pub fn check(&self, key: &str) -> Result<()> {
         let k = |f: &str| format!("{key}.{f}");
         if !is_slug(&self.name) || self.name.contains("__") {
             return Err(invalid(
@@ -110,7 +111,15 @@ pub(crate) fn check_mcp(servers: &[McpServerSpec]) -> Result<()> {
 
 /// The MCP server (and tool) an `mcp:<server>[.<tool>]` tool names.
 pub fn mcp_tool_ref(tool: &str) -> Option<(&str, Option<&str>)> {
-    let rest = tool.strip_prefix("mcp:")?;
+    source_tool_ref("mcp:", tool)
+}
+
+/// The tool source (and tool) a `<prefix><source>[.<tool>]` tool names.
+pub(crate) fn source_tool_ref<'a>(
+    prefix: &str,
+    tool: &'a str,
+) -> Option<(&'a str, Option<&'a str>)> {
+    let rest = tool.strip_prefix(prefix)?;
     match rest.split_once('.') {
         Some((server, name)) if is_slug(server) && !name.is_empty() => Some((server, Some(name))),
         Some(_) => None,
@@ -144,7 +153,8 @@ pub struct AgentSpec {
     pub strategy: String,
     /// `auto` (default), `native` or `react`.
     pub protocol: String,
-    /// Tools it may call: built-ins ([`BUILTIN_TOOLS`]) and `agent:<name>`.
+    /// Tools it may call: built-ins ([`BUILTIN_TOOLS`]), `agent:<name>`,
+    /// `mcp:<server>[.<tool>]` and `openapi:<source>[.<operationId>]`.
     pub tools: Vec<String>,
     /// Collections its `search`, `ask`, `get_document` and `sql` may use (empty: any
     /// the caller may read). The caller's ACLs apply either way.
@@ -256,13 +266,14 @@ impl AgentSpec {
         for t in &self.tools {
             let known = BUILTIN_TOOLS.contains(&t.as_str())
                 || t.strip_prefix("agent:").is_some_and(is_slug)
-                || mcp_tool_ref(t).is_some();
+                || mcp_tool_ref(t).is_some()
+                || crate::openapi_tool_ref(t).is_some();
             if !known {
                 return Err(invalid(
                     k("tools"),
                     format!(
                         "unknown tool `{t}`: expected one of {BUILTIN_TOOLS:?}, agent:<name>, \
-                         mcp:<server> or mcp:<server>.<tool>"
+                         mcp:<server>[.<tool>] or openapi:<source>[.<operationId>]"
                     ),
                 ));
             }
@@ -289,8 +300,11 @@ impl AgentSpec {
             }
         }
         for t in self.requires_approval.iter().chain(self.tool_roles.keys()) {
-            // `mcp:<server>.<tool>` is covered by `mcp:<server>`.
-            let server = mcp_tool_ref(t).map(|(s, _)| format!("mcp:{s}"));
+            // `mcp:<server>.<tool>` is covered by `mcp:<server>`, and likewise for
+            // `openapi:`.
+            let server = mcp_tool_ref(t)
+                .map(|(s, _)| format!("mcp:{s}"))
+                .or_else(|| crate::openapi_tool_ref(t).map(|(s, _)| format!("openapi:{s}")));
             if !self.tools.contains(t) && !server.is_some_and(|s| self.tools.contains(&s)) {
                 return Err(invalid(
                     k("requires_approval"),
@@ -342,9 +356,13 @@ impl AgentSpec {
 }
 
 /// Checks `[[agents]]`: each agent, unique names, `agent:<name>` tools that name a
-/// configured agent, `mcp:` tools that name a configured server, and delegation without
-/// cycles.
-pub(crate) fn check_all(agents: &[AgentSpec], servers: &[McpServerSpec]) -> Result<()> {
+/// configured agent, `mcp:` and `openapi:` tools that name a configured source, and
+/// delegation without cycles.
+pub(crate) fn check_all(
+    agents: &[AgentSpec],
+    servers: &[McpServerSpec],
+    openapi: &[crate::OpenApiToolsSpec],
+) -> Result<()> {
     for (i, a) in agents.iter().enumerate() {
         for t in &a.tools {
             if let Some((server, _)) = mcp_tool_ref(t)
@@ -353,6 +371,14 @@ pub(crate) fn check_all(agents: &[AgentSpec], servers: &[McpServerSpec]) -> Resu
                 return Err(invalid(
                     format!("agents[{i}].tools"),
                     format!("`{t}`: no server `{server}` in [[mcp_servers]]"),
+                ));
+            }
+            if let Some((source, _)) = crate::openapi_tool_ref(t)
+                && !openapi.iter().any(|s| s.name == source)
+            {
+                return Err(invalid(
+                    format!("agents[{i}].tools"),
+                    format!("`{t}`: no source `{source}` in [[openapi_tools]]"),
                 ));
             }
         }
@@ -415,7 +441,7 @@ mod tests {
     }
 
     fn message(agents: &[AgentSpec]) -> String {
-        check_all(agents, &[]).unwrap_err().to_string()
+        check_all(agents, &[], &[]).unwrap_err().to_string()
     }
 
     #[test]
@@ -429,12 +455,28 @@ mod tests {
         check_all(
             &[agent("a", &["mcp:files", "mcp:files.read"])],
             std::slice::from_ref(&files),
+            &[],
         )
         .unwrap();
-        let m = check_all(&[agent("a", &["mcp:ghost"])], std::slice::from_ref(&files))
+        let m = check_all(
+            &[agent("a", &["mcp:ghost"])],
+            std::slice::from_ref(&files),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(m.contains("no server `ghost`"), "{m}");
+        let m = check_all(&[agent("a", &["openapi:billing.pay"])], &[], &[])
             .unwrap_err()
             .to_string();
-        assert!(m.contains("no server `ghost`"), "{m}");
+        assert!(m.contains("no source `billing`"), "{m}");
+        let billing = crate::OpenApiToolsSpec {
+            name: "billing".into(),
+            ..Default::default()
+        };
+        let mut a = agent("a", &["openapi:billing"]);
+        a.requires_approval = vec!["openapi:billing.pay".into()];
+        check_all(&[a], &[], std::slice::from_ref(&billing)).unwrap();
         let both = McpServerSpec {
             url: "http://x/mcp".into(),
             ..files.clone()
@@ -472,6 +514,7 @@ mod tests {
                 agent("b", &["calculator"]),
             ],
             &[],
+            &[],
         )
         .unwrap();
         let m = message(&[agent("bad name", &[])]);
@@ -506,6 +549,6 @@ mod tests {
         assert_eq!(a.tool_role("http_get"), "editor");
         a.tool_roles.insert("http_get".into(), "admin".into());
         assert_eq!(a.tool_role("http_get"), "admin");
-        check_all(&[a], &[]).unwrap();
+        check_all(&[a], &[], &[]).unwrap();
     }
 }

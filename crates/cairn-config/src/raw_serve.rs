@@ -104,6 +104,10 @@ pub struct ServerSection {
     /// must name one (DNS-rebinding protection). A server behind a load balancer lists
     /// the name clients use, e.g. `["cairn.example.com"]`.
     pub mcp_allowed_hosts: Vec<String>,
+    /// Whether tool sources tenants save through the API (MCP servers, OpenAPI
+    /// documents) may reach loopback, private and link-local addresses. Off: an agent's
+    /// calls cannot be pointed at the server's own network. Default: false.
+    pub tool_sources_allow_private: bool,
 }
 
 impl Default for ServerSection {
@@ -123,6 +127,7 @@ impl Default for ServerSection {
             ingest_workers: 1,
             agent_workers: 2,
             mcp_allowed_hosts: Vec::new(),
+            tool_sources_allow_private: false,
         }
     }
 }

@@ -143,6 +143,8 @@ pub struct Config {
     pub agents: Vec<crate::AgentSpec>,
     /// `[[mcp_servers]]`: external MCP servers agents may call.
     pub mcp_servers: Vec<crate::McpServerSpec>,
+    /// `[[openapi_tools]]`: OpenAPI documents whose operations agents may call.
+    pub openapi_tools: Vec<crate::OpenApiToolsSpec>,
 }
 
 /// The smallest `ingest.parse_memory_mb`: the parse process maps the whole binary and a
@@ -519,7 +521,8 @@ impl RawConfig {
             .map_err(|(key, message)| invalid(&key, message))?;
         let (remote_models, routes) = crate::registry::validate(&self.models)?;
         crate::raw_agents::check_mcp(&self.mcp_servers)?;
-        crate::raw_agents::check_all(&self.agents, &self.mcp_servers)?;
+        crate::raw_openapi::check_openapi(&self.openapi_tools, &self.mcp_servers)?;
+        crate::raw_agents::check_all(&self.agents, &self.mcp_servers, &self.openapi_tools)?;
         let guard = serde_json::to_value(&self.guard)
             .map_err(|e| invalid("guard", format!("cannot read the table: {e}")))?;
         Ok(Config {
@@ -577,6 +580,7 @@ impl RawConfig {
             chunking,
             agents: self.agents.clone(),
             mcp_servers: self.mcp_servers.clone(),
+            openapi_tools: self.openapi_tools.clone(),
         })
     }
 }

@@ -173,32 +173,14 @@ impl HttpGet {
 
     /// Fetches `url`, following redirects by hand; the final URL, content type and body.
     pub fn fetch(&self, url: &str, timeout: Duration) -> Result<(String, String, String)> {
-        let refused_why = Arc::new(Mutex::new(None));
-        let config = ureq::Agent::config_builder()
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .user_agent("cairn-agent/1")
-            .build();
-        let agent = ureq::Agent::with_parts(
-            config,
-            DefaultConnector::new(),
-            GuardedResolver {
-                allow_private: self.allow_private,
-                refused: refused_why.clone(),
-            },
-        );
+        let (agent, refused_why) = guarded_agent(self.allow_private, timeout);
         let mut current = url.to_owned();
         for _ in 0..=MAX_REDIRECTS {
             let uri = self.check_url(&current)?;
             let response = match agent.get(&uri).call() {
                 Ok(r) => r,
                 Err(e) => {
-                    if let Some(why) = refused_why
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .take()
-                    {
+                    if let Some(why) = refusal(&refused_why) {
                         return Err(refused(why));
                     }
                     let code = match e {
@@ -267,6 +249,36 @@ impl HttpGet {
             format!("more than {MAX_REDIRECTS} redirects from {url}"),
         ))
     }
+}
+
+/// Why the guarded resolver refused a host, if it did.
+pub(crate) type Refusal = Arc<Mutex<Option<String>>>;
+
+/// The reason a failed call was refused by the guarded resolver, if it was.
+pub(crate) fn refusal(why: &Refusal) -> Option<String> {
+    why.lock().unwrap_or_else(PoisonError::into_inner).take()
+}
+
+/// A client that follows no redirects, reports every status as a response, gives up at
+/// `timeout`, and (unless `allow_private`) connects to no private, loopback or
+/// link-local address, checked on the addresses the host resolves to.
+pub(crate) fn guarded_agent(allow_private: bool, timeout: Duration) -> (ureq::Agent, Refusal) {
+    let refused_why = Arc::new(Mutex::new(None));
+    let config = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .user_agent("cairn-agent/1")
+        .build();
+    let agent = ureq::Agent::with_parts(
+        config,
+        DefaultConnector::new(),
+        GuardedResolver {
+            allow_private,
+            refused: refused_why.clone(),
+        },
+    );
+    (agent, refused_why)
 }
 
 /// A `Location` header against the URL that sent it.

@@ -1,8 +1,12 @@
-//! Tools of external MCP servers (`[[mcp_servers]]`), called with the `rmcp` client.
+//! Tools of external MCP servers (`[[mcp_servers]]`, or a tenant's tool source saved
+//! through the API), called with the `rmcp` client.
 //!
 //! A server is reached over streamable HTTP (with the tenant's sealed secret as its
 //! bearer token) or started as a stdio process with an empty environment (only `PATH`
 //! and the configured `env`: none of Cairn's secrets) and killed at the time limit.
+//! A tenant's own server is reached without redirects and, unless the operator allows
+//! it, never at a loopback, private or link-local address (checked on every
+//! resolution, and on an address written in the URL).
 //! Each run lists a server's tools once, when it starts, and each call opens its own
 //! session, on a thread of its own (the MCP client is asynchronous; the agent loop is
 //! not). A tool's JSON Schema comes from the server and is checked like a built-in
@@ -12,12 +16,11 @@
 use super::{Tool, ToolCtx, ToolSpec};
 use crate::{Error, Result};
 use cairn_config::McpServerSpec;
-use cairn_types::{ErrorCode, TenantId};
+use cairn_types::ErrorCode;
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, Tool as McpToolInfo};
 use rmcp::transport::{ConfigureCommandExt, StreamableHttpClientTransport, TokioChildProcess};
 use serde_json::Value;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// What a call needs to reach its server.
@@ -26,6 +29,60 @@ struct Endpoint {
     server: McpServerSpec,
     /// The bearer token for `url` servers (the tenant's secret), if any.
     token: Option<String>,
+    /// Refuse private, loopback and link-local addresses (a tenant's own server).
+    guard_private: bool,
+}
+
+/// reqwest's resolver, refusing hosts that resolve to a private address.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if let Some(bad) = addrs.iter().find(|a| super::http::is_private(a.ip())) {
+                return Err(format!(
+                    "`{host}` resolves to {}, a private, loopback or link-local address",
+                    bad.ip()
+                )
+                .into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Refuses a URL whose host is a private, loopback or link-local address written out,
+/// or `localhost`.
+pub(crate) fn check_public_url(url: &str) -> Result<()> {
+    let uri: ureq::http::Uri = url.parse().map_err(|e| {
+        Error::new(
+            ErrorCode::InvalidInput,
+            format!("`{url}` is not a URL: {e}"),
+        )
+    })?;
+    let host = uri
+        .host()
+        .unwrap_or("")
+        .trim_matches(['[', ']'])
+        .to_ascii_lowercase();
+    let private = host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(super::http::is_private);
+    if private {
+        return Err(Error::new(
+            ErrorCode::Forbidden,
+            format!(
+                "`{host}` is a private, loopback or link-local address; the operator allows \
+                 those with `server.tool_sources_allow_private`"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn upstream(server: &str, what: impl std::fmt::Display) -> Error {
@@ -92,6 +149,16 @@ async fn connect(ep: &Endpoint) -> Result<rmcp::service::RunningService<rmcp::Ro
         if let Some(t) = &ep.token {
             config = config.auth_header(t.clone());
         }
+        if ep.guard_private {
+            check_public_url(&s.url)?;
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .dns_resolver(PublicOnly)
+                .build()
+                .map_err(|e| upstream(&s.name, e))?;
+            let transport = StreamableHttpClientTransport::with_client(client, config);
+            return ().serve(transport).await.map_err(|e| upstream(&s.name, e));
+        }
         let transport = StreamableHttpClientTransport::from_config(config);
         return ().serve(transport).await.map_err(|e| upstream(&s.name, e));
     }
@@ -115,16 +182,18 @@ pub struct McpTool {
     exposed: String,
 }
 
-/// The tools `only` (all when `None`) of `server`, for `tenant` (whose secret, if the
-/// server takes one, is `token`).
+/// The tools `only` (all when `None`) of `server`, for a tenant whose secret, if the
+/// server takes one, is `token`; `guard_private` for a tenant's own server.
 pub fn server_tools(
     server: &McpServerSpec,
     token: Option<String>,
     only: Option<&str>,
+    guard_private: bool,
 ) -> Result<Vec<McpTool>> {
     let endpoint = Endpoint {
         server: server.clone(),
         token,
+        guard_private,
     };
     let limit = Duration::from_millis(server.timeout_ms);
     let listed = with_session(&endpoint, limit, |c| {
@@ -133,68 +202,12 @@ pub fn server_tools(
     Ok(listed
         .into_iter()
         .filter(|t| only.is_none_or(|o| t.name == o))
-        .map(|info| {
-            let raw = format!("{}__{}", server.name, info.name);
-            let exposed: String = raw
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .take(64)
-                .collect();
-            McpTool {
-                endpoint: endpoint.clone(),
-                info,
-                exposed,
-            }
+        .map(|info| McpTool {
+            exposed: super::exposed_name(&server.name, &info.name),
+            endpoint: endpoint.clone(),
+            info,
         })
         .collect())
-}
-
-/// Every MCP tool `tools` names, for `tenant` (servers it may not use are left out;
-/// a server that cannot be reached is left out with a warning).
-pub fn mcp_tools(
-    engine: &cairn_engine::Engine,
-    tenant: &TenantId,
-    tools: &[String],
-) -> Vec<Arc<dyn Tool>> {
-    let mut out: Vec<Arc<dyn Tool>> = Vec::new();
-    for t in tools {
-        let Some((name, only)) = cairn_config::mcp_tool_ref(t) else {
-            continue;
-        };
-        let Some(server) = engine
-            .config()
-            .mcp_servers
-            .iter()
-            .find(|s| s.name == name && s.serves(tenant.as_str()))
-        else {
-            tracing::warn!(server = name, tenant = %tenant, "MCP server not configured for this tenant");
-            continue;
-        };
-        let token = if server.bearer_secret.is_empty() {
-            None
-        } else {
-            match engine.secret(tenant, &server.bearer_secret) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    tracing::warn!(server = name, error = %e, "MCP server's secret cannot be opened");
-                    continue;
-                }
-            }
-        };
-        match server_tools(server, token, only) {
-            Ok(found) => out.extend(found.into_iter().map(|t| Arc::new(t) as Arc<dyn Tool>)),
-            Err(e) => {
-                tracing::warn!(server = name, error = %e, "MCP server's tools cannot be listed")
-            }
-        }
-    }
-    out
 }
 
 impl Tool for McpTool {

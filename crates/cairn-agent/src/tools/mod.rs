@@ -7,13 +7,17 @@ mod http;
 mod library;
 mod mcp;
 mod memory;
+mod openapi;
 mod sql;
 
 pub use calculator::{Calculator, evaluate};
 pub use http::HttpGet;
 pub use library::{Ask, GetDocument, Search};
-pub use mcp::{McpTool, mcp_tools, server_tools};
+pub(crate) use mcp::check_public_url;
+pub use mcp::{McpTool, server_tools};
 pub use memory::{MemorySearch, MemoryWrite, memory_collection};
+pub use openapi::document::{Document, parse_text as parse_openapi, read as read_openapi};
+pub use openapi::{OpenApiTool, source_tools as openapi_source_tools};
 pub use sql::{Sql, Table, table_from_records};
 
 use crate::{Caller, Error, Result};
@@ -161,6 +165,22 @@ pub fn cap(s: &str, max: usize) -> String {
             s[at..].chars().count()
         ),
     }
+}
+
+/// The name the model calls a source's tool by: `<source>__<tool>`, in letters, digits,
+/// `_` and `-`, at most 64 characters.
+pub(crate) fn exposed_name(source: &str, tool: &str) -> String {
+    format!("{source}__{tool}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect()
 }
 
 /// A required string argument.
