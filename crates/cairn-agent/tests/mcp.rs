@@ -12,54 +12,21 @@ use cairn_store::RunState;
 use cairn_types::TenantId;
 use common::*;
 use serde_json::json;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-
-fn python() -> PathBuf {
-    match std::env::var_os("CAIRN_TEST_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => panic!(
-            "CAIRN_TEST_PYTHON is not set: these tests need the project's Python with the `mcp` \\
-             package. Run the suite with scripts/test.sh, or `export CAIRN_TEST_PYTHON=$(scripts/python-env.sh | tail -n 1)`"
-        ),
-    }
-}
 
 fn server_script() -> String {
     format!("{}/tests/mcp_server.py", env!("CARGO_MANIFEST_DIR"))
 }
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The HTTP server on a free port, requiring `token`.
 fn http_server(token: &str) -> (Killed, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(python())
-        .args([&server_script(), "http", &port.to_string(), token])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let guard = Killed(child);
-    let start = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed().as_secs() < 60,
-            "the MCP HTTP server did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    (guard, port)
+    python_server(|port| {
+        vec![
+            server_script(),
+            "http".into(),
+            port.to_string(),
+            token.into(),
+        ]
+    })
 }
 
 #[test]

@@ -58,6 +58,11 @@ use utoipa::OpenApi;
         native::agents::cancel_run,
         native::agents::approve_run,
         native::agents::deny_run,
+        native::tool_sources::list_sources,
+        native::tool_sources::get_source,
+        native::tool_sources::put_source,
+        native::tool_sources::delete_source,
+        native::tool_sources::source_tools,
         native::answers::add_feedback,
         native::identity::me,
         native::identity::create_key,
@@ -115,6 +120,7 @@ use utoipa::OpenApi;
         schemas::TenantSettingsBody,
         schemas::ModelEntryBody,
         schemas::AgentBody,
+        schemas::ToolSourceBody,
         schemas::UploadForm,
     ))
 )]

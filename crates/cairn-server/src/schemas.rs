@@ -324,6 +324,36 @@ pub struct ResponsesBody {
     pub metadata: Option<serde_json::Value>,
 }
 
+/// `PUT /api/v1/tool-sources/{name}` (`cairn_agent::sources::SourceBody`): an MCP
+/// server over streamable HTTP, or an OpenAPI 3 document whose operations become tools.
+#[derive(Serialize, ToSchema)]
+pub struct ToolSourceBody {
+    /// `mcp` or `openapi`.
+    pub kind: String,
+    /// The path's name (may be omitted).
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// `mcp`: the server's `http(s)://…/mcp` URL.
+    pub url: Option<String>,
+    /// `mcp`: the tenant secret sent as `Authorization: Bearer`.
+    pub bearer_secret: Option<String>,
+    /// `openapi`: the document, as an object or as JSON or YAML text.
+    #[schema(value_type = Object)]
+    pub document: Option<serde_json::Value>,
+    /// `openapi`: where the API is served (default: the document's first `servers` URL).
+    pub base_url: Option<String>,
+    /// `openapi`: `none`, `bearer`, `header`, `query` or `basic`.
+    pub auth: Option<String>,
+    /// `openapi`: the header or query parameter of `header` / `query` authentication.
+    pub auth_name: Option<String>,
+    /// `openapi`: the tenant secret holding the credential.
+    pub auth_secret: Option<String>,
+    /// `openapi`: the `operationId`s offered (default: all).
+    pub operations: Option<Vec<String>>,
+    /// Limit on one call, in milliseconds (default 30000).
+    pub timeout_ms: Option<u64>,
+}
+
 /// `PUT /api/v1/agents/{name}`: an agent (`cairn_config::AgentSpec`; every field
 /// optional, defaults as in `[[agents]]`, see docs/agents.md).
 #[derive(Serialize, ToSchema)]
@@ -340,7 +370,8 @@ pub struct AgentBody {
     /// `auto`, `native` or `react`.
     pub protocol: Option<String>,
     /// `search`, `ask`, `get_document`, `calculator`, `sql`, `http_get`, `memory_search`,
-    /// `memory_write`, `agent:<name>`, `mcp:<server>[.<tool>]`.
+    /// `memory_write`, `agent:<name>`, `mcp:<server>[.<tool>]`,
+    /// `openapi:<source>[.<operationId>]`.
     pub tools: Option<Vec<String>>,
     pub collections: Option<Vec<String>>,
     pub requires_approval: Option<Vec<String>>,

@@ -255,3 +255,50 @@ pub fn names(events: &[AgentEvent]) -> Vec<&'static str> {
     out.dedup();
     out
 }
+
+/// The project's Python (with `mcp`, `fastapi` and `uvicorn`).
+pub fn python() -> std::path::PathBuf {
+    match std::env::var_os("CAIRN_TEST_PYTHON") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => panic!(
+            "CAIRN_TEST_PYTHON is not set: these tests need the project's Python with the `mcp` \
+             and `fastapi` packages. Run the suite with scripts/test.sh, or `export \
+             CAIRN_TEST_PYTHON=$(scripts/python-env.sh | tail -n 1)`"
+        ),
+    }
+}
+
+/// A child process killed when dropped.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A Python server started with `args(port)` on a free loopback port, once it accepts
+/// connections.
+pub fn python_server(args: impl FnOnce(u16) -> Vec<String>) -> (Killed, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(python())
+        .args(args(port))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = Killed(child);
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "the Python server on port {port} did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    (guard, port)
+}

@@ -9,4 +9,5 @@ pub mod models;
 mod spool;
 pub mod sso;
 pub mod tenant;
+pub mod tool_sources;
 pub mod traces;
