@@ -7,7 +7,9 @@
 //!   a tool that needs approval pauses the run (also through the chat model, which says
 //!   so and names the run) until its owner approves; a server killed while a tool call
 //!   with side effects is in flight is restarted, and the run is resumed by the new
-//!   server's executor without making that call again; cancelling a waiting run.
+//!   server's executor without making that call again; cancelling a waiting run; an
+//!   OpenAPI tool source and an agent both saved through the API, the call carrying the
+//!   tenant's sealed key.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod common;
@@ -418,4 +420,112 @@ fn approvals_pause_runs_and_a_restarted_server_resumes_them_without_repeating_ca
         .filter(|p| *p == "/slow")
         .count();
     assert_eq!(slow, 1, "the interrupted call was not made again");
+}
+
+/// An API with one operation, as YAML (what most published OpenAPI documents are).
+const STOCK_API: &str = "openapi: 3.0.3
+info: {title: Stock, version: '1'}
+paths:
+  /stock:
+    get:
+      operationId: stock
+      summary: Units in stock of an item
+      parameters:
+        - {name: item, in: query, required: true, schema: {type: integer}}
+";
+
+#[test]
+fn a_tool_source_saved_through_the_api_serves_an_agent_saved_through_the_api() {
+    let (port, hits) = counting_site();
+    let (base, _script) = scripted_upstream(vec![
+        json!({"tool": "site__stock", "arguments": {"item": 7}}),
+        json!({"content": "Item 7 is in stock."}),
+    ]);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("cairn.toml"),
+        format!(
+            "[server]\ntool_sources_allow_private = true\n\n\
+             [[models.remote]]\nname = \"scripted\"\nbase_url = \"{base}\"\nmax_retries = 0\n"
+        ),
+    )
+    .unwrap();
+    assert!(
+        common::cairn(home.path(), &["secrets", "init-key"])
+            .status
+            .success()
+    );
+    let owner = user_key(home.path(), "olga", "owner");
+    let s = Server::start(home.path());
+    let put = |path: &str, body: Value| {
+        call(
+            "PUT",
+            &format!("{}{path}", s.url),
+            Some(&owner),
+            Some(&body),
+        )
+    };
+    let sealed = put("/api/v1/secrets/site-key", json!({"value": "K3Y"}));
+    assert_eq!(sealed.status, 204, "{}", sealed.text);
+    let source = json!({"kind": "openapi", "document": STOCK_API,
+        "base_url": format!("http://127.0.0.1:{port}"), "auth": "query", "auth_name": "key",
+        "auth_secret": "site-key", "description": "the warehouse"});
+    // Bad sources are refused with the reason, and nothing is saved.
+    let mut broken = source.clone();
+    broken["document"] = json!("openapi: [3.0\n  paths: {");
+    let r = put("/api/v1/tool-sources/site", broken);
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("neither JSON nor YAML"), "{}", r.text);
+    let r = put(
+        "/api/v1/tool-sources/shell",
+        json!({"kind": "mcp", "command": "/bin/sh"}),
+    );
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(
+        get(&s, "/api/v1/tool-sources", &owner).body["data"],
+        json!([])
+    );
+
+    let r = put("/api/v1/tool-sources/site", source);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["settings"]["auth_secret"], "site-key");
+    assert!(
+        !r.text.contains("K3Y"),
+        "the credential stays sealed: {}",
+        r.text
+    );
+    let tools = get(&s, "/api/v1/tool-sources/site/tools", &owner);
+    assert_eq!(
+        tools.body["data"][0]["name"], "site__stock",
+        "{}",
+        tools.text
+    );
+    assert_eq!(tools.body["data"][0]["side_effects"], false);
+
+    let agent = put(
+        "/api/v1/agents/stocker",
+        json!({"model": "scripted", "tools": ["openapi:site"]}),
+    );
+    assert_eq!(agent.status, 200, "{}", agent.text);
+    let r = post(
+        &s,
+        "/api/v1/agents/stocker/runs",
+        &owner,
+        json!({"task": "Is item 7 in stock?"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["state"], "succeeded", "{}", r.text);
+    assert_eq!(*hits.lock().unwrap(), ["/stock?item=7&key=K3Y"]);
+    let run = run_state(&s, &owner, r.body["id"].as_str().unwrap());
+    assert_eq!(first_tool_step(&run)["status"], "done", "{run}");
+
+    // Deleted: the agent's next run goes without it.
+    let d = call(
+        "DELETE",
+        &format!("{}/api/v1/tool-sources/site", s.url),
+        Some(&owner),
+        None,
+    );
+    assert_eq!(d.status, 204, "{}", d.text);
+    assert_eq!(get(&s, "/api/v1/tool-sources/site", &owner).status, 404);
 }

@@ -541,6 +541,51 @@ pub(crate) fn cross_tenant(a: &mut Attacks, w: &World, t: &Targets) {
         acme_models.contains("/acme/v1") && !acme_models.contains("/globex/v1"),
         "{acme_models}"
     );
+    // Tool sources: acme's own OpenAPI document is acme's alone.
+    let source = json!({"kind": "openapi", "base_url": "https://acme-erp.example/api",
+        "document": {"openapi": "3.1.0", "info": {"title": "acme erp"},
+            "paths": {"/stock": {"get": {"operationId": "acme_stock"}}}}});
+    let saved = put(s, "/api/v1/tool-sources/acme-tools", &t.acme_owner, source);
+    assert_eq!(saved.status, 200, "{}", saved.text);
+    a.run(
+        CrossTenant,
+        "GET",
+        "/api/v1/tool-sources",
+        gx,
+        None,
+        lacks(vec!["acme-tools".into(), "acme-erp".into()]),
+    );
+    for p in [
+        "/api/v1/tool-sources/acme-tools",
+        "/api/v1/tool-sources/acme-tools/tools",
+    ] {
+        a.run(CrossTenant, "GET", p, gx, None, not_found);
+    }
+    a.run(
+        CrossTenant,
+        "DELETE",
+        "/api/v1/tool-sources/acme-tools",
+        gx,
+        None,
+        not_found,
+    );
+    a.run(
+        CrossTenant,
+        "PUT",
+        "/api/v1/tool-sources/acme-tools",
+        gx,
+        Some(
+            json!({"kind": "openapi", "base_url": "https://globex.example",
+            "document": {"openapi": "3.1.0", "paths": {"/x": {"get": {"operationId": "gx"}}}}}),
+        ),
+        status(&[200]),
+    );
+    let acme_tools = get(s, "/api/v1/tool-sources/acme-tools/tools", &t.acme_owner);
+    assert!(
+        acme_tools.text.contains("acme_stock") && !acme_tools.text.contains("globex"),
+        "{}",
+        acme_tools.text
+    );
     // Writes land in globex and leave acme as it was.
     a.run(
         CrossTenant,

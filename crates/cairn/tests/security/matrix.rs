@@ -306,8 +306,23 @@ fn wrong_role(a: &mut Attacks, w: &World, t: &Targets) {
             Some(json!({"base_url": "http://127.0.0.1:9/v1"})),
         ),
         ("DELETE", "/api/v1/models/sneaky", None),
+        // A tool source sends a tenant secret where it points: the secrets' owner only.
+        (
+            "PUT",
+            "/api/v1/tool-sources/sneaky",
+            Some(json!({"kind": "mcp", "url": "https://mcp.example/mcp"})),
+        ),
+        ("DELETE", "/api/v1/tool-sources/acme-tools", None),
     ] {
         a.run(WrongRole, m, p, &w.admin, b, forbidden);
+    }
+    // Seeing tool sources and their tools goes with running agents: not a viewer's.
+    for p in [
+        "/api/v1/tool-sources",
+        "/api/v1/tool-sources/acme-tools",
+        "/api/v1/tool-sources/acme-tools/tools",
+    ] {
+        a.run(WrongRole, "GET", p, &t.viewer, None, forbidden);
     }
     // Nothing above changed anything: alice's key and conversation are intact.
     assert_eq!(get(s, "/api/v1/me", &w.alice).status, 200);
