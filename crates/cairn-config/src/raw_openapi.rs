@@ -79,9 +79,8 @@ impl OpenApiToolsSpec {
                 format!("`{}` must be a slug without `__`", self.name),
             ));
         }
-        if !self.base_url.is_empty()
-            && !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://"))
-        {
+        let web = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+        if !self.base_url.is_empty() && !web(&self.base_url) {
             return Err(invalid(k("base_url"), "an http:// or https:// URL"));
         }
         if !OPENAPI_AUTH.contains(&self.auth.as_str()) {
@@ -107,7 +106,8 @@ impl OpenApiToolsSpec {
             _ => {}
         }
         let named = matches!(self.auth.as_str(), "header" | "query");
-        if named != !self.auth_name.is_empty() {
+        let has_name = !self.auth_name.is_empty();
+        if named != has_name {
             return Err(invalid(
                 k("auth_name"),
                 "the header or query parameter name, for `header` and `query` only",
