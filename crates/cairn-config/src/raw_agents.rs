@@ -62,18 +62,13 @@ impl Default for McpServerSpec {
 impl McpServerSpec {
     /// Whether `tenant`'s agents may use it.
     pub fn serves(&self, tenant: &str) -> bool {
-        self.tenants.is_empty() || self.tenants.iter().any(|t| t == tenant)
+        serves(&self.tenants, tenant)
     }
 
     /// Checks every setting; errors name `<key>.<field>`.
     pub fn check(&self, key: &str) -> Result<()> {
         let k = |f: &str| format!("{key}.{f}");
-        if !is_slug(&self.name) || self.name.contains("__") {
-            return Err(invalid(
-                k("name"),
-                format!("`{}` must be a slug without `__`", self.name),
-            ));
-        }
+        check_source_name(&self.name, key)?;
         match (self.url.is_empty(), self.command.is_empty()) {
             (false, true) => {
                 if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
@@ -213,7 +208,23 @@ impl Default for AgentSpec {
     }
 }
 
-fn invalid(key: String, message: impl Into<String>) -> Error {
+/// Whether a tool source listing `tenants` serves `tenant` (an empty list: every one).
+pub(crate) fn serves(tenants: &[String], tenant: &str) -> bool {
+    tenants.is_empty() || tenants.iter().any(|t| t == tenant)
+}
+
+/// A tool source's name: a slug without `__` (its tools are `<name>__<tool>`).
+pub(crate) fn check_source_name(name: &str, key: &str) -> Result<()> {
+    if !is_slug(name) || name.contains("__") {
+        return Err(invalid(
+            format!("{key}.name"),
+            format!("`{name}` must be a slug without `__`"),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn invalid(key: String, message: impl Into<String>) -> Error {
     Error::Invalid {
         key,
         message: message.into(),

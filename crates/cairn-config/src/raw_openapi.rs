@@ -4,7 +4,8 @@
 //! in the configuration. Tenants add their own documents through the API (the same
 //! settings, the document given inline).
 
-use crate::{Error, Result, is_slug};
+use crate::Result;
+use crate::raw_agents::{check_source_name, invalid};
 use serde::{Deserialize, Serialize};
 
 /// How a call authenticates: nothing, `Authorization: Bearer <secret>`, a header
@@ -57,28 +58,16 @@ impl Default for OpenApiToolsSpec {
     }
 }
 
-fn invalid(key: String, message: impl Into<String>) -> Error {
-    Error::Invalid {
-        key,
-        message: message.into(),
-    }
-}
-
 impl OpenApiToolsSpec {
     /// Whether `tenant`'s agents may use it.
     pub fn serves(&self, tenant: &str) -> bool {
-        self.tenants.is_empty() || self.tenants.iter().any(|t| t == tenant)
+        crate::raw_agents::serves(&self.tenants, tenant)
     }
 
     /// Checks every setting but the document; errors name `<key>.<field>`.
     pub fn check(&self, key: &str) -> Result<()> {
         let k = |f: &str| format!("{key}.{f}");
-        if !is_slug(&self.name) || self.name.contains("__") {
-            return Err(invalid(
-                k("name"),
-                format!("`{}` must be a slug without `__`", self.name),
-            ));
-        }
+        check_source_name(&self.name, key)?;
         let web = |u: &str| u.starts_with("http://") || u.starts_with("https://");
         if !self.base_url.is_empty() && !web(&self.base_url) {
             return Err(invalid(k("base_url"), "an http:// or https:// URL"));

@@ -35,6 +35,30 @@ pub type AgentDefinition = SavedSpec;
 /// tenant secrets it authenticates with: credentials are never stored in it).
 pub type ToolSource = SavedSpec;
 
+/// Which table of named settings a backend reads: `agents` or `tool_sources` (both
+/// shaped alike).
+#[derive(Clone, Copy)]
+pub(crate) enum Specs {
+    Agents,
+    ToolSources,
+}
+
+impl Specs {
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            Self::Agents => "agents",
+            Self::ToolSources => "tool_sources",
+        }
+    }
+
+    pub(crate) fn what(self) -> &'static str {
+        match self {
+            Self::Agents => "agent",
+            Self::ToolSources => "tool source",
+        }
+    }
+}
+
 /// Where a run is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

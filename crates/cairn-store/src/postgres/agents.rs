@@ -6,7 +6,7 @@
 
 use super::rows::{get, json};
 use super::{PostgresStore, db, insert_err, not_found, to_i64};
-use crate::agent::{AgentRepo, AgentRun, AgentStep, RunState, SavedSpec};
+use crate::agent::{AgentRepo, AgentRun, AgentStep, RunState, SavedSpec, Specs};
 use crate::{Error, Result};
 use cairn_types::TenantId;
 use postgres::{GenericClient, Row};
@@ -65,29 +65,6 @@ fn saved(row: &Row) -> Result<SavedSpec> {
 }
 
 const SPEC_COLS: &str = "tenant_id, name, spec, updated_by, created_at, updated_at";
-
-/// Which table of named settings: `agents` or `tool_sources` (both shaped alike).
-#[derive(Clone, Copy)]
-enum Specs {
-    Agents,
-    ToolSources,
-}
-
-impl Specs {
-    fn table(self) -> &'static str {
-        match self {
-            Self::Agents => "agents",
-            Self::ToolSources => "tool_sources",
-        }
-    }
-
-    fn what(self) -> &'static str {
-        match self {
-            Self::Agents => "agent",
-            Self::ToolSources => "tool source",
-        }
-    }
-}
 
 impl PostgresStore {
     fn put_spec(&self, table: Specs, a: &SavedSpec) -> Result<SavedSpec> {

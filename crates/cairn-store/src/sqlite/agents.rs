@@ -1,7 +1,7 @@
 //! Agent definitions and runs with their step journals (`crate::agent`).
 
 use super::{SqliteStore, db, insert_err, not_found, to_i64};
-use crate::agent::{AgentRepo, AgentRun, AgentStep, RunState, SavedSpec};
+use crate::agent::{AgentRepo, AgentRun, AgentStep, RunState, SavedSpec, Specs};
 use crate::{Error, Result};
 use cairn_types::TenantId;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -73,29 +73,6 @@ fn load_run(conn: &Connection, tenant: &TenantId, id: &str) -> Result<AgentRun> 
 }
 
 const SPEC_COLS: &str = "name, spec, updated_by, created_at, updated_at";
-
-/// Which table of named settings: `agents` or `tool_sources` (both shaped alike).
-#[derive(Clone, Copy)]
-enum Specs {
-    Agents,
-    ToolSources,
-}
-
-impl Specs {
-    fn table(self) -> &'static str {
-        match self {
-            Self::Agents => "agents",
-            Self::ToolSources => "tool_sources",
-        }
-    }
-
-    fn what(self) -> &'static str {
-        match self {
-            Self::Agents => "agent",
-            Self::ToolSources => "tool source",
-        }
-    }
-}
 
 /// Rows of `tenant` in `table` matching `and` (a condition on `name`, `?2`), by name.
 fn specs(
