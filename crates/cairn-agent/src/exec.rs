@@ -559,6 +559,9 @@ impl Exec<'_> {
         });
         self.budget.charge_tool_call();
         let call_key = format!("{}:{seq}", self.run.id);
+        let span =
+            crate::trace::tool_span(&self.run.id, seq, &name, self.delegate(&name).is_some());
+        let entered = span.enter();
         let result = match self.delegate(&name) {
             Some(agent) => self.run_delegate(seq, &agent, &arguments),
             None => match self.tool(&name) {
@@ -578,6 +581,10 @@ impl Exec<'_> {
                 None => Err(Error::new(ErrorCode::NotFound, format!("no tool `{name}`"))),
             },
         };
+        drop(entered);
+        if let Err(e) = &result {
+            crate::trace::tool_failed(&span, e.code.as_str());
+        }
         let (text, error) = match result {
             Ok(t) => (t, false),
             Err(e) if e.code == ErrorCode::Cancelled => return Err(e),

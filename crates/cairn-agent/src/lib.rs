@@ -38,6 +38,7 @@ pub mod registry;
 mod run;
 pub mod sources;
 pub mod tools;
+mod trace;
 
 pub use budget::{Budget, Usage};
 pub use caller::Caller;

@@ -175,6 +175,8 @@ impl Runtime {
         parent: Option<Arc<Budget>>,
         sink: &mut dyn FnMut(AgentEvent),
     ) -> Result<AgentRun> {
+        let span = crate::trace::run_span(&self.engine, &run);
+        let _entered = span.enter();
         let (stop, stopped) = channel::<()>();
         let store = self.engine.store();
         let (tenant, id, holder) = (run.tenant.clone(), run.id.clone(), self.holder.clone());
@@ -203,6 +205,7 @@ impl Runtime {
             }
             Err(e) => self.fail(run, &e)?,
         };
+        crate::trace::end_run(&span, &ended);
         sink(AgentEvent::Final {
             run_id: ended.id.clone(),
             state: ended.state.as_str().to_owned(),

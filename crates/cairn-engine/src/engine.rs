@@ -41,6 +41,11 @@ impl Engine {
         let _ = self.trace_sink.set(sink);
     }
 
+    /// Where background work's traces go, when a server or worker collects them.
+    pub fn trace_sink(&self) -> Option<Arc<dyn cairn_telemetry::Sink>> {
+        self.trace_sink.get().cloned()
+    }
+
     /// Opens the configured store: SQLite is created and migrated if needed; PostgreSQL
     /// must already be migrated (`cairn migrate`).
     pub fn open(config: Config) -> Result<Self> {

@@ -294,6 +294,27 @@ impl RequestTrace {
         let flagged = !a.unsupported.is_empty()
             || a.abstain_reason == Some(cairn_engine::answer::AbstainReason::Guardrail);
         span.record("cairn.flagged", flagged);
+        // Served from a cache: which one, and the answer it was first computed as.
+        let hit = a.cache.hit.as_ref().map_or_else(
+            || "miss".to_owned(),
+            |h| {
+                serde_json::to_value(h)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "hit".to_owned())
+            },
+        );
+        let mut attrs = vec![(
+            "cairn.cache".to_owned(),
+            cairn_telemetry::AttrValue::Str(hit),
+        )];
+        if let Some(first) = &a.cache.answer_id {
+            attrs.push((
+                "cairn.cache_answer_id".to_owned(),
+                cairn_telemetry::AttrValue::Str(first.as_str().to_owned()),
+            ));
+        }
+        cairn_telemetry::record_attrs(span, attrs);
         if let Some(guard) = content {
             span.record("input.value", guard.redact_pii(&a.question).as_str());
             let text = a.draft.as_deref().unwrap_or(&a.answer);

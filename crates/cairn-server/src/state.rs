@@ -157,6 +157,20 @@ impl AppState {
         match tokio::time::timeout(self.request_timeout, admit).await {
             Ok(Ok(permit)) => {
                 crate::metrics::global().queue_wait(model, permit.waited.as_secs_f64());
+                // On the request's trace too: how long it queued for which model.
+                cairn_telemetry::record_attrs(
+                    &tracing::Span::current(),
+                    vec![
+                        (
+                            "cairn.queue_wait_ms".to_owned(),
+                            cairn_telemetry::AttrValue::Float(permit.waited.as_secs_f64() * 1e3),
+                        ),
+                        (
+                            "cairn.queue_model".to_owned(),
+                            cairn_telemetry::AttrValue::Str(model.to_owned()),
+                        ),
+                    ],
+                );
                 Ok(permit)
             }
             Ok(Err(e)) => Err(e),

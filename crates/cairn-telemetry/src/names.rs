@@ -6,6 +6,8 @@
 //!   `gen_ai.response.model`, `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens`,
 //!   `gen_ai.response.finish_reasons`, `gen_ai.request.temperature`,
 //!   `gen_ai.request.top_p`, `gen_ai.request.max_tokens`, `gen_ai.request.seed`).
+//! - GenAI agent spans: `invoke_agent` (`gen_ai.agent.name`, `gen_ai.agent.id`) and
+//!   `execute_tool` (`gen_ai.tool.name`, `gen_ai.tool.call.id`, `gen_ai.tool.type`).
 //! - OpenInference (Arize Phoenix; Langfuse reads it too): `openinference.span.kind`
 //!   with the kinds below, `input.value`, `output.value`, `session.id`, `user.id`,
 //!   `retrieval.documents.<i>.document.{id,score,content}`,
@@ -25,4 +27,6 @@ pub mod kind {
     pub const RERANKER: &str = "RERANKER";
     pub const EMBEDDING: &str = "EMBEDDING";
     pub const GUARDRAIL: &str = "GUARDRAIL";
+    pub const AGENT: &str = "AGENT";
+    pub const TOOL: &str = "TOOL";
 }

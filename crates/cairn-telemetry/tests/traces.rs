@@ -257,6 +257,43 @@ fn sampling_passes_over_ordinary_traces_but_feedback_brings_one_back() {
 }
 
 #[test]
+fn slow_and_flagged_traces_are_kept_whatever_the_sample_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), 0.0);
+    s.slow_ms = 50.0;
+    let telemetry = Telemetry::start(s).unwrap();
+    let quick = TraceContext::for_request(None, "quick-1");
+    let slow = TraceContext::for_request(None, "slow-1");
+    let flagged = TraceContext::for_request(None, "flagged-1");
+    tracing::subscriber::with_default(subscriber(), || {
+        request(telemetry.sink(), "acme", quick, || {});
+        request(telemetry.sink(), "acme", slow, || {
+            std::thread::sleep(Duration::from_millis(80));
+        });
+        request(telemetry.sink(), "acme", flagged, || {
+            // An answer with unsupported claims marks its trace.
+            tracing::info_span!("answer.grounding", cairn.flagged = true).in_scope(|| {});
+        });
+    });
+    telemetry.flush(Duration::from_secs(5));
+    let store = telemetry.store().unwrap().clone();
+    let kept = |ctx: TraceContext| {
+        store
+            .get("acme", ctx.trace_id)
+            .unwrap()
+            .map(|t| t.summary.kept)
+    };
+    assert_eq!(
+        kept(quick),
+        None,
+        "an ordinary trace is sampled out at rate 0"
+    );
+    assert_eq!(kept(slow).as_deref(), Some("slow"));
+    assert_eq!(kept(flagged).as_deref(), Some("flagged"));
+    telemetry.stop();
+}
+
+#[test]
 fn the_sweep_keeps_the_store_under_its_cap() {
     let dir = tempfile::tempdir().unwrap();
     let telemetry = Telemetry::start(settings(dir.path(), 1.0)).unwrap();

@@ -507,17 +507,63 @@ fn a_tool_source_saved_through_the_api_serves_an_agent_saved_through_the_api() {
         json!({"model": "scripted", "tools": ["openapi:site"]}),
     );
     assert_eq!(agent.status, 200, "{}", agent.text);
+    // In the background: the executor runs it, in a trace of its own.
     let r = post(
         &s,
         "/api/v1/agents/stocker/runs",
         &owner,
-        json!({"task": "Is item 7 in stock?"}),
+        json!({"task": "Is item 7 in stock?", "wait": false}),
     );
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["state"], "succeeded", "{}", r.text);
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    wait_for("the run to end", Duration::from_secs(60), || {
+        run_state(&s, &owner, &id)["state"] != "queued"
+            && run_state(&s, &owner, &id)["state"] != "running"
+    });
+    let run = run_state(&s, &owner, &id);
+    assert_eq!(run["state"], "succeeded", "{run}");
     assert_eq!(*hits.lock().unwrap(), ["/stock?item=7&key=K3Y"]);
-    let run = run_state(&s, &owner, r.body["id"].as_str().unwrap());
     assert_eq!(first_tool_step(&run)["status"], "done", "{run}");
+    let mut trace = Value::Null;
+    wait_for("the run's trace", Duration::from_secs(30), || {
+        let list = get(&s, "/api/v1/traces", &owner);
+        trace = list.body["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["name"] == "invoke_agent stocker")
+            .cloned()
+            .unwrap_or(Value::Null);
+        !trace.is_null()
+    });
+    assert_eq!(trace["user"], "olga", "{trace}");
+    let tree = get(
+        &s,
+        &format!("/api/v1/traces/{}", trace["trace_id"].as_str().unwrap()),
+        &owner,
+    );
+    let root = &tree.body["spans"][0];
+    assert_eq!(
+        root["attributes"]["gen_ai.agent.id"],
+        id.as_str(),
+        "{}",
+        tree.text
+    );
+    assert_eq!(root["attributes"]["openinference.span.kind"], "AGENT");
+    let children: Vec<&Value> = root["children"].as_array().unwrap().iter().collect();
+    let tool = children
+        .iter()
+        .find(|c| c["name"] == "execute_tool site__stock")
+        .unwrap_or_else(|| panic!("no tool span: {}", tree.text));
+    let call_id = tool["attributes"]["gen_ai.tool.call.id"].as_str().unwrap();
+    assert!(call_id.starts_with(&format!("{id}:")), "{}", tree.text);
+    assert!(
+        children
+            .iter()
+            .any(|c| c["name"].as_str().unwrap().starts_with("chat ")),
+        "the model turns are in the trace: {}",
+        tree.text
+    );
 
     // Deleted: the agent's next run goes without it.
     let d = call(

@@ -124,6 +124,28 @@ fn an_answer_is_one_trace_stored_and_exported_over_otlp() {
         answer["trace_id"], caller_trace,
         "the answer points to its trace"
     );
+    // A chat completion points to its trace too (the `cairn` extension).
+    let mut res = agent
+        .post(&url("/v1/chat/completions"))
+        .header("Authorization", &format!("Bearer {owner}"))
+        .send_json(json!({"model": "smollm2-135m-instruct", "max_tokens": 4,
+            "messages": [{"role": "user", "content": "Say hi."}]}))
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let chat_trace = res
+        .headers()
+        .get("x-trace-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let completion: Value =
+        serde_json::from_str(&res.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(
+        completion["cairn"]["trace_id"],
+        chat_trace.as_str(),
+        "{completion}"
+    );
 
     // Stored: listed for the tenant, with the model and the route.
     let list = call(
@@ -174,6 +196,14 @@ fn an_answer_is_one_trace_stored_and_exported_over_otlp() {
     assert_eq!(root["name"], "POST /api/v1/ask");
     assert_eq!(root["parent_id"], caller_span);
     assert_eq!(root["attributes"]["cairn.tenant"], "default");
+    // How long generation queued, and whether a cache served the answer.
+    assert!(
+        root["attributes"]["cairn.queue_wait_ms"].as_f64().is_some(),
+        "{}",
+        tree.text
+    );
+    assert_eq!(root["attributes"]["cairn.queue_model"], "smollm2-135m-instruct");
+    assert_eq!(root["attributes"]["cairn.cache"], "miss");
     // trace_content: the question is on the trace, its phone number redacted.
     let input = root["attributes"]["input.value"].as_str().unwrap();
     assert!(input.contains("lighthouse terrace"), "{input}");
@@ -448,4 +478,56 @@ fn a_hung_collector_makes_the_exporter_drop_not_the_requests_wait() {
     // Traces are not stored here: the API says so.
     let t = call("GET", &url("/api/v1/traces"), Some(&owner), None);
     assert_eq!(t.status, 404, "{}", t.text);
+}
+
+#[test]
+fn json_logs_carry_one_line_per_request() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    std::fs::write(h.join("cairn.toml"), "[logging]\nformat = \"json\"\n").unwrap();
+    let owner = common::new_key(h, "default", "owner", None);
+    let log_path = h.join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut s = Server::start_with_stderr(h, log.into());
+    let r = call(
+        "GET",
+        &format!("{}/api/v1/collections", s.url),
+        Some(&owner),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let missing = call(
+        "GET",
+        &format!("{}/api/v1/collections/nope", s.url),
+        Some(&owner),
+        None,
+    );
+    assert_eq!(missing.status, 404);
+    s.terminate();
+    s.wait(Duration::from_secs(30));
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    let requests: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "cairn::request")
+        .collect();
+    let line = |route: &str| {
+        requests
+            .iter()
+            .find(|l| l["route"] == route)
+            .unwrap_or_else(|| panic!("no request line for {route}: {text}"))
+    };
+    let ok = line("/api/v1/collections");
+    assert_eq!(ok["level"], "INFO", "{ok}");
+    assert_eq!(ok["status"], 200, "{ok}");
+    assert_eq!(ok["method"], "GET");
+    assert_eq!(ok["tenant"], "default");
+    assert!(ok["ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(ok["request_id"].as_str().unwrap().len(), 36, "{ok}");
+    assert_eq!(ok["trace_id"].as_str().unwrap().len(), 32, "{ok}");
+    assert_eq!(line("/api/v1/collections/{collection}")["status"], 404);
 }

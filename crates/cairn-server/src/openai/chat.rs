@@ -230,8 +230,10 @@ struct Run {
 }
 
 /// The `cairn` extension of a response: the model that answered.
+/// Cairn's fields on a completion: the model that answered, the cache, and the trace.
 fn cairn_extension(requested: &str, answered: Option<&str>) -> Value {
-    json!({"model": answered.unwrap_or(requested), "cache": {"hit": null, "answer_id": null}})
+    json!({"model": answered.unwrap_or(requested), "cache": {"hit": null, "answer_id": null},
+        "trace_id": cairn_telemetry::layer::current_trace_id()})
 }
 
 fn run(

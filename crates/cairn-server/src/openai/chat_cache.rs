@@ -36,6 +36,8 @@ impl ChatCache {
         let mut body = self.0.get(tenant, key)?;
         let id = body["id"].clone();
         body["cairn"]["cache"] = json!({"hit": "exact", "answer_id": id});
+        // The stored body names the first request's trace; this one has its own.
+        body["cairn"]["trace_id"] = json!(cairn_telemetry::layer::current_trace_id());
         Some(body)
     }
 

@@ -62,6 +62,7 @@ pub fn plan(req: &ChatRequest, collection: &str) -> ApiResult<AskRequest> {
 fn extras(a: &Answer) -> Value {
     json!({
         "answer_id": a.id,
+        "trace_id": a.trace_id,
         "model": a.model,
         "cache": a.cache,
         "confidence": a.confidence,

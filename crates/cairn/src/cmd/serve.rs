@@ -68,7 +68,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         jobs.stop();
     }
     served?;
-    eprintln!("cairn: stopped");
+    if ctx.loaded.config.logging.format == "json" {
+        // Collectors read standard error as JSON lines: no plain text among them.
+        tracing::info!(target: "cairn::lifecycle", "stopped");
+    } else {
+        eprintln!("cairn: stopped");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -14,6 +14,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(home: &Path) -> Server {
+        Self::start_with_stderr(home, Stdio::inherit())
+    }
+
+    /// Starts `cairn serve` with its standard error (its logs) going to `stderr`.
+    pub fn start_with_stderr(home: &Path, stderr: Stdio) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
             .env("CAIRN_DATA_DIR", home.join("data"))
             .env_remove("CAIRN_CONFIG")
@@ -22,7 +27,7 @@ impl Server {
             .current_dir(home)
             .args(["serve", "--listen", "127.0.0.1:0", "--warm"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
