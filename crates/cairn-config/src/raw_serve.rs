@@ -204,6 +204,9 @@ pub struct TelemetrySection {
     /// Put the question and the answer (after the tenant's PII redaction) on traces as
     /// `input.value` / `output.value`.
     pub trace_content: bool,
+    /// Series per tenant on `/metrics` (tokens and cost by tenant and model; index lag by
+    /// tenant and collection). Off by default: the series grow with the tenants.
+    pub metrics_tenant_labels: bool,
 }
 
 impl Default for TelemetrySection {
@@ -222,6 +225,7 @@ impl Default for TelemetrySection {
             retention_days: 7,
             max_trace_mb: 256,
             trace_content: false,
+            metrics_tenant_labels: false,
         }
     }
 }

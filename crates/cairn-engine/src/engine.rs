@@ -25,6 +25,20 @@ pub struct Engine {
     pub(crate) registries: crate::tenant_models::Registries,
     /// Where the traces of background work (ingest jobs) go, once a server sets it.
     pub(crate) trace_sink: OnceLock<Arc<dyn cairn_telemetry::Sink>>,
+    /// What this process's ingest workers have done (metrics).
+    pub(crate) ingest_counts: IngestCounts,
+}
+
+/// What this process's ingest job workers have done since it started.
+#[derive(Debug, Default)]
+pub struct IngestCounts {
+    /// Job attempts that succeeded, and that failed (retried later or dead).
+    pub jobs_succeeded: std::sync::atomic::AtomicU64,
+    pub jobs_failed: std::sync::atomic::AtomicU64,
+    /// Documents added or changed, chunks written, bytes read.
+    pub documents: std::sync::atomic::AtomicU64,
+    pub chunks: std::sync::atomic::AtomicU64,
+    pub bytes: std::sync::atomic::AtomicU64,
 }
 
 /// Current time in Unix milliseconds.
@@ -39,6 +53,11 @@ impl Engine {
     /// first sink set stays.
     pub fn set_trace_sink(&self, sink: Arc<dyn cairn_telemetry::Sink>) {
         let _ = self.trace_sink.set(sink);
+    }
+
+    /// What this process's ingest job workers have done since it started.
+    pub fn ingest_counts(&self) -> &IngestCounts {
+        &self.ingest_counts
     }
 
     /// Where background work's traces go, when a server or worker collects them.
@@ -80,6 +99,7 @@ impl Engine {
         );
         Self {
             trace_sink: OnceLock::new(),
+            ingest_counts: IngestCounts::default(),
             config,
             store,
             tokenizer: OnceLock::new(),

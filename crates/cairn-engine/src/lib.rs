@@ -33,7 +33,7 @@ pub mod security;
 pub mod tenant_models;
 
 pub use answer::{Answer, AnswerEvent, AskRequest};
-pub use engine::Engine;
+pub use engine::{Engine, IngestCounts};
 pub use error::{Error, Result};
 pub use gateway::{ModelRole, TargetStatus};
 pub use index::{ReindexReport, SyncReport};

@@ -75,6 +75,26 @@ impl Generator for TracedGenerator {
     }
 }
 
+/// What one finished model call measured, handed to the process's observer (metrics).
+#[derive(Debug)]
+pub struct CallTimings<'a> {
+    /// The model that answered.
+    pub model: &'a str,
+    /// From the call to its first token.
+    pub first_token_s: Option<f64>,
+    /// Decoding time per output token after the first.
+    pub per_output_token_s: Option<f64>,
+}
+
+type Observer = Box<dyn Fn(&CallTimings<'_>) + Send + Sync>;
+
+static OBSERVER: std::sync::OnceLock<Observer> = std::sync::OnceLock::new();
+
+/// Hands every finished traced call's timings to `f` (the first observer set stays).
+pub fn observe_calls(f: impl Fn(&CallTimings<'_>) + Send + Sync + 'static) {
+    let _ = OBSERVER.set(Box::new(f));
+}
+
 struct TracedStream {
     inner: TokenStream,
     span: tracing::Span,
@@ -127,11 +147,20 @@ impl Iterator for TracedStream {
                     "cairn.cached_input_tokens",
                     f.usage.cached_prompt_tokens as u64,
                 );
+                let mut per_token = None;
                 if let Some(first) = self.first {
                     let decode = first.elapsed().as_secs_f64();
                     if decode > 0.0 && output > 1 {
                         span.record("cairn.tokens_per_second", (output - 1) as f64 / decode);
+                        per_token = Some(decode / (output - 1) as f64);
                     }
+                }
+                if let Some(observe) = OBSERVER.get() {
+                    observe(&CallTimings {
+                        model: f.model.as_deref().unwrap_or(&self.model),
+                        first_token_s: self.first.map(|t| (t - self.started).as_secs_f64()),
+                        per_output_token_s: per_token,
+                    });
                 }
             }
             Some(Err(e)) => {

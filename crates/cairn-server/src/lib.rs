@@ -30,6 +30,7 @@ pub mod limits;
 pub mod listen;
 pub mod mcp;
 pub mod metrics;
+mod metrics_state;
 mod native;
 pub mod openai;
 pub mod openapi;

@@ -21,6 +21,11 @@ const LATENCY: &[f64] = &[
 ];
 /// Time-to-first-token buckets, seconds.
 const TTFT: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+/// Time per output token buckets, in seconds (a 2-core CPU decodes at 20-70 ms a token;
+/// an inference server at a few).
+const TPOT: &[f64] = &[
+    0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0,
+];
 
 #[derive(Clone, Debug, Default)]
 struct Histogram {
@@ -79,6 +84,13 @@ pub struct Metrics {
     queue_wait: Mutex<Family<Histogram>>,
     answers: Mutex<Family<u64>>,
     guardrails: Mutex<Family<u64>>,
+    tpot: Mutex<Family<Histogram>>,
+    /// Tokens and cost by tenant, model (and direction), when `tenant_labels` is on.
+    tenant_tokens: Mutex<Family<u64>>,
+    tenant_cost: Mutex<Family<f64>>,
+    /// `telemetry.metrics_tenant_labels`: series per tenant (cardinality grows with
+    /// tenants, so it is off by default).
+    tenant_labels: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -225,7 +237,41 @@ impl Metrics {
             queue_wait: Mutex::new(Family::new()),
             answers: Mutex::new(Family::new()),
             guardrails: Mutex::new(Family::new()),
+            tpot: Mutex::new(Family::new()),
+            tenant_tokens: Mutex::new(Family::new()),
+            tenant_cost: Mutex::new(Family::new()),
+            tenant_labels: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Keeps per-tenant series from now on (`telemetry.metrics_tenant_labels`).
+    pub fn set_tenant_labels(&self, on: bool) {
+        self.tenant_labels
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn tenant_labels(&self) -> bool {
+        self.tenant_labels
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A tenant's tokens and cost with `model` (kept only with tenant labels on).
+    pub fn tenant_usage(&self, tenant: &str, model: &str, input: u64, output: u64, cost_usd: f64) {
+        if !self.tenant_labels() {
+            return;
+        }
+        let mut tokens = lock(&self.tenant_tokens);
+        *tokens.at(vec![tenant.into(), model.into(), "input".into()]) += input;
+        *tokens.at(vec![tenant.into(), model.into(), "output".into()]) += output;
+        drop(tokens);
+        *lock(&self.tenant_cost).at(vec![tenant.into(), model.into()]) += cost_usd;
+    }
+
+    /// A finished model call's decoding time per output token.
+    pub fn per_output_token(&self, model: &str, seconds: f64) {
+        lock(&self.tpot)
+            .at(vec![model.into()])
+            .observe(TPOT, seconds);
     }
 
     /// One served request: `route` is its template.
@@ -360,6 +406,31 @@ impl Metrics {
             TTFT,
             &lock(&self.ttft),
         );
+        histograms(
+            &mut out,
+            "cairn_model_time_per_output_token_seconds",
+            "Decoding time per output token after the first, by the model that answered.",
+            &["model"],
+            TPOT,
+            &lock(&self.tpot),
+        );
+        if self.tenant_labels() {
+            counters(
+                &mut out,
+                "cairn_tenant_model_tokens_total",
+                "Tokens in and out, by tenant and model (telemetry.metrics_tenant_labels).",
+                &["tenant", "model", "direction"],
+                &lock(&self.tenant_tokens),
+            );
+            counters(
+                &mut out,
+                "cairn_tenant_model_cost_usd_total",
+                "Cost of model calls by tenant and model, in dollars \
+                 (telemetry.metrics_tenant_labels).",
+                &["tenant", "model"],
+                &lock(&self.tenant_cost),
+            );
+        }
         histograms(
             &mut out,
             "cairn_generation_queue_wait_seconds",
@@ -543,6 +614,13 @@ pub async fn scrape(
         queues,
         index_spaces,
     });
+    let engine = state.engine.clone();
+    let tenant_labels = global().tenant_labels();
+    let scraped =
+        tokio::task::spawn_blocking(move || crate::metrics_state::render(&engine, tenant_labels))
+            .await
+            .unwrap_or_default();
+    text.push_str(&scraped);
     if let Some(t) = &state.telemetry {
         traces(&mut text, t.stats());
     }

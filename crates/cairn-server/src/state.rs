@@ -81,6 +81,13 @@ impl AppState {
         if let Some(t) = &telemetry {
             engine.set_trace_sink(t.sink());
         }
+        let metrics = crate::metrics::global();
+        metrics.set_tenant_labels(config.telemetry.metrics_tenant_labels);
+        cairn_models::traced::observe_calls(|t| {
+            if let Some(s) = t.per_output_token_s {
+                crate::metrics::global().per_output_token(t.model, s);
+            }
+        });
         Ok(Self {
             auth,
             limiter,
@@ -287,7 +294,15 @@ impl Meter {
         }
         // An answer that abstained before generating called no model.
         if !model.is_empty() {
-            crate::metrics::global().model_call(
+            let metrics = crate::metrics::global();
+            metrics.model_call(
+                model,
+                call.input_tokens,
+                call.output_tokens,
+                cost as f64 / 1e6,
+            );
+            metrics.tenant_usage(
+                self.id.tenant.as_str(),
                 model,
                 call.input_tokens,
                 call.output_tokens,

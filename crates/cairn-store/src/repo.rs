@@ -286,6 +286,8 @@ pub trait JobRepo {
     fn retry_job(&self, tenant: &TenantId, id: &JobId, now: i64) -> Result<()>;
     /// Owners of currently running jobs (to check which are still alive).
     fn running_owners(&self) -> Result<Vec<String>>;
+    /// How many jobs of every tenant are in each state (metrics), by state name.
+    fn job_state_counts(&self) -> Result<Vec<(String, u64)>>;
     /// Re-queues running jobs whose lease expired before `now` or whose owner is listed
     /// in `dead_owners`; a job that has used all its attempts goes to the dead letter
     /// instead (code `internal`), so a file that kills its worker cannot loop forever.

@@ -28,7 +28,12 @@ fn metrics_are_owner_only_valid_for_promtool_and_count_real_traffic() {
     );
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    common::smollm_kb(h, "");
+    // Per-tenant series on, and a remote model (never called) for its breaker.
+    common::smollm_kb(
+        h,
+        "[telemetry]\nmetrics_tenant_labels = true\n\n\
+         [[models.remote]]\nname = \"far\"\nbase_url = \"http://127.0.0.1:9/v1\"\n",
+    );
     let owner = common::new_key(h, "default", "owner", None);
     let member = common::new_key(h, "default", "member", None);
     let s = Server::start(h);
@@ -135,6 +140,37 @@ fn metrics_are_owner_only_valid_for_promtool_and_count_real_traffic() {
         1.0
     );
     assert!(sample(&text, "process_resident_memory_bytes") > 1e6);
+    // Decoding speed per output token, tokens per tenant, the breaker, ingest, index lag.
+    assert!(
+        sample(
+            &text,
+            &format!("cairn_model_time_per_output_token_seconds_count{{model=\"{model}\"}}")
+        ) >= 1.0
+    );
+    assert!(
+        sample(
+            &text,
+            &format!(
+                "cairn_tenant_model_tokens_total{{tenant=\"default\",model=\"{model}\",direction=\"output\"}}"
+            )
+        ) > 0.0
+    );
+    assert_eq!(
+        sample(&text, "cairn_model_breaker_state{model=\"far\",state=\"closed\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, "cairn_model_breaker_state{model=\"far\",state=\"open\"}"),
+        0.0
+    );
+    assert_eq!(sample(&text, "cairn_ingest_jobs{state=\"dead\"}"), 0.0);
+    assert_eq!(
+        sample(
+            &text,
+            "cairn_index_lag_changes{tenant=\"default\",collection=\"kb\"}"
+        ),
+        0.0
+    );
 
     // The shipped alert rules pass promtool, and they and the Grafana dashboard query
     // only metrics this server exports.
@@ -180,7 +216,10 @@ fn metrics_are_owner_only_valid_for_promtool_and_count_real_traffic() {
     // The same server with `telemetry.metrics_public` lets a scraper in without a key.
     drop(s);
     let mut toml = std::fs::read_to_string(h.join("cairn.toml")).unwrap();
-    toml.push_str("\n[telemetry]\nmetrics_public = true\n");
+    toml = toml.replace(
+        "metrics_tenant_labels = true",
+        "metrics_tenant_labels = true\nmetrics_public = true",
+    );
     std::fs::write(h.join("cairn.toml"), toml).unwrap();
     let s = Server::start(h);
     let open = call("GET", &format!("{}/metrics", s.url), None, None);

@@ -202,7 +202,10 @@ fn an_answer_is_one_trace_stored_and_exported_over_otlp() {
         "{}",
         tree.text
     );
-    assert_eq!(root["attributes"]["cairn.queue_model"], "smollm2-135m-instruct");
+    assert_eq!(
+        root["attributes"]["cairn.queue_model"],
+        "smollm2-135m-instruct"
+    );
     assert_eq!(root["attributes"]["cairn.cache"], "miss");
     // trace_content: the question is on the trace, its phone number redacted.
     let input = root["attributes"]["input.value"].as_str().unwrap();

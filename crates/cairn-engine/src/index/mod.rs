@@ -341,6 +341,29 @@ impl Engine {
         (open.len(), bytes)
     }
 
+    /// How far each index space open in this process trails its collection's change log:
+    /// (tenant, collection, changes not applied yet).
+    pub fn index_lag(&self) -> Vec<(String, String, i64)> {
+        let open: Vec<((String, String), Arc<Space>)> = self
+            .spaces
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        open.into_iter()
+            .filter_map(|((tenant, collection), space)| {
+                let applied = space.index.applied_seq().ok()?;
+                let head = self
+                    .store
+                    .index_head(&TenantId::new(&tenant), &CollectionId::new(&collection))
+                    .ok()?;
+                Some((tenant, collection, (head - applied.max(0)).max(0)))
+            })
+            .collect()
+    }
+
     /// Forgets and deletes a collection's index space (after the collection is deleted).
     pub fn drop_index(&self, tenant: &TenantId, collection: &CollectionId) -> Result<()> {
         self.forget_space(tenant, collection);

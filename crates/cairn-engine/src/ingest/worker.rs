@@ -280,6 +280,14 @@ impl Engine {
                 .map_or_else(|_| id.to_string(), |d| d.source)
         };
         {
+            use std::sync::atomic::Ordering::Relaxed;
+            let c = &self.ingest_counts;
+            c.jobs_succeeded.fetch_add(1, Relaxed);
+            c.chunks.fetch_add(chunks as u64, Relaxed);
+            c.bytes.fetch_add(bytes, Relaxed);
+            if matches!(outcome, DocOutcome::Added | DocOutcome::Updated) {
+                c.documents.fetch_add(1, Relaxed);
+            }
             let mut r = state.report();
             r.chunks_written += chunks;
             r.bytes_processed += bytes;
@@ -324,6 +332,9 @@ impl Engine {
     }
 
     fn record_failure(&self, state: &RunState<'_>, job: &Job, path: &str, e: &Error) {
+        self.ingest_counts
+            .jobs_failed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let retry_at = (e.code.is_retryable() && job.attempts < job.max_attempts)
             .then(|| now_ms() + self.backoff_ms(job.attempts));
         let message = e.message.clone();

@@ -419,6 +419,23 @@ impl JobRepo for PostgresStore {
         })
     }
 
+    fn job_state_counts(&self) -> Result<Vec<(String, u64)>> {
+        self.read("counting jobs", |client| {
+            client
+                .query(
+                    "SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state",
+                    &[],
+                )
+                .map_err(db)?
+                .iter()
+                .map(|row| {
+                    let n: i64 = get(row, 1, "count")?;
+                    Ok((get(row, 0, "state")?, n.max(0) as u64))
+                })
+                .collect()
+        })
+    }
+
     fn running_owners(&self) -> Result<Vec<String>> {
         self.read("listing job owners", |client| {
             client

@@ -314,6 +314,20 @@ impl JobRepo for SqliteStore {
         })
     }
 
+    fn job_state_counts(&self) -> Result<Vec<(String, u64)>> {
+        self.read("counting jobs", |conn| {
+            let mut st = conn
+                .prepare_cached("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state")
+                .map_err(db)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+    }
+
     fn reclaim(&self, dead_owners: &[String], now: i64) -> Result<usize> {
         self.write_with(Durability::Relaxed, "reclaiming job leases", |tx| {
             // A job whose worker died on its last allowed attempt goes to the dead letter

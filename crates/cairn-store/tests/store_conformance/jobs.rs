@@ -226,6 +226,12 @@ fn a_permanent_failure_goes_dead_at_once(s: Fixture) {
         (Some(ErrorCode::CorruptFile), 1)
     );
     assert!(s.running_owners().unwrap().is_empty());
+    // Counted across tenants by state (for metrics).
+    s.enqueue(&t("b"), &[new_job("/2")], 0).unwrap();
+    assert_eq!(
+        s.job_state_counts().unwrap(),
+        [("dead".to_owned(), 1), ("queued".to_owned(), 1)]
+    );
 }
 
 both!(reclaim_requeues_expired_leases_and_dead_owners_keeping_attempts);
