@@ -308,6 +308,20 @@ impl RequestTrace {
             "cairn.cache".to_owned(),
             cairn_telemetry::AttrValue::Str(hit),
         )];
+        // Online evaluation: the grounding check's numbers become the trace's scores.
+        if !a.abstained || !a.claims.is_empty() {
+            attrs.push((
+                "cairn.score.confidence".to_owned(),
+                cairn_telemetry::AttrValue::Float(f64::from(a.confidence)),
+            ));
+        }
+        if !a.claims.is_empty() {
+            let supported = a.claims.len().saturating_sub(a.unsupported.len());
+            attrs.push((
+                "cairn.score.grounded_share".to_owned(),
+                cairn_telemetry::AttrValue::Float(supported as f64 / a.claims.len() as f64),
+            ));
+        }
         if let Some(first) = &a.cache.answer_id {
             attrs.push((
                 "cairn.cache_answer_id".to_owned(),

@@ -232,6 +232,25 @@ impl Telemetry {
     }
 }
 
+/// The root's `cairn.score.<name>` attributes: (name, value).
+fn online_scores(trace: &CompletedTrace) -> Vec<(String, f64)> {
+    let Some(root) = trace.root() else {
+        return Vec::new();
+    };
+    root.attributes
+        .iter()
+        .filter_map(|(key, value)| {
+            let name = key.strip_prefix("cairn.score.")?;
+            let value = match value {
+                crate::AttrValue::Float(v) => *v,
+                crate::AttrValue::Int(v) => *v as f64,
+                _ => return None,
+            };
+            Some((name.to_owned(), value))
+        })
+        .collect()
+}
+
 /// Recent traces sampling did not keep, for feedback to resurrect.
 const PASSED_KEPT: usize = 512;
 /// Traces written per transaction at most.
@@ -326,6 +345,22 @@ impl Writer {
             {
                 self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(target: "cairn::telemetry", error = %e, "traces not stored");
+            }
+            // Scores the request recorded on its root (`cairn.score.<name>`, e.g. the
+            // grounding check's), stored as the trace's scores.
+            for (t, _) in &owned {
+                for (name, value) in online_scores(t) {
+                    let score = Score {
+                        name,
+                        value,
+                        comment: None,
+                        source: "online".into(),
+                    };
+                    if let Err(e) = store.add_score(&t.tenant(), t.trace_id, &score, now_ms()) {
+                        self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(target: "cairn::telemetry", error = %e, "score not stored");
+                    }
+                }
             }
         }
         if let Some(exporter) = &self.exporter {

@@ -162,15 +162,20 @@ fn the_default_model_answers_from_a_table_with_sql() {
 
 /// An OpenAI-compatible upstream answering from a script: each request takes the next
 /// reply, `{"tool": name, "arguments": {...}}` (a native tool call) or `{"content": ...}`.
-fn scripted_upstream(replies: Vec<Value>) -> (String, Arc<Mutex<VecDeque<Value>>>) {
+/// The upstream's base URL, and the `traceparent` header of each request it got.
+fn scripted_upstream(replies: Vec<Value>) -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let script = Arc::new(Mutex::new(VecDeque::from(replies)));
-    let queue = script.clone();
+    let queue = Arc::new(Mutex::new(VecDeque::from(replies)));
+    let traceparents = Arc::new(Mutex::new(Vec::new()));
+    let seen = traceparents.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { break };
-            let _ = common::upstream::read_request(&stream);
+            let (headers, _) = common::upstream::read_request_headers(&stream);
+            seen.lock()
+                .unwrap()
+                .push(common::upstream::header(&headers, "traceparent"));
             let reply = queue
                 .lock()
                 .unwrap()
@@ -202,7 +207,7 @@ fn scripted_upstream(replies: Vec<Value>) -> (String, Arc<Mutex<VecDeque<Value>>
             }
         }
     });
-    (format!("http://{addr}/v1"), script)
+    (format!("http://{addr}/v1"), traceparents)
 }
 
 /// A loopback web server counting requests per path; `/slow` answers after 4 s.
@@ -437,7 +442,7 @@ paths:
 #[test]
 fn a_tool_source_saved_through_the_api_serves_an_agent_saved_through_the_api() {
     let (port, hits) = counting_site();
-    let (base, _script) = scripted_upstream(vec![
+    let (base, traceparents) = scripted_upstream(vec![
         json!({"tool": "site__stock", "arguments": {"item": 7}}),
         json!({"content": "Item 7 is in stock."}),
     ]);
@@ -555,6 +560,16 @@ fn a_tool_source_saved_through_the_api_serves_an_agent_saved_through_the_api() {
         .iter()
         .find(|c| c["name"] == "execute_tool site__stock")
         .unwrap_or_else(|| panic!("no tool span: {}", tree.text));
+    // The model provider was handed the run's trace (W3C traceparent) on every turn.
+    let trace_id = trace["trace_id"].as_str().unwrap();
+    let sent = traceparents.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    for tp in &sent {
+        assert!(
+            tp.starts_with(&format!("00-{trace_id}-")),
+            "{tp} vs {trace_id}"
+        );
+    }
     let call_id = tool["attributes"]["gen_ai.tool.call.id"].as_str().unwrap();
     assert!(call_id.starts_with(&format!("{id}:")), "{}", tree.text);
     assert!(

@@ -156,11 +156,17 @@ fn metrics_are_owner_only_valid_for_promtool_and_count_real_traffic() {
         ) > 0.0
     );
     assert_eq!(
-        sample(&text, "cairn_model_breaker_state{model=\"far\",state=\"closed\"}"),
+        sample(
+            &text,
+            "cairn_model_breaker_state{model=\"far\",state=\"closed\"}"
+        ),
         1.0
     );
     assert_eq!(
-        sample(&text, "cairn_model_breaker_state{model=\"far\",state=\"open\"}"),
+        sample(
+            &text,
+            "cairn_model_breaker_state{model=\"far\",state=\"open\"}"
+        ),
         0.0
     );
     assert_eq!(sample(&text, "cairn_ingest_jobs{state=\"dead\"}"), 0.0);

@@ -301,9 +301,18 @@ fn an_answer_is_one_trace_stored_and_exported_over_otlp() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let t = call("GET", &url(&path), Some(&owner), None);
-        if let Some(score) = t.body["scores"].as_array().and_then(|a| a.first()) {
-            assert_eq!(score["name"], "feedback");
+        let scores = t.body["scores"].as_array().cloned().unwrap_or_default();
+        if let Some(score) = scores.iter().find(|s| s["name"] == "feedback") {
             assert_eq!(score["value"], -1.0);
+            assert_eq!(score["source"], "user");
+            // The grounding check scored the answer online, when it was written.
+            let confidence = scores
+                .iter()
+                .find(|s| s["name"] == "confidence")
+                .unwrap_or_else(|| panic!("no online score: {}", t.text));
+            assert_eq!(confidence["source"], "online");
+            let c = confidence["value"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&c), "{c}");
             break;
         }
         assert!(Instant::now() < deadline, "no score: {}", t.text);

@@ -130,8 +130,10 @@ impl Generator for RemoteGenerator {
         let (path, body) = self.request_body(&request)?;
         let seed = request.sampling.seed;
         let (config, agent) = (self.config.clone(), self.agent.clone());
+        // Taken here, in the caller's span: `open` may run on a reader thread.
+        let traceparent = cairn_telemetry::current_traceparent();
         let open = move || -> Result<TokenStream> {
-            let response = config.post(&agent, path, &body)?;
+            let response = config.post(&agent, path, &body, traceparent.as_deref())?;
             let reader = BufReader::new(response.into_body().into_reader());
             Ok(Box::new(RemoteStream {
                 events: SseReader::new(reader),

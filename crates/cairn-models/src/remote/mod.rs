@@ -88,11 +88,14 @@ impl RemoteConfig {
     }
 
     /// POSTs JSON; a non-2xx answer becomes [`Error::Upstream`] with the server's message.
+    /// `traceparent` (the caller's span, taken on the caller's thread: the call itself may
+    /// run on a reader thread) lets the provider's spans join the trace.
     fn post(
         &self,
         agent: &ureq::Agent,
         path: &str,
         body: &serde_json::Value,
+        traceparent: Option<&str>,
     ) -> Result<ureq::http::Response<ureq::Body>> {
         let url = format!("{}/{path}", self.base_url);
         let mut request = agent
@@ -104,9 +107,8 @@ impl RemoteConfig {
         if let Some(key) = &self.api_key {
             request = request.header("Authorization", &format!("Bearer {key}"));
         }
-        // The provider's spans join the request's trace.
-        if let Some(tp) = cairn_telemetry::current_traceparent() {
-            request = request.header("traceparent", &tp);
+        if let Some(tp) = traceparent {
+            request = request.header("traceparent", tp);
         }
         let mut response = request.send_json(body).map_err(|e| match e {
             ureq::Error::Timeout(t) => Error::Timeout(format!("{url}: {t:?} limit reached")),
@@ -155,7 +157,8 @@ impl RemoteConfig {
         body: &serde_json::Value,
         what: &str,
     ) -> Result<serde_json::Value> {
-        let mut response = self.post(agent, path, body)?;
+        let traceparent = cairn_telemetry::current_traceparent();
+        let mut response = self.post(agent, path, body, traceparent.as_deref())?;
         let text = response
             .body_mut()
             .with_config()

@@ -19,10 +19,16 @@ pub fn remote_model_toml(base: &str) -> String {
 
 /// Reads one HTTP request from `stream`: its Authorization header and its body.
 pub fn read_request(stream: &std::net::TcpStream) -> (String, Vec<u8>) {
+    let (headers, body) = read_request_headers(stream);
+    (header(&headers, "authorization"), body)
+}
+
+/// Reads one HTTP request from `stream`: its headers (names lower-cased) and its body.
+pub fn read_request_headers(stream: &std::net::TcpStream) -> (Vec<(String, String)>, Vec<u8>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
-    let (mut len, mut auth) = (0, String::new());
+    let mut headers = Vec::new();
     loop {
         let mut h = String::new();
         reader.read_line(&mut h).unwrap();
@@ -31,16 +37,21 @@ pub fn read_request(stream: &std::net::TcpStream) -> (String, Vec<u8>) {
             break;
         }
         let (k, v) = h.split_once(':').unwrap();
-        if k.eq_ignore_ascii_case("content-length") {
-            len = v.trim().parse().unwrap();
-        }
-        if k.eq_ignore_ascii_case("authorization") {
-            auth = v.trim().to_owned();
-        }
+        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
     }
+    let len = header(&headers, "content-length").parse().unwrap_or(0);
     let mut body = vec![0; len];
     reader.read_exact(&mut body).unwrap();
-    (auth, body)
+    (headers, body)
+}
+
+/// The value of header `name` (lower case), or "".
+pub fn header(headers: &[(String, String)], name: &str) -> String {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
 }
 
 /// A loopback OpenAI-compatible upstream that records each request's Authorization
