@@ -196,6 +196,10 @@ pub enum BenchCmd {
         /// `telemetry.sample_rate` of the traced server.
         #[arg(long, default_value_t = 1.0)]
         sample_rate: f64,
+        /// Also export the traced server's traces over OTLP to this collector
+        /// (`http://HOST:PORT/v1/traces`); without it, only the trace store is on.
+        #[arg(long)]
+        otlp_endpoint: Option<String>,
     },
     /// Per-document cost of parsing in a child process over parsing on a thread.
     Parse {
@@ -296,7 +300,10 @@ pub fn run(ctx: &Context, c: BenchCmd) -> anyhow::Result<ExitCode> {
             requests,
             docs,
             sample_rate,
-        } => super::bench_trace::traces(ctx, requests, &docs, sample_rate)?,
+            otlp_endpoint,
+        } => {
+            super::bench_trace::traces(ctx, requests, &docs, sample_rate, otlp_endpoint.as_deref())?
+        }
         BenchCmd::Parse { files, repeat } => super::bench_parse::parse(ctx, &files, repeat)?,
         BenchCmd::Embed {
             texts,

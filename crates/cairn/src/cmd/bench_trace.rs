@@ -59,6 +59,7 @@ pub fn traces(
     requests: usize,
     docs: &Path,
     sample_rate: f64,
+    otlp_endpoint: Option<&str>,
 ) -> anyhow::Result<Value> {
     let dir = tempfile::tempdir()?;
     let mut config = ctx.loaded.config.clone();
@@ -69,7 +70,7 @@ pub fn traces(
     config.tenant = cairn_types::TenantId::new("bench");
     config.telemetry.store_traces = true;
     config.telemetry.sample_rate = sample_rate.clamp(0.0, 1.0);
-    config.telemetry.otlp_endpoint.clear();
+    config.telemetry.otlp_endpoint = otlp_endpoint.unwrap_or_default().to_owned();
     // The rate limits never run dry: the cost measured is tracing's.
     for rate in [
         &mut config.limits.key_rpm,
@@ -155,6 +156,7 @@ pub fn traces(
     drop(runtime);
     Ok(json!({
         "bench": "traces", "requests": n, "sample_rate": config.telemetry.sample_rate,
+        "otlp_endpoint": otlp_endpoint,
         "in_process_us": {
             "traced": {"p50": t50, "p99": t99},
             "untraced": {"p50": p50, "p99": p99},
@@ -169,5 +171,7 @@ pub fn traces(
         },
         "traces_stored": stored,
         "traces_dropped": telemetry.stats().dropped.load(std::sync::atomic::Ordering::Relaxed),
+        "spans_exported": telemetry.stats().exported_spans.load(std::sync::atomic::Ordering::Relaxed),
+        "export_dropped": telemetry.stats().export_dropped.load(std::sync::atomic::Ordering::Relaxed),
     }))
 }
