@@ -77,7 +77,8 @@ function SourcePanel({ source, onClose }) {
   if (!source) return null;
   const [before, quoted, after] = splitQuote(source.text ?? "", source.quote_start, source.quote_end);
   const where = [source.source, source.page ? `page ${source.page}` : null].filter(Boolean).join(", ");
-  return html`<aside role="complementary" aria-label="Source" class="source" id=${`source-${source.n}`}>
+  return html`<aside role="complementary" aria-label="Source" class="source" id=${`source-${source.n}`}
+    onKeyDown=${(e) => { if (e.key === "Escape") onClose(); }}>
     <header>
       <h2 tabindex="-1" ref=${ref}>[${source.n}] ${source.title || source.source}</h2>
       <button class="close" onClick=${onClose} aria-label="Close the source">×</button>
@@ -99,9 +100,11 @@ function sourceFor(answer, n) {
 function Feedback({ answerId }) {
   const [sent, setSent] = useState(null);
   const [error, setError] = useState(null);
+  const [comment, setComment] = useState("");
   async function rate(rating) {
+    const body = comment.trim() ? { rating, comment: comment.trim() } : { rating };
     try {
-      await api("POST", `/api/v1/answers/${encodeURIComponent(answerId)}/feedback`, { rating });
+      await api("POST", `/api/v1/answers/${encodeURIComponent(answerId)}/feedback`, body);
       setSent(rating);
     } catch (err) {
       setError(err.message);
@@ -109,6 +112,8 @@ function Feedback({ answerId }) {
   }
   if (sent) return html`<p class="feedback" role="status">Thanks for the feedback.</p>`;
   return html`<div class="feedback" role="group" aria-label="Was this answer useful?">
+    <input class="comment" aria-label="Comment on this answer (optional)" placeholder="Comment (optional)"
+      value=${comment} maxlength="2000" onInput=${(e) => setComment(e.target.value)} />
     <button onClick=${() => rate("up")}>Useful</button>
     <button onClick=${() => rate("down")}>Not useful</button>
     ${error && html`<span class="error">${error}</span>`}
@@ -127,44 +132,73 @@ function Copy({ text }) {
   return html`<button onClick=${copy}>${copied ? "Copied" : "Copy"}</button>`;
 }
 
-/** Where an answer's time went, stage by stage, as meters against the total. */
+/**
+ * Where an answer's time went, as a waterfall: each stage from where it started to where
+ * it ended against the whole answer (the stages run one after another; a retrieval
+ * step is drawn from the start of retrieval; the first token is counted from the start).
+ */
 function Timings({ t }) {
   if (!t?.total_ms) return null;
   const s = t.search ?? {};
+  const n = (v) => (typeof v === "number" && v > 0 ? v : 0);
+  const retrievalAt = n(t.condense_ms);
+  const compressAt = retrievalAt + n(t.retrieval_ms);
+  const generationAt = compressAt + n(t.compress_ms);
+  const groundingAt = generationAt + n(t.generation_ms);
   const stages = [
-    ["Follow-up condensing", t.condense_ms],
-    ["Retrieval", t.retrieval_ms],
-    ["  query embedding", s.embed_ms],
-    ["  lexical search", s.lexical_ms],
-    ["  dense search", s.dense_ms],
-    ["  rerank", s.rerank_ms],
-    ["Context compression", t.compress_ms],
-    ["Time to first token", t.first_token_ms],
-    ["Generation", t.generation_ms],
-    ["Grounding check", t.grounding_ms],
-  ].filter(([, ms]) => typeof ms === "number" && ms > 0);
+    ["Follow-up condensing", 0, t.condense_ms],
+    ["Retrieval", retrievalAt, t.retrieval_ms],
+    ["  query embedding", retrievalAt, s.embed_ms],
+    ["  lexical search", retrievalAt, s.lexical_ms],
+    ["  dense search", retrievalAt, s.dense_ms],
+    ["  rerank", retrievalAt, s.rerank_ms],
+    ["Context compression", compressAt, t.compress_ms],
+    ["Time to first token", 0, t.first_token_ms],
+    ["Generation", generationAt, t.generation_ms],
+    ["Grounding check", groundingAt, t.grounding_ms],
+  ].filter(([, , ms]) => typeof ms === "number" && ms > 0);
+  const total = Math.max(t.total_ms, groundingAt + n(t.grounding_ms));
+  const pct = (v) => `${Math.min((v / total) * 100, 100)}%`;
   return html`<details class="timings">
     <summary>Timings: ${Math.round(t.total_ms)} ms</summary>
-    <table><tbody>${stages.map(([name, ms]) => html`<tr>
+    <table><tbody>${stages.map(([name, at, ms]) => html`<tr>
       <th scope="row" class=${name.startsWith("  ") ? "sub" : ""}>${name.trim()}</th>
-      <td><meter min="0" max=${t.total_ms} value=${ms} aria-label=${`${name.trim()}: ${Math.round(ms)} ms`}></meter></td>
+      <td class="waterfall" role="img"
+        aria-label=${`${name.trim()}: from ${Math.round(at)} ms for ${Math.round(ms)} ms`}>
+        <span class="span-bar"><span style=${{ left: pct(at), width: pct(Math.max(ms, total / 200)) }}></span></span></td>
       <td>${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms</td>
     </tr>`)}</tbody></table>
   </details>`;
 }
 
-function Turn({ turn, onCite, onRegenerate }) {
+/** A streaming answer's text split into its finished Markdown blocks and the open one. */
+function splitStreaming(text) {
+  let cut = text.lastIndexOf("\n\n");
+  // A code fence still open at the cut: the block goes on until it closes.
+  while (cut > 0 && (text.slice(0, cut).match(/^```/gm) ?? []).length % 2 === 1) {
+    cut = text.lastIndexOf("\n\n", cut - 1);
+  }
+  return cut > 0 ? [text.slice(0, cut), text.slice(cut + 2)] : ["", text];
+}
+
+function Turn({ turn, onCite, onRegenerate, onTrace }) {
   const a = turn.answer;
   // A finished answer's Markdown is rendered once, not again on every token of the
   // answer streaming below it.
   const rendered = useMemo(
     () => (a && !a.abstained ? answerHtml(a.answer, new Set((a.citations ?? []).map((c) => c.n))) : ""),
     [a]);
+  // Streaming: the blocks already finished (up to the last blank line outside a code
+  // fence) are Markdown, rendered once each time a block ends; the block still growing
+  // is plain text, so a token costs no Markdown work.
+  const [done, open] = a ? ["", ""] : splitStreaming(turn.text ?? "");
+  const streamed = useMemo(() => (done ? answerHtml(done, new Set()) : ""), [done]);
   if (!a) {
-    // Streaming: the text grows as plain text (no Markdown re-render per token).
     return html`<article class="turn">
       <p class="question">${turn.question}</p>
-      <div class="answer streaming" aria-live="polite">${turn.text}${turn.error ? "" : "▍"}</div>
+      <div class="answer streaming" aria-live="polite">
+        ${streamed && html`<div class="streamed" dangerouslySetInnerHTML=${{ __html: streamed }}></div>`}
+        <p class="growing">${open}${turn.error ? "" : "▍"}</p></div>
       ${turn.error && html`<p role="alert" class="error">${turn.error}</p>`}
     </article>`;
   }
@@ -186,6 +220,8 @@ function Turn({ turn, onCite, onRegenerate }) {
       ${typeof a.confidence === "number" && html`<span>Confidence ${Math.round(a.confidence * 100)}%</span>`}
       ${a.model && html`<span>${a.model}</span>`}
       ${a.cache?.hit && html`<span>cached (${a.cache.hit})</span>`}
+      ${a.trace_id && onTrace && html`<button class="link" onClick=${() => onTrace(a.trace_id)}
+        aria-label="Open this answer's trace">Trace</button>`}
     </p>
     <${Timings} t=${a.timings} />
     ${unsupported.length > 0 && html`<div class="unsupported"><p>Not supported by the sources:</p>
@@ -244,6 +280,12 @@ function Chat({ me, onSignOut, onExpired }) {
   const [error, setError] = useState(null);
   const [asking, setAsking] = useState(false);
   const [view, setView] = useState("chat");
+  // A trace opened from an answer (the Traces view shows it first).
+  const [traceOpen, setTraceOpen] = useState(null);
+  function openTrace(id) {
+    setTraceOpen(id);
+    setView("traces");
+  }
   const abort = useRef(null);
   const search = useRef("");
 
@@ -364,7 +406,7 @@ function Chat({ me, onSignOut, onExpired }) {
       ${can("audit:read") && html`<button aria-pressed=${view === "audit"}
         onClick=${() => setView("audit")}>Audit</button>`}
       ${can("audit:read") && html`<button aria-pressed=${view === "traces"}
-        onClick=${() => setView("traces")}>Traces</button>`}
+        onClick=${() => { setTraceOpen(null); setView("traces"); }}>Traces</button>`}
       ${can("tenant:manage") && html`<button aria-pressed=${view === "guard"}
         onClick=${() => setView("guard")}>Guardrails</button>`}
     </div>
@@ -392,7 +434,7 @@ function Chat({ me, onSignOut, onExpired }) {
   </header>`;
   const admin = { keys: () => html`<${Keys} me=${me} />`, users: () => html`<${Users} me=${me} />`,
     usage: () => html`<${Usage} />`, audit: () => html`<${Audit} />`,
-    traces: () => html`<${Traces} />`,
+    traces: () => html`<${Traces} key=${traceOpen ?? ""} initial=${traceOpen} />`,
     guard: () => html`<${Guardrails} />`, jobs: () => html`<${Jobs} collections=${collections} />`,
     assistants: () => html`<${Assistants} collections=${collections} />` };
   if (admin[view]) {
@@ -423,7 +465,8 @@ function Chat({ me, onSignOut, onExpired }) {
       ${collections.length === 0 && !error && html`<p class="hint">No collection yet: ingest documents first.</p>`}
       <section class="turns" aria-label="Conversation">
         ${turns.map((t) => html`<${Turn} turn=${t} onCite=${setSource}
-          onRegenerate=${asking ? null : () => ask(null, t.question)} />`)}
+          onRegenerate=${asking ? null : () => ask(null, t.question)}
+          onTrace=${can("audit:read") ? openTrace : null} />`)}
       </section>
       ${!canAsk && html`<p class="hint" role="note">Your role (${me.role}) can search and read
         documents but not ask questions.</p>`}

@@ -1,7 +1,9 @@
 // The library: collections (create with their chunking settings, delete) and their
 // documents (status, chunks, quality flags, who may read them, delete), and uploads of
-// several files with per-file progress and an optional ACL. Every control appears only
-// for a role that may use it; the server checks again.
+// several files with per-file progress and an optional ACL: each file goes up as an
+// asynchronous upload (`Prefer: respond-async`) and its ingest job is followed through
+// the jobs API until the document is indexed or the job fails. Every control appears
+// only for a role that may use it; the server checks again.
 
 import { h } from "./vendor/preact.mjs";
 import { useEffect, useState } from "./vendor/hooks.mjs";
@@ -12,20 +14,21 @@ const html = htm.bind(h);
 
 /**
  * Uploads one file to `collection` with XMLHttpRequest (fetch reports no upload
- * progress); `progress(0..1)` as bytes go out. Resolves with the stored document,
- * rejects with the API's message.
+ * progress); `progress(0..1)` as bytes go out. Resolves with the ingest job the server
+ * stored the file with, rejects with the API's message.
  */
 function upload(collection, file, acl, progress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", `/api/v1/collections/${encodeURIComponent(collection)}/documents`);
     for (const [name, value] of Object.entries(credentials("POST"))) xhr.setRequestHeader(name, value);
+    xhr.setRequestHeader("Prefer", "respond-async");
     xhr.upload.onprogress = (e) => e.lengthComputable && progress(e.loaded / e.total);
     xhr.onerror = () => reject(new Error("The upload failed: the server could not be reached."));
     xhr.onload = () => {
       let body = null;
       try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
-      if (xhr.status >= 200 && xhr.status < 300) resolve(body);
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body?.job ?? body);
       else if (xhr.status === 413) reject(new Error("Too large for this server's upload limit."));
       else reject(new Error(body?.error?.message ?? `The server answered ${xhr.status}.`));
     };
@@ -34,6 +37,32 @@ function upload(collection, file, acl, progress) {
     if (acl) form.append("acl", JSON.stringify(acl));
     xhr.send(form);
   });
+}
+
+/** How long to wait between two looks at an ingest job, in ms. */
+const POLL_MS = 400;
+
+/** A job's state in words, while it runs. */
+function working(job) {
+  if (job.state === "queued") return job.attempts > 0 ? `waiting to retry (${job.last_error ?? "failed"})` : "queued";
+  if (job.state === "running") return job.attempts > 1 ? `indexing, attempt ${job.attempts}` : "indexing";
+  return job.state;
+}
+
+/**
+ * Follows ingest job `job` until it ends, reporting its state with `step(text)`;
+ * resolves with the document it stored, rejects with the job's error.
+ */
+async function finished(job, step) {
+  for (;;) {
+    if (job.state === "succeeded") {
+      return job.document ? api("GET", `/api/v1/documents/${encodeURIComponent(job.document)}`) : null;
+    }
+    if (job.state === "dead") throw new Error(job.last_error ?? "The ingest job failed.");
+    step(working(job));
+    await new Promise((r) => setTimeout(r, POLL_MS));
+    job = await api("GET", `/api/v1/jobs/${encodeURIComponent(job.id)}`);
+  }
 }
 
 /** What became of an uploaded file (the stored document the API returns). */
@@ -72,10 +101,13 @@ function Uploads({ collection, onDone }) {
     await Promise.all(list.map(async (file, k) => {
       const i = start + k;
       try {
-        const doc = await upload(collection, file, acl, (p) => set(i, { progress: p }));
-        set(i, { progress: 1, result: outcome(doc) });
+        const job = await upload(collection, file, acl, (p) => set(i, { progress: p }));
+        set(i, { progress: 1, step: "uploaded" });
+        const doc = await finished(job, (step) => set(i, { step }));
+        set(i, { step: null, result: outcome(doc) });
       } catch (err) {
-        set(i, { result: { ok: false, text: err.message } });
+        const text = err.message.includes(file.name) ? err.message : `${file.name}: ${err.message}`;
+        set(i, { step: null, result: { ok: false, text } });
       }
     }));
     onDone();
@@ -102,6 +134,7 @@ function Uploads({ collection, onDone }) {
     ${files.length > 0 && html`<ul class="upload-list">${files.map((f) => html`<li>
       <span class="name">${f.name}</span>
       <progress max="1" value=${f.progress} aria-label=${`Uploading ${f.name}`}></progress>
+      ${f.step && !f.result && html`<span class="step">${f.step}</span>`}
       ${f.result && html`<span class=${f.result.ok ? "ok" : "error"} role=${f.result.ok ? "status" : "alert"}>
         ${f.result.text}</span>`}
     </li>`)}</ul>`}

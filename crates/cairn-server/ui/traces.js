@@ -53,13 +53,13 @@ function Trace({ id, onClose }) {
   </section>`;
 }
 
-export function Traces() {
+export function Traces({ initial = null } = {}) {
   const [rows, setRows] = useState(null);
   const [error, setError] = useState(null);
   const [route, setRoute] = useState("");
   const [slow, setSlow] = useState("");
   const [errors, setErrors] = useState(false);
-  const [open, setOpen] = useState(null);
+  const [open, setOpen] = useState(initial);
   async function load() {
     const q = new URLSearchParams({ limit: "200" });
     if (route.trim()) q.set("route", route.trim());

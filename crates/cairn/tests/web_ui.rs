@@ -105,6 +105,8 @@ fn upstream(stopped: Arc<AtomicBool>) -> String {
                     let text = "SEATS ON THE LIGHTHOUSE TERRACE COST 12 EUROS [1].";
                     let _ = stream.write_all(chunk(text, Value::Null).as_bytes());
                 } else if prompt.contains("slowly") {
+                    // A finished Markdown block first (rendered while the rest streams).
+                    let _ = stream.write_all(chunk("**Tide report**\n\n", Value::Null).as_bytes());
                     for _ in 0..600 {
                         if stream
                             .write_all(chunk("The harbor is calm. ", Value::Null).as_bytes())

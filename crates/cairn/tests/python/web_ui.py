@@ -196,18 +196,35 @@ def main():
         expect(panel).to_be_visible()
         expect(panel).to_contain_text("Harbor Lights")
         expect(panel.locator("mark")).to_contain_text("12 euros")
+        # Escape closes the source panel.
+        page.keyboard.press("Escape")
+        expect(panel).to_be_hidden()
+        cite.click()
+        expect(panel).to_be_visible()
         turn.get_by_text("Timings:").click()
         expect(turn.locator(".timings")).to_contain_text("Retrieval")
         expect(turn.locator(".timings")).to_contain_text("Generation")
+        # A waterfall: each stage says where it starts and how long it lasts.
+        expect(turn.get_by_role("img", name=re.compile(r"^Generation: from \d+ ms for \d+ ms$"))).to_be_visible()
         accessible(page, "chat with a source open")
         page.screenshot(path=f"{SHOTS}/desktop-light.png", full_page=True)
 
-        # Feedback, checked through the API.
+        # Feedback with a comment, checked through the API.
         answer_id = turn.get_attribute("data-answer-id")
+        turn.get_by_label("Comment on this answer (optional)").fill("Right price, thanks.")
         turn.get_by_role("button", name="Useful", exact=True).click()
         expect(turn.get_by_role("status")).to_contain_text("Thanks")
         fb = api(f"/api/v1/answers/{answer_id}")["feedback"]
-        assert any(f.get("rating") in (1, "up") for f in fb), fb
+        assert any(f.get("rating") in (1, "up") and f.get("comment") == "Right price, thanks." for f in fb), fb
+
+        # The answer's trace, one click away for those who may read traces.
+        page.wait_for_timeout(1000)  # the trace store writes in batches
+        turn.get_by_role("button", name="Open this answer's trace").click()
+        expect(page.get_by_role("heading", name="Traces")).to_be_visible()
+        expect(page.locator(".admin")).to_contain_text("retrieval", timeout=LONG)
+        page.get_by_role("button", name="Chat", exact=True).click()
+        turn = page.locator("article.turn").first
+        expect(turn.locator(".answer")).to_contain_text("12 euros")
 
         # Script in an answer and in a document runs nowhere.
         turn = ask(page, "When is the Harbor Lights festival?")
@@ -226,6 +243,8 @@ def main():
         # Stop: the answer ends at once and says so.
         turn = ask(page, "Tell me slowly everything about the harbor.")
         expect(turn.locator(".answer.streaming")).to_contain_text("harbor is calm", timeout=LONG)
+        # Finished blocks are Markdown while the answer still streams.
+        expect(turn.locator(".answer.streaming .streamed strong")).to_have_text("Tide report")
         page.get_by_role("button", name="Stop").click()
         expect(turn.get_by_role("alert")).to_contain_text("Stopped", timeout=10_000)
         expect(page.get_by_role("button", name="Ask", exact=True)).to_be_visible()
@@ -337,6 +356,9 @@ def main():
             uploads = page.get_by_role("region", name="Upload")
             expect(uploads.get_by_role("status")).to_contain_text("indexed, 1 chunk", timeout=LONG)
             expect(uploads.get_by_role("alert")).to_contain_text("broken.pdf", timeout=LONG)
+        # Each file went up as an asynchronous upload, followed through its ingest job.
+        jobs = api("/api/v1/jobs")["data"]
+        assert any("lanterns.md" in json.dumps(j["kind"]) and j["state"] == "succeeded" for j in jobs), jobs
         table = page.get_by_role("table")
         expect(table).to_contain_text("lanterns.md")
         expect(table).to_contain_text("indexed")
