@@ -1,4 +1,5 @@
-//! Metrics read from the engine and the store when `/metrics` is scraped: each remote
+//! Metrics read from the engine and the store when `/metrics` is scraped: the store's
+//! connection pool, each remote
 //! model's circuit breaker and requests in flight, ingest jobs by state (all tenants,
 //! from the store) and what this process's ingest workers did, and how far each open
 //! index space trails its collection's change log.
@@ -22,10 +23,36 @@ fn label(v: &str) -> String {
 /// The text exposition of the engine's state now.
 pub fn render(engine: &Engine, tenant_labels: bool) -> String {
     let mut out = String::new();
+    connections(&mut out, engine);
     breakers(&mut out, engine);
     ingest(&mut out, engine);
     index_lag(&mut out, engine, tenant_labels);
     out
+}
+
+fn connections(out: &mut String, engine: &Engine) {
+    let c = engine.store().connections();
+    head(
+        out,
+        "cairn_store_connections",
+        "gauge",
+        "The state store's pooled connections, by state (SQLite: its readers).",
+    );
+    let _ = writeln!(out, "cairn_store_connections{{state=\"idle\"}} {}", c.idle);
+    let _ = writeln!(
+        out,
+        "cairn_store_connections{{state=\"in_use\"}} {}",
+        c.in_use
+    );
+    if let Some(max) = c.max {
+        head(
+            out,
+            "cairn_store_connections_max",
+            "gauge",
+            "The most connections the state store opens.",
+        );
+        let _ = writeln!(out, "cairn_store_connections_max {max}");
+    }
 }
 
 fn breakers(out: &mut String, engine: &Engine) {

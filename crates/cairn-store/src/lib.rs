@@ -49,9 +49,9 @@ pub use postgres::{
 pub use reindex::{ReindexRepo, StagedSet, SwapOutcome};
 pub use replica::{PruneReport, ReplicaRepo};
 pub use repo::{
-    AclViewer, AnswerRepo, CollectionRepo, ConversationRepo, DocumentCommit, DocumentRepo,
-    DocumentSummary, IdempotencyRecord, IdempotencyRepo, IndexBatch, IndexChange, IndexFeedRepo,
-    IndexedChunk, JobFilter, JobRepo, NewJob, Store, TenantRepo,
+    AclViewer, AnswerRepo, CollectionRepo, ConnectionStats, Connections, ConversationRepo,
+    DocumentCommit, DocumentRepo, DocumentSummary, IdempotencyRecord, IdempotencyRepo, IndexBatch,
+    IndexChange, IndexFeedRepo, IndexedChunk, JobFilter, JobRepo, NewJob, Store, TenantRepo,
 };
 pub use security::{
     AuditDraft, AuditRecord, AuditRepo, AuditSealer, ErasureReport, IdentityRepo,

@@ -375,9 +375,26 @@ pub trait AnswerRepo {
     fn list_feedback(&self, tenant: &TenantId, answer: &AnswerId) -> Result<Vec<Feedback>>;
 }
 
+/// How a store's connections are used now (metrics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Connections {
+    /// Open and waiting for a caller.
+    pub idle: usize,
+    /// Lent to a caller now.
+    pub in_use: usize,
+    /// The most the store opens (`None`: no bound, e.g. SQLite's readers).
+    pub max: Option<usize>,
+}
+
+/// A store's connection use.
+pub trait ConnectionStats {
+    fn connections(&self) -> Connections;
+}
+
 /// Everything the engine needs from a state store.
 pub trait Store:
     TenantRepo
+    + ConnectionStats
     + CollectionRepo
     + DocumentRepo
     + JobRepo
@@ -405,6 +422,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: TenantRepo
+        + ConnectionStats
         + CollectionRepo
         + DocumentRepo
         + JobRepo

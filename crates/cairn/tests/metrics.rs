@@ -170,6 +170,7 @@ fn metrics_are_owner_only_valid_for_promtool_and_count_real_traffic() {
         0.0
     );
     assert_eq!(sample(&text, "cairn_ingest_jobs{state=\"dead\"}"), 0.0);
+    assert!(sample(&text, "cairn_store_connections{state=\"idle\"}") >= 1.0);
     assert_eq!(
         sample(
             &text,

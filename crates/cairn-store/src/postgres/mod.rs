@@ -87,6 +87,21 @@ const _: fn() = || {
     assert_send_sync::<PostgresStore>();
 };
 
+impl crate::repo::ConnectionStats for PostgresStore {
+    fn connections(&self) -> crate::repo::Connections {
+        let state = self
+            .pool
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        crate::repo::Connections {
+            idle: state.idle.len(),
+            in_use: state.open.saturating_sub(state.idle.len()),
+            max: Some(self.pool.max),
+        }
+    }
+}
+
 /// Runs `f` where a blocking PostgreSQL call may run: on this thread outside a Tokio
 /// runtime, else on a scoped thread (the client's own runtime cannot start inside one).
 fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {

@@ -96,6 +96,8 @@ impl Durability {
 struct ReaderPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Readers lent out now.
+    in_use: std::sync::atomic::AtomicUsize,
 }
 
 // The store is shared between worker threads.
@@ -123,6 +125,7 @@ impl SqliteStore {
         let readers = ReaderPool {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
+            in_use: std::sync::atomic::AtomicUsize::new(0),
         };
         Ok(Self {
             writer: Mutex::new(Writer {
@@ -239,9 +242,30 @@ impl SqliteStore {
             Some(conn) => conn,
             None => pool.open().map_err(|e| context(e, what))?,
         };
+        use std::sync::atomic::Ordering::Relaxed;
+        pool.in_use.fetch_add(1, Relaxed);
         let out = f(&conn).map_err(|e| context(e, what));
+        pool.in_use.fetch_sub(1, Relaxed);
         pool.give_back(conn);
         out
+    }
+}
+
+impl crate::repo::ConnectionStats for SqliteStore {
+    /// The read-only connections (the one writer is not counted).
+    fn connections(&self) -> crate::repo::Connections {
+        let Some(pool) = &self.readers else {
+            return crate::repo::Connections::default();
+        };
+        crate::repo::Connections {
+            idle: pool
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len(),
+            in_use: pool.in_use.load(std::sync::atomic::Ordering::Relaxed),
+            max: None,
+        }
     }
 }
 
