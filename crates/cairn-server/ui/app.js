@@ -226,7 +226,10 @@ function Turn({ turn, onCite, onRegenerate, onTrace }) {
     <${Timings} t=${a.timings} />
     ${unsupported.length > 0 && html`<div class="unsupported"><p>Not supported by the sources:</p>
       <ul>${unsupported.map((text) => html`<li>${text}</li>`)}</ul></div>`}
-    ${(a.sources?.length ?? 0) > 0 && html`<ol class="sources" aria-label="Sources">
+    ${(a.sources?.length ?? 0) > 0 && a.abstained
+      && html`<p class="hint" id=${`closest-${a.id}`}>The closest passages found (not enough to answer):</p>`}
+    ${(a.sources?.length ?? 0) > 0 && html`<ol class="sources"
+      aria-label=${a.abstained ? "Closest sources" : "Sources"}>
       ${a.sources.map((s) => html`<li><a href=${`#source-${s.n}`} data-citation=${s.n}
         onClick=${(e) => { e.preventDefault(); onCite(sourceFor(a, s.n)); }}>
         ${s.title || s.source}</a></li>`)}</ol>`}

@@ -120,7 +120,8 @@ export function Users({ me }) {
 }
 
 /** Tokens per day as bars (an SVG with a title per bar), the table beside it. */
-function DailyChart({ rows, days }) {
+/** Tokens or cost (`metric`) per day over the last `days` days, as bars. */
+function DailyChart({ rows, days, metric }) {
   const byDay = new Map();
   for (const r of rows) {
     const t = byDay.get(r.day) ?? { tokens: 0, cost: 0 };
@@ -135,18 +136,49 @@ function DailyChart({ rows, days }) {
     const key = d.toISOString().slice(0, 10);
     series.push({ day: key, ...(byDay.get(key) ?? { tokens: 0, cost: 0 }) });
   }
-  const max = Math.max(1, ...series.map((s) => s.tokens));
+  const cost = metric === "cost";
+  const value = (s) => (cost ? s.cost : s.tokens);
+  const shown = (v) => (cost ? dollars(v) : `${count(v)} tokens`);
+  const max = Math.max(cost ? 1e-9 : 1, ...series.map(value));
   const width = 640, height = 160, gap = 2, bar = width / series.length;
+  const what = cost ? "Cost" : "Tokens";
   return html`<figure class="chart">
     <svg viewBox=${`0 0 ${width} ${height}`} preserveAspectRatio="none" role="img"
-      aria-label=${`Tokens per day over the last ${days} days; the largest day used ${count(max)} tokens`}>
+      aria-label=${`${what} per day over the last ${days} days; the largest day: ${shown(max)}`}>
       ${series.map((s, i) => {
-        const hgt = Math.round((s.tokens / max) * (height - 4));
-        return html`<rect class="bar" x=${i * bar + gap / 2} y=${height - hgt} width=${Math.max(1, bar - gap)}
-          height=${hgt}><title>${s.day}: ${count(s.tokens)} tokens, ${dollars(s.cost)}</title></rect>`;
+        const hgt = Math.round((value(s) / max) * (height - 4));
+        return html`<rect class=${cost ? "bar cost" : "bar"} x=${i * bar + gap / 2} y=${height - hgt}
+          width=${Math.max(1, bar - gap)} height=${hgt}>
+          <title>${s.day}: ${count(s.tokens)} tokens, ${dollars(s.cost)}</title></rect>`;
       })}
     </svg>
-    <figcaption>Tokens per day (UTC), ${series[0]?.day} to ${series[series.length - 1]?.day}</figcaption>
+    <figcaption>${what} per day (UTC), ${series[0]?.day} to ${series[series.length - 1]?.day}</figcaption>
+  </figure>`;
+}
+
+/** Tokens per model (input and output), as horizontal bars with the cost beside. */
+function ModelChart({ models }) {
+  if (models.length === 0) return null;
+  const total = (m) => (m.input_tokens ?? 0) + (m.output_tokens ?? 0);
+  const max = Math.max(1, ...models.map(total));
+  const row = 22, width = 640, label = 200;
+  return html`<figure class="chart models">
+    <svg viewBox=${`0 0 ${width} ${row * models.length}`} role="img"
+      aria-label=${`Tokens per model: ${models.map((m) => `${m.model} ${count(total(m))}`).join(", ")}`}>
+      ${models.map((m, i) => {
+        const inW = ((m.input_tokens ?? 0) / max) * (width - label - 90);
+        const outW = ((m.output_tokens ?? 0) / max) * (width - label - 90);
+        return html`<g>
+          <text x="0" y=${i * row + 15} class="label">${m.model}</text>
+          <rect class="bar" x=${label} y=${i * row + 4} width=${Math.max(inW, 0.5)} height=${row - 8}>
+            <title>${m.model}: ${count(m.input_tokens)} input tokens</title></rect>
+          <rect class="bar out" x=${label + inW} y=${i * row + 4} width=${Math.max(outW, 0.5)} height=${row - 8}>
+            <title>${m.model}: ${count(m.output_tokens)} output tokens</title></rect>
+          <text x=${label + inW + outW + 6} y=${i * row + 15} class="label">${dollars(m.cost_usd)}</text>
+        </g>`;
+      })}
+    </svg>
+    <figcaption>Tokens per model (input, then output) and cost</figcaption>
   </figure>`;
 }
 
@@ -165,7 +197,9 @@ export function Usage() {
         <div><dt>Today</dt><dd>${count(usage.day.requests)} requests · ${count(usage.day.tokens)} tokens · ${dollars(usage.day.cost_usd)}</dd></div>
         <div><dt>This month</dt><dd>${count(usage.month.requests)} requests · ${count(usage.month.tokens)} tokens · ${dollars(usage.month.cost_usd)}</dd></div>
       </dl>
-      <${DailyChart} rows=${usage.by_day ?? []} days=${days} />
+      <${DailyChart} rows=${usage.by_day ?? []} days=${days} metric="tokens" />
+      <${DailyChart} rows=${usage.by_day ?? []} days=${days} metric="cost" />
+      <${ModelChart} models=${usage.models ?? []} />
       <table class="usage">
         <caption>By model since ${usage.since}</caption>
         <thead><tr><th scope="col">Model</th><th scope="col">Requests</th><th scope="col">Input tokens</th>

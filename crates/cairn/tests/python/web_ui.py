@@ -136,6 +136,22 @@ def single_sign_on(browser):
     context.close()
 
 
+def rate_limited(browser):
+    """A key limited to two requests a minute: the page says so in words, with the wait
+    the server's Retry-After gives, never raw JSON."""
+    status, made = post("/api/v1/keys", {"name": "tiny", "role": "member", "rpm": 2})
+    assert status == 201, made
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.goto(URL + "/")
+    page.get_by_label("API key").fill(made["token"])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert").first).to_contain_text(re.compile(r"Too many requests\. Try again in \d+ s\."),
+                                                           timeout=LONG)
+    assert "{" not in page.get_by_role("alert").first.inner_text()
+    context.close()
+
+
 def local_model(browser):
     """LOCAL_URL's generator is a real local model: its answer streams into the page and
     is recorded like any other."""
@@ -239,6 +255,11 @@ def main():
         assert turn.locator(".answer img, .answer script, .answer svg").count() == 0
         page.wait_for_timeout(500)
         assert page.evaluate("window.__xss") is None, "a payload ran"
+
+        # An abstention says so, and lists the closest passages it found as such.
+        turn = ask(page, "How much does the Zorblax quantum reactor cost?")
+        expect(turn.locator(".answer.abstained")).to_contain_text("No answer from these sources", timeout=LONG)
+        expect(turn.get_by_role("list", name="Closest sources")).to_be_visible()
 
         # Stop: the answer ends at once and says so.
         turn = ask(page, "Tell me slowly everything about the harbor.")
@@ -448,6 +469,8 @@ def main():
         assert models, "the answers were not counted"
         expect(page.get_by_role("table", name=re.compile("By model"))).to_contain_text(models[0]["model"])
         expect(page.get_by_role("img", name=re.compile("Tokens per day"))).to_be_visible()
+        expect(page.get_by_role("img", name=re.compile("Cost per day"))).to_be_visible()
+        expect(page.get_by_role("img", name=re.compile("Tokens per model: " + re.escape(models[0]["model"])))).to_be_visible()
         accessible(page, "usage")
         page.screenshot(path=f"{SHOTS}/usage-dark.png", full_page=True)
         # Audit: what the page did is in the log, filtered; the chain verifies.
@@ -528,6 +551,7 @@ def main():
         assert not real, real
         assert not foreign, f"requests left the origin: {foreign}"
         single_sign_on(browser)
+        rate_limited(browser)
         local_model(browser)
         browser.close()
     print("web ui: ok")
