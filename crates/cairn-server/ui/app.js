@@ -3,7 +3,7 @@
 // call goes to the public /api/v1 API, so whatever the page does a script can do.
 
 import { h, render } from "./vendor/preact.mjs";
-import { useEffect, useMemo, useRef, useState } from "./vendor/hooks.mjs";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "./vendor/hooks.mjs";
 import htm from "./vendor/htm.mjs";
 import { api, askStream, ApiError, resumeSso, session, signOut as endSession } from "./api.js";
 import { answerHtml, splitQuote } from "./render.js";
@@ -73,12 +73,24 @@ function SignIn({ onSignedIn, notice }) {
 
 function SourcePanel({ source, onClose }) {
   const ref = useRef(null);
-  useEffect(() => ref.current?.focus(), [source]);
+  // A layout effect: the panel takes focus and Escape before anyone can press a key.
+  useLayoutEffect(() => {
+    if (!source) return undefined;
+    // Focus moves into the panel, Escape (from anywhere) closes it, and focus goes back
+    // to what opened it.
+    const opener = document.activeElement;
+    ref.current?.focus();
+    const onKey = (e) => { if (e.key === "Escape") onClose(); };
+    document.addEventListener("keydown", onKey);
+    return () => {
+      document.removeEventListener("keydown", onKey);
+      if (opener?.isConnected) opener.focus();
+    };
+  }, [source]);
   if (!source) return null;
   const [before, quoted, after] = splitQuote(source.text ?? "", source.quote_start, source.quote_end);
   const where = [source.source, source.page ? `page ${source.page}` : null].filter(Boolean).join(", ");
-  return html`<aside role="complementary" aria-label="Source" class="source" id=${`source-${source.n}`}
-    onKeyDown=${(e) => { if (e.key === "Escape") onClose(); }}>
+  return html`<aside role="complementary" aria-label="Source" class="source" id=${`source-${source.n}`}>
     <header>
       <h2 tabindex="-1" ref=${ref}>[${source.n}] ${source.title || source.source}</h2>
       <button class="close" onClick=${onClose} aria-label="Close the source">×</button>
