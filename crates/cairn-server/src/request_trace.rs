@@ -225,7 +225,40 @@ pub fn telemetry(config: &cairn_config::Config) -> crate::error::ApiResult<Optio
     if !t.store_traces && t.otlp_endpoint.is_empty() {
         return Ok(None);
     }
+    let read = |key: &str, path: &str| -> crate::error::ApiResult<Option<Vec<u8>>> {
+        if path.is_empty() {
+            return Ok(None);
+        }
+        std::fs::read(path).map(Some).map_err(|e| {
+            crate::error::ApiError::invalid(format!("telemetry.{key}: cannot read {path}: {e}"))
+        })
+    };
+    let ca = read("otlp_ca_file", &t.otlp_ca_file)?;
+    let client = match (
+        read("otlp_client_cert_file", &t.otlp_client_cert_file)?,
+        read("otlp_client_key_file", &t.otlp_client_key_file)?,
+    ) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => {
+            return Err(crate::error::ApiError::invalid(
+                "telemetry.otlp_client_cert_file and otlp_client_key_file go together",
+            ));
+        }
+    };
+    let tls = if ca.is_some() || client.is_some() {
+        Some(
+            cairn_telemetry::otlp::tls_config(
+                ca.as_deref(),
+                client.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
+            )
+            .map_err(|e| crate::error::ApiError::invalid(format!("telemetry.{e}")))?,
+        )
+    } else {
+        None
+    };
     let otlp = (!t.otlp_endpoint.is_empty()).then(|| cairn_telemetry::OtlpSettings {
+        tls,
         endpoint: t.otlp_endpoint.clone(),
         headers: t
             .otlp_headers

@@ -30,6 +30,48 @@ pub struct OtlpSettings {
     pub queue: usize,
     /// `service.name` of the resource.
     pub service_name: String,
+    /// TLS to an `https` collector: its roots and a client certificate (see
+    /// [`tls_config`]); `None`: Mozilla's roots, no client certificate.
+    pub tls: Option<ureq::tls::TlsConfig>,
+}
+
+/// TLS for an `https` collector: `ca_pem` (certificate authorities its certificate must
+/// chain to, instead of Mozilla's roots) and `client` (a certificate chain and its
+/// private key, PEM) for mutual TLS. Errors say which file is wrong.
+pub fn tls_config(
+    ca_pem: Option<&[u8]>,
+    client: Option<(&[u8], &[u8])>,
+) -> Result<ureq::tls::TlsConfig, String> {
+    use ureq::tls::{Certificate, ClientCert, PemItem, RootCerts, TlsConfig, parse_pem};
+    let certs = |pem: &[u8], what: &str| -> Result<Vec<Certificate<'static>>, String> {
+        let mut out = Vec::new();
+        for item in parse_pem(pem) {
+            match item.map_err(|e| format!("{what}: {e}"))? {
+                PemItem::Certificate(c) => out.push(c),
+                PemItem::PrivateKey(_) => {}
+                _ => {}
+            }
+        }
+        if out.is_empty() {
+            return Err(format!("{what}: no PEM certificate in it"));
+        }
+        Ok(out)
+    };
+    let mut builder = TlsConfig::builder();
+    if let Some(pem) = ca_pem {
+        builder = builder.root_certs(RootCerts::new_with_certs(&certs(pem, "otlp_ca_file")?));
+    }
+    if let Some((chain, key)) = client {
+        let chain = certs(chain, "otlp_client_cert_file")?;
+        let key = parse_pem(key)
+            .find_map(|item| match item {
+                Ok(PemItem::PrivateKey(k)) => Some(k),
+                _ => None,
+            })
+            .ok_or("otlp_client_key_file: no PEM private key in it")?;
+        builder = builder.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+    }
+    Ok(builder.build())
 }
 
 /// The traces URL of `endpoint`: as given when it has a path, else with `/v1/traces`.
@@ -104,11 +146,13 @@ impl Exporter {
 
 fn run(settings: &OtlpSettings, rx: &Receiver<Option<CompletedTrace>>, stats: &Stats) {
     crate::pipeline::background_priority();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let mut config = ureq::Agent::config_builder()
         .timeout_global(Some(settings.timeout))
-        .http_status_as_error(false)
-        .build()
-        .into();
+        .http_status_as_error(false);
+    if let Some(tls) = &settings.tls {
+        config = config.tls_config(tls.clone());
+    }
+    let agent: ureq::Agent = config.build().into();
     let built = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_http_client(UreqClient(agent))

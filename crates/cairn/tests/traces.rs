@@ -29,13 +29,14 @@ impl Drop for Receiver {
 }
 
 fn receiver(out: &Path, blackhole: bool) -> Receiver {
+    receiver_with(out, if blackhole { &["--blackhole"] } else { &[] })
+}
+
+fn receiver_with(out: &Path, args: &[&str]) -> Receiver {
     let python = common::python("opentelemetry-proto");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/otlp_receiver.py");
     let mut cmd = Command::new(python);
-    cmd.arg(script).arg(out);
-    if blackhole {
-        cmd.arg("--blackhole");
-    }
+    cmd.arg(script).arg(out).args(args);
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -542,4 +543,167 @@ fn json_logs_carry_one_line_per_request() {
     assert_eq!(ok["request_id"].as_str().unwrap().len(), 36, "{ok}");
     assert_eq!(ok["trace_id"].as_str().unwrap().len(), 32, "{ok}");
     assert_eq!(line("/api/v1/collections/{collection}")["status"], 404);
+}
+
+/// `openssl` run in `dir`, failing the test with its output.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl (Debian's openssl package) is needed to make test certificates");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn traces_are_exported_over_tls_to_a_collector_with_a_private_ca() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // A private CA and a collector certificate for 127.0.0.1 signed by it.
+    openssl(
+        h,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Cairn test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    openssl(
+        h,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(h.join("san.ext"), "subjectAltName = IP:127.0.0.1\n").unwrap();
+    openssl(
+        h,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.pem",
+        ],
+    );
+    let out = h.join("spans.jsonl");
+    let cert = h.join("server.pem").display().to_string();
+    let key = h.join("server.key").display().to_string();
+    let rx = receiver_with(&out, &["--tls", &cert, &key]);
+    let endpoint = format!("https://127.0.0.1:{}", rx.port);
+    let toml = |extra: &str| {
+        format!("[telemetry]\notlp_endpoint = \"{endpoint}\"\nstore_traces = false\n{extra}")
+    };
+
+    // Without the CA the collector's certificate is refused: nothing arrives, the
+    // failures are counted, and requests are served as usual.
+    std::fs::write(h.join("cairn.toml"), toml("")).unwrap();
+    let owner = common::new_key(h, "default", "owner", None);
+    let s = Server::start(h);
+    let r = call(
+        "GET",
+        &format!("{}/api/v1/collections", s.url),
+        Some(&owner),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let m = call("GET", &format!("{}/metrics", s.url), Some(&owner), None);
+        let failed = m
+            .text
+            .lines()
+            .find(|l| l.starts_with("cairn_trace_export_spans_total{outcome=\"failed\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if failed > 0.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no failed export counted: {}",
+            m.text
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(std::fs::read_to_string(&out).unwrap_or_default(), "");
+    drop(s);
+
+    // With `otlp_ca_file` the spans arrive over TLS.
+    let ca = h.join("ca.pem").display().to_string();
+    std::fs::write(
+        h.join("cairn.toml"),
+        toml(&format!("otlp_ca_file = \"{ca}\"\n")),
+    )
+    .unwrap();
+    let s = Server::start(h);
+    let r = call(
+        "GET",
+        &format!("{}/api/v1/collections", s.url),
+        Some(&owner),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&out).unwrap_or_default().is_empty() {
+        assert!(Instant::now() < deadline, "no span arrived over TLS");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let first: Value = serde_json::from_str(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["content_type"], "application/x-protobuf");
+
+    // A CA file that holds no certificate is a clear error at start.
+    drop(s);
+    std::fs::write(h.join("empty.pem"), "not a certificate").unwrap();
+    std::fs::write(
+        h.join("cairn.toml"),
+        toml(&format!(
+            "otlp_ca_file = \"{}\"\n",
+            h.join("empty.pem").display()
+        )),
+    )
+    .unwrap();
+    let out = common::cairn(h, &["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("otlp_ca_file"), "{err}");
 }

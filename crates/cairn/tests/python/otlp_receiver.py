@@ -4,7 +4,7 @@ Listens on 127.0.0.1 (port 0), prints `listening <port>` first, then decodes eve
 POST /v1/traces body as an ExportTraceServiceRequest (protobuf, opentelemetry-proto)
 and appends one JSON line per span to the file named on the command line, with the
 request's headers. `--blackhole` accepts connections and never answers (a hung
-collector).
+collector). `--tls CERT KEY` serves HTTPS with that certificate and key (PEM).
 """
 
 import json
@@ -85,5 +85,12 @@ if __name__ == "__main__":
     if "--blackhole" in sys.argv:
         blackhole()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if "--tls" in sys.argv:
+        import ssl
+
+        i = sys.argv.index("--tls")
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(sys.argv[i + 1], sys.argv[i + 2])
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     print(f"listening {server.server_address[1]}", flush=True)
     server.serve_forever()
