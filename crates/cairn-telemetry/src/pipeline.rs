@@ -349,12 +349,16 @@ impl Writer {
             // Scores the request recorded on its root (`cairn.score.<name>`, e.g. the
             // grounding check's), stored as the trace's scores.
             for (t, _) in &owned {
+                let source = t
+                    .root()
+                    .and_then(|r| r.attr("cairn.score_source"))
+                    .map_or_else(|| "online".to_owned(), |v| v.text());
                 for (name, value) in online_scores(t) {
                     let score = Score {
                         name,
                         value,
                         comment: None,
-                        source: "online".into(),
+                        source: source.clone(),
                     };
                     if let Err(e) = store.add_score(&t.tenant(), t.trace_id, &score, now_ms()) {
                         self.stats.store_errors.fetch_add(1, Ordering::Relaxed);

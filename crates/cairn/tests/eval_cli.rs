@@ -124,6 +124,42 @@ fn eval_answers_reports_citations_keywords_abstention_and_latency() {
             assert_eq!(o["citation_recall_5"].as_f64().unwrap(), expect, "{o}");
         }
     }
+    // Each question is a stored trace carrying its scores (source `eval`).
+    let traces = json(&cairn(home.path(), &["--json", "traces", "list"]));
+    let evals: Vec<&serde_json::Value> = traces
+        .as_array()
+        .unwrap_or_else(|| panic!("{traces}"))
+        .iter()
+        .filter(|t| t["name"] == "eval kb")
+        .collect();
+    assert_eq!(evals.len(), 3, "{traces}");
+    let mut seen_keyword = false;
+    for t in evals {
+        let id = t["trace_id"].as_str().unwrap();
+        let tree = json(&cairn(home.path(), &["--json", "traces", "show", id]));
+        let scores = tree["scores"].as_array().unwrap();
+        assert!(scores.iter().all(|s| s["source"] == "eval"), "{tree}");
+        let root = &tree["spans"][0]["attributes"];
+        let qid = root["cairn.eval.question_id"].as_str().unwrap();
+        let outcome = v["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["id"] == qid)
+            .unwrap();
+        if let Some(k) = scores.iter().find(|s| s["name"] == "keyword_accuracy") {
+            assert_eq!(k["value"], outcome["keyword_accuracy"], "{tree}");
+            seen_keyword = true;
+        }
+        if qid == "u1" {
+            let right = scores
+                .iter()
+                .find(|s| s["name"] == "abstained_correctly")
+                .unwrap();
+            assert_eq!(right["value"], 1.0);
+        }
+    }
+    assert!(seen_keyword, "no keyword score on any trace");
 }
 
 #[test]

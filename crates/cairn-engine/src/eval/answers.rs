@@ -135,6 +135,17 @@ impl Engine {
         let mut req = AskRequest::new(collection.clone(), q.question.clone());
         req.record = false;
         req.stop_before_generation = stop_before_generation;
+        // A trace of its own (when a sink collects traces) carrying the question's
+        // scores: `cairn traces` and the trace store show an evaluation like traffic.
+        let span = tracing::info_span!(target: "cairn::trace", "eval.answer");
+        if let Some(sink) = self.trace_sink() {
+            let ctx = cairn_telemetry::TraceContext {
+                trace_id: cairn_telemetry::context::new_trace_id(),
+                remote_parent: None,
+            };
+            cairn_telemetry::start_trace(&span, ctx, sink);
+        }
+        let _entered = span.enter();
         let start = Instant::now();
         let mut first: Option<f64> = None;
         let answer = self.ask_streaming(tenant, &req, &mut |ev| {
@@ -147,8 +158,52 @@ impl Engine {
             true
         })?;
         let first_token_ms = first.unwrap_or(answer.timings.total_ms);
-        Ok(outcome(q, &answer, first_token_ms))
+        let out = outcome(q, &answer, first_token_ms);
+        record_scores(&span, tenant, collection, q, &out);
+        Ok(out)
     }
+}
+
+/// The question and its outcome on the evaluation's trace: `cairn.score.<metric>`
+/// attributes become the trace's scores (source `eval`).
+fn record_scores(
+    span: &tracing::Span,
+    tenant: &TenantId,
+    collection: &CollectionId,
+    q: &Question,
+    o: &AnswerOutcome,
+) {
+    use cairn_telemetry::AttrValue::{Bool, Float, Str};
+    let s = |v: &str| Str(v.to_owned());
+    let mut attrs = vec![
+        ("otel.name".to_owned(), s(&format!("eval {collection}"))),
+        (
+            "openinference.span.kind".to_owned(),
+            s(cairn_telemetry::names::kind::CHAIN),
+        ),
+        ("cairn.tenant".to_owned(), s(tenant.as_str())),
+        ("cairn.score_source".to_owned(), s("eval")),
+        ("cairn.eval.question_id".to_owned(), s(&q.id)),
+        ("cairn.eval.kind".to_owned(), s(&q.kind)),
+        ("input.value".to_owned(), s(&q.question)),
+        ("cairn.abstained".to_owned(), Bool(o.abstained)),
+        (
+            "cairn.score.grounded_share".to_owned(),
+            Float(o.grounded_share),
+        ),
+        ("cairn.score.confidence".to_owned(), Float(o.confidence)),
+    ];
+    if let Some(v) = o.citation_recall_5 {
+        attrs.push(("cairn.score.citation_recall_5".to_owned(), Float(v)));
+    }
+    if let Some(v) = o.keyword_accuracy {
+        attrs.push(("cairn.score.keyword_accuracy".to_owned(), Float(v)));
+    }
+    if q.kind == "unanswerable" {
+        let right = if o.abstained { 1.0 } else { 0.0 };
+        attrs.push(("cairn.score.abstained_correctly".to_owned(), Float(right)));
+    }
+    cairn_telemetry::record_attrs(span, attrs);
 }
 
 /// Means and latency percentiles of one question kind (plus `answerable` and `all`).

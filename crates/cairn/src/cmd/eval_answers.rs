@@ -46,6 +46,12 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         return Err(bad("the dev sets hold no questions"));
     }
     let engine = ctx.engine()?;
+    // Each question is a trace with its scores, kept and exported as `[telemetry]` says.
+    let telemetry = cairn_server::request_trace::telemetry(&ctx.loaded.config)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(t) = &telemetry {
+        engine.set_trace_sink(t.sink());
+    }
     let collection = CollectionId::new(a.collection.clone());
     engine
         .sync_index(&ctx.tenant, &collection)
@@ -62,14 +68,22 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let mut outcomes: Vec<AnswerOutcome> = Vec::new();
     for q in &questions {
         bar.set_message(q.id.clone());
-        outcomes.push(
-            engine
-                .eval_answer(&ctx.tenant, &collection, q, a.gate_only)
-                .map_err(super::eng)?,
-        );
+        let outcome = engine.eval_answer(&ctx.tenant, &collection, q, a.gate_only);
+        match outcome {
+            Ok(o) => outcomes.push(o),
+            Err(e) => {
+                if let Some(t) = &telemetry {
+                    t.stop();
+                }
+                return Err(super::eng(e));
+            }
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();
+    if let Some(t) = telemetry {
+        t.stop();
+    }
     let summary = summarize_answers(&outcomes);
     if ctx.json {
         let mut v = serde_json::json!({
