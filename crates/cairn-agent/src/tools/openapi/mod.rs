@@ -153,7 +153,16 @@ impl OpenApiTool {
             };
             match p.location {
                 Location::Path => {
-                    path = path.replace(&format!("{{{}}}", p.name), &encode(&text_of(v)));
+                    let value = text_of(v);
+                    // A dot segment would climb out of the operation's path once the
+                    // server normalizes it (`/` itself is percent-encoded).
+                    if value.is_empty() || value == "." || value == ".." {
+                        return Err(Error::new(
+                            ErrorCode::InvalidInput,
+                            format!("path argument `{}` may not be `{value}`", p.name),
+                        ));
+                    }
+                    path = path.replace(&format!("{{{}}}", p.name), &encode(&value));
                 }
                 Location::Query => match v {
                     Value::Array(items) => {
@@ -350,6 +359,8 @@ mod tests {
             .prepare(&json!({"id": "1", "X-Trace": "a\r\nHost: evil"}))
             .unwrap_err();
         assert!(e.message.contains("line break"), "{}", e.message);
+        let e = get.prepare(&json!({"id": ".."})).unwrap_err();
+        assert!(e.message.contains("may not be `..`"), "{}", e.message);
 
         let tools = source_tools(
             &settings("bearer", ""),
