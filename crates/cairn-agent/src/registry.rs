@@ -87,19 +87,29 @@ pub fn save(
             ),
         ));
     }
-    // Tool sources: each one the tenant has.
+    // Tool sources: each one the tenant has, of the kind named.
     for t in &spec.tools {
-        let source = cairn_config::mcp_tool_ref(t).or_else(|| cairn_config::openapi_tool_ref(t));
-        if let Some((name, _)) = source
-            && !crate::sources::exists(engine, tenant, name)?
-        {
-            return Err(Error::new(
-                ErrorCode::InvalidInput,
-                format!(
-                    "tool `{t}`: tenant `{tenant}` has no tool source `{name}` (add one with PUT \
-                     /api/v1/tool-sources/{name})"
-                ),
-            ));
+        let named = cairn_config::mcp_tool_ref(t)
+            .map(|(s, _)| ("mcp", s))
+            .or_else(|| cairn_config::openapi_tool_ref(t).map(|(s, _)| ("openapi", s)));
+        let Some((kind, name)) = named else { continue };
+        match crate::sources::kind_of(engine, tenant, name)? {
+            Some(k) if k == kind => {}
+            Some(k) => {
+                return Err(Error::new(
+                    ErrorCode::InvalidInput,
+                    format!("tool `{t}`: `{name}` is an {k} source; name it `{k}:{name}`"),
+                ));
+            }
+            None => {
+                return Err(Error::new(
+                    ErrorCode::InvalidInput,
+                    format!(
+                        "tool `{t}`: tenant `{tenant}` has no tool source `{name}` (add one \
+                         with PUT /api/v1/tool-sources/{name})"
+                    ),
+                ));
+            }
         }
     }
     // Delegation: targets exist, and none reaches back to this agent.

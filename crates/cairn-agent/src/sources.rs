@@ -290,10 +290,12 @@ fn open(
 pub fn source_tools(engine: &Engine, tenant: &TenantId, names: &[String]) -> Vec<Arc<dyn Tool>> {
     // Each source once: all its tools, or the ones named.
     let mut wanted: BTreeMap<&str, Option<Vec<&str>>> = BTreeMap::new();
+    let mut kinds: BTreeMap<&str, &'static str> = BTreeMap::new();
     for t in names {
-        let Some((source, tool)) = mcp_tool_ref(t).or_else(|| openapi_tool_ref(t)) else {
+        let Some((kind, source, tool)) = reference(t) else {
             continue;
         };
+        kinds.insert(source, kind);
         let entry = wanted.entry(source).or_insert_with(|| Some(Vec::new()));
         match (entry.as_mut(), tool) {
             (Some(list), Some(tool)) => list.push(tool),
@@ -303,7 +305,22 @@ pub fn source_tools(engine: &Engine, tenant: &TenantId, names: &[String]) -> Vec
     }
     let mut out = Vec::new();
     for (name, only) in wanted {
-        let opened = find(engine, tenant, name).and_then(|source| match &only {
+        let named = kinds.get(name).copied().unwrap_or("");
+        let opened = find(engine, tenant, name).and_then(|source| {
+            // `mcp:x` never reaches an OpenAPI source `x`, nor the other way round.
+            let kind = match source {
+                Source::Mcp { .. } => "mcp",
+                Source::OpenApi { .. } => "openapi",
+            };
+            if kind != named {
+                return Err(Error::new(
+                    ErrorCode::InvalidInput,
+                    format!("`{name}` is an {kind} source, not {named}"),
+                ));
+            }
+            Ok(source)
+        });
+        let opened = opened.and_then(|source| match &only {
             None => open(engine, tenant, &source, None),
             Some(list) => Ok(list
                 .iter()
@@ -479,21 +496,36 @@ pub fn delete(engine: &Engine, tenant: &TenantId, name: &str) -> Result<()> {
     Ok(engine.store().delete_tool_source(tenant, name)?)
 }
 
-/// Whether `tenant` has a source `name` (configured for it, or its own).
-pub fn exists(engine: &Engine, tenant: &TenantId, name: &str) -> Result<bool> {
+/// The kind (`mcp` or `openapi`) of `tenant`'s source `name` (configured for it, or its
+/// own); `None` when it has none of that name.
+pub fn kind_of(engine: &Engine, tenant: &TenantId, name: &str) -> Result<Option<&'static str>> {
     let c = engine.config();
     if c.mcp_servers
         .iter()
         .any(|s| s.name == name && s.serves(tenant.as_str()))
-        || c.openapi_tools
-            .iter()
-            .any(|s| s.name == name && s.serves(tenant.as_str()))
     {
-        return Ok(true);
+        return Ok(Some("mcp"));
+    }
+    if c.openapi_tools
+        .iter()
+        .any(|s| s.name == name && s.serves(tenant.as_str()))
+    {
+        return Ok(Some("openapi"));
     }
     match engine.store().get_tool_source(tenant, name) {
-        Ok(_) => Ok(true),
-        Err(cairn_store::Error::NotFound { .. }) => Ok(false),
+        Ok(saved) => Ok(match saved.spec.get("kind").and_then(Value::as_str) {
+            Some("mcp") => Some("mcp"),
+            Some("openapi") => Some("openapi"),
+            _ => None,
+        }),
+        Err(cairn_store::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The kind a tool reference names (`mcp:…` or `openapi:…`) and its source and tool.
+fn reference(tool: &str) -> Option<(&'static str, &str, Option<&str>)> {
+    mcp_tool_ref(tool)
+        .map(|(s, t)| ("mcp", s, t))
+        .or_else(|| openapi_tool_ref(tool).map(|(s, t)| ("openapi", s, t)))
 }

@@ -288,6 +288,15 @@ fn a_tenants_own_sources_stay_off_private_addresses_unless_allowed() {
     assert!(outs[0].1.contains("\"stock\":12"), "{outs:?}");
     assert_eq!(outs[1], ("done".into(), "42".into()), "{outs:?}");
 
+    // A source is named by its kind: `mcp:inv` is not the OpenAPI source `inv`.
+    let wrong = AgentSpec {
+        name: "confused".into(),
+        tools: vec!["mcp:inv".into()],
+        ..AgentSpec::default()
+    };
+    let e = cairn_agent::registry::save(&f.engine, &acme, &wrong, "ann", 5).unwrap_err();
+    assert!(e.message.contains("name it `openapi:inv`"), "{}", e.message);
+
     // Globex has neither source: it cannot save an agent naming them, nor see them.
     let globex = TenantId::new("globex");
     let e = cairn_agent::registry::save(&f.engine, &globex, &agent, "gus", 5).unwrap_err();
