@@ -34,6 +34,16 @@ pub enum Source {
     },
 }
 
+impl Source {
+    /// `mcp` or `openapi`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Mcp { .. } => "mcp",
+            Self::OpenApi { .. } => "openapi",
+        }
+    }
+}
+
 /// A source as the API lists it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Listed {
@@ -255,12 +265,13 @@ fn secret(engine: &Engine, tenant: &TenantId, name: &str) -> Result<Option<Strin
     engine.secret(tenant, name).map(Some)
 }
 
-/// The tools of `source` (`only` one when given), with `tenant`'s credential.
+/// The tools of `source` (only those `only` names, when given), with `tenant`'s
+/// credential: an MCP server is asked once, a document read once.
 fn open(
     engine: &Engine,
     tenant: &TenantId,
     source: &Source,
-    only: Option<&str>,
+    only: Option<&[&str]>,
 ) -> Result<Vec<Arc<dyn Tool>>> {
     match source {
         Source::Mcp {
@@ -308,10 +319,7 @@ pub fn source_tools(engine: &Engine, tenant: &TenantId, names: &[String]) -> Vec
         let named = kinds.get(name).copied().unwrap_or("");
         let opened = find(engine, tenant, name).and_then(|source| {
             // `mcp:x` never reaches an OpenAPI source `x`, nor the other way round.
-            let kind = match source {
-                Source::Mcp { .. } => "mcp",
-                Source::OpenApi { .. } => "openapi",
-            };
+            let kind = source.kind();
             if kind != named {
                 return Err(Error::new(
                     ErrorCode::InvalidInput,
@@ -320,16 +328,7 @@ pub fn source_tools(engine: &Engine, tenant: &TenantId, names: &[String]) -> Vec
             }
             Ok(source)
         });
-        let opened = opened.and_then(|source| match &only {
-            None => open(engine, tenant, &source, None),
-            Some(list) => Ok(list
-                .iter()
-                .map(|t| open(engine, tenant, &source, Some(t)))
-                .collect::<Result<Vec<_>>>()?
-                .into_iter()
-                .flatten()
-                .collect()),
-        });
+        let opened = opened.and_then(|source| open(engine, tenant, &source, only.as_deref()));
         match opened {
             Ok(found) => out.extend(found),
             Err(e) => {

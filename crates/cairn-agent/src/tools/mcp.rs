@@ -182,12 +182,13 @@ pub struct McpTool {
     exposed: String,
 }
 
-/// The tools `only` (all when `None`) of `server`, for a tenant whose secret, if the
+/// The tools named in `only` (all when `None`) of `server`, listed once, for a tenant
+/// whose secret, if the
 /// server takes one, is `token`; `guard_private` for a tenant's own server.
 pub fn server_tools(
     server: &McpServerSpec,
     token: Option<String>,
-    only: Option<&str>,
+    only: Option<&[&str]>,
     guard_private: bool,
 ) -> Result<Vec<McpTool>> {
     let endpoint = Endpoint {
@@ -201,7 +202,7 @@ pub fn server_tools(
     })?;
     Ok(listed
         .into_iter()
-        .filter(|t| only.is_none_or(|o| t.name == o))
+        .filter(|t| only.is_none_or(|o| o.contains(&t.name.as_ref())))
         .map(|info| McpTool {
             exposed: super::exposed_name(&server.name, &info.name),
             endpoint: endpoint.clone(),

@@ -49,13 +49,13 @@ pub struct OpenApiTool {
     exposed: String,
 }
 
-/// The tools of `settings` (`only` one operation when given) over `doc`, calling with
+/// The tools of `settings` (only the operations `only` names, when given) over `doc`, calling with
 /// `credential` (the tenant's secret) when the source authenticates.
 pub fn source_tools(
     settings: &OpenApiToolsSpec,
     doc: &Value,
     credential: Option<String>,
-    only: Option<&str>,
+    only: Option<&[&str]>,
 ) -> Result<Vec<OpenApiTool>> {
     let parsed = document::read(doc)?;
     let base_url = if settings.base_url.is_empty() {
@@ -96,7 +96,7 @@ pub fn source_tools(
         .operations
         .into_iter()
         .filter(|o| settings.operations.is_empty() || settings.operations.contains(&o.id))
-        .filter(|o| only.is_none_or(|x| x == o.id))
+        .filter(|o| only.is_none_or(|x| x.contains(&o.id.as_str())))
         .map(|op| OpenApiTool {
             exposed: super::exposed_name(&settings.name, &op.id),
             endpoint: endpoint.clone(),
@@ -366,7 +366,7 @@ mod tests {
             &settings("bearer", ""),
             &doc(),
             Some("tok".into()),
-            Some("addItem"),
+            Some(&["addItem"][..]),
         )
         .unwrap();
         assert_eq!(tools.len(), 1);
