@@ -157,6 +157,15 @@ impl Engine {
         chunking: Option<ChunkingSpec>,
     ) -> Result<Collection> {
         validate_slug(id.as_str()).map_err(|m| Error::new(ErrorCode::InvalidInput, m))?;
+        if crate::answer::attachments::is_attachments_collection(id.as_str()) {
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "collection names starting with `{}` are kept for conversations' attached files",
+                    crate::answer::attachments::PREFIX
+                ),
+            ));
+        }
         self.ensure_tenant(tenant)?;
         let spec = chunking.unwrap_or_else(|| self.config.chunking.clone());
         spec.validate().map_err(|(field, message)| {

@@ -91,7 +91,7 @@ fn api_routes(state: &AppState) -> Router<AppState> {
     let server = &state.engine.config().server;
     let mut app = Router::new();
     for (method, path, handler) in routes::table() {
-        let limit = if (method, path) == routes::UPLOAD {
+        let limit = if routes::UPLOADS.contains(&(method, path)) {
             server.max_upload_bytes
         } else {
             server.max_body_bytes

@@ -49,6 +49,9 @@ use utoipa::OpenApi;
         native::assistants::get_assistant,
         native::assistants::put_assistant,
         native::assistants::delete_assistant,
+        native::attachments::attach,
+        native::attachments::list_attachments,
+        native::attachments::detach,
         native::agents::list_agents,
         native::agents::put_agent,
         native::agents::delete_agent,
@@ -122,6 +125,7 @@ use utoipa::OpenApi;
         schemas::AgentBody,
         schemas::ToolSourceBody,
         schemas::UploadForm,
+        schemas::AttachmentForm,
     ))
 )]
 pub struct ApiDoc;

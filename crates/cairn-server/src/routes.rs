@@ -7,8 +7,11 @@ use crate::state::AppState;
 use crate::{health, native, openai, openapi};
 use axum::routing::MethodRouter;
 
-/// The upload route: it takes `server.max_upload_bytes` instead of `max_body_bytes`.
-pub(crate) const UPLOAD: (&str, &str) = ("post", "/api/v1/collections/{collection}/documents");
+/// The upload routes: they take `server.max_upload_bytes` instead of `max_body_bytes`.
+pub(crate) const UPLOADS: &[(&str, &str)] = &[
+    ("post", "/api/v1/collections/{collection}/documents"),
+    ("post", "/api/v1/conversations/{conversation}/attachments"),
+];
 
 macro_rules! table {
     ($($method:ident $path:literal => $handler:path,)*) => {
@@ -43,6 +46,9 @@ table! {
     get "/api/v1/conversations/{conversation}" => native::answers::get_conversation,
     delete "/api/v1/conversations/{conversation}" => native::answers::delete_conversation,
     patch "/api/v1/conversations/{conversation}" => native::answers::rename_conversation,
+    post "/api/v1/conversations/{conversation}/attachments" => native::attachments::attach,
+    get "/api/v1/conversations/{conversation}/attachments" => native::attachments::list_attachments,
+    delete "/api/v1/conversations/{conversation}/attachments/{document}" => native::attachments::detach,
     get "/api/v1/answers/{answer}" => native::answers::get_answer,
     get "/api/v1/assistants" => native::assistants::list_assistants,
     get "/api/v1/assistants/{assistant}" => native::assistants::get_assistant,
@@ -135,10 +141,11 @@ mod tests {
             "routes missing from /openapi.json: {undocumented:?}; \
              documented operations with no route: {unrouted:?}"
         );
-        let (m, p) = super::UPLOAD;
-        assert!(
-            routes.contains(&(m.to_owned(), p.to_owned())),
-            "UPLOAD names a route"
-        );
+        for (m, p) in super::UPLOADS {
+            assert!(
+                routes.contains(&((*m).to_owned(), (*p).to_owned())),
+                "UPLOADS names a route: {m} {p}"
+            );
+        }
     }
 }

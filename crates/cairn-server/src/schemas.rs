@@ -118,6 +118,9 @@ pub struct ContextOptions {
 pub struct SearchBody {
     /// The collection id (a slug).
     pub collection: String,
+    /// More collections searched with `collection` (at most 8 in all); the hits are
+    /// merged into one ranking, each naming its collection.
+    pub collections: Option<Vec<String>>,
     pub query: String,
     pub mode: Option<SearchMode>,
     pub fusion: Option<Fusion>,
@@ -154,6 +157,8 @@ pub struct Turn {
 pub struct AskBody {
     /// The collection id (a slug).
     pub collection: String,
+    /// More collections searched with `collection` (at most 8 in all).
+    pub collections: Option<Vec<String>>,
     pub question: String,
     /// A stored conversation of the caller: its history is used and this turn appended.
     pub conversation: Option<String>,
@@ -247,6 +252,16 @@ pub struct UploadForm {
     pub metadata: Option<String>,
 }
 
+/// `POST /api/v1/conversations/{conversation}/attachments` (multipart/form-data).
+#[derive(Serialize, ToSchema)]
+pub struct AttachmentForm {
+    /// The file, with its name in the part's `filename`.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+    /// JSON object stored as the document's metadata.
+    pub metadata: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use cairn_engine::answer::AskRequest;
@@ -276,9 +291,14 @@ mod tests {
     #[test]
     fn search_and_ask_schemas_match_the_engine_types() {
         let c = CollectionId::new("kb");
-        let search = serde_json::to_value(SearchRequest::new(c.clone(), "q")).unwrap();
+        // (`collections` is left out of the JSON when empty.)
+        let mut search = SearchRequest::new(c.clone(), "q");
+        search.collections = vec![CollectionId::new("more")];
+        let search = serde_json::to_value(search).unwrap();
         assert_eq!(properties("SearchBody"), fields(search));
-        let mut ask = fields(serde_json::to_value(AskRequest::new(c, "q")).unwrap());
+        let mut ask = AskRequest::new(c, "q");
+        ask.collections = vec![CollectionId::new("more")];
+        let mut ask = fields(serde_json::to_value(ask).unwrap());
         // The server's own fields; `instructions` is set from an assistant (serialized
         // for the cache keys, never read from a body).
         ask.insert("stream".into());

@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use tower::ServiceExt;
 
+#[path = "http/collections.rs"]
+mod collections;
+
 fn app(dir: &std::path::Path, extra: &str) -> (Router, Arc<Engine>) {
     let toml = format!(
         "data_dir = \"{}\"\n[ingest.quality]\nmin_chars = 10\n[models]\ngenerator = \"smollm2-135m-instruct\"\n\

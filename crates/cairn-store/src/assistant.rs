@@ -1,4 +1,4 @@
-//! Assistants: a saved collection, instructions and model that people pick to ask with.
+//! Assistants: saved collections, instructions and model that people pick to ask with.
 
 use crate::Result;
 use cairn_types::{CollectionId, TenantId};
@@ -14,6 +14,10 @@ pub struct Assistant {
     pub description: String,
     /// The collection it answers from.
     pub collection: CollectionId,
+    /// More collections it answers from, in order (without `collection`). Deleting one
+    /// of them takes it off the assistant; deleting `collection` deletes the assistant.
+    #[serde(default)]
+    pub collections: Vec<CollectionId>,
     /// Added to the system prompt after the grounding rules.
     pub instructions: String,
     /// The generator it answers with (`None`: the tenant's generator).
@@ -26,8 +30,8 @@ pub struct Assistant {
 
 /// Saved assistants.
 pub trait AssistantRepo {
-    /// Inserts or replaces (keeping `created_at`); `NotFound` if the collection is not
-    /// the tenant's.
+    /// Inserts or replaces (keeping `created_at`); `NotFound` if one of its collections
+    /// is not the tenant's.
     fn put_assistant(&self, assistant: &Assistant) -> Result<Assistant>;
     fn get_assistant(&self, tenant: &TenantId, id: &str) -> Result<Assistant>;
     /// By name.

@@ -295,12 +295,15 @@ fn fill(dir: &Path) -> (PathBuf, Filled) {
         600_000,
     )
     .unwrap();
+    s.create_collection(&a, &c("more"), "", &ChunkingSpec::default(), 89)
+        .unwrap();
     s.put_assistant(&Assistant {
         tenant: a.clone(),
         id: "helper".into(),
         name: "Helper".into(),
         description: "answers".into(),
         collection: c("c"),
+        collections: vec![c("more")],
         instructions: "be brief".into(),
         model: None,
         updated_by: "alice".into(),
@@ -659,10 +662,12 @@ fn a_failure_midway_leaves_the_target_empty() {
     let (path, _) = fill(dir.path());
     // The last table copied gets a value that does not decode (text that is not UTF-8):
     // every other table is copied before the import fails.
-    assert_eq!(IMPORTED_TABLES.last(), Some(&"assistants"));
+    assert_eq!(IMPORTED_TABLES.last(), Some(&"assistant_collections"));
     let lite = rusqlite::Connection::open(&path).unwrap();
+    // The broken id cannot reference a collection.
+    lite.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
     lite.execute(
-        "UPDATE assistants SET instructions = CAST(x'ff00fe' AS TEXT)",
+        "UPDATE assistant_collections SET collection_id = CAST(x'ff00fe' AS TEXT)",
         [],
     )
     .unwrap();
@@ -671,13 +676,18 @@ fn a_failure_midway_leaves_the_target_empty() {
     let msg = err.to_string();
     assert!(matches!(err, Error::Corrupt(_)), "{msg}");
     assert!(
-        msg.contains("`assistants`") && msg.contains("`instructions`") && msg.contains("UTF-8"),
+        msg.contains("`assistant_collections`")
+            && msg.contains("`collection_id`")
+            && msg.contains("UTF-8"),
         "{msg}"
     );
     assert_eq!(postgres_rows(&url), 0, "everything was rolled back");
     // Once the row is fixed the same database takes the import.
-    lite.execute("UPDATE assistants SET instructions = 'fixed'", [])
-        .unwrap();
+    lite.execute(
+        "UPDATE assistant_collections SET collection_id = 'more'",
+        [],
+    )
+    .unwrap();
     let report = import(&url, &path).unwrap();
     assert_eq!(report.total_rows(), postgres_rows(&url));
 }

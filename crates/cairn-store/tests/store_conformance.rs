@@ -32,6 +32,8 @@ mod support;
 
 #[path = "store_conformance/agents.rs"]
 mod agents;
+#[path = "store_conformance/assistants.rs"]
+mod assistants;
 #[path = "store_conformance/concurrency.rs"]
 mod concurrency;
 #[path = "store_conformance/conversations.rs"]

@@ -27,7 +27,13 @@ impl Engine {
         if !c.cache.exact || !deterministic || !cacheable(req) {
             return Ok(None);
         }
-        let head = self.store.index_head(tenant, &req.collection)?;
+        let mut head = self.store.index_head(tenant, &req.collection)?;
+        // Over several collections, a write to any of them changes the key.
+        for c in &req.collections {
+            head = head
+                .wrapping_mul(1_000_003)
+                .wrapping_add(self.store.index_head(tenant, c)?);
+        }
         self.cache_key(tenant, req, Some(head)).map(Some)
     }
 

@@ -245,6 +245,7 @@ mod tests {
     fn src(n: usize, text: &str) -> Source {
         Source {
             n,
+            collection: String::new(),
             chunk_id: format!("c{n}"),
             document_id: format!("d{n}"),
             title: "VACUUM".into(),

@@ -228,7 +228,12 @@ impl Engine {
         id: &ConversationId,
     ) -> Result<()> {
         self.owned_conversation(tenant, owner.map(Some), id)?;
-        Ok(self.store.delete_conversation(tenant, id)?)
+        self.store.delete_conversation(tenant, id)?;
+        // Its attached files go with it.
+        if let Some(files) = self.attached_collection(tenant, id)? {
+            self.delete_collection(tenant, &files)?;
+        }
+        Ok(())
     }
 
     /// A recorded answer, if `owner` (`None`: the operator) may read it.

@@ -4,6 +4,7 @@
 //!
 //! The CLI and the HTTP server both call [`Engine::ask_streaming`].
 
+pub mod attachments;
 mod cache;
 mod cascade;
 mod compress;
@@ -28,7 +29,6 @@ use crate::engine::now_ms;
 use crate::search::{SearchHit, SearchRequest};
 use crate::security::Redaction;
 use crate::{Engine, Error, Result};
-use cairn_index::chunk_key;
 use cairn_models::{GenerateRequest, SamplingParams, StreamEvent};
 use cairn_types::{AnswerId, ErrorCode, StoredAnswer, TenantId};
 use std::time::Instant;
@@ -40,6 +40,7 @@ fn ms(t: Instant) -> f64 {
 fn source_of(n: usize, h: &SearchHit) -> Source {
     Source {
         n,
+        collection: h.collection.clone(),
         chunk_id: h.chunk_id.clone(),
         document_id: h.document_id.clone(),
         title: h.title.clone(),
@@ -160,6 +161,13 @@ impl Engine {
 
         let t = Instant::now();
         let mut search = SearchRequest::new(req.collection.clone(), standalone.clone());
+        search.collections = req.collections.clone();
+        // The conversation's own files (its owner was checked with its history).
+        if let Some(conv) = &req.conversation
+            && let Some(files) = self.attached_collection(tenant, conv)?
+        {
+            search.collections.push(files);
+        }
         search.mode = req.mode;
         search.rerank = req.rerank;
         search.transforms = req.transforms.clone();
@@ -511,11 +519,20 @@ impl Engine {
         } else {
             self.embedder()?.embed(&texts)?.vectors
         };
-        let space = self.space(tenant, &req.collection)?;
-        let keys: Vec<u64> = sources.iter().map(|s| chunk_key(&s.chunk_id)).collect();
         // The stored text is whole (only the prompt's excerpt is cut), so the index's
-        // vectors still match it.
-        let source_vectors = self.space_vectors(&space, tenant, &req.collection, &keys)?;
+        // vectors still match it. Each source's vector is in its own collection's index.
+        let chunks: Vec<(&str, &str)> = sources
+            .iter()
+            .map(|s| {
+                let c = if s.collection.is_empty() {
+                    req.collection.as_str()
+                } else {
+                    s.collection.as_str()
+                };
+                (c, s.chunk_id.as_str())
+            })
+            .collect();
+        let source_vectors = self.chunk_vectors(tenant, &chunks)?;
         Ok(ground::check(
             answer,
             question,
@@ -582,6 +599,7 @@ fn missing_names(question: &str, sources: &[Source]) -> Vec<String> {
 pub(crate) fn test_source(n: usize, text: &str) -> Source {
     Source {
         n,
+        collection: String::new(),
         chunk_id: format!("c{n}"),
         document_id: "d".into(),
         title: "VACUUM".into(),

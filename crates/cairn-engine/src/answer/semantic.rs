@@ -199,7 +199,12 @@ impl Engine {
         tenant: &TenantId,
         req: &AskRequest,
     ) -> Result<Option<String>> {
-        if !self.config.cache.semantic || !super::cache::cacheable(req) {
+        // An entry is checked against one collection's change log: answers over
+        // several collections are not kept.
+        if !self.config.cache.semantic
+            || !super::cache::cacheable(req)
+            || !req.collections.is_empty()
+        {
             return Ok(None);
         }
         self.cache_key(tenant, req, None).map(Some)

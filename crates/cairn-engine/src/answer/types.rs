@@ -18,6 +18,10 @@ pub struct Turn {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AskRequest {
     pub collection: CollectionId,
+    /// More collections searched with `collection` (an assistant over several, a
+    /// conversation's attachments).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collections: Vec<CollectionId>,
     pub question: String,
     /// A stored conversation: its history is used and this turn is appended to it.
     #[serde(default)]
@@ -78,6 +82,7 @@ impl AskRequest {
     pub fn new(collection: CollectionId, question: impl Into<String>) -> Self {
         Self {
             collection,
+            collections: Vec::new(),
             question: question.into(),
             conversation: None,
             history: Vec::new(),
@@ -104,6 +109,9 @@ impl AskRequest {
 pub struct Source {
     /// The number the answer cites it by (`[n]`).
     pub n: usize,
+    /// The collection the chunk is in (empty in answers recorded before it was kept).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub collection: String,
     pub chunk_id: String,
     pub document_id: String,
     pub title: String,

@@ -137,6 +137,7 @@ impl Engine {
         let evidence_vector = [vectors.pop()];
         let source = [Source {
             n: 1,
+            collection: String::new(),
             chunk_id: String::new(),
             document_id: String::new(),
             title: String::new(),

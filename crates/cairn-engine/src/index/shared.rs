@@ -224,6 +224,30 @@ impl Engine {
         })
     }
 
+    /// The index vectors of chunks given as `(collection, chunk id)`, in order (`None`
+    /// where one has none): each from its own collection's index.
+    pub(crate) fn chunk_vectors(
+        &self,
+        tenant: &TenantId,
+        chunks: &[(&str, &str)],
+    ) -> Result<Vec<Option<Vec<f32>>>> {
+        let mut out = vec![None; chunks.len()];
+        let mut names: Vec<&str> = chunks.iter().map(|c| c.0).collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let collection = CollectionId::new(name);
+            let at: Vec<usize> = (0..chunks.len()).filter(|&i| chunks[i].0 == name).collect();
+            let keys: Vec<u64> = at.iter().map(|&i| chunk_key(chunks[i].1)).collect();
+            let space = self.space(tenant, &collection)?;
+            let found = self.space_vectors(&space, tenant, &collection, &keys)?;
+            for (i, v) in at.into_iter().zip(found) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+
     /// The vectors of `keys` (`None` where a key has none), wherever they are kept.
     pub(crate) fn space_vectors(
         &self,

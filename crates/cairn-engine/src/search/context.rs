@@ -2,10 +2,8 @@
 //! and near-duplicate removal, MMR diversity, and edge ordering.
 
 use super::{ContextOptions, Order, SearchHit};
-use crate::index::Space;
 use crate::{Engine, Result};
-use cairn_index::chunk_key;
-use cairn_types::{ChunkId, CollectionId, TenantId};
+use cairn_types::{ChunkId, TenantId};
 use std::collections::{HashMap, HashSet};
 
 /// Share of a hit's word trigrams found in a better hit above which it is dropped.
@@ -15,8 +13,6 @@ impl Engine {
     pub(crate) fn apply_context(
         &self,
         tenant: &TenantId,
-        collection: &CollectionId,
-        space: &Space,
         mut hits: Vec<SearchHit>,
         opts: &ContextOptions,
         top_k: usize,
@@ -28,8 +24,11 @@ impl Engine {
             hits = dedup(hits);
         }
         if let Some(lambda) = opts.mmr_lambda {
-            let keys: Vec<u64> = hits.iter().map(|h| chunk_key(&h.chunk_id)).collect();
-            let vectors = self.space_vectors(space, tenant, collection, &keys)?;
+            let chunks: Vec<(&str, &str)> = hits
+                .iter()
+                .map(|h| (h.collection.as_str(), h.chunk_id.as_str()))
+                .collect();
+            let vectors = self.chunk_vectors(tenant, &chunks)?;
             hits = mmr(hits, &vectors, lambda.clamp(0.0, 1.0), top_k);
         }
         hits.truncate(top_k);
@@ -222,6 +221,7 @@ mod tests {
 
     fn hit(doc: &str, ordinal: usize, text: &str, score: f32) -> SearchHit {
         SearchHit {
+            collection: String::new(),
             chunk_id: format!("{doc}:{ordinal}"),
             document_id: doc.into(),
             title: String::new(),

@@ -2,8 +2,10 @@
 //! both) → fusion → hydration from the store → optional reranking → context helpers.
 
 mod context;
+mod federated;
 mod query_cache;
 mod rerank;
+pub use federated::MAX_COLLECTIONS;
 pub use rerank::{LLM, MAXSIM};
 pub mod specific;
 mod transform;
@@ -18,7 +20,7 @@ pub use types::{
 };
 
 use crate::{Engine, Error, Result};
-use cairn_index::{Access, Fused, IndexSpace, SearchFilter, rrf_weighted, weighted};
+use cairn_index::{Access, Fused, SearchFilter, rrf_weighted, weighted};
 use cairn_types::{ChunkId, DocumentId, ErrorCode, Principal, TenantId};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -153,15 +155,18 @@ impl Engine {
             None => req,
         };
         let opts = self.resolve(req)?;
+        let collections = federated::collections_of(req)?;
         let mut timings = Timings::default();
         let t = Instant::now();
-        let (space, _) = tracing::info_span!("retrieval.index_sync").in_scope(|| {
-            let synced = self.synced_space(tenant, &req.collection)?;
-            synced
-                .0
-                .index
-                .check(tenant.as_str(), req.collection.as_str())?;
-            Ok::<_, Error>(synced)
+        let spaces = tracing::info_span!("retrieval.index_sync").in_scope(|| {
+            collections
+                .iter()
+                .map(|c| {
+                    let (space, _) = self.synced_space(tenant, c)?;
+                    space.index.check(tenant.as_str(), c.as_str())?;
+                    Ok::<_, Error>((c, space))
+                })
+                .collect::<Result<Vec<_>>>()
         })?;
         timings.sync_ms = ms(t);
 
@@ -177,6 +182,10 @@ impl Engine {
         };
         timings.transform_ms = ms(t);
 
+        // Candidates of every collection go into one list per probe and retriever
+        // (global keys: positions in `keys`), so one fusion, one rerank and one
+        // context pass rank them all together.
+        let mut keys = federated::GlobalKeys::default();
         let mut lists: Vec<Vec<(u64, f32)>> = Vec::new();
         let mut weights: Vec<f32> = Vec::new();
         let (mut lex0, mut dense0) = (None, None);
@@ -184,14 +193,18 @@ impl Engine {
             if opts.mode != SearchMode::Dense {
                 let t = Instant::now();
                 let l = stage("retrieval.lexical", || {
-                    self.lexical_search(
-                        &space,
-                        tenant,
-                        &req.collection,
-                        &p.lexical,
-                        &req.filter,
-                        opts.candidates,
-                    )
+                    let mut per = Vec::with_capacity(spaces.len());
+                    for (c, space) in &spaces {
+                        per.push(self.lexical_search(
+                            space,
+                            tenant,
+                            c,
+                            &p.lexical,
+                            &req.filter,
+                            opts.candidates,
+                        )?);
+                    }
+                    Ok(federated::merge_lists(&mut keys, per, opts.candidates))
                 })?;
                 timings.lexical_ms += ms(t);
                 if i == 0 {
@@ -212,15 +225,19 @@ impl Engine {
                 timings.embed_ms += ms(t);
                 let t = Instant::now();
                 let d = stage("retrieval.dense", || {
-                    self.dense_search(
-                        &space,
-                        tenant,
-                        &req.collection,
-                        &v,
-                        &req.filter,
-                        opts.candidates,
-                        req.ef_search,
-                    )
+                    let mut per = Vec::with_capacity(spaces.len());
+                    for (c, space) in &spaces {
+                        per.push(self.dense_search(
+                            space,
+                            tenant,
+                            c,
+                            &v,
+                            &req.filter,
+                            opts.candidates,
+                            req.ef_search,
+                        )?);
+                    }
+                    Ok(federated::merge_lists(&mut keys, per, opts.candidates))
                 })?;
                 timings.dense_ms += ms(t);
                 if i == 0 {
@@ -238,10 +255,16 @@ impl Engine {
         timings.fuse_ms = ms(t);
 
         let t = Instant::now();
+        let resolve = |global: u64| {
+            let (c, key) = keys.get(global)?;
+            let (collection, space) = spaces.get(c)?;
+            let chunk = space.index.resolve(key)?;
+            Some((collection.as_str(), chunk.chunk_id()))
+        };
         let mut hits = stage("retrieval.hydrate", || {
             self.hydrate(
                 tenant,
-                &space.index,
+                &resolve,
                 fused.into_iter().take(opts.candidates),
                 lex0,
                 dense0,
@@ -277,14 +300,7 @@ impl Engine {
 
         let t = Instant::now();
         let hits = stage("retrieval.context", || {
-            self.apply_context(
-                tenant,
-                &req.collection,
-                &space,
-                hits,
-                &req.context,
-                opts.top_k,
-            )
+            self.apply_context(tenant, hits, &req.context, opts.top_k)
         })?;
         timings.context_ms = ms(t);
         timings.total_ms = ms(start);
@@ -334,20 +350,20 @@ impl Engine {
 
     /// Chunks and documents for fused keys, in order; keys the store no longer has are
     /// dropped (a hit is only returned when the store and the index both have it).
-    fn hydrate(
+    fn hydrate<'c>(
         &self,
         tenant: &TenantId,
-        space: &IndexSpace,
+        resolve: &dyn Fn(u64) -> Option<(&'c str, String)>,
         fused: impl Iterator<Item = Fused>,
         lex0: Option<usize>,
         dense0: Option<usize>,
     ) -> Result<Vec<SearchHit>> {
-        let fused: Vec<(Fused, String)> = fused
-            .filter_map(|f| space.resolve(f.key).map(|r| (f, r.chunk_id())))
+        let fused: Vec<(Fused, &str, String)> = fused
+            .filter_map(|f| resolve(f.key).map(|(c, id)| (f, c, id)))
             .collect();
         let ids: Vec<ChunkId> = fused
             .iter()
-            .map(|(_, id)| ChunkId::new(id.clone()))
+            .map(|(_, _, id)| ChunkId::new(id.clone()))
             .collect();
         let chunks: HashMap<String, cairn_types::Chunk> = self
             .store
@@ -370,10 +386,11 @@ impl Engine {
         };
         Ok(fused
             .into_iter()
-            .filter_map(|(f, id)| {
+            .filter_map(|(f, collection, id)| {
                 let c = chunks.get(&id)?;
                 let d = docs.get(c.document.as_str())?;
                 Some(SearchHit {
+                    collection: collection.to_owned(),
                     chunk_id: id,
                     document_id: d.id.as_str().to_owned(),
                     title: d.title.clone(),
@@ -444,7 +461,7 @@ fn fuse(
 /// contain none, keeping the order within each group: a query naming `40P01` wants the
 /// page that lists `40P01`, not the pages that are merely about error codes, however
 /// well both retrievers agree on those.
-fn promote_exact(hits: &mut [SearchHit], identifiers: &[String]) {
+pub(super) fn promote_exact(hits: &mut [SearchHit], identifiers: &[String]) {
     if identifiers.is_empty() {
         return;
     }
@@ -474,6 +491,7 @@ mod tests {
 
     fn hit(id: &str, text: &str) -> SearchHit {
         SearchHit {
+            collection: String::new(),
             chunk_id: id.into(),
             document_id: id.into(),
             title: "Errors".into(),

@@ -131,6 +131,10 @@ pub struct ContextOptions {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SearchRequest {
     pub collection: CollectionId,
+    /// More collections searched with `collection` (an assistant over several, a
+    /// conversation's attachments); their hits are merged into one ranking.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collections: Vec<CollectionId>,
     pub query: String,
     #[serde(default)]
     pub mode: Option<SearchMode>,
@@ -163,6 +167,7 @@ impl SearchRequest {
     pub fn new(collection: CollectionId, query: impl Into<String>) -> Self {
         Self {
             collection,
+            collections: Vec::new(),
             query: query.into(),
             mode: None,
             fusion: None,
@@ -201,6 +206,9 @@ pub struct HitScores {
 /// A retrieved chunk with what a citation needs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SearchHit {
+    /// The collection the chunk is in.
+    #[serde(default)]
+    pub collection: String,
     pub chunk_id: String,
     pub document_id: String,
     pub title: String,

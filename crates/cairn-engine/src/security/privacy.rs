@@ -46,7 +46,12 @@ impl Engine {
             Err(e) => return Err(e.into()),
         };
         for c in &report.collections {
-            self.sync_index(tenant, c)?;
+            // A deleted conversation's attachment collection goes whole.
+            if crate::answer::attachments::is_attachments_collection(c.as_str()) {
+                self.delete_collection(tenant, c)?;
+            } else {
+                self.sync_index(tenant, c)?;
+            }
         }
         self.audit_or_log(AuditEvent {
             tenant,

@@ -82,6 +82,7 @@ async fn apply_assistant(
     .await
     .map_err(|e| e.with_param("assistant"))?;
     req.collection = a.collection;
+    req.collections = a.collections;
     req.instructions = Some(a.instructions).filter(|i| !i.is_empty());
     if req.model.is_none() {
         req.model = a.model;

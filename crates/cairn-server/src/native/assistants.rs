@@ -1,4 +1,4 @@
-//! Assistants: a tenant's saved combinations of a collection, instructions and a model,
+//! Assistants: a tenant's saved combinations of collections, instructions and a model,
 //! which askers pick (`"assistant": id` in `POST /api/v1/ask`). Editors and above save
 //! and delete them; anyone who may ask lists them.
 
@@ -28,8 +28,13 @@ pub struct AssistantBody {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    /// The collection it answers from.
-    pub collection: String,
+    /// The collection it answers from (or give `collections`).
+    #[serde(default)]
+    pub collection: Option<String>,
+    /// The collections it answers from, in order (at most 8 with `collection`); an
+    /// answer searches them all and cites across them.
+    #[serde(default)]
+    pub collections: Vec<String>,
     /// Added to the system prompt after the grounding rules (at most 4,000 characters).
     #[serde(default)]
     pub instructions: String,
@@ -37,6 +42,18 @@ pub struct AssistantBody {
     /// tenant's generator.
     #[serde(default)]
     pub model: Option<String>,
+}
+
+/// `collection` then `collections`, without repeats.
+fn collections_of(body: &AssistantBody) -> Vec<CollectionId> {
+    let mut all: Vec<CollectionId> = Vec::new();
+    for c in body.collection.iter().chain(&body.collections) {
+        let c = CollectionId::new(c.trim());
+        if !all.contains(&c) {
+            all.push(c);
+        }
+    }
+    all
 }
 
 fn invalid(param: &str, message: impl Into<String>) -> ApiError {
@@ -61,9 +78,34 @@ fn check(e: &Engine, tenant: &TenantId, id: &str, body: &AssistantBody) -> ApiRe
             format!("the instructions are longer than {MAX_INSTRUCTIONS} characters"),
         ));
     }
-    e.store()
-        .get_collection(tenant, &CollectionId::new(body.collection.clone()))
-        .map_err(|err| ApiError::from(err).with_param("collection"))?;
+    let all = collections_of(body);
+    if all.is_empty() {
+        return Err(invalid(
+            "collections",
+            "an assistant needs a collection (`collection` or `collections`)",
+        ));
+    }
+    let most = cairn_engine::search::MAX_COLLECTIONS;
+    if all.len() > most {
+        return Err(invalid(
+            "collections",
+            format!("an assistant answers from at most {most} collections"),
+        ));
+    }
+    for c in &all {
+        let param = if Some(c.as_str()) == body.collection.as_deref() {
+            "collection"
+        } else {
+            "collections"
+        };
+        // A conversation's attached files are its owner's alone.
+        if cairn_engine::answer::attachments::is_attachments_collection(c.as_str()) {
+            return Err(invalid(param, format!("collection `{c}` not found")));
+        }
+        e.store()
+            .get_collection(tenant, c)
+            .map_err(|err| ApiError::from(err).with_param(param))?;
+    }
     if let Some(model) = body.model.as_deref().filter(|m| !m.trim().is_empty()) {
         e.answer_model(tenant, model)
             .map_err(|err| ApiError::from(err).with_param("model"))?;
@@ -115,12 +157,15 @@ pub async fn put_assistant(
     blocking(&state, move |e, _| {
         check(e, &who.tenant, &id, &body)?;
         let now = crate::gate::now_ms();
+        let mut all = collections_of(&body);
+        let first = all.remove(0);
         let saved = e.store().put_assistant(&Assistant {
             tenant: who.tenant.clone(),
             id: id.clone(),
             name: body.name.trim().to_owned(),
             description: body.description.trim().to_owned(),
-            collection: CollectionId::new(body.collection),
+            collection: first,
+            collections: all,
             instructions: body.instructions.trim().to_owned(),
             model: body
                 .model
@@ -135,7 +180,8 @@ pub async fn put_assistant(
             &who,
             "assistants.put",
             &id,
-            json!({"collection": saved.collection, "model": saved.model}),
+            json!({"collection": saved.collection, "collections": saved.collections,
+                   "model": saved.model}),
         );
         Ok(Json(json!(saved)))
     })

@@ -14,7 +14,7 @@ use cairn_engine::{CommitGate, UploadAccepted, UploadRequest};
 use cairn_store::AclViewer;
 use cairn_store::JobFilter;
 use cairn_types::{
-    Acl, ChunkingSpec, CollectionId, Document, DocumentId, ErrorCode, Job, JobId, JobKind, JobState,
+    ChunkingSpec, CollectionId, Document, DocumentId, ErrorCode, Job, JobId, JobKind, JobState,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -58,7 +58,7 @@ pub async fn create_collection(
     Ok((StatusCode::CREATED, Json(json!(c))))
 }
 
-/// Lists collections.
+/// Lists collections (not the ones holding conversations' attached files).
 #[utoipa::path(get, path = "/api/v1/collections", tag = "collections",
     responses((status = 200, description = "`{\"data\": [collection...]}`", body = Object)))]
 pub async fn list_collections(
@@ -67,7 +67,12 @@ pub async fn list_collections(
 ) -> ApiResult<Json<Value>> {
     let tenant = caller.tenant.clone();
     let list = blocking(&state, move |e, _| {
-        Ok(e.store().list_collections(&tenant)?)
+        let mut all = e.store().list_collections(&tenant)?;
+        // Conversations' attached files are listed with their conversation.
+        all.retain(|c| {
+            !cairn_engine::answer::attachments::is_attachments_collection(c.id.as_str())
+        });
+        Ok(all)
     })
     .await?;
     Ok(Json(json!({ "data": list })))
@@ -179,12 +184,6 @@ pub async fn upload(
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
     let prefer_async = prefers_async(&headers);
     let asynchronous = prefer_async || query.wait == Some(false);
-    let mut multipart = multipart.map_err(|e| {
-        ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            format!("expected a multipart/form-data upload: {}", e.body_text()),
-        )
-    })?;
     let key = headers
         .get("idempotency-key")
         .map(|v| {
@@ -198,61 +197,22 @@ pub async fn upload(
             "Idempotency-Key must be 1-255 characters",
         ));
     }
-    let mut file: Option<(String, super::spool::Spooled)> = None;
-    let spool_dir = state.engine.config().data_dir.join("tmp");
-    let mut acl = Acl::default();
-    let mut metadata = serde_json::Map::new();
-    let too_large = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                ErrorCode::TooLarge,
-                "the upload exceeds server.max_upload_bytes",
-            )
-        } else {
-            ApiError::invalid(format!("malformed multipart body: {}", e.body_text()))
-        }
-    };
-    while let Some(field) = multipart.next_field().await.map_err(too_large)? {
-        match field.name().unwrap_or("") {
-            "file" => {
-                let name = field
-                    .file_name()
-                    .map(str::to_owned)
-                    .ok_or_else(|| ApiError::invalid("the `file` field needs a file name"))?;
-                let spooled =
-                    super::spool::spool(field, &spool_dir)
-                        .await
-                        .map_err(|e| match e {
-                            super::spool::SpoolError::Body(e) => too_large(e),
-                            super::spool::SpoolError::Disk(e) => ApiError::new(
-                                ErrorCode::Internal,
-                                format!("could not spool the upload to disk: {e}"),
-                            ),
-                        })?;
-                file = Some((name, spooled));
-            }
-            "acl" => {
-                let text = field.text().await.map_err(too_large)?;
-                acl = serde_json::from_str(&text).map_err(|e| {
-                    ApiError::invalid(format!("`acl` is not valid JSON: {e}")).with_param("acl")
-                })?;
-            }
-            "metadata" => {
-                let text = field.text().await.map_err(too_large)?;
-                metadata = serde_json::from_str(&text).map_err(|e| {
-                    ApiError::invalid(format!("`metadata` must be a JSON object: {e}"))
-                        .with_param("metadata")
-                })?;
-            }
-            other => {
-                return Err(ApiError::invalid(format!(
-                    "unknown multipart field `{other}` (expected file, acl, metadata)"
-                )));
-            }
-        }
+    if cairn_engine::answer::attachments::is_attachments_collection(&collection) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "this collection holds a conversation's attached files: attach through \
+             /api/v1/conversations/{conversation}/attachments",
+        ));
     }
-    let (name, spooled) =
-        file.ok_or_else(|| ApiError::invalid("the upload has no `file` field"))?;
+    let form =
+        super::spool::read_form(multipart, &state.engine.config().data_dir.join("tmp"), true)
+            .await?;
+    let (name, spooled, acl, metadata) = (
+        form.name,
+        form.file,
+        form.acl.unwrap_or_default(),
+        form.metadata,
+    );
     let who = caller.0;
     let uploaded = blocking(&state, move |e, cancel| {
         let coll = CollectionId::new(collection);

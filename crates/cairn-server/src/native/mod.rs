@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod answers;
 pub mod assistants;
+pub mod attachments;
 pub mod identity;
 pub mod library;
 pub mod models;

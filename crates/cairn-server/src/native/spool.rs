@@ -61,3 +61,92 @@ pub async fn spool(mut field: Field<'_>, dir: &Path) -> Result<Spooled, SpoolErr
         len,
     })
 }
+
+/// A multipart upload read: the spooled `file` with its name, and the JSON fields.
+pub struct UploadForm {
+    pub name: String,
+    pub file: Spooled,
+    /// The `acl` field, when sent.
+    pub acl: Option<cairn_types::Acl>,
+    /// The `metadata` field (empty when not sent).
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Reads a `multipart/form-data` upload: field `file` (spooled under `dir`), and the
+/// optional JSON fields `acl` and `metadata` (`acl` only where `takes_acl`).
+pub async fn read_form(
+    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+    dir: &Path,
+    takes_acl: bool,
+) -> crate::error::ApiResult<UploadForm> {
+    use crate::error::ApiError;
+    use axum::http::StatusCode;
+    use cairn_types::ErrorCode;
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("expected a multipart/form-data upload: {}", e.body_text()),
+        )
+    })?;
+    let too_large = |e: MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ErrorCode::TooLarge,
+                "the upload exceeds server.max_upload_bytes",
+            )
+        } else {
+            ApiError::invalid(format!("malformed multipart body: {}", e.body_text()))
+        }
+    };
+    let mut file = None;
+    let mut acl = None;
+    let mut metadata = serde_json::Map::new();
+    while let Some(field) = multipart.next_field().await.map_err(too_large)? {
+        match field.name().unwrap_or("") {
+            "file" => {
+                let name = field
+                    .file_name()
+                    .map(str::to_owned)
+                    .ok_or_else(|| ApiError::invalid("the `file` field needs a file name"))?;
+                let spooled = spool(field, dir).await.map_err(|e| match e {
+                    SpoolError::Body(e) => too_large(e),
+                    SpoolError::Disk(e) => ApiError::new(
+                        ErrorCode::Internal,
+                        format!("could not spool the upload to disk: {e}"),
+                    ),
+                })?;
+                file = Some((name, spooled));
+            }
+            "acl" if takes_acl => {
+                let text = field.text().await.map_err(too_large)?;
+                acl = Some(serde_json::from_str(&text).map_err(|e| {
+                    ApiError::invalid(format!("`acl` is not valid JSON: {e}")).with_param("acl")
+                })?);
+            }
+            "metadata" => {
+                let text = field.text().await.map_err(too_large)?;
+                metadata = serde_json::from_str(&text).map_err(|e| {
+                    ApiError::invalid(format!("`metadata` must be a JSON object: {e}"))
+                        .with_param("metadata")
+                })?;
+            }
+            other => {
+                let expected = if takes_acl {
+                    "file, acl, metadata"
+                } else {
+                    "file, metadata"
+                };
+                return Err(ApiError::invalid(format!(
+                    "unknown multipart field `{other}` (expected {expected})"
+                )));
+            }
+        }
+    }
+    let (name, file) = file.ok_or_else(|| ApiError::invalid("the upload has no `file` field"))?;
+    Ok(UploadForm {
+        name,
+        file,
+        acl,
+        metadata,
+    })
+}

@@ -9,7 +9,40 @@ use super::{PostgresStore, db, insert_err, not_found};
 use crate::Result;
 use crate::assistant::{Assistant, AssistantRepo};
 use cairn_types::{CollectionId, TenantId};
-use postgres::Row;
+use postgres::{GenericClient, Row};
+
+/// (assistant, collection) beyond the first, in order: of one assistant, or of all.
+fn further_collections(
+    client: &mut impl GenericClient,
+    tenant: &TenantId,
+    assistant: Option<&str>,
+) -> Result<Vec<(String, CollectionId)>> {
+    client
+        .query(
+            "SELECT assistant_id, collection_id FROM assistant_collections
+             WHERE tenant_id = $1 AND ($2::text IS NULL OR assistant_id = $2)
+             ORDER BY assistant_id, position",
+            &[&tenant.as_str(), &assistant],
+        )
+        .map_err(db)?
+        .iter()
+        .map(|row| {
+            Ok((
+                get::<String>(row, 0, "assistant_id")?,
+                CollectionId::new(get::<String>(row, 1, "collection_id")?),
+            ))
+        })
+        .collect()
+}
+
+/// `a` with its further collections read.
+fn with_collections(client: &mut impl GenericClient, mut a: Assistant) -> Result<Assistant> {
+    a.collections = further_collections(client, &a.tenant, Some(&a.id))?
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
+    Ok(a)
+}
 
 const COLS: &str = "tenant_id, id, name, description, collection_id, instructions, model, \
      updated_by, created_at, updated_at";
@@ -21,6 +54,7 @@ fn assistant(row: &Row) -> Result<Assistant> {
         name: get(row, 2, "name")?,
         description: get(row, 3, "description")?,
         collection: CollectionId::new(get::<String>(row, 4, "collection_id")?),
+        collections: Vec::new(),
         instructions: get(row, 5, "instructions")?,
         model: get(row, 6, "model")?,
         updated_by: get(row, 7, "updated_by")?,
@@ -64,7 +98,30 @@ impl AssistantRepo for PostgresStore {
                         || format!("collection `{}`", a.collection),
                     )
                 })?;
-            assistant(&row)
+            tx.execute(
+                "DELETE FROM assistant_collections WHERE tenant_id = $1 AND assistant_id = $2",
+                &[&a.tenant.as_str(), &a.id],
+            )
+            .map_err(db)?;
+            for (position, c) in a.collections.iter().enumerate() {
+                if *c == a.collection {
+                    continue;
+                }
+                tx.execute(
+                    "INSERT INTO assistant_collections(tenant_id, assistant_id, collection_id,
+                        position) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT DO NOTHING",
+                    &[&a.tenant.as_str(), &a.id, &c.as_str(), &(position as i64)],
+                )
+                .map_err(|e| {
+                    insert_err(
+                        e,
+                        || format!("assistant `{}` already exists", a.id),
+                        || format!("collection `{c}`"),
+                    )
+                })?;
+            }
+            with_collections(tx, assistant(&row)?)
         })
     }
 
@@ -77,14 +134,14 @@ impl AssistantRepo for PostgresStore {
                 )
                 .map_err(db)?
                 .ok_or_else(|| not_found(format!("assistant `{id}`")))?;
-            assistant(&row)
+            with_collections(client, assistant(&row)?)
         })
     }
 
     fn list_assistants(&self, tenant: &TenantId) -> Result<Vec<Assistant>> {
         self.read("listing assistants", |client| {
             // Byte order, as SQLite sorts text, whatever the database's locale.
-            client
+            let mut all = client
                 .query(
                     &format!(
                         "SELECT {COLS} FROM assistants WHERE tenant_id = $1
@@ -95,7 +152,13 @@ impl AssistantRepo for PostgresStore {
                 .map_err(db)?
                 .iter()
                 .map(assistant)
-                .collect()
+                .collect::<Result<Vec<_>>>()?;
+            for (id, c) in further_collections(client, tenant, None)? {
+                if let Some(a) = all.iter_mut().find(|a| a.id == id) {
+                    a.collections.push(c);
+                }
+            }
+            Ok(all)
         })
     }
 

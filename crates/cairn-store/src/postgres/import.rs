@@ -85,6 +85,7 @@ pub const IMPORTED_TABLES: &[&str] = &[
     "agent_runs",
     "agent_steps",
     "assistants",
+    "assistant_collections",
 ];
 
 /// Rows between two [`ImportProgress::Rows`] reports.

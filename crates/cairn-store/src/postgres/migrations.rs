@@ -11,7 +11,7 @@
 //! `index_changes.seq` is an identity column. Every text column is `COLLATE "C"`, so
 //! `ORDER BY` sorts by bytes as SQLite does, whatever the database's locale. Version 2
 //! is SQLite's 11 (the uploads waiting for their jobs), 5 its 13 (agents), 6 its 14 (tool
-//! sources).
+//! sources), 7 its 15 (an assistant's further collections).
 
 use super::db;
 use crate::{Error, Result, now_ms};
@@ -30,7 +30,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary needs.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -63,7 +63,29 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: V6_TOOL_SOURCES,
         readable_by: 5,
     },
+    Migration {
+        version: 7,
+        sql: V7_ASSISTANT_COLLECTIONS,
+        readable_by: 5,
+    },
 ];
+
+/// SQLite's version 15: the collections an assistant answers from beside its first.
+/// Only adds a table, so the previous release keeps serving (its assistants answer from
+/// their first collection).
+const V7_ASSISTANT_COLLECTIONS: &str = r#"
+CREATE TABLE assistant_collections (
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    assistant_id TEXT COLLATE "C" NOT NULL,
+    collection_id TEXT COLLATE "C" NOT NULL,
+    position BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, assistant_id, collection_id),
+    FOREIGN KEY (tenant_id, assistant_id) REFERENCES assistants(tenant_id, id)
+        ON DELETE CASCADE,
+    FOREIGN KEY (tenant_id, collection_id) REFERENCES collections(tenant_id, id)
+        ON DELETE CASCADE
+);
+"#;
 
 /// SQLite's version 14: tool sources saved through the API. Only adds a table, so the
 /// previous release keeps serving.

@@ -16,6 +16,7 @@ fn assistant(r: &Row<'_>) -> rusqlite::Result<Assistant> {
         name: r.get(2)?,
         description: r.get(3)?,
         collection: CollectionId::new(r.get::<_, String>(4)?),
+        collections: Vec::new(),
         instructions: r.get(5)?,
         model: r.get(6)?,
         updated_by: r.get(7)?,
@@ -25,14 +26,41 @@ fn assistant(r: &Row<'_>) -> rusqlite::Result<Assistant> {
 }
 
 fn load(conn: &Connection, tenant: &TenantId, id: &str) -> Result<Assistant> {
-    conn.query_row(
-        &format!("SELECT {COLS} FROM assistants WHERE tenant_id = ?1 AND id = ?2"),
-        (tenant.as_str(), id),
-        assistant,
-    )
-    .optional()
-    .map_err(db)?
-    .ok_or_else(|| not_found(format!("assistant `{id}`")))
+    let mut a = conn
+        .query_row(
+            &format!("SELECT {COLS} FROM assistants WHERE tenant_id = ?1 AND id = ?2"),
+            (tenant.as_str(), id),
+            assistant,
+        )
+        .optional()
+        .map_err(db)?
+        .ok_or_else(|| not_found(format!("assistant `{id}`")))?;
+    a.collections = further_collections(conn, tenant, Some(id))?
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
+    Ok(a)
+}
+
+/// (assistant, collection) beyond the first, in order: of one assistant, or of all.
+fn further_collections(
+    conn: &Connection,
+    tenant: &TenantId,
+    assistant: Option<&str>,
+) -> Result<Vec<(String, CollectionId)>> {
+    let mut st = conn
+        .prepare_cached(
+            "SELECT assistant_id, collection_id FROM assistant_collections
+             WHERE tenant_id = ?1 AND (?2 IS NULL OR assistant_id = ?2)
+             ORDER BY assistant_id, position",
+        )
+        .map_err(db)?;
+    let rows = st
+        .query_map((tenant.as_str(), assistant), |r| {
+            Ok((r.get(0)?, CollectionId::new(r.get::<_, String>(1)?)))
+        })
+        .map_err(db)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(db)
 }
 
 impl AssistantRepo for SqliteStore {
@@ -66,6 +94,29 @@ impl AssistantRepo for SqliteStore {
                     || format!("collection `{}`", a.collection),
                 )
             })?;
+            tx.execute(
+                "DELETE FROM assistant_collections WHERE tenant_id = ?1 AND assistant_id = ?2",
+                (a.tenant.as_str(), &a.id),
+            )
+            .map_err(db)?;
+            for (position, c) in a.collections.iter().enumerate() {
+                if *c == a.collection {
+                    continue;
+                }
+                tx.execute(
+                    "INSERT INTO assistant_collections(tenant_id, assistant_id, collection_id,
+                        position) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT DO NOTHING",
+                    (a.tenant.as_str(), &a.id, c.as_str(), position as i64),
+                )
+                .map_err(|e| {
+                    insert_err(
+                        e,
+                        || format!("assistant `{}` already exists", a.id),
+                        || format!("collection `{c}`"),
+                    )
+                })?;
+            }
             load(tx, &a.tenant, &a.id)
         })
     }
@@ -84,7 +135,13 @@ impl AssistantRepo for SqliteStore {
                 ))
                 .map_err(db)?;
             let rows = st.query_map([tenant.as_str()], assistant).map_err(db)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(db)
+            let mut all: Vec<Assistant> = rows.collect::<rusqlite::Result<_>>().map_err(db)?;
+            for (id, c) in further_collections(conn, tenant, None)? {
+                if let Some(a) = all.iter_mut().find(|a| a.id == id) {
+                    a.collections.push(c);
+                }
+            }
+            Ok(all)
         })
     }
 
@@ -118,6 +175,7 @@ mod tests {
             name: format!("{id} bot"),
             description: String::new(),
             collection: CollectionId::new(collection),
+            collections: Vec::new(),
             instructions: "Answer in French.".into(),
             model: None,
             updated_by: "user:ann".into(),

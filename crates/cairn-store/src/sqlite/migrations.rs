@@ -20,7 +20,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary migrates a database to.
-pub const SCHEMA_VERSION: i64 = 14;
+pub const SCHEMA_VERSION: i64 = 15;
 
 /// Every migration this binary knows, by increasing version.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -80,7 +80,27 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 14,
         sql: V14_TOOL_SOURCES,
     },
+    Migration {
+        version: 15,
+        sql: V15_ASSISTANT_COLLECTIONS,
+    },
 ];
+
+/// The collections an assistant answers from beside its first (`assistants.collection_id`),
+/// in order. A row goes with its assistant and with its collection.
+const V15_ASSISTANT_COLLECTIONS: &str = r"
+CREATE TABLE assistant_collections (
+    tenant_id TEXT NOT NULL,
+    assistant_id TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, assistant_id, collection_id),
+    FOREIGN KEY (tenant_id, assistant_id) REFERENCES assistants(tenant_id, id)
+        ON DELETE CASCADE,
+    FOREIGN KEY (tenant_id, collection_id) REFERENCES collections(tenant_id, id)
+        ON DELETE CASCADE
+) STRICT;
+";
 
 /// Tool sources saved through the API (`crate::agent::ToolSource`): MCP servers and
 /// OpenAPI documents whose tools a tenant's agents call. They go with their tenant.
