@@ -7,6 +7,8 @@
 
 mod common;
 
+#[path = "security/attachments.rs"]
+mod attachments;
 #[path = "security/audit.rs"]
 mod audit;
 #[path = "security/coverage.rs"]

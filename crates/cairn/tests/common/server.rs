@@ -191,6 +191,25 @@ pub fn upload_with(
     acl: Option<&str>,
     headers: &[(&str, &str)],
 ) -> Reply {
+    let to = format!("{url}/api/v1/collections/{collection}/documents");
+    post_file(&to, key, name, text, acl, headers)
+}
+
+/// Attaches `text` as file `name` to a conversation.
+pub fn attach(url: &str, key: &str, conversation: &str, name: &str, text: &str) -> Reply {
+    let to = format!("{url}/api/v1/conversations/{conversation}/attachments");
+    post_file(&to, key, name, text, None, &[])
+}
+
+/// POSTs a multipart upload (`file`, and `acl` when given) to `to`.
+fn post_file(
+    to: &str,
+    key: &str,
+    name: &str,
+    text: &str,
+    acl: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Reply {
     let boundary = "cairn-test-boundary-7d1f";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
@@ -207,7 +226,7 @@ pub fn upload_with(
         .build()
         .into();
     let mut req = agent
-        .post(&format!("{url}/api/v1/collections/{collection}/documents"))
+        .post(to)
         .header("Authorization", &format!("Bearer {key}"))
         .header(
             "Content-Type",

@@ -75,6 +75,7 @@ pub(crate) fn every_route(w: &World, s: &Server, t: &Targets) {
     let mut a = Attacks::new(s);
     wrong_role(&mut a, w, t);
     cross_acl(&mut a, w, t);
+    super::attachments::attachments(&mut a, w, t);
     super::cross_tenant::cross_tenant(&mut a, w, t);
     a.assert_every_route_attacked();
 }
