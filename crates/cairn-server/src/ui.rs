@@ -48,6 +48,7 @@ const ASSETS: &[Asset] = assets! {
     "manage.js" => JS,
     "jobs.js" => JS,
     "assistants.js" => JS,
+    "attachments.js" => JS,
     "traces.js" => JS,
     "vendor/preact.mjs" => JS,
     "vendor/hooks.mjs" => JS,

@@ -15,6 +15,7 @@ import { Audit, Guardrails, Usage, Users } from "./manage.js";
 import { Jobs } from "./jobs.js";
 import { Traces } from "./traces.js";
 import { Assistants, loadAssistants, loadModels } from "./assistants.js";
+import { Attachments } from "./attachments.js";
 
 const html = htm.bind(h);
 
@@ -294,6 +295,7 @@ function Chat({ me, onSignOut, onExpired }) {
   const [source, setSource] = useState(null);
   const [error, setError] = useState(null);
   const [asking, setAsking] = useState(false);
+  const [attaching, setAttaching] = useState(false);
   const [view, setView] = useState("chat");
   // A trace opened from an answer (the Traces view shows it first).
   const [traceOpen, setTraceOpen] = useState(null);
@@ -356,9 +358,17 @@ function Chat({ me, onSignOut, onExpired }) {
     loadAssistants().then(setAssistants);
     loadModels().then(setModels);
   }, [view]);
-  // An assistant answers from its own collection.
+  // An assistant answers from its own collections.
   const picked = assistants.find((a) => a.id === assistant);
   const asked = picked ? picked.collection : collection;
+
+  /** Starts a stored conversation (before its first question or file). */
+  async function startConversation(title) {
+    const c = await api("POST", "/api/v1/conversations", { collection: asked, title: title.slice(0, 80) });
+    setConversation(c.id);
+    refreshConversations();
+    return c.id;
+  }
 
   function update(i, change) {
     setTurns((ts) => ts.map((t, j) => (j === i ? { ...t, ...change(t) } : t)));
@@ -367,7 +377,7 @@ function Chat({ me, onSignOut, onExpired }) {
   async function ask(e, again) {
     e?.preventDefault();
     const q = (again ?? question).trim();
-    if (!q || abort.current) return;
+    if (!q || abort.current || attaching) return;
     if (again === undefined) setQuestion("");
     const i = turns.length;
     setTurns((ts) => [...ts, { question: q, text: "", answer: null, error: null }]);
@@ -377,11 +387,7 @@ function Chat({ me, onSignOut, onExpired }) {
     try {
       // The first question starts a stored conversation, so follow-ups use it.
       let id = conversation;
-      if (!id && canConverse) {
-        const c = await api("POST", "/api/v1/conversations", { collection: asked, title: q.slice(0, 80) });
-        id = c.id;
-        setConversation(id);
-      }
+      if (!id && canConverse) id = await startConversation(q);
       const request = { collection: asked, question: q, conversation: id ?? undefined };
       if (picked) request.assistant = picked.id;
       if (model) request.model = model;
@@ -434,7 +440,8 @@ function Chat({ me, onSignOut, onExpired }) {
     </label>`}
     ${view === "chat" && html`<label>Collection
       <select value=${asked} onChange=${(e) => { setCollection(e.target.value); startNew(); }}
-        aria-label="Collection" disabled=${!!picked}>
+        aria-label="Collection" disabled=${!!picked}
+        title=${picked?.collections?.length ? `Also: ${picked.collections.join(", ")}` : undefined}>
         ${collections.map((c) => html`<option value=${c.id}>${c.id}</option>`)}
       </select>
     </label>`}
@@ -492,8 +499,10 @@ function Chat({ me, onSignOut, onExpired }) {
           onKeyDown=${(e) => { if (e.key === "Enter" && !e.shiftKey) ask(e); }}></textarea>
         ${asking
           ? html`<button type="button" onClick=${() => abort.current?.abort()}>Stop</button>`
-          : html`<button type="submit" disabled=${!collection || !question.trim()}>Ask</button>`}
+          : html`<button type="submit" disabled=${!collection || !question.trim() || attaching}>Ask</button>`}
       </form>`}
+      ${canAsk && canConverse && collection && html`<${Attachments} conversation=${conversation}
+        start=${startConversation} disabled=${asking} onBusy=${setAttaching} />`}
     </main>
     <${SourcePanel} source=${source} onClose=${() => setSource(null)} />
   </div>`;

@@ -458,11 +458,15 @@ def main():
         page.get_by_role("button", name="Assistants", exact=True).click()
         page.get_by_label("Assistant id").fill("loud")
         page.get_by_label("Assistant name").fill("Loud helper")
-        page.get_by_label("Answers from collection").select_option("kb")
+        boxes = page.get_by_role("group", name=re.compile("Answers from collections"))
+        for box in boxes.get_by_role("checkbox").all():
+            box.uncheck()
+        boxes.get_by_role("checkbox", name="kb", exact=True).check()
         page.get_by_label("Instructions").fill("Reply in capitals.")
         page.get_by_role("button", name="Save assistant").click()
         expect(page.get_by_role("status")).to_contain_text("Loud helper")
-        assert api("/api/v1/assistants/loud")["instructions"] == "Reply in capitals."
+        saved = api("/api/v1/assistants/loud")
+        assert saved["instructions"] == "Reply in capitals." and saved["collection"] == "kb", saved
         accessible(page, "assistants")
         page.get_by_role("button", name="Chat").click()
         page.get_by_label("Assistant", exact=True).select_option("loud")
@@ -475,6 +479,22 @@ def main():
         expect(turn.locator(".meta")).to_contain_text("fake-b", timeout=LONG)
         expect(turn.locator(".answer")).to_contain_text("12 euros")
         page.get_by_label("Model", exact=True).select_option("")
+
+        # A file attached to a new conversation: its chip shows, a question finds it
+        # among the sources, and removing it takes the chip away.
+        page.get_by_role("button", name="New conversation").click()
+        page.get_by_label("Attach files").set_input_files(files=[{
+            "name": "ferry.md", "mimeType": "text/markdown",
+            "buffer": b"# Ferry timetable\n\nThe night ferry to Skerrow leaves pier 4 at 23:40 every Friday.",
+        }])
+        files = page.get_by_role("group", name="Attached files")
+        # Asking waits for the file: the button is off until it is stored.
+        expect(files.get_by_role("button", name="Remove ferry.md")).to_be_visible(timeout=LONG)
+        turn = ask(page, "When does the night ferry to Skerrow leave?")
+        expect(turn.locator("ol.sources")).to_contain_text("Ferry timetable", timeout=LONG)
+        files.get_by_role("button", name="Remove ferry.md").click()
+        expect(files.get_by_role("button", name="Remove ferry.md")).to_have_count(0)
+        accessible(page, "attachments")
 
         # API keys: a new key's token is shown once and works; a revoked one stops.
         page.get_by_role("button", name="Keys").click()
