@@ -115,6 +115,53 @@ fn search_explains_every_stage_and_filters() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("[invalid_input]"));
     let missing = cairn(home.path(), &["search", "x", "-c", "nope"]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("[not_found]"));
+
+    // `--also`: several collections ranked together, each hit naming its own.
+    let notes = home.path().join("notes");
+    std::fs::create_dir(&notes).unwrap();
+    std::fs::write(
+        notes.join("rota.md"),
+        "# On-call rota\n\nThe on-call engineer for the ingestion pipeline rotates every \
+         Monday at 09:00; the handover happens in the operations channel. The outgoing \
+         engineer lists open incidents, paused jobs and anything waiting on a vendor, and \
+         the incoming one confirms they can reach the pager before the hour is out.",
+    )
+    .unwrap();
+    let out = cairn(
+        home.path(),
+        &["ingest", notes.to_str().unwrap(), "-c", "notes"],
+    );
+    assert!(out.status.success());
+    let v = json(&cairn(
+        home.path(),
+        &[
+            "--json",
+            "search",
+            "when does the on-call engineer rotate",
+            "-c",
+            "docs",
+            "--also",
+            "notes",
+            "-k",
+            "3",
+        ],
+    ));
+    assert_eq!(v["hits"][0]["collection"], "notes", "{v}");
+    assert_eq!(v["hits"][1]["collection"], "docs", "{v}");
+    let text = cairn(
+        home.path(),
+        &[
+            "search",
+            "on-call rota",
+            "-c",
+            "docs",
+            "--also",
+            "notes",
+            "-k",
+            "1",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&text.stdout).contains("notes: "));
 }
 
 #[test]

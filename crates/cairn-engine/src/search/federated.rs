@@ -1,10 +1,14 @@
 //! Searches over several collections (an assistant over several, a conversation's
 //! attachments beside its collection): each collection's index is searched on its own
 //! (its own filters), and each retriever's candidates of every collection go into one
-//! list, ranked by score, before the one fusion, rerank and context pass. Cosines are
-//! comparable across collections; BM25 scores nearly so (each index has its own term
-//! statistics). Merging ranks instead (each collection's best first) would put a
-//! one-file collection's only chunk beside the best of the others whatever it says.
+//! list before the one fusion, rerank and context pass.
+//!
+//! Cosines are comparable across collections and merge by score. BM25 scores are not:
+//! each index has its own term statistics, so a one-file collection's best match scores
+//! a fraction of a large collection's. Each collection's BM25 list is scaled so that
+//! its best equals the best of all (max normalization, as in federated search), and
+//! equal scores go to the collection whose best cosine is higher (the collection more
+//! about the query). With one collection nothing changes.
 
 use super::SearchRequest;
 use crate::{Error, Result};
@@ -56,20 +60,78 @@ impl GlobalKeys {
     }
 }
 
-/// One candidate list from per-collection lists (in the search's collection order),
-/// best score first, cut to `limit`, under global keys.
-pub(super) fn merge_lists(
+/// Per-collection candidate lists (in the search's collection order), as one stage's
+/// result.
+pub(super) struct PerCollection(pub(super) Vec<Vec<(u64, f32)>>);
+
+impl super::StageCount for PerCollection {
+    fn count(&self) -> usize {
+        self.0.iter().map(Vec::len).sum()
+    }
+}
+
+/// Each collection's best cosine (0 without a dense side, or for a collection the dense
+/// side found nothing in).
+pub(super) fn priority(dense: Option<&[Vec<(u64, f32)>]>, collections: usize) -> Vec<f32> {
+    (0..collections)
+        .map(|c| {
+            dense
+                .and_then(|d| d.get(c))
+                .and_then(|l| l.iter().map(|x| x.1).reduce(f32::max))
+                .unwrap_or(0.0)
+        })
+        .collect()
+}
+
+/// One dense list: by cosine, best first, cut to `limit`, under global keys.
+pub(super) fn merge_dense(
     keys: &mut GlobalKeys,
     per: Vec<Vec<(u64, f32)>>,
     limit: usize,
 ) -> Vec<(u64, f32)> {
+    merge(keys, per, &[], limit, false)
+}
+
+/// One lexical list: each collection's BM25 scaled to the best of all, best first (equal
+/// scores by `priority`), cut to `limit`, under global keys.
+pub(super) fn merge_lexical(
+    keys: &mut GlobalKeys,
+    per: Vec<Vec<(u64, f32)>>,
+    priority: &[f32],
+    limit: usize,
+) -> Vec<(u64, f32)> {
+    merge(keys, per, priority, limit, true)
+}
+
+fn merge(
+    keys: &mut GlobalKeys,
+    per: Vec<Vec<(u64, f32)>>,
+    priority: &[f32],
+    limit: usize,
+    scale: bool,
+) -> Vec<(u64, f32)> {
+    let best = |l: &[(u64, f32)]| l.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
+    let top = per
+        .iter()
+        .map(|l| best(l))
+        .fold(f32::NEG_INFINITY, f32::max);
+    let several = per.len() > 1;
     let mut all: Vec<(usize, u64, f32)> = per
         .into_iter()
         .enumerate()
-        .flat_map(|(c, list)| list.into_iter().map(move |(k, s)| (c, k, s)))
+        .flat_map(|(c, list)| {
+            let own = best(&list);
+            let factor = if scale && several && own > 0.0 && top > 0.0 {
+                top / own
+            } else {
+                1.0
+            };
+            list.into_iter().map(move |(k, s)| (c, k, s * factor))
+        })
         .collect();
-    // Stable: ties keep the collections' order.
-    all.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let pri = |c: usize| priority.get(c).copied().unwrap_or(0.0);
+    // Stable: what is still equal keeps the collections' order.
+    all.sort_by(|a, b| b.2.total_cmp(&a.2).then(pri(b.0).total_cmp(&pri(a.0))));
     all.truncate(limit);
     all.into_iter()
         .map(|(c, k, s)| (keys.key(c, k), s))
@@ -81,24 +143,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn candidates_of_every_collection_rank_by_score_under_global_keys() {
+    fn cosines_merge_by_score_under_global_keys() {
         let mut keys = GlobalKeys::default();
-        let lexical = merge_lists(
+        let dense = merge_dense(
             &mut keys,
-            vec![vec![(7, 3.0), (8, 1.0)], vec![(7, 2.5), (9, 0.5)]],
+            vec![vec![(7, 0.9), (8, 0.2)], vec![(7, 0.5), (9, 0.4)]],
             3,
         );
         // Key 7 of the first collection and key 7 of the second are different chunks.
-        assert_eq!(lexical, vec![(0, 3.0), (1, 2.5), (2, 1.0)]);
-        assert_eq!(keys.of, vec![(0, 7), (1, 7), (0, 8)]);
-        // The next list reuses the keys it shares.
-        let dense = merge_lists(
-            &mut keys,
-            vec![vec![(8, 0.9)], vec![(9, 0.8), (7, 0.1)]],
-            10,
-        );
-        assert_eq!(dense, vec![(2, 0.9), (3, 0.8), (1, 0.1)]);
-        assert_eq!(keys.get(3), Some((1, 9)));
+        assert_eq!(dense, vec![(0, 0.9), (1, 0.5), (2, 0.4)]);
+        assert_eq!(keys.of, vec![(0, 7), (1, 7), (1, 9)]);
+        // A later list reuses the keys it shares.
+        let again = merge_dense(&mut keys, vec![vec![(8, 0.3)], vec![(9, 0.8)]], 10);
+        assert_eq!(again, vec![(2, 0.8), (3, 0.3)]);
+        assert_eq!(keys.get(3), Some((0, 8)));
+    }
+
+    #[test]
+    fn bm25_of_each_collection_is_scaled_to_the_best_and_ties_go_by_cosine() {
+        // A one-file collection's BM25 runs far below a large one's.
+        let per = vec![vec![(1, 12.0), (2, 6.0)], vec![(5, 1.5), (6, 0.75)]];
+        let mut keys = GlobalKeys::default();
+        let by_docs = merge_lexical(&mut keys, per.clone(), &[0.6, 0.3], 4);
+        assert_eq!(by_docs, vec![(0, 12.0), (1, 12.0), (2, 6.0), (3, 6.0)]);
+        assert_eq!(keys.get(0), Some((0, 1)));
+        // The second collection is more about the query: its best goes first.
+        let mut keys = GlobalKeys::default();
+        merge_lexical(&mut keys, per, &[0.3, 0.6], 4);
+        assert_eq!(keys.get(0), Some((1, 5)));
+        // One collection: the scores are left alone.
+        let mut keys = GlobalKeys::default();
+        let one = merge_lexical(&mut keys, vec![vec![(1, 3.0), (2, 1.0)]], &[0.0], 5);
+        assert_eq!(one, vec![(0, 3.0), (1, 1.0)]);
+        assert_eq!(priority(None, 2), vec![0.0, 0.0]);
+        assert_eq!(priority(Some(&[vec![(1, 0.4)], vec![]]), 2), vec![0.4, 0.0]);
     }
 
     #[test]

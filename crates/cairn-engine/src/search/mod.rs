@@ -190,41 +190,15 @@ impl Engine {
         let mut weights: Vec<f32> = Vec::new();
         let (mut lex0, mut dense0) = (None, None);
         for (i, p) in probes.iter().enumerate() {
-            if opts.mode != SearchMode::Dense {
-                let t = Instant::now();
-                let l = stage("retrieval.lexical", || {
-                    let mut per = Vec::with_capacity(spaces.len());
-                    for (c, space) in &spaces {
-                        per.push(self.lexical_search(
-                            space,
-                            tenant,
-                            c,
-                            &p.lexical,
-                            &req.filter,
-                            opts.candidates,
-                        )?);
-                    }
-                    Ok(federated::merge_lists(&mut keys, per, opts.candidates))
-                })?;
-                timings.lexical_ms += ms(t);
-                if i == 0 {
-                    lex0 = Some(lists.len());
-                }
-                // A query naming an identifier wants the page that defines it: BM25's
-                // exact match counts more than near-miss vectors.
-                weights.push(if !specific::identifiers(&p.lexical).is_empty() {
-                    self.config.retrieval.identifier_weight
-                } else {
-                    1.0
-                });
-                lists.push(l);
-            }
+            // Dense first: each collection's best cosine tells which collection is
+            // more about the query, which orders equal lexical scores across them.
+            let mut dense = None;
             if opts.mode != SearchMode::Lexical {
                 let t = Instant::now();
                 let v = self.embed_query(tenant, &p.dense)?;
                 timings.embed_ms += ms(t);
                 let t = Instant::now();
-                let d = stage("retrieval.dense", || {
+                let per = stage("retrieval.dense", || {
                     let mut per = Vec::with_capacity(spaces.len());
                     for (c, space) in &spaces {
                         per.push(self.dense_search(
@@ -237,14 +211,52 @@ impl Engine {
                             req.ef_search,
                         )?);
                     }
-                    Ok(federated::merge_lists(&mut keys, per, opts.candidates))
+                    Ok(federated::PerCollection(per))
                 })?;
                 timings.dense_ms += ms(t);
+                dense = Some(per.0);
+            }
+            let priority = federated::priority(dense.as_deref(), spaces.len());
+            if opts.mode != SearchMode::Dense {
+                let t = Instant::now();
+                let per = stage("retrieval.lexical", || {
+                    let mut per = Vec::with_capacity(spaces.len());
+                    for (c, space) in &spaces {
+                        per.push(self.lexical_search(
+                            space,
+                            tenant,
+                            c,
+                            &p.lexical,
+                            &req.filter,
+                            opts.candidates,
+                        )?);
+                    }
+                    Ok(federated::PerCollection(per))
+                })?;
+                timings.lexical_ms += ms(t);
+                if i == 0 {
+                    lex0 = Some(lists.len());
+                }
+                // A query naming an identifier wants the page that defines it: BM25's
+                // exact match counts more than near-miss vectors.
+                weights.push(if !specific::identifiers(&p.lexical).is_empty() {
+                    self.config.retrieval.identifier_weight
+                } else {
+                    1.0
+                });
+                lists.push(federated::merge_lexical(
+                    &mut keys,
+                    per.0,
+                    &priority,
+                    opts.candidates,
+                ));
+            }
+            if let Some(per) = dense {
                 if i == 0 {
                     dense0 = Some(lists.len());
                 }
                 weights.push(self.config.retrieval.dense_weight);
-                lists.push(d);
+                lists.push(federated::merge_dense(&mut keys, per, opts.candidates));
             }
         }
 

@@ -17,6 +17,9 @@ pub struct Args {
     /// Collection to answer from (default: `default`).
     #[arg(long, short, default_value = "default")]
     pub collection: String,
+    /// More collections to answer from (repeatable).
+    #[arg(long = "also", value_name = "COLLECTION")]
+    pub also: Vec<String>,
     /// Continue a stored conversation.
     #[arg(long)]
     pub conversation: Option<String>,
@@ -47,6 +50,7 @@ pub fn request(args: &Args) -> anyhow::Result<AskRequest> {
         args.question.clone(),
     );
     req.conversation = args.conversation.clone().map(ConversationId::new);
+    req.collections = args.also.iter().cloned().map(CollectionId::new).collect();
     req.top_k = args.top_k;
     req.max_tokens = args.max_tokens;
     if let Some(m) = &args.mode {

@@ -53,6 +53,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         let ask = AskArgs {
             question: q.to_owned(),
             collection: args.collection.clone(),
+            also: Vec::new(),
             conversation: Some(conv.id.to_string()),
             mode: None,
             rerank: None,

@@ -16,6 +16,9 @@ pub struct Args {
     /// Collection to search.
     #[arg(long, short)]
     pub collection: String,
+    /// More collections searched with it, their hits ranked together (repeatable).
+    #[arg(long = "also", value_name = "COLLECTION")]
+    pub also: Vec<String>,
     /// lexical, dense or hybrid (default: retrieval.mode).
     #[arg(long)]
     pub mode: Option<String>,
@@ -95,6 +98,7 @@ fn date(s: Option<&String>, end_of_day: bool) -> anyhow::Result<Option<i64>> {
 /// Builds the engine request from the flags.
 pub fn request(a: &Args) -> anyhow::Result<SearchRequest> {
     let mut req = SearchRequest::new(CollectionId::new(a.collection.clone()), a.query.clone());
+    req.collections = a.also.iter().cloned().map(CollectionId::new).collect();
     req.mode = a
         .mode
         .as_deref()
@@ -202,7 +206,11 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             format!(" › {}", h.heading_path.join(" › "))
         };
         outln!("{:>2}. {:.4}  {}{heading}", i + 1, h.score, h.title);
-        outln!("    {}  [{}]", h.source, h.chunk_id);
+        if a.also.is_empty() {
+            outln!("    {}  [{}]", h.source, h.chunk_id);
+        } else {
+            outln!("    {}: {}  [{}]", h.collection, h.source, h.chunk_id);
+        }
         if a.explain {
             let rs = |r: Option<cairn_engine::search::RankScore>| {
                 r.map_or_else(|| "—".to_owned(), |r| format!("#{} {:.4}", r.rank, r.score))
