@@ -193,3 +193,54 @@ fn offboarding_removes_rows_and_index_dirs_of_one_tenant() {
     );
     assert!(index.join("stays/kb").is_dir());
 }
+
+/// A conversation that expires takes the files attached to it: their collection goes
+/// in the same sweep, while a live conversation keeps its own.
+#[test]
+fn files_attached_to_an_expired_conversation_go_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = common::engine(
+        dir.path(),
+        "[ingest.quality]\nmin_chars = 10\n[retention]\nconversations_days = 30\n",
+    );
+    let tenant = t("a");
+    let ann = cairn_types::Principal {
+        owner: Some("ann".into()),
+        user: Some("ann".into()),
+        groups: Vec::new(),
+        all_documents: false,
+    };
+    upload(&e, "a", "kb", "deadlocks.md");
+    let old = e
+        .create_conversation(&tenant, Some("ann"), Some(&CollectionId::new("kb")), "old")
+        .unwrap();
+    let file = cairn_engine::UploadRequest {
+        name: "notes.md",
+        bytes: TEXT.as_bytes(),
+        ..Default::default()
+    };
+    let doc = e.attach(&tenant, &ann, &old.id, &file).unwrap();
+    assert_eq!(doc.acl.users, ["ann"]);
+    assert_eq!(e.attachments(&tenant, &ann, &old.id).unwrap().len(), 1);
+    // Another user of the tenant neither attaches to nor lists it.
+    let bob = cairn_types::Principal {
+        owner: Some("bob".into()),
+        user: Some("bob".into()),
+        ..ann.clone()
+    };
+    let err = e.attachments(&tenant, &bob, &old.id).unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+    let err = e.attach(&tenant, &bob, &old.id, &file).unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+    let files = cairn_engine::answer::attachments::attachments_collection(&old.id);
+    assert!(e.store().get_collection(&tenant, &files).is_ok());
+
+    let r = e.sweep_retention(now() + 31 * DAY).unwrap();
+    assert!(r.deleted() > 0, "{r:?}");
+    assert!(
+        e.store().get_collection(&tenant, &files).is_err(),
+        "the expired conversation's files are gone"
+    );
+    // The collection it was asked in stays.
+    assert_eq!(found(&e, "a", "kb", SearchMode::Lexical).len(), 1);
+}

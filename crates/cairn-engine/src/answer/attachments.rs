@@ -22,6 +22,19 @@ pub fn attachments_collection(conversation: &ConversationId) -> CollectionId {
     ))
 }
 
+/// The conversation whose attachments `collection` holds.
+pub fn conversation_of(collection: &str) -> Option<ConversationId> {
+    let hex = collection.strip_prefix(PREFIX)?;
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let (a, rest) = hex.split_at(8);
+    let (b, rest) = rest.split_at(4);
+    let (c, rest) = rest.split_at(4);
+    let (d, e) = rest.split_at(4);
+    Some(ConversationId::new(format!("{a}-{b}-{c}-{d}-{e}")))
+}
+
 /// Whether `collection` is reserved for a conversation's attachments.
 pub fn is_attachments_collection(collection: &str) -> bool {
     collection.starts_with(PREFIX)
@@ -128,6 +141,26 @@ impl Engine {
         Ok(())
     }
 
+    /// Deletes the attachment collections whose conversation is gone (a retention sweep
+    /// deleted it); returns how many.
+    pub fn prune_attachments(&self, tenant: &TenantId) -> Result<usize> {
+        let mut pruned = 0;
+        for c in self.store.list_collections(tenant)? {
+            let Some(conversation) = conversation_of(c.id.as_str()) else {
+                continue;
+            };
+            match self.store.get_conversation(tenant, &conversation) {
+                Ok(_) => {}
+                Err(cairn_store::Error::NotFound { .. }) => {
+                    self.delete_collection(tenant, &c.id)?;
+                    pruned += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(pruned)
+    }
+
     /// `conversation`'s attachment collection, if a file was ever attached.
     pub(crate) fn attached_collection(
         &self,
@@ -174,5 +207,8 @@ mod tests {
         assert!(cairn_types::validate_slug(c.as_str()).is_ok(), "{c}");
         assert!(is_attachments_collection(c.as_str()));
         assert!(!is_attachments_collection("kb"));
+        assert_eq!(conversation_of(c.as_str()), Some(id));
+        assert_eq!(conversation_of("conv-notahex"), None);
+        assert_eq!(conversation_of("kb"), None);
     }
 }

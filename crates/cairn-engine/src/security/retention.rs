@@ -142,6 +142,14 @@ impl Engine {
                 return out;
             }
         }
+        // Files attached to conversations that expired go with them.
+        if out.deleted.conversations > 0
+            && let Err(e) = self.prune_attachments(tenant)
+        {
+            tracing::warn!(%tenant, error = %e.message,
+                "attachments of expired conversations not deleted; the next sweep retries");
+            out.index_errors.push(format!("attachments: {}", e.message));
+        }
         for c in &out.deleted.collections {
             if let Err(e) = self.sync_index(tenant, c) {
                 tracing::warn!(%tenant, collection = %c, error = %e.message,
