@@ -24,6 +24,7 @@ pub mod assistant;
 mod columns;
 pub mod duty;
 mod error;
+pub mod eval_run;
 pub mod lifecycle;
 mod postgres;
 pub mod reindex;
@@ -41,6 +42,7 @@ pub use agent::{AgentDefinition, AgentRepo, AgentRun, AgentStep, RunState, Saved
 pub use assistant::{Assistant, AssistantRepo};
 pub use duty::DutyRepo;
 pub use error::{Error, Result};
+pub use eval_run::{EvalRun, EvalRunHead, EvalRunRepo};
 pub use lifecycle::{LegalHold, LifecycleRepo, RetentionCutoffs, SweepCounts, TenantPurge};
 pub use postgres::{
     IMPORTED_TABLES, ImportProgress, ImportReport, POSTGRES_ONLY_TABLES, POSTGRES_SCHEMA_VERSION,

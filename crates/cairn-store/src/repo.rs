@@ -410,6 +410,7 @@ pub trait Store:
     + crate::reindex::ReindexRepo
     + crate::session::SessionRepo
     + crate::assistant::AssistantRepo
+    + crate::eval_run::EvalRunRepo
     + crate::agent::AgentRepo
     + crate::duty::DutyRepo
     + crate::replica::ReplicaRepo
@@ -438,6 +439,7 @@ impl<T> Store for T where
         + crate::reindex::ReindexRepo
         + crate::session::SessionRepo
         + crate::assistant::AssistantRepo
+        + crate::eval_run::EvalRunRepo
         + crate::agent::AgentRepo
         + crate::duty::DutyRepo
         + crate::replica::ReplicaRepo

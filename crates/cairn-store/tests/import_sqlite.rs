@@ -321,6 +321,19 @@ fn fill(dir: &Path) -> (PathBuf, Filled) {
         updated_at: 91,
     })
     .unwrap();
+    s.put_eval_run(&cairn_store::EvalRun {
+        tenant: a.clone(),
+        id: "run-1".into(),
+        kind: "retrieval".into(),
+        label: "baseline".into(),
+        dataset: "eval/dev.jsonl".into(),
+        dataset_hash: "ab12".into(),
+        config: serde_json::json!({"retrieval": {"mode": "hybrid"}}),
+        summary: serde_json::json!([{"config": "hybrid", "mrr_10": 0.8}]),
+        results: serde_json::json!([{"id": "q1", "mrr_10": 1.0}]),
+        created_at: 93,
+    })
+    .unwrap();
     s.put_tool_source(&cairn_store::ToolSource {
         tenant: a.clone(),
         name: "billing".into(),
@@ -481,6 +494,9 @@ fn snapshot(s: &dyn Store, filled: &Filled) -> Vec<String> {
         line("assistants", &s.list_assistants(&tn).unwrap());
         line("agents", &s.list_agents(&tn).unwrap());
         line("tool sources", &s.list_tool_sources(&tn).unwrap());
+        for run in s.list_eval_runs(&tn, 100).unwrap() {
+            line("eval run", &s.get_eval_run(&tn, &run.id).unwrap());
+        }
         for run in s.list_agent_runs(&tn, None, 100).unwrap() {
             line("agent steps", &s.agent_steps(&tn, &run.id).unwrap());
             line("agent run", &run);

@@ -40,6 +40,8 @@ mod concurrency;
 mod conversations;
 #[path = "store_conformance/documents.rs"]
 mod documents;
+#[path = "store_conformance/eval_runs.rs"]
+mod eval_runs;
 #[path = "store_conformance/isolation.rs"]
 mod isolation;
 #[path = "store_conformance/jobs.rs"]

@@ -82,6 +82,7 @@ pub const IMPORTED_TABLES: &[&str] = &[
     "oidc_logins",
     "agents",
     "tool_sources",
+    "eval_runs",
     "agent_runs",
     "agent_steps",
     "assistants",

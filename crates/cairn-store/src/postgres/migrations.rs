@@ -11,7 +11,7 @@
 //! `index_changes.seq` is an identity column. Every text column is `COLLATE "C"`, so
 //! `ORDER BY` sorts by bytes as SQLite does, whatever the database's locale. Version 2
 //! is SQLite's 11 (the uploads waiting for their jobs), 5 its 13 (agents), 6 its 14 (tool
-//! sources), 7 its 15 (an assistant's further collections).
+//! sources), 7 its 15 (an assistant's further collections), 8 its 16 (eval runs).
 
 use super::db;
 use crate::{Error, Result, now_ms};
@@ -30,7 +30,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary needs.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -68,7 +68,30 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: V7_ASSISTANT_COLLECTIONS,
         readable_by: 5,
     },
+    Migration {
+        version: 8,
+        sql: V8_EVAL_RUNS,
+        readable_by: 5,
+    },
 ];
+
+/// SQLite's version 16: stored evaluation runs. Only adds a table.
+const V8_EVAL_RUNS: &str = r#"
+CREATE TABLE eval_runs (
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT COLLATE "C" NOT NULL,
+    kind TEXT COLLATE "C" NOT NULL,
+    label TEXT COLLATE "C" NOT NULL,
+    dataset TEXT COLLATE "C" NOT NULL,
+    dataset_hash TEXT COLLATE "C" NOT NULL,
+    config TEXT COLLATE "C" NOT NULL,
+    summary TEXT COLLATE "C" NOT NULL,
+    results TEXT COLLATE "C" NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX eval_runs_by_time ON eval_runs(tenant_id, created_at);
+"#;
 
 /// SQLite's version 15: the collections an assistant answers from beside its first.
 /// Only adds a table, so the previous release keeps serving (its assistants answer from

@@ -31,6 +31,7 @@ mod commit;
 mod conversations;
 mod documents;
 mod duty;
+mod eval_runs;
 mod idempotency;
 mod identity;
 mod import;

@@ -20,7 +20,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this binary migrates a database to.
-pub const SCHEMA_VERSION: i64 = 15;
+pub const SCHEMA_VERSION: i64 = 16;
 
 /// Every migration this binary knows, by increasing version.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -84,7 +84,30 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 15,
         sql: V15_ASSISTANT_COLLECTIONS,
     },
+    Migration {
+        version: 16,
+        sql: V16_EVAL_RUNS,
+    },
 ];
+
+/// Evaluation runs (`crate::eval_run`): what ran, aggregates and per-question outcomes
+/// (JSON). They go with their tenant.
+const V16_EVAL_RUNS: &str = r"
+CREATE TABLE eval_runs (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    label TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    dataset_hash TEXT NOT NULL,
+    config TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    results TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) STRICT;
+CREATE INDEX eval_runs_by_time ON eval_runs(tenant_id, created_at);
+";
 
 /// The collections an assistant answers from beside its first (`assistants.collection_id`),
 /// in order. A row goes with its assistant and with its collection.

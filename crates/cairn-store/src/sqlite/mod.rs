@@ -27,6 +27,7 @@ mod commit;
 mod conversations;
 mod documents;
 mod duty;
+mod eval_runs;
 mod idempotency;
 mod identity;
 mod index_feed;
