@@ -193,3 +193,133 @@ fn eval_grounding_separates_supported_from_invented_answers() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("[invalid_input]"));
 }
+
+/// Every eval is stored as a run: listed newest first, shown (with an offline HTML
+/// report), and compared with another run of its kind, per metric with its interval.
+#[test]
+fn eval_runs_are_stored_listed_shown_and_compared() {
+    let home = home_with_kb();
+    let h = home.path();
+    let set = write(
+        h,
+        "dev.jsonl",
+        &[
+            serde_json::json!({"id": "r1", "kind": "close", "question": "When does the Harbor Lights festival take place?", "pages": ["harbor.md"]}),
+            serde_json::json!({"id": "r2", "kind": "paraphrase", "question": "Why do dark roasts taste bitter?", "pages": ["roasting.md"]}),
+            serde_json::json!({"id": "r3", "kind": "paraphrase", "question": "What do boats carry past the lighthouse?", "pages": ["harbor.md"]}),
+        ],
+    );
+    let eval = |configs: &str, label: &str| {
+        let v = json(&cairn(
+            h,
+            &[
+                "--json",
+                "eval",
+                "retrieval",
+                &set,
+                "-c",
+                "kb",
+                "--configs",
+                configs,
+                "--label",
+                label,
+            ],
+        ));
+        v["run"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{v}"))
+            .to_owned()
+    };
+    let base = eval("lexical", "base");
+    let next = eval("lexical,dense", "next");
+    let out = cairn(
+        h,
+        &[
+            "eval",
+            "retrieval",
+            &set,
+            "-c",
+            "kb",
+            "--configs",
+            "dense",
+            "--no-store",
+        ],
+    );
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("stored as eval run"));
+
+    let list = json(&cairn(h, &["--json", "eval", "list"]));
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [next.as_str(), base.as_str()], "newest first: {list}");
+    assert_eq!(list["data"][0]["label"], "next");
+
+    let report = h.join("base.html");
+    let shown = json(&cairn(
+        h,
+        &[
+            "--json",
+            "eval",
+            "show",
+            &base,
+            "--html",
+            report.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(shown["kind"], "retrieval");
+    assert_eq!(shown["dataset_hash"].as_str().unwrap().len(), 64);
+    assert!(shown["config"]["models"]["embedder"].is_string(), "{shown}");
+    assert!(shown["config"]["prompt_version"].is_string(), "{shown}");
+    assert_eq!(shown["results"].as_array().unwrap().len(), 3);
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("<svg") && html.contains("r1") && html.contains("paraphrase"));
+    assert!(!html.contains("<script") && html.contains("mrr_10"));
+
+    let page = h.join("compare.html");
+    let c = json(&cairn(
+        h,
+        &[
+            "--json",
+            "eval",
+            "compare",
+            &base,
+            &next,
+            "--html",
+            page.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(c["same_dataset"], true);
+    assert_eq!(c["unmatched_configs"], serde_json::json!(["dense"]));
+    let mrr = c["deltas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["config"] == "lexical" && d["metric"] == "mrr_10")
+        .unwrap_or_else(|| panic!("{c}"));
+    assert_eq!(mrr["n"], 3);
+    // The same configuration on the same index: no change, an interval around zero.
+    assert_eq!(mrr["delta"], 0.0, "{mrr}");
+    assert!(mrr["significant"] == false, "{mrr}");
+    let text = std::fs::read_to_string(&page).unwrap();
+    assert!(text.contains("paired bootstrap") && text.contains("dense"));
+
+    // Clear errors: an unknown run, runs of different kinds.
+    let missing = cairn(h, &["eval", "show", "nope"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("[not_found]"));
+    let cases = write(
+        h,
+        "cases.jsonl",
+        &[
+            serde_json::json!({"_id": "c1", "knowledge": "The Eiffel Tower was completed in 1889.", "question": "When?", "right_answer": "In 1889.", "hallucinated_answer": "In 1923, in Essen."}),
+        ],
+    );
+    let g = json(&cairn(h, &["--json", "eval", "grounding", &cases]));
+    let grounding = g["run"].as_str().unwrap();
+    let mixed = cairn(h, &["eval", "compare", &base, grounding]);
+    assert!(!mixed.status.success());
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("[invalid_input]"));
+}

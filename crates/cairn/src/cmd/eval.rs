@@ -21,6 +21,14 @@ pub enum EvalCmd {
     /// Hallucination detection on HaluEval-QA style cases ({_id, knowledge, question,
     /// right_answer, hallucinated_answer}).
     Grounding(super::eval_grounding::Args),
+    /// Stored eval runs, newest first.
+    List(super::eval_runs::ListArgs),
+    /// One stored run: what ran, its configuration and aggregates (`--html` writes
+    /// its report).
+    Show(super::eval_runs::ShowArgs),
+    /// Two stored runs of one kind: per-metric changes with paired-bootstrap 95%
+    /// intervals and the questions that flipped (`--html` writes the report).
+    Compare(super::eval_runs::CompareArgs),
 }
 
 /// A progress bar on stderr when it is a terminal (hidden for `--json` and pipes).
@@ -94,6 +102,8 @@ pub struct RetrievalArgs {
     /// with an empty query cache.
     #[arg(long)]
     pub repeat: bool,
+    #[command(flatten)]
+    pub keep: super::eval_runs::Keep,
 }
 
 pub fn bad(m: impl std::fmt::Display) -> anyhow::Error {
@@ -140,6 +150,9 @@ pub fn run(ctx: &Context, cmd: EvalCmd) -> anyhow::Result<ExitCode> {
         EvalCmd::Retrieval(a) => retrieval(ctx, a),
         EvalCmd::Answers(a) => super::eval_answers::run(ctx, a),
         EvalCmd::Grounding(a) => super::eval_grounding::run(ctx, a),
+        EvalCmd::List(a) => super::eval_runs::list(ctx, &a),
+        EvalCmd::Show(a) => super::eval_runs::show(ctx, &a),
+        EvalCmd::Compare(a) => super::eval_runs::compare_runs(ctx, &a),
     }
 }
 
@@ -210,8 +223,20 @@ fn retrieval(ctx: &Context, a: RetrievalArgs) -> anyhow::Result<ExitCode> {
     }
     bar.finish_and_clear();
     let summary = summarize(&outcomes);
+    let run = super::eval_runs::store(
+        ctx,
+        &engine,
+        &a.keep,
+        super::eval_runs::Finished {
+            kind: "retrieval",
+            datasets: std::slice::from_ref(&a.dataset),
+            summary: serde_json::to_value(&summary)?,
+            results: serde_json::to_value(&outcomes)?,
+        },
+    )?;
     if ctx.json {
-        let mut v = serde_json::json!({"dataset": a.dataset, "questions": questions.len(), "summary": summary});
+        let mut v = serde_json::json!({"dataset": a.dataset, "questions": questions.len(),
+                                       "summary": summary, "run": run});
         if a.per_question {
             v["outcomes"] = serde_json::to_value(&outcomes)?;
         }
@@ -266,5 +291,6 @@ fn retrieval(ctx: &Context, a: RetrievalArgs) -> anyhow::Result<ExitCode> {
             s.p95_ms
         );
     }
+    super::eval_runs::announce(ctx, run.as_deref());
     Ok(ExitCode::SUCCESS)
 }

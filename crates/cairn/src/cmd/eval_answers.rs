@@ -28,6 +28,8 @@ pub struct Args {
     /// many questions the abstention gate stops, in seconds instead of minutes.
     #[arg(long)]
     pub gate_only: bool,
+    #[command(flatten)]
+    pub keep: super::eval_runs::Keep,
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -85,11 +87,22 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         t.stop();
     }
     let summary = summarize_answers(&outcomes);
+    let run = super::eval_runs::store(
+        ctx,
+        &engine,
+        &a.keep,
+        super::eval_runs::Finished {
+            kind: "answers",
+            datasets: &a.datasets,
+            summary: serde_json::to_value(&summary)?,
+            results: serde_json::to_value(&outcomes)?,
+        },
+    )?;
     if ctx.json {
         let mut v = serde_json::json!({
             "datasets": a.datasets, "collection": a.collection,
             "model": ctx.loaded.config.generator,
-            "questions": questions.len(), "summary": summary,
+            "questions": questions.len(), "summary": summary, "run": run,
         });
         if a.per_question {
             v["outcomes"] = serde_json::to_value(&outcomes)?;
@@ -151,5 +164,6 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         );
     }
     outln!("(latencies in ms; model {})", ctx.loaded.config.generator);
+    super::eval_runs::announce(ctx, run.as_deref());
     Ok(ExitCode::SUCCESS)
 }

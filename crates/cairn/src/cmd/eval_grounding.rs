@@ -26,6 +26,8 @@ pub struct Args {
     /// Decision threshold for `llm` (P(yes)); `support` uses answer.support_threshold.
     #[arg(long, default_value_t = 0.5)]
     pub llm_threshold: f32,
+    #[command(flatten)]
+    pub keep: super::eval_runs::Keep,
 }
 
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
@@ -46,6 +48,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<_>>()?;
     let engine = ctx.engine()?;
     let mut rows = Vec::new();
+    let mut per_case = Vec::new();
     for method in methods {
         match method {
             GroundingMethod::Support => engine.embedder().map(drop),
@@ -70,6 +73,16 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             GroundingMethod::Support => ctx.loaded.config.answer.support_threshold,
             GroundingMethod::Llm => a.llm_threshold,
         };
+        for (c, p) in cases.iter().zip(&pairs) {
+            // Each answer judged at the threshold: the right one kept, the other flagged.
+            let correct = (f64::from(u8::from(p.right >= threshold))
+                + f64::from(u8::from(p.hallucinated < threshold)))
+                / 2.0;
+            per_case.push(serde_json::json!({
+                "method": method.as_str(), "id": c.id, "kind": "all",
+                "right": p.right, "hallucinated": p.hallucinated, "correct": correct,
+            }));
+        }
         rows.push(serde_json::json!({
             "method": method.as_str(),
             "cases": cases.len(),
@@ -79,8 +92,19 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             "ms_per_check": ms_per_check,
         }));
     }
+    let run = super::eval_runs::store(
+        ctx,
+        &engine,
+        &a.keep,
+        super::eval_runs::Finished {
+            kind: "grounding",
+            datasets: std::slice::from_ref(&a.cases),
+            summary: serde_json::Value::Array(rows.clone()),
+            results: serde_json::Value::Array(per_case),
+        },
+    )?;
     if ctx.json {
-        ctx.print_json(&serde_json::json!({"cases": a.cases, "results": rows}))?;
+        ctx.print_json(&serde_json::json!({"cases": a.cases, "results": rows, "run": run}))?;
         return Ok(ExitCode::SUCCESS);
     }
     outln!(
@@ -112,5 +136,6 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             r["ms_per_check"].as_f64().unwrap_or(f64::NAN)
         );
     }
+    super::eval_runs::announce(ctx, run.as_deref());
     Ok(ExitCode::SUCCESS)
 }

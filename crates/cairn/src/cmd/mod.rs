@@ -20,6 +20,7 @@ pub mod embed;
 pub mod eval;
 pub mod eval_answers;
 pub mod eval_grounding;
+pub mod eval_runs;
 pub mod generate;
 pub mod ingest;
 pub mod jobs;
