@@ -15,6 +15,8 @@ use tower::ServiceExt;
 
 #[path = "http/collections.rs"]
 mod collections;
+#[path = "http/eval_runs.rs"]
+mod eval_runs;
 
 fn app(dir: &std::path::Path, extra: &str) -> (Router, Arc<Engine>) {
     let toml = format!(

@@ -15,6 +15,8 @@ mod audit;
 mod coverage;
 #[path = "security/cross_tenant.rs"]
 mod cross_tenant;
+#[path = "security/eval_runs.rs"]
+mod eval_runs;
 #[path = "security/gdpr.rs"]
 mod gdpr;
 #[path = "security/isolation.rs"]

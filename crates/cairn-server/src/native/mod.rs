@@ -4,6 +4,7 @@ pub mod agents;
 pub mod answers;
 pub mod assistants;
 pub mod attachments;
+pub mod eval_runs;
 pub mod identity;
 pub mod library;
 pub mod models;

@@ -76,6 +76,7 @@ pub(crate) fn every_route(w: &World, s: &Server, t: &Targets) {
     wrong_role(&mut a, w, t);
     cross_acl(&mut a, w, t);
     super::attachments::attachments(&mut a, w, t);
+    super::eval_runs::eval_runs(&mut a, w, t);
     super::cross_tenant::cross_tenant(&mut a, w, t);
     a.assert_every_route_attacked();
 }
