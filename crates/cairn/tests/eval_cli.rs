@@ -323,3 +323,79 @@ fn eval_runs_are_stored_listed_shown_and_compared() {
     assert!(!mixed.status.success());
     assert!(String::from_utf8_lossy(&mixed.stderr).contains("[invalid_input]"));
 }
+
+/// The regression gate CI runs: retrieval, citations, faithfulness and abstention on the
+/// repository's own docs stay at or above the floors recorded in eval/gate/floors.json;
+/// a floor no run can reach fails with `[regression]` and exit code 1.
+#[test]
+fn the_regression_gate_holds_its_floors() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    std::fs::write(
+        h.join("cairn.toml"),
+        "[models]\ngenerator = \"smollm2-135m-instruct\"\n\n[answer]\nmax_answer_tokens = 64\n",
+    )
+    .unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let docs = root.join("docs");
+    assert!(
+        cairn(h, &["ingest", docs.to_str().unwrap(), "-c", "docs"])
+            .status
+            .success()
+    );
+    let floors = root.join("eval/gate/floors.json");
+    let out = cairn(
+        h,
+        &[
+            "--json",
+            "eval",
+            "gate",
+            floors.to_str().unwrap(),
+            "-c",
+            "docs",
+            "--no-store",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["pass"], true, "below a floor: {v:#}");
+    assert!(out.status.success());
+    let checks = v["checks"].as_array().unwrap();
+    for (eval, metric) in [
+        ("retrieval", "mrr_10"),
+        ("answers", "citation_recall_5"),
+        ("answers", "grounded_share"),
+        ("answers", "abstention_rate"),
+    ] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["eval"] == eval && c["metric"] == metric),
+            "{eval} {metric} is gated: {v}"
+        );
+    }
+    // An unreachable floor fails the gate.
+    let strict = h.join("strict.json");
+    let dataset = root.join("eval/gate/docs-dev.jsonl");
+    std::fs::write(
+        &strict,
+        serde_json::json!({"retrieval": {"dataset": dataset,
+            "floors": {"lexical": {"mrr_10": 1.01}}}})
+        .to_string(),
+    )
+    .unwrap();
+    let out = cairn(
+        h,
+        &[
+            "eval",
+            "gate",
+            strict.to_str().unwrap(),
+            "-c",
+            "docs",
+            "--no-store",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[regression]"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BELOW FLOOR"));
+}

@@ -21,6 +21,9 @@ pub enum EvalCmd {
     /// Hallucination detection on HaluEval-QA style cases ({_id, knowledge, question,
     /// right_answer, hallucinated_answer}).
     Grounding(super::eval_grounding::Args),
+    /// A regression gate: runs the evals a floors file names and fails when a metric
+    /// falls below its floor.
+    Gate(super::eval_gate::Args),
     /// Stored eval runs, newest first.
     List(super::eval_runs::ListArgs),
     /// One stored run: what ran, its configuration and aggregates (`--html` writes
@@ -106,18 +109,76 @@ pub struct RetrievalArgs {
     pub keep: super::eval_runs::Keep,
 }
 
+/// What a retrieval eval searches with.
+pub struct Runner<'a> {
+    pub engine: &'a cairn_engine::Engine,
+    pub tenant: &'a cairn_types::TenantId,
+    pub collection: &'a CollectionId,
+    pub candidates: Option<usize>,
+}
+
+impl Runner<'_> {
+    /// Every question under every setup (and pass: `""`, or `"@repeat"` for a second
+    /// run with the query cache warm), top 10 each.
+    pub fn outcomes(
+        &self,
+        questions: &[Question],
+        setups: &[Setup],
+        passes: &[&str],
+        bar: &ProgressBar,
+    ) -> anyhow::Result<Vec<Outcome>> {
+        let mut outcomes = Vec::new();
+        for (s, pass) in setups
+            .iter()
+            .flat_map(|s| passes.iter().map(move |p| (s, *p)))
+        {
+            let config = format!("{}{pass}", s.name);
+            if pass.is_empty() {
+                // First-time queries: nothing from an earlier configuration is cached.
+                self.engine.clear_query_cache();
+            }
+            bar.set_message(config.clone());
+            for q in questions {
+                let mut req = SearchRequest::new(self.collection.clone(), q.question.clone());
+                req.mode = Some(s.mode);
+                req.rerank = Some(s.rerank);
+                req.transforms = s.transforms.clone();
+                req.top_k = Some(10);
+                req.candidates = self.candidates;
+                let resp = self.engine.search(self.tenant, &req).map_err(super::eng)?;
+                let sources: Vec<String> = resp.hits.iter().map(|h| h.source.clone()).collect();
+                outcomes.push(Outcome {
+                    config: config.clone(),
+                    id: q.id.clone(),
+                    kind: q.kind.clone(),
+                    metrics: score(&q.pages, &sources),
+                    ms: resp.timings.total_ms - resp.timings.sync_ms,
+                    top: sources
+                        .iter()
+                        .take(5)
+                        .map(|s| cairn_engine::eval::retrieval::page_of(s).to_owned())
+                        .collect(),
+                });
+                bar.inc(1);
+            }
+        }
+        Ok(outcomes)
+    }
+}
+
 pub fn bad(m: impl std::fmt::Display) -> anyhow::Error {
     super::fail(ErrorCode::InvalidInput, m)
 }
 
-struct Setup {
+/// One configuration of a retrieval eval (`hybrid+maxsim`, `dense+hyde`, ...).
+pub struct Setup {
     name: String,
     mode: SearchMode,
     rerank: RerankKind,
     transforms: Vec<Transform>,
 }
 
-fn setup(name: &str, default_rerank: RerankKind) -> anyhow::Result<Setup> {
+pub fn setup(name: &str, default_rerank: RerankKind) -> anyhow::Result<Setup> {
     let mut parts = name.split('+');
     let mode_s = parts.next().unwrap_or_default();
     let mode = SearchMode::parse(mode_s)
@@ -150,6 +211,7 @@ pub fn run(ctx: &Context, cmd: EvalCmd) -> anyhow::Result<ExitCode> {
         EvalCmd::Retrieval(a) => retrieval(ctx, a),
         EvalCmd::Answers(a) => super::eval_answers::run(ctx, a),
         EvalCmd::Grounding(a) => super::eval_grounding::run(ctx, a),
+        EvalCmd::Gate(a) => super::eval_gate::run(ctx, a),
         EvalCmd::List(a) => super::eval_runs::list(ctx, &a),
         EvalCmd::Show(a) => super::eval_runs::show(ctx, &a),
         EvalCmd::Compare(a) => super::eval_runs::compare_runs(ctx, &a),
@@ -186,41 +248,13 @@ fn retrieval(ctx: &Context, a: RetrievalArgs) -> anyhow::Result<ExitCode> {
 
     let passes: &[&str] = if a.repeat { &["", "@repeat"] } else { &[""] };
     let bar = progress(ctx, (passes.len() * setups.len() * questions.len()) as u64);
-    let mut outcomes = Vec::new();
-    for (s, pass) in setups
-        .iter()
-        .flat_map(|s| passes.iter().map(move |p| (s, *p)))
-    {
-        let config = format!("{}{pass}", s.name);
-        if pass.is_empty() {
-            // First-time queries: nothing from an earlier configuration is cached.
-            engine.clear_query_cache();
-        }
-        bar.set_message(config.clone());
-        for q in &questions {
-            let mut req = SearchRequest::new(collection.clone(), q.question.clone());
-            req.mode = Some(s.mode);
-            req.rerank = Some(s.rerank);
-            req.transforms = s.transforms.clone();
-            req.top_k = Some(10);
-            req.candidates = a.candidates;
-            let resp = engine.search(&ctx.tenant, &req).map_err(super::eng)?;
-            let sources: Vec<String> = resp.hits.iter().map(|h| h.source.clone()).collect();
-            outcomes.push(Outcome {
-                config: config.clone(),
-                id: q.id.clone(),
-                kind: q.kind.clone(),
-                metrics: score(&q.pages, &sources),
-                ms: resp.timings.total_ms - resp.timings.sync_ms,
-                top: sources
-                    .iter()
-                    .take(5)
-                    .map(|s| cairn_engine::eval::retrieval::page_of(s).to_owned())
-                    .collect(),
-            });
-            bar.inc(1);
-        }
-    }
+    let run = Runner {
+        engine: &engine,
+        tenant: &ctx.tenant,
+        collection: &collection,
+        candidates: a.candidates,
+    };
+    let outcomes = run.outcomes(&questions, &setups, passes, &bar)?;
     bar.finish_and_clear();
     let summary = summarize(&outcomes);
     let run = super::eval_runs::store(
