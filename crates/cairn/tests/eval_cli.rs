@@ -185,6 +185,8 @@ fn eval_grounding_separates_supported_from_invented_answers() {
     assert_eq!(r["at_threshold"]["tpr"], 1.0, "{r}");
     assert_eq!(r["at_threshold"]["fpr"], 0.0, "{r}");
     assert!(r["ms_per_check"].as_f64().unwrap() > 0.0);
+    // Stored as a run even in a home with nothing else in it.
+    assert!(v["run"].is_string(), "{v}");
 
     let bad = cairn(
         home.path(),

@@ -44,6 +44,8 @@ pub fn store(
     for path in done.datasets {
         bytes.extend(std::fs::read(path).map_err(|e| bad(format!("{}: {e}", path.display())))?);
     }
+    // A run may be the first thing a tenant stores (a grounding eval reads no corpus).
+    engine.ensure_tenant(&ctx.tenant).map_err(super::eng)?;
     let run = EvalRun {
         tenant: ctx.tenant.clone(),
         id: uuid::Uuid::now_v7().to_string(),
