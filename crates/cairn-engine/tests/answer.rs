@@ -343,3 +343,75 @@ fn the_default_model_gives_a_grounded_cited_answer() {
     assert!(citation.quote.contains("03:40"), "{citation:#?}");
     assert!(answer.unsupported.is_empty(), "{answer:#?}");
 }
+
+/// Ratings become datasets: an answer rated up is an SFT example with the chat the
+/// model saw, preferred (DPO) over one rated down to the same question; an answer rated
+/// down is an eval case to review. Another tenant's answers never appear. (Pairs from
+/// regenerations in a conversation: the unit tests of `eval::feedback`.)
+#[test]
+fn feedback_becomes_sft_dpo_and_eval_datasets() {
+    use cairn_engine::eval::feedback::DatasetKind;
+    let dir = tempfile::tempdir().unwrap();
+    let e = setup(dir.path());
+    let a = TenantId::new("a");
+    let q = "Which SQLSTATE code does a deadlock abort with?";
+    let asked = |tenant: &TenantId, max: usize| {
+        let mut r = ask(q);
+        r.max_tokens = Some(max);
+        e.ask(tenant, &r).unwrap()
+    };
+    let good = asked(&a, 48);
+    assert!(!good.abstained, "{}", good.answer);
+    e.add_feedback(&a, None, &good.id, 1, "right code").unwrap();
+    let cut = asked(&a, 4);
+    e.add_feedback(&a, None, &cut.id, -1, "cut off").unwrap();
+    // Another tenant's rated answer.
+    let b = TenantId::new("b");
+    common::upload(&e, "b", "kb", "deadlocks.md", DEADLOCK);
+    let theirs = asked(&b, 48);
+    e.add_feedback(&b, None, &theirs.id, 1, "").unwrap();
+
+    let sft = e.export_dataset(&a, DatasetKind::Sft, 0).unwrap();
+    assert_eq!(sft.len(), 1, "{sft:?}");
+    let messages = sft[0]["messages"].as_array().unwrap();
+    assert_eq!(messages[0]["role"], "system");
+    let user = messages[1]["content"].as_str().unwrap();
+    assert!(
+        user.contains("Sources:") && user.contains("40P01") && user.ends_with(q),
+        "{user}"
+    );
+    assert_eq!(messages[2]["content"], good.answer.as_str());
+    assert_eq!(sft[0]["meta"]["answer_id"], good.id.as_str());
+    assert_eq!(sft[0]["meta"]["prompt_version"], PROMPT_VERSION);
+
+    let dpo = e.export_dataset(&a, DatasetKind::Dpo, 0).unwrap();
+    assert_eq!(dpo.len(), usize::from(good.answer != cut.answer), "{dpo:?}");
+    for p in &dpo {
+        assert_eq!(p["chosen"], good.answer.as_str());
+        assert_eq!(p["rejected"], cut.answer.as_str());
+        assert_eq!(p["why"], "rated_down");
+        assert_eq!(
+            p["prompt"],
+            sft[0]["messages"].as_array().unwrap()[..2]
+                .to_vec()
+                .into_iter()
+                .collect::<serde_json::Value>()
+        );
+    }
+
+    let cases = e.export_dataset(&a, DatasetKind::Eval, 0).unwrap();
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    assert_eq!(cases[0]["question"], q);
+    assert_eq!(cases[0]["kind"], "feedback");
+    assert_eq!(
+        cases[0]["review"]["comments"],
+        serde_json::json!(["cut off"])
+    );
+    // The window: nothing recorded after now.
+    let later = e
+        .export_dataset(&a, DatasetKind::Sft, i64::MAX / 2)
+        .unwrap();
+    assert!(later.is_empty());
+    let all = serde_json::to_string(&(sft, dpo, cases)).unwrap();
+    assert!(!all.contains(theirs.id.as_str()), "another tenant's answer");
+}

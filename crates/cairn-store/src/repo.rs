@@ -373,6 +373,15 @@ pub trait AnswerRepo {
     /// `NotFound` if the answer is not this tenant's.
     fn add_feedback(&self, feedback: &Feedback) -> Result<()>;
     fn list_feedback(&self, tenant: &TenantId, answer: &AnswerId) -> Result<Vec<Feedback>>;
+    /// Answers recorded at or after `since` (Unix ms), oldest first, at most `limit`.
+    fn answers_since(
+        &self,
+        tenant: &TenantId,
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredAnswer>>;
+    /// Feedback given at or after `since` (Unix ms), oldest first, at most `limit`.
+    fn feedback_since(&self, tenant: &TenantId, since: i64, limit: usize) -> Result<Vec<Feedback>>;
 }
 
 /// How a store's connections are used now (metrics).

@@ -113,6 +113,9 @@ enum Command {
     /// Evaluate retrieval quality on a dev set.
     #[command(subcommand)]
     Eval(cmd::eval::EvalCmd),
+    /// Datasets built from feedback (SFT, DPO, eval cases).
+    #[command(subcommand)]
+    Dataset(cmd::dataset::DatasetCmd),
     /// Measure model throughput and memory (JSON lines).
     #[command(subcommand)]
     Bench(cmd::bench::BenchCmd),
@@ -186,6 +189,7 @@ fn run(
         Command::Backup(a) => cmd::backup::run(&ctx, a),
         Command::Worker(a) => cmd::worker::run(&ctx, a),
         Command::Eval(c) => cmd::eval::run(&ctx, c),
+        Command::Dataset(c) => cmd::dataset::run(&ctx, c),
         Command::ParseWorker(a) => Ok(cmd::parse_worker::run(a)),
     }
 }

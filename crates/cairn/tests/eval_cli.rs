@@ -401,3 +401,48 @@ fn the_regression_gate_holds_its_floors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("[regression]"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("BELOW FLOOR"));
 }
+
+/// `cairn dataset export`: JSON lines of the kind asked for (what goes into each is
+/// tested with real answers in crates/cairn-engine/tests/answer.rs), clear errors.
+#[test]
+fn dataset_export_writes_json_lines_and_refuses_unknown_kinds() {
+    let home = home_with_kb();
+    let h = home.path();
+    for kind in ["sft", "dpo", "eval"] {
+        let out = cairn(h, &["dataset", "export", "--kind", kind, "--since", "7d"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "nothing rated yet");
+    }
+    let file = h.join("sft.jsonl");
+    let out = cairn(
+        h,
+        &[
+            "dataset",
+            "export",
+            "--kind",
+            "sft",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0 examples written"));
+    assert!(file.is_file());
+    for bad in [["--kind", "rlhf"], ["--since", "soon"]] {
+        let mut args = vec!["dataset", "export"];
+        if bad[0] == "--since" {
+            args.extend(["--kind", "sft"]);
+        }
+        args.extend(bad);
+        let out = cairn(h, &args);
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("[invalid_input]"),
+            "{args:?}"
+        );
+    }
+}

@@ -12,7 +12,7 @@ pub mod exact_store;
 pub(crate) mod ground;
 mod guarded;
 mod memory;
-mod prompt;
+pub(crate) mod prompt;
 pub mod same_question;
 pub mod semantic;
 mod text;

@@ -439,6 +439,45 @@ impl AnswerRepo for PostgresStore {
         )
     }
 
+    fn answers_since(
+        &self,
+        tenant: &TenantId,
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredAnswer>> {
+        self.read("listing answers", |client| {
+            client
+                .query(
+                    &format!(
+                        "SELECT {ANSWER_COLS} FROM answers WHERE tenant_id = $1 AND created_at >= $2
+                         ORDER BY created_at, id COLLATE \"C\" LIMIT $3"
+                    ),
+                    &[&tenant.as_str(), &since, &(limit as i64)],
+                )
+                .map_err(db)?
+                .iter()
+                .map(answer)
+                .collect()
+        })
+    }
+
+    fn feedback_since(&self, tenant: &TenantId, since: i64, limit: usize) -> Result<Vec<Feedback>> {
+        self.read("listing feedback", |client| {
+            client
+                .query(
+                    &format!(
+                        "SELECT {FEEDBACK_COLS} FROM feedback WHERE tenant_id = $1 AND created_at >= $2
+                         ORDER BY created_at, id COLLATE \"C\" LIMIT $3"
+                    ),
+                    &[&tenant.as_str(), &since, &(limit as i64)],
+                )
+                .map_err(db)?
+                .iter()
+                .map(feedback)
+                .collect()
+        })
+    }
+
     fn list_feedback(&self, tenant: &TenantId, answer_id: &AnswerId) -> Result<Vec<Feedback>> {
         self.read(
             &format!("reading feedback on answer `{answer_id}`"),

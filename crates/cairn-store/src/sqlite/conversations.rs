@@ -416,6 +416,41 @@ impl AnswerRepo for SqliteStore {
         )
     }
 
+    fn answers_since(
+        &self,
+        tenant: &TenantId,
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredAnswer>> {
+        self.read("listing answers", |conn| {
+            let mut st = conn
+                .prepare_cached(&format!(
+                    "SELECT {ANSWER_COLS} FROM answers WHERE tenant_id = ?1 AND created_at >= ?2
+                     ORDER BY created_at, id LIMIT ?3"
+                ))
+                .map_err(db)?;
+            let rows = st
+                .query_map((tenant.as_str(), since, limit as i64), answer)
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+    }
+
+    fn feedback_since(&self, tenant: &TenantId, since: i64, limit: usize) -> Result<Vec<Feedback>> {
+        self.read("listing feedback", |conn| {
+            let mut st = conn
+                .prepare_cached(&format!(
+                    "SELECT {FEEDBACK_COLS} FROM feedback WHERE tenant_id = ?1 AND created_at >= ?2
+                     ORDER BY created_at, id LIMIT ?3"
+                ))
+                .map_err(db)?;
+            let rows = st
+                .query_map((tenant.as_str(), since, limit as i64), feedback)
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+    }
+
     fn list_feedback(&self, tenant: &TenantId, answer_id: &AnswerId) -> Result<Vec<Feedback>> {
         self.read(
             &format!("reading feedback on answer `{answer_id}`"),

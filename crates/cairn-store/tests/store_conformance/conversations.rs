@@ -159,7 +159,19 @@ fn feedback_is_tied_to_its_answer_and_survives_the_conversation(s: Fixture) {
     ));
     let kept = s.get_answer(&t("a"), &a.id).unwrap();
     assert_eq!(kept.conversation, None);
-    assert_eq!(s.list_feedback(&t("a"), &a.id).unwrap(), vec![fb]);
+    assert_eq!(s.list_feedback(&t("a"), &a.id).unwrap(), vec![fb.clone()]);
+    // Everything since a time, oldest first, for the tenant only (dataset exports).
+    let since = s.answers_since(&t("a"), 0, 10).unwrap();
+    assert_eq!(since.iter().map(|x| &x.id).collect::<Vec<_>>(), [&a.id]);
+    assert!(
+        s.answers_since(&t("a"), a.created_at + 1, 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.answers_since(&t("b"), 0, 10).unwrap().is_empty());
+    assert_eq!(s.feedback_since(&t("a"), 30, 10).unwrap(), vec![fb]);
+    assert!(s.feedback_since(&t("a"), 31, 10).unwrap().is_empty());
+    assert!(s.feedback_since(&t("b"), 0, 10).unwrap().is_empty());
 }
 
 both!(conversations_are_searched_by_title_and_messages_and_renamed_in_place);

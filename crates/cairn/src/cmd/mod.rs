@@ -15,6 +15,7 @@ pub mod bench_trace;
 pub mod chat;
 pub mod collections;
 pub mod config;
+pub mod dataset;
 pub mod docs;
 pub mod embed;
 pub mod eval;
