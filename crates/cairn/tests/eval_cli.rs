@@ -376,6 +376,65 @@ fn the_regression_gate_holds_its_floors() {
             "{eval} {metric} is gated: {v}"
         );
     }
+    // A synthetic set over the same docs, written by the default chat model: every kept
+    // question finds its own page in the top five, so hybrid recall@5 is 1 on it.
+    let synth = h.join("synth.jsonl");
+    let v = json(&cairn(
+        h,
+        &[
+            "--json",
+            "eval",
+            "synth",
+            "-c",
+            "docs",
+            "-n",
+            "3",
+            "--seed",
+            "7",
+            "--model",
+            "qwen2.5-coder-1.5b-instruct",
+            "--out",
+            synth.to_str().unwrap(),
+        ],
+    ));
+    let report = &v["report"];
+    let kept = report["kept"].as_u64().unwrap();
+    assert!(kept >= 1, "no question kept: {v}");
+    assert_eq!(
+        report["attempted"].as_u64().unwrap(),
+        kept + report["not_retrieved"].as_u64().unwrap()
+            + report["near_duplicate"].as_u64().unwrap()
+            + report["unusable"].as_u64().unwrap(),
+        "{v}"
+    );
+    let lines = std::fs::read_to_string(&synth).unwrap();
+    assert_eq!(lines.lines().count() as u64, kept);
+    for q in v["questions"].as_array().unwrap() {
+        assert!(q["question"].as_str().unwrap().ends_with('?'), "{q}");
+        assert_eq!(q["kind"], "synthetic");
+    }
+    let r = json(&cairn(
+        h,
+        &[
+            "--json",
+            "eval",
+            "retrieval",
+            synth.to_str().unwrap(),
+            "-c",
+            "docs",
+            "--configs",
+            "hybrid",
+            "--no-store",
+        ],
+    ));
+    let all = r["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "all")
+        .unwrap();
+    assert_eq!(all["metrics"]["recall_5"], 1.0, "{r}");
+
     // An unreachable floor fails the gate.
     let strict = h.join("strict.json");
     let dataset = root.join("eval/gate/docs-dev.jsonl");

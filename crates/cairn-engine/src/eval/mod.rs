@@ -8,3 +8,4 @@ pub mod grounding;
 pub mod report;
 pub mod retrieval;
 pub mod runs;
+pub mod synth;

@@ -230,7 +230,7 @@ pub fn bootstrap_ci(diffs: &[f64]) -> (f64, f64) {
     if diffs.is_empty() {
         return (0.0, 0.0);
     }
-    let mut rng = SplitMix(SEED);
+    let mut rng = SplitMix::new(SEED);
     let n = diffs.len();
     let mut means: Vec<f64> = (0..RESAMPLES)
         .map(|_| {
@@ -244,9 +244,13 @@ pub fn bootstrap_ci(diffs: &[f64]) -> (f64, f64) {
 }
 
 /// SplitMix64: small, fast, and the same on every machine.
-struct SplitMix(u64);
+pub(crate) struct SplitMix(u64);
 
 impl SplitMix {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -255,7 +259,7 @@ impl SplitMix {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 }

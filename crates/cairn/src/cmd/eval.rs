@@ -24,6 +24,9 @@ pub enum EvalCmd {
     /// A regression gate: runs the evals a floors file names and fails when a metric
     /// falls below its floor.
     Gate(super::eval_gate::Args),
+    /// A synthetic dev set: questions the generator writes from sampled chunks, kept
+    /// when they find their own page and are not near-duplicates.
+    Synth(super::eval_synth::Args),
     /// Stored eval runs, newest first.
     List(super::eval_runs::ListArgs),
     /// One stored run: what ran, its configuration and aggregates (`--html` writes
@@ -212,6 +215,7 @@ pub fn run(ctx: &Context, cmd: EvalCmd) -> anyhow::Result<ExitCode> {
         EvalCmd::Answers(a) => super::eval_answers::run(ctx, a),
         EvalCmd::Grounding(a) => super::eval_grounding::run(ctx, a),
         EvalCmd::Gate(a) => super::eval_gate::run(ctx, a),
+        EvalCmd::Synth(a) => super::eval_synth::run(ctx, a),
         EvalCmd::List(a) => super::eval_runs::list(ctx, &a),
         EvalCmd::Show(a) => super::eval_runs::show(ctx, &a),
         EvalCmd::Compare(a) => super::eval_runs::compare_runs(ctx, &a),

@@ -23,6 +23,7 @@ pub mod eval_answers;
 pub mod eval_gate;
 pub mod eval_grounding;
 pub mod eval_runs;
+pub mod eval_synth;
 pub mod generate;
 pub mod ingest;
 pub mod jobs;
