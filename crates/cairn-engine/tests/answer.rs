@@ -415,3 +415,70 @@ fn feedback_becomes_sft_dpo_and_eval_datasets() {
     let all = serde_json::to_string(&(sft, dpo, cases)).unwrap();
     assert!(!all.contains(theirs.id.as_str()), "another tenant's answer");
 }
+
+/// Drift week by week from the questions asked: the same topics and scores stay under
+/// the alert, a week of other topics answered from weak sources goes over it.
+#[test]
+fn a_week_of_other_questions_is_flagged_as_drift() {
+    use cairn_engine::eval::drift::PSI_ALERT;
+    use cairn_types::{AnswerId, StoredAnswer};
+    let dir = tempfile::tempdir().unwrap();
+    let e = setup(dir.path());
+    let a = TenantId::new("a");
+    const WEEK: i64 = 7 * 86_400_000;
+    let now = 60 * WEEK;
+    let db = [
+        "How long does the server wait before checking for a deadlock?",
+        "Which SQLSTATE does a deadlock raise?",
+        "What does VACUUM FULL lock?",
+        "Does VACUUM reclaim dead tuples?",
+        "What is deadlock_timeout?",
+    ];
+    let other = [
+        "What is the capital of Australia?",
+        "How do I bake sourdough bread?",
+        "Which planet has the most moons?",
+        "Who painted the Sistine Chapel ceiling?",
+        "How tall is Mount Kilimanjaro?",
+    ];
+    let record = |week: i64, i: usize, q: &str, score: f64| {
+        e.store()
+            .record_answer(&StoredAnswer {
+                tenant: a.clone(),
+                id: AnswerId::new(format!("w{week}-{i}")),
+                conversation: None,
+                collection: Some(CollectionId::new("kb")),
+                question: q.into(),
+                answer: "x".into(),
+                prompt_version: PROMPT_VERSION.into(),
+                record: serde_json::json!({"sources": [{"similarity": score}]}),
+                owner: None,
+                created_at: now - week * WEEK + 1_000,
+            })
+            .unwrap();
+    };
+    for (week, questions, score) in [(3, &db, 0.72), (2, &db, 0.7), (1, &other, 0.12)] {
+        for round in 0..4 {
+            for (i, q) in questions.iter().enumerate() {
+                record(week, round * 10 + i, q, score + 0.01 * round as f64);
+            }
+        }
+    }
+    let r = e.drift(&a, &CollectionId::new("kb"), 4, now).unwrap();
+    assert_eq!(r.weeks.len(), 3, "{r:?}");
+    let [first, same, shifted] = [&r.weeks[0], &r.weeks[1], &r.weeks[2]];
+    assert!(!first.drifted && first.query_psi.abs() < 1e-9);
+    assert!(!same.drifted, "{same:?}");
+    assert!(shifted.drifted, "{shifted:?}");
+    assert!(
+        shifted.score_psi > PSI_ALERT && shifted.mean_score < 0.2,
+        "{shifted:?}"
+    );
+    // Another tenant's collection of the same name holds none of it.
+    let err = e
+        .drift(&TenantId::new("b"), &CollectionId::new("kb"), 4, now)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+    let err = e.drift(&a, &CollectionId::new("kb"), 1, now).unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidInput);
+}

@@ -491,6 +491,17 @@ fn dataset_export_writes_json_lines_and_refuses_unknown_kinds() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("0 examples written"));
     assert!(file.is_file());
+    // Drift needs asked questions; none yet is said so, and the window is checked.
+    let out = cairn(h, &["eval", "drift", "-c", "kb"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no questions asked"));
+    let v = json(&cairn(
+        h,
+        &["--json", "eval", "drift", "-c", "kb", "--weeks", "4"],
+    ));
+    assert_eq!(v["weeks"], serde_json::json!([]), "{v}");
+    let out = cairn(h, &["eval", "drift", "-c", "kb", "--weeks", "1"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[invalid_input]"));
     for bad in [["--kind", "rlhf"], ["--since", "soon"]] {
         let mut args = vec!["dataset", "export"];
         if bad[0] == "--since" {

@@ -3,6 +3,7 @@
 //! data, compared with paired-bootstrap intervals, and reported as HTML.
 
 pub mod answers;
+pub mod drift;
 pub mod feedback;
 pub mod grounding;
 pub mod report;

@@ -27,6 +27,8 @@ pub enum EvalCmd {
     /// A synthetic dev set: questions the generator writes from sampled chunks, kept
     /// when they find their own page and are not near-duplicates.
     Synth(super::eval_synth::Args),
+    /// Query and retrieval drift of a collection, week by week (PSI).
+    Drift(super::eval_drift::Args),
     /// Stored eval runs, newest first.
     List(super::eval_runs::ListArgs),
     /// One stored run: what ran, its configuration and aggregates (`--html` writes
@@ -216,6 +218,7 @@ pub fn run(ctx: &Context, cmd: EvalCmd) -> anyhow::Result<ExitCode> {
         EvalCmd::Grounding(a) => super::eval_grounding::run(ctx, a),
         EvalCmd::Gate(a) => super::eval_gate::run(ctx, a),
         EvalCmd::Synth(a) => super::eval_synth::run(ctx, a),
+        EvalCmd::Drift(a) => super::eval_drift::run(ctx, a),
         EvalCmd::List(a) => super::eval_runs::list(ctx, &a),
         EvalCmd::Show(a) => super::eval_runs::show(ctx, &a),
         EvalCmd::Compare(a) => super::eval_runs::compare_runs(ctx, &a),

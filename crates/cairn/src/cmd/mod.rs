@@ -20,6 +20,7 @@ pub mod docs;
 pub mod embed;
 pub mod eval;
 pub mod eval_answers;
+pub mod eval_drift;
 pub mod eval_gate;
 pub mod eval_grounding;
 pub mod eval_runs;
