@@ -392,10 +392,7 @@ fn feedback_becomes_sft_dpo_and_eval_datasets() {
         assert_eq!(p["why"], "rated_down");
         assert_eq!(
             p["prompt"],
-            sft[0]["messages"].as_array().unwrap()[..2]
-                .to_vec()
-                .into_iter()
-                .collect::<serde_json::Value>()
+            serde_json::Value::Array(sft[0]["messages"].as_array().unwrap()[..2].to_vec())
         );
     }
 
