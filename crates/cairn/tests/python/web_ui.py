@@ -492,6 +492,7 @@ def main():
         expect(files.get_by_role("button", name="Remove ferry.md")).to_be_visible(timeout=LONG)
         turn = ask(page, "When does the night ferry to Skerrow leave?")
         expect(turn.locator("ol.sources")).to_contain_text("Ferry timetable", timeout=LONG)
+        page.screenshot(path=f"{SHOTS}/attachments.png", full_page=True)
         files.get_by_role("button", name="Remove ferry.md").click()
         expect(files.get_by_role("button", name="Remove ferry.md")).to_have_count(0)
         accessible(page, "attachments")
