@@ -38,16 +38,29 @@ pub(super) fn collections_of(req: &SearchRequest) -> Result<Vec<CollectionId>> {
     Ok(all)
 }
 
-/// The keys of several collections' indexes in one key space: a global key is a
-/// position in `of`, which holds its (collection position, index key).
-#[derive(Default)]
+/// The keys of a search's indexes in one key space. With one collection a global key
+/// is its index key (nothing to map, and fusion breaks ties on the chunk key as it
+/// always has); with several it is a position in `of`, which holds its (collection
+/// position, index key).
 pub(super) struct GlobalKeys {
+    several: bool,
     pub(super) of: Vec<(usize, u64)>,
     index: HashMap<(usize, u64), u64>,
 }
 
 impl GlobalKeys {
+    pub(super) fn new(collections: usize) -> Self {
+        Self {
+            several: collections > 1,
+            of: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
     fn key(&mut self, collection: usize, key: u64) -> u64 {
+        if !self.several {
+            return key;
+        }
         *self.index.entry((collection, key)).or_insert_with(|| {
             self.of.push((collection, key));
             (self.of.len() - 1) as u64
@@ -56,6 +69,9 @@ impl GlobalKeys {
 
     /// (collection position, index key) of a global key.
     pub(super) fn get(&self, global: u64) -> Option<(usize, u64)> {
+        if !self.several {
+            return Some((0, global));
+        }
         self.of.get(usize::try_from(global).ok()?).copied()
     }
 }
@@ -110,6 +126,12 @@ fn merge(
     limit: usize,
     scale: bool,
 ) -> Vec<(u64, f32)> {
+    // One collection: its list is already best first, under its own keys.
+    if per.len() == 1 {
+        let mut only: Vec<(u64, f32)> = per.into_iter().flatten().collect();
+        only.truncate(limit);
+        return only;
+    }
     let best = |l: &[(u64, f32)]| l.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
     let top = per
         .iter()
@@ -144,7 +166,7 @@ mod tests {
 
     #[test]
     fn cosines_merge_by_score_under_global_keys() {
-        let mut keys = GlobalKeys::default();
+        let mut keys = GlobalKeys::new(2);
         let dense = merge_dense(
             &mut keys,
             vec![vec![(7, 0.9), (8, 0.2)], vec![(7, 0.5), (9, 0.4)]],
@@ -163,18 +185,20 @@ mod tests {
     fn bm25_of_each_collection_is_scaled_to_the_best_and_ties_go_by_cosine() {
         // A one-file collection's BM25 runs far below a large one's.
         let per = vec![vec![(1, 12.0), (2, 6.0)], vec![(5, 1.5), (6, 0.75)]];
-        let mut keys = GlobalKeys::default();
+        let mut keys = GlobalKeys::new(2);
         let by_docs = merge_lexical(&mut keys, per.clone(), &[0.6, 0.3], 4);
         assert_eq!(by_docs, vec![(0, 12.0), (1, 12.0), (2, 6.0), (3, 6.0)]);
         assert_eq!(keys.get(0), Some((0, 1)));
         // The second collection is more about the query: its best goes first.
-        let mut keys = GlobalKeys::default();
+        let mut keys = GlobalKeys::new(2);
         merge_lexical(&mut keys, per, &[0.3, 0.6], 4);
         assert_eq!(keys.get(0), Some((1, 5)));
-        // One collection: the scores are left alone.
-        let mut keys = GlobalKeys::default();
-        let one = merge_lexical(&mut keys, vec![vec![(1, 3.0), (2, 1.0)]], &[0.0], 5);
-        assert_eq!(one, vec![(0, 3.0), (1, 1.0)]);
+        // One collection: the list, its scores and its keys are left alone.
+        let mut keys = GlobalKeys::new(1);
+        let one = merge_lexical(&mut keys, vec![vec![(9, 3.0), (4, 1.0)]], &[0.0], 5);
+        assert_eq!(one, vec![(9, 3.0), (4, 1.0)]);
+        assert_eq!(keys.get(4), Some((0, 4)));
+        assert!(keys.of.is_empty(), "nothing mapped");
         assert_eq!(priority(None, 2), vec![0.0, 0.0]);
         assert_eq!(priority(Some(&[vec![(1, 0.4)], vec![]]), 2), vec![0.4, 0.0]);
     }

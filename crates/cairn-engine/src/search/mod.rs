@@ -183,9 +183,9 @@ impl Engine {
         timings.transform_ms = ms(t);
 
         // Candidates of every collection go into one list per probe and retriever
-        // (global keys: positions in `keys`), so one fusion, one rerank and one
-        // context pass rank them all together.
-        let mut keys = federated::GlobalKeys::default();
+        // (under global keys), so one fusion, one rerank and one context pass rank them
+        // all together.
+        let mut keys = federated::GlobalKeys::new(spaces.len());
         let mut lists: Vec<Vec<(u64, f32)>> = Vec::new();
         let mut weights: Vec<f32> = Vec::new();
         let (mut lex0, mut dense0) = (None, None);
