@@ -30,5 +30,5 @@ pub use rows::{
     Acl, Chunk, ChunkerKind, ChunkingSpec, Collection, DocStatus, Document, Job, JobKind, JobState,
     QualityFlags, Tenant,
 };
-pub use time::civil_from_ms;
+pub use time::{civil_from_ms, now_ms, time_bound};
 pub use tokens::TokenCounter;

@@ -1,4 +1,4 @@
-//! Calendar dates of Unix times (UTC), without a date library.
+//! Calendar dates of Unix times (UTC) without a date library, the current time, and time bounds given as an epoch or an age.
 
 /// The UTC civil date `(year, month, day)` of Unix milliseconds (proleptic Gregorian;
 /// Howard Hinnant's `civil_from_days`).
@@ -15,9 +15,55 @@ pub fn civil_from_ms(ms: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// A point in time given as milliseconds since the epoch, or as an age before `now_ms`
+/// such as `15m`, `2h`, `7d` (`s`, `m`, `h`, `d`; at most a century).
+pub fn time_bound(v: &str, now_ms: i64) -> Result<i64, String> {
+    let v = v.trim();
+    if let Ok(ms) = v.parse::<i64>() {
+        return Ok(ms);
+    }
+    // A number and a one-letter unit (split at a character boundary).
+    let (at, last) = v.char_indices().last().unwrap_or((0, ' '));
+    let number = &v[..at];
+    let unit: i64 = match last {
+        's' => 1_000,
+        'm' => 60_000,
+        'h' => 3_600_000,
+        'd' => 86_400_000,
+        _ => 0,
+    };
+    match number.parse::<i64>() {
+        Ok(n) if unit > 0 && (0..=36_500 * 86_400).contains(&n) => Ok(now_ms - n * unit),
+        _ => Err(format!(
+            "`{v}`: expected milliseconds since the epoch or an age such as 15m, 2h, 7d"
+        )),
+    }
+}
+
+/// Now, in milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::civil_from_ms;
+    use super::{civil_from_ms, time_bound};
+
+    #[test]
+    fn time_bounds_are_epochs_or_ages() {
+        assert_eq!(time_bound("1000", 5_000).ok(), Some(1_000));
+        assert_eq!(time_bound("2s", 5_000).ok(), Some(3_000));
+        assert_eq!(time_bound("1h", 3_600_000).ok(), Some(0));
+        assert_eq!(time_bound("2d", 3 * 86_400_000).ok(), Some(86_400_000));
+        assert!(time_bound("yesterday", 0).is_err());
+        assert!(time_bound("5w", 0).is_err());
+        assert!(time_bound("5é", 0).is_err());
+        assert!(time_bound("é", 0).is_err());
+        assert!(time_bound("", 0).is_err());
+        assert!(time_bound("99999999999999999d", 0).is_err());
+    }
 
     #[test]
     fn civil_dates() {

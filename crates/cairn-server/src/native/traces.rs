@@ -45,27 +45,7 @@ pub struct TraceListQuery {
 
 /// A time bound: milliseconds since the epoch, or `<n>s|m|h|d` ago.
 pub fn time_bound(v: &str, now_ms: i64, param: &'static str) -> ApiResult<i64> {
-    let v = v.trim();
-    if let Ok(ms) = v.parse::<i64>() {
-        return Ok(ms);
-    }
-    // A number and a one-letter unit (split at a character boundary).
-    let (at, last) = v.char_indices().last().unwrap_or((0, ' '));
-    let number = &v[..at];
-    let unit: i64 = match last {
-        's' => 1_000,
-        'm' => 60_000,
-        'h' => 3_600_000,
-        'd' => 86_400_000,
-        _ => 0,
-    };
-    match number.parse::<i64>() {
-        Ok(n) if unit > 0 && (0..=36_500 * 86_400).contains(&n) => Ok(now_ms - n * unit),
-        _ => Err(ApiError::invalid(format!(
-            "`{v}`: expected milliseconds since the epoch or an age such as 15m, 2h, 7d"
-        ))
-        .with_param(param)),
-    }
+    cairn_types::time_bound(v, now_ms).map_err(|m| ApiError::invalid(m).with_param(param))
 }
 
 fn store(state: &AppState) -> ApiResult<(Arc<cairn_telemetry::Telemetry>, Arc<TraceStore>)> {

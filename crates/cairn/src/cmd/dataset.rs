@@ -31,34 +31,15 @@ pub struct ExportArgs {
     pub out: Option<PathBuf>,
 }
 
-/// Milliseconds since the epoch, or `<n>s|m|h|d` before `now`.
-fn since_ms(v: &str, now: i64) -> anyhow::Result<i64> {
-    if let Ok(ms) = v.parse::<i64>() {
-        return Ok(ms);
-    }
-    let at = v.char_indices().last().map_or(0, |(i, _)| i);
-    let (n, unit) = v.split_at(at);
-    let n: i64 = n
-        .parse()
-        .map_err(|_| bad(format!("--since `{v}`: milliseconds or an age like 7d")))?;
-    let per = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(bad(format!("--since `{v}`: the unit is s, m, h or d"))),
-    };
-    Ok(now - n.saturating_mul(per))
-}
-
 pub fn run(ctx: &Context, cmd: DatasetCmd) -> anyhow::Result<ExitCode> {
     let DatasetCmd::Export(a) = cmd;
     let kind = DatasetKind::parse(&a.kind)
         .ok_or_else(|| bad(format!("--kind `{}`: sft, dpo or eval", a.kind)))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let since = a.since.as_deref().map_or(Ok(0), |v| since_ms(v, now))?;
+    let since = match a.since.as_deref() {
+        Some(v) => cairn_types::time_bound(v, cairn_types::now_ms())
+            .map_err(|m| bad(format!("--since {m}")))?,
+        None => 0,
+    };
     let engine = ctx.engine()?;
     let rows = engine
         .export_dataset(&ctx.tenant, kind, since)
@@ -83,18 +64,4 @@ pub fn run(ctx: &Context, cmd: DatasetCmd) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::since_ms;
-
-    #[test]
-    fn since_takes_epochs_and_ages() {
-        assert_eq!(since_ms("1000", 5_000).unwrap(), 1_000);
-        assert_eq!(since_ms("2d", 3 * 86_400_000).unwrap(), 86_400_000);
-        assert!(since_ms("soon", 0).is_err());
-        assert!(since_ms("5w", 0).is_err());
-        assert!(since_ms("5é", 0).is_err() && since_ms("", 0).is_err());
-    }
 }

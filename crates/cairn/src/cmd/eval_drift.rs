@@ -19,15 +19,12 @@ pub struct Args {
 
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let engine = ctx.engine()?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
     let report = engine
         .drift(
             &ctx.tenant,
             &CollectionId::new(a.collection.clone()),
             a.weeks,
-            now,
+            cairn_types::now_ms(),
         )
         .map_err(super::eng)?;
     if ctx.json {

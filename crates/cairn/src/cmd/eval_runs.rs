@@ -61,19 +61,13 @@ pub fn store(
         config: engine.eval_snapshot(&ctx.tenant),
         summary: done.summary,
         results: done.results,
-        created_at: now_ms(),
+        created_at: cairn_types::now_ms(),
     };
     engine
         .store()
         .put_eval_run(&run)
         .map_err(|e| super::eng(e.into()))?;
     Ok(Some(run.id))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Tells where a stored run went (after the table; `--json` carries it as `run`).

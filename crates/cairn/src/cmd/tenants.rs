@@ -6,7 +6,7 @@
 use super::{Context, eng, fail, time};
 use cairn_engine::Engine;
 use cairn_engine::security::SweepReport;
-use cairn_types::{ErrorCode, TenantId};
+use cairn_types::{ErrorCode, TenantId, now_ms};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,12 +40,6 @@ pub enum TenantsCmd {
     },
     /// Run the retention sweep once, now, over every tenant.
     Sweep,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn tenant_arg(t: &str) -> anyhow::Result<TenantId> {
