@@ -46,10 +46,8 @@ pub fn tls_config(
     let certs = |pem: &[u8], what: &str| -> Result<Vec<Certificate<'static>>, String> {
         let mut out = Vec::new();
         for item in parse_pem(pem) {
-            match item.map_err(|e| format!("{what}: {e}"))? {
-                PemItem::Certificate(c) => out.push(c),
-                PemItem::PrivateKey(_) => {}
-                _ => {}
+            if let PemItem::Certificate(c) = item.map_err(|e| format!("{what}: {e}"))? {
+                out.push(c);
             }
         }
         if out.is_empty() {

@@ -5,7 +5,7 @@
 use super::Context;
 use super::eval::{bad, keep_per_kind, progress, read_jsonl};
 use cairn_engine::eval::answers::{AnswerOutcome, summarize_answers};
-use cairn_engine::eval::retrieval::parse_dataset;
+use cairn_engine::eval::retrieval::{Question, parse_dataset};
 use cairn_types::CollectionId;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +32,49 @@ pub struct Args {
     pub keep: super::eval_runs::Keep,
 }
 
+/// Answers every question (`gate_only`: retrieval and the checks before generation,
+/// no model), each a trace with its scores, kept and exported as `[telemetry]` says.
+pub fn answer_all(
+    ctx: &Context,
+    engine: &cairn_engine::Engine,
+    collection: &CollectionId,
+    questions: &[Question],
+    gate_only: bool,
+) -> anyhow::Result<Vec<AnswerOutcome>> {
+    let telemetry = cairn_server::request_trace::telemetry(&ctx.loaded.config)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(t) = &telemetry {
+        engine.set_trace_sink(t.sink());
+    }
+    let answered = (|| {
+        // Both models loaded up front, so the first question's latency is not a load.
+        engine.embedder().map_err(super::eng)?;
+        if !gate_only {
+            engine
+                .preload(cairn_engine::ModelRole::Generator)
+                .map_err(super::eng)?;
+        }
+        let bar = progress(ctx, questions.len() as u64);
+        let mut outcomes = Vec::with_capacity(questions.len());
+        for q in questions {
+            bar.set_message(q.id.clone());
+            outcomes.push(
+                engine
+                    .eval_answer(&ctx.tenant, collection, q, gate_only)
+                    .map_err(super::eng)?,
+            );
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        Ok(outcomes)
+    })();
+    // What was traced is written and exported whether or not every question answered.
+    if let Some(t) = telemetry {
+        t.stop();
+    }
+    answered
+}
+
 fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_owned(), |x| format!("{x:.3}"))
 }
@@ -48,44 +91,11 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         return Err(bad("the dev sets hold no questions"));
     }
     let engine = ctx.engine()?;
-    // Each question is a trace with its scores, kept and exported as `[telemetry]` says.
-    let telemetry = cairn_server::request_trace::telemetry(&ctx.loaded.config)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    if let Some(t) = &telemetry {
-        engine.set_trace_sink(t.sink());
-    }
     let collection = CollectionId::new(a.collection.clone());
     engine
         .sync_index(&ctx.tenant, &collection)
         .map_err(super::eng)?;
-    // Load both models up front so the first question's latency is not a model load.
-    engine.embedder().map_err(super::eng)?;
-    if !a.gate_only {
-        engine
-            .preload(cairn_engine::ModelRole::Generator)
-            .map_err(super::eng)?;
-    }
-
-    let bar = progress(ctx, questions.len() as u64);
-    let mut outcomes: Vec<AnswerOutcome> = Vec::new();
-    for q in &questions {
-        bar.set_message(q.id.clone());
-        let outcome = engine.eval_answer(&ctx.tenant, &collection, q, a.gate_only);
-        match outcome {
-            Ok(o) => outcomes.push(o),
-            Err(e) => {
-                if let Some(t) = &telemetry {
-                    t.stop();
-                }
-                return Err(super::eng(e));
-            }
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    if let Some(t) = telemetry {
-        t.stop();
-    }
+    let outcomes = answer_all(ctx, &engine, &collection, &questions, a.gate_only)?;
     let summary = summarize_answers(&outcomes);
     let run = super::eval_runs::store(
         ctx,

@@ -148,21 +148,8 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         for p in &paths {
             questions.extend(read_jsonl(p, parse_dataset)?);
         }
-        engine
-            .preload(cairn_engine::ModelRole::Generator)
-            .map_err(super::eng)?;
-        let bar = progress(ctx, questions.len() as u64);
-        let mut outcomes = Vec::with_capacity(questions.len());
-        for q in &questions {
-            bar.set_message(q.id.clone());
-            outcomes.push(
-                engine
-                    .eval_answer(&ctx.tenant, &collection, q, false)
-                    .map_err(super::eng)?,
-            );
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
+        let outcomes =
+            super::eval_answers::answer_all(ctx, &engine, &collection, &questions, false)?;
         let summary = serde_json::to_value(summarize_answers(&outcomes))?;
         checks.extend(check("answers", &g.floors, &summary, "kind"));
         runs.push(super::eval_runs::store(
